@@ -1,1 +1,32 @@
-//! placeholder
+//! Usher's protocol rules and types.
+//!
+//! This crate owns the vocabulary of the authorization server: identifiers, redirect
+//! URIs, scopes, grant types, clients, users, signing-key records, the RFC error codes,
+//! and the storage *ports* (traits) that the storage crates implement. Every raw string
+//! that enters Usher is parsed into one of these types at the edge, so that a value that
+//! exists is a valid one.
+//!
+//! It performs no I/O, reads no clock and draws no randomness: time arrives as a
+//! [`UnixTime`] parameter and generated values arrive already generated. It must never
+//! depend on actix-web, diesel, redis or askama (CI checks this with `cargo tree`).
+
+pub mod client;
+pub mod error;
+pub mod issuer;
+pub mod keys;
+pub mod ports;
+pub mod scope;
+pub mod time;
+pub mod user;
+
+pub use client::{
+    Audience, AuthMethod, Client, ClientId, ClientName, ClientRegistration, GrantType, RedirectUri,
+    RegistrationError, RegistrationInput,
+};
+pub use error::ProtocolError;
+pub use issuer::{Issuer, IssuerError};
+pub use keys::{KeyState, SigningKeyRecord};
+pub use ports::{ClientStore, KeyStore, Ping, StoreError, UserStore};
+pub use scope::{Scope, ScopeError, ScopeSet};
+pub use time::UnixTime;
+pub use user::{Email, NewUser, Password, PersonName, User, UserError, UserId, Username};

@@ -1,0 +1,523 @@
+//! Clients (relying parties and services) and the rules for registering them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use url::{Host, Url};
+
+use crate::issuer::is_loopback_host;
+use crate::scope::ScopeSet;
+
+use crate::time::UnixTime;
+
+/// A client identifier: 1–128 characters of `[A-Za-z0-9._~-]`.
+///
+/// Usher generates them; the parser exists for values that arrive from outside
+/// (requests, the CLI, the database).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: &str) -> Option<ClientId> {
+        let ok = (1..=128).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'));
+        ok.then(|| ClientId(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A client's display name, shown to people on the consent page: 1–200 characters,
+/// no control characters, no leading or trailing whitespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientName(String);
+
+impl ClientName {
+    pub fn parse(raw: &str) -> Result<ClientName, RegistrationError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(RegistrationError::EmptyName);
+        }
+        if trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control) {
+            return Err(RegistrationError::BadName);
+        }
+        Ok(ClientName(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client: no secret.
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 3] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+impl FromStr for AuthMethod {
+    type Err = RegistrationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AuthMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| RegistrationError::UnknownAuthMethod(s.to_owned()))
+    }
+}
+
+/// The grant types Usher implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = RegistrationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GrantType::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| RegistrationError::UnknownGrantType(s.to_owned()))
+    }
+}
+
+/// A registered redirect URI (RFC 6749 §3.1.2, RFC 8252, RFC 9700 §2.1).
+///
+/// Absolute, without a fragment, and either `https`, `http` on a loopback host, or a
+/// private-use scheme in reverse-domain form (`com.example.app:/cb`, RFC 8252 §7.1).
+/// The string is kept exactly as registered: matching is by simple string comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    pub fn parse(raw: &str) -> Result<RedirectUri, RegistrationError> {
+        let bad = |why: &'static str| RegistrationError::BadRedirectUri {
+            uri: raw.to_owned(),
+            why,
+        };
+        if raw.contains('#') {
+            return Err(bad("it must not contain a fragment ('#')"));
+        }
+        if raw.len() > 2000 {
+            return Err(bad("it is longer than 2000 characters"));
+        }
+        let url = Url::parse(raw).map_err(|_| bad("it must be an absolute URI"))?;
+        match url.scheme() {
+            "https" => {
+                if url.host().is_none() {
+                    return Err(bad("an https URI needs a host"));
+                }
+            }
+            "http" => match url.host() {
+                Some(h) if is_loopback_host(&h) => {}
+                _ => {
+                    return Err(bad(
+                        "plain http is allowed only for 127.0.0.1, [::1] or localhost; use https",
+                    ));
+                }
+            },
+            scheme if scheme.contains('.') => {}
+            _ => {
+                return Err(bad(
+                    "use https, http on a loopback host, or a reverse-domain private-use scheme",
+                ));
+            }
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("it must not contain a user name or password"));
+        }
+        Ok(RedirectUri(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a `redirect_uri` presented in a request matches this registered one:
+    /// byte for byte, except that for `http` on a loopback IP literal the port may differ
+    /// (RFC 8252 §7.3).
+    pub fn matches(&self, presented: &str) -> bool {
+        if self.0 == presented {
+            return true;
+        }
+        let (Ok(registered), Ok(presented)) = (Url::parse(&self.0), Url::parse(presented)) else {
+            return false;
+        };
+        let loopback_ip = |u: &Url| {
+            u.scheme() == "http"
+                && match u.host() {
+                    Some(Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(Host::Ipv6(ip)) => ip.is_loopback(),
+                    _ => false,
+                }
+        };
+        if !(loopback_ip(&registered) && loopback_ip(&presented)) {
+            return false;
+        }
+        let mut presented = presented;
+        if presented.set_port(registered.port()).is_err() {
+            return false;
+        }
+        // Compare in serialised form, with the port put back to the registered one.
+        presented.as_str() == registered.as_str()
+    }
+}
+
+/// A resource server's identifier (RFC 8707 `resource`): an absolute URI without a fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience(String);
+
+impl Audience {
+    pub fn parse(raw: &str) -> Result<Audience, RegistrationError> {
+        if raw.contains('#') || Url::parse(raw).is_err() {
+            return Err(RegistrationError::BadAudience(raw.to_owned()));
+        }
+        Ok(Audience(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a client registration was refused. Each message says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("the scope list is refused: {0}")]
+    BadScope(#[from] crate::scope::ScopeError),
+    #[error("the client name must not be empty")]
+    EmptyName,
+    #[error("the client name must be at most 200 characters without control characters")]
+    BadName,
+    #[error("redirect URI {uri:?} is refused: {why}")]
+    BadRedirectUri { uri: String, why: &'static str },
+    #[error("audience {0:?} is not an absolute URI without a fragment")]
+    BadAudience(String),
+    #[error(
+        "unknown grant type {0:?}; use authorization_code, refresh_token or client_credentials"
+    )]
+    UnknownGrantType(String),
+    #[error(
+        "unknown authentication method {0:?}; use client_secret_basic, client_secret_post or none"
+    )]
+    UnknownAuthMethod(String),
+    #[error("a public client cannot make PKCE optional: remove --pkce-optional")]
+    PublicClientPkceOptional,
+    #[error("a public client cannot use client_credentials: it has no secret to authenticate with")]
+    PublicClientCredentials,
+    #[error("--public and --auth-method {0} contradict each other")]
+    PublicWithSecretMethod(&'static str),
+    #[error("the authorization_code grant needs at least one --redirect-uri")]
+    NoRedirectUri,
+    #[error("the refresh_token grant needs the authorization_code grant too")]
+    RefreshWithoutCode,
+    #[error("--pkce-optional only makes sense with the authorization_code grant")]
+    PkceOptionalWithoutCode,
+}
+
+/// A validated request to register a client. The cross-field rules of DESIGN.md are
+/// checked by [`ClientRegistration::new`]; a value of this type obeys them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRegistration {
+    pub name: ClientName,
+    pub auth_method: AuthMethod,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub audiences: Vec<Audience>,
+    pub pkce_required: bool,
+    pub first_party: bool,
+}
+
+/// The loose input of a registration, as a CLI or API collects it.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationInput {
+    pub name: String,
+    pub public: bool,
+    pub auth_method: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    /// `None`: the default for the grant types.
+    pub scope: Option<String>,
+    pub audiences: Vec<String>,
+    pub pkce_optional: bool,
+    pub first_party: bool,
+}
+
+/// The scopes a client may ask for when none are given at registration.
+pub const DEFAULT_SIGN_IN_SCOPES: &str = "openid profile email";
+
+impl ClientRegistration {
+    /// Parses every field and checks the rules that tie them together.
+    pub fn new(input: RegistrationInput) -> Result<ClientRegistration, RegistrationError> {
+        let name = ClientName::parse(&input.name)?;
+        let auth_method = match (input.public, input.auth_method.as_deref()) {
+            (true, None) => AuthMethod::None,
+            (true, Some(m)) => match m.parse::<AuthMethod>()? {
+                AuthMethod::None => AuthMethod::None,
+                other => return Err(RegistrationError::PublicWithSecretMethod(other.as_str())),
+            },
+            (false, None) => AuthMethod::ClientSecretBasic,
+            (false, Some(m)) => m.parse()?,
+        };
+        let public = auth_method == AuthMethod::None;
+
+        let mut grant_types = input
+            .grant_types
+            .iter()
+            .map(|g| g.parse::<GrantType>())
+            .collect::<Result<Vec<_>, _>>()?;
+        if grant_types.is_empty() {
+            grant_types.push(GrantType::AuthorizationCode);
+        }
+        grant_types.sort();
+        grant_types.dedup();
+        let has = |g| grant_types.contains(&g);
+
+        let redirect_uris = parse_uris(&input.redirect_uris)?;
+        let post_logout_redirect_uris = parse_uris(&input.post_logout_redirect_uris)?;
+        let audiences = input
+            .audiences
+            .iter()
+            .map(|a| Audience::parse(a))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        if public && input.pkce_optional {
+            return Err(RegistrationError::PublicClientPkceOptional);
+        }
+        if public && has(GrantType::ClientCredentials) {
+            return Err(RegistrationError::PublicClientCredentials);
+        }
+        if has(GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+            return Err(RegistrationError::NoRedirectUri);
+        }
+        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+            return Err(RegistrationError::RefreshWithoutCode);
+        }
+        if input.pkce_optional && !has(GrantType::AuthorizationCode) {
+            return Err(RegistrationError::PkceOptionalWithoutCode);
+        }
+
+        let scopes = match input.scope.as_deref() {
+            Some(raw) => ScopeSet::parse(raw)?,
+            None if has(GrantType::AuthorizationCode) => ScopeSet::parse(DEFAULT_SIGN_IN_SCOPES)?,
+            None => ScopeSet::default(),
+        };
+
+        Ok(ClientRegistration {
+            name,
+            auth_method,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            scopes,
+            audiences,
+            pkce_required: !input.pkce_optional,
+            first_party: input.first_party,
+        })
+    }
+}
+
+fn parse_uris(raw: &[String]) -> Result<Vec<RedirectUri>, RegistrationError> {
+    let mut uris: Vec<RedirectUri> = Vec::with_capacity(raw.len());
+    for r in raw {
+        let uri = RedirectUri::parse(r)?;
+        if !uris.contains(&uri) {
+            uris.push(uri);
+        }
+    }
+    Ok(uris)
+}
+
+/// A registered client, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: ClientId,
+    /// The keyed hash of the client secret; `None` for a public client.
+    pub secret_hash: Option<String>,
+    pub registration: ClientRegistration,
+    pub created_at: UnixTime,
+}
+
+impl Client {
+    /// A public client has no secret and authenticates with `none`.
+    pub fn is_public(&self) -> bool {
+        self.registration.auth_method == AuthMethod::None
+    }
+
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.registration.grant_types.contains(&grant)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> RegistrationInput {
+        RegistrationInput {
+            name: "Shop".into(),
+            redirect_uris: vec!["https://shop.example/cb".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_confidential_sign_in_client_gets_the_documented_defaults() {
+        let r = ClientRegistration::new(input()).unwrap();
+        assert_eq!(r.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(r.grant_types, vec![GrantType::AuthorizationCode]);
+        assert_eq!(r.scopes.to_string(), "email openid profile");
+        assert!(r.pkce_required);
+    }
+
+    #[test]
+    fn refuses_each_contradictory_registration() {
+        let cases: Vec<(RegistrationInput, RegistrationError)> = vec![
+            (
+                RegistrationInput {
+                    name: "  ".into(),
+                    ..input()
+                },
+                RegistrationError::EmptyName,
+            ),
+            (
+                RegistrationInput {
+                    public: true,
+                    pkce_optional: true,
+                    ..input()
+                },
+                RegistrationError::PublicClientPkceOptional,
+            ),
+            (
+                RegistrationInput {
+                    public: true,
+                    grant_types: vec!["client_credentials".into()],
+                    ..input()
+                },
+                RegistrationError::PublicClientCredentials,
+            ),
+            (
+                RegistrationInput {
+                    grant_types: vec!["password".into()],
+                    ..input()
+                },
+                RegistrationError::UnknownGrantType("password".into()),
+            ),
+            (
+                RegistrationInput {
+                    redirect_uris: vec![],
+                    ..input()
+                },
+                RegistrationError::NoRedirectUri,
+            ),
+            (
+                RegistrationInput {
+                    public: true,
+                    auth_method: Some("client_secret_post".into()),
+                    ..input()
+                },
+                RegistrationError::PublicWithSecretMethod("client_secret_post"),
+            ),
+        ];
+        for (i, want) in cases {
+            assert_eq!(ClientRegistration::new(i), Err(want));
+        }
+        let bad_scope = RegistrationInput {
+            scope: Some("openid \"x\"".into()),
+            ..input()
+        };
+        assert!(matches!(
+            ClientRegistration::new(bad_scope),
+            Err(RegistrationError::BadScope(_))
+        ));
+    }
+
+    #[test]
+    fn redirect_uris_must_be_absolute_fragment_free_and_https_unless_loopback() {
+        for ok in [
+            "https://app.example/cb?x=1",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8000/cb",
+            "http://localhost:3000/cb",
+            "com.example.app:/oauth",
+        ] {
+            assert!(RedirectUri::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://app.example/cb#x",
+            "/cb",
+            "app.example/cb",
+            "http://app.example/cb",
+            "javascript:alert(1)",
+            "https://user:pw@app.example/cb",
+        ] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirect_uri_matching_is_exact_but_for_the_loopback_port() {
+        let reg = RedirectUri::parse("https://app.example/cb").unwrap();
+        assert!(reg.matches("https://app.example/cb"));
+        assert!(!reg.matches("https://app.example/cb/"));
+        assert!(!reg.matches("https://app.example/cb?x=1"));
+        assert!(!reg.matches("https://APP.example/cb"));
+        let native = RedirectUri::parse("http://127.0.0.1/cb").unwrap();
+        assert!(native.matches("http://127.0.0.1:51234/cb"));
+        assert!(!native.matches("http://127.0.0.1:51234/other"));
+        let v6 = RedirectUri::parse("http://[::1]/cb").unwrap();
+        assert!(v6.matches("http://[::1]:4000/cb"));
+        let named = RedirectUri::parse("http://localhost/cb").unwrap();
+        assert!(!named.matches("http://localhost:4000/cb"));
+    }
+}

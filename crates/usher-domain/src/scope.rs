@@ -1,0 +1,135 @@
+//! Scopes (RFC 6749 §3.3): a scope token and a set of them.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// One scope token: `1*( %x21 / %x23-5B / %x5D-7E )`, at most 128 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Scope(String);
+
+/// The scopes that have a meaning defined by OpenID Connect and that Usher honours.
+pub const OPENID: &str = "openid";
+pub const PROFILE: &str = "profile";
+pub const EMAIL: &str = "email";
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// The OpenID Connect scopes Usher supports, in the order discovery lists them.
+pub const OIDC_SCOPES: [&str; 4] = [OPENID, PROFILE, EMAIL, OFFLINE_ACCESS];
+
+const MAX_SCOPE_LEN: usize = 128;
+
+/// Why a scope string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error(
+        "scope {0:?} has a character RFC 6749 §3.3 does not allow (space-separate scopes; no quotes or backslashes)"
+    )]
+    BadCharacter(String),
+    #[error("a scope is longer than {MAX_SCOPE_LEN} characters")]
+    TooLong,
+}
+
+impl Scope {
+    /// Parses one scope token.
+    pub fn parse(raw: &str) -> Result<Scope, ScopeError> {
+        if raw.len() > MAX_SCOPE_LEN {
+            return Err(ScopeError::TooLong);
+        }
+        let valid = !raw.is_empty()
+            && raw
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if valid {
+            Ok(Scope(raw.to_owned()))
+        } else {
+            Err(ScopeError::BadCharacter(raw.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A set of scopes, kept sorted and without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(BTreeSet<Scope>);
+
+impl ScopeSet {
+    /// Parses a space-delimited list (RFC 6749 §3.3). Repeated spaces are tolerated;
+    /// any other whitespace is a bad character. An empty string is the empty set.
+    pub fn parse(raw: &str) -> Result<ScopeSet, ScopeError> {
+        raw.split(' ')
+            .filter(|s| !s.is_empty())
+            .map(Scope::parse)
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map(ScopeSet)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s.as_str() == scope)
+    }
+
+    /// Whether every scope of `self` is in `other`.
+    pub fn is_subset(&self, other: &ScopeSet) -> bool {
+        self.0.is_subset(&other.0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Scope> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    /// The space-delimited wire form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for s in &self.0 {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(s.as_str())?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_space_delimited_scopes_sorted_and_deduplicated() {
+        let s = ScopeSet::parse("profile openid  profile read:things").unwrap();
+        assert_eq!(s.to_string(), "openid profile read:things");
+        assert!(s.contains("openid"));
+        assert!(ScopeSet::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn refuses_characters_outside_the_scope_token_grammar() {
+        for bad in ["a\"b", "a\\b", "é", "a\tb", "a\nb"] {
+            assert!(ScopeSet::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(Scope::parse(&"a".repeat(129)), Err(ScopeError::TooLong));
+    }
+
+    #[test]
+    fn subset_is_by_scope() {
+        let small = ScopeSet::parse("openid").unwrap();
+        let big = ScopeSet::parse("openid email").unwrap();
+        assert!(small.is_subset(&big));
+        assert!(!big.is_subset(&small));
+    }
+}
