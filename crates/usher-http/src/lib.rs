@@ -1,1 +1,51 @@
-//! placeholder
+//! Usher's HTTP surface, on actix-web.
+//!
+//! This crate owns routing, request parsing at the edge, the mapping of protocol errors to
+//! HTTP responses, and (later) the askama pages. Each endpoint lives in its own module
+//! under [`endpoints`]; route paths are constants in [`routes`], shared by the router,
+//! the discovery document and the tests. Handlers stay thin: they parse, call the domain
+//! and the stores through [`AppState`], and render.
+//!
+//! It knows nothing of diesel, SQL or Redis: stores arrive as `Arc<dyn …>` trait objects
+//! from `usher-domain`, and blocking store calls run on actix's blocking pool.
+
+pub mod endpoints;
+pub mod keys;
+pub mod routes;
+pub mod state;
+
+use std::net::TcpListener;
+
+use actix_web::{App, HttpServer, dev::Server, middleware, web};
+
+pub use keys::PublishedKeys;
+pub use state::{AppState, HttpSettings};
+
+/// Registers every route on an actix `ServiceConfig`; used by [`serve`] and by tests.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .service(endpoints::discovery::routes())
+            .service(endpoints::jwks::routes())
+            .service(endpoints::health::routes());
+    }
+}
+
+/// Starts the HTTP server on an already bound listener (bind to port 0 in tests and read
+/// the port from the listener). The returned future runs until the server stops.
+pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(
+                middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer")),
+            )
+            .configure(configure(state.clone()))
+    })
+    .workers(workers.max(1))
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

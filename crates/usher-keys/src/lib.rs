@@ -1,1 +1,25 @@
-//! placeholder
+//! Usher's cryptography in one place: the key-encryption key (KEK) that seals signing keys
+//! at rest, the RS256 signing keys themselves and the key ring that signs and verifies JWTs
+//! and publishes the JWK Set, the keyed hash for client secrets, and argon2id for people's
+//! passwords. Every private-key operation goes through OpenSSL; the `rsa` crate is never
+//! used here (RUSTSEC-2023-0071). Nothing secret ever appears in a `Debug` output or an
+//! error message of this crate.
+
+mod b64;
+mod error;
+mod hmac;
+mod kek;
+mod password;
+mod ring;
+mod secret;
+mod signing_key;
+
+#[cfg(test)]
+mod test_support;
+
+pub use error::KeyError;
+pub use kek::Kek;
+pub use password::{hash_password, verify_password, verify_password_dummy};
+pub use ring::KeyRing;
+pub use secret::{SecretHasher, random_token};
+pub use signing_key::{generate_signing_key, rsa_thumbprint};

@@ -1,0 +1,140 @@
+//! `GET /.well-known/openid-configuration` (OIDC Discovery 1.0 §4) and the same document
+//! at `/.well-known/oauth-authorization-server` (RFC 8414 §3).
+//!
+//! The document is rendered once at start from the issuer and the route constants, with
+//! `openidconnect`'s provider-metadata type, and served from memory.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::{HttpResponse, Resource, web};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
+    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+};
+use serde::{Deserialize, Serialize};
+use usher_domain::scope::{EMAIL, OPENID, PROFILE};
+use usher_domain::{AuthMethod, GrantType, Issuer};
+
+use crate::routes;
+use crate::state::AppState;
+
+/// Members that `openidconnect`'s metadata type does not carry (RFC 8414, RFC 7636).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UsherMetadata {
+    /// RFC 8414 §2 / RFC 7636 §6.2: S256 only; `plain` is refused and so not listed.
+    pub code_challenge_methods_supported: Vec<String>,
+}
+
+impl AdditionalProviderMetadata for UsherMetadata {}
+
+/// Usher's provider metadata type.
+pub type UsherProviderMetadata = ProviderMetadata<
+    UsherMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// The scopes discovery lists. `offline_access` joins when refresh tokens are issued.
+pub const SCOPES_SUPPORTED: [&str; 3] = [OPENID, PROFILE, EMAIL];
+
+/// The claims Usher puts in ID tokens and userinfo responses.
+pub const CLAIMS_SUPPORTED: [&str; 12] = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "azp",
+    "name",
+    "email",
+    "email_verified",
+];
+
+/// Renders the discovery document for an issuer.
+pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
+    let url_err = |e: url::ParseError| format!("the issuer does not form endpoint URLs: {e}");
+    let metadata = UsherProviderMetadata::new(
+        IssuerUrl::new(issuer.as_str().to_owned()).map_err(url_err)?,
+        AuthUrl::new(issuer.endpoint(routes::AUTHORIZE)).map_err(url_err)?,
+        JsonWebKeySetUrl::new(issuer.endpoint(routes::JWKS)).map_err(url_err)?,
+        vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+        vec![CoreSubjectIdentifierType::Public],
+        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+        UsherMetadata {
+            code_challenge_methods_supported: vec!["S256".to_owned()],
+        },
+    )
+    .set_token_endpoint(Some(
+        TokenUrl::new(issuer.endpoint(routes::TOKEN)).map_err(url_err)?,
+    ))
+    .set_userinfo_endpoint(Some(
+        UserInfoUrl::new(issuer.endpoint(routes::USERINFO)).map_err(url_err)?,
+    ))
+    .set_scopes_supported(Some(
+        SCOPES_SUPPORTED
+            .iter()
+            .map(|s| Scope::new((*s).to_owned()))
+            .collect(),
+    ))
+    .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
+    .set_grant_types_supported(Some(
+        GrantType::ALL
+            .iter()
+            .map(|g| match g {
+                GrantType::AuthorizationCode => CoreGrantType::AuthorizationCode,
+                GrantType::RefreshToken => CoreGrantType::RefreshToken,
+                GrantType::ClientCredentials => CoreGrantType::ClientCredentials,
+            })
+            .collect(),
+    ))
+    .set_token_endpoint_auth_methods_supported(Some(
+        AuthMethod::ALL
+            .iter()
+            .map(|m| match m {
+                AuthMethod::ClientSecretBasic => CoreClientAuthMethod::ClientSecretBasic,
+                AuthMethod::ClientSecretPost => CoreClientAuthMethod::ClientSecretPost,
+                AuthMethod::None => CoreClientAuthMethod::None,
+            })
+            .collect(),
+    ))
+    .set_claims_supported(Some(
+        CLAIMS_SUPPORTED
+            .iter()
+            .map(|c| CoreClaimName::new((*c).to_owned()))
+            .collect(),
+    ))
+    .set_claims_parameter_supported(Some(false))
+    .set_request_parameter_supported(Some(false))
+    .set_request_uri_parameter_supported(Some(false));
+    serde_json::to_vec(&metadata).map_err(|e| format!("discovery does not serialise: {e}"))
+}
+
+async fn get(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header((CACHE_CONTROL, "public, max-age=300"))
+        .body(state.discovery.to_vec())
+}
+
+pub fn routes() -> impl actix_web::dev::HttpServiceFactory {
+    (
+        Resource::new(routes::DISCOVERY).route(web::get().to(get)),
+        Resource::new(routes::OAUTH_METADATA).route(web::get().to(get)),
+    )
+}

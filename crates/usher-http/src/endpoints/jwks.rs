@@ -1,0 +1,35 @@
+//! `GET /jwks.json`: the public keys (RFC 7517 §5), served from memory with a
+//! `Cache-Control: max-age` and a strong `ETag`; `If-None-Match` gives `304`.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
+
+use crate::routes;
+use crate::state::AppState;
+
+async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let keys = state.published_keys();
+    let cache = format!("public, max-age={}", state.settings.jwks_max_age);
+    let not_modified = req
+        .headers()
+        .get_all(IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == keys.etag);
+    if not_modified {
+        return HttpResponse::NotModified()
+            .insert_header((ETAG, keys.etag.as_str()))
+            .insert_header((CACHE_CONTROL, cache))
+            .finish();
+    }
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header((ETAG, keys.etag.as_str()))
+        .insert_header((CACHE_CONTROL, cache))
+        .body(keys.jwks_body.clone())
+}
+
+pub fn routes() -> Resource {
+    Resource::new(routes::JWKS).route(web::get().to(get))
+}

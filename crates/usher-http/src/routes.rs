@@ -1,0 +1,11 @@
+//! Route paths: the one list that the router, discovery and the tests all read.
+
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+/// RFC 8414 metadata: the same document, for OAuth-only clients.
+pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+pub const JWKS: &str = "/jwks.json";
+pub const AUTHORIZE: &str = "/authorize";
+pub const TOKEN: &str = "/token";
+pub const USERINFO: &str = "/userinfo";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";

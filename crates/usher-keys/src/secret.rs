@@ -1,0 +1,137 @@
+//! Client secrets and other random values. Secrets that Usher generates carry 256 bits of
+//! entropy, so a keyed fast hash (HMAC-SHA-256 under a sub-key of the KEK) is the right
+//! way to store them: a slow password hash would only cap the token endpoint's throughput.
+//! Comparison is constant-time.
+
+use std::fmt;
+
+use crate::b64;
+use crate::error::KeyError;
+use crate::hmac::hmac_sha256;
+use crate::kek::Kek;
+
+const HASH_PREFIX: &str = "hmac-sha256.";
+const SUBKEY_LABEL: &[u8] = b"usher client-secret hash v1";
+
+/// `n_bytes` bytes from OpenSSL's CSPRNG as base64url without padding (for client ids,
+/// authorization codes, refresh-token secrets and the like).
+pub fn random_token(n_bytes: usize) -> Result<String, KeyError> {
+    let mut bytes = vec![0u8; n_bytes];
+    openssl::rand::rand_bytes(&mut bytes)
+        .map_err(|e| KeyError::openssl("generating random bytes", &e))?;
+    Ok(b64::url_encode(&bytes))
+}
+
+/// Hashes and checks client secrets under a sub-key derived from the KEK. `Debug` never
+/// shows the key.
+#[derive(Clone)]
+pub struct SecretHasher {
+    subkey: [u8; 32],
+}
+
+impl fmt::Debug for SecretHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHasher(<redacted>)")
+    }
+}
+
+impl SecretHasher {
+    /// Derives the hashing key as HMAC-SHA-256(KEK, "usher client-secret hash v1"), so the
+    /// KEK itself is never used for anything but sealing.
+    pub fn from_kek(kek: &Kek) -> SecretHasher {
+        SecretHasher {
+            subkey: hmac_sha256(kek.as_bytes(), SUBKEY_LABEL),
+        }
+    }
+
+    /// A new client secret: 32 random bytes, base64url without padding (43 characters).
+    pub fn generate_secret() -> Result<String, KeyError> {
+        random_token(32)
+    }
+
+    /// The stored form of `secret`: `hmac-sha256.` + base64url-nopad(HMAC-SHA-256).
+    pub fn hash(&self, secret: &str) -> String {
+        let mac = hmac_sha256(&self.subkey, secret.as_bytes());
+        format!("{HASH_PREFIX}{}", b64::url_encode(&mac))
+    }
+
+    /// Whether `secret` matches the stored hash. The comparison takes the same time for
+    /// every stored value of the expected length; a malformed stored value is `false`.
+    pub fn verify(&self, secret: &str, stored: &str) -> bool {
+        let expected = self.hash(secret);
+        // `memcmp::eq` requires equal lengths; the length of a stored hash is not secret.
+        expected.len() == stored.len()
+            && openssl::memcmp::eq(expected.as_bytes(), stored.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::test_kek;
+
+    #[test]
+    fn random_tokens_have_the_right_length_and_differ() {
+        let a = random_token(32).unwrap();
+        let b = random_token(32).unwrap();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert_eq!(random_token(16).unwrap().len(), 22);
+        assert_eq!(random_token(0).unwrap(), "");
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+    }
+
+    #[test]
+    fn a_secret_hash_verifies_the_right_secret_only() {
+        let hasher = SecretHasher::from_kek(test_kek());
+        let secret = SecretHasher::generate_secret().unwrap();
+        assert_eq!(secret.len(), 43);
+        let stored = hasher.hash(&secret);
+        assert!(stored.starts_with("hmac-sha256."));
+        assert!(!stored.contains(&secret));
+        assert!(hasher.verify(&secret, &stored));
+        assert!(!hasher.verify("wrong", &stored));
+        assert!(!hasher.verify(&format!("{secret}x"), &stored));
+        assert!(!hasher.verify("", &stored));
+    }
+
+    #[test]
+    fn a_malformed_stored_hash_never_verifies() {
+        let hasher = SecretHasher::from_kek(test_kek());
+        let secret = "s3cret";
+        let stored = hasher.hash(secret);
+        let body = &stored["hmac-sha256.".len()..];
+        for bad in [
+            String::new(),
+            "hmac-sha256.".into(),
+            body.to_owned(),
+            format!("sha256.{body}"),
+            format!("{stored}="),
+            stored[..stored.len() - 1].to_owned(),
+            secret.to_owned(),
+        ] {
+            assert!(!hasher.verify(secret, &bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_hash_depends_on_the_kek_and_is_not_keyed_by_the_kek_directly() {
+        let a = SecretHasher::from_kek(test_kek());
+        let b = SecretHasher::from_kek(&Kek::generate().unwrap());
+        assert_ne!(a.hash("same"), b.hash("same"));
+        let direct = format!(
+            "hmac-sha256.{}",
+            b64::url_encode(&hmac_sha256(test_kek().as_bytes(), b"same"))
+        );
+        assert_ne!(a.hash("same"), direct);
+    }
+
+    #[test]
+    fn the_secret_hasher_debug_output_is_redacted() {
+        let hasher = SecretHasher::from_kek(test_kek());
+        assert_eq!(format!("{hasher:?}"), "SecretHasher(<redacted>)");
+    }
+}
