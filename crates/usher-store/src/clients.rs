@@ -1,0 +1,238 @@
+//! Registered clients: the `clients` table and the ordered `client_redirect_uris` that
+//! belong to each client, behind [`ClientStore`].
+//!
+//! Lists (grant types, scopes, audiences) are stored space-separated: none of their
+//! elements may contain a space. Redirect URIs get their own rows because a URI may
+//! contain almost anything and their order is the registration order.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use usher_domain::{
+    Audience, AuthMethod, Client, ClientId, ClientName, ClientRegistration, ClientStore, GrantType,
+    RedirectUri, ScopeSet, StoreError, UnixTime,
+};
+
+use crate::database::{Database, corrupt, unavailable, unique_violation};
+use crate::schema::{client_redirect_uris, clients};
+
+const LOGIN: &str = "login";
+const POST_LOGOUT: &str = "post_logout";
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+struct ClientRow {
+    id: String,
+    name: String,
+    secret_hash: Option<String>,
+    auth_method: String,
+    grant_types: String,
+    scopes: String,
+    audiences: String,
+    pkce_required: bool,
+    first_party: bool,
+    created_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = client_redirect_uris)]
+struct UriRow {
+    client_id: String,
+    kind: String,
+    position: i32,
+    uri: String,
+}
+
+impl ClientRow {
+    fn from_domain(client: &Client) -> ClientRow {
+        let reg = &client.registration;
+        ClientRow {
+            id: client.id.as_str().to_owned(),
+            name: reg.name.as_str().to_owned(),
+            secret_hash: client.secret_hash.clone(),
+            auth_method: reg.auth_method.as_str().to_owned(),
+            grant_types: join(reg.grant_types.iter().map(|g| g.as_str())),
+            scopes: reg.scopes.to_string(),
+            audiences: join(reg.audiences.iter().map(Audience::as_str)),
+            pkce_required: reg.pkce_required,
+            first_party: reg.first_party,
+            created_at: client.created_at.seconds(),
+        }
+    }
+
+    /// Rebuilds the domain client from its row and its redirect-URI rows (in order).
+    fn into_domain(self, uris: Vec<UriRow>) -> Result<Client, StoreError> {
+        let id = ClientId::parse(&self.id)
+            .ok_or_else(|| corrupt(format!("client id {:?} is not valid", self.id)))?;
+        let bad = |e: &dyn std::fmt::Display| corrupt(format!("client {id}: {e}"));
+
+        let mut redirect_uris = Vec::new();
+        let mut post_logout_redirect_uris = Vec::new();
+        for row in uris {
+            let uri = RedirectUri::parse(&row.uri).map_err(|e| bad(&e))?;
+            match row.kind.as_str() {
+                LOGIN => redirect_uris.push(uri),
+                POST_LOGOUT => post_logout_redirect_uris.push(uri),
+                other => return Err(bad(&format!("unknown redirect URI kind {other:?}"))),
+            }
+        }
+        let registration = ClientRegistration {
+            name: ClientName::parse(&self.name).map_err(|e| bad(&e))?,
+            auth_method: self
+                .auth_method
+                .parse::<AuthMethod>()
+                .map_err(|e| bad(&e))?,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types: words(&self.grant_types)
+                .map(str::parse::<GrantType>)
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(&e))?,
+            scopes: ScopeSet::parse(&self.scopes).map_err(|e| bad(&e))?,
+            audiences: words(&self.audiences)
+                .map(Audience::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(&e))?,
+            pkce_required: self.pkce_required,
+            first_party: self.first_party,
+        };
+        Ok(Client {
+            id,
+            secret_hash: self.secret_hash,
+            registration,
+            created_at: UnixTime(self.created_at),
+        })
+    }
+}
+
+/// The redirect-URI rows of a client, numbered in registration order.
+fn uri_rows(client: &Client) -> Result<Vec<UriRow>, StoreError> {
+    let reg = &client.registration;
+    let lists = [
+        (LOGIN, &reg.redirect_uris),
+        (POST_LOGOUT, &reg.post_logout_redirect_uris),
+    ];
+    let mut rows = Vec::new();
+    for (kind, uris) in lists {
+        for (i, uri) in uris.iter().enumerate() {
+            let position = i32::try_from(i)
+                .map_err(|_| corrupt(format!("client {} has too many redirect URIs", client.id)))?;
+            rows.push(UriRow {
+                client_id: client.id.as_str().to_owned(),
+                kind: kind.to_owned(),
+                position,
+                uri: uri.as_str().to_owned(),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    items.collect::<Vec<_>>().join(" ")
+}
+
+fn words(list: &str) -> impl Iterator<Item = &str> {
+    list.split(' ').filter(|w| !w.is_empty())
+}
+
+impl ClientStore for Database {
+    fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        let row = ClientRow::from_domain(client);
+        let uris = uri_rows(client)?;
+        let mut conn = self.conn()?;
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            diesel::insert_into(clients::table)
+                .values(&row)
+                .execute(c)?;
+            for uri in &uris {
+                diesel::insert_into(client_redirect_uris::table)
+                    .values(uri)
+                    .execute(c)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => StoreError::Conflict(format!("client {} already exists", client.id)),
+            None => unavailable(e),
+        })
+    }
+
+    fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let mut conn = self.conn()?;
+        let Some(row) = clients::table
+            .filter(clients::id.eq(id.as_str()))
+            .select(ClientRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let uris = client_redirect_uris::table
+            .filter(client_redirect_uris::client_id.eq(id.as_str()))
+            .order((
+                client_redirect_uris::kind.asc(),
+                client_redirect_uris::position.asc(),
+            ))
+            .select(UriRow::as_select())
+            .load(&mut *conn)
+            .map_err(unavailable)?;
+        row.into_domain(uris).map(Some)
+    }
+
+    fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = clients::table
+            .order((clients::created_at.asc(), clients::id.asc()))
+            .select(ClientRow::as_select())
+            .load(&mut *conn)
+            .map_err(unavailable)?;
+        let all_uris = client_redirect_uris::table
+            .order((
+                client_redirect_uris::client_id.asc(),
+                client_redirect_uris::kind.asc(),
+                client_redirect_uris::position.asc(),
+            ))
+            .select(UriRow::as_select())
+            .load(&mut *conn)
+            .map_err(unavailable)?;
+        let mut by_client: HashMap<String, Vec<UriRow>> = HashMap::new();
+        for uri in all_uris {
+            by_client
+                .entry(uri.client_id.clone())
+                .or_default()
+                .push(uri);
+        }
+        rows.into_iter()
+            .map(|row| {
+                let uris = by_client.remove(&row.id).unwrap_or_default();
+                row.into_domain(uris)
+            })
+            .collect()
+    }
+
+    fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            // The foreign key cascades too; deleting explicitly keeps this correct on a
+            // connection where SQLite's foreign keys were somehow left off.
+            diesel::delete(
+                client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(id.as_str())),
+            )
+            .execute(c)?;
+            diesel::delete(clients::table.filter(clients::id.eq(id.as_str()))).execute(c)
+        })
+        .map(|deleted| deleted == 1)
+        .map_err(unavailable)
+    }
+
+    fn set_client_secret_hash(&self, id: &ClientId, hash: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(clients::table.filter(clients::id.eq(id.as_str())))
+            .set(clients::secret_hash.eq(Some(hash)))
+            .execute(&mut *conn)
+            .map(|updated| updated == 1)
+            .map_err(unavailable)
+    }
+}

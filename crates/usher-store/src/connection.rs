@@ -1,0 +1,284 @@
+//! Connections: the database URL forms Usher accepts, the one connection type that
+//! covers SQLite and PostgreSQL, and the r2d2 manager and customizer that open it.
+//!
+//! diesel's derived `MultiConnection::establish` tries every backend in turn and throws
+//! the errors away, so a mistyped PostgreSQL URL would surface as a puzzling SQLite
+//! failure. [`Manager`] instead opens exactly the backend the URL names and keeps the
+//! driver's own error.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+
+use crate::StoreError;
+
+/// Every connection Usher opens: one code path, two backends.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// The accepted URL forms, for error messages.
+pub(crate) const ACCEPTED_FORMS: &str =
+    "sqlite://PATH, sqlite::memory:, postgres://… or postgresql://…";
+
+/// Which database a URL names.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A SQLite file; its parent directory is created if missing.
+    SqliteFile(PathBuf),
+    /// A private in-memory SQLite database (the pool must hold exactly one connection).
+    SqliteMemory,
+    /// A PostgreSQL URL, passed to libpq unchanged.
+    Postgres(String),
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::SqliteFile(path) => write!(f, "SqliteFile({})", path.display()),
+            Target::SqliteMemory => f.write_str("SqliteMemory"),
+            Target::Postgres(url) => write!(f, "Postgres({})", redact_url(url)),
+        }
+    }
+}
+
+impl Target {
+    /// Reads a database URL.
+    pub(crate) fn parse(url: &str) -> Result<Target, StoreError> {
+        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+            return Ok(Target::SqliteMemory);
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::Unavailable(format!(
+                    "the database URL {url:?} names no file; use one of {ACCEPTED_FORMS}"
+                )));
+            }
+            return Ok(Target::SqliteFile(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target::Postgres(url.to_owned()));
+        }
+        Err(StoreError::Unavailable(format!(
+            "the database URL {:?} is not understood; use one of {ACCEPTED_FORMS}",
+            redact_url(url)
+        )))
+    }
+
+    pub(crate) fn backend(&self) -> &'static str {
+        match self {
+            Target::SqliteFile(_) | Target::SqliteMemory => "sqlite",
+            Target::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Creates the parent directory of a SQLite file if it is missing.
+    pub(crate) fn prepare(&self) -> Result<(), StoreError> {
+        if let Target::SqliteFile(path) = self
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot create the directory {} for the SQLite database: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn open(&self) -> Result<AnyConnection, ConnectionError> {
+        match self {
+            Target::SqliteFile(path) => {
+                let path = sqlite_path(path)?;
+                SqliteConnection::establish(path).map(AnyConnection::Sqlite)
+            }
+            Target::SqliteMemory => {
+                SqliteConnection::establish(":memory:").map(AnyConnection::Sqlite)
+            }
+            Target::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
+        }
+    }
+}
+
+fn sqlite_path(path: &Path) -> Result<&str, ConnectionError> {
+    path.to_str().ok_or_else(|| {
+        ConnectionError::BadConnection(format!(
+            "the SQLite path {} is not valid UTF-8",
+            path.display()
+        ))
+    })
+}
+
+/// Opens connections for the pool: exactly the backend the URL names.
+#[derive(Debug)]
+pub(crate) struct Manager {
+    pub(crate) target: Target,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        self.target.open().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Sets the per-connection SQLite pragmas; PostgreSQL connections need nothing.
+#[derive(Debug)]
+pub(crate) struct Customizer;
+
+/// `busy_timeout` comes first so that switching to WAL waits for other connections.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;";
+
+impl r2d2::CustomizeConnection<AnyConnection, r2d2::Error> for Customizer {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        match conn {
+            AnyConnection::Sqlite(c) => c
+                .batch_execute(SQLITE_PRAGMAS)
+                .map_err(r2d2::Error::QueryError),
+            AnyConnection::Postgresql(_) => Ok(()),
+        }
+    }
+}
+
+/// Reports pool errors (failed reconnects) through `tracing`.
+#[derive(Debug)]
+pub(crate) struct ErrorLogger;
+
+impl r2d2::HandleError<r2d2::Error> for ErrorLogger {
+    fn handle_error(&self, error: r2d2::Error) {
+        tracing::warn!(error = %error, "database connection error");
+    }
+}
+
+/// The URL with any password replaced by `***`: in the user-info part
+/// (`postgres://user:secret@host`) and in a `password=` query parameter.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = url.split_at(scheme_end);
+    let (before_query, query) = match rest.find('?') {
+        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
+        None => (rest, None),
+    };
+    // The user info ends at the last '@' before the query, so an unescaped '/' or '@'
+    // in a password is masked too.
+    let mut out = String::with_capacity(url.len());
+    out.push_str(scheme);
+    match before_query.rfind('@') {
+        Some(at) => {
+            let userinfo = &before_query[..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..colon]);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&before_query[at..]);
+        }
+        None => out.push_str(before_query),
+    }
+    if let Some(query) = query {
+        out.push('?');
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_removed_from_urls() {
+        let cases = [
+            (
+                "postgres://usher:s3cret@db.example:5432/usher",
+                "postgres://usher:***@db.example:5432/usher",
+            ),
+            (
+                "postgresql://usher:p@ss/w0rd@db/usher?sslmode=require",
+                "postgresql://usher:***@db/usher?sslmode=require",
+            ),
+            (
+                "postgres://db/usher?user=u&password=hunter2&sslmode=disable",
+                "postgres://db/usher?user=u&password=***&sslmode=disable",
+            ),
+            ("postgres://usher@db/usher", "postgres://usher@db/usher"),
+            (
+                "postgres://127.0.0.1/postgres",
+                "postgres://127.0.0.1/postgres",
+            ),
+            ("sqlite://data/usher.db", "sqlite://data/usher.db"),
+            ("sqlite::memory:", "sqlite::memory:"),
+        ];
+        for (given, want) in cases {
+            assert_eq!(redact_url(given), want);
+        }
+    }
+
+    #[test]
+    fn urls_name_a_backend() {
+        assert_eq!(
+            Target::parse("sqlite://data/usher.db").unwrap(),
+            Target::SqliteFile(PathBuf::from("data/usher.db"))
+        );
+        assert_eq!(
+            Target::parse("sqlite:///var/lib/usher/usher.db").unwrap(),
+            Target::SqliteFile(PathBuf::from("/var/lib/usher/usher.db"))
+        );
+        assert_eq!(
+            Target::parse("sqlite::memory:").unwrap(),
+            Target::SqliteMemory
+        );
+        assert_eq!(
+            Target::parse("postgresql://h/d").unwrap().backend(),
+            "postgres"
+        );
+        assert_eq!(
+            Target::parse("postgres://h/d").unwrap().backend(),
+            "postgres"
+        );
+        for bad in [
+            "mysql://h/d",
+            "data/usher.db",
+            "sqlite://",
+            "",
+            "http://x:pw@h/",
+        ] {
+            let err = Target::parse(bad).unwrap_err();
+            let StoreError::Unavailable(msg) = err else {
+                panic!("{bad}: {err:?}");
+            };
+            assert!(msg.contains(ACCEPTED_FORMS), "{msg}");
+            assert!(!msg.contains("pw@"), "{msg}");
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Signing keys: the `signing_keys` table behind [`KeyStore`].
+//!
+//! A partial unique index (`signing_keys_one_active`) lets at most one row be `active`,
+//! and [`KeyStore::update_key_if`] is a single compare-and-set `UPDATE`, so that of
+//! several nodes racing through a rotation exactly one performs each transition.
+
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use usher_domain::{KeyState, KeyStore, SigningKeyRecord, StoreError, UnixTime};
+
+use crate::database::{Database, corrupt, unavailable, unique_violation, violation_mentions};
+use crate::schema::signing_keys;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+struct KeyRow {
+    kid: String,
+    state: String,
+    alg: String,
+    bits: i32,
+    public_jwk: String,
+    private_key_encrypted: String,
+    created_at: i64,
+    activate_after: Option<i64>,
+    activated_at: Option<i64>,
+    retire_after: Option<i64>,
+    retired_at: Option<i64>,
+    remove_after: Option<i64>,
+    removed_at: Option<i64>,
+}
+
+fn seconds(t: Option<UnixTime>) -> Option<i64> {
+    t.map(UnixTime::seconds)
+}
+
+impl KeyRow {
+    fn from_domain(key: &SigningKeyRecord) -> Result<KeyRow, StoreError> {
+        let bits = i32::try_from(key.bits).map_err(|_| {
+            corrupt(format!(
+                "key {}: {} bits cannot be stored",
+                key.kid, key.bits
+            ))
+        })?;
+        Ok(KeyRow {
+            kid: key.kid.clone(),
+            state: key.state.as_str().to_owned(),
+            alg: key.alg.clone(),
+            bits,
+            public_jwk: key.public_jwk.clone(),
+            private_key_encrypted: key.private_key_encrypted.clone(),
+            created_at: key.created_at.seconds(),
+            activate_after: seconds(key.activate_after),
+            activated_at: seconds(key.activated_at),
+            retire_after: seconds(key.retire_after),
+            retired_at: seconds(key.retired_at),
+            remove_after: seconds(key.remove_after),
+            removed_at: seconds(key.removed_at),
+        })
+    }
+
+    fn into_domain(self) -> Result<SigningKeyRecord, StoreError> {
+        let state = self
+            .state
+            .parse::<KeyState>()
+            .map_err(|e| corrupt(format!("key {}: {e}", self.kid)))?;
+        let bits = u32::try_from(self.bits).map_err(|_| {
+            corrupt(format!(
+                "key {}: {} bits is not a size",
+                self.kid, self.bits
+            ))
+        })?;
+        Ok(SigningKeyRecord {
+            kid: self.kid,
+            state,
+            alg: self.alg,
+            bits,
+            public_jwk: self.public_jwk,
+            private_key_encrypted: self.private_key_encrypted,
+            created_at: UnixTime(self.created_at),
+            activate_after: self.activate_after.map(UnixTime),
+            activated_at: self.activated_at.map(UnixTime),
+            retire_after: self.retire_after.map(UnixTime),
+            retired_at: self.retired_at.map(UnixTime),
+            remove_after: self.remove_after.map(UnixTime),
+            removed_at: self.removed_at.map(UnixTime),
+        })
+    }
+}
+
+/// A clash with the one-active-key index (PostgreSQL names the index, SQLite the column).
+fn second_active(e: &DieselError) -> bool {
+    unique_violation(e).is_some_and(|info| {
+        violation_mentions(info, "signing_keys_one_active")
+            || violation_mentions(info, "signing_keys.state")
+    })
+}
+
+const SECOND_ACTIVE: &str = "another signing key is already active";
+
+impl KeyStore for Database {
+    fn insert_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        let row = KeyRow::from_domain(key)?;
+        let mut conn = self.conn()?;
+        diesel::insert_into(signing_keys::table)
+            .values(&row)
+            .execute(&mut *conn)
+            .map(|_| ())
+            .map_err(|e| {
+                if second_active(&e) {
+                    StoreError::Conflict(SECOND_ACTIVE.to_owned())
+                } else if unique_violation(&e).is_some() {
+                    StoreError::Conflict(format!("signing key {} already exists", key.kid))
+                } else {
+                    unavailable(e)
+                }
+            })
+    }
+
+    fn list_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        signing_keys::table
+            .order((signing_keys::created_at.desc(), signing_keys::kid.asc()))
+            .select(KeyRow::as_select())
+            .load(&mut *conn)
+            .map_err(unavailable)?
+            .into_iter()
+            .map(KeyRow::into_domain)
+            .collect()
+    }
+
+    fn update_key_if(
+        &self,
+        key: &SigningKeyRecord,
+        expected: KeyState,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(
+            signing_keys::table
+                .filter(signing_keys::kid.eq(&key.kid))
+                .filter(signing_keys::state.eq(expected.as_str())),
+        )
+        .set((
+            signing_keys::state.eq(key.state.as_str()),
+            signing_keys::activate_after.eq(seconds(key.activate_after)),
+            signing_keys::activated_at.eq(seconds(key.activated_at)),
+            signing_keys::retire_after.eq(seconds(key.retire_after)),
+            signing_keys::retired_at.eq(seconds(key.retired_at)),
+            signing_keys::remove_after.eq(seconds(key.remove_after)),
+            signing_keys::removed_at.eq(seconds(key.removed_at)),
+        ))
+        .execute(&mut *conn)
+        .map(|updated| updated == 1)
+        .map_err(|e| {
+            if second_active(&e) {
+                StoreError::Conflict(SECOND_ACTIVE.to_owned())
+            } else {
+                unavailable(e)
+            }
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! People who sign in: the `users` table behind [`UserStore`].
+//!
+//! Usernames are stored in the lower case that [`Username`] gives them, under a unique
+//! constraint; a clash is reported as [`StoreError::Conflict`].
+
+use diesel::prelude::*;
+use usher_domain::{Email, PersonName, StoreError, UnixTime, User, UserId, UserStore, Username};
+
+use crate::database::{Database, corrupt, unavailable, unique_violation, violation_mentions};
+use crate::schema::users;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+struct UserRow {
+    id: String,
+    username: String,
+    password_hash: String,
+    name: Option<String>,
+    email: Option<String>,
+    email_verified: bool,
+    created_at: i64,
+}
+
+impl UserRow {
+    fn from_domain(user: &User) -> UserRow {
+        UserRow {
+            id: user.id.as_str().to_owned(),
+            username: user.username.as_str().to_owned(),
+            password_hash: user.password_hash.clone(),
+            name: user.name.as_ref().map(|n| n.as_str().to_owned()),
+            email: user.email.as_ref().map(|e| e.as_str().to_owned()),
+            email_verified: user.email_verified,
+            created_at: user.created_at.seconds(),
+        }
+    }
+
+    fn into_domain(self) -> Result<User, StoreError> {
+        let id = UserId::parse(&self.id)
+            .ok_or_else(|| corrupt(format!("user id {:?} is not valid", self.id)))?;
+        let bad = |e: &dyn std::fmt::Display| corrupt(format!("user {id}: {e}"));
+        Ok(User {
+            username: Username::parse(&self.username).map_err(|e| bad(&e))?,
+            password_hash: self.password_hash,
+            name: self
+                .name
+                .as_deref()
+                .map(PersonName::parse)
+                .transpose()
+                .map_err(|e| bad(&e))?,
+            email: self
+                .email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|e| bad(&e))?,
+            email_verified: self.email_verified,
+            created_at: UnixTime(self.created_at),
+            id,
+        })
+    }
+}
+
+impl UserStore for Database {
+    fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let row = UserRow::from_domain(user);
+        let mut conn = self.conn()?;
+        diesel::insert_into(users::table)
+            .values(&row)
+            .execute(&mut *conn)
+            .map(|_| ())
+            .map_err(|e| match unique_violation(&e) {
+                Some(info) if violation_mentions(info, "username") => {
+                    StoreError::Conflict(format!("username {} is taken", user.username))
+                }
+                Some(_) => StoreError::Conflict(format!("user id {} already exists", user.id)),
+                None => unavailable(e),
+            })
+    }
+
+    fn get_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let mut conn = self.conn()?;
+        users::table
+            .filter(users::id.eq(id.as_str()))
+            .select(UserRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(unavailable)?
+            .map(UserRow::into_domain)
+            .transpose()
+    }
+
+    fn find_user(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        let mut conn = self.conn()?;
+        users::table
+            .filter(users::username.eq(username.as_str()))
+            .select(UserRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(unavailable)?
+            .map(UserRow::into_domain)
+            .transpose()
+    }
+
+    fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let mut conn = self.conn()?;
+        users::table
+            .order((users::created_at.asc(), users::id.asc()))
+            .select(UserRow::as_select())
+            .load(&mut *conn)
+            .map_err(unavailable)?
+            .into_iter()
+            .map(UserRow::into_domain)
+            .collect()
+    }
+
+    fn delete_user(&self, username: &Username) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(users::table.filter(users::username.eq(username.as_str())))
+            .execute(&mut *conn)
+            .map(|deleted| deleted == 1)
+            .map_err(unavailable)
+    }
+
+    fn set_password_hash(&self, username: &Username, hash: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(users::table.filter(users::username.eq(username.as_str())))
+            .set(users::password_hash.eq(hash))
+            .execute(&mut *conn)
+            .map(|updated| updated == 1)
+            .map_err(unavailable)
+    }
+}
