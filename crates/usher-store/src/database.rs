@@ -70,7 +70,11 @@ impl Database {
 
         let mut builder = Pool::builder()
             .max_size(if memory { 1 } else { POOL_SIZE })
-            .min_idle(Some(1))
+            // No background pre-filling: r2d2 opens idle connections on its own threads,
+            // and a PostgreSQL connection still opening (libpq + OpenSSL) when a short
+            // admin command exits races OpenSSL's exit-time cleanup and crashes. With no
+            // minimum, a connection is only opened for a `get()` that waits for it.
+            .min_idle(Some(0))
             .connection_timeout(CHECKOUT_TIMEOUT)
             .connection_customizer(Box::new(Customizer))
             .error_handler(Box::new(ErrorLogger));

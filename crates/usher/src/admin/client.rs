@@ -1,0 +1,208 @@
+//! `usher client create | list | show | delete | rotate-secret`.
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+use usher_domain::client::RegistrationInput;
+use usher_domain::{Client, ClientId, ClientRegistration, ClientStore};
+use usher_keys::SecretHasher;
+
+use super::{print_json, usage};
+use crate::cli::{ClientCommand, ClientCreate};
+use crate::clock;
+use crate::config::Settings;
+use crate::context::Context;
+
+pub fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Create(args) => create(settings, args),
+        ClientCommand::List(flag) => {
+            let ctx = Context::open(settings)?;
+            let clients = ctx.db.list_clients()?;
+            if flag.json {
+                print_json(&Value::Array(clients.iter().map(describe).collect()))
+            } else {
+                if clients.is_empty() {
+                    println!("no clients registered");
+                }
+                for c in &clients {
+                    println!(
+                        "{}  {}  {}  {}",
+                        c.id,
+                        c.registration.auth_method.as_str(),
+                        grant_list(c),
+                        c.registration.name.as_str()
+                    );
+                }
+                Ok(())
+            }
+        }
+        ClientCommand::Show { id, json } => {
+            let id = parse_id(&id)?;
+            let ctx = Context::open(settings)?;
+            let client = ctx
+                .db
+                .get_client(&id)?
+                .ok_or_else(|| anyhow::anyhow!("no client with id {id}"))?;
+            if json.json {
+                print_json(&describe(&client))
+            } else {
+                print_human(&client, None);
+                Ok(())
+            }
+        }
+        ClientCommand::Delete { id, json } => {
+            let id = parse_id(&id)?;
+            let ctx = Context::open(settings)?;
+            if !ctx.db.delete_client(&id)? {
+                anyhow::bail!("no client with id {id}");
+            }
+            if json.json {
+                print_json(&json!({ "client_id": id.as_str(), "deleted": true }))
+            } else {
+                println!("deleted client {id}");
+                Ok(())
+            }
+        }
+        ClientCommand::RotateSecret { id, json } => {
+            let id = parse_id(&id)?;
+            let ctx = Context::open(settings)?;
+            let client = ctx
+                .db
+                .get_client(&id)?
+                .ok_or_else(|| anyhow::anyhow!("no client with id {id}"))?;
+            if client.is_public() {
+                return Err(usage(format!(
+                    "client {id} is public: it has no secret to rotate"
+                )));
+            }
+            let secret = SecretHasher::generate_secret()?;
+            let hash = SecretHasher::from_kek(&ctx.kek).hash(&secret);
+            if !ctx.db.set_client_secret_hash(&id, &hash)? {
+                anyhow::bail!("no client with id {id}");
+            }
+            tracing::warn!(client_id = %id, "client secret rotated; the old secret no longer works");
+            if json.json {
+                print_json(&json!({ "client_id": id.as_str(), "client_secret": secret }))
+            } else {
+                println!("client_id:     {id}");
+                println!("client_secret: {secret}");
+                println!("(the secret is shown only now; the old one no longer works)");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn parse_id(raw: &str) -> anyhow::Result<ClientId> {
+    ClientId::parse(raw).ok_or_else(|| usage(format!("{raw:?} is not a client id")))
+}
+
+fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
+    let registration = ClientRegistration::new(RegistrationInput {
+        name: args.name,
+        public: args.public,
+        auth_method: args.auth_method,
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        grant_types: args.grant_types,
+        scope: args.scope,
+        audiences: args.audiences,
+        pkce_optional: args.pkce_optional,
+        first_party: args.first_party,
+    })
+    .map_err(usage)?;
+
+    let ctx = Context::open(settings)?;
+    let id = ClientId::parse(&usher_keys::random_token(16)?)
+        .context("a generated client id did not parse")?;
+    let public = registration.auth_method == usher_domain::AuthMethod::None;
+    let secret = if public {
+        None
+    } else {
+        Some(SecretHasher::generate_secret()?)
+    };
+    let hasher = SecretHasher::from_kek(&ctx.kek);
+    let client = Client {
+        id,
+        secret_hash: secret.as_deref().map(|s| hasher.hash(s)),
+        registration,
+        created_at: clock::now(),
+    };
+    ctx.db.insert_client(&client)?;
+    if !client.registration.pkce_required {
+        tracing::warn!(client_id = %client.id, "client registered with PKCE optional");
+    }
+    if args.json.json {
+        let mut doc = describe(&client);
+        if let (Some(secret), Some(obj)) = (&secret, doc.as_object_mut()) {
+            obj.insert("client_secret".to_owned(), Value::String(secret.clone()));
+        }
+        print_json(&doc)
+    } else {
+        print_human(&client, secret.as_deref());
+        if secret.is_some() {
+            println!(
+                "(the secret is shown only now: store it; `usher client rotate-secret` makes a new one)"
+            );
+        }
+        Ok(())
+    }
+}
+
+fn grant_list(c: &Client) -> String {
+    c.registration
+        .grant_types
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The client as JSON, without any secret.
+pub fn describe(c: &Client) -> Value {
+    let r = &c.registration;
+    json!({
+        "client_id": c.id.as_str(),
+        "name": r.name.as_str(),
+        "public": c.is_public(),
+        "token_endpoint_auth_method": r.auth_method.as_str(),
+        "redirect_uris": r.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        "post_logout_redirect_uris": r.post_logout_redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        "grant_types": r.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scope": r.scopes.to_string(),
+        "audiences": r.audiences.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "pkce_required": r.pkce_required,
+        "first_party": r.first_party,
+        "created_at": clock::rfc3339(c.created_at),
+    })
+}
+
+fn print_human(c: &Client, secret: Option<&str>) {
+    let r = &c.registration;
+    println!("client_id:     {}", c.id);
+    if let Some(s) = secret {
+        println!("client_secret: {s}");
+    }
+    println!("name:          {}", r.name.as_str());
+    println!("auth method:   {}", r.auth_method.as_str());
+    println!("grant types:   {}", grant_list(c));
+    println!("scope:         {}", r.scopes);
+    for u in &r.redirect_uris {
+        println!("redirect uri:  {}", u.as_str());
+    }
+    for u in &r.post_logout_redirect_uris {
+        println!("post-logout:   {}", u.as_str());
+    }
+    for a in &r.audiences {
+        println!("audience:      {}", a.as_str());
+    }
+    println!(
+        "pkce:          {}",
+        if r.pkce_required {
+            "required"
+        } else {
+            "optional"
+        }
+    );
+    println!("first party:   {}", r.first_party);
+}

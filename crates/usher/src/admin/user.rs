@@ -1,0 +1,163 @@
+//! `usher user create | list | show | delete | set-password`.
+
+use serde_json::{Value, json};
+use usher_domain::{Email, PersonName, StoreError, User, UserId, UserStore, Username};
+
+use super::{print_json, read_password_stdin, usage};
+use crate::cli::{UserCommand, UserCreate};
+use crate::clock;
+use crate::config::Settings;
+use crate::context::Context;
+
+pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create(args) => create(settings, args),
+        UserCommand::List(flag) => {
+            let ctx = Context::open(settings)?;
+            let users = ctx.db.list_users()?;
+            if flag.json {
+                print_json(&Value::Array(users.iter().map(describe).collect()))
+            } else {
+                if users.is_empty() {
+                    println!("no users");
+                }
+                for u in &users {
+                    println!(
+                        "{}  {}  {}",
+                        u.id,
+                        u.username,
+                        u.email.as_ref().map_or("", |e| e.as_str())
+                    );
+                }
+                Ok(())
+            }
+        }
+        UserCommand::Show { username, json } => {
+            let username = Username::parse(&username).map_err(usage)?;
+            let ctx = Context::open(settings)?;
+            let user = ctx
+                .db
+                .find_user(&username)?
+                .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
+            if json.json {
+                print_json(&describe(&user))
+            } else {
+                print_human(&user);
+                Ok(())
+            }
+        }
+        UserCommand::Delete { username, json } => {
+            let username = Username::parse(&username).map_err(usage)?;
+            let ctx = Context::open(settings)?;
+            if !ctx.db.delete_user(&username)? {
+                anyhow::bail!("no user {username}");
+            }
+            if json.json {
+                print_json(&json!({ "username": username.as_str(), "deleted": true }))
+            } else {
+                println!("deleted user {username}");
+                Ok(())
+            }
+        }
+        UserCommand::SetPassword { username, json, .. } => {
+            let username = Username::parse(&username).map_err(usage)?;
+            let password = read_password_stdin()?;
+            let ctx = Context::open(settings)?;
+            if ctx.db.find_user(&username)?.is_none() {
+                anyhow::bail!("no user {username}");
+            }
+            let hash = usher_keys::hash_password(&password)?;
+            if !ctx.db.set_password_hash(&username, &hash)? {
+                anyhow::bail!("no user {username}");
+            }
+            if json.json {
+                print_json(&json!({ "username": username.as_str(), "password_changed": true }))
+            } else {
+                println!("password changed for {username}");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn create(settings: Settings, args: UserCreate) -> anyhow::Result<()> {
+    let username = Username::parse(&args.username).map_err(usage)?;
+    let email = args
+        .email
+        .as_deref()
+        .map(Email::parse)
+        .transpose()
+        .map_err(usage)?;
+    let name = args
+        .name
+        .as_deref()
+        .map(PersonName::parse)
+        .transpose()
+        .map_err(usage)?;
+    if args.email_verified && email.is_none() {
+        return Err(usage("--email-verified needs --email"));
+    }
+    let password = read_password_stdin()?;
+
+    let ctx = Context::open(settings)?;
+    if ctx.db.find_user(&username)?.is_some() {
+        return Err(usage(format!("username {username} is taken")));
+    }
+    let password_hash = usher_keys::hash_password(&password)?;
+    let id = UserId::parse(&uuid::Uuid::new_v4().to_string())
+        .ok_or_else(|| anyhow::anyhow!("a generated user id did not parse"))?;
+    let user = User {
+        id,
+        username,
+        password_hash,
+        name,
+        email,
+        email_verified: args.email_verified,
+        created_at: clock::now(),
+    };
+    match ctx.db.insert_user(&user) {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(usage(format!("username {} is taken", user.username)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if args.json.json {
+        print_json(&describe(&user))
+    } else {
+        print_human(&user);
+        Ok(())
+    }
+}
+
+/// The user as JSON, without the password hash.
+fn describe(u: &User) -> Value {
+    json!({
+        "id": u.id.as_str(),
+        "username": u.username.as_str(),
+        "name": u.name.as_ref().map(|n| n.as_str()),
+        "email": u.email.as_ref().map(|e| e.as_str()),
+        "email_verified": u.email_verified,
+        "created_at": clock::rfc3339(u.created_at),
+    })
+}
+
+fn print_human(u: &User) {
+    println!("id:             {}", u.id);
+    println!("username:       {}", u.username);
+    if let Some(n) = &u.name {
+        println!("name:           {}", n.as_str());
+    }
+    if let Some(e) = &u.email {
+        println!(
+            "email:          {} ({})",
+            e.as_str(),
+            if u.email_verified {
+                "verified"
+            } else {
+                "not verified"
+            }
+        );
+    }
+    println!("created:        {}", clock::rfc3339(u.created_at));
+}

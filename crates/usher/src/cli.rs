@@ -1,0 +1,162 @@
+//! The command line: `usher serve | migrate | client … | user … | keys …`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "usher",
+    version,
+    about = "Usher: an OAuth 2.0 / OpenID Connect authorization server",
+    long_about = "Usher: an OAuth 2.0 / OpenID Connect authorization server.\n\nEvery command reads the same configuration: defaults, then --config FILE, then USHER_* environment variables (docs/configuration.md)."
+)]
+pub struct Cli {
+    /// A TOML configuration file (keys as in docs/configuration.md).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (creates the database, KEK and first signing key if missing).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Register and manage clients (relying parties and services).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage the people who sign in.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect the signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print one JSON document on stdout instead of text for people.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and (confidential clients) its secret, once.
+    Create(ClientCreate),
+    /// List the registered clients.
+    List(JsonFlag),
+    /// Show one client.
+    Show {
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete a client.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Replace a confidential client's secret; prints the new one, once.
+    RotateSecret {
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientCreate {
+    /// The name people see on the consent page.
+    #[arg(long)]
+    pub name: String,
+    /// A public client (no secret; same as --auth-method none): PKCE is always required.
+    #[arg(long)]
+    pub public: bool,
+    /// client_secret_basic (default for confidential clients), client_secret_post or none.
+    #[arg(long, value_name = "METHOD")]
+    pub auth_method: Option<String>,
+    /// A redirect URI, matched exactly (repeat for more).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// A URI the client may return to after logout (repeat for more).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// authorization_code (default), refresh_token or client_credentials (repeat for more).
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    pub grant_types: Vec<String>,
+    /// The scopes the client may ask for, space-separated (default "openid profile email"
+    /// for sign-in clients).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// A resource server the client may get tokens for (RFC 8707; repeat for more).
+    #[arg(long = "audience", value_name = "URI")]
+    pub audiences: Vec<String>,
+    /// Confidential clients only: allow the code flow without PKCE (legacy clients that
+    /// rely on nonce; RFC 9700 §2.1.1).
+    #[arg(long)]
+    pub pkce_optional: bool,
+    /// Skip the consent page for this client.
+    #[arg(long)]
+    pub first_party: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a person; the password is read from standard input.
+    Create(UserCreate),
+    /// List people.
+    List(JsonFlag),
+    /// Show one person.
+    Show {
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete a person.
+    Delete {
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Set a new password, read from standard input.
+    SetPassword {
+        username: String,
+        /// Read the password from standard input (required: it never goes on a command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    #[arg(long)]
+    pub username: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Mark the e-mail address as verified.
+    #[arg(long)]
+    pub email_verified: bool,
+    /// The person's display name (the `name` claim).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Read the password from standard input (required: it never goes on a command line).
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys: kid, state, created, activated, retires.
+    List(JsonFlag),
+}

@@ -1,0 +1,512 @@
+//! Configuration: defaults, then an optional TOML file, then `USHER_*` environment
+//! variables. One name per setting everywhere: the file key is the variable without the
+//! prefix, in lower case; a nested group uses `__` in the variable
+//! (`USHER_KEYS__BITS` ↔ `[keys] bits`). Unknown keys and variables are refused.
+//!
+//! Raw strings are parsed here, once, into [`Settings`]; a bad value stops Usher with one
+//! message that names the setting and the fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use usher_domain::Issuer;
+
+/// Where refresh-token families live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FamilyStoreSetting {
+    /// In the SQL database (the default; one node).
+    Embedded,
+    /// In Redis, at this URL (required for more than one node).
+    Redis(String),
+}
+
+/// Where the key-encryption key comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KekSource {
+    /// `USHER_KEK` / `kek`: the base64 value itself.
+    Value(String),
+    /// A file, created with mode 0600 if missing (the embedded default, `keys/kek`).
+    File(PathBuf),
+}
+
+impl fmt::Debug for KekSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KekSource::Value(_) => f.write_str("KekSource::Value(<redacted>)"),
+            KekSource::File(p) => write!(f, "KekSource::File({})", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Parsed, checked settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub issuer: Issuer,
+    /// The issuer was not set and follows the bound address: with port 0 (tests), it is
+    /// recomputed from the port the listener actually got.
+    pub issuer_from_bind: bool,
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub family_store: FamilyStoreSetting,
+    pub kek: KekSource,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub workers: usize,
+    pub keys: KeySettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeySettings {
+    /// RSA modulus size of new signing keys.
+    pub bits: u32,
+    /// `Cache-Control: max-age` of the JWKS, in seconds.
+    pub jwks_max_age: u64,
+}
+
+/// The file's shape: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    issuer: Option<String>,
+    bind: Option<String>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    kek: Option<String>,
+    kek_file: Option<String>,
+    log: Option<String>,
+    log_format: Option<String>,
+    workers: Option<u64>,
+    #[serde(default)]
+    keys: RawKeys,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    bits: Option<u64>,
+    jwks_max_age: Option<u64>,
+}
+
+/// A configuration error: which setting, what is wrong, how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+fn err(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Every setting: (file key, environment variable, default shown in docs).
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    ("issuer", "USHER_ISSUER", "http://<bind>"),
+    ("bind", "USHER_BIND", "127.0.0.1:8080"),
+    (
+        "database_url",
+        "USHER_DATABASE_URL",
+        "sqlite://data/usher.db",
+    ),
+    (
+        "redis_url",
+        "USHER_REDIS_URL",
+        "(unset: embedded family store)",
+    ),
+    ("kek", "USHER_KEK", "(unset: read keys/kek)"),
+    ("kek_file", "USHER_KEK_FILE", "keys/kek"),
+    ("log", "USHER_LOG", "info"),
+    ("log_format", "USHER_LOG_FORMAT", "pretty"),
+    ("workers", "USHER_WORKERS", "(number of CPUs)"),
+    ("keys.bits", "USHER_KEYS__BITS", "2048"),
+    ("keys.jwks_max_age", "USHER_KEYS__JWKS_MAX_AGE", "900"),
+];
+
+fn name_of(key: &str) -> String {
+    let env = SETTINGS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, e, _)| *e)
+        .unwrap_or("?");
+    format!("{env} ({key})")
+}
+
+impl Settings {
+    /// Loads the settings from the optional file and the given environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut raw = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| err("--config", format!("cannot read {}: {e}", path.display())))?;
+                toml::from_str::<RawSettings>(&text).map_err(|e| {
+                    err(
+                        &format!("--config {}", path.display()),
+                        format!("{}; see docs/configuration.md for the keys", e.message()),
+                    )
+                })?
+            }
+            None => RawSettings::default(),
+        };
+        overlay_env(&mut raw, env)?;
+        Settings::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawSettings) -> Result<Settings, ConfigError> {
+        let bind_raw = raw.bind.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let bind: SocketAddr = bind_raw.parse().map_err(|_| {
+            err(
+                &name_of("bind"),
+                format!("{bind_raw:?} is not an address:port such as 127.0.0.1:8080"),
+            )
+        })?;
+
+        let issuer_from_bind = raw.issuer.is_none();
+        let issuer = match raw.issuer {
+            Some(s) => Issuer::parse(&s).map_err(|e| err(&name_of("issuer"), e.to_string()))?,
+            None if bind.ip().is_loopback() => Issuer::parse(&format!("http://{bind}"))
+                .map_err(|e| err(&name_of("issuer"), e.to_string()))?,
+            None => {
+                return Err(err(
+                    &name_of("issuer"),
+                    format!(
+                        "must be set when binding to {bind}: the public https URL clients use, e.g. https://auth.example.com"
+                    ),
+                ));
+            }
+        };
+
+        let database_url = raw
+            .database_url
+            .unwrap_or_else(|| "sqlite://data/usher.db".to_owned());
+        check_database_url(&database_url)?;
+
+        let family_store = match raw.redis_url {
+            None => FamilyStoreSetting::Embedded,
+            Some(u) => {
+                let parsed = url::Url::parse(&u).map_err(|e| {
+                    err(
+                        &name_of("redis_url"),
+                        format!("is not a URL ({e}); write redis://HOST:PORT[/DB]"),
+                    )
+                })?;
+                if !matches!(parsed.scheme(), "redis" | "rediss") || parsed.host().is_none() {
+                    return Err(err(
+                        &name_of("redis_url"),
+                        "must be redis://HOST:PORT[/DB] or rediss://…",
+                    ));
+                }
+                FamilyStoreSetting::Redis(u)
+            }
+        };
+
+        let kek = match (raw.kek, raw.kek_file) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    &name_of("kek"),
+                    "set either USHER_KEK or USHER_KEK_FILE, not both",
+                ));
+            }
+            (Some(v), None) => KekSource::Value(v),
+            (None, Some(f)) if f.trim().is_empty() => {
+                return Err(err(&name_of("kek_file"), "must not be empty"));
+            }
+            (None, Some(f)) => KekSource::File(PathBuf::from(f)),
+            (None, None) => KekSource::File(PathBuf::from("keys/kek")),
+        };
+
+        let log = raw.log.unwrap_or_else(|| "info".to_owned());
+        let log_format = match raw.log_format.as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(err(
+                    &name_of("log_format"),
+                    format!("{other:?} is not pretty or json"),
+                ));
+            }
+        };
+
+        let workers = match raw.workers {
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            Some(n @ 1..=1024) => n as usize,
+            Some(n) => {
+                return Err(err(
+                    &name_of("workers"),
+                    format!("{n} is not between 1 and 1024"),
+                ));
+            }
+        };
+
+        let bits = match raw.keys.bits {
+            None => 2048,
+            Some(b @ (2048 | 3072 | 4096)) => b as u32,
+            Some(b) => {
+                return Err(err(
+                    &name_of("keys.bits"),
+                    format!("{b} is not 2048, 3072 or 4096"),
+                ));
+            }
+        };
+        let jwks_max_age = match raw.keys.jwks_max_age {
+            None => 900,
+            Some(s @ 0..=86_400) => s,
+            Some(s) => {
+                return Err(err(
+                    &name_of("keys.jwks_max_age"),
+                    format!("{s} seconds is more than a day; verifiers would miss new keys"),
+                ));
+            }
+        };
+
+        Ok(Settings {
+            issuer,
+            issuer_from_bind,
+            bind,
+            database_url,
+            family_store,
+            kek,
+            log,
+            log_format,
+            workers,
+            keys: KeySettings { bits, jwks_max_age },
+        })
+    }
+}
+
+fn check_database_url(url: &str) -> Result<(), ConfigError> {
+    let name = name_of("database_url");
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(err(
+                &name,
+                "sqlite:// needs a file path, e.g. sqlite://data/usher.db",
+            ));
+        }
+        return Ok(());
+    }
+    if url == "sqlite::memory:" {
+        return Ok(());
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| err(&name, format!("is not a valid PostgreSQL URL ({e})")))?;
+        if parsed.host().is_none() {
+            return Err(err(
+                &name,
+                "a PostgreSQL URL needs a host: postgres://HOST[:PORT]/DB",
+            ));
+        }
+        return Ok(());
+    }
+    Err(err(
+        &name,
+        "must be sqlite://PATH or postgres://USER@HOST[:PORT]/DB",
+    ))
+}
+
+/// Applies `USHER_*` variables over the file's values. Unknown `USHER_` variables are
+/// refused, so a typo cannot silently fall back to a default.
+fn overlay_env(
+    raw: &mut RawSettings,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let vars: BTreeMap<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("USHER_"))
+        .collect();
+    for (key, value) in vars {
+        let number = |setting: &str| -> Result<u64, ConfigError> {
+            value.trim().parse::<u64>().map_err(|_| {
+                err(
+                    &name_of(setting),
+                    format!("{value:?} is not a whole number"),
+                )
+            })
+        };
+        match key.as_str() {
+            "USHER_ISSUER" => raw.issuer = Some(value),
+            "USHER_BIND" => raw.bind = Some(value),
+            "USHER_DATABASE_URL" => raw.database_url = Some(value),
+            "USHER_REDIS_URL" => raw.redis_url = Some(value).filter(|v| !v.is_empty()),
+            "USHER_KEK" => raw.kek = Some(value),
+            "USHER_KEK_FILE" => raw.kek_file = Some(value),
+            "USHER_LOG" => raw.log = Some(value),
+            "USHER_LOG_FORMAT" => raw.log_format = Some(value),
+            "USHER_WORKERS" => raw.workers = Some(number("workers")?),
+            "USHER_KEYS__BITS" => raw.keys.bits = Some(number("keys.bits")?),
+            "USHER_KEYS__JWKS_MAX_AGE" => {
+                raw.keys.jwks_max_age = Some(number("keys.jwks_max_age")?)
+            }
+            unknown => {
+                return Err(err(
+                    unknown,
+                    "is not a known setting; see docs/configuration.md (unset it or fix the name)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load(
+            None,
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    fn refused(env: &[(&str, &str)], setting: &str, words: &str) {
+        let e = load(env).expect_err("should be refused");
+        assert!(
+            e.setting.contains(setting) && e.to_string().contains(words),
+            "{env:?}: got {e}"
+        );
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_single_node_setup() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.issuer.as_str(), "http://127.0.0.1:8080");
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite://data/usher.db");
+        assert_eq!(s.family_store, FamilyStoreSetting::Embedded);
+        assert_eq!(s.kek, KekSource::File(PathBuf::from("keys/kek")));
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert_eq!(s.keys.bits, 2048);
+    }
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("usher.toml");
+        std::fs::write(
+            &file,
+            "issuer = \"https://file.example\"\nbind = \"127.0.0.1:9000\"\n[keys]\nbits = 3072\n",
+        )
+        .unwrap();
+        let s = Settings::load(
+            Some(&file),
+            [("USHER_ISSUER".to_owned(), "https://env.example".to_owned())],
+        )
+        .unwrap();
+        assert_eq!(s.issuer.as_str(), "https://env.example");
+        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.keys.bits, 3072);
+    }
+
+    #[test]
+    fn the_issuer_follows_a_loopback_bind_but_must_be_set_for_any_other() {
+        let s = load(&[("USHER_BIND", "127.0.0.1:9999")]).unwrap();
+        assert_eq!(s.issuer.as_str(), "http://127.0.0.1:9999");
+        refused(
+            &[("USHER_BIND", "0.0.0.0:8080")],
+            "USHER_ISSUER",
+            "must be set",
+        );
+    }
+
+    #[test]
+    fn every_bad_setting_is_refused_with_its_name() {
+        refused(
+            &[("USHER_ISSUER", "https://a.example/")],
+            "USHER_ISSUER",
+            "must not end",
+        );
+        refused(
+            &[("USHER_ISSUER", "https://a.example?x=1")],
+            "USHER_ISSUER",
+            "query",
+        );
+        refused(
+            &[("USHER_ISSUER", "https://a.example#x")],
+            "USHER_ISSUER",
+            "fragment",
+        );
+        refused(
+            &[("USHER_ISSUER", "not a url")],
+            "USHER_ISSUER",
+            "absolute URL",
+        );
+        refused(&[("USHER_BIND", "localhost")], "USHER_BIND", "address:port");
+        refused(
+            &[("USHER_DATABASE_URL", "mysql://x")],
+            "USHER_DATABASE_URL",
+            "sqlite://PATH",
+        );
+        refused(
+            &[("USHER_DATABASE_URL", "sqlite://")],
+            "USHER_DATABASE_URL",
+            "file path",
+        );
+        refused(
+            &[("USHER_DATABASE_URL", "postgres://")],
+            "USHER_DATABASE_URL",
+            "host",
+        );
+        refused(
+            &[("USHER_REDIS_URL", "http://x")],
+            "USHER_REDIS_URL",
+            "redis://",
+        );
+        refused(&[("USHER_REDIS_URL", "::")], "USHER_REDIS_URL", "not a URL");
+        refused(
+            &[("USHER_LOG_FORMAT", "xml")],
+            "USHER_LOG_FORMAT",
+            "pretty or json",
+        );
+        refused(
+            &[("USHER_KEYS__BITS", "1024")],
+            "USHER_KEYS__BITS",
+            "2048, 3072 or 4096",
+        );
+        refused(
+            &[("USHER_KEYS__BITS", "many")],
+            "USHER_KEYS__BITS",
+            "whole number",
+        );
+        refused(
+            &[("USHER_ISSUR", "https://a.example")],
+            "USHER_ISSUR",
+            "not a known setting",
+        );
+        refused(
+            &[("USHER_KEK", "x"), ("USHER_KEK_FILE", "y")],
+            "USHER_KEK",
+            "not both",
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("usher.toml");
+        std::fs::write(&file, "isuer = \"https://a.example\"\n").unwrap();
+        let e = Settings::load(Some(&file), []).unwrap_err();
+        assert!(e.to_string().contains("isuer"), "{e}");
+    }
+
+    #[test]
+    fn the_kek_value_never_prints() {
+        let s = load(&[("USHER_KEK", "c2VjcmV0c2VjcmV0")]).unwrap();
+        assert!(!format!("{s:?}").contains("c2VjcmV0"));
+    }
+}

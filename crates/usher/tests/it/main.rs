@@ -1,0 +1,12 @@
+//! Usher's end-to-end tests: each test runs the real `usher` binary in its own
+//! directory, against its own database (a fresh SQLite file, or a fresh PostgreSQL
+//! database), and talks to it over HTTP on a loopback port it chose itself.
+
+// Test bodies are plain functions called from generated #[test]s, which clippy's
+// allow-in-tests settings do not see; a failed unwrap here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod config;
+mod helpers;
+mod serve;
