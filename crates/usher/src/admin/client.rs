@@ -113,7 +113,9 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
     .map_err(usage)?;
 
     let ctx = Context::open(settings)?;
-    let id = ClientId::parse(&usher_keys::random_token(16)?)
+    // A UUID: unique, URL-safe, and never starting with '-' (which a random base64url
+    // id could, and which a shell command line would then read as an option).
+    let id = ClientId::parse(&uuid::Uuid::new_v4().to_string())
         .context("a generated client id did not parse")?;
     let public = registration.auth_method == usher_domain::AuthMethod::None;
     let secret = if public {
