@@ -42,6 +42,12 @@ pub enum ProtocolError {
     InvalidTarget,
     /// The token type cannot be revoked. RFC 7009 §2.2.1.
     UnsupportedTokenType,
+    /// The `request` parameter is not supported. OIDC Core §3.1.2.6.
+    RequestNotSupported,
+    /// The `request_uri` parameter is not supported. OIDC Core §3.1.2.6.
+    RequestUriNotSupported,
+    /// The `registration` parameter is not supported. OIDC Core §3.1.2.6.
+    RegistrationNotSupported,
 }
 
 impl ProtocolError {
@@ -64,6 +70,9 @@ impl ProtocolError {
             ProtocolError::InvalidToken => "invalid_token",
             ProtocolError::InvalidTarget => "invalid_target",
             ProtocolError::UnsupportedTokenType => "unsupported_token_type",
+            ProtocolError::RequestNotSupported => "request_not_supported",
+            ProtocolError::RequestUriNotSupported => "request_uri_not_supported",
+            ProtocolError::RegistrationNotSupported => "registration_not_supported",
         }
     }
 }

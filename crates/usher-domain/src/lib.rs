@@ -10,12 +10,15 @@
 //! [`UnixTime`] parameter and generated values arrive already generated. It must never
 //! depend on actix-web, diesel, redis or askama (CI checks this with `cargo tree`).
 
+pub mod authorize;
 pub mod client;
 pub mod error;
 pub mod issuer;
 pub mod keys;
+pub mod pkce;
 pub mod ports;
 pub mod scope;
+pub mod session;
 pub mod time;
 pub mod user;
 
@@ -26,7 +29,14 @@ pub use client::{
 pub use error::ProtocolError;
 pub use issuer::{Issuer, IssuerError};
 pub use keys::{KeyState, SigningKeyRecord};
-pub use ports::{ClientStore, KeyStore, Ping, StoreError, UserStore};
+pub use pkce::{CodeChallenge, CodeVerifier};
+pub use ports::{
+    ClientStore, CodeStore, ConsentStore, InteractionStore, KeyStore, Ping, RevocationStore,
+    SessionStore, StoreError, ThrottleStore, UserStore,
+};
 pub use scope::{Scope, ScopeError, ScopeSet};
+pub use session::{
+    AuthorizationCode, CodeRedemption, Interaction, InteractionStep, LoginFailures, Session,
+};
 pub use time::UnixTime;
 pub use user::{Email, NewUser, Password, PersonName, User, UserError, UserId, Username};

@@ -5,6 +5,9 @@
 
 use crate::client::{Client, ClientId};
 use crate::keys::{KeyState, SigningKeyRecord};
+use crate::scope::ScopeSet;
+use crate::session::{AuthorizationCode, CodeRedemption, Interaction, LoginFailures, Session};
+use crate::time::UnixTime;
 use crate::user::{User, UserId, Username};
 
 /// A storage failure, stripped of driver types.
@@ -58,4 +61,85 @@ pub trait KeyStore: Send + Sync {
 /// A cheap round trip, for `/readyz`.
 pub trait Ping: Send + Sync {
     fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Browser sessions, keyed by the hash of the cookie's id.
+pub trait SessionStore: Send + Sync {
+    fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session, if it exists and `now < expires_at`.
+    fn get_session(&self, id_hash: &str, now: UnixTime) -> Result<Option<Session>, StoreError>;
+    fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;
+    /// Ends every session of a person; returns how many.
+    fn delete_user_sessions(&self, user: &UserId) -> Result<usize, StoreError>;
+}
+
+/// Pending login/consent interactions.
+pub trait InteractionStore: Send + Sync {
+    fn insert_interaction(&self, interaction: &Interaction) -> Result<(), StoreError>;
+    /// The interaction, if it exists and `now < expires_at`.
+    fn get_interaction(&self, id: &str, now: UnixTime) -> Result<Option<Interaction>, StoreError>;
+    /// Compare-and-set: if the stored `csrf_hash` is still `expected_csrf_hash` (and the
+    /// interaction has not expired), replace the whole row's mutable fields (`csrf_hash`,
+    /// `step`, `user_id`, `auth_time`) with those of `next` and return true. A CSRF
+    /// token can therefore be used once: a second use finds another hash and gets false.
+    fn advance_interaction(
+        &self,
+        expected_csrf_hash: &str,
+        next: &Interaction,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Compare-and-delete on the CSRF hash, for the last step; true if it deleted.
+    fn finish_interaction(
+        &self,
+        id: &str,
+        expected_csrf_hash: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Remembered consent, per person and client.
+pub trait ConsentStore: Send + Sync {
+    /// The scopes the person has granted the client, if any.
+    fn get_consent(&self, user: &UserId, client: &ClientId)
+    -> Result<Option<ScopeSet>, StoreError>;
+    /// Records a grant: the stored set becomes `scopes` (callers pass the union).
+    fn save_consent(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+        scopes: &ScopeSet,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+}
+
+/// Authorization codes: single use, atomically.
+pub trait CodeStore: Send + Sync {
+    fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// Atomically marks the code consumed at `now` (one `UPDATE … WHERE consumed_at IS
+    /// NULL`): exactly one caller ever gets [`CodeRedemption::Redeemed`]. Expired codes
+    /// are still reported (the caller checks `expires_at`), so a replay after expiry is
+    /// still detected.
+    fn redeem_code(&self, code_hash: &str, now: UnixTime) -> Result<CodeRedemption, StoreError>;
+    /// Records an access token issued from a redeemed code (to revoke it on replay).
+    fn record_code_token(
+        &self,
+        code_hash: &str,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
+}
+
+/// Access tokens refused before their `exp` (by `jti`).
+pub trait RevocationStore: Send + Sync {
+    /// Idempotent.
+    fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
+    fn is_jti_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+}
+
+/// Failed-login counters, shared by every node.
+pub trait ThrottleStore: Send + Sync {
+    fn get_failures(&self, key: &str) -> Result<Option<LoginFailures>, StoreError>;
+    /// Writes the counters for `key` (insert or replace).
+    fn put_failures(&self, key: &str, failures: &LoginFailures) -> Result<(), StoreError>;
+    fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
 }

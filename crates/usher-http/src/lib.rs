@@ -9,17 +9,26 @@
 //! It knows nothing of diesel, SQL or Redis: stores arrive as `Arc<dyn …>` trait objects
 //! from `usher-domain`, and blocking store calls run on actix's blocking pool.
 
+mod client_auth;
+mod cookies;
 pub mod endpoints;
+mod flow;
+mod grants;
 pub mod keys;
+pub mod pages;
+pub mod params;
+mod respond;
 pub mod routes;
 pub mod state;
+mod throttle;
+pub mod tokens;
 
 use std::net::TcpListener;
 
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 
 pub use keys::PublishedKeys;
-pub use state::{AppState, HttpSettings};
+pub use state::{AppState, Clock, HttpSettings, Stores, SystemClock};
 
 /// Registers every route on an actix `ServiceConfig`; used by [`serve`] and by tests.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -27,7 +36,13 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
         cfg.app_data(state)
             .service(endpoints::discovery::routes())
             .service(endpoints::jwks::routes())
-            .service(endpoints::health::routes());
+            .service(endpoints::health::routes())
+            .service(endpoints::assets::routes())
+            .service(endpoints::authorize::routes())
+            .service(endpoints::login::routes())
+            .service(endpoints::consent::routes())
+            .service(endpoints::token::routes())
+            .service(endpoints::userinfo::routes());
     }
 }
 

@@ -9,3 +9,6 @@ pub const TOKEN: &str = "/token";
 pub const USERINFO: &str = "/userinfo";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
+pub const LOGIN: &str = "/authorize/login";
+pub const CONSENT: &str = "/authorize/consent";
+pub const ASSETS_CSS: &str = "/assets/usher.css";

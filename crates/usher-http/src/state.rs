@@ -1,11 +1,16 @@
-//! The state every handler shares: configuration, keys and stores.
+//! The state every handler shares: settings, the clock, keys and stores.
 
 use std::sync::{Arc, RwLock};
 
 use usher_domain::ports::Ping;
-use usher_domain::{ClientStore, Issuer, UserStore};
+use usher_domain::{
+    ClientStore, CodeStore, ConsentStore, InteractionStore, Issuer, RevocationStore, SessionStore,
+    ThrottleStore, UnixTime, UserStore,
+};
+use usher_keys::SecretHasher;
 
 use crate::keys::PublishedKeys;
+use crate::routes;
 
 /// The settings the HTTP layer needs, already parsed by the binary.
 #[derive(Debug, Clone)]
@@ -13,6 +18,99 @@ pub struct HttpSettings {
     pub issuer: Issuer,
     /// `Cache-Control: max-age` of `/jwks.json`, in seconds.
     pub jwks_max_age: u64,
+    /// Lifetime of access tokens and ID tokens, in seconds.
+    pub access_token_ttl: i64,
+    /// Lifetime of a browser session, in seconds.
+    pub session_ttl: i64,
+    /// Lifetime of authorization codes, in seconds (RFC 6749 §4.1.2: at most 10 minutes).
+    pub code_ttl: i64,
+    /// How long a person has to complete the login and consent pages, in seconds.
+    pub interaction_ttl: i64,
+    /// Failed logins (per account, and per client address) before a lockout.
+    pub login_max_failures: u32,
+    /// The first lockout, in seconds; it doubles with every further failure (capped).
+    pub login_lockout: i64,
+}
+
+impl HttpSettings {
+    /// Defaults for everything but the issuer.
+    pub fn new(issuer: Issuer) -> HttpSettings {
+        HttpSettings {
+            issuer,
+            jwks_max_age: 900,
+            access_token_ttl: 600,
+            session_ttl: 8 * 3600,
+            code_ttl: 60,
+            interaction_ttl: 15 * 60,
+            login_max_failures: 5,
+            login_lockout: 30,
+        }
+    }
+
+    /// The audience of access tokens meant for Usher's own userinfo endpoint.
+    pub fn userinfo_audience(&self) -> String {
+        self.issuer.endpoint(routes::USERINFO)
+    }
+}
+
+/// The wall clock, as a parameter: tests can move time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> UnixTime;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixTime {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+}
+
+/// Every store the HTTP layer uses. One database usually implements them all.
+#[derive(Clone)]
+pub struct Stores {
+    pub clients: Arc<dyn ClientStore>,
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub interactions: Arc<dyn InteractionStore>,
+    pub consents: Arc<dyn ConsentStore>,
+    pub codes: Arc<dyn CodeStore>,
+    pub revocations: Arc<dyn RevocationStore>,
+    pub throttle: Arc<dyn ThrottleStore>,
+    pub database: Arc<dyn Ping>,
+}
+
+impl Stores {
+    /// All stores backed by one value that implements every port.
+    pub fn all_in<T>(db: Arc<T>) -> Stores
+    where
+        T: ClientStore
+            + UserStore
+            + SessionStore
+            + InteractionStore
+            + ConsentStore
+            + CodeStore
+            + RevocationStore
+            + ThrottleStore
+            + Ping
+            + 'static,
+    {
+        Stores {
+            clients: db.clone(),
+            users: db.clone(),
+            sessions: db.clone(),
+            interactions: db.clone(),
+            consents: db.clone(),
+            codes: db.clone(),
+            revocations: db.clone(),
+            throttle: db.clone(),
+            database: db,
+        }
+    }
 }
 
 /// Shared by every worker; cheap to clone.
@@ -23,9 +121,9 @@ pub struct AppState {
     pub keys: Arc<RwLock<Arc<PublishedKeys>>>,
     /// The discovery document, rendered once at start.
     pub discovery: Arc<[u8]>,
-    pub clients: Arc<dyn ClientStore>,
-    pub users: Arc<dyn UserStore>,
-    pub database: Arc<dyn Ping>,
+    pub stores: Stores,
+    pub secrets: SecretHasher,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl AppState {
@@ -45,5 +143,9 @@ impl AppState {
             Ok(mut guard) => *guard = keys,
             Err(poisoned) => *poisoned.into_inner() = keys,
         }
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
     }
 }

@@ -21,5 +21,5 @@ pub use error::KeyError;
 pub use kek::Kek;
 pub use password::{hash_password, verify_password, verify_password_dummy};
 pub use ring::KeyRing;
-pub use secret::{SecretHasher, random_token};
+pub use secret::{SecretHasher, random_token, sha256_b64url};
 pub use signing_key::{generate_signing_key, rsa_thumbprint};

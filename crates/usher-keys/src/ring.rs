@@ -38,6 +38,8 @@ struct Inner {
     active_private: PKey<Private>,
     /// The public key of every published key, by `kid`.
     published: HashMap<String, PKey<Public>>,
+    /// The active key's public JWK, as published.
+    active_jwk: Value,
     jwks_json: String,
 }
 
@@ -114,6 +116,11 @@ impl KeyRing {
             ))
         });
 
+        let active_jwk = keys
+            .iter()
+            .find(|k| k.kid == active.kid)
+            .map(|k| k.jwk.clone())
+            .ok_or_else(|| bad_record(&active.kid, "it is active but not published"))?;
         let mut published = HashMap::with_capacity(keys.len());
         let mut jwks = Vec::with_capacity(keys.len());
         for key in keys {
@@ -130,6 +137,7 @@ impl KeyRing {
                 active_kid: active.kid.clone(),
                 active_private,
                 published,
+                active_jwk,
                 jwks_json,
             }),
         })
@@ -166,20 +174,29 @@ impl KeyRing {
             b64::url_encode(header.to_string().as_bytes()),
             b64::url_encode(&payload)
         );
+        let signature = self.sign_rs256(signing_input.as_bytes())?;
+        Ok(format!("{signing_input}.{}", b64::url_encode(&signature)))
+    }
 
+    /// The active key's public JWK as published (`kty`, `use`, `alg`, `kid`, `n`, `e`).
+    pub fn active_jwk(&self) -> &Value {
+        &self.inner.active_jwk
+    }
+
+    /// An RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature of `message` with the active
+    /// key, through OpenSSL.
+    pub fn sign_rs256(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let mut signer = Signer::new(MessageDigest::sha256(), &self.inner.active_private)
             .map_err(|e| KeyError::openssl("starting an RS256 signature", &e))?;
         signer
             .set_rsa_padding(Padding::PKCS1)
             .map_err(|e| KeyError::openssl("selecting PKCS#1 v1.5 padding", &e))?;
         signer
-            .update(signing_input.as_bytes())
+            .update(message)
             .map_err(|e| KeyError::openssl("signing", &e))?;
-        let signature = signer
+        signer
             .sign_to_vec()
-            .map_err(|e| KeyError::openssl("signing", &e))?;
-
-        Ok(format!("{signing_input}.{}", b64::url_encode(&signature)))
+            .map_err(|e| KeyError::openssl("signing", &e))
     }
 
     /// Verifies a compact JWS: the header's `alg` must be exactly `RS256`, its `kid` must

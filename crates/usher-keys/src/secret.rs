@@ -65,6 +65,13 @@ impl SecretHasher {
     }
 }
 
+/// `base64url(SHA-256(value))`, without padding: how Usher stores codes, session ids and
+/// CSRF tokens (they are high-entropy, so an unkeyed hash is enough to make a database
+/// leak useless for replay).
+pub fn sha256_b64url(value: &str) -> String {
+    crate::b64::url_encode(&openssl::sha::sha256(value.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use diesel::RunQueryDsl;
+use diesel::pg::PgConnection;
+use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+use diesel::{QueryResult, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use usher_domain::ports::Ping;
 
@@ -143,6 +146,19 @@ impl Ping for Database {
             .execute(&mut *conn)
             .map(|_| ())
             .map_err(unavailable)
+    }
+}
+
+/// Executes a statement that diesel builds only for a concrete backend, not for the
+/// `MultiConnection` (an `INSERT … ON CONFLICT`): the same query, run on the inner
+/// SQLite or PostgreSQL connection. Both accept the same upsert syntax.
+pub(crate) fn execute_native<Q>(conn: &mut AnyConnection, query: Q) -> QueryResult<usize>
+where
+    Q: ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection>,
+{
+    match conn {
+        AnyConnection::Sqlite(c) => ExecuteDsl::<SqliteConnection>::execute(query, c),
+        AnyConnection::Postgresql(c) => ExecuteDsl::<PgConnection>::execute(query, c),
     }
 }
 

@@ -8,17 +8,29 @@
 //! into the domain type it came from, and a row that does not parse is reported as
 //! [`StoreError::Corrupt`]. Every call blocks; async callers use `spawn_blocking`.
 //!
+//! The sign-in records (sessions, interactions, consent, authorization codes, revoked
+//! tokens, failed-login counters) are keyed by hashes of their secrets, which never
+//! appear in logs or error messages; [`Database::purge_expired`] clears out the expired
+//! ones.
+//!
 //! With the `testing` feature, [`testing`] provides throw-away SQLite and PostgreSQL
 //! databases for tests of this crate and the crates above it.
 
 mod clients;
+mod codes;
 mod connection;
+mod consents;
 mod database;
+mod interactions;
 mod keys;
+mod purge;
 mod schema;
+mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod throttle;
 mod users;
 
 pub use database::Database;
+pub use purge::{CODE_REPLAY_GRACE_SECONDS, FAILURES_RETENTION_SECONDS};
 pub use usher_domain::StoreError;

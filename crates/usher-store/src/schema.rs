@@ -57,5 +57,98 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    interactions (id) {
+        id -> Text,
+        csrf_hash -> Text,
+        step -> Text,
+        request -> Text,
+        user_id -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        redirect_uri_sent -> Bool,
+        user_id -> Text,
+        session_id_hash -> Text,
+        scopes -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    code_tokens (code_hash, jti) {
+        code_hash -> Text,
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    revoked_tokens (jti) {
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    login_failures (key) {
+        key -> Text,
+        count -> Integer,
+        window_start -> BigInt,
+        locked_until -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(client_redirect_uris -> clients (client_id));
-diesel::allow_tables_to_appear_in_same_query!(clients, client_redirect_uris, users, signing_keys);
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(interactions -> users (user_id));
+diesel::joinable!(consents -> users (user_id));
+diesel::joinable!(consents -> clients (client_id));
+diesel::joinable!(authorization_codes -> users (user_id));
+diesel::joinable!(authorization_codes -> clients (client_id));
+diesel::joinable!(code_tokens -> authorization_codes (code_hash));
+diesel::allow_tables_to_appear_in_same_query!(
+    clients,
+    client_redirect_uris,
+    users,
+    signing_keys,
+    sessions,
+    interactions,
+    consents,
+    authorization_codes,
+    code_tokens,
+    revoked_tokens,
+    login_failures,
+);

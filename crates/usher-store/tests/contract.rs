@@ -12,9 +12,11 @@
 use std::sync::{Arc, Barrier};
 
 use usher_domain::{
-    Audience, AuthMethod, Client, ClientId, ClientName, ClientRegistration, ClientStore, Email,
-    GrantType, KeyState, KeyStore, PersonName, Ping, RedirectUri, ScopeSet, SigningKeyRecord,
-    StoreError, UnixTime, User, UserId, UserStore, Username,
+    Audience, AuthMethod, AuthorizationCode, Client, ClientId, ClientName, ClientRegistration,
+    ClientStore, CodeRedemption, CodeStore, ConsentStore, Email, GrantType, Interaction,
+    InteractionStep, InteractionStore, KeyState, KeyStore, LoginFailures, PersonName, Ping,
+    RedirectUri, RevocationStore, ScopeSet, Session, SessionStore, SigningKeyRecord, StoreError,
+    ThrottleStore, UnixTime, User, UserId, UserStore, Username,
 };
 use usher_store::Database;
 use usher_store::testing::TestDb;
@@ -59,6 +61,25 @@ contract!(
     update_key_if_has_exactly_one_winner_under_contention,
     a_second_active_key_is_refused,
     corrupt_key_row_is_reported,
+    session_round_trip_and_expiry,
+    sessions_are_deleted_one_by_one_or_per_user,
+    corrupt_session_row_is_reported,
+    interaction_round_trip_and_expiry,
+    a_csrf_hash_advances_an_interaction_once,
+    an_expired_interaction_cannot_be_advanced_or_finished,
+    concurrent_uses_of_one_csrf_hash_have_one_winner,
+    consent_is_saved_replaced_and_kept_per_client,
+    consent_upserts_race_without_conflict,
+    corrupt_consent_row_is_reported,
+    a_code_is_redeemed_once_then_replayed,
+    an_expired_code_is_still_reported_to_the_caller,
+    code_round_trip_keeps_every_field,
+    concurrent_redeemers_of_one_code_have_one_winner,
+    corrupt_code_row_is_reported,
+    revoking_a_jti_is_idempotent,
+    login_failures_are_put_replaced_and_cleared,
+    deleting_a_user_or_client_removes_their_sign_in_records,
+    purge_removes_only_what_has_expired,
 );
 
 fn uri(s: &str) -> RedirectUri {
@@ -187,6 +208,64 @@ fn key(kid: &str, state: KeyState, created_at: i64) -> SigningKeyRecord {
 
 fn kids(keys: &[SigningKeyRecord]) -> Vec<&str> {
     keys.iter().map(|k| k.kid.as_str()).collect()
+}
+
+fn uid(s: &str) -> UserId {
+    UserId::parse(s).unwrap()
+}
+
+fn scopes(s: &str) -> ScopeSet {
+    ScopeSet::parse(s).unwrap()
+}
+
+/// Users `u-1` (alice) and `u-2` (bob), clients `c-shop` and `c-phone`: what the
+/// sign-in records refer to.
+fn seed(db: &Database) {
+    db.insert_user(&user("u-1", "alice", 1)).unwrap();
+    db.insert_user(&bare_user("u-2", "bob", 2)).unwrap();
+    db.insert_client(&confidential_client("c-shop", 1)).unwrap();
+    db.insert_client(&public_client("c-phone", 2)).unwrap();
+}
+
+fn session(id_hash: &str, user: &str, expires_at: i64) -> Session {
+    Session {
+        id_hash: id_hash.into(),
+        user_id: uid(user),
+        auth_time: UnixTime(expires_at - 300),
+        created_at: UnixTime(expires_at - 200),
+        expires_at: UnixTime(expires_at),
+    }
+}
+
+fn interaction(id: &str, csrf_hash: &str, expires_at: i64) -> Interaction {
+    Interaction {
+        id: id.into(),
+        csrf_hash: csrf_hash.into(),
+        step: InteractionStep::Login,
+        request: r#"{"client_id":"c-shop","scope":"openid","state":"xyz"}"#.into(),
+        user_id: None,
+        auth_time: None,
+        created_at: UnixTime(expires_at - 600),
+        expires_at: UnixTime(expires_at),
+    }
+}
+
+/// A code of alice's for `c-shop`.
+fn code(code_hash: &str, expires_at: i64) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: code_hash.into(),
+        client_id: cid("c-shop"),
+        redirect_uri: "https://shop.example/a/callback".into(),
+        redirect_uri_sent: true,
+        user_id: uid("u-1"),
+        session_id_hash: "sess-hash-1".into(),
+        scopes: scopes("openid profile read:orders"),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        auth_time: UnixTime(expires_at - 120),
+        created_at: UnixTime(expires_at - 60),
+        expires_at: UnixTime(expires_at),
+    }
 }
 
 mod cases {
@@ -513,6 +592,645 @@ mod cases {
         db.insert_key(&key("k-1", KeyState::Next, 1)).unwrap();
         t.execute("UPDATE signing_keys SET bits = -1 WHERE kid = 'k-1'");
         assert!(matches!(db.list_keys(), Err(StoreError::Corrupt(_))));
+    }
+
+    // ---- Sign-in records ---------------------------------------------------------------
+
+    pub fn session_round_trip_and_expiry(_: &TestDb, db: &Database) {
+        seed(db);
+        let s = session("sess-hash-1", "u-1", 1000);
+        db.insert_session(&s).unwrap();
+        assert_eq!(
+            db.get_session("sess-hash-1", UnixTime(500)),
+            Ok(Some(s.clone()))
+        );
+        assert_eq!(
+            db.get_session("sess-hash-1", UnixTime(999)),
+            Ok(Some(s.clone()))
+        );
+        // Expired at `expires_at` exactly.
+        assert_eq!(db.get_session("sess-hash-1", UnixTime(1000)), Ok(None));
+        assert_eq!(db.get_session("sess-hash-1", UnixTime(5000)), Ok(None));
+        assert_eq!(db.get_session("no-such-hash", UnixTime(500)), Ok(None));
+        // A duplicate id is a conflict, and the message does not carry the hash.
+        let err = db.insert_session(&s).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict(m) if !m.contains("sess-hash-1")),
+            "{err:?}"
+        );
+    }
+
+    pub fn sessions_are_deleted_one_by_one_or_per_user(_: &TestDb, db: &Database) {
+        seed(db);
+        for (hash, user) in [("a1", "u-1"), ("a2", "u-1"), ("a3", "u-1"), ("b1", "u-2")] {
+            db.insert_session(&session(hash, user, 1000)).unwrap();
+        }
+        assert_eq!(db.delete_session("a1"), Ok(true));
+        assert_eq!(db.delete_session("a1"), Ok(false));
+        assert_eq!(db.get_session("a1", UnixTime(1)), Ok(None));
+        assert_eq!(db.delete_user_sessions(&uid("u-1")), Ok(2));
+        assert_eq!(db.delete_user_sessions(&uid("u-1")), Ok(0));
+        assert_eq!(db.get_session("a2", UnixTime(1)), Ok(None));
+        assert_eq!(db.get_session("a3", UnixTime(1)), Ok(None));
+        assert_eq!(
+            db.get_session("b1", UnixTime(1)),
+            Ok(Some(session("b1", "u-2", 1000)))
+        );
+        assert_eq!(db.delete_user_sessions(&uid("nobody")), Ok(0));
+    }
+
+    pub fn corrupt_session_row_is_reported(t: &TestDb, db: &Database) {
+        seed(db);
+        // A user id with a space cannot be parsed; plant a user and a session with it.
+        t.execute(
+            "INSERT INTO users (id, username, password_hash, email_verified, created_at) \
+             VALUES ('bad id', 'mallory', 'h', FALSE, 1); \
+             INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at) \
+             VALUES ('sess-bad', 'bad id', 1, 1, 1000)",
+        );
+        let err = db.get_session("sess-bad", UnixTime(1)).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt(m) if !m.contains("sess-bad")),
+            "{err:?}"
+        );
+    }
+
+    pub fn interaction_round_trip_and_expiry(_: &TestDb, db: &Database) {
+        seed(db);
+        let fresh = interaction("i-1", "csrf-1", 1000);
+        db.insert_interaction(&fresh).unwrap();
+        assert_eq!(
+            db.get_interaction("i-1", UnixTime(999)),
+            Ok(Some(fresh.clone()))
+        );
+        assert_eq!(db.get_interaction("i-1", UnixTime(1000)), Ok(None));
+        assert_eq!(db.get_interaction("i-2", UnixTime(1)), Ok(None));
+        // Every field survives, the optional ones too.
+        let logged_in = Interaction {
+            id: "i-2".into(),
+            step: InteractionStep::Consent,
+            user_id: Some(uid("u-1")),
+            auth_time: Some(UnixTime(150)),
+            ..fresh.clone()
+        };
+        db.insert_interaction(&logged_in).unwrap();
+        assert_eq!(db.get_interaction("i-2", UnixTime(1)), Ok(Some(logged_in)));
+        assert!(matches!(
+            db.insert_interaction(&fresh),
+            Err(StoreError::Conflict(_))
+        ));
+    }
+
+    pub fn a_csrf_hash_advances_an_interaction_once(_: &TestDb, db: &Database) {
+        seed(db);
+        let start = interaction("i-1", "csrf-1", 1000);
+        db.insert_interaction(&start).unwrap();
+        let consent = Interaction {
+            csrf_hash: "csrf-2".into(),
+            step: InteractionStep::Consent,
+            user_id: Some(uid("u-1")),
+            auth_time: Some(UnixTime(200)),
+            // Only the mutable fields are written.
+            request: "ignored".into(),
+            created_at: UnixTime(1),
+            expires_at: UnixTime(99_999),
+            ..start.clone()
+        };
+        assert_eq!(
+            db.advance_interaction("csrf-1", &consent, UnixTime(200)),
+            Ok(true)
+        );
+        let stored = db.get_interaction("i-1", UnixTime(200)).unwrap().unwrap();
+        assert_eq!(
+            stored,
+            Interaction {
+                request: start.request.clone(),
+                created_at: start.created_at,
+                expires_at: start.expires_at,
+                ..consent.clone()
+            }
+        );
+        // The old token is spent: a replayed form gets false and changes nothing.
+        let replay = Interaction {
+            csrf_hash: "csrf-evil".into(),
+            ..consent.clone()
+        };
+        assert_eq!(
+            db.advance_interaction("csrf-1", &replay, UnixTime(201)),
+            Ok(false)
+        );
+        assert_eq!(
+            db.get_interaction("i-1", UnixTime(201)),
+            Ok(Some(stored.clone()))
+        );
+        // The right hash on another interaction id does nothing either.
+        let other = Interaction {
+            id: "i-other".into(),
+            ..consent.clone()
+        };
+        assert_eq!(
+            db.advance_interaction("csrf-2", &other, UnixTime(201)),
+            Ok(false)
+        );
+        // The last step: finishing needs the current hash, and works once.
+        assert_eq!(
+            db.finish_interaction("i-1", "csrf-1", UnixTime(202)),
+            Ok(false)
+        );
+        assert_eq!(
+            db.finish_interaction("i-1", "csrf-2", UnixTime(202)),
+            Ok(true)
+        );
+        assert_eq!(
+            db.finish_interaction("i-1", "csrf-2", UnixTime(202)),
+            Ok(false)
+        );
+        assert_eq!(db.get_interaction("i-1", UnixTime(202)), Ok(None));
+        // Advancing can also go back to the login step and clear the user.
+        db.insert_interaction(&Interaction {
+            user_id: Some(uid("u-1")),
+            auth_time: Some(UnixTime(5)),
+            ..interaction("i-2", "csrf-a", 1000)
+        })
+        .unwrap();
+        let back = interaction("i-2", "csrf-b", 1000);
+        assert_eq!(
+            db.advance_interaction("csrf-a", &back, UnixTime(10)),
+            Ok(true)
+        );
+        assert_eq!(db.get_interaction("i-2", UnixTime(10)), Ok(Some(back)));
+    }
+
+    pub fn an_expired_interaction_cannot_be_advanced_or_finished(t: &TestDb, db: &Database) {
+        seed(db);
+        let start = interaction("i-1", "csrf-1", 1000);
+        db.insert_interaction(&start).unwrap();
+        let next = Interaction {
+            csrf_hash: "csrf-2".into(),
+            ..start.clone()
+        };
+        assert_eq!(
+            db.advance_interaction("csrf-1", &next, UnixTime(1000)),
+            Ok(false)
+        );
+        assert_eq!(
+            db.finish_interaction("i-1", "csrf-1", UnixTime(1000)),
+            Ok(false)
+        );
+        assert_eq!(
+            db.finish_interaction("i-1", "csrf-1", UnixTime(2000)),
+            Ok(false)
+        );
+        // Still there (for the purge), with its old hash.
+        assert_eq!(t.count("interactions"), 1);
+        assert_eq!(db.get_interaction("i-1", UnixTime(999)), Ok(Some(start)));
+    }
+
+    pub fn concurrent_uses_of_one_csrf_hash_have_one_winner(_: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_interaction(&interaction("i-1", "csrf-1", 1000))
+            .unwrap();
+        let threads = 8;
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let next = interaction("i-1", &format!("csrf-next-{i}"), 1000);
+                    barrier.wait();
+                    db.advance_interaction("csrf-1", &next, UnixTime(10))
+                })
+            })
+            .collect();
+        let wins = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .filter(|won| *won)
+            .count();
+        assert_eq!(wins, 1);
+    }
+
+    pub fn consent_is_saved_replaced_and_kept_per_client(_: &TestDb, db: &Database) {
+        seed(db);
+        let (alice, bob) = (uid("u-1"), uid("u-2"));
+        let (shop, phone) = (cid("c-shop"), cid("c-phone"));
+        assert_eq!(db.get_consent(&alice, &shop), Ok(None));
+        db.save_consent(&alice, &shop, &scopes("openid profile"), UnixTime(10))
+            .unwrap();
+        assert_eq!(
+            db.get_consent(&alice, &shop),
+            Ok(Some(scopes("profile openid")))
+        );
+        // The second save replaces the set (callers pass the union).
+        db.save_consent(&alice, &shop, &scopes("openid email"), UnixTime(20))
+            .unwrap();
+        assert_eq!(
+            db.get_consent(&alice, &shop),
+            Ok(Some(scopes("email openid")))
+        );
+        assert_eq!(db.get_consent(&alice, &phone), Ok(None));
+        assert_eq!(db.get_consent(&bob, &shop), Ok(None));
+        // An empty grant is remembered as such, not as "no consent".
+        db.save_consent(&bob, &phone, &ScopeSet::default(), UnixTime(30))
+            .unwrap();
+        assert_eq!(db.get_consent(&bob, &phone), Ok(Some(ScopeSet::default())));
+        assert_eq!(db.get_consent(&alice, &phone), Ok(None));
+    }
+
+    pub fn consent_upserts_race_without_conflict(t: &TestDb, db: &Database) {
+        seed(db);
+        let threads = 8;
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let granted = scopes(&format!("openid s{i}"));
+                    barrier.wait();
+                    db.save_consent(&uid("u-1"), &cid("c-shop"), &granted, UnixTime(i as i64))
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+        assert_eq!(t.count("consents"), 1);
+        let stored = db
+            .get_consent(&uid("u-1"), &cid("c-shop"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            stored.contains("openid") && stored.iter().count() == 2,
+            "{stored}"
+        );
+    }
+
+    pub fn corrupt_consent_row_is_reported(t: &TestDb, db: &Database) {
+        seed(db);
+        db.save_consent(&uid("u-1"), &cid("c-shop"), &scopes("openid"), UnixTime(1))
+            .unwrap();
+        t.execute("UPDATE consents SET scopes = 'openid bad\"scope'");
+        assert!(matches!(
+            db.get_consent(&uid("u-1"), &cid("c-shop")),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    pub fn a_code_is_redeemed_once_then_replayed(t: &TestDb, db: &Database) {
+        seed(db);
+        let c = code("code-hash-1", 1000);
+        db.insert_code(&c).unwrap();
+        assert_eq!(
+            db.redeem_code("code-hash-1", UnixTime(900)),
+            Ok(CodeRedemption::Redeemed(c.clone()))
+        );
+        assert_eq!(
+            t.count("authorization_codes WHERE consumed_at = 900"),
+            1,
+            "the redemption time is recorded"
+        );
+        db.record_code_token("code-hash-1", "jti-b", UnixTime(4600))
+            .unwrap();
+        db.record_code_token("code-hash-1", "jti-a", UnixTime(4700))
+            .unwrap();
+        // Recording the same token again is harmless.
+        db.record_code_token("code-hash-1", "jti-a", UnixTime(4700))
+            .unwrap();
+        let replayed = CodeRedemption::Replayed {
+            code: c.clone(),
+            issued_jtis: vec![
+                ("jti-a".into(), UnixTime(4700)),
+                ("jti-b".into(), UnixTime(4600)),
+            ],
+        };
+        assert_eq!(
+            db.redeem_code("code-hash-1", UnixTime(901)),
+            Ok(replayed.clone())
+        );
+        // Still a replay later, after expiry, and the first redemption time is kept.
+        assert_eq!(db.redeem_code("code-hash-1", UnixTime(1200)), Ok(replayed));
+        assert_eq!(t.count("authorization_codes WHERE consumed_at = 900"), 1);
+        assert_eq!(
+            db.redeem_code("no-such-code", UnixTime(900)),
+            Ok(CodeRedemption::Unknown)
+        );
+        // A replay of a code whose tokens were never recorded lists none.
+        let d = code("code-hash-2", 1000);
+        db.insert_code(&d).unwrap();
+        db.redeem_code("code-hash-2", UnixTime(900)).unwrap();
+        assert_eq!(
+            db.redeem_code("code-hash-2", UnixTime(901)),
+            Ok(CodeRedemption::Replayed {
+                code: d,
+                issued_jtis: vec![],
+            })
+        );
+    }
+
+    pub fn an_expired_code_is_still_reported_to_the_caller(_: &TestDb, db: &Database) {
+        seed(db);
+        let c = code("code-hash-1", 1000);
+        db.insert_code(&c).unwrap();
+        // The store does not judge expiry; the caller compares `expires_at`.
+        assert_eq!(
+            db.redeem_code("code-hash-1", UnixTime(5000)),
+            Ok(CodeRedemption::Redeemed(c))
+        );
+    }
+
+    pub fn code_round_trip_keeps_every_field(_: &TestDb, db: &Database) {
+        seed(db);
+        let full = code("code-full", 1000);
+        let bare = AuthorizationCode {
+            code_hash: "code-bare".into(),
+            client_id: cid("c-phone"),
+            redirect_uri_sent: false,
+            nonce: None,
+            code_challenge: None,
+            scopes: ScopeSet::default(),
+            ..full.clone()
+        };
+        db.insert_code(&full).unwrap();
+        db.insert_code(&bare).unwrap();
+        assert_eq!(
+            db.redeem_code("code-full", UnixTime(1)),
+            Ok(CodeRedemption::Redeemed(full.clone()))
+        );
+        assert_eq!(
+            db.redeem_code("code-bare", UnixTime(1)),
+            Ok(CodeRedemption::Redeemed(bare))
+        );
+        let err = db.insert_code(&full).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict(m) if !m.contains("code-full")),
+            "{err:?}"
+        );
+    }
+
+    pub fn concurrent_redeemers_of_one_code_have_one_winner(_: &TestDb, db: &Database) {
+        seed(db);
+        let c = code("code-race", 1000);
+        db.insert_code(&c).unwrap();
+        let threads = 8;
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    db.redeem_code("code-race", UnixTime(100 + i as i64))
+                })
+            })
+            .collect();
+        let outcomes: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect();
+        let redeemed = outcomes
+            .iter()
+            .filter(|o| matches!(o, CodeRedemption::Redeemed(_)))
+            .count();
+        let replayed = outcomes
+            .iter()
+            .filter(|o| matches!(o, CodeRedemption::Replayed { .. }))
+            .count();
+        assert_eq!((redeemed, replayed), (1, threads - 1), "{outcomes:?}");
+        for o in outcomes {
+            match o {
+                CodeRedemption::Redeemed(code) | CodeRedemption::Replayed { code, .. } => {
+                    assert_eq!(code, c);
+                }
+                CodeRedemption::Unknown => unreachable!(),
+            }
+        }
+    }
+
+    pub fn corrupt_code_row_is_reported(t: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_code(&code("code-hash-1", 1000)).unwrap();
+        t.execute("UPDATE authorization_codes SET scopes = 'open\"id'");
+        let err = db.redeem_code("code-hash-1", UnixTime(1)).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt(m) if !m.contains("code-hash-1")),
+            "{err:?}"
+        );
+    }
+
+    pub fn revoking_a_jti_is_idempotent(_: &TestDb, db: &Database) {
+        assert_eq!(db.is_jti_revoked("jti-1"), Ok(false));
+        db.revoke_jti("jti-1", UnixTime(1000)).unwrap();
+        assert_eq!(db.is_jti_revoked("jti-1"), Ok(true));
+        db.revoke_jti("jti-1", UnixTime(1000)).unwrap();
+        db.revoke_jti("jti-1", UnixTime(2000)).unwrap();
+        assert_eq!(db.is_jti_revoked("jti-1"), Ok(true));
+        assert_eq!(db.is_jti_revoked("jti-2"), Ok(false));
+    }
+
+    pub fn login_failures_are_put_replaced_and_cleared(t: &TestDb, db: &Database) {
+        assert_eq!(db.get_failures("user:alice"), Ok(None));
+        let first = LoginFailures {
+            count: 1,
+            window_start: UnixTime(100),
+            locked_until: None,
+        };
+        db.put_failures("user:alice", &first).unwrap();
+        assert_eq!(db.get_failures("user:alice"), Ok(Some(first)));
+        let locked = LoginFailures {
+            count: 5,
+            window_start: UnixTime(100),
+            locked_until: Some(UnixTime(400)),
+        };
+        db.put_failures("user:alice", &locked).unwrap();
+        assert_eq!(db.get_failures("user:alice"), Ok(Some(locked)));
+        // Clearing the lock writes NULL back.
+        let unlocked = LoginFailures {
+            count: 0,
+            window_start: UnixTime(500),
+            locked_until: None,
+        };
+        db.put_failures("user:alice", &unlocked).unwrap();
+        assert_eq!(db.get_failures("user:alice"), Ok(Some(unlocked)));
+        assert_eq!(t.count("login_failures"), 1);
+        // Keys are independent.
+        db.put_failures("ip:192.0.2.1", &first).unwrap();
+        db.clear_failures("user:alice").unwrap();
+        db.clear_failures("user:alice").unwrap();
+        assert_eq!(db.get_failures("user:alice"), Ok(None));
+        assert_eq!(db.get_failures("ip:192.0.2.1"), Ok(Some(first)));
+        // A count beyond the column's range is stored as the largest it holds.
+        let huge = LoginFailures {
+            count: u32::MAX,
+            ..first
+        };
+        db.put_failures("ip:192.0.2.1", &huge).unwrap();
+        assert_eq!(
+            db.get_failures("ip:192.0.2.1").unwrap().map(|f| f.count),
+            Some(i32::MAX as u32)
+        );
+        // A negative count cannot come from Usher.
+        t.execute("UPDATE login_failures SET count = -1");
+        assert!(matches!(
+            db.get_failures("ip:192.0.2.1"),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    pub fn deleting_a_user_or_client_removes_their_sign_in_records(t: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_session(&session("sess-a", "u-1", 1000)).unwrap();
+        db.insert_session(&session("sess-b", "u-2", 1000)).unwrap();
+        db.insert_interaction(&Interaction {
+            user_id: Some(uid("u-1")),
+            auth_time: Some(UnixTime(1)),
+            ..interaction("i-a", "csrf-a", 1000)
+        })
+        .unwrap();
+        db.insert_interaction(&interaction("i-anon", "csrf-x", 1000))
+            .unwrap();
+        db.save_consent(&uid("u-1"), &cid("c-shop"), &scopes("openid"), UnixTime(1))
+            .unwrap();
+        db.save_consent(&uid("u-2"), &cid("c-shop"), &scopes("openid"), UnixTime(1))
+            .unwrap();
+        db.save_consent(&uid("u-2"), &cid("c-phone"), &scopes("openid"), UnixTime(1))
+            .unwrap();
+        db.insert_code(&code("code-a", 1000)).unwrap();
+        db.redeem_code("code-a", UnixTime(1)).unwrap();
+        db.record_code_token("code-a", "jti-a", UnixTime(100))
+            .unwrap();
+        db.insert_code(&AuthorizationCode {
+            user_id: uid("u-2"),
+            ..code("code-b", 1000)
+        })
+        .unwrap();
+        db.insert_code(&AuthorizationCode {
+            user_id: uid("u-2"),
+            client_id: cid("c-phone"),
+            ..code("code-c", 1000)
+        })
+        .unwrap();
+
+        assert_eq!(db.delete_user(&uname("alice")), Ok(true));
+        assert_eq!(db.get_session("sess-a", UnixTime(1)), Ok(None));
+        assert_eq!(db.get_interaction("i-a", UnixTime(1)).unwrap(), None);
+        assert_eq!(db.get_consent(&uid("u-1"), &cid("c-shop")), Ok(None));
+        assert_eq!(
+            db.redeem_code("code-a", UnixTime(2)),
+            Ok(CodeRedemption::Unknown)
+        );
+        assert_eq!(t.count("code_tokens"), 0);
+        // Bob's records and the anonymous interaction are untouched.
+        assert!(db.get_session("sess-b", UnixTime(1)).unwrap().is_some());
+        assert!(db.get_interaction("i-anon", UnixTime(1)).unwrap().is_some());
+        assert!(
+            db.get_consent(&uid("u-2"), &cid("c-shop"))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(t.count("authorization_codes"), 2);
+
+        // Deleting a client removes its consents and codes.
+        assert_eq!(db.delete_client(&cid("c-shop")), Ok(true));
+        assert_eq!(db.get_consent(&uid("u-2"), &cid("c-shop")), Ok(None));
+        assert_eq!(
+            db.redeem_code("code-b", UnixTime(2)),
+            Ok(CodeRedemption::Unknown)
+        );
+        assert!(
+            db.get_consent(&uid("u-2"), &cid("c-phone"))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(t.count("authorization_codes WHERE code_hash = 'code-c'"), 1);
+    }
+
+    pub fn purge_removes_only_what_has_expired(t: &TestDb, db: &Database) {
+        seed(db);
+        let now = 100_000;
+        // Sessions and interactions: gone at `expires_at`.
+        db.insert_session(&session("sess-old", "u-1", now)).unwrap();
+        db.insert_session(&session("sess-live", "u-1", now + 1))
+            .unwrap();
+        db.insert_interaction(&interaction("i-old", "c1", now))
+            .unwrap();
+        db.insert_interaction(&interaction("i-live", "c2", now + 1))
+            .unwrap();
+        // Codes: kept for ten minutes after expiry so that replays are recognised.
+        db.insert_code(&code("code-ancient", now - 601)).unwrap();
+        db.record_code_token("code-ancient", "jti-x", UnixTime(now + 3000))
+            .unwrap();
+        db.insert_code(&code("code-at-cutoff", now - 600)).unwrap();
+        db.insert_code(&code("code-recent", now - 599)).unwrap();
+        db.redeem_code("code-recent", UnixTime(now - 700)).unwrap();
+        db.record_code_token("code-recent", "jti-y", UnixTime(now + 3000))
+            .unwrap();
+        db.insert_code(&code("code-live", now + 60)).unwrap();
+        // Revocations: gone once the token has expired anyway.
+        db.revoke_jti("jti-old", UnixTime(now)).unwrap();
+        db.revoke_jti("jti-live", UnixTime(now + 1)).unwrap();
+        // Throttle counters: gone a day after both the window start and the lock end.
+        let day = 24 * 60 * 60;
+        let counters = [
+            ("stale", now - day, None),
+            ("stale-lock", now - day - 5, Some(now - day)),
+            ("recent-window", now - day + 1, None),
+            ("long-lock", now - 2 * day, Some(now - day + 1)),
+            ("locked-now", now - 2 * day, Some(now + 50)),
+        ];
+        for (key, window_start, locked_until) in counters {
+            db.put_failures(
+                key,
+                &LoginFailures {
+                    count: 3,
+                    window_start: UnixTime(window_start),
+                    locked_until: locked_until.map(UnixTime),
+                },
+            )
+            .unwrap();
+        }
+
+        // 1 session + 1 interaction + 2 codes + 1 revocation + 2 counters.
+        assert_eq!(db.purge_expired(UnixTime(now)), Ok(7));
+
+        assert_eq!(t.count("sessions WHERE id_hash = 'sess-old'"), 0);
+        assert!(
+            db.get_session("sess-live", UnixTime(now))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(t.count("interactions WHERE id = 'i-old'"), 0);
+        assert!(
+            db.get_interaction("i-live", UnixTime(now))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            db.redeem_code("code-ancient", UnixTime(now)),
+            Ok(CodeRedemption::Unknown)
+        );
+        assert_eq!(
+            db.redeem_code("code-at-cutoff", UnixTime(now)),
+            Ok(CodeRedemption::Unknown)
+        );
+        assert_eq!(t.count("code_tokens WHERE jti = 'jti-x'"), 0);
+        assert_eq!(
+            db.redeem_code("code-recent", UnixTime(now)),
+            Ok(CodeRedemption::Replayed {
+                code: code("code-recent", now - 599),
+                issued_jtis: vec![("jti-y".into(), UnixTime(now + 3000))],
+            })
+        );
+        assert!(matches!(
+            db.redeem_code("code-live", UnixTime(now)),
+            Ok(CodeRedemption::Redeemed(_))
+        ));
+        assert_eq!(db.is_jti_revoked("jti-old"), Ok(false));
+        assert_eq!(db.is_jti_revoked("jti-live"), Ok(true));
+        for (key, _, _) in counters {
+            let kept = db.get_failures(key).unwrap().is_some();
+            assert_eq!(kept, !key.starts_with("stale"), "{key}");
+        }
+        // Nothing more to do at the same time.
+        assert_eq!(db.purge_expired(UnixTime(now)), Ok(0));
     }
 }
 

@@ -62,6 +62,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub workers: usize,
     pub keys: KeySettings,
+    /// Lifetime of access and ID tokens, in seconds.
+    pub access_token_ttl: i64,
+    /// Lifetime of a browser session, in seconds.
+    pub session_ttl: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +91,22 @@ struct RawSettings {
     workers: Option<u64>,
     #[serde(default)]
     keys: RawKeys,
+    #[serde(default)]
+    tokens: RawTokens,
+    #[serde(default)]
+    sessions: RawSessions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTokens {
+    access_ttl: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSessions {
+    ttl: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,6 +152,8 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("workers", "USHER_WORKERS", "(number of CPUs)"),
     ("keys.bits", "USHER_KEYS__BITS", "2048"),
     ("keys.jwks_max_age", "USHER_KEYS__JWKS_MAX_AGE", "900"),
+    ("tokens.access_ttl", "USHER_TOKENS__ACCESS_TTL", "600"),
+    ("sessions.ttl", "USHER_SESSIONS__TTL", "28800"),
 ];
 
 fn name_of(key: &str) -> String {
@@ -273,7 +295,30 @@ impl Settings {
             }
         };
 
+        let access_token_ttl = match raw.tokens.access_ttl {
+            None => 600,
+            Some(s @ 60..=86_400) => s as i64,
+            Some(s) => {
+                return Err(err(
+                    &name_of("tokens.access_ttl"),
+                    format!("{s} seconds is not between 60 and 86400"),
+                ));
+            }
+        };
+        let session_ttl = match raw.sessions.ttl {
+            None => 8 * 3600,
+            Some(s @ 60..=31_536_000) => s as i64,
+            Some(s) => {
+                return Err(err(
+                    &name_of("sessions.ttl"),
+                    format!("{s} seconds is not between 60 and 31536000 (a year)"),
+                ));
+            }
+        };
+
         Ok(Settings {
+            access_token_ttl,
+            session_ttl,
             issuer,
             issuer_from_bind,
             bind,
@@ -352,6 +397,10 @@ fn overlay_env(
             "USHER_KEYS__JWKS_MAX_AGE" => {
                 raw.keys.jwks_max_age = Some(number("keys.jwks_max_age")?)
             }
+            "USHER_TOKENS__ACCESS_TTL" => {
+                raw.tokens.access_ttl = Some(number("tokens.access_ttl")?)
+            }
+            "USHER_SESSIONS__TTL" => raw.sessions.ttl = Some(number("sessions.ttl")?),
             unknown => {
                 return Err(err(
                     unknown,

@@ -5,7 +5,8 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
 use usher_domain::Issuer;
-use usher_http::{AppState, HttpSettings, PublishedKeys};
+use usher_http::{AppState, HttpSettings, PublishedKeys, Stores, SystemClock};
+use usher_keys::SecretHasher;
 
 use crate::config::FamilyStoreSetting;
 use crate::context::{self, Context};
@@ -22,17 +23,17 @@ pub fn run(mut ctx: Context) -> anyhow::Result<()> {
     let settings = &ctx.settings;
     let discovery =
         usher_http::endpoints::discovery::render(&settings.issuer).map_err(anyhow::Error::msg)?;
-    let db = Arc::new(ctx.db.clone());
+    let mut http = HttpSettings::new(settings.issuer.clone());
+    http.jwks_max_age = settings.keys.jwks_max_age;
+    http.access_token_ttl = settings.access_token_ttl;
+    http.session_ttl = settings.session_ttl;
     let state = AppState {
-        settings: Arc::new(HttpSettings {
-            issuer: settings.issuer.clone(),
-            jwks_max_age: settings.keys.jwks_max_age,
-        }),
+        settings: Arc::new(http),
         keys: Arc::new(RwLock::new(Arc::new(PublishedKeys::new(ring)))),
         discovery: discovery.into(),
-        clients: db.clone(),
-        users: db.clone(),
-        database: db,
+        stores: Stores::all_in(Arc::new(ctx.db.clone())),
+        secrets: SecretHasher::from_kek(&ctx.kek),
+        clock: Arc::new(SystemClock),
     };
     let family_store = match &settings.family_store {
         FamilyStoreSetting::Embedded => "embedded (SQL database)".to_owned(),
@@ -46,8 +47,11 @@ pub fn run(mut ctx: Context) -> anyhow::Result<()> {
         "usher is listening"
     );
     let workers = settings.workers;
-    actix_web::rt::System::new()
-        .block_on(async move { usher_http::serve(listener, state, workers)?.await })?;
+    let db = ctx.db.clone();
+    actix_web::rt::System::new().block_on(async move {
+        actix_web::rt::spawn(purge_expired_forever(db));
+        usher_http::serve(listener, state, workers)?.await
+    })?;
     tracing::info!("usher stopped");
     Ok(())
 }
@@ -61,5 +65,23 @@ fn redact_url(raw: &str) -> String {
         }
         Ok(u) => u.to_string(),
         Err(_) => "(unparseable URL)".to_owned(),
+    }
+}
+
+/// Every ten minutes, deletes expired sessions, interactions, codes, revocations and
+/// throttle counters. Every node does it; the deletes are idempotent.
+async fn purge_expired_forever(db: usher_store::Database) {
+    let mut every = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let db = db.clone();
+        match actix_web::rt::task::spawn_blocking(move || db.purge_expired(crate::clock::now()))
+            .await
+        {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(deleted = n, "purged expired records"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(cause = %e, "purging expired records failed"),
+            Err(e) => tracing::warn!(cause = %e, "the purge task failed"),
+        }
     }
 }

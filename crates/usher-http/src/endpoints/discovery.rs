@@ -27,6 +27,8 @@ use crate::state::AppState;
 pub struct UsherMetadata {
     /// RFC 8414 §2 / RFC 7636 §6.2: S256 only; `plain` is refused and so not listed.
     pub code_challenge_methods_supported: Vec<String>,
+    /// RFC 9207 §3: every authorization response carries `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 impl AdditionalProviderMetadata for UsherMetadata {}
@@ -78,6 +80,7 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
         vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
         UsherMetadata {
             code_challenge_methods_supported: vec!["S256".to_owned()],
+            authorization_response_iss_parameter_supported: true,
         },
     )
     .set_token_endpoint(Some(

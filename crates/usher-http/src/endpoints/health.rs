@@ -14,7 +14,7 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database = state.database.clone();
+    let database = state.stores.database.clone();
     let db = match web::block(move || database.ping()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),

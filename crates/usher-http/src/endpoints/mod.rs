@@ -1,5 +1,11 @@
 //! One module per endpoint.
 
+pub mod assets;
+pub mod authorize;
+pub mod consent;
 pub mod discovery;
 pub mod health;
 pub mod jwks;
+pub mod login;
+pub mod token;
+pub mod userinfo;

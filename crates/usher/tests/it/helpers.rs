@@ -260,3 +260,197 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+impl Sandbox {
+    /// A sandbox on its own test database (a fresh SQLite file or PostgreSQL database),
+    /// which the test can also query directly with [`Sandbox::count`].
+    pub fn with_test_db(backend: Backend) -> Sandbox {
+        let db = match backend {
+            Backend::Sqlite => TestDb::sqlite(),
+            Backend::Postgres => TestDb::postgres(),
+        };
+        let mut sandbox = Sandbox::new().env("USHER_DATABASE_URL", &db.url);
+        sandbox._db = Some(db);
+        sandbox
+    }
+
+    /// `SELECT COUNT(*) FROM <from_where>` on the sandbox's test database.
+    pub fn count(&self, from_where: &str) -> i64 {
+        self._db
+            .as_ref()
+            .expect("count needs Sandbox::with_test_db")
+            .count(from_where)
+    }
+
+    /// Registers a client; returns its JSON description (with the secret, if any).
+    pub fn client(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["client", "create", "--json"];
+        all.extend_from_slice(args);
+        self.usher(&all, None).json()
+    }
+
+    /// Creates a person with a password.
+    pub fn user(&self, username: &str, password: &str, extra: &[&str]) -> serde_json::Value {
+        let mut all = vec![
+            "user",
+            "create",
+            "--username",
+            username,
+            "--password-stdin",
+            "--json",
+        ];
+        all.extend_from_slice(extra);
+        self.usher(&all, Some(&format!("{password}\n"))).json()
+    }
+}
+
+/// A browser stand-in: keeps cookies, never follows redirects on its own, and reads the
+/// forms on Usher's pages.
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+/// An HTML page as the browser saw it.
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a browser"),
+        }
+    }
+
+    async fn page(response: reqwest::Response) -> Page {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let location = headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await.unwrap_or_default();
+        Page {
+            status,
+            location,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> Page {
+        Browser::page(self.http.get(url).send().await.expect("GET")).await
+    }
+
+    /// Submits the page's form (the one whose action ends with `action`), with its hidden
+    /// fields plus `fields`, to `base` + action.
+    pub async fn submit(
+        &self,
+        base: &str,
+        page: &Page,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Page {
+        let form = page.form(action);
+        let mut data: Vec<(String, String)> = form
+            .hidden
+            .into_iter()
+            .filter(|(k, _)| !fields.iter().any(|(f, _)| f == k))
+            .collect();
+        data.extend(
+            fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        self.post_form(&format!("{base}{}", form.action), &data)
+            .await
+    }
+
+    pub async fn post_form(&self, url: &str, data: &[(String, String)]) -> Page {
+        Browser::page(self.http.post(url).form(data).send().await.expect("POST")).await
+    }
+}
+
+/// A form found on a page.
+pub struct Form {
+    pub action: String,
+    pub hidden: Vec<(String, String)>,
+}
+
+/// The value of attribute `name` in one HTML tag.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let needle = format!("{name}=\"");
+    let start = tag.find(&needle)? + needle.len();
+    let end = tag[start..].find('"')? + start;
+    Some(
+        tag[start..end]
+            .replace("&amp;", "&")
+            .replace("&#x2f;", "/")
+            .replace("&#47;", "/"),
+    )
+}
+
+impl Page {
+    /// The form whose action ends with `action`, with its hidden inputs.
+    pub fn form(&self, action: &str) -> Form {
+        let mut rest = self.body.as_str();
+        while let Some(i) = rest.find("<form") {
+            let after = &rest[i..];
+            let end = after.find("</form>").unwrap_or(after.len());
+            let html = &after[..end];
+            let tag_end = html.find('>').unwrap_or(html.len());
+            let found = attr(&html[..tag_end], "action").unwrap_or_default();
+            if found.ends_with(action) {
+                let mut hidden = Vec::new();
+                let mut inputs = html;
+                while let Some(j) = inputs.find("<input") {
+                    let tag = &inputs[j..];
+                    let close = tag.find('>').unwrap_or(tag.len());
+                    let tag = &tag[..close];
+                    if attr(tag, "type").as_deref() == Some("hidden")
+                        && let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value"))
+                    {
+                        hidden.push((n, v));
+                    }
+                    inputs = &inputs[j + close..];
+                }
+                return Form {
+                    action: found,
+                    hidden,
+                };
+            }
+            rest = &after[end..];
+        }
+        panic!(
+            "no form with action {action} on the page (status {}):\n{}",
+            self.status, self.body
+        );
+    }
+
+    /// The query parameters of the redirect this page is.
+    pub fn redirect_params(&self) -> Vec<(String, String)> {
+        let location = self
+            .location
+            .as_deref()
+            .unwrap_or_else(|| panic!("expected a redirect, got {}:\n{}", self.status, self.body));
+        let url = url::Url::parse(location).expect("an absolute Location");
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    pub fn redirect_param(&self, name: &str) -> Option<String> {
+        self.redirect_params()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}

@@ -10,3 +10,4 @@ mod cli;
 mod config;
 mod helpers;
 mod serve;
+mod signin;

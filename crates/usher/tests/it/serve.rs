@@ -107,6 +107,7 @@ fn discovery_names_the_issuer_and_every_endpoint_exactly(backend: Backend) {
         serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
     );
     assert_eq!(doc["request_uri_parameter_supported"], false);
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     let scopes = doc["scopes_supported"].as_array().unwrap();
     assert!(scopes.iter().any(|s| s == "openid"));
     let claims = doc["claims_supported"].as_array().unwrap();

@@ -1,0 +1,541 @@
+//! The authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1),
+//! parsed in two phases:
+//!
+//! 1. [`identify_client`]: `client_id` and `redirect_uri` only. Until both are trusted, an
+//!    error is shown to the person and never redirected ([`UntrustedError`]).
+//! 2. [`AuthorizationRequest::parse`]: everything else, against the client's registration.
+//!    Its errors ([`Rejection`]) go back to the client's redirect URI.
+
+use std::collections::BTreeMap;
+
+use crate::client::{Client, ClientId, GrantType};
+use crate::error::ProtocolError;
+use crate::pkce::CodeChallenge;
+use crate::scope::{OFFLINE_ACCESS, OPENID, ScopeSet};
+
+/// Request parameters as received, in order, possibly repeated.
+pub type RawParams = Vec<(String, String)>;
+
+/// The longest value Usher accepts for any one parameter.
+pub const MAX_PARAM_LEN: usize = 4096;
+
+/// An error shown on Usher's own error page: the client or its redirect URI cannot be
+/// trusted, so there is nowhere safe to send the person.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UntrustedError {
+    #[error("The request has no client_id.")]
+    MissingClientId,
+    #[error("The request names a client that is not registered here.")]
+    UnknownClient,
+    #[error("The request repeats the {0} parameter.")]
+    Repeated(&'static str),
+    #[error("The redirect_uri is not registered for this application.")]
+    RedirectUriMismatch,
+    #[error("The request has no redirect_uri, and this application has more than one registered.")]
+    RedirectUriRequired,
+    #[error("The request parameters are malformed.")]
+    Malformed,
+}
+
+/// A rejection that is returned to the client (RFC 6749 §4.1.2.1): a code and a
+/// description that names the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub error: ProtocolError,
+    pub description: String,
+}
+
+fn reject(error: ProtocolError, description: impl Into<String>) -> Rejection {
+    Rejection {
+        error,
+        description: description.into(),
+    }
+}
+
+/// Parameters gathered by name; repeats are an error (RFC 6749 §3.1).
+#[derive(Debug)]
+pub struct Params(BTreeMap<String, Vec<String>>);
+
+impl Params {
+    pub fn new(raw: &RawParams) -> Params {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (k, v) in raw {
+            map.entry(k.clone()).or_default().push(v.clone());
+        }
+        Params(map)
+    }
+
+    /// The single value of a parameter; an empty value counts as absent (RFC 6749 §3.1).
+    pub fn one(&self, name: &'static str) -> Result<Option<&str>, &'static str> {
+        match self.0.get(name).map(Vec::as_slice) {
+            None => Ok(None),
+            Some([v]) if v.is_empty() => Ok(None),
+            Some([v]) => Ok(Some(v.as_str())),
+            Some(_) => Err(name),
+        }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+/// Phase 1: which client, and where may errors go. Returns the client id and the
+/// `redirect_uri` as sent (if it was).
+pub fn identify_client(params: &Params) -> Result<(ClientId, Option<String>), UntrustedError> {
+    let client_id = params
+        .one("client_id")
+        .map_err(UntrustedError::Repeated)?
+        .ok_or(UntrustedError::MissingClientId)?;
+    let client_id = ClientId::parse(client_id).ok_or(UntrustedError::UnknownClient)?;
+    let redirect = params
+        .one("redirect_uri")
+        .map_err(UntrustedError::Repeated)?
+        .map(str::to_owned);
+    if redirect.as_ref().is_some_and(|r| r.len() > MAX_PARAM_LEN) {
+        return Err(UntrustedError::Malformed);
+    }
+    Ok((client_id, redirect))
+}
+
+/// Phase 1, with the client loaded: the redirect URI to use. It must match a registered
+/// one exactly (RFC 8252: on a loopback IP literal, the port may differ); it may be
+/// omitted only when exactly one is registered.
+pub fn resolve_redirect_uri(client: &Client, sent: Option<&str>) -> Result<String, UntrustedError> {
+    let registered = &client.registration.redirect_uris;
+    match sent {
+        Some(uri) => registered
+            .iter()
+            .find(|r| r.matches(uri))
+            .map(|_| uri.to_owned())
+            .ok_or(UntrustedError::RedirectUriMismatch),
+        None => match registered.as_slice() {
+            [only] => Ok(only.as_str().to_owned()),
+            _ => Err(UntrustedError::RedirectUriRequired),
+        },
+    }
+}
+
+/// The `prompt` values (OIDC Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub redirect_uri_sent: bool,
+    /// Space-delimited, as granted so far.
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<u64>,
+    pub login_hint: Option<String>,
+    pub id_token_hint: Option<String>,
+}
+
+impl AuthorizationRequest {
+    /// Phase 2: every other parameter, against the client's registration.
+    pub fn parse(
+        params: &Params,
+        client: &Client,
+        redirect_uri: String,
+        redirect_uri_sent: bool,
+    ) -> Result<AuthorizationRequest, Rejection> {
+        let one = |name: &'static str| -> Result<Option<&str>, Rejection> {
+            let value = params.one(name).map_err(|n| {
+                reject(
+                    ProtocolError::InvalidRequest,
+                    format!("the {n} parameter is repeated; send it once"),
+                )
+            })?;
+            if value.is_some_and(|v| v.len() > MAX_PARAM_LEN) {
+                return Err(reject(
+                    ProtocolError::InvalidRequest,
+                    format!("the {name} parameter is longer than {MAX_PARAM_LEN} bytes"),
+                ));
+            }
+            Ok(value)
+        };
+        // Any repeated parameter is refused, even one Usher otherwise ignores.
+        for name in params.names() {
+            if params.0.get(name).is_some_and(|v| v.len() > 1) {
+                return Err(reject(
+                    ProtocolError::InvalidRequest,
+                    format!("the {name} parameter is repeated; send it once"),
+                ));
+            }
+        }
+
+        match one("response_type")? {
+            None => {
+                return Err(reject(
+                    ProtocolError::InvalidRequest,
+                    "response_type is missing; send response_type=code",
+                ));
+            }
+            Some("code") => {}
+            Some(_) => {
+                return Err(reject(
+                    ProtocolError::UnsupportedResponseType,
+                    "only response_type=code is supported",
+                ));
+            }
+        }
+        if let Some(mode) = one("response_mode")?
+            && mode != "query"
+        {
+            return Err(reject(
+                ProtocolError::InvalidRequest,
+                "only response_mode=query is supported",
+            ));
+        }
+        if one("request")?.is_some() {
+            return Err(reject(
+                ProtocolError::RequestNotSupported,
+                "request objects are not supported; send the parameters directly",
+            ));
+        }
+        if one("request_uri")?.is_some() {
+            return Err(reject(
+                ProtocolError::RequestUriNotSupported,
+                "request_uri is not supported; send the parameters directly",
+            ));
+        }
+        if one("registration")?.is_some() {
+            return Err(reject(
+                ProtocolError::RegistrationNotSupported,
+                "the registration parameter is not supported",
+            ));
+        }
+        if !client.allows_grant(GrantType::AuthorizationCode) {
+            return Err(reject(
+                ProtocolError::UnauthorizedClient,
+                "this client is not registered for the authorization_code grant",
+            ));
+        }
+
+        let scopes = ScopeSet::parse(one("scope")?.unwrap_or(""))
+            .map_err(|e| reject(ProtocolError::InvalidScope, e.to_string()))?;
+        for s in scopes.iter() {
+            if !client.registration.scopes.contains(s.as_str()) {
+                return Err(reject(
+                    ProtocolError::InvalidScope,
+                    format!("this client may not ask for the scope {s:?}"),
+                ));
+            }
+            if s.as_str() == OFFLINE_ACCESS && !client.allows_grant(GrantType::RefreshToken) {
+                return Err(reject(
+                    ProtocolError::InvalidScope,
+                    "offline_access needs a client registered for the refresh_token grant",
+                ));
+            }
+        }
+
+        let code_challenge = match (one("code_challenge")?, one("code_challenge_method")?) {
+            (None, None) if client.registration.pkce_required => {
+                return Err(reject(
+                    ProtocolError::InvalidRequest,
+                    "this client requires PKCE: send code_challenge with code_challenge_method=S256",
+                ));
+            }
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(reject(
+                    ProtocolError::InvalidRequest,
+                    "code_challenge_method was sent without code_challenge",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(reject(
+                    ProtocolError::InvalidRequest,
+                    "send code_challenge_method=S256 with code_challenge (plain is not supported)",
+                ));
+            }
+            (Some(_), Some(m)) if m != "S256" => {
+                return Err(reject(
+                    ProtocolError::InvalidRequest,
+                    "code_challenge_method must be S256 (plain is not supported)",
+                ));
+            }
+            (Some(c), Some(_)) => Some(
+                CodeChallenge::parse_s256(c)
+                    .ok_or_else(|| {
+                        reject(
+                            ProtocolError::InvalidRequest,
+                            "code_challenge must be the 43-character base64url SHA-256 of the code_verifier",
+                        )
+                    })?
+                    .as_str()
+                    .to_owned(),
+            ),
+        };
+
+        let mut prompt = Prompt::default();
+        if let Some(raw) = one("prompt")? {
+            for value in raw.split(' ').filter(|v| !v.is_empty()) {
+                match value {
+                    "none" => prompt.none = true,
+                    "login" => prompt.login = true,
+                    "consent" => prompt.consent = true,
+                    // Usher has one account per browser session: nothing to select.
+                    "select_account" => {}
+                    other => {
+                        return Err(reject(
+                            ProtocolError::InvalidRequest,
+                            format!("unknown prompt value {other:?}"),
+                        ));
+                    }
+                }
+            }
+            if prompt.none && (prompt.login || prompt.consent) {
+                return Err(reject(
+                    ProtocolError::InvalidRequest,
+                    "prompt=none cannot be combined with other prompt values",
+                ));
+            }
+        }
+
+        let max_age = match one("max_age")? {
+            None => None,
+            Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
+                reject(
+                    ProtocolError::InvalidRequest,
+                    "max_age must be a non-negative whole number of seconds",
+                )
+            })?),
+        };
+
+        Ok(AuthorizationRequest {
+            client_id: client.id.as_str().to_owned(),
+            redirect_uri,
+            redirect_uri_sent,
+            scope: scopes.to_string(),
+            state: one("state")?.map(str::to_owned),
+            nonce: one("nonce")?.map(str::to_owned),
+            code_challenge,
+            prompt,
+            max_age,
+            login_hint: one("login_hint")?.map(str::to_owned),
+            id_token_hint: one("id_token_hint")?.map(str::to_owned),
+        })
+    }
+
+    pub fn scopes(&self) -> ScopeSet {
+        ScopeSet::parse(&self.scope).unwrap_or_default()
+    }
+
+    /// Whether this is an OpenID Connect request (an ID token comes back).
+    pub fn is_openid(&self) -> bool {
+        self.scopes().contains(OPENID)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ClientRegistration, RegistrationInput};
+    use crate::time::UnixTime;
+
+    fn client(public: bool, pkce_optional: bool) -> Client {
+        let registration = ClientRegistration::new(RegistrationInput {
+            name: "App".into(),
+            public,
+            redirect_uris: vec![
+                "https://app.example/cb".into(),
+                "http://127.0.0.1/cb".into(),
+            ],
+            pkce_optional,
+            ..Default::default()
+        })
+        .unwrap();
+        Client {
+            id: ClientId::parse("app").unwrap(),
+            secret_hash: None,
+            registration,
+            created_at: UnixTime(0),
+        }
+    }
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::new(
+            &pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+        )
+    }
+
+    fn parse(pairs: &[(&str, &str)], c: &Client) -> Result<AuthorizationRequest, Rejection> {
+        AuthorizationRequest::parse(&params(pairs), c, "https://app.example/cb".into(), true)
+    }
+
+    fn ok_params() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("response_type", "code"),
+            ("client_id", "app"),
+            ("scope", "openid email"),
+            ("state", "xyz"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]
+    }
+
+    #[test]
+    fn a_complete_request_parses() {
+        let r = parse(&ok_params(), &client(false, false)).unwrap();
+        assert_eq!(r.scope, "email openid");
+        assert_eq!(r.state.as_deref(), Some("xyz"));
+        assert_eq!(r.code_challenge.as_deref(), Some(CHALLENGE));
+        assert!(r.is_openid());
+    }
+
+    #[test]
+    fn the_redirect_uri_is_matched_exactly_or_defaulted_only_when_unique() {
+        let c = client(false, false);
+        assert!(resolve_redirect_uri(&c, Some("https://app.example/cb")).is_ok());
+        assert_eq!(
+            resolve_redirect_uri(&c, Some("https://app.example/cb/x")),
+            Err(UntrustedError::RedirectUriMismatch)
+        );
+        assert_eq!(
+            resolve_redirect_uri(&c, Some("http://127.0.0.1:7777/cb")).unwrap(),
+            "http://127.0.0.1:7777/cb"
+        );
+        assert_eq!(
+            resolve_redirect_uri(&c, None),
+            Err(UntrustedError::RedirectUriRequired)
+        );
+        assert_eq!(
+            identify_client(&params(&[("client_id", "a"), ("client_id", "b")])),
+            Err(UntrustedError::Repeated("client_id"))
+        );
+    }
+
+    fn error_of(pairs: &[(&str, &str)], c: &Client) -> ProtocolError {
+        parse(pairs, c).unwrap_err().error
+    }
+
+    fn with(
+        extra: &[(&'static str, &'static str)],
+        without: &[&str],
+    ) -> Vec<(&'static str, &'static str)> {
+        let mut p: Vec<_> = ok_params()
+            .into_iter()
+            .filter(|(k, _)| !without.contains(k))
+            .collect();
+        p.extend_from_slice(extra);
+        p
+    }
+
+    #[test]
+    fn every_bad_parameter_is_rejected_with_its_rfc_code() {
+        let c = client(false, false);
+        use ProtocolError::*;
+        let cases: Vec<(Vec<(&str, &str)>, ProtocolError)> = vec![
+            (
+                with(&[("response_type", "token")], &["response_type"]),
+                UnsupportedResponseType,
+            ),
+            (with(&[], &["response_type"]), InvalidRequest),
+            (with(&[("state", "again")], &[]), InvalidRequest),
+            (with(&[("scope", "openid admin")], &["scope"]), InvalidScope),
+            (with(&[("scope", "openid \"x\"")], &["scope"]), InvalidScope),
+            (
+                with(&[], &["code_challenge", "code_challenge_method"]),
+                InvalidRequest,
+            ),
+            (
+                with(
+                    &[("code_challenge_method", "plain")],
+                    &["code_challenge_method"],
+                ),
+                InvalidRequest,
+            ),
+            (with(&[], &["code_challenge_method"]), InvalidRequest),
+            (
+                with(&[("code_challenge", "short")], &["code_challenge"]),
+                InvalidRequest,
+            ),
+            (with(&[("prompt", "none login")], &[]), InvalidRequest),
+            (with(&[("prompt", "bogus")], &[]), InvalidRequest),
+            (with(&[("max_age", "-1")], &[]), InvalidRequest),
+            (with(&[("request", "eyJ")], &[]), RequestNotSupported),
+            (
+                with(&[("request_uri", "https://x")], &[]),
+                RequestUriNotSupported,
+            ),
+            (with(&[("response_mode", "fragment")], &[]), InvalidRequest),
+        ];
+        for (p, want) in cases {
+            assert_eq!(error_of(&p, &c), want, "{p:?}");
+        }
+        let long = "x".repeat(MAX_PARAM_LEN + 1);
+        let p = vec![
+            ("response_type", "code"),
+            ("nonce", long.as_str()),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ];
+        assert_eq!(error_of(&p, &c), InvalidRequest);
+    }
+
+    #[test]
+    fn pkce_may_be_skipped_only_by_a_confidential_client_registered_so() {
+        let lax = client(false, true);
+        assert!(
+            parse(
+                &with(&[], &["code_challenge", "code_challenge_method"]),
+                &lax
+            )
+            .is_ok()
+        );
+        // A challenge that is sent is still checked.
+        assert_eq!(
+            error_of(
+                &with(
+                    &[("code_challenge_method", "plain")],
+                    &["code_challenge_method"]
+                ),
+                &lax
+            ),
+            ProtocolError::InvalidRequest
+        );
+        let public = client(true, false);
+        let e = parse(
+            &with(&[], &["code_challenge", "code_challenge_method"]),
+            &public,
+        )
+        .unwrap_err();
+        assert!(
+            e.description.contains("code_challenge_method=S256"),
+            "{}",
+            e.description
+        );
+    }
+
+    #[test]
+    fn unknown_and_display_parameters_are_ignored() {
+        let c = client(false, false);
+        let p = with(
+            &[
+                ("display", "page"),
+                ("ui_locales", "fr"),
+                ("claims_locales", "fr"),
+                ("acr_values", "x"),
+                ("foo", "bar"),
+            ],
+            &[],
+        );
+        assert!(parse(&p, &c).is_ok());
+    }
+}

@@ -1,0 +1,116 @@
+//! The records of a sign-in: browser sessions, pending interactions (login and consent
+//! pages), remembered consent, authorization codes, and revoked access tokens.
+//!
+//! Every secret that identifies one of these (session cookie, interaction CSRF token,
+//! authorization code) is stored only as a hash: the `*_hash` fields hold
+//! `base64url(SHA-256(secret))`, computed by the caller.
+
+use crate::client::ClientId;
+use crate::scope::ScopeSet;
+use crate::time::UnixTime;
+use crate::user::UserId;
+
+/// A browser session: created at login, ended at logout or expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Hash of the random id the cookie carries.
+    pub id_hash: String,
+    pub user_id: UserId,
+    /// When the person last entered their password (OIDC `auth_time`).
+    pub auth_time: UnixTime,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// Where a pending interaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InteractionStep {
+    Login,
+    Consent,
+}
+
+impl InteractionStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InteractionStep::Login => "login",
+            InteractionStep::Consent => "consent",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<InteractionStep> {
+        match raw {
+            "login" => Some(InteractionStep::Login),
+            "consent" => Some(InteractionStep::Consent),
+            _ => None,
+        }
+    }
+}
+
+/// An authorization request waiting for the person: the login or the consent page.
+///
+/// The validated request is kept server-side (as JSON the HTTP layer owns); the page's
+/// form carries only the interaction id and a single-use CSRF token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interaction {
+    /// Random, ≥ 128 bits; also set in a cookie so that the form is bound to the browser
+    /// that started the request.
+    pub id: String,
+    /// Hash of the one CSRF token that the current form carries; replaced on every use.
+    pub csrf_hash: String,
+    pub step: InteractionStep,
+    /// The validated authorization request, serialised by the HTTP layer.
+    pub request: String,
+    /// Set once the person has logged in during this interaction.
+    pub user_id: Option<UserId>,
+    pub auth_time: Option<UnixTime>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// An authorization code as stored: bound to everything the token request must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub code_hash: String,
+    pub client_id: ClientId,
+    /// The redirect URI the code was delivered to.
+    pub redirect_uri: String,
+    /// Whether the authorization request carried `redirect_uri` (then the token request
+    /// must carry the same; RFC 6749 §4.1.3).
+    pub redirect_uri_sent: bool,
+    pub user_id: UserId,
+    /// Hash of the browser session the code was issued in.
+    pub session_id_hash: String,
+    pub scopes: ScopeSet,
+    pub nonce: Option<String>,
+    /// The S256 challenge, when one was sent.
+    pub code_challenge: Option<String>,
+    pub auth_time: UnixTime,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// What redeeming a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// First redemption: the code is now consumed, and it is the caller's.
+    Redeemed(AuthorizationCode),
+    /// The code was redeemed before. `issued_jtis` are the access tokens issued then,
+    /// with their expiry, so the caller can revoke them.
+    Replayed {
+        code: AuthorizationCode,
+        issued_jtis: Vec<(String, UnixTime)>,
+    },
+    /// No such code.
+    Unknown,
+}
+
+/// Counters of failed logins for one key (an account or a client address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    /// Failures within the current window.
+    pub count: u32,
+    /// When the first failure of the window happened.
+    pub window_start: UnixTime,
+    /// No login attempt for this key is checked before this time.
+    pub locked_until: Option<UnixTime>,
+}

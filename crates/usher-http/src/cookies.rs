@@ -1,0 +1,44 @@
+//! Usher's cookies: the browser session and the pending interaction. Each holds only a
+//! random id; `HttpOnly`, `SameSite=Lax`, `Path=/`, and — when the issuer is https —
+//! `Secure` with the `__Host-` prefix.
+
+use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, SameSite, time::Duration};
+
+use crate::state::HttpSettings;
+
+pub const SESSION: &str = "usher-session";
+pub const INTERACTION: &str = "usher-interaction";
+
+fn name(settings: &HttpSettings, base: &str) -> String {
+    if settings.issuer.is_https() {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// A cookie carrying `value` for `max_age` seconds.
+pub fn make(settings: &HttpSettings, base: &str, value: String, max_age: i64) -> Cookie<'static> {
+    let mut c = Cookie::new(name(settings, base), value);
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Lax);
+    c.set_path("/");
+    c.set_secure(settings.issuer.is_https());
+    c.set_max_age(Duration::seconds(max_age));
+    c
+}
+
+/// A cookie that removes `base` from the browser.
+pub fn clear(settings: &HttpSettings, base: &str) -> Cookie<'static> {
+    let mut c = make(settings, base, String::new(), 0);
+    c.make_removal();
+    c
+}
+
+/// The value of cookie `base`, if the request has it.
+pub fn read(req: &HttpRequest, settings: &HttpSettings, base: &str) -> Option<String> {
+    req.cookie(&name(settings, base))
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 256)
+}

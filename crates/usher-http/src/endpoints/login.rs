@@ -1,0 +1,249 @@
+//! `POST /authorize/login`: the login form. The CSRF token is consumed first (one use),
+//! the attempt is throttled per account and per address, and the password is checked
+//! with argon2id off the async executor — an unknown username costs the same time as a
+//! wrong password and gets the same answer.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use usher_domain::{
+    Interaction, InteractionStep, Password, ProtocolError, Session, User, Username,
+};
+
+use crate::cookies;
+use crate::flow::{self, rejection};
+use crate::pages::{self, LoginPage};
+use crate::params;
+use crate::respond::{Failure, blocking};
+use crate::routes;
+use crate::state::AppState;
+use crate::throttle;
+
+const WRONG: &str = "The username or password is incorrect.";
+
+async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let form = match params::form(&req, &body) {
+        Ok(f) => f,
+        Err(e) => return flow::bad_request_page("This form is not valid", &e.to_string()),
+    };
+    let p = match flow::pending(&state, &req, &form, InteractionStep::Login).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    // Consume the CSRF token before anything else: a token is good for one attempt.
+    let (csrf, csrf_hash) = match flow::secret_pair() {
+        Ok(v) => v,
+        Err(f) => return flow::failure_page(f),
+    };
+    let next = Interaction {
+        csrf_hash: csrf_hash.clone(),
+        ..p.interaction.clone()
+    };
+    match flow::advance(&state, &p.csrf_hash, &next).await {
+        Ok(true) => {}
+        Ok(false) => return flow::reused_form_page(),
+        Err(f) => return flow::failure_page(f),
+    }
+
+    let typed = params::single(&form, "username")
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let again = |status: StatusCode, message: &str| {
+        pages::login(
+            status,
+            LoginPage {
+                client_name: p.client.registration.name.as_str(),
+                interaction: &p.interaction.id,
+                csrf: &csrf,
+                username: &typed,
+                error: Some(message),
+            },
+        )
+    };
+    let address = req.peer_addr().map(|a| a.ip().to_string());
+    let keys = throttle::keys(&typed, address.as_deref());
+    match throttle::locked_for(&state, &keys).await {
+        Ok(Some(wait)) => {
+            tracing::warn!(
+                event = "login_throttled",
+                "login attempt refused: too many failures"
+            );
+            return again(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Too many failed attempts. Wait {} and try again.",
+                    plural_seconds(wait)
+                ),
+            );
+        }
+        Ok(None) => {}
+        Err(f) => return flow::failure_page(f),
+    }
+
+    let password = params::single(&form, "password").unwrap_or("").to_owned();
+    let user = match check_password(&state, &typed, password).await {
+        Ok(u) => u,
+        Err(f) => return flow::failure_page(f),
+    };
+    let Some(user) = user else {
+        if let Err(f) = throttle::record_failure(&state, &keys).await {
+            return flow::failure_page(f);
+        }
+        tracing::info!(event = "login_failed", "login failed");
+        return again(StatusCode::UNAUTHORIZED, WRONG);
+    };
+    if let Err(f) = throttle::record_success(&state, user.username.as_str()).await {
+        return flow::failure_page(f);
+    }
+
+    // A fresh session for every login (no session fixation); the old one ends.
+    let session = match new_session(&state, &req, &user).await {
+        Ok(s) => s,
+        Err(f) => return flow::failure_page(f),
+    };
+    let (session, session_id) = session;
+    let cookie = cookies::make(
+        &state.settings,
+        cookies::SESSION,
+        session_id,
+        state.settings.session_ttl,
+    );
+    let mut response = continue_after_login(&state, p, csrf_hash, &session).await;
+    if response.add_cookie(&cookie).is_err() {
+        return flow::failure_page(Failure::Internal);
+    }
+    response
+}
+
+async fn continue_after_login(
+    state: &AppState,
+    p: flow::Pending,
+    csrf_hash: String,
+    session: &Session,
+) -> HttpResponse {
+    let request = &p.request;
+    let client_state = request.state.as_deref();
+    if let Some(hint) = &request.id_token_hint {
+        let matches = flow::hint_subject(state, hint).is_ok_and(|s| s == session.user_id.as_str());
+        if !matches {
+            let _ = flow::finish(state, &p.interaction.id, &csrf_hash).await;
+            return flow::redirect_error(
+                state,
+                &request.redirect_uri,
+                client_state,
+                &rejection(
+                    ProtocolError::LoginRequired,
+                    "the person who signed in is not the one the id_token_hint names",
+                ),
+            );
+        }
+    }
+    match flow::consent_needed(state, &p.client, &session.user_id, request).await {
+        Ok(true) => {
+            let (csrf, next_hash) = match flow::secret_pair() {
+                Ok(v) => v,
+                Err(f) => return flow::failure_page(f),
+            };
+            let next = Interaction {
+                csrf_hash: next_hash,
+                step: InteractionStep::Consent,
+                user_id: Some(session.user_id.clone()),
+                auth_time: Some(session.auth_time),
+                ..p.interaction.clone()
+            };
+            match flow::advance(state, &csrf_hash, &next).await {
+                Ok(true) => {}
+                Ok(false) => return flow::reused_form_page(),
+                Err(f) => return flow::failure_page(f),
+            }
+            let username = flow::username_of(state, &session.user_id).await;
+            flow::consent_page(&p.client, request, &username, &p.interaction.id, &csrf)
+        }
+        Ok(false) => match flow::finish(state, &p.interaction.id, &csrf_hash).await {
+            Ok(true) => flow::issue_code(state, request, session).await,
+            Ok(false) => flow::reused_form_page(),
+            Err(f) => flow::failure_page(f),
+        },
+        Err(f) => flow::failure_page(f),
+    }
+}
+
+/// The user, if the username exists and the password matches. Both failure kinds cost
+/// one argon2id verification and return `None`.
+async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: String,
+) -> Result<Option<User>, Failure> {
+    let users = state.stores.users.clone();
+    let username = Username::parse(username).ok();
+    let user = match username {
+        Some(u) => blocking(move || users.find_user(&u)).await?,
+        None => None,
+    };
+    let verified = web::block(move || {
+        let Ok(password) = Password::parse(password) else {
+            // Empty or oversized: still spend the time, so nothing is learnt from it.
+            let filler = Password::parse("x".to_owned()).ok();
+            if let Some(f) = filler {
+                usher_keys::verify_password_dummy(&f);
+            }
+            return None;
+        };
+        match user {
+            Some(u) if usher_keys::verify_password(&password, &u.password_hash) => Some(u),
+            Some(_) => None,
+            None => {
+                usher_keys::verify_password_dummy(&password);
+                None
+            }
+        }
+    })
+    .await
+    .map_err(|_| Failure::Internal)?;
+    Ok(verified)
+}
+
+/// Creates a session for `user` and ends the browser's previous one.
+async fn new_session(
+    state: &AppState,
+    req: &HttpRequest,
+    user: &User,
+) -> Result<(Session, String), Failure> {
+    let (id, id_hash) = flow::secret_pair()?;
+    let now = state.now();
+    let session = Session {
+        id_hash,
+        user_id: user.id.clone(),
+        auth_time: now,
+        created_at: now,
+        expires_at: now.plus(state.settings.session_ttl),
+    };
+    let sessions = state.stores.sessions.clone();
+    let previous = cookies::read(req, &state.settings, cookies::SESSION)
+        .map(|old| usher_keys::sha256_b64url(&old));
+    let row = session.clone();
+    blocking(move || {
+        if let Some(old) = previous {
+            sessions.delete_session(&old)?;
+        }
+        sessions.insert_session(&row)
+    })
+    .await?;
+    tracing::info!(event = "login", "person signed in");
+    Ok((session, id))
+}
+
+fn plural_seconds(s: i64) -> String {
+    if s == 1 {
+        "1 second".to_owned()
+    } else {
+        format!("{s} seconds")
+    }
+}
+
+pub fn routes() -> actix_web::Resource {
+    web::resource(routes::LOGIN)
+        .app_data(web::PayloadConfig::new(crate::params::MAX_FORM_BYTES))
+        .route(web::post().to(post))
+}

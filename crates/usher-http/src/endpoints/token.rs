@@ -1,0 +1,66 @@
+//! `POST /token` (RFC 6749 §3.2): parse the form, authenticate the client, dispatch on
+//! `grant_type` to one module per grant.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use usher_domain::ProtocolError;
+
+use crate::client_auth;
+use crate::grants;
+use crate::params::{self, ParamError};
+use crate::respond::{token_error, token_failure};
+use crate::routes;
+use crate::state::AppState;
+
+async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let form = match params::form(&req, &body) {
+        Ok(f) => f,
+        Err(ParamError::TooLarge) => {
+            return token_error(
+                ProtocolError::InvalidRequest,
+                "the request body is too large",
+                false,
+            );
+        }
+        Err(e) => return token_error(ProtocolError::InvalidRequest, &e.to_string(), false),
+    };
+    // RFC 6749 §3.2: parameters must not be repeated.
+    let mut names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return token_error(
+            ProtocolError::InvalidRequest,
+            &format!("the {} parameter is repeated; send it once", w[0]),
+            false,
+        );
+    }
+    let client = match client_auth::authenticate(&state, &req, &form).await {
+        Ok(c) => c,
+        Err(e) => {
+            return match e.failure {
+                Some(f) => token_failure(f),
+                None => token_error(e.error, e.description, e.tried_basic),
+            };
+        }
+    };
+    match params::single(&form, "grant_type") {
+        None => token_error(
+            ProtocolError::InvalidRequest,
+            "grant_type is missing",
+            false,
+        ),
+        Some("authorization_code") => {
+            grants::authorization_code::exchange(&state, client, &form).await
+        }
+        Some(other) => token_error(
+            ProtocolError::UnsupportedGrantType,
+            &format!("grant_type {other:?} is not supported"),
+            false,
+        ),
+    }
+}
+
+pub fn routes() -> actix_web::Resource {
+    web::resource(routes::TOKEN)
+        .app_data(web::PayloadConfig::new(crate::params::MAX_FORM_BYTES))
+        .route(web::post().to(post))
+}

@@ -1,0 +1,198 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3).
+//!
+//! The code is consumed atomically; a second redemption is refused and revokes the
+//! access tokens the first one issued. PKCE is checked with `oxide-auth`'s S256
+//! primitive after Usher's own syntax check of the verifier.
+
+use std::borrow::Cow;
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use oxide_auth::code_grant::extensions::Pkce;
+use serde_json::json;
+use usher_domain::authorize::RawParams;
+use usher_domain::scope::OPENID;
+use usher_domain::{Client, CodeRedemption, CodeVerifier, GrantType, ProtocolError};
+
+use crate::params;
+use crate::respond::{blocking, json_no_store, token_error, token_failure};
+use crate::state::AppState;
+use crate::tokens::{self, AccessTokenClaims, IdTokenInput};
+
+fn grant_error(description: &str) -> HttpResponse {
+    token_error(ProtocolError::InvalidGrant, description, false)
+}
+
+/// Whether `verifier` matches the S256 `challenge`.
+pub fn pkce_matches(challenge: &str, verifier: &CodeVerifier) -> bool {
+    let pkce = Pkce::required();
+    match pkce.challenge(Some(Cow::Borrowed("S256")), Some(Cow::Borrowed(challenge))) {
+        Ok(method) => pkce
+            .verify(method, Some(Cow::Borrowed(verifier.expose())))
+            .is_ok(),
+        Err(()) => false,
+    }
+}
+
+pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> HttpResponse {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return token_error(
+            ProtocolError::UnauthorizedClient,
+            "this client is not registered for the authorization_code grant",
+            false,
+        );
+    }
+    let Some(code) = params::single(form, "code") else {
+        return token_error(ProtocolError::InvalidRequest, "code is missing", false);
+    };
+    let code_hash = usher_keys::sha256_b64url(code);
+    let now = state.now();
+    let codes = state.stores.codes.clone();
+    let hash = code_hash.clone();
+    let redemption = match blocking(move || codes.redeem_code(&hash, now)).await {
+        Ok(r) => r,
+        Err(f) => return token_failure(f),
+    };
+    let code = match redemption {
+        CodeRedemption::Redeemed(c) => c,
+        CodeRedemption::Unknown => return grant_error("the code is invalid"),
+        CodeRedemption::Replayed { code, issued_jtis } => {
+            tracing::warn!(event = "code_replayed", client_id = %code.client_id, "an authorization code was redeemed twice; revoking what it issued");
+            let revocations = state.stores.revocations.clone();
+            let revoked = blocking(move || {
+                for (jti, exp) in &issued_jtis {
+                    revocations.revoke_jti(jti, *exp)?;
+                }
+                Ok(())
+            })
+            .await;
+            if let Err(f) = revoked {
+                return token_failure(f);
+            }
+            return grant_error("the code was already used");
+        }
+    };
+    if code.expires_at <= now {
+        return grant_error("the code has expired");
+    }
+    if code.client_id != client.id {
+        return grant_error("the code was issued to another client");
+    }
+    let presented_redirect = params::single(form, "redirect_uri");
+    let redirect_ok = match (code.redirect_uri_sent, presented_redirect) {
+        (true, Some(r)) => r == code.redirect_uri,
+        (true, None) => false,
+        (false, Some(r)) => r == code.redirect_uri,
+        (false, None) => true,
+    };
+    if !redirect_ok {
+        return grant_error("redirect_uri must be the one sent in the authorization request");
+    }
+    let verifier = params::single(form, "code_verifier");
+    match (&code.code_challenge, verifier) {
+        (Some(_), None) => return grant_error("code_verifier is missing (PKCE)"),
+        (None, Some(_)) => {
+            return grant_error(
+                "code_verifier was sent but the authorization request had no code_challenge",
+            );
+        }
+        (Some(challenge), Some(v)) => {
+            let Some(v) = CodeVerifier::parse(v) else {
+                return grant_error("code_verifier must be 43-128 characters of [A-Za-z0-9-._~]");
+            };
+            if !pkce_matches(challenge, &v) {
+                tracing::info!(event = "pkce_rejected", client_id = %client.id, "PKCE verification failed");
+                return grant_error("code_verifier does not match the code_challenge");
+            }
+        }
+        (None, None) => {}
+    }
+
+    let users = state.stores.users.clone();
+    let user_id = code.user_id.clone();
+    let user = match blocking(move || users.get_user(&user_id)).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return grant_error("the person no longer exists"),
+        Err(f) => return token_failure(f),
+    };
+
+    let settings = &state.settings;
+    let keys = state.published_keys();
+    let expires_at = now.plus(settings.access_token_ttl);
+    let audience = vec![settings.userinfo_audience()];
+    let minted = match tokens::access_token(
+        &keys.ring,
+        &AccessTokenClaims {
+            issuer: settings.issuer.as_str(),
+            subject: user.id.as_str(),
+            audience: &audience,
+            client_id: client.id.as_str(),
+            scope: &code.scopes,
+            auth_time: Some(code.auth_time),
+            issued_at: now,
+            expires_at,
+        },
+    ) {
+        Ok(m) => m,
+        Err(cause) => {
+            tracing::error!(%cause, "cannot sign an access token");
+            return token_error(ProtocolError::ServerError, "internal error", false);
+        }
+    };
+    let codes = state.stores.codes.clone();
+    let jti = minted.jti.clone();
+    if let Err(f) = blocking(move || codes.record_code_token(&code_hash, &jti, expires_at)).await {
+        return token_failure(f);
+    }
+
+    let mut body = json!({
+        "access_token": minted.token,
+        "token_type": "Bearer",
+        "expires_in": settings.access_token_ttl,
+        "scope": code.scopes.to_string(),
+    });
+    if code.scopes.contains(OPENID) {
+        let id_token = tokens::id_token(
+            &keys.ring,
+            &IdTokenInput {
+                issuer: settings.issuer.as_str(),
+                client_id: client.id.as_str(),
+                user: &user,
+                scope: &code.scopes,
+                nonce: code.nonce.as_deref(),
+                auth_time: code.auth_time,
+                issued_at: now,
+                expires_at,
+                access_token: &minted.token,
+            },
+        );
+        match id_token {
+            Ok(t) => body["id_token"] = json!(t),
+            Err(cause) => {
+                tracing::error!(%cause, "cannot sign an ID token");
+                return token_error(ProtocolError::ServerError, "internal error", false);
+            }
+        }
+    }
+    tracing::info!(client_id = %client.id, grant_type = "authorization_code", "tokens issued");
+    json_no_store(StatusCode::OK, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_the_rfc_7636_example() {
+        let v = CodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
+        assert!(pkce_matches(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            &v
+        ));
+        let other = CodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx").unwrap();
+        assert!(!pkce_matches(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            &other
+        ));
+    }
+}

@@ -1,0 +1,3 @@
+//! One module per grant type of the token endpoint.
+
+pub mod authorization_code;

@@ -1,0 +1,484 @@
+//! Usher's own HTML pages: login, consent, errors and "signed out".
+//!
+//! The templates are askama files in the workspace's top-level `templates/` directory (see
+//! `askama.toml` in this crate); the `.html` extension turns on HTML autoescaping, so every
+//! value a template prints (client names, usernames, messages) is escaped. The pages carry
+//! no JavaScript and no inline styles; their one stylesheet is served by
+//! [`crate::endpoints::assets`].
+//!
+//! Every page goes out through [`render`], which sets the page security headers.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderName, PRAGMA, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use askama::Template;
+use usher_domain::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
+
+/// The pages' Content-Security-Policy. No scripts at all (`default-src 'none'`), styles
+/// and images only from Usher itself, never framed. There is deliberately no
+/// `form-action`: Chromium applies it to the redirect that follows a form POST, which
+/// would block the redirect back to the client.
+pub const CONTENT_SECURITY_POLICY_VALUE: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The headers every page carries, besides `Content-Type`.
+const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
+    (CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE),
+    (X_FRAME_OPTIONS, "DENY"),
+    (REFERRER_POLICY, "no-referrer"),
+    (CACHE_CONTROL, "no-store"),
+    (PRAGMA, "no-cache"),
+    (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+];
+
+/// Login form: POST to [`crate::routes::LOGIN`] with fields `interaction`, `csrf`,
+/// `username`, `password`.
+#[derive(Clone, Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub client_name: &'a str,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+    /// Prefilled from `login_hint` or the previous attempt; may be `""`.
+    pub username: &'a str,
+    /// Shown in a `role="alert"` box and tied to the inputs with `aria-describedby`.
+    pub error: Option<&'a str>,
+}
+
+/// Consent form: POST to [`crate::routes::CONSENT`] with fields `interaction`, `csrf`, and
+/// two submit buttons named `decision` with values `approve` and `deny`.
+#[derive(Clone, Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub client_name: &'a str,
+    pub username: &'a str,
+    pub scopes: Vec<ScopeLine>,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+}
+
+/// One line of the consent page's list: a requested scope and what it means in plain words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeLine {
+    pub scope: String,
+    pub description: String,
+}
+
+impl ScopeLine {
+    /// The line for a scope, described by [`describe_scope`].
+    pub fn new(scope: &str) -> Self {
+        Self {
+            scope: scope.to_owned(),
+            description: describe_scope(scope),
+        }
+    }
+}
+
+/// Plain-words description of a scope for the consent page.
+pub fn describe_scope(scope: &str) -> String {
+    match scope {
+        OPENID => "Know who you are on this site (your account id)".to_owned(),
+        PROFILE => "See your name".to_owned(),
+        EMAIL => "See your e-mail address and whether it is verified".to_owned(),
+        OFFLINE_ACCESS => "Keep access when you are not using the app".to_owned(),
+        other => format!("Access “{other}”"),
+    }
+}
+
+/// An error shown to the person at the browser (when the client cannot be told by redirect).
+#[derive(Debug, Clone, Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+/// "You are signed out".
+#[derive(Debug, Clone, Copy, Default, Template)]
+#[template(path = "logged_out.html")]
+pub struct LoggedOutPage;
+
+/// Renders a page with the given status and the page security headers. A template that
+/// fails to render gives a logged `500` with a minimal plain-text body.
+pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => with_security_headers(status, "text/html; charset=utf-8").body(body),
+        Err(error) => {
+            tracing::error!(%error, "a page template failed to render");
+            with_security_headers(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain; charset=utf-8",
+            )
+            .body("Internal server error\n")
+        }
+    }
+}
+
+fn with_security_headers(
+    status: StatusCode,
+    content_type: &'static str,
+) -> actix_web::HttpResponseBuilder {
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header((CONTENT_TYPE, content_type));
+    for header in SECURITY_HEADERS {
+        builder.insert_header(header);
+    }
+    builder
+}
+
+/// The login page.
+pub fn login(status: StatusCode, page: LoginPage<'_>) -> HttpResponse {
+    render(status, &page)
+}
+
+/// The consent page, `200`.
+pub fn consent(page: ConsentPage<'_>) -> HttpResponse {
+    render(StatusCode::OK, &page)
+}
+
+/// An error page.
+pub fn error(status: StatusCode, page: ErrorPage<'_>) -> HttpResponse {
+    render(status, &page)
+}
+
+/// The signed-out page, `200`.
+pub fn logged_out() -> HttpResponse {
+    render(StatusCode::OK, &LoggedOutPage)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use actix_web::body::to_bytes;
+    use actix_web::{App, test as actix_test};
+
+    use super::*;
+    use crate::routes;
+
+    async fn body_of(resp: HttpResponse) -> String {
+        let bytes = to_bytes(resp.into_body()).await.expect("body");
+        String::from_utf8(bytes.to_vec()).expect("utf-8 body")
+    }
+
+    fn header<'r>(resp: &'r HttpResponse, name: &HeaderName) -> &'r str {
+        resp.headers()
+            .get(name)
+            .unwrap_or_else(|| panic!("missing header {name}"))
+            .to_str()
+            .expect("ascii header")
+    }
+
+    /// Status, every page security header, and the body.
+    async fn check_page(resp: HttpResponse, status: StatusCode) -> String {
+        assert_eq!(resp.status(), status);
+        assert_eq!(header(&resp, &CONTENT_TYPE), "text/html; charset=utf-8");
+        let csp = header(&resp, &CONTENT_SECURITY_POLICY);
+        assert_eq!(
+            csp,
+            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert!(!csp.contains("unsafe-eval"), "{csp}");
+        assert!(!csp.contains("form-action"), "{csp}");
+        for directive in csp.split(';').map(str::trim) {
+            if directive.starts_with("script-src") {
+                assert_eq!(directive, "script-src 'none'");
+            }
+        }
+        assert_eq!(header(&resp, &X_FRAME_OPTIONS), "DENY");
+        assert_eq!(header(&resp, &REFERRER_POLICY), "no-referrer");
+        assert_eq!(header(&resp, &CACHE_CONTROL), "no-store");
+        assert_eq!(header(&resp, &PRAGMA), "no-cache");
+        assert_eq!(header(&resp, &X_CONTENT_TYPE_OPTIONS), "nosniff");
+        let body = body_of(resp).await;
+        assert!(body.starts_with("<!doctype html>"), "{body}");
+        assert!(body.contains(r#"<html lang="en">"#), "{body}");
+        assert!(body.contains(r#"<meta charset="utf-8">"#), "{body}");
+        assert!(body.contains(r#"name="viewport""#), "{body}");
+        assert!(
+            body.contains(&format!(
+                r#"<link rel="stylesheet" href="{}">"#,
+                routes::ASSETS_CSS
+            )),
+            "{body}"
+        );
+        assert!(body.contains("<main"), "{body}");
+        assert_eq!(body.matches("<h1").count(), 1, "one h1: {body}");
+        assert!(!body.to_ascii_lowercase().contains("<script"), "{body}");
+        assert!(!body.contains("style="), "no inline styles: {body}");
+        body
+    }
+
+    fn login_page<'a>(client_name: &'a str, error: Option<&'a str>) -> LoginPage<'a> {
+        LoginPage {
+            client_name,
+            interaction: "int-123",
+            csrf: "csrf-456",
+            username: "alice",
+            error,
+        }
+    }
+
+    fn consent_page(client_name: &str) -> ConsentPage<'_> {
+        ConsentPage {
+            client_name,
+            username: "alice",
+            scopes: [
+                "openid",
+                "profile",
+                "email",
+                "offline_access",
+                "photos:read",
+            ]
+            .into_iter()
+            .map(ScopeLine::new)
+            .collect(),
+            interaction: "int-123",
+            csrf: "csrf-456",
+        }
+    }
+
+    #[actix_web::test]
+    async fn login_page_has_the_form() {
+        let body = check_page(
+            login(StatusCode::OK, login_page("Photo App", None)),
+            StatusCode::OK,
+        )
+        .await;
+        assert!(body.contains("Photo App"), "{body}");
+        assert!(
+            body.contains(&format!(
+                r#"<form method="post" action="{}">"#,
+                routes::LOGIN
+            )),
+            "{body}"
+        );
+        assert!(body.contains(r#"<input type="hidden" name="interaction" value="int-123">"#));
+        assert!(body.contains(r#"<input type="hidden" name="csrf" value="csrf-456">"#));
+        assert!(body.contains(r#"<label for="username">Username</label>"#));
+        assert!(body.contains(r#"<input id="username" name="username" type="text" value="alice""#));
+        assert!(body.contains(r#"autocomplete="username""#));
+        assert!(body.contains(r#"<label for="password">Password</label>"#));
+        assert!(body.contains(r#"<input id="password" name="password" type="password""#));
+        assert!(body.contains(r#"autocomplete="current-password""#));
+        assert_eq!(body.matches(" required").count(), 2, "{body}");
+        assert!(body.contains(r#"<button type="submit" class="primary">Sign in</button>"#));
+        // No error: no alert and no dangling reference to one.
+        assert!(!body.contains(r#"role="alert""#), "{body}");
+        assert!(!body.contains("login-error"), "{body}");
+        // The password is never echoed back.
+        assert!(!body.contains(r#"name="password" type="password" value"#));
+    }
+
+    #[actix_web::test]
+    async fn login_error_is_an_alert_tied_to_the_inputs() {
+        let body = check_page(
+            login(
+                StatusCode::UNAUTHORIZED,
+                login_page("Photo App", Some("Wrong username or password.")),
+            ),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+        assert!(
+            body.contains(
+                r#"<div class="alert" role="alert" id="login-error">Wrong username or password.</div>"#
+            ),
+            "{body}"
+        );
+        assert_eq!(
+            body.matches(r#"aria-describedby="login-error""#).count(),
+            2,
+            "{body}"
+        );
+        assert_eq!(body.matches(r#"aria-invalid="true""#).count(), 2, "{body}");
+    }
+
+    #[actix_web::test]
+    async fn empty_username_prefill_renders() {
+        let page = LoginPage {
+            username: "",
+            ..login_page("Photo App", None)
+        };
+        let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
+        assert!(body.contains(r#"name="username" type="text" value="""#));
+    }
+
+    #[actix_web::test]
+    async fn everything_printed_is_escaped() {
+        let evil = r#"<script>alert("x")</script>"#;
+        let page = LoginPage {
+            client_name: evil,
+            interaction: r#""><script>"#,
+            csrf: "'",
+            username: evil,
+            error: Some(evil),
+        };
+        let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
+        assert!(!body.contains("<script"), "{body}");
+        assert!(!body.contains(r#"value=""><"#), "{body}");
+
+        let mut page = consent_page(evil);
+        page.username = evil;
+        page.scopes = vec![ScopeLine::new("<script>")];
+        let body = check_page(consent(page), StatusCode::OK).await;
+        assert!(!body.contains("<script"), "{body}");
+
+        let page = ErrorPage {
+            title: evil,
+            message: evil,
+        };
+        let body = check_page(
+            error(StatusCode::BAD_REQUEST, page),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(!body.contains("<script"), "{body}");
+    }
+
+    #[actix_web::test]
+    async fn consent_page_names_client_user_scopes_and_both_decisions() {
+        let body = check_page(consent(consent_page("Photo App")), StatusCode::OK).await;
+        assert!(body.contains("Photo App"), "{body}");
+        assert!(
+            body.contains("Signed in as <strong>alice</strong>"),
+            "{body}"
+        );
+        assert!(
+            body.contains(&format!(
+                r#"<form method="post" action="{}">"#,
+                routes::CONSENT
+            )),
+            "{body}"
+        );
+        assert!(body.contains(r#"<input type="hidden" name="interaction" value="int-123">"#));
+        assert!(body.contains(r#"<input type="hidden" name="csrf" value="csrf-456">"#));
+        assert!(
+            body.contains(
+                r#"<button type="submit" name="decision" value="approve" class="primary">"#
+            )
+        );
+        assert!(
+            body.contains(
+                r#"<button type="submit" name="decision" value="deny" class="secondary">"#
+            )
+        );
+        assert!(body.contains(r#"<ul class="scopes""#), "{body}");
+        for description in [
+            "<li>Know who you are on this site (your account id)</li>",
+            "<li>See your name</li>",
+            "<li>See your e-mail address and whether it is verified</li>",
+            "<li>Keep access when you are not using the app</li>",
+            "<li>Access “photos:read”</li>",
+        ] {
+            assert!(body.contains(description), "{description} in {body}");
+        }
+        let h1 = body.find("<h1").expect("h1");
+        let h2 = body.find("<h2").expect("h2");
+        assert!(h1 < h2, "headings in order");
+    }
+
+    #[actix_web::test]
+    async fn error_and_signed_out_pages_render() {
+        let page = ErrorPage {
+            title: "Unknown client",
+            message: "The application that sent you here is not registered.",
+        };
+        let body = check_page(
+            error(StatusCode::BAD_REQUEST, page),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(body.contains("<h1>Unknown client</h1>"), "{body}");
+        assert!(
+            body.contains("<title>Unknown client – Usher</title>"),
+            "{body}"
+        );
+        assert!(body.contains("is not registered."), "{body}");
+
+        let body = check_page(logged_out(), StatusCode::OK).await;
+        assert!(body.contains("<h1>You are signed out</h1>"), "{body}");
+    }
+
+    #[test]
+    fn scopes_are_described_in_plain_words() {
+        assert_eq!(
+            describe_scope("openid"),
+            "Know who you are on this site (your account id)"
+        );
+        assert_eq!(describe_scope("profile"), "See your name");
+        assert_eq!(
+            describe_scope("email"),
+            "See your e-mail address and whether it is verified"
+        );
+        assert_eq!(
+            describe_scope("offline_access"),
+            "Keep access when you are not using the app"
+        );
+        assert_eq!(describe_scope("photos:read"), "Access “photos:read”");
+        let line = ScopeLine::new("profile");
+        assert_eq!(line.scope, "profile");
+        assert_eq!(line.description, "See your name");
+    }
+
+    /// A value whose `Display` fails, to make a template render fail.
+    struct Broken;
+
+    impl fmt::Display for Broken {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            Err(fmt::Error)
+        }
+    }
+
+    #[derive(Template)]
+    #[template(source = "<p>{{ value }}</p>", ext = "html")]
+    struct BrokenPage {
+        value: Broken,
+    }
+
+    #[actix_web::test]
+    async fn a_render_error_is_a_plain_500_with_the_headers() {
+        let resp = render(StatusCode::OK, &BrokenPage { value: Broken });
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(header(&resp, &CONTENT_TYPE), "text/plain; charset=utf-8");
+        assert_eq!(
+            header(&resp, &CONTENT_SECURITY_POLICY),
+            CONTENT_SECURITY_POLICY_VALUE
+        );
+        assert_eq!(header(&resp, &X_FRAME_OPTIONS), "DENY");
+        assert_eq!(header(&resp, &CACHE_CONTROL), "no-store");
+        assert_eq!(body_of(resp).await, "Internal server error\n");
+    }
+
+    #[actix_web::test]
+    async fn the_stylesheet_is_served() {
+        let app =
+            actix_test::init_service(App::new().service(crate::endpoints::assets::routes())).await;
+        let resp = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get()
+                .uri(routes::ASSETS_CSS)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let headers = resp.headers();
+        assert_eq!(
+            headers.get(CONTENT_TYPE).expect("content-type"),
+            "text/css; charset=utf-8"
+        );
+        assert_eq!(
+            headers.get(CACHE_CONTROL).expect("cache-control"),
+            "public, max-age=86400"
+        );
+        let body = actix_test::read_body(resp).await;
+        let css = std::str::from_utf8(&body).expect("utf-8 css");
+        assert!(css.contains(":focus-visible"), "{css}");
+        assert!(!css.contains("@import"), "no external resources");
+        assert!(!css.contains("url("), "no external resources");
+    }
+}

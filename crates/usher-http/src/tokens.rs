@@ -1,0 +1,164 @@
+//! Minting tokens: RFC 9068 access tokens and OpenID Connect ID tokens, both RS256 with
+//! the active key. ID tokens are built with `openidconnect`'s claim types and signed
+//! through an adapter over the OpenSSL key ring (never the `rsa` crate).
+
+use chrono::{TimeZone, Utc};
+use openidconnect::core::{
+    CoreIdToken, CoreIdTokenClaims, CoreJsonWebKey, CoreJwsSigningAlgorithm,
+};
+use openidconnect::{
+    AccessToken, Audience, EmptyAdditionalClaims, EndUserEmail, EndUserName, IssuerUrl,
+    JsonWebKey as _, LocalizedClaim, Nonce, PrivateSigningKey, SigningError, StandardClaims,
+    SubjectIdentifier,
+};
+use serde_json::{Map, Value, json};
+use usher_domain::scope::{EMAIL, PROFILE};
+use usher_domain::{ScopeSet, UnixTime, User};
+use usher_keys::KeyRing;
+
+/// The `typ` header of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// What an access token says.
+pub struct AccessTokenClaims<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub audience: &'a [String],
+    pub client_id: &'a str,
+    pub scope: &'a ScopeSet,
+    pub auth_time: Option<UnixTime>,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A signed access token and its id.
+pub struct MintedAccessToken {
+    pub token: String,
+    pub jti: String,
+}
+
+/// Signs an RFC 9068 access token with a fresh `jti`.
+pub fn access_token(
+    ring: &KeyRing,
+    claims: &AccessTokenClaims<'_>,
+) -> Result<MintedAccessToken, String> {
+    let jti = usher_keys::random_token(16).map_err(|e| e.to_string())?;
+    let aud: Value = match claims.audience {
+        [one] => json!(one),
+        many => json!(many),
+    };
+    let mut map = Map::new();
+    map.insert("iss".into(), json!(claims.issuer));
+    map.insert("sub".into(), json!(claims.subject));
+    map.insert("aud".into(), aud);
+    map.insert("client_id".into(), json!(claims.client_id));
+    map.insert("iat".into(), json!(claims.issued_at.seconds()));
+    map.insert("exp".into(), json!(claims.expires_at.seconds()));
+    map.insert("jti".into(), json!(jti));
+    map.insert("scope".into(), json!(claims.scope.to_string()));
+    if let Some(t) = claims.auth_time {
+        map.insert("auth_time".into(), json!(t.seconds()));
+    }
+    let token = ring
+        .sign_jwt(ACCESS_TOKEN_TYP, &map)
+        .map_err(|e| e.to_string())?;
+    Ok(MintedAccessToken { token, jti })
+}
+
+/// The active key, as `openidconnect` wants a signing key.
+struct ActiveKey<'a> {
+    ring: &'a KeyRing,
+    jwk: CoreJsonWebKey,
+}
+
+impl PrivateSigningKey for ActiveKey<'_> {
+    type VerificationKey = CoreJsonWebKey;
+
+    fn sign(&self, alg: &CoreJwsSigningAlgorithm, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        if *alg != CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 {
+            return Err(SigningError::UnsupportedAlg(format!("{alg:?}")));
+        }
+        self.ring
+            .sign_rs256(message)
+            .map_err(|e| SigningError::Other(e.to_string()))
+    }
+
+    fn as_verification_key(&self) -> CoreJsonWebKey {
+        self.jwk.clone()
+    }
+}
+
+/// What goes into an ID token besides the person's claims.
+pub struct IdTokenInput<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub user: &'a User,
+    pub scope: &'a ScopeSet,
+    pub nonce: Option<&'a str>,
+    pub auth_time: UnixTime,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// The access token issued with it, for `at_hash`.
+    pub access_token: &'a str,
+}
+
+fn chrono_time(t: UnixTime) -> Result<chrono::DateTime<Utc>, String> {
+    Utc.timestamp_opt(t.seconds(), 0)
+        .single()
+        .ok_or_else(|| format!("time {} is out of range", t.seconds()))
+}
+
+/// The claims the scopes allow (OIDC Core §5.4): `profile` → `name`, `email` →
+/// `email`, `email_verified`.
+pub fn standard_claims(
+    user: &User,
+    scope: &ScopeSet,
+) -> StandardClaims<openidconnect::core::CoreGenderClaim> {
+    let mut claims = StandardClaims::new(SubjectIdentifier::new(user.id.as_str().to_owned()));
+    if scope.contains(PROFILE)
+        && let Some(name) = &user.name
+    {
+        let mut localized = LocalizedClaim::new();
+        localized.insert(None, EndUserName::new(name.as_str().to_owned()));
+        claims = claims.set_name(Some(localized));
+    }
+    if scope.contains(EMAIL)
+        && let Some(email) = &user.email
+    {
+        claims = claims
+            .set_email(Some(EndUserEmail::new(email.as_str().to_owned())))
+            .set_email_verified(Some(user.email_verified));
+    }
+    claims
+}
+
+/// Signs an ID token (OIDC Core §2) with `at_hash` and `azp`.
+pub fn id_token(ring: &KeyRing, input: &IdTokenInput<'_>) -> Result<String, String> {
+    let jwk: CoreJsonWebKey =
+        serde_json::from_value(ring.active_jwk().clone()).map_err(|e| e.to_string())?;
+    debug_assert!(jwk.key_id().is_some());
+    let issuer = IssuerUrl::new(input.issuer.to_owned()).map_err(|e| e.to_string())?;
+    let claims = CoreIdTokenClaims::new(
+        issuer,
+        vec![Audience::new(input.client_id.to_owned())],
+        chrono_time(input.expires_at)?,
+        chrono_time(input.issued_at)?,
+        standard_claims(input.user, input.scope),
+        EmptyAdditionalClaims {},
+    )
+    .set_auth_time(Some(chrono_time(input.auth_time)?))
+    .set_nonce(input.nonce.map(|n| Nonce::new(n.to_owned())))
+    .set_authorized_party(Some(openidconnect::ClientId::new(
+        input.client_id.to_owned(),
+    )));
+    let key = ActiveKey { ring, jwk };
+    let token = CoreIdToken::new(
+        claims,
+        &key,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        Some(&AccessToken::new(input.access_token.to_owned())),
+        None,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(token.to_string())
+}

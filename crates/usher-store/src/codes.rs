@@ -1,0 +1,227 @@
+//! Authorization codes and revoked access tokens: the `authorization_codes`,
+//! `code_tokens` and `revoked_tokens` tables behind [`CodeStore`] and
+//! [`RevocationStore`].
+//!
+//! A code is single use. [`CodeStore::redeem_code`] lets one statement decide: inside a
+//! transaction, `UPDATE authorization_codes SET consumed_at = now WHERE code_hash = ? AND
+//! consumed_at IS NULL` changes exactly one row for exactly one caller, however many race
+//! (PostgreSQL re-checks the condition after waiting on the row lock; SQLite serialises
+//! writers, waiting up to its `busy_timeout`). Only then is the row read back. Codes
+//! stay stored for a while after they expire (see [`Database::purge_expired`]), so that a
+//! replay shortly after expiry is still recognised and the tokens recorded for the code
+//! in `code_tokens` can be revoked.
+//!
+//! Code hashes and token ids never appear in error messages.
+
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use usher_domain::{
+    AuthorizationCode, ClientId, CodeRedemption, CodeStore, RevocationStore, ScopeSet, StoreError,
+    UnixTime, UserId,
+};
+
+use crate::database::{Database, corrupt, execute_native, unavailable, unique_violation};
+use crate::schema::{authorization_codes, code_tokens, revoked_tokens};
+
+/// Every column but `consumed_at`, which only [`CodeStore::redeem_code`] writes.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = authorization_codes)]
+struct CodeRow {
+    code_hash: String,
+    client_id: String,
+    redirect_uri: String,
+    redirect_uri_sent: bool,
+    user_id: String,
+    session_id_hash: String,
+    scopes: String,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    auth_time: i64,
+    created_at: i64,
+    expires_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = code_tokens)]
+struct CodeTokenRow {
+    code_hash: String,
+    jti: String,
+    expires_at: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = revoked_tokens)]
+struct RevokedRow<'a> {
+    jti: &'a str,
+    expires_at: i64,
+}
+
+impl CodeRow {
+    fn from_domain(code: &AuthorizationCode) -> CodeRow {
+        CodeRow {
+            code_hash: code.code_hash.clone(),
+            client_id: code.client_id.as_str().to_owned(),
+            redirect_uri: code.redirect_uri.clone(),
+            redirect_uri_sent: code.redirect_uri_sent,
+            user_id: code.user_id.as_str().to_owned(),
+            session_id_hash: code.session_id_hash.clone(),
+            scopes: code.scopes.to_string(),
+            nonce: code.nonce.clone(),
+            code_challenge: code.code_challenge.clone(),
+            auth_time: code.auth_time.seconds(),
+            created_at: code.created_at.seconds(),
+            expires_at: code.expires_at.seconds(),
+        }
+    }
+
+    fn into_domain(self) -> Result<AuthorizationCode, StoreError> {
+        let client_id = ClientId::parse(&self.client_id).ok_or_else(|| {
+            corrupt(format!(
+                "an authorization code has an invalid client id {:?}",
+                self.client_id
+            ))
+        })?;
+        let user_id = UserId::parse(&self.user_id).ok_or_else(|| {
+            corrupt(format!(
+                "an authorization code of client {client_id} has an invalid user id {:?}",
+                self.user_id
+            ))
+        })?;
+        let scopes = ScopeSet::parse(&self.scopes).map_err(|e| {
+            corrupt(format!(
+                "an authorization code of client {client_id} has invalid scopes: {e}"
+            ))
+        })?;
+        Ok(AuthorizationCode {
+            code_hash: self.code_hash,
+            client_id,
+            redirect_uri: self.redirect_uri,
+            redirect_uri_sent: self.redirect_uri_sent,
+            user_id,
+            session_id_hash: self.session_id_hash,
+            scopes,
+            nonce: self.nonce,
+            code_challenge: self.code_challenge,
+            auth_time: UnixTime(self.auth_time),
+            created_at: UnixTime(self.created_at),
+            expires_at: UnixTime(self.expires_at),
+        })
+    }
+}
+
+/// What the redemption transaction found, still as rows.
+enum Found {
+    Redeemed(CodeRow),
+    Replayed(CodeRow, Vec<CodeTokenRow>),
+    Unknown,
+}
+
+impl CodeStore for Database {
+    fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let row = CodeRow::from_domain(code);
+        let mut conn = self.conn()?;
+        diesel::insert_into(authorization_codes::table)
+            .values(&row)
+            .execute(&mut *conn)
+            .map(|_| ())
+            .map_err(|e| match unique_violation(&e) {
+                Some(_) => StoreError::Conflict("this authorization code already exists".into()),
+                None => unavailable(e),
+            })
+    }
+
+    fn redeem_code(&self, code_hash: &str, now: UnixTime) -> Result<CodeRedemption, StoreError> {
+        let mut conn = self.conn()?;
+        let found = conn
+            .transaction::<_, DieselError, _>(|c| {
+                // The arbiter: of any number of concurrent redeemers, one changes the row.
+                let consumed = diesel::update(
+                    authorization_codes::table
+                        .filter(authorization_codes::code_hash.eq(code_hash))
+                        .filter(authorization_codes::consumed_at.is_null()),
+                )
+                .set(authorization_codes::consumed_at.eq(Some(now.seconds())))
+                .execute(c)?;
+                let Some(row) = authorization_codes::table
+                    .filter(authorization_codes::code_hash.eq(code_hash))
+                    .select(CodeRow::as_select())
+                    .first(c)
+                    .optional()?
+                else {
+                    return Ok(Found::Unknown);
+                };
+                if consumed == 1 {
+                    return Ok(Found::Redeemed(row));
+                }
+                let tokens = code_tokens::table
+                    .filter(code_tokens::code_hash.eq(code_hash))
+                    .order(code_tokens::jti.asc())
+                    .select(CodeTokenRow::as_select())
+                    .load(c)?;
+                Ok(Found::Replayed(row, tokens))
+            })
+            .map_err(unavailable)?;
+        Ok(match found {
+            Found::Redeemed(row) => CodeRedemption::Redeemed(row.into_domain()?),
+            Found::Replayed(row, tokens) => CodeRedemption::Replayed {
+                code: row.into_domain()?,
+                issued_jtis: tokens
+                    .into_iter()
+                    .map(|t| (t.jti, UnixTime(t.expires_at)))
+                    .collect(),
+            },
+            Found::Unknown => CodeRedemption::Unknown,
+        })
+    }
+
+    fn record_code_token(
+        &self,
+        code_hash: &str,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        let row = CodeTokenRow {
+            code_hash: code_hash.to_owned(),
+            jti: jti.to_owned(),
+            expires_at: expires_at.seconds(),
+        };
+        // Recording the same token twice (a retried call) is not an error.
+        let insert = diesel::insert_into(code_tokens::table)
+            .values(&row)
+            .on_conflict((code_tokens::code_hash, code_tokens::jti))
+            .do_nothing();
+        let mut conn = self.conn()?;
+        execute_native(&mut conn, insert)
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}
+
+impl RevocationStore for Database {
+    fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError> {
+        let row = RevokedRow {
+            jti,
+            expires_at: expires_at.seconds(),
+        };
+        // Idempotent: a token revoked twice stays revoked, under its first expiry.
+        let insert = diesel::insert_into(revoked_tokens::table)
+            .values(&row)
+            .on_conflict(revoked_tokens::jti)
+            .do_nothing();
+        let mut conn = self.conn()?;
+        execute_native(&mut conn, insert)
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    fn is_jti_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        revoked_tokens::table
+            .filter(revoked_tokens::jti.eq(jti))
+            .select(revoked_tokens::jti)
+            .first::<String>(&mut *conn)
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,74 @@
+//! Housekeeping: [`Database::purge_expired`] removes sign-in records nobody can use any
+//! more. Reads already ignore expired rows; this only keeps the tables small, so it may
+//! run on any node, at any interval, concurrently with itself.
+
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use usher_domain::{StoreError, UnixTime};
+
+use crate::database::{Database, unavailable};
+use crate::schema::{
+    authorization_codes, code_tokens, interactions, login_failures, revoked_tokens, sessions,
+};
+
+/// How long an expired authorization code is kept, so that a replay shortly after its
+/// expiry is still recognised as one (and the tokens issued from it revoked).
+pub const CODE_REPLAY_GRACE_SECONDS: i64 = 10 * 60;
+
+/// How long failed-login counters are kept after both their window started and their
+/// lock ended.
+pub const FAILURES_RETENTION_SECONDS: i64 = 24 * 60 * 60;
+
+impl Database {
+    /// Deletes what has expired at `now`: sessions and interactions (`expires_at <= now`),
+    /// authorization codes (with their recorded tokens) that expired more than
+    /// [`CODE_REPLAY_GRACE_SECONDS`] ago, revoked tokens past their own expiry, and
+    /// failed-login counters whose window started, and whose lock (if any) ended, more
+    /// than [`FAILURES_RETENTION_SECONDS`] ago. Returns how many sessions, interactions,
+    /// codes, revocations and counters were deleted (recorded tokens are not counted).
+    pub fn purge_expired(&self, now: UnixTime) -> Result<usize, StoreError> {
+        let now = now.seconds();
+        let code_cutoff = now.saturating_sub(CODE_REPLAY_GRACE_SECONDS);
+        let failures_cutoff = now.saturating_sub(FAILURES_RETENTION_SECONDS);
+        let mut conn = self.conn()?;
+        let deleted = conn
+            .transaction::<_, DieselError, _>(|c| {
+                let mut deleted =
+                    diesel::delete(sessions::table.filter(sessions::expires_at.le(now)))
+                        .execute(c)?;
+                deleted +=
+                    diesel::delete(interactions::table.filter(interactions::expires_at.le(now)))
+                        .execute(c)?;
+                // The foreign key cascades too; deleting explicitly keeps this correct on
+                // a connection where SQLite's foreign keys were somehow left off.
+                let old_codes = authorization_codes::table
+                    .filter(authorization_codes::expires_at.le(code_cutoff))
+                    .select(authorization_codes::code_hash);
+                diesel::delete(code_tokens::table.filter(code_tokens::code_hash.eq_any(old_codes)))
+                    .execute(c)?;
+                deleted += diesel::delete(
+                    authorization_codes::table
+                        .filter(authorization_codes::expires_at.le(code_cutoff)),
+                )
+                .execute(c)?;
+                deleted += diesel::delete(
+                    revoked_tokens::table.filter(revoked_tokens::expires_at.le(now)),
+                )
+                .execute(c)?;
+                deleted += diesel::delete(
+                    login_failures::table
+                        .filter(login_failures::window_start.le(failures_cutoff))
+                        .filter(
+                            login_failures::locked_until
+                                .is_null()
+                                .or(login_failures::locked_until.le(failures_cutoff)),
+                        ),
+                )
+                .execute(c)?;
+                Ok(deleted)
+            })
+            .map_err(unavailable)?;
+        tracing::debug!(deleted, "expired sign-in records purged");
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,93 @@
+//! Browser sessions: the `sessions` table behind [`SessionStore`].
+//!
+//! A session is found by the hash of the id its cookie carries; an expired session
+//! (`now >= expires_at`) is never returned, and [`Database::purge_expired`] removes it
+//! later. Deleting a user removes their sessions (`ON DELETE CASCADE`). Neither the hash
+//! nor anything derived from it appears in an error message.
+
+use diesel::prelude::*;
+use usher_domain::{Session, SessionStore, StoreError, UnixTime, UserId};
+
+use crate::database::{Database, corrupt, unavailable, unique_violation};
+use crate::schema::sessions;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+struct SessionRow {
+    id_hash: String,
+    user_id: String,
+    auth_time: i64,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl SessionRow {
+    fn from_domain(session: &Session) -> SessionRow {
+        SessionRow {
+            id_hash: session.id_hash.clone(),
+            user_id: session.user_id.as_str().to_owned(),
+            auth_time: session.auth_time.seconds(),
+            created_at: session.created_at.seconds(),
+            expires_at: session.expires_at.seconds(),
+        }
+    }
+
+    fn into_domain(self) -> Result<Session, StoreError> {
+        let user_id = UserId::parse(&self.user_id).ok_or_else(|| {
+            corrupt(format!(
+                "a session has an invalid user id {:?}",
+                self.user_id
+            ))
+        })?;
+        Ok(Session {
+            id_hash: self.id_hash,
+            user_id,
+            auth_time: UnixTime(self.auth_time),
+            created_at: UnixTime(self.created_at),
+            expires_at: UnixTime(self.expires_at),
+        })
+    }
+}
+
+impl SessionStore for Database {
+    fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        let row = SessionRow::from_domain(session);
+        let mut conn = self.conn()?;
+        diesel::insert_into(sessions::table)
+            .values(&row)
+            .execute(&mut *conn)
+            .map(|_| ())
+            .map_err(|e| match unique_violation(&e) {
+                Some(_) => StoreError::Conflict("a session with this id already exists".into()),
+                None => unavailable(e),
+            })
+    }
+
+    fn get_session(&self, id_hash: &str, now: UnixTime) -> Result<Option<Session>, StoreError> {
+        let mut conn = self.conn()?;
+        sessions::table
+            .filter(sessions::id_hash.eq(id_hash))
+            .filter(sessions::expires_at.gt(now.seconds()))
+            .select(SessionRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(unavailable)?
+            .map(SessionRow::into_domain)
+            .transpose()
+    }
+
+    fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(sessions::table.filter(sessions::id_hash.eq(id_hash)))
+            .execute(&mut *conn)
+            .map(|deleted| deleted == 1)
+            .map_err(unavailable)
+    }
+
+    fn delete_user_sessions(&self, user: &UserId) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(user.as_str())))
+            .execute(&mut *conn)
+            .map_err(unavailable)
+    }
+}
