@@ -13,10 +13,12 @@
 pub mod authorize;
 pub mod client;
 pub mod error;
+pub mod families;
 pub mod issuer;
 pub mod keys;
 pub mod pkce;
 pub mod ports;
+pub mod rotation;
 pub mod scope;
 pub mod session;
 pub mod time;
@@ -27,6 +29,10 @@ pub use client::{
     RegistrationError, RegistrationInput,
 };
 pub use error::ProtocolError;
+pub use families::{
+    Family, FamilyFilter, FamilyFuture, FamilyId, FamilyState, FamilyStore, NewFamily, Revocation,
+    RevokeReason, RotateOutcome, Rotation,
+};
 pub use issuer::{Issuer, IssuerError};
 pub use keys::{KeyState, SigningKeyRecord};
 pub use pkce::{CodeChallenge, CodeVerifier};

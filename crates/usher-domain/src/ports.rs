@@ -56,6 +56,20 @@ pub trait KeyStore: Send + Sync {
     /// exactly one node of a cluster performs each transition.
     fn update_key_if(&self, key: &SigningKeyRecord, expected: KeyState)
     -> Result<bool, StoreError>;
+    /// Inserts `key` (a new key in state `next`) unless some key is already `next`.
+    /// Serialised with [`KeyStore::promote_key`] across every node, so two nodes that
+    /// both planned a new key insert one between them. Returns whether it inserted.
+    fn insert_next_key(&self, key: &SigningKeyRecord) -> Result<bool, StoreError>;
+    /// One transaction: writes `old` (the active key as it becomes, retired or removed)
+    /// only if it is still `active`, then `new` (the key that becomes active) only if it
+    /// is still `next`. Both or neither; returns whether it wrote. With `old` absent,
+    /// `new` is promoted only if no key is active. The one-active-key index makes any
+    /// other order impossible, so this is the only way the active key changes.
+    fn promote_key(
+        &self,
+        new: &SigningKeyRecord,
+        old: Option<&SigningKeyRecord>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A cheap round trip, for `/readyz`.
@@ -121,12 +135,14 @@ pub trait CodeStore: Send + Sync {
     /// still detected.
     fn redeem_code(&self, code_hash: &str, now: UnixTime) -> Result<CodeRedemption, StoreError>;
     /// Records an access token issued from a redeemed code (to revoke it on replay).
+    /// Returns `false` when the code was replayed meanwhile (a replay can race the first
+    /// redemption): the caller must then revoke the token and not hand it out.
     fn record_code_token(
         &self,
         code_hash: &str,
         jti: &str,
         expires_at: UnixTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 }
 
 /// Access tokens refused before their `exp` (by `jti`).

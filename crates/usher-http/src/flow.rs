@@ -112,9 +112,11 @@ pub fn login_needed(request: &AuthorizationRequest, session: Option<&Session>, n
     match session {
         None => true,
         Some(_) if request.prompt.login => true,
+        // OIDC Core §3.1.2.1: max_age=0 is prompt=login (whole seconds would otherwise
+        // let a login within the same second pass).
         Some(s) => request
             .max_age
-            .is_some_and(|max| now.saturating_sub(s.auth_time.seconds()) > max as i64),
+            .is_some_and(|max| max == 0 || now.saturating_sub(s.auth_time.seconds()) > max as i64),
     }
 }
 

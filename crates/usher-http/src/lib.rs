@@ -28,7 +28,7 @@ use std::net::TcpListener;
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 
 pub use keys::PublishedKeys;
-pub use state::{AppState, Clock, HttpSettings, Stores, SystemClock};
+pub use state::{AppState, Clock, HttpSettings, RefreshSettings, Stores, SystemClock};
 
 /// Registers every route on an actix `ServiceConfig`; used by [`serve`] and by tests.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -42,7 +42,10 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(endpoints::login::routes())
             .service(endpoints::consent::routes())
             .service(endpoints::token::routes())
-            .service(endpoints::userinfo::routes());
+            .service(endpoints::userinfo::routes())
+            .service(endpoints::revoke::routes())
+            .service(endpoints::introspect::routes())
+            .service(endpoints::logout::routes());
     }
 }
 

@@ -101,6 +101,23 @@ pub struct ErrorPage<'a> {
 #[template(path = "logged_out.html")]
 pub struct LoggedOutPage;
 
+/// "Sign out of Usher?": a logout request that cannot be tied to the browser's person
+/// (no valid `id_token_hint`) is confirmed by the person first. The form POSTs to
+/// [`crate::routes::LOGOUT`] with `confirm=yes` and the request's parameters.
+#[derive(Debug, Clone, Default, Template)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage<'a> {
+    pub client_name: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub post_logout_redirect_uri: Option<&'a str>,
+    pub state: Option<&'a str>,
+}
+
+/// The logout confirmation page, `200`.
+pub fn logout_confirm(page: LogoutConfirmPage<'_>) -> HttpResponse {
+    render(StatusCode::OK, &page)
+}
+
 /// Renders a page with the given status and the page security headers. A template that
 /// fails to render gives a logged `500` with a minimal plain-text body.
 pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {

@@ -12,3 +12,9 @@ pub const READYZ: &str = "/readyz";
 pub const LOGIN: &str = "/authorize/login";
 pub const CONSENT: &str = "/authorize/consent";
 pub const ASSETS_CSS: &str = "/assets/usher.css";
+/// RFC 7009 token revocation.
+pub const REVOKE: &str = "/revoke";
+/// RFC 7662 token introspection.
+pub const INTROSPECT: &str = "/introspect";
+/// OpenID Connect RP-Initiated Logout 1.0.
+pub const LOGOUT: &str = "/logout";

@@ -4,8 +4,8 @@ use std::sync::{Arc, RwLock};
 
 use usher_domain::ports::Ping;
 use usher_domain::{
-    ClientStore, CodeStore, ConsentStore, InteractionStore, Issuer, RevocationStore, SessionStore,
-    ThrottleStore, UnixTime, UserStore,
+    ClientStore, CodeStore, ConsentStore, FamilyStore, InteractionStore, Issuer, RevocationStore,
+    SessionStore, ThrottleStore, UnixTime, UserStore,
 };
 use usher_keys::SecretHasher;
 
@@ -30,6 +30,30 @@ pub struct HttpSettings {
     pub login_max_failures: u32,
     /// The first lockout, in seconds; it doubles with every further failure (capped).
     pub login_lockout: i64,
+    /// The audience of `client_credentials` tokens asked for without `resource`, for
+    /// clients registered with no audience (see docs/design/key-rotation.md).
+    pub default_audience: Option<String>,
+    /// Refresh-token families: absolute lifetime, idle timeout and grace window (0 =
+    /// off), in seconds (docs/design/refresh-families.md).
+    pub refresh: RefreshSettings,
+}
+
+/// The lifetimes of refresh-token families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshSettings {
+    pub absolute_ttl: i64,
+    pub idle_ttl: i64,
+    pub grace: i64,
+}
+
+impl Default for RefreshSettings {
+    fn default() -> RefreshSettings {
+        RefreshSettings {
+            absolute_ttl: 30 * 24 * 3600,
+            idle_ttl: 14 * 24 * 3600,
+            grace: 0,
+        }
+    }
 }
 
 impl HttpSettings {
@@ -44,6 +68,8 @@ impl HttpSettings {
             interaction_ttl: 15 * 60,
             login_max_failures: 5,
             login_lockout: 30,
+            default_audience: None,
+            refresh: RefreshSettings::default(),
         }
     }
 
@@ -82,6 +108,8 @@ pub struct Stores {
     pub revocations: Arc<dyn RevocationStore>,
     pub throttle: Arc<dyn ThrottleStore>,
     pub database: Arc<dyn Ping>,
+    /// Refresh-token families: the embedded store (the database) or Redis.
+    pub families: Arc<dyn FamilyStore>,
 }
 
 impl Stores {
@@ -97,6 +125,7 @@ impl Stores {
             + RevocationStore
             + ThrottleStore
             + Ping
+            + FamilyStore
             + 'static,
     {
         Stores {
@@ -108,6 +137,7 @@ impl Stores {
             codes: db.clone(),
             revocations: db.clone(),
             throttle: db.clone(),
+            families: db.clone(),
             database: db,
         }
     }

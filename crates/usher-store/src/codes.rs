@@ -153,6 +153,15 @@ impl CodeStore for Database {
                 if consumed == 1 {
                     return Ok(Found::Redeemed(row));
                 }
+                // Mark the replay before reading what was issued. This write takes the
+                // row's lock, so a first redeemer still recording its tokens either
+                // committed them already (they are read below) or will see this mark
+                // and refuse them itself (`record_code_token`).
+                diesel::update(
+                    authorization_codes::table.filter(authorization_codes::code_hash.eq(code_hash)),
+                )
+                .set(authorization_codes::replayed_at.eq(Some(now.seconds())))
+                .execute(c)?;
                 let tokens = code_tokens::table
                     .filter(code_tokens::code_hash.eq(code_hash))
                     .order(code_tokens::jti.asc())
@@ -179,21 +188,37 @@ impl CodeStore for Database {
         code_hash: &str,
         jti: &str,
         expires_at: UnixTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let row = CodeTokenRow {
             code_hash: code_hash.to_owned(),
             jti: jti.to_owned(),
             expires_at: expires_at.seconds(),
         };
-        // Recording the same token twice (a retried call) is not an error.
-        let insert = diesel::insert_into(code_tokens::table)
-            .values(&row)
-            .on_conflict((code_tokens::code_hash, code_tokens::jti))
-            .do_nothing();
         let mut conn = self.conn()?;
-        execute_native(&mut conn, insert)
-            .map(|_| ())
-            .map_err(unavailable)
+        conn.transaction::<_, DieselError, _>(|c| {
+            // Take the code row's lock first (a no-op write): a concurrent replay's
+            // transaction is then either wholly before this one (its mark is seen below)
+            // or wholly after it (it sees the token recorded here and revokes it).
+            diesel::update(
+                authorization_codes::table.filter(authorization_codes::code_hash.eq(code_hash)),
+            )
+            .set(authorization_codes::replayed_at.eq(authorization_codes::replayed_at))
+            .execute(c)?;
+            // Recording the same token twice (a retried call) is not an error.
+            let insert = diesel::insert_into(code_tokens::table)
+                .values(&row)
+                .on_conflict((code_tokens::code_hash, code_tokens::jti))
+                .do_nothing();
+            execute_native(c, insert)?;
+            let replayed = authorization_codes::table
+                .filter(authorization_codes::code_hash.eq(code_hash))
+                .select(authorization_codes::replayed_at)
+                .first::<Option<i64>>(c)
+                .optional()?
+                .flatten();
+            Ok(replayed.is_none())
+        })
+        .map_err(unavailable)
     }
 }
 

@@ -2,12 +2,17 @@
 //!
 //! A partial unique index (`signing_keys_one_active`) lets at most one row be `active`,
 //! and [`KeyStore::update_key_if`] is a single compare-and-set `UPDATE`, so that of
-//! several nodes racing through a rotation exactly one performs each transition.
+//! several nodes racing through a rotation exactly one performs each transition. The two
+//! transitions that touch more than one row — inserting the one `next` key, and swapping
+//! the active key — run in a transaction that first takes a lock every node contends for
+//! (a transaction-scoped advisory lock on PostgreSQL, the database write lock on SQLite),
+//! then re-checks the states it expects.
 
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use usher_domain::{KeyState, KeyStore, SigningKeyRecord, StoreError, UnixTime};
 
+use crate::connection::AnyConnection;
 use crate::database::{Database, corrupt, unavailable, unique_violation, violation_mentions};
 use crate::schema::signing_keys;
 
@@ -97,6 +102,66 @@ fn second_active(e: &DieselError) -> bool {
 
 const SECOND_ACTIVE: &str = "another signing key is already active";
 
+/// The advisory lock that serialises key transitions on PostgreSQL (an arbitrary
+/// constant: "UshKey" in ASCII).
+const KEY_LOCK: i64 = 0x55_73_68_4b_65_79;
+
+/// Takes the lock that serialises key transitions, inside a transaction. On SQLite a
+/// write that changes nothing is enough: it takes the database's write lock (waiting up
+/// to the busy timeout), which is held until the transaction ends.
+fn lock_key_transitions(conn: &mut AnyConnection) -> QueryResult<()> {
+    match conn {
+        AnyConnection::Postgresql(c) => {
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({KEY_LOCK})")).execute(c)
+        }
+        AnyConnection::Sqlite(c) => {
+            diesel::sql_query("UPDATE signing_keys SET state = state WHERE 1 = 0").execute(c)
+        }
+    }
+    .map(|_| ())
+}
+
+/// The state and timestamps of `key`, written where the row still has state `expected`.
+fn write_if(
+    conn: &mut AnyConnection,
+    key: &SigningKeyRecord,
+    expected: KeyState,
+) -> QueryResult<bool> {
+    diesel::update(
+        signing_keys::table
+            .filter(signing_keys::kid.eq(&key.kid))
+            .filter(signing_keys::state.eq(expected.as_str())),
+    )
+    .set((
+        signing_keys::state.eq(key.state.as_str()),
+        signing_keys::activate_after.eq(seconds(key.activate_after)),
+        signing_keys::activated_at.eq(seconds(key.activated_at)),
+        signing_keys::retire_after.eq(seconds(key.retire_after)),
+        signing_keys::retired_at.eq(seconds(key.retired_at)),
+        signing_keys::remove_after.eq(seconds(key.remove_after)),
+        signing_keys::removed_at.eq(seconds(key.removed_at)),
+    ))
+    .execute(conn)
+    .map(|updated| updated == 1)
+}
+
+fn count_in_state(conn: &mut AnyConnection, state: KeyState) -> QueryResult<i64> {
+    signing_keys::table
+        .filter(signing_keys::state.eq(state.as_str()))
+        .count()
+        .get_result(conn)
+}
+
+/// Maps a transaction's outcome: a deliberate rollback is "did not write".
+fn written(result: Result<(), DieselError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(DieselError::RollbackTransaction) => Ok(false),
+        Err(e) if second_active(&e) => Err(StoreError::Conflict(SECOND_ACTIVE.to_owned())),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 impl KeyStore for Database {
     fn insert_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
         let row = KeyRow::from_domain(key)?;
@@ -134,28 +199,60 @@ impl KeyStore for Database {
         expected: KeyState,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        diesel::update(
-            signing_keys::table
-                .filter(signing_keys::kid.eq(&key.kid))
-                .filter(signing_keys::state.eq(expected.as_str())),
-        )
-        .set((
-            signing_keys::state.eq(key.state.as_str()),
-            signing_keys::activate_after.eq(seconds(key.activate_after)),
-            signing_keys::activated_at.eq(seconds(key.activated_at)),
-            signing_keys::retire_after.eq(seconds(key.retire_after)),
-            signing_keys::retired_at.eq(seconds(key.retired_at)),
-            signing_keys::remove_after.eq(seconds(key.remove_after)),
-            signing_keys::removed_at.eq(seconds(key.removed_at)),
-        ))
-        .execute(&mut *conn)
-        .map(|updated| updated == 1)
-        .map_err(|e| {
+        write_if(&mut conn, key, expected).map_err(|e| {
             if second_active(&e) {
                 StoreError::Conflict(SECOND_ACTIVE.to_owned())
             } else {
                 unavailable(e)
             }
         })
+    }
+
+    fn insert_next_key(&self, key: &SigningKeyRecord) -> Result<bool, StoreError> {
+        if key.state != KeyState::Next {
+            return Err(corrupt(format!(
+                "key {}: insert_next_key needs a next key, not {}",
+                key.kid, key.state
+            )));
+        }
+        let row = KeyRow::from_domain(key)?;
+        let mut conn = self.conn()?;
+        written(conn.transaction::<_, DieselError, _>(|c| {
+            lock_key_transitions(c)?;
+            if count_in_state(c, KeyState::Next)? > 0 {
+                return Err(DieselError::RollbackTransaction);
+            }
+            diesel::insert_into(signing_keys::table)
+                .values(&row)
+                .execute(c)?;
+            Ok(())
+        }))
+    }
+
+    fn promote_key(
+        &self,
+        new: &SigningKeyRecord,
+        old: Option<&SigningKeyRecord>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        written(conn.transaction::<_, DieselError, _>(|c| {
+            lock_key_transitions(c)?;
+            match old {
+                Some(old) => {
+                    if !write_if(c, old, KeyState::Active)? {
+                        return Err(DieselError::RollbackTransaction);
+                    }
+                }
+                None => {
+                    if count_in_state(c, KeyState::Active)? > 0 {
+                        return Err(DieselError::RollbackTransaction);
+                    }
+                }
+            }
+            if !write_if(c, new, KeyState::Next)? {
+                return Err(DieselError::RollbackTransaction);
+            }
+            Ok(())
+        }))
     }
 }

@@ -21,6 +21,7 @@ mod codes;
 mod connection;
 mod consents;
 mod database;
+mod families;
 mod interactions;
 mod keys;
 mod purge;

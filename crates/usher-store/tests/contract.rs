@@ -889,13 +889,19 @@ mod cases {
             1,
             "the redemption time is recorded"
         );
-        db.record_code_token("code-hash-1", "jti-b", UnixTime(4600))
-            .unwrap();
-        db.record_code_token("code-hash-1", "jti-a", UnixTime(4700))
-            .unwrap();
+        assert!(
+            db.record_code_token("code-hash-1", "jti-b", UnixTime(4600))
+                .unwrap()
+        );
+        assert!(
+            db.record_code_token("code-hash-1", "jti-a", UnixTime(4700))
+                .unwrap()
+        );
         // Recording the same token again is harmless.
-        db.record_code_token("code-hash-1", "jti-a", UnixTime(4700))
-            .unwrap();
+        assert!(
+            db.record_code_token("code-hash-1", "jti-a", UnixTime(4700))
+                .unwrap()
+        );
         let replayed = CodeRedemption::Replayed {
             code: c.clone(),
             issued_jtis: vec![
@@ -910,6 +916,11 @@ mod cases {
         // Still a replay later, after expiry, and the first redemption time is kept.
         assert_eq!(db.redeem_code("code-hash-1", UnixTime(1200)), Ok(replayed));
         assert_eq!(t.count("authorization_codes WHERE consumed_at = 900"), 1);
+        // Once replayed, a token the first redemption records late is refused.
+        assert!(
+            !db.record_code_token("code-hash-1", "jti-late", UnixTime(4800))
+                .unwrap()
+        );
         assert_eq!(
             db.redeem_code("no-such-code", UnixTime(900)),
             Ok(CodeRedemption::Unknown)

@@ -31,9 +31,34 @@ pub enum Command {
     /// Manage the people who sign in.
     #[command(subcommand)]
     User(UserCommand),
-    /// Inspect the signing keys.
+    /// Inspect and rotate the signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Inspect and revoke refresh-token families.
+    #[command(subcommand)]
+    Families(FamiliesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FamiliesCommand {
+    /// List refresh-token families: id, client, subject, created, last rotated, state,
+    /// and why revoked.
+    List {
+        /// Only this person's families (a username).
+        #[arg(long, value_name = "USERNAME")]
+        user: Option<String>,
+        /// Only this client's families (a client id).
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Revoke one family: its refresh tokens stop working at once.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +150,13 @@ pub enum UserCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// End every browser session of a person and revoke all their refresh-token
+    /// families (every device and application).
+    RevokeSessions {
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Set a new password, read from standard input.
     SetPassword {
         username: String,
@@ -157,6 +189,27 @@ pub struct UserCreate {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List the signing keys: kid, state, created, activated, retires.
+    /// List the signing keys: kid, state, created, activates, activated, retires,
+    /// retired, removes.
     List(JsonFlag),
+    /// Publish a new key now; it starts signing once its pre-publication period
+    /// ([keys] prepublish) has passed. With --now: it signs at once (emergency).
+    Rotate {
+        /// Emergency: sign with the next key (or a brand-new one) at once. Verifiers whose
+        /// cached JWKS predates that key reject its tokens until they refetch.
+        #[arg(long)]
+        now: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Remove a compromised key from the JWKS at once: tokens it signed stop verifying.
+    /// If it is the active key, another key starts signing at once (as with rotate --now).
+    Retire {
+        kid: String,
+        /// Required: say that the key is compromised (scheduled retirement is automatic).
+        #[arg(long, required = true)]
+        compromised: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }

@@ -57,6 +57,9 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub database_url: String,
     pub family_store: FamilyStoreSetting,
+    /// The prefix of every Redis key Usher writes (several deployments, or tests, can
+    /// share one Redis).
+    pub redis_prefix: String,
     pub kek: KekSource,
     pub log: String,
     pub log_format: LogFormat,
@@ -66,14 +69,67 @@ pub struct Settings {
     pub access_token_ttl: i64,
     /// Lifetime of a browser session, in seconds.
     pub session_ttl: i64,
+    /// Refresh-token families (`[families]`).
+    pub families: FamilySettings,
+    /// The audience of `client_credentials` tokens asked for without `resource`, for
+    /// clients registered with no audience.
+    pub default_audience: Option<String>,
+}
+
+/// `[families]`: the lifetimes of refresh-token families, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilySettings {
+    /// After a rotation, how long presenting the parent again returns the same child
+    /// instead of revoking the family; 0 = off (the default).
+    pub grace: i64,
+    /// A family's maximum lifetime, however often it is used.
+    pub absolute_ttl: i64,
+    /// A family unused for this long ends.
+    pub idle_ttl: i64,
 }
 
 #[derive(Debug, Clone)]
 pub struct KeySettings {
     /// RSA modulus size of new signing keys.
     pub bits: u32,
-    /// `Cache-Control: max-age` of the JWKS, in seconds.
+    /// The configured upper bound of the JWKS `Cache-Control: max-age`, in seconds; the
+    /// served value is [`KeySettings::effective_jwks_max_age`].
     pub jwks_max_age: u64,
+    /// How long a key signs before it is replaced, in seconds.
+    pub rotate_every: i64,
+    /// How long a new key is published before it signs, in seconds.
+    pub prepublish: i64,
+    /// How often every node reads the key table, in seconds.
+    pub poll_interval: u64,
+}
+
+/// Added to the poll interval for clock skew between nodes: how long after a transition
+/// some node may still act on the key set from before it.
+pub const CLOCK_SKEW_MARGIN: i64 = 60;
+
+impl KeySettings {
+    /// How long after a transition every node has seen it (poll interval + skew margin).
+    pub fn propagation(&self) -> i64 {
+        i64::try_from(self.poll_interval).unwrap_or(i64::MAX / 4) + CLOCK_SKEW_MARGIN
+    }
+
+    /// The JWKS `max-age` actually served: the configured one, lowered if needed so that
+    /// the pre-publication period covers two cache lifetimes plus the propagation time
+    /// (`prepublish ≥ 2 × max-age + propagation`; docs/design/key-rotation.md).
+    pub fn effective_jwks_max_age(&self) -> u64 {
+        let room = (self.prepublish - self.propagation()).max(0) / 2;
+        self.jwks_max_age.min(u64::try_from(room).unwrap_or(0))
+    }
+
+    /// The rotation schedule for tokens that live `token_lifetime` seconds.
+    pub fn schedule(&self, token_lifetime: i64) -> usher_domain::rotation::RotationSchedule {
+        usher_domain::rotation::RotationSchedule {
+            rotate_every: self.rotate_every,
+            prepublish: self.prepublish,
+            token_lifetime,
+            propagation: self.propagation(),
+        }
+    }
 }
 
 /// The file's shape: every key optional, unknown keys refused.
@@ -84,17 +140,29 @@ struct RawSettings {
     bind: Option<String>,
     database_url: Option<String>,
     redis_url: Option<String>,
+    redis_prefix: Option<String>,
     kek: Option<String>,
     kek_file: Option<String>,
     log: Option<String>,
     log_format: Option<String>,
     workers: Option<u64>,
+    default_audience: Option<String>,
     #[serde(default)]
     keys: RawKeys,
     #[serde(default)]
     tokens: RawTokens,
     #[serde(default)]
     sessions: RawSessions,
+    #[serde(default)]
+    families: RawFamilies,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFamilies {
+    grace: Option<u64>,
+    absolute_ttl: Option<u64>,
+    idle_ttl: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,6 +182,9 @@ struct RawSessions {
 struct RawKeys {
     bits: Option<u64>,
     jwks_max_age: Option<u64>,
+    rotate_every: Option<u64>,
+    prepublish: Option<u64>,
+    poll_interval: Option<u64>,
 }
 
 /// A configuration error: which setting, what is wrong, how to fix it.
@@ -145,15 +216,31 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "USHER_REDIS_URL",
         "(unset: embedded family store)",
     ),
+    ("redis_prefix", "USHER_REDIS_PREFIX", "usher:"),
     ("kek", "USHER_KEK", "(unset: read keys/kek)"),
     ("kek_file", "USHER_KEK_FILE", "keys/kek"),
     ("log", "USHER_LOG", "info"),
     ("log_format", "USHER_LOG_FORMAT", "pretty"),
     ("workers", "USHER_WORKERS", "(number of CPUs)"),
+    (
+        "default_audience",
+        "USHER_DEFAULT_AUDIENCE",
+        "(unset: client_credentials needs resource)",
+    ),
     ("keys.bits", "USHER_KEYS__BITS", "2048"),
     ("keys.jwks_max_age", "USHER_KEYS__JWKS_MAX_AGE", "900"),
+    ("keys.rotate_every", "USHER_KEYS__ROTATE_EVERY", "2592000"),
+    ("keys.prepublish", "USHER_KEYS__PREPUBLISH", "172800"),
+    ("keys.poll_interval", "USHER_KEYS__POLL_INTERVAL", "30"),
     ("tokens.access_ttl", "USHER_TOKENS__ACCESS_TTL", "600"),
     ("sessions.ttl", "USHER_SESSIONS__TTL", "28800"),
+    ("families.grace", "USHER_FAMILIES__GRACE", "0"),
+    (
+        "families.absolute_ttl",
+        "USHER_FAMILIES__ABSOLUTE_TTL",
+        "2592000",
+    ),
+    ("families.idle_ttl", "USHER_FAMILIES__IDLE_TTL", "1209600"),
 ];
 
 fn name_of(key: &str) -> String {
@@ -295,6 +382,51 @@ impl Settings {
             }
         };
 
+        let poll_interval = match raw.keys.poll_interval {
+            None => 30,
+            Some(s @ 1..=3600) => s,
+            Some(s) => {
+                return Err(err(
+                    &name_of("keys.poll_interval"),
+                    format!("{s} seconds is not between 1 and 3600"),
+                ));
+            }
+        };
+        let propagation = poll_interval as i64 + CLOCK_SKEW_MARGIN;
+        let prepublish = match raw.keys.prepublish {
+            None => 2 * 86_400,
+            Some(s) if (s as i64) >= propagation + 120 && s <= 365 * 86_400 => s as i64,
+            Some(s) => {
+                return Err(err(
+                    &name_of("keys.prepublish"),
+                    format!(
+                        "{s} seconds is too short or too long: it must be at least the poll interval + {} s (so the JWKS max-age can be at least a minute) and at most a year",
+                        CLOCK_SKEW_MARGIN + 120
+                    ),
+                ));
+            }
+        };
+        let rotate_every = match raw.keys.rotate_every {
+            None => 30 * 86_400,
+            Some(s) if (s as i64) > prepublish && s <= 10 * 365 * 86_400 => s as i64,
+            Some(s) => {
+                return Err(err(
+                    &name_of("keys.rotate_every"),
+                    format!(
+                        "{s} seconds must be longer than keys.prepublish ({prepublish} s) and at most ten years"
+                    ),
+                ));
+            }
+        };
+        let default_audience = match raw.default_audience {
+            None => None,
+            Some(a) if a.is_empty() => None,
+            Some(a) => match usher_domain::Audience::parse(&a) {
+                Ok(_) => Some(a),
+                Err(e) => return Err(err(&name_of("default_audience"), e.to_string())),
+            },
+        };
+
         let access_token_ttl = match raw.tokens.access_ttl {
             None => 600,
             Some(s @ 60..=86_400) => s as i64,
@@ -316,7 +448,22 @@ impl Settings {
             }
         };
 
+        let families = families_from_raw(&raw.families)?;
+        let redis_prefix = raw.redis_prefix.unwrap_or_else(|| "usher:".to_owned());
+        if redis_prefix.len() > 64
+            || !redis_prefix
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}')
+        {
+            return Err(err(
+                &name_of("redis_prefix"),
+                "must be at most 64 visible ASCII characters without braces (braces would break the per-family hash tag)",
+            ));
+        }
+
         Ok(Settings {
+            families,
+            redis_prefix,
             access_token_ttl,
             session_ttl,
             issuer,
@@ -328,9 +475,55 @@ impl Settings {
             log,
             log_format,
             workers,
-            keys: KeySettings { bits, jwks_max_age },
+            keys: KeySettings {
+                bits,
+                jwks_max_age,
+                rotate_every,
+                prepublish,
+                poll_interval,
+            },
+            default_audience,
         })
     }
+}
+
+fn families_from_raw(raw: &RawFamilies) -> Result<FamilySettings, ConfigError> {
+    const DAY: u64 = 86_400;
+    let absolute_ttl = match raw.absolute_ttl {
+        None => 30 * DAY,
+        Some(s @ 300..=31_536_000) => s,
+        Some(s) => {
+            return Err(err(
+                &name_of("families.absolute_ttl"),
+                format!("{s} seconds is not between 300 and 31536000 (a year)"),
+            ));
+        }
+    };
+    let idle_ttl = match raw.idle_ttl {
+        None => (14 * DAY).min(absolute_ttl),
+        Some(s) if (60..=absolute_ttl).contains(&s) => s,
+        Some(s) => {
+            return Err(err(
+                &name_of("families.idle_ttl"),
+                format!("{s} seconds is not between 60 and families.absolute_ttl ({absolute_ttl})"),
+            ));
+        }
+    };
+    let grace = match raw.grace {
+        None => 0,
+        Some(s @ 0..=60) => s,
+        Some(s) => {
+            return Err(err(
+                &name_of("families.grace"),
+                format!("{s} seconds is more than 60: a long grace window weakens reuse detection"),
+            ));
+        }
+    };
+    Ok(FamilySettings {
+        grace: grace as i64,
+        absolute_ttl: absolute_ttl as i64,
+        idle_ttl: idle_ttl as i64,
+    })
 }
 
 fn check_database_url(url: &str) -> Result<(), ConfigError> {
@@ -388,19 +581,35 @@ fn overlay_env(
             "USHER_BIND" => raw.bind = Some(value),
             "USHER_DATABASE_URL" => raw.database_url = Some(value),
             "USHER_REDIS_URL" => raw.redis_url = Some(value).filter(|v| !v.is_empty()),
+            "USHER_REDIS_PREFIX" => raw.redis_prefix = Some(value),
             "USHER_KEK" => raw.kek = Some(value),
             "USHER_KEK_FILE" => raw.kek_file = Some(value),
             "USHER_LOG" => raw.log = Some(value),
             "USHER_LOG_FORMAT" => raw.log_format = Some(value),
             "USHER_WORKERS" => raw.workers = Some(number("workers")?),
+            "USHER_DEFAULT_AUDIENCE" => raw.default_audience = Some(value),
             "USHER_KEYS__BITS" => raw.keys.bits = Some(number("keys.bits")?),
             "USHER_KEYS__JWKS_MAX_AGE" => {
                 raw.keys.jwks_max_age = Some(number("keys.jwks_max_age")?)
+            }
+            "USHER_KEYS__ROTATE_EVERY" => {
+                raw.keys.rotate_every = Some(number("keys.rotate_every")?)
+            }
+            "USHER_KEYS__PREPUBLISH" => raw.keys.prepublish = Some(number("keys.prepublish")?),
+            "USHER_KEYS__POLL_INTERVAL" => {
+                raw.keys.poll_interval = Some(number("keys.poll_interval")?)
             }
             "USHER_TOKENS__ACCESS_TTL" => {
                 raw.tokens.access_ttl = Some(number("tokens.access_ttl")?)
             }
             "USHER_SESSIONS__TTL" => raw.sessions.ttl = Some(number("sessions.ttl")?),
+            "USHER_FAMILIES__GRACE" => raw.families.grace = Some(number("families.grace")?),
+            "USHER_FAMILIES__ABSOLUTE_TTL" => {
+                raw.families.absolute_ttl = Some(number("families.absolute_ttl")?)
+            }
+            "USHER_FAMILIES__IDLE_TTL" => {
+                raw.families.idle_ttl = Some(number("families.idle_ttl")?)
+            }
             unknown => {
                 return Err(err(
                     unknown,
@@ -545,12 +754,126 @@ mod tests {
     }
 
     #[test]
+    fn the_rotation_schedule_has_defaults_and_derives_the_jwks_max_age() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.keys.rotate_every, 30 * 86_400);
+        assert_eq!(s.keys.prepublish, 2 * 86_400);
+        assert_eq!(s.keys.poll_interval, 30);
+        assert_eq!(s.keys.effective_jwks_max_age(), 900);
+        assert_eq!(s.default_audience, None);
+
+        // A short pre-publication lowers the served max-age so it covers two of them.
+        let s = load(&[
+            ("USHER_KEYS__PREPUBLISH", "1290"),
+            ("USHER_KEYS__POLL_INTERVAL", "30"),
+        ])
+        .unwrap();
+        assert_eq!(s.keys.effective_jwks_max_age(), 600);
+        assert!(s.keys.prepublish >= 2 * 600 + s.keys.propagation());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("usher.toml");
+        std::fs::write(
+            &file,
+            "default_audience = \"https://api.example\"\n[keys]\nrotate_every = 864000\nprepublish = 86400\npoll_interval = 10\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&file), []).unwrap();
+        assert_eq!(s.keys.rotate_every, 864_000);
+        assert_eq!(s.keys.poll_interval, 10);
+        assert_eq!(s.default_audience.as_deref(), Some("https://api.example"));
+
+        refused(
+            &[("USHER_KEYS__PREPUBLISH", "100")],
+            "USHER_KEYS__PREPUBLISH",
+            "at least the poll interval",
+        );
+        refused(
+            &[("USHER_KEYS__ROTATE_EVERY", "3600")],
+            "USHER_KEYS__ROTATE_EVERY",
+            "longer than keys.prepublish",
+        );
+        refused(
+            &[("USHER_KEYS__POLL_INTERVAL", "0")],
+            "USHER_KEYS__POLL_INTERVAL",
+            "between 1 and 3600",
+        );
+        refused(
+            &[("USHER_DEFAULT_AUDIENCE", "not a uri")],
+            "USHER_DEFAULT_AUDIENCE",
+            "absolute URI",
+        );
+    }
+
+    #[test]
     fn an_unknown_key_in_the_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("usher.toml");
         std::fs::write(&file, "isuer = \"https://a.example\"\n").unwrap();
         let e = Settings::load(Some(&file), []).unwrap_err();
         assert!(e.to_string().contains("isuer"), "{e}");
+    }
+
+    #[test]
+    fn refresh_families_have_defaults_limits_and_variables() {
+        let s = load(&[]).unwrap();
+        assert_eq!(
+            s.families,
+            FamilySettings {
+                grace: 0,
+                absolute_ttl: 30 * 86_400,
+                idle_ttl: 14 * 86_400,
+            }
+        );
+        let s = load(&[
+            ("USHER_FAMILIES__GRACE", "10"),
+            ("USHER_FAMILIES__ABSOLUTE_TTL", "3600"),
+            ("USHER_FAMILIES__IDLE_TTL", "600"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                s.families.grace,
+                s.families.absolute_ttl,
+                s.families.idle_ttl
+            ),
+            (10, 3600, 600)
+        );
+        // An absolute lifetime shorter than the default idle timeout lowers the latter.
+        let s = load(&[("USHER_FAMILIES__ABSOLUTE_TTL", "3600")]).unwrap();
+        assert_eq!(s.families.idle_ttl, 3600);
+        assert_eq!(s.redis_prefix, "usher:");
+        refused(
+            &[("USHER_REDIS_PREFIX", "a{b}")],
+            "USHER_REDIS_PREFIX",
+            "braces",
+        );
+        refused(
+            &[("USHER_FAMILIES__GRACE", "61")],
+            "USHER_FAMILIES__GRACE",
+            "more than 60",
+        );
+        refused(
+            &[
+                ("USHER_FAMILIES__ABSOLUTE_TTL", "3600"),
+                ("USHER_FAMILIES__IDLE_TTL", "7200"),
+            ],
+            "USHER_FAMILIES__IDLE_TTL",
+            "absolute_ttl",
+        );
+        refused(
+            &[("USHER_FAMILIES__ABSOLUTE_TTL", "10")],
+            "USHER_FAMILIES__ABSOLUTE_TTL",
+            "between",
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("usher.toml");
+        std::fs::write(&file, "[families]\ngrace = 5\nidle_ttl = 900\n").unwrap();
+        let s = Settings::load(Some(&file), []).unwrap();
+        assert_eq!((s.families.grace, s.families.idle_ttl), (5, 900));
+        std::fs::write(&file, "[families]\ngrase = 5\n").unwrap();
+        assert!(Settings::load(Some(&file), []).is_err());
     }
 
     #[test]

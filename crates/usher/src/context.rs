@@ -2,11 +2,10 @@
 //! the key-encryption key.
 
 use anyhow::Context as _;
-use usher_domain::{KeyState, KeyStore};
+use usher_domain::{KeyState, KeyStore, UnixTime};
 use usher_keys::{Kek, KeyRing};
 use usher_store::Database;
 
-use crate::clock;
 use crate::config::{KekSource, Settings};
 
 pub struct Context {
@@ -52,10 +51,9 @@ fn load_kek(source: &KekSource) -> anyhow::Result<Kek> {
 
 /// Makes sure one key is active (creating the first one on a fresh database) and builds
 /// the key ring. Refuses when the active key does not decrypt under this KEK.
-pub fn load_key_ring(ctx: &Context) -> anyhow::Result<KeyRing> {
+pub fn load_key_ring(ctx: &Context, now: UnixTime) -> anyhow::Result<KeyRing> {
     let mut records = ctx.db.list_keys().context("cannot read the signing keys")?;
     if !records.iter().any(|k| k.state == KeyState::Active) {
-        let now = clock::now();
         let mut key = usher_keys::generate_signing_key(
             &ctx.kek,
             ctx.settings.keys.bits,
@@ -64,6 +62,7 @@ pub fn load_key_ring(ctx: &Context) -> anyhow::Result<KeyRing> {
         )
         .context("cannot generate a signing key")?;
         key.activated_at = Some(now);
+        key.retire_after = Some(now.plus(ctx.settings.keys.rotate_every));
         match ctx.db.insert_key(&key) {
             Ok(()) => {
                 tracing::info!(kid = %key.kid, bits = key.bits, "generated the first signing key")

@@ -1,18 +1,34 @@
-//! `usher serve`: wire the stores, keys and HTTP layer together and listen.
+//! `usher serve`: wire the stores, keys and HTTP layer together and listen; and
+//! [`Node`], the same server started in-process with a given clock, for tests.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use usher_domain::Issuer;
-use usher_http::{AppState, HttpSettings, PublishedKeys, Stores, SystemClock};
+use usher_domain::{Issuer, KeyStore};
+use usher_http::{AppState, Clock, HttpSettings, PublishedKeys, Stores, SystemClock};
 use usher_keys::SecretHasher;
 
-use crate::config::FamilyStoreSetting;
+use crate::config::{FamilyStoreSetting, Settings};
 use crate::context::{self, Context};
+use crate::rotation::{self, Rotator, TickReport};
 
-pub fn run(mut ctx: Context) -> anyhow::Result<()> {
-    let ring = context::load_key_ring(&ctx)?;
+/// Everything a node needs before it starts serving.
+struct Prepared {
+    listener: TcpListener,
+    local: SocketAddr,
+    issuer: String,
+    state: AppState,
+    rotator: Arc<Rotator>,
+    poll_interval: Duration,
+    workers: usize,
+    db: usher_store::Database,
+}
+
+fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> {
+    let ring = context::load_key_ring(&ctx, clock.now())?;
+    let records = ctx.db.list_keys().context("cannot read the signing keys")?;
     let listener = TcpListener::bind(ctx.settings.bind)
         .with_context(|| format!("USHER_BIND (bind): cannot listen on {}", ctx.settings.bind))?;
     let local = listener.local_addr()?;
@@ -24,17 +40,36 @@ pub fn run(mut ctx: Context) -> anyhow::Result<()> {
     let discovery =
         usher_http::endpoints::discovery::render(&settings.issuer).map_err(anyhow::Error::msg)?;
     let mut http = HttpSettings::new(settings.issuer.clone());
-    http.jwks_max_age = settings.keys.jwks_max_age;
+    // Derived so that a next key is published for two cache lifetimes before it signs.
+    http.jwks_max_age = settings.keys.effective_jwks_max_age();
     http.access_token_ttl = settings.access_token_ttl;
     http.session_ttl = settings.session_ttl;
+    http.default_audience = settings.default_audience.clone();
+    http.refresh = usher_http::RefreshSettings {
+        absolute_ttl: settings.families.absolute_ttl,
+        idle_ttl: settings.families.idle_ttl,
+        grace: settings.families.grace,
+    };
+    let mut stores = Stores::all_in(Arc::new(ctx.db.clone()));
+    stores.families = crate::admin::families::open_store(settings, &ctx.db)?;
     let state = AppState {
         settings: Arc::new(http),
         keys: Arc::new(RwLock::new(Arc::new(PublishedKeys::new(ring)))),
         discovery: discovery.into(),
-        stores: Stores::all_in(Arc::new(ctx.db.clone())),
+        stores,
         secrets: SecretHasher::from_kek(&ctx.kek),
-        clock: Arc::new(SystemClock),
+        clock,
     };
+    // Access tokens and ID tokens share one lifetime: the longest any key signs for.
+    let schedule = settings.keys.schedule(settings.access_token_ttl);
+    let rotator = Arc::new(Rotator::new(
+        Arc::new(ctx.db.clone()),
+        ctx.kek.clone(),
+        settings.keys.bits,
+        schedule,
+        state.clone(),
+        &records,
+    ));
     let family_store = match &settings.family_store {
         FamilyStoreSetting::Embedded => "embedded (SQL database)".to_owned(),
         FamilyStoreSetting::Redis(url) => format!("redis {}", redact_url(url)),
@@ -44,16 +79,116 @@ pub fn run(mut ctx: Context) -> anyhow::Result<()> {
         issuer = %settings.issuer,
         database = %ctx.db.display_url(),
         family_store = %family_store,
+        jwks_max_age = state.settings.jwks_max_age,
+        rotate_every = settings.keys.rotate_every,
+        prepublish = settings.keys.prepublish,
         "usher is listening"
     );
-    let workers = settings.workers;
-    let db = ctx.db.clone();
+    Ok(Prepared {
+        listener,
+        local,
+        issuer: settings.issuer.as_str().to_owned(),
+        state,
+        rotator,
+        poll_interval: Duration::from_secs(settings.keys.poll_interval),
+        workers: settings.workers,
+        db: ctx.db.clone(),
+    })
+}
+
+pub fn run(ctx: Context) -> anyhow::Result<()> {
+    let p = prepare(ctx, Arc::new(SystemClock))?;
+    let Prepared {
+        listener,
+        state,
+        rotator,
+        poll_interval,
+        workers,
+        db,
+        ..
+    } = p;
     actix_web::rt::System::new().block_on(async move {
         actix_web::rt::spawn(purge_expired_forever(db));
+        actix_web::rt::spawn(rotation::run_forever(rotator, poll_interval));
         usher_http::serve(listener, state, workers)?.await
     })?;
     tracing::info!("usher stopped");
     Ok(())
+}
+
+/// A whole Usher node running in this process on its own thread, with the clock it was
+/// given and no background tasks: its key rotation runs only when [`Node::tick`] is
+/// called. Integration tests use it to run several nodes over one database and drive
+/// months of rotations with a fake clock. Stopped when dropped.
+pub struct Node {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub issuer: String,
+    rotator: Arc<Rotator>,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Node {
+    /// Opens the database (migrating it), loads the keys and starts serving on
+    /// `settings.bind` (use `127.0.0.1:0`).
+    pub fn start(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Node> {
+        let p = prepare(Context::open(settings)?, clock)?;
+        let Prepared {
+            listener,
+            local,
+            issuer,
+            state,
+            rotator,
+            workers,
+            ..
+        } = p;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                match usher_http::serve(listener, state, workers) {
+                    Ok(server) => {
+                        let _ = tx.send(Ok(server.handle()));
+                        if let Err(e) = server.await {
+                            tracing::error!(cause = %e, "the server failed");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        });
+        let handle = rx
+            .recv()
+            .context("the server thread ended before it started")??;
+        Ok(Node {
+            base: format!("http://{local}"),
+            issuer,
+            rotator,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// One rotation tick now, as the background task would run it.
+    pub fn tick(&self) -> anyhow::Result<TickReport> {
+        self.rotator.tick()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Sends the stop command at once; joining the thread waits for the server.
+        drop(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// A URL with any password replaced, for logs.
@@ -75,8 +210,14 @@ async fn purge_expired_forever(db: usher_store::Database) {
     loop {
         every.tick().await;
         let db = db.clone();
-        match actix_web::rt::task::spawn_blocking(move || db.purge_expired(crate::clock::now()))
-            .await
+        let purge = move || {
+            let now = crate::clock::now();
+            Ok(db.purge_expired(now)? + db.purge_expired_families(now)?)
+        };
+        match actix_web::rt::task::spawn_blocking(
+            move || -> Result<usize, usher_store::StoreError> { purge() },
+        )
+        .await
         {
             Ok(Ok(n)) if n > 0 => tracing::debug!(deleted = n, "purged expired records"),
             Ok(Ok(_)) => {}

@@ -16,7 +16,7 @@ use openidconnect::{
     ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
-use usher_domain::scope::{EMAIL, OPENID, PROFILE};
+use usher_domain::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
 use usher_domain::{AuthMethod, GrantType, Issuer};
 
 use crate::routes;
@@ -29,6 +29,14 @@ pub struct UsherMetadata {
     pub code_challenge_methods_supported: Vec<String>,
     /// RFC 9207 §3: every authorization response carries `iss`.
     pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 8414 §2 / RFC 7009: `POST /revoke`.
+    pub revocation_endpoint: String,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414 §2 / RFC 7662: `POST /introspect`.
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// OpenID Connect RP-Initiated Logout 1.0 §2.1: `GET`/`POST /logout`.
+    pub end_session_endpoint: String,
 }
 
 impl AdditionalProviderMetadata for UsherMetadata {}
@@ -49,8 +57,8 @@ pub type UsherProviderMetadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-/// The scopes discovery lists. `offline_access` joins when refresh tokens are issued.
-pub const SCOPES_SUPPORTED: [&str; 3] = [OPENID, PROFILE, EMAIL];
+/// The scopes discovery lists (`offline_access`: OIDC Core §11, refresh tokens).
+pub const SCOPES_SUPPORTED: [&str; 4] = [OPENID, PROFILE, EMAIL, OFFLINE_ACCESS];
 
 /// The claims Usher puts in ID tokens and userinfo responses.
 pub const CLAIMS_SUPPORTED: [&str; 12] = [
@@ -68,6 +76,15 @@ pub const CLAIMS_SUPPORTED: [&str; 12] = [
     "email_verified",
 ];
 
+/// The client authentication methods of the token, revocation and introspection
+/// endpoints (they share `client_auth`).
+fn auth_methods() -> Vec<String> {
+    AuthMethod::ALL
+        .iter()
+        .map(|m| m.as_str().to_owned())
+        .collect()
+}
+
 /// Renders the discovery document for an issuer.
 pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
     let url_err = |e: url::ParseError| format!("the issuer does not form endpoint URLs: {e}");
@@ -81,6 +98,11 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
         UsherMetadata {
             code_challenge_methods_supported: vec!["S256".to_owned()],
             authorization_response_iss_parameter_supported: true,
+            revocation_endpoint: issuer.endpoint(routes::REVOKE),
+            revocation_endpoint_auth_methods_supported: auth_methods(),
+            introspection_endpoint: issuer.endpoint(routes::INTROSPECT),
+            introspection_endpoint_auth_methods_supported: auth_methods(),
+            end_session_endpoint: issuer.endpoint(routes::LOGOUT),
         },
     )
     .set_token_endpoint(Some(

@@ -1,4 +1,5 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (its dependencies answer).
+//! `GET /healthz` (the process answers) and `GET /readyz` (its dependencies answer: the
+//! database and the refresh-family store).
 
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
@@ -20,17 +21,29 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    match db {
-        Ok(()) => HttpResponse::Ok()
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .json(json!({ "status": "ready", "database": "ok" })),
-        Err(cause) => {
-            tracing::warn!(%cause, "readiness check failed: database");
-            HttpResponse::ServiceUnavailable()
-                .insert_header((CACHE_CONTROL, "no-store"))
-                .json(json!({ "status": "unavailable", "database": "unavailable" }))
-        }
+    let families = state.stores.families.ping().await;
+    if let Err(cause) = &db {
+        tracing::warn!(%cause, "readiness check failed: database");
     }
+    if let Err(cause) = &families {
+        tracing::warn!(%cause, "readiness check failed: family store");
+    }
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let ready = db.is_ok() && families.is_ok();
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "database": word(db.is_ok()),
+        "family_store": word(families.is_ok()),
+        "family_store_kind": state.stores.families.kind(),
+    });
+    let mut builder = if ready {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    builder
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(body)
 }
 
 pub fn routes() -> impl actix_web::dev::HttpServiceFactory {

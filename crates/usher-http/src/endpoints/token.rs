@@ -23,8 +23,12 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
         }
         Err(e) => return token_error(ProtocolError::InvalidRequest, &e.to_string(), false),
     };
-    // RFC 6749 §3.2: parameters must not be repeated.
-    let mut names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+    // RFC 6749 §3.2: parameters must not be repeated; RFC 8707 §2 lets `resource` repeat.
+    let mut names: Vec<&str> = form
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| *k != "resource")
+        .collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
         return token_error(
@@ -50,6 +54,10 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
         ),
         Some("authorization_code") => {
             grants::authorization_code::exchange(&state, client, &form).await
+        }
+        Some("refresh_token") => grants::refresh_token::refresh(&state, client, &form).await,
+        Some("client_credentials") => {
+            grants::client_credentials::issue(&state, client, &form).await
         }
         Some(other) => token_error(
             ProtocolError::UnsupportedGrantType,

@@ -12,8 +12,9 @@ use oxide_auth::code_grant::extensions::Pkce;
 use serde_json::json;
 use usher_domain::authorize::RawParams;
 use usher_domain::scope::OPENID;
-use usher_domain::{Client, CodeRedemption, CodeVerifier, GrantType, ProtocolError};
+use usher_domain::{Client, CodeRedemption, CodeVerifier, GrantType, ProtocolError, RevokeReason};
 
+use crate::grants::refresh_token;
 use crate::params;
 use crate::respond::{blocking, json_no_store, token_error, token_failure};
 use crate::state::AppState;
@@ -47,6 +48,13 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
     };
     let code_hash = usher_keys::sha256_b64url(code);
     let now = state.now();
+    // A client that may get a refresh token needs the family store: if it cannot be
+    // reached, answer 503 before the code is spent, so the client can simply retry.
+    if client.allows_grant(GrantType::RefreshToken)
+        && let Err(e) = state.stores.families.ping().await
+    {
+        return token_failure(e.into());
+    }
     let codes = state.stores.codes.clone();
     let hash = code_hash.clone();
     let redemption = match blocking(move || codes.redeem_code(&hash, now)).await {
@@ -68,6 +76,15 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
             .await;
             if let Err(f) = revoked {
                 return token_failure(f);
+            }
+            if let Some(family) = refresh_token::family_of_code(&code_hash)
+                && let Err(e) = state
+                    .stores
+                    .families
+                    .revoke(&family, RevokeReason::Reuse, now)
+                    .await
+            {
+                return token_failure(e.into());
             }
             return grant_error("the code was already used");
         }
@@ -116,6 +133,17 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
         Err(f) => return token_failure(f),
     };
 
+    // The family is recorded before anything is signed: a token is never issued that
+    // the family store does not know.
+    let refresh_token = if refresh_token::issues_refresh_token(&client, &code.scopes) {
+        match refresh_token::start_family(state, &code, now).await {
+            Ok(t) => Some(t),
+            Err(f) => return token_failure(f),
+        }
+    } else {
+        None
+    };
+
     let settings = &state.settings;
     let keys = state.published_keys();
     let expires_at = now.plus(settings.access_token_ttl);
@@ -140,9 +168,30 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
         }
     };
     let codes = state.stores.codes.clone();
-    let jti = minted.jti.clone();
-    if let Err(f) = blocking(move || codes.record_code_token(&code_hash, &jti, expires_at)).await {
-        return token_failure(f);
+    let (jti, hash) = (minted.jti.clone(), code_hash.clone());
+    match blocking(move || codes.record_code_token(&hash, &jti, expires_at)).await {
+        Ok(true) => {}
+        Ok(false) => {
+            // A replay raced this redemption and lost the code's lock to us only after
+            // we had redeemed it: what we were about to issue is revoked, not handed out.
+            tracing::warn!(event = "code_replayed", client_id = %client.id, "an authorization code was replayed during its redemption; revoking what it issued");
+            let revocations = state.stores.revocations.clone();
+            let jti = minted.jti.clone();
+            if let Err(f) = blocking(move || revocations.revoke_jti(&jti, expires_at)).await {
+                return token_failure(f);
+            }
+            if let Some(family) = refresh_token::family_of_code(&code_hash)
+                && let Err(e) = state
+                    .stores
+                    .families
+                    .revoke(&family, RevokeReason::Reuse, now)
+                    .await
+            {
+                return token_failure(e.into());
+            }
+            return grant_error("the code was already used");
+        }
+        Err(f) => return token_failure(f),
     }
 
     let mut body = json!({
@@ -151,6 +200,9 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
         "expires_in": settings.access_token_ttl,
         "scope": code.scopes.to_string(),
     });
+    if let Some(t) = refresh_token {
+        body["refresh_token"] = json!(t);
+    }
     if code.scopes.contains(OPENID) {
         let id_token = tokens::id_token(
             &keys.ring,

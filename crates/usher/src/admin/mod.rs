@@ -2,6 +2,7 @@
 //! database; output is text for people, or one JSON document with `--json`.
 
 pub mod client;
+pub mod families;
 pub mod keys;
 pub mod user;
 

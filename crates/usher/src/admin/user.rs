@@ -1,7 +1,9 @@
-//! `usher user create | list | show | delete | set-password`.
+//! `usher user create | list | show | delete | set-password | revoke-sessions`.
 
 use serde_json::{Value, json};
-use usher_domain::{Email, PersonName, StoreError, User, UserId, UserStore, Username};
+use usher_domain::{
+    Email, PersonName, RevokeReason, SessionStore, StoreError, User, UserId, UserStore, Username,
+};
 
 use super::{print_json, read_password_stdin, usage};
 use crate::cli::{UserCommand, UserCreate};
@@ -56,6 +58,35 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
                 print_json(&json!({ "username": username.as_str(), "deleted": true }))
             } else {
                 println!("deleted user {username}");
+                Ok(())
+            }
+        }
+        UserCommand::RevokeSessions { username, json } => {
+            let username = Username::parse(&username).map_err(usage)?;
+            let ctx = Context::open(settings)?;
+            let user = ctx
+                .db
+                .find_user(&username)?
+                .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
+            let store = super::families::open_store(&ctx.settings, &ctx.db)?;
+            // Families first: if the family store is down, nothing is half-done.
+            let families = super::families::block_on(store.revoke_user(
+                &user.id,
+                RevokeReason::UserSessions,
+                clock::now(),
+            ))?;
+            let sessions = ctx.db.delete_user_sessions(&user.id)?;
+            tracing::info!(user_id = %user.id, sessions, families, "every session and refresh-token family of a person revoked");
+            if json.json {
+                print_json(&json!({
+                    "username": username.as_str(),
+                    "sessions_ended": sessions,
+                    "families_revoked": families,
+                }))
+            } else {
+                println!(
+                    "ended {sessions} session(s) and revoked {families} refresh-token family(ies) of {username}"
+                );
                 Ok(())
             }
         }

@@ -454,3 +454,167 @@ impl Page {
             .map(|(_, v)| v)
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Sign-in helpers: authorization URLs, PKCE pairs, base64 for hand-made tokens, direct
+// database access, and a browser that walks the login and consent forms.
+
+impl Sandbox {
+    /// Runs raw SQL on the sandbox's test database (e.g. to move a timestamp into the past).
+    pub fn execute(&self, sql: &str) {
+        self._db
+            .as_ref()
+            .expect("execute needs Sandbox::with_test_db")
+            .execute(sql);
+    }
+
+    /// The server's signing keys, loaded from the test database with the sandbox's KEK
+    /// file (`keys/kek`): to sign tokens exactly as Usher would, with chosen claims.
+    pub fn key_ring(&self) -> usher_keys::KeyRing {
+        use usher_domain::KeyStore as _;
+        let db = self
+            ._db
+            .as_ref()
+            .expect("key_ring needs Sandbox::with_test_db")
+            .connect();
+        let records = db.list_keys().expect("the signing keys");
+        let (kek, _) = usher_keys::Kek::load_or_create_file(&self.path().join("keys/kek"))
+            .expect("the sandbox's KEK");
+        usher_keys::KeyRing::from_records(&records, &kek).expect("a key ring")
+    }
+}
+
+/// `base` + `/authorize` with `pairs` as its query, form-encoded, repeats kept in order.
+pub fn authorize_url<K: AsRef<str>, V: AsRef<str>>(base: &str, pairs: &[(K, V)]) -> String {
+    let mut url = url::Url::parse(&format!("{base}{}", usher_http::routes::AUTHORIZE))
+        .expect("an absolute URL");
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.into()
+}
+
+/// A PKCE pair: the S256 challenge of a random verifier.
+pub struct Pkce {
+    pub challenge: String,
+    pub verifier: String,
+}
+
+pub fn pkce() -> Pkce {
+    let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
+    Pkce {
+        challenge: challenge.as_str().to_owned(),
+        verifier: verifier.secret().clone(),
+    }
+}
+
+const B64_STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn b64_encode(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else if pad {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// base64url without padding (JWS segments).
+pub fn b64url(bytes: &[u8]) -> String {
+    b64_encode(bytes, B64_URL, false)
+}
+
+/// Standard base64 with padding (HTTP Basic).
+pub fn b64_standard(bytes: &[u8]) -> String {
+    b64_encode(bytes, B64_STANDARD, true)
+}
+
+/// Decodes base64url without padding; panics on anything else.
+pub fn b64url_decode(s: &str) -> Vec<u8> {
+    let (mut bits, mut held, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.bytes() {
+        let v = B64_URL
+            .iter()
+            .position(|a| *a == c)
+            .unwrap_or_else(|| panic!("{s:?} is not base64url"));
+        bits = (bits << 6) | v as u32;
+        held += 6;
+        if held >= 8 {
+            held -= 8;
+            out.push((bits >> held) as u8);
+            bits &= (1 << held) - 1;
+        }
+    }
+    out
+}
+
+/// The header and the claims of a compact JWS, unverified.
+pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
+    let mut parts = token.split('.');
+    let mut json = |what: &str| -> serde_json::Value {
+        let segment = parts
+            .next()
+            .unwrap_or_else(|| panic!("no {what} in {token:?}"));
+        serde_json::from_slice(&b64url_decode(segment)).expect("a JSON segment")
+    };
+    let header = json("header");
+    let claims = json("claims");
+    (header, claims)
+}
+
+impl Page {
+    /// Whether the page has a form whose action ends with `action`.
+    pub fn has_form(&self, action: &str) -> bool {
+        let mut rest = self.body.as_str();
+        while let Some(i) = rest.find("<form") {
+            let after = &rest[i..];
+            let tag_end = after.find('>').unwrap_or(after.len());
+            if attr(&after[..tag_end], "action").is_some_and(|a| a.ends_with(action)) {
+                return true;
+            }
+            rest = &after[tag_end..];
+        }
+        false
+    }
+
+    /// A response header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Walks a sign-in from the `/authorize` URL `url` to its end in `browser`: logs in as
+/// `username` with `password` if the login page shows, approves if the consent page
+/// shows. Returns the last page: normally the redirect back to the client.
+pub async fn sign_in(
+    browser: &Browser,
+    base: &str,
+    url: &str,
+    username: &str,
+    password: &str,
+) -> Page {
+    use usher_http::routes;
+    let mut page = browser.get(url).await;
+    if page.status == 200 && page.has_form(routes::LOGIN) {
+        page = browser
+            .submit(
+                base,
+                &page,
+                routes::LOGIN,
+                &[("username", username), ("password", password)],
+            )
+            .await;
+    }
+    if page.status == 200 && page.has_form(routes::CONSENT) {
+        page = browser
+            .submit(base, &page, routes::CONSENT, &[("decision", "approve")])
+            .await;
+    }
+    page
+}

@@ -6,8 +6,15 @@
 // allow-in-tests settings do not see; a failed unwrap here is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod cli;
+mod client_credentials;
 mod config;
 mod helpers;
+mod logout;
+mod refresh;
+mod revoke;
+mod rotation;
 mod serve;
 mod signin;
+mod signin_errors;

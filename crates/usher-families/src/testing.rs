@@ -1,0 +1,538 @@
+//! The family-store contract (cargo feature `testing`): one suite, written once as
+//! functions over `&dyn FamilyStore`, that the Redis store and the embedded SQL store
+//! (on SQLite and on PostgreSQL) must both pass; and a Redis store on a private key
+//! prefix for tests.
+//!
+//! Redis being unreachable is a test failure with instructions, never a silent skip.
+//! Times are taken near the real clock, because Redis expires a family's key by the
+//! real clock (`EXPIREAT`); expiry cases then move `now` forward, as a caller's clock
+//! would. Everything here panics on failure: it is meant for tests only.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use usher_domain::{
+    ClientId, FamilyFilter, FamilyId, FamilyState, FamilyStore, NewFamily, RevokeReason,
+    RotateOutcome, Rotation, ScopeSet, StoreError, UnixTime, UserId,
+};
+
+use crate::RedisFamilyStore;
+
+/// The environment variable naming the Redis used by tests.
+pub const REDIS_URL_VAR: &str = "USHER_TEST_REDIS_URL";
+/// The Redis used when [`REDIS_URL_VAR`] is not set.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// The Redis URL tests use.
+pub fn redis_url() -> String {
+    std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
+}
+
+/// A random key prefix, so tests never see each other's keys (nothing is flushed).
+pub fn random_prefix() -> String {
+    format!("usher-test-{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// Panics, with instructions, unless Redis answers at `url`.
+pub fn require_redis(url: &str) {
+    let store = RedisFamilyStore::connect(url, "usher-test-probe:")
+        .unwrap_or_else(|e| panic!("the Redis URL {url} is not usable: {e}"));
+    // On a thread of its own: callers may already be inside a runtime.
+    let answer = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(store.ping())
+            })
+            .join()
+            .unwrap()
+    });
+    if let Err(e) = answer {
+        panic!(
+            "Redis is needed for the refresh-family tests: start it (redis-server --port 6379 \
+             --save '' --appendonly no) or set {REDIS_URL_VAR} (tried {url}): {e}"
+        );
+    }
+}
+
+/// A Redis store on a fresh random prefix; panics if Redis does not answer.
+pub fn redis_store() -> RedisFamilyStore {
+    let url = redis_url();
+    require_redis(&url);
+    RedisFamilyStore::connect(&url, &random_prefix()).unwrap()
+}
+
+/// Now, by the real clock.
+pub fn now() -> UnixTime {
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )
+}
+
+fn random(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A new family created at `at`: absolute end +1000 s, idle end +500 s.
+pub fn new_family(at: UnixTime) -> NewFamily {
+    NewFamily {
+        id: FamilyId::parse(&random("f")).unwrap(),
+        user_id: UserId::parse(&random("u")).unwrap(),
+        client_id: ClientId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
+        scopes: ScopeSet::parse("openid offline_access profile").unwrap(),
+        auth_time: UnixTime(at.seconds() - 30),
+        session_id_hash: Some(random("s")),
+        token_hash: random("h"),
+        created_at: at,
+        expires_at: at.plus(1000),
+        idle_expires_at: at.plus(500),
+    }
+}
+
+fn rotation(f: &NewFamily, presented: &str, next: &str, at: UnixTime) -> Rotation {
+    Rotation {
+        family: f.id.clone(),
+        presented_hash: presented.to_owned(),
+        next_hash: next.to_owned(),
+        sealed_next: None,
+        now: at,
+        idle_ttl: 500,
+        grace: 0,
+    }
+}
+
+fn outcome_name(o: &RotateOutcome) -> &'static str {
+    match o {
+        RotateOutcome::Rotated(_) => "rotated",
+        RotateOutcome::Grace { .. } => "grace",
+        RotateOutcome::Reused(_) => "reused",
+        RotateOutcome::Revoked(_) => "revoked",
+        RotateOutcome::Expired(_) => "expired",
+        RotateOutcome::Unknown => "unknown",
+    }
+}
+
+async fn rotate(store: &dyn FamilyStore, r: &Rotation) -> RotateOutcome {
+    store.rotate(r).await.unwrap()
+}
+
+/// Every field survives the round trip; a new family is active and never rotated.
+pub async fn a_family_round_trips(store: &dyn FamilyStore) {
+    let t = now();
+    let f = new_family(t);
+    store.create(&f).await.unwrap();
+    let got = store.get(&f.id).await.unwrap().expect("the family");
+    assert_eq!(got.id, f.id);
+    assert_eq!(got.user_id, f.user_id);
+    assert_eq!(got.client_id, f.client_id);
+    assert_eq!(got.scopes, f.scopes);
+    assert_eq!(got.auth_time, f.auth_time);
+    assert_eq!(got.session_id_hash, f.session_id_hash);
+    assert_eq!(got.token_hash, f.token_hash);
+    assert_eq!(got.created_at, t);
+    assert_eq!(got.last_rotated_at, None);
+    assert_eq!(got.expires_at, f.expires_at);
+    assert_eq!(got.idle_expires_at, f.idle_expires_at);
+    assert_eq!(got.revoked, None);
+    assert_eq!(got.state(t), FamilyState::Active);
+
+    let mut without_session = new_family(t);
+    without_session.session_id_hash = None;
+    store.create(&without_session).await.unwrap();
+    let got = store.get(&without_session.id).await.unwrap().unwrap();
+    assert_eq!(got.session_id_hash, None);
+}
+
+/// Creating a family twice is a conflict and keeps the first.
+pub async fn a_duplicate_family_is_a_conflict(store: &dyn FamilyStore) {
+    let f = new_family(now());
+    store.create(&f).await.unwrap();
+    let mut again = f.clone();
+    again.token_hash = random("other");
+    match store.create(&again).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        store.get(&f.id).await.unwrap().unwrap().token_hash,
+        f.token_hash
+    );
+}
+
+/// The current token rotates; the next one becomes current and the idle end moves.
+pub async fn rotation_makes_the_next_token_current(store: &dyn FamilyStore) {
+    let t = now();
+    let f = new_family(t);
+    store.create(&f).await.unwrap();
+    let next = random("h");
+    let at = t.plus(60);
+    let RotateOutcome::Rotated(after) =
+        rotate(store, &rotation(&f, &f.token_hash, &next, at)).await
+    else {
+        panic!("the current token should rotate");
+    };
+    assert_eq!(after.token_hash, next);
+    assert_eq!(after.last_rotated_at, Some(at));
+    assert_eq!(after.idle_expires_at, at.plus(500));
+    assert_eq!(after.expires_at, f.expires_at);
+    assert_eq!(after.user_id, f.user_id);
+    let stored = store.get(&f.id).await.unwrap().unwrap();
+    assert_eq!(stored.token_hash, next);
+
+    let third = random("h");
+    let o = rotate(store, &rotation(&f, &next, &third, at.plus(10))).await;
+    assert_eq!(outcome_name(&o), "rotated");
+}
+
+/// Presenting an earlier token revokes the family, and its newest token with it.
+pub async fn reuse_of_an_earlier_token_revokes_the_whole_family(store: &dyn FamilyStore) {
+    let t = now();
+    let f = new_family(t);
+    store.create(&f).await.unwrap();
+    let (second, third) = (random("h"), random("h"));
+    rotate(store, &rotation(&f, &f.token_hash, &second, t.plus(1))).await;
+    rotate(store, &rotation(&f, &second, &third, t.plus(2))).await;
+
+    let RotateOutcome::Reused(family) =
+        rotate(store, &rotation(&f, &f.token_hash, &random("h"), t.plus(3))).await
+    else {
+        panic!("an earlier token must be detected as reuse");
+    };
+    let revocation = family.revoked.expect("revoked");
+    assert_eq!(revocation.reason, RevokeReason::Reuse);
+    assert_eq!(revocation.at, t.plus(3));
+    assert_eq!(family.state(t.plus(3)), FamilyState::Revoked);
+
+    // The newest token is dead too, and the reason stays "reuse".
+    let RotateOutcome::Revoked(family) =
+        rotate(store, &rotation(&f, &third, &random("h"), t.plus(4))).await
+    else {
+        panic!("the newest token of a revoked family must be refused");
+    };
+    assert_eq!(family.revoked.unwrap().reason, RevokeReason::Reuse);
+    assert_eq!(family.token_hash, third, "nothing rotated after revocation");
+}
+
+/// With grace off, presenting the parent right after a rotation is reuse.
+pub async fn without_grace_the_parent_is_reuse_at_once(store: &dyn FamilyStore) {
+    let t = now();
+    let f = new_family(t);
+    store.create(&f).await.unwrap();
+    let mut r = rotation(&f, &f.token_hash, &random("h"), t);
+    r.sealed_next = Some("sealed-child".into());
+    r.grace = 0;
+    assert_eq!(outcome_name(&rotate(store, &r).await), "rotated");
+    let again = rotation(&f, &f.token_hash, &random("h"), t);
+    assert_eq!(outcome_name(&rotate(store, &again).await), "reused");
+}
+
+/// Within the grace window the parent gets the same (sealed) child, and nothing
+/// changes; after the window it is reuse.
+pub async fn grace_returns_the_same_child(store: &dyn FamilyStore) {
+    let t = now();
+    let f = new_family(t);
+    store.create(&f).await.unwrap();
+    let child = random("h");
+    let mut r = rotation(&f, &f.token_hash, &child, t.plus(10));
+    r.sealed_next = Some("v1.the-sealed-child".into());
+    r.grace = 30;
+    assert_eq!(outcome_name(&rotate(store, &r).await), "rotated");
+
+    for at in [t.plus(10), t.plus(39)] {
+        let retry = rotation(&f, &f.token_hash, &random("h"), at);
+        match rotate(store, &retry).await {
+            RotateOutcome::Grace {
+                family,
+                sealed_child,
+            } => {
+                assert_eq!(sealed_child, "v1.the-sealed-child");
+                assert_eq!(family.token_hash, child, "the child stays current");
+                assert!(family.revoked.is_none());
+            }
+            other => panic!("expected the grace child, got {other:?}"),
+        }
+    }
+    // The child still rotates normally...
+    let grandchild = random("h");
+    let o = rotate(store, &rotation(&f, &child, &grandchild, t.plus(40))).await;
+    assert_eq!(outcome_name(&o), "rotated");
+    // ... and the old parent is now two generations back: reuse.
+    let late = rotation(&f, &f.token_hash, &random("h"), t.plus(41));
+    assert_eq!(outcome_name(&rotate(store, &late).await), "reused");
+}
+
+/// After the grace window, the parent is reuse.
+pub async fn the_grace_window_ends(store: &dyn FamilyStore) {
+    let t = now();
+    let f = new_family(t);
+    store.create(&f).await.unwrap();
+    let mut r = rotation(&f, &f.token_hash, &random("h"), t);
+    r.sealed_next = Some("v1.sealed".into());
+    r.grace = 5;
+    rotate(store, &r).await;
+    let late = rotation(&f, &f.token_hash, &random("h"), t.plus(5));
+    assert_eq!(outcome_name(&rotate(store, &late).await), "reused");
+}
+
+/// Past the absolute end, even the current token is refused.
+pub async fn a_family_expires_at_its_absolute_end(store: &dyn FamilyStore) {
+    let t = now();
+    let mut f = new_family(t);
+    f.expires_at = t.plus(100);
+    f.idle_expires_at = t.plus(100);
+    store.create(&f).await.unwrap();
+    let mut token = f.token_hash.clone();
+    // Rotating keeps it alive within the absolute end...
+    for step in [40, 80] {
+        let next = random("h");
+        let o = rotate(store, &rotation(&f, &token, &next, t.plus(step))).await;
+        assert_eq!(outcome_name(&o), "rotated");
+        token = next;
+    }
+    // ... but not past it.
+    let o = rotate(store, &rotation(&f, &token, &random("h"), t.plus(100))).await;
+    let RotateOutcome::Expired(family) = o else {
+        panic!("expected expiry, got {o:?}");
+    };
+    assert_eq!(family.state(t.plus(100)), FamilyState::Expired);
+    assert_eq!(family.token_hash, token, "nothing rotated");
+}
+
+/// Unused for longer than the idle timeout, the family ends.
+pub async fn a_family_expires_when_idle(store: &dyn FamilyStore) {
+    let t = now();
+    let mut f = new_family(t);
+    f.idle_expires_at = t.plus(50);
+    store.create(&f).await.unwrap();
+    let next = random("h");
+    let mut r = rotation(&f, &f.token_hash, &next, t.plus(40));
+    r.idle_ttl = 50;
+    assert_eq!(outcome_name(&rotate(store, &r).await), "rotated");
+    // The rotation at +40 moved the idle end to +90.
+    let mut r = rotation(&f, &next, &random("h"), t.plus(90));
+    r.idle_ttl = 50;
+    assert_eq!(outcome_name(&rotate(store, &r).await), "expired");
+}
+
+/// Revocation is idempotent, keeps the first reason, and stops the current token.
+pub async fn revoking_a_family_stops_its_token(store: &dyn FamilyStore) {
+    let t = now();
+    let f = new_family(t);
+    store.create(&f).await.unwrap();
+    assert!(
+        store
+            .revoke(&f.id, RevokeReason::Revoked, t.plus(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .revoke(&f.id, RevokeReason::Admin, t.plus(6))
+            .await
+            .unwrap()
+    );
+    let got = store.get(&f.id).await.unwrap().unwrap();
+    let revocation = got.revoked.unwrap();
+    assert_eq!(revocation.reason, RevokeReason::Revoked);
+    assert_eq!(revocation.at, t.plus(5));
+    let o = rotate(store, &rotation(&f, &f.token_hash, &random("h"), t.plus(7))).await;
+    assert_eq!(outcome_name(&o), "revoked");
+}
+
+/// An unknown family is `Unknown` to rotate, `None` to get, `false` to revoke.
+pub async fn an_unknown_family_is_reported_as_unknown(store: &dyn FamilyStore) {
+    let f = new_family(now());
+    let o = rotate(store, &rotation(&f, "x", "y", now())).await;
+    assert_eq!(outcome_name(&o), "unknown");
+    assert!(store.get(&f.id).await.unwrap().is_none());
+    assert!(
+        !store
+            .revoke(&f.id, RevokeReason::Admin, now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .revoke_session("no-such-session", RevokeReason::Logout, now())
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// Logout revokes the families of one browser session, not the person's others;
+/// revoking a person revokes all of theirs, and nobody else's.
+pub async fn sessions_and_people_revoke_their_own_families(store: &dyn FamilyStore) {
+    let t = now();
+    let a1 = new_family(t);
+    let mut a2 = new_family(t);
+    a2.user_id = a1.user_id.clone();
+    a2.session_id_hash = a1.session_id_hash.clone();
+    let mut other_device = new_family(t);
+    other_device.user_id = a1.user_id.clone();
+    let someone_else = new_family(t);
+    for f in [&a1, &a2, &other_device, &someone_else] {
+        store.create(f).await.unwrap();
+    }
+    let session = a1.session_id_hash.clone().unwrap();
+    let n = store
+        .revoke_session(&session, RevokeReason::Logout, t.plus(1))
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let state = |f: &NewFamily| {
+        let id = f.id.clone();
+        async move { store.get(&id).await.unwrap().unwrap().state(t.plus(2)) }
+    };
+    assert_eq!(state(&a1).await, FamilyState::Revoked);
+    assert_eq!(state(&a2).await, FamilyState::Revoked);
+    assert_eq!(state(&other_device).await, FamilyState::Active);
+    assert_eq!(
+        store
+            .get(&a1.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+            .unwrap()
+            .reason,
+        RevokeReason::Logout
+    );
+
+    let n = store
+        .revoke_user(&a1.user_id, RevokeReason::UserSessions, t.plus(2))
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "only the family that was still live");
+    assert_eq!(state(&other_device).await, FamilyState::Revoked);
+    assert_eq!(state(&someone_else).await, FamilyState::Active);
+}
+
+/// Listing filters by person and by client, oldest first.
+pub async fn families_are_listed_by_person_and_client(store: &dyn FamilyStore) {
+    let t = now();
+    let first = new_family(t);
+    let mut second = new_family(t.plus(1));
+    second.user_id = first.user_id.clone();
+    let mut third = new_family(t.plus(2));
+    third.user_id = first.user_id.clone();
+    third.client_id = first.client_id.clone();
+    for f in [&third, &first, &second] {
+        store.create(f).await.unwrap();
+    }
+    let mine = store
+        .list(&FamilyFilter {
+            user: Some(first.user_id.clone()),
+            client: None,
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = mine.iter().map(|f| f.id.clone()).collect();
+    assert_eq!(
+        ids,
+        vec![first.id.clone(), second.id.clone(), third.id.clone()]
+    );
+    let by_client = store
+        .list(&FamilyFilter {
+            user: Some(first.user_id.clone()),
+            client: Some(first.client_id.clone()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_client.len(), 2);
+    let only_client = store
+        .list(&FamilyFilter {
+            user: None,
+            client: Some(second.client_id.clone()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(only_client.len(), 1);
+    assert_eq!(only_client[0].id, second.id);
+    let all = store.list(&FamilyFilter::default()).await.unwrap();
+    assert!(all.len() >= 3);
+}
+
+/// Of many concurrent rotations of one token, exactly one wins; with grace off, the
+/// others are reuse, and the family ends revoked.
+pub async fn concurrent_rotations_have_one_winner(store: &dyn FamilyStore) {
+    let t = now();
+    let f = new_family(t);
+    store.create(&f).await.unwrap();
+    let outcomes: Vec<&'static str> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let r = rotation(&f, &f.token_hash, &random("h"), t.plus(1));
+                scope.spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    outcome_name(&runtime.block_on(store.rotate(&r)).unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners = outcomes.iter().filter(|o| **o == "rotated").count();
+    assert_eq!(winners, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| ["rotated", "reused", "revoked"].contains(o)),
+        "{outcomes:?}"
+    );
+    let family = store.get(&f.id).await.unwrap().unwrap();
+    assert_eq!(family.revoked.unwrap().reason, RevokeReason::Reuse);
+}
+
+/// `ping` answers.
+pub async fn ping_answers(store: &dyn FamilyStore) {
+    store.ping().await.unwrap();
+    assert!(["redis", "embedded"].contains(&store.kind()));
+}
+
+/// Runs every contract case as its own test against the store `$make` builds:
+/// `family_contract!(redis, usher_families::testing::redis_store());`
+#[macro_export]
+macro_rules! family_contract {
+    ($module:ident, $make:expr) => {
+        mod $module {
+            $crate::family_contract!(@cases $make;
+                a_family_round_trips,
+                a_duplicate_family_is_a_conflict,
+                rotation_makes_the_next_token_current,
+                reuse_of_an_earlier_token_revokes_the_whole_family,
+                without_grace_the_parent_is_reuse_at_once,
+                grace_returns_the_same_child,
+                the_grace_window_ends,
+                a_family_expires_at_its_absolute_end,
+                a_family_expires_when_idle,
+                revoking_a_family_stops_its_token,
+                an_unknown_family_is_reported_as_unknown,
+                sessions_and_people_revoke_their_own_families,
+                families_are_listed_by_person_and_client,
+                concurrent_rotations_have_one_winner,
+                ping_answers,
+            );
+        }
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread")]
+            async fn $case() {
+                #[allow(unused_variables)]
+                let (store, keep) = $make;
+                $crate::testing::$case(&store).await;
+                drop(keep);
+            }
+        )*
+    };
+}

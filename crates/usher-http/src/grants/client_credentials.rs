@@ -1,0 +1,166 @@
+//! `grant_type=client_credentials` (RFC 6749 §4.4) with resource indicators (RFC 8707):
+//! a confidential client registered for this grant gets an RFC 9068 access token about
+//! itself (`sub` = `client_id`) for the audiences it asked for and is registered for.
+//! No refresh token and no ID token: there is no person.
+//!
+//! Choosing the audience when no `resource` is sent is written down in
+//! `docs/design/key-rotation.md` ("client_credentials and audiences").
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use serde_json::json;
+use usher_domain::authorize::RawParams;
+use usher_domain::scope::{OFFLINE_ACCESS, OPENID};
+use usher_domain::{Audience, Client, GrantType, ProtocolError, ScopeSet};
+
+use crate::params;
+use crate::respond::{json_no_store, token_error};
+use crate::state::AppState;
+use crate::tokens::{self, AccessTokenClaims};
+
+/// A refused request: the error code and a description that names the fix.
+type Refusal = (ProtocolError, String);
+
+/// The scopes to grant: those asked for, which must all be registered for the client, or
+/// (none asked for) every registered scope that makes sense without a person.
+fn granted_scopes(client: &Client, form: &RawParams) -> Result<ScopeSet, Refusal> {
+    let refuse = |d: &str| Err((ProtocolError::InvalidScope, d.to_owned()));
+    let registered = &client.registration.scopes;
+    let Some(raw) = params::single(form, "scope") else {
+        let defaults = registered
+            .iter()
+            .filter(|s| s.as_str() != OPENID && s.as_str() != OFFLINE_ACCESS)
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        return ScopeSet::parse(&defaults).or_else(|_| refuse("the client's scopes are invalid"));
+    };
+    let Ok(asked) = ScopeSet::parse(raw) else {
+        return refuse("scope is malformed: space-separated tokens without quotes or backslashes");
+    };
+    if asked.contains(OPENID) {
+        return refuse(
+            "openid is for signing people in; client_credentials issues no ID token: remove openid from scope",
+        );
+    }
+    if asked.contains(OFFLINE_ACCESS) {
+        return refuse(
+            "offline_access asks for a refresh token, which client_credentials never issues: remove it from scope",
+        );
+    }
+    if let Some(extra) = asked.iter().find(|s| !registered.contains(s.as_str())) {
+        return refuse(&format!(
+            "scope {extra} is not registered for this client (its scopes: {registered})"
+        ));
+    }
+    Ok(asked)
+}
+
+/// The audiences of the token (RFC 8707 §2): every `resource` sent, each registered for
+/// the client; or, with none sent, the client's only audience, or the configured default.
+fn audiences(state: &AppState, client: &Client, form: &RawParams) -> Result<Vec<String>, Refusal> {
+    let refuse = |d: &str| Err((ProtocolError::InvalidTarget, d.to_owned()));
+    let registered = &client.registration.audiences;
+    let registered_list = || {
+        registered
+            .iter()
+            .map(Audience::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (_, value) in form.iter().filter(|(k, _)| k == "resource") {
+        if Audience::parse(value).is_err() {
+            return refuse("resource must be an absolute URI without a fragment (RFC 8707 §2)");
+        }
+        if !registered.iter().any(|a| a.as_str() == value) {
+            return refuse(&format!(
+                "resource {value} is not registered for this client; register it with `usher client create … --audience {value}`"
+            ));
+        }
+        if !out.contains(value) {
+            out.push(value.clone());
+        }
+    }
+    if !out.is_empty() {
+        return Ok(out);
+    }
+    let default = state.settings.default_audience.as_deref();
+    match (registered.as_slice(), default) {
+        ([only], _) => Ok(vec![only.as_str().to_owned()]),
+        ([], Some(d)) => Ok(vec![d.to_owned()]),
+        (several, Some(d)) if several.iter().any(|a| a.as_str() == d) => Ok(vec![d.to_owned()]),
+        ([], None) => refuse(
+            "no resource was sent, the client has no registered audience and no default_audience is configured: send resource=URI for an audience registered with `usher client create … --audience URI`, or set default_audience",
+        ),
+        (_, _) => refuse(&format!(
+            "no resource was sent and this client is registered for several audiences: send resource=URI, one of {}",
+            registered_list()
+        )),
+    }
+}
+
+/// Issues the token; `client` is already authenticated.
+pub async fn issue(state: &AppState, client: Client, form: &RawParams) -> HttpResponse {
+    if client.is_public() {
+        return token_error(
+            ProtocolError::UnauthorizedClient,
+            "a public client cannot use client_credentials: only a confidential client (one with a secret) can",
+            false,
+        );
+    }
+    if !client.allows_grant(GrantType::ClientCredentials) {
+        return token_error(
+            ProtocolError::UnauthorizedClient,
+            "this client is not registered for the client_credentials grant",
+            false,
+        );
+    }
+    let scope = match granted_scopes(&client, form) {
+        Ok(s) => s,
+        Err((error, description)) => return token_error(error, &description, false),
+    };
+    let audience = match audiences(state, &client, form) {
+        Ok(a) => a,
+        Err((error, description)) => return token_error(error, &description, false),
+    };
+
+    let settings = &state.settings;
+    let now = state.now();
+    let keys = state.published_keys();
+    let minted = tokens::access_token(
+        &keys.ring,
+        &AccessTokenClaims {
+            issuer: settings.issuer.as_str(),
+            subject: client.id.as_str(),
+            audience: &audience,
+            client_id: client.id.as_str(),
+            scope: &scope,
+            auth_time: None,
+            issued_at: now,
+            expires_at: now.plus(settings.access_token_ttl),
+        },
+    );
+    let minted = match minted {
+        Ok(m) => m,
+        Err(cause) => {
+            tracing::error!(%cause, "cannot sign an access token");
+            return token_error(ProtocolError::ServerError, "internal error", false);
+        }
+    };
+    tracing::info!(
+        client_id = %client.id,
+        grant_type = "client_credentials",
+        audiences = audience.len(),
+        "access token issued"
+    );
+    json_no_store(
+        StatusCode::OK,
+        &json!({
+            "access_token": minted.token,
+            "token_type": "Bearer",
+            "expires_in": settings.access_token_ttl,
+            "scope": scope.to_string(),
+        }),
+    )
+}

@@ -1,0 +1,76 @@
+//! The `usher` binary's code, as a library: configuration, logging, wiring and the admin
+//! CLI.
+//!
+//! It owns the process: it reads settings, installs logging, reads the clock, and wires
+//! `usher-store`, `usher-keys` and `usher-http` together. Protocol rules live in
+//! `usher-domain`; this crate only decides *which* implementations to plug in.
+//! `src/main.rs` only calls [`main`]. The library exists so that integration tests can
+//! start whole Usher nodes in-process with a clock they control ([`serve::Node`]).
+
+pub mod admin;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod rotation;
+pub mod serve;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::Settings;
+use crate::context::Context;
+
+/// The whole command line program: parse, configure logging, run, map errors to exit
+/// codes (2 for bad input, 1 for everything else).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("usher: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Admin commands log only warnings unless USHER_LOG says otherwise, so their output
+    // stays readable; the server logs at the configured level.
+    let filter = match (&cli.command, std::env::var_os("USHER_LOG")) {
+        (Command::Serve, _) | (_, Some(_)) => settings.log.clone(),
+        _ => "warn".to_owned(),
+    };
+    telemetry::init(&filter, settings.log_format);
+
+    match run(cli.command, settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<admin::UsageError>() {
+            Some(usage) => {
+                eprintln!("usher: {usage}");
+                ExitCode::from(2)
+            }
+            None => {
+                eprintln!("usher: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Admin commands check their input before opening anything, so bad input writes
+/// nothing: not even a fresh database or KEK.
+fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve::run(Context::open(settings)?),
+        Command::Migrate => {
+            let ctx = Context::open(settings)?;
+            println!("database {} is up to date", ctx.db.display_url());
+            Ok(())
+        }
+        Command::Client(c) => admin::client::run(settings, c),
+        Command::User(c) => admin::user::run(settings, c),
+        Command::Keys(c) => admin::keys::run(settings, c),
+        Command::Families(c) => admin::families::run(settings, c),
+    }
+}

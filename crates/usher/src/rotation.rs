@@ -1,0 +1,232 @@
+//! The key-rotation task every node runs, and the transitions the admin CLI performs.
+//!
+//! Each tick reads the key table, asks `usher_domain::rotation::plan` what is due at the
+//! clock's `now`, and performs each transition through the store's compare-and-set
+//! methods, so that of all the nodes planning the same transition exactly one performs
+//! it. Then, if the published key set (or the active key) differs from what this node
+//! serves, it rebuilds the key ring and swaps it into the HTTP state. A tick runs every
+//! `[keys] poll_interval` seconds, so every node sees every change — its own at once,
+//! others' within one interval. Time comes from a `Clock`, so tests drive months of
+//! rotations by calling [`Rotator::tick`] with a fake one.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use usher_domain::rotation::{self, RotationSchedule, Transition};
+use usher_domain::{KeyState, KeyStore, SigningKeyRecord, UnixTime};
+use usher_http::{AppState, Clock, PublishedKeys};
+use usher_keys::{Kek, KeyRing};
+
+/// What a node serves: the published keys by `kid` and state, sorted.
+type Fingerprint = Vec<(String, KeyState)>;
+
+fn fingerprint(records: &[SigningKeyRecord]) -> Fingerprint {
+    let mut f: Fingerprint = records
+        .iter()
+        .filter(|k| k.state.is_published())
+        .map(|k| (k.kid.clone(), k.state))
+        .collect();
+    f.sort_by(|a, b| a.0.cmp(&b.0));
+    f
+}
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    /// The transitions this node performed (it won their compare-and-set).
+    pub performed: Vec<String>,
+    /// Whether this node swapped in a new key ring.
+    pub reloaded: bool,
+}
+
+/// One node's rotation duty.
+pub struct Rotator {
+    store: Arc<dyn KeyStore>,
+    kek: Kek,
+    bits: u32,
+    schedule: RotationSchedule,
+    state: AppState,
+    clock: Arc<dyn Clock>,
+    served: Mutex<Fingerprint>,
+}
+
+impl Rotator {
+    /// `records` are the keys the state's current ring was built from.
+    pub fn new(
+        store: Arc<dyn KeyStore>,
+        kek: Kek,
+        bits: u32,
+        schedule: RotationSchedule,
+        state: AppState,
+        records: &[SigningKeyRecord],
+    ) -> Rotator {
+        let clock = state.clock.clone();
+        Rotator {
+            store,
+            kek,
+            bits,
+            schedule,
+            state,
+            clock,
+            served: Mutex::new(fingerprint(records)),
+        }
+    }
+
+    pub fn schedule(&self) -> &RotationSchedule {
+        &self.schedule
+    }
+
+    /// Performs the due transitions and reloads the key ring if the key set changed.
+    /// Blocking (database and RSA key generation): call it off the async executor.
+    pub fn tick(&self) -> anyhow::Result<TickReport> {
+        let now = self.clock.now();
+        let mut records = self
+            .store
+            .list_keys()
+            .context("cannot read the signing keys")?;
+        let mut report = TickReport::default();
+        for transition in rotation::plan(&records, &self.schedule, now) {
+            if let Some(done) = perform(&*self.store, &self.kek, self.bits, &transition, now)? {
+                report.performed.push(done);
+            }
+        }
+        if !report.performed.is_empty() {
+            records = self
+                .store
+                .list_keys()
+                .context("cannot read the signing keys")?;
+        }
+        let current = fingerprint(&records);
+        let mut served = match self.served.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if *served != current {
+            // A ring that cannot be built (say, this node's KEK cannot open the new active
+            // key) leaves the old one in place: the node keeps serving, loudly.
+            let ring = KeyRing::from_records(&records, &self.kek).map_err(|e| {
+                tracing::error!(cause = %e, "cannot load the new signing keys; still serving the previous set");
+                anyhow::anyhow!("cannot load the new signing keys: {e}")
+            })?;
+            tracing::info!(active = %ring.active_kid(), published = current.len(), "signing keys reloaded");
+            self.state.replace_keys(PublishedKeys::new(ring));
+            *served = current;
+            report.reloaded = true;
+        }
+        Ok(report)
+    }
+}
+
+/// Performs one planned transition; returns a description if this caller performed it,
+/// `None` if another node (or an earlier call) got there first.
+pub fn perform(
+    store: &dyn KeyStore,
+    kek: &Kek,
+    bits: u32,
+    transition: &Transition,
+    now: UnixTime,
+) -> anyhow::Result<Option<String>> {
+    match transition {
+        Transition::CreateNext { activate_after } => {
+            let generated = usher_keys::generate_signing_key(kek, bits, KeyState::Next, now)
+                .context("cannot generate a signing key")?;
+            let key = rotation::as_next(generated, *activate_after);
+            if store.insert_next_key(&key)? {
+                tracing::info!(kid = %key.kid, activate_after = activate_after.seconds(), "published a next signing key");
+                return Ok(Some(format!("published {} as next", key.kid)));
+            }
+            Ok(None)
+        }
+        Transition::Promote { next, retiring } => {
+            if store.promote_key(next, retiring.as_ref())? {
+                tracing::info!(
+                    kid = %next.kid,
+                    retired = retiring.as_ref().map(|r| r.kid.as_str()).unwrap_or("-"),
+                    "a new signing key is active"
+                );
+                return Ok(Some(format!("activated {}", next.kid)));
+            }
+            Ok(None)
+        }
+        Transition::Remove { key } => {
+            if store.update_key_if(key, KeyState::Retired)? {
+                tracing::info!(kid = %key.kid, "removed a retired signing key from the JWKS");
+                return Ok(Some(format!("removed {}", key.kid)));
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The outcome of an emergency promotion.
+pub struct Emergency {
+    /// The key that signs from now on.
+    pub active: SigningKeyRecord,
+    /// Whether it was published before (an existing `next` key) or is brand new.
+    pub was_published: bool,
+    /// The previous active key, as it became (retired, or removed when compromised).
+    pub previous: Option<SigningKeyRecord>,
+}
+
+/// `usher keys rotate --now` and the retirement of a compromised active key: the `next`
+/// key (or, if there is none, a new one) becomes active at once; the old active key is
+/// retired, or removed from the JWKS when `compromised`.
+pub fn promote_now(
+    store: &dyn KeyStore,
+    kek: &Kek,
+    bits: u32,
+    schedule: &RotationSchedule,
+    now: UnixTime,
+    compromised: bool,
+) -> anyhow::Result<Emergency> {
+    let mut records = store.list_keys().context("cannot read the signing keys")?;
+    let mut was_published = true;
+    if rotation::next_key(&records, schedule).is_none() {
+        let generated = usher_keys::generate_signing_key(kek, bits, KeyState::Next, now)
+            .context("cannot generate a signing key")?;
+        // Inserted here or, in a race, by another node a moment ago: new either way.
+        store.insert_next_key(&rotation::as_next(generated, now))?;
+        was_published = false;
+        records = store.list_keys().context("cannot read the signing keys")?;
+    }
+    let next = rotation::next_key(&records, schedule).ok_or_else(|| {
+        anyhow::anyhow!("another node changed the keys at the same time; run the command again")
+    })?;
+    let old = rotation::active_key(&records);
+    let previous = old.map(|o| {
+        if compromised {
+            rotation::removed(o, now)
+        } else {
+            rotation::retired(o, schedule, now)
+        }
+    });
+    let active = rotation::promoted(next, schedule, now);
+    if !store.promote_key(&active, previous.as_ref())? {
+        anyhow::bail!("another node changed the keys at the same time; run the command again");
+    }
+    Ok(Emergency {
+        active,
+        was_published,
+        previous,
+    })
+}
+
+/// Ticks every `every` until the process ends. Failures are logged and retried at the
+/// next tick.
+pub async fn run_forever(rotator: Arc<Rotator>, every: Duration) {
+    let mut interval = actix_web::rt::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let rotator = rotator.clone();
+        match actix_web::rt::task::spawn_blocking(move || rotator.tick()).await {
+            Ok(Ok(report)) if !report.performed.is_empty() => {
+                tracing::debug!(performed = ?report.performed, "key rotation tick")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(cause = %format!("{e:#}"), "key rotation tick failed"),
+            Err(e) => tracing::warn!(cause = %e, "the key rotation task failed"),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! `usher try sign-in` and `usher try client-credentials`: watch a flow work end to end
+//! from a terminal, in the spirit of `hydra perform authorization-code`.
+//!
+//! `try sign-in` runs a tiny relying party on a loopback port: it prints the URL to open,
+//! sends the browser to Usher with PKCE, state and nonce, takes the code at
+//! `http://127.0.0.1:PORT/callback`, exchanges it, validates the ID token against the
+//! JWKS (with the `openidconnect` library, as any relying party would), and prints the ID
+//! token claims, the access token claims and the refresh token's family id. The client
+//! must have `http://127.0.0.1/callback` registered (any port matches, RFC 8252).
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::{Context as _, anyhow, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use serde_json::{Value, json};
+
+use crate::config::Settings;
+
+/// The decoded (not verified) claims of a JWT, for display.
+pub fn jwt_claims(token: &str) -> Option<Value> {
+    let payload = token.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .context("cannot build an HTTP client")
+}
+
+/// What the callback produced, for the terminal.
+struct Outcome {
+    report: Value,
+}
+
+pub struct SignIn {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub port: u16,
+    pub scope: String,
+}
+
+pub fn sign_in(settings: &Settings, args: SignIn, json_output: bool) -> anyhow::Result<()> {
+    let issuer = settings.issuer.as_str().to_owned();
+    actix_web::rt::System::new().block_on(async move {
+        let http = http_client()?;
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone())?, &http)
+            .await
+            .with_context(|| format!("cannot read the discovery document of {issuer}: is `usher serve` running?"))?;
+        let redirect = format!("http://127.0.0.1:{}/callback", args.port);
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(args.client_id.clone()),
+            args.client_secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(RedirectUrl::new(redirect.clone())?);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        for s in args.scope.split(' ').filter(|s| !s.is_empty() && *s != "openid") {
+            request = request.add_scope(Scope::new(s.to_owned()));
+        }
+        let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+
+        let listener = std::net::TcpListener::bind(("127.0.0.1", args.port))
+            .with_context(|| format!("cannot listen on 127.0.0.1:{} (choose another with --port)", args.port))?;
+        eprintln!("Open this URL in your browser to sign in:\n\n  {url}\n");
+        eprintln!("(waiting for the browser at {redirect}; Ctrl-C to give up)");
+
+        let done: Arc<Mutex<Option<anyhow::Result<Outcome>>>> = Arc::new(Mutex::new(None));
+        let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel::<()>(1);
+        let shared = (
+            client,
+            Arc::new(Mutex::new(Some(verifier))),
+            state,
+            nonce,
+            issuer.clone(),
+            done.clone(),
+            stop_tx,
+            http.clone(),
+        );
+        let shared = web::Data::new(shared);
+        let start = url.to_string();
+        let server = HttpServer::new(move || {
+            let start = start.clone();
+            App::new()
+                .app_data(shared.clone())
+                .route(
+                    "/",
+                    web::get().to(move || {
+                        let start = start.clone();
+                        async move { HttpResponse::Found().insert_header(("Location", start)).finish() }
+                    }),
+                )
+                .route("/callback", web::get().to(callback))
+        })
+        .workers(1)
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        stop_rx.recv().await;
+        handle.stop(true).await;
+        let outcome = done
+            .lock()
+            .map_err(|_| anyhow!("the callback failed"))?
+            .take()
+            .ok_or_else(|| anyhow!("no result from the callback"))??;
+        if json_output {
+            crate::admin::print_json(&outcome.report)?;
+        } else {
+            println!("{}", serde_json::to_string_pretty(&outcome.report)?);
+        }
+        Ok(())
+    })
+}
+
+type Shared = (
+    CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    Arc<Mutex<Option<openidconnect::PkceCodeVerifier>>>,
+    CsrfToken,
+    Nonce,
+    String,
+    Arc<Mutex<Option<anyhow::Result<Outcome>>>>,
+    tokio::sync::mpsc::Sender<()>,
+    reqwest::Client,
+);
+
+async fn callback(
+    query: web::Query<std::collections::HashMap<String, String>>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let (client, verifier, state, nonce, issuer, done, stop, http) = shared.get_ref();
+    let result = finish(client, verifier, state, nonce, issuer, http, &query).await;
+    let page = match &result {
+        Ok(_) => "<!doctype html><html lang=en><title>Signed in</title><h1>Signed in</h1><p>You can close this tab: the terminal shows the tokens.</p></html>".to_owned(),
+        Err(e) => format!("<!doctype html><html lang=en><title>Sign-in failed</title><h1>Sign-in failed</h1><p>{}</p></html>", html_escape(&e.to_string())),
+    };
+    if let Ok(mut slot) = done.lock() {
+        *slot = Some(result);
+    }
+    let _ = stop.try_send(());
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+async fn finish(
+    client: &<Shared as TupleFirst>::First,
+    verifier: &Mutex<Option<openidconnect::PkceCodeVerifier>>,
+    state: &CsrfToken,
+    nonce: &Nonce,
+    issuer: &str,
+    http: &reqwest::Client,
+    query: &std::collections::HashMap<String, String>,
+) -> anyhow::Result<Outcome> {
+    if let Some(error) = query.get("error") {
+        bail!(
+            "Usher answered {error}: {}",
+            query.get("error_description").map_or("", String::as_str)
+        );
+    }
+    if query.get("state") != Some(state.secret()) {
+        bail!("the state does not match: this callback is not for this sign-in");
+    }
+    if query.get("iss").map(String::as_str) != Some(issuer) {
+        bail!("the iss parameter is not {issuer} (RFC 9207 mix-up protection)");
+    }
+    let code = query.get("code").ok_or_else(|| anyhow!("no code in the callback"))?;
+    let verifier = verifier
+        .lock()
+        .map_err(|_| anyhow!("internal error"))?
+        .take()
+        .ok_or_else(|| anyhow!("this sign-in was already completed"))?;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code.clone()))?
+        .set_pkce_verifier(verifier)
+        .request_async(http)
+        .await
+        .map_err(|e| anyhow!("the code exchange failed: {e}"))?;
+    let id_token = tokens
+        .id_token()
+        .ok_or_else(|| anyhow!("no ID token: does the client have the openid scope?"))?;
+    id_token
+        .claims(&client.id_token_verifier(), nonce)
+        .map_err(|e| anyhow!("the ID token is not valid: {e}"))?;
+    let access = tokens.access_token().secret();
+    let family = tokens
+        .refresh_token()
+        .and_then(|r| r.secret().split_once('.').map(|(f, _)| f.to_owned()));
+    Ok(Outcome {
+        report: json!({
+            "id_token_claims": jwt_claims(&id_token.to_string()),
+            "access_token_claims": jwt_claims(access),
+            "refresh_token_family": family,
+            "scope": tokens.scopes().map(|s| s.iter().map(|x| x.as_str().to_owned()).collect::<Vec<_>>()),
+            "expires_in": tokens.expires_in().map(|d| d.as_secs()),
+        }),
+    })
+}
+
+/// Helper to name the client type inside the tuple.
+trait TupleFirst {
+    type First;
+}
+impl<A, B, C, D, E, F, G, H> TupleFirst for (A, B, C, D, E, F, G, H) {
+    type First = A;
+}
+
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub scope: Option<String>,
+    pub resources: Vec<String>,
+}
+
+pub fn client_credentials(settings: &Settings, args: ClientCredentials, json_output: bool) -> anyhow::Result<()> {
+    let token_endpoint = settings.issuer.endpoint(usher_http::routes::TOKEN);
+    actix_web::rt::System::new().block_on(async move {
+        let http = http_client()?;
+        let mut form: Vec<(&str, String)> = vec![("grant_type", "client_credentials".to_owned())];
+        if let Some(s) = &args.scope {
+            form.push(("scope", s.clone()));
+        }
+        for r in &args.resources {
+            form.push(("resource", r.clone()));
+        }
+        let response = http
+            .post(&token_endpoint)
+            .basic_auth(form_encode(&args.client_id), Some(form_encode(&args.client_secret)))
+            .form(&form)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {token_endpoint}: is `usher serve` running?"))?;
+        let status = response.status();
+        let body: Value = response.json().await.context("the token endpoint did not answer JSON")?;
+        if !status.is_success() {
+            bail!(
+                "the token endpoint refused ({status}): {} {}",
+                body["error"].as_str().unwrap_or("?"),
+                body["error_description"].as_str().unwrap_or("")
+            );
+        }
+        let token = body["access_token"].as_str().unwrap_or("");
+        let report = json!({
+            "access_token_claims": jwt_claims(token),
+            "token_type": body["token_type"],
+            "expires_in": body["expires_in"],
+            "scope": body["scope"],
+        });
+        if json_output {
+            crate::admin::print_json(&report)
+        } else {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+    })
+}
+
+/// RFC 6749 §2.3.1: client id and secret are form-encoded before Basic encoding.
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,59 @@
+// Runs the real `usher` binary for the browser tests: a server on a loopback port of its
+// own choosing, in a fresh directory (embedded SQLite, its own KEK), and the admin CLI on
+// the same directory.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const here = new URL('..', import.meta.url).pathname;
+export const USHER_BIN = resolve(process.env.USHER_BIN ?? join(here, '..', 'target', 'debug', 'usher'));
+
+function environment(extra = {}) {
+  return { PATH: process.env.PATH, ...extra };
+}
+
+export async function startUsher(extraEnv = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'usher-e2e-'));
+  const env = environment({ USHER_BIND: '127.0.0.1:0', USHER_LOG_FORMAT: 'json', ...extraEnv });
+  const child = spawn(USHER_BIN, ['serve'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const lines = createInterface({ input: child.stderr });
+  const seen = [];
+  const listening = await new Promise((resolveStart, rejectStart) => {
+    const timer = setTimeout(() => rejectStart(new Error(`usher did not start:\n${seen.join('\n')}`)), 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      rejectStart(new Error(`usher exited with ${code}:\n${seen.join('\n')}`));
+    });
+    lines.on('line', (line) => {
+      seen.push(line);
+      try {
+        const event = JSON.parse(line);
+        if (event.message === 'usher is listening') {
+          clearTimeout(timer);
+          resolveStart(event);
+        }
+      } catch {
+        // not JSON: keep it for the error message
+      }
+    });
+  });
+  return {
+    dir,
+    base: listening.listen,
+    issuer: listening.issuer,
+    cli(args, input) {
+      const run = spawnSync(USHER_BIN, args, { cwd: dir, env: environment(extraEnv), input: input ?? '', encoding: 'utf8' });
+      if (run.status !== 0) {
+        throw new Error(`usher ${args.join(' ')} failed (${run.status}): ${run.stderr}`);
+      }
+      return JSON.parse(run.stdout);
+    },
+    stop() {
+      child.removeAllListeners('exit');
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
