@@ -134,6 +134,31 @@ describe('signing in through Usher in a browser', () => {
     await context.close();
   });
 
+  test('logging out ends the session: the next sign-in asks for the password again', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${rp.base}/login`);
+    await login(page, 'alice', PASSWORD);
+    await page.locator('#sub').waitFor();
+    await page.goto(`${rp.base}/logout`);
+    await page.locator('#state').waitFor();
+    assert.equal(await page.locator('#state').innerText(), 'bye');
+    assert.match(page.url(), new RegExp(`^${rp.base}/signed-out`));
+    // The session is gone: Usher asks for the password again.
+    await page.goto(`${rp.base}/login`);
+    await page.getByLabel('Password').waitFor();
+    assert.match(page.url(), new RegExp(`^${usher.base}/authorize`));
+    await login(page, 'alice', PASSWORD);
+    await page.locator('#sub').waitFor();
+    // A logout that cannot be tied to an application asks first, then confirms.
+    await page.goto(`${usher.base}/logout`);
+    await shoot(page, 'logout-confirm');
+    await page.getByRole('button', { name: /sign out/i }).click();
+    await page.getByRole('heading', { name: /signed out/i }).waitFor();
+    await shoot(page, 'logged-out');
+    await context.close();
+  });
+
   test('every page passes an axe-core WCAG 2.1 A/AA audit', async () => {
     // The audit injects axe-core, which Usher's CSP (rightly) forbids: bypass it for the
     // audit only; the flows above ran under the real policy.
@@ -141,6 +166,16 @@ describe('signing in through Usher in a browser', () => {
     await audit(context, `${rp.base}/login`, 'login');
     await audit(context, `${rp.base}/login`, 'login error', (page) => login(page, 'alice', 'wrong'));
     await audit(context, `${usher.base}/authorize?client_id=nobody&response_type=code`, 'error');
+    const signIn = await context.newPage();
+    await signIn.goto(`${rp.base}/login`);
+    await login(signIn, 'alice', PASSWORD);
+    await signIn.locator('#sub').waitFor();
+    await signIn.close();
+    await audit(context, `${usher.base}/logout`, 'logout confirmation');
+    await audit(context, `${usher.base}/logout`, 'signed out', async (page) => {
+      await page.getByRole('button', { name: /sign out/i }).click();
+      await page.getByRole('heading', { name: /signed out/i }).waitFor();
+    });
     await audit(context, `${rp.base}/login?prompt=consent`, 'consent', async (page) => {
       await login(page, 'alice', PASSWORD);
       await page.getByRole('button', { name: /allow/i }).waitFor();

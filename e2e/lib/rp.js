@@ -77,6 +77,14 @@ export async function startRelyingParty({ issuer, clientId, clientSecret }) {
         lastIdToken = tokens.id_token;
         return page(res, 200, 'Signed in', `<p>Signed in as <strong id="sub">${escape(claims.sub)}</strong> (${escape(claims.email ?? '')})</p>`);
       }
+      if (url.pathname === '/logout') {
+        const out = new URL(`${issuer}/logout`);
+        out.searchParams.set('id_token_hint', lastIdToken ?? '');
+        out.searchParams.set('post_logout_redirect_uri', `${self}/signed-out`);
+        out.searchParams.set('state', 'bye');
+        res.writeHead(302, { Location: out.toString() });
+        return res.end();
+      }
       if (url.pathname === '/signed-out') {
         return page(res, 200, 'Signed out', `<p id="state">${escape(url.searchParams.get('state') ?? '')}</p>`);
       }

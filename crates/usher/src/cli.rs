@@ -37,6 +37,43 @@ pub enum Command {
     /// Inspect and revoke refresh-token families.
     #[command(subcommand)]
     Families(FamiliesCommand),
+    /// Watch a flow work end to end against a running `usher serve`.
+    #[command(subcommand)]
+    Try(TryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TryCommand {
+    /// Run a tiny relying party on 127.0.0.1:PORT, print the URL to open, and after you
+    /// sign in print the ID token claims, the access token claims and the refresh token's
+    /// family id. The client needs the redirect URI http://127.0.0.1/callback.
+    SignIn {
+        #[arg(long)]
+        client_id: String,
+        /// The client's secret (omit for a public client).
+        #[arg(long)]
+        client_secret: Option<String>,
+        #[arg(long, default_value_t = 5555)]
+        port: u16,
+        #[arg(long, default_value = "openid profile email")]
+        scope: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Get a client_credentials token and print its decoded claims.
+    ClientCredentials {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        client_secret: String,
+        #[arg(long)]
+        scope: Option<String>,
+        /// An RFC 8707 resource (audience); repeat for more.
+        #[arg(long = "resource", value_name = "URI")]
+        resources: Vec<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,6 +15,7 @@ pub mod context;
 pub mod rotation;
 pub mod serve;
 mod telemetry;
+pub mod tryout;
 
 use std::process::ExitCode;
 
@@ -72,5 +73,37 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::User(c) => admin::user::run(settings, c),
         Command::Keys(c) => admin::keys::run(settings, c),
         Command::Families(c) => admin::families::run(settings, c),
+        Command::Try(cli::TryCommand::SignIn {
+            client_id,
+            client_secret,
+            port,
+            scope,
+            json,
+        }) => tryout::sign_in(
+            &settings,
+            tryout::SignIn {
+                client_id,
+                client_secret,
+                port,
+                scope,
+            },
+            json.json,
+        ),
+        Command::Try(cli::TryCommand::ClientCredentials {
+            client_id,
+            client_secret,
+            scope,
+            resources,
+            json,
+        }) => tryout::client_credentials(
+            &settings,
+            tryout::ClientCredentials {
+                client_id,
+                client_secret,
+                scope,
+                resources,
+            },
+            json.json,
+        ),
     }
 }

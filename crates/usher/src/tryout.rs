@@ -55,7 +55,9 @@ pub fn sign_in(settings: &Settings, args: SignIn, json_output: bool) -> anyhow::
         let http = http_client()?;
         let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone())?, &http)
             .await
-            .with_context(|| format!("cannot read the discovery document of {issuer}: is `usher serve` running?"))?;
+            .with_context(|| {
+                format!("cannot read the discovery document of {issuer}: is `usher serve` running?")
+            })?;
         let redirect = format!("http://127.0.0.1:{}/callback", args.port);
         let client = CoreClient::from_provider_metadata(
             metadata,
@@ -69,29 +71,37 @@ pub fn sign_in(settings: &Settings, args: SignIn, json_output: bool) -> anyhow::
             CsrfToken::new_random,
             Nonce::new_random,
         );
-        for s in args.scope.split(' ').filter(|s| !s.is_empty() && *s != "openid") {
+        for s in args
+            .scope
+            .split(' ')
+            .filter(|s| !s.is_empty() && *s != "openid")
+        {
             request = request.add_scope(Scope::new(s.to_owned()));
         }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
 
-        let listener = std::net::TcpListener::bind(("127.0.0.1", args.port))
-            .with_context(|| format!("cannot listen on 127.0.0.1:{} (choose another with --port)", args.port))?;
+        let listener =
+            std::net::TcpListener::bind(("127.0.0.1", args.port)).with_context(|| {
+                format!(
+                    "cannot listen on 127.0.0.1:{} (choose another with --port)",
+                    args.port
+                )
+            })?;
         eprintln!("Open this URL in your browser to sign in:\n\n  {url}\n");
         eprintln!("(waiting for the browser at {redirect}; Ctrl-C to give up)");
 
         let done: Arc<Mutex<Option<anyhow::Result<Outcome>>>> = Arc::new(Mutex::new(None));
         let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel::<()>(1);
-        let shared = (
+        let shared = web::Data::new(Rp {
             client,
-            Arc::new(Mutex::new(Some(verifier))),
+            verifier: Mutex::new(Some(verifier)),
             state,
             nonce,
-            issuer.clone(),
-            done.clone(),
-            stop_tx,
-            http.clone(),
-        );
-        let shared = web::Data::new(shared);
+            issuer: issuer.clone(),
+            done: done.clone(),
+            stop: stop_tx,
+            http: http.clone(),
+        });
         let start = url.to_string();
         let server = HttpServer::new(move || {
             let start = start.clone();
@@ -101,7 +111,11 @@ pub fn sign_in(settings: &Settings, args: SignIn, json_output: bool) -> anyhow::
                     "/",
                     web::get().to(move || {
                         let start = start.clone();
-                        async move { HttpResponse::Found().insert_header(("Location", start)).finish() }
+                        async move {
+                            HttpResponse::Found()
+                                .insert_header(("Location", start))
+                                .finish()
+                        }
                     }),
                 )
                 .route("/callback", web::get().to(callback))
@@ -127,54 +141,58 @@ pub fn sign_in(settings: &Settings, args: SignIn, json_output: bool) -> anyhow::
     })
 }
 
-type Shared = (
-    CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >,
-    Arc<Mutex<Option<openidconnect::PkceCodeVerifier>>>,
-    CsrfToken,
-    Nonce,
-    String,
-    Arc<Mutex<Option<anyhow::Result<Outcome>>>>,
-    tokio::sync::mpsc::Sender<()>,
-    reqwest::Client,
-);
+/// The relying party's client, as `openidconnect` types it after discovery.
+type RpClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// What the callback handler needs.
+struct Rp {
+    client: RpClient,
+    verifier: Mutex<Option<openidconnect::PkceCodeVerifier>>,
+    state: CsrfToken,
+    nonce: Nonce,
+    issuer: String,
+    done: Arc<Mutex<Option<anyhow::Result<Outcome>>>>,
+    stop: tokio::sync::mpsc::Sender<()>,
+    http: reqwest::Client,
+}
 
 async fn callback(
     query: web::Query<std::collections::HashMap<String, String>>,
-    shared: web::Data<Shared>,
+    rp: web::Data<Rp>,
 ) -> HttpResponse {
-    let (client, verifier, state, nonce, issuer, done, stop, http) = shared.get_ref();
-    let result = finish(client, verifier, state, nonce, issuer, http, &query).await;
+    let result = finish(&rp, &query).await;
     let page = match &result {
         Ok(_) => "<!doctype html><html lang=en><title>Signed in</title><h1>Signed in</h1><p>You can close this tab: the terminal shows the tokens.</p></html>".to_owned(),
         Err(e) => format!("<!doctype html><html lang=en><title>Sign-in failed</title><h1>Sign-in failed</h1><p>{}</p></html>", html_escape(&e.to_string())),
     };
-    if let Ok(mut slot) = done.lock() {
+    if let Ok(mut slot) = rp.done.lock() {
         *slot = Some(result);
     }
-    let _ = stop.try_send(());
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)
+    let _ = rp.stop.try_send(());
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page)
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn finish(
-    client: &<Shared as TupleFirst>::First,
-    verifier: &Mutex<Option<openidconnect::PkceCodeVerifier>>,
-    state: &CsrfToken,
-    nonce: &Nonce,
-    issuer: &str,
-    http: &reqwest::Client,
+    rp: &Rp,
     query: &std::collections::HashMap<String, String>,
 ) -> anyhow::Result<Outcome> {
+    let (client, state, nonce, issuer) = (&rp.client, &rp.state, &rp.nonce, rp.issuer.as_str());
     if let Some(error) = query.get("error") {
         bail!(
             "Usher answered {error}: {}",
@@ -187,8 +205,11 @@ async fn finish(
     if query.get("iss").map(String::as_str) != Some(issuer) {
         bail!("the iss parameter is not {issuer} (RFC 9207 mix-up protection)");
     }
-    let code = query.get("code").ok_or_else(|| anyhow!("no code in the callback"))?;
-    let verifier = verifier
+    let code = query
+        .get("code")
+        .ok_or_else(|| anyhow!("no code in the callback"))?;
+    let verifier = rp
+        .verifier
         .lock()
         .map_err(|_| anyhow!("internal error"))?
         .take()
@@ -196,7 +217,7 @@ async fn finish(
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.clone()))?
         .set_pkce_verifier(verifier)
-        .request_async(http)
+        .request_async(&rp.http)
         .await
         .map_err(|e| anyhow!("the code exchange failed: {e}"))?;
     let id_token = tokens
@@ -220,14 +241,6 @@ async fn finish(
     })
 }
 
-/// Helper to name the client type inside the tuple.
-trait TupleFirst {
-    type First;
-}
-impl<A, B, C, D, E, F, G, H> TupleFirst for (A, B, C, D, E, F, G, H) {
-    type First = A;
-}
-
 pub struct ClientCredentials {
     pub client_id: String,
     pub client_secret: String,
@@ -235,7 +248,11 @@ pub struct ClientCredentials {
     pub resources: Vec<String>,
 }
 
-pub fn client_credentials(settings: &Settings, args: ClientCredentials, json_output: bool) -> anyhow::Result<()> {
+pub fn client_credentials(
+    settings: &Settings,
+    args: ClientCredentials,
+    json_output: bool,
+) -> anyhow::Result<()> {
     let token_endpoint = settings.issuer.endpoint(usher_http::routes::TOKEN);
     actix_web::rt::System::new().block_on(async move {
         let http = http_client()?;
@@ -248,13 +265,19 @@ pub fn client_credentials(settings: &Settings, args: ClientCredentials, json_out
         }
         let response = http
             .post(&token_endpoint)
-            .basic_auth(form_encode(&args.client_id), Some(form_encode(&args.client_secret)))
+            .basic_auth(
+                form_encode(&args.client_id),
+                Some(form_encode(&args.client_secret)),
+            )
             .form(&form)
             .send()
             .await
             .with_context(|| format!("cannot reach {token_endpoint}: is `usher serve` running?"))?;
         let status = response.status();
-        let body: Value = response.json().await.context("the token endpoint did not answer JSON")?;
+        let body: Value = response
+            .json()
+            .await
+            .context("the token endpoint did not answer JSON")?;
         if !status.is_success() {
             bail!(
                 "the token endpoint refused ({status}): {} {}",

@@ -7,8 +7,9 @@
 //! not tied to the browser's person by a valid hint, the person confirms on a page first
 //! (a form that POSTs back here; the session cookie is `SameSite=Lax`, so a cross-site
 //! forged POST arrives without it and ends nothing). Usher redirects afterwards only to
-//! a `post_logout_redirect_uri` registered, byte for byte, for the client the request is
-//! tied to; otherwise it shows the "signed out" page.
+//! a `post_logout_redirect_uri` registered for the client the request is tied to — matched
+//! like redirect URIs: byte for byte, except the port of a loopback IP literal (RFC 8252
+//! §7.3) — otherwise it shows the "signed out" page.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
@@ -92,7 +93,7 @@ async fn logout(
             if c.registration
                 .post_logout_redirect_uris
                 .iter()
-                .any(|r| r.as_str() == uri) =>
+                .any(|r| r.matches(uri)) =>
         {
             Some(uri)
         }

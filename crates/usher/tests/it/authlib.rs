@@ -18,7 +18,15 @@ fn python_authlib_signs_in_refreshes_and_gets_service_tokens() {
         "the authlib test's packages are missing: run `pip install -r e2e/authlib/requirements.txt`"
     );
     let output = Command::new("python3")
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "ignore::DeprecationWarning",
+        ])
         .arg(&dir)
         .env("USHER_BIN", env!("CARGO_BIN_EXE_usher"))
         .output()
@@ -28,6 +36,12 @@ fn python_authlib_signs_in_refreshes_and_gets_service_tokens() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "the authlib test failed:\n{report}");
-    assert!(report.contains("passed"), "the authlib test ran nothing:\n{report}");
+    assert!(
+        output.status.success(),
+        "the authlib test failed:\n{report}"
+    );
+    assert!(
+        report.contains("passed"),
+        "the authlib test ran nothing:\n{report}"
+    );
 }

@@ -6,6 +6,7 @@
 // allow-in-tests settings do not see; a failed unwrap here is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod authlib;
 mod browser;
 mod cli;
 mod client_credentials;
@@ -18,3 +19,4 @@ mod rotation;
 mod serve;
 mod signin;
 mod signin_errors;
+mod tryout;
