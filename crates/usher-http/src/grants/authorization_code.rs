@@ -7,18 +7,15 @@
 use std::borrow::Cow;
 
 use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
 use oxide_auth::code_grant::extensions::Pkce;
-use serde_json::json;
 use usher_domain::authorize::RawParams;
-use usher_domain::scope::OPENID;
 use usher_domain::{Client, CodeRedemption, CodeVerifier, GrantType, ProtocolError, RevokeReason};
 
+use crate::grants::person_tokens::{self, Grant};
 use crate::grants::refresh_token;
 use crate::params;
-use crate::respond::{blocking, json_no_store, token_error, token_failure};
+use crate::respond::{blocking, token_error, token_failure};
 use crate::state::AppState;
-use crate::tokens::{self, AccessTokenClaims, IdTokenInput};
 
 fn grant_error(description: &str) -> HttpResponse {
     token_error(ProtocolError::InvalidGrant, description, false)
@@ -144,29 +141,19 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
         None
     };
 
-    let settings = &state.settings;
-    let keys = state.published_keys();
-    let expires_at = now.plus(settings.access_token_ttl);
-    let audience = vec![settings.userinfo_audience()];
-    let minted = match tokens::access_token(
-        &keys.ring,
-        &AccessTokenClaims {
-            issuer: settings.issuer.as_str(),
-            subject: user.id.as_str(),
-            audience: &audience,
-            client_id: client.id.as_str(),
-            scope: &code.scopes,
-            auth_time: Some(code.auth_time),
-            issued_at: now,
-            expires_at,
-        },
-    ) {
-        Ok(m) => m,
-        Err(cause) => {
-            tracing::error!(%cause, "cannot sign an access token");
-            return token_error(ProtocolError::ServerError, "internal error", false);
-        }
+    let grant = Grant {
+        client: &client,
+        user: &user,
+        scope: &code.scopes,
+        auth_time: code.auth_time,
+        nonce: code.nonce.as_deref(),
+        now,
     };
+    let minted = match person_tokens::access_token(state, &grant) {
+        Ok(m) => m,
+        Err(response) => return *response,
+    };
+    let expires_at = grant.expires_at(state);
     let codes = state.stores.codes.clone();
     let (jti, hash) = (minted.jti.clone(), code_hash.clone());
     match blocking(move || codes.record_code_token(&hash, &jti, expires_at)).await {
@@ -194,40 +181,7 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
         Err(f) => return token_failure(f),
     }
 
-    let mut body = json!({
-        "access_token": minted.token,
-        "token_type": "Bearer",
-        "expires_in": settings.access_token_ttl,
-        "scope": code.scopes.to_string(),
-    });
-    if let Some(t) = refresh_token {
-        body["refresh_token"] = json!(t);
-    }
-    if code.scopes.contains(OPENID) {
-        let id_token = tokens::id_token(
-            &keys.ring,
-            &IdTokenInput {
-                issuer: settings.issuer.as_str(),
-                client_id: client.id.as_str(),
-                user: &user,
-                scope: &code.scopes,
-                nonce: code.nonce.as_deref(),
-                auth_time: code.auth_time,
-                issued_at: now,
-                expires_at,
-                access_token: &minted.token,
-            },
-        );
-        match id_token {
-            Ok(t) => body["id_token"] = json!(t),
-            Err(cause) => {
-                tracing::error!(%cause, "cannot sign an ID token");
-                return token_error(ProtocolError::ServerError, "internal error", false);
-            }
-        }
-    }
-    tracing::info!(client_id = %client.id, grant_type = "authorization_code", "tokens issued");
-    json_no_store(StatusCode::OK, &body)
+    person_tokens::respond(state, &grant, &minted, refresh_token, "authorization_code")
 }
 
 #[cfg(test)]

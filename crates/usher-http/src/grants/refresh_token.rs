@@ -15,14 +15,12 @@
 //! very same child (docs/design/refresh-families.md).
 
 use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
 use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
-use serde_json::json;
 use usher_domain::authorize::RawParams;
 use usher_domain::scope::{OFFLINE_ACCESS, OPENID};
 use usher_domain::{
@@ -31,10 +29,10 @@ use usher_domain::{
 };
 use usher_keys::SecretHasher;
 
+use crate::grants::person_tokens::{self, Grant, server_error};
 use crate::params;
-use crate::respond::{Failure, blocking, json_no_store, token_error, token_failure};
+use crate::respond::{Failure, blocking, token_error, token_failure};
 use crate::state::AppState;
-use crate::tokens::{self, AccessTokenClaims, IdTokenInput};
 
 /// Characters of the random part of a secret (32 bytes, base64url).
 const RANDOM_LEN: usize = 43;
@@ -197,11 +195,6 @@ fn grant_error(description: &str) -> HttpResponse {
     token_error(ProtocolError::InvalidGrant, description, false)
 }
 
-fn server_error(what: &str, cause: &str) -> HttpResponse {
-    tracing::error!(%cause, "{what}");
-    token_error(ProtocolError::ServerError, "internal error", false)
-}
-
 pub async fn refresh(state: &AppState, client: Client, form: &RawParams) -> HttpResponse {
     if !client.allows_grant(GrantType::RefreshToken) {
         return token_error(
@@ -328,55 +321,21 @@ fn respond(
     refresh_token: String,
     now: UnixTime,
 ) -> HttpResponse {
-    let settings = &state.settings;
-    let keys = state.published_keys();
-    let expires_at = now.plus(settings.access_token_ttl);
-    let audience = vec![settings.userinfo_audience()];
-    let minted = match tokens::access_token(
-        &keys.ring,
-        &AccessTokenClaims {
-            issuer: settings.issuer.as_str(),
-            subject: user.id.as_str(),
-            audience: &audience,
-            client_id: client.id.as_str(),
-            scope,
-            auth_time: Some(family.auth_time),
-            issued_at: now,
-            expires_at,
-        },
-    ) {
-        Ok(m) => m,
-        Err(cause) => return server_error("cannot sign an access token", &cause),
+    let grant = Grant {
+        client,
+        user,
+        scope,
+        auth_time: family.auth_time,
+        nonce: None,
+        now,
     };
-    let mut body = json!({
-        "access_token": minted.token,
-        "token_type": "Bearer",
-        "expires_in": settings.access_token_ttl,
-        "scope": scope.to_string(),
-        "refresh_token": refresh_token,
-    });
-    if scope.contains(OPENID) {
-        let id_token = tokens::id_token(
-            &keys.ring,
-            &IdTokenInput {
-                issuer: settings.issuer.as_str(),
-                client_id: client.id.as_str(),
-                user,
-                scope,
-                nonce: None,
-                auth_time: family.auth_time,
-                issued_at: now,
-                expires_at,
-                access_token: &minted.token,
-            },
-        );
-        match id_token {
-            Ok(t) => body["id_token"] = json!(t),
-            Err(cause) => return server_error("cannot sign an ID token", &cause),
+    match person_tokens::access_token(state, &grant) {
+        Ok(minted) => {
+            tracing::info!(client_id = %client.id, family_id = %family.id, "refresh token rotated");
+            person_tokens::respond(state, &grant, &minted, Some(refresh_token), "refresh_token")
         }
+        Err(response) => *response,
     }
-    tracing::info!(client_id = %client.id, family_id = %family.id, grant_type = "refresh_token", "tokens issued");
-    json_no_store(StatusCode::OK, &body)
 }
 
 #[cfg(test)]
