@@ -61,30 +61,16 @@ fn presented(req: &HttpRequest, form: &RawParams) -> Result<Presented, AuthFailu
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if let Some(h) = header {
-        let Some(encoded) = h
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-            .map(|(_, rest)| rest.trim())
-        else {
-            return Err(fail(
-                ProtocolError::InvalidClient,
-                "the Authorization header must use the Basic scheme",
-                true,
-            ));
-        };
-        let bad = || {
+        let (id, secret) = basic_credentials(h).map_err(|e| {
             fail(
                 ProtocolError::InvalidClient,
-                "the Basic credentials are malformed",
+                match e {
+                    BasicError::NotBasic => "the Authorization header must use the Basic scheme",
+                    BasicError::Malformed => "the Basic credentials are malformed",
+                },
                 true,
             )
-        };
-        let decoded = STANDARD.decode(encoded).map_err(|_| bad())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
-        let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
-        // RFC 6749 §2.3.1: both parts are form-encoded before Basic encoding.
-        let id = form_decode(id).ok_or_else(bad)?;
-        let secret = form_decode(secret).ok_or_else(bad)?;
+        })?;
         if body_secret.is_some() {
             return Err(fail(
                 ProtocolError::InvalidRequest,
@@ -124,6 +110,33 @@ fn presented(req: &HttpRequest, form: &RawParams) -> Result<Presented, AuthFailu
             method: AuthMethod::None,
         },
     })
+}
+
+/// Why an `Authorization` header is not usable Basic credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BasicError {
+    /// Another scheme (or none).
+    NotBasic,
+    /// Not base64, not UTF-8, no colon, or a bad form-encoding of either part.
+    Malformed,
+}
+
+/// Parses an `Authorization: Basic …` header value into the client id and secret, each
+/// form-decoded (RFC 6749 §2.3.1). Public so the property tests and the fuzzer reach it.
+pub fn basic_credentials(header: &str) -> Result<(String, String), BasicError> {
+    let encoded = header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, rest)| rest.trim())
+        .ok_or(BasicError::NotBasic)?;
+    let decoded = STANDARD
+        .decode(encoded)
+        .map_err(|_| BasicError::Malformed)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| BasicError::Malformed)?;
+    let (id, secret) = decoded.split_once(':').ok_or(BasicError::Malformed)?;
+    let id = form_decode(id).ok_or(BasicError::Malformed)?;
+    let secret = form_decode(secret).ok_or(BasicError::Malformed)?;
+    Ok((id, secret))
 }
 
 /// Authenticates the client of a token-endpoint request.
@@ -168,8 +181,10 @@ pub async fn authenticate(
         return Err(unknown());
     }
     match (&p.secret, &client.secret_hash) {
-        (None, None) if client.is_public() => Ok(client),
-        (Some(secret), Some(hash)) if state.secrets.verify(secret, hash) => Ok(client),
+        (None, None) if client.is_public() => Ok(crate::access::tag_client(req, client)),
+        (Some(secret), Some(hash)) if state.secrets.verify(secret, hash) => {
+            Ok(crate::access::tag_client(req, client))
+        }
         _ => {
             tracing::info!(client_id = %client.id, "client authentication failed");
             Err(unknown())

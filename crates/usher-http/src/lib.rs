@@ -9,12 +9,15 @@
 //! It knows nothing of diesel, SQL or Redis: stores arrive as `Arc<dyn …>` trait objects
 //! from `usher-domain`, and blocking store calls run on actix's blocking pool.
 
+pub mod access;
 mod client_auth;
 mod cookies;
+pub mod counted;
 pub mod endpoints;
 mod flow;
 mod grants;
 pub mod keys;
+pub mod metrics;
 pub mod pages;
 pub mod params;
 mod respond;
@@ -24,15 +27,20 @@ mod throttle;
 pub mod tokens;
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 
+pub use client_auth::{BasicError, basic_credentials};
 pub use keys::PublishedKeys;
 pub use state::{AppState, Clock, HttpSettings, RefreshSettings, Stores, SystemClock};
 
 /// Registers every route on an actix `ServiceConfig`; used by [`serve`] and by tests.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        if state.settings.metrics_on_main {
+            cfg.service(endpoints::metrics::routes());
+        }
         cfg.app_data(state)
             .service(endpoints::discovery::routes())
             .service(endpoints::jwks::routes())
@@ -49,8 +57,22 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
     }
 }
 
+/// How long a client has to send a request's headers before it gets `408` and the
+/// connection is closed (slowloris).
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection lingers for the client to close it after the response.
+pub const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an idle keep-alive connection stays open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// On SIGTERM/SIGINT, how long in-flight requests have to finish before the workers stop.
+pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+/// The most concurrent connections one worker accepts (actix's default is 25 000).
+pub const MAX_CONNECTIONS_PER_WORKER: usize = 10_000;
+
 /// Starts the HTTP server on an already bound listener (bind to port 0 in tests and read
-/// the port from the listener). The returned future runs until the server stops.
+/// the port from the listener). The returned future runs until the server stops; it
+/// stops gracefully on SIGTERM or SIGINT (no new connections; in-flight requests get
+/// [`SHUTDOWN_TIMEOUT_SECS`] to finish).
 pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
@@ -60,10 +82,28 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("Referrer-Policy", "no-referrer")),
             )
+            .wrap(middleware::from_fn(access::log))
             .configure(configure(state.clone()))
     })
     .workers(workers.max(1))
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+    .keep_alive(KEEP_ALIVE)
+    .max_connections(MAX_CONNECTIONS_PER_WORKER)
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
     .listen(listener)?
     .run();
+    Ok(server)
+}
+
+/// Serves only `GET /metrics` on its own listener (`USHER_METRICS_BIND`), so that the
+/// metrics can stay on an internal interface. One worker; stops with the process.
+pub fn serve_metrics(listener: TcpListener) -> std::io::Result<Server> {
+    let server = HttpServer::new(|| App::new().service(endpoints::metrics::routes()))
+        .workers(1)
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .disable_signals()
+        .listen(listener)?
+        .run();
     Ok(server)
 }

@@ -38,7 +38,10 @@ where
     F: FnOnce() -> Result<T, StoreError> + Send + 'static,
 {
     match web::block(f).await {
-        Ok(result) => result.map_err(Failure::from),
+        Ok(result) => result.map_err(|e| {
+            crate::metrics::inc(crate::metrics::Counter::StoreErrors, "database");
+            Failure::from(e)
+        }),
         Err(e) => {
             tracing::error!(cause = %e, "the blocking pool failed");
             Err(Failure::Internal)

@@ -18,3 +18,5 @@ pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";
 /// OpenID Connect RP-Initiated Logout 1.0.
 pub const LOGOUT: &str = "/logout";
+/// Prometheus metrics (text format).
+pub const METRICS: &str = "/metrics";

@@ -36,6 +36,9 @@ pub struct HttpSettings {
     /// Refresh-token families: absolute lifetime, idle timeout and grace window (0 =
     /// off), in seconds (docs/design/refresh-families.md).
     pub refresh: RefreshSettings,
+    /// Whether `GET /metrics` is served on the main listener (false when a separate
+    /// metrics address is configured).
+    pub metrics_on_main: bool,
 }
 
 /// The lifetimes of refresh-token families.
@@ -70,6 +73,7 @@ impl HttpSettings {
             login_lockout: 30,
             default_audience: None,
             refresh: RefreshSettings::default(),
+            metrics_on_main: true,
         }
     }
 

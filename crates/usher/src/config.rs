@@ -55,6 +55,8 @@ pub struct Settings {
     /// recomputed from the port the listener actually got.
     pub issuer_from_bind: bool,
     pub bind: SocketAddr,
+    /// A separate address for `GET /metrics`; `None` serves it on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
     pub database_url: String,
     pub family_store: FamilyStoreSetting,
     /// The prefix of every Redis key Usher writes (several deployments, or tests, can
@@ -138,6 +140,7 @@ impl KeySettings {
 struct RawSettings {
     issuer: Option<String>,
     bind: Option<String>,
+    metrics_bind: Option<String>,
     database_url: Option<String>,
     redis_url: Option<String>,
     redis_prefix: Option<String>,
@@ -206,6 +209,11 @@ fn err(setting: &str, message: impl Into<String>) -> ConfigError {
 pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("issuer", "USHER_ISSUER", "http://<bind>"),
     ("bind", "USHER_BIND", "127.0.0.1:8080"),
+    (
+        "metrics_bind",
+        "USHER_METRICS_BIND",
+        "(unset: /metrics on bind)",
+    ),
     (
         "database_url",
         "USHER_DATABASE_URL",
@@ -283,6 +291,16 @@ impl Settings {
                 format!("{bind_raw:?} is not an address:port such as 127.0.0.1:8080"),
             )
         })?;
+
+        let metrics_bind = match raw.metrics_bind.filter(|m| !m.is_empty()) {
+            None => None,
+            Some(m) => Some(m.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    &name_of("metrics_bind"),
+                    format!("{m:?} is not an address:port such as 127.0.0.1:9090"),
+                )
+            })?),
+        };
 
         let issuer_from_bind = raw.issuer.is_none();
         let issuer = match raw.issuer {
@@ -469,6 +487,7 @@ impl Settings {
             issuer,
             issuer_from_bind,
             bind,
+            metrics_bind,
             database_url,
             family_store,
             kek,
@@ -579,6 +598,7 @@ fn overlay_env(
         match key.as_str() {
             "USHER_ISSUER" => raw.issuer = Some(value),
             "USHER_BIND" => raw.bind = Some(value),
+            "USHER_METRICS_BIND" => raw.metrics_bind = Some(value),
             "USHER_DATABASE_URL" => raw.database_url = Some(value),
             "USHER_REDIS_URL" => raw.redis_url = Some(value).filter(|v| !v.is_empty()),
             "USHER_REDIS_PREFIX" => raw.redis_prefix = Some(value),
@@ -705,6 +725,11 @@ mod tests {
             "absolute URL",
         );
         refused(&[("USHER_BIND", "localhost")], "USHER_BIND", "address:port");
+        refused(
+            &[("USHER_METRICS_BIND", "9090")],
+            "USHER_METRICS_BIND",
+            "address:port",
+        );
         refused(
             &[("USHER_DATABASE_URL", "mysql://x")],
             "USHER_DATABASE_URL",

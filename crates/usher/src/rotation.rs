@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use usher_domain::rotation::{self, RotationSchedule, Transition};
 use usher_domain::{KeyState, KeyStore, SigningKeyRecord, UnixTime};
+use usher_http::metrics::{self, Counter};
 use usher_http::{AppState, Clock, PublishedKeys};
 use usher_keys::{Kek, KeyRing};
 
@@ -110,6 +111,7 @@ impl Rotator {
                 anyhow::anyhow!("cannot load the new signing keys: {e}")
             })?;
             tracing::info!(active = %ring.active_kid(), published = current.len(), "signing keys reloaded");
+            metrics::inc(Counter::KeyReloads, "");
             self.state.replace_keys(PublishedKeys::new(ring));
             *served = current;
             report.reloaded = true;
@@ -133,6 +135,7 @@ pub fn perform(
                 .context("cannot generate a signing key")?;
             let key = rotation::as_next(generated, *activate_after);
             if store.insert_next_key(&key)? {
+                metrics::inc(Counter::KeyTransitions, "next");
                 tracing::info!(kid = %key.kid, activate_after = activate_after.seconds(), "published a next signing key");
                 return Ok(Some(format!("published {} as next", key.kid)));
             }
@@ -140,17 +143,19 @@ pub fn perform(
         }
         Transition::Promote { next, retiring } => {
             if store.promote_key(next, retiring.as_ref())? {
-                tracing::info!(
-                    kid = %next.kid,
-                    retired = retiring.as_ref().map(|r| r.kid.as_str()).unwrap_or("-"),
-                    "a new signing key is active"
-                );
+                metrics::inc(Counter::KeyTransitions, "active");
+                tracing::info!(event = "key_activated", kid = %next.kid, "a new signing key is active");
+                if let Some(r) = retiring {
+                    metrics::inc(Counter::KeyTransitions, "retired");
+                    tracing::warn!(event = "key_retired", kid = %r.kid, "a signing key is retired: it no longer signs");
+                }
                 return Ok(Some(format!("activated {}", next.kid)));
             }
             Ok(None)
         }
         Transition::Remove { key } => {
             if store.update_key_if(key, KeyState::Retired)? {
+                metrics::inc(Counter::KeyTransitions, "removed");
                 tracing::info!(kid = %key.kid, "removed a retired signing key from the JWKS");
                 return Ok(Some(format!("removed {}", key.kid)));
             }
@@ -186,7 +191,11 @@ pub fn promote_now(
         let generated = usher_keys::generate_signing_key(kek, bits, KeyState::Next, now)
             .context("cannot generate a signing key")?;
         // Inserted here or, in a race, by another node a moment ago: new either way.
-        store.insert_next_key(&rotation::as_next(generated, now))?;
+        // Its scheduled activation is a full pre-publication away, so that no node's
+        // rotation tick promotes it in the moment before the compare-and-set below does
+        // (with `activate_after = now`, a node polling every second often won that race
+        // and this command then failed, though the outcome was the same).
+        store.insert_next_key(&rotation::as_next(generated, now.plus(schedule.prepublish)))?;
         was_published = false;
         records = store.list_keys().context("cannot read the signing keys")?;
     }

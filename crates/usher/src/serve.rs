@@ -17,6 +17,7 @@ use crate::rotation::{self, Rotator, TickReport};
 /// Everything a node needs before it starts serving.
 struct Prepared {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     local: SocketAddr,
     issuer: String,
     state: AppState,
@@ -32,6 +33,16 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
     let listener = TcpListener::bind(ctx.settings.bind)
         .with_context(|| format!("USHER_BIND (bind): cannot listen on {}", ctx.settings.bind))?;
     let local = listener.local_addr()?;
+    let metrics_listener = match ctx.settings.metrics_bind {
+        None => None,
+        Some(addr) => Some(TcpListener::bind(addr).with_context(|| {
+            format!("USHER_METRICS_BIND (metrics_bind): cannot listen on {addr}")
+        })?),
+    };
+    let metrics_local = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     if ctx.settings.issuer_from_bind && ctx.settings.bind.port() == 0 {
         ctx.settings.issuer = Issuer::parse(&format!("http://{local}"))
             .map_err(|e| anyhow::anyhow!("USHER_ISSUER (issuer): {e}"))?;
@@ -45,13 +56,15 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
     http.access_token_ttl = settings.access_token_ttl;
     http.session_ttl = settings.session_ttl;
     http.default_audience = settings.default_audience.clone();
+    http.metrics_on_main = settings.metrics_bind.is_none();
     http.refresh = usher_http::RefreshSettings {
         absolute_ttl: settings.families.absolute_ttl,
         idle_ttl: settings.families.idle_ttl,
         grace: settings.families.grace,
     };
     let mut stores = Stores::all_in(Arc::new(ctx.db.clone()));
-    stores.families = crate::admin::families::open_store(settings, &ctx.db)?;
+    stores.families =
+        usher_http::counted::counted(crate::admin::families::open_store(settings, &ctx.db)?);
     let state = AppState {
         settings: Arc::new(http),
         keys: Arc::new(RwLock::new(Arc::new(PublishedKeys::new(ring)))),
@@ -76,6 +89,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
     };
     tracing::info!(
         listen = %format!("http://{local}"),
+        metrics = %metrics_local.map_or_else(|| format!("http://{local}/metrics"), |m| format!("http://{m}/metrics")),
         issuer = %settings.issuer,
         database = %ctx.db.display_url(),
         family_store = %family_store,
@@ -86,6 +100,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
     );
     Ok(Prepared {
         listener,
+        metrics_listener,
         local,
         issuer: settings.issuer.as_str().to_owned(),
         state,
@@ -100,6 +115,7 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
     let p = prepare(ctx, Arc::new(SystemClock))?;
     let Prepared {
         listener,
+        metrics_listener,
         state,
         rotator,
         poll_interval,
@@ -110,6 +126,15 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         actix_web::rt::spawn(purge_expired_forever(db));
         actix_web::rt::spawn(rotation::run_forever(rotator, poll_interval));
+        if let Some(l) = metrics_listener {
+            let metrics = usher_http::serve_metrics(l)?;
+            actix_web::rt::spawn(async move {
+                if let Err(e) = metrics.await {
+                    tracing::error!(cause = %e, "the metrics listener failed");
+                }
+            });
+        }
+        // Returns when SIGTERM or SIGINT has stopped the server gracefully.
         usher_http::serve(listener, state, workers)?.await
     })?;
     tracing::info!("usher stopped");

@@ -64,6 +64,7 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
     let keys = throttle::keys(&typed, address.as_deref());
     match throttle::locked_for(&state, &keys).await {
         Ok(Some(wait)) => {
+            crate::metrics::inc(crate::metrics::Counter::LoginThrottled, "");
             tracing::warn!(
                 event = "login_throttled",
                 "login attempt refused: too many failures"
@@ -89,6 +90,7 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
         if let Err(f) = throttle::record_failure(&state, &keys).await {
             return flow::failure_page(f);
         }
+        crate::metrics::inc(crate::metrics::Counter::LoginFailures, "");
         tracing::info!(event = "login_failed", "login failed");
         return again(StatusCode::UNAUTHORIZED, WRONG);
     };

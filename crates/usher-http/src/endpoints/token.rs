@@ -6,6 +6,7 @@ use usher_domain::ProtocolError;
 
 use crate::client_auth;
 use crate::grants;
+use crate::metrics::{self, Counter};
 use crate::params::{self, ParamError};
 use crate::respond::{token_error, token_failure};
 use crate::routes;
@@ -46,7 +47,8 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
             };
         }
     };
-    match params::single(&form, "grant_type") {
+    let grant = params::single(&form, "grant_type");
+    let response = match grant {
         None => token_error(
             ProtocolError::InvalidRequest,
             "grant_type is missing",
@@ -64,7 +66,16 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
             &format!("grant_type {other:?} is not supported"),
             false,
         ),
+    };
+    if response.status().is_success() {
+        let label = match grant {
+            Some("authorization_code") => "authorization_code",
+            Some("refresh_token") => "refresh_token",
+            _ => "client_credentials",
+        };
+        metrics::inc(Counter::TokensIssued, label);
     }
+    response
 }
 
 pub fn routes() -> actix_web::Resource {

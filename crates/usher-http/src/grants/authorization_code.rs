@@ -104,7 +104,10 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
     }
     let verifier = params::single(form, "code_verifier");
     match (&code.code_challenge, verifier) {
-        (Some(_), None) => return grant_error("code_verifier is missing (PKCE)"),
+        (Some(_), None) => {
+            crate::metrics::inc(crate::metrics::Counter::PkceRejections, "");
+            return grant_error("code_verifier is missing (PKCE)");
+        }
         (None, Some(_)) => {
             return grant_error(
                 "code_verifier was sent but the authorization request had no code_challenge",
@@ -112,9 +115,11 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
         }
         (Some(challenge), Some(v)) => {
             let Some(v) = CodeVerifier::parse(v) else {
+                crate::metrics::inc(crate::metrics::Counter::PkceRejections, "");
                 return grant_error("code_verifier must be 43-128 characters of [A-Za-z0-9-._~]");
             };
             if !pkce_matches(challenge, &v) {
+                crate::metrics::inc(crate::metrics::Counter::PkceRejections, "");
                 tracing::info!(event = "pkce_rejected", client_id = %client.id, "PKCE verification failed");
                 return grant_error("code_verifier does not match the code_challenge");
             }

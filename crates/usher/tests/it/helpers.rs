@@ -51,6 +51,15 @@ impl Sandbox {
         self
     }
 
+    /// The value this sandbox gives an environment variable, if any.
+    pub fn env_value(&self, key: &str) -> Option<String> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -123,14 +132,22 @@ impl Sandbox {
                     {
                         let base = v["listen"].as_str().expect("listen field").to_owned();
                         let issuer = v["issuer"].as_str().expect("issuer field").to_owned();
-                        // Keep draining stderr so the server never blocks on a full pipe.
-                        std::thread::spawn(move || for _ in rx {});
+                        // Keep draining stderr so the server never blocks on a full pipe,
+                        // and keep what it says for the tests that read the log.
+                        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+                        let keep = log.clone();
+                        std::thread::spawn(move || {
+                            for line in rx {
+                                keep.lock().unwrap().push(line);
+                            }
+                        });
                         return Ok(Server {
                             child,
                             base,
                             issuer,
                             listening: v,
                             startup_log: seen,
+                            log,
                         });
                     }
                     seen.push(line);
@@ -208,11 +225,41 @@ pub struct Server {
     /// The JSON log line that says where it listens.
     pub listening: serde_json::Value,
     pub startup_log: Vec<String>,
+    /// Every line the server wrote to stderr after it started listening.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The log lines written since the server started listening.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, …) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; its status, or `None` if it has not.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Stops the server with SIGKILL and waits for it.
