@@ -20,6 +20,7 @@ pub mod keys;
 pub mod metrics;
 pub mod pages;
 pub mod params;
+pub mod passwords;
 mod respond;
 pub mod routes;
 pub mod state;

@@ -157,6 +157,8 @@ pub struct AppState {
     pub discovery: Arc<[u8]>,
     pub stores: Stores,
     pub secrets: SecretHasher,
+    /// Where argon2id checks run (bounded threads, bounded memory).
+    pub passwords: crate::passwords::PasswordPool,
     pub clock: Arc<dyn Clock>,
 }
 

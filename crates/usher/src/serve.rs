@@ -71,6 +71,9 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
         discovery: discovery.into(),
         stores,
         secrets: SecretHasher::from_kek(&ctx.kek),
+        passwords: usher_http::passwords::PasswordPool::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ),
         clock,
     };
     // Access tokens and ID tokens share one lifetime: the longest any key signs for.

@@ -183,26 +183,27 @@ async fn check_password(
         Some(u) => blocking(move || users.find_user(&u)).await?,
         None => None,
     };
-    let verified = web::block(move || {
-        let Ok(password) = Password::parse(password) else {
-            // Empty or oversized: still spend the time, so nothing is learnt from it.
-            let filler = Password::parse("x".to_owned()).ok();
-            if let Some(f) = filler {
-                usher_keys::verify_password_dummy(&f);
+    let verified = state
+        .passwords
+        .run(move || {
+            let Ok(password) = Password::parse(password) else {
+                // Empty or oversized: still spend the time, so nothing is learnt from it.
+                let filler = Password::parse("x".to_owned()).ok();
+                if let Some(f) = filler {
+                    usher_keys::verify_password_dummy(&f);
+                }
+                return None;
+            };
+            match user {
+                Some(u) if usher_keys::verify_password(&password, &u.password_hash) => Some(u),
+                Some(_) => None,
+                None => {
+                    usher_keys::verify_password_dummy(&password);
+                    None
+                }
             }
-            return None;
-        };
-        match user {
-            Some(u) if usher_keys::verify_password(&password, &u.password_hash) => Some(u),
-            Some(_) => None,
-            None => {
-                usher_keys::verify_password_dummy(&password);
-                None
-            }
-        }
-    })
-    .await
-    .map_err(|_| Failure::Internal)?;
+        })
+        .await?;
     Ok(verified)
 }
 
