@@ -3,7 +3,7 @@
 # and bundled features), so the runtime image needs only glibc: debian slim, a non-root
 # user, no compiler, no package manager cache. See docs/operations.md.
 
-FROM rust:1.88-bookworm AS build
+FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # The whole workspace: askama reads templates/ and diesel embeds migrations/ at compile time.
 COPY . .
