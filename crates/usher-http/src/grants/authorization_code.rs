@@ -9,7 +9,9 @@ use std::borrow::Cow;
 use actix_web::HttpResponse;
 use oxide_auth::code_grant::extensions::Pkce;
 use usher_domain::authorize::RawParams;
-use usher_domain::{Client, CodeRedemption, CodeVerifier, GrantType, ProtocolError, RevokeReason};
+use usher_domain::{
+    Client, CodeRedemption, CodeVerifier, GrantType, ProtocolError, RevokeReason, UnixTime,
+};
 
 use crate::grants::person_tokens::{self, Grant};
 use crate::grants::refresh_token;
@@ -63,27 +65,7 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
         CodeRedemption::Unknown => return grant_error("the code is invalid"),
         CodeRedemption::Replayed { code, issued_jtis } => {
             tracing::warn!(event = "code_replayed", client_id = %code.client_id, "an authorization code was redeemed twice; revoking what it issued");
-            let revocations = state.stores.revocations.clone();
-            let revoked = blocking(move || {
-                for (jti, exp) in &issued_jtis {
-                    revocations.revoke_jti(jti, *exp)?;
-                }
-                Ok(())
-            })
-            .await;
-            if let Err(f) = revoked {
-                return token_failure(f);
-            }
-            if let Some(family) = refresh_token::family_of_code(&code_hash)
-                && let Err(e) = state
-                    .stores
-                    .families
-                    .revoke(&family, RevokeReason::Reuse, now)
-                    .await
-            {
-                return token_failure(e.into());
-            }
-            return grant_error("the code was already used");
+            return refuse_replay(state, &code_hash, issued_jtis, now).await;
         }
     };
     if code.expires_at <= now {
@@ -167,26 +149,43 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
             // A replay raced this redemption and lost the code's lock to us only after
             // we had redeemed it: what we were about to issue is revoked, not handed out.
             tracing::warn!(event = "code_replayed", client_id = %client.id, "an authorization code was replayed during its redemption; revoking what it issued");
-            let revocations = state.stores.revocations.clone();
-            let jti = minted.jti.clone();
-            if let Err(f) = blocking(move || revocations.revoke_jti(&jti, expires_at)).await {
-                return token_failure(f);
-            }
-            if let Some(family) = refresh_token::family_of_code(&code_hash)
-                && let Err(e) = state
-                    .stores
-                    .families
-                    .revoke(&family, RevokeReason::Reuse, now)
-                    .await
-            {
-                return token_failure(e.into());
-            }
-            return grant_error("the code was already used");
+            return refuse_replay(state, &code_hash, vec![(minted.jti, expires_at)], now).await;
         }
         Err(f) => return token_failure(f),
     }
 
     person_tokens::respond(state, &grant, &minted, refresh_token, "authorization_code")
+}
+
+/// A replayed code: revokes the access tokens it issued (`jtis`, with their expiry) and
+/// its refresh family (RFC 6749 §4.1.2), then answers `invalid_grant`.
+async fn refuse_replay(
+    state: &AppState,
+    code_hash: &str,
+    jtis: Vec<(String, UnixTime)>,
+    now: UnixTime,
+) -> HttpResponse {
+    let revocations = state.stores.revocations.clone();
+    let revoked = blocking(move || {
+        for (jti, exp) in &jtis {
+            revocations.revoke_jti(jti, *exp)?;
+        }
+        Ok(())
+    })
+    .await;
+    if let Err(f) = revoked {
+        return token_failure(f);
+    }
+    if let Some(family) = refresh_token::family_of_code(code_hash)
+        && let Err(e) = state
+            .stores
+            .families
+            .revoke(&family, RevokeReason::Reuse, now)
+            .await
+    {
+        return token_failure(e.into());
+    }
+    grant_error("the code was already used")
 }
 
 #[cfg(test)]
