@@ -1,14 +1,10 @@
 //! The one place the binary reads the wall clock.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use usher_domain::UnixTime;
 
 pub fn now() -> UnixTime {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
+    use usher_http::Clock as _;
+    usher_http::SystemClock.now()
 }
 
 /// RFC 3339 for people and JSON output.
