@@ -29,7 +29,9 @@ pub fn jwt_claims(token: &str) -> Option<Value> {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
-fn http_client() -> anyhow::Result<reqwest::Client> {
+/// An HTTP client for a relying party: redirects are never followed (an authorization
+/// server's redirects are for the browser, not for back-channel calls).
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
@@ -53,18 +55,15 @@ pub fn sign_in(settings: &Settings, args: SignIn, json_output: bool) -> anyhow::
     let issuer = settings.issuer.as_str().to_owned();
     actix_web::rt::System::new().block_on(async move {
         let http = http_client()?;
-        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone())?, &http)
-            .await
-            .with_context(|| {
-                format!("cannot read the discovery document of {issuer}: is `usher serve` running?")
-            })?;
         let redirect = format!("http://127.0.0.1:{}/callback", args.port);
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(args.client_id.clone()),
-            args.client_secret.clone().map(ClientSecret::new),
+        let client = relying_party(
+            &http,
+            &issuer,
+            &args.client_id,
+            args.client_secret.as_deref(),
+            &redirect,
         )
-        .set_redirect_uri(RedirectUrl::new(redirect.clone())?);
+        .await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -142,7 +141,7 @@ pub fn sign_in(settings: &Settings, args: SignIn, json_output: bool) -> anyhow::
 }
 
 /// The relying party's client, as `openidconnect` types it after discovery.
-type RpClient = CoreClient<
+pub type RpClient = CoreClient<
     openidconnect::EndpointSet,
     openidconnect::EndpointNotSet,
     openidconnect::EndpointNotSet,
@@ -150,6 +149,28 @@ type RpClient = CoreClient<
     openidconnect::EndpointMaybeSet,
     openidconnect::EndpointMaybeSet,
 >;
+
+/// Discovers `issuer` and builds an `openidconnect` relying-party client for it: what
+/// `try sign-in` uses, and what the integration tests use as a certified relying party.
+pub async fn relying_party(
+    http: &reqwest::Client,
+    issuer: &str,
+    client_id: &str,
+    client_secret: Option<&str>,
+    redirect_uri: &str,
+) -> anyhow::Result<RpClient> {
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.to_owned())?, http)
+        .await
+        .with_context(|| {
+            format!("cannot read the discovery document of {issuer}: is `usher serve` running?")
+        })?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_id.to_owned()),
+        client_secret.map(|s| ClientSecret::new(s.to_owned())),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned())?))
+}
 
 /// What the callback handler needs.
 struct Rp {

@@ -11,10 +11,10 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RefreshToken,
+    Scope, TokenResponse,
 };
 use serde_json::Value;
 use usher_http::routes;
@@ -373,20 +373,11 @@ crate::async_on_both_backends!(
 async fn the_openidconnect_relying_party_refreshes_its_tokens() {
     let sandbox = Sandbox::with_test_db(Backend::Sqlite);
     let (server, rp) = setup(&sandbox);
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer.clone()).unwrap(), &http)
+    let http = usher::tryout::http_client().unwrap();
+    let client =
+        usher::tryout::relying_party(&http, &server.issuer, &rp.id, Some(&rp.secret), CALLBACK)
             .await
             .expect("discovery");
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(rp.id.clone()),
-        Some(ClientSecret::new(rp.secret.clone())),
-    )
-    .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _, nonce) = client
         .authorize_url(

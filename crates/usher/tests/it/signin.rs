@@ -4,12 +4,10 @@
 //! validates the ID token against the JWKS (signature, nonce, `at_hash`) and calls
 //! userinfo.
 
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    Scope, TokenResponse,
 };
 use usher_http::routes;
 
@@ -17,13 +15,6 @@ use crate::helpers::{Backend, Browser, Sandbox};
 
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client")
-}
 
 /// Registers a client and Alice; returns (client_id, secret).
 pub fn setup(sandbox: &Sandbox, public: bool, extra: &[&str]) -> (String, Option<String>) {
@@ -61,18 +52,16 @@ async fn relying_party_signs_in(backend: Backend, public: bool) {
     let sandbox = Sandbox::with_test_db(backend);
     let server = sandbox.serve();
     let (client_id, secret) = setup(&sandbox, public, &[]);
-    let http = http();
-
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer.clone()).unwrap(), &http)
-            .await
-            .expect("discovery");
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(client_id.clone()),
-        secret.map(ClientSecret::new),
+    let http = usher::tryout::http_client().unwrap();
+    let client = usher::tryout::relying_party(
+        &http,
+        &server.issuer,
+        &client_id,
+        secret.as_deref(),
+        CALLBACK,
     )
-    .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).unwrap());
+    .await
+    .expect("discovery");
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
         .authorize_url(
