@@ -1,6 +1,7 @@
 //! The key ring as the HTTP layer serves it: the ring plus its JWKS body and `ETag`,
 //! computed once per key-set change, never per request.
 
+use openidconnect::core::CoreJsonWebKey;
 use openssl::sha::sha256;
 use usher_keys::KeyRing;
 
@@ -10,6 +11,9 @@ pub struct PublishedKeys {
     pub jwks_body: Vec<u8>,
     /// A strong entity tag, quoted: a hash of the body.
     pub etag: String,
+    /// The active key's public JWK as `openidconnect` wants it for ID tokens (parsed once
+    /// here, not per token); `None` only if the ring's own JWK did not parse.
+    pub active_jwk: Option<CoreJsonWebKey>,
 }
 
 impl PublishedKeys {
@@ -23,10 +27,12 @@ impl PublishedKeys {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
+        let active_jwk = serde_json::from_value(ring.active_jwk().clone()).ok();
         PublishedKeys {
             ring,
             jwks_body,
             etag,
+            active_jwk,
         }
     }
 }

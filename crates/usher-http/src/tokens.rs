@@ -8,13 +8,14 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AccessToken, Audience, EmptyAdditionalClaims, EndUserEmail, EndUserName, IssuerUrl,
-    JsonWebKey as _, LocalizedClaim, Nonce, PrivateSigningKey, SigningError, StandardClaims,
-    SubjectIdentifier,
+    LocalizedClaim, Nonce, PrivateSigningKey, SigningError, StandardClaims, SubjectIdentifier,
 };
 use serde_json::{Map, Value, json};
 use usher_domain::scope::{EMAIL, PROFILE};
 use usher_domain::{ScopeSet, UnixTime, User};
 use usher_keys::KeyRing;
+
+use crate::keys::PublishedKeys;
 
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -133,10 +134,12 @@ pub fn standard_claims(
 }
 
 /// Signs an ID token (OIDC Core §2) with `at_hash` and `azp`.
-pub fn id_token(ring: &KeyRing, input: &IdTokenInput<'_>) -> Result<String, String> {
-    let jwk: CoreJsonWebKey =
-        serde_json::from_value(ring.active_jwk().clone()).map_err(|e| e.to_string())?;
-    debug_assert!(jwk.key_id().is_some());
+pub fn id_token(keys: &PublishedKeys, input: &IdTokenInput<'_>) -> Result<String, String> {
+    let ring = &keys.ring;
+    let jwk = keys
+        .active_jwk
+        .clone()
+        .ok_or_else(|| "the active key's JWK does not parse".to_owned())?;
     let issuer = IssuerUrl::new(input.issuer.to_owned()).map_err(|e| e.to_string())?;
     let claims = CoreIdTokenClaims::new(
         issuer,

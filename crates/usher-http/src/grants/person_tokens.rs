@@ -80,7 +80,7 @@ pub fn respond(
     }
     if grant.scope.contains(OPENID) {
         let id_token = tokens::id_token(
-            &state.published_keys().ring,
+            &state.published_keys(),
             &IdTokenInput {
                 issuer: settings.issuer.as_str(),
                 client_id: grant.client.id.as_str(),
