@@ -2,11 +2,19 @@
 //! one lane) and a fresh random salt, stored as a PHC string. Hashing and verifying take
 //! tens of milliseconds of CPU, so callers must run them off the async executor's threads
 //! (`spawn_blocking` or `web::block`).
+//!
+//! Memory: argon2id needs a 19 MiB work area. Allocating it per check left glibc's
+//! per-thread arenas holding hundreds of megabytes under login load (docs/benchmarks.md),
+//! so each thread keeps one work area and reuses it. Call these from a small, fixed set
+//! of threads (the server's password pool): each thread that ever checks a password keeps
+//! its 19 MiB until it exits.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::PasswordHasher as _;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use usher_domain::Password;
 
 use crate::error::KeyError;
@@ -34,16 +42,51 @@ pub fn hash_password(password: &Password) -> Result<String, KeyError> {
 }
 
 /// Whether `password` matches the PHC string `phc`; `false` for a wrong password or a
-/// hash that cannot be parsed. The parameters are taken from the stored hash.
+/// hash that cannot be parsed. The parameters are taken from the stored hash; only
+/// argon2id hashes are accepted. The output is compared in constant time.
 ///
 /// CPU- and memory-heavy: call it off the async executor (`spawn_blocking`/`web::block`).
 pub fn verify_password(password: &Password, phc: &str) -> bool {
-    match argon2() {
-        Ok(argon2) => argon2
-            .verify_password(password.expose().as_bytes(), phc)
-            .is_ok(),
-        Err(_) => false,
+    verify(password.expose().as_bytes(), phc).unwrap_or(false)
+}
+
+/// The largest work area a stored hash may ask for: four times Usher's own cost. A hash
+/// asking for more is refused rather than allowed to allocate without bound.
+const MAX_M_COST_KIB: u32 = 4 * M_COST_KIB;
+
+thread_local! {
+    /// This thread's argon2 work area, grown on first use and then reused.
+    static WORK_AREA: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+fn verify(password: &[u8], phc: &str) -> Option<bool> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    if Algorithm::try_from(parsed.algorithm.as_str()).ok()? != Algorithm::Argon2id {
+        return Some(false);
     }
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).ok()?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(&parsed).ok()?;
+    if params.m_cost() > MAX_M_COST_KIB {
+        return Some(false);
+    }
+    let (salt, expected) = (parsed.salt.as_ref()?, parsed.hash.as_ref()?);
+    let mut computed = vec![0u8; expected.len()];
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(Algorithm::Argon2id, version, params);
+    WORK_AREA.with(|area| {
+        let mut area = area.try_borrow_mut().ok()?;
+        if area.len() < blocks {
+            area.resize(blocks, Block::new());
+        }
+        argon2
+            .hash_password_into_with_memory(password, salt, &mut computed, &mut area[..blocks])
+            .ok()
+    })?;
+    // `memcmp::eq` requires equal lengths; both are the stored output's length.
+    Some(openssl::memcmp::eq(&computed, expected.as_bytes()))
 }
 
 /// Spends the time of [`verify_password`] against a fixed dummy hash (computed once), so
@@ -109,6 +152,39 @@ mod tests {
         ] {
             assert!(!verify_password(&pw("hunter2"), bad), "{bad:?}");
         }
+    }
+
+    /// A PHC string made by the argon2 crate's own hasher with the given parameters.
+    fn reference_hash(password: &str, algorithm: Algorithm, m_cost: u32) -> String {
+        let params = Params::new(m_cost, 1, 1, None).unwrap();
+        Argon2::new(algorithm, Version::V0x13, params)
+            .hash_password_with_salt(password.as_bytes(), b"saltsaltsaltsalt")
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn the_reused_work_area_gives_the_same_answers_as_a_fresh_one() {
+        // Big, then small, then big again, on one thread: the work area is reused and
+        // sliced; every answer must match the argon2 crate's own (fresh-memory) hashes.
+        let big = hash_password(&pw("correct horse")).unwrap();
+        let small = reference_hash("battery staple", Algorithm::Argon2id, 64);
+        for _ in 0..2 {
+            assert!(verify_password(&pw("correct horse"), &big));
+            assert!(!verify_password(&pw("correct horsE"), &big));
+            assert!(verify_password(&pw("battery staple"), &small));
+            assert!(!verify_password(&pw("battery stapl"), &small));
+        }
+    }
+
+    #[test]
+    fn only_argon2id_hashes_of_bounded_cost_are_accepted() {
+        let argon2i = reference_hash("hunter2", Algorithm::Argon2i, 64);
+        assert!(!verify_password(&pw("hunter2"), &argon2i));
+        // A stored hash asking for more memory than the bound is refused even with the
+        // right password (a tampered row cannot make a login allocate without limit).
+        let greedy = reference_hash("hunter2", Algorithm::Argon2id, MAX_M_COST_KIB + 8);
+        assert!(!verify_password(&pw("hunter2"), &greedy));
     }
 
     #[test]
