@@ -150,6 +150,11 @@ pub trait RevocationStore: Send + Sync {
     /// Idempotent.
     fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
     fn is_jti_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    /// The revoked `jti`s whose tokens have not expired at `now` (`expires_at > now`),
+    /// at most `limit` of them, in no particular order. A node keeps this set in memory
+    /// so checking a token needs no store call (the caller treats `limit` results as
+    /// "too many to hold" and falls back to [`RevocationStore::is_jti_revoked`]).
+    fn revoked_jtis(&self, now: UnixTime, limit: usize) -> Result<Vec<String>, StoreError>;
 }
 
 /// Failed-login counters, shared by every node.

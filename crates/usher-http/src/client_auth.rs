@@ -10,7 +10,7 @@ use usher_domain::authorize::RawParams;
 use usher_domain::{AuthMethod, Client, ClientId, ProtocolError};
 
 use crate::params;
-use crate::respond::{Failure, blocking};
+use crate::respond::Failure;
 use crate::state::AppState;
 
 /// Why authentication failed, ready for [`crate::respond::token_error`].
@@ -157,8 +157,21 @@ pub async fn authenticate(
     let Some(id) = ClientId::parse(&p.client_id) else {
         return Err(unknown());
     };
-    let clients = state.stores.clients.clone();
-    let client = match blocking(move || clients.get_client(&id)).await {
+    let accepts = |client: &Client| {
+        client.registration.auth_method == p.method
+            && match (&p.secret, &client.secret_hash) {
+                (None, None) => client.is_public(),
+                (Some(secret), Some(hash)) => state.secrets.verify(secret, hash),
+                _ => false,
+            }
+    };
+    let client = match state.client(&id).await {
+        Ok(Some(c)) if accepts(&c) => return Ok(crate::access::tag_client(req, c)),
+        // The node's copy may be a moment old (a secret just rotated): look once more.
+        Ok(Some(_)) if state.caches.on() => state.reload_client(&id).await,
+        other => other,
+    };
+    let client = match client {
         Ok(Some(c)) => c,
         Ok(None) => {
             // Spend what a real check spends, so timing does not reveal unknown ids.
@@ -176,18 +189,13 @@ pub async fn authenticate(
             });
         }
     };
+    if accepts(&client) {
+        return Ok(crate::access::tag_client(req, client));
+    }
     if client.registration.auth_method != p.method {
         tracing::info!(client_id = %client.id, "client used an authentication method it is not registered for");
-        return Err(unknown());
+    } else {
+        tracing::info!(client_id = %client.id, "client authentication failed");
     }
-    match (&p.secret, &client.secret_hash) {
-        (None, None) if client.is_public() => Ok(crate::access::tag_client(req, client)),
-        (Some(secret), Some(hash)) if state.secrets.verify(secret, hash) => {
-            Ok(crate::access::tag_client(req, client))
-        }
-        _ => {
-            tracing::info!(client_id = %client.id, "client authentication failed");
-            Err(unknown())
-        }
-    }
+    Err(unknown())
 }

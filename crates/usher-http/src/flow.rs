@@ -240,9 +240,7 @@ pub fn consent_page(
 
 /// The username to show on the consent page ("Signed in as …").
 pub async fn username_of(state: &AppState, user: &UserId) -> String {
-    let users = state.stores.users.clone();
-    let id = user.clone();
-    match blocking(move || users.get_user(&id)).await {
+    match state.user(user).await {
         Ok(Some(u)) => u.username.as_str().to_owned(),
         _ => String::new(),
     }
@@ -300,8 +298,7 @@ pub async fn load_client(state: &AppState, id: &str) -> Result<Option<Client>, F
     let Some(id) = ClientId::parse(id) else {
         return Ok(None);
     };
-    let clients = state.stores.clients.clone();
-    blocking(move || clients.get_client(&id)).await
+    state.client(&id).await
 }
 
 /// A pending interaction, loaded for a form step.

@@ -10,6 +10,7 @@
 //! from `usher-domain`, and blocking store calls run on actix's blocking pool.
 
 pub mod access;
+pub mod cache;
 mod client_auth;
 mod cookies;
 pub mod counted;

@@ -161,6 +161,8 @@ pub struct AppState {
     pub secrets: SecretHasher,
     /// Where argon2id checks run (bounded threads, bounded memory).
     pub passwords: crate::passwords::PasswordPool,
+    /// Short-lived copies of clients, people and revoked token ids (`cache.rs`).
+    pub caches: Arc<crate::cache::Caches>,
     pub clock: Arc<dyn Clock>,
 }
 

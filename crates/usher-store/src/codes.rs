@@ -249,4 +249,14 @@ impl RevocationStore for Database {
             .map(|found| found.is_some())
             .map_err(unavailable)
     }
+
+    fn revoked_jtis(&self, now: UnixTime, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn()?;
+        revoked_tokens::table
+            .filter(revoked_tokens::expires_at.gt(now.seconds()))
+            .select(revoked_tokens::jti)
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .load::<String>(&mut *conn)
+            .map_err(unavailable)
+    }
 }

@@ -77,6 +77,7 @@ contract!(
     concurrent_redeemers_of_one_code_have_one_winner,
     corrupt_code_row_is_reported,
     revoking_a_jti_is_idempotent,
+    revoked_jtis_lists_the_unexpired_up_to_a_limit,
     login_failures_are_put_replaced_and_cleared,
     deleting_a_user_or_client_removes_their_sign_in_records,
     purge_removes_only_what_has_expired,
@@ -1035,6 +1036,22 @@ mod cases {
         db.revoke_jti("jti-1", UnixTime(2000)).unwrap();
         assert_eq!(db.is_jti_revoked("jti-1"), Ok(true));
         assert_eq!(db.is_jti_revoked("jti-2"), Ok(false));
+    }
+
+    pub fn revoked_jtis_lists_the_unexpired_up_to_a_limit(_: &TestDb, db: &Database) {
+        assert_eq!(db.revoked_jtis(UnixTime(0), 10), Ok(vec![]));
+        db.revoke_jti("old", UnixTime(100)).unwrap();
+        db.revoke_jti("a", UnixTime(1000)).unwrap();
+        db.revoke_jti("b", UnixTime(2000)).unwrap();
+        let mut live = db.revoked_jtis(UnixTime(100), 10).unwrap();
+        live.sort();
+        assert_eq!(live, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(
+            db.revoked_jtis(UnixTime(1500), 10),
+            Ok(vec!["b".to_owned()])
+        );
+        assert_eq!(db.revoked_jtis(UnixTime(99), 2).unwrap().len(), 2);
+        assert_eq!(db.revoked_jtis(UnixTime(2000), 10), Ok(vec![]));
     }
 
     pub fn login_failures_are_put_replaced_and_cleared(t: &TestDb, db: &Database) {

@@ -69,6 +69,9 @@ pub struct Settings {
     pub keys: KeySettings,
     /// Lifetime of access and ID tokens, in seconds.
     pub access_token_ttl: i64,
+    /// How long a node uses a client, person or the revoked-token set it read, in
+    /// seconds (0 = always read the store). See docs/design/caching.md.
+    pub cache_ttl: i64,
     /// Lifetime of a browser session, in seconds.
     pub session_ttl: i64,
     /// Refresh-token families (`[families]`).
@@ -150,6 +153,7 @@ struct RawSettings {
     log_format: Option<String>,
     workers: Option<u64>,
     default_audience: Option<String>,
+    cache_ttl: Option<u64>,
     #[serde(default)]
     keys: RawKeys,
     #[serde(default)]
@@ -235,6 +239,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "USHER_DEFAULT_AUDIENCE",
         "(unset: client_credentials needs resource)",
     ),
+    ("cache_ttl", "USHER_CACHE_TTL", "2"),
     ("keys.bits", "USHER_KEYS__BITS", "2048"),
     ("keys.jwks_max_age", "USHER_KEYS__JWKS_MAX_AGE", "900"),
     ("keys.rotate_every", "USHER_KEYS__ROTATE_EVERY", "2592000"),
@@ -445,6 +450,16 @@ impl Settings {
             },
         };
 
+        let cache_ttl = match raw.cache_ttl {
+            None => 2,
+            Some(s @ 0..=60) => s as i64,
+            Some(s) => {
+                return Err(err(
+                    &name_of("cache_ttl"),
+                    format!("{s} seconds is not between 0 (no caching) and 60"),
+                ));
+            }
+        };
         let access_token_ttl = match raw.tokens.access_ttl {
             None => 600,
             Some(s @ 60..=86_400) => s as i64,
@@ -480,6 +495,7 @@ impl Settings {
         }
 
         Ok(Settings {
+            cache_ttl,
             families,
             redis_prefix,
             access_token_ttl,
@@ -608,6 +624,7 @@ fn overlay_env(
             "USHER_LOG_FORMAT" => raw.log_format = Some(value),
             "USHER_WORKERS" => raw.workers = Some(number("workers")?),
             "USHER_DEFAULT_AUDIENCE" => raw.default_audience = Some(value),
+            "USHER_CACHE_TTL" => raw.cache_ttl = Some(number("cache_ttl")?),
             "USHER_KEYS__BITS" => raw.keys.bits = Some(number("keys.bits")?),
             "USHER_KEYS__JWKS_MAX_AGE" => {
                 raw.keys.jwks_max_age = Some(number("keys.jwks_max_age")?)

@@ -74,6 +74,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
         passwords: usher_http::passwords::PasswordPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         ),
+        caches: Arc::new(usher_http::cache::Caches::new(settings.cache_ttl)),
         clock,
     };
     // Access tokens and ID tokens share one lifetime: the longest any key signs for.

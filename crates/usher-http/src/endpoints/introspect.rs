@@ -11,7 +11,7 @@ use usher_domain::{Client, FamilyState};
 
 use crate::endpoints::revoke::authenticated_token_request;
 use crate::grants::refresh_token;
-use crate::respond::{Failure, blocking, json_no_store, token_failure};
+use crate::respond::{Failure, json_no_store, token_failure};
 use crate::routes;
 use crate::state::AppState;
 use crate::tokens::ACCESS_TOKEN_TYP;
@@ -74,8 +74,7 @@ async fn describe(state: &AppState, client: &Client, token: &str) -> Result<Valu
     let Some(jti) = claims.get("jti").and_then(Value::as_str).map(str::to_owned) else {
         return Ok(inactive());
     };
-    let revocations = state.stores.revocations.clone();
-    if blocking(move || revocations.is_jti_revoked(&jti)).await? {
+    if state.is_jti_revoked(&jti).await? {
         return Ok(inactive());
     }
     let mut out = Map::new();

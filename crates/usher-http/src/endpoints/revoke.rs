@@ -15,7 +15,7 @@ use crate::client_auth;
 use crate::endpoints::introspect::access_token_claims;
 use crate::grants::refresh_token;
 use crate::params::{self, ParamError};
-use crate::respond::{Failure, blocking, token_error, token_failure};
+use crate::respond::{Failure, token_error, token_failure};
 use crate::routes;
 use crate::state::AppState;
 
@@ -99,9 +99,7 @@ async fn revoke(state: &AppState, client: &Client, token: &str) -> Result<(), Fa
     if exp <= now.seconds() {
         return Ok(());
     }
-    let revocations = state.stores.revocations.clone();
-    let jti = jti.to_owned();
-    blocking(move || revocations.revoke_jti(&jti, UnixTime(exp))).await?;
+    state.revoke_jti(jti, UnixTime(exp)).await?;
     tracing::info!(client_id = %client.id, "access token revoked by its client");
     Ok(())
 }

@@ -11,7 +11,7 @@ use usher_domain::scope::OPENID;
 use usher_domain::{ScopeSet, UserId};
 
 use crate::params;
-use crate::respond::{Failure, blocking};
+use crate::respond::Failure;
 use crate::routes;
 use crate::state::AppState;
 use crate::tokens::{self, ACCESS_TOKEN_TYP};
@@ -135,9 +135,7 @@ pub async fn check_access_token(
     let (Some(jti), Some(sub)) = (str_claim(&claims, "jti"), str_claim(&claims, "sub")) else {
         return Ok(Err("the access token lacks jti or sub"));
     };
-    let revocations = state.stores.revocations.clone();
-    let jti = jti.to_owned();
-    if blocking(move || revocations.is_jti_revoked(&jti)).await? {
+    if state.is_jti_revoked(jti).await? {
         return Ok(Err("the access token has been revoked"));
     }
     let scope = ScopeSet::parse(str_claim(&claims, "scope").unwrap_or("")).unwrap_or_default();
@@ -175,8 +173,7 @@ async fn userinfo(
             )),
         );
     }
-    let users = state.stores.users.clone();
-    let user = match blocking(move || users.get_user(&user_id)).await {
+    let user = match state.user(&user_id).await {
         Ok(Some(u)) => u,
         Ok(None) => return invalid_token("the person no longer exists"),
         Err(f) => return unavailable(f),

@@ -109,9 +109,7 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
         (None, None) => {}
     }
 
-    let users = state.stores.users.clone();
-    let user_id = code.user_id.clone();
-    let user = match blocking(move || users.get_user(&user_id)).await {
+    let user = match state.user(&code.user_id).await {
         Ok(Some(u)) => u,
         Ok(None) => return grant_error("the person no longer exists"),
         Err(f) => return token_failure(f),
@@ -170,11 +168,16 @@ async fn refuse_replay(
         for (jti, exp) in &jtis {
             revocations.revoke_jti(jti, *exp)?;
         }
-        Ok(())
+        Ok(jtis)
     })
     .await;
-    if let Err(f) = revoked {
-        return token_failure(f);
+    match revoked {
+        Ok(jtis) => {
+            for (jti, exp) in &jtis {
+                state.note_revoked(jti, *exp);
+            }
+        }
+        Err(f) => return token_failure(f),
     }
     if let Some(family) = refresh_token::family_of_code(code_hash)
         && let Err(e) = state

@@ -31,7 +31,7 @@ use usher_keys::SecretHasher;
 
 use crate::grants::person_tokens::{self, Grant, server_error};
 use crate::params;
-use crate::respond::{Failure, blocking, token_error, token_failure};
+use crate::respond::{Failure, token_error, token_failure};
 use crate::state::AppState;
 
 /// Characters of the random part of a secret (32 bytes, base64url).
@@ -300,9 +300,7 @@ pub async fn refresh(state: &AppState, client: Client, form: &RawParams) -> Http
         }
     };
 
-    let users = state.stores.users.clone();
-    let user_id = family.user_id.clone();
-    let user = match blocking(move || users.get_user(&user_id)).await {
+    let user = match state.user(&family.user_id).await {
         Ok(Some(u)) => u,
         Ok(None) => return grant_error("the person no longer exists"),
         Err(f) => return token_failure(f),
