@@ -50,8 +50,9 @@ pub enum TryCommand {
     SignIn {
         #[arg(long)]
         client_id: String,
-        /// The client's secret (omit for a public client).
-        #[arg(long)]
+        /// The client's secret (omit for a public client). Secrets are base64url and may
+        /// start with '-', so the value is taken as it is.
+        #[arg(long, allow_hyphen_values = true)]
         client_secret: Option<String>,
         #[arg(long, default_value_t = 5555)]
         port: u16,
@@ -64,7 +65,8 @@ pub enum TryCommand {
     ClientCredentials {
         #[arg(long)]
         client_id: String,
-        #[arg(long)]
+        /// The client's secret (base64url: it may start with '-').
+        #[arg(long, allow_hyphen_values = true)]
         client_secret: String,
         #[arg(long)]
         scope: Option<String>,
@@ -249,4 +251,44 @@ pub enum KeysCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, TryCommand};
+
+    #[test]
+    fn a_client_secret_that_starts_with_a_dash_is_a_value_not_an_option() {
+        // Secrets are random base64url: about one in 64 starts with '-'.
+        let cli = Cli::try_parse_from([
+            "usher",
+            "try",
+            "client-credentials",
+            "--client-id",
+            "c",
+            "--client-secret",
+            "-kF3x",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Try(TryCommand::ClientCredentials { client_secret, .. }) if client_secret == "-kF3x"
+        ));
+        let cli = Cli::try_parse_from([
+            "usher",
+            "try",
+            "sign-in",
+            "--client-id",
+            "c",
+            "--client-secret",
+            "-x",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Try(TryCommand::SignIn { client_secret: Some(s), .. }) if s == "-x"
+        ));
+    }
 }
