@@ -58,6 +58,10 @@ impl Caches {
         }
     }
 
+    fn revoked(&self) -> std::sync::MutexGuard<'_, Revoked> {
+        self.revoked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Whether anything is cached (`cache_ttl` > 0).
     pub fn on(&self) -> bool {
         self.ttl > 0
@@ -99,7 +103,13 @@ impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
                 map.clear();
             }
         }
-        map.insert(key, (value, now));
+        match map.get(&key) {
+            // A slower read that began earlier must not replace a newer copy.
+            Some((_, read_at)) if *read_at > now => {}
+            _ => {
+                map.insert(key, (value, now));
+            }
+        }
     }
 }
 
@@ -109,32 +119,118 @@ fn fresh(read_at: i64, now: i64, ttl: i64) -> bool {
     now >= read_at && now - read_at < ttl
 }
 
-/// The revoked, unexpired access-token ids.
+/// After finding more than [`MAX_REVOKED`] revoked tokens, how long (seconds) a node
+/// asks the store about each token before trying to hold the set again.
+const TOO_MANY_BACKOFF: i64 = 60;
+
+/// The revoked, unexpired access-token ids, as this node knows them.
 #[derive(Default)]
 struct Revoked {
-    /// As read from the store at the time in `mode`.
+    /// The set as read from the store at the time in `mode`.
     jtis: HashSet<String>,
     mode: Mode,
-    /// Revocations this node wrote, with their tokens' expiry: kept until then, so a
-    /// re-read that started before the write cannot drop them.
+    /// Revocations this node wrote, with their tokens' expiry: an authoritative "revoked"
+    /// until then, whatever a re-read of the set (which may have begun before the write)
+    /// returns.
     local: HashMap<String, i64>,
+    /// Bumped when a revocation this node wrote could not be kept in `local` (it was
+    /// full): a re-read that began before the bump must not claim to hold the set.
+    overflows: u64,
+    /// When the re-read in flight began: one at a time; meanwhile, and if it never
+    /// finishes (its request was dropped), other checks ask the store until it is stale.
+    reloading: Option<i64>,
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
-    /// Never read: the first check reads the set.
+    /// Never read.
     #[default]
     Unread,
     /// `jtis` is the whole set as of this time.
     Held(i64),
-    /// At this time there were more than [`MAX_REVOKED`]: until it is stale, every check
-    /// asks the store about its one token.
+    /// At this time there were more than [`MAX_REVOKED`]: until [`TOO_MANY_BACKOFF`]
+    /// has passed, every check asks the store about its one token.
     TooMany(i64),
 }
 
+/// What a check of one token needs.
+#[derive(Debug, PartialEq, Eq)]
+enum Check {
+    /// Answered from memory.
+    Known(bool),
+    /// This caller re-reads the set (then [`Revoked::install`]); `overflows` as it began.
+    Reload { overflows: u64 },
+    /// Ask the store about this one token.
+    AskStore,
+}
+
 impl Revoked {
-    fn contains(&self, jti: &str) -> bool {
-        self.jtis.contains(jti) || self.local.contains_key(jti)
+    fn check(&mut self, jti: &str, now: i64, ttl: i64) -> Check {
+        if self.local.contains_key(jti) {
+            return Check::Known(true);
+        }
+        match self.mode {
+            Mode::Held(at) if fresh(at, now, ttl) => return Check::Known(self.jtis.contains(jti)),
+            Mode::TooMany(at) if fresh(at, now, TOO_MANY_BACKOFF.max(ttl)) => {
+                return Check::AskStore;
+            }
+            _ => {}
+        }
+        match self.reloading {
+            Some(began) if fresh(began, now, ttl) => Check::AskStore,
+            _ => {
+                self.reloading = Some(now);
+                Check::Reload {
+                    overflows: self.overflows,
+                }
+            }
+        }
+    }
+
+    /// Installs a re-read that began at `read_at` (`None`: more than [`MAX_REVOKED`]).
+    fn install(&mut self, listed: Option<HashSet<String>>, read_at: i64, overflows: u64) {
+        self.reloading = None;
+        self.local.retain(|_, expires_at| *expires_at > read_at);
+        match listed {
+            Some(set) if self.overflows == overflows => {
+                self.jtis = set;
+                self.mode = Mode::Held(read_at);
+            }
+            _ => {
+                if !matches!(self.mode, Mode::TooMany(_)) {
+                    tracing::warn!(
+                        limit = MAX_REVOKED,
+                        "more revoked, unexpired access tokens than a node holds in memory; asking the store about each token"
+                    );
+                }
+                self.jtis = HashSet::new();
+                self.mode = Mode::TooMany(read_at);
+            }
+        }
+    }
+
+    /// A re-read failed: the next check tries again.
+    fn abandon(&mut self) {
+        self.reloading = None;
+    }
+
+    /// A revocation this node has written to the store.
+    fn note(&mut self, jti: &str, expires_at: i64, now: i64) {
+        if self.local.len() >= MAX_REVOKED {
+            if matches!(self.mode, Mode::TooMany(at) if fresh(at, now, TOO_MANY_BACKOFF)) {
+                // Already full and asking the store: no pruning pass per revocation.
+                self.overflows += 1;
+                return;
+            }
+            self.local.retain(|_, e| *e > now);
+        }
+        if self.local.len() < MAX_REVOKED {
+            self.local.insert(jti.to_owned(), expires_at);
+        } else {
+            // Cannot keep it: stop answering from memory; the store has it.
+            self.overflows += 1;
+            self.mode = Mode::TooMany(now);
+        }
     }
 }
 
@@ -142,13 +238,20 @@ impl AppState {
     /// The client registered as `id`, if any; from memory when read less than
     /// `cache_ttl` seconds ago.
     pub async fn client(&self, id: &ClientId) -> Result<Option<Client>, Failure> {
-        let caches = &self.caches;
-        if caches.on()
-            && let Some(client) = caches.clients.get(id, self.now().seconds(), caches.ttl)
-        {
-            return Ok(Some(client));
+        match self.remembered_client(id) {
+            Some(client) => Ok(Some(client)),
+            None => self.reload_client(id).await,
         }
-        self.reload_client(id).await
+    }
+
+    /// This node's copy of the client, if it has one less than `cache_ttl` seconds old
+    /// (never a store call).
+    pub fn remembered_client(&self, id: &ClientId) -> Option<Client> {
+        let caches = &self.caches;
+        if !caches.on() {
+            return None;
+        }
+        caches.clients.get(id, self.now().seconds(), caches.ttl)
     }
 
     /// The client registered as `id`, read from the store (and remembered, or forgotten
@@ -197,35 +300,30 @@ impl AppState {
     pub async fn is_jti_revoked(&self, jti: &str) -> Result<bool, Failure> {
         let caches = &self.caches;
         let now = self.now();
-        let ttl = caches.ttl;
         if caches.on() {
-            let mode = {
-                let revoked = caches.revoked.lock().unwrap_or_else(|p| p.into_inner());
-                match revoked.mode {
-                    Mode::Held(at) if fresh(at, now.seconds(), ttl) => {
-                        return Ok(revoked.contains(jti));
+            let check = caches.revoked().check(jti, now.seconds(), caches.ttl);
+            match check {
+                Check::Known(answer) => return Ok(answer),
+                Check::AskStore => {}
+                Check::Reload { overflows } => {
+                    let store = self.stores.revocations.clone();
+                    let listed = blocking(move || store.revoked_jtis(now, MAX_REVOKED + 1)).await;
+                    let listed = match listed {
+                        Ok(listed) => listed,
+                        Err(f) => {
+                            caches.revoked().abandon();
+                            return Err(f);
+                        }
+                    };
+                    // Built outside the lock.
+                    let set: Option<HashSet<String>> =
+                        (listed.len() <= MAX_REVOKED).then(|| listed.into_iter().collect());
+                    let mut revoked = caches.revoked();
+                    revoked.install(set, now.seconds(), overflows);
+                    if let Check::Known(answer) = revoked.check(jti, now.seconds(), caches.ttl) {
+                        return Ok(answer);
                     }
-                    mode => mode,
                 }
-            };
-            let too_many = matches!(mode, Mode::TooMany(at) if fresh(at, now.seconds(), ttl));
-            if !too_many {
-                let store = self.stores.revocations.clone();
-                let listed = blocking(move || store.revoked_jtis(now, MAX_REVOKED + 1)).await?;
-                let mut revoked = caches.revoked.lock().unwrap_or_else(|p| p.into_inner());
-                let now = now.seconds();
-                revoked.local.retain(|_, expires_at| *expires_at > now);
-                if listed.len() <= MAX_REVOKED {
-                    revoked.jtis = listed.into_iter().collect();
-                    revoked.mode = Mode::Held(now);
-                    return Ok(revoked.contains(jti));
-                }
-                tracing::warn!(
-                    limit = MAX_REVOKED,
-                    "more revoked, unexpired access tokens than a node holds in memory; asking the store for each token"
-                );
-                revoked.jtis = HashSet::new();
-                revoked.mode = Mode::TooMany(now);
             }
         }
         let store = self.stores.revocations.clone();
@@ -246,17 +344,9 @@ impl AppState {
     /// Records in this node's copy of the revoked set a revocation already written to
     /// the store.
     pub fn note_revoked(&self, jti: &str, expires_at: UnixTime) {
-        let mut revoked = self
-            .caches
-            .revoked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if revoked.local.len() < MAX_REVOKED {
-            revoked.local.insert(jti.to_owned(), expires_at.seconds());
-        } else {
-            // Too many to hold: ask the store about each token until the next re-read.
-            revoked.local.clear();
-            revoked.mode = Mode::TooMany(self.now().seconds());
+        if self.caches.on() {
+            let now = self.now().seconds();
+            self.caches.revoked().note(jti, expires_at.seconds(), now);
         }
     }
 }
@@ -292,5 +382,87 @@ mod tests {
         assert_eq!(map.get(&2, 105, 2), None);
         assert_eq!(map.get(&4, 105, 2), Some(4));
         assert!(map.map.lock().unwrap().len() <= 2);
+    }
+
+    fn set(jtis: &[&str]) -> Option<HashSet<String>> {
+        Some(jtis.iter().map(|j| (*j).to_owned()).collect())
+    }
+
+    #[test]
+    fn the_revoked_set_is_read_once_then_answered_from_memory_until_stale() {
+        let mut r = Revoked::default();
+        assert_eq!(r.check("a", 100, 2), Check::Reload { overflows: 0 });
+        // While that read is in flight, others ask the store rather than read it too.
+        assert_eq!(r.check("b", 100, 2), Check::AskStore);
+        r.install(set(&["a"]), 100, 0);
+        assert_eq!(r.check("a", 101, 2), Check::Known(true));
+        assert_eq!(r.check("b", 101, 2), Check::Known(false));
+        // Stale at 102, and when the clock goes back.
+        assert_eq!(r.check("b", 102, 2), Check::Reload { overflows: 0 });
+        r.abandon();
+        assert_eq!(r.check("b", 99, 2), Check::Reload { overflows: 0 });
+    }
+
+    #[test]
+    fn a_reload_that_never_finishes_only_delays_the_next_one_by_the_ttl() {
+        let mut r = Revoked::default();
+        assert_eq!(r.check("a", 100, 2), Check::Reload { overflows: 0 });
+        assert_eq!(r.check("a", 101, 2), Check::AskStore);
+        assert_eq!(r.check("a", 102, 2), Check::Reload { overflows: 0 });
+    }
+
+    #[test]
+    fn a_local_revocation_survives_a_reread_that_began_before_it() {
+        let mut r = Revoked::default();
+        let Check::Reload { overflows } = r.check("x", 100, 2) else {
+            panic!("expected a reload")
+        };
+        // The store is read (without "x"), then "x" is revoked here, then the read lands.
+        r.note("x", 700, 100);
+        r.install(set(&[]), 100, overflows);
+        assert_eq!(r.check("x", 101, 2), Check::Known(true));
+        // Kept until the token expires, then dropped at a re-read.
+        assert_eq!(r.check("y", 700, 2), Check::Reload { overflows: 0 });
+        r.install(set(&[]), 700, 0);
+        assert_eq!(r.check("x", 700, 2), Check::Known(false));
+    }
+
+    #[test]
+    fn too_many_revocations_mean_asking_the_store_for_a_while() {
+        let mut r = Revoked::default();
+        assert!(matches!(r.check("a", 100, 2), Check::Reload { .. }));
+        r.install(None, 100, 0);
+        assert_eq!(r.check("a", 101, 2), Check::AskStore);
+        assert_eq!(r.check("a", 100 + TOO_MANY_BACKOFF - 1, 2), Check::AskStore);
+        assert!(matches!(
+            r.check("a", 100 + TOO_MANY_BACKOFF, 2),
+            Check::Reload { .. }
+        ));
+    }
+
+    #[test]
+    fn a_local_revocation_that_cannot_be_kept_stops_memory_answers() {
+        let mut r = Revoked::default();
+        for i in 0..MAX_REVOKED {
+            r.note(&format!("j{i}"), 1_000, 100);
+        }
+        let Check::Reload { overflows } = r.check("new", 100, 2) else {
+            panic!("expected a reload")
+        };
+        // "new" is revoked here while the set is being read, and does not fit.
+        r.note("new", 1_000, 100);
+        r.install(set(&[]), 100, overflows);
+        assert_eq!(r.check("new", 101, 2), Check::AskStore);
+        // Once the kept ones expire, there is room again.
+        r.note("later", 2_000, 1_000);
+        assert_eq!(r.check("later", 1_001, 2), Check::Known(true));
+    }
+
+    #[test]
+    fn a_newer_copy_is_not_replaced_by_an_older_read() {
+        let map: Fresh<u32, &str> = Fresh::new(10);
+        map.put(1, "new", 105, 2);
+        map.put(1, "old", 104, 2);
+        assert_eq!(map.get(&1, 105, 2), Some("new"));
     }
 }

@@ -165,13 +165,14 @@ pub async fn authenticate(
                 _ => false,
             }
     };
-    let client = match state.client(&id).await {
-        Ok(Some(c)) if accepts(&c) => return Ok(crate::access::tag_client(req, c)),
-        // The node's copy may be a moment old (a secret just rotated): look once more.
-        Ok(Some(_)) if state.caches.on() => state.reload_client(&id).await,
-        other => other,
-    };
-    let client = match client {
+    // This node's copy first (no store call). If it refuses, it may be a moment old (a
+    // secret rotated just now): the store decides, exactly as without a copy.
+    if let Some(c) = state.remembered_client(&id)
+        && accepts(&c)
+    {
+        return Ok(crate::access::tag_client(req, c));
+    }
+    let client = match state.reload_client(&id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             // Spend what a real check spends, so timing does not reveal unknown ids.

@@ -687,6 +687,8 @@ mod tests {
         assert_eq!(s.kek, KekSource::File(PathBuf::from("keys/kek")));
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert_eq!(s.keys.bits, 2048);
+        assert_eq!(s.cache_ttl, 2);
+        assert_eq!(load(&[("USHER_CACHE_TTL", "0")]).unwrap().cache_ttl, 0);
     }
 
     #[test]
@@ -742,6 +744,8 @@ mod tests {
             "absolute URL",
         );
         refused(&[("USHER_BIND", "localhost")], "USHER_BIND", "address:port");
+        refused(&[("USHER_CACHE_TTL", "61")], "USHER_CACHE_TTL", "between 0");
+        refused(&[("USHER_CACHE_TTL", "-1")], "USHER_CACHE_TTL", "");
         refused(
             &[("USHER_METRICS_BIND", "9090")],
             "USHER_METRICS_BIND",

@@ -166,21 +166,12 @@ async fn refuse_replay(
     jtis: Vec<(String, UnixTime)>,
     now: UnixTime,
 ) -> HttpResponse {
-    let revocations = state.stores.revocations.clone();
-    let revoked = blocking(move || {
-        for (jti, exp) in &jtis {
-            revocations.revoke_jti(jti, *exp)?;
+    // One at a time, each noted by this node as soon as the store has it (replays are
+    // rare; a failure part-way leaves what was revoked revoked here too).
+    for (jti, exp) in &jtis {
+        if let Err(f) = state.revoke_jti(jti, *exp).await {
+            return token_failure(f);
         }
-        Ok(jtis)
-    })
-    .await;
-    match revoked {
-        Ok(jtis) => {
-            for (jti, exp) in &jtis {
-                state.note_revoked(jti, *exp);
-            }
-        }
-        Err(f) => return token_failure(f),
     }
     if let Some(family) = refresh_token::family_of_code(code_hash)
         && let Err(e) = state
