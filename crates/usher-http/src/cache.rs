@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Mutex;
 
-use usher_domain::{Client, ClientId, UnixTime, User, UserId};
+use usher_domain::{Client, ClientId, StoreError, UnixTime, User, UserId};
 
 use crate::respond::{Failure, blocking};
 use crate::state::AppState;
@@ -258,39 +258,48 @@ impl AppState {
     /// if it is gone). For a second look when the remembered copy refused a request: a
     /// secret rotated a moment ago works at once.
     pub async fn reload_client(&self, id: &ClientId) -> Result<Option<Client>, Failure> {
-        let caches = &self.caches;
-        let now = self.now().seconds();
         let clients = self.stores.clients.clone();
         let key = id.clone();
-        let found = blocking(move || clients.get_client(&key)).await?;
-        if caches.on() {
-            match &found {
-                Some(client) => caches
-                    .clients
-                    .put(id.clone(), client.clone(), now, caches.ttl),
-                None => caches.clients.remove(id),
-            }
-        }
-        Ok(found)
+        self.read_and_remember(&self.caches.clients, id, move || clients.get_client(&key))
+            .await
     }
 
     /// The person with this id, if any; from memory when read less than `cache_ttl`
     /// seconds ago.
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, Failure> {
         let caches = &self.caches;
-        let now = self.now().seconds();
         if caches.on()
-            && let Some(user) = caches.users.get(id, now, caches.ttl)
+            && let Some(user) = caches.users.get(id, self.now().seconds(), caches.ttl)
         {
             return Ok(Some(user));
         }
         let users = self.stores.users.clone();
         let key = id.clone();
-        let found = blocking(move || users.get_user(&key)).await?;
-        if caches.on()
-            && let Some(user) = &found
-        {
-            caches.users.put(id.clone(), user.clone(), now, caches.ttl);
+        self.read_and_remember(&caches.users, id, move || users.get_user(&key))
+            .await
+    }
+
+    /// Runs the store read `read` off the executor and records its answer in `map`
+    /// (stamped with the time the read began; an id that is gone is forgotten).
+    async fn read_and_remember<K, V, F>(
+        &self,
+        map: &Fresh<K, V>,
+        key: &K,
+        read: F,
+    ) -> Result<Option<V>, Failure>
+    where
+        K: Eq + Hash + Clone,
+        V: Clone + Send + 'static,
+        F: FnOnce() -> Result<Option<V>, StoreError> + Send + 'static,
+    {
+        let caches = &self.caches;
+        let began = self.now().seconds();
+        let found = blocking(read).await?;
+        if caches.on() {
+            match &found {
+                Some(value) => map.put(key.clone(), value.clone(), began, caches.ttl),
+                None => map.remove(key),
+            }
         }
         Ok(found)
     }
