@@ -37,8 +37,8 @@ pub use issuer::{Issuer, IssuerError};
 pub use keys::{KeyState, SigningKeyRecord};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use ports::{
-    ClientStore, CodeStore, ConsentStore, InteractionStore, KeyStore, Ping, RevocationStore,
-    SessionStore, StoreError, ThrottleStore, UserStore,
+    ClientStore, CodeStore, ConsentStore, InteractionStore, KeyStore, NonceStore, Ping,
+    RevocationStore, SessionStore, StoreError, ThrottleStore, UserStore,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use session::{

@@ -129,6 +129,12 @@ pub trait ConsentStore: Send + Sync {
 /// Authorization codes: single use, atomically.
 pub trait CodeStore: Send + Sync {
     fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// The code, consumed or not, read without changing anything. The token endpoint
+    /// checks the presenting client, the redirect URI and the PKCE verifier against it
+    /// *before* [`CodeStore::redeem_code`] spends it, so a request that could never have
+    /// redeemed the code burns nothing and revokes nothing (the fields it checks never
+    /// change, so reading them first is as good as reading them in the redemption).
+    fn find_code(&self, code_hash: &str) -> Result<Option<AuthorizationCode>, StoreError>;
     /// Atomically marks the code consumed at `now` (one `UPDATE … WHERE consumed_at IS
     /// NULL`): exactly one caller ever gets [`CodeRedemption::Redeemed`]. Expired codes
     /// are still reported (the caller checks `expires_at`), so a replay after expiry is
@@ -143,6 +149,14 @@ pub trait CodeStore: Send + Sync {
         jti: &str,
         expires_at: UnixTime,
     ) -> Result<bool, StoreError>;
+}
+
+/// Single-use values that are recorded only when they are used (a logout confirmation
+/// token is a MAC over the session and a nonce; spending records the nonce).
+pub trait NonceStore: Send + Sync {
+    /// Records `nonce_hash` as spent, remembered until `expires_at`. Returns `true` for
+    /// exactly one caller per nonce, however many race; `false` when it was spent before.
+    fn spend_nonce(&self, nonce_hash: &str, expires_at: UnixTime) -> Result<bool, StoreError>;
 }
 
 /// Access tokens refused before their `exp` (by `jti`).

@@ -85,6 +85,11 @@ impl ScopeSet {
         self.0.is_subset(&other.0)
     }
 
+    /// The scopes in both `self` and `other`.
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.intersection(&other.0).cloned().collect())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Scope> {
         self.0.iter()
     }
@@ -108,6 +113,14 @@ impl fmt::Display for ScopeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_intersection_keeps_only_common_scopes() {
+        let a = ScopeSet::parse("openid profile offline_access").unwrap();
+        let b = ScopeSet::parse("openid email offline_access").unwrap();
+        assert_eq!(a.intersection(&b).to_string(), "offline_access openid");
+        assert!(a.intersection(&ScopeSet::default()).is_empty());
+    }
 
     #[test]
     fn parses_space_delimited_scopes_sorted_and_deduplicated() {

@@ -12,6 +12,7 @@ use usher_domain::{
 use usher_keys::sha256_b64url;
 
 use crate::cookies;
+use crate::id_token_hint::{HintError, IdTokenHint};
 use crate::pages::{self, ConsentPage, ErrorPage, LoginPage, ScopeLine};
 use crate::respond::{Failure, blocking, redirect, with_query};
 use crate::state::AppState;
@@ -83,28 +84,21 @@ pub async fn current_session(
     blocking(move || sessions.get_session(&hash, now)).await
 }
 
-/// The subject named by an `id_token_hint`, which must be an ID token Usher signed
-/// (expired ones are fine: OIDC Core §3.1.2.1).
-pub fn hint_subject(state: &AppState, hint: &str) -> Result<String, Rejection> {
-    let bad = || {
-        rejection(
+/// The subject named by an `id_token_hint`, which must be an ID token Usher issued to a
+/// registered client (expired ones are fine: OIDC Core §3.1.2.1); see
+/// [`IdTokenHint::verify`].
+pub async fn hint_subject(state: &AppState, hint: &str) -> Result<String, Rejection> {
+    match IdTokenHint::verify(state, hint).await {
+        Ok(h) => Ok(h.subject),
+        Err(HintError::Invalid) => Err(rejection(
             ProtocolError::InvalidRequest,
             "id_token_hint is not an ID token issued by this server",
-        )
-    };
-    let (_, claims) = state
-        .published_keys()
-        .ring
-        .verify_jwt(hint)
-        .map_err(|_| bad())?;
-    if claims.get("iss").and_then(|v| v.as_str()) != Some(state.settings.issuer.as_str()) {
-        return Err(bad());
+        )),
+        Err(HintError::Failure(_)) => Err(rejection(
+            ProtocolError::TemporarilyUnavailable,
+            "the server cannot reach its storage; try again shortly",
+        )),
     }
-    claims
-        .get("sub")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-        .ok_or_else(bad)
 }
 
 /// Whether the person must (again) enter their password for this request.

@@ -17,6 +17,7 @@ pub mod counted;
 pub mod endpoints;
 mod flow;
 mod grants;
+mod id_token_hint;
 pub mod keys;
 pub mod metrics;
 pub mod pages;

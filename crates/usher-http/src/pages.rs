@@ -102,11 +102,13 @@ pub struct ErrorPage<'a> {
 pub struct LoggedOutPage;
 
 /// "Sign out of Usher?": a logout request that cannot be tied to the browser's person
-/// (no valid `id_token_hint`) is confirmed by the person first. The form POSTs to
-/// [`crate::routes::LOGOUT`] with `confirm=yes` and the request's parameters.
+/// (no valid, unexpired `id_token_hint` for the client) is confirmed by the person first.
+/// The form POSTs to [`crate::routes::LOGOUT`] with `confirm=yes`, a single-use `csrf`
+/// token bound to the browser session, and the request's parameters.
 #[derive(Debug, Clone, Default, Template)]
 #[template(path = "logout_confirm.html")]
 pub struct LogoutConfirmPage<'a> {
+    pub csrf: &'a str,
     pub client_name: Option<&'a str>,
     pub client_id: Option<&'a str>,
     pub post_logout_redirect_uri: Option<&'a str>,

@@ -4,8 +4,8 @@ use std::sync::{Arc, RwLock};
 
 use usher_domain::ports::Ping;
 use usher_domain::{
-    ClientStore, CodeStore, ConsentStore, FamilyStore, InteractionStore, Issuer, RevocationStore,
-    SessionStore, ThrottleStore, UnixTime, UserStore,
+    ClientStore, CodeStore, ConsentStore, FamilyStore, InteractionStore, Issuer, NonceStore,
+    RevocationStore, SessionStore, ThrottleStore, UnixTime, UserStore,
 };
 use usher_keys::SecretHasher;
 
@@ -112,6 +112,8 @@ pub struct Stores {
     pub consents: Arc<dyn ConsentStore>,
     pub codes: Arc<dyn CodeStore>,
     pub revocations: Arc<dyn RevocationStore>,
+    /// Spent single-use values (logout confirmations).
+    pub nonces: Arc<dyn NonceStore>,
     pub throttle: Arc<dyn ThrottleStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
@@ -129,6 +131,7 @@ impl Stores {
             + ConsentStore
             + CodeStore
             + RevocationStore
+            + NonceStore
             + ThrottleStore
             + Ping
             + FamilyStore
@@ -142,6 +145,7 @@ impl Stores {
             consents: db.clone(),
             codes: db.clone(),
             revocations: db.clone(),
+            nonces: db.clone(),
             throttle: db.clone(),
             families: db.clone(),
             database: db,

@@ -11,6 +11,10 @@
 //! replay shortly after expiry is still recognised and the tokens recorded for the code
 //! in `code_tokens` can be revoked.
 //!
+//! [`CodeStore::find_code`] reads a code without consuming it: the token endpoint checks
+//! who presents it (client, redirect URI, PKCE verifier) first, and only a request that
+//! passes those checks reaches the compare-and-swap.
+//!
 //! Code hashes and token ids never appear in error messages.
 
 use diesel::prelude::*;
@@ -128,6 +132,18 @@ impl CodeStore for Database {
                 Some(_) => StoreError::Conflict("this authorization code already exists".into()),
                 None => unavailable(e),
             })
+    }
+
+    fn find_code(&self, code_hash: &str) -> Result<Option<AuthorizationCode>, StoreError> {
+        let mut conn = self.conn()?;
+        authorization_codes::table
+            .filter(authorization_codes::code_hash.eq(code_hash))
+            .select(CodeRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(unavailable)?
+            .map(CodeRow::into_domain)
+            .transpose()
     }
 
     fn redeem_code(&self, code_hash: &str, now: UnixTime) -> Result<CodeRedemption, StoreError> {

@@ -24,6 +24,7 @@ mod database;
 mod families;
 mod interactions;
 mod keys;
+mod nonces;
 mod purge;
 mod schema;
 mod sessions;

@@ -9,6 +9,7 @@ use usher_domain::{StoreError, UnixTime};
 use crate::database::{Database, unavailable};
 use crate::schema::{
     authorization_codes, code_tokens, interactions, login_failures, revoked_tokens, sessions,
+    spent_nonces,
 };
 
 /// How long an expired authorization code is kept, so that a replay shortly after its
@@ -22,10 +23,11 @@ pub const FAILURES_RETENTION_SECONDS: i64 = 24 * 60 * 60;
 impl Database {
     /// Deletes what has expired at `now`: sessions and interactions (`expires_at <= now`),
     /// authorization codes (with their recorded tokens) that expired more than
-    /// [`CODE_REPLAY_GRACE_SECONDS`] ago, revoked tokens past their own expiry, and
+    /// [`CODE_REPLAY_GRACE_SECONDS`] ago, revoked tokens and spent nonces past their own
+    /// expiry, and
     /// failed-login counters whose window started, and whose lock (if any) ended, more
     /// than [`FAILURES_RETENTION_SECONDS`] ago. Returns how many sessions, interactions,
-    /// codes, revocations and counters were deleted (recorded tokens are not counted).
+    /// codes, revocations, nonces and counters were deleted (recorded tokens are not counted).
     pub fn purge_expired(&self, now: UnixTime) -> Result<usize, StoreError> {
         let now = now.seconds();
         let code_cutoff = now.saturating_sub(CODE_REPLAY_GRACE_SECONDS);
@@ -55,6 +57,9 @@ impl Database {
                     revoked_tokens::table.filter(revoked_tokens::expires_at.le(now)),
                 )
                 .execute(c)?;
+                deleted +=
+                    diesel::delete(spent_nonces::table.filter(spent_nonces::expires_at.le(now)))
+                        .execute(c)?;
                 deleted += diesel::delete(
                     login_failures::table
                         .filter(login_failures::window_start.le(failures_cutoff))

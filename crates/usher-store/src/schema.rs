@@ -124,6 +124,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    spent_nonces (nonce_hash) {
+        nonce_hash -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     login_failures (key) {
         key -> Text,
         count -> Integer,
@@ -152,4 +159,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     code_tokens,
     revoked_tokens,
     login_failures,
+    spent_nonces,
 );

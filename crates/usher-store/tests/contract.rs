@@ -14,9 +14,9 @@ use std::sync::{Arc, Barrier};
 use usher_domain::{
     Audience, AuthMethod, AuthorizationCode, Client, ClientId, ClientName, ClientRegistration,
     ClientStore, CodeRedemption, CodeStore, ConsentStore, Email, GrantType, Interaction,
-    InteractionStep, InteractionStore, KeyState, KeyStore, LoginFailures, PersonName, Ping,
-    RedirectUri, RevocationStore, ScopeSet, Session, SessionStore, SigningKeyRecord, StoreError,
-    ThrottleStore, UnixTime, User, UserId, UserStore, Username,
+    InteractionStep, InteractionStore, KeyState, KeyStore, LoginFailures, NonceStore, PersonName,
+    Ping, RedirectUri, RevocationStore, ScopeSet, Session, SessionStore, SigningKeyRecord,
+    StoreError, ThrottleStore, UnixTime, User, UserId, UserStore, Username,
 };
 use usher_store::Database;
 use usher_store::testing::TestDb;
@@ -76,8 +76,10 @@ contract!(
     code_round_trip_keeps_every_field,
     concurrent_redeemers_of_one_code_have_one_winner,
     corrupt_code_row_is_reported,
+    finding_a_code_spends_nothing,
     revoking_a_jti_is_idempotent,
     revoked_jtis_lists_the_unexpired_up_to_a_limit,
+    a_nonce_is_spent_once_even_by_racing_spenders,
     login_failures_are_put_replaced_and_cleared,
     deleting_a_user_or_client_removes_their_sign_in_records,
     purge_removes_only_what_has_expired,
@@ -1017,6 +1019,22 @@ mod cases {
         }
     }
 
+    pub fn finding_a_code_spends_nothing(t: &TestDb, db: &Database) {
+        seed(db);
+        let c = code("code-hash-1", 1000);
+        db.insert_code(&c).unwrap();
+        assert_eq!(db.find_code("code-hash-1"), Ok(Some(c.clone())));
+        assert_eq!(db.find_code("code-hash-1"), Ok(Some(c.clone())));
+        assert_eq!(t.count("authorization_codes WHERE consumed_at IS NULL"), 1);
+        assert_eq!(
+            db.redeem_code("code-hash-1", UnixTime(900)),
+            Ok(CodeRedemption::Redeemed(c.clone()))
+        );
+        // A consumed code is still found (its replay must still be recognised).
+        assert_eq!(db.find_code("code-hash-1"), Ok(Some(c)));
+        assert_eq!(db.find_code("no-such-code"), Ok(None));
+    }
+
     pub fn corrupt_code_row_is_reported(t: &TestDb, db: &Database) {
         seed(db);
         db.insert_code(&code("code-hash-1", 1000)).unwrap();
@@ -1036,6 +1054,34 @@ mod cases {
         db.revoke_jti("jti-1", UnixTime(2000)).unwrap();
         assert_eq!(db.is_jti_revoked("jti-1"), Ok(true));
         assert_eq!(db.is_jti_revoked("jti-2"), Ok(false));
+    }
+
+    pub fn a_nonce_is_spent_once_even_by_racing_spenders(t: &TestDb, db: &Database) {
+        assert_eq!(db.spend_nonce("nonce-a", UnixTime(1000)), Ok(true));
+        assert_eq!(db.spend_nonce("nonce-a", UnixTime(1000)), Ok(false));
+        assert_eq!(db.spend_nonce("nonce-a", UnixTime(9000)), Ok(false));
+        let threads = 8;
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    db.spend_nonce("nonce-race", UnixTime(1000))
+                })
+            })
+            .collect();
+        let won = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .filter(|won| *won)
+            .count();
+        assert_eq!(won, 1);
+        // Kept until it would have expired, then purged.
+        db.purge_expired(UnixTime(999)).unwrap();
+        assert_eq!(t.count("spent_nonces"), 2);
+        db.purge_expired(UnixTime(1000)).unwrap();
+        assert_eq!(t.count("spent_nonces"), 0);
     }
 
     pub fn revoked_jtis_lists_the_unexpired_up_to_a_limit(_: &TestDb, db: &Database) {

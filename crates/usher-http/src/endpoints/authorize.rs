@@ -62,7 +62,7 @@ async fn authorize(req: &HttpRequest, state: &AppState, raw: RawParams) -> HttpR
         Err(r) => return fail(r),
     };
     let hinted = match &request.id_token_hint {
-        Some(hint) => match flow::hint_subject(state, hint) {
+        Some(hint) => match flow::hint_subject(state, hint).await {
             Ok(sub) => Some(sub),
             Err(r) => return fail(r),
         },

@@ -126,7 +126,9 @@ async fn continue_after_login(
     let request = &p.request;
     let client_state = request.state.as_deref();
     if let Some(hint) = &request.id_token_hint {
-        let matches = flow::hint_subject(state, hint).is_ok_and(|s| s == session.user_id.as_str());
+        let matches = flow::hint_subject(state, hint)
+            .await
+            .is_ok_and(|s| s == session.user_id.as_str());
         if !matches {
             let _ = flow::finish(state, &p.interaction.id, &csrf_hash).await;
             return flow::redirect_error(

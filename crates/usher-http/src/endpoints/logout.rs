@@ -1,51 +1,104 @@
 //! `GET`/`POST /logout`: OpenID Connect RP-Initiated Logout 1.0.
 //!
-//! The request may carry `id_token_hint` (an ID token Usher signed; expired is fine),
+//! The request may carry `id_token_hint` (an ID token Usher issued to a registered
+//! client, checked by [`IdTokenHint::verify`]; expired is accepted),
 //! `client_id`, `post_logout_redirect_uri` and `state`. Logging out ends the browser's
 //! session (the record and the cookie) and revokes the refresh-token families that were
-//! issued through that session — not the person's other devices. When the request is
-//! not tied to the browser's person by a valid hint, the person confirms on a page first
-//! (a form that POSTs back here; the session cookie is `SameSite=Lax`, so a cross-site
-//! forged POST arrives without it and ends nothing). Usher redirects afterwards only to
-//! a `post_logout_redirect_uri` registered for the client the request is tied to — matched
+//! issued through that session — not the person's other devices.
+//!
+//! The session ends without a question only when the hint names the browser's person, has
+//! not expired, and was issued to the client the request is for. Otherwise the person
+//! confirms on a page first: its form POSTs back here with a single-use token bound to
+//! the browser session (`csrf`: a nonce, an expiry and a MAC over them and the session
+//! id's hash, under a sub-key of the KEK). Nothing is stored when the page is shown; the
+//! POST records the nonce as spent (one `INSERT`, exactly one winner however many race)
+//! before it ends anything. A POST without a valid, unspent token for this session ends
+//! nothing and gets the question again. Usher redirects afterwards only to a
+//! `post_logout_redirect_uri` registered for the client the request is tied to — matched
 //! like redirect URIs: byte for byte, except the port of a loopback IP literal (RFC 8252
 //! §7.3) — otherwise it shows the "signed out" page.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::Value;
 use usher_domain::authorize::RawParams;
-use usher_domain::{Client, RevokeReason};
+use usher_domain::{Client, RevokeReason, UnixTime};
 
 use crate::cookies;
 use crate::flow::{bad_request_page, current_session, failure_page, load_client};
+use crate::id_token_hint::{HintError, IdTokenHint};
 use crate::pages::{self, LogoutConfirmPage};
 use crate::params;
 use crate::respond::{Failure, blocking, redirect, with_query};
 use crate::routes;
 use crate::state::AppState;
 
-/// What a valid `id_token_hint` says.
-struct Hint {
-    subject: String,
-    audiences: Vec<String>,
+/// What the confirmation token's MAC covers, after this label.
+const CONFIRM_LABEL: &str = "usher logout confirmation v1";
+
+/// The MAC of a confirmation token for `session_hash`, `nonce` and `expires_at`.
+fn confirmation_tag(state: &AppState, session_hash: &str, nonce: &str, expires_at: i64) -> String {
+    let mac = state.secrets.hash(&format!(
+        "{CONFIRM_LABEL}\u{0}{session_hash}\u{0}{nonce}\u{0}{expires_at}"
+    ));
+    mac.strip_prefix("hmac-sha256.").unwrap_or(&mac).to_owned()
 }
 
-fn read_hint(state: &AppState, raw: &str) -> Option<Hint> {
-    let (_, claims) = state.published_keys().ring.verify_jwt(raw).ok()?;
-    if claims.get("iss").and_then(Value::as_str) != Some(state.settings.issuer.as_str()) {
+/// A fresh confirmation token for the session `session_hash`: `nonce.expiry.tag`, good
+/// for as long as an interaction (`interaction_ttl`).
+fn confirmation_token(state: &AppState, session_hash: &str) -> Result<String, Failure> {
+    let nonce = usher_keys::random_token(16).map_err(|e| {
+        tracing::error!(cause = %e, "no randomness");
+        Failure::Internal
+    })?;
+    let expires_at = state.now().plus(state.settings.interaction_ttl).seconds();
+    let tag = confirmation_tag(state, session_hash, &nonce, expires_at);
+    Ok(format!("{nonce}.{expires_at}.{tag}"))
+}
+
+/// A confirmation token that checks out for `session_hash`: not expired, MAC valid
+/// (compared in constant time). Returns the nonce's hash and expiry, for spending it.
+fn check_confirmation(
+    state: &AppState,
+    session_hash: &str,
+    token: &str,
+) -> Option<(String, UnixTime)> {
+    let mut parts = token.split('.');
+    let (Some(nonce), Some(expires_at), Some(tag), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let expires_at: i64 = expires_at.parse().ok()?;
+    if nonce.is_empty() || UnixTime(expires_at) <= state.now() {
         return None;
     }
-    let subject = claims.get("sub").and_then(Value::as_str)?.to_owned();
-    let audiences = match claims.get("aud") {
-        Some(Value::String(a)) => vec![a.clone()],
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => return None,
+    let expected = confirmation_tag(state, session_hash, nonce, expires_at);
+    let valid =
+        expected.len() == tag.len() && openssl::memcmp::eq(expected.as_bytes(), tag.as_bytes());
+    valid.then(|| (usher_keys::sha256_b64url(nonce), UnixTime(expires_at)))
+}
+
+/// Whether the POSTed form carries a confirmation token for this session that was not
+/// used before — and spends it. Of any number of racing requests with one token, one
+/// gets `true`.
+async fn spend_confirmation(
+    state: &AppState,
+    session_hash: &str,
+    token: Option<&str>,
+) -> Result<bool, Failure> {
+    let Some((nonce_hash, expires_at)) =
+        token.and_then(|t| check_confirmation(state, session_hash, t))
+    else {
+        return Ok(false);
     };
-    Some(Hint { subject, audiences })
+    let nonces = state.stores.nonces.clone();
+    let spent = blocking(move || nonces.spend_nonce(&nonce_hash, expires_at)).await?;
+    if !spent {
+        tracing::info!(
+            event = "logout_confirmation_reused",
+            "a logout confirmation was posted again; nothing ended"
+        );
+    }
+    Ok(spent)
 }
 
 fn invalid(message: &str) -> HttpResponse {
@@ -66,18 +119,21 @@ async fn logout(
     let one = |name: &str| params::single(&params, name);
     let hint = match one("id_token_hint") {
         None => None,
-        Some(raw) => match read_hint(state, raw) {
-            Some(h) => Some(h),
-            None => return invalid("The id_token_hint is not an ID token issued by this server."),
+        Some(raw) => match IdTokenHint::verify(state, raw).await {
+            Ok(h) => Some(h),
+            Err(HintError::Invalid) => {
+                return invalid("The id_token_hint is not an ID token issued by this server.");
+            }
+            Err(HintError::Failure(f)) => return failure_page(f),
         },
     };
     let client_id = match (one("client_id"), &hint) {
-        (Some(c), Some(h)) if !h.audiences.iter().any(|a| a == c) => {
+        (Some(c), Some(h)) if h.audience.as_str() != c => {
             return invalid("client_id does not match the id_token_hint.");
         }
         (Some(c), _) => Some(c.to_owned()),
-        (None, Some(h)) if h.audiences.len() == 1 => h.audiences.first().cloned(),
-        (None, _) => None,
+        (None, Some(h)) => Some(h.audience.as_str().to_owned()),
+        (None, None) => None,
     };
     let client: Option<Client> = match &client_id {
         None => None,
@@ -109,20 +165,32 @@ async fn logout(
         Ok(s) => s,
         Err(f) => return failure_page(f),
     };
-    let confirmed = is_post && one("confirm") == Some("yes");
-    let ask = match (&session, &hint) {
-        (None, _) => false,
-        (Some(_), _) if confirmed => false,
-        (Some(s), Some(h)) => s.user_id.as_str() != h.subject,
-        (Some(_), None) => true,
+    // Without a question only for a live hint of this person, issued to this client.
+    let ask = match (&session, &hint, &client) {
+        (None, _, _) => false,
+        (Some(s), Some(h), Some(c)) => !(h.subject == s.user_id.as_str() && h.is_live_for(&c.id)),
+        (Some(_), _, _) => true,
     };
-    if ask {
-        return pages::logout_confirm(LogoutConfirmPage {
-            client_name: client.as_ref().map(|c| c.registration.name.as_str()),
-            client_id: client.as_ref().map(|c| c.id.as_str()),
-            post_logout_redirect_uri: target,
-            state: client_state,
-        });
+    if let (true, Some(s)) = (ask, &session) {
+        let confirmed = is_post
+            && one("confirm") == Some("yes")
+            && match spend_confirmation(state, &s.id_hash, one("csrf")).await {
+                Ok(spent) => spent,
+                Err(f) => return failure_page(f),
+            };
+        if !confirmed {
+            let csrf = match confirmation_token(state, &s.id_hash) {
+                Ok(t) => t,
+                Err(f) => return failure_page(f),
+            };
+            return pages::logout_confirm(LogoutConfirmPage {
+                csrf: &csrf,
+                client_name: client.as_ref().map(|c| c.registration.name.as_str()),
+                client_id: client.as_ref().map(|c| c.id.as_str()),
+                post_logout_redirect_uri: target,
+                state: client_state,
+            });
+        }
     }
 
     if let Some(session) = &session {

@@ -1,8 +1,13 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3).
 //!
-//! The code is consumed atomically; a second redemption is refused and revokes the
-//! access tokens the first one issued. PKCE is checked with `oxide-auth`'s S256
-//! primitive after Usher's own syntax check of the verifier.
+//! The code is read first and the request checked against it — the code's own client,
+//! its redirect URI, its PKCE verifier — and only then consumed atomically. A request
+//! that fails those checks is `invalid_grant` and leaves the code as it was, so whoever
+//! intercepts a code without the verifier can neither burn it nor, with another
+//! client's id, revoke what it issued. A second redemption by the code's own client is
+//! refused and revokes the access tokens and the refresh family the first one issued.
+//! PKCE is checked with `oxide-auth`'s S256 primitive after Usher's own syntax check of
+//! the verifier. `resource` (RFC 8707) is refused: this grant does not support it yet.
 
 use std::borrow::Cow;
 
@@ -10,7 +15,8 @@ use actix_web::HttpResponse;
 use oxide_auth::code_grant::extensions::Pkce;
 use usher_domain::authorize::RawParams;
 use usher_domain::{
-    Client, CodeRedemption, CodeVerifier, GrantType, ProtocolError, RevokeReason, UnixTime,
+    AuthorizationCode, Client, CodeRedemption, CodeVerifier, GrantType, ProtocolError,
+    RevokeReason, UnixTime,
 };
 
 use crate::grants::person_tokens::{self, Grant};
@@ -42,11 +48,27 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
             false,
         );
     }
+    if let Some(refused) = super::refuse_resource(form) {
+        return refused;
+    }
     let Some(code) = params::single(form, "code") else {
         return token_error(ProtocolError::InvalidRequest, "code is missing", false);
     };
     let code_hash = usher_keys::sha256_b64url(code);
     let now = state.now();
+    // Who presents the code is checked before it is spent: a request that could never
+    // have redeemed it (another client, another redirect URI, no or a wrong PKCE
+    // verifier) is a plain `invalid_grant` that consumes nothing and revokes nothing.
+    let codes = state.stores.codes.clone();
+    let hash = code_hash.clone();
+    let found = match blocking(move || codes.find_code(&hash)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return grant_error("the code is invalid"),
+        Err(f) => return token_failure(f),
+    };
+    if let Some(refused) = refuse_presenter(&client, &found, form) {
+        return refused;
+    }
     // A client that may get a refresh token needs the family store: if it cannot be
     // reached, answer 503 before the code is spent, so the client can simply retry.
     // The embedded family store is the database the code is redeemed in, so there the
@@ -65,7 +87,10 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
     };
     let code = match redemption {
         CodeRedemption::Redeemed(c) => c,
+        // Purged between the two reads: it had expired long ago.
         CodeRedemption::Unknown => return grant_error("the code is invalid"),
+        // Only the code's own client, with its redirect URI and verifier, gets here: a
+        // replay by anyone else was refused above without touching the code.
         CodeRedemption::Replayed { code, issued_jtis } => {
             tracing::warn!(event = "code_replayed", client_id = %code.client_id, "an authorization code was redeemed twice; revoking what it issued");
             return refuse_replay(state, &code_hash, issued_jtis, now).await;
@@ -73,43 +98,6 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
     };
     if code.expires_at <= now {
         return grant_error("the code has expired");
-    }
-    if code.client_id != client.id {
-        return grant_error("the code was issued to another client");
-    }
-    let presented_redirect = params::single(form, "redirect_uri");
-    let redirect_ok = match (code.redirect_uri_sent, presented_redirect) {
-        (true, Some(r)) => r == code.redirect_uri,
-        (true, None) => false,
-        (false, Some(r)) => r == code.redirect_uri,
-        (false, None) => true,
-    };
-    if !redirect_ok {
-        return grant_error("redirect_uri must be the one sent in the authorization request");
-    }
-    let verifier = params::single(form, "code_verifier");
-    match (&code.code_challenge, verifier) {
-        (Some(_), None) => {
-            crate::metrics::inc(crate::metrics::Counter::PkceRejections, "");
-            return grant_error("code_verifier is missing (PKCE)");
-        }
-        (None, Some(_)) => {
-            return grant_error(
-                "code_verifier was sent but the authorization request had no code_challenge",
-            );
-        }
-        (Some(challenge), Some(v)) => {
-            let Some(v) = CodeVerifier::parse(v) else {
-                crate::metrics::inc(crate::metrics::Counter::PkceRejections, "");
-                return grant_error("code_verifier must be 43-128 characters of [A-Za-z0-9-._~]");
-            };
-            if !pkce_matches(challenge, &v) {
-                crate::metrics::inc(crate::metrics::Counter::PkceRejections, "");
-                tracing::info!(event = "pkce_rejected", client_id = %client.id, "PKCE verification failed");
-                return grant_error("code_verifier does not match the code_challenge");
-            }
-        }
-        (None, None) => {}
     }
 
     let user = match state.user(&code.user_id).await {
@@ -156,6 +144,59 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
     }
 
     person_tokens::respond(state, &grant, &minted, refresh_token, "authorization_code")
+}
+
+/// Why the request may not redeem `code`, as the response; `None` when it may: the
+/// code's own client (already authenticated), the redirect URI of the authorization
+/// request (RFC 6749 §4.1.3), and the PKCE verifier of its challenge (RFC 7636 §4.6).
+/// Reads nothing and writes nothing.
+fn refuse_presenter(
+    client: &Client,
+    code: &AuthorizationCode,
+    form: &RawParams,
+) -> Option<HttpResponse> {
+    if code.client_id != client.id {
+        return Some(grant_error("the code was issued to another client"));
+    }
+    let presented_redirect = params::single(form, "redirect_uri");
+    let redirect_ok = match (code.redirect_uri_sent, presented_redirect) {
+        (true, Some(r)) => r == code.redirect_uri,
+        (true, None) => false,
+        (false, Some(r)) => r == code.redirect_uri,
+        (false, None) => true,
+    };
+    if !redirect_ok {
+        return Some(grant_error(
+            "redirect_uri must be the one sent in the authorization request",
+        ));
+    }
+    let verifier = params::single(form, "code_verifier");
+    match (&code.code_challenge, verifier) {
+        (Some(_), None) => {
+            crate::metrics::inc(crate::metrics::Counter::PkceRejections, "");
+            Some(grant_error("code_verifier is missing (PKCE)"))
+        }
+        (None, Some(_)) => Some(grant_error(
+            "code_verifier was sent but the authorization request had no code_challenge",
+        )),
+        (Some(challenge), Some(v)) => {
+            let Some(v) = CodeVerifier::parse(v) else {
+                crate::metrics::inc(crate::metrics::Counter::PkceRejections, "");
+                return Some(grant_error(
+                    "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]",
+                ));
+            };
+            if pkce_matches(challenge, &v) {
+                return None;
+            }
+            crate::metrics::inc(crate::metrics::Counter::PkceRejections, "");
+            tracing::info!(event = "pkce_rejected", client_id = %client.id, "PKCE verification failed");
+            Some(grant_error(
+                "code_verifier does not match the code_challenge",
+            ))
+        }
+        (None, None) => None,
+    }
 }
 
 /// A replayed code: revokes the access tokens it issued (`jtis`, with their expiry) and

@@ -8,6 +8,11 @@
 //! earlier token of the family counts as reuse and revokes it; anything else is just
 //! `invalid_grant`. Stores keep only `SHA-256(secret)`.
 //!
+//! Each refresh grants the family's scopes as far as the client's registration still
+//! allows them (a scope removed from the client is left out; a lost `offline_access`
+//! refuses the refresh), and refuses `resource` (RFC 8707), which only
+//! `client_credentials` supports today.
+//!
 //! Every use rotates the token, atomically in the family store. For the optional grace
 //! window, the child token is kept sealed (AES-256-GCM) under a key derived from the
 //! *parent's* secret, which only its holder has and the store never sees: a leaked
@@ -203,6 +208,9 @@ pub async fn refresh(state: &AppState, client: Client, form: &RawParams) -> Http
             false,
         );
     }
+    if let Some(refused) = super::refuse_resource(form) {
+        return refused;
+    }
     let Some(raw) = params::single(form, "refresh_token") else {
         return token_error(
             ProtocolError::InvalidRequest,
@@ -230,6 +238,16 @@ pub async fn refresh(state: &AppState, client: Client, form: &RawParams) -> Http
         tracing::warn!(event = "refresh_token_wrong_client", family_id = %family.id, client_id = %client.id, "a refresh token was presented by a client it was not issued to");
         return grant_error("the refresh token was issued to another client");
     }
+    // The client's registration as it is now bounds what a refresh grants: a scope
+    // removed from the client stops being granted at the next refresh. A family that
+    // exists only because of `offline_access` ends when the client may no longer have
+    // it (Keycloak refuses such offline tokens too); the token is not spent, so putting
+    // the scope back makes the family usable again.
+    let allowed = &client.registration.scopes;
+    if family.scopes.contains(OFFLINE_ACCESS) && !allowed.contains(OFFLINE_ACCESS) {
+        tracing::info!(family_id = %family.id, client_id = %client.id, "a refresh was refused: the client may no longer have offline_access");
+        return grant_error("offline_access is no longer allowed for this client");
+    }
     let scope = match requested {
         Some(s) if !s.is_subset(&family.scopes) => {
             return token_error(
@@ -240,6 +258,12 @@ pub async fn refresh(state: &AppState, client: Client, form: &RawParams) -> Http
         }
         Some(s) if !s.is_empty() => s,
         _ => family.scopes.clone(),
+    };
+    let scope = if scope.is_subset(allowed) {
+        scope
+    } else {
+        tracing::info!(family_id = %family.id, client_id = %client.id, "scopes no longer registered for the client are left out of this refresh");
+        scope.intersection(allowed)
     };
 
     let now = state.now();

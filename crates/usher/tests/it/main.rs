@@ -23,4 +23,5 @@ mod rotation;
 mod serve;
 mod signin;
 mod signin_errors;
+mod token_edges;
 mod tryout;
