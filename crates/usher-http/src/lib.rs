@@ -18,6 +18,7 @@ pub mod endpoints;
 mod flow;
 mod grants;
 pub mod keys;
+mod lineage;
 pub mod metrics;
 pub mod pages;
 pub mod params;

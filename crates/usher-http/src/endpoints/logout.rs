@@ -2,8 +2,11 @@
 //!
 //! The request may carry `id_token_hint` (an ID token Usher signed; expired is fine),
 //! `client_id`, `post_logout_redirect_uri` and `state`. Logging out ends the browser's
-//! session (the record and the cookie) and revokes the refresh-token families that were
-//! issued through that session — not the person's other devices. When the request is
+//! session (the record and the cookie) and its lineage (every earlier session of the
+//! person in this browser), and revokes the *online* refresh-token families issued in
+//! that lineage — not those granted `offline_access` (OpenID Connect Core §11: offline
+//! access outlives logout; an administrator or the client can still revoke them), and
+//! not the person's other devices. When the request is
 //! not tied to the browser's person by a valid hint, the person confirms on a page first
 //! (a form that POSTs back here; the session cookie is `SameSite=Lax`, so a cross-site
 //! forged POST arrives without it and ends nothing). Usher redirects afterwards only to
@@ -13,14 +16,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
+use usher_domain::Client;
 use usher_domain::authorize::RawParams;
-use usher_domain::{Client, RevokeReason};
 
 use crate::cookies;
 use crate::flow::{bad_request_page, current_session, failure_page, load_client};
 use crate::pages::{self, LogoutConfirmPage};
 use crate::params;
-use crate::respond::{Failure, blocking, redirect, with_query};
+use crate::respond::{redirect, with_query};
 use crate::routes;
 use crate::state::AppState;
 
@@ -126,23 +129,13 @@ async fn logout(
     }
 
     if let Some(session) = &session {
-        // Families first: if they cannot be revoked, nothing is ended and the person is
-        // told to try again (fail closed), rather than "signed out" with live tokens.
-        let now = state.now();
-        let revoked = match state
-            .stores
-            .families
-            .revoke_session(&session.id_hash, RevokeReason::Logout, now)
-            .await
-        {
+        // Ends the session's lineage (crate::lineage::end): its online families are
+        // revoked first — if they cannot be, nothing ends and the person is told to try
+        // again (fail closed) — then its sessions; families granted offline_access stay.
+        let revoked = match crate::lineage::end(state, session).await {
             Ok(n) => n,
-            Err(e) => return failure_page(Failure::from(e)),
+            Err(f) => return failure_page(f),
         };
-        let sessions = state.stores.sessions.clone();
-        let hash = session.id_hash.clone();
-        if let Err(f) = blocking(move || sessions.delete_session(&hash)).await {
-            return failure_page(f);
-        }
         tracing::info!(client_id = ?client_id, families_revoked = revoked, "browser session ended by logout");
     }
     let mut response = match target {
