@@ -292,8 +292,10 @@ impl Database {
 
     /// Revokes the live online families of a lineage (offline ones are kept, see
     /// [`survives_logout`]); returns how many rows changed. Which scopes a family has
-    /// is decided by parsing them, not by a text pattern; the update re-checks
-    /// `revoked_at IS NULL`, so a family revoked meanwhile is not counted twice.
+    /// is decided by parsing them, not by a text pattern. Two statements and no
+    /// transaction: the read only picks candidates, and the update re-checks `revoked_at
+    /// IS NULL`, so a family revoked meanwhile is not counted twice (and SQLite never has
+    /// to upgrade a read transaction to a write one, which fails at once under load).
     fn revoke_online_families(
         &self,
         lineage_hash: &str,
@@ -301,30 +303,29 @@ impl Database {
         now: UnixTime,
     ) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
-        conn.transaction::<_, DieselError, _>(|c| {
-            let live: Vec<(String, String)> = rf::table
-                .filter(rf::revoked_at.is_null())
-                .filter(rf::session_id_hash.eq(lineage_hash))
-                .select((rf::id, rf::scopes))
-                .load(c)?;
-            // A family whose scopes do not parse is treated as online: ending it can
-            // only take access away.
-            let online: Vec<String> = live
-                .into_iter()
-                .filter(|(_, scopes)| !ScopeSet::parse(scopes).is_ok_and(|s| survives_logout(&s)))
-                .map(|(id, _)| id)
-                .collect();
-            if online.is_empty() {
-                return Ok(0);
-            }
-            diesel::update(
-                rf::table
-                    .filter(rf::id.eq_any(&online))
-                    .filter(rf::revoked_at.is_null()),
-            )
-            .set(revoke_now(reason, now))
-            .execute(c)
-        })
+        let live: Vec<(String, String)> = rf::table
+            .filter(rf::revoked_at.is_null())
+            .filter(rf::session_id_hash.eq(lineage_hash))
+            .select((rf::id, rf::scopes))
+            .load(&mut *conn)
+            .map_err(unavailable)?;
+        // A family whose scopes do not parse is treated as online: ending it can only
+        // take access away.
+        let online: Vec<String> = live
+            .into_iter()
+            .filter(|(_, scopes)| !ScopeSet::parse(scopes).is_ok_and(|s| survives_logout(&s)))
+            .map(|(id, _)| id)
+            .collect();
+        if online.is_empty() {
+            return Ok(0);
+        }
+        diesel::update(
+            rf::table
+                .filter(rf::id.eq_any(&online))
+                .filter(rf::revoked_at.is_null()),
+        )
+        .set(revoke_now(reason, now))
+        .execute(&mut *conn)
         .map_err(unavailable)
     }
 
