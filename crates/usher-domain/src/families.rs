@@ -19,7 +19,7 @@ use std::pin::Pin;
 
 use crate::client::ClientId;
 use crate::ports::StoreError;
-use crate::scope::ScopeSet;
+use crate::scope::{OFFLINE_ACCESS, ScopeSet};
 use crate::time::UnixTime;
 use crate::user::UserId;
 
@@ -91,6 +91,33 @@ impl RevokeReason {
     }
 }
 
+/// Whether a family granted `scopes` outlives the end of the browser session it was
+/// issued in. OpenID Connect Core §11: `offline_access` asks for access "even when the
+/// End-User is not logged in", so logout leaves such a family alone (the person, the
+/// client or an administrator can still revoke it); every other family is *online* and
+/// ends with its browser session.
+pub fn survives_logout(scopes: &ScopeSet) -> bool {
+    scopes.contains(OFFLINE_ACCESS)
+}
+
+/// What revoking one family did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// No such family (never existed, or gone after its expiry).
+    Unknown,
+    /// It was revoked before; nothing changed (the first revocation and its reason stay).
+    AlreadyRevoked,
+    /// Revoked by this call: the one transition a counter should count.
+    Revoked,
+}
+
+impl RevokeOutcome {
+    /// Whether the family exists (revoked now or before).
+    pub fn exists(self) -> bool {
+        self != RevokeOutcome::Unknown
+    }
+}
+
 /// A revocation: when, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Revocation {
@@ -106,9 +133,9 @@ pub struct NewFamily {
     pub client_id: ClientId,
     pub scopes: ScopeSet,
     pub auth_time: UnixTime,
-    /// The hash of the browser session the authorization happened in (logout revokes
-    /// the families of a session).
-    pub session_id_hash: Option<String>,
+    /// The hash of the browser-session lineage the authorization happened in (see
+    /// [`crate::Session::lineage_hash`]): logout revokes the lineage's online families.
+    pub lineage_hash: Option<String>,
     /// The hash of the first refresh token.
     pub token_hash: String,
     pub created_at: UnixTime,
@@ -126,7 +153,7 @@ pub struct Family {
     pub client_id: ClientId,
     pub scopes: ScopeSet,
     pub auth_time: UnixTime,
-    pub session_id_hash: Option<String>,
+    pub lineage_hash: Option<String>,
     /// The hash of the one current token.
     pub token_hash: String,
     pub created_at: UnixTime,
@@ -234,24 +261,26 @@ pub trait FamilyStore: Send + Sync {
     fn get<'a>(&'a self, id: &'a FamilyId) -> FamilyFuture<'a, Option<Family>>;
 
     /// Revokes the family; idempotent (an earlier revocation and its reason stay).
-    /// Returns whether the family exists.
+    /// Says whether this call revoked it, or it was revoked before, or is unknown.
     fn revoke<'a>(
         &'a self,
         id: &'a FamilyId,
         reason: RevokeReason,
         now: UnixTime,
-    ) -> FamilyFuture<'a, bool>;
+    ) -> FamilyFuture<'a, RevokeOutcome>;
 
-    /// Revokes the families issued through one browser session; returns how many were
-    /// live until now.
-    fn revoke_session<'a>(
+    /// Revokes the *online* families issued in one browser-session lineage (those
+    /// that do not [`survives_logout`]); offline ones are left alone. Returns how many
+    /// this call revoked (not those revoked before).
+    fn revoke_online<'a>(
         &'a self,
-        session_id_hash: &'a str,
+        lineage_hash: &'a str,
         reason: RevokeReason,
         now: UnixTime,
     ) -> FamilyFuture<'a, usize>;
 
-    /// Revokes every family of a person; returns how many were live until now.
+    /// Revokes every family of a person, offline ones included; returns how many this
+    /// call revoked (not those revoked before).
     fn revoke_user<'a>(
         &'a self,
         user: &'a UserId,

@@ -31,7 +31,7 @@ pub use client::{
 pub use error::ProtocolError;
 pub use families::{
     Family, FamilyFilter, FamilyFuture, FamilyId, FamilyState, FamilyStore, NewFamily, Revocation,
-    RevokeReason, RotateOutcome, Rotation,
+    RevokeOutcome, RevokeReason, RotateOutcome, Rotation, survives_logout,
 };
 pub use issuer::{Issuer, IssuerError};
 pub use keys::{KeyState, SigningKeyRecord};

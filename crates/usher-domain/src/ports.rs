@@ -83,6 +83,11 @@ pub trait SessionStore: Send + Sync {
     /// The session, if it exists and `now < expires_at`.
     fn get_session(&self, id_hash: &str, now: UnixTime) -> Result<Option<Session>, StoreError>;
     fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;
+    /// Whether some session of the lineage is live at `now` (the code exchange asks:
+    /// a code whose sign-in has ended starts nothing).
+    fn lineage_signed_in(&self, lineage_hash: &str, now: UnixTime) -> Result<bool, StoreError>;
+    /// Ends every session of a lineage; returns how many.
+    fn delete_lineage_sessions(&self, lineage_hash: &str) -> Result<usize, StoreError>;
     /// Ends every session of a person; returns how many.
     fn delete_user_sessions(&self, user: &UserId) -> Result<usize, StoreError>;
 }

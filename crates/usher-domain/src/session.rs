@@ -15,6 +15,13 @@ use crate::user::UserId;
 pub struct Session {
     /// Hash of the random id the cookie carries.
     pub id_hash: String,
+    /// Hash of the session's *lineage*: a random id drawn when a person signs in to a
+    /// browser that holds no live session of theirs, and inherited by every later
+    /// session of the same person in that browser (a re-authentication replaces the
+    /// session, never the lineage). Codes and refresh families are bound to it, so a
+    /// logout reaches everything issued in that browser since the person first signed
+    /// in there. The id itself is never sent anywhere; only its hash is stored.
+    pub lineage_hash: String,
     pub user_id: UserId,
     /// When the person last entered their password (OIDC `auth_time`).
     pub auth_time: UnixTime,
@@ -78,8 +85,9 @@ pub struct AuthorizationCode {
     /// must carry the same; RFC 6749 §4.1.3).
     pub redirect_uri_sent: bool,
     pub user_id: UserId,
-    /// Hash of the browser session the code was issued in.
-    pub session_id_hash: String,
+    /// Lineage hash of the browser session the code was issued in
+    /// ([`Session::lineage_hash`]).
+    pub lineage_hash: String,
     pub scopes: ScopeSet,
     pub nonce: Option<String>,
     /// The S256 challenge, when one was sent.

@@ -1,6 +1,16 @@
 //! [`RedisFamilyStore`]: the family record as a Redis hash, every family operation one
 //! Lua script, and a private tokio runtime that owns the connection.
 //!
+//! Three indexes find families without scanning the keyspace: every family
+//! (`rtz-all`), a person's (`rtz-user:<id>`) and a browser-session lineage's
+//! (`rtz-lineage:<hash>`). Each is a sorted set scored by the family's absolute end, the
+//! latest moment its key can exist; the create script writes the family and its indexes
+//! in one step and prunes members whose end has passed, so an index holds at most the
+//! families that can still be alive. The admin paths (list, revoke a person's or a
+//! lineage's families) walk an index in pages and act on each page in one round trip,
+//! under [`ADMIN_OPERATION_TIMEOUT`] rather than the token path's deadline. Redis Cluster
+//! is not supported: see docs/design/refresh-families.md.
+//!
 //! The connection is a `ConnectionManager` (one multiplexed connection that reconnects
 //! by itself after an I/O error), created lazily so that Usher starts while Redis is
 //! down and recovers without a restart when it comes back. It lives on a runtime of its
@@ -18,21 +28,39 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use usher_domain::{
     ClientId, Family, FamilyFilter, FamilyFuture, FamilyId, FamilyStore, NewFamily, Revocation,
-    RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError, UnixTime, UserId,
+    RevokeOutcome, RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError, UnixTime, UserId,
 };
 
-/// The longest any one family operation may take, connecting included.
+/// The longest any one family operation on the token path (create, rotate, get, revoke
+/// one family, a logout's revocation) may take, connecting included.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest the admin paths (list families, revoke every family of a person) may
+/// take: they walk an index page by page, each page one round trip bounded by the
+/// response timeout, so a person with thousands of families is not cut off by the token
+/// path's deadline.
+pub const ADMIN_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Index members read (ZSCAN/SSCAN `COUNT`) and families acted on per round trip.
+const PAGE: usize = 500;
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Creates the family unless its key exists. KEYS[1] = family; ARGV = field/value pairs
-/// then, last, the unix time at which the key expires. Returns 1, or 0 if it existed.
+/// Creates the family unless its key exists, and indexes it, in one step. KEYS[1] =
+/// family, KEYS[2..] = the index sorted sets; ARGV = family id, now, the family's
+/// absolute end (the index score), the unix time at which the family key expires, then
+/// field/value pairs. Each index first loses the members whose absolute end is not after
+/// `now` (their families are gone), then gains this one; an index key expires with the
+/// latest family in it. Returns 1, or 0 if the family existed (nothing is written).
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local n = #ARGV
-for i = 1, n - 1, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIREAT', KEYS[1], ARGV[n])
+local id, now, score = ARGV[1], ARGV[2], ARGV[3]
+for i = 5, #ARGV - 1, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIREAT', KEYS[1], ARGV[4])
+for i = 2, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  redis.call('ZADD', KEYS[i], score, id)
+  redis.call('EXPIREAT', KEYS[i], score, 'NX')
+  redis.call('EXPIREAT', KEYS[i], score, 'GT')
+end
 return 1
 ";
 
@@ -70,15 +98,48 @@ redis.call('HDEL', k, 'sealed')
 return answer('reused')
 ";
 
-/// Revokes a family. KEYS[1] = family; ARGV = now, reason. Returns 0 (no such family),
-/// 1 (was already revoked) or 2 (revoked now).
+/// Revokes families. KEYS = family keys; ARGV = now, reason, and '1' to spare families
+/// granted `offline_access` (the rule of `usher_domain::survives_logout`, on the scope
+/// list as stored: space-separated). Returns, per key, 0 (no such family), 1 (revoked
+/// before), 2 (revoked now) or 3 (spared: offline).
 const REVOKE: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HEXISTS', KEYS[1], 'revoked_at') == 1 then return 1 end
-redis.call('HSET', KEYS[1], 'revoked_at', ARGV[1], 'reason', ARGV[2])
-redis.call('HDEL', KEYS[1], 'sealed')
-return 2
+local out = {}
+for i, k in ipairs(KEYS) do
+  if redis.call('EXISTS', k) == 0 then
+    out[i] = 0
+  elseif redis.call('HEXISTS', k, 'revoked_at') == 1 then
+    out[i] = 1
+  elseif ARGV[3] == '1' and string.find(' ' .. (redis.call('HGET', k, 'scopes') or '') .. ' ', ' offline_access ', 1, true) then
+    out[i] = 3
+  else
+    redis.call('HSET', k, 'revoked_at', ARGV[1], 'reason', ARGV[2])
+    redis.call('HDEL', k, 'sealed')
+    out[i] = 2
+  end
+end
+return out
 ";
+
+/// What the revoke script answered for one family.
+const GONE: i64 = 0;
+const ALREADY_REVOKED: i64 = 1;
+const REVOKED_NOW: i64 = 2;
+
+/// An index and the kind of key it is: the sorted sets this version writes, or the plain
+/// sets of earlier versions (read and pruned, never written), so that families created
+/// before an upgrade are still listed and revoked until they expire.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IndexKind {
+    Sorted,
+    Legacy,
+}
+
+/// Which families of an index a revocation spares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spare {
+    Nothing,
+    Offline,
+}
 
 struct Inner {
     conn: ConnectionManager,
@@ -161,8 +222,18 @@ impl RedisFamilyStore {
         })
     }
 
-    /// Runs `op` on the store's runtime, with the operation deadline.
+    /// Runs `op` on the store's runtime, with the token path's deadline.
     fn run<'a, T, F, Fut>(&self, op: F) -> FamilyFuture<'a, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Inner>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.run_within(OPERATION_TIMEOUT, op)
+    }
+
+    /// Runs `op` on the store's runtime, with the deadline `limit`.
+    fn run_within<'a, T, F, Fut>(&self, limit: Duration, op: F) -> FamilyFuture<'a, T>
     where
         T: Send + 'static,
         F: FnOnce(Arc<Inner>) -> Fut,
@@ -172,7 +243,7 @@ impl RedisFamilyStore {
         // The deadline's timer must be made inside the store's runtime.
         let task = self
             .handle
-            .spawn(async move { tokio::time::timeout(OPERATION_TIMEOUT, work).await });
+            .spawn(async move { tokio::time::timeout(limit, work).await });
         Box::pin(async move {
             match task.await {
                 Ok(Ok(result)) => result,
@@ -189,14 +260,28 @@ impl Inner {
     }
 
     fn user_index(&self, user: &UserId) -> String {
-        format!("{}rt-user:{}", self.prefix, user.as_str())
+        format!("{}rtz-user:{}", self.prefix, user.as_str())
     }
 
-    fn session_index(&self, hash: &str) -> String {
-        format!("{}rt-session:{hash}", self.prefix)
+    fn lineage_index(&self, hash: &str) -> String {
+        format!("{}rtz-lineage:{hash}", self.prefix)
     }
 
     fn all_index(&self) -> String {
+        format!("{}rtz-all", self.prefix)
+    }
+
+    /// The plain sets earlier versions wrote (person, browser session — whose hash is
+    /// the lineage of the sessions that existed at the upgrade —, everyone).
+    fn legacy_user_index(&self, user: &UserId) -> String {
+        format!("{}rt-user:{}", self.prefix, user.as_str())
+    }
+
+    fn legacy_session_index(&self, hash: &str) -> String {
+        format!("{}rt-session:{hash}", self.prefix)
+    }
+
+    fn legacy_all_index(&self) -> String {
         format!("{}rt-all", self.prefix)
     }
 
@@ -212,63 +297,137 @@ impl Inner {
         parse_family(id, &fields).map(Some)
     }
 
-    async fn revoke_one(
+    /// Runs the revoke script over `ids`; the answer per id, in order.
+    async fn revoke_batch(
         &self,
-        id: &str,
+        ids: &[String],
         reason: RevokeReason,
         now: UnixTime,
-    ) -> Result<i64, StoreError> {
-        let mut conn = self.conn.clone();
-        self.revoke
-            .key(self.family_key(id))
+        spare: Spare,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut invocation = self.revoke.prepare_invoke();
+        for id in ids {
+            invocation.key(self.family_key(id));
+        }
+        invocation
             .arg(now.seconds())
             .arg(reason.as_str())
+            .arg(if spare == Spare::Offline { "1" } else { "0" });
+        let mut conn = self.conn.clone();
+        invocation
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)
     }
 
-    /// Revokes every family in an index set; prunes members whose family is gone.
+    /// Every member of an index, page by page (ZSCAN/SSCAN: each page one round trip;
+    /// a member may come twice, callers tolerate it).
+    async fn members(&self, index: &str, kind: IndexKind) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut cursor = "0".to_owned();
+        let mut ids = Vec::new();
+        loop {
+            let command = match kind {
+                IndexKind::Sorted => "ZSCAN",
+                IndexKind::Legacy => "SSCAN",
+            };
+            let (next, page): (String, Vec<String>) = redis::cmd(command)
+                .arg(index)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(PAGE)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            match kind {
+                // ZSCAN answers member, score, member, score, …
+                IndexKind::Sorted => ids.extend(page.into_iter().step_by(2)),
+                IndexKind::Legacy => ids.extend(page),
+            }
+            if next == "0" {
+                return Ok(ids);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Drops members whose family is gone from an index, in one round trip.
+    async fn prune(&self, index: &str, kind: IndexKind, gone: &[String]) -> Result<(), StoreError> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let command = match kind {
+            IndexKind::Sorted => "ZREM",
+            IndexKind::Legacy => "SREM",
+        };
+        let mut conn = self.conn.clone();
+        redis::cmd(command)
+            .arg(index)
+            .arg(gone)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// Revokes the families in some indexes, a page per round trip; prunes members whose
+    /// family is gone. Returns how many this call revoked.
     async fn revoke_indexed(
         &self,
-        index: String,
+        indexes: &[(String, IndexKind)],
         reason: RevokeReason,
         now: UnixTime,
+        spare: Spare,
     ) -> Result<usize, StoreError> {
-        let mut conn = self.conn.clone();
-        let ids: Vec<String> = conn.smembers(&index).await.map_err(unavailable)?;
         let mut revoked = 0;
-        for id in ids {
-            match self.revoke_one(&id, reason, now).await? {
-                0 => {
-                    let _: i64 = conn.srem(&index, &id).await.map_err(unavailable)?;
-                }
-                2 => revoked += 1,
-                _ => {}
+        for (index, kind) in indexes {
+            let ids = self.members(index, *kind).await?;
+            for page in ids.chunks(PAGE) {
+                let answers = self.revoke_batch(page, reason, now, spare).await?;
+                revoked += answers.iter().filter(|a| **a == REVOKED_NOW).count();
+                let gone: Vec<String> = page
+                    .iter()
+                    .zip(&answers)
+                    .filter(|(_, a)| **a == GONE)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                self.prune(index, *kind, &gone).await?;
             }
         }
         Ok(revoked)
     }
 
-    /// Adds `id` to an index set whose own expiry follows the latest family in it.
-    async fn index(&self, index: String, id: &str, until: i64) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        redis::pipe()
-            .sadd(&index, id)
-            .ignore()
-            .cmd("EXPIREAT")
-            .arg(&index)
-            .arg(until)
-            .arg("NX")
-            .ignore()
-            .cmd("EXPIREAT")
-            .arg(&index)
-            .arg(until)
-            .arg("GT")
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(unavailable)
+    /// The families in some indexes (each once), a page of HGETALLs per round trip;
+    /// prunes members whose family is gone.
+    async fn list_indexed(
+        &self,
+        indexes: &[(String, IndexKind)],
+    ) -> Result<Vec<Family>, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut families = Vec::new();
+        for (index, kind) in indexes {
+            let mut ids = self.members(index, *kind).await?;
+            ids.retain(|id| seen.insert(id.clone()));
+            for page in ids.chunks(PAGE) {
+                let mut pipe = redis::pipe();
+                for id in page {
+                    pipe.hgetall(self.family_key(id));
+                }
+                let mut conn = self.conn.clone();
+                let records: Vec<HashMap<String, String>> =
+                    pipe.query_async(&mut conn).await.map_err(unavailable)?;
+                let mut gone = Vec::new();
+                for (id, fields) in page.iter().zip(records) {
+                    if fields.is_empty() {
+                        gone.push(id.clone());
+                    } else {
+                        families.push(parse_family(id, &fields)?);
+                    }
+                }
+                self.prune(index, *kind, &gone).await?;
+            }
+        }
+        Ok(families)
     }
 }
 
@@ -302,7 +461,8 @@ fn parse_family(id: &str, f: &HashMap<String, String>) -> Result<Family, StoreEr
         client_id: ClientId::parse(text("client")?).ok_or_else(|| corrupt(id, "client"))?,
         scopes: ScopeSet::parse(text("scopes")?).map_err(|_| corrupt(id, "scopes"))?,
         auth_time: time("auth_time")?,
-        session_id_hash: f.get("session").filter(|s| !s.is_empty()).cloned(),
+        // The field kept its name from before lineages; it holds the lineage hash.
+        lineage_hash: f.get("session").filter(|s| !s.is_empty()).cloned(),
         token_hash: text("token")?.clone(),
         created_at: time("created")?,
         last_rotated_at: optional_time("rotated")?,
@@ -351,6 +511,17 @@ impl FamilyStore for RedisFamilyStore {
             let id = family.id.as_str();
             let until = family.expires_at.min(family.idle_expires_at).seconds();
             let mut invocation = inner.create.key(inner.family_key(id));
+            invocation
+                .key(inner.all_index())
+                .key(inner.user_index(&family.user_id));
+            if let Some(lineage) = &family.lineage_hash {
+                invocation.key(inner.lineage_index(lineage));
+            }
+            invocation
+                .arg(id)
+                .arg(family.created_at.seconds())
+                .arg(family.expires_at.seconds())
+                .arg(until);
             let fields: [(&str, String); 8] = [
                 ("user", family.user_id.as_str().to_owned()),
                 ("client", family.client_id.as_str().to_owned()),
@@ -364,10 +535,9 @@ impl FamilyStore for RedisFamilyStore {
             for (name, value) in &fields {
                 invocation.arg(*name).arg(value);
             }
-            if let Some(session) = &family.session_id_hash {
-                invocation.arg("session").arg(session);
+            if let Some(lineage) = &family.lineage_hash {
+                invocation.arg("session").arg(lineage);
             }
-            invocation.arg(until);
             let mut conn = inner.conn.clone();
             let created: i64 = invocation
                 .invoke_async(&mut conn)
@@ -377,13 +547,6 @@ impl FamilyStore for RedisFamilyStore {
                 return Err(StoreError::Conflict(
                     "this refresh family already exists".into(),
                 ));
-            }
-            inner.index(inner.all_index(), id, until).await?;
-            inner
-                .index(inner.user_index(&family.user_id), id, until)
-                .await?;
-            if let Some(session) = &family.session_id_hash {
-                inner.index(inner.session_index(session), id, until).await?;
             }
             Ok(())
         })
@@ -420,23 +583,36 @@ impl FamilyStore for RedisFamilyStore {
         id: &'a FamilyId,
         reason: RevokeReason,
         now: UnixTime,
-    ) -> FamilyFuture<'a, bool> {
-        let id = id.clone();
-        self.run(
-            move |inner| async move { Ok(inner.revoke_one(id.as_str(), reason, now).await? > 0) },
-        )
+    ) -> FamilyFuture<'a, RevokeOutcome> {
+        let id = id.as_str().to_owned();
+        self.run(move |inner| async move {
+            let answers = inner
+                .revoke_batch(std::slice::from_ref(&id), reason, now, Spare::Nothing)
+                .await?;
+            Ok(match answers.first().copied() {
+                Some(REVOKED_NOW) => RevokeOutcome::Revoked,
+                Some(ALREADY_REVOKED) => RevokeOutcome::AlreadyRevoked,
+                Some(GONE) => RevokeOutcome::Unknown,
+                _ => return Err(corrupt(&id, "revocation answer")),
+            })
+        })
     }
 
-    fn revoke_session<'a>(
+    fn revoke_online<'a>(
         &'a self,
-        session_id_hash: &'a str,
+        lineage_hash: &'a str,
         reason: RevokeReason,
         now: UnixTime,
     ) -> FamilyFuture<'a, usize> {
-        let hash = session_id_hash.to_owned();
+        let hash = lineage_hash.to_owned();
         self.run(move |inner| async move {
-            let index = inner.session_index(&hash);
-            inner.revoke_indexed(index, reason, now).await
+            let indexes = [
+                (inner.lineage_index(&hash), IndexKind::Sorted),
+                (inner.legacy_session_index(&hash), IndexKind::Legacy),
+            ];
+            inner
+                .revoke_indexed(&indexes, reason, now, Spare::Offline)
+                .await
         })
     }
 
@@ -447,33 +623,32 @@ impl FamilyStore for RedisFamilyStore {
         now: UnixTime,
     ) -> FamilyFuture<'a, usize> {
         let user = user.clone();
-        self.run(move |inner| async move {
-            let index = inner.user_index(&user);
-            inner.revoke_indexed(index, reason, now).await
+        self.run_within(ADMIN_OPERATION_TIMEOUT, move |inner| async move {
+            let indexes = [
+                (inner.user_index(&user), IndexKind::Sorted),
+                (inner.legacy_user_index(&user), IndexKind::Legacy),
+            ];
+            inner
+                .revoke_indexed(&indexes, reason, now, Spare::Nothing)
+                .await
         })
     }
 
     fn list<'a>(&'a self, filter: &'a FamilyFilter) -> FamilyFuture<'a, Vec<Family>> {
         let filter = filter.clone();
-        self.run(move |inner| async move {
-            let index = match &filter.user {
-                Some(user) => inner.user_index(user),
-                None => inner.all_index(),
+        self.run_within(ADMIN_OPERATION_TIMEOUT, move |inner| async move {
+            let indexes = match &filter.user {
+                Some(user) => [
+                    (inner.user_index(user), IndexKind::Sorted),
+                    (inner.legacy_user_index(user), IndexKind::Legacy),
+                ],
+                None => [
+                    (inner.all_index(), IndexKind::Sorted),
+                    (inner.legacy_all_index(), IndexKind::Legacy),
+                ],
             };
-            let mut conn = inner.conn.clone();
-            let ids: Vec<String> = conn.smembers(&index).await.map_err(unavailable)?;
-            let mut families = Vec::new();
-            for id in ids {
-                match inner.fetch(&id).await? {
-                    None => {
-                        let _: i64 = conn.srem(&index, &id).await.map_err(unavailable)?;
-                    }
-                    Some(f) if filter.client.as_ref().is_none_or(|c| *c == f.client_id) => {
-                        families.push(f);
-                    }
-                    Some(_) => {}
-                }
-            }
+            let mut families = inner.list_indexed(&indexes).await?;
+            families.retain(|f| filter.client.as_ref().is_none_or(|c| *c == f.client_id));
             families.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
             Ok(families)
         })

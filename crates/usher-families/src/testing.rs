@@ -13,8 +13,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use usher_domain::{
-    ClientId, FamilyFilter, FamilyId, FamilyState, FamilyStore, NewFamily, RevokeReason,
-    RotateOutcome, Rotation, ScopeSet, StoreError, UnixTime, UserId,
+    ClientId, FamilyFilter, FamilyId, FamilyState, FamilyStore, NewFamily, RevokeOutcome,
+    RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError, UnixTime, UserId,
 };
 
 use crate::RedisFamilyStore;
@@ -81,7 +81,8 @@ fn random(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
-/// A new family created at `at`: absolute end +1000 s, idle end +500 s.
+/// A new family created at `at`: absolute end +1000 s, idle end +500 s, granted
+/// `offline_access` (use [`online`] for one that logout ends).
 pub fn new_family(at: UnixTime) -> NewFamily {
     NewFamily {
         id: FamilyId::parse(&random("f")).unwrap(),
@@ -89,12 +90,19 @@ pub fn new_family(at: UnixTime) -> NewFamily {
         client_id: ClientId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
         scopes: ScopeSet::parse("openid offline_access profile").unwrap(),
         auth_time: UnixTime(at.seconds() - 30),
-        session_id_hash: Some(random("s")),
+        lineage_hash: Some(random("s")),
         token_hash: random("h"),
         created_at: at,
         expires_at: at.plus(1000),
         idle_expires_at: at.plus(500),
     }
+}
+
+/// The same family without `offline_access`: an online family, which ends with its
+/// browser-session lineage.
+pub fn online(mut f: NewFamily) -> NewFamily {
+    f.scopes = ScopeSet::parse("profile email").unwrap();
+    f
 }
 
 fn rotation(f: &NewFamily, presented: &str, next: &str, at: UnixTime) -> Rotation {
@@ -135,7 +143,7 @@ pub async fn a_family_round_trips(store: &dyn FamilyStore) {
     assert_eq!(got.client_id, f.client_id);
     assert_eq!(got.scopes, f.scopes);
     assert_eq!(got.auth_time, f.auth_time);
-    assert_eq!(got.session_id_hash, f.session_id_hash);
+    assert_eq!(got.lineage_hash, f.lineage_hash);
     assert_eq!(got.token_hash, f.token_hash);
     assert_eq!(got.created_at, t);
     assert_eq!(got.last_rotated_at, None);
@@ -145,10 +153,10 @@ pub async fn a_family_round_trips(store: &dyn FamilyStore) {
     assert_eq!(got.state(t), FamilyState::Active);
 
     let mut without_session = new_family(t);
-    without_session.session_id_hash = None;
+    without_session.lineage_hash = None;
     store.create(&without_session).await.unwrap();
     let got = store.get(&without_session.id).await.unwrap().unwrap();
-    assert_eq!(got.session_id_hash, None);
+    assert_eq!(got.lineage_hash, None);
 }
 
 /// Creating a family twice is a conflict and keeps the first.
@@ -322,22 +330,25 @@ pub async fn a_family_expires_when_idle(store: &dyn FamilyStore) {
     assert_eq!(outcome_name(&rotate(store, &r).await), "expired");
 }
 
-/// Revocation is idempotent, keeps the first reason, and stops the current token.
+/// Revocation is idempotent, keeps the first reason, stops the current token, and says
+/// whether this call revoked the family (so a counter counts it once).
 pub async fn revoking_a_family_stops_its_token(store: &dyn FamilyStore) {
     let t = now();
     let f = new_family(t);
     store.create(&f).await.unwrap();
-    assert!(
+    assert_eq!(
         store
             .revoke(&f.id, RevokeReason::Revoked, t.plus(5))
             .await
-            .unwrap()
+            .unwrap(),
+        RevokeOutcome::Revoked
     );
-    assert!(
+    assert_eq!(
         store
             .revoke(&f.id, RevokeReason::Admin, t.plus(6))
             .await
-            .unwrap()
+            .unwrap(),
+        RevokeOutcome::AlreadyRevoked
     );
     let got = store.get(&f.id).await.unwrap().unwrap();
     let revocation = got.revoked.unwrap();
@@ -347,53 +358,69 @@ pub async fn revoking_a_family_stops_its_token(store: &dyn FamilyStore) {
     assert_eq!(outcome_name(&o), "revoked");
 }
 
-/// An unknown family is `Unknown` to rotate, `None` to get, `false` to revoke.
+/// An unknown family is `Unknown` to rotate, `None` to get and unknown to revoke.
 pub async fn an_unknown_family_is_reported_as_unknown(store: &dyn FamilyStore) {
     let f = new_family(now());
     let o = rotate(store, &rotation(&f, "x", "y", now())).await;
     assert_eq!(outcome_name(&o), "unknown");
     assert!(store.get(&f.id).await.unwrap().is_none());
-    assert!(
-        !store
+    assert_eq!(
+        store
             .revoke(&f.id, RevokeReason::Admin, now())
             .await
-            .unwrap()
+            .unwrap(),
+        RevokeOutcome::Unknown
     );
     assert_eq!(
         store
-            .revoke_session("no-such-session", RevokeReason::Logout, now())
+            .revoke_online("no-such-lineage", RevokeReason::Logout, now())
             .await
             .unwrap(),
         0
     );
 }
 
-/// Logout revokes the families of one browser session, not the person's others;
-/// revoking a person revokes all of theirs, and nobody else's.
-pub async fn sessions_and_people_revoke_their_own_families(store: &dyn FamilyStore) {
+/// Logout revokes the online families of one browser-session lineage — not its
+/// offline ones, not the person's other devices; revoking a person revokes all of
+/// theirs, offline ones included, and nobody else's. Counts are of families this call
+/// revoked: a second pass counts none.
+pub async fn lineages_and_people_revoke_their_own_families(store: &dyn FamilyStore) {
     let t = now();
-    let a1 = new_family(t);
-    let mut a2 = new_family(t);
+    let a1 = online(new_family(t));
+    let mut a2 = online(new_family(t));
     a2.user_id = a1.user_id.clone();
-    a2.session_id_hash = a1.session_id_hash.clone();
-    let mut other_device = new_family(t);
+    a2.lineage_hash = a1.lineage_hash.clone();
+    let mut offline = new_family(t);
+    offline.user_id = a1.user_id.clone();
+    offline.lineage_hash = a1.lineage_hash.clone();
+    let mut other_device = online(new_family(t));
     other_device.user_id = a1.user_id.clone();
-    let someone_else = new_family(t);
-    for f in [&a1, &a2, &other_device, &someone_else] {
+    let someone_else = online(new_family(t));
+    for f in [&a1, &a2, &offline, &other_device, &someone_else] {
         store.create(f).await.unwrap();
     }
-    let session = a1.session_id_hash.clone().unwrap();
+    let lineage = a1.lineage_hash.clone().unwrap();
     let n = store
-        .revoke_session(&session, RevokeReason::Logout, t.plus(1))
+        .revoke_online(&lineage, RevokeReason::Logout, t.plus(1))
         .await
         .unwrap();
     assert_eq!(n, 2);
+    let again = store
+        .revoke_online(&lineage, RevokeReason::Logout, t.plus(1))
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "nothing left to revoke");
     let state = |f: &NewFamily| {
         let id = f.id.clone();
         async move { store.get(&id).await.unwrap().unwrap().state(t.plus(2)) }
     };
     assert_eq!(state(&a1).await, FamilyState::Revoked);
     assert_eq!(state(&a2).await, FamilyState::Revoked);
+    assert_eq!(
+        state(&offline).await,
+        FamilyState::Active,
+        "offline access outlives logout"
+    );
     assert_eq!(state(&other_device).await, FamilyState::Active);
     assert_eq!(
         store
@@ -406,14 +433,69 @@ pub async fn sessions_and_people_revoke_their_own_families(store: &dyn FamilySto
             .reason,
         RevokeReason::Logout
     );
+    let o = rotate(
+        store,
+        &rotation(&offline, &offline.token_hash, &random("h"), t.plus(2)),
+    )
+    .await;
+    assert_eq!(outcome_name(&o), "rotated");
 
     let n = store
         .revoke_user(&a1.user_id, RevokeReason::UserSessions, t.plus(2))
         .await
         .unwrap();
-    assert_eq!(n, 1, "only the family that was still live");
+    assert_eq!(n, 2, "only the families that were still live");
+    assert_eq!(state(&offline).await, FamilyState::Revoked);
     assert_eq!(state(&other_device).await, FamilyState::Revoked);
     assert_eq!(state(&someone_else).await, FamilyState::Active);
+    let again = store
+        .revoke_user(&a1.user_id, RevokeReason::UserSessions, t.plus(3))
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+}
+
+/// The admin paths work for a person with thousands of families: all are listed, all
+/// revoked (within the admin deadline, not the token path's), each counted once.
+pub async fn a_person_with_thousands_of_families_is_listed_and_revoked(store: &dyn FamilyStore) {
+    const N: usize = 2_000;
+    let t = now();
+    let first = online(new_family(t));
+    let mut all = vec![first.clone()];
+    for _ in 1..N {
+        let mut f = online(new_family(t));
+        f.user_id = first.user_id.clone();
+        f.lineage_hash = first.lineage_hash.clone();
+        all.push(f);
+    }
+    for f in &all {
+        store.create(f).await.unwrap();
+    }
+    let mine = FamilyFilter {
+        user: Some(first.user_id.clone()),
+        client: None,
+    };
+    assert_eq!(store.list(&mine).await.unwrap().len(), N);
+    let n = store
+        .revoke_user(&first.user_id, RevokeReason::UserSessions, t.plus(1))
+        .await
+        .unwrap();
+    assert_eq!(n, N);
+    let listed = store.list(&mine).await.unwrap();
+    assert_eq!(listed.len(), N);
+    assert!(
+        listed
+            .iter()
+            .all(|f| f.state(t.plus(1)) == FamilyState::Revoked)
+    );
+    let lineage = first.lineage_hash.clone().unwrap();
+    assert_eq!(
+        store
+            .revoke_online(&lineage, RevokeReason::Logout, t.plus(2))
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 /// Listing filters by person and by client, oldest first.
@@ -518,7 +600,8 @@ macro_rules! family_contract {
                 a_family_expires_when_idle,
                 revoking_a_family_stops_its_token,
                 an_unknown_family_is_reported_as_unknown,
-                sessions_and_people_revoke_their_own_families,
+                lineages_and_people_revoke_their_own_families,
+                a_person_with_thousands_of_families_is_listed_and_revoked,
                 families_are_listed_by_person_and_client,
                 concurrent_rotations_have_one_winner,
                 ping_answers,

@@ -16,3 +16,112 @@ usher_families::family_contract!(postgres, {
     let t = usher_store::testing::TestDb::postgres();
     (t.database(), t)
 });
+
+/// Redis only: the index sorted sets hold no family past its absolute end once a family
+/// is written after it, and families indexed by an earlier version (plain sets) are
+/// still revoked.
+mod redis_indexes {
+    use usher_domain::{FamilyStore, RevokeReason};
+    use usher_families::RedisFamilyStore;
+    use usher_families::testing::{
+        new_family, now, online, random_prefix, redis_url, require_redis,
+    };
+
+    async fn cardinality(prefix: &str, key: &str) -> i64 {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("ZCARD")
+            .arg(format!("{prefix}{key}"))
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn indexes_stay_bounded_when_many_families_have_expired() {
+        let url = redis_url();
+        require_redis(&url);
+        let prefix = random_prefix();
+        let store = RedisFamilyStore::connect(&url, &prefix).unwrap();
+        let t = now();
+        let first = online(new_family(t));
+        let same = |mut f: usher_domain::NewFamily| {
+            f.user_id = first.user_id.clone();
+            f.lineage_hash = first.lineage_hash.clone();
+            f
+        };
+        // 500 families whose absolute end is t+10 …
+        for _ in 0..500 {
+            let mut f = same(online(new_family(t)));
+            f.expires_at = t.plus(10);
+            f.idle_expires_at = t.plus(10);
+            store.create(&f).await.unwrap();
+        }
+        let user = format!("rtz-user:{}", first.user_id.as_str());
+        let lineage = format!("rtz-lineage:{}", first.lineage_hash.clone().unwrap());
+        assert_eq!(cardinality(&prefix, &user).await, 500);
+        // … then, after that end, three more writes: only the live ones are indexed.
+        for _ in 0..3 {
+            store
+                .create(&same(online(new_family(t.plus(20)))))
+                .await
+                .unwrap();
+        }
+        for key in [user.as_str(), lineage.as_str(), "rtz-all"] {
+            assert_eq!(cardinality(&prefix, key).await, 3, "{key}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn families_indexed_by_an_earlier_version_are_still_revoked() {
+        let url = redis_url();
+        require_redis(&url);
+        let prefix = random_prefix();
+        let store = RedisFamilyStore::connect(&url, &prefix).unwrap();
+        let f = online(new_family(now()));
+        store.create(&f).await.unwrap();
+        // Move it from the new indexes to the plain sets the previous version wrote.
+        let client = redis::Client::open(url).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let lineage = f.lineage_hash.clone().unwrap();
+        let user = f.user_id.as_str();
+        redis::pipe()
+            .cmd("DEL")
+            .arg(format!("{prefix}rtz-user:{user}"))
+            .arg(format!("{prefix}rtz-lineage:{lineage}"))
+            .cmd("SADD")
+            .arg(format!("{prefix}rt-user:{user}"))
+            .arg(f.id.as_str())
+            .cmd("SADD")
+            .arg(format!("{prefix}rt-session:{lineage}"))
+            .arg(f.id.as_str())
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        let n = store
+            .revoke_online(&lineage, RevokeReason::Logout, now())
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        let mut g = online(new_family(now()));
+        g.user_id = f.user_id.clone();
+        store.create(&g).await.unwrap();
+        redis::cmd("ZREM")
+            .arg(format!("{prefix}rtz-user:{user}"))
+            .arg(g.id.as_str())
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        redis::cmd("SADD")
+            .arg(format!("{prefix}rt-user:{user}"))
+            .arg(g.id.as_str())
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        let n = store
+            .revoke_user(&f.user_id, RevokeReason::UserSessions, now())
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "g, found through the plain set");
+    }
+}

@@ -2,12 +2,14 @@
 //! rotations, reuse detections, revocations (by reason) and failed calls. Wrapping the
 //! port, rather than sprinkling counters through the grants, counts every path that
 //! revokes a family (reuse, `/revoke`, logout, session revocation) in one place.
+//! Counters count events: a revocation is counted when the store reports that this
+//! call moved a family from live to revoked, never again for one revoked before.
 
 use std::sync::Arc;
 
 use usher_domain::{
-    Family, FamilyFilter, FamilyFuture, FamilyId, FamilyStore, NewFamily, RevokeReason,
-    RotateOutcome, Rotation, StoreError, UnixTime, UserId,
+    Family, FamilyFilter, FamilyFuture, FamilyId, FamilyStore, NewFamily, RevokeOutcome,
+    RevokeReason, RotateOutcome, Rotation, StoreError, UnixTime, UserId,
 };
 
 use crate::metrics::{Counter, global, inc};
@@ -71,28 +73,24 @@ impl FamilyStore for CountedFamilies {
         id: &'a FamilyId,
         reason: RevokeReason,
         now: UnixTime,
-    ) -> FamilyFuture<'a, bool> {
+    ) -> FamilyFuture<'a, RevokeOutcome> {
         Box::pin(async move {
             let r = errors(self.inner.revoke(id, reason, now).await);
-            if let Ok(true) = r {
+            if let Ok(RevokeOutcome::Revoked) = r {
                 revoked(reason, 1);
             }
             r
         })
     }
 
-    fn revoke_session<'a>(
+    fn revoke_online<'a>(
         &'a self,
-        session_id_hash: &'a str,
+        lineage_hash: &'a str,
         reason: RevokeReason,
         now: UnixTime,
     ) -> FamilyFuture<'a, usize> {
         Box::pin(async move {
-            let r = errors(
-                self.inner
-                    .revoke_session(session_id_hash, reason, now)
-                    .await,
-            );
+            let r = errors(self.inner.revoke_online(lineage_hash, reason, now).await);
             if let Ok(n) = r {
                 revoked(reason, n);
             }

@@ -256,7 +256,7 @@ pub async fn issue_code(
             redirect_uri: request.redirect_uri.clone(),
             redirect_uri_sent: request.redirect_uri_sent,
             user_id: session.user_id.clone(),
-            session_id_hash: session.id_hash.clone(),
+            lineage_hash: session.lineage_hash.clone(),
             scopes: ScopeSet::parse(&request.scope).unwrap_or_default(),
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.clone(),

@@ -19,6 +19,7 @@ mod flow;
 mod grants;
 mod id_token_hint;
 pub mod keys;
+mod lineage;
 pub mod metrics;
 pub mod pages;
 pub mod params;

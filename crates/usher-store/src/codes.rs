@@ -36,6 +36,8 @@ struct CodeRow {
     redirect_uri: String,
     redirect_uri_sent: bool,
     user_id: String,
+    /// The lineage hash ([`AuthorizationCode::lineage_hash`]); the column kept its name
+    /// from before lineages (migration `2026-12-02-000006_session_lineage`).
     session_id_hash: String,
     scopes: String,
     nonce: Option<String>,
@@ -68,7 +70,7 @@ impl CodeRow {
             redirect_uri: code.redirect_uri.clone(),
             redirect_uri_sent: code.redirect_uri_sent,
             user_id: code.user_id.as_str().to_owned(),
-            session_id_hash: code.session_id_hash.clone(),
+            session_id_hash: code.lineage_hash.clone(),
             scopes: code.scopes.to_string(),
             nonce: code.nonce.clone(),
             code_challenge: code.code_challenge.clone(),
@@ -102,7 +104,7 @@ impl CodeRow {
             redirect_uri: self.redirect_uri,
             redirect_uri_sent: self.redirect_uri_sent,
             user_id,
-            session_id_hash: self.session_id_hash,
+            lineage_hash: self.session_id_hash,
             scopes,
             nonce: self.nonce,
             code_challenge: self.code_challenge,

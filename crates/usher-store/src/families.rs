@@ -18,7 +18,8 @@ use diesel::result::Error as DieselError;
 use usher_domain::ports::Ping;
 use usher_domain::{
     ClientId, Family, FamilyFilter, FamilyFuture, FamilyId, FamilyStore, NewFamily, Revocation,
-    RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError, UnixTime, UserId,
+    RevokeOutcome, RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError, UnixTime, UserId,
+    survives_logout,
 };
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
@@ -54,6 +55,8 @@ struct FamilyRow {
     client_id: String,
     scopes: String,
     auth_time: i64,
+    /// The lineage hash ([`Family::lineage_hash`]); the column kept its name from before
+    /// lineages (migration `2026-12-02-000006_session_lineage`).
     session_id_hash: Option<String>,
     token_hash: String,
     parent_hash: Option<String>,
@@ -75,7 +78,7 @@ impl FamilyRow {
             client_id: f.client_id.as_str().to_owned(),
             scopes: f.scopes.to_string(),
             auth_time: f.auth_time.seconds(),
-            session_id_hash: f.session_id_hash.clone(),
+            session_id_hash: f.lineage_hash.clone(),
             token_hash: f.token_hash.clone(),
             parent_hash: None,
             sealed_child: None,
@@ -106,7 +109,7 @@ impl FamilyRow {
             client_id: ClientId::parse(&self.client_id).ok_or_else(|| bad("client id"))?,
             scopes: ScopeSet::parse(&self.scopes).map_err(|_| bad("scope list"))?,
             auth_time: UnixTime(self.auth_time),
-            session_id_hash: self.session_id_hash.clone(),
+            lineage_hash: self.session_id_hash.clone(),
             token_hash: self.token_hash.clone(),
             created_at: UnixTime(self.created_at),
             last_rotated_at: self.last_rotated_at.map(UnixTime),
@@ -191,22 +194,25 @@ impl Database {
                     return Ok(Found::Grace(row, child));
                 }
                 // An earlier token: revoke the family, the current token included.
-                diesel::update(
+                let revoked = diesel::update(
                     rf::table
                         .filter(rf::id.eq(r.family.as_str()))
                         .filter(rf::revoked_at.is_null()),
                 )
-                .set((
-                    rf::revoked_at.eq(Some(now)),
-                    rf::revoked_reason.eq(Some(RevokeReason::Reuse.as_str())),
-                    rf::sealed_child.eq(None::<String>),
-                ))
+                .set(revoke_now(RevokeReason::Reuse, r.now))
                 .execute(c)?;
                 let row = rf::table
                     .filter(rf::id.eq(r.family.as_str()))
                     .select(FamilyRow::as_select())
                     .first(c)?;
-                Ok(Found::Reused(row))
+                // A concurrent caller may have revoked it between our read and our
+                // update (PostgreSQL re-checks the condition after the row lock): then
+                // the family was already revoked, and this call changed nothing.
+                Ok(if revoked == 1 {
+                    Found::Reused(row)
+                } else {
+                    Found::Revoked(row)
+                })
             })
             .map_err(unavailable)?;
         Ok(match found {
@@ -239,41 +245,87 @@ impl Database {
         id: &FamilyId,
         reason: RevokeReason,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<RevokeOutcome, StoreError> {
         let mut conn = self.conn()?;
         conn.transaction::<_, DieselError, _>(|c| {
-            diesel::update(
+            let revoked = diesel::update(
                 rf::table
                     .filter(rf::id.eq(id.as_str()))
                     .filter(rf::revoked_at.is_null()),
             )
             .set(revoke_now(reason, now))
             .execute(c)?;
-            rf::table
+            if revoked == 1 {
+                return Ok(RevokeOutcome::Revoked);
+            }
+            let exists = rf::table
                 .filter(rf::id.eq(id.as_str()))
                 .count()
-                .get_result::<i64>(c)
-                .map(|n| n > 0)
+                .get_result::<i64>(c)?
+                > 0;
+            Ok(if exists {
+                RevokeOutcome::AlreadyRevoked
+            } else {
+                RevokeOutcome::Unknown
+            })
         })
         .map_err(unavailable)
     }
 
-    fn revoke_where(
+    /// Revokes the live families of a person; returns how many rows changed.
+    fn revoke_user_families(
         &self,
-        column_is: RevokeBy<'_>,
+        user: &UserId,
         reason: RevokeReason,
         now: UnixTime,
     ) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
-        let live = rf::table.filter(rf::revoked_at.is_null());
-        match column_is {
-            RevokeBy::Session(hash) => diesel::update(live.filter(rf::session_id_hash.eq(hash)))
-                .set(revoke_now(reason, now))
-                .execute(&mut *conn),
-            RevokeBy::User(user) => diesel::update(live.filter(rf::user_id.eq(user.as_str())))
-                .set(revoke_now(reason, now))
-                .execute(&mut *conn),
+        diesel::update(
+            rf::table
+                .filter(rf::revoked_at.is_null())
+                .filter(rf::user_id.eq(user.as_str())),
+        )
+        .set(revoke_now(reason, now))
+        .execute(&mut *conn)
+        .map_err(unavailable)
+    }
+
+    /// Revokes the live online families of a lineage (offline ones are kept, see
+    /// [`survives_logout`]); returns how many rows changed. Which scopes a family has
+    /// is decided by parsing them, not by a text pattern. Two statements and no
+    /// transaction: the read only picks candidates, and the update re-checks `revoked_at
+    /// IS NULL`, so a family revoked meanwhile is not counted twice (and SQLite never has
+    /// to upgrade a read transaction to a write one, which fails at once under load).
+    fn revoke_online_families(
+        &self,
+        lineage_hash: &str,
+        reason: RevokeReason,
+        now: UnixTime,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let live: Vec<(String, String)> = rf::table
+            .filter(rf::revoked_at.is_null())
+            .filter(rf::session_id_hash.eq(lineage_hash))
+            .select((rf::id, rf::scopes))
+            .load(&mut *conn)
+            .map_err(unavailable)?;
+        // A family whose scopes do not parse is treated as online: ending it can only
+        // take access away.
+        let online: Vec<String> = live
+            .into_iter()
+            .filter(|(_, scopes)| !ScopeSet::parse(scopes).is_ok_and(|s| survives_logout(&s)))
+            .map(|(id, _)| id)
+            .collect();
+        if online.is_empty() {
+            return Ok(0);
         }
+        diesel::update(
+            rf::table
+                .filter(rf::id.eq_any(&online))
+                .filter(rf::revoked_at.is_null()),
+        )
+        .set(revoke_now(reason, now))
+        .execute(&mut *conn)
         .map_err(unavailable)
     }
 
@@ -304,11 +356,6 @@ impl Database {
             .execute(&mut *conn)
             .map_err(unavailable)
     }
-}
-
-enum RevokeBy<'a> {
-    Session(&'a str),
-    User(&'a UserId),
 }
 
 #[allow(clippy::type_complexity)]
@@ -365,19 +412,19 @@ impl FamilyStore for Database {
         id: &'a FamilyId,
         reason: RevokeReason,
         now: UnixTime,
-    ) -> FamilyFuture<'a, bool> {
+    ) -> FamilyFuture<'a, RevokeOutcome> {
         let (db, id) = (self.clone(), id.clone());
         blocking(move || db.revoke_family(&id, reason, now))
     }
 
-    fn revoke_session<'a>(
+    fn revoke_online<'a>(
         &'a self,
-        session_id_hash: &'a str,
+        lineage_hash: &'a str,
         reason: RevokeReason,
         now: UnixTime,
     ) -> FamilyFuture<'a, usize> {
-        let (db, hash) = (self.clone(), session_id_hash.to_owned());
-        blocking(move || db.revoke_where(RevokeBy::Session(&hash), reason, now))
+        let (db, hash) = (self.clone(), lineage_hash.to_owned());
+        blocking(move || db.revoke_online_families(&hash, reason, now))
     }
 
     fn revoke_user<'a>(
@@ -387,7 +434,7 @@ impl FamilyStore for Database {
         now: UnixTime,
     ) -> FamilyFuture<'a, usize> {
         let (db, user) = (self.clone(), user.clone());
-        blocking(move || db.revoke_where(RevokeBy::User(&user), reason, now))
+        blocking(move || db.revoke_user_families(&user, reason, now))
     }
 
     fn list<'a>(&'a self, filter: &'a FamilyFilter) -> FamilyFuture<'a, Vec<Family>> {

@@ -64,6 +64,7 @@ diesel::table! {
         auth_time -> BigInt,
         created_at -> BigInt,
         expires_at -> BigInt,
+        lineage_hash -> Nullable<Text>,
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! A session is found by the hash of the id its cookie carries; an expired session
 //! (`now >= expires_at`) is never returned, and [`Database::purge_expired`] removes it
-//! later. Deleting a user removes their sessions (`ON DELETE CASCADE`). Neither the hash
+//! later. Sessions of one person in one browser share a lineage (`lineage_hash`), which
+//! the code exchange asks about and logout ends as a whole. Deleting a user removes
+//! their sessions (`ON DELETE CASCADE`). Neither the hash
 //! nor anything derived from it appears in an error message.
 
 use diesel::prelude::*;
@@ -19,6 +21,9 @@ struct SessionRow {
     auth_time: i64,
     created_at: i64,
     expires_at: i64,
+    /// `NULL` only for a session a node of the previous version wrote during a rolling
+    /// upgrade: such a session is its own lineage.
+    lineage_hash: Option<String>,
 }
 
 impl SessionRow {
@@ -29,6 +34,7 @@ impl SessionRow {
             auth_time: session.auth_time.seconds(),
             created_at: session.created_at.seconds(),
             expires_at: session.expires_at.seconds(),
+            lineage_hash: Some(session.lineage_hash.clone()),
         }
     }
 
@@ -40,6 +46,7 @@ impl SessionRow {
             ))
         })?;
         Ok(Session {
+            lineage_hash: self.lineage_hash.unwrap_or_else(|| self.id_hash.clone()),
             id_hash: self.id_hash,
             user_id,
             auth_time: UnixTime(self.auth_time),
@@ -47,6 +54,17 @@ impl SessionRow {
             expires_at: UnixTime(self.expires_at),
         })
     }
+}
+
+/// The sessions of a lineage; a session without one (written by a node of the previous
+/// version) is its own lineage.
+#[diesel::dsl::auto_type]
+fn in_lineage<'a>(lineage_hash: &'a str) -> _ {
+    sessions::lineage_hash
+        .eq(lineage_hash)
+        .or(sessions::lineage_hash
+            .is_null()
+            .and(sessions::id_hash.eq(lineage_hash)))
 }
 
 impl SessionStore for Database {
@@ -81,6 +99,24 @@ impl SessionStore for Database {
         diesel::delete(sessions::table.filter(sessions::id_hash.eq(id_hash)))
             .execute(&mut *conn)
             .map(|deleted| deleted == 1)
+            .map_err(unavailable)
+    }
+
+    fn lineage_signed_in(&self, lineage_hash: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::select(diesel::dsl::exists(
+            sessions::table
+                .filter(in_lineage(lineage_hash))
+                .filter(sessions::expires_at.gt(now.seconds())),
+        ))
+        .get_result(&mut *conn)
+        .map_err(unavailable)
+    }
+
+    fn delete_lineage_sessions(&self, lineage_hash: &str) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(sessions::table.filter(in_lineage(lineage_hash)))
+            .execute(&mut *conn)
             .map_err(unavailable)
     }
 

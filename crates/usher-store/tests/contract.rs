@@ -63,6 +63,7 @@ contract!(
     corrupt_key_row_is_reported,
     session_round_trip_and_expiry,
     sessions_are_deleted_one_by_one_or_per_user,
+    lineages_are_asked_about_and_ended_as_a_whole,
     corrupt_session_row_is_reported,
     interaction_round_trip_and_expiry,
     a_csrf_hash_advances_an_interaction_once,
@@ -233,6 +234,7 @@ fn seed(db: &Database) {
 fn session(id_hash: &str, user: &str, expires_at: i64) -> Session {
     Session {
         id_hash: id_hash.into(),
+        lineage_hash: format!("lineage-of-{id_hash}"),
         user_id: uid(user),
         auth_time: UnixTime(expires_at - 300),
         created_at: UnixTime(expires_at - 200),
@@ -261,7 +263,7 @@ fn code(code_hash: &str, expires_at: i64) -> AuthorizationCode {
         redirect_uri: "https://shop.example/a/callback".into(),
         redirect_uri_sent: true,
         user_id: uid("u-1"),
-        session_id_hash: "sess-hash-1".into(),
+        lineage_hash: "lineage-1".into(),
         scopes: scopes("openid profile read:orders"),
         nonce: Some("n-0S6_WzA2Mj".into()),
         code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
@@ -640,6 +642,39 @@ mod cases {
             Ok(Some(session("b1", "u-2", 1000)))
         );
         assert_eq!(db.delete_user_sessions(&uid("nobody")), Ok(0));
+    }
+
+    /// Sessions of one lineage are found and ended together; a session written without a
+    /// lineage (by a node of the previous version) is its own lineage.
+    pub fn lineages_are_asked_about_and_ended_as_a_whole(t: &TestDb, db: &Database) {
+        seed(db);
+        let mut first = session("l1", "u-1", 1000);
+        first.lineage_hash = "lineage-a".into();
+        let mut second = session("l2", "u-1", 2000);
+        second.lineage_hash = "lineage-a".into();
+        for s in [&first, &second, &session("b1", "u-2", 1000)] {
+            db.insert_session(s).unwrap();
+        }
+        assert_eq!(db.get_session("l2", UnixTime(1)), Ok(Some(second.clone())));
+        assert_eq!(db.lineage_signed_in("lineage-a", UnixTime(1500)), Ok(true));
+        assert_eq!(db.lineage_signed_in("lineage-a", UnixTime(2000)), Ok(false));
+        assert_eq!(
+            db.lineage_signed_in("no-such-lineage", UnixTime(1)),
+            Ok(false)
+        );
+        assert_eq!(db.delete_lineage_sessions("lineage-a"), Ok(2));
+        assert_eq!(db.lineage_signed_in("lineage-a", UnixTime(1)), Ok(false));
+        assert!(db.get_session("b1", UnixTime(1)).unwrap().is_some());
+
+        t.execute(
+            "INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at) \
+             VALUES ('old-node', 'u-1', 1, 1, 1000)",
+        );
+        let old = db.get_session("old-node", UnixTime(1)).unwrap().unwrap();
+        assert_eq!(old.lineage_hash, "old-node");
+        assert_eq!(db.lineage_signed_in("old-node", UnixTime(1)), Ok(true));
+        assert_eq!(db.delete_lineage_sessions("old-node"), Ok(1));
+        assert_eq!(db.lineage_signed_in("old-node", UnixTime(1)), Ok(false));
     }
 
     pub fn corrupt_session_row_is_reported(t: &TestDb, db: &Database) {

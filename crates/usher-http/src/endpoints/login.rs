@@ -209,16 +209,21 @@ async fn check_password(
     Ok(verified)
 }
 
-/// Creates a session for `user` and ends the browser's previous one.
+/// Creates a session for `user` and ends the browser's previous one. The new session
+/// inherits the previous one's lineage when it is the same person's (a
+/// re-authentication); a different person's lineage is ended first, as by a logout
+/// (`crate::lineage::for_login`).
 async fn new_session(
     state: &AppState,
     req: &HttpRequest,
     user: &User,
 ) -> Result<(Session, String), Failure> {
+    let lineage_hash = crate::lineage::for_login(state, req, &user.id).await?;
     let (id, id_hash) = flow::secret_pair()?;
     let now = state.now();
     let session = Session {
         id_hash,
+        lineage_hash,
         user_id: user.id.clone(),
         auth_time: now,
         created_at: now,

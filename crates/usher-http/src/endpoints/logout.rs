@@ -3,8 +3,11 @@
 //! The request may carry `id_token_hint` (an ID token Usher issued to a registered
 //! client, checked by [`IdTokenHint::verify`]; expired is accepted),
 //! `client_id`, `post_logout_redirect_uri` and `state`. Logging out ends the browser's
-//! session (the record and the cookie) and revokes the refresh-token families that were
-//! issued through that session — not the person's other devices.
+//! session (the record and the cookie) and its lineage (every earlier session of the
+//! person in this browser), and revokes the *online* refresh-token families issued in
+//! that lineage — not those granted `offline_access` (OpenID Connect Core §11: offline
+//! access outlives logout; an administrator or the client can still revoke them), and
+//! not the person's other devices.
 //!
 //! The session ends without a question only when the hint names the browser's person, has
 //! not expired, and was issued to the client the request is for. Otherwise the person
@@ -20,7 +23,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use usher_domain::authorize::RawParams;
-use usher_domain::{Client, RevokeReason, UnixTime};
+use usher_domain::{Client, UnixTime};
 
 use crate::cookies;
 use crate::flow::{bad_request_page, current_session, failure_page, load_client};
@@ -194,23 +197,13 @@ async fn logout(
     }
 
     if let Some(session) = &session {
-        // Families first: if they cannot be revoked, nothing is ended and the person is
-        // told to try again (fail closed), rather than "signed out" with live tokens.
-        let now = state.now();
-        let revoked = match state
-            .stores
-            .families
-            .revoke_session(&session.id_hash, RevokeReason::Logout, now)
-            .await
-        {
+        // Ends the session's lineage (crate::lineage::end): its online families are
+        // revoked first — if they cannot be, nothing ends and the person is told to try
+        // again (fail closed) — then its sessions; families granted offline_access stay.
+        let revoked = match crate::lineage::end(state, session).await {
             Ok(n) => n,
-            Err(e) => return failure_page(Failure::from(e)),
+            Err(f) => return failure_page(f),
         };
-        let sessions = state.stores.sessions.clone();
-        let hash = session.id_hash.clone();
-        if let Err(f) = blocking(move || sessions.delete_session(&hash)).await {
-            return failure_page(f);
-        }
         tracing::info!(client_id = ?client_id, families_revoked = revoked, "browser session ended by logout");
     }
     let mut response = match target {

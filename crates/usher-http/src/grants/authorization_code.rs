@@ -21,6 +21,7 @@ use usher_domain::{
 
 use crate::grants::person_tokens::{self, Grant};
 use crate::grants::refresh_token;
+use crate::lineage;
 use crate::params;
 use crate::respond::{blocking, token_error, token_failure};
 use crate::state::AppState;
@@ -107,14 +108,10 @@ pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> Htt
     };
 
     // The family is recorded before anything is signed: a token is never issued that
-    // the family store does not know.
-    let refresh_token = if refresh_token::issues_refresh_token(&client, &code.scopes) {
-        match refresh_token::start_family(state, &code, now).await {
-            Ok(t) => Some(t),
-            Err(f) => return token_failure(f),
-        }
-    } else {
-        None
+    // the family store does not know. Nothing starts once the sign-in has ended.
+    let refresh_token = match lineage::start_family(state, &client, &code, now).await {
+        Ok(t) => t,
+        Err(response) => return response,
     };
 
     let grant = Grant {

@@ -180,7 +180,7 @@ pub async fn start_family(
         client_id: code.client_id.clone(),
         scopes: code.scopes.clone(),
         auth_time: code.auth_time,
-        session_id_hash: Some(code.session_id_hash.clone()),
+        lineage_hash: Some(code.lineage_hash.clone()),
         token_hash: hash,
         created_at: now,
         expires_at: now.plus(lifetimes.absolute_ttl),

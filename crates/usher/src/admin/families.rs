@@ -97,7 +97,7 @@ pub fn run(settings: Settings, command: FamiliesCommand) -> anyhow::Result<()> {
                 .ok_or_else(|| usage(format!("{id:?} is not a refresh-token family id")))?;
             let ctx = Context::open(settings)?;
             let store = open_store(&ctx.settings, &ctx.db)?;
-            if !block_on(store.revoke(&id, RevokeReason::Admin, clock::now()))? {
+            if !block_on(store.revoke(&id, RevokeReason::Admin, clock::now()))?.exists() {
                 anyhow::bail!("no refresh-token family {id}");
             }
             tracing::info!(family_id = %id, "refresh-token family revoked by an administrator");

@@ -69,13 +69,20 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
                 .find_user(&username)?
                 .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
             let store = super::families::open_store(&ctx.settings, &ctx.db)?;
-            // Families first: if the family store is down, nothing is half-done.
-            let families = super::families::block_on(store.revoke_user(
-                &user.id,
-                RevokeReason::UserSessions,
-                clock::now(),
-            ))?;
+            // Families first: if the family store is down, nothing is half-done. Then the
+            // sessions, then the families again: a code exchange that saw a session
+            // before it was deleted started its family before this second pass, and one
+            // that did not see it refuses the code (docs/design/sign-in.md).
+            let revoke = || {
+                super::families::block_on(store.revoke_user(
+                    &user.id,
+                    RevokeReason::UserSessions,
+                    clock::now(),
+                ))
+            };
+            let first = revoke()?;
             let sessions = ctx.db.delete_user_sessions(&user.id)?;
+            let families = first + revoke()?;
             tracing::info!(user_id = %user.id, sessions, families, "every session and refresh-token family of a person revoked");
             if json.json {
                 print_json(&json!({

@@ -1,13 +1,20 @@
 //! `GET`/`POST /logout` (RP-Initiated Logout 1.0) end to end: the session and its cookie
-//! end, the families issued through that browser session are revoked and the person's
-//! other devices are not; redirects go only to registered URIs; bad hints are refused;
-//! a request not tied to the person is confirmed on a page first. And the admin side:
-//! `usher user revoke-sessions` and `usher families revoke`.
+//! end, the online families issued in that browser's session lineage are revoked (those
+//! granted `offline_access` are not), and the person's other devices are not; a code
+//! redeemed after the sign-in ended starts nothing; redirects go only to registered URIs;
+//! bad hints are refused; a request not tied to the person is confirmed on a page first.
+//! And the admin side: `usher user revoke-sessions` and `usher families revoke`.
 
 use usher_http::routes;
 
 use crate::helpers::{Backend, Browser, Sandbox};
-use crate::refresh::{AFTER_LOGOUT, SCOPE, refresh, setup, tokens};
+use crate::refresh::{
+    AFTER_LOGOUT, PASSWORD, Rp, SCOPE, exchange, refresh, setup, sign_in, sign_in_as, tokens,
+};
+
+/// A plain OAuth 2.0 request (no `openid`, no `offline_access`): its refresh family is
+/// online, and ends with the browser session.
+const ONLINE: &str = "profile email";
 
 fn logout_url(base: &str, pairs: &[(&str, &str)]) -> String {
     let mut url = url::Url::parse(&format!("{base}{}", routes::LOGOUT)).unwrap();
@@ -25,12 +32,13 @@ async fn logout_ends_this_browser_only(backend: Backend) {
     let base = &server.base;
     let laptop = Browser::new();
     let phone = Browser::new();
-    let on_laptop = tokens(base, &laptop, &rp, SCOPE).await;
-    let on_laptop_again = tokens(base, &laptop, &rp, SCOPE).await;
-    let on_phone = tokens(base, &phone, &rp, SCOPE).await;
+    let offline = tokens(base, &laptop, &rp, SCOPE).await;
+    let on_laptop = tokens(base, &laptop, &rp, ONLINE).await;
+    let on_laptop_again = tokens(base, &laptop, &rp, ONLINE).await;
+    let on_phone = tokens(base, &phone, &rp, ONLINE).await;
     assert_eq!(sandbox.count("sessions"), 2);
 
-    let id_token = on_laptop["id_token"].as_str().unwrap();
+    let id_token = offline["id_token"].as_str().unwrap();
     let page = laptop
         .get(&logout_url(
             base,
@@ -56,7 +64,9 @@ async fn logout_ends_this_browser_only(backend: Backend) {
         "only the laptop's session ended"
     );
 
-    // Both laptop families are revoked; the phone's is not.
+    // Both online laptop families are revoked; the offline one and the phone's are not.
+    let (status, body) = refresh(base, &rp, &rt(&offline)).await;
+    assert_eq!(status, 200, "offline access outlives logout: {body}");
     for t in [&on_laptop, &on_laptop_again] {
         let (status, body) = refresh(base, &rp, &rt(t)).await;
         assert_eq!(
@@ -91,6 +101,7 @@ async fn logout_refuses_bad_input_and_confirms_unknown_requests(backend: Backend
     let base = &server.base;
     let browser = Browser::new();
     let t = tokens(base, &browser, &rp, SCOPE).await;
+    let online = tokens(base, &browser, &rp, ONLINE).await;
     let id_token = t["id_token"].as_str().unwrap();
 
     // A garbage hint, or a client_id the hint was not issued to: a 400 page, nothing ends.
@@ -142,8 +153,10 @@ async fn logout_refuses_bad_input_and_confirms_unknown_requests(backend: Backend
     assert!(done.location.is_none());
     assert!(done.body.contains("You are signed out"), "{}", done.body);
     assert_eq!(sandbox.count("sessions"), 0);
-    let (status, _) = refresh(base, &rp, &rt(&t)).await;
+    let (status, _) = refresh(base, &rp, &rt(&online)).await;
     assert_eq!(status, 400);
+    let (status, body) = refresh(base, &rp, &rt(&t)).await;
+    assert_eq!(status, 200, "offline access outlives logout: {body}");
 
     // A logout without any session: the signed-out page (or the registered redirect).
     let page = Browser::new()
@@ -246,3 +259,245 @@ async fn families_in_redis_are_listed_and_revoked_by_the_cli() {
     let (status, _) = refresh(&server.base, &rp, &rt(&t)).await;
     assert_eq!(status, 400);
 }
+
+/// Logs the browser out with a fresh hint; confirms if asked.
+async fn log_out(base: &str, browser: &Browser, id_token: &str) {
+    let page = browser
+        .get(&logout_url(base, &[("id_token_hint", id_token)]))
+        .await;
+    let page = if page.status == 200 && page.has_form(routes::LOGOUT) {
+        browser
+            .submit(base, &page, routes::LOGOUT, &[("confirm", "yes")])
+            .await
+    } else {
+        page
+    };
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("You are signed out"), "{}", page.body);
+}
+
+fn assert_invalid_grant((status, body): (u16, serde_json::Value)) {
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert!(body.get("access_token").is_none(), "{body}");
+}
+
+/// The families of the sandbox's store that are still active.
+fn active(sandbox: &Sandbox) -> Vec<serde_json::Value> {
+    crate::refresh::families(sandbox)
+        .into_iter()
+        .filter(|f| f["state"] == "active")
+        .collect()
+}
+
+/// Issue 12, item 12: a re-authentication (`prompt=login`) keeps the browser's lineage,
+/// so logout revokes the online families of every session of it — and none of the
+/// families granted `offline_access`, which the admin side still revokes.
+async fn logout_reaches_every_online_family_of_the_browser_and_keeps_offline_ones(
+    sandbox: Sandbox,
+) {
+    let (server, rp) = setup(&sandbox);
+    let base = &server.base;
+    let browser = Browser::new();
+    let offline = tokens(base, &browser, &rp, SCOPE).await;
+    let before = tokens(base, &browser, &rp, ONLINE).await;
+    let login_again = [("prompt", "login")];
+    let (code, verifier) = sign_in_as(base, &browser, &rp, ONLINE, "alice", &login_again).await;
+    let (status, after) = exchange(base, &rp, &code, &verifier).await;
+    assert_eq!(status, 200, "{after}");
+    let (code, verifier) = sign_in_as(base, &browser, &rp, SCOPE, "alice", &login_again).await;
+    let (status, offline_again) = exchange(base, &rp, &code, &verifier).await;
+    assert_eq!(status, 200, "{offline_again}");
+    assert_eq!(
+        sandbox.count("sessions"),
+        1,
+        "each login replaced the session"
+    );
+
+    log_out(base, &browser, offline_again["id_token"].as_str().unwrap()).await;
+    for t in [&before, &after] {
+        assert_invalid_grant(refresh(base, &rp, &rt(t)).await);
+    }
+    let mut kept = Vec::new();
+    for t in [&offline, &offline_again] {
+        let (status, body) = refresh(base, &rp, &rt(t)).await;
+        assert_eq!(status, 200, "offline access outlives logout: {body}");
+        kept.push(body);
+    }
+    let listed = crate::refresh::families(&sandbox);
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|f| f["revoked_reason"] == "logout")
+            .count(),
+        2,
+        "{listed:?}"
+    );
+
+    // The admin side reaches the offline families.
+    let out = sandbox
+        .usher(&["user", "revoke-sessions", "alice", "--json"], None)
+        .json();
+    assert_eq!(out["families_revoked"], 2, "{out}");
+    for t in &kept {
+        assert_invalid_grant(refresh(base, &rp, &rt(t)).await);
+    }
+    assert!(active(&sandbox).is_empty());
+}
+
+/// Issue 12, item 9: a code redeemed after its sign-in ended — by logout, by `usher user
+/// revoke-sessions`, or by another person signing in to the same browser — is
+/// `invalid_grant` and starts no family.
+async fn a_code_redeemed_after_its_sign_in_ended_starts_nothing(sandbox: Sandbox) {
+    let (server, rp) = setup(&sandbox);
+    let base = &server.base;
+    sandbox.user("bob", PASSWORD, &[]);
+
+    let browser = Browser::new();
+    let t = tokens(base, &browser, &rp, SCOPE).await;
+    let offline_code = sign_in(base, &browser, &rp, SCOPE).await;
+    let online_code = sign_in(base, &browser, &rp, ONLINE).await;
+    log_out(base, &browser, t["id_token"].as_str().unwrap()).await;
+    let known = crate::refresh::families(&sandbox).len();
+    for (code, verifier) in [&offline_code, &online_code] {
+        assert_invalid_grant(exchange(base, &rp, code, verifier).await);
+    }
+    assert_eq!(
+        crate::refresh::families(&sandbox).len(),
+        known,
+        "no family created"
+    );
+
+    let elsewhere = Browser::new();
+    let (code, verifier) = sign_in(base, &elsewhere, &rp, SCOPE).await;
+    assert!(
+        sandbox
+            .usher(&["user", "revoke-sessions", "alice"], None)
+            .ok()
+    );
+    assert_invalid_grant(exchange(base, &rp, &code, &verifier).await);
+    assert_eq!(crate::refresh::families(&sandbox).len(), known);
+
+    // Bob signs in where Alice was: her browser session ends as by a logout.
+    let shared = Browser::new();
+    let alice_online = tokens(base, &shared, &rp, ONLINE).await;
+    let alice_offline = tokens(base, &shared, &rp, SCOPE).await;
+    let (code, verifier) = sign_in(base, &shared, &rp, SCOPE).await;
+    let (bob_code, bob_verifier) =
+        sign_in_as(base, &shared, &rp, SCOPE, "bob", &[("prompt", "login")]).await;
+    assert_invalid_grant(exchange(base, &rp, &code, &verifier).await);
+    assert_invalid_grant(refresh(base, &rp, &rt(&alice_online)).await);
+    let (status, body) = refresh(base, &rp, &rt(&alice_offline)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, bob) = exchange(base, &rp, &bob_code, &bob_verifier).await;
+    assert_eq!(status, 200, "{bob}");
+    assert_eq!(sandbox.count("sessions"), 1, "Bob's");
+}
+
+/// Codes whose exchanges race the end of their sign-in: whichever order each takes,
+/// once everything has answered no online family of the lineage is active (an exchange
+/// that won is revoked by the logout or `revoke-sessions`; one that lost starts nothing
+/// or revokes what it started).
+async fn exchanges_racing_the_end_of_their_sign_in_leave_no_online_family(sandbox: Sandbox) {
+    const CODES: usize = 12;
+    let (server, rp) = setup(&sandbox);
+    let base = &server.base;
+    for end_by_admin in [false, true] {
+        let browser = Browser::new();
+        let t = tokens(base, &browser, &rp, SCOPE).await;
+        let mut codes = Vec::new();
+        for _ in 0..CODES {
+            codes.push(sign_in(base, &browser, &rp, ONLINE).await);
+        }
+        let racing = race(base, &rp, codes);
+        if end_by_admin {
+            let sandbox = &sandbox;
+            tokio::task::block_in_place(|| {
+                assert!(
+                    sandbox
+                        .usher(&["user", "revoke-sessions", "alice"], None)
+                        .ok()
+                )
+            });
+        } else {
+            log_out(base, &browser, t["id_token"].as_str().unwrap()).await;
+        }
+        for handle in racing {
+            let (status, body) = handle.await.unwrap();
+            if status == 200 {
+                assert_invalid_grant(refresh(base, &rp, &rt(&body)).await);
+            } else {
+                assert_invalid_grant((status, body));
+            }
+        }
+        let live_online: Vec<_> = active(&sandbox)
+            .into_iter()
+            .filter(|f| !f["scope"].as_str().unwrap().contains("offline_access"))
+            .collect();
+        assert!(live_online.is_empty(), "{live_online:?}");
+    }
+}
+
+/// Starts one exchange per code, concurrently.
+fn race(
+    base: &str,
+    rp: &Rp,
+    codes: Vec<(String, String)>,
+) -> Vec<tokio::task::JoinHandle<(u16, serde_json::Value)>> {
+    codes
+        .into_iter()
+        .map(|(code, verifier)| {
+            let (base, rp) = (base.to_owned(), rp.clone());
+            tokio::spawn(async move { exchange(&base, &rp, &code, &verifier).await })
+        })
+        .collect()
+}
+
+/// A sandbox on the family store named: the embedded one on SQLite or PostgreSQL, or
+/// Redis (on a fresh key prefix) with SQLite.
+fn sandbox_on(store: &str) -> Sandbox {
+    match store {
+        "sqlite" => Sandbox::with_test_db(Backend::Sqlite),
+        "postgres" => Sandbox::with_test_db(Backend::Postgres),
+        _ => {
+            let url = usher_families::testing::redis_url();
+            usher_families::testing::require_redis(&url);
+            Sandbox::with_test_db(Backend::Sqlite)
+                .env("USHER_REDIS_URL", &url)
+                .env(
+                    "USHER_REDIS_PREFIX",
+                    &usher_families::testing::random_prefix(),
+                )
+        }
+    }
+}
+
+macro_rules! on_every_family_store {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread")]
+                async fn sqlite() {
+                    super::$name(super::sandbox_on("sqlite")).await
+                }
+                #[tokio::test(flavor = "multi_thread")]
+                async fn postgres() {
+                    super::$name(super::sandbox_on("postgres")).await
+                }
+                #[tokio::test(flavor = "multi_thread")]
+                async fn redis() {
+                    super::$name(super::sandbox_on("redis")).await
+                }
+            }
+        )*
+    };
+}
+
+on_every_family_store!(
+    logout_reaches_every_online_family_of_the_browser_and_keeps_offline_ones,
+    a_code_redeemed_after_its_sign_in_ended_starts_nothing,
+    exchanges_racing_the_end_of_their_sign_in_leave_no_online_family,
+);

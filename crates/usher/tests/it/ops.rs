@@ -425,3 +425,31 @@ fn the_deployment_files_use_only_real_setting_names() {
         }
     }
 }
+
+/// `usher_families_revoked_total` counts families revoked, not revocation requests:
+/// sixteen concurrent `/revoke`s of one refresh token, then one more, count one.
+#[tokio::test(flavor = "multi_thread")]
+async fn revoking_a_family_again_is_not_counted_again() {
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    let (server, rp) = refresh::setup(&sandbox);
+    let t = refresh::tokens(&server.base, &Browser::new(), &rp, SCOPE).await;
+    let token = t["refresh_token"].as_str().unwrap().to_owned();
+    let metrics_url = server.url(routes::METRICS);
+    let series = "usher_families_revoked_total{reason=\"revoked_by_client\"}";
+    let before = metric(&scrape(&metrics_url).await, series);
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let (base, rp, token) = (server.base.clone(), rp.clone(), token.clone());
+            tokio::spawn(async move {
+                refresh::post_form(&base, routes::REVOKE, &rp, &[("token", &token)]).await
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.await.unwrap().0, 200);
+    }
+    let again = refresh::post_form(&server.base, routes::REVOKE, &rp, &[("token", &token)]).await;
+    assert_eq!(again.0, 200);
+    let after = metric(&scrape(&metrics_url).await, series);
+    assert_eq!(after - before, 1.0, "one family was revoked");
+}

@@ -72,6 +72,20 @@ pub fn setup(sandbox: &Sandbox) -> (Server, Rp) {
 /// Signs Alice in through the forms in `browser` (or reuses its session); returns the
 /// code and the PKCE verifier.
 pub async fn sign_in(base: &str, browser: &Browser, rp: &Rp, scope: &str) -> (String, String) {
+    sign_in_as(base, browser, rp, scope, "alice", &[]).await
+}
+
+/// Signs `username` (whose password is [`PASSWORD`]) in through the forms in `browser`,
+/// with `extra` authorization parameters (e.g. `prompt=login`), or reuses its session;
+/// returns the code and the PKCE verifier.
+pub async fn sign_in_as(
+    base: &str,
+    browser: &Browser,
+    rp: &Rp,
+    scope: &str,
+    username: &str,
+    extra: &[(&str, &str)],
+) -> (String, String) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut url = url::Url::parse(&format!("{base}{}", routes::AUTHORIZE)).unwrap();
     url.query_pairs_mut()
@@ -82,7 +96,8 @@ pub async fn sign_in(base: &str, browser: &Browser, rp: &Rp, scope: &str) -> (St
         .append_pair("state", "st")
         .append_pair("nonce", "n0nce")
         .append_pair("code_challenge", challenge.as_str())
-        .append_pair("code_challenge_method", "S256");
+        .append_pair("code_challenge_method", "S256")
+        .extend_pairs(extra);
     let mut page = browser.get(url.as_str()).await;
     if page.status == 200 {
         page = browser
@@ -90,7 +105,7 @@ pub async fn sign_in(base: &str, browser: &Browser, rp: &Rp, scope: &str) -> (St
                 base,
                 &page,
                 routes::LOGIN,
-                &[("username", "alice"), ("password", PASSWORD)],
+                &[("username", username), ("password", PASSWORD)],
             )
             .await;
     }
@@ -122,19 +137,24 @@ pub async fn post_form(base: &str, path: &str, rp: &Rp, form: &[(&str, &str)]) -
 /// Signs in and exchanges the code; returns the token response.
 pub async fn tokens(base: &str, browser: &Browser, rp: &Rp, scope: &str) -> Value {
     let (code, verifier) = sign_in(base, browser, rp, scope).await;
-    let (status, body) = token_request(
+    let (status, body) = exchange(base, rp, &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Exchanges a code from [`sign_in`]; returns status and JSON body.
+pub async fn exchange(base: &str, rp: &Rp, code: &str, verifier: &str) -> (u16, Value) {
+    token_request(
         base,
         rp,
         &[
             ("grant_type", "authorization_code"),
-            ("code", &code),
+            ("code", code),
             ("redirect_uri", CALLBACK),
-            ("code_verifier", &verifier),
+            ("code_verifier", verifier),
         ],
     )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body
+    .await
 }
 
 /// One refresh request.

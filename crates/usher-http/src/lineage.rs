@@ -1,0 +1,129 @@
+//! Browser-session lineages: what ties a browser's sessions, the codes issued in them
+//! and the refresh families those codes start, so that logout reaches all of them.
+//!
+//! A person who signs in to a browser holding no live session of theirs starts a new
+//! lineage (a random id, of which only the hash is stored); signing in again there
+//! (`prompt=login`, `max_age`) replaces the session but keeps the lineage. A different
+//! person signing in to that browser ends the previous person's lineage first, exactly as
+//! a logout would (their online families are revoked, their offline ones kept). Ending a
+//! lineage (logout) revokes its *online* families — those without `offline_access`
+//! (OpenID Connect Core §11) — and deletes its sessions; offline families stay, and only
+//! the person's client, `usher families revoke` or `usher user revoke-sessions` end them.
+//!
+//! A code is good only while its lineage has a live session. The exchange checks before
+//! it starts a family and again after: logout revokes, deletes the sessions, then revokes
+//! once more, so a family is either seen by the second revocation or its exchange sees
+//! the sessions gone and revokes it itself. No family outlives the logout it raced.
+
+use actix_web::{HttpRequest, HttpResponse};
+use usher_domain::{
+    AuthorizationCode, Client, ProtocolError, RevokeReason, Session, UnixTime, UserId,
+};
+
+use crate::flow;
+use crate::grants::refresh_token;
+use crate::respond::{Failure, blocking, token_error, token_failure};
+use crate::state::AppState;
+
+/// The lineage hash for a new session of `user` in the browser of `req`: the current
+/// session's when it is the same person's; otherwise a new one, after ending the
+/// lineage of whoever else was signed in there.
+pub async fn for_login(
+    state: &AppState,
+    req: &HttpRequest,
+    user: &UserId,
+) -> Result<String, Failure> {
+    match flow::current_session(state, req).await? {
+        Some(previous) if previous.user_id == *user => Ok(previous.lineage_hash),
+        Some(previous) => {
+            let revoked = end(state, &previous).await?;
+            tracing::info!(
+                families_revoked = revoked,
+                "another person signed in to this browser; the previous person's browser session ended"
+            );
+            fresh()
+        }
+        None => fresh(),
+    }
+}
+
+fn fresh() -> Result<String, Failure> {
+    // The id itself is needed nowhere: only its hash is ever compared or stored.
+    flow::secret_pair().map(|(_, hash)| hash)
+}
+
+/// Ends the lineage of `session`: revokes its online families (first: if the family
+/// store is down nothing ends, and the caller says to try again), deletes every session
+/// of the lineage, then revokes again for families whose code exchange raced the
+/// deletion. Returns how many families were revoked.
+pub async fn end(state: &AppState, session: &Session) -> Result<usize, Failure> {
+    let families = &state.stores.families;
+    let lineage = session.lineage_hash.clone();
+    let now = state.now();
+    let first = families
+        .revoke_online(&lineage, RevokeReason::Logout, now)
+        .await?;
+    let sessions = state.stores.sessions.clone();
+    let hash = lineage.clone();
+    blocking(move || sessions.delete_lineage_sessions(&hash)).await?;
+    let late = families
+        .revoke_online(&lineage, RevokeReason::Logout, now)
+        .await?;
+    Ok(first + late)
+}
+
+/// Whether the lineage of a code still has a live session.
+async fn signed_in(state: &AppState, lineage: &str, now: UnixTime) -> Result<bool, Failure> {
+    let sessions = state.stores.sessions.clone();
+    let lineage = lineage.to_owned();
+    blocking(move || sessions.lineage_signed_in(&lineage, now)).await
+}
+
+fn sign_in_ended() -> HttpResponse {
+    token_error(
+        ProtocolError::InvalidGrant,
+        "the sign-in this code was issued in has ended",
+        false,
+    )
+}
+
+/// For a redeemed code: refuses it (`invalid_grant`) when its lineage has no live
+/// session any more (logout, `usher user revoke-sessions`, expiry); otherwise starts its
+/// refresh family when the client gets one, and returns the first refresh token. A
+/// family started while the lineage was ending is revoked again here, and the code
+/// refused.
+pub async fn start_family(
+    state: &AppState,
+    client: &Client,
+    code: &AuthorizationCode,
+    now: UnixTime,
+) -> Result<Option<String>, HttpResponse> {
+    if !signed_in(state, &code.lineage_hash, now)
+        .await
+        .map_err(token_failure)?
+    {
+        return Err(sign_in_ended());
+    }
+    if !refresh_token::issues_refresh_token(client, &code.scopes) {
+        return Ok(None);
+    }
+    let token = refresh_token::start_family(state, code, now)
+        .await
+        .map_err(token_failure)?;
+    if signed_in(state, &code.lineage_hash, now)
+        .await
+        .map_err(token_failure)?
+    {
+        return Ok(Some(token));
+    }
+    if let Some(family) = refresh_token::family_of_code(&code.code_hash) {
+        state
+            .stores
+            .families
+            .revoke(&family, RevokeReason::Logout, now)
+            .await
+            .map_err(|e| token_failure(e.into()))?;
+        tracing::info!(family_id = %family, client_id = %client.id, "a code exchange raced the end of its sign-in; its family is revoked");
+    }
+    Err(sign_in_ended())
+}
