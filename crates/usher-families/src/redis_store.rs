@@ -1,4 +1,4 @@
-//! [`RedisFamilyStore`]: the family record as a Redis hash, every family operation one
+//! [`RedisFamilyStore`]: the family record as a Redis hash, every change to a family one
 //! Lua script, and a private tokio runtime that owns the connection.
 //!
 //! Three indexes find families without scanning the keyspace: every family
@@ -17,7 +17,8 @@
 //! own, so its driver task never depends on which actix worker touched it first, and so
 //! the synchronous admin CLI can use the store too. Every operation has a deadline: a
 //! Redis that accepts connections but never answers makes requests fail with
-//! [`StoreError::Unavailable`] after [`OPERATION_TIMEOUT`], never hang.
+//! [`StoreError::Unavailable`] after [`OPERATION_TIMEOUT`] (the admin walks after
+//! [`ADMIN_OPERATION_TIMEOUT`]), never hang.
 
 use std::collections::HashMap;
 use std::fmt;
