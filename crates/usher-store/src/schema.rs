@@ -77,6 +77,7 @@ diesel::table! {
         auth_time -> Nullable<BigInt>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        browser_hash -> Text,
     }
 }
 

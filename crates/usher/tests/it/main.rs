@@ -22,5 +22,6 @@ mod revoke;
 mod rotation;
 mod serve;
 mod signin;
+mod signin_edges;
 mod signin_errors;
 mod tryout;
