@@ -115,7 +115,7 @@ def cmd_signin(a):
     if status != 200:
         raise SystemExit(f"GET /authorize gave {status}: {page[:300]}")
     fields = {}
-    for name in ("interaction", "csrf"):
+    for name in ("pending",):
         m = re.search(rf'name="{name}" value="([^"]+)"', page)
         if not m:
             raise SystemExit(f"the login page has no {name} field")

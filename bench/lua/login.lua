@@ -1,5 +1,5 @@
 -- Logins, one connection per wrk thread (run with -t N -c N):
---   GET /authorize (no session)          → 200 login page + interaction cookie
+--   GET /authorize (no session)          → 200 login page (sealed form) + browser cookie
 --   POST /authorize/login (right password) → 303 back to the client with a code
 -- `ok` counts successful logins. Environment: BENCH_AUTHORIZE_PATH, BENCH_USERNAME,
 -- BENCH_PASSWORD_ENC (form-encoded).
@@ -10,7 +10,7 @@ local username = os.getenv("BENCH_USERNAME")
 local password_enc = os.getenv("BENCH_PASSWORD_ENC")
 
 local step = "page"
-local interaction, csrf, cookie
+local pending, cookie
 
 function request()
   if step == "page" then
@@ -18,18 +18,18 @@ function request()
   end
   return wrk.format("POST", "/authorize/login",
     { ["Content-Type"] = "application/x-www-form-urlencoded", ["Cookie"] = cookie },
-    "interaction=" .. interaction .. "&csrf=" .. csrf .. "&username=" .. username ..
+    "pending=" .. pending .. "&username=" .. username ..
     "&password=" .. password_enc)
 end
 
 function response(status, headers, body)
   if step == "page" then
-    interaction = body:match('name="interaction" value="([^"]+)"')
-    csrf = body:match('name="csrf" value="([^"]+)"')
+    -- The sealed pending request is base64url after "v1.": nothing to form-encode.
+    pending = body:match('name="pending" value="([^"]+)"')
     local set_cookie = header(headers, "Set-Cookie") or ""
-    local value = set_cookie:match("usher%-interaction=([^;]+)")
-    if status == 200 and interaction and csrf and value then
-      cookie = "usher-interaction=" .. value
+    local value = set_cookie:match("usher%-browser=([^;]+)")
+    if status == 200 and pending and value then
+      cookie = "usher-browser=" .. value
       step = "login"
     else
       bad = bad + 1

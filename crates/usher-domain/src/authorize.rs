@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::client::{Client, ClientId, GrantType};
-use crate::error::ProtocolError;
+use crate::error::{ProtocolError, repeated_parameter};
 use crate::pkce::CodeChallenge;
 use crate::scope::{OFFLINE_ACCESS, OPENID, ScopeSet};
 
@@ -33,6 +33,10 @@ pub enum UntrustedError {
     RedirectUriMismatch,
     #[error("The request has no redirect_uri, and this application has more than one registered.")]
     RedirectUriRequired,
+    /// OIDC Core §3.1.2.1 makes `redirect_uri` REQUIRED in an OpenID request, even when
+    /// only one is registered.
+    #[error("The request asks for openid but has no redirect_uri, which OpenID Connect requires.")]
+    OpenIdRedirectUriRequired,
     #[error("The request parameters are malformed.")]
     Malformed,
 }
@@ -78,6 +82,14 @@ impl Params {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
+
+    /// Whether any `scope` value sent has the `openid` token (read before the request is
+    /// validated, so a repeated `scope` counts too).
+    fn asks_for_openid(&self) -> bool {
+        self.0
+            .get("scope")
+            .is_some_and(|values| values.iter().any(|v| v.split(' ').any(|s| s == OPENID)))
+    }
 }
 
 /// Phase 1: which client, and where may errors go. Returns the client id and the
@@ -94,6 +106,9 @@ pub fn identify_client(params: &Params) -> Result<(ClientId, Option<String>), Un
         .map(str::to_owned);
     if redirect.as_ref().is_some_and(|r| r.len() > MAX_PARAM_LEN) {
         return Err(UntrustedError::Malformed);
+    }
+    if redirect.is_none() && params.asks_for_openid() {
+        return Err(UntrustedError::OpenIdRedirectUriRequired);
     }
     Ok((client_id, redirect))
 }
@@ -150,12 +165,9 @@ impl AuthorizationRequest {
         redirect_uri_sent: bool,
     ) -> Result<AuthorizationRequest, Rejection> {
         let one = |name: &'static str| -> Result<Option<&str>, Rejection> {
-            let value = params.one(name).map_err(|n| {
-                reject(
-                    ProtocolError::InvalidRequest,
-                    format!("the {n} parameter is repeated; send it once"),
-                )
-            })?;
+            let value = params
+                .one(name)
+                .map_err(|n| reject(ProtocolError::InvalidRequest, repeated_parameter(n)))?;
             if value.is_some_and(|v| v.len() > MAX_PARAM_LEN) {
                 return Err(reject(
                     ProtocolError::InvalidRequest,
@@ -164,12 +176,22 @@ impl AuthorizationRequest {
             }
             Ok(value)
         };
+        // RFC 8707 resource indicators are not supported at the authorization endpoint
+        // yet: refused rather than ignored, so a client never believes its token is
+        // restricted to a resource when it is not. Checked before repeats, which RFC 8707
+        // §2 allows for this one parameter.
+        if params.0.contains_key("resource") {
+            return Err(reject(
+                ProtocolError::InvalidTarget,
+                "the resource parameter is not supported at the authorization endpoint; leave it out",
+            ));
+        }
         // Any repeated parameter is refused, even one Usher otherwise ignores.
         for name in params.names() {
             if params.0.get(name).is_some_and(|v| v.len() > 1) {
                 return Err(reject(
                     ProtocolError::InvalidRequest,
-                    format!("the {name} parameter is repeated; send it once"),
+                    repeated_parameter(name),
                 ));
             }
         }
@@ -222,13 +244,17 @@ impl AuthorizationRequest {
             ));
         }
 
-        let scopes = ScopeSet::parse(one("scope")?.unwrap_or(""))
-            .map_err(|e| reject(ProtocolError::InvalidScope, e.to_string()))?;
+        let scopes = ScopeSet::parse(one("scope")?.unwrap_or("")).map_err(|_| {
+            reject(
+                ProtocolError::InvalidScope,
+                "scope is malformed: space-separated tokens of printable ASCII without quotes or backslashes, each at most 128 characters",
+            )
+        })?;
         for s in scopes.iter() {
             if !client.registration.scopes.contains(s.as_str()) {
                 return Err(reject(
                     ProtocolError::InvalidScope,
-                    format!("this client may not ask for the scope {s:?}"),
+                    "a requested scope is not registered for this client",
                 ));
             }
             if s.as_str() == OFFLINE_ACCESS && !client.allows_grant(GrantType::RefreshToken) {
@@ -287,10 +313,10 @@ impl AuthorizationRequest {
                     "consent" => prompt.consent = true,
                     // Usher has one account per browser session: nothing to select.
                     "select_account" => {}
-                    other => {
+                    _ => {
                         return Err(reject(
                             ProtocolError::InvalidRequest,
-                            format!("unknown prompt value {other:?}"),
+                            "unknown prompt value; use none, login, consent or select_account",
                         ));
                     }
                 }
@@ -521,6 +547,81 @@ mod tests {
             "{}",
             e.description
         );
+    }
+
+    #[test]
+    fn an_openid_request_must_send_its_redirect_uri() {
+        // OIDC Core §3.1.2.1: REQUIRED, even with one registered URI.
+        for scope in ["openid", "email openid", "profile  openid"] {
+            assert_eq!(
+                identify_client(&params(&[("client_id", "app"), ("scope", scope)])),
+                Err(UntrustedError::OpenIdRedirectUriRequired),
+                "{scope}"
+            );
+        }
+        assert_eq!(
+            identify_client(&params(&[
+                ("client_id", "app"),
+                ("scope", "email"),
+                ("scope", "openid")
+            ])),
+            Err(UntrustedError::OpenIdRedirectUriRequired)
+        );
+        // OAuth-only requests keep RFC 6749 §3.1.2.3: the single registered URI.
+        for scope in ["email", "openidx", ""] {
+            assert!(
+                identify_client(&params(&[("client_id", "app"), ("scope", scope)])).is_ok(),
+                "{scope}"
+            );
+        }
+        assert!(
+            identify_client(&params(&[
+                ("client_id", "app"),
+                ("scope", "openid"),
+                ("redirect_uri", "https://app.example/cb")
+            ]))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_resource_indicator_is_refused_as_invalid_target() {
+        let c = client(false, false);
+        for extra in [
+            vec![("resource", "https://api.example/")],
+            vec![
+                ("resource", "https://a.example/"),
+                ("resource", "https://b.example/"),
+            ],
+            vec![("resource", "")],
+        ] {
+            let e = parse(&with(&extra, &[]), &c).unwrap_err();
+            assert_eq!(e.error, ProtocolError::InvalidTarget, "{extra:?}");
+            assert!(!e.description.contains("example"), "{}", e.description);
+        }
+    }
+
+    #[test]
+    fn descriptions_never_quote_request_text() {
+        let c = client(false, false);
+        let marker = "Zq\"<x>";
+        let cases: Vec<Vec<(&str, &str)>> = vec![
+            with(&[(marker, "1"), (marker, "2")], &[]),
+            with(&[("scope", "openid Zq\"<x>")], &["scope"]),
+            with(&[("scope", "openid Zqx")], &["scope"]),
+            with(&[("prompt", marker)], &[]),
+            with(&[("max_age", marker)], &[]),
+            with(&[("code_challenge", marker)], &["code_challenge"]),
+        ];
+        for p in cases {
+            let e = parse(&p, &c).unwrap_err();
+            assert!(!e.description.contains("Zq"), "{p:?}: {}", e.description);
+            assert!(
+                e.description.chars().all(crate::error::is_description_char),
+                "{}",
+                e.description
+            );
+        }
     }
 
     #[test]

@@ -230,7 +230,7 @@ impl Audience {
 /// Why a client registration was refused. Each message says what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistrationError {
-    #[error("the scope list is refused: {0}")]
+    #[error("the scope list is refused: {0}{offender}", offender = .0.offender().map(|o| format!(" ({o:?})")).unwrap_or_default())]
     BadScope(#[from] crate::scope::ScopeError),
     #[error("the client name must not be empty")]
     EmptyName,
@@ -260,6 +260,10 @@ pub enum RegistrationError {
     RefreshWithoutCode,
     #[error("--pkce-optional only makes sense with the authorization_code grant")]
     PkceOptionalWithoutCode,
+    #[error(
+        "a public client cannot be first-party: anyone can present its client_id, so the person must always see the consent page (RFC 8252 section 8.6); remove --first-party"
+    )]
+    PublicFirstParty,
 }
 
 /// A validated request to register a client. The cross-field rules of DESIGN.md are
@@ -337,6 +341,9 @@ impl ClientRegistration {
         if public && has(GrantType::ClientCredentials) {
             return Err(RegistrationError::PublicClientCredentials);
         }
+        if public && input.first_party {
+            return Err(RegistrationError::PublicFirstParty);
+        }
         if has(GrantType::AuthorizationCode) && redirect_uris.is_empty() {
             return Err(RegistrationError::NoRedirectUri);
         }
@@ -396,6 +403,25 @@ impl Client {
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.registration.grant_types.contains(&grant)
+    }
+
+    /// Whether a code may be delivered to `redirect_uri` (one of this client's registered
+    /// URIs) without the person seeing a page first.
+    ///
+    /// Not for a public client whose redirect URI is `http` on a loopback host or a
+    /// private-use scheme: any program on the device can listen on a loopback port or
+    /// claim a scheme, and a public client has no secret to tell it from the real app
+    /// (RFC 6749 §10.2, RFC 8252 §8.6). Remembered consent and `first_party` do not apply
+    /// to it. A confidential client proves itself at the token endpoint, and an `https`
+    /// redirect URI is delivered only to its host.
+    pub fn may_skip_interaction(&self, redirect_uri: &str) -> bool {
+        !self.is_public() || Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https")
+    }
+
+    /// Whether the consent page is skipped for this client. Never for a public client,
+    /// even one stored as first-party before registration refused that.
+    pub fn is_first_party(&self) -> bool {
+        self.registration.first_party && !self.is_public()
     }
 }
 
@@ -468,6 +494,14 @@ mod tests {
                 },
                 RegistrationError::PublicWithSecretMethod("client_secret_post"),
             ),
+            (
+                RegistrationInput {
+                    public: true,
+                    first_party: true,
+                    ..input()
+                },
+                RegistrationError::PublicFirstParty,
+            ),
         ];
         for (i, want) in cases {
             assert_eq!(ClientRegistration::new(i), Err(want));
@@ -503,6 +537,37 @@ mod tests {
         ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_a_public_client_on_a_loopback_or_private_use_redirect_must_always_see_a_page() {
+        let client = |public: bool, first_party: bool| Client {
+            id: ClientId::parse("c").unwrap(),
+            secret_hash: None,
+            registration: ClientRegistration {
+                first_party,
+                ..ClientRegistration::new(RegistrationInput {
+                    public,
+                    redirect_uris: vec![
+                        "https://shop.example/cb".into(),
+                        "http://127.0.0.1/cb".into(),
+                        "com.example.app:/cb".into(),
+                    ],
+                    ..input()
+                })
+                .unwrap()
+            },
+            created_at: UnixTime(0),
+        };
+        let public = client(true, false);
+        assert!(public.may_skip_interaction("https://shop.example/cb"));
+        assert!(!public.may_skip_interaction("http://127.0.0.1:4567/cb"));
+        assert!(!public.may_skip_interaction("com.example.app:/cb"));
+        let confidential = client(false, true);
+        assert!(confidential.may_skip_interaction("http://127.0.0.1:4567/cb"));
+        assert!(confidential.is_first_party());
+        // A public first-party row from before the rule is not treated as first-party.
+        assert!(!client(true, true).is_first_party());
     }
 
     #[test]

@@ -82,3 +82,94 @@ impl fmt::Display for ProtocolError {
         f.write_str(self.code())
     }
 }
+
+/// The parameter names Usher reads on any endpoint: the only request text an error
+/// description may quote. A description built from anything else would carry request text
+/// back to the client (and could break the character set RFC 6749 allows).
+pub const KNOWN_PARAMETERS: [&str; 32] = [
+    "acr_values",
+    "claims_locales",
+    "client_assertion",
+    "client_assertion_type",
+    "client_id",
+    "client_secret",
+    "code",
+    "code_challenge",
+    "code_challenge_method",
+    "code_verifier",
+    "display",
+    "grant_type",
+    "id_token_hint",
+    "login_hint",
+    "logout_hint",
+    "max_age",
+    "nonce",
+    "post_logout_redirect_uri",
+    "prompt",
+    "redirect_uri",
+    "refresh_token",
+    "registration",
+    "request",
+    "request_uri",
+    "resource",
+    "response_mode",
+    "response_type",
+    "scope",
+    "state",
+    "token",
+    "token_type_hint",
+    "ui_locales",
+];
+
+/// `name` as one of [`KNOWN_PARAMETERS`], if it is one.
+pub fn known_parameter(name: &str) -> Option<&'static str> {
+    KNOWN_PARAMETERS.into_iter().find(|k| *k == name)
+}
+
+/// The description of a repeated parameter (RFC 6749 §3.1, §3.2): it names the parameter
+/// only when Usher knows the name.
+pub fn repeated_parameter(name: &str) -> String {
+    match known_parameter(name) {
+        Some(known) => format!("the {known} parameter is repeated; send it once"),
+        None => "a parameter is repeated; send each parameter once".to_owned(),
+    }
+}
+
+/// Whether `c` may appear in an `error_description`: RFC 6749 §4.1.2.1 and §5.2 allow
+/// only `%x20-21 / %x23-5B / %x5D-7E` (printable ASCII without `"` and `\`).
+pub fn is_description_char(c: char) -> bool {
+    matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')
+}
+
+/// The last filter before an `error_description` goes on the wire: every character
+/// outside the allowed set becomes `?`. Descriptions are fixed sentences, so this changes
+/// nothing in practice; it is what makes a mistake harmless.
+pub fn wire_description(description: &str) -> String {
+    description
+        .chars()
+        .map(|c| if is_description_char(c) { c } else { '?' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_parameter_names_are_quoted() {
+        assert_eq!(
+            repeated_parameter("scope"),
+            "the scope parameter is repeated; send it once"
+        );
+        assert_eq!(
+            repeated_parameter("x\"<script>"),
+            "a parameter is repeated; send each parameter once"
+        );
+    }
+
+    #[test]
+    fn the_wire_filter_keeps_the_allowed_set_and_replaces_the_rest() {
+        assert_eq!(wire_description("a-z A-Z 0-9 !#[]^~"), "a-z A-Z 0-9 !#[]^~");
+        assert_eq!(wire_description("\"x\"\\§\n\u{7f}é"), "?x??????");
+    }
+}

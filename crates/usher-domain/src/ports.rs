@@ -94,8 +94,10 @@ pub trait SessionStore: Send + Sync {
 
 /// Pending login/consent interactions.
 pub trait InteractionStore: Send + Sync {
-    fn insert_interaction(&self, interaction: &Interaction) -> Result<(), StoreError>;
-    /// The interaction, if it exists and `now < expires_at`.
+    /// Inserts the interaction if no row has its id (live, finished or expired but not yet
+    /// purged); false if one has. Of two requests inserting one id, exactly one gets true.
+    fn insert_interaction(&self, interaction: &Interaction) -> Result<bool, StoreError>;
+    /// The interaction, if it exists, is not finished and `now < expires_at`.
     fn get_interaction(&self, id: &str, now: UnixTime) -> Result<Option<Interaction>, StoreError>;
     /// Compare-and-set: if the stored `csrf_hash` is still `expected_csrf_hash` (and the
     /// interaction has not expired), replace the whole row's mutable fields (`csrf_hash`,
@@ -107,7 +109,9 @@ pub trait InteractionStore: Send + Sync {
         next: &Interaction,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
-    /// Compare-and-delete on the CSRF hash, for the last step; true if it deleted.
+    /// Compare-and-set on the CSRF hash to [`Interaction::SPENT`], for the last step; true
+    /// if it finished the interaction. The row (without its request) stays until it
+    /// expires, so its id cannot be inserted again.
     fn finish_interaction(
         &self,
         id: &str,

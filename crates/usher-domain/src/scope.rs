@@ -21,12 +21,25 @@ const MAX_SCOPE_LEN: usize = 128;
 /// Why a scope string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
+    /// The refused token is kept for the CLI's message ([`ScopeError::offender`]) but is
+    /// not part of `Display`, which may end up in an `error_description`.
     #[error(
-        "scope {0:?} has a character RFC 6749 §3.3 does not allow (space-separate scopes; no quotes or backslashes)"
+        "a scope has a character RFC 6749 section 3.3 does not allow (space-separate scopes; no quotes or backslashes)"
     )]
     BadCharacter(String),
     #[error("a scope is longer than {MAX_SCOPE_LEN} characters")]
     TooLong,
+}
+
+impl ScopeError {
+    /// The scope token that was refused, when there is one to show (to the person who
+    /// typed it at the CLI, never to a client).
+    pub fn offender(&self) -> Option<&str> {
+        match self {
+            ScopeError::BadCharacter(raw) => Some(raw),
+            ScopeError::TooLong => None,
+        }
+    }
 }
 
 impl Scope {

@@ -55,15 +55,21 @@ impl InteractionStep {
 
 /// An authorization request waiting for the person: the login or the consent page.
 ///
-/// The validated request is kept server-side (as JSON the HTTP layer owns); the page's
-/// form carries only the interaction id and a single-use CSRF token.
+/// The first page's form carries the whole pending request sealed by the HTTP layer; the
+/// row is written when that form is posted (so an unauthenticated `GET /authorize` writes
+/// nothing). From then on the validated request is kept here (as JSON the HTTP layer
+/// owns) and each page's form carries only the interaction id and a single-use CSRF token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interaction {
-    /// Random, ≥ 128 bits; also set in a cookie so that the form is bound to the browser
-    /// that started the request.
+    /// Random, 256 bits, chosen when the first page is rendered: inserting it a second
+    /// time fails, which makes the first form single-use.
     pub id: String,
     /// Hash of the one CSRF token that the current form carries; replaced on every use.
+    /// [`Interaction::SPENT`] once the interaction is over.
     pub csrf_hash: String,
+    /// Hash of the browser-binding cookie of the browser that started the request: a form
+    /// is accepted only from a browser whose cookie hashes to it.
+    pub browser_hash: String,
     pub step: InteractionStep,
     /// The validated authorization request, serialised by the HTTP layer.
     pub request: String,
@@ -72,6 +78,12 @@ pub struct Interaction {
     pub auth_time: Option<UnixTime>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+}
+
+impl Interaction {
+    /// The `csrf_hash` of a finished interaction. No token hashes to it, so no form
+    /// matches; the row stays until it expires so that its id cannot be used again.
+    pub const SPENT: &'static str = "";
 }
 
 /// An authorization code as stored: bound to everything the token request must match.

@@ -1,6 +1,11 @@
-//! Usher's cookies: the browser session and the pending interaction. Each holds only a
-//! random id; `HttpOnly`, `SameSite=Lax`, `Path=/`, and — when the issuer is https —
+//! Usher's cookies: the browser session and the browser binding. Each holds only a
+//! random value; `HttpOnly`, `SameSite=Lax`, `Path=/`, and — when the issuer is https —
 //! `Secure` with the `__Host-` prefix.
+//!
+//! The browser binding ties a sign-in's forms to the browser that started it. It is one
+//! value per browser, not per sign-in: it is created when a browser first gets a login or
+//! consent page and then kept unchanged (each new page only extends its lifetime), so two
+//! sign-ins running in two tabs of one browser never overwrite each other's binding.
 
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
@@ -8,7 +13,10 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use crate::state::HttpSettings;
 
 pub const SESSION: &str = "usher-session";
-pub const INTERACTION: &str = "usher-interaction";
+pub const BROWSER: &str = "usher-browser";
+
+/// The length of a browser binding: 32 random bytes as base64url without padding.
+const BINDING_LEN: usize = 43;
 
 fn name(settings: &HttpSettings, base: &str) -> String {
     if settings.issuer.is_https() {
@@ -41,4 +49,14 @@ pub fn read(req: &HttpRequest, settings: &HttpSettings, base: &str) -> Option<St
     req.cookie(&name(settings, base))
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 256)
+}
+
+/// The browser's binding, if it sent one of the right shape (one Usher makes). Anything
+/// else is treated as absent: a new binding replaces it.
+pub fn browser_binding(req: &HttpRequest, settings: &HttpSettings) -> Option<String> {
+    read(req, settings, BROWSER).filter(|v| {
+        v.len() == BINDING_LEN
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }

@@ -34,21 +34,31 @@ const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
     (X_CONTENT_TYPE_OPTIONS, "nosniff"),
 ];
 
-/// Login form: POST to [`crate::routes::LOGIN`] with fields `interaction`, `csrf`,
-/// `username`, `password`.
+/// The hidden fields that carry a sign-in from one page to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormState<'a> {
+    /// The first page: the whole pending request, sealed, in the field `pending`. Showing
+    /// it wrote nothing to the database.
+    Sealed(&'a str),
+    /// A later page: the stored interaction's id (`interaction`) and this form's one-use
+    /// token (`csrf`).
+    Stored { interaction: &'a str, csrf: &'a str },
+}
+
+/// Login form: POST to [`crate::routes::LOGIN`] with the [`FormState`] fields,
+/// `username` and `password`.
 #[derive(Clone, Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
     pub client_name: &'a str,
-    pub interaction: &'a str,
-    pub csrf: &'a str,
+    pub form: FormState<'a>,
     /// Prefilled from `login_hint` or the previous attempt; may be `""`.
     pub username: &'a str,
     /// Shown in a `role="alert"` box and tied to the inputs with `aria-describedby`.
     pub error: Option<&'a str>,
 }
 
-/// Consent form: POST to [`crate::routes::CONSENT`] with fields `interaction`, `csrf`, and
+/// Consent form: POST to [`crate::routes::CONSENT`] with the [`FormState`] fields and
 /// two submit buttons named `decision` with values `approve` and `deny`.
 #[derive(Clone, Template)]
 #[template(path = "consent.html")]
@@ -56,8 +66,11 @@ pub struct ConsentPage<'a> {
     pub client_name: &'a str,
     pub username: &'a str,
     pub scopes: Vec<ScopeLine>,
-    pub interaction: &'a str,
-    pub csrf: &'a str,
+    pub form: FormState<'a>,
+    /// The client's identity cannot be verified (a public client on a loopback or
+    /// private-use redirect URI): the page asks the person to allow only a sign-in they
+    /// started themselves.
+    pub unverified: bool,
 }
 
 /// One line of the consent page's list: a requested scope and what it means in plain words.
@@ -235,8 +248,10 @@ mod tests {
     fn login_page<'a>(client_name: &'a str, error: Option<&'a str>) -> LoginPage<'a> {
         LoginPage {
             client_name,
-            interaction: "int-123",
-            csrf: "csrf-456",
+            form: FormState::Stored {
+                interaction: "int-123",
+                csrf: "csrf-456",
+            },
             username: "alice",
             error,
         }
@@ -256,8 +271,11 @@ mod tests {
             .into_iter()
             .map(ScopeLine::new)
             .collect(),
-            interaction: "int-123",
-            csrf: "csrf-456",
+            form: FormState::Stored {
+                interaction: "int-123",
+                csrf: "csrf-456",
+            },
+            unverified: false,
         }
     }
 
@@ -332,14 +350,22 @@ mod tests {
         let evil = r#"<script>alert("x")</script>"#;
         let page = LoginPage {
             client_name: evil,
-            interaction: r#""><script>"#,
-            csrf: "'",
+            form: FormState::Stored {
+                interaction: r#""><script>"#,
+                csrf: "'",
+            },
             username: evil,
             error: Some(evil),
         };
         let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
         assert!(!body.contains("<script"), "{body}");
         assert!(!body.contains(r#"value=""><"#), "{body}");
+        let page = LoginPage {
+            form: FormState::Sealed(r#""><script>"#),
+            ..login_page("App", None)
+        };
+        let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
+        assert!(!body.contains("<script"), "{body}");
 
         let mut page = consent_page(evil);
         page.username = evil;
@@ -357,6 +383,28 @@ mod tests {
         )
         .await;
         assert!(!body.contains("<script"), "{body}");
+    }
+
+    #[actix_web::test]
+    async fn a_first_page_carries_the_sealed_request_and_nothing_else() {
+        let page = LoginPage {
+            form: FormState::Sealed("v1.sealed"),
+            ..login_page("Photo App", None)
+        };
+        let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
+        assert!(body.contains(r#"<input type="hidden" name="pending" value="v1.sealed">"#));
+        assert!(!body.contains(r#"name="interaction""#), "{body}");
+        assert!(!body.contains(r#"name="csrf""#), "{body}");
+        let page = ConsentPage {
+            form: FormState::Sealed("v1.sealed"),
+            unverified: true,
+            ..consent_page("Photo App")
+        };
+        let body = check_page(consent(page), StatusCode::OK).await;
+        assert!(body.contains(r#"<input type="hidden" name="pending" value="v1.sealed">"#));
+        assert!(body.contains("cannot verify"), "{body}");
+        let body = check_page(consent(consent_page("Photo App")), StatusCode::OK).await;
+        assert!(!body.contains("cannot verify"), "{body}");
     }
 
     #[actix_web::test]

@@ -1,10 +1,15 @@
 //! The one place that turns outcomes into HTTP: token-endpoint JSON errors, redirects back
 //! to a client, and running blocking store calls off the executor.
+//!
+//! Every `error_description` Usher sends — in a JSON error ([`token_error`]) or in a
+//! redirect ([`error_redirect`]) — passes through [`wire_description`] here, so whatever a
+//! description holds, what goes out is in RFC 6749's character set.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, LOCATION, PRAGMA, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
+use usher_domain::error::wire_description;
 use usher_domain::{ProtocolError, StoreError};
 
 /// A failure of the server's own dependencies, not of the request.
@@ -68,7 +73,7 @@ pub fn token_error(error: ProtocolError, description: &str, tried_basic: bool) -
     };
     let mut response = json_no_store(
         status,
-        &json!({ "error": error.code(), "error_description": description }),
+        &json!({ "error": error.code(), "error_description": wire_description(description) }),
     );
     if error == ProtocolError::InvalidClient
         && tried_basic
@@ -107,6 +112,28 @@ pub fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     out
 }
 
+/// An authorization error sent back to the client's redirect URI (RFC 6749 §4.1.2.1):
+/// `error`, `error_description` (filtered to the allowed characters), the client's
+/// `state` as sent, and `iss` (RFC 9207).
+pub fn error_redirect(
+    redirect_uri: &str,
+    error: ProtocolError,
+    description: &str,
+    client_state: Option<&str>,
+    issuer: &str,
+) -> HttpResponse {
+    let description = wire_description(description);
+    let mut pairs = vec![
+        ("error", error.code()),
+        ("error_description", description.as_str()),
+    ];
+    if let Some(s) = client_state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", issuer));
+    redirect(&with_query(redirect_uri, &pairs))
+}
+
 /// A `303 See Other` to a client's redirect URI (never cached).
 pub fn redirect(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
@@ -117,7 +144,53 @@ pub fn redirect(location: &str) -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::body::MessageBody as _;
+    use proptest::prelude::*;
+    use usher_domain::error::is_description_char;
+
     use super::*;
+
+    fn allowed(description: &str) -> bool {
+        description.chars().all(is_description_char)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever a description holds, the JSON error and the redirect carry only
+        /// RFC 6749's `%x20-21 / %x23-5B / %x5D-7E`.
+        #[test]
+        fn every_error_description_on_the_wire_is_in_the_allowed_set(
+            description in prop_oneof![".{0,80}", any::<String>(), "[\\x00-\\x7f]{0,80}"]
+        ) {
+            let response = token_error(ProtocolError::InvalidRequest, &description, false);
+            let body = response.into_body().try_into_bytes().unwrap();
+            let json: Value = serde_json::from_slice(&body).unwrap();
+            let sent = json["error_description"].as_str().unwrap();
+            prop_assert!(allowed(sent), "{:?}", sent);
+            prop_assert_eq!(sent.chars().count(), description.chars().count());
+
+            let response = error_redirect(
+                "https://app.example/cb?x=1",
+                ProtocolError::InvalidScope,
+                &description,
+                Some("st"),
+                "https://usher.example",
+            );
+            let location = response.headers().get(LOCATION).unwrap().to_str().unwrap();
+            let url = url::Url::parse(location).unwrap();
+            let sent: Vec<String> = url
+                .query_pairs()
+                .filter(|(k, _)| k == "error_description")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            prop_assert_eq!(sent.len(), 1);
+            prop_assert!(allowed(&sent[0]), "{:?}", sent[0]);
+            // A description can add no parameter of its own.
+            let names: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+            prop_assert_eq!(names, ["x", "error", "error_description", "state", "iss"]);
+        }
+    }
 
     #[test]
     fn with_query_keeps_the_registered_query() {

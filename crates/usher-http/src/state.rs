@@ -7,7 +7,7 @@ use usher_domain::{
     ClientStore, CodeStore, ConsentStore, FamilyStore, InteractionStore, Issuer, NonceStore,
     RevocationStore, SessionStore, ThrottleStore, UnixTime, UserStore,
 };
-use usher_keys::SecretHasher;
+use usher_keys::{FormSealer, SecretHasher};
 
 use crate::keys::PublishedKeys;
 use crate::routes;
@@ -163,6 +163,8 @@ pub struct AppState {
     pub discovery: Arc<[u8]>,
     pub stores: Stores,
     pub secrets: SecretHasher,
+    /// Seals the pending request that a sign-in's first page carries (`flow.rs`).
+    pub sealer: FormSealer,
     /// Where argon2id checks run (bounded threads, bounded memory).
     pub passwords: crate::passwords::PasswordPool,
     /// Short-lived copies of clients, people and revoked token ids (`cache.rs`).

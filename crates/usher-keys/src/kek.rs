@@ -63,6 +63,16 @@ impl Kek {
         &self.bytes
     }
 
+    /// A key for one purpose, derived from this KEK as HMAC-SHA-256(KEK, `label`), as a
+    /// `Kek` so that it seals with the same AES-256-GCM format. Different labels give
+    /// independent keys; the KEK itself is never used for anything but sealing signing
+    /// keys.
+    pub(crate) fn derive(&self, label: &[u8]) -> Kek {
+        Kek {
+            bytes: crate::hmac::hmac_sha256(&self.bytes, label),
+        }
+    }
+
     /// Reads the KEK from `path` if the file exists (an error if it does not hold a valid
     /// KEK), or else creates it, and its parent directory, with mode 0600 and a fresh KEK
     /// followed by a newline. Returns the KEK and whether the file was created.

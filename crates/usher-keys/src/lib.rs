@@ -1,12 +1,14 @@
 //! Usher's cryptography in one place: the key-encryption key (KEK) that seals signing keys
 //! at rest, the RS256 signing keys themselves and the key ring that signs and verifies JWTs
-//! and publishes the JWK Set, the keyed hash for client secrets, and argon2id for people's
-//! passwords. Every private-key operation goes through OpenSSL; the `rsa` crate is never
-//! used here (RUSTSEC-2023-0071). Nothing secret ever appears in a `Debug` output or an
-//! error message of this crate.
+//! and publishes the JWK Set, the keyed hash for client secrets, the sealing of pending
+//! sign-in state handed to browsers, and argon2id for people's passwords. Every
+//! private-key operation goes through OpenSSL; the `rsa` crate is never used here
+//! (RUSTSEC-2023-0071). Nothing secret ever appears in a `Debug` output or an error
+//! message of this crate.
 
 mod b64;
 mod error;
+mod form_seal;
 mod hmac;
 mod kek;
 mod password;
@@ -18,6 +20,7 @@ mod signing_key;
 mod test_support;
 
 pub use error::KeyError;
+pub use form_seal::FormSealer;
 pub use kek::Kek;
 pub use password::{hash_password, verify_password, verify_password_dummy};
 pub use ring::KeyRing;

@@ -7,6 +7,11 @@
 //! [`InteractionStore::finish_interaction`] the matching `DELETE`, so of two requests
 //! carrying the same token exactly one proceeds. Interaction ids and hashes never appear
 //! in error messages.
+//!
+//! A finished interaction is not deleted: its `csrf_hash` becomes
+//! [`Interaction::SPENT`] and its request is dropped, and the row stays until it expires
+//! (the purge removes it), so that [`InteractionStore::insert_interaction`] — an insert
+//! that fails on an existing id — keeps refusing the sealed first form that created it.
 
 use diesel::prelude::*;
 use usher_domain::{Interaction, InteractionStep, InteractionStore, StoreError, UnixTime, UserId};
@@ -25,6 +30,7 @@ struct InteractionRow {
     auth_time: Option<i64>,
     created_at: i64,
     expires_at: i64,
+    browser_hash: String,
 }
 
 impl InteractionRow {
@@ -38,6 +44,7 @@ impl InteractionRow {
             auth_time: interaction.auth_time.map(UnixTime::seconds),
             created_at: interaction.created_at.seconds(),
             expires_at: interaction.expires_at.seconds(),
+            browser_hash: interaction.browser_hash.clone(),
         }
     }
 
@@ -63,6 +70,7 @@ impl InteractionRow {
             request: self.request,
             user_id,
             auth_time: self.auth_time.map(UnixTime),
+            browser_hash: self.browser_hash,
             created_at: UnixTime(self.created_at),
             expires_at: UnixTime(self.expires_at),
         })
@@ -70,25 +78,25 @@ impl InteractionRow {
 }
 
 impl InteractionStore for Database {
-    fn insert_interaction(&self, interaction: &Interaction) -> Result<(), StoreError> {
+    fn insert_interaction(&self, interaction: &Interaction) -> Result<bool, StoreError> {
         let row = InteractionRow::from_domain(interaction);
         let mut conn = self.conn()?;
-        diesel::insert_into(interactions::table)
+        // The primary key decides: of two inserts of one id, the database lets one in.
+        match diesel::insert_into(interactions::table)
             .values(&row)
             .execute(&mut *conn)
-            .map(|_| ())
-            .map_err(|e| match unique_violation(&e) {
-                Some(_) => {
-                    StoreError::Conflict("an interaction with this id already exists".into())
-                }
-                None => unavailable(e),
-            })
+        {
+            Ok(_) => Ok(true),
+            Err(e) if unique_violation(&e).is_some() => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     fn get_interaction(&self, id: &str, now: UnixTime) -> Result<Option<Interaction>, StoreError> {
         let mut conn = self.conn()?;
         interactions::table
             .filter(interactions::id.eq(id))
+            .filter(interactions::csrf_hash.ne(Interaction::SPENT))
             .filter(interactions::expires_at.gt(now.seconds()))
             .select(InteractionRow::as_select())
             .first(&mut *conn)
@@ -104,6 +112,9 @@ impl InteractionStore for Database {
         next: &Interaction,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
+        if expected_csrf_hash == Interaction::SPENT || next.csrf_hash == Interaction::SPENT {
+            return Ok(false);
+        }
         let mut conn = self.conn()?;
         diesel::update(
             interactions::table
@@ -128,15 +139,22 @@ impl InteractionStore for Database {
         expected_csrf_hash: &str,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
+        if expected_csrf_hash == Interaction::SPENT {
+            return Ok(false);
+        }
         let mut conn = self.conn()?;
-        diesel::delete(
+        diesel::update(
             interactions::table
                 .filter(interactions::id.eq(id))
                 .filter(interactions::csrf_hash.eq(expected_csrf_hash))
                 .filter(interactions::expires_at.gt(now.seconds())),
         )
+        .set((
+            interactions::csrf_hash.eq(Interaction::SPENT),
+            interactions::request.eq(""),
+        ))
         .execute(&mut *conn)
-        .map(|deleted| deleted == 1)
+        .map(|finished| finished == 1)
         .map_err(unavailable)
     }
 }

@@ -78,6 +78,7 @@ diesel::table! {
         auth_time -> Nullable<BigInt>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        browser_hash -> Text,
     }
 }
 

@@ -250,6 +250,7 @@ fn interaction(id: &str, csrf_hash: &str, expires_at: i64) -> Interaction {
         request: r#"{"client_id":"c-shop","scope":"openid","state":"xyz"}"#.into(),
         user_id: None,
         auth_time: None,
+        browser_hash: "browser-hash".into(),
         created_at: UnixTime(expires_at - 600),
         expires_at: UnixTime(expires_at),
     }
@@ -696,7 +697,7 @@ mod cases {
     pub fn interaction_round_trip_and_expiry(_: &TestDb, db: &Database) {
         seed(db);
         let fresh = interaction("i-1", "csrf-1", 1000);
-        db.insert_interaction(&fresh).unwrap();
+        assert_eq!(db.insert_interaction(&fresh), Ok(true));
         assert_eq!(
             db.get_interaction("i-1", UnixTime(999)),
             Ok(Some(fresh.clone()))
@@ -713,10 +714,13 @@ mod cases {
         };
         db.insert_interaction(&logged_in).unwrap();
         assert_eq!(db.get_interaction("i-2", UnixTime(1)), Ok(Some(logged_in)));
-        assert!(matches!(
-            db.insert_interaction(&fresh),
-            Err(StoreError::Conflict(_))
-        ));
+        // Insert-if-absent: an id that exists is refused and the row keeps its values.
+        let again = Interaction {
+            csrf_hash: "csrf-other".into(),
+            ..fresh.clone()
+        };
+        assert_eq!(db.insert_interaction(&again), Ok(false));
+        assert_eq!(db.get_interaction("i-1", UnixTime(999)), Ok(Some(fresh)));
     }
 
     pub fn a_csrf_hash_advances_an_interaction_once(_: &TestDb, db: &Database) {
@@ -784,6 +788,25 @@ mod cases {
             Ok(false)
         );
         assert_eq!(db.get_interaction("i-1", UnixTime(202)), Ok(None));
+        // A finished interaction keeps its id until it expires: it cannot be inserted
+        // again (a sealed first form is single-use), nor advanced with the spent marker.
+        assert_eq!(db.insert_interaction(&start), Ok(false));
+        assert_eq!(
+            db.advance_interaction(Interaction::SPENT, &consent, UnixTime(203)),
+            Ok(false)
+        );
+        assert_eq!(
+            db.finish_interaction("i-1", Interaction::SPENT, UnixTime(203)),
+            Ok(false)
+        );
+        // An interaction inserted already finished is never returned.
+        let spent = Interaction {
+            csrf_hash: Interaction::SPENT.into(),
+            ..interaction("i-spent", "x", 1000)
+        };
+        assert_eq!(db.insert_interaction(&spent), Ok(true));
+        assert_eq!(db.get_interaction("i-spent", UnixTime(10)), Ok(None));
+        assert_eq!(db.insert_interaction(&spent), Ok(false));
         // Advancing can also go back to the login step and clear the user.
         db.insert_interaction(&Interaction {
             user_id: Some(uid("u-1")),
@@ -837,6 +860,24 @@ mod cases {
                     let next = interaction("i-1", &format!("csrf-next-{i}"), 1000);
                     barrier.wait();
                     db.advance_interaction("csrf-1", &next, UnixTime(10))
+                })
+            })
+            .collect();
+        let wins = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .filter(|won| *won)
+            .count();
+        assert_eq!(wins, 1);
+
+        // Inserting one id from many threads at once: one insert wins.
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let row = interaction("i-race", &format!("csrf-{i}"), 1000);
+                    barrier.wait();
+                    db.insert_interaction(&row)
                 })
             })
             .collect();

@@ -164,7 +164,8 @@ pub struct ClientCreate {
     /// rely on nonce; RFC 9700 §2.1.1).
     #[arg(long)]
     pub pkce_optional: bool,
-    /// Skip the consent page for this client.
+    /// Skip the consent page for this client (confidential clients only: a public client
+    /// has no secret to prove it is the app, RFC 8252 §8.6).
     #[arg(long)]
     pub first_party: bool,
     #[command(flatten)]

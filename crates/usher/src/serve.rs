@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use usher_domain::{Issuer, KeyStore};
 use usher_http::{AppState, Clock, HttpSettings, PublishedKeys, Stores, SystemClock};
-use usher_keys::SecretHasher;
+use usher_keys::{FormSealer, SecretHasher};
 
 use crate::config::{FamilyStoreSetting, Settings};
 use crate::context::{self, Context};
@@ -71,6 +71,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
         discovery: discovery.into(),
         stores,
         secrets: SecretHasher::from_kek(&ctx.kek),
+        sealer: FormSealer::from_kek(&ctx.kek),
         passwords: usher_http::passwords::PasswordPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         ),

@@ -91,12 +91,27 @@ async fn authorize(req: &HttpRequest, state: &AppState, raw: RawParams) -> HttpR
             ));
         }
         _ => {
-            return flow::start_interaction(state, &client, &request, InteractionStep::Login, None)
-                .await;
+            return flow::start_interaction(
+                state,
+                req,
+                &client,
+                &request,
+                InteractionStep::Login,
+                None,
+            )
+            .await;
         }
     };
     match flow::consent_needed(state, &client, &session.user_id, &request).await {
         Ok(false) => flow::issue_code(state, &request, &session).await,
+        // OIDC Core §3.1.2.6: interaction_required, not consent_required, because no
+        // remembered consent will ever let this client through without a page.
+        Ok(true) if request.prompt.none && !client.may_skip_interaction(&request.redirect_uri) => {
+            fail(rejection(
+                ProtocolError::InteractionRequired,
+                "this public client's redirect URI cannot prove its identity, so the person must approve every sign-in on a page; prompt=none cannot be honoured",
+            ))
+        }
         Ok(true) if request.prompt.none => fail(rejection(
             ProtocolError::ConsentRequired,
             "the person has not consented to these scopes and prompt=none was sent",
@@ -104,6 +119,7 @@ async fn authorize(req: &HttpRequest, state: &AppState, raw: RawParams) -> HttpR
         Ok(true) => {
             flow::start_interaction(
                 state,
+                req,
                 &client,
                 &request,
                 InteractionStep::Consent,

@@ -40,10 +40,8 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
         }
         Err(f) => return flow::failure_page(f),
     };
-    match flow::finish(&state, &p.interaction.id, &p.csrf_hash).await {
-        Ok(true) => {}
-        Ok(false) => return flow::reused_form_page(),
-        Err(f) => return flow::failure_page(f),
+    if let Err(page) = flow::conclude(&state, &p).await {
+        return page;
     }
     let request = &p.request;
     if !approve {

@@ -11,7 +11,7 @@ use usher_domain::{
 
 use crate::cookies;
 use crate::flow::{self, rejection};
-use crate::pages::{self, LoginPage};
+use crate::pages::{self, FormState, LoginPage};
 use crate::params;
 use crate::respond::{Failure, blocking};
 use crate::routes;
@@ -29,20 +29,11 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
         Ok(p) => p,
         Err(page) => return page,
     };
-    // Consume the CSRF token before anything else: a token is good for one attempt.
-    let (csrf, csrf_hash) = match flow::secret_pair() {
+    // Spend the form before anything else: a form is good for one attempt.
+    let (csrf, csrf_hash) = match flow::renew(&state, &p).await {
         Ok(v) => v,
-        Err(f) => return flow::failure_page(f),
+        Err(page) => return page,
     };
-    let next = Interaction {
-        csrf_hash: csrf_hash.clone(),
-        ..p.interaction.clone()
-    };
-    match flow::advance(&state, &p.csrf_hash, &next).await {
-        Ok(true) => {}
-        Ok(false) => return flow::reused_form_page(),
-        Err(f) => return flow::failure_page(f),
-    }
 
     let typed = params::single(&form, "username")
         .unwrap_or("")
@@ -53,8 +44,10 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
             status,
             LoginPage {
                 client_name: p.client.registration.name.as_str(),
-                interaction: &p.interaction.id,
-                csrf: &csrf,
+                form: FormState::Stored {
+                    interaction: &p.interaction.id,
+                    csrf: &csrf,
+                },
                 username: &typed,
                 error: Some(message),
             },
@@ -161,7 +154,11 @@ async fn continue_after_login(
                 Err(f) => return flow::failure_page(f),
             }
             let username = flow::username_of(state, &session.user_id).await;
-            flow::consent_page(&p.client, request, &username, &p.interaction.id, &csrf)
+            let form = FormState::Stored {
+                interaction: &p.interaction.id,
+                csrf: &csrf,
+            };
+            flow::consent_page(&p.client, request, &username, form)
         }
         Ok(false) => match flow::finish(state, &p.interaction.id, &csrf_hash).await {
             Ok(true) => flow::issue_code(state, request, session).await,

@@ -41,7 +41,7 @@ pub(crate) async fn authenticated_token_request(
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
         return Err(token_error(
             ProtocolError::InvalidRequest,
-            &format!("the {} parameter is repeated; send it once", w[0]),
+            &usher_domain::error::repeated_parameter(w[0]),
             false,
         ));
     }

@@ -34,7 +34,7 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
         return token_error(
             ProtocolError::InvalidRequest,
-            &format!("the {} parameter is repeated; send it once", w[0]),
+            &usher_domain::error::repeated_parameter(w[0]),
             false,
         );
     }
@@ -61,9 +61,9 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
         Some("client_credentials") => {
             grants::client_credentials::issue(&state, client, &form).await
         }
-        Some(other) => token_error(
+        Some(_) => token_error(
             ProtocolError::UnsupportedGrantType,
-            &format!("grant_type {other:?} is not supported"),
+            "this grant_type is not supported; use authorization_code, refresh_token or client_credentials",
             false,
         ),
     };

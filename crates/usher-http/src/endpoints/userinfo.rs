@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
+use usher_domain::error::wire_description;
 use usher_domain::scope::OPENID;
 use usher_domain::{ScopeSet, UserId};
 
@@ -21,6 +22,7 @@ fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> HttpResponse {
     let value = match error {
         None => "Bearer realm=\"usher\"".to_owned(),
         Some((code, description)) => {
+            let description = wire_description(description);
             format!("Bearer realm=\"usher\", error=\"{code}\", error_description=\"{description}\"")
         }
     };
@@ -29,9 +31,8 @@ fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> HttpResponse {
         .insert_header((WWW_AUTHENTICATE, value))
         .insert_header((CACHE_CONTROL, "no-store"));
     match error {
-        Some((code, description)) => {
-            builder.json(json!({ "error": code, "error_description": description }))
-        }
+        Some((code, description)) => builder
+            .json(json!({ "error": code, "error_description": wire_description(description) })),
         None => builder.finish(),
     }
 }

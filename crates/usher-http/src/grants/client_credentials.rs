@@ -48,9 +48,9 @@ fn granted_scopes(client: &Client, form: &RawParams) -> Result<ScopeSet, Refusal
             "offline_access asks for a refresh token, which client_credentials never issues: remove it from scope",
         );
     }
-    if let Some(extra) = asked.iter().find(|s| !registered.contains(s.as_str())) {
+    if asked.iter().any(|s| !registered.contains(s.as_str())) {
         return refuse(&format!(
-            "scope {extra} is not registered for this client (its scopes: {registered})"
+            "a requested scope is not registered for this client (its scopes: {registered})"
         ));
     }
     Ok(asked)
@@ -71,12 +71,14 @@ fn audiences(state: &AppState, client: &Client, form: &RawParams) -> Result<Vec<
     let mut out: Vec<String> = Vec::new();
     for (_, value) in form.iter().filter(|(k, _)| k == "resource") {
         if Audience::parse(value).is_err() {
-            return refuse("resource must be an absolute URI without a fragment (RFC 8707 §2)");
+            return refuse(
+                "resource must be an absolute URI without a fragment (RFC 8707 section 2)",
+            );
         }
         if !registered.iter().any(|a| a.as_str() == value) {
-            return refuse(&format!(
-                "resource {value} is not registered for this client; register it with `usher client create … --audience {value}`"
-            ));
+            return refuse(
+                "a resource is not registered for this client; register it with `usher client create ... --audience URI`",
+            );
         }
         if !out.contains(value) {
             out.push(value.clone());
@@ -91,7 +93,7 @@ fn audiences(state: &AppState, client: &Client, form: &RawParams) -> Result<Vec<
         ([], Some(d)) => Ok(vec![d.to_owned()]),
         (several, Some(d)) if several.iter().any(|a| a.as_str() == d) => Ok(vec![d.to_owned()]),
         ([], None) => refuse(
-            "no resource was sent, the client has no registered audience and no default_audience is configured: send resource=URI for an audience registered with `usher client create … --audience URI`, or set default_audience",
+            "no resource was sent, the client has no registered audience and no default_audience is configured: send resource=URI for an audience registered with `usher client create ... --audience URI`, or set default_audience",
         ),
         (_, _) => refuse(&format!(
             "no resource was sent and this client is registered for several audiences: send resource=URI, one of {}",

@@ -87,7 +87,7 @@ async fn logout_ends_this_browser_only(backend: Backend) {
     // The laptop must log in again.
     let again = laptop
         .get(&format!(
-            "{base}{}?response_type=code&client_id={}&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+            "{base}{}?response_type=code&client_id={}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
             routes::AUTHORIZE,
             rp.id
         ))

@@ -22,6 +22,7 @@ mod revoke;
 mod rotation;
 mod serve;
 mod signin;
+mod signin_edges;
 mod signin_errors;
 mod token_edges;
 mod tryout;

@@ -174,7 +174,8 @@ async fn relying_party_signs_in(backend: Backend, public: bool) {
     assert_eq!(info.email().map(|e| e.as_str()), Some("alice@example.com"));
 
     // A second sign-in in the same browser: session and consent are remembered, so the
-    // code comes back at once.
+    // code comes back at once — except to a public client on a loopback redirect URI,
+    // whose identity nothing proves: it always gets the consent page (RFC 8252 §8.6).
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
     let (again, _, _) = client
         .authorize_url(
@@ -185,7 +186,19 @@ async fn relying_party_signs_in(backend: Backend, public: bool) {
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge)
         .url();
-    let direct = browser.get(again.as_str()).await;
+    let mut direct = browser.get(again.as_str()).await;
+    if public {
+        assert_eq!(direct.status, 200, "the consent page: {}", direct.body);
+        assert!(direct.has_form(routes::CONSENT), "{}", direct.body);
+        direct = browser
+            .submit(
+                &server.base,
+                &direct,
+                routes::CONSENT,
+                &[("decision", "approve")],
+            )
+            .await;
+    }
     assert_eq!(direct.status, 303, "{}", direct.body);
     assert!(direct.redirect_param("code").is_some());
 }

@@ -527,9 +527,14 @@ async fn the_error_page_forbids_framing_caching_and_referrers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_omitted_redirect_uri_defaults_to_the_only_registered_one() {
+    // Only for a plain OAuth request: an OpenID one must send it (OIDC Core §3.1.2.1).
     let u = Usher::new();
     let p = pkce();
-    let pairs = without(u.request(&p), "redirect_uri");
+    let pairs = set(
+        without(u.request(&p), "redirect_uri"),
+        "scope",
+        "profile email",
+    );
     let browser = Browser::new();
     let back = sign_in(&browser, u.base(), &u.url(&pairs), "alice", PASSWORD).await;
     assert_eq!(back.status, 303, "{}", back.body);
