@@ -133,17 +133,6 @@ impl TrustedProxies {
         TrustedProxies(ranges)
     }
 
-    /// Reads ranges separated by commas (the environment variable's form); empty pieces
-    /// are skipped, so `""` is no proxy at all.
-    pub fn parse_list(text: &str) -> Result<TrustedProxies, CidrError> {
-        text.split(',')
-            .map(str::trim)
-            .filter(|piece| !piece.is_empty())
-            .map(Cidr::parse)
-            .collect::<Result<Vec<_>, _>>()
-            .map(TrustedProxies)
-    }
-
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -230,8 +219,8 @@ pub fn resolve(
         return ClientAddress::Unknown;
     };
     if trusted.contains(peer) {
-        let from_forwarded = forwarded.map(|h| forwarded_chain(h).and_then(|c| walk(&c, trusted)));
-        let from_xff = x_forwarded_for.map(|h| xff_chain(h).and_then(|c| walk(&c, trusted)));
+        let from_forwarded = forwarded.map(|h| walk(forwarded_from_right(h), trusted));
+        let from_xff = x_forwarded_for.map(|h| walk(xff_from_right(h), trusted));
         let client = match (from_forwarded, from_xff) {
             (None, None) => None,
             (Some(Some(a)), None) | (None, Some(Some(a))) => Some(a),
@@ -248,12 +237,16 @@ pub fn resolve(
     ClientAddress::Ip(peer)
 }
 
-/// The right-most hop that is not a trusted proxy (or the left-most, if all are); `None`
-/// when a hop up to it does not parse.
-fn walk(chain: &[&str], trusted: &TrustedProxies) -> Option<IpAddr> {
+/// The right-most hop that is not a trusted proxy (or the left-most, if all are), from
+/// hops given right to left; `None` when a hop up to it does not parse. Hops left of the
+/// client are never read.
+fn walk<'a>(
+    hops_from_right: impl Iterator<Item = Option<&'a str>>,
+    trusted: &TrustedProxies,
+) -> Option<IpAddr> {
     let mut client = None;
-    for hop in chain.iter().rev() {
-        let ip = normalise(node(hop)?);
+    for hop in hops_from_right {
+        let ip = normalise(node(hop?)?);
         client = Some(ip);
         if !trusted.contains(ip) {
             break;
@@ -262,39 +255,61 @@ fn walk(chain: &[&str], trusted: &TrustedProxies) -> Option<IpAddr> {
     client
 }
 
-/// `X-Forwarded-For: client, proxy1, proxy2`.
-fn xff_chain(header: &str) -> Option<Vec<&str>> {
-    Some(
-        header
-            .split(',')
-            .map(|hop| hop.trim_matches([' ', '\t']))
-            .collect(),
-    )
+/// `X-Forwarded-For: client, proxy1, proxy2`, from the right.
+fn xff_from_right(header: &str) -> impl Iterator<Item = Option<&str>> {
+    header
+        .rsplit(',')
+        .map(|hop| Some(hop.trim_matches([' ', '\t'])))
 }
 
-/// The `for=` node of each element of an RFC 7239 `Forwarded` header, unquoted; `None`
-/// when the syntax is broken or an element has no (or two) `for` parameters.
-fn forwarded_chain(header: &str) -> Option<Vec<&str>> {
-    split_outside_quotes(header, ',')?
-        .into_iter()
-        .map(|element| {
-            let mut found = None;
-            for pair in split_outside_quotes(element, ';')? {
-                let pair = pair.trim_matches([' ', '\t']);
-                if pair.is_empty() {
-                    continue;
-                }
-                let (name, value) = pair.split_once('=')?;
-                if name.eq_ignore_ascii_case("for") {
-                    if found.is_some() {
-                        return None;
-                    }
-                    found = Some(unquote(value)?);
-                }
+/// The `for=` node of each element of an RFC 7239 `Forwarded` header, from the right,
+/// unquoted; `None` for an element whose syntax is broken or that has no (or two) `for`
+/// parameters.
+fn forwarded_from_right(header: &str) -> impl Iterator<Item = Option<&str>> {
+    ElementsFromRight(Some(header)).map(|element| {
+        let mut found = None;
+        for pair in split_outside_quotes(element?, ';')? {
+            let pair = pair.trim_matches([' ', '\t']);
+            if pair.is_empty() {
+                continue;
             }
-            found
-        })
-        .collect()
+            let (name, value) = pair.split_once('=')?;
+            if name.eq_ignore_ascii_case("for") {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(unquote(value)?);
+            }
+        }
+        found
+    })
+}
+
+/// The comma-separated elements of a header, from the right, with quoted strings kept
+/// whole; `None` for an element with an unterminated quote (and then no more). Scanning
+/// from the right means a client's broken quoting on the left cannot hide the elements
+/// its proxies appended.
+struct ElementsFromRight<'a>(Option<&'a str>);
+
+impl<'a> Iterator for ElementsFromRight<'a> {
+    type Item = Option<&'a str>;
+
+    fn next(&mut self) -> Option<Option<&'a str>> {
+        let text = self.0.take()?;
+        let bytes = text.as_bytes();
+        let mut quoted = false;
+        for i in (0..bytes.len()).rev() {
+            match bytes[i] {
+                b'"' if !(quoted && i > 0 && bytes[i - 1] == b'\\') => quoted = !quoted,
+                b',' if !quoted => {
+                    self.0 = Some(&text[..i]);
+                    return Some(Some(&text[i + 1..]));
+                }
+                _ => {}
+            }
+        }
+        Some((!quoted).then_some(text))
+    }
 }
 
 /// Splits at `separator` where it is not inside a quoted string; `None` for an
@@ -398,7 +413,7 @@ mod tests {
     }
 
     fn trusted(list: &str) -> TrustedProxies {
-        TrustedProxies::parse_list(list).unwrap()
+        TrustedProxies::new(list.split(',').map(|r| Cidr::parse(r).unwrap()).collect())
     }
 
     fn via_proxy(xff: &str) -> ClientAddress {
@@ -450,18 +465,6 @@ mod tests {
             let e = Cidr::parse(bad).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
-        assert_eq!(
-            TrustedProxies::parse_list("").unwrap(),
-            TrustedProxies::default()
-        );
-        assert_eq!(
-            TrustedProxies::parse_list(" 10.0.0.0/8, ::1/128 ,")
-                .unwrap()
-                .ranges()
-                .len(),
-            2
-        );
-        assert!(TrustedProxies::parse_list("10.0.0.0/8,bad").is_err());
     }
 
     #[test]
@@ -556,9 +559,22 @@ mod tests {
         );
         // A quoted comma does not split elements.
         assert_eq!(
-            via_proxy_forwarded("for=1.2.3.4;x=\"a,b\", for=203.0.113.5"),
+            via_proxy_forwarded("for=203.0.113.5;x=\"a,b\", for=10.0.0.9"),
             ClientAddress::Ip(ip("203.0.113.5"))
         );
+        // A client's broken quoting on the left hides nothing its proxy appended.
+        for client_wrote in [
+            "for=\"",
+            "for=\"1.2.3.4, for=5.6.7.8",
+            "x\"\\\"",
+            "\u{0}, ,;;",
+        ] {
+            assert_eq!(
+                via_proxy_forwarded(&format!("{client_wrote}, for=203.0.113.5")),
+                ClientAddress::Ip(ip("203.0.113.5")),
+                "{client_wrote:?}"
+            );
+        }
         let peer = ClientAddress::Ip(ip("10.0.0.2"));
         for garbage in [
             "for=unknown",
