@@ -21,6 +21,7 @@ pub mod ports;
 pub mod rotation;
 pub mod scope;
 pub mod session;
+pub mod throttle;
 pub mod time;
 pub mod user;
 
@@ -44,5 +45,6 @@ pub use scope::{Scope, ScopeError, ScopeSet};
 pub use session::{
     AuthorizationCode, CodeRedemption, Interaction, InteractionStep, LoginFailures, Session,
 };
+pub use throttle::{Reservation, ThrottlePolicy};
 pub use time::UnixTime;
 pub use user::{Email, NewUser, Password, PersonName, User, UserError, UserId, Username};

@@ -7,6 +7,7 @@ use crate::client::{Client, ClientId};
 use crate::keys::{KeyState, SigningKeyRecord};
 use crate::scope::ScopeSet;
 use crate::session::{AuthorizationCode, CodeRedemption, Interaction, LoginFailures, Session};
+use crate::throttle::{Reservation, ThrottlePolicy};
 use crate::time::UnixTime;
 use crate::user::{User, UserId, Username};
 
@@ -180,10 +181,26 @@ pub trait RevocationStore: Send + Sync {
     fn revoked_jtis(&self, now: UnixTime, limit: usize) -> Result<Vec<String>, StoreError>;
 }
 
-/// Failed-login counters, shared by every node.
+/// Login-attempt counters, shared by every node. Each method is one atomic statement:
+/// there is no read-then-write, so concurrent attempts can neither skip the limit nor
+/// lose a count (`crate::throttle` states the rule).
 pub trait ThrottleStore: Send + Sync {
-    fn get_failures(&self, key: &str) -> Result<Option<LoginFailures>, StoreError>;
-    /// Writes the counters for `key` (insert or replace).
-    fn put_failures(&self, key: &str, failures: &LoginFailures) -> Result<(), StoreError>;
+    /// Reserves one attempt for `key` at `now`, before its password is checked:
+    /// [`ThrottlePolicy::reserve`] applied to the stored counters atomically.
+    fn reserve_attempt(
+        &self,
+        key: &str,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+    ) -> Result<Reservation, StoreError>;
+    /// Gives back a reservation that returned `granted`: [`ThrottlePolicy::release`]
+    /// applied atomically (nothing happens if the key's window has changed since).
+    fn release_attempt(
+        &self,
+        key: &str,
+        granted: &LoginFailures,
+        policy: &ThrottlePolicy,
+    ) -> Result<(), StoreError>;
+    /// Forgets `key`'s counters (after a successful login to that account).
     fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
 }

@@ -124,12 +124,14 @@ pub enum CodeRedemption {
     Unknown,
 }
 
-/// Counters of failed logins for one key (an account or a client address).
+/// Counters of login attempts for one key (an account or a client address); the rule
+/// that changes them is in [`crate::throttle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginFailures {
-    /// Failures within the current window.
+    /// Attempts reserved within the current window: failures, and attempts still being
+    /// checked.
     pub count: u32,
-    /// When the first failure of the window happened.
+    /// When the first attempt of the window happened.
     pub window_start: UnixTime,
     /// No login attempt for this key is checked before this time.
     pub locked_until: Option<UnixTime>,

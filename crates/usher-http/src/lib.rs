@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod cache;
+pub mod client_address;
 mod client_auth;
 mod cookies;
 pub mod counted;

@@ -133,6 +133,41 @@ impl Counter {
     }
 }
 
+/// The `method` label of the request metrics: a closed set, so a request with an
+/// invented method (`FOO`, `BAR1`, …) cannot add a series. Usher serves only `GET`,
+/// `HEAD`, `POST` and `OPTIONS`; every other method is `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MethodLabel {
+    Get,
+    Head,
+    Post,
+    Options,
+    Other,
+}
+
+impl MethodLabel {
+    pub fn of(method: &actix_web::http::Method) -> MethodLabel {
+        use actix_web::http::Method;
+        match *method {
+            Method::GET => MethodLabel::Get,
+            Method::HEAD => MethodLabel::Head,
+            Method::POST => MethodLabel::Post,
+            Method::OPTIONS => MethodLabel::Options,
+            _ => MethodLabel::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodLabel::Get => "GET",
+            MethodLabel::Head => "HEAD",
+            MethodLabel::Post => "POST",
+            MethodLabel::Options => "OPTIONS",
+            MethodLabel::Other => "other",
+        }
+    }
+}
+
 #[derive(Default)]
 struct Histogram {
     /// Per bucket (not cumulative; summed when rendered).
@@ -145,7 +180,7 @@ struct Histogram {
 struct Inner {
     counters: BTreeMap<(Counter, &'static str), u64>,
     /// Keyed by (route pattern, method, status).
-    requests: BTreeMap<(String, String, u16), Histogram>,
+    requests: BTreeMap<(String, MethodLabel, u16), Histogram>,
 }
 
 /// The registry.
@@ -191,12 +226,18 @@ impl Metrics {
     }
 
     /// Records one finished request.
-    pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+    pub fn observe_request(
+        &self,
+        route: &str,
+        method: MethodLabel,
+        status: u16,
+        elapsed: Duration,
+    ) {
         let secs = elapsed.as_secs_f64();
         let mut inner = self.lock();
         let h = inner
             .requests
-            .entry((route.to_owned(), method.to_owned(), status))
+            .entry((route.to_owned(), method, status))
             .or_default();
         h.count += 1;
         h.sum += secs;
@@ -240,7 +281,7 @@ impl Metrics {
                 out,
                 "{name}{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {}",
                 escape(route),
-                escape(method),
+                method.as_str(),
                 h.count
             );
         }
@@ -253,7 +294,7 @@ impl Metrics {
             let labels = format!(
                 "route=\"{}\",method=\"{}\",status=\"{status}\"",
                 escape(route),
-                escape(method)
+                method.as_str()
             );
             let mut cumulative = 0;
             for (bound, n) in BUCKETS.iter().zip(h.buckets) {
@@ -284,8 +325,8 @@ mod tests {
         let m = Metrics::default();
         m.add(Counter::TokensIssued, "client_credentials", 2);
         m.add(Counter::RefreshReuse, "", 1);
-        m.observe_request("/token", "POST", 200, Duration::from_millis(3));
-        m.observe_request("/token", "POST", 200, Duration::from_millis(300));
+        m.observe_request("/token", MethodLabel::Post, 200, Duration::from_millis(3));
+        m.observe_request("/token", MethodLabel::Post, 200, Duration::from_millis(300));
         let text = m.render();
         assert!(text.contains("usher_tokens_issued_total{grant_type=\"client_credentials\"} 2"));
         assert!(text.contains("usher_tokens_issued_total{grant_type=\"refresh_token\"} 0"));
@@ -303,5 +344,30 @@ mod tests {
             "usher_http_request_duration_seconds_count{route=\"/token\",method=\"POST\",status=\"200\"} 2"
         ));
         assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
+    }
+
+    #[test]
+    fn methods_map_to_a_closed_set() {
+        use actix_web::http::Method;
+        let label = |m: &str| MethodLabel::of(&Method::from_bytes(m.as_bytes()).unwrap());
+        assert_eq!(label("GET"), MethodLabel::Get);
+        assert_eq!(label("HEAD"), MethodLabel::Head);
+        assert_eq!(label("POST"), MethodLabel::Post);
+        assert_eq!(label("OPTIONS"), MethodLabel::Options);
+        for other in [
+            "PUT", "DELETE", "PATCH", "TRACE", "CONNECT", "FOO", "get", "BREW",
+        ] {
+            assert_eq!(label(other), MethodLabel::Other, "{other}");
+        }
+        let m = Metrics::default();
+        for n in 0..50 {
+            let method = Method::from_bytes(format!("X{n}").as_bytes()).unwrap();
+            m.observe_request("unmatched", MethodLabel::of(&method), 404, Duration::ZERO);
+        }
+        let text = m.render();
+        assert!(text.contains(
+            "usher_http_requests_total{route=\"unmatched\",method=\"other\",status=\"404\"} 50"
+        ));
+        assert_eq!(text.matches("usher_http_requests_total{").count(), 1);
     }
 }

@@ -30,6 +30,9 @@ pub struct HttpSettings {
     pub login_max_failures: u32,
     /// The first lockout, in seconds; it doubles with every further failure (capped).
     pub login_lockout: i64,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client address
+    /// (client_address.rs).
+    pub trusted_proxies: crate::client_address::TrustedProxies,
     /// The audience of `client_credentials` tokens asked for without `resource`, for
     /// clients registered with no audience (see docs/design/key-rotation.md).
     pub default_audience: Option<String>,
@@ -71,6 +74,7 @@ impl HttpSettings {
             interaction_ttl: 15 * 60,
             login_max_failures: 5,
             login_lockout: 30,
+            trusted_proxies: crate::client_address::TrustedProxies::default(),
             default_audience: None,
             refresh: RefreshSettings::default(),
             metrics_on_main: true,

@@ -1,120 +1,127 @@
-//! Throttling failed logins, per account and per client address, in the shared store so
-//! every node sees the same counters. After `login_max_failures` failures within a
-//! 15-minute window, the key is locked for `login_lockout` seconds, doubling with each
-//! further failure up to 15 minutes.
+//! Throttling logins, per client address and per account, in the shared store so every
+//! node sees the same counters.
+//!
+//! An attempt is *reserved* against both keys before its password is checked, each with
+//! one atomic statement ([`usher_domain::throttle`] states the rule): the address first,
+//! then the account. If either is locked, the attempt is refused without checking the
+//! password, and an address reservation already made is given back, so an attempt that
+//! was never checked counts nowhere. A failure needs nothing more: its reservation is the
+//! count. A success clears the account's counters and gives the address reservation
+//! back, so people signing in from one address never lock it; only failures do.
+//! After `login_max_failures` attempts in a 15-minute window a key is locked for
+//! `login_lockout` seconds, doubling with each attempt after a lock ends, up to 15
+//! minutes.
 
-use usher_domain::{LoginFailures, UnixTime};
+use usher_domain::{LoginFailures, Reservation, ThrottlePolicy};
 
+use crate::client_address::ClientAddress;
 use crate::respond::{Failure, blocking};
 use crate::state::AppState;
 
-const WINDOW: i64 = 15 * 60;
-const MAX_LOCK: i64 = 15 * 60;
-
 /// The throttle keys of a login attempt.
-pub fn keys(username: &str, address: Option<&str>) -> Vec<String> {
-    let mut keys = vec![format!("user:{}", username.to_lowercase())];
-    if let Some(a) = address {
-        keys.push(format!("ip:{a}"));
-    }
-    keys
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    /// `ip:<address>` (an IPv6 address's /64), if the attempt is counted per address.
+    address: Option<String>,
+    /// `user:<username in lower case>`.
+    account: String,
 }
 
-/// Seconds to wait, if any key is locked.
-pub async fn locked_for(state: &AppState, keys: &[String]) -> Result<Option<i64>, Failure> {
+/// The throttle keys for `username` typed from `address`.
+pub fn keys(username: &str, address: &ClientAddress) -> Keys {
+    Keys {
+        address: address.throttle_key(),
+        account: format!("user:{}", username.to_lowercase()),
+    }
+}
+
+/// What the throttle decided about one attempt.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The password may be checked; the reservations to settle after a success.
+    Allowed(Reserved),
+    /// Refused unchecked: wait this many seconds.
+    Throttled { wait: i64 },
+}
+
+/// The reservations an allowed attempt holds.
+#[derive(Debug)]
+pub struct Reserved {
+    keys: Keys,
+    address: Option<LoginFailures>,
+}
+
+fn policy(state: &AppState) -> ThrottlePolicy {
+    ThrottlePolicy::new(
+        state.settings.login_max_failures,
+        state.settings.login_lockout,
+    )
+}
+
+/// Reserves the attempt against the address, then the account.
+pub async fn reserve(state: &AppState, keys: Keys) -> Result<Attempt, Failure> {
     let now = state.now();
-    let mut wait = None;
-    for key in keys {
-        let store = state.stores.throttle.clone();
-        let k = key.clone();
-        if let Some(f) = blocking(move || store.get_failures(&k)).await?
-            && let Some(until) = f.locked_until
-            && until > now
-        {
-            let secs = until.seconds() - now.seconds();
-            wait = Some(wait.map_or(secs, |w: i64| w.max(secs)));
-        }
-    }
-    Ok(wait)
-}
-
-/// The counters after one more failure at `now`.
-pub fn after_failure(
-    previous: Option<LoginFailures>,
-    now: UnixTime,
-    max_failures: u32,
-    lockout: i64,
-) -> LoginFailures {
-    let mut f = match previous {
-        Some(f) if now.seconds() - f.window_start.seconds() <= WINDOW => f,
-        _ => LoginFailures {
-            count: 0,
-            window_start: now,
-            locked_until: None,
-        },
-    };
-    f.count = f.count.saturating_add(1);
-    if f.count >= max_failures {
-        let over = (f.count - max_failures).min(16);
-        let secs = lockout.saturating_mul(1_i64 << over).min(MAX_LOCK);
-        f.locked_until = Some(now.plus(secs));
-    }
-    f
-}
-
-/// Records a failure against every key.
-pub async fn record_failure(state: &AppState, keys: &[String]) -> Result<(), Failure> {
-    let now = state.now();
-    for key in keys {
-        let store = state.stores.throttle.clone();
-        let (k, max, lockout) = (
-            key.clone(),
-            state.settings.login_max_failures,
-            state.settings.login_lockout,
-        );
-        blocking(move || {
-            let next = after_failure(store.get_failures(&k)?, now, max, lockout);
-            store.put_failures(&k, &next)
-        })
-        .await?;
-    }
-    Ok(())
-}
-
-/// Forgets an account's failures after a successful login. The address counter is kept:
-/// one valid account must not reset the counter an attacker accumulates from an address.
-pub async fn record_success(state: &AppState, username: &str) -> Result<(), Failure> {
+    let policy = policy(state);
     let store = state.stores.throttle.clone();
-    let key = format!("user:{}", username.to_lowercase());
-    blocking(move || store.clear_failures(&key)).await
+    blocking(move || {
+        let wait = |until: usher_domain::UnixTime| (until.seconds() - now.seconds()).max(1);
+        let address = match &keys.address {
+            None => None,
+            Some(key) => match store.reserve_attempt(key, now, &policy)? {
+                Reservation::Granted(f) => Some(f),
+                Reservation::Refused { until } => {
+                    return Ok(Attempt::Throttled { wait: wait(until) });
+                }
+            },
+        };
+        match store.reserve_attempt(&keys.account, now, &policy)? {
+            Reservation::Granted(_) => Ok(Attempt::Allowed(Reserved { keys, address })),
+            Reservation::Refused { until } => {
+                if let (Some(key), Some(granted)) = (&keys.address, &address) {
+                    store.release_attempt(key, granted, &policy)?;
+                }
+                Ok(Attempt::Throttled { wait: wait(until) })
+            }
+        }
+    })
+    .await
+}
+
+/// Settles a successful attempt: the account's counters are cleared (its owner is
+/// back), the address reservation is given back. The address's failures are kept: one
+/// valid account must not reset the counter an attacker accumulates from an address.
+pub async fn succeeded(state: &AppState, reserved: Reserved) -> Result<(), Failure> {
+    let policy = policy(state);
+    let store = state.stores.throttle.clone();
+    blocking(move || {
+        store.clear_failures(&reserved.keys.account)?;
+        if let (Some(key), Some(granted)) = (&reserved.keys.address, &reserved.address) {
+            store.release_attempt(key, granted, &policy)?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
 
     #[test]
-    fn locks_after_the_maximum_and_doubles_up_to_the_cap() {
-        let mut f = None;
-        for _ in 0..4 {
-            f = Some(after_failure(f, UnixTime(1000), 5, 30));
-            assert_eq!(f.unwrap().locked_until, None);
-        }
-        let fifth = after_failure(f, UnixTime(1000), 5, 30);
-        assert_eq!(fifth.locked_until, Some(UnixTime(1030)));
-        let sixth = after_failure(Some(fifth), UnixTime(1040), 5, 30);
-        assert_eq!(sixth.locked_until, Some(UnixTime(1100)));
-        let mut many = sixth;
-        for _ in 0..30 {
-            many = after_failure(Some(many), UnixTime(1100), 5, 30);
-        }
-        assert_eq!(many.locked_until, Some(UnixTime(1100 + MAX_LOCK)));
-    }
-
-    #[test]
-    fn a_new_window_starts_after_fifteen_quiet_minutes() {
-        let f = after_failure(None, UnixTime(0), 5, 30);
-        let later = after_failure(Some(f), UnixTime(WINDOW + 1), 5, 30);
-        assert_eq!(later.count, 1);
+    fn accounts_are_keyed_in_lower_case_and_addresses_only_when_known() {
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(
+            keys("Alice", &ClientAddress::Ip(ip)),
+            Keys {
+                address: Some("ip:2001:db8::/64".to_owned()),
+                account: "user:alice".to_owned(),
+            }
+        );
+        assert_eq!(
+            keys("bob", &ClientAddress::BehindUntrustedProxy).address,
+            None
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Property-based tests of the HTTP edge's parsers of untrusted input: form and query
-//! decoding (`params::decode`) and HTTP Basic client credentials. They never panic, they
+//! decoding (`params::decode`), HTTP Basic client credentials, and the client address
+//! read from forwarding headers (`client_address::resolve`). They never panic, they
 //! round-trip what a correct client sends, and they refuse what is malformed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -67,5 +68,56 @@ proptest! {
         // Base64 of text with no colon is malformed.
         let no_colon = STANDARD.encode(token.replace(':', ""));
         prop_assert_eq!(basic_credentials(&format!("Basic {no_colon}")), Err(BasicError::Malformed));
+    }
+}
+
+mod client_address {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use proptest::prelude::*;
+    use usher_http::client_address::{Cidr, ClientAddress, TrustedProxies, resolve};
+
+    fn proxies() -> TrustedProxies {
+        TrustedProxies::new(vec![Cidr::parse("10.0.0.0/24").unwrap()])
+    }
+
+    const PROXY: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    const PUBLIC_PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9));
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Any header values: no panic; an untrusted peer is always itself.
+        #[test]
+        fn any_headers_never_panic_and_an_untrusted_peer_is_itself(
+            forwarded in proptest::option::of(".{0,120}"),
+            xff in proptest::option::of("[0-9a-f:.,\\[\\] \"=;_]{0,120}"),
+        ) {
+            let _ = resolve(Some(PROXY), forwarded.as_deref(), xff.as_deref(), &proxies());
+            prop_assert_eq!(
+                resolve(Some(PUBLIC_PEER), forwarded.as_deref(), xff.as_deref(), &proxies()),
+                ClientAddress::Ip(PUBLIC_PEER)
+            );
+        }
+
+        /// Whatever a client writes before the address its proxy appends, the appended
+        /// address is the client: in X-Forwarded-For and in Forwarded alike.
+        #[test]
+        fn a_client_cannot_choose_its_address_through_a_trusted_proxy(
+            client_wrote in ".{0,80}",
+            a in 11u8..=223, b: u8, c: u8, d in 1u8..=254,
+        ) {
+            let real = IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+            let xff = format!("{client_wrote}, {real}");
+            prop_assert_eq!(
+                resolve(Some(PROXY), None, Some(&xff), &proxies()),
+                ClientAddress::Ip(real)
+            );
+            let forwarded = format!("{client_wrote}, for={real};proto=https");
+            prop_assert_eq!(
+                resolve(Some(PROXY), Some(&forwarded), None, &proxies()),
+                ClientAddress::Ip(real)
+            );
+        }
     }
 }

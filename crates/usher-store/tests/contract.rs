@@ -15,8 +15,9 @@ use usher_domain::{
     Audience, AuthMethod, AuthorizationCode, Client, ClientId, ClientName, ClientRegistration,
     ClientStore, CodeRedemption, CodeStore, ConsentStore, Email, GrantType, Interaction,
     InteractionStep, InteractionStore, KeyState, KeyStore, LoginFailures, NonceStore, PersonName,
-    Ping, RedirectUri, RevocationStore, ScopeSet, Session, SessionStore, SigningKeyRecord,
-    StoreError, ThrottleStore, UnixTime, User, UserId, UserStore, Username,
+    Ping, RedirectUri, Reservation, RevocationStore, ScopeSet, Session, SessionStore,
+    SigningKeyRecord, StoreError, ThrottlePolicy, ThrottleStore, UnixTime, User, UserId, UserStore,
+    Username,
 };
 use usher_store::Database;
 use usher_store::testing::TestDb;
@@ -81,7 +82,8 @@ contract!(
     revoking_a_jti_is_idempotent,
     revoked_jtis_lists_the_unexpired_up_to_a_limit,
     a_nonce_is_spent_once_even_by_racing_spenders,
-    login_failures_are_put_replaced_and_cleared,
+    login_attempts_follow_the_reference_rule,
+    concurrent_reservations_lose_no_count_and_never_pass_the_limit,
     deleting_a_user_or_client_removes_their_sign_in_records,
     purge_removes_only_what_has_expired,
 );
@@ -1176,53 +1178,183 @@ mod cases {
         assert_eq!(db.revoked_jtis(UnixTime(2000), 10), Ok(vec![]));
     }
 
-    pub fn login_failures_are_put_replaced_and_cleared(t: &TestDb, db: &Database) {
-        assert_eq!(db.get_failures("user:alice"), Ok(None));
-        let first = LoginFailures {
-            count: 1,
-            window_start: UnixTime(100),
-            locked_until: None,
+    /// Applies the same steps to the store and to the reference rule in
+    /// [`ThrottlePolicy`], and compares every answer.
+    pub fn login_attempts_follow_the_reference_rule(t: &TestDb, db: &Database) {
+        let policy = ThrottlePolicy {
+            max_failures: 3,
+            first_lock: 10,
+            window: 100,
+            max_lock: 35,
         };
-        db.put_failures("user:alice", &first).unwrap();
-        assert_eq!(db.get_failures("user:alice"), Ok(Some(first)));
-        let locked = LoginFailures {
-            count: 5,
-            window_start: UnixTime(100),
-            locked_until: Some(UnixTime(400)),
+        let key = "user:alice";
+        let mut model: Option<LoginFailures> = None;
+        let reserve = |model: &mut Option<LoginFailures>, now: i64| {
+            let want = policy.reserve(*model, UnixTime(now));
+            let got = db.reserve_attempt(key, UnixTime(now), &policy).unwrap();
+            assert_eq!(got, want, "at {now}");
+            if let Reservation::Granted(f) = got {
+                *model = Some(f);
+            }
+            got
         };
-        db.put_failures("user:alice", &locked).unwrap();
-        assert_eq!(db.get_failures("user:alice"), Ok(Some(locked)));
-        // Clearing the lock writes NULL back.
-        let unlocked = LoginFailures {
-            count: 0,
-            window_start: UnixTime(500),
-            locked_until: None,
+        let granted = |r: Reservation| match r {
+            Reservation::Granted(f) => f,
+            Reservation::Refused { until } => panic!("refused until {until:?}"),
         };
-        db.put_failures("user:alice", &unlocked).unwrap();
-        assert_eq!(db.get_failures("user:alice"), Ok(Some(unlocked)));
-        assert_eq!(t.count("login_failures"), 1);
-        // Keys are independent.
-        db.put_failures("ip:192.0.2.1", &first).unwrap();
-        db.clear_failures("user:alice").unwrap();
-        db.clear_failures("user:alice").unwrap();
-        assert_eq!(db.get_failures("user:alice"), Ok(None));
-        assert_eq!(db.get_failures("ip:192.0.2.1"), Ok(Some(first)));
-        // A count beyond the column's range is stored as the largest it holds.
-        let huge = LoginFailures {
-            count: u32::MAX,
-            ..first
-        };
-        db.put_failures("ip:192.0.2.1", &huge).unwrap();
+        for _ in 0..3 {
+            reserve(&mut model, 0);
+        }
+        assert_eq!(model.unwrap().locked_until, Some(UnixTime(10)));
         assert_eq!(
-            db.get_failures("ip:192.0.2.1").unwrap().map(|f| f.count),
-            Some(i32::MAX as u32)
+            reserve(&mut model, 5),
+            Reservation::Refused {
+                until: UnixTime(10)
+            }
         );
+        // A reservation given back (a success) lifts the lock it set.
+        let fourth = granted(reserve(&mut model, 10));
+        assert_eq!(fourth.locked_until, Some(UnixTime(30)));
+        db.release_attempt(key, &fourth, &policy).unwrap();
+        model = policy.release(model.unwrap(), &fourth);
+        assert_eq!(
+            model,
+            Some(LoginFailures {
+                count: 3,
+                window_start: UnixTime(0),
+                locked_until: None
+            })
+        );
+        assert_eq!(
+            t.count(
+                "login_failures WHERE key = 'user:alice' AND count = 3 \
+                 AND window_start = 0 AND locked_until IS NULL"
+            ),
+            1
+        );
+        // Locks double up to the cap, then a new window starts.
+        for now in [11, 31, 71] {
+            granted(reserve(&mut model, now));
+        }
+        assert_eq!(
+            model,
+            Some(LoginFailures {
+                count: 6,
+                window_start: UnixTime(0),
+                locked_until: Some(UnixTime(71 + 35))
+            })
+        );
+        let stale = model.unwrap();
+        let next = granted(reserve(&mut model, 106));
+        assert_eq!((next.count, next.window_start), (1, UnixTime(106)));
+        // Giving back a reservation of an earlier window changes nothing.
+        db.release_attempt(key, &stale, &policy).unwrap();
+        assert_eq!(granted(reserve(&mut model, 107)).count, 2);
+        // Keys are independent; clearing forgets one key.
+        let other = db
+            .reserve_attempt("ip:192.0.2.1", UnixTime(107), &policy)
+            .unwrap();
+        assert_eq!(granted(other).count, 1);
+        db.clear_failures(key).unwrap();
+        db.clear_failures(key).unwrap();
+        model = None;
+        assert_eq!(granted(reserve(&mut model, 108)).count, 1);
+        assert_eq!(t.count("login_failures"), 2);
         // A negative count cannot come from Usher.
-        t.execute("UPDATE login_failures SET count = -1");
+        t.execute("UPDATE login_failures SET count = -5");
         assert!(matches!(
-            db.get_failures("ip:192.0.2.1"),
+            db.reserve_attempt("ip:192.0.2.1", UnixTime(109), &policy),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    /// Many threads reserve for one key at once: every reservation is counted exactly
+    /// once (the counts are 1..=N), and with a limit only the first `max_failures` are
+    /// granted.
+    pub fn concurrent_reservations_lose_no_count_and_never_pass_the_limit(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        let threads = 24;
+        let race = |key: &'static str, policy: ThrottlePolicy| {
+            let barrier = Arc::new(Barrier::new(threads));
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let (db, barrier) = (db.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        db.reserve_attempt(key, UnixTime(1000), &policy).unwrap()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let counts = |outcomes: &[Reservation]| {
+            let mut counts: Vec<u32> = outcomes
+                .iter()
+                .filter_map(|r| match r {
+                    Reservation::Granted(f) => Some(f.count),
+                    Reservation::Refused { .. } => None,
+                })
+                .collect();
+            counts.sort_unstable();
+            counts
+        };
+
+        let unlimited = ThrottlePolicy::new(1000, 30);
+        let outcomes = race("user:many", unlimited);
+        let expected: Vec<u32> = (1..=threads as u32).collect();
+        assert_eq!(counts(&outcomes), expected);
+
+        let five = ThrottlePolicy::new(5, 30);
+        let outcomes = race("user:limited", five);
+        assert_eq!(counts(&outcomes), vec![1, 2, 3, 4, 5]);
+        assert!(
+            outcomes
+                .iter()
+                .filter(|r| matches!(r, Reservation::Refused { .. }))
+                .all(|r| *r
+                    == Reservation::Refused {
+                        until: UnixTime(1030)
+                    }),
+            "{outcomes:?}"
+        );
+        assert_eq!(
+            t.count("login_failures WHERE key = 'user:limited' AND count = 5"),
+            1
+        );
+
+        // Every reservation given back at once: back to zero, no lock.
+        let granted: Vec<LoginFailures> = race("ip:192.0.2.9", unlimited)
+            .into_iter()
+            .map(|r| match r {
+                Reservation::Granted(f) => f,
+                Reservation::Refused { until } => panic!("refused until {until:?}"),
+            })
+            .collect();
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = granted
+            .into_iter()
+            .map(|g| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    db.release_attempt("ip:192.0.2.9", &g, &unlimited).unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(
+            t.count(
+                "login_failures WHERE key = 'ip:192.0.2.9' AND count = 0 AND locked_until IS NULL"
+            ),
+            1
+        );
     }
 
     pub fn deleting_a_user_or_client_removes_their_sign_in_records(t: &TestDb, db: &Database) {
@@ -1327,15 +1459,11 @@ mod cases {
             ("locked-now", now - 2 * day, Some(now + 50)),
         ];
         for (key, window_start, locked_until) in counters {
-            db.put_failures(
-                key,
-                &LoginFailures {
-                    count: 3,
-                    window_start: UnixTime(window_start),
-                    locked_until: locked_until.map(UnixTime),
-                },
-            )
-            .unwrap();
+            let locked_until = locked_until.map_or("NULL".to_owned(), |l| l.to_string());
+            t.execute(&format!(
+                "INSERT INTO login_failures (key, count, window_start, locked_until) \
+                 VALUES ('{key}', 3, {window_start}, {locked_until})"
+            ));
         }
 
         // 1 session + 1 interaction + 2 codes + 1 revocation + 2 counters.
@@ -1376,7 +1504,7 @@ mod cases {
         assert_eq!(db.is_jti_revoked("jti-old"), Ok(false));
         assert_eq!(db.is_jti_revoked("jti-live"), Ok(true));
         for (key, _, _) in counters {
-            let kept = db.get_failures(key).unwrap().is_some();
+            let kept = t.count(&format!("login_failures WHERE key = '{key}'")) == 1;
             assert_eq!(kept, !key.starts_with("stale"), "{key}");
         }
         // Nothing more to do at the same time.

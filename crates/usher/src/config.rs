@@ -66,6 +66,8 @@ pub struct Settings {
     pub log: String,
     pub log_format: LogFormat,
     pub workers: usize,
+    /// Proxies whose forwarding headers name the client address (login throttling).
+    pub trusted_proxies: usher_http::client_address::TrustedProxies,
     pub keys: KeySettings,
     /// Lifetime of access and ID tokens, in seconds.
     pub access_token_ttl: i64,
@@ -152,6 +154,7 @@ struct RawSettings {
     log: Option<String>,
     log_format: Option<String>,
     workers: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
     default_audience: Option<String>,
     cache_ttl: Option<u64>,
     #[serde(default)]
@@ -234,6 +237,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("log", "USHER_LOG", "info"),
     ("log_format", "USHER_LOG_FORMAT", "pretty"),
     ("workers", "USHER_WORKERS", "(number of CPUs)"),
+    ("trusted_proxies", "USHER_TRUSTED_PROXIES", "(none)"),
     (
         "default_audience",
         "USHER_DEFAULT_AUDIENCE",
@@ -510,6 +514,7 @@ impl Settings {
             log,
             log_format,
             workers,
+            trusted_proxies: trusted_proxies_from_raw(raw.trusted_proxies)?,
             keys: KeySettings {
                 bits,
                 jwks_max_age,
@@ -559,6 +564,20 @@ fn families_from_raw(raw: &RawFamilies) -> Result<FamilySettings, ConfigError> {
         absolute_ttl: absolute_ttl as i64,
         idle_ttl: idle_ttl as i64,
     })
+}
+
+/// CIDR ranges (or single addresses); empty entries are skipped, so an empty variable
+/// means no trusted proxy.
+fn trusted_proxies_from_raw(
+    raw: Option<Vec<String>>,
+) -> Result<usher_http::client_address::TrustedProxies, ConfigError> {
+    use usher_http::client_address::{Cidr, TrustedProxies};
+    let ranges = raw.unwrap_or_default();
+    let ranges = ranges.iter().map(|r| r.trim()).filter(|r| !r.is_empty());
+    ranges
+        .map(|r| Cidr::parse(r).map_err(|e| err(&name_of("trusted_proxies"), e.to_string())))
+        .collect::<Result<Vec<_>, _>>()
+        .map(TrustedProxies::new)
 }
 
 fn check_database_url(url: &str) -> Result<(), ConfigError> {
@@ -623,6 +642,9 @@ fn overlay_env(
             "USHER_LOG" => raw.log = Some(value),
             "USHER_LOG_FORMAT" => raw.log_format = Some(value),
             "USHER_WORKERS" => raw.workers = Some(number("workers")?),
+            "USHER_TRUSTED_PROXIES" => {
+                raw.trusted_proxies = Some(value.split(',').map(str::to_owned).collect())
+            }
             "USHER_DEFAULT_AUDIENCE" => raw.default_audience = Some(value),
             "USHER_CACHE_TTL" => raw.cache_ttl = Some(number("cache_ttl")?),
             "USHER_KEYS__BITS" => raw.keys.bits = Some(number("keys.bits")?),
@@ -920,6 +942,57 @@ mod tests {
         assert_eq!((s.families.grace, s.families.idle_ttl), (5, 900));
         std::fs::write(&file, "[families]\ngrase = 5\n").unwrap();
         assert!(Settings::load(Some(&file), []).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_from_a_list_or_a_comma_separated_variable() {
+        assert!(load(&[]).unwrap().trusted_proxies.is_empty());
+        assert!(
+            load(&[("USHER_TRUSTED_PROXIES", "")])
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
+        );
+        let s = load(&[(
+            "USHER_TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.0.2.7,2001:db8::/32",
+        )])
+        .unwrap();
+        let shown: Vec<String> = s
+            .trusted_proxies
+            .ranges()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        refused(
+            &[("USHER_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal")],
+            "USHER_TRUSTED_PROXIES",
+            "not an IP address or CIDR range",
+        );
+        refused(
+            &[("USHER_TRUSTED_PROXIES", "10.0.0.1/8")],
+            "USHER_TRUSTED_PROXIES",
+            "the range is 10.0.0.0/8",
+        );
+        refused(
+            &[("USHER_TRUSTED_PROXIES", "0.0.0.0/0")],
+            "USHER_TRUSTED_PROXIES",
+            "every address",
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("usher.toml");
+        std::fs::write(&file, "trusted_proxies = [\"172.30.90.10\", \"::1/128\"]\n").unwrap();
+        let s = Settings::load(Some(&file), []).unwrap();
+        assert_eq!(s.trusted_proxies.ranges().len(), 2);
+        std::fs::write(&file, "trusted_proxies = [\"172.30.90.10/33\"]\n").unwrap();
+        let e = Settings::load(Some(&file), []).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("USHER_TRUSTED_PROXIES (trusted_proxies)"),
+            "{e}"
+        );
     }
 
     #[test]

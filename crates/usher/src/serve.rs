@@ -56,6 +56,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
     http.access_token_ttl = settings.access_token_ttl;
     http.session_ttl = settings.session_ttl;
     http.default_audience = settings.default_audience.clone();
+    http.trusted_proxies = settings.trusted_proxies.clone();
     http.metrics_on_main = settings.metrics_bind.is_none();
     http.refresh = usher_http::RefreshSettings {
         absolute_ttl: settings.families.absolute_ttl,

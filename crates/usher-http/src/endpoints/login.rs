@@ -9,6 +9,7 @@ use usher_domain::{
     Interaction, InteractionStep, Password, ProtocolError, Session, User, Username,
 };
 
+use crate::client_address;
 use crate::cookies;
 use crate::flow::{self, rejection};
 use crate::pages::{self, FormState, LoginPage};
@@ -53,10 +54,12 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
             },
         )
     };
-    let address = req.peer_addr().map(|a| a.ip().to_string());
-    let keys = throttle::keys(&typed, address.as_deref());
-    match throttle::locked_for(&state, &keys).await {
-        Ok(Some(wait)) => {
+    // Reserved before the password is checked: a locked key refuses it unchecked,
+    // however many attempts arrive at once (throttle.rs).
+    let address = client_address::of(&req, &state.settings.trusted_proxies);
+    let reserved = match throttle::reserve(&state, throttle::keys(&typed, &address)).await {
+        Ok(throttle::Attempt::Allowed(reserved)) => reserved,
+        Ok(throttle::Attempt::Throttled { wait }) => {
             crate::metrics::inc(crate::metrics::Counter::LoginThrottled, "");
             tracing::warn!(
                 event = "login_throttled",
@@ -70,9 +73,8 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
                 ),
             );
         }
-        Ok(None) => {}
         Err(f) => return flow::failure_page(f),
-    }
+    };
 
     let password = params::single(&form, "password").unwrap_or("").to_owned();
     let user = match check_password(&state, &typed, password).await {
@@ -80,14 +82,11 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
         Err(f) => return flow::failure_page(f),
     };
     let Some(user) = user else {
-        if let Err(f) = throttle::record_failure(&state, &keys).await {
-            return flow::failure_page(f);
-        }
         crate::metrics::inc(crate::metrics::Counter::LoginFailures, "");
         tracing::info!(event = "login_failed", "login failed");
         return again(StatusCode::UNAUTHORIZED, WRONG);
     };
-    if let Err(f) = throttle::record_success(&state, user.username.as_str()).await {
+    if let Err(f) = throttle::succeeded(&state, reserved).await {
         return flow::failure_page(f);
     }
 

@@ -14,6 +14,7 @@ mod client_credentials;
 mod cluster;
 mod config;
 mod helpers;
+mod limits;
 mod logout;
 mod ops;
 mod pg_restart;
