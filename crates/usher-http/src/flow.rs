@@ -358,6 +358,20 @@ pub struct Pending {
     form: PendingForm,
 }
 
+impl Pending {
+    /// The posted form's own fields, to show the same form again when it was refused
+    /// before being spent (a throttled login): it stays good for one more attempt.
+    pub fn unspent_form<'a>(&self, form: &'a RawParams) -> Option<FormState<'a>> {
+        match self.form {
+            PendingForm::Sealed => crate::params::single(form, "pending").map(FormState::Sealed),
+            PendingForm::Stored { .. } => Some(FormState::Stored {
+                interaction: crate::params::single(form, "interaction")?,
+                csrf: crate::params::single(form, "csrf")?,
+            }),
+        }
+    }
+}
+
 /// Which kind of form was posted.
 enum PendingForm {
     /// The first form: the interaction is not stored yet.

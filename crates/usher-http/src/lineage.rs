@@ -17,7 +17,8 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 use usher_domain::{
-    AuthorizationCode, Client, ProtocolError, RevokeReason, Session, UnixTime, UserId,
+    AuthorizationCode, Client, Family, ProtocolError, RevokeReason, Session, UnixTime, UserId,
+    survives_logout,
 };
 
 use crate::flow;
@@ -70,6 +71,23 @@ pub async fn end(state: &AppState, session: &Session) -> Result<usize, Failure> 
         .revoke_online(&lineage, RevokeReason::Logout, now)
         .await?;
     Ok(first + late)
+}
+
+/// Whether a refresh of `family` may go on: an *online* family (no `offline_access`)
+/// lives only as long as its browser sign-in — while its lineage has a live session —
+/// as Keycloak's online sessions do. Otherwise a family from a sign-in that expired
+/// would stay out of reach of every later logout (the next sign-in in that browser
+/// starts a new lineage) and keep rotating until its own absolute end. Offline families,
+/// and families recorded without a lineage, are not tied to a sign-in.
+pub async fn family_signed_in(
+    state: &AppState,
+    family: &Family,
+    now: UnixTime,
+) -> Result<bool, Failure> {
+    match &family.lineage_hash {
+        Some(lineage) if !survives_logout(&family.scopes) => signed_in(state, lineage, now).await,
+        _ => Ok(true),
+    }
 }
 
 /// Whether the lineage of a code still has a live session.

@@ -49,6 +49,7 @@ pub enum Attempt {
 pub struct Reserved {
     keys: Keys,
     address: Option<LoginFailures>,
+    account: LoginFailures,
 }
 
 fn policy(state: &AppState) -> ThrottlePolicy {
@@ -75,7 +76,11 @@ pub async fn reserve(state: &AppState, keys: Keys) -> Result<Attempt, Failure> {
             },
         };
         match store.reserve_attempt(&keys.account, now, &policy)? {
-            Reservation::Granted(_) => Ok(Attempt::Allowed(Reserved { keys, address })),
+            Reservation::Granted(account) => Ok(Attempt::Allowed(Reserved {
+                keys,
+                address,
+                account,
+            })),
             Reservation::Refused { until } => {
                 if let (Some(key), Some(granted)) = (&keys.address, &address) {
                     store.release_attempt(key, granted, &policy)?;
@@ -95,6 +100,21 @@ pub async fn succeeded(state: &AppState, reserved: Reserved) -> Result<(), Failu
     let store = state.stores.throttle.clone();
     blocking(move || {
         store.clear_failures(&reserved.keys.account)?;
+        if let (Some(key), Some(granted)) = (&reserved.keys.address, &reserved.address) {
+            store.release_attempt(key, granted, &policy)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Gives both reservations back, for an attempt whose password was never checked (its
+/// form turned out to be spent already): it counts nowhere.
+pub async fn give_back(state: &AppState, reserved: Reserved) -> Result<(), Failure> {
+    let policy = policy(state);
+    let store = state.stores.throttle.clone();
+    blocking(move || {
+        store.release_attempt(&reserved.keys.account, &reserved.account, &policy)?;
         if let (Some(key), Some(granted)) = (&reserved.keys.address, &reserved.address) {
             store.release_attempt(key, granted, &policy)?;
         }

@@ -47,6 +47,9 @@ diesel::table! {
 
 use refresh_families as rf;
 
+/// How many families one revoking `UPDATE … WHERE id IN (…)` names at most.
+const REVOKE_BATCH: usize = 500;
+
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_families)]
 struct FamilyRow {
@@ -316,17 +319,21 @@ impl Database {
             .filter(|(_, scopes)| !ScopeSet::parse(scopes).is_ok_and(|s| survives_logout(&s)))
             .map(|(id, _)| id)
             .collect();
-        if online.is_empty() {
-            return Ok(0);
+        // In batches: SQLite refuses statements with more bound values than its limit
+        // (32 766 since 3.32, far less on older builds), and a person with thousands of
+        // families in one browser must still be able to sign out.
+        let mut revoked = 0;
+        for batch in online.chunks(REVOKE_BATCH) {
+            revoked += diesel::update(
+                rf::table
+                    .filter(rf::id.eq_any(batch))
+                    .filter(rf::revoked_at.is_null()),
+            )
+            .set(revoke_now(reason, now))
+            .execute(&mut *conn)
+            .map_err(unavailable)?;
         }
-        diesel::update(
-            rf::table
-                .filter(rf::id.eq_any(&online))
-                .filter(rf::revoked_at.is_null()),
-        )
-        .set(revoke_now(reason, now))
-        .execute(&mut *conn)
-        .map_err(unavailable)
+        Ok(revoked)
     }
 
     fn list_families(&self, filter: &FamilyFilter) -> Result<Vec<Family>, StoreError> {

@@ -20,17 +20,25 @@ pub const CODE_REPLAY_GRACE_SECONDS: i64 = 10 * 60;
 /// lock ended.
 pub const FAILURES_RETENTION_SECONDS: i64 = 24 * 60 * 60;
 
+/// How long an interaction or a spent nonce is kept past its own expiry. Each records
+/// that a single-use form (a sealed first page, a logout confirmation) was used, and a
+/// node checks that form's expiry by its own clock: keeping the record this much longer
+/// means a node whose clock runs up to five minutes behind the purging node's still
+/// finds it, instead of accepting the form a second time.
+pub const SINGLE_USE_MARGIN_SECONDS: i64 = 5 * 60;
+
 impl Database {
-    /// Deletes what has expired at `now`: sessions and interactions (`expires_at <= now`),
+    /// Deletes what has expired at `now`: sessions (`expires_at <= now`), interactions and
+    /// spent nonces [`SINGLE_USE_MARGIN_SECONDS`] after their expiry,
     /// authorization codes (with their recorded tokens) that expired more than
-    /// [`CODE_REPLAY_GRACE_SECONDS`] ago, revoked tokens and spent nonces past their own
-    /// expiry, and
+    /// [`CODE_REPLAY_GRACE_SECONDS`] ago, revoked tokens past their own expiry, and
     /// failed-login counters whose window started, and whose lock (if any) ended, more
     /// than [`FAILURES_RETENTION_SECONDS`] ago. Returns how many sessions, interactions,
     /// codes, revocations, nonces and counters were deleted (recorded tokens are not counted).
     pub fn purge_expired(&self, now: UnixTime) -> Result<usize, StoreError> {
         let now = now.seconds();
         let code_cutoff = now.saturating_sub(CODE_REPLAY_GRACE_SECONDS);
+        let single_use_cutoff = now.saturating_sub(SINGLE_USE_MARGIN_SECONDS);
         let failures_cutoff = now.saturating_sub(FAILURES_RETENTION_SECONDS);
         let mut conn = self.conn()?;
         let deleted = conn
@@ -38,9 +46,10 @@ impl Database {
                 let mut deleted =
                     diesel::delete(sessions::table.filter(sessions::expires_at.le(now)))
                         .execute(c)?;
-                deleted +=
-                    diesel::delete(interactions::table.filter(interactions::expires_at.le(now)))
-                        .execute(c)?;
+                deleted += diesel::delete(
+                    interactions::table.filter(interactions::expires_at.le(single_use_cutoff)),
+                )
+                .execute(c)?;
                 // The foreign key cascades too; deleting explicitly keeps this correct on
                 // a connection where SQLite's foreign keys were somehow left off.
                 let old_codes = authorization_codes::table
@@ -57,9 +66,10 @@ impl Database {
                     revoked_tokens::table.filter(revoked_tokens::expires_at.le(now)),
                 )
                 .execute(c)?;
-                deleted +=
-                    diesel::delete(spent_nonces::table.filter(spent_nonces::expires_at.le(now)))
-                        .execute(c)?;
+                deleted += diesel::delete(
+                    spent_nonces::table.filter(spent_nonces::expires_at.le(single_use_cutoff)),
+                )
+                .execute(c)?;
                 deleted += diesel::delete(
                     login_failures::table
                         .filter(login_failures::window_start.le(failures_cutoff))

@@ -30,16 +30,52 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
         Ok(p) => p,
         Err(page) => return page,
     };
-    // Spend the form before anything else: a form is good for one attempt.
-    let (csrf, csrf_hash) = match flow::renew(&state, &p).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-
     let typed = params::single(&form, "username")
         .unwrap_or("")
         .trim()
         .to_owned();
+    // Reserved before the form is spent and the password checked: a locked key refuses
+    // the attempt unchecked, however many arrive at once (throttle.rs), and writes
+    // nothing — the form is shown again, still unspent, so a refused burst of first forms
+    // stores no interaction.
+    let address = client_address::of(&req, &state.settings.trusted_proxies);
+    let reserved = match throttle::reserve(&state, throttle::keys(&typed, &address)).await {
+        Ok(throttle::Attempt::Allowed(reserved)) => reserved,
+        Ok(throttle::Attempt::Throttled { wait }) => {
+            crate::metrics::inc(crate::metrics::Counter::LoginThrottled, "");
+            tracing::warn!(
+                event = "login_throttled",
+                "login attempt refused: too many failures"
+            );
+            let Some(unspent) = p.unspent_form(&form) else {
+                return flow::failure_page(Failure::Internal);
+            };
+            return pages::login(
+                StatusCode::TOO_MANY_REQUESTS,
+                LoginPage {
+                    client_name: p.client.registration.name.as_str(),
+                    form: unspent,
+                    username: &typed,
+                    error: Some(&format!(
+                        "Too many failed attempts. Wait {} and try again.",
+                        plural_seconds(wait)
+                    )),
+                },
+            );
+        }
+        Err(f) => return flow::failure_page(f),
+    };
+    // Spend the form: a form is good for one checked attempt.
+    let (csrf, csrf_hash) = match flow::renew(&state, &p).await {
+        Ok(v) => v,
+        Err(page) => {
+            // Never checked: the attempt counts nowhere.
+            if let Err(f) = throttle::give_back(&state, reserved).await {
+                return flow::failure_page(f);
+            }
+            return page;
+        }
+    };
     let again = |status: StatusCode, message: &str| {
         pages::login(
             status,
@@ -53,27 +89,6 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
                 error: Some(message),
             },
         )
-    };
-    // Reserved before the password is checked: a locked key refuses it unchecked,
-    // however many attempts arrive at once (throttle.rs).
-    let address = client_address::of(&req, &state.settings.trusted_proxies);
-    let reserved = match throttle::reserve(&state, throttle::keys(&typed, &address)).await {
-        Ok(throttle::Attempt::Allowed(reserved)) => reserved,
-        Ok(throttle::Attempt::Throttled { wait }) => {
-            crate::metrics::inc(crate::metrics::Counter::LoginThrottled, "");
-            tracing::warn!(
-                event = "login_throttled",
-                "login attempt refused: too many failures"
-            );
-            return again(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "Too many failed attempts. Wait {} and try again.",
-                    plural_seconds(wait)
-                ),
-            );
-        }
-        Err(f) => return flow::failure_page(f),
     };
 
     let password = params::single(&form, "password").unwrap_or("").to_owned();
@@ -216,8 +231,9 @@ async fn new_session(
 ) -> Result<(Session, String), Failure> {
     let lineage_hash = crate::lineage::for_login(state, req, &user.id).await?;
     let (id, id_hash) = flow::secret_pair()?;
+    let (_, other_lineage) = flow::secret_pair()?;
     let now = state.now();
-    let session = Session {
+    let mut session = Session {
         id_hash,
         lineage_hash,
         user_id: user.id.clone(),
@@ -228,12 +244,18 @@ async fn new_session(
     let sessions = state.stores.sessions.clone();
     let previous = cookies::read(req, &state.settings, cookies::SESSION)
         .map(|old| usher_keys::sha256_b64url(&old));
-    let row = session.clone();
-    blocking(move || {
-        if let Some(old) = previous {
-            sessions.delete_session(&old)?;
+    let session = blocking(move || {
+        if let Some(old) = previous
+            && !sessions.delete_session(&old)?
+        {
+            // The session this browser named is gone: it expired, or a logout or
+            // `user revoke-sessions` ended it while this login was being checked. Its
+            // lineage must not come back to life with this session (codes issued in it
+            // before that logout would be redeemable again): start a new one.
+            session.lineage_hash = other_lineage;
         }
-        sessions.insert_session(&row)
+        sessions.insert_session(&session)?;
+        Ok(session)
     })
     .await?;
     tracing::info!(event = "login", "person signed in");

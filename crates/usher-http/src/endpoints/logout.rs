@@ -16,7 +16,9 @@
 //! id's hash, under a sub-key of the KEK). Nothing is stored when the page is shown; the
 //! POST records the nonce as spent (one `INSERT`, exactly one winner however many race)
 //! before it ends anything. A POST without a valid, unspent token for this session ends
-//! nothing and gets the question again. Usher redirects afterwards only to a
+//! nothing and gets the question again. A POST that carries no session cookie at all
+//! (any cross-site POST: the cookie is `SameSite=Lax`) ends and clears nothing; it is
+//! sent to the same request as a `GET`, which the browser makes with its cookie. Usher redirects afterwards only to a
 //! `post_logout_redirect_uri` registered for the client the request is tied to — matched
 //! like redirect URIs: byte for byte, except the port of a loopback IP literal (RFC 8252
 //! §7.3) — otherwise it shows the "signed out" page.
@@ -226,9 +228,30 @@ async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 
 async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     match params::form(&req, &body) {
+        Ok(p) if cookies::read(&req, &state.settings, cookies::SESSION).is_none() => {
+            again_as_get(&state, &p)
+        }
         Ok(p) => logout(req, p, true, &state).await,
         Err(e) => invalid(&e.to_string()),
     }
+}
+
+/// A POST that arrived without the session cookie: the cookie is `SameSite=Lax`, so a
+/// cross-site POST (an RP's logout form, or a forged one) never carries it, and ending
+/// "no session" there would answer "signed out" — and clear the cookie — while the
+/// session and its families live on. Instead the browser is sent to the same request as
+/// a `GET` (303), a top-level navigation that does carry the cookie, where the hint and
+/// the confirmation decide as usual. The confirmation's own fields are not carried over.
+fn again_as_get(state: &AppState, params: &RawParams) -> HttpResponse {
+    let pairs: Vec<(&str, &str)> = params
+        .iter()
+        .filter(|(k, _)| k != "confirm" && k != "csrf")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    redirect(&with_query(
+        &state.settings.issuer.endpoint(routes::LOGOUT),
+        &pairs,
+    ))
 }
 
 pub fn routes() -> actix_web::Resource {

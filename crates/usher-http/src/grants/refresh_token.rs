@@ -238,6 +238,16 @@ pub async fn refresh(state: &AppState, client: Client, form: &RawParams) -> Http
         tracing::warn!(event = "refresh_token_wrong_client", family_id = %family.id, client_id = %client.id, "a refresh token was presented by a client it was not issued to");
         return grant_error("the refresh token was issued to another client");
     }
+    let now = state.now();
+    // An online family ends with the browser sign-in it came from (crate::lineage).
+    match crate::lineage::family_signed_in(state, &family, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(family_id = %family.id, client_id = %client.id, "a refresh was refused: the sign-in of this online family has ended");
+            return grant_error("the sign-in this refresh token was issued in has ended");
+        }
+        Err(f) => return token_failure(f),
+    }
     // The client's registration as it is now bounds what a refresh grants: a scope
     // removed from the client stops being granted at the next refresh. A family that
     // exists only because of `offline_access` ends when the client may no longer have
@@ -266,7 +276,6 @@ pub async fn refresh(state: &AppState, client: Client, form: &RawParams) -> Http
         scope.intersection(allowed)
     };
 
-    let now = state.now();
     let lifetimes = state.settings.refresh;
     let (next_token, _, next_hash) = match mint(&state.secrets, &family.id) {
         Ok(v) => v,

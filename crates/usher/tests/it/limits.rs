@@ -222,7 +222,11 @@ async fn forty_simultaneous_wrong_passwords_are_checked_at_most_five_times(backe
     let before = metric(&u.metrics().await, "usher_login_failures_total");
     let started = Instant::now();
     let (statuses, elapsed) = burst_of_wrong_passwords(&u, 40, |_| None).await;
-    assert_throttled(&u, &statuses, elapsed, before).await;
+    let checked = assert_throttled(&u, &statuses, elapsed, before).await;
+    // A refused attempt spends no form and stores nothing: only the checked ones stored
+    // an interaction (second read of issue 12: the form used to be spent first, so a
+    // locked account still let anyone write a row per request).
+    assert_eq!(u.sandbox.count("interactions"), checked as i64);
     // Locked now, even for the right password (if the 30 s lock cannot have ended yet).
     let right = u.attempt("alice", PASSWORD, None).await;
     if started.elapsed().as_secs() < 30 {

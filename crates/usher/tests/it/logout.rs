@@ -456,6 +456,77 @@ fn race(
         .collect()
 }
 
+/// Second read of issue 12: an *online* family lives only while its browser sign-in does.
+/// Once the lineage has no live session (here: the sessions expired and were purged), its
+/// online families stop refreshing — otherwise the next sign-in in that browser starts a
+/// new lineage and no logout would ever reach them — while offline ones go on.
+async fn an_online_family_ends_with_its_sign_in(sandbox: Sandbox) {
+    let (server, rp) = setup(&sandbox);
+    let base = &server.base;
+    let browser = Browser::new();
+    let offline = tokens(base, &browser, &rp, SCOPE).await;
+    let online = tokens(base, &browser, &rp, ONLINE).await;
+    let (status, body) = refresh(base, &rp, &rt(&online)).await;
+    assert_eq!(status, 200, "{body}");
+    let online = body;
+
+    sandbox.execute("DELETE FROM sessions");
+    assert_invalid_grant(refresh(base, &rp, &rt(&online)).await);
+    let (status, body) = refresh(base, &rp, &rt(&offline)).await;
+    assert_eq!(status, 200, "offline access outlives the sign-in: {body}");
+}
+
+/// Second read of issue 12: a logout POSTed without the session cookie (every cross-site
+/// POST, since the cookie is `SameSite=Lax`) ends nothing and clears nothing: it is sent
+/// to the same request as a GET, which the browser makes with its cookie.
+async fn a_logout_posted_without_the_session_cookie_is_asked_again_as_a_get(sandbox: Sandbox) {
+    let (server, rp) = setup(&sandbox);
+    let base = &server.base;
+    let browser = Browser::new();
+    let t = tokens(base, &browser, &rp, ONLINE).await;
+    let fresh = tokens(base, &browser, &rp, SCOPE).await;
+    let id_token = fresh["id_token"].as_str().unwrap();
+    let form = [
+        ("id_token_hint".to_owned(), id_token.to_owned()),
+        (
+            "post_logout_redirect_uri".to_owned(),
+            AFTER_LOGOUT.to_owned(),
+        ),
+        ("state".to_owned(), "s 1".to_owned()),
+        ("confirm".to_owned(), "yes".to_owned()),
+    ];
+    let cross_site = Browser::new()
+        .post_form(&format!("{base}{}", routes::LOGOUT), &form)
+        .await;
+    assert_eq!(cross_site.status, 303, "{}", cross_site.body);
+    assert!(
+        cross_site.headers.get("set-cookie").is_none(),
+        "no cookie is cleared: {:?}",
+        cross_site.headers
+    );
+    let location = cross_site.location.expect("a redirect");
+    assert!(
+        location.starts_with(&format!("{base}{}?", routes::LOGOUT)),
+        "{location}"
+    );
+    assert!(!location.contains("confirm"), "{location}");
+    assert_eq!(sandbox.count("sessions"), 1);
+    let (status, body) = refresh(base, &rp, &rt(&t)).await;
+    assert_eq!(status, 200, "nothing ended: {body}");
+    let t = body;
+
+    // The browser follows it with its cookie: the live hint for this client ends the
+    // session without a question and goes back to the client with its state.
+    let done = browser.get(&location).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("{AFTER_LOGOUT}?state=s+1").as_str())
+    );
+    assert_eq!(sandbox.count("sessions"), 0);
+    assert_invalid_grant(refresh(base, &rp, &rt(&t)).await);
+}
+
 /// A sandbox on the family store named: the embedded one on SQLite or PostgreSQL, or
 /// Redis (on a fresh key prefix) with SQLite.
 fn sandbox_on(store: &str) -> Sandbox {
@@ -497,6 +568,8 @@ macro_rules! on_every_family_store {
 }
 
 on_every_family_store!(
+    an_online_family_ends_with_its_sign_in,
+    a_logout_posted_without_the_session_cookie_is_asked_again_as_a_get,
     logout_reaches_every_online_family_of_the_browser_and_keeps_offline_ones,
     a_code_redeemed_after_its_sign_in_ended_starts_nothing,
     exchanges_racing_the_end_of_their_sign_in_leave_no_online_family,
