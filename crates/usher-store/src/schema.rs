@@ -153,3 +153,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_tokens,
     login_failures,
 );
+
+diesel::table! {
+    sealed_values (name) {
+        name -> Text,
+        sealed -> Text,
+        updated_at -> BigInt,
+    }
+}
