@@ -35,8 +35,8 @@ pub(crate) enum Target {
     SqliteFile(PathBuf),
     /// A private in-memory SQLite database (the pool must hold exactly one connection).
     SqliteMemory,
-    /// A PostgreSQL URL, passed to libpq unchanged.
-    Postgres(String),
+    /// A PostgreSQL URL, passed to libpq unchanged (and shown only redacted).
+    Postgres(SecretUrl),
 }
 
 impl fmt::Debug for Target {
@@ -44,7 +44,7 @@ impl fmt::Debug for Target {
         match self {
             Target::SqliteFile(path) => write!(f, "SqliteFile({})", path.display()),
             Target::SqliteMemory => f.write_str("SqliteMemory"),
-            Target::Postgres(url) => write!(f, "Postgres({})", redact_url(url)),
+            Target::Postgres(url) => write!(f, "Postgres({url})"),
         }
     }
 }
@@ -64,7 +64,7 @@ impl Target {
             return Ok(Target::SqliteFile(PathBuf::from(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Target::Postgres(url.to_owned()));
+            return Ok(Target::Postgres(SecretUrl::new(url)));
         }
         Err(StoreError::Unavailable(format!(
             "the database URL {:?} is not understood; use one of {ACCEPTED_FORMS}",
@@ -103,7 +103,9 @@ impl Target {
             Target::SqliteMemory => {
                 SqliteConnection::establish(":memory:").map(AnyConnection::Sqlite)
             }
-            Target::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
+            Target::Postgres(url) => {
+                PgConnection::establish(url.expose()).map(AnyConnection::Postgresql)
+            }
         }
     }
 }

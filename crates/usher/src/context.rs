@@ -34,7 +34,12 @@ impl Context {
     pub fn open(settings: Settings) -> anyhow::Result<Context> {
         let kek = match read_kek(&settings.kek, "kek")? {
             Some(kek) => kek,
-            None => return Err(missing_kek(&settings.kek, "this command")),
+            None => {
+                return Err(missing_kek(
+                    &settings.kek,
+                    "this command does not create one: only `usher serve` on an empty database does. Nothing was written. Run the command with the KEK the server uses (USHER_KEK_FILE=/path/to/kek or USHER_KEK, the same configuration as `usher serve`; a relative path is read from the current directory), or, for a new installation, run `usher serve` once first",
+                ));
+            }
         };
         let kek = with_previous(kek, &settings)?;
         let db = open_database(&settings)?;
@@ -63,7 +68,7 @@ impl Context {
             (None, source) => {
                 return Err(missing_kek(
                     source,
-                    "`usher serve` (the database already holds keys or secrets sealed under a KEK)",
+                    "the database already holds signing keys or client secrets sealed under a KEK, so Usher refuses to start instead of creating a new one. Give it the KEK the other nodes (or its earlier runs) use: USHER_KEK_FILE=/path/to/kek or USHER_KEK (a relative path is read from the working directory)",
                 ));
             }
         };
@@ -203,8 +208,8 @@ fn with_previous(kek: Kek, settings: &Settings) -> anyhow::Result<Kek> {
     }
 }
 
-/// The refusal when the KEK is missing: where Usher looked and what to do.
-fn missing_kek(source: &KekSource, who: &str) -> anyhow::Error {
+/// The refusal when the KEK is missing: where Usher looked, then `advice`.
+fn missing_kek(source: &KekSource, advice: &str) -> anyhow::Error {
     let looked = match source {
         KekSource::File(path) if path.is_relative() => match std::env::current_dir() {
             Ok(dir) => format!("{} (from {})", source.describe("kek"), dir.display()),
@@ -212,9 +217,7 @@ fn missing_kek(source: &KekSource, who: &str) -> anyhow::Error {
         },
         _ => source.describe("kek"),
     };
-    anyhow::anyhow!(
-        "there is no key-encryption key (KEK) at {looked}, and {who} does not create one: only `usher serve` on an empty database does. Nothing was written. Run the command with the KEK the server uses (USHER_KEK_FILE=/path/to/kek or USHER_KEK, the same configuration as `usher serve`; a relative path is read from the current directory), or, for a new installation, run `usher serve` once first."
-    )
+    anyhow::anyhow!("there is no key-encryption key (KEK) at {looked}; {advice}.")
 }
 
 /// Makes sure one key is active (creating the first one on a fresh database) and builds
