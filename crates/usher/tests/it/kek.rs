@@ -245,3 +245,70 @@ fn kek_rotate_reseals_every_key_and_keeps_client_secrets_and_the_signing_key() {
 fn sandbox_db(sandbox: &Sandbox) -> usher_store::Database {
     usher_store::Database::connect(&sandbox.env_value("USHER_DATABASE_URL").unwrap()).unwrap()
 }
+
+/// Many admin commands at once on a new database each store the hashing key only if it
+/// is not there yet: one value wins, and every secret any of them wrote verifies. Then
+/// several `kek rotate` at once leave everything under the new KEK.
+#[test]
+fn concurrent_first_commands_and_concurrent_rotations_agree_on_one_hashing_key() {
+    let sandbox = Sandbox::with_test_db(Backend::Postgres);
+    assert!(sandbox.usher(&["migrate"], None).ok());
+    let clients: Vec<(String, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6).map(|_| s.spawn(|| service(&sandbox))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(sandbox.count("sealed_values"), 1);
+
+    let new_kek = Kek::generate().unwrap();
+    sandbox.write_kek("keys/kek.new", &new_kek);
+    let old_kek = read_kek(&sandbox, "keys/kek");
+    sandbox.write_kek("keys/kek.old", &old_kek);
+    let rolling = Sandbox::new()
+        .env(
+            "USHER_DATABASE_URL",
+            &sandbox.env_value("USHER_DATABASE_URL").unwrap(),
+        )
+        .env(
+            "USHER_KEK_FILE",
+            sandbox.path().join("keys/kek.new").to_str().unwrap(),
+        )
+        .env(
+            "USHER_KEK_PREVIOUS_FILE",
+            sandbox.path().join("keys/kek.old").to_str().unwrap(),
+        );
+    let server = rolling.serve();
+    for (id, secret) in &clients {
+        assert_eq!(token(&server.base, id, secret).0, 200);
+    }
+    let runs: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| rolling.usher(&["kek", "rotate", "--json"], None)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for run in &runs {
+        assert!(
+            run.ok() || run.stderr().contains("run the command again"),
+            "{}",
+            run.stderr()
+        );
+    }
+    let last = rolling.usher(&["kek", "rotate", "--json"], None).json();
+    assert_eq!(last["signing_keys_resealed"], 0, "{last}");
+    assert_eq!(last["hashing_key_resealed"], false, "{last}");
+    server.stop();
+
+    let after = Sandbox::new()
+        .env(
+            "USHER_DATABASE_URL",
+            &sandbox.env_value("USHER_DATABASE_URL").unwrap(),
+        )
+        .env(
+            "USHER_KEK_FILE",
+            sandbox.path().join("keys/kek.new").to_str().unwrap(),
+        );
+    let server = after.serve();
+    for (id, secret) in &clients {
+        assert_eq!(token(&server.base, id, secret).0, 200);
+    }
+}
