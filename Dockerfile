@@ -20,8 +20,9 @@ WORKDIR /var/lib/usher
 ENV USHER_BIND=0.0.0.0:8080 \
     USHER_LOG_FORMAT=json
 EXPOSE 8080 9090
-# /readyz over bash's /dev/tcp: no curl in the image.
+# Liveness: /healthz over bash's /dev/tcp (no curl in the image). Not /readyz: a database
+# or Redis blip must take a node out of the balancer, not restart every replica.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /readyz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '"]
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '"]
 ENTRYPOINT ["/usr/local/bin/usher"]
 CMD ["serve"]

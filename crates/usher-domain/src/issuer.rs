@@ -6,11 +6,15 @@ use url::{Host, Url};
 /// Usher's issuer: an absolute `https` URL (or `http` on a loopback host) with a host, no
 /// query, no fragment, no user information and no trailing slash.
 ///
-/// The string is kept exactly as configured, because relying parties compare it byte for
-/// byte with the `iss` of every token and with the discovery document.
+/// Relying parties compare it byte for byte with the `iss` of every token and with the
+/// discovery document, so it is kept as configured except for the scheme and the host,
+/// which are case-insensitive (RFC 3986 §6.2.2.1) and written in lower case:
+/// `HTTPS://Auth.Example.com/Tenant` is `https://auth.example.com/Tenant`. Whether it is
+/// https is decided from the parsed URL, never from the spelling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuer {
     raw: String,
+    https: bool,
 }
 
 /// Why a string is not a valid issuer. Each message names the fix.
@@ -49,13 +53,15 @@ impl Issuer {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(IssuerError::UserInfo);
         }
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback_host(&host) => {}
+        // `Url` lower-cases the scheme and a domain host while parsing.
+        let https = match url.scheme() {
+            "https" => true,
+            "http" if is_loopback_host(&host) => false,
             _ => return Err(IssuerError::NotHttps),
-        }
+        };
         Ok(Issuer {
-            raw: raw.to_owned(),
+            raw: lower_case_scheme_and_host(raw),
+            https,
         })
     }
 
@@ -64,9 +70,10 @@ impl Issuer {
         &self.raw
     }
 
-    /// Whether the issuer is served over https (cookies then get `Secure`).
+    /// Whether the issuer is served over https (cookies then get `Secure` and the
+    /// `__Host-` prefix), from the parsed scheme.
     pub fn is_https(&self) -> bool {
-        self.raw.starts_with("https://")
+        self.https
     }
 
     /// The absolute URL of a route path (which starts with `/`) under this issuer.
@@ -79,6 +86,17 @@ impl fmt::Display for Issuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.raw)
     }
+}
+
+/// `raw` (a checked issuer: no user information, query or fragment) with everything
+/// before the path in lower case; the path is kept as written.
+fn lower_case_scheme_and_host(raw: &str) -> String {
+    let authority_start = raw.find("://").map_or(0, |i| i + 3);
+    let path_start = raw[authority_start..]
+        .find('/')
+        .map_or(raw.len(), |i| authority_start + i);
+    let (head, path) = raw.split_at(path_start);
+    format!("{}{path}", head.to_ascii_lowercase())
 }
 
 /// Whether a host is a loopback address or `localhost` (RFC 8252 §7.3, §8.3).
@@ -135,6 +153,28 @@ mod tests {
             Err(IssuerError::NotAUrl(_))
         ));
         assert!(matches!(Issuer::parse(""), Err(IssuerError::NotAUrl(_))));
+    }
+
+    #[test]
+    fn the_scheme_decides_https_whatever_its_case_and_scheme_and_host_are_lower_cased() {
+        let iss = Issuer::parse("HTTPS://Auth.Example.COM/Tenant").unwrap();
+        assert!(iss.is_https());
+        assert_eq!(iss.as_str(), "https://auth.example.com/Tenant");
+        assert_eq!(
+            iss.endpoint("/token"),
+            "https://auth.example.com/Tenant/token"
+        );
+        let iss = Issuer::parse("Https://a.example:8443").unwrap();
+        assert!(iss.is_https());
+        assert_eq!(iss.as_str(), "https://a.example:8443");
+        let local = Issuer::parse("HTTP://LOCALHOST:3000").unwrap();
+        assert!(!local.is_https());
+        assert_eq!(local.as_str(), "http://localhost:3000");
+        assert!(!Issuer::parse("http://127.0.0.1:8080").unwrap().is_https());
+        assert_eq!(
+            Issuer::parse("HTTP://a.example"),
+            Err(IssuerError::NotHttps)
+        );
     }
 
     #[test]

@@ -60,3 +60,29 @@ pub fn browser_binding(req: &HttpRequest, settings: &HttpSettings) -> Option<Str
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use usher_domain::Issuer;
+
+    use super::*;
+
+    #[test]
+    fn an_https_issuer_in_any_case_gets_secure_host_prefixed_cookies() {
+        for raw in [
+            "https://auth.example.com",
+            "HTTPS://auth.example.com",
+            "Https://Auth.Example.com",
+        ] {
+            let settings = HttpSettings::new(Issuer::parse(raw).unwrap());
+            let c = make(&settings, SESSION, "v".to_owned(), 60);
+            assert_eq!(c.name(), "__Host-usher-session", "{raw}");
+            assert_eq!(c.secure(), Some(true), "{raw}");
+            assert_eq!(c.path(), Some("/"));
+        }
+        let settings = HttpSettings::new(Issuer::parse("http://127.0.0.1:8080").unwrap());
+        let c = make(&settings, SESSION, "v".to_owned(), 60);
+        assert_eq!(c.name(), "usher-session");
+        assert_eq!(c.secure(), Some(false));
+    }
+}

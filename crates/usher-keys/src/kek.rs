@@ -1,7 +1,11 @@
 //! The key-encryption key (KEK): 32 random bytes, written as standard base64, that seal
 //! the private parts of signing keys at rest with AES-256-GCM. It comes from `USHER_KEK`
 //! or, for the embedded default, from the file `keys/kek`, which is created with mode 0600
-//! on first start. Its `Debug` output never shows the key.
+//! by `usher serve` on an empty database. Its `Debug` output never shows the key.
+//!
+//! While a KEK change rolls through a cluster, a [`Kek`] can carry the previous key too
+//! ([`Kek::with_previous`]): it then opens values sealed under either, and seals under
+//! the current one only.
 
 use std::fmt;
 use std::io::Write as _;
@@ -19,10 +23,12 @@ const SEALED_PREFIX: &str = "v1.";
 const KEK_FORMAT_HINT: &str =
     "it must be 32 random bytes in standard base64 (e.g. `openssl rand -base64 32`)";
 
-/// A 32-byte key-encryption key. `Debug` prints `Kek(<redacted>)`.
+/// A 32-byte key-encryption key, and optionally the previous one (accepted for opening
+/// only). `Debug` prints `Kek(<redacted>)`.
 #[derive(Clone)]
 pub struct Kek {
     bytes: [u8; KEK_LEN],
+    previous: Option<[u8; KEK_LEN]>,
 }
 
 impl fmt::Debug for Kek {
@@ -37,7 +43,38 @@ impl Kek {
         let mut bytes = [0u8; KEK_LEN];
         openssl::rand::rand_bytes(&mut bytes)
             .map_err(|e| KeyError::openssl("generating a key-encryption key", &e))?;
-        Ok(Kek { bytes })
+        Ok(Kek {
+            bytes,
+            previous: None,
+        })
+    }
+
+    /// This KEK, also opening values sealed under `previous` (which it never seals with).
+    pub fn with_previous(mut self, previous: &Kek) -> Kek {
+        self.previous = Some(previous.bytes);
+        self
+    }
+
+    /// This KEK without any previous one: to check what the current key alone opens.
+    pub fn current_only(&self) -> Kek {
+        Kek {
+            bytes: self.bytes,
+            previous: None,
+        }
+    }
+
+    /// The previous KEK this one accepts, if any.
+    pub fn previous(&self) -> Option<Kek> {
+        self.previous.map(|bytes| Kek {
+            bytes,
+            previous: None,
+        })
+    }
+
+    /// Reads the KEK in `path`; `None` if there is no such file (an error if the file
+    /// does not hold a valid KEK). Never creates anything.
+    pub fn read_file(path: &Path) -> Result<Option<Kek>, KeyError> {
+        read_kek_file(path)
     }
 
     /// Parses standard base64 (surrounding whitespace ignored) that decodes to exactly
@@ -51,7 +88,10 @@ impl Kek {
                 decoded.len()
             ))
         })?;
-        Ok(Kek { bytes })
+        Ok(Kek {
+            bytes,
+            previous: None,
+        })
     }
 
     /// The KEK as standard base64 with padding (44 characters).
@@ -70,6 +110,7 @@ impl Kek {
     pub(crate) fn derive(&self, label: &[u8]) -> Kek {
         Kek {
             bytes: crate::hmac::hmac_sha256(&self.bytes, label),
+            previous: None,
         }
     }
 
@@ -112,26 +153,38 @@ impl Kek {
         Ok(format!("{SEALED_PREFIX}{}", b64::url_encode(&sealed)))
     }
 
-    /// Opens a value sealed by [`Kek::encrypt`]. Any alteration, another KEK or another
-    /// `aad` gives [`KeyError::Unseal`].
+    /// Opens a value sealed by [`Kek::encrypt`] under this KEK or, if it carries one, the
+    /// previous KEK. Any alteration, another KEK or another `aad` gives
+    /// [`KeyError::Unseal`].
     pub fn decrypt(&self, sealed: &str, aad: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let body = sealed.strip_prefix(SEALED_PREFIX).ok_or(KeyError::Unseal)?;
-        let raw = b64::url_decode(body).ok_or(KeyError::Unseal)?;
-        if raw.len() < NONCE_LEN + TAG_LEN {
-            return Err(KeyError::Unseal);
+        match open_with(&self.bytes, sealed, aad) {
+            Err(KeyError::Unseal) => match &self.previous {
+                Some(previous) => open_with(previous, sealed, aad),
+                None => Err(KeyError::Unseal),
+            },
+            done => done,
         }
-        let (nonce, rest) = raw.split_at(NONCE_LEN);
-        let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
-        decrypt_aead(
-            Cipher::aes_256_gcm(),
-            &self.bytes,
-            Some(nonce),
-            aad,
-            ciphertext,
-            tag,
-        )
-        .map_err(|_| KeyError::Unseal)
     }
+}
+
+/// Opens a value sealed by [`Kek::encrypt`] with one 32-byte key.
+fn open_with(key: &[u8; KEK_LEN], sealed: &str, aad: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let body = sealed.strip_prefix(SEALED_PREFIX).ok_or(KeyError::Unseal)?;
+    let raw = b64::url_decode(body).ok_or(KeyError::Unseal)?;
+    if raw.len() < NONCE_LEN + TAG_LEN {
+        return Err(KeyError::Unseal);
+    }
+    let (nonce, rest) = raw.split_at(NONCE_LEN);
+    let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
+    decrypt_aead(
+        Cipher::aes_256_gcm(),
+        key,
+        Some(nonce),
+        aad,
+        ciphertext,
+        tag,
+    )
+    .map_err(|_| KeyError::Unseal)
 }
 
 fn io_error(action: &str, path: &Path, err: &std::io::Error) -> KeyError {
@@ -312,6 +365,24 @@ mod tests {
         // URL-safe alphabet is not standard base64.
         let url = b64::url_encode(&[0xfb; 32]);
         assert!(Kek::from_base64(&url).is_err());
+    }
+
+    #[test]
+    fn a_kek_with_a_previous_one_opens_both_and_seals_under_the_current_only() {
+        let old = Kek::generate().unwrap();
+        let new = Kek::generate().unwrap();
+        let rolling = new.clone().with_previous(&old);
+        let under_old = old.encrypt(b"key", b"kid").unwrap();
+        let under_rolling = rolling.encrypt(b"key", b"kid").unwrap();
+        assert_eq!(rolling.decrypt(&under_old, b"kid").unwrap(), b"key");
+        assert_eq!(new.decrypt(&under_rolling, b"kid").unwrap(), b"key");
+        assert_eq!(old.decrypt(&under_rolling, b"kid"), Err(KeyError::Unseal));
+        assert_eq!(
+            rolling.current_only().decrypt(&under_old, b"kid"),
+            Err(KeyError::Unseal)
+        );
+        assert_eq!(rolling.previous().unwrap().as_bytes(), old.as_bytes());
+        assert!(!format!("{rolling:?}").contains(&old.to_base64()));
     }
 
     #[test]

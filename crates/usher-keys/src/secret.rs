@@ -2,6 +2,10 @@
 //! entropy, so a keyed fast hash (HMAC-SHA-256 under a sub-key of the KEK) is the right
 //! way to store them: a slow password hash would only cap the token endpoint's throughput.
 //! Comparison is constant-time.
+//!
+//! The hashing key is derived from the KEK once; from then on it is stored in the
+//! database sealed under the KEK ([`SecretHasher::seal`]), so that a KEK rotation
+//! re-seals it instead of changing it, and every stored hash keeps verifying.
 
 use std::fmt;
 
@@ -12,6 +16,8 @@ use crate::kek::Kek;
 
 const HASH_PREFIX: &str = "hmac-sha256.";
 const SUBKEY_LABEL: &[u8] = b"usher client-secret hash v1";
+/// The associated data of the sealed hashing key: it opens as nothing else.
+const SEALED_AAD: &[u8] = b"usher sealed client-secret hash key v1";
 
 /// `n_bytes` bytes from OpenSSL's CSPRNG as base64url without padding (for client ids,
 /// authorization codes, refresh-token secrets and the like).
@@ -42,6 +48,19 @@ impl SecretHasher {
         SecretHasher {
             subkey: hmac_sha256(kek.as_bytes(), SUBKEY_LABEL),
         }
+    }
+
+    /// The hashing key sealed under `kek` (its current key), for the database.
+    pub fn seal(&self, kek: &Kek) -> Result<String, KeyError> {
+        kek.encrypt(&self.subkey, SEALED_AAD)
+    }
+
+    /// Opens a hashing key sealed by [`SecretHasher::seal`] under `kek` (or its previous
+    /// KEK); [`KeyError::Unseal`] for any other KEK or an altered value.
+    pub fn unseal(kek: &Kek, sealed: &str) -> Result<SecretHasher, KeyError> {
+        let bytes = kek.decrypt(sealed, SEALED_AAD)?;
+        let subkey: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyError::Unseal)?;
+        Ok(SecretHasher { subkey })
     }
 
     /// A new client secret: 32 random bytes, base64url without padding (43 characters).
@@ -134,6 +153,18 @@ mod tests {
             b64::url_encode(&hmac_sha256(test_kek().as_bytes(), b"same"))
         );
         assert_ne!(a.hash("same"), direct);
+    }
+
+    #[test]
+    fn a_sealed_hashing_key_opens_under_its_kek_only_and_hashes_the_same() {
+        let old = Kek::generate().unwrap();
+        let new = Kek::generate().unwrap();
+        let hasher = SecretHasher::from_kek(&old);
+        let sealed = hasher.seal(&new).unwrap();
+        let opened = SecretHasher::unseal(&new, &sealed).unwrap();
+        assert_eq!(opened.hash("s"), hasher.hash("s"));
+        assert!(SecretHasher::unseal(&old, &sealed).is_err());
+        assert!(SecretHasher::unseal(&new, &new.encrypt(&[0; 32], b"kid").unwrap()).is_err());
     }
 
     #[test]

@@ -35,8 +35,8 @@ pub(crate) enum Target {
     SqliteFile(PathBuf),
     /// A private in-memory SQLite database (the pool must hold exactly one connection).
     SqliteMemory,
-    /// A PostgreSQL URL, passed to libpq unchanged.
-    Postgres(String),
+    /// A PostgreSQL URL, passed to libpq unchanged (and shown only redacted).
+    Postgres(SecretUrl),
 }
 
 impl fmt::Debug for Target {
@@ -44,7 +44,7 @@ impl fmt::Debug for Target {
         match self {
             Target::SqliteFile(path) => write!(f, "SqliteFile({})", path.display()),
             Target::SqliteMemory => f.write_str("SqliteMemory"),
-            Target::Postgres(url) => write!(f, "Postgres({})", redact_url(url)),
+            Target::Postgres(url) => write!(f, "Postgres({url})"),
         }
     }
 }
@@ -64,7 +64,7 @@ impl Target {
             return Ok(Target::SqliteFile(PathBuf::from(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Target::Postgres(url.to_owned()));
+            return Ok(Target::Postgres(SecretUrl::new(url)));
         }
         Err(StoreError::Unavailable(format!(
             "the database URL {:?} is not understood; use one of {ACCEPTED_FORMS}",
@@ -103,7 +103,9 @@ impl Target {
             Target::SqliteMemory => {
                 SqliteConnection::establish(":memory:").map(AnyConnection::Sqlite)
             }
-            Target::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
+            Target::Postgres(url) => {
+                PgConnection::establish(url.expose()).map(AnyConnection::Postgresql)
+            }
         }
     }
 }
@@ -164,14 +166,115 @@ impl r2d2::CustomizeConnection<AnyConnection, r2d2::Error> for Customizer {
     }
 }
 
-/// Reports pool errors (failed reconnects) through `tracing`.
+/// Reports pool errors (failed reconnects) through `tracing`, scrubbed of the password.
 #[derive(Debug)]
-pub(crate) struct ErrorLogger;
+pub(crate) struct ErrorLogger {
+    pub(crate) url: SecretUrl,
+}
 
 impl r2d2::HandleError<r2d2::Error> for ErrorLogger {
     fn handle_error(&self, error: r2d2::Error) {
+        let error = self.url.scrub(&error.to_string());
         tracing::warn!(error = %error, "database connection error");
     }
+}
+
+/// A database or Redis URL that may carry a password. The only way to read the raw
+/// value is [`SecretUrl::expose`], for handing it to a driver; `Display` and `Debug`
+/// show it with the password replaced by `***`, so a URL in a log line, an error
+/// message or a `{:?}` of the settings never leaks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn new(raw: impl Into<String>) -> SecretUrl {
+        SecretUrl(raw.into())
+    }
+
+    /// The URL as written, password included: only for the driver that connects.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Replaces every occurrence of this URL's password (as written and
+    /// percent-decoded) in a driver's message, for drivers that echo what they parsed.
+    pub fn scrub(&self, message: &str) -> String {
+        scrub_password(message, &self.0)
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretUrl({:?})", redact_url(&self.0))
+    }
+}
+
+/// The passwords a URL carries: the user-info password and any `password=` query
+/// parameter, each as written and percent-decoded (empty ones left out).
+fn passwords_in(url: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let (before_query, query) = match rest.find('?') {
+        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
+        None => (rest, None),
+    };
+    if let Some(at) = before_query.rfind('@')
+        && let Some((_, password)) = before_query[..at].split_once(':')
+    {
+        found.push(password.to_owned());
+    }
+    for param in query.unwrap_or("").split('&') {
+        if let Some((key, value)) = param.split_once('=')
+            && key.eq_ignore_ascii_case("password")
+        {
+            found.push(value.to_owned());
+        }
+    }
+    let decoded: Vec<String> = found.iter().map(|p| percent_decode(p)).collect();
+    found.extend(decoded);
+    found.retain(|p| !p.is_empty());
+    // Longest first, so a password that contains another is masked whole.
+    found.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    found
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push(((hex(h).unwrap_or(0) << 4) | hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `message` with every password of `url` replaced by `***`.
+pub(crate) fn scrub_password(message: &str, url: &str) -> String {
+    let mut out = message.to_owned();
+    for password in passwords_in(url) {
+        out = out.replace(&password, "***");
+    }
+    out
 }
 
 /// The URL with any password replaced by `***`: in the user-info part
@@ -247,6 +350,26 @@ mod tests {
         for (given, want) in cases {
             assert_eq!(redact_url(given), want);
         }
+    }
+
+    #[test]
+    fn a_secret_url_never_shows_its_password_and_scrubs_driver_messages() {
+        let url = SecretUrl::new("postgres://u:s3cret%21pw@db/x?password=other");
+        for shown in [format!("{url}"), format!("{url:?}")] {
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("other"),
+                "{shown}"
+            );
+        }
+        assert_eq!(url.expose(), "postgres://u:s3cret%21pw@db/x?password=other");
+        assert_eq!(
+            url.scrub("bad token s3cret!pw, s3cret%21pw and other"),
+            "bad token ***, *** and ***"
+        );
+        assert_eq!(
+            SecretUrl::new("sqlite://data/usher.db").scrub("no such file"),
+            "no such file"
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use usher_domain::ports::Ping;
 
 use crate::StoreError;
-use crate::connection::{AnyConnection, Customizer, ErrorLogger, Manager, Target, redact_url};
+use crate::connection::{
+    AnyConnection, Customizer, ErrorLogger, Manager, Target, redact_url, scrub_password,
+};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -53,7 +55,8 @@ impl Database {
     /// Opens a pool for `url`: `sqlite://PATH` (relative or absolute; the parent
     /// directory is created if missing), `sqlite::memory:` (a pool of one), or
     /// `postgres://…` / `postgresql://…`. Any other form, and a database that cannot be
-    /// reached, is [`StoreError::Unavailable`] with the reason.
+    /// reached, is [`StoreError::Unavailable`] with the reason. No message names the
+    /// password: the URL is shown redacted and the driver's words are scrubbed of it.
     pub fn connect(url: &str) -> Result<Database, StoreError> {
         let target = Target::parse(url)?;
         target.prepare()?;
@@ -65,7 +68,10 @@ impl Database {
         // One connection first: a wrong URL fails at once, with the driver's reason,
         // instead of after the pool's timeout.
         let cannot_connect = |e: diesel::r2d2::Error| {
-            StoreError::Unavailable(format!("cannot connect to {display_url}: {e}"))
+            StoreError::Unavailable(format!(
+                "cannot connect to {display_url}: {}",
+                scrub_password(&e.to_string(), url)
+            ))
         };
         let mut probe = manager.connect().map_err(cannot_connect)?;
         Customizer.on_acquire(&mut probe).map_err(cannot_connect)?;
@@ -80,13 +86,18 @@ impl Database {
             .min_idle(Some(0))
             .connection_timeout(CHECKOUT_TIMEOUT)
             .connection_customizer(Box::new(Customizer))
-            .error_handler(Box::new(ErrorLogger));
+            .error_handler(Box::new(ErrorLogger {
+                url: crate::SecretUrl::new(url),
+            }));
         if memory {
             // Closing the only connection would lose the whole database.
             builder = builder.idle_timeout(None).max_lifetime(None);
         }
         let pool = builder.build(manager).map_err(|e| {
-            StoreError::Unavailable(format!("cannot connect to {display_url}: {e}"))
+            StoreError::Unavailable(format!(
+                "cannot connect to {display_url}: {}",
+                scrub_password(&e.to_string(), url)
+            ))
         })?;
         tracing::debug!(backend, url = %display_url, "database pool ready");
         Ok(Database {

@@ -27,12 +27,14 @@ mod keys;
 mod nonces;
 mod purge;
 mod schema;
+mod sealed;
 mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
 mod users;
 
+pub use connection::SecretUrl;
 pub use database::Database;
 pub use purge::{CODE_REPLAY_GRACE_SECONDS, FAILURES_RETENTION_SECONDS};
 pub use usher_domain::StoreError;

@@ -163,3 +163,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     spent_nonces,
 );
+
+diesel::table! {
+    sealed_values (name) {
+        name -> Text,
+        sealed -> Text,
+        updated_at -> BigInt,
+    }
+}

@@ -21,9 +21,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (creates the database, KEK and first signing key if missing).
+    /// Run the server (creates the database, and on an empty database the KEK file and
+    /// the first signing key).
     Serve,
-    /// Apply pending database migrations and exit.
+    /// Apply pending database migrations and exit (needs no KEK; creates no key).
     Migrate,
     /// Register and manage clients (relying parties and services).
     #[command(subcommand)]
@@ -37,6 +38,9 @@ pub enum Command {
     /// Inspect and revoke refresh-token families.
     #[command(subcommand)]
     Families(FamiliesCommand),
+    /// Change the key-encryption key (KEK).
+    #[command(subcommand)]
+    Kek(KekCommand),
     /// Watch a flow work end to end against a running `usher serve`.
     #[command(subcommand)]
     Try(TryCommand),
@@ -51,9 +55,13 @@ pub enum TryCommand {
         #[arg(long)]
         client_id: String,
         /// The client's secret (omit for a public client). Secrets are base64url and may
-        /// start with '-', so the value is taken as it is.
+        /// start with '-', so the value is taken as it is. Visible to every local user in
+        /// the process list: prefer --client-secret-stdin.
         #[arg(long, allow_hyphen_values = true)]
         client_secret: Option<String>,
+        /// Read the client's secret from the first line of standard input.
+        #[arg(long, conflicts_with = "client_secret")]
+        client_secret_stdin: bool,
         #[arg(long, default_value_t = 5555)]
         port: u16,
         #[arg(long, default_value = "openid profile email")]
@@ -65,9 +73,17 @@ pub enum TryCommand {
     ClientCredentials {
         #[arg(long)]
         client_id: String,
-        /// The client's secret (base64url: it may start with '-').
-        #[arg(long, allow_hyphen_values = true)]
-        client_secret: String,
+        /// The client's secret (base64url: it may start with '-'). Visible to every local
+        /// user in the process list: prefer --client-secret-stdin.
+        #[arg(
+            long,
+            allow_hyphen_values = true,
+            required_unless_present = "client_secret_stdin"
+        )]
+        client_secret: Option<String>,
+        /// Read the client's secret from the first line of standard input.
+        #[arg(long, conflicts_with = "client_secret")]
+        client_secret_stdin: bool,
         #[arg(long)]
         scope: Option<String>,
         /// An RFC 8707 resource (audience); repeat for more.
@@ -98,6 +114,16 @@ pub enum FamiliesCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KekCommand {
+    /// Re-seal every signing key and the client-secret hashing key under the KEK
+    /// (USHER_KEK_FILE / USHER_KEK), opening them with the previous one
+    /// (USHER_KEK_PREVIOUS_FILE / USHER_KEK_PREVIOUS). Online; client secrets and
+    /// refresh tokens keep working. Reads no key from the command line. The procedure
+    /// for a cluster is in docs/operations.md.
+    Rotate(JsonFlag),
 }
 
 #[derive(Debug, Args)]
@@ -197,12 +223,18 @@ pub enum UserCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// Set a new password, read from standard input.
+    /// Set a new password, read from standard input. Ends the person's sessions and
+    /// revokes their refresh-token families, as revoke-sessions does, unless
+    /// --keep-sessions.
     SetPassword {
         username: String,
         /// Read the password from standard input (required: it never goes on a command line).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Keep the person's browser sessions and refresh tokens (by default a new
+        /// password signs them out everywhere).
+        #[arg(long)]
+        keep_sessions: bool,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -275,7 +307,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             cli.command,
-            Command::Try(TryCommand::ClientCredentials { client_secret, .. }) if client_secret == "-kF3x"
+            Command::Try(TryCommand::ClientCredentials { client_secret: Some(s), .. }) if s == "-kF3x"
         ));
         let cli = Cli::try_parse_from([
             "usher",
@@ -291,5 +323,51 @@ mod tests {
             cli.command,
             Command::Try(TryCommand::SignIn { client_secret: Some(s), .. }) if s == "-x"
         ));
+    }
+
+    #[test]
+    fn the_client_secret_can_come_from_stdin_but_not_from_both_places() {
+        let cli = Cli::try_parse_from([
+            "usher",
+            "try",
+            "client-credentials",
+            "--client-id",
+            "c",
+            "--client-secret-stdin",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Try(TryCommand::ClientCredentials {
+                client_secret: None,
+                client_secret_stdin: true,
+                ..
+            })
+        ));
+        for both in [
+            vec!["usher", "try", "client-credentials", "--client-id", "c"],
+            vec![
+                "usher",
+                "try",
+                "client-credentials",
+                "--client-id",
+                "c",
+                "--client-secret",
+                "s",
+                "--client-secret-stdin",
+            ],
+            vec![
+                "usher",
+                "try",
+                "sign-in",
+                "--client-id",
+                "c",
+                "--client-secret",
+                "s",
+                "--client-secret-stdin",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(&both).is_err(), "{both:?}");
+        }
     }
 }

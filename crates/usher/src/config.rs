@@ -13,14 +13,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use usher_domain::Issuer;
+use usher_store::SecretUrl;
 
 /// Where refresh-token families live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FamilyStoreSetting {
     /// In the SQL database (the default; one node).
     Embedded,
-    /// In Redis, at this URL (required for more than one node).
-    Redis(String),
+    /// In Redis, at this URL (required for more than one node); shown without password.
+    Redis(SecretUrl),
 }
 
 /// Where the key-encryption key comes from.
@@ -28,8 +29,23 @@ pub enum FamilyStoreSetting {
 pub enum KekSource {
     /// `USHER_KEK` / `kek`: the base64 value itself.
     Value(String),
-    /// A file, created with mode 0600 if missing (the embedded default, `keys/kek`).
+    /// A file (the embedded default, `keys/kek`); only `serve` on an empty database
+    /// creates it (mode 0600) when it is missing.
     File(PathBuf),
+}
+
+impl KekSource {
+    /// Where the KEK was looked for, for messages (never the value).
+    pub fn describe(&self, setting: &str) -> String {
+        match self {
+            KekSource::Value(_) => format!("USHER_{} ({setting})", setting.to_uppercase()),
+            KekSource::File(p) => format!(
+                "{} (USHER_{}_FILE, {setting}_file)",
+                p.display(),
+                setting.to_uppercase()
+            ),
+        }
+    }
 }
 
 impl fmt::Debug for KekSource {
@@ -55,14 +71,19 @@ pub struct Settings {
     /// recomputed from the port the listener actually got.
     pub issuer_from_bind: bool,
     pub bind: SocketAddr,
-    /// A separate address for `GET /metrics`; `None` serves it on `bind`.
+    /// A separate address for `GET /metrics`.
     pub metrics_bind: Option<SocketAddr>,
-    pub database_url: String,
+    /// Whether `GET /metrics` is also served on `bind` (off by default: it is public).
+    pub metrics_on_main_listener: bool,
+    pub database_url: SecretUrl,
     pub family_store: FamilyStoreSetting,
     /// The prefix of every Redis key Usher writes (several deployments, or tests, can
     /// share one Redis).
     pub redis_prefix: String,
     pub kek: KekSource,
+    /// The KEK being replaced, accepted for opening while a KEK change rolls through a
+    /// cluster (docs/operations.md); never used to seal.
+    pub kek_previous: Option<KekSource>,
     pub log: String,
     pub log_format: LogFormat,
     pub workers: usize,
@@ -151,6 +172,9 @@ struct RawSettings {
     redis_prefix: Option<String>,
     kek: Option<String>,
     kek_file: Option<String>,
+    kek_previous: Option<String>,
+    kek_previous_file: Option<String>,
+    metrics_on_main_listener: Option<bool>,
     log: Option<String>,
     log_format: Option<String>,
     workers: Option<u64>,
@@ -219,7 +243,12 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "metrics_bind",
         "USHER_METRICS_BIND",
-        "(unset: /metrics on bind)",
+        "(unset: no metrics listener)",
+    ),
+    (
+        "metrics_on_main_listener",
+        "USHER_METRICS_ON_MAIN_LISTENER",
+        "false",
     ),
     (
         "database_url",
@@ -234,6 +263,8 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("redis_prefix", "USHER_REDIS_PREFIX", "usher:"),
     ("kek", "USHER_KEK", "(unset: read keys/kek)"),
     ("kek_file", "USHER_KEK_FILE", "keys/kek"),
+    ("kek_previous", "USHER_KEK_PREVIOUS", "(unset)"),
+    ("kek_previous_file", "USHER_KEK_PREVIOUS_FILE", "(unset)"),
     ("log", "USHER_LOG", "info"),
     ("log_format", "USHER_LOG_FORMAT", "pretty"),
     ("workers", "USHER_WORKERS", "(number of CPUs)"),
@@ -330,6 +361,7 @@ impl Settings {
             .database_url
             .unwrap_or_else(|| "sqlite://data/usher.db".to_owned());
         check_database_url(&database_url)?;
+        let database_url = SecretUrl::new(database_url);
 
         let family_store = match raw.redis_url {
             None => FamilyStoreSetting::Embedded,
@@ -346,7 +378,7 @@ impl Settings {
                         "must be redis://HOST:PORT[/DB] or rediss://…",
                     ));
                 }
-                FamilyStoreSetting::Redis(u)
+                FamilyStoreSetting::Redis(SecretUrl::new(u))
             }
         };
 
@@ -363,6 +395,19 @@ impl Settings {
             }
             (None, Some(f)) => KekSource::File(PathBuf::from(f)),
             (None, None) => KekSource::File(PathBuf::from("keys/kek")),
+        };
+        let kek_previous = match (raw.kek_previous, raw.kek_previous_file) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    &name_of("kek_previous"),
+                    "set either USHER_KEK_PREVIOUS or USHER_KEK_PREVIOUS_FILE, not both",
+                ));
+            }
+            (Some(v), None) if v.trim().is_empty() => None,
+            (Some(v), None) => Some(KekSource::Value(v)),
+            (None, Some(f)) if f.trim().is_empty() => None,
+            (None, Some(f)) => Some(KekSource::File(PathBuf::from(f))),
+            (None, None) => None,
         };
 
         let log = raw.log.unwrap_or_else(|| "info".to_owned());
@@ -508,9 +553,11 @@ impl Settings {
             issuer_from_bind,
             bind,
             metrics_bind,
+            metrics_on_main_listener: raw.metrics_on_main_listener.unwrap_or(false),
             database_url,
             family_store,
             kek,
+            kek_previous,
             log,
             log_format,
             workers,
@@ -639,6 +686,20 @@ fn overlay_env(
             "USHER_REDIS_PREFIX" => raw.redis_prefix = Some(value),
             "USHER_KEK" => raw.kek = Some(value),
             "USHER_KEK_FILE" => raw.kek_file = Some(value),
+            "USHER_KEK_PREVIOUS" => raw.kek_previous = Some(value),
+            "USHER_KEK_PREVIOUS_FILE" => raw.kek_previous_file = Some(value),
+            "USHER_METRICS_ON_MAIN_LISTENER" => {
+                raw.metrics_on_main_listener = Some(match value.trim() {
+                    "true" | "1" => true,
+                    "false" | "0" | "" => false,
+                    _ => {
+                        return Err(err(
+                            &name_of("metrics_on_main_listener"),
+                            format!("{value:?} is not true or false"),
+                        ));
+                    }
+                })
+            }
             "USHER_LOG" => raw.log = Some(value),
             "USHER_LOG_FORMAT" => raw.log_format = Some(value),
             "USHER_WORKERS" => raw.workers = Some(number("workers")?),
@@ -704,7 +765,9 @@ mod tests {
         let s = load(&[]).unwrap();
         assert_eq!(s.issuer.as_str(), "http://127.0.0.1:8080");
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.database_url, "sqlite://data/usher.db");
+        assert_eq!(s.database_url.expose(), "sqlite://data/usher.db");
+        assert!(!s.metrics_on_main_listener);
+        assert_eq!(s.kek_previous, None);
         assert_eq!(s.family_store, FamilyStoreSetting::Embedded);
         assert_eq!(s.kek, KekSource::File(PathBuf::from("keys/kek")));
         assert_eq!(s.log_format, LogFormat::Pretty);
@@ -999,5 +1062,38 @@ mod tests {
     fn the_kek_value_never_prints() {
         let s = load(&[("USHER_KEK", "c2VjcmV0c2VjcmV0")]).unwrap();
         assert!(!format!("{s:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn database_and_redis_passwords_never_print() {
+        let s = load(&[
+            (
+                "USHER_DATABASE_URL",
+                "postgres://u:s3cretpw@db.example/usher",
+            ),
+            ("USHER_REDIS_URL", "redis://:hunter2@redis.example:6379/0"),
+            ("USHER_KEK_PREVIOUS", "b2xkb2xkb2xk"),
+        ])
+        .unwrap();
+        for shown in [
+            format!("{s:?}"),
+            s.database_url.to_string(),
+            format!("{:?}", s.family_store),
+        ] {
+            assert!(
+                !shown.contains("s3cretpw")
+                    && !shown.contains("hunter2")
+                    && !shown.contains("b2xk"),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            s.database_url.to_string(),
+            "postgres://u:***@db.example/usher"
+        );
+        assert_eq!(
+            s.database_url.expose(),
+            "postgres://u:s3cretpw@db.example/usher"
+        );
     }
 }

@@ -63,19 +63,22 @@ pub fn main() -> ExitCode {
 /// nothing: not even a fresh database or KEK.
 fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve => serve::run(Context::open(settings)?),
+        Command::Serve => serve::run(Context::open_for_serve(settings)?),
+        // Migrations need no KEK: `migrate` neither reads nor creates one.
         Command::Migrate => {
-            let ctx = Context::open(settings)?;
-            println!("database {} is up to date", ctx.db.display_url());
+            let db = context::open_database(&settings)?;
+            println!("database {} is up to date", db.display_url());
             Ok(())
         }
         Command::Client(c) => admin::client::run(settings, c),
         Command::User(c) => admin::user::run(settings, c),
         Command::Keys(c) => admin::keys::run(settings, c),
         Command::Families(c) => admin::families::run(settings, c),
+        Command::Kek(c) => admin::kek::run(settings, c),
         Command::Try(cli::TryCommand::SignIn {
             client_id,
             client_secret,
+            client_secret_stdin,
             port,
             scope,
             json,
@@ -83,7 +86,10 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             &settings,
             tryout::SignIn {
                 client_id,
-                client_secret,
+                client_secret: match client_secret_stdin {
+                    true => Some(admin::read_secret_stdin()?),
+                    false => client_secret,
+                },
                 port,
                 scope,
             },
@@ -92,6 +98,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Try(cli::TryCommand::ClientCredentials {
             client_id,
             client_secret,
+            client_secret_stdin,
             scope,
             resources,
             json,
@@ -99,7 +106,10 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             &settings,
             tryout::ClientCredentials {
                 client_id,
-                client_secret,
+                client_secret: match client_secret {
+                    Some(secret) if !client_secret_stdin => secret,
+                    _ => admin::read_secret_stdin()?,
+                },
                 scope,
                 resources,
             },

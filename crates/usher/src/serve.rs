@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use usher_domain::{Issuer, KeyStore};
 use usher_http::{AppState, Clock, HttpSettings, PublishedKeys, Stores, SystemClock};
-use usher_keys::{FormSealer, SecretHasher};
+use usher_keys::FormSealer;
 
 use crate::config::{FamilyStoreSetting, Settings};
 use crate::context::{self, Context};
@@ -57,7 +57,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
     http.session_ttl = settings.session_ttl;
     http.default_audience = settings.default_audience.clone();
     http.trusted_proxies = settings.trusted_proxies.clone();
-    http.metrics_on_main = settings.metrics_bind.is_none();
+    http.metrics_on_main = settings.metrics_on_main_listener;
     http.refresh = usher_http::RefreshSettings {
         absolute_ttl: settings.families.absolute_ttl,
         idle_ttl: settings.families.idle_ttl,
@@ -71,7 +71,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
         keys: Arc::new(RwLock::new(Arc::new(PublishedKeys::new(ring)))),
         discovery: discovery.into(),
         stores,
-        secrets: SecretHasher::from_kek(&ctx.kek),
+        secrets: ctx.secrets.clone(),
         sealer: FormSealer::from_kek(&ctx.kek),
         passwords: usher_http::passwords::PasswordPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -91,11 +91,11 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
     ));
     let family_store = match &settings.family_store {
         FamilyStoreSetting::Embedded => "embedded (SQL database)".to_owned(),
-        FamilyStoreSetting::Redis(url) => format!("redis {}", redact_url(url)),
+        FamilyStoreSetting::Redis(url) => format!("redis {url}"),
     };
     tracing::info!(
         listen = %format!("http://{local}"),
-        metrics = %metrics_local.map_or_else(|| format!("http://{local}/metrics"), |m| format!("http://{m}/metrics")),
+        metrics = %metrics_where(local, metrics_local, settings.metrics_on_main_listener),
         issuer = %settings.issuer,
         database = %ctx.db.display_url(),
         family_store = %family_store,
@@ -164,7 +164,7 @@ impl Node {
     /// Opens the database (migrating it), loads the keys and starts serving on
     /// `settings.bind` (use `127.0.0.1:0`).
     pub fn start(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Node> {
-        let p = prepare(Context::open(settings)?, clock)?;
+        let p = prepare(Context::open_for_serve(settings)?, clock)?;
         let Prepared {
             listener,
             local,
@@ -222,15 +222,19 @@ impl Drop for Node {
     }
 }
 
-/// A URL with any password replaced, for logs.
-fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "(unparseable URL)".to_owned(),
+/// Where `/metrics` is served, for the listening line.
+fn metrics_where(local: SocketAddr, separate: Option<SocketAddr>, on_main: bool) -> String {
+    let mut at: Vec<String> = separate
+        .iter()
+        .map(|m| format!("http://{m}/metrics"))
+        .collect();
+    if on_main {
+        at.push(format!("http://{local}/metrics"));
+    }
+    if at.is_empty() {
+        "off (set USHER_METRICS_BIND)".to_owned()
+    } else {
+        at.join(" ")
     }
 }
 

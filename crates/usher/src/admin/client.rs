@@ -76,7 +76,7 @@ pub fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
                 )));
             }
             let secret = SecretHasher::generate_secret()?;
-            let hash = SecretHasher::from_kek(&ctx.kek).hash(&secret);
+            let hash = ctx.secrets.hash(&secret);
             if !ctx.db.set_client_secret_hash(&id, &hash)? {
                 anyhow::bail!("no client with id {id}");
             }
@@ -111,6 +111,18 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
         first_party: args.first_party,
     })
     .map_err(usage)?;
+    // With neither an audience nor a default one, every client_credentials request
+    // would be `invalid_target`: refuse the registration instead, naming both fixes.
+    if registration
+        .grant_types
+        .contains(&usher_domain::GrantType::ClientCredentials)
+        && registration.audiences.is_empty()
+        && settings.default_audience.is_none()
+    {
+        return Err(usage(
+            "a client_credentials client needs an audience (the API its tokens are for), and no default_audience is configured, so it could never get a token (invalid_target). Register it with --audience https://api.example.com (repeat for more), or set USHER_DEFAULT_AUDIENCE (default_audience) for every client registered without one",
+        ));
+    }
 
     let ctx = Context::open(settings)?;
     // A UUID: unique, URL-safe, and never starting with '-' (which a random base64url
@@ -123,7 +135,7 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
     } else {
         Some(SecretHasher::generate_secret()?)
     };
-    let hasher = SecretHasher::from_kek(&ctx.kek);
+    let hasher = &ctx.secrets;
     let client = Client {
         id,
         secret_hash: secret.as_deref().map(|s| hasher.hash(s)),

@@ -22,9 +22,10 @@ use crate::context::Context;
 pub fn open_store(settings: &Settings, db: &Database) -> anyhow::Result<Arc<dyn FamilyStore>> {
     Ok(match &settings.family_store {
         FamilyStoreSetting::Embedded => Arc::new(db.clone()),
-        FamilyStoreSetting::Redis(url) => {
-            Arc::new(RedisFamilyStore::connect(url, &settings.redis_prefix)?)
-        }
+        FamilyStoreSetting::Redis(url) => Arc::new(RedisFamilyStore::connect(
+            url.expose(),
+            &settings.redis_prefix,
+        )?),
     })
 }
 

@@ -68,22 +68,7 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
                 .db
                 .find_user(&username)?
                 .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
-            let store = super::families::open_store(&ctx.settings, &ctx.db)?;
-            // Families first: if the family store is down, nothing is half-done. Then the
-            // sessions, then the families again: a code exchange that saw a session
-            // before it was deleted started its family before this second pass, and one
-            // that did not see it refuses the code (docs/design/sign-in.md).
-            let revoke = || {
-                super::families::block_on(store.revoke_user(
-                    &user.id,
-                    RevokeReason::UserSessions,
-                    clock::now(),
-                ))
-            };
-            let first = revoke()?;
-            let sessions = ctx.db.delete_user_sessions(&user.id)?;
-            let families = first + revoke()?;
-            tracing::info!(user_id = %user.id, sessions, families, "every session and refresh-token family of a person revoked");
+            let (sessions, families) = revoke_sessions(&ctx, &user)?;
             if json.json {
                 print_json(&json!({
                     "username": username.as_str(),
@@ -97,25 +82,73 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-        UserCommand::SetPassword { username, json, .. } => {
+        UserCommand::SetPassword {
+            username,
+            keep_sessions,
+            json,
+            ..
+        } => {
             let username = Username::parse(&username).map_err(usage)?;
             let password = read_password_stdin()?;
             let ctx = Context::open(settings)?;
-            if ctx.db.find_user(&username)?.is_none() {
+            let Some(user) = ctx.db.find_user(&username)? else {
                 anyhow::bail!("no user {username}");
-            }
+            };
             let hash = usher_keys::hash_password(&password)?;
+            // A new password usually means the old one may be known to someone else:
+            // whoever signed in with it loses their sessions and refresh tokens, unless
+            // the operator says otherwise. Revoked first, so a family store that is down
+            // leaves the password unchanged and the command can simply be repeated.
+            let ended = if keep_sessions {
+                None
+            } else {
+                Some(revoke_sessions(&ctx, &user)?)
+            };
             if !ctx.db.set_password_hash(&username, &hash)? {
                 anyhow::bail!("no user {username}");
             }
             if json.json {
-                print_json(&json!({ "username": username.as_str(), "password_changed": true }))
+                print_json(&json!({
+                    "username": username.as_str(),
+                    "password_changed": true,
+                    "sessions_ended": ended.map(|(s, _)| s),
+                    "families_revoked": ended.map(|(_, f)| f),
+                }))
             } else {
                 println!("password changed for {username}");
+                match ended {
+                    Some((sessions, families)) => println!(
+                        "ended {sessions} session(s) and revoked {families} refresh-token family(ies) of {username}"
+                    ),
+                    None => println!("sessions and refresh tokens kept (--keep-sessions)"),
+                }
                 Ok(())
             }
         }
     }
+}
+
+/// Ends every browser session of `user` and revokes all their refresh-token families:
+/// what `user revoke-sessions` does, and `user set-password` unless `--keep-sessions`.
+/// Returns (sessions ended, families revoked).
+fn revoke_sessions(ctx: &Context, user: &User) -> anyhow::Result<(usize, usize)> {
+    let store = super::families::open_store(&ctx.settings, &ctx.db)?;
+    // Families first: if the family store is down, nothing is half-done. Then the
+    // sessions, then the families again: a code exchange that saw a session before it
+    // was deleted started its family before this second pass, and one that did not see
+    // it refuses the code (docs/design/sign-in.md).
+    let revoke = || {
+        super::families::block_on(store.revoke_user(
+            &user.id,
+            RevokeReason::UserSessions,
+            clock::now(),
+        ))
+    };
+    let first = revoke()?;
+    let sessions = ctx.db.delete_user_sessions(&user.id)?;
+    let families = first + revoke()?;
+    tracing::info!(user_id = %user.id, sessions, families, "every session and refresh-token family of a person revoked");
+    Ok((sessions, families))
 }
 
 fn create(settings: Settings, args: UserCreate) -> anyhow::Result<()> {

@@ -325,3 +325,37 @@ fn clients_can_be_listed_rotated_and_deleted(backend: Backend) {
     assert!(!again.ok());
     assert!(again.stderr().contains("no client"), "{}", again.stderr());
 }
+
+/// Issue 12, item 22: a `client_credentials` client with no audience, while no default
+/// audience is configured, could never get a token: it is refused with both fixes named,
+/// and nothing is written.
+#[test]
+fn a_client_credentials_client_without_any_audience_is_refused_at_registration() {
+    let mut sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    assert!(sandbox.usher(&["migrate"], None).ok());
+    let args = [
+        "client",
+        "create",
+        "--name",
+        "Billing",
+        "--grant-type",
+        "client_credentials",
+    ];
+    let run = sandbox.usher(&args, None);
+    assert_eq!(run.code(), Some(2), "{}", run.stderr());
+    let err = run.stderr();
+    assert!(
+        err.contains("--audience") && err.contains("USHER_DEFAULT_AUDIENCE"),
+        "the message names both ways out: {err}"
+    );
+    assert!(run.stdout().is_empty());
+    assert_eq!(sandbox.count("clients"), 0, "nothing was written");
+
+    // Either way out works.
+    let mut with_audience = args.to_vec();
+    with_audience.extend(["--audience", "https://api.example.com"]);
+    assert!(sandbox.usher(&with_audience, None).ok());
+    sandbox.set_env("USHER_DEFAULT_AUDIENCE", "https://api.example.com");
+    assert!(sandbox.usher(&args, None).ok());
+    assert_eq!(sandbox.count("clients"), 2);
+}

@@ -349,9 +349,13 @@ fn resources_select_registered_audiences_and_may_repeat(backend: Backend) {
 fn without_resource_the_audience_is_the_clients_only_one_or_the_configured_default(
     backend: Backend,
 ) {
-    let sandbox = Sandbox::on(backend);
+    let mut sandbox = Sandbox::on(backend);
     let (single_id, single_secret) = service(&sandbox, &["--audience", "https://api.example/one"]);
+    // Registered while a default audience was configured (without one, `client create`
+    // refuses it), then served without it.
+    sandbox.set_env("USHER_DEFAULT_AUDIENCE", "https://api.example/default");
     let (none_id, none_secret) = service(&sandbox, &[]);
+    sandbox.set_env("USHER_DEFAULT_AUDIENCE", "");
     let (many_id, many_secret) = service(
         &sandbox,
         &[

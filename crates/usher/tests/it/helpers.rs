@@ -14,6 +14,8 @@ pub struct Sandbox {
     env: Vec<(String, String)>,
     /// Keeps a PostgreSQL test database alive for the sandbox's lifetime.
     _db: Option<TestDb>,
+    /// Whether the test (not Usher) wrote `keys/kek`.
+    provisioned: std::sync::atomic::AtomicBool,
 }
 
 /// Which SQL backend a test runs on.
@@ -30,12 +32,15 @@ impl Sandbox {
             dir: tempfile::tempdir().expect("a temporary directory"),
             env: Vec::new(),
             _db: None,
+            provisioned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// The embedded defaults on SQLite, or a fresh PostgreSQL database.
+    /// The embedded defaults on SQLite, or a fresh PostgreSQL database; with a KEK in
+    /// `keys/kek`, as an operator provisions it, so that admin commands may run before
+    /// the first `usher serve` (only `serve` creates a missing KEK).
     pub fn on(backend: Backend) -> Sandbox {
-        match backend {
+        let sandbox = match backend {
             Backend::Sqlite => Sandbox::new(),
             Backend::Postgres => {
                 let db = TestDb::postgres();
@@ -43,12 +48,44 @@ impl Sandbox {
                 sandbox._db = Some(db);
                 sandbox
             }
+        };
+        sandbox.provision_kek();
+        sandbox
+    }
+
+    /// Writes a fresh KEK to `keys/kek` (mode 0600), as `openssl rand -base64 32` would.
+    pub fn provision_kek(&self) {
+        self.write_kek("keys/kek", &usher_keys::Kek::generate().expect("a KEK"));
+    }
+
+    /// Writes `kek` to `relative` (mode 0600), creating its folder.
+    pub fn write_kek(&self, relative: &str, kek: &usher_keys::Kek) {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = self.dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("the KEK folder");
+        let _ = std::fs::remove_file(&path);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .expect("the KEK file");
+        if relative == "keys/kek" {
+            self.provisioned
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        file.write_all(format!("{}\n", kek.to_base64()).as_bytes())
+            .expect("the KEK written");
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Sandbox {
         self.env.push((key.to_owned(), value.to_owned()));
         self
+    }
+
+    /// Sets (or overrides) a variable for the commands run from now on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_owned(), value.to_owned()));
     }
 
     /// The value this sandbox gives an environment variable, if any.
@@ -161,13 +198,27 @@ impl Sandbox {
         }
     }
 
-    /// The files Usher may create in its directory, for "nothing was written" checks.
+    /// The files Usher may create in its directory, for "nothing was written" checks
+    /// (a KEK the sandbox provisioned is not one of them).
     pub fn created_files(&self) -> Vec<PathBuf> {
-        ["data", "keys"]
+        let mut found: Vec<PathBuf> = ["data"]
             .iter()
             .map(|d| self.dir.path().join(d))
             .filter(|p| p.exists())
-            .collect()
+            .collect();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path().join("keys")) {
+            found.extend(
+                entries
+                    .map_while(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| !p.ends_with("keys/kek") || !self.kek_provisioned()),
+            );
+        }
+        found
+    }
+
+    fn kek_provisioned(&self) -> bool {
+        self.provisioned.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Everything the admin CLI can see, as one string: to compare before and after.
@@ -318,6 +369,7 @@ impl Sandbox {
         };
         let mut sandbox = Sandbox::new().env("USHER_DATABASE_URL", &db.url);
         sandbox._db = Some(db);
+        sandbox.provision_kek();
         sandbox
     }
 

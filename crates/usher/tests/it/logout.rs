@@ -574,3 +574,83 @@ on_every_family_store!(
     a_code_redeemed_after_its_sign_in_ended_starts_nothing,
     exchanges_racing_the_end_of_their_sign_in_leave_no_online_family,
 );
+
+/// Issue 12, item 20: a new password ends the person's sessions and refresh-token
+/// families, as `user revoke-sessions` does, unless `--keep-sessions`.
+#[tokio::test(flavor = "multi_thread")]
+async fn set_password_signs_the_person_out_everywhere_unless_told_to_keep_sessions() {
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    let (server, rp) = setup(&sandbox);
+    let base = &server.base;
+    let laptop = Browser::new();
+    let kept = tokens(base, &laptop, &rp, SCOPE).await;
+    let phone = Browser::new();
+    let on_phone = tokens(base, &phone, &rp, SCOPE).await;
+    assert_eq!(sandbox.count("sessions"), 2);
+
+    let out = sandbox
+        .usher(
+            &[
+                "user",
+                "set-password",
+                "alice",
+                "--password-stdin",
+                "--keep-sessions",
+                "--json",
+            ],
+            Some("another long passphrase\n"),
+        )
+        .json();
+    assert_eq!(out["password_changed"], true);
+    assert_eq!(out["sessions_ended"], serde_json::Value::Null);
+    assert_eq!(sandbox.count("sessions"), 2, "--keep-sessions keeps them");
+    let (status, kept) = refresh(base, &rp, &rt(&kept)).await;
+    assert_eq!(status, 200, "{kept}");
+    let out = sandbox
+        .usher(
+            &[
+                "user",
+                "set-password",
+                "alice",
+                "--password-stdin",
+                "--json",
+            ],
+            Some("a third long passphrase\n"),
+        )
+        .json();
+    assert_eq!(out["password_changed"], true);
+    assert_eq!(out["sessions_ended"], 2);
+    assert_eq!(out["families_revoked"], 2);
+    assert_eq!(sandbox.count("sessions"), 0);
+    for token in [rt(&kept), rt(&on_phone)] {
+        let (status, body) = refresh(base, &rp, &token).await;
+        assert_eq!(status, 400, "{body}");
+    }
+    // The browser must sign in again, and only the new password works.
+    let page = laptop
+        .get(&crate::helpers::authorize_url(
+            base,
+            &[
+                ("response_type", "code"),
+                ("client_id", rp.id.as_str()),
+                ("redirect_uri", crate::refresh::CALLBACK),
+                ("scope", "openid"),
+                ("state", "st"),
+                ("code_challenge", &crate::helpers::pkce().challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        ))
+        .await;
+    assert!(
+        page.has_form(routes::LOGIN),
+        "the old session no longer signs in: {}",
+        page.status
+    );
+    let listed = crate::refresh::families(&sandbox);
+    assert!(
+        listed
+            .iter()
+            .all(|f| f["revoked_reason"] == "user_sessions_revoked"),
+        "{listed:?}"
+    );
+}

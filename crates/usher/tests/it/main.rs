@@ -14,6 +14,7 @@ mod client_credentials;
 mod cluster;
 mod config;
 mod helpers;
+mod kek;
 mod limits;
 mod logout;
 mod ops;

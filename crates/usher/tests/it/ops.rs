@@ -128,7 +128,8 @@ async fn traffic(sandbox: &Sandbox, server: &Server, rp: &Rp) -> Secrets {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_requests_tokens_rotations_and_login_failures() {
-    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    let sandbox =
+        Sandbox::with_test_db(Backend::Sqlite).env("USHER_METRICS_ON_MAIN_LISTENER", "true");
     let (server, rp) = refresh::setup(&sandbox);
     let metrics_url = server.url(routes::METRICS);
     let before = scrape(&metrics_url).await;
@@ -203,6 +204,85 @@ async fn metrics_can_be_served_on_a_separate_address_only() {
     assert_eq!(main.status(), 404, "not on the public listener");
     let text = scrape(&format!("http://127.0.0.1:{port}{}", routes::METRICS)).await;
     assert!(text.contains("usher_tokens_issued_total"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_off_the_public_listener_unless_enabled_there_explicitly() {
+    let server = Sandbox::new().serve();
+    let main = reqwest::get(server.url(routes::METRICS)).await.unwrap();
+    assert_eq!(main.status(), 404, "not on the public listener by default");
+    assert!(
+        server.listening["metrics"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("off")),
+        "{}",
+        server.listening
+    );
+    let server = Sandbox::new()
+        .env("USHER_METRICS_ON_MAIN_LISTENER", "true")
+        .serve();
+    let text = scrape(&server.url(routes::METRICS)).await;
+    assert!(text.contains("usher_tokens_issued_total"), "{text}");
+    let bad = Sandbox::new().env("USHER_METRICS_ON_MAIN_LISTENER", "yes please");
+    assert_eq!(bad.usher(&["serve"], None).code(), Some(2));
+}
+
+/// Issue 12, item 4: a node or an admin command that cannot open its database says so
+/// with the URL redacted, never with the password, even at debug level.
+#[test]
+fn a_failed_start_never_prints_the_database_password() {
+    let kek = usher_keys::Kek::generate().unwrap().to_base64();
+    for url in [
+        "postgres://u:s3cretpw@127.0.0.1:1/x",
+        "postgresql://u@127.0.0.1:1/x?password=s3cretpw&sslmode=disable",
+        "postgres://u:s3cret%70w@127.0.0.1:1/x",
+    ] {
+        for args in [
+            vec!["serve"],
+            vec!["client", "list"],
+            vec!["keys", "rotate", "--now"],
+            vec!["migrate"],
+        ] {
+            let sandbox = Sandbox::new()
+                .env("USHER_DATABASE_URL", url)
+                .env("USHER_KEK", &kek)
+                .env("USHER_BIND", "127.0.0.1:0")
+                .env("USHER_LOG", "debug");
+            let run = sandbox.usher(&args, None);
+            assert!(!run.ok(), "{args:?} {url}");
+            let all = format!("{}\n{}", run.stdout(), run.stderr());
+            assert!(
+                !all.contains("s3cretpw") && !all.contains("s3cret%70w"),
+                "{args:?} printed the password of {url}:\n{all}"
+            );
+            assert!(
+                all.contains("127.0.0.1:1") && all.contains("***"),
+                "{args:?}: the message still names the database: {all}"
+            );
+        }
+    }
+}
+
+/// Issue 12, item 21: the container health check is liveness (`/healthz`); a database or
+/// Redis outage must not restart every replica. `/readyz` is for the load balancer.
+#[test]
+fn the_container_health_checks_probe_liveness_not_readiness() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let check = dockerfile
+        .split("HEALTHCHECK")
+        .nth(1)
+        .expect("a HEALTHCHECK");
+    assert!(check.contains("GET /healthz"), "{check}");
+    assert!(!check.contains("/readyz"), "{check}");
+    let compose = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+    let usher_check = compose
+        .split("healthcheck: &usher_health")
+        .nth(1)
+        .and_then(|rest| rest.split("retries").next())
+        .expect("the replicas' health check");
+    assert!(usher_check.contains("GET /healthz"), "{usher_check}");
+    assert!(!compose.contains("/readyz HTTP"), "{compose}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -165,6 +165,28 @@ fn try_client_credentials_prints_the_decoded_token() {
     );
     assert_eq!(report["token_type"], "Bearer");
 
+    // Issue 12, item 21: the secret can come from standard input, out of the process
+    // list.
+    let from_stdin = try_it
+        .usher(
+            &[
+                "try",
+                "client-credentials",
+                "--client-id",
+                client["client_id"].as_str().unwrap(),
+                "--client-secret-stdin",
+                "--resource",
+                "https://api.example.com",
+                "--json",
+            ],
+            Some(&format!("{}\n", client["client_secret"].as_str().unwrap())),
+        )
+        .json();
+    assert_eq!(
+        from_stdin["access_token_claims"]["sub"],
+        client["client_id"]
+    );
+
     let refused = try_it.usher(
         &[
             "try",

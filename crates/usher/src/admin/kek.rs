@@ -1,0 +1,139 @@
+//! `usher kek rotate`: re-seal every signing key and the client-secret hashing key under
+//! the configured KEK, opening them with the previous one.
+//!
+//! The command reads both keys from the configuration every node reads: the new KEK is
+//! `kek_file` / `USHER_KEK_FILE` (or `USHER_KEK`), the old one `kek_previous_file` /
+//! `USHER_KEK_PREVIOUS_FILE` (or `USHER_KEK_PREVIOUS`); never from the command line,
+//! which every local user can read in the process list. The hashing key is re-sealed,
+//! not changed, so client secrets and refresh tokens keep verifying. Each row is swapped
+//! with a compare-and-set, so the command can run while nodes serve and can be repeated.
+//! The procedure for a cluster is in docs/operations.md.
+
+use anyhow::Context as _;
+use serde_json::json;
+use usher_domain::KeyStore;
+use usher_keys::SecretHasher;
+
+use super::{print_json, usage};
+use crate::cli::KekCommand;
+use crate::clock;
+use crate::config::Settings;
+use crate::context::{Context, HASHING_KEY};
+
+pub fn run(settings: Settings, command: KekCommand) -> anyhow::Result<()> {
+    match command {
+        KekCommand::Rotate(flag) => rotate(settings, flag.json),
+    }
+}
+
+fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
+    if settings.kek_previous.is_none() {
+        return Err(usage(
+            "`usher kek rotate` re-seals under the KEK (USHER_KEK_FILE or USHER_KEK) what the previous KEK sealed, so it needs both: set USHER_KEK_PREVIOUS_FILE (kek_previous_file) to the KEK in use now and USHER_KEK_FILE to the new one (`openssl rand -base64 32 > new-kek`, mode 0600). docs/operations.md has the procedure for a cluster",
+        ));
+    }
+    let ctx = Context::open(settings)?;
+    let new = ctx.kek.current_only();
+    if ctx.kek.previous().map(|p| p.to_base64()) == Some(new.to_base64()) {
+        return Err(usage(
+            "USHER_KEK_PREVIOUS and USHER_KEK hold the same key: give USHER_KEK_FILE the new KEK",
+        ));
+    }
+
+    let (mut resealed, mut already) = (0usize, 0usize);
+    for key in ctx.db.list_keys()? {
+        let aad = key.kid.as_bytes();
+        if new.decrypt(&key.private_key_encrypted, aad).is_ok() {
+            already += 1;
+            continue;
+        }
+        let plain = ctx.kek.decrypt(&key.private_key_encrypted, aad).map_err(|_| {
+            anyhow::anyhow!(
+                "the signing key {} opens under neither the KEK nor the previous KEK; the keys re-sealed so far stay re-sealed (run `usher keys list`)",
+                key.kid
+            )
+        })?;
+        let sealed = new.encrypt(&plain, aad)?;
+        if !ctx
+            .db
+            .reseal_key(&key.kid, &key.private_key_encrypted, &sealed)?
+        {
+            anyhow::bail!(
+                "the signing key {} changed while it was being re-sealed; run the command again (it is safe to repeat)",
+                key.kid
+            );
+        }
+        resealed += 1;
+    }
+
+    let stored = ctx
+        .db
+        .sealed_value(HASHING_KEY)?
+        .context("the client-secret hashing key is missing")?;
+    let hashing_resealed = if SecretHasher::unseal(&new, &stored).is_ok() {
+        false
+    } else {
+        let sealed = ctx.secrets.seal(&new)?;
+        if !ctx
+            .db
+            .replace_sealed_value(HASHING_KEY, &stored, &sealed, clock::now())?
+        {
+            anyhow::bail!(
+                "the client-secret hashing key changed while it was being re-sealed; run the command again (it is safe to repeat)"
+            );
+        }
+        true
+    };
+
+    // What a node with only the new KEK will see: everything must open.
+    for key in ctx.db.list_keys()? {
+        new.decrypt(&key.private_key_encrypted, key.kid.as_bytes())
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the signing key {} does not open under the new KEK (a node sealed it under another KEK meanwhile?); run the command again once every node has the new KEK",
+                    key.kid
+                )
+            })?;
+    }
+    let stored = ctx
+        .db
+        .sealed_value(HASHING_KEY)?
+        .context("the client-secret hashing key is missing")?;
+    SecretHasher::unseal(&new, &stored).map_err(|_| {
+        anyhow::anyhow!(
+            "the client-secret hashing key does not open under the new KEK; run the command again"
+        )
+    })?;
+
+    let kek = ctx.settings.kek.describe("kek");
+    let previous = ctx
+        .settings
+        .kek_previous
+        .as_ref()
+        .map(|p| p.describe("kek_previous"))
+        .unwrap_or_default();
+    tracing::warn!(
+        resealed,
+        hashing_resealed,
+        "every signing key and the client-secret hashing key are sealed under the new KEK"
+    );
+    if as_json {
+        return print_json(&json!({
+            "signing_keys_resealed": resealed,
+            "signing_keys_already_sealed": already,
+            "hashing_key_resealed": hashing_resealed,
+        }));
+    }
+    println!(
+        "re-sealed {resealed} signing key(s) ({already} already were) and {} under the KEK from {kek}",
+        if hashing_resealed {
+            "the client-secret hashing key"
+        } else {
+            "no hashing key (it already was)"
+        }
+    );
+    println!(
+        "the previous KEK ({previous}) opens nothing in the database any more: restart every node without USHER_KEK_PREVIOUS_FILE, then destroy it. Backups taken before now still need it."
+    );
+    Ok(())
+}
