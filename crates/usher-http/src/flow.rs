@@ -407,8 +407,10 @@ fn same_hash(a: &str, b: &str) -> bool {
 /// Loads the interaction a form posts to, at `step`, and checks that the form belongs to
 /// this browser: the binding hash it records is that of the browser's binding cookie. A
 /// first form's sealed interaction must open under the form key and be unexpired; a later
-/// form's stored interaction must be live. Nothing is spent here: [`renew`] and
-/// [`conclude`] do that.
+/// form's stored interaction must be live. A form already used is refused here too, by
+/// reading only (a first form whose interaction is stored, a later form whose token is
+/// not the current one), so a replayed form reaches neither the throttle nor the store.
+/// Nothing is spent here: [`renew`] and [`conclude`] do that, and decide races.
 pub async fn pending(
     state: &AppState,
     req: &HttpRequest,
@@ -423,6 +425,15 @@ pub async fn pending(
                 return Err(other_browser_page());
             };
             let interaction = unseal(state, sealed, &binding, step, now).map_err(|page| page())?;
+            // Already stored: this first form was used. Said now, before anything is
+            // reserved or written; the insert in `renew`/`conclude` still decides a race.
+            let store = state.stores.interactions.clone();
+            let lookup = interaction.id.clone();
+            match blocking(move || store.get_interaction(&lookup, now)).await {
+                Ok(None) => {}
+                Ok(Some(_)) => return Err(reused_form_page()),
+                Err(f) => return Err(failure_page(f)),
+            }
             (interaction, PendingForm::Sealed)
         }
         None => {
@@ -449,6 +460,11 @@ pub async fn pending(
                 return Err(other_browser_page());
             }
             let csrf_hash = sha256_b64url(csrf);
+            // Not this form's current token (used, or never valid): said now, before
+            // anything is reserved or written; the compare-and-set still decides a race.
+            if !same_hash(&interaction.csrf_hash, &csrf_hash) {
+                return Err(reused_form_page());
+            }
             (interaction, PendingForm::Stored { csrf_hash })
         }
     };

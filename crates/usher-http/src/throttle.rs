@@ -12,7 +12,7 @@
 //! `login_lockout` seconds, doubling with each attempt after a lock ends, up to 15
 //! minutes.
 
-use usher_domain::{LoginFailures, Reservation, ThrottlePolicy};
+use usher_domain::{LoginFailures, Reservation, ThrottlePolicy, Username};
 
 use crate::client_address::ClientAddress;
 use crate::respond::{Failure, blocking};
@@ -27,11 +27,20 @@ pub struct Keys {
     account: String,
 }
 
-/// The throttle keys for `username` typed from `address`.
+/// The account key of text typed that is not a username at all (a username has no
+/// whitespace, so no account's key can be this one). Such text can never sign in; one
+/// shared key keeps a flood of long or random garbage from writing a counter row each.
+const NOT_A_USERNAME: &str = "user: not a username";
+
+/// The throttle keys for `username` typed from `address`. The account key is built from
+/// the parsed username (lower case, at most 64 characters), never from raw text.
 pub fn keys(username: &str, address: &ClientAddress) -> Keys {
     Keys {
         address: address.throttle_key(),
-        account: format!("user:{}", username.to_lowercase()),
+        account: match Username::parse(username) {
+            Ok(u) => format!("user:{}", u.as_str()),
+            Err(_) => NOT_A_USERNAME.to_owned(),
+        },
     }
 }
 
@@ -75,7 +84,18 @@ pub async fn reserve(state: &AppState, keys: Keys) -> Result<Attempt, Failure> {
                 }
             },
         };
-        match store.reserve_attempt(&keys.account, now, &policy)? {
+        let account = match store.reserve_attempt(&keys.account, now, &policy) {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing was checked: the address slot goes back (best effort; the
+                // store just failed, and the error is what the caller must see).
+                if let (Some(key), Some(granted)) = (&keys.address, &address) {
+                    let _ = store.release_attempt(key, granted, &policy);
+                }
+                return Err(e);
+            }
+        };
+        match account {
             Reservation::Granted(account) => Ok(Attempt::Allowed(Reserved {
                 keys,
                 address,
@@ -143,5 +163,19 @@ mod tests {
             keys("bob", &ClientAddress::BehindUntrustedProxy).address,
             None
         );
+    }
+
+    #[test]
+    fn text_that_is_no_username_shares_one_bounded_key() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let long = "x".repeat(60_000);
+        for typed in [long.as_str(), "two words", "", "tab\there"] {
+            assert_eq!(
+                keys(typed, &ClientAddress::Ip(ip)).account,
+                NOT_A_USERNAME,
+                "{typed:.20}"
+            );
+        }
+        assert_ne!(keys("not", &ClientAddress::Ip(ip)).account, NOT_A_USERNAME);
     }
 }

@@ -94,7 +94,14 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
     let password = params::single(&form, "password").unwrap_or("").to_owned();
     let user = match check_password(&state, &typed, password).await {
         Ok(u) => u,
-        Err(f) => return flow::failure_page(f),
+        Err(f) => {
+            // Never checked (the store failed, or the password-check pool was full): the
+            // attempt counts nowhere, as if refused before it was reserved.
+            if let Err(f) = throttle::give_back(&state, reserved).await {
+                return flow::failure_page(f);
+            }
+            return flow::failure_page(f);
+        }
     };
     let Some(user) = user else {
         crate::metrics::inc(crate::metrics::Counter::LoginFailures, "");

@@ -245,14 +245,31 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
 fn again_as_get(state: &AppState, params: &RawParams) -> HttpResponse {
     let pairs: Vec<(&str, &str)> = params
         .iter()
-        .filter(|(k, _)| k != "confirm" && k != "csrf")
+        .filter(|(k, _)| CARRIED.contains(&k.as_str()))
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    redirect(&with_query(
-        &state.settings.issuer.endpoint(routes::LOGOUT),
-        &pairs,
-    ))
+    let location = with_query(&state.settings.issuer.endpoint(routes::LOGOUT), &pairs);
+    if location.len() > MAX_CARRIED_URL {
+        return invalid(
+            "This sign-out request is too long to continue. Sign out from this site's own page.",
+        );
+    }
+    redirect(&location)
 }
+
+/// The parameters of RP-Initiated Logout that a cookie-less POST carries over to its GET.
+const CARRIED: [&str; 6] = [
+    "id_token_hint",
+    "logout_hint",
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+    "ui_locales",
+];
+
+/// The longest `Location` [`again_as_get`] sends: proxies refuse response heads (and
+/// browsers request lines) much beyond a few KiB; an ID token hint is well under it.
+const MAX_CARRIED_URL: usize = 8 * 1024;
 
 pub fn routes() -> actix_web::Resource {
     web::resource(routes::LOGOUT)

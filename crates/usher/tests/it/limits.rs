@@ -282,7 +282,49 @@ macro_rules! on_both_backends_async {
     };
 }
 
+/// Second read of issue 12: a form already used is refused before the throttle is asked.
+/// Posting it again — twenty times at once, as Alice or as long garbage names — writes
+/// no counter row, checks no password, and locks nobody out.
+async fn a_used_form_posted_again_and_again_counts_nowhere(backend: Backend) {
+    let u = Usher::start(backend, &[]);
+    let (browser, page) = u.login_page().await;
+    let first = post_login(&u.server.base, &browser, &page, "alice", "wrong", None).await;
+    assert_eq!(first.status, 401, "{}", first.body);
+    let rows = u.sandbox.count("login_failures");
+    let page = Arc::new(page);
+    let browser = Arc::new(browser);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (base, browser, page) = (u.server.base.clone(), browser.clone(), page.clone());
+            tokio::spawn(async move {
+                let name = if i % 2 == 0 {
+                    "alice".to_owned()
+                } else {
+                    format!("garbage-{i}-{}", "y".repeat(3000))
+                };
+                post_login(&base, &browser, &page, &name, "guess", None)
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 400, "a used form is refused");
+    }
+    assert_eq!(u.sandbox.count("login_failures"), rows, "no new counter");
+    assert_eq!(
+        u.sandbox
+            .count("login_failures WHERE key = 'user:alice' AND count = 1"),
+        1,
+        "only the one checked password counts"
+    );
+    let right = u.attempt("alice", PASSWORD, None).await;
+    assert_ne!(right.status, 429, "{}", right.body);
+    assert_eq!(u.sandbox.count("sessions"), 1);
+}
+
 on_both_backends_async!(
+    a_used_form_posted_again_and_again_counts_nowhere,
     forty_simultaneous_wrong_passwords_are_checked_at_most_five_times,
     forty_simultaneous_wrong_passwords_from_forty_addresses_are_checked_at_most_five_times,
 );

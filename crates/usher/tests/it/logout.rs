@@ -255,7 +255,8 @@ async fn families_in_redis_are_listed_and_revoked_by_the_cli() {
     let listed = crate::refresh::families(&sandbox);
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], family.as_str());
-    assert!(sandbox.usher(&["families", "revoke", &family], None).ok());
+    let revoked = sandbox.usher(&["families", "revoke", &family], None);
+    assert!(revoked.ok(), "{}", revoked.stderr());
     let (status, _) = refresh(&server.base, &rp, &rt(&t)).await;
     assert_eq!(status, 400);
 }

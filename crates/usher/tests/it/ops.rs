@@ -510,7 +510,8 @@ fn the_deployment_files_use_only_real_setting_names() {
 /// sixteen concurrent `/revoke`s of one refresh token, then one more, count one.
 #[tokio::test(flavor = "multi_thread")]
 async fn revoking_a_family_again_is_not_counted_again() {
-    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    let sandbox =
+        Sandbox::with_test_db(Backend::Sqlite).env("USHER_METRICS_ON_MAIN_LISTENER", "true");
     let (server, rp) = refresh::setup(&sandbox);
     let t = refresh::tokens(&server.base, &Browser::new(), &rp, SCOPE).await;
     let token = t["refresh_token"].as_str().unwrap().to_owned();
