@@ -39,8 +39,8 @@ pub struct HttpSettings {
     /// Refresh-token families: absolute lifetime, idle timeout and grace window (0 =
     /// off), in seconds (docs/design/refresh-families.md).
     pub refresh: RefreshSettings,
-    /// Whether `GET /metrics` is served on the main listener (false when a separate
-    /// metrics address is configured).
+    /// Whether `GET /metrics` is also served on the main listener (off unless the
+    /// operator says so: the main listener is public).
     pub metrics_on_main: bool,
 }
 
@@ -77,7 +77,7 @@ impl HttpSettings {
             trusted_proxies: crate::client_address::TrustedProxies::default(),
             default_audience: None,
             refresh: RefreshSettings::default(),
-            metrics_on_main: true,
+            metrics_on_main: false,
         }
     }
 

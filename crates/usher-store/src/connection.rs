@@ -215,23 +215,49 @@ impl fmt::Debug for SecretUrl {
     }
 }
 
-/// The passwords a URL carries: the user-info password and any `password=` query
+/// Where the user-info of the part after `scheme://` ends (the index of its last `@`),
+/// if it has one. The authority runs to the first `/`; an `@` after a `?` or `#` in it
+/// still counts, because libpq reads `user:12?x@host` as the password `12?x` where a URL
+/// parser would see a port and a query — so whatever comes before the last `@` of the
+/// authority is masked whichever way it is read.
+fn userinfo_end(rest: &str) -> Option<usize> {
+    // Two readings, and the wider wins: up to the first '/' (libpq's authority, where a
+    // '?' may belong to the password) and up to the first '?' (a URL parser's, where an
+    // unescaped '/' may belong to it: `user:p@ss/w0rd@host`).
+    let authority = rest.find('/').map_or(rest, |slash| &rest[..slash]);
+    let before_query = rest.find('?').map_or(rest, |q| &rest[..q]);
+    authority.rfind('@').max(before_query.rfind('@'))
+}
+
+/// Whether a query parameter's name (as written or percent-decoded) names a password:
+/// `password`, `sslpassword`, and any other spelling that contains the word.
+fn is_password_param(key: &str) -> bool {
+    key.to_ascii_lowercase().contains("password")
+        || percent_decode(key)
+            .to_ascii_lowercase()
+            .contains("password")
+}
+
+/// The query of a URL's part after `scheme://`: after the first `?` that follows the
+/// user-info.
+fn query_of(rest: &str) -> Option<&str> {
+    let from = userinfo_end(rest).map_or(0, |at| at + 1);
+    rest[from..].find('?').map(|q| &rest[from + q + 1..])
+}
+
+/// The passwords a URL carries: the user-info password and any password-like query
 /// parameter, each as written and percent-decoded (empty ones left out).
 fn passwords_in(url: &str) -> Vec<String> {
     let mut found = Vec::new();
     let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
-    let (before_query, query) = match rest.find('?') {
-        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
-        None => (rest, None),
-    };
-    if let Some(at) = before_query.rfind('@')
-        && let Some((_, password)) = before_query[..at].split_once(':')
+    if let Some(at) = userinfo_end(rest)
+        && let Some((_, password)) = rest[..at].split_once(':')
     {
         found.push(password.to_owned());
     }
-    for param in query.unwrap_or("").split('&') {
+    for param in query_of(rest).unwrap_or("").split('&') {
         if let Some((key, value)) = param.split_once('=')
-            && key.eq_ignore_ascii_case("password")
+            && is_password_param(key)
         {
             found.push(value.to_owned());
         }
@@ -278,23 +304,18 @@ pub(crate) fn scrub_password(message: &str, url: &str) -> String {
 }
 
 /// The URL with any password replaced by `***`: in the user-info part
-/// (`postgres://user:secret@host`) and in a `password=` query parameter.
+/// (`postgres://user:secret@host`, wherever libpq or a URL parser would end it) and in
+/// every password-like query parameter (`password=`, `sslpassword=`, …).
 pub(crate) fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_owned();
     };
     let (scheme, rest) = url.split_at(scheme_end);
-    let (before_query, query) = match rest.find('?') {
-        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
-        None => (rest, None),
-    };
-    // The user info ends at the last '@' before the query, so an unescaped '/' or '@'
-    // in a password is masked too.
     let mut out = String::with_capacity(url.len());
     out.push_str(scheme);
-    match before_query.rfind('@') {
+    let after_userinfo = match userinfo_end(rest) {
         Some(at) => {
-            let userinfo = &before_query[..at];
+            let userinfo = &rest[..at];
             match userinfo.find(':') {
                 Some(colon) => {
                     out.push_str(&userinfo[..colon]);
@@ -302,20 +323,25 @@ pub(crate) fn redact_url(url: &str) -> String {
                 }
                 None => out.push_str(userinfo),
             }
-            out.push_str(&before_query[at..]);
+            at
         }
-        None => out.push_str(before_query),
-    }
-    if let Some(query) = query {
-        out.push('?');
-        let params: Vec<String> = query
-            .split('&')
-            .map(|param| match param.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                _ => param.to_owned(),
-            })
-            .collect();
-        out.push_str(&params.join("&"));
+        None => 0,
+    };
+    let tail = &rest[after_userinfo..];
+    match tail.find('?') {
+        Some(q) => {
+            out.push_str(&tail[..q]);
+            out.push('?');
+            let params: Vec<String> = tail[q + 1..]
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((key, _)) if is_password_param(key) => format!("{key}=***"),
+                    _ => param.to_owned(),
+                })
+                .collect();
+            out.push_str(&params.join("&"));
+        }
+        None => out.push_str(tail),
     }
     out
 }
@@ -346,6 +372,16 @@ mod tests {
             ),
             ("sqlite://data/usher.db", "sqlite://data/usher.db"),
             ("sqlite::memory:", "sqlite::memory:"),
+            // Read by libpq as the password `1234?x` (a URL parser sees a port).
+            ("postgres://u:1234?x@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u:P@ssw0rd@db/usher",
+                "postgres://u:***@db/usher",
+            ),
+            (
+                "postgres://db/x?sslpassword=k3y&pass%77ord=p4ss&sslmode=verify-full",
+                "postgres://db/x?sslpassword=***&pass%77ord=***&sslmode=verify-full",
+            ),
         ];
         for (given, want) in cases {
             assert_eq!(redact_url(given), want);

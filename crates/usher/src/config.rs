@@ -70,6 +70,9 @@ pub struct Settings {
     /// The issuer was not set and follows the bound address: with port 0 (tests), it is
     /// recomputed from the port the listener actually got.
     pub issuer_from_bind: bool,
+    /// The issuer as written, when it differs from the canonical spelling Usher uses
+    /// (scheme and host in lower case): `serve` warns, since `iss` and discovery change.
+    pub issuer_as_written: Option<String>,
     pub bind: SocketAddr,
     /// A separate address for `GET /metrics`.
     pub metrics_bind: Option<SocketAddr>,
@@ -343,6 +346,7 @@ impl Settings {
         };
 
         let issuer_from_bind = raw.issuer.is_none();
+        let issuer_written = raw.issuer.clone();
         let issuer = match raw.issuer {
             Some(s) => Issuer::parse(&s).map_err(|e| err(&name_of("issuer"), e.to_string()))?,
             None if bind.ip().is_loopback() => Issuer::parse(&format!("http://{bind}"))
@@ -357,6 +361,7 @@ impl Settings {
             }
         };
 
+        let issuer_as_written = issuer_written.filter(|w| w != issuer.as_str());
         let database_url = raw
             .database_url
             .unwrap_or_else(|| "sqlite://data/usher.db".to_owned());
@@ -551,6 +556,7 @@ impl Settings {
             session_ttl,
             issuer,
             issuer_from_bind,
+            issuer_as_written,
             bind,
             metrics_bind,
             metrics_on_main_listener: raw.metrics_on_main_listener.unwrap_or(false),
@@ -642,6 +648,15 @@ fn check_database_url(url: &str) -> Result<(), ConfigError> {
         return Ok(());
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if !userinfo_is_escaped(url) {
+            // Never echo the URL here: the error is printed, and the URL holds the password.
+            return Err(err(
+                &name,
+                "the user name or password contains a raw '@', '?' or '#': percent-encode \
+                 it (@ is %40, ? is %3F, # is %23), or the driver reads another host and \
+                 prints part of the password in its error",
+            ));
+        }
         let parsed = url::Url::parse(url)
             .map_err(|e| err(&name, format!("is not a valid PostgreSQL URL ({e})")))?;
         if parsed.host().is_none() {
@@ -656,6 +671,28 @@ fn check_database_url(url: &str) -> Result<(), ConfigError> {
         &name,
         "must be sqlite://PATH or postgres://USER@HOST[:PORT]/DB",
     ))
+}
+
+/// Whether a PostgreSQL URL's user-info has no raw `@`, `?` or `#`: the authority (up to
+/// the first `/`) holds at most one `@`, and nothing before it is `?` or `#`. libpq ends
+/// the user-info at the first `@` where a URL parser takes the last, so an unescaped `@`
+/// in a password makes libpq connect to a "host" made of the rest of the password — and
+/// print it in the error.
+fn userinfo_is_escaped(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.find('/').map_or(rest, |slash| &rest[..slash]);
+    match authority.find('@') {
+        None => true,
+        Some(at) => {
+            authority.matches('@').count() == 1 && !authority[..at].contains(['?', '#'])
+                // `user:p@ss/w0rd@host`: an '@' after the first '/' but before the query
+                // is a second one in a URL parser's reading.
+                && !rest[at + 1..]
+                    .split('?')
+                    .next()
+                    .is_some_and(|path| path.contains('@'))
+        }
+    }
 }
 
 /// Applies `USHER_*` variables over the file's values. Unknown `USHER_` variables are
@@ -1062,6 +1099,31 @@ mod tests {
     fn the_kek_value_never_prints() {
         let s = load(&[("USHER_KEK", "c2VjcmV0c2VjcmV0")]).unwrap();
         assert!(!format!("{s:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn a_database_url_with_a_raw_at_or_question_mark_in_its_user_info_is_refused_unechoed() {
+        for url in [
+            "postgres://usher:P@ssw0rd@db/usher",
+            "postgres://usher:p@ss/w0rd@db/usher",
+            "postgres://usher:1234?x@db/usher",
+            "postgresql://usher:a#b@db/usher",
+        ] {
+            let e = load(&[("USHER_DATABASE_URL", url)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("percent-encode"), "{e}");
+            for part in ["ssw0rd", "w0rd", "1234", "a#b"] {
+                assert!(!e.contains(part), "{e}");
+            }
+        }
+        for url in [
+            "postgres://usher:P%40ssw0rd@db/usher",
+            "postgres://usher@db/usher",
+            "postgres://db/usher?user=u",
+        ] {
+            assert!(load(&[("USHER_DATABASE_URL", url)]).is_ok(), "{url}");
+        }
     }
 
     #[test]

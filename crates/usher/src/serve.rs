@@ -104,6 +104,14 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
         prepublish = settings.keys.prepublish,
         "usher is listening"
     );
+    if let Some(written) = &settings.issuer_as_written {
+        tracing::warn!(
+            event = "issuer_normalised",
+            written = %written,
+            issuer = %settings.issuer,
+            "the issuer's scheme or host was written with capitals; tokens (iss) and discovery use the lower-case spelling: configure relying parties and resource servers with it, or write it that way"
+        );
+    }
     Ok(Prepared {
         listener,
         metrics_listener,

@@ -97,16 +97,24 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             let hash = usher_keys::hash_password(&password)?;
             // A new password usually means the old one may be known to someone else:
             // whoever signed in with it loses their sessions and refresh tokens, unless
-            // the operator says otherwise. Revoked first, so a family store that is down
-            // leaves the password unchanged and the command can simply be repeated.
-            let ended = if keep_sessions {
-                None
-            } else {
-                Some(revoke_sessions(&ctx, &user)?)
-            };
+            // the operator says otherwise. The password changes first, so nobody can sign
+            // in with the old one after their sessions were ended; then the sessions and
+            // families end (revoke, delete, revoke: no code exchange racing it keeps a
+            // family). If the family store is down, the error says what is left to do.
             if !ctx.db.set_password_hash(&username, &hash)? {
                 anyhow::bail!("no user {username}");
             }
+            let ended = if keep_sessions {
+                None
+            } else {
+                Some(revoke_sessions(&ctx, &user).map_err(|e| {
+                    e.context(format!(
+                        "the password of {username} was changed, but their sessions were not \
+                         all ended: run `usher user revoke-sessions {username}` once the \
+                         family store answers"
+                    ))
+                })?)
+            };
             if json.json {
                 print_json(&json!({
                     "username": username.as_str(),

@@ -261,6 +261,27 @@ fn a_failed_start_never_prints_the_database_password() {
             );
         }
     }
+    // Unescaped '@' or '?' in the password: libpq would read part of it as the host and
+    // print it; the settings refuse such a URL without echoing it.
+    for url in [
+        "postgres://u:s3cret@pw@127.0.0.1:1/x",
+        "postgres://u:1234?s3cretpw@127.0.0.1:1/x",
+    ] {
+        for args in [vec!["serve"], vec!["client", "list"]] {
+            let sandbox = Sandbox::new()
+                .env("USHER_DATABASE_URL", url)
+                .env("USHER_KEK", &kek)
+                .env("USHER_LOG", "debug");
+            let run = sandbox.usher(&args, None);
+            assert!(!run.ok(), "{args:?} {url}");
+            let all = format!("{}\n{}", run.stdout(), run.stderr());
+            assert!(all.contains("percent-encode"), "{all}");
+            assert!(
+                !all.contains("s3cret") && !all.contains("pw@") && !all.contains("1234"),
+                "{args:?} printed part of the password of {url}:\n{all}"
+            );
+        }
+    }
 }
 
 /// Issue 12, item 21: the container health check is liveness (`/healthz`); a database or
