@@ -110,6 +110,8 @@ pub enum FamiliesCommand {
     },
     /// Revoke one family: its refresh tokens stop working at once.
     Revoke {
+        /// A family id is base64url and may start with '-'.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         json: JsonFlag,
@@ -277,6 +279,8 @@ pub enum KeysCommand {
     /// Remove a compromised key from the JWKS at once: tokens it signed stop verifying.
     /// If it is the active key, another key starts signing at once (as with rotate --now).
     Retire {
+        /// A kid (RFC 7638 thumbprint, base64url) may start with '-'.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Required: say that the key is compromised (scheduled retirement is automatic).
         #[arg(long, required = true)]
@@ -322,6 +326,23 @@ mod tests {
         assert!(matches!(
             cli.command,
             Command::Try(TryCommand::SignIn { client_secret: Some(s), .. }) if s == "-x"
+        ));
+    }
+
+    #[test]
+    fn family_ids_and_kids_that_start_with_a_dash_are_values_not_options() {
+        // Both are random base64url: about one in 64 starts with '-'.
+        let cli =
+            Cli::try_parse_from(["usher", "families", "revoke", "-9xQbW0aLrTzK1cPo"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Families(super::FamiliesCommand::Revoke { id, .. }) if id == "-9xQbW0aLrTzK1cPo"
+        ));
+        let cli =
+            Cli::try_parse_from(["usher", "keys", "retire", "-kTh", "--compromised"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Keys(super::KeysCommand::Retire { kid, .. }) if kid == "-kTh"
         ));
     }
 
