@@ -717,3 +717,27 @@ pub async fn sign_in(
     }
     page
 }
+
+/// Runs `async fn name(Backend)` test bodies once per SQL backend (SQLite and
+/// PostgreSQL, each with the embedded family store).
+#[macro_export]
+macro_rules! async_on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

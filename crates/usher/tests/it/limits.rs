@@ -259,29 +259,6 @@ async fn forty_simultaneous_wrong_passwords_from_forty_addresses_are_checked_at_
     );
 }
 
-/// Runs `async fn name(Backend)` on SQLite and on PostgreSQL, as
-/// `sqlite::name` and `postgres::name`.
-macro_rules! on_both_backends_async {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
 /// Second read of issue 12: a form already used is refused before the throttle is asked.
 /// Posting it again — twenty times at once, as Alice or as long garbage names — writes
 /// no counter row, checks no password, and locks nobody out.
@@ -323,7 +300,7 @@ async fn a_used_form_posted_again_and_again_counts_nowhere(backend: Backend) {
     assert_eq!(u.sandbox.count("sessions"), 1);
 }
 
-on_both_backends_async!(
+crate::async_on_both_backends!(
     a_used_form_posted_again_and_again_counts_nowhere,
     forty_simultaneous_wrong_passwords_are_checked_at_most_five_times,
     forty_simultaneous_wrong_passwords_from_forty_addresses_are_checked_at_most_five_times,

@@ -359,29 +359,6 @@ async fn a_grace_window_returns_the_same_child(backend: Backend) {
     assert_invalid_grant(status, &body);
 }
 
-/// Runs async test bodies once per SQL backend (embedded family store).
-#[macro_export]
-macro_rules! async_on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
 crate::async_on_both_backends!(
     rotation_and_reuse,
     offline_access_decides_whether_a_refresh_token_is_issued,

@@ -21,29 +21,7 @@ use crate::helpers::{
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 const PASSWORD: &str = "correct horse battery staple";
 
-/// Runs `async fn name(Backend)` on SQLite and on PostgreSQL.
-macro_rules! on_both_backends_async {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends_async!(
+crate::async_on_both_backends!(
     a_burst_of_authorize_requests_writes_no_interaction_and_sign_in_still_works,
     one_first_login_form_posted_at_once_many_times_stores_one_interaction,
     one_first_consent_form_posted_at_once_many_times_issues_one_code,

@@ -399,30 +399,7 @@ fn auth_time(token_response: &Value) -> i64 {
         .expect("auth_time in the ID token")
 }
 
-/// Runs `async fn name(Backend)` on SQLite and on PostgreSQL, as
-/// `sqlite::name` and `postgres::name`.
-macro_rules! on_both_backends_async {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends_async!(
+crate::async_on_both_backends!(
     a_reused_login_form_is_refused_as_already_submitted,
     one_login_form_submitted_twice_at_once_signs_in_once,
     a_replayed_code_is_refused_and_revokes_the_first_access_token,
