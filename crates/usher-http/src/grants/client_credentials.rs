@@ -27,13 +27,7 @@ fn granted_scopes(client: &Client, form: &RawParams) -> Result<ScopeSet, Refusal
     let refuse = |d: &str| Err((ProtocolError::InvalidScope, d.to_owned()));
     let registered = &client.registration.scopes;
     let Some(raw) = params::single(form, "scope") else {
-        let defaults = registered
-            .iter()
-            .filter(|s| s.as_str() != OPENID && s.as_str() != OFFLINE_ACCESS)
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        return ScopeSet::parse(&defaults).or_else(|_| refuse("the client's scopes are invalid"));
+        return Ok(registered.without(&[OPENID, OFFLINE_ACCESS]));
     };
     let Ok(asked) = ScopeSet::parse(raw) else {
         return refuse("scope is malformed: space-separated tokens without quotes or backslashes");
