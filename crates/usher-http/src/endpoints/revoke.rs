@@ -36,12 +36,10 @@ pub(crate) async fn authenticated_token_request(
             ));
         }
     };
-    let mut names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
-    names.sort_unstable();
-    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+    if let Err(repeated) = params::reject_repeats(&form, &[]) {
         return Err(token_error(
             ProtocolError::InvalidRequest,
-            &usher_domain::error::repeated_parameter(w[0]),
+            &repeated.description(),
             false,
         ));
     }

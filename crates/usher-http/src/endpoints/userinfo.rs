@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
+use usher_domain::authorize::RawParams;
 use usher_domain::error::wire_description;
 use usher_domain::scope::OPENID;
 use usher_domain::{ScopeSet, UserId};
@@ -82,9 +83,14 @@ fn bearer(req: &HttpRequest, body: Option<&[u8]>) -> Result<Option<String>, Box<
         Some(b) if !b.is_empty() => {
             let form =
                 params::form(req, b).map_err(|e| Box::new(invalid_request(&e.to_string())))?;
-            let count = form.iter().filter(|(k, _)| k == "access_token").count();
-            if count > 1 {
-                return Err(Box::new(invalid_request("access_token is repeated")));
+            // Only the token is read here, so only its repeat is refused.
+            let tokens: RawParams = form
+                .iter()
+                .filter(|(k, _)| k == "access_token")
+                .cloned()
+                .collect();
+            if let Err(repeated) = params::reject_repeats(&tokens, &[]) {
+                return Err(Box::new(invalid_request(&repeated.description())));
             }
             params::single(&form, "access_token").map(str::to_owned)
         }
