@@ -16,7 +16,7 @@ use usher_domain::{Audience, Client, GrantType, ProtocolError, ScopeSet};
 use crate::params;
 use crate::respond::{json_no_store, token_error};
 use crate::state::AppState;
-use crate::tokens::{self, AccessTokenClaims};
+use crate::tokens::{self, AccessTokenInput};
 
 /// A refused request: the error code and a description that names the fix.
 type Refusal = (ProtocolError, String);
@@ -126,7 +126,7 @@ pub async fn issue(state: &AppState, client: Client, form: &RawParams) -> HttpRe
     let keys = state.published_keys();
     let minted = tokens::access_token(
         &keys.ring,
-        &AccessTokenClaims {
+        &AccessTokenInput {
             issuer: settings.issuer.as_str(),
             subject: client.id.as_str(),
             audience: &audience,
