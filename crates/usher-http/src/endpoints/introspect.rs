@@ -1,8 +1,9 @@
 //! `POST /introspect` (RFC 7662): an authenticated client asks whether a token is
 //! live. A live access token (checked by [`verify_access_token`]: signed by Usher,
 //! `at+jwt`, this issuer, unexpired, not revoked) is described to its own client and to
-//! any confidential client (a resource server); a live refresh token (its family active, and it the family's current token)
-//! only to the client it was issued to. Everything else is `{"active": false}`.
+//! any confidential client (a resource server); a live refresh token (its family active,
+//! and it the family's current token) only to the client it was issued to. Everything
+//! else is `{"active": false}`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
