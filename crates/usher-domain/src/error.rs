@@ -86,7 +86,8 @@ impl fmt::Display for ProtocolError {
 /// The parameter names Usher reads on any endpoint: the only request text an error
 /// description may quote. A description built from anything else would carry request text
 /// back to the client (and could break the character set RFC 6749 allows).
-pub const KNOWN_PARAMETERS: [&str; 32] = [
+pub const KNOWN_PARAMETERS: [&str; 33] = [
+    "access_token",
     "acr_values",
     "claims_locales",
     "client_assertion",

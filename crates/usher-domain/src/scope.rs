@@ -103,6 +103,22 @@ impl ScopeSet {
         ScopeSet(self.0.intersection(&other.0).cloned().collect())
     }
 
+    /// The scopes in `self`, `other` or both.
+    pub fn union(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.union(&other.0).cloned().collect())
+    }
+
+    /// `self` without the scopes named in `names`.
+    pub fn without(&self, names: &[&str]) -> ScopeSet {
+        ScopeSet(
+            self.0
+                .iter()
+                .filter(|s| !names.contains(&s.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Scope> {
         self.0.iter()
     }
@@ -133,6 +149,19 @@ mod tests {
         let b = ScopeSet::parse("openid email offline_access").unwrap();
         assert_eq!(a.intersection(&b).to_string(), "offline_access openid");
         assert!(a.intersection(&ScopeSet::default()).is_empty());
+    }
+
+    #[test]
+    fn the_union_keeps_every_scope_once() {
+        let a = ScopeSet::parse("openid profile").unwrap();
+        let b = ScopeSet::parse("openid email read:things").unwrap();
+        assert_eq!(a.union(&b).to_string(), "email openid profile read:things");
+        assert_eq!(a.union(&ScopeSet::default()), a);
+        assert_eq!(ScopeSet::default().union(&b), b);
+        assert_eq!(
+            a.union(&b).without(&["openid", "email"]).to_string(),
+            "profile read:things"
+        );
     }
 
     #[test]

@@ -46,8 +46,14 @@ fn form_decode(raw: &str) -> Option<String> {
 }
 
 fn presented(req: &HttpRequest, form: &RawParams) -> Result<Presented, AuthFailure> {
-    let count = |name: &str| form.iter().filter(|(k, _)| k == name).count();
-    if count("client_id") > 1 || count("client_secret") > 1 {
+    // The endpoints refuse every repeat before they get here; this keeps a future caller
+    // that lets other names repeat from reading credentials out of a repeated pair.
+    let credentials: RawParams = form
+        .iter()
+        .filter(|(k, _)| k == "client_id" || k == "client_secret")
+        .cloned()
+        .collect();
+    if params::reject_repeats(&credentials, &[]).is_err() {
         return Err(fail(
             ProtocolError::InvalidRequest,
             "client_id or client_secret is repeated",

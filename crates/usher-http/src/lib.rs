@@ -10,6 +10,7 @@
 //! from `usher-domain`, and blocking store calls run on actix's blocking pool.
 
 pub mod access;
+mod access_token;
 pub mod cache;
 pub mod client_address;
 mod client_auth;

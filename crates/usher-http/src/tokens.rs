@@ -20,8 +20,8 @@ use crate::keys::PublishedKeys;
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
-/// What an access token says.
-pub struct AccessTokenClaims<'a> {
+/// What goes into an access token.
+pub struct AccessTokenInput<'a> {
     pub issuer: &'a str,
     pub subject: &'a str,
     pub audience: &'a [String],
@@ -41,7 +41,7 @@ pub struct MintedAccessToken {
 /// Signs an RFC 9068 access token with a fresh `jti`.
 pub fn access_token(
     ring: &KeyRing,
-    claims: &AccessTokenClaims<'_>,
+    claims: &AccessTokenInput<'_>,
 ) -> Result<MintedAccessToken, String> {
     let jti = usher_keys::random_token(16).map_err(|e| e.to_string())?;
     let aud: Value = match claims.audience {

@@ -2,7 +2,7 @@
 //! the person, the client and the scopes; denial goes back as `access_denied`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use usher_domain::{InteractionStep, ProtocolError, ScopeSet};
+use usher_domain::{InteractionStep, ProtocolError};
 
 use crate::flow::{self, rejection};
 use crate::params;
@@ -58,7 +58,7 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
     let requested = request.scopes();
     let saved = blocking(move || {
         let mut granted = consents.get_consent(&user, &client_id)?.unwrap_or_default();
-        granted = union(&granted, &requested);
+        granted = granted.union(&requested);
         consents.save_consent(&user, &client_id, &granted, now)
     })
     .await;
@@ -66,11 +66,6 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
         return flow::failure_page(f);
     }
     flow::issue_code(&state, request, &session).await
-}
-
-fn union(a: &ScopeSet, b: &ScopeSet) -> ScopeSet {
-    let joined = format!("{a} {b}");
-    ScopeSet::parse(&joined).unwrap_or_else(|_| b.clone())
 }
 
 pub fn routes() -> actix_web::Resource {

@@ -1,34 +1,21 @@
 //! `POST /introspect` (RFC 7662): an authenticated client asks whether a token is
-//! live. A live access token (signed by Usher, `at+jwt`, this issuer, unexpired, not
-//! revoked) is described to its own client and to any confidential client (a resource
-//! server); a live refresh token (its family active, and it the family's current token)
-//! only to the client it was issued to. Everything else is `{"active": false}`.
+//! live. A live access token (checked by [`verify_access_token`]: signed by Usher,
+//! `at+jwt`, this issuer, unexpired, not revoked) is described to its own client and to
+//! any confidential client (a resource server); a live refresh token (its family active,
+//! and it the family's current token) only to the client it was issued to. Everything
+//! else is `{"active": false}`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use usher_domain::{Client, FamilyState};
 
+use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
 use crate::endpoints::revoke::authenticated_token_request;
 use crate::grants::refresh_token;
 use crate::respond::{Failure, json_no_store, token_failure};
 use crate::routes;
 use crate::state::AppState;
-use crate::tokens::ACCESS_TOKEN_TYP;
-
-/// The claims of an access token Usher signed for this issuer (signature, `typ` and
-/// `iss` checked; expiry and revocation not).
-pub(crate) fn access_token_claims(state: &AppState, token: &str) -> Option<Map<String, Value>> {
-    let keys = state.published_keys();
-    let (typ, claims) = keys.ring.verify_jwt(token).ok()?;
-    if typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
-        return None;
-    }
-    if claims.get("iss").and_then(Value::as_str) != Some(state.settings.issuer.as_str()) {
-        return None;
-    }
-    Some(claims)
-}
 
 fn inactive() -> Value {
     json!({ "active": false })
@@ -60,42 +47,28 @@ async fn describe(state: &AppState, client: &Client, token: &str) -> Result<Valu
             "jti": format!("{}.{short}", family.id),
         }));
     }
-    let Some(claims) = access_token_claims(state, token) else {
-        return Ok(inactive());
-    };
-    let owner = claims.get("client_id").and_then(Value::as_str);
-    if owner != Some(client.id.as_str()) && client.is_public() {
-        return Ok(inactive());
+    let claims =
+        match verify_access_token(state, token, Purpose::Introspection { caller: client }).await {
+            Ok(claims) => claims,
+            Err(AccessTokenError::Failure(f)) => return Err(f),
+            Err(_) => return Ok(inactive()),
+        };
+    let mut out = json!({
+        "active": true,
+        "token_type": "Bearer",
+        "scope": claims.scope.to_string(),
+        "client_id": claims.client_id.as_str(),
+        "sub": claims.sub,
+        "exp": claims.exp.seconds(),
+        "iat": claims.iat.seconds(),
+        "iss": claims.iss,
+        "aud": claims.aud_json(),
+        "jti": claims.jti,
+    });
+    if let Some(auth_time) = claims.auth_time {
+        out["auth_time"] = json!(auth_time.seconds());
     }
-    match claims.get("exp").and_then(Value::as_i64) {
-        Some(exp) if exp > now.seconds() => {}
-        _ => return Ok(inactive()),
-    }
-    let Some(jti) = claims.get("jti").and_then(Value::as_str).map(str::to_owned) else {
-        return Ok(inactive());
-    };
-    if state.is_jti_revoked(&jti).await? {
-        return Ok(inactive());
-    }
-    let mut out = Map::new();
-    out.insert("active".into(), json!(true));
-    out.insert("token_type".into(), json!("Bearer"));
-    for name in [
-        "scope",
-        "client_id",
-        "sub",
-        "exp",
-        "iat",
-        "iss",
-        "aud",
-        "jti",
-        "auth_time",
-    ] {
-        if let Some(v) = claims.get(name) {
-            out.insert(name.into(), v.clone());
-        }
-    }
-    Ok(Value::Object(out))
+    Ok(out)
 }
 
 async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {

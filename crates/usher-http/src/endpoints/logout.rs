@@ -116,9 +116,7 @@ async fn logout(
     is_post: bool,
     state: &AppState,
 ) -> HttpResponse {
-    let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
-    names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) {
+    if params::reject_repeats(&params, &[]).is_err() {
         return invalid("A parameter is repeated.");
     }
     let one = |name: &str| params::single(&params, name);

@@ -7,12 +7,11 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::Value;
 use usher_domain::authorize::RawParams;
-use usher_domain::{Client, ProtocolError, RevokeReason, UnixTime};
+use usher_domain::{Client, ProtocolError, RevokeReason};
 
+use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
 use crate::client_auth;
-use crate::endpoints::introspect::access_token_claims;
 use crate::grants::refresh_token;
 use crate::params::{self, ParamError};
 use crate::respond::{Failure, token_error, token_failure};
@@ -36,12 +35,10 @@ pub(crate) async fn authenticated_token_request(
             ));
         }
     };
-    let mut names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
-    names.sort_unstable();
-    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+    if let Err(repeated) = params::reject_repeats(&form, &[]) {
         return Err(token_error(
             ProtocolError::InvalidRequest,
-            &usher_domain::error::repeated_parameter(w[0]),
+            &repeated.description(),
             false,
         ));
     }
@@ -82,24 +79,19 @@ async fn revoke(state: &AppState, client: &Client, token: &str) -> Result<(), Fa
         tracing::info!(client_id = %client.id, family_id = %family.id, "refresh-token family revoked by its client");
         return Ok(());
     }
-    let Some(claims) = access_token_claims(state, token) else {
-        return Ok(());
+    let claims = match verify_access_token(state, token, Purpose::Revocation { caller: client })
+        .await
+    {
+        Ok(claims) => claims,
+        Err(AccessTokenError::OtherClient) => {
+            tracing::info!(client_id = %client.id, "a client tried to revoke another client's access token; nothing revoked");
+            return Ok(());
+        }
+        Err(AccessTokenError::Failure(f)) => return Err(f),
+        // Not a live access token of this server: nothing to revoke (RFC 7009 §2.2).
+        Err(_) => return Ok(()),
     };
-    let client_ok = claims.get("client_id").and_then(Value::as_str) == Some(client.id.as_str());
-    let (Some(jti), Some(exp)) = (
-        claims.get("jti").and_then(Value::as_str),
-        claims.get("exp").and_then(Value::as_i64),
-    ) else {
-        return Ok(());
-    };
-    if !client_ok {
-        tracing::info!(client_id = %client.id, "a client tried to revoke another client's access token; nothing revoked");
-        return Ok(());
-    }
-    if exp <= now.seconds() {
-        return Ok(());
-    }
-    state.revoke_jti(jti, UnixTime(exp)).await?;
+    state.revoke_jti(&claims.jti, claims.exp).await?;
     tracing::info!(client_id = %client.id, "access token revoked by its client");
     Ok(())
 }

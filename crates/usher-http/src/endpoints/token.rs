@@ -25,16 +25,10 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
         Err(e) => return token_error(ProtocolError::InvalidRequest, &e.to_string(), false),
     };
     // RFC 6749 §3.2: parameters must not be repeated; RFC 8707 §2 lets `resource` repeat.
-    let mut names: Vec<&str> = form
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| *k != "resource")
-        .collect();
-    names.sort_unstable();
-    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+    if let Err(repeated) = params::reject_repeats(&form, &["resource"]) {
         return token_error(
             ProtocolError::InvalidRequest,
-            &usher_domain::error::repeated_parameter(w[0]),
+            &repeated.description(),
             false,
         );
     }

@@ -1,21 +1,21 @@
 //! `GET`/`POST /userinfo` (OIDC Core §5.3, RFC 6750): the person's claims for a valid
-//! access token. The token is an RS256 JWT Usher signed (algorithm pinned, key chosen by
-//! `kid`), of type `at+jwt`, for this issuer and the userinfo audience, unexpired and
-//! not revoked.
+//! access token, checked by [`verify_access_token`] for [`Purpose::Userinfo`] (RS256,
+//! `at+jwt`, this issuer, the userinfo audience, unexpired, not revoked, `openid`). This
+//! module finds the token (header or form) and writes the RFC 6750 §3 challenges.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Map, Value, json};
+use serde_json::json;
+use usher_domain::authorize::RawParams;
 use usher_domain::error::wire_description;
-use usher_domain::scope::OPENID;
-use usher_domain::{ScopeSet, UserId};
 
+use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
 use crate::params;
 use crate::respond::Failure;
 use crate::routes;
 use crate::state::AppState;
-use crate::tokens::{self, ACCESS_TOKEN_TYP};
+use crate::tokens;
 
 /// A refusal with its RFC 6750 §3 challenge.
 fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> HttpResponse {
@@ -82,9 +82,14 @@ fn bearer(req: &HttpRequest, body: Option<&[u8]>) -> Result<Option<String>, Box<
         Some(b) if !b.is_empty() => {
             let form =
                 params::form(req, b).map_err(|e| Box::new(invalid_request(&e.to_string())))?;
-            let count = form.iter().filter(|(k, _)| k == "access_token").count();
-            if count > 1 {
-                return Err(Box::new(invalid_request("access_token is repeated")));
+            // Only the token is read here, so only its repeat is refused.
+            let tokens: RawParams = form
+                .iter()
+                .filter(|(k, _)| k == "access_token")
+                .cloned()
+                .collect();
+            if let Err(repeated) = params::reject_repeats(&tokens, &[]) {
+                return Err(Box::new(invalid_request(&repeated.description())));
             }
             params::single(&form, "access_token").map(str::to_owned)
         }
@@ -99,57 +104,6 @@ fn bearer(req: &HttpRequest, body: Option<&[u8]>) -> Result<Option<String>, Box<
     }
 }
 
-/// Checks a presented access token; returns its subject and scope.
-pub async fn check_access_token(
-    state: &AppState,
-    token: &str,
-) -> Result<Result<(UserId, ScopeSet), &'static str>, Failure> {
-    let keys = state.published_keys();
-    let Ok((typ, claims)) = keys.ring.verify_jwt(token) else {
-        return Ok(Err(
-            "the access token is malformed or its signature is not valid",
-        ));
-    };
-    if typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
-        return Ok(Err("the token is not an access token"));
-    }
-    let settings = &state.settings;
-    if str_claim(&claims, "iss") != Some(settings.issuer.as_str()) {
-        return Ok(Err("the access token was issued by another server"));
-    }
-    let audience = settings.userinfo_audience();
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => *a == audience,
-        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience.as_str())),
-        _ => false,
-    };
-    if !aud_ok {
-        return Ok(Err(
-            "the access token is not meant for the userinfo endpoint",
-        ));
-    }
-    let now = state.now().seconds();
-    match claims.get("exp").and_then(Value::as_i64) {
-        Some(exp) if exp > now => {}
-        _ => return Ok(Err("the access token has expired")),
-    }
-    let (Some(jti), Some(sub)) = (str_claim(&claims, "jti"), str_claim(&claims, "sub")) else {
-        return Ok(Err("the access token lacks jti or sub"));
-    };
-    if state.is_jti_revoked(jti).await? {
-        return Ok(Err("the access token has been revoked"));
-    }
-    let scope = ScopeSet::parse(str_claim(&claims, "scope").unwrap_or("")).unwrap_or_default();
-    match UserId::parse(sub) {
-        Some(id) => Ok(Ok((id, scope))),
-        None => Ok(Err("the access token's subject is malformed")),
-    }
-}
-
-fn str_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    claims.get(name).and_then(Value::as_str)
-}
-
 async fn userinfo(
     req: HttpRequest,
     body: Option<web::Bytes>,
@@ -160,29 +114,29 @@ async fn userinfo(
         Ok(None) => return challenge(StatusCode::UNAUTHORIZED, None),
         Err(response) => return *response,
     };
-    let (user_id, scope) = match check_access_token(&state, &token).await {
-        Ok(Ok(v)) => v,
-        Ok(Err(why)) => return invalid_token(why),
-        Err(f) => return unavailable(f),
+    let claims = match verify_access_token(state.get_ref(), &token, Purpose::Userinfo).await {
+        Ok(claims) => claims,
+        Err(AccessTokenError::Failure(f)) => return unavailable(f),
+        Err(e @ AccessTokenError::InsufficientScope) => {
+            return challenge(
+                StatusCode::FORBIDDEN,
+                Some(("insufficient_scope", &e.to_string())),
+            );
+        }
+        Err(e) => return invalid_token(&e.to_string()),
     };
-    if !scope.contains(OPENID) {
-        return challenge(
-            StatusCode::FORBIDDEN,
-            Some((
-                "insufficient_scope",
-                "the userinfo endpoint needs the openid scope",
-            )),
-        );
-    }
+    // Verified for this purpose: the subject is a person.
+    let Some(user_id) = claims.person() else {
+        return invalid_token(&AccessTokenError::NotAPerson.to_string());
+    };
     let user = match state.user(&user_id).await {
         Ok(Some(u)) => u,
         Ok(None) => return invalid_token("the person no longer exists"),
         Err(f) => return unavailable(f),
     };
-    let claims = tokens::standard_claims(&user, &scope);
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
-        .json(claims)
+        .json(tokens::standard_claims(&user, &claims.scope))
 }
 
 async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

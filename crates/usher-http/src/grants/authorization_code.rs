@@ -6,13 +6,10 @@
 //! intercepts a code without the verifier can neither burn it nor, with another
 //! client's id, revoke what it issued. A second redemption by the code's own client is
 //! refused and revokes the access tokens and the refresh family the first one issued.
-//! PKCE is checked with `oxide-auth`'s S256 primitive after Usher's own syntax check of
-//! the verifier. `resource` (RFC 8707) is refused: this grant does not support it yet.
-
-use std::borrow::Cow;
+//! PKCE (S256) is `BASE64URL(SHA-256(verifier))` compared in constant time with the
+//! challenge, after `CodeVerifier`'s own syntax check. `resource` (RFC 8707) is refused: this grant does not support it yet.
 
 use actix_web::HttpResponse;
-use oxide_auth::code_grant::extensions::Pkce;
 use usher_domain::authorize::RawParams;
 use usher_domain::{
     AuthorizationCode, Client, CodeRedemption, CodeVerifier, GrantType, ProtocolError,
@@ -30,15 +27,14 @@ fn grant_error(description: &str) -> HttpResponse {
     token_error(ProtocolError::InvalidGrant, description, false)
 }
 
-/// Whether `verifier` matches the S256 `challenge`.
+/// Whether `verifier` matches the S256 `challenge` (RFC 7636 §4.6):
+/// `BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) == code_challenge`, SHA-256 through
+/// OpenSSL and the comparison in constant time.
 pub fn pkce_matches(challenge: &str, verifier: &CodeVerifier) -> bool {
-    let pkce = Pkce::required();
-    match pkce.challenge(Some(Cow::Borrowed("S256")), Some(Cow::Borrowed(challenge))) {
-        Ok(method) => pkce
-            .verify(method, Some(Cow::Borrowed(verifier.expose())))
-            .is_ok(),
-        Err(()) => false,
-    }
+    let computed = usher_keys::sha256_b64url(verifier.expose());
+    // `memcmp::eq` needs equal lengths; the length of a challenge is not a secret.
+    computed.len() == challenge.len()
+        && openssl::memcmp::eq(computed.as_bytes(), challenge.as_bytes())
 }
 
 pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> HttpResponse {
@@ -239,5 +235,13 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
             &other
         ));
+        // A challenge of another length (padded, truncated, empty) never matches.
+        for wrong in [
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM=",
+            "E9Melhoa",
+            "",
+        ] {
+            assert!(!pkce_matches(wrong, &v), "{wrong}");
+        }
     }
 }

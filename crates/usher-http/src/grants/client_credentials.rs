@@ -16,7 +16,7 @@ use usher_domain::{Audience, Client, GrantType, ProtocolError, ScopeSet};
 use crate::params;
 use crate::respond::{json_no_store, token_error};
 use crate::state::AppState;
-use crate::tokens::{self, AccessTokenClaims};
+use crate::tokens::{self, AccessTokenInput};
 
 /// A refused request: the error code and a description that names the fix.
 type Refusal = (ProtocolError, String);
@@ -27,13 +27,7 @@ fn granted_scopes(client: &Client, form: &RawParams) -> Result<ScopeSet, Refusal
     let refuse = |d: &str| Err((ProtocolError::InvalidScope, d.to_owned()));
     let registered = &client.registration.scopes;
     let Some(raw) = params::single(form, "scope") else {
-        let defaults = registered
-            .iter()
-            .filter(|s| s.as_str() != OPENID && s.as_str() != OFFLINE_ACCESS)
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        return ScopeSet::parse(&defaults).or_else(|_| refuse("the client's scopes are invalid"));
+        return Ok(registered.without(&[OPENID, OFFLINE_ACCESS]));
     };
     let Ok(asked) = ScopeSet::parse(raw) else {
         return refuse("scope is malformed: space-separated tokens without quotes or backslashes");
@@ -132,7 +126,7 @@ pub async fn issue(state: &AppState, client: Client, form: &RawParams) -> HttpRe
     let keys = state.published_keys();
     let minted = tokens::access_token(
         &keys.ring,
-        &AccessTokenClaims {
+        &AccessTokenInput {
             issuer: settings.issuer.as_str(),
             subject: client.id.as_str(),
             audience: &audience,

@@ -10,7 +10,7 @@ use usher_domain::{Client, ProtocolError, ScopeSet, UnixTime, User};
 
 use crate::respond::{json_no_store, token_error};
 use crate::state::AppState;
-use crate::tokens::{self, AccessTokenClaims, IdTokenInput, MintedAccessToken};
+use crate::tokens::{self, AccessTokenInput, IdTokenInput, MintedAccessToken};
 
 /// Whose tokens, for what.
 pub struct Grant<'a> {
@@ -45,7 +45,7 @@ pub fn access_token(
     let audience = vec![settings.userinfo_audience()];
     tokens::access_token(
         &state.published_keys().ring,
-        &AccessTokenClaims {
+        &AccessTokenInput {
             issuer: settings.issuer.as_str(),
             subject: grant.user.id.as_str(),
             audience: &audience,
