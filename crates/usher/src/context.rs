@@ -110,7 +110,16 @@ impl Context {
                 hasher.fingerprint()
             );
         }
-        check_kek_target(&db, &kek, refusal)?;
+        // Whether the KEK alone (without the previous one) opens everything stored.
+        let current = kek.current_only();
+        let all_current = records.iter().all(|k| {
+            current
+                .decrypt(&k.private_key_encrypted, k.kid.as_bytes())
+                .is_ok()
+        }) && stored
+            .as_ref()
+            .is_none_or(|s| SecretHasher::unseal(&current, s).is_ok());
+        check_kek_target(&db, &kek, all_current, refusal)?;
 
         let (kek, secrets) = match opened {
             Some(hasher) => {
@@ -185,11 +194,26 @@ fn check_signing_keys(
 /// going to the same KEK: the first records its KEK's fingerprint as the target, and a
 /// process with another one is refused before it seals anything under a KEK nobody
 /// else has.
-fn check_kek_target(db: &Database, kek: &Kek, refusal: &str) -> anyhow::Result<()> {
+///
+/// `all_current` says whether this KEK alone opens everything stored: then a change to
+/// it is over, so a process with a lingering previous KEK records no target, and one
+/// without a previous KEK removes a target that names its own KEK (left by a node
+/// restarted with both after `usher kek rotate`), so the next change starts clean.
+fn check_kek_target(
+    db: &Database,
+    kek: &Kek,
+    all_current: bool,
+    refusal: &str,
+) -> anyhow::Result<()> {
     let mine = kek.fingerprint();
     let target = db.kek_marker(KEK_TARGET)?;
     if kek.previous().is_none() {
-        if let Some(target) = target
+        if let Some(target) = &target
+            && *target == mine
+            && all_current
+        {
+            db.remove_kek_marker(KEK_TARGET, target)?;
+        } else if let Some(target) = target
             && target != mine
         {
             tracing::warn!(
@@ -202,6 +226,7 @@ fn check_kek_target(db: &Database, kek: &Kek, refusal: &str) -> anyhow::Result<(
     }
     let target = match target {
         Some(target) => target,
+        None if all_current => return Ok(()),
         None => {
             db.insert_kek_marker(KEK_TARGET, &mine, crate::clock::now())?;
             db.kek_marker(KEK_TARGET)?

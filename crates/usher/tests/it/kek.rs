@@ -381,8 +381,24 @@ fn a_rolling_kek_change_has_one_target_and_a_stray_new_kek_is_refused() {
         0,
         "the target is cleared once everything is re-sealed"
     );
-    // The next change may go anywhere: a new rolling change records a new target.
+    // A node restarted with both after the rotation records no stale target, so the
+    // next change may go anywhere.
+    node(&sandbox, "keys/kek.new", Some("keys/kek.old"))
+        .serve()
+        .stop();
+    assert_eq!(sandbox.count("kek_markers WHERE name = 'kek-target'"), 0);
+    // A target naming a KEK that already opens everything (left by an older version
+    // or a restart) is cleared by a node with that KEK alone.
+    sandbox.execute(&format!(
+        "INSERT INTO kek_markers (name, value, updated_at) VALUES ('kek-target', '{target}', 0)"
+    ));
     node(&sandbox, "keys/kek.new", None).serve().stop();
+    assert_eq!(sandbox.count("kek_markers WHERE name = 'kek-target'"), 0);
+    sandbox.write_kek("keys/kek.next", &Kek::generate().unwrap());
+    let next = node(&sandbox, "keys/kek.next", Some("keys/kek.new")).serve();
+    assert_ne!(next.listening["kek_fingerprint"], target.as_str());
+    next.stop();
+    assert_eq!(sandbox.count("kek_markers WHERE name = 'kek-target'"), 1);
 }
 
 /// Review B: a `next` key that this node's KEK cannot open stops `serve` (naming the
