@@ -299,7 +299,10 @@ fn store_first_hasher(
         return Ok((kek, hasher));
     }
     let Some(path) = new_file else {
-        return Err(unseal_hasher(settings, &kek, &stored, refusal).unwrap_err());
+        // Not a first start: the stored key does not open under this KEK, so this
+        // refuses with the usual message.
+        let hasher = unseal_hasher(settings, &kek, &stored, refusal)?;
+        return Ok((kek, hasher));
     };
     // A first start that lost the race: the winner, if it runs in the same directory,
     // writes its KEK file a moment after storing the hashing key. Use that one.
