@@ -306,9 +306,13 @@ fn store_first_hasher(
     };
     // A first start that lost the race: the winner, if it runs in the same directory,
     // writes its KEK file a moment after storing the hashing key. Use that one.
-    for _ in 0..30 {
-        if settings.kek_previous.is_none()
-            && let Ok(Some(theirs)) = Kek::read_file(&path)
+    let tries = if settings.kek_previous.is_none() {
+        30
+    } else {
+        0
+    };
+    for _ in 0..tries {
+        if let Ok(Some(theirs)) = Kek::read_file(&path)
             && let Ok(hasher) = SecretHasher::unseal(&theirs, &stored)
         {
             return Ok((theirs, hasher));
