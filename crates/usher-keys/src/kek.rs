@@ -20,6 +20,7 @@ const KEK_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const SEALED_PREFIX: &str = "v1.";
+const FINGERPRINT_LABEL: &[u8] = b"usher kek id v1";
 const KEK_FORMAT_HINT: &str =
     "it must be 32 random bytes in standard base64 (e.g. `openssl rand -base64 32`)";
 
@@ -128,6 +129,22 @@ impl Kek {
         }
     }
 
+    /// Writes this KEK to `path` (mode 0600, followed by a newline) unless a file is
+    /// already there; whether it wrote it. For `usher serve`'s first start, which
+    /// generates the KEK in memory and writes it only once the database is its own.
+    pub fn write_new_file(&self, path: &Path) -> Result<bool, KeyError> {
+        write_new_kek_file(&self.current_only(), path)
+    }
+
+    /// A public name for this KEK (its current key): the first 16 bytes of
+    /// HMAC-SHA-256(KEK, "usher kek id v1"), base64url without padding (22 characters).
+    /// Not secret: it is logged at start, printed by `usher kek rotate` and stored as
+    /// the target of a rolling KEK change, so that two KEKs can be told apart.
+    pub fn fingerprint(&self) -> String {
+        let mac = crate::hmac::hmac_sha256(&self.bytes, FINGERPRINT_LABEL);
+        b64::url_encode(&mac[..16])
+    }
+
     /// Seals `plaintext` with AES-256-GCM under this KEK and a fresh random 96-bit nonce,
     /// binding it to `aad` (which must be presented again to decrypt). The output is
     /// `v1.` followed by base64url without padding of nonce ‖ ciphertext ‖ 16-byte tag.
@@ -207,13 +224,29 @@ fn read_kek_file(path: &Path) -> Result<Option<Kek>, KeyError> {
 }
 
 fn create_kek_file(path: &Path) -> Result<(Kek, bool), KeyError> {
+    let kek = Kek::generate()?;
+    match write_new_kek_file(&kek, path)? {
+        true => Ok((kek, true)),
+        false => match read_kek_file(path)? {
+            Some(existing) => Ok((existing, false)),
+            None => Err(KeyError::Io(format!(
+                "the key-encryption key file {} vanished while it was being created",
+                path.display()
+            ))),
+        },
+    }
+}
+
+/// Writes `kek` to `path` (mode 0600, parent created 0700) unless a file is there;
+/// whether it wrote it. The key goes to a temporary file that is then linked into place
+/// without replacing anything, so nobody ever reads a half-written file.
+fn write_new_kek_file(kek: &Kek, path: &Path) -> Result<bool, KeyError> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
     create_private_dir(&parent)?;
 
-    let kek = Kek::generate()?;
     let mut suffix = [0u8; 8];
     openssl::rand::rand_bytes(&mut suffix)
         .map_err(|e| KeyError::openssl("naming a temporary file", &e))?;
@@ -237,14 +270,8 @@ fn create_kek_file(path: &Path) -> Result<(Kek, bool), KeyError> {
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
-        Ok(()) => Ok((kek, true)),
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => match read_kek_file(path)? {
-            Some(existing) => Ok((existing, false)),
-            None => Err(KeyError::Io(format!(
-                "the key-encryption key file {} vanished while it was being created",
-                path.display()
-            ))),
-        },
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(err) => Err(io_error("create the key-encryption key file", path, &err)),
     }
 }
@@ -280,6 +307,36 @@ fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_name_the_current_key_only() {
+        let kek = Kek::generate().unwrap();
+        let other = Kek::generate().unwrap();
+        assert_eq!(kek.fingerprint().len(), 22);
+        assert_ne!(kek.fingerprint(), other.fingerprint());
+        assert_eq!(
+            kek.clone().with_previous(&other).fingerprint(),
+            kek.fingerprint()
+        );
+        let known = Kek::from_base64(&b64::std_encode(&[7u8; 32])).unwrap();
+        assert_eq!(
+            known.fingerprint(),
+            b64::url_encode(&crate::hmac::hmac_sha256(&[7u8; 32], b"usher kek id v1")[..16])
+        );
+    }
+
+    #[test]
+    fn write_new_file_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/kek");
+        let first = Kek::generate().unwrap();
+        assert!(first.write_new_file(&path).unwrap());
+        assert!(!Kek::generate().unwrap().write_new_file(&path).unwrap());
+        assert_eq!(
+            Kek::read_file(&path).unwrap().unwrap().to_base64(),
+            first.to_base64()
+        );
+    }
 
     #[test]
     fn sealed_values_round_trip() {

@@ -63,6 +63,14 @@ impl SecretHasher {
         Ok(SecretHasher { subkey })
     }
 
+    /// A public name for this hashing key: the first 16 bytes of
+    /// HMAC-SHA-256(key, "usher client-secret hash id v1"), base64url. Not secret; stored
+    /// beside the sealed key so that a lost key is noticed instead of derived again.
+    pub fn fingerprint(&self) -> String {
+        let mac = hmac_sha256(&self.subkey, b"usher client-secret hash id v1");
+        b64::url_encode(&mac[..16])
+    }
+
     /// A new client secret: 32 random bytes, base64url without padding (43 characters).
     pub fn generate_secret() -> Result<String, KeyError> {
         random_token(32)

@@ -165,6 +165,14 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
+    kek_markers (name) {
+        name -> Text,
+        value -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     sealed_values (name) {
         name -> Text,
         sealed -> Text,

@@ -7,6 +7,8 @@
 //! checks that its KEK opens the active signing key and the sealed hashing key before
 //! it writes anything (docs/security.md, issue 12 item 17).
 
+use std::path::PathBuf;
+
 use anyhow::Context as _;
 use usher_domain::{ClientStore, KeyState, KeyStore, SigningKeyRecord, UnixTime};
 use usher_keys::{Kek, KeyRing, SecretHasher};
@@ -16,6 +18,11 @@ use crate::config::{KekSource, Settings};
 
 /// The name of the sealed client-secret hashing key in the `sealed_values` table.
 pub const HASHING_KEY: &str = "client-secret-hash";
+/// The `kek_markers` row naming the KEK a rolling KEK change goes to (its fingerprint).
+pub const KEK_TARGET: &str = "kek-target";
+/// The `kek_markers` row holding the fingerprint of the stored hashing key: while it is
+/// there, a missing hashing key is never derived again.
+pub const HASHING_KEY_ID: &str = "client-secret-hash-id";
 
 pub struct Context {
     pub settings: Settings,
@@ -43,7 +50,7 @@ impl Context {
         };
         let kek = with_previous(kek, &settings)?;
         let db = open_database(&settings)?;
-        Context::check(settings, db, kek, "Nothing was written")
+        Context::check(settings, db, kek, None, "Nothing was written")
     }
 
     /// For `usher serve`: like [`Context::open`], but on an empty database a missing KEK
@@ -51,20 +58,15 @@ impl Context {
     pub fn open_for_serve(settings: Settings) -> anyhow::Result<Context> {
         let found = read_kek(&settings.kek, "kek")?;
         let db = open_database(&settings)?;
-        let kek = match (found, &settings.kek) {
-            (Some(kek), _) => kek,
-            (None, KekSource::File(path)) if is_empty(&db)? => {
-                let (kek, created) = Kek::load_or_create_file(path).with_context(|| {
-                    format!(
-                        "USHER_KEK_FILE (kek_file): cannot create the key-encryption key at {}",
-                        path.display()
-                    )
-                })?;
-                if created {
-                    tracing::info!(path = %path.display(), "created a new key-encryption key (mode 0600)");
-                }
-                kek
-            }
+        let (kek, new_file) = match (found, &settings.kek) {
+            (Some(kek), _) => (kek, None),
+            // Generated in memory: the file is written only once this process has
+            // stored the hashing key under it, so the loser of a race between two
+            // first starts leaves no KEK file behind (review D).
+            (None, KekSource::File(path)) if is_empty(&db)? => (
+                Kek::generate().context("cannot generate a key-encryption key")?,
+                Some(path.clone()),
+            ),
             (None, source) => {
                 return Err(missing_kek(
                     source,
@@ -73,55 +75,70 @@ impl Context {
             }
         };
         let kek = with_previous(kek, &settings)?;
-        Context::check(settings, db, kek, "Usher refuses to start")
+        let ctx = Context::check(settings, db, kek, new_file, "Usher refuses to start")?;
+        tracing::info!(
+            kek_fingerprint = %ctx.kek.fingerprint(),
+            kek_previous_fingerprint = ctx.kek.previous().map(|p| p.fingerprint()).unwrap_or_default(),
+            "key-encryption key"
+        );
+        Ok(ctx)
     }
 
     /// Checks the KEK against the database, then loads (or, the first time, stores) the
-    /// sealed hashing key. Nothing is written before the checks pass.
-    fn check(settings: Settings, db: Database, kek: Kek, refusal: &str) -> anyhow::Result<Context> {
+    /// sealed hashing key. Nothing is written before the checks pass. `new_file` is where
+    /// a KEK generated for a first start goes once this process has won the database.
+    fn check(
+        settings: Settings,
+        db: Database,
+        kek: Kek,
+        new_file: Option<PathBuf>,
+        refusal: &str,
+    ) -> anyhow::Result<Context> {
         let records = db.list_keys().context("cannot read the signing keys")?;
-        let active: Vec<&SigningKeyRecord> = records
-            .iter()
-            .filter(|k| k.state == KeyState::Active)
-            .collect();
-        for key in &active {
-            if kek
-                .decrypt(&key.private_key_encrypted, key.kid.as_bytes())
-                .is_err()
-            {
-                anyhow::bail!(
-                    "the KEK from {} does not open the active signing key {}: it is not the KEK the database's keys are sealed with. {refusal}. Give it the KEK every node uses (USHER_KEK_FILE or USHER_KEK, as for `usher serve`){}.",
-                    settings.kek.describe("kek"),
-                    key.kid,
-                    previous_hint(&settings),
-                );
-            }
+        check_signing_keys(&settings, &kek, &records, refusal)?;
+        let stored = db.sealed_value(HASHING_KEY)?;
+        let opened = match &stored {
+            Some(sealed) => Some(unseal_hasher(&settings, &kek, sealed, refusal)?),
+            None => None,
+        };
+        let hasher_id = db.kek_marker(HASHING_KEY_ID)?;
+        if let (Some(hasher), Some(id)) = (&opened, &hasher_id)
+            && hasher.fingerprint() != *id
+        {
+            anyhow::bail!(
+                "the client-secret hashing key in the database (fingerprint {}) is not the one this database had (fingerprint {id}): a sealed_values row from another database? {refusal}. Restore the `client-secret-hash` row of sealed_values from a backup of this database.",
+                hasher.fingerprint()
+            );
         }
-        let secrets = match db.sealed_value(HASHING_KEY)? {
-            Some(sealed) => unseal_hasher(&settings, &kek, &sealed, refusal)?,
+        // Whether the KEK alone (without the previous one) opens everything stored.
+        let current = kek.current_only();
+        let all_current = records.iter().all(|k| {
+            current
+                .decrypt(&k.private_key_encrypted, k.kid.as_bytes())
+                .is_ok()
+        }) && stored
+            .as_ref()
+            .is_none_or(|s| SecretHasher::unseal(&current, s).is_ok());
+        check_kek_target(&db, &kek, all_current, refusal)?;
+
+        let (kek, secrets) = match opened {
+            Some(hasher) => {
+                if hasher_id.is_none() {
+                    db.insert_kek_marker(
+                        HASHING_KEY_ID,
+                        &hasher.fingerprint(),
+                        crate::clock::now(),
+                    )?;
+                }
+                (kek, hasher)
+            }
             None => {
-                // Before the hashing key was stored, it was derived from the KEK that
-                // sealed the signing keys: keep that one, so existing secrets verify.
-                let derived_from = match active.first() {
-                    Some(key)
-                        if kek
-                            .current_only()
-                            .decrypt(&key.private_key_encrypted, key.kid.as_bytes())
-                            .is_err() =>
-                    {
-                        kek.previous().unwrap_or_else(|| kek.current_only())
-                    }
-                    _ => kek.current_only(),
-                };
-                let sealed = SecretHasher::from_kek(&derived_from)
-                    .seal(&kek)
-                    .context("cannot seal the client-secret hashing key")?;
-                db.insert_sealed_value(HASHING_KEY, &sealed, crate::clock::now())?;
-                // Another node may have stored it first: use what is stored.
-                let stored = db
-                    .sealed_value(HASHING_KEY)?
-                    .context("the client-secret hashing key was not stored")?;
-                unseal_hasher(&settings, &kek, &stored, refusal)?
+                if let Some(id) = &hasher_id {
+                    anyhow::bail!(
+                        "the client-secret hashing key is missing from the database (the `client-secret-hash` row of sealed_values), but this database had one (fingerprint {id}). {refusal}: a hashing key derived now from the KEK would not be the same after a KEK change, and every client secret and refresh token would stop verifying. Restore the row from a backup of the database (it opens with the KEK of the backup's time; run `usher kek rotate` afterwards if that was the previous KEK)."
+                    );
+                }
+                store_first_hasher(&settings, &db, kek, &records, new_file, refusal)?
             }
         };
         Ok(Context {
@@ -131,6 +148,181 @@ impl Context {
             secrets,
         })
     }
+}
+
+/// Every key that signs or may sign (active and next) must open under this KEK (or its
+/// previous one): a `next` key nobody can open would stop every node at its promotion.
+fn check_signing_keys(
+    settings: &Settings,
+    kek: &Kek,
+    records: &[SigningKeyRecord],
+    refusal: &str,
+) -> anyhow::Result<()> {
+    for key in records {
+        if !matches!(key.state, KeyState::Active | KeyState::Next)
+            || kek
+                .decrypt(&key.private_key_encrypted, key.kid.as_bytes())
+                .is_ok()
+        {
+            continue;
+        }
+        if key.state == KeyState::Active {
+            anyhow::bail!(
+                "the KEK from {} does not open the active signing key {}: it is not the KEK the database's keys are sealed with. {refusal}. Give it the KEK every node uses (USHER_KEK_FILE or USHER_KEK, as for `usher serve`){}.",
+                settings.kek.describe("kek"),
+                key.kid,
+                previous_hint(settings),
+            );
+        }
+        anyhow::bail!(
+            "the KEK from {} (fingerprint {}) does not open the next signing key {}{}: a node or command with another KEK created it, and it would stop every node when it becomes active. {refusal}. If it was sealed under the previous KEK of a KEK change, run `usher kek rotate` again (with USHER_KEK_PREVIOUS_FILE) once every node has the new KEK; if no KEK you have opens it, it has never signed: delete it (`DELETE FROM signing_keys WHERE kid = '{}' AND state = 'next'`) and find the node with the other KEK (docs/operations.md).",
+            settings.kek.describe("kek"),
+            kek.fingerprint(),
+            key.kid,
+            if kek.previous().is_some() {
+                " (nor does the previous KEK)"
+            } else {
+                ""
+            },
+            key.kid,
+        );
+    }
+    Ok(())
+}
+
+/// During a rolling KEK change (a previous KEK is configured) every process must be
+/// going to the same KEK: the first records its KEK's fingerprint as the target, and a
+/// process with another one is refused before it seals anything under a KEK nobody
+/// else has.
+///
+/// `all_current` says whether this KEK alone opens everything stored: then a change to
+/// it is over, so a process with a lingering previous KEK records no target, and one
+/// without a previous KEK removes a target that names its own KEK (left by a node
+/// restarted with both after `usher kek rotate`), so the next change starts clean.
+fn check_kek_target(
+    db: &Database,
+    kek: &Kek,
+    all_current: bool,
+    refusal: &str,
+) -> anyhow::Result<()> {
+    let mine = kek.fingerprint();
+    let target = db.kek_marker(KEK_TARGET)?;
+    if kek.previous().is_none() {
+        if let Some(target) = &target
+            && *target == mine
+            && all_current
+        {
+            db.remove_kek_marker(KEK_TARGET, target)?;
+        } else if let Some(target) = target
+            && target != mine
+        {
+            tracing::warn!(
+                kek_fingerprint = %mine,
+                kek_target = %target,
+                "a KEK change is in progress and this process has the KEK being replaced: give it the new one (and the previous one) before `usher kek rotate`"
+            );
+        }
+        return Ok(());
+    }
+    let target = match target {
+        Some(target) => target,
+        None if all_current => return Ok(()),
+        None => {
+            db.insert_kek_marker(KEK_TARGET, &mine, crate::clock::now())?;
+            db.kek_marker(KEK_TARGET)?
+                .context("the target of the KEK change was not stored")?
+        }
+    };
+    if target != mine {
+        anyhow::bail!(
+            "a KEK change to the KEK with fingerprint {target} is in progress (recorded by the first node started with a previous KEK), but this process's KEK has fingerprint {mine}. {refusal}: what it sealed would open nowhere else. Give it the same new KEK as the other nodes; if the recorded target is the wrong one, stop the process that has it and remove the record (`DELETE FROM kek_markers WHERE name = 'kek-target'`), see docs/operations.md."
+        );
+    }
+    Ok(())
+}
+
+/// Stores the client-secret hashing key the first time (derived from the KEK, as before
+/// it was stored, so that existing secrets verify) unless another process stores one
+/// first, and, for a first start, writes the KEK file once this process has won.
+fn store_first_hasher(
+    settings: &Settings,
+    db: &Database,
+    kek: Kek,
+    records: &[SigningKeyRecord],
+    new_file: Option<PathBuf>,
+    refusal: &str,
+) -> anyhow::Result<(Kek, SecretHasher)> {
+    // Before the hashing key was stored, it was derived from the KEK that sealed the
+    // signing keys: keep that one, so existing secrets verify.
+    let derived_from = match records.iter().find(|k| k.state == KeyState::Active) {
+        Some(key)
+            if kek
+                .current_only()
+                .decrypt(&key.private_key_encrypted, key.kid.as_bytes())
+                .is_err() =>
+        {
+            kek.previous().unwrap_or_else(|| kek.current_only())
+        }
+        _ => kek.current_only(),
+    };
+    let hasher = SecretHasher::from_kek(&derived_from);
+    let sealed = hasher
+        .seal(&kek)
+        .context("cannot seal the client-secret hashing key")?;
+    let now = crate::clock::now();
+    if db.insert_sealed_value(HASHING_KEY, &sealed, now)? {
+        if let Some(path) = &new_file {
+            let written = kek.write_new_file(path).map_err(anyhow::Error::from);
+            if !matches!(written, Ok(true)) {
+                // Nobody has this KEK: take back what was sealed under it.
+                let _ = db.remove_sealed_value(HASHING_KEY, &sealed);
+                let why = match written {
+                    Err(e) => format!("{e:#}"),
+                    _ => "another file appeared there meanwhile".to_owned(),
+                };
+                anyhow::bail!(
+                    "USHER_KEK_FILE (kek_file): cannot create the key-encryption key at {}: {why}. Nothing was kept; start again.",
+                    path.display()
+                );
+            }
+            tracing::info!(path = %path.display(), "created a new key-encryption key (mode 0600)");
+        }
+        db.insert_kek_marker(HASHING_KEY_ID, &hasher.fingerprint(), now)?;
+        return Ok((kek, hasher));
+    }
+    // Another process stored it first: use what is stored.
+    let stored = db
+        .sealed_value(HASHING_KEY)?
+        .context("the client-secret hashing key was not stored")?;
+    if let Ok(hasher) = SecretHasher::unseal(&kek, &stored) {
+        db.insert_kek_marker(HASHING_KEY_ID, &hasher.fingerprint(), now)?;
+        return Ok((kek, hasher));
+    }
+    let Some(path) = new_file else {
+        // Not a first start: the stored key does not open under this KEK, so this
+        // refuses with the usual message.
+        let hasher = unseal_hasher(settings, &kek, &stored, refusal)?;
+        return Ok((kek, hasher));
+    };
+    // A first start that lost the race: the winner, if it runs in the same directory,
+    // writes its KEK file a moment after storing the hashing key. Use that one.
+    let tries = if settings.kek_previous.is_none() {
+        30
+    } else {
+        0
+    };
+    for _ in 0..tries {
+        if let Ok(Some(theirs)) = Kek::read_file(&path)
+            && let Ok(hasher) = SecretHasher::unseal(&theirs, &stored)
+        {
+            return Ok((theirs, hasher));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    anyhow::bail!(
+        "another `usher serve` set this database up at the same moment with its own new key-encryption key; this one wrote no KEK file at {}. {refusal}. Start it with the other node's KEK (copy its KEK file here, or set USHER_KEK_FILE / USHER_KEK).",
+        path.display()
+    )
 }
 
 fn unseal_hasher(

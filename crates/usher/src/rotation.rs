@@ -142,6 +142,19 @@ pub fn perform(
             Ok(None)
         }
         Transition::Promote { next, retiring } => {
+            if kek
+                .decrypt(&next.private_key_encrypted, next.kid.as_bytes())
+                .is_err()
+            {
+                // Promoting it would leave every node that cannot open it unable to
+                // load the active key. Some node with the right KEK promotes it, or
+                // the operator acts (docs/operations.md, "The KEK").
+                tracing::error!(
+                    kid = %next.kid,
+                    "the next signing key does not open under this node's KEK, so this node does not promote it: it was sealed under another KEK (run `usher kek rotate` once every node has the new KEK, or delete the key if no KEK opens it)"
+                );
+                return Ok(None);
+            }
             if store.promote_key(next, retiring.as_ref())? {
                 metrics::inc(Counter::KeyTransitions, "active");
                 tracing::info!(event = "key_activated", kid = %next.kid, "a new signing key is active");
@@ -202,6 +215,15 @@ pub fn promote_now(
     let next = rotation::next_key(&records, schedule).ok_or_else(|| {
         anyhow::anyhow!("another node changed the keys at the same time; run the command again")
     })?;
+    if kek
+        .decrypt(&next.private_key_encrypted, next.kid.as_bytes())
+        .is_err()
+    {
+        anyhow::bail!(
+            "the next signing key {} does not open under this KEK, so it cannot become active (no node could load it); nothing was changed. Run `usher kek rotate` once every node has the new KEK, or delete the key if no KEK opens it (docs/operations.md)",
+            next.kid
+        );
+    }
     let old = rotation::active_key(&records);
     let previous = old.map(|o| {
         if compromised {
@@ -237,5 +259,59 @@ pub async fn run_forever(rotator: Arc<Rotator>, every: Duration) {
             Ok(Err(e)) => tracing::warn!(cause = %format!("{e:#}"), "key rotation tick failed"),
             Err(e) => tracing::warn!(cause = %e, "the key rotation task failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use usher_domain::rotation::RotationSchedule;
+
+    /// Review B: a scheduled promotion of a `next` key this node's KEK cannot open (a
+    /// straggler sealed it under another KEK) does not happen: every node would fail to
+    /// load it.
+    #[test]
+    fn a_next_key_this_kek_cannot_open_is_never_promoted() {
+        let test_db = usher_store::testing::TestDb::sqlite();
+        let db = test_db.database();
+        let kek = Kek::generate().unwrap();
+        let other = Kek::generate().unwrap();
+        let now = UnixTime(1_800_000_000);
+        let mut active =
+            usher_keys::generate_signing_key(&kek, 2048, KeyState::Active, now).unwrap();
+        active.activated_at = Some(now);
+        db.insert_key(&active).unwrap();
+        let stray = usher_keys::generate_signing_key(&other, 2048, KeyState::Next, now).unwrap();
+        db.insert_next_key(&rotation::as_next(stray.clone(), now))
+            .unwrap();
+        let schedule = RotationSchedule {
+            rotate_every: 86_400,
+            prepublish: 3_600,
+            token_lifetime: 600,
+            propagation: 60,
+        };
+        let records = db.list_keys().unwrap();
+        let later = now.plus(200_000);
+        let plan = rotation::plan(&records, &schedule, later);
+        let promote = plan
+            .iter()
+            .find(|t| matches!(t, Transition::Promote { .. }))
+            .expect("a promotion is due");
+        assert_eq!(perform(&db, &kek, 2048, promote, later).unwrap(), None);
+        let after = db.list_keys().unwrap();
+        let state = |kid: &str| after.iter().find(|k| k.kid == kid).unwrap().state;
+        assert_eq!(state(&stray.kid), KeyState::Next);
+        assert_eq!(state(&active.kid), KeyState::Active);
+        // The emergency path refuses it too.
+        assert!(promote_now(&db, &kek, 2048, &schedule, later, false).is_err());
+        assert_eq!(
+            db.list_keys()
+                .unwrap()
+                .iter()
+                .find(|k| k.kid == stray.kid)
+                .unwrap()
+                .state,
+            KeyState::Next
+        );
     }
 }

@@ -98,6 +98,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
         metrics = %metrics_where(local, metrics_local, settings.metrics_on_main_listener),
         issuer = %settings.issuer,
         database = %ctx.db.display_url(),
+        kek_fingerprint = %ctx.kek.fingerprint(),
         family_store = %family_store,
         jwks_max_age = state.settings.jwks_max_age,
         rotate_every = settings.keys.rotate_every,

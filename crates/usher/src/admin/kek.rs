@@ -8,6 +8,12 @@
 //! not changed, so client secrets and refresh tokens keep verifying. Each row is swapped
 //! with a compare-and-set, so the command can run while nodes serve and can be repeated.
 //! The procedure for a cluster is in docs/operations.md.
+//!
+//! The KEK must be the target the database recorded for this change (opening the
+//! context records it if no process did yet, and refuses another one); once every key
+//! and the hashing key open under it alone, the record is removed. The final check
+//! covers every key, so a `next` key a straggler sealed under the old KEK is re-sealed
+//! or reported, never left to break its promotion.
 
 use anyhow::Context as _;
 use serde_json::json;
@@ -18,7 +24,7 @@ use super::{print_json, usage};
 use crate::cli::KekCommand;
 use crate::clock;
 use crate::config::Settings;
-use crate::context::{Context, HASHING_KEY};
+use crate::context::{Context, HASHING_KEY, KEK_TARGET};
 
 pub fn run(settings: Settings, command: KekCommand) -> anyhow::Result<()> {
     match command {
@@ -34,6 +40,7 @@ fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
     }
     let ctx = Context::open(settings)?;
     let new = ctx.kek.current_only();
+    let fingerprint = new.fingerprint();
     if ctx.kek.previous().map(|p| p.to_base64()) == Some(new.to_base64()) {
         return Err(usage(
             "USHER_KEK_PREVIOUS and USHER_KEK hold the same key: give USHER_KEK_FILE the new KEK",
@@ -105,6 +112,9 @@ fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
         )
     })?;
 
+    // Everything opens under the target alone: the change is over.
+    ctx.db.remove_kek_marker(KEK_TARGET, &fingerprint)?;
+
     let kek = ctx.settings.kek.describe("kek");
     let previous = ctx
         .settings
@@ -115,6 +125,7 @@ fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
     tracing::warn!(
         resealed,
         hashing_resealed,
+        kek_fingerprint = %fingerprint,
         "every signing key and the client-secret hashing key are sealed under the new KEK"
     );
     if as_json {
@@ -122,10 +133,11 @@ fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
             "signing_keys_resealed": resealed,
             "signing_keys_already_sealed": already,
             "hashing_key_resealed": hashing_resealed,
+            "kek_fingerprint": fingerprint,
         }));
     }
     println!(
-        "re-sealed {resealed} signing key(s) ({already} already were) and {} under the KEK from {kek}",
+        "re-sealed {resealed} signing key(s) ({already} already were) and {} under the KEK from {kek} (fingerprint {fingerprint})",
         if hashing_resealed {
             "the client-secret hashing key"
         } else {

@@ -312,3 +312,188 @@ fn concurrent_first_commands_and_concurrent_rotations_agree_on_one_hashing_key()
         assert_eq!(token(&server.base, id, secret).0, 200);
     }
 }
+
+/// A sandbox on `sandbox`'s database with the KEK files `kek` and, if given, `previous`
+/// (paths relative to `sandbox`).
+fn node(sandbox: &Sandbox, kek: &str, previous: Option<&str>) -> Sandbox {
+    let mut s = Sandbox::new()
+        .env(
+            "USHER_DATABASE_URL",
+            &sandbox.env_value("USHER_DATABASE_URL").unwrap(),
+        )
+        .env("USHER_KEK_FILE", sandbox.path().join(kek).to_str().unwrap());
+    if let Some(previous) = previous {
+        s.set_env(
+            "USHER_KEK_PREVIOUS_FILE",
+            sandbox.path().join(previous).to_str().unwrap(),
+        );
+    }
+    s
+}
+
+/// Review A: while a rolling change is in progress, the database records the KEK it
+/// goes to; a node or command with another "new" KEK is refused, and `kek rotate`
+/// clears the record once everything is sealed under the target.
+#[test]
+fn a_rolling_kek_change_has_one_target_and_a_stray_new_kek_is_refused() {
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    sandbox.serve().stop();
+    let old_kek = read_kek(&sandbox, "keys/kek");
+    sandbox.write_kek("keys/kek.old", &old_kek);
+    sandbox.write_kek("keys/kek.new", &Kek::generate().unwrap());
+    sandbox.write_kek("keys/kek.stray", &Kek::generate().unwrap());
+
+    let first = node(&sandbox, "keys/kek.new", Some("keys/kek.old")).serve();
+    let target = first.listening["kek_fingerprint"]
+        .as_str()
+        .expect("serve logs its KEK's fingerprint")
+        .to_owned();
+    assert_eq!(target.len(), 22, "{target}");
+    assert!(
+        first
+            .log()
+            .iter()
+            .all(|l| !l.contains(&old_kek.to_base64()))
+    );
+
+    let stray = node(&sandbox, "keys/kek.stray", Some("keys/kek.old"));
+    let err = stray.try_serve().err().expect("a stray new KEK is refused");
+    assert!(err.contains(&target), "names the target: {err}");
+    let keys_before = sandbox.count("signing_keys");
+    for args in [vec!["keys", "rotate", "--now"], vec!["kek", "rotate"]] {
+        let run = stray.usher(&args, None);
+        assert!(!run.ok(), "{args:?} with a stray KEK must fail");
+        assert!(run.stderr().contains(&target), "{}", run.stderr());
+    }
+    assert_eq!(
+        sandbox.count("signing_keys"),
+        keys_before,
+        "nothing written"
+    );
+
+    let rotated = node(&sandbox, "keys/kek.new", Some("keys/kek.old"))
+        .usher(&["kek", "rotate", "--json"], None)
+        .json();
+    assert_eq!(rotated["kek_fingerprint"], target.as_str(), "{rotated}");
+    first.stop();
+    assert_eq!(
+        sandbox.count("kek_markers WHERE name = 'kek-target'"),
+        0,
+        "the target is cleared once everything is re-sealed"
+    );
+    // A node restarted with both after the rotation records no stale target, so the
+    // next change may go anywhere.
+    node(&sandbox, "keys/kek.new", Some("keys/kek.old"))
+        .serve()
+        .stop();
+    assert_eq!(sandbox.count("kek_markers WHERE name = 'kek-target'"), 0);
+    // A target naming a KEK that already opens everything (left by an older version
+    // or a restart) is cleared by a node with that KEK alone.
+    sandbox.execute(&format!(
+        "INSERT INTO kek_markers (name, value, updated_at) VALUES ('kek-target', '{target}', 0)"
+    ));
+    node(&sandbox, "keys/kek.new", None).serve().stop();
+    assert_eq!(sandbox.count("kek_markers WHERE name = 'kek-target'"), 0);
+    sandbox.write_kek("keys/kek.next", &Kek::generate().unwrap());
+    let next = node(&sandbox, "keys/kek.next", Some("keys/kek.new")).serve();
+    assert_ne!(next.listening["kek_fingerprint"], target.as_str());
+    next.stop();
+    assert_eq!(sandbox.count("kek_markers WHERE name = 'kek-target'"), 1);
+}
+
+/// Review B: a `next` key that this node's KEK cannot open stops `serve` (naming the
+/// kid) and admin commands, instead of failing at its promotion.
+#[test]
+fn a_next_key_this_kek_cannot_open_is_refused_at_start_and_by_admin_commands() {
+    use usher_domain::{KeyState, rotation};
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    sandbox.serve().stop();
+    let db = sandbox_db(&sandbox);
+    let other = Kek::generate().unwrap();
+    let now = usher_domain::UnixTime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    );
+    let stray = usher_keys::generate_signing_key(&other, 2048, KeyState::Next, now).unwrap();
+    let kid = stray.kid.clone();
+    assert!(
+        db.insert_next_key(&rotation::as_next(stray, now.plus(86_400)))
+            .unwrap()
+    );
+
+    let err = sandbox.try_serve().err().expect("serve refuses");
+    assert!(err.contains(&kid), "names the key: {err}");
+    assert!(err.contains("kek rotate"), "says what to do: {err}");
+    let run = sandbox.usher(&["keys", "rotate", "--now"], None);
+    assert!(!run.ok(), "the unopenable next key is not promoted");
+    assert!(run.stderr().contains(&kid), "{}", run.stderr());
+    let records = db.list_keys().unwrap();
+    assert_eq!(
+        records.iter().find(|k| k.kid == kid).unwrap().state,
+        KeyState::Next
+    );
+}
+
+/// Review C: once a hashing key was stored, a missing one is never derived again (after
+/// a KEK change a derived key would silently break every client secret).
+#[test]
+fn a_lost_hashing_key_is_refused_not_derived_again() {
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    sandbox.serve().stop();
+    service(&sandbox);
+    let old_kek = read_kek(&sandbox, "keys/kek");
+    sandbox.write_kek("keys/kek.old", &old_kek);
+    sandbox.write_kek("keys/kek.new", &Kek::generate().unwrap());
+    let rolling = node(&sandbox, "keys/kek.new", Some("keys/kek.old"));
+    assert!(rolling.usher(&["kek", "rotate"], None).ok());
+    sandbox.execute("DELETE FROM sealed_values WHERE name = 'client-secret-hash'");
+
+    let after = node(&sandbox, "keys/kek.new", None);
+    let err = after.try_serve().err().expect("serve refuses");
+    assert!(err.contains("hashing key"), "{err}");
+    assert!(err.contains("backup"), "says how to recover: {err}");
+    let run = after.usher(&["client", "list"], None);
+    assert!(!run.ok(), "{}", run.stdout());
+    assert_eq!(sandbox.count("sealed_values"), 0, "nothing was derived");
+}
+
+/// Review D: two first `serve` at once on a new database (on different hosts, each with
+/// its own `keys/kek`): the one that loses leaves no KEK file behind, so it starts with
+/// the winner's KEK next time instead of refusing forever.
+#[test]
+fn the_serve_that_loses_the_first_start_race_leaves_no_kek_file() {
+    let base = Sandbox::with_test_db(Backend::Postgres);
+    assert!(base.usher(&["migrate"], None).ok());
+    let url = base.env_value("USHER_DATABASE_URL").unwrap();
+    let hosts: Vec<Sandbox> = (0..8)
+        .map(|_| Sandbox::new().env("USHER_DATABASE_URL", &url))
+        .collect();
+    let started: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                s.spawn(move || match h.try_serve() {
+                    Ok(server) => {
+                        server.stop();
+                        true
+                    }
+                    Err(_) => false,
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let with_file: Vec<usize> = (0..hosts.len())
+        .filter(|&i| hosts[i].path().join("keys/kek").exists())
+        .collect();
+    assert_eq!(
+        with_file.len(),
+        1,
+        "one KEK file: {with_file:?} {started:?}"
+    );
+    for (i, ok) in started.iter().enumerate() {
+        assert_eq!(*ok, with_file.contains(&i), "{started:?} {with_file:?}");
+    }
+}
