@@ -110,6 +110,12 @@ impl Context {
                 hasher.fingerprint()
             );
         }
+        // Every refusal comes before anything is written (the KEK target included).
+        if let (None, Some(id)) = (&opened, &hasher_id) {
+            anyhow::bail!(
+                "the client-secret hashing key is missing from the database (the `client-secret-hash` row of sealed_values), but this database had one (fingerprint {id}). {refusal}: a hashing key derived now from the KEK would not be the same after a KEK change, and every client secret and refresh token would stop verifying. Restore the row from a backup of the database (it opens with the KEK of the backup's time; run `usher kek rotate` afterwards if that was the previous KEK)."
+            );
+        }
         // Whether the KEK alone (without the previous one) opens everything stored.
         let current = kek.current_only();
         let all_current = records.iter().all(|k| {
@@ -150,8 +156,10 @@ impl Context {
     }
 }
 
-/// Every key that signs or may sign (active and next) must open under this KEK (or its
-/// previous one): a `next` key nobody can open would stop every node at its promotion.
+/// The active key must open under this KEK (or its previous one): otherwise the process
+/// is refused. A `next` key that does not open is reported at error level, not refused:
+/// it has never signed and no node promotes a key it cannot open (rotation.rs), while a
+/// refusal would block every admin command — `keys retire --compromised` included.
 fn check_signing_keys(
     settings: &Settings,
     kek: &Kek,
@@ -174,8 +182,12 @@ fn check_signing_keys(
                 previous_hint(settings),
             );
         }
-        anyhow::bail!(
-            "the KEK from {} (fingerprint {}) does not open the next signing key {}{}: a node or command with another KEK created it, and it would stop every node when it becomes active. {refusal}. If it was sealed under the previous KEK of a KEK change, run `usher kek rotate` again (with USHER_KEK_PREVIOUS_FILE) once every node has the new KEK; if no KEK you have opens it, it has never signed: delete it (`DELETE FROM signing_keys WHERE kid = '{}' AND state = 'next'`) and find the node with the other KEK (docs/operations.md).",
+        // Not a refusal: this key has never signed, and no node promotes a key it cannot
+        // open (rotation.rs), so nothing breaks yet — while refusing here would block every
+        // admin command, `keys retire --compromised` included, until someone runs SQL.
+        let _ = refusal;
+        let warning = format!(
+            "the KEK from {} (fingerprint {}) does not open the next signing key {}{}: a node or command with another KEK created it; no node will promote it, so keys stop rotating until it is dealt with. If it was sealed under the previous KEK of a KEK change, run `usher kek rotate` again (with USHER_KEK_PREVIOUS_FILE) once every node has the new KEK; if no KEK you have opens it, it has never signed: delete it (`DELETE FROM signing_keys WHERE kid = '{}' AND state = 'next'`) and find the node with the other KEK (docs/operations.md).",
             settings.kek.describe("kek"),
             kek.fingerprint(),
             key.kid,
@@ -186,6 +198,7 @@ fn check_signing_keys(
             },
             key.kid,
         );
+        tracing::error!(event = "next_key_unopenable", kid = %key.kid, "{warning}");
     }
     Ok(())
 }
@@ -275,13 +288,20 @@ fn store_first_hasher(
             let written = kek.write_new_file(path).map_err(anyhow::Error::from);
             if !matches!(written, Ok(true)) {
                 // Nobody has this KEK: take back what was sealed under it.
-                let _ = db.remove_sealed_value(HASHING_KEY, &sealed);
+                let taken_back = matches!(db.remove_sealed_value(HASHING_KEY, &sealed), Ok(true));
                 let why = match written {
                     Err(e) => format!("{e:#}"),
                     _ => "another file appeared there meanwhile".to_owned(),
                 };
+                let after = if taken_back {
+                    "Nothing was kept; start again.".to_owned()
+                } else {
+                    format!(
+                        "The database still holds a hashing key sealed under a KEK that was never saved: remove it (`DELETE FROM sealed_values WHERE name = '{HASHING_KEY}'`; the database has no keys or clients yet), then start again."
+                    )
+                };
                 anyhow::bail!(
-                    "USHER_KEK_FILE (kek_file): cannot create the key-encryption key at {}: {why}. Nothing was kept; start again.",
+                    "USHER_KEK_FILE (kek_file): cannot create the key-encryption key at {}: {why}. {after}",
                     path.display()
                 );
             }
