@@ -8,22 +8,7 @@ use usher_http::routes;
 use usher_keys::{Kek, KeyRing};
 
 use crate::helpers::{Backend, Sandbox, http};
-
-/// A confidential `client_credentials` client; (id, secret).
-fn service(sandbox: &Sandbox) -> (String, String) {
-    let c = sandbox.client(&[
-        "--name",
-        "Billing",
-        "--grant-type",
-        "client_credentials",
-        "--audience",
-        "https://api.example.com",
-    ]);
-    (
-        c["client_id"].as_str().unwrap().to_owned(),
-        c["client_secret"].as_str().unwrap().to_owned(),
-    )
-}
+use crate::ops::service;
 
 /// A `client_credentials` token request; (status, body).
 fn token(base: &str, id: &str, secret: &str) -> (u16, Value) {
@@ -174,19 +159,7 @@ fn kek_rotate_reseals_every_key_and_keeps_client_secrets_and_the_signing_key() {
     let new_kek = Kek::generate().unwrap();
     sandbox.write_kek("keys/kek.new", &new_kek);
     sandbox.write_kek("keys/kek.old", &old_kek);
-    let rolling = Sandbox::new()
-        .env(
-            "USHER_DATABASE_URL",
-            &sandbox.env_value("USHER_DATABASE_URL").unwrap(),
-        )
-        .env(
-            "USHER_KEK_FILE",
-            sandbox.path().join("keys/kek.new").to_str().unwrap(),
-        )
-        .env(
-            "USHER_KEK_PREVIOUS_FILE",
-            sandbox.path().join("keys/kek.old").to_str().unwrap(),
-        );
+    let rolling = node(&sandbox, "keys/kek.new", Some("keys/kek.old"));
     let during = rolling.serve();
     let (status, body) = token(&during.base, &id, &secret);
     assert_eq!(status, 200, "a rolling node verifies the secret: {body}");
@@ -263,19 +236,7 @@ fn concurrent_first_commands_and_concurrent_rotations_agree_on_one_hashing_key()
     sandbox.write_kek("keys/kek.new", &new_kek);
     let old_kek = read_kek(&sandbox, "keys/kek");
     sandbox.write_kek("keys/kek.old", &old_kek);
-    let rolling = Sandbox::new()
-        .env(
-            "USHER_DATABASE_URL",
-            &sandbox.env_value("USHER_DATABASE_URL").unwrap(),
-        )
-        .env(
-            "USHER_KEK_FILE",
-            sandbox.path().join("keys/kek.new").to_str().unwrap(),
-        )
-        .env(
-            "USHER_KEK_PREVIOUS_FILE",
-            sandbox.path().join("keys/kek.old").to_str().unwrap(),
-        );
+    let rolling = node(&sandbox, "keys/kek.new", Some("keys/kek.old"));
     let server = rolling.serve();
     for (id, secret) in &clients {
         assert_eq!(token(&server.base, id, secret).0, 200);

@@ -32,7 +32,7 @@ pub async fn scrape(url: &str) -> String {
 }
 
 /// A confidential `client_credentials` client with one audience; (id, secret).
-fn service(sandbox: &Sandbox) -> (String, String) {
+pub fn service(sandbox: &Sandbox) -> (String, String) {
     let c = sandbox.client(&[
         "--name",
         "Billing",
