@@ -2,7 +2,10 @@
 //! `(name, value)` pairs, with malformed encoding and oversized bodies refused.
 //!
 //! Repeats are kept, so the protocol layer can refuse them (RFC 6749 §3.1, §3.2) with
-//! [`reject_repeats`], the one check every endpoint uses.
+//! [`reject_repeats`], which the token, revocation, introspection, userinfo and logout
+//! endpoints and client authentication use. The authorization request has its own check
+//! inside its parser (`usher_domain::authorize`), and the login and consent forms read
+//! their fields with [`single`], which treats a repeated field as absent.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::CONTENT_TYPE;
