@@ -110,6 +110,31 @@ impl Context {
                 hasher.fingerprint()
             );
         }
+        // A lost hashing key that this KEK (or the previous one) would derive exactly as
+        // it was — the KEK never changed since — is derived again, sealed and stored; the
+        // marker's fingerprint proves it is the same key. Any other loss is refused.
+        let recovered = match (&opened, &hasher_id) {
+            (None, Some(id)) => [Some(kek.current_only()), kek.previous()]
+                .into_iter()
+                .flatten()
+                .map(|k| SecretHasher::from_kek(&k))
+                .find(|h| h.fingerprint() == *id),
+            _ => None,
+        };
+        let opened = match (opened, recovered) {
+            (None, Some(hasher)) => {
+                let sealed = hasher
+                    .seal(&kek)
+                    .context("cannot seal the client-secret hashing key")?;
+                db.insert_sealed_value(HASHING_KEY, &sealed, crate::clock::now())?;
+                tracing::warn!(
+                    event = "hashing_key_restored",
+                    "the client-secret hashing key was missing from the database; the KEK derives exactly the key this database had (same fingerprint), so it was stored again"
+                );
+                Some(hasher)
+            }
+            (opened, _) => opened,
+        };
         // Every refusal comes before anything is written (the KEK target included).
         if let (None, Some(id)) = (&opened, &hasher_id) {
             anyhow::bail!(

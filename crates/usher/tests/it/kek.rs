@@ -438,6 +438,20 @@ fn a_lost_hashing_key_is_refused_not_derived_again() {
     assert_eq!(sandbox.count("sealed_values"), 0, "nothing was derived");
 }
 
+/// A lost hashing key that the unchanged KEK derives exactly as it was (the marker's
+/// fingerprint says so) is stored again, and client secrets keep verifying.
+#[test]
+fn a_lost_hashing_key_the_kek_derives_unchanged_is_stored_again() {
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    sandbox.serve().stop();
+    let (id, secret) = service(&sandbox);
+    sandbox.execute("DELETE FROM sealed_values WHERE name = 'client-secret-hash'");
+    let server = sandbox.serve();
+    let (status, body) = token(&server.base, &id, &secret);
+    assert_eq!(status, 200, "the same hashing key: {body}");
+    assert_eq!(sandbox.count("sealed_values"), 1, "stored again");
+}
+
 /// Review D: two first `serve` at once on a new database (on different hosts, each with
 /// its own `keys/kek`): the one that loses leaves no KEK file behind, so it starts with
 /// the winner's KEK next time instead of refusing forever.
