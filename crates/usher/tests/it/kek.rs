@@ -176,15 +176,7 @@ fn kek_rotate_reseals_every_key_and_keeps_client_secrets_and_the_signing_key() {
     during.stop();
 
     // A node with only the new KEK: same key, same client secrets.
-    let after = Sandbox::new()
-        .env(
-            "USHER_DATABASE_URL",
-            &sandbox.env_value("USHER_DATABASE_URL").unwrap(),
-        )
-        .env(
-            "USHER_KEK_FILE",
-            sandbox.path().join("keys/kek.new").to_str().unwrap(),
-        );
+    let after = node(&sandbox, "keys/kek.new", None);
     let server = after.serve();
     let (status, body) = token(&server.base, &id, &secret);
     assert_eq!(status, 200, "the old client secret still verifies: {body}");
@@ -259,15 +251,7 @@ fn concurrent_first_commands_and_concurrent_rotations_agree_on_one_hashing_key()
     assert_eq!(last["hashing_key_resealed"], false, "{last}");
     server.stop();
 
-    let after = Sandbox::new()
-        .env(
-            "USHER_DATABASE_URL",
-            &sandbox.env_value("USHER_DATABASE_URL").unwrap(),
-        )
-        .env(
-            "USHER_KEK_FILE",
-            sandbox.path().join("keys/kek.new").to_str().unwrap(),
-        );
+    let after = node(&sandbox, "keys/kek.new", None);
     let server = after.serve();
     for (id, secret) in &clients {
         assert_eq!(token(&server.base, id, secret).0, 200);
