@@ -72,7 +72,7 @@ pub async fn log(
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
     // A closed set: an invented method must not add a metrics series or log its text.
-    let method = metrics::MethodLabel::of(req.method());
+    let method = metrics::MethodLabel::of(req.method().as_str());
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());

@@ -9,9 +9,9 @@ use base64::engine::general_purpose::STANDARD;
 use usher_domain::authorize::RawParams;
 use usher_domain::{AuthMethod, Client, ClientId, ProtocolError};
 
+use crate::Core;
 use crate::params;
 use crate::respond::Failure;
-use crate::state::AppState;
 
 /// Why authentication failed, ready for [`crate::respond::token_error`].
 pub struct AuthFailure {
@@ -147,7 +147,7 @@ pub fn basic_credentials(header: &str) -> Result<(String, String), BasicError> {
 
 /// Authenticates the client of a token-endpoint request.
 pub async fn authenticate(
-    state: &AppState,
+    state: &Core,
     req: &HttpRequest,
     form: &RawParams,
 ) -> Result<Client, AuthFailure> {

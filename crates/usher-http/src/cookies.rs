@@ -10,7 +10,7 @@
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
-use crate::state::HttpSettings;
+use crate::Settings;
 
 pub const SESSION: &str = "usher-session";
 pub const BROWSER: &str = "usher-browser";
@@ -18,7 +18,7 @@ pub const BROWSER: &str = "usher-browser";
 /// The length of a browser binding: 32 random bytes as base64url without padding.
 const BINDING_LEN: usize = 43;
 
-fn name(settings: &HttpSettings, base: &str) -> String {
+fn name(settings: &Settings, base: &str) -> String {
     if settings.issuer.is_https() {
         format!("__Host-{base}")
     } else {
@@ -27,7 +27,7 @@ fn name(settings: &HttpSettings, base: &str) -> String {
 }
 
 /// A cookie carrying `value` for `max_age` seconds.
-pub fn make(settings: &HttpSettings, base: &str, value: String, max_age: i64) -> Cookie<'static> {
+pub fn make(settings: &Settings, base: &str, value: String, max_age: i64) -> Cookie<'static> {
     let mut c = Cookie::new(name(settings, base), value);
     c.set_http_only(true);
     c.set_same_site(SameSite::Lax);
@@ -38,14 +38,14 @@ pub fn make(settings: &HttpSettings, base: &str, value: String, max_age: i64) ->
 }
 
 /// A cookie that removes `base` from the browser.
-pub fn clear(settings: &HttpSettings, base: &str) -> Cookie<'static> {
+pub fn clear(settings: &Settings, base: &str) -> Cookie<'static> {
     let mut c = make(settings, base, String::new(), 0);
     c.make_removal();
     c
 }
 
 /// The value of cookie `base`, if the request has it.
-pub fn read(req: &HttpRequest, settings: &HttpSettings, base: &str) -> Option<String> {
+pub fn read(req: &HttpRequest, settings: &Settings, base: &str) -> Option<String> {
     req.cookie(&name(settings, base))
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 256)
@@ -53,7 +53,7 @@ pub fn read(req: &HttpRequest, settings: &HttpSettings, base: &str) -> Option<St
 
 /// The browser's binding, if it sent one of the right shape (one Usher makes). Anything
 /// else is treated as absent: a new binding replaces it.
-pub fn browser_binding(req: &HttpRequest, settings: &HttpSettings) -> Option<String> {
+pub fn browser_binding(req: &HttpRequest, settings: &Settings) -> Option<String> {
     read(req, settings, BROWSER).filter(|v| {
         v.len() == BINDING_LEN
             && v.bytes()
@@ -74,13 +74,13 @@ mod tests {
             "HTTPS://auth.example.com",
             "Https://Auth.Example.com",
         ] {
-            let settings = HttpSettings::new(Issuer::parse(raw).unwrap());
+            let settings = Settings::new(Issuer::parse(raw).unwrap());
             let c = make(&settings, SESSION, "v".to_owned(), 60);
             assert_eq!(c.name(), "__Host-usher-session", "{raw}");
             assert_eq!(c.secure(), Some(true), "{raw}");
             assert_eq!(c.path(), Some("/"));
         }
-        let settings = HttpSettings::new(Issuer::parse("http://127.0.0.1:8080").unwrap());
+        let settings = Settings::new(Issuer::parse("http://127.0.0.1:8080").unwrap());
         let c = make(&settings, SESSION, "v".to_owned(), 60);
         assert_eq!(c.name(), "usher-session");
         assert_eq!(c.secure(), Some(false));

@@ -19,11 +19,11 @@ use usher_domain::{
 };
 use usher_keys::sha256_b64url;
 
+use crate::Core;
 use crate::cookies;
 use crate::id_token_hint::{HintError, IdTokenHint};
 use crate::pages::{self, ConsentPage, ErrorPage, FormState, LoginPage, ScopeLine};
 use crate::respond::{Failure, blocking, error_redirect, redirect, with_query};
-use crate::state::AppState;
 
 /// An error page for when the server itself failed mid-flow.
 pub fn failure_page(f: Failure) -> HttpResponse {
@@ -54,7 +54,7 @@ pub fn bad_request_page(title: &str, message: &str) -> HttpResponse {
 /// The error response sent back to the client's redirect URI (RFC 6749 §4.1.2.1 with
 /// RFC 9207's `iss`).
 pub fn redirect_error(
-    state: &AppState,
+    state: &Core,
     redirect_uri: &str,
     client_state: Option<&str>,
     rejection: &Rejection,
@@ -77,10 +77,7 @@ pub fn rejection(error: ProtocolError, description: &str) -> Rejection {
 }
 
 /// The browser's current session, if its cookie names a live one.
-pub async fn current_session(
-    state: &AppState,
-    req: &HttpRequest,
-) -> Result<Option<Session>, Failure> {
+pub async fn current_session(state: &Core, req: &HttpRequest) -> Result<Option<Session>, Failure> {
     let Some(id) = cookies::read(req, &state.settings, cookies::SESSION) else {
         return Ok(None);
     };
@@ -93,7 +90,7 @@ pub async fn current_session(
 /// The subject named by an `id_token_hint`, which must be an ID token Usher issued to a
 /// registered client (expired ones are fine: OIDC Core §3.1.2.1); see
 /// [`IdTokenHint::verify`].
-pub async fn hint_subject(state: &AppState, hint: &str) -> Result<String, Rejection> {
+pub async fn hint_subject(state: &Core, hint: &str) -> Result<String, Rejection> {
     match IdTokenHint::verify(state, hint).await {
         Ok(h) => Ok(h.subject),
         Err(HintError::Invalid) => Err(rejection(
@@ -125,7 +122,7 @@ pub fn login_needed(request: &AuthorizationRequest, session: Option<&Session>, n
 /// 8252 §8.6); never for a (confidential) first-party client; otherwise unless the
 /// person already granted these scopes to the client and `prompt=consent` was not sent.
 pub async fn consent_needed(
-    state: &AppState,
+    state: &Core,
     client: &Client,
     user: &UserId,
     request: &AuthorizationRequest,
@@ -180,7 +177,7 @@ const SEAL_PURPOSE: &[u8] = b"usher pending interaction v1";
 const MAX_SEALED_LEN: usize = 48 * 1024;
 
 /// The browser's binding: the one it has, or a new random one.
-fn binding_for(state: &AppState, req: &HttpRequest) -> Result<String, Failure> {
+fn binding_for(state: &Core, req: &HttpRequest) -> Result<String, Failure> {
     match cookies::browser_binding(req, &state.settings) {
         Some(b) => Ok(b),
         None => secret_pair().map(|(binding, _)| binding),
@@ -191,7 +188,7 @@ fn binding_for(state: &AppState, req: &HttpRequest) -> Result<String, Failure> {
 /// for the signed-in `user` — without storing anything: the page's form carries the
 /// pending request sealed, and the browser-binding cookie is set (kept if it exists).
 pub async fn start_interaction(
-    state: &AppState,
+    state: &Core,
     req: &HttpRequest,
     client: &Client,
     request: &AuthorizationRequest,
@@ -291,7 +288,7 @@ pub fn consent_page(
 }
 
 /// The username to show on the consent page ("Signed in as …").
-pub async fn username_of(state: &AppState, user: &UserId) -> String {
+pub async fn username_of(state: &Core, user: &UserId) -> String {
     match state.user(user).await {
         Ok(Some(u)) => u.username.as_str().to_owned(),
         _ => String::new(),
@@ -300,7 +297,7 @@ pub async fn username_of(state: &AppState, user: &UserId) -> String {
 
 /// Issues an authorization code for the session and redirects to the client with it.
 pub async fn issue_code(
-    state: &AppState,
+    state: &Core,
     request: &AuthorizationRequest,
     session: &Session,
 ) -> HttpResponse {
@@ -343,7 +340,7 @@ pub async fn issue_code(
 }
 
 /// Loads a client by its id string, for the form steps.
-pub async fn load_client(state: &AppState, id: &str) -> Result<Option<Client>, Failure> {
+pub async fn load_client(state: &Core, id: &str) -> Result<Option<Client>, Failure> {
     let Some(id) = ClientId::parse(id) else {
         return Ok(None);
     };
@@ -412,7 +409,7 @@ fn same_hash(a: &str, b: &str) -> bool {
 /// not the current one), so a replayed form reaches neither the throttle nor the store.
 /// Nothing is spent here: [`renew`] and [`conclude`] do that, and decide races.
 pub async fn pending(
-    state: &AppState,
+    state: &Core,
     req: &HttpRequest,
     form: &RawParams,
     step: InteractionStep,
@@ -487,7 +484,7 @@ pub async fn pending(
 /// for another step is the "expired" page; one bound to another browser is refused. The
 /// error is the page to show.
 fn unseal(
-    state: &AppState,
+    state: &Core,
     sealed: &str,
     binding_hash: &str,
     step: InteractionStep,
@@ -532,7 +529,7 @@ fn unseal(
 /// a first form stores the interaction (once: the insert fails if its id exists), a later
 /// one replaces its CSRF token by compare-and-set. Returns the new token and its hash, or
 /// the page to show (already submitted, or a failure).
-pub async fn renew(state: &AppState, p: &Pending) -> Result<(String, String), HttpResponse> {
+pub async fn renew(state: &Core, p: &Pending) -> Result<(String, String), HttpResponse> {
     let (csrf, csrf_hash) = secret_pair().map_err(failure_page)?;
     let next = Interaction {
         csrf_hash: csrf_hash.clone(),
@@ -553,7 +550,7 @@ pub async fn renew(state: &AppState, p: &Pending) -> Result<(String, String), Ht
 
 /// Spends the posted form and ends the interaction. A first form stores its interaction
 /// already finished, keeping the id so that the sealed form cannot be posted again.
-pub async fn conclude(state: &AppState, p: &Pending) -> Result<(), HttpResponse> {
+pub async fn conclude(state: &Core, p: &Pending) -> Result<(), HttpResponse> {
     let ended = match &p.form {
         PendingForm::Sealed => {
             let spent = Interaction {
@@ -573,7 +570,7 @@ pub async fn conclude(state: &AppState, p: &Pending) -> Result<(), HttpResponse>
 }
 
 /// Stores a new interaction; `Ok(false)`: its id exists (its sealed form was used).
-async fn insert(state: &AppState, interaction: Interaction) -> Result<bool, Failure> {
+async fn insert(state: &Core, interaction: Interaction) -> Result<bool, Failure> {
     let store = state.stores.interactions.clone();
     blocking(move || store.insert_interaction(&interaction)).await
 }
@@ -581,7 +578,7 @@ async fn insert(state: &AppState, interaction: Interaction) -> Result<bool, Fail
 /// Replaces the interaction's CSRF token (and step/user) if the form's token is still the
 /// current one. `Ok(false)`: the token was already used (or never valid).
 pub async fn advance(
-    state: &AppState,
+    state: &Core,
     expected_csrf_hash: &str,
     next: &Interaction,
 ) -> Result<bool, Failure> {
@@ -591,7 +588,7 @@ pub async fn advance(
 }
 
 /// Ends the interaction if the form's token is still current.
-pub async fn finish(state: &AppState, id: &str, expected_csrf_hash: &str) -> Result<bool, Failure> {
+pub async fn finish(state: &Core, id: &str, expected_csrf_hash: &str) -> Result<bool, Failure> {
     let store = state.stores.interactions.clone();
     let (id, expected, now) = (id.to_owned(), expected_csrf_hash.to_owned(), state.now());
     blocking(move || store.finish_interaction(&id, &expected, now)).await

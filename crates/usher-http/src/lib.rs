@@ -4,33 +4,23 @@
 //! HTTP responses, and (later) the askama pages. Each endpoint lives in its own module
 //! under [`endpoints`]; route paths are constants in [`routes`], shared by the router,
 //! the discovery document and the tests. Handlers stay thin: they parse, call the domain
-//! and the stores through [`AppState`], and render.
+//! and the stores through [`Core`], and render.
 //!
 //! It knows nothing of diesel, SQL or Redis: stores arrive as `Arc<dyn …>` trait objects
 //! from `usher-domain`, and blocking store calls run on actix's blocking pool.
 
 pub mod access;
-mod access_token;
-pub mod cache;
 pub mod client_address;
 mod client_auth;
 mod cookies;
-pub mod counted;
 pub mod endpoints;
 mod flow;
 mod grants;
-mod id_token_hint;
-pub mod keys;
 mod lineage;
-pub mod metrics;
 pub mod pages;
 pub mod params;
-pub mod passwords;
 mod respond;
 pub mod routes;
-pub mod state;
-mod throttle;
-pub mod tokens;
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -38,11 +28,15 @@ use std::time::Duration;
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 
 pub use client_auth::{BasicError, basic_credentials};
-pub use keys::PublishedKeys;
-pub use state::{AppState, Clock, HttpSettings, RefreshSettings, Stores, SystemClock};
+// The protocol core's modules, under the names this crate has always used for them.
+pub use usher_core::{
+    Clock, Core, PublishedKeys, RefreshSettings, Settings, Stores, SystemClock, cache, counted,
+    metrics, passwords, tokens,
+};
+use usher_core::{access_token, id_token_hint, throttle};
 
 /// Registers every route on an actix `ServiceConfig`; used by [`serve`] and by tests.
-pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn configure(state: web::Data<Core>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         if state.settings.metrics_on_main {
             cfg.service(endpoints::metrics::routes());
@@ -79,7 +73,7 @@ pub const MAX_CONNECTIONS_PER_WORKER: usize = 10_000;
 /// the port from the listener). The returned future runs until the server stops; it
 /// stops gracefully on SIGTERM or SIGINT (no new connections; in-flight requests get
 /// [`SHUTDOWN_TIMEOUT_SECS`] to finish).
-pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
+pub fn serve(listener: TcpListener, state: Core, workers: usize) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()

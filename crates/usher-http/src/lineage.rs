@@ -21,19 +21,15 @@ use usher_domain::{
     survives_logout,
 };
 
+use crate::Core;
 use crate::flow;
 use crate::grants::refresh_token;
 use crate::respond::{Failure, blocking, token_error, token_failure};
-use crate::state::AppState;
 
 /// The lineage hash for a new session of `user` in the browser of `req`: the current
 /// session's when it is the same person's; otherwise a new one, after ending the
 /// lineage of whoever else was signed in there.
-pub async fn for_login(
-    state: &AppState,
-    req: &HttpRequest,
-    user: &UserId,
-) -> Result<String, Failure> {
+pub async fn for_login(state: &Core, req: &HttpRequest, user: &UserId) -> Result<String, Failure> {
     match flow::current_session(state, req).await? {
         Some(previous) if previous.user_id == *user => Ok(previous.lineage_hash),
         Some(previous) => {
@@ -57,7 +53,7 @@ fn fresh() -> Result<String, Failure> {
 /// store is down nothing ends, and the caller says to try again), deletes every session
 /// of the lineage, then revokes again for families whose code exchange raced the
 /// deletion. Returns how many families were revoked.
-pub async fn end(state: &AppState, session: &Session) -> Result<usize, Failure> {
+pub async fn end(state: &Core, session: &Session) -> Result<usize, Failure> {
     let families = &state.stores.families;
     let lineage = session.lineage_hash.clone();
     let now = state.now();
@@ -80,7 +76,7 @@ pub async fn end(state: &AppState, session: &Session) -> Result<usize, Failure> 
 /// starts a new lineage) and keep rotating until its own absolute end. Offline families,
 /// and families recorded without a lineage, are not tied to a sign-in.
 pub async fn family_signed_in(
-    state: &AppState,
+    state: &Core,
     family: &Family,
     now: UnixTime,
 ) -> Result<bool, Failure> {
@@ -91,7 +87,7 @@ pub async fn family_signed_in(
 }
 
 /// Whether the lineage of a code still has a live session.
-async fn signed_in(state: &AppState, lineage: &str, now: UnixTime) -> Result<bool, Failure> {
+async fn signed_in(state: &Core, lineage: &str, now: UnixTime) -> Result<bool, Failure> {
     let sessions = state.stores.sessions.clone();
     let lineage = lineage.to_owned();
     blocking(move || sessions.lineage_signed_in(&lineage, now)).await
@@ -111,7 +107,7 @@ fn sign_in_ended() -> HttpResponse {
 /// family started while the lineage was ending is revoked again here, and the code
 /// refused.
 pub async fn start_family(
-    state: &AppState,
+    state: &Core,
     client: &Client,
     code: &AuthorizationCode,
     now: UnixTime,

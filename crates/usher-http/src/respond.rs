@@ -1,58 +1,17 @@
-//! The one place that turns outcomes into HTTP: token-endpoint JSON errors, redirects back
-//! to a client, and running blocking store calls off the executor.
+//! The one place that turns outcomes into HTTP: token-endpoint JSON errors and redirects
+//! back to a client.
 //!
 //! Every `error_description` Usher sends — in a JSON error ([`token_error`]) or in a
 //! redirect ([`error_redirect`]) — passes through [`wire_description`] here, so whatever a
 //! description holds, what goes out is in RFC 6749's character set.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, LOCATION, PRAGMA, WWW_AUTHENTICATE};
-use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
+pub use usher_core::{Failure, blocking};
+use usher_domain::ProtocolError;
 use usher_domain::error::wire_description;
-use usher_domain::{ProtocolError, StoreError};
-
-/// A failure of the server's own dependencies, not of the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// The database (or another store) could not be reached: 503, try again.
-    Unavailable,
-    /// A bug or corrupt data: 500.
-    Internal,
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Failure {
-        match e {
-            StoreError::Unavailable(cause) => {
-                tracing::error!(%cause, "a store is unavailable");
-                Failure::Unavailable
-            }
-            StoreError::Conflict(cause) | StoreError::Corrupt(cause) => {
-                tracing::error!(%cause, "a store call failed");
-                Failure::Internal
-            }
-        }
-    }
-}
-
-/// Runs a blocking store call on actix's blocking pool.
-pub async fn blocking<T, F>(f: F) -> Result<T, Failure>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
-{
-    match web::block(f).await {
-        Ok(result) => result.map_err(|e| {
-            crate::metrics::inc(crate::metrics::Counter::StoreErrors, "database");
-            Failure::from(e)
-        }),
-        Err(e) => {
-            tracing::error!(cause = %e, "the blocking pool failed");
-            Err(Failure::Internal)
-        }
-    }
-}
 
 /// A JSON body that must never be cached (RFC 6749 §5.1).
 pub fn json_no_store(status: StatusCode, body: &Value) -> HttpResponse {

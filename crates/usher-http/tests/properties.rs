@@ -75,7 +75,7 @@ mod client_address {
     use std::net::{IpAddr, Ipv4Addr};
 
     use proptest::prelude::*;
-    use usher_http::client_address::{Cidr, ClientAddress, TrustedProxies, resolve};
+    use usher_core::client_address::{Cidr, ClientAddress, TrustedProxies, resolve};
 
     fn proxies() -> TrustedProxies {
         TrustedProxies::new(vec![Cidr::parse("10.0.0.0/24").unwrap()])

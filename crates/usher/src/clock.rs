@@ -3,8 +3,8 @@
 use usher_domain::UnixTime;
 
 pub fn now() -> UnixTime {
-    use usher_http::Clock as _;
-    usher_http::SystemClock.now()
+    use usher_core::Clock as _;
+    usher_core::SystemClock.now()
 }
 
 /// RFC 3339 for people and JSON output.

@@ -91,7 +91,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub workers: usize,
     /// Proxies whose forwarding headers name the client address (login throttling).
-    pub trusted_proxies: usher_http::client_address::TrustedProxies,
+    pub trusted_proxies: usher_core::client_address::TrustedProxies,
     pub keys: KeySettings,
     /// Lifetime of access and ID tokens, in seconds.
     pub access_token_ttl: i64,
@@ -623,8 +623,8 @@ fn families_from_raw(raw: &RawFamilies) -> Result<FamilySettings, ConfigError> {
 /// means no trusted proxy.
 fn trusted_proxies_from_raw(
     raw: Option<Vec<String>>,
-) -> Result<usher_http::client_address::TrustedProxies, ConfigError> {
-    use usher_http::client_address::{Cidr, TrustedProxies};
+) -> Result<usher_core::client_address::TrustedProxies, ConfigError> {
+    use usher_core::client_address::{Cidr, TrustedProxies};
     let ranges = raw.unwrap_or_default();
     let ranges = ranges.iter().map(|r| r.trim()).filter(|r| !r.is_empty());
     ranges

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use usher_core::metrics::{self, Counter};
+use usher_core::{Clock, Core, PublishedKeys};
 use usher_domain::rotation::{self, RotationSchedule, Transition};
 use usher_domain::{KeyState, KeyStore, SigningKeyRecord, UnixTime};
-use usher_http::metrics::{self, Counter};
-use usher_http::{AppState, Clock, PublishedKeys};
 use usher_keys::{Kek, KeyRing};
 
 /// What a node serves: the published keys by `kid` and state, sorted.
@@ -47,7 +47,7 @@ pub struct Rotator {
     kek: Kek,
     bits: u32,
     schedule: RotationSchedule,
-    state: AppState,
+    state: Core,
     clock: Arc<dyn Clock>,
     served: Mutex<Fingerprint>,
 }
@@ -59,7 +59,7 @@ impl Rotator {
         kek: Kek,
         bits: u32,
         schedule: RotationSchedule,
-        state: AppState,
+        state: Core,
         records: &[SigningKeyRecord],
     ) -> Rotator {
         let clock = state.clock.clone();

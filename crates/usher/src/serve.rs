@@ -6,8 +6,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use usher_core::{Clock, Core, PublishedKeys, Stores, SystemClock};
 use usher_domain::{Issuer, KeyStore};
-use usher_http::{AppState, Clock, HttpSettings, PublishedKeys, Stores, SystemClock};
 use usher_keys::FormSealer;
 
 use crate::config::{FamilyStoreSetting, Settings};
@@ -20,7 +20,7 @@ struct Prepared {
     metrics_listener: Option<TcpListener>,
     local: SocketAddr,
     issuer: String,
-    state: AppState,
+    state: Core,
     rotator: Arc<Rotator>,
     poll_interval: Duration,
     workers: usize,
@@ -50,7 +50,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
     let settings = &ctx.settings;
     let discovery =
         usher_http::endpoints::discovery::render(&settings.issuer).map_err(anyhow::Error::msg)?;
-    let mut http = HttpSettings::new(settings.issuer.clone());
+    let mut http = usher_core::Settings::new(settings.issuer.clone());
     // Derived so that a next key is published for two cache lifetimes before it signs.
     http.jwks_max_age = settings.keys.effective_jwks_max_age();
     http.access_token_ttl = settings.access_token_ttl;
@@ -58,25 +58,25 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
     http.default_audience = settings.default_audience.clone();
     http.trusted_proxies = settings.trusted_proxies.clone();
     http.metrics_on_main = settings.metrics_on_main_listener;
-    http.refresh = usher_http::RefreshSettings {
+    http.refresh = usher_core::RefreshSettings {
         absolute_ttl: settings.families.absolute_ttl,
         idle_ttl: settings.families.idle_ttl,
         grace: settings.families.grace,
     };
     let mut stores = Stores::all_in(Arc::new(ctx.db.clone()));
     stores.families =
-        usher_http::counted::counted(crate::admin::families::open_store(settings, &ctx.db)?);
-    let state = AppState {
+        usher_core::counted::counted(crate::admin::families::open_store(settings, &ctx.db)?);
+    let state = Core {
         settings: Arc::new(http),
         keys: Arc::new(RwLock::new(Arc::new(PublishedKeys::new(ring)))),
         discovery: discovery.into(),
         stores,
         secrets: ctx.secrets.clone(),
         sealer: FormSealer::from_kek(&ctx.kek),
-        passwords: usher_http::passwords::PasswordPool::new(
+        passwords: usher_core::passwords::PasswordPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         ),
-        caches: Arc::new(usher_http::cache::Caches::new(settings.cache_ttl)),
+        caches: Arc::new(usher_core::cache::Caches::new(settings.cache_ttl)),
         clock,
     };
     // Access tokens and ID tokens share one lifetime: the longest any key signs for.

@@ -7,19 +7,19 @@ use usher_domain::authorize::{
 };
 use usher_domain::{InteractionStep, ProtocolError};
 
+use crate::Core;
 use crate::flow::{self, rejection};
 use crate::params::{self, ParamError};
 use crate::routes;
-use crate::state::AppState;
 
-async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn get(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
     match params::query(&req) {
         Ok(p) => authorize(&req, &state, p).await,
         Err(e) => bad_params(&e),
     }
 }
 
-async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     match params::form(&req, &body) {
         Ok(p) => authorize(&req, &state, p).await,
         Err(e) => bad_params(&e),
@@ -30,7 +30,7 @@ fn bad_params(e: &ParamError) -> HttpResponse {
     flow::bad_request_page("This sign-in link is not valid", &e.to_string())
 }
 
-async fn authorize(req: &HttpRequest, state: &AppState, raw: RawParams) -> HttpResponse {
+async fn authorize(req: &HttpRequest, state: &Core, raw: RawParams) -> HttpResponse {
     let params = Params::new(&raw);
     let untrusted = |e: usher_domain::authorize::UntrustedError| {
         tracing::info!(cause = %e, "authorization request refused without redirect");

@@ -4,13 +4,13 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use usher_domain::{InteractionStep, ProtocolError};
 
+use crate::Core;
 use crate::flow::{self, rejection};
 use crate::params;
 use crate::respond::blocking;
 use crate::routes;
-use crate::state::AppState;
 
-async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     let form = match params::form(&req, &body) {
         Ok(f) => f,
         Err(e) => return flow::bad_request_page("This form is not valid", &e.to_string()),

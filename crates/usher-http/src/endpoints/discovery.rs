@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use usher_domain::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
 use usher_domain::{AuthMethod, GrantType, Issuer};
 
+use crate::Core;
 use crate::routes;
-use crate::state::AppState;
 
 /// Members that `openidconnect`'s metadata type does not carry (RFC 8414, RFC 7636).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -150,7 +150,7 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
     serde_json::to_vec(&metadata).map_err(|e| format!("discovery does not serialise: {e}"))
 }
 
-async fn get(state: web::Data<AppState>) -> HttpResponse {
+async fn get(state: web::Data<Core>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "application/json"))
         .insert_header((CACHE_CONTROL, "public, max-age=300"))

@@ -5,8 +5,8 @@ use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use crate::Core;
 use crate::routes;
-use crate::state::AppState;
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
@@ -14,7 +14,7 @@ async fn healthz() -> HttpResponse {
         .json(json!({ "status": "ok" }))
 }
 
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+async fn readyz(state: web::Data<Core>) -> HttpResponse {
     let database = state.stores.database.clone();
     let db = match web::block(move || database.ping()).await {
         Ok(Ok(())) => Ok(()),

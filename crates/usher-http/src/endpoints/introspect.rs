@@ -10,18 +10,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use usher_domain::{Client, FamilyState};
 
+use crate::Core;
 use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
 use crate::endpoints::revoke::authenticated_token_request;
 use crate::grants::refresh_token;
 use crate::respond::{Failure, json_no_store, token_failure};
 use crate::routes;
-use crate::state::AppState;
 
 fn inactive() -> Value {
     json!({ "active": false })
 }
 
-async fn describe(state: &AppState, client: &Client, token: &str) -> Result<Value, Failure> {
+async fn describe(state: &Core, client: &Client, token: &str) -> Result<Value, Failure> {
     let now = state.now();
     if let Some(presented) = refresh_token::recognise(&state.secrets, token) {
         let Some(family) = state.stores.families.get(&presented.family).await? else {
@@ -71,7 +71,7 @@ async fn describe(state: &AppState, client: &Client, token: &str) -> Result<Valu
     Ok(out)
 }
 
-async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     let (client, token) = match authenticated_token_request(&state, &req, &body).await {
         Ok(v) => v,
         Err(response) => return response,

@@ -4,10 +4,10 @@
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 
+use crate::Core;
 use crate::routes;
-use crate::state::AppState;
 
-async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn get(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
     let keys = state.published_keys();
     let cache = format!("public, max-age={}", state.settings.jwks_max_age);
     let not_modified = req

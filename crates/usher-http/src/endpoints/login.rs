@@ -9,6 +9,7 @@ use usher_domain::{
     Interaction, InteractionStep, Password, ProtocolError, Session, User, Username,
 };
 
+use crate::Core;
 use crate::client_address;
 use crate::cookies;
 use crate::flow::{self, rejection};
@@ -16,12 +17,11 @@ use crate::pages::{self, FormState, LoginPage};
 use crate::params;
 use crate::respond::{Failure, blocking};
 use crate::routes;
-use crate::state::AppState;
 use crate::throttle;
 
 const WRONG: &str = "The username or password is incorrect.";
 
-async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     let form = match params::form(&req, &body) {
         Ok(f) => f,
         Err(e) => return flow::bad_request_page("This form is not valid", &e.to_string()),
@@ -132,7 +132,7 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
 }
 
 async fn continue_after_login(
-    state: &AppState,
+    state: &Core,
     p: flow::Pending,
     csrf_hash: String,
     session: &Session,
@@ -193,7 +193,7 @@ async fn continue_after_login(
 /// The user, if the username exists and the password matches. Both failure kinds cost
 /// one argon2id verification and return `None`.
 async fn check_password(
-    state: &AppState,
+    state: &Core,
     username: &str,
     password: String,
 ) -> Result<Option<User>, Failure> {
@@ -232,7 +232,7 @@ async fn check_password(
 /// re-authentication); a different person's lineage is ended first, as by a logout
 /// (`crate::lineage::for_login`).
 async fn new_session(
-    state: &AppState,
+    state: &Core,
     req: &HttpRequest,
     user: &User,
 ) -> Result<(Session, String), Failure> {

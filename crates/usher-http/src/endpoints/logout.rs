@@ -27,6 +27,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use usher_domain::authorize::RawParams;
 use usher_domain::{Client, UnixTime};
 
+use crate::Core;
 use crate::cookies;
 use crate::flow::{bad_request_page, current_session, failure_page, load_client};
 use crate::id_token_hint::{HintError, IdTokenHint};
@@ -34,13 +35,12 @@ use crate::pages::{self, LogoutConfirmPage};
 use crate::params;
 use crate::respond::{Failure, blocking, redirect, with_query};
 use crate::routes;
-use crate::state::AppState;
 
 /// What the confirmation token's MAC covers, after this label.
 const CONFIRM_LABEL: &str = "usher logout confirmation v1";
 
 /// The MAC of a confirmation token for `session_hash`, `nonce` and `expires_at`.
-fn confirmation_tag(state: &AppState, session_hash: &str, nonce: &str, expires_at: i64) -> String {
+fn confirmation_tag(state: &Core, session_hash: &str, nonce: &str, expires_at: i64) -> String {
     let mac = state.secrets.hash(&format!(
         "{CONFIRM_LABEL}\u{0}{session_hash}\u{0}{nonce}\u{0}{expires_at}"
     ));
@@ -49,7 +49,7 @@ fn confirmation_tag(state: &AppState, session_hash: &str, nonce: &str, expires_a
 
 /// A fresh confirmation token for the session `session_hash`: `nonce.expiry.tag`, good
 /// for as long as an interaction (`interaction_ttl`).
-fn confirmation_token(state: &AppState, session_hash: &str) -> Result<String, Failure> {
+fn confirmation_token(state: &Core, session_hash: &str) -> Result<String, Failure> {
     let nonce = usher_keys::random_token(16).map_err(|e| {
         tracing::error!(cause = %e, "no randomness");
         Failure::Internal
@@ -61,11 +61,7 @@ fn confirmation_token(state: &AppState, session_hash: &str) -> Result<String, Fa
 
 /// A confirmation token that checks out for `session_hash`: not expired, MAC valid
 /// (compared in constant time). Returns the nonce's hash and expiry, for spending it.
-fn check_confirmation(
-    state: &AppState,
-    session_hash: &str,
-    token: &str,
-) -> Option<(String, UnixTime)> {
+fn check_confirmation(state: &Core, session_hash: &str, token: &str) -> Option<(String, UnixTime)> {
     let mut parts = token.split('.');
     let (Some(nonce), Some(expires_at), Some(tag), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -86,7 +82,7 @@ fn check_confirmation(
 /// used before — and spends it. Of any number of racing requests with one token, one
 /// gets `true`.
 async fn spend_confirmation(
-    state: &AppState,
+    state: &Core,
     session_hash: &str,
     token: Option<&str>,
 ) -> Result<bool, Failure> {
@@ -110,12 +106,7 @@ fn invalid(message: &str) -> HttpResponse {
     bad_request_page("This sign-out request is not valid", message)
 }
 
-async fn logout(
-    req: HttpRequest,
-    params: RawParams,
-    is_post: bool,
-    state: &AppState,
-) -> HttpResponse {
+async fn logout(req: HttpRequest, params: RawParams, is_post: bool, state: &Core) -> HttpResponse {
     if params::reject_repeats(&params, &[]).is_err() {
         return invalid("A parameter is repeated.");
     }
@@ -217,14 +208,14 @@ async fn logout(
     response
 }
 
-async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn get(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
     match params::query(&req) {
         Ok(p) => logout(req, p, false, &state).await,
         Err(e) => invalid(&e.to_string()),
     }
 }
 
-async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     match params::form(&req, &body) {
         Ok(p) if cookies::read(&req, &state.settings, cookies::SESSION).is_none() => {
             again_as_get(&state, &p)
@@ -240,7 +231,7 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
 /// session and its families live on. Instead the browser is sent to the same request as
 /// a `GET` (303), a top-level navigation that does carry the cookie, where the hint and
 /// the confirmation decide as usual. The confirmation's own fields are not carried over.
-fn again_as_get(state: &AppState, params: &RawParams) -> HttpResponse {
+fn again_as_get(state: &Core, params: &RawParams) -> HttpResponse {
     let pairs: Vec<(&str, &str)> = params
         .iter()
         .filter(|(k, _)| CARRIED.contains(&k.as_str()))

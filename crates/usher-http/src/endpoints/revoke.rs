@@ -10,18 +10,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use usher_domain::authorize::RawParams;
 use usher_domain::{Client, ProtocolError, RevokeReason};
 
+use crate::Core;
 use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
 use crate::client_auth;
 use crate::grants::refresh_token;
 use crate::params::{self, ParamError};
 use crate::respond::{Failure, token_error, token_failure};
 use crate::routes;
-use crate::state::AppState;
 
 /// Reads a token-management request (revocation, introspection): the form, no
 /// repeated parameter, an authenticated client, and the `token`.
 pub(crate) async fn authenticated_token_request(
-    state: &AppState,
+    state: &Core,
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<(Client, String), HttpResponse> {
@@ -62,7 +62,7 @@ pub(crate) async fn authenticated_token_request(
 }
 
 /// Revokes what `token` names, if it is the client's; Ok(()) when there is nothing to do.
-async fn revoke(state: &AppState, client: &Client, token: &str) -> Result<(), Failure> {
+async fn revoke(state: &Core, client: &Client, token: &str) -> Result<(), Failure> {
     let now = state.now();
     if let Some(presented) = refresh_token::recognise(&state.secrets, token) {
         let families = &state.stores.families;
@@ -96,7 +96,7 @@ async fn revoke(state: &AppState, client: &Client, token: &str) -> Result<(), Fa
     Ok(())
 }
 
-async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     let (client, token) = match authenticated_token_request(&state, &req, &body).await {
         Ok(v) => v,
         Err(response) => return response,

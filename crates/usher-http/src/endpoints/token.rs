@@ -4,15 +4,15 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use usher_domain::ProtocolError;
 
+use crate::Core;
 use crate::client_auth;
 use crate::grants;
 use crate::metrics::{self, Counter};
 use crate::params::{self, ParamError};
 use crate::respond::{token_error, token_failure};
 use crate::routes;
-use crate::state::AppState;
 
-async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     let form = match params::form(&req, &body) {
         Ok(f) => f,
         Err(ParamError::TooLarge) => {

@@ -10,11 +10,11 @@ use serde_json::json;
 use usher_domain::authorize::RawParams;
 use usher_domain::error::wire_description;
 
+use crate::Core;
 use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
 use crate::params;
 use crate::respond::Failure;
 use crate::routes;
-use crate::state::AppState;
 use crate::tokens;
 
 /// A refusal with its RFC 6750 §3 challenge.
@@ -107,7 +107,7 @@ fn bearer(req: &HttpRequest, body: Option<&[u8]>) -> Result<Option<String>, Box<
 async fn userinfo(
     req: HttpRequest,
     body: Option<web::Bytes>,
-    state: web::Data<AppState>,
+    state: web::Data<Core>,
 ) -> HttpResponse {
     let token = match bearer(&req, body.as_deref()) {
         Ok(Some(t)) => t,
@@ -139,11 +139,11 @@ async fn userinfo(
         .json(tokens::standard_claims(&user, &claims.scope))
 }
 
-async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn get(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
     userinfo(req, None, state).await
 }
 
-async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     userinfo(req, Some(body), state).await
 }
 

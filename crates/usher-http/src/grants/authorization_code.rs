@@ -16,12 +16,12 @@ use usher_domain::{
     RevokeReason, UnixTime,
 };
 
+use crate::Core;
 use crate::grants::person_tokens::{self, Grant};
 use crate::grants::refresh_token;
 use crate::lineage;
 use crate::params;
 use crate::respond::{blocking, token_error, token_failure};
-use crate::state::AppState;
 
 fn grant_error(description: &str) -> HttpResponse {
     token_error(ProtocolError::InvalidGrant, description, false)
@@ -37,7 +37,7 @@ pub fn pkce_matches(challenge: &str, verifier: &CodeVerifier) -> bool {
         && openssl::memcmp::eq(computed.as_bytes(), challenge.as_bytes())
 }
 
-pub async fn exchange(state: &AppState, client: Client, form: &RawParams) -> HttpResponse {
+pub async fn exchange(state: &Core, client: Client, form: &RawParams) -> HttpResponse {
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return token_error(
             ProtocolError::UnauthorizedClient,
@@ -195,7 +195,7 @@ fn refuse_presenter(
 /// A replayed code: revokes the access tokens it issued (`jtis`, with their expiry) and
 /// its refresh family (RFC 6749 §4.1.2), then answers `invalid_grant`.
 async fn refuse_replay(
-    state: &AppState,
+    state: &Core,
     code_hash: &str,
     jtis: Vec<(String, UnixTime)>,
     now: UnixTime,

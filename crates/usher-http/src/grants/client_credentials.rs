@@ -13,9 +13,9 @@ use usher_domain::authorize::RawParams;
 use usher_domain::scope::{OFFLINE_ACCESS, OPENID};
 use usher_domain::{Audience, Client, GrantType, ProtocolError, ScopeSet};
 
+use crate::Core;
 use crate::params;
 use crate::respond::{json_no_store, token_error};
-use crate::state::AppState;
 use crate::tokens::{self, AccessTokenInput};
 
 /// A refused request: the error code and a description that names the fix.
@@ -52,7 +52,7 @@ fn granted_scopes(client: &Client, form: &RawParams) -> Result<ScopeSet, Refusal
 
 /// The audiences of the token (RFC 8707 §2): every `resource` sent, each registered for
 /// the client; or, with none sent, the client's only audience, or the configured default.
-fn audiences(state: &AppState, client: &Client, form: &RawParams) -> Result<Vec<String>, Refusal> {
+fn audiences(state: &Core, client: &Client, form: &RawParams) -> Result<Vec<String>, Refusal> {
     let refuse = |d: &str| Err((ProtocolError::InvalidTarget, d.to_owned()));
     let registered = &client.registration.audiences;
     let registered_list = || {
@@ -97,7 +97,7 @@ fn audiences(state: &AppState, client: &Client, form: &RawParams) -> Result<Vec<
 }
 
 /// Issues the token; `client` is already authenticated.
-pub async fn issue(state: &AppState, client: Client, form: &RawParams) -> HttpResponse {
+pub async fn issue(state: &Core, client: Client, form: &RawParams) -> HttpResponse {
     if client.is_public() {
         return token_error(
             ProtocolError::UnauthorizedClient,

@@ -8,8 +8,8 @@ use serde_json::json;
 use usher_domain::scope::OPENID;
 use usher_domain::{Client, ProtocolError, ScopeSet, UnixTime, User};
 
+use crate::Core;
 use crate::respond::{json_no_store, token_error};
-use crate::state::AppState;
 use crate::tokens::{self, AccessTokenInput, IdTokenInput, MintedAccessToken};
 
 /// Whose tokens, for what.
@@ -25,7 +25,7 @@ pub struct Grant<'a> {
 
 impl Grant<'_> {
     /// When the access (and ID) token expire.
-    pub fn expires_at(&self, state: &AppState) -> UnixTime {
+    pub fn expires_at(&self, state: &Core) -> UnixTime {
         self.now.plus(state.settings.access_token_ttl)
     }
 }
@@ -38,7 +38,7 @@ pub(crate) fn server_error(what: &str, cause: &str) -> HttpResponse {
 
 /// Signs the access token (RFC 9068, audience: Usher's userinfo endpoint).
 pub fn access_token(
-    state: &AppState,
+    state: &Core,
     grant: &Grant<'_>,
 ) -> Result<MintedAccessToken, Box<HttpResponse>> {
     let settings = &state.settings;
@@ -62,7 +62,7 @@ pub fn access_token(
 /// The token response: the access token, the refresh token if any, and for `openid` an
 /// ID token (with `at_hash` of this access token).
 pub fn respond(
-    state: &AppState,
+    state: &Core,
     grant: &Grant<'_>,
     access: &MintedAccessToken,
     refresh_token: Option<String>,

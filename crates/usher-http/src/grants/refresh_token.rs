@@ -34,10 +34,10 @@ use usher_domain::{
 };
 use usher_keys::SecretHasher;
 
+use crate::Core;
 use crate::grants::person_tokens::{self, Grant, server_error};
 use crate::params;
 use crate::respond::{Failure, token_error, token_failure};
-use crate::state::AppState;
 
 /// Characters of the random part of a secret (32 bytes, base64url).
 const RANDOM_LEN: usize = 43;
@@ -167,7 +167,7 @@ pub fn family_of_code(code_hash: &str) -> Option<FamilyId> {
 
 /// Starts a family for a redeemed code; returns its first refresh token.
 pub async fn start_family(
-    state: &AppState,
+    state: &Core,
     code: &AuthorizationCode,
     now: UnixTime,
 ) -> Result<String, Failure> {
@@ -200,7 +200,7 @@ fn grant_error(description: &str) -> HttpResponse {
     token_error(ProtocolError::InvalidGrant, description, false)
 }
 
-pub async fn refresh(state: &AppState, client: Client, form: &RawParams) -> HttpResponse {
+pub async fn refresh(state: &Core, client: Client, form: &RawParams) -> HttpResponse {
     if !client.allows_grant(GrantType::RefreshToken) {
         return token_error(
             ProtocolError::UnauthorizedClient,
@@ -344,7 +344,7 @@ pub async fn refresh(state: &AppState, client: Client, form: &RawParams) -> Http
 /// The token response: a new access token, the refresh token, and (for `openid`) a new
 /// ID token with the family's `sub` and `auth_time`.
 fn respond(
-    state: &AppState,
+    state: &Core,
     client: &Client,
     family: &Family,
     user: &User,

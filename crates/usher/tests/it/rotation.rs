@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use serde_json::Value;
 use usher::config::Settings;
 use usher::serve::Node;
+use usher_core::Clock;
 use usher_domain::UnixTime;
-use usher_http::{Clock, routes};
+use usher_http::routes;
 use usher_store::testing::TestDb;
 
 use crate::client_credentials::{Rejected, service, token, verify};

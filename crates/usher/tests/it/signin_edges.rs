@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use usher::config::Settings;
 use usher::serve::Node;
+use usher_core::Clock;
 use usher_domain::UnixTime;
-use usher_http::{Clock, routes};
+use usher_http::routes;
 use usher_store::testing::TestDb;
 
 use crate::helpers::{

@@ -14,8 +14,8 @@
 use serde_json::{Map, Value};
 use usher_domain::{ClientId, UnixTime};
 
-use crate::respond::Failure;
-use crate::state::AppState;
+use crate::Core;
+use crate::failure::Failure;
 
 /// What a valid `id_token_hint` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub enum HintError {
 
 impl IdTokenHint {
     /// Verifies `raw` (see the module documentation).
-    pub async fn verify(state: &AppState, raw: &str) -> Result<IdTokenHint, HintError> {
+    pub async fn verify(state: &Core, raw: &str) -> Result<IdTokenHint, HintError> {
         let hint = Self::parse(state, raw).ok_or(HintError::Invalid)?;
         match state.client(&hint.audience).await {
             Ok(Some(_)) => Ok(hint),
@@ -54,7 +54,7 @@ impl IdTokenHint {
     }
 
     /// Everything but the client lookup: signature, header and claims.
-    fn parse(state: &AppState, raw: &str) -> Option<IdTokenHint> {
+    fn parse(state: &Core, raw: &str) -> Option<IdTokenHint> {
         let (typ, claims) = state.published_keys().ring.verify_jwt(raw).ok()?;
         if !typ.as_deref().is_none_or(is_plain_jwt) {
             return None;

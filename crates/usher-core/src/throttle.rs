@@ -14,9 +14,9 @@
 
 use usher_domain::{LoginFailures, Reservation, ThrottlePolicy, Username};
 
+use crate::Core;
 use crate::client_address::ClientAddress;
-use crate::respond::{Failure, blocking};
-use crate::state::AppState;
+use crate::failure::{Failure, blocking};
 
 /// The throttle keys of a login attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub struct Reserved {
     account: LoginFailures,
 }
 
-fn policy(state: &AppState) -> ThrottlePolicy {
+fn policy(state: &Core) -> ThrottlePolicy {
     ThrottlePolicy::new(
         state.settings.login_max_failures,
         state.settings.login_lockout,
@@ -69,7 +69,7 @@ fn policy(state: &AppState) -> ThrottlePolicy {
 }
 
 /// Reserves the attempt against the address, then the account.
-pub async fn reserve(state: &AppState, keys: Keys) -> Result<Attempt, Failure> {
+pub async fn reserve(state: &Core, keys: Keys) -> Result<Attempt, Failure> {
     let now = state.now();
     let policy = policy(state);
     let store = state.stores.throttle.clone();
@@ -115,7 +115,7 @@ pub async fn reserve(state: &AppState, keys: Keys) -> Result<Attempt, Failure> {
 /// Settles a successful attempt: the account's counters are cleared (its owner is
 /// back), the address reservation is given back. The address's failures are kept: one
 /// valid account must not reset the counter an attacker accumulates from an address.
-pub async fn succeeded(state: &AppState, reserved: Reserved) -> Result<(), Failure> {
+pub async fn succeeded(state: &Core, reserved: Reserved) -> Result<(), Failure> {
     let policy = policy(state);
     let store = state.stores.throttle.clone();
     blocking(move || {
@@ -130,7 +130,7 @@ pub async fn succeeded(state: &AppState, reserved: Reserved) -> Result<(), Failu
 
 /// Gives both reservations back, for an attempt whose password was never checked (its
 /// form turned out to be spent already): it counts nowhere.
-pub async fn give_back(state: &AppState, reserved: Reserved) -> Result<(), Failure> {
+pub async fn give_back(state: &Core, reserved: Reserved) -> Result<(), Failure> {
     let policy = policy(state);
     let store = state.stores.throttle.clone();
     blocking(move || {

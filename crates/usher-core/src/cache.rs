@@ -21,10 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Mutex;
 
-use usher_domain::{Client, ClientId, StoreError, UnixTime, User, UserId};
-
-use crate::respond::{Failure, blocking};
-use crate::state::AppState;
+use usher_domain::{Client, ClientId, User, UserId};
 
 /// Most clients held at once.
 const MAX_CLIENTS: usize = 10_000;
@@ -35,9 +32,9 @@ pub const MAX_REVOKED: usize = 100_000;
 
 /// The caches of one node.
 pub struct Caches {
-    ttl: i64,
-    clients: Fresh<ClientId, Client>,
-    users: Fresh<UserId, User>,
+    pub(crate) ttl: i64,
+    pub(crate) clients: Fresh<ClientId, Client>,
+    pub(crate) users: Fresh<UserId, User>,
     revoked: Mutex<Revoked>,
 }
 
@@ -58,7 +55,7 @@ impl Caches {
         }
     }
 
-    fn revoked(&self) -> std::sync::MutexGuard<'_, Revoked> {
+    pub(crate) fn revoked(&self) -> std::sync::MutexGuard<'_, Revoked> {
         self.revoked.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -69,7 +66,7 @@ impl Caches {
 }
 
 /// A bounded map of values read from a store at a known time.
-struct Fresh<K, V> {
+pub(crate) struct Fresh<K, V> {
     map: Mutex<HashMap<K, (V, i64)>>,
     max: usize,
 }
@@ -82,7 +79,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
         }
     }
 
-    fn get(&self, key: &K, now: i64, ttl: i64) -> Option<V> {
+    pub(crate) fn get(&self, key: &K, now: i64, ttl: i64) -> Option<V> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(key) {
             Some((value, read_at)) if fresh(*read_at, now, ttl) => Some(value.clone()),
@@ -90,12 +87,12 @@ impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
         }
     }
 
-    fn remove(&self, key: &K) {
+    pub(crate) fn remove(&self, key: &K) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(key);
     }
 
-    fn put(&self, key: K, value: V, now: i64, ttl: i64) {
+    pub(crate) fn put(&self, key: K, value: V, now: i64, ttl: i64) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= self.max && !map.contains_key(&key) {
             map.retain(|_, (_, read_at)| fresh(*read_at, now, ttl));
@@ -125,7 +122,7 @@ const TOO_MANY_BACKOFF: i64 = 60;
 
 /// The revoked, unexpired access-token ids, as this node knows them.
 #[derive(Default)]
-struct Revoked {
+pub(crate) struct Revoked {
     /// The set as read from the store at the time in `mode`.
     jtis: HashSet<String>,
     mode: Mode,
@@ -155,7 +152,7 @@ enum Mode {
 
 /// What a check of one token needs.
 #[derive(Debug, PartialEq, Eq)]
-enum Check {
+pub(crate) enum Check {
     /// Answered from memory.
     Known(bool),
     /// This caller re-reads the set (then [`Revoked::install`]); `overflows` as it began.
@@ -165,7 +162,7 @@ enum Check {
 }
 
 impl Revoked {
-    fn check(&mut self, jti: &str, now: i64, ttl: i64) -> Check {
+    pub(crate) fn check(&mut self, jti: &str, now: i64, ttl: i64) -> Check {
         if self.local.contains_key(jti) {
             return Check::Known(true);
         }
@@ -188,7 +185,12 @@ impl Revoked {
     }
 
     /// Installs a re-read that began at `read_at` (`None`: more than [`MAX_REVOKED`]).
-    fn install(&mut self, listed: Option<HashSet<String>>, read_at: i64, overflows: u64) {
+    pub(crate) fn install(
+        &mut self,
+        listed: Option<HashSet<String>>,
+        read_at: i64,
+        overflows: u64,
+    ) {
         self.reloading = None;
         self.local.retain(|_, expires_at| *expires_at > read_at);
         match listed {
@@ -210,12 +212,12 @@ impl Revoked {
     }
 
     /// A re-read failed: the next check tries again.
-    fn abandon(&mut self) {
+    pub(crate) fn abandon(&mut self) {
         self.reloading = None;
     }
 
     /// A revocation this node has written to the store.
-    fn note(&mut self, jti: &str, expires_at: i64, now: i64) {
+    pub(crate) fn note(&mut self, jti: &str, expires_at: i64, now: i64) {
         if self.local.len() >= MAX_REVOKED {
             if matches!(self.mode, Mode::TooMany(at) if fresh(at, now, TOO_MANY_BACKOFF)) {
                 // Already full and asking the store: no pruning pass per revocation.
@@ -230,132 +232,6 @@ impl Revoked {
             // Cannot keep it: stop answering from memory; the store has it.
             self.overflows += 1;
             self.mode = Mode::TooMany(now);
-        }
-    }
-}
-
-impl AppState {
-    /// The client registered as `id`, if any; from memory when read less than
-    /// `cache_ttl` seconds ago.
-    pub async fn client(&self, id: &ClientId) -> Result<Option<Client>, Failure> {
-        match self.remembered_client(id) {
-            Some(client) => Ok(Some(client)),
-            None => self.reload_client(id).await,
-        }
-    }
-
-    /// This node's copy of the client, if it has one less than `cache_ttl` seconds old
-    /// (never a store call).
-    pub fn remembered_client(&self, id: &ClientId) -> Option<Client> {
-        let caches = &self.caches;
-        if !caches.on() {
-            return None;
-        }
-        caches.clients.get(id, self.now().seconds(), caches.ttl)
-    }
-
-    /// The client registered as `id`, read from the store (and remembered, or forgotten
-    /// if it is gone). For a second look when the remembered copy refused a request: a
-    /// secret rotated a moment ago works at once.
-    pub async fn reload_client(&self, id: &ClientId) -> Result<Option<Client>, Failure> {
-        let clients = self.stores.clients.clone();
-        let key = id.clone();
-        self.read_and_remember(&self.caches.clients, id, move || clients.get_client(&key))
-            .await
-    }
-
-    /// The person with this id, if any; from memory when read less than `cache_ttl`
-    /// seconds ago.
-    pub async fn user(&self, id: &UserId) -> Result<Option<User>, Failure> {
-        let caches = &self.caches;
-        if caches.on()
-            && let Some(user) = caches.users.get(id, self.now().seconds(), caches.ttl)
-        {
-            return Ok(Some(user));
-        }
-        let users = self.stores.users.clone();
-        let key = id.clone();
-        self.read_and_remember(&caches.users, id, move || users.get_user(&key))
-            .await
-    }
-
-    /// Runs the store read `read` off the executor and records its answer in `map`
-    /// (stamped with the time the read began; an id that is gone is forgotten).
-    async fn read_and_remember<K, V, F>(
-        &self,
-        map: &Fresh<K, V>,
-        key: &K,
-        read: F,
-    ) -> Result<Option<V>, Failure>
-    where
-        K: Eq + Hash + Clone,
-        V: Clone + Send + 'static,
-        F: FnOnce() -> Result<Option<V>, StoreError> + Send + 'static,
-    {
-        let caches = &self.caches;
-        let began = self.now().seconds();
-        let found = blocking(read).await?;
-        if caches.on() {
-            match &found {
-                Some(value) => map.put(key.clone(), value.clone(), began, caches.ttl),
-                None => map.remove(key),
-            }
-        }
-        Ok(found)
-    }
-
-    /// Whether the access token `jti` has been revoked. Answered from the node's copy of
-    /// the revoked set, re-read from the store when older than `cache_ttl` seconds.
-    pub async fn is_jti_revoked(&self, jti: &str) -> Result<bool, Failure> {
-        let caches = &self.caches;
-        let now = self.now();
-        if caches.on() {
-            let check = caches.revoked().check(jti, now.seconds(), caches.ttl);
-            match check {
-                Check::Known(answer) => return Ok(answer),
-                Check::AskStore => {}
-                Check::Reload { overflows } => {
-                    let store = self.stores.revocations.clone();
-                    let listed = blocking(move || store.revoked_jtis(now, MAX_REVOKED + 1)).await;
-                    let listed = match listed {
-                        Ok(listed) => listed,
-                        Err(f) => {
-                            caches.revoked().abandon();
-                            return Err(f);
-                        }
-                    };
-                    // Built outside the lock.
-                    let set: Option<HashSet<String>> =
-                        (listed.len() <= MAX_REVOKED).then(|| listed.into_iter().collect());
-                    let mut revoked = caches.revoked();
-                    revoked.install(set, now.seconds(), overflows);
-                    if let Check::Known(answer) = revoked.check(jti, now.seconds(), caches.ttl) {
-                        return Ok(answer);
-                    }
-                }
-            }
-        }
-        let store = self.stores.revocations.clone();
-        let jti = jti.to_owned();
-        blocking(move || store.is_jti_revoked(&jti)).await
-    }
-
-    /// Revokes the access token `jti` (until `expires_at`) in the store, then in this
-    /// node's copy of the revoked set.
-    pub async fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> Result<(), Failure> {
-        let store = self.stores.revocations.clone();
-        let owned = jti.to_owned();
-        blocking(move || store.revoke_jti(&owned, expires_at)).await?;
-        self.note_revoked(jti, expires_at);
-        Ok(())
-    }
-
-    /// Records in this node's copy of the revoked set a revocation already written to
-    /// the store.
-    pub fn note_revoked(&self, jti: &str, expires_at: UnixTime) {
-        if self.caches.on() {
-            let now = self.now().seconds();
-            self.caches.revoked().note(jti, expires_at.seconds(), now);
         }
     }
 }

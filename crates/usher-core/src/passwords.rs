@@ -11,7 +11,7 @@
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use crate::respond::Failure;
+use crate::failure::Failure;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -81,7 +81,7 @@ fn worker(queue: &Mutex<Receiver<Job>>) {
 mod tests {
     use super::*;
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn runs_checks_and_returns_their_results() {
         let pool = PasswordPool::new(2);
         let results = futures_join(&pool).await;

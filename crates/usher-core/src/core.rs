@@ -1,0 +1,339 @@
+//! A node of the authorization server as the protocol core sees it: its settings, its
+//! clock, its published keys, its stores, and the cached reads of clients, people and
+//! revoked token ids. Every decision of the core takes a `&Core`; the HTTP crate holds one
+//! and hands it in. This is the one place `Core`'s API lives (`cache.rs` keeps only the
+//! mechanics of the caches).
+
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::{Arc, RwLock};
+
+use usher_domain::ports::Ping;
+use usher_domain::{
+    Client, ClientId, ClientStore, CodeStore, ConsentStore, FamilyStore, InteractionStore, Issuer,
+    NonceStore, RevocationStore, SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId,
+    UserStore,
+};
+use usher_keys::{FormSealer, SecretHasher};
+
+use crate::cache::{Check, Fresh, MAX_REVOKED};
+use crate::failure::{Failure, blocking};
+use crate::keys::PublishedKeys;
+
+/// The path of the userinfo endpoint: tokens for it carry this endpoint as audience (the
+/// router serves it at the same constant).
+pub const USERINFO_PATH: &str = "/userinfo";
+
+/// The settings of a node, already parsed by the binary.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub issuer: Issuer,
+    /// `Cache-Control: max-age` of `/jwks.json`, in seconds.
+    pub jwks_max_age: u64,
+    /// Lifetime of access tokens and ID tokens, in seconds.
+    pub access_token_ttl: i64,
+    /// Lifetime of a browser session, in seconds.
+    pub session_ttl: i64,
+    /// Lifetime of authorization codes, in seconds (RFC 6749 §4.1.2: at most 10 minutes).
+    pub code_ttl: i64,
+    /// How long a person has to complete the login and consent pages, in seconds.
+    pub interaction_ttl: i64,
+    /// Failed logins (per account, and per client address) before a lockout.
+    pub login_max_failures: u32,
+    /// The first lockout, in seconds; it doubles with every further failure (capped).
+    pub login_lockout: i64,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client address
+    /// (client_address.rs).
+    pub trusted_proxies: crate::client_address::TrustedProxies,
+    /// The audience of `client_credentials` tokens asked for without `resource`, for
+    /// clients registered with no audience (see docs/design/key-rotation.md).
+    pub default_audience: Option<String>,
+    /// Refresh-token families: absolute lifetime, idle timeout and grace window (0 =
+    /// off), in seconds (docs/design/refresh-families.md).
+    pub refresh: RefreshSettings,
+    /// Whether `GET /metrics` is also served on the main listener (off unless the
+    /// operator says so: the main listener is public).
+    pub metrics_on_main: bool,
+}
+
+/// The lifetimes of refresh-token families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshSettings {
+    pub absolute_ttl: i64,
+    pub idle_ttl: i64,
+    pub grace: i64,
+}
+
+impl Default for RefreshSettings {
+    fn default() -> RefreshSettings {
+        RefreshSettings {
+            absolute_ttl: 30 * 24 * 3600,
+            idle_ttl: 14 * 24 * 3600,
+            grace: 0,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults for everything but the issuer.
+    pub fn new(issuer: Issuer) -> Settings {
+        Settings {
+            issuer,
+            jwks_max_age: 900,
+            access_token_ttl: 600,
+            session_ttl: 8 * 3600,
+            code_ttl: 60,
+            interaction_ttl: 15 * 60,
+            login_max_failures: 5,
+            login_lockout: 30,
+            trusted_proxies: crate::client_address::TrustedProxies::default(),
+            default_audience: None,
+            refresh: RefreshSettings::default(),
+            metrics_on_main: false,
+        }
+    }
+
+    /// The audience of access tokens meant for Usher's own userinfo endpoint.
+    pub fn userinfo_audience(&self) -> String {
+        self.issuer.endpoint(USERINFO_PATH)
+    }
+}
+
+/// The wall clock, as a parameter: tests can move time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> UnixTime;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    // The one place Usher reads the wall clock (clippy.toml forbids it elsewhere).
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> UnixTime {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+}
+
+/// Every store the core uses. One database usually implements them all.
+#[derive(Clone)]
+pub struct Stores {
+    pub clients: Arc<dyn ClientStore>,
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub interactions: Arc<dyn InteractionStore>,
+    pub consents: Arc<dyn ConsentStore>,
+    pub codes: Arc<dyn CodeStore>,
+    pub revocations: Arc<dyn RevocationStore>,
+    /// Spent single-use values (logout confirmations).
+    pub nonces: Arc<dyn NonceStore>,
+    pub throttle: Arc<dyn ThrottleStore>,
+    pub database: Arc<dyn Ping>,
+    /// Refresh-token families: the embedded store (the database) or Redis.
+    pub families: Arc<dyn FamilyStore>,
+}
+
+impl Stores {
+    /// All stores backed by one value that implements every port.
+    pub fn all_in<T>(db: Arc<T>) -> Stores
+    where
+        T: ClientStore
+            + UserStore
+            + SessionStore
+            + InteractionStore
+            + ConsentStore
+            + CodeStore
+            + RevocationStore
+            + NonceStore
+            + ThrottleStore
+            + Ping
+            + FamilyStore
+            + 'static,
+    {
+        Stores {
+            clients: db.clone(),
+            users: db.clone(),
+            sessions: db.clone(),
+            interactions: db.clone(),
+            consents: db.clone(),
+            codes: db.clone(),
+            revocations: db.clone(),
+            nonces: db.clone(),
+            throttle: db.clone(),
+            families: db.clone(),
+            database: db,
+        }
+    }
+}
+
+/// Shared by every worker; cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    pub settings: Arc<Settings>,
+    /// The published keys; replaced as a whole when the key set changes (rotation).
+    pub keys: Arc<RwLock<Arc<PublishedKeys>>>,
+    /// The discovery document, rendered once at start.
+    pub discovery: Arc<[u8]>,
+    pub stores: Stores,
+    pub secrets: SecretHasher,
+    /// Seals the pending request that a sign-in's first page carries (the sign-in flow).
+    pub sealer: FormSealer,
+    /// Where argon2id checks run (bounded threads, bounded memory).
+    pub passwords: crate::passwords::PasswordPool,
+    /// Short-lived copies of clients, people and revoked token ids (`cache.rs`).
+    pub caches: Arc<crate::cache::Caches>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Core {
+    /// The current key set (a cheap `Arc` clone under a short read lock).
+    pub fn published_keys(&self) -> Arc<PublishedKeys> {
+        match self.keys.read() {
+            Ok(guard) => guard.clone(),
+            // A writer panicked mid-swap; the Arc inside is still a whole value.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps in a new key set (after a rotation).
+    pub fn replace_keys(&self, keys: PublishedKeys) {
+        let keys = Arc::new(keys);
+        match self.keys.write() {
+            Ok(mut guard) => *guard = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+}
+
+impl Core {
+    /// The client registered as `id`, if any; from memory when read less than
+    /// `cache_ttl` seconds ago.
+    pub async fn client(&self, id: &ClientId) -> Result<Option<Client>, Failure> {
+        match self.remembered_client(id) {
+            Some(client) => Ok(Some(client)),
+            None => self.reload_client(id).await,
+        }
+    }
+
+    /// This node's copy of the client, if it has one less than `cache_ttl` seconds old
+    /// (never a store call).
+    pub fn remembered_client(&self, id: &ClientId) -> Option<Client> {
+        let caches = &self.caches;
+        if !caches.on() {
+            return None;
+        }
+        caches.clients.get(id, self.now().seconds(), caches.ttl)
+    }
+
+    /// The client registered as `id`, read from the store (and remembered, or forgotten
+    /// if it is gone). For a second look when the remembered copy refused a request: a
+    /// secret rotated a moment ago works at once.
+    pub async fn reload_client(&self, id: &ClientId) -> Result<Option<Client>, Failure> {
+        let clients = self.stores.clients.clone();
+        let key = id.clone();
+        self.read_and_remember(&self.caches.clients, id, move || clients.get_client(&key))
+            .await
+    }
+
+    /// The person with this id, if any; from memory when read less than `cache_ttl`
+    /// seconds ago.
+    pub async fn user(&self, id: &UserId) -> Result<Option<User>, Failure> {
+        let caches = &self.caches;
+        if caches.on()
+            && let Some(user) = caches.users.get(id, self.now().seconds(), caches.ttl)
+        {
+            return Ok(Some(user));
+        }
+        let users = self.stores.users.clone();
+        let key = id.clone();
+        self.read_and_remember(&caches.users, id, move || users.get_user(&key))
+            .await
+    }
+
+    /// Runs the store read `read` off the executor and records its answer in `map`
+    /// (stamped with the time the read began; an id that is gone is forgotten).
+    async fn read_and_remember<K, V, F>(
+        &self,
+        map: &Fresh<K, V>,
+        key: &K,
+        read: F,
+    ) -> Result<Option<V>, Failure>
+    where
+        K: Eq + Hash + Clone,
+        V: Clone + Send + 'static,
+        F: FnOnce() -> Result<Option<V>, StoreError> + Send + 'static,
+    {
+        let caches = &self.caches;
+        let began = self.now().seconds();
+        let found = blocking(read).await?;
+        if caches.on() {
+            match &found {
+                Some(value) => map.put(key.clone(), value.clone(), began, caches.ttl),
+                None => map.remove(key),
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether the access token `jti` has been revoked. Answered from the node's copy of
+    /// the revoked set, re-read from the store when older than `cache_ttl` seconds.
+    pub async fn is_jti_revoked(&self, jti: &str) -> Result<bool, Failure> {
+        let caches = &self.caches;
+        let now = self.now();
+        if caches.on() {
+            let check = caches.revoked().check(jti, now.seconds(), caches.ttl);
+            match check {
+                Check::Known(answer) => return Ok(answer),
+                Check::AskStore => {}
+                Check::Reload { overflows } => {
+                    let store = self.stores.revocations.clone();
+                    let listed = blocking(move || store.revoked_jtis(now, MAX_REVOKED + 1)).await;
+                    let listed = match listed {
+                        Ok(listed) => listed,
+                        Err(f) => {
+                            caches.revoked().abandon();
+                            return Err(f);
+                        }
+                    };
+                    // Built outside the lock.
+                    let set: Option<HashSet<String>> =
+                        (listed.len() <= MAX_REVOKED).then(|| listed.into_iter().collect());
+                    let mut revoked = caches.revoked();
+                    revoked.install(set, now.seconds(), overflows);
+                    if let Check::Known(answer) = revoked.check(jti, now.seconds(), caches.ttl) {
+                        return Ok(answer);
+                    }
+                }
+            }
+        }
+        let store = self.stores.revocations.clone();
+        let jti = jti.to_owned();
+        blocking(move || store.is_jti_revoked(&jti)).await
+    }
+
+    /// Revokes the access token `jti` (until `expires_at`) in the store, then in this
+    /// node's copy of the revoked set.
+    pub async fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> Result<(), Failure> {
+        let store = self.stores.revocations.clone();
+        let owned = jti.to_owned();
+        blocking(move || store.revoke_jti(&owned, expires_at)).await?;
+        self.note_revoked(jti, expires_at);
+        Ok(())
+    }
+
+    /// Records in this node's copy of the revoked set a revocation already written to
+    /// the store.
+    pub fn note_revoked(&self, jti: &str, expires_at: UnixTime) {
+        if self.caches.on() {
+            let now = self.now().seconds();
+            self.caches.revoked().note(jti, expires_at.seconds(), now);
+        }
+    }
+}

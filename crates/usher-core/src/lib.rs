@@ -1,0 +1,29 @@
+//! The authorization server's decisions, without a web framework.
+//!
+//! This crate owns what Usher decides: the grants of the token endpoint, client
+//! authentication given the presented credentials as values, minting access and ID
+//! tokens, the sign-in flow's decisions, the login throttle, and the verifiers of access
+//! tokens and `id_token_hint`s. Every decision takes the request as values and the node
+//! as a [`Core`] (settings, clock, keys, stores), and returns a typed outcome; the HTTP
+//! crate (`usher-http`) extracts parameters and cookies, calls in here, and renders JSON,
+//! redirects and pages.
+//!
+//! It depends on `usher-domain`, `usher-keys` and the storage ports, never on actix-web
+//! or askama: CI checks that with `cargo tree` (docs/ARCHITECTURE.md).
+
+pub mod access_token;
+pub mod cache;
+pub mod client_address;
+mod core;
+pub mod counted;
+pub mod failure;
+pub mod id_token_hint;
+pub mod keys;
+pub mod metrics;
+pub mod passwords;
+pub mod throttle;
+pub mod tokens;
+
+pub use crate::core::{Clock, Core, RefreshSettings, Settings, Stores, SystemClock, USERINFO_PATH};
+pub use failure::{Failure, blocking};
+pub use keys::PublishedKeys;
