@@ -11,8 +11,8 @@ use std::sync::{Arc, RwLock};
 use usher_domain::ports::Ping;
 use usher_domain::{
     Client, ClientId, ClientStore, CodeStore, ConsentStore, FamilyStore, InteractionStore, Issuer,
-    NonceStore, RevocationStore, SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId,
-    UserStore,
+    NonceStore, RevocationStore, Session, SessionStore, StoreError, ThrottleStore, UnixTime, User,
+    UserId, UserStore,
 };
 use usher_keys::{FormSealer, SecretHasher};
 
@@ -336,4 +336,27 @@ impl Core {
             self.caches.revoked().note(jti, expires_at.seconds(), now);
         }
     }
+
+    /// The live session a browser's session cookie names, if any (`cookie` is the
+    /// cookie's value; only its hash is stored).
+    pub async fn session(&self, cookie: Option<&str>) -> Result<Option<Session>, Failure> {
+        let Some(id) = cookie else {
+            return Ok(None);
+        };
+        let hash = usher_keys::sha256_b64url(id);
+        let sessions = self.stores.sessions.clone();
+        let now = self.now();
+        blocking(move || sessions.get_session(&hash, now)).await
+    }
+}
+
+/// A new random secret (256 bits, base64url) and its stored hash (SHA-256, base64url):
+/// session ids, codes, CSRF tokens, interaction ids, lineages.
+pub fn secret_pair() -> Result<(String, String), Failure> {
+    let secret = usher_keys::random_token(32).map_err(|e| {
+        tracing::error!(cause = %e, "no randomness");
+        Failure::Internal
+    })?;
+    let hash = usher_keys::sha256_b64url(&secret);
+    Ok((secret, hash))
 }

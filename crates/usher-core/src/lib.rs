@@ -19,11 +19,15 @@ pub mod counted;
 pub mod failure;
 pub mod id_token_hint;
 pub mod keys;
+pub mod lineage;
 pub mod metrics;
 pub mod passwords;
+pub mod refresh_tokens;
 pub mod throttle;
 pub mod tokens;
 
-pub use crate::core::{Clock, Core, RefreshSettings, Settings, Stores, SystemClock, USERINFO_PATH};
+pub use crate::core::{
+    Clock, Core, RefreshSettings, Settings, Stores, SystemClock, USERINFO_PATH, secret_pair,
+};
 pub use failure::{Failure, blocking};
 pub use keys::PublishedKeys;

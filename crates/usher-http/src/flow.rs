@@ -78,13 +78,8 @@ pub fn rejection(error: ProtocolError, description: &str) -> Rejection {
 
 /// The browser's current session, if its cookie names a live one.
 pub async fn current_session(state: &Core, req: &HttpRequest) -> Result<Option<Session>, Failure> {
-    let Some(id) = cookies::read(req, &state.settings, cookies::SESSION) else {
-        return Ok(None);
-    };
-    let hash = sha256_b64url(&id);
-    let sessions = state.stores.sessions.clone();
-    let now = state.now();
-    blocking(move || sessions.get_session(&hash, now)).await
+    let cookie = cookies::read(req, &state.settings, cookies::SESSION);
+    state.session(cookie.as_deref()).await
 }
 
 /// The subject named by an `id_token_hint`, which must be an ID token Usher issued to a
@@ -142,15 +137,7 @@ pub async fn consent_needed(
     Ok(!granted.is_some_and(|g| request.scopes().is_subset(&g)))
 }
 
-/// A new random secret (256 bits) and its stored hash.
-pub fn secret_pair() -> Result<(String, String), Failure> {
-    let secret = usher_keys::random_token(32).map_err(|e| {
-        tracing::error!(cause = %e, "no randomness");
-        Failure::Internal
-    })?;
-    let hash = sha256_b64url(&secret);
-    Ok((secret, hash))
-}
+pub use usher_core::secret_pair;
 
 /// What the first page's form carries, sealed: an interaction not stored yet, with
 /// everything needed to continue it on any node.

@@ -13,7 +13,7 @@ use usher_domain::{Client, FamilyState};
 use crate::Core;
 use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
 use crate::endpoints::revoke::authenticated_token_request;
-use crate::grants::refresh_token;
+use crate::refresh_tokens;
 use crate::respond::{Failure, json_no_store, token_failure};
 use crate::routes;
 
@@ -23,7 +23,7 @@ fn inactive() -> Value {
 
 async fn describe(state: &Core, client: &Client, token: &str) -> Result<Value, Failure> {
     let now = state.now();
-    if let Some(presented) = refresh_token::recognise(&state.secrets, token) {
+    if let Some(presented) = refresh_tokens::recognise(&state.secrets, token) {
         let Some(family) = state.stores.families.get(&presented.family).await? else {
             return Ok(inactive());
         };

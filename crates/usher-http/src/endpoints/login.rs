@@ -236,7 +236,8 @@ async fn new_session(
     req: &HttpRequest,
     user: &User,
 ) -> Result<(Session, String), Failure> {
-    let lineage_hash = crate::lineage::for_login(state, req, &user.id).await?;
+    let current = flow::current_session(state, req).await?;
+    let lineage_hash = crate::lineage::for_login(state, current, &user.id).await?;
     let (id, id_hash) = flow::secret_pair()?;
     let (_, other_lineage) = flow::secret_pair()?;
     let now = state.now();

@@ -13,8 +13,8 @@ use usher_domain::{Client, ProtocolError, RevokeReason};
 use crate::Core;
 use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
 use crate::client_auth;
-use crate::grants::refresh_token;
 use crate::params::{self, ParamError};
+use crate::refresh_tokens;
 use crate::respond::{Failure, token_error, token_failure};
 use crate::routes;
 
@@ -64,7 +64,7 @@ pub(crate) async fn authenticated_token_request(
 /// Revokes what `token` names, if it is the client's; Ok(()) when there is nothing to do.
 async fn revoke(state: &Core, client: &Client, token: &str) -> Result<(), Failure> {
     let now = state.now();
-    if let Some(presented) = refresh_token::recognise(&state.secrets, token) {
+    if let Some(presented) = refresh_tokens::recognise(&state.secrets, token) {
         let families = &state.stores.families;
         let Some(family) = families.get(&presented.family).await? else {
             return Ok(());

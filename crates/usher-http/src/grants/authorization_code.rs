@@ -18,9 +18,9 @@ use usher_domain::{
 
 use crate::Core;
 use crate::grants::person_tokens::{self, Grant};
-use crate::grants::refresh_token;
-use crate::lineage;
+use crate::lineage::{self, StartRefused};
 use crate::params;
+use crate::refresh_tokens;
 use crate::respond::{blocking, token_error, token_failure};
 
 fn grant_error(description: &str) -> HttpResponse {
@@ -107,7 +107,10 @@ pub async fn exchange(state: &Core, client: Client, form: &RawParams) -> HttpRes
     // the family store does not know. Nothing starts once the sign-in has ended.
     let refresh_token = match lineage::start_family(state, &client, &code, now).await {
         Ok(t) => t,
-        Err(response) => return response,
+        Err(StartRefused::SignInEnded) => {
+            return grant_error("the sign-in this code was issued in has ended");
+        }
+        Err(StartRefused::Failure(f)) => return token_failure(f),
     };
 
     let grant = Grant {
@@ -207,7 +210,7 @@ async fn refuse_replay(
             return token_failure(f);
         }
     }
-    if let Some(family) = refresh_token::family_of_code(code_hash)
+    if let Some(family) = refresh_tokens::family_of_code(code_hash)
         && let Err(e) = state
             .stores
             .families

@@ -15,22 +15,23 @@
 //! once more, so a family is either seen by the second revocation or its exchange sees
 //! the sessions gone and revokes it itself. No family outlives the logout it raced.
 
-use actix_web::{HttpRequest, HttpResponse};
 use usher_domain::{
-    AuthorizationCode, Client, Family, ProtocolError, RevokeReason, Session, UnixTime, UserId,
-    survives_logout,
+    AuthorizationCode, Client, Family, RevokeReason, Session, UnixTime, UserId, survives_logout,
 };
 
 use crate::Core;
-use crate::flow;
-use crate::grants::refresh_token;
-use crate::respond::{Failure, blocking, token_error, token_failure};
+use crate::failure::{Failure, blocking};
+use crate::refresh_tokens;
 
-/// The lineage hash for a new session of `user` in the browser of `req`: the current
-/// session's when it is the same person's; otherwise a new one, after ending the
-/// lineage of whoever else was signed in there.
-pub async fn for_login(state: &Core, req: &HttpRequest, user: &UserId) -> Result<String, Failure> {
-    match flow::current_session(state, req).await? {
+/// The lineage hash for a new session of `user` in a browser whose current session is
+/// `current`: the current session's when it is the same person's; otherwise a new one,
+/// after ending the lineage of whoever else was signed in there.
+pub async fn for_login(
+    state: &Core,
+    current: Option<Session>,
+    user: &UserId,
+) -> Result<String, Failure> {
+    match current {
         Some(previous) if previous.user_id == *user => Ok(previous.lineage_hash),
         Some(previous) => {
             let revoked = end(state, &previous).await?;
@@ -46,7 +47,7 @@ pub async fn for_login(state: &Core, req: &HttpRequest, user: &UserId) -> Result
 
 fn fresh() -> Result<String, Failure> {
     // The id itself is needed nowhere: only its hash is ever compared or stored.
-    flow::secret_pair().map(|(_, hash)| hash)
+    crate::secret_pair().map(|(_, hash)| hash)
 }
 
 /// Ends the lineage of `session`: revokes its online families (first: if the family
@@ -93,15 +94,23 @@ async fn signed_in(state: &Core, lineage: &str, now: UnixTime) -> Result<bool, F
     blocking(move || sessions.lineage_signed_in(&lineage, now)).await
 }
 
-fn sign_in_ended() -> HttpResponse {
-    token_error(
-        ProtocolError::InvalidGrant,
-        "the sign-in this code was issued in has ended",
-        false,
-    )
+/// Why a redeemed code starts no family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartRefused {
+    /// Its lineage has no live session (logout, `usher user revoke-sessions`, expiry):
+    /// the code is refused with `invalid_grant`.
+    SignInEnded,
+    /// A store failed.
+    Failure(Failure),
 }
 
-/// For a redeemed code: refuses it (`invalid_grant`) when its lineage has no live
+impl From<Failure> for StartRefused {
+    fn from(f: Failure) -> StartRefused {
+        StartRefused::Failure(f)
+    }
+}
+
+/// For a redeemed code: refuses it ([`StartRefused::SignInEnded`]) when its lineage has no live
 /// session any more (logout, `usher user revoke-sessions`, expiry); otherwise starts its
 /// refresh family when the client gets one, and returns the first refresh token. A
 /// family started while the lineage was ending is revoked again here, and the code
@@ -111,33 +120,25 @@ pub async fn start_family(
     client: &Client,
     code: &AuthorizationCode,
     now: UnixTime,
-) -> Result<Option<String>, HttpResponse> {
-    if !signed_in(state, &code.lineage_hash, now)
-        .await
-        .map_err(token_failure)?
-    {
-        return Err(sign_in_ended());
+) -> Result<Option<String>, StartRefused> {
+    if !signed_in(state, &code.lineage_hash, now).await? {
+        return Err(StartRefused::SignInEnded);
     }
-    if !refresh_token::issues_refresh_token(client, &code.scopes) {
+    if !refresh_tokens::issues_refresh_token(client, &code.scopes) {
         return Ok(None);
     }
-    let token = refresh_token::start_family(state, code, now)
-        .await
-        .map_err(token_failure)?;
-    if signed_in(state, &code.lineage_hash, now)
-        .await
-        .map_err(token_failure)?
-    {
+    let token = refresh_tokens::start_family(state, code, now).await?;
+    if signed_in(state, &code.lineage_hash, now).await? {
         return Ok(Some(token));
     }
-    if let Some(family) = refresh_token::family_of_code(&code.code_hash) {
+    if let Some(family) = refresh_tokens::family_of_code(&code.code_hash) {
         state
             .stores
             .families
             .revoke(&family, RevokeReason::Logout, now)
             .await
-            .map_err(|e| token_failure(e.into()))?;
+            .map_err(Failure::from)?;
         tracing::info!(family_id = %family, client_id = %client.id, "a code exchange raced the end of its sign-in; its family is revoked");
     }
-    Err(sign_in_ended())
+    Err(StartRefused::SignInEnded)
 }
