@@ -26,6 +26,9 @@ pub mod refresh_tokens;
 pub mod throttle;
 pub mod tokens;
 
+#[cfg(test)]
+pub mod testing;
+
 pub use crate::core::{
     Clock, Core, RefreshSettings, Settings, Stores, SystemClock, USERINFO_PATH, secret_pair,
 };
