@@ -50,10 +50,17 @@ pub struct TestNode {
 /// The password every test person has.
 pub const PASSWORD: &str = "correct horse battery staple";
 
+impl Default for TestNode {
+    /// A node with the default settings for `https://usher.example`.
+    fn default() -> TestNode {
+        TestNode::with_settings(|_| {})
+    }
+}
+
 impl TestNode {
     /// A node with the default settings for `https://usher.example`.
     pub fn new() -> TestNode {
-        TestNode::with_settings(|_| {})
+        TestNode::default()
     }
 
     /// A node whose settings `adjust` changes first.
