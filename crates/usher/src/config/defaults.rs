@@ -1,0 +1,66 @@
+//! The default of every setting, in one place: `parse.rs` applies them, and a test checks
+//! that the name table (`names::SETTINGS`, which docs/configuration.md shows) says the
+//! same.
+
+const DAY: u64 = 86_400;
+
+pub(super) const BIND: &str = "127.0.0.1:8080";
+pub(super) const DATABASE_URL: &str = "sqlite://data/usher.db";
+pub(super) const REDIS_PREFIX: &str = "usher:";
+pub(super) const KEK_FILE: &str = "keys/kek";
+pub(super) const LOG: &str = "info";
+pub(super) const METRICS_ON_MAIN_LISTENER: bool = false;
+pub(super) const CACHE_TTL: i64 = 2;
+pub(super) const KEY_BITS: u32 = 2048;
+pub(super) const JWKS_MAX_AGE: u64 = 900;
+pub(super) const ROTATE_EVERY: i64 = 30 * DAY as i64;
+pub(super) const PREPUBLISH: i64 = 2 * DAY as i64;
+pub(super) const POLL_INTERVAL: u64 = 30;
+pub(super) const ACCESS_TTL: i64 = 600;
+pub(super) const SESSION_TTL: i64 = 8 * 3600;
+pub(super) const FAMILY_GRACE: u64 = 0;
+pub(super) const FAMILY_ABSOLUTE_TTL: u64 = 30 * DAY;
+pub(super) const FAMILY_IDLE_TTL: u64 = 14 * DAY;
+
+#[cfg(test)]
+mod tests {
+    use super::super::names::SETTINGS;
+    use super::*;
+
+    fn shown(key: &str) -> &'static str {
+        SETTINGS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, _, d)| *d)
+            .unwrap_or_else(|| panic!("{key} is not in the name table"))
+    }
+
+    #[test]
+    fn the_name_table_shows_the_defaults_that_apply() {
+        let applied = [
+            ("bind", BIND.to_owned()),
+            ("database_url", DATABASE_URL.to_owned()),
+            ("redis_prefix", REDIS_PREFIX.to_owned()),
+            ("kek_file", KEK_FILE.to_owned()),
+            ("log", LOG.to_owned()),
+            (
+                "metrics_on_main_listener",
+                METRICS_ON_MAIN_LISTENER.to_string(),
+            ),
+            ("cache_ttl", CACHE_TTL.to_string()),
+            ("keys.bits", KEY_BITS.to_string()),
+            ("keys.jwks_max_age", JWKS_MAX_AGE.to_string()),
+            ("keys.rotate_every", ROTATE_EVERY.to_string()),
+            ("keys.prepublish", PREPUBLISH.to_string()),
+            ("keys.poll_interval", POLL_INTERVAL.to_string()),
+            ("tokens.access_ttl", ACCESS_TTL.to_string()),
+            ("sessions.ttl", SESSION_TTL.to_string()),
+            ("families.grace", FAMILY_GRACE.to_string()),
+            ("families.absolute_ttl", FAMILY_ABSOLUTE_TTL.to_string()),
+            ("families.idle_ttl", FAMILY_IDLE_TTL.to_string()),
+        ];
+        for (key, value) in applied {
+            assert_eq!(shown(key), value, "{key}");
+        }
+    }
+}
