@@ -25,6 +25,7 @@ pub mod passwords;
 pub mod refresh_tokens;
 pub mod throttle;
 pub mod tokens;
+pub mod userinfo;
 
 #[cfg(test)]
 pub mod testing;
