@@ -18,6 +18,7 @@ mod core;
 pub mod counted;
 pub mod failure;
 pub mod id_token_hint;
+pub mod introspection;
 pub mod keys;
 pub mod lineage;
 pub mod metrics;
