@@ -24,6 +24,7 @@ pub mod lineage;
 pub mod metrics;
 pub mod passwords;
 pub mod refresh_tokens;
+pub mod revocation;
 pub mod throttle;
 pub mod tokens;
 pub mod userinfo;
