@@ -21,6 +21,7 @@ pub mod id_token_hint;
 pub mod introspection;
 pub mod keys;
 pub mod lineage;
+pub mod logout;
 pub mod metrics;
 pub mod passwords;
 pub mod refresh_tokens;
