@@ -76,9 +76,12 @@ async fn logout(req: HttpRequest, params: RawParams, is_post: bool, state: &Core
         }),
         LogoutOutcome::LoggedOut { redirect: to, .. } => {
             let mut response = match to {
-                Some(PostLogoutRedirect { uri, state }) => {
+                Some(PostLogoutRedirect {
+                    uri,
+                    state: client_state,
+                }) => {
                     let pairs: Vec<(&str, &str)> =
-                        state.map(|s| ("state", s)).into_iter().collect();
+                        client_state.map(|s| ("state", s)).into_iter().collect();
                     redirect(&with_query(uri, &pairs))
                 }
                 None => pages::logged_out(),
