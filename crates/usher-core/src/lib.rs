@@ -18,13 +18,17 @@ mod core;
 pub mod counted;
 pub mod failure;
 pub mod id_token_hint;
+pub mod introspection;
 pub mod keys;
 pub mod lineage;
+pub mod logout;
 pub mod metrics;
 pub mod passwords;
 pub mod refresh_tokens;
+pub mod revocation;
 pub mod throttle;
 pub mod tokens;
+pub mod userinfo;
 
 #[cfg(test)]
 pub mod testing;

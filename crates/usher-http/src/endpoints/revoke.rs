@@ -1,21 +1,22 @@
-//! `POST /revoke` (RFC 7009): a client revokes one of its tokens. A refresh token
-//! revokes its whole family; an access token's `jti` is refused by Usher's own endpoints
-//! (userinfo, introspection) until the token expires. Anything else — an unknown token,
-//! garbage, or a token of another client — gets the same `200` and revokes nothing
-//! (RFC 7009 §2.2), so the endpoint tells a caller nothing about tokens it does not hold.
+//! `POST /revoke` (RFC 7009): a client revokes one of its tokens. What is revoked is
+//! decided in [`usher_core::revocation`] (a refresh token's whole family; an access
+//! token's `jti`, refused by Usher's own endpoints until the token expires). This module
+//! reads the request and authenticates the client (also for `/introspect`), and answers:
+//! anything revoked or nothing — an unknown token, garbage, a token of another client —
+//! gets the same `200` (RFC 7009 §2.2), so the endpoint tells a caller nothing about
+//! tokens it does not hold; `503` when a store cannot be written.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
+use usher_core::revocation;
 use usher_domain::authorize::RawParams;
-use usher_domain::{Client, ProtocolError, RevokeReason};
+use usher_domain::{Client, ProtocolError};
 
 use crate::Core;
-use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
 use crate::client_auth;
 use crate::params::{self, ParamError};
-use crate::refresh_tokens;
-use crate::respond::{Failure, token_error, token_failure};
+use crate::respond::{token_error, token_failure};
 use crate::routes;
 
 /// Reads a token-management request (revocation, introspection): the form, no
@@ -61,48 +62,15 @@ pub(crate) async fn authenticated_token_request(
     }
 }
 
-/// Revokes what `token` names, if it is the client's; Ok(()) when there is nothing to do.
-async fn revoke(state: &Core, client: &Client, token: &str) -> Result<(), Failure> {
-    let now = state.now();
-    if let Some(presented) = refresh_tokens::recognise(&state.secrets, token) {
-        let families = &state.stores.families;
-        let Some(family) = families.get(&presented.family).await? else {
-            return Ok(());
-        };
-        if family.client_id != client.id {
-            tracing::info!(client_id = %client.id, family_id = %family.id, "a client tried to revoke another client's refresh token; nothing revoked");
-            return Ok(());
-        }
-        families
-            .revoke(&family.id, RevokeReason::Revoked, now)
-            .await?;
-        tracing::info!(client_id = %client.id, family_id = %family.id, "refresh-token family revoked by its client");
-        return Ok(());
-    }
-    let claims = match verify_access_token(state, token, Purpose::Revocation { caller: client })
-        .await
-    {
-        Ok(claims) => claims,
-        Err(AccessTokenError::OtherClient) => {
-            tracing::info!(client_id = %client.id, "a client tried to revoke another client's access token; nothing revoked");
-            return Ok(());
-        }
-        Err(AccessTokenError::Failure(f)) => return Err(f),
-        // Not a live access token of this server: nothing to revoke (RFC 7009 §2.2).
-        Err(_) => return Ok(()),
-    };
-    state.revoke_jti(&claims.jti, claims.exp).await?;
-    tracing::info!(client_id = %client.id, "access token revoked by its client");
-    Ok(())
-}
-
 async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     let (client, token) = match authenticated_token_request(&state, &req, &body).await {
         Ok(v) => v,
         Err(response) => return response,
     };
-    match revoke(&state, &client, &token).await {
-        Ok(()) => HttpResponse::build(StatusCode::OK)
+    // What was revoked, if anything, is logged by the core; the client always hears the
+    // same 200 (RFC 7009 §2.2).
+    match revocation::revoke(&state, &client, &token).await {
+        Ok(_) => HttpResponse::build(StatusCode::OK)
             .insert_header((CACHE_CONTROL, "no-store"))
             .insert_header((PRAGMA, "no-cache"))
             .finish(),

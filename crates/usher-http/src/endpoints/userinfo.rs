@@ -1,21 +1,22 @@
 //! `GET`/`POST /userinfo` (OIDC Core §5.3, RFC 6750): the person's claims for a valid
-//! access token, checked by [`verify_access_token`] for [`Purpose::Userinfo`] (RS256,
-//! `at+jwt`, this issuer, the userinfo audience, unexpired, not revoked, `openid`). This
-//! module finds the token (header or form) and writes the RFC 6750 §3 challenges.
+//! access token. Which token is valid and which claims it gets is decided in
+//! [`usher_core::userinfo`]; this module finds the token (header or form, refusing it
+//! in both) and writes the answer: 200 with the claims, or the RFC 6750 §3 challenge —
+//! 401 `invalid_token`, 403 `insufficient_scope`, 400 `invalid_request`, a bare 401
+//! without a token — and 503/500 when a store fails.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
+use usher_core::userinfo::{self, UserinfoError};
 use usher_domain::authorize::RawParams;
 use usher_domain::error::wire_description;
 
 use crate::Core;
-use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
 use crate::params;
 use crate::respond::Failure;
 use crate::routes;
-use crate::tokens;
 
 /// A refusal with its RFC 6750 §3 challenge.
 fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> HttpResponse {
@@ -104,7 +105,7 @@ fn bearer(req: &HttpRequest, body: Option<&[u8]>) -> Result<Option<String>, Box<
     }
 }
 
-async fn userinfo(
+async fn handle(
     req: HttpRequest,
     body: Option<web::Bytes>,
     state: web::Data<Core>,
@@ -114,37 +115,27 @@ async fn userinfo(
         Ok(None) => return challenge(StatusCode::UNAUTHORIZED, None),
         Err(response) => return *response,
     };
-    let claims = match verify_access_token(state.get_ref(), &token, Purpose::Userinfo).await {
-        Ok(claims) => claims,
-        Err(AccessTokenError::Failure(f)) => return unavailable(f),
-        Err(e @ AccessTokenError::InsufficientScope) => {
-            return challenge(
-                StatusCode::FORBIDDEN,
-                Some(("insufficient_scope", &e.to_string())),
-            );
+    match userinfo::userinfo(state.get_ref(), &token).await {
+        Ok(claims) => HttpResponse::Ok()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .json(claims),
+        Err(UserinfoError::Failure(f)) => unavailable(f),
+        Err(e @ UserinfoError::InsufficientScope) => challenge(
+            StatusCode::FORBIDDEN,
+            Some(("insufficient_scope", &e.to_string())),
+        ),
+        Err(e @ (UserinfoError::InvalidToken(_) | UserinfoError::PersonGone)) => {
+            invalid_token(&e.to_string())
         }
-        Err(e) => return invalid_token(&e.to_string()),
-    };
-    // Verified for this purpose: the subject is a person.
-    let Some(user_id) = claims.person() else {
-        return invalid_token(&AccessTokenError::NotAPerson.to_string());
-    };
-    let user = match state.user(&user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return invalid_token("the person no longer exists"),
-        Err(f) => return unavailable(f),
-    };
-    HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .json(tokens::standard_claims(&user, &claims.scope))
+    }
 }
 
 async fn get(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
-    userinfo(req, None, state).await
+    handle(req, None, state).await
 }
 
 async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
-    userinfo(req, Some(body), state).await
+    handle(req, Some(body), state).await
 }
 
 pub fn routes() -> actix_web::Resource {

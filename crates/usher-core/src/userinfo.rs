@@ -1,0 +1,269 @@
+//! The userinfo endpoint's decision (OIDC Core §5.3): given the bearer token the request
+//! carried, the claims of the person it speaks for, or why not.
+//!
+//! The token must pass [`verify_access_token`] for [`Purpose::Userinfo`] (RS256, `at+jwt`,
+//! this issuer, the userinfo audience, unexpired, not revoked, a person as subject, the
+//! `openid` scope), and its person must still exist. The claims are those its scope
+//! allows ([`tokens::standard_claims`]: `profile` → `name`, `email` → `email` and
+//! `email_verified`), always with `sub`. Finding the token in the request (header or
+//! form) and the RFC 6750 §3 challenges that carry a refusal are the HTTP adapter's.
+
+use openidconnect::StandardClaims;
+use openidconnect::core::CoreGenderClaim;
+
+use crate::Core;
+use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
+use crate::failure::Failure;
+use crate::tokens;
+
+/// The claims userinfo returns: `sub` and what the token's scope allows.
+pub type UserinfoClaims = StandardClaims<CoreGenderClaim>;
+
+/// Why userinfo answers no claims. The messages are fixed sentences, safe for an
+/// `error_description`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserinfoError {
+    /// RFC 6750 §3.1 `invalid_token`: the verifier refused the token (never with
+    /// [`AccessTokenError::InsufficientScope`] or [`AccessTokenError::Failure`], which
+    /// have their own variants).
+    #[error(transparent)]
+    InvalidToken(AccessTokenError),
+    /// `invalid_token` too: the token is valid but its person has been deleted.
+    #[error("the person no longer exists")]
+    PersonGone,
+    /// RFC 6750 §3.1 `insufficient_scope`: a valid token without `openid`.
+    #[error("the userinfo endpoint needs the openid scope")]
+    InsufficientScope,
+    /// A store could not be read: neither valid nor invalid.
+    #[error("a store could not be read")]
+    Failure(Failure),
+}
+
+/// The claims for the bearer token `token` (see the module documentation).
+pub async fn userinfo(core: &Core, token: &str) -> Result<UserinfoClaims, UserinfoError> {
+    let claims = match verify_access_token(core, token, Purpose::Userinfo).await {
+        Ok(claims) => claims,
+        Err(AccessTokenError::Failure(f)) => return Err(UserinfoError::Failure(f)),
+        Err(AccessTokenError::InsufficientScope) => return Err(UserinfoError::InsufficientScope),
+        Err(e) => return Err(UserinfoError::InvalidToken(e)),
+    };
+    // Verified for this purpose: the subject is a person.
+    let Some(user_id) = claims.person() else {
+        return Err(UserinfoError::InvalidToken(AccessTokenError::NotAPerson));
+    };
+    let user = match core.user(&user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Err(UserinfoError::PersonGone),
+        Err(f) => return Err(UserinfoError::Failure(f)),
+    };
+    Ok(tokens::standard_claims(&user, &claims.scope))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use usher_domain::{
+        Email, PersonName, RegistrationInput, ScopeSet, UnixTime, User, UserStore, Username,
+    };
+
+    use super::*;
+    use crate::testing::TestNode;
+    use crate::tokens::{AccessTokenInput, IdTokenInput, MintedAccessToken};
+
+    /// An access token the node signs for `app` and `subject`, good for ten minutes.
+    fn access_token(
+        node: &TestNode,
+        subject: &str,
+        scope: &str,
+        audience: &[String],
+    ) -> MintedAccessToken {
+        let keys = node.core.published_keys();
+        tokens::access_token(
+            &keys.ring,
+            &AccessTokenInput {
+                issuer: node.core.settings.issuer.as_str(),
+                subject,
+                audience,
+                client_id: "app",
+                scope: &ScopeSet::parse(scope).unwrap(),
+                auth_time: Some(node.now()),
+                issued_at: node.now(),
+                expires_at: node.now().plus(600),
+            },
+        )
+        .unwrap()
+    }
+
+    fn for_userinfo(node: &TestNode) -> Vec<String> {
+        vec![node.core.settings.userinfo_audience()]
+    }
+
+    /// A node with the client `app` and alice, who has a name and an e-mail address.
+    fn node_with_alice() -> (TestNode, User) {
+        let node = TestNode::new();
+        node.client(
+            "app",
+            RegistrationInput {
+                redirect_uris: vec!["https://app.example/cb".to_owned()],
+                ..RegistrationInput::default()
+            },
+        );
+        let alice = User {
+            id: usher_domain::UserId::parse("u-alice").unwrap(),
+            username: Username::parse("alice").unwrap(),
+            password_hash: String::new(),
+            name: Some(PersonName::parse("Alice Liddell").unwrap()),
+            email: Some(Email::parse("alice@example.com").unwrap()),
+            email_verified: true,
+            created_at: UnixTime(0),
+        };
+        node.db.insert_user(&alice).unwrap();
+        (node, alice)
+    }
+
+    async fn claims_for(node: &TestNode, token: &str) -> Result<Value, UserinfoError> {
+        userinfo(&node.core, token)
+            .await
+            .map(|c| serde_json::to_value(c).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_scope_decides_which_claims_besides_sub_are_returned() {
+        let (node, alice) = node_with_alice();
+        let sub = alice.id.as_str();
+        let aud = for_userinfo(&node);
+        let cases = [
+            ("openid", json!({ "sub": sub })),
+            (
+                "openid profile",
+                json!({ "sub": sub, "name": "Alice Liddell" }),
+            ),
+            (
+                "openid email",
+                json!({ "sub": sub, "email": "alice@example.com", "email_verified": true }),
+            ),
+            (
+                "openid profile email",
+                json!({
+                    "sub": sub, "name": "Alice Liddell",
+                    "email": "alice@example.com", "email_verified": true,
+                }),
+            ),
+        ];
+        for (scope, expected) in cases {
+            let token = access_token(&node, sub, scope, &aud).token;
+            assert_eq!(claims_for(&node, &token).await, Ok(expected), "{scope}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_without_openid_has_insufficient_scope() {
+        let (node, alice) = node_with_alice();
+        let token = access_token(&node, alice.id.as_str(), "profile", &for_userinfo(&node));
+        assert_eq!(
+            claims_for(&node, &token.token).await,
+            Err(UserinfoError::InsufficientScope)
+        );
+        // The same sentence the verifier gives.
+        assert_eq!(
+            UserinfoError::InsufficientScope.to_string(),
+            AccessTokenError::InsufficientScope.to_string()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_for_another_audience_is_an_invalid_token() {
+        let (node, alice) = node_with_alice();
+        let api = vec!["https://api.example".to_owned()];
+        let token = access_token(&node, alice.id.as_str(), "openid", &api);
+        let refused = claims_for(&node, &token.token).await;
+        assert_eq!(
+            refused,
+            Err(UserinfoError::InvalidToken(AccessTokenError::WrongAudience))
+        );
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "the access token is not meant for the userinfo endpoint"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_is_an_invalid_token() {
+        let (node, alice) = node_with_alice();
+        let token = access_token(&node, alice.id.as_str(), "openid", &for_userinfo(&node));
+        node.advance(599);
+        assert!(claims_for(&node, &token.token).await.is_ok());
+        node.advance(1);
+        assert_eq!(
+            claims_for(&node, &token.token).await,
+            Err(UserinfoError::InvalidToken(AccessTokenError::Expired))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_revoked_token_is_an_invalid_token() {
+        let (node, alice) = node_with_alice();
+        let token = access_token(&node, alice.id.as_str(), "openid", &for_userinfo(&node));
+        node.core
+            .revoke_jti(&token.jti, node.now().plus(600))
+            .await
+            .unwrap();
+        assert_eq!(
+            claims_for(&node, &token.token).await,
+            Err(UserinfoError::InvalidToken(AccessTokenError::Revoked))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_id_token_is_not_accepted_as_an_access_token() {
+        let (node, alice) = node_with_alice();
+        let access = access_token(&node, alice.id.as_str(), "openid", &for_userinfo(&node));
+        let id_token = tokens::id_token(
+            &node.core.published_keys(),
+            &IdTokenInput {
+                issuer: node.core.settings.issuer.as_str(),
+                client_id: "app",
+                user: &alice,
+                scope: &ScopeSet::parse("openid").unwrap(),
+                nonce: None,
+                auth_time: node.now(),
+                issued_at: node.now(),
+                expires_at: node.now().plus(600),
+                access_token: &access.token,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            claims_for(&node, &id_token).await,
+            Err(UserinfoError::InvalidToken(
+                AccessTokenError::NotAnAccessToken
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn garbage_is_an_invalid_token() {
+        let (node, _) = node_with_alice();
+        for garbage in ["", "garbage", "a.b.c"] {
+            assert_eq!(
+                claims_for(&node, garbage).await,
+                Err(UserinfoError::InvalidToken(AccessTokenError::BadSignature)),
+                "{garbage}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_of_a_deleted_person_is_an_invalid_token() {
+        let (node, alice) = node_with_alice();
+        let token = access_token(&node, alice.id.as_str(), "openid", &for_userinfo(&node));
+        assert!(claims_for(&node, &token.token).await.is_ok());
+        assert!(node.db.delete_user(&alice.username).unwrap());
+        let refused = claims_for(&node, &token.token).await;
+        assert_eq!(refused, Err(UserinfoError::PersonGone));
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "the person no longer exists"
+        );
+    }
+}
