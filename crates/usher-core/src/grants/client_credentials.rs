@@ -6,27 +6,21 @@
 //! Choosing the audience when no `resource` is sent is written down in
 //! `docs/design/key-rotation.md` ("client_credentials and audiences").
 
-use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
-use serde_json::json;
 use usher_domain::authorize::RawParams;
 use usher_domain::scope::{OFFLINE_ACCESS, OPENID};
 use usher_domain::{Audience, Client, GrantType, ProtocolError, ScopeSet};
 
 use crate::Core;
-use crate::params;
-use crate::respond::{json_no_store, token_error};
+use crate::grants::person_tokens::signing_failed;
+use crate::grants::{TokenError, TokenResponse, single};
 use crate::tokens::{self, AccessTokenInput};
-
-/// A refused request: the error code and a description that names the fix.
-type Refusal = (ProtocolError, String);
 
 /// The scopes to grant: those asked for, which must all be registered for the client, or
 /// (none asked for) every registered scope that makes sense without a person.
-fn granted_scopes(client: &Client, form: &RawParams) -> Result<ScopeSet, Refusal> {
-    let refuse = |d: &str| Err((ProtocolError::InvalidScope, d.to_owned()));
+fn granted_scopes(client: &Client, form: &RawParams) -> Result<ScopeSet, TokenError> {
+    let refuse = |d: &str| Err(TokenError::refused(ProtocolError::InvalidScope, d));
     let registered = &client.registration.scopes;
-    let Some(raw) = params::single(form, "scope") else {
+    let Some(raw) = single(form, "scope") else {
         return Ok(registered.without(&[OPENID, OFFLINE_ACCESS]));
     };
     let Ok(asked) = ScopeSet::parse(raw) else {
@@ -52,8 +46,8 @@ fn granted_scopes(client: &Client, form: &RawParams) -> Result<ScopeSet, Refusal
 
 /// The audiences of the token (RFC 8707 §2): every `resource` sent, each registered for
 /// the client; or, with none sent, the client's only audience, or the configured default.
-fn audiences(state: &Core, client: &Client, form: &RawParams) -> Result<Vec<String>, Refusal> {
-    let refuse = |d: &str| Err((ProtocolError::InvalidTarget, d.to_owned()));
+fn audiences(core: &Core, client: &Client, form: &RawParams) -> Result<Vec<String>, TokenError> {
+    let refuse = |d: &str| Err(TokenError::refused(ProtocolError::InvalidTarget, d));
     let registered = &client.registration.audiences;
     let registered_list = || {
         registered
@@ -81,7 +75,7 @@ fn audiences(state: &Core, client: &Client, form: &RawParams) -> Result<Vec<Stri
     if !out.is_empty() {
         return Ok(out);
     }
-    let default = state.settings.default_audience.as_deref();
+    let default = core.settings.default_audience.as_deref();
     match (registered.as_slice(), default) {
         ([only], _) => Ok(vec![only.as_str().to_owned()]),
         ([], Some(d)) => Ok(vec![d.to_owned()]),
@@ -97,33 +91,29 @@ fn audiences(state: &Core, client: &Client, form: &RawParams) -> Result<Vec<Stri
 }
 
 /// Issues the token; `client` is already authenticated.
-pub async fn issue(state: &Core, client: Client, form: &RawParams) -> HttpResponse {
+pub async fn issue(
+    core: &Core,
+    client: Client,
+    form: &RawParams,
+) -> Result<TokenResponse, TokenError> {
     if client.is_public() {
-        return token_error(
+        return Err(TokenError::refused(
             ProtocolError::UnauthorizedClient,
             "a public client cannot use client_credentials: only a confidential client (one with a secret) can",
-            false,
-        );
+        ));
     }
     if !client.allows_grant(GrantType::ClientCredentials) {
-        return token_error(
+        return Err(TokenError::refused(
             ProtocolError::UnauthorizedClient,
             "this client is not registered for the client_credentials grant",
-            false,
-        );
+        ));
     }
-    let scope = match granted_scopes(&client, form) {
-        Ok(s) => s,
-        Err((error, description)) => return token_error(error, &description, false),
-    };
-    let audience = match audiences(state, &client, form) {
-        Ok(a) => a,
-        Err((error, description)) => return token_error(error, &description, false),
-    };
+    let scope = granted_scopes(&client, form)?;
+    let audience = audiences(core, &client, form)?;
 
-    let settings = &state.settings;
-    let now = state.now();
-    let keys = state.published_keys();
+    let settings = &core.settings;
+    let now = core.now();
+    let keys = core.published_keys();
     let minted = tokens::access_token(
         &keys.ring,
         &AccessTokenInput {
@@ -136,27 +126,20 @@ pub async fn issue(state: &Core, client: Client, form: &RawParams) -> HttpRespon
             issued_at: now,
             expires_at: now.plus(settings.access_token_ttl),
         },
-    );
-    let minted = match minted {
-        Ok(m) => m,
-        Err(cause) => {
-            tracing::error!(%cause, "cannot sign an access token");
-            return token_error(ProtocolError::ServerError, "internal error", false);
-        }
-    };
+    )
+    .map_err(|cause| signing_failed("cannot sign an access token", &cause))?;
     tracing::info!(
         client_id = %client.id,
         grant_type = "client_credentials",
         audiences = audience.len(),
         "access token issued"
     );
-    json_no_store(
-        StatusCode::OK,
-        &json!({
-            "access_token": minted.token,
-            "token_type": "Bearer",
-            "expires_in": settings.access_token_ttl,
-            "scope": scope.to_string(),
-        }),
-    )
+    Ok(TokenResponse {
+        grant_type: GrantType::ClientCredentials,
+        access_token: minted.token,
+        expires_in: settings.access_token_ttl,
+        scope,
+        refresh_token: None,
+        id_token: None,
+    })
 }
