@@ -168,3 +168,198 @@ pub async fn authenticate(core: &Core, presented: &Credentials) -> Result<Client
     }
     Err(unknown())
 }
+
+#[cfg(test)]
+mod tests {
+    use usher_domain::RegistrationInput;
+
+    use super::*;
+    use crate::testing::TestNode;
+
+    fn form(pairs: &[(&str, &str)]) -> RawParams {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn basic(id: &str, secret: &str) -> Option<BasicHeader> {
+        Some(Ok((id.to_owned(), secret.to_owned())))
+    }
+
+    fn refused(error: ProtocolError, description: &'static str) -> ClientAuthError {
+        ClientAuthError::Refused { error, description }
+    }
+
+    fn credentials(id: &str, secret: Option<&str>, method: AuthMethod) -> Credentials {
+        Credentials {
+            client_id: id.to_owned(),
+            secret: secret.map(str::to_owned),
+            method,
+        }
+    }
+
+    /// A node with a Basic client `web`, a client_secret_post client `post`, and a
+    /// public client `spa`.
+    fn node() -> TestNode {
+        let node = TestNode::new();
+        let code = |public: bool, method: Option<&str>| RegistrationInput {
+            public,
+            auth_method: method.map(str::to_owned),
+            redirect_uris: vec!["https://app.example/cb".to_owned()],
+            ..RegistrationInput::default()
+        };
+        node.client("web", code(false, None));
+        node.client("post", code(false, Some("client_secret_post")));
+        node.client("spa", code(true, None));
+        node
+    }
+
+    #[test]
+    fn the_method_is_read_from_where_the_credentials_are() {
+        assert_eq!(
+            Credentials::presented(basic("web", "s"), &form(&[])),
+            Ok(credentials("web", Some("s"), AuthMethod::ClientSecretBasic))
+        );
+        // The body may repeat Basic's client_id.
+        assert_eq!(
+            Credentials::presented(basic("web", "s"), &form(&[("client_id", "web")])),
+            Ok(credentials("web", Some("s"), AuthMethod::ClientSecretBasic))
+        );
+        assert_eq!(
+            Credentials::presented(
+                None,
+                &form(&[("client_id", "post"), ("client_secret", "s")])
+            ),
+            Ok(credentials("post", Some("s"), AuthMethod::ClientSecretPost))
+        );
+        assert_eq!(
+            Credentials::presented(None, &form(&[("client_id", "spa")])),
+            Ok(credentials("spa", None, AuthMethod::None))
+        );
+    }
+
+    #[test]
+    fn no_credentials_at_all_is_invalid_client() {
+        let missing = refused(
+            ProtocolError::InvalidClient,
+            "client authentication is missing: use HTTP Basic, client_secret_post, or client_id for a public client",
+        );
+        assert_eq!(Credentials::presented(None, &form(&[])), Err(missing));
+        // A secret without an id names no client either.
+        assert_eq!(
+            Credentials::presented(None, &form(&[("client_secret", "s")])),
+            Err(missing)
+        );
+    }
+
+    #[test]
+    fn an_unusable_authorization_header_is_invalid_client() {
+        assert_eq!(
+            Credentials::presented(Some(Err(BasicError::NotBasic)), &form(&[])),
+            Err(refused(
+                ProtocolError::InvalidClient,
+                "the Authorization header must use the Basic scheme"
+            ))
+        );
+        assert_eq!(
+            Credentials::presented(Some(Err(BasicError::Malformed)), &form(&[])),
+            Err(refused(
+                ProtocolError::InvalidClient,
+                "the Basic credentials are malformed"
+            ))
+        );
+    }
+
+    #[test]
+    fn basic_with_a_body_secret_or_another_body_client_id_is_invalid_request() {
+        assert_eq!(
+            Credentials::presented(basic("web", "s"), &form(&[("client_secret", "s")])),
+            Err(refused(
+                ProtocolError::InvalidRequest,
+                "use one client authentication method, not Basic and client_secret together"
+            ))
+        );
+        assert_eq!(
+            Credentials::presented(basic("web", "s"), &form(&[("client_id", "other")])),
+            Err(refused(
+                ProtocolError::InvalidRequest,
+                "client_id in the body differs from the Basic credentials"
+            ))
+        );
+    }
+
+    #[test]
+    fn repeated_credentials_are_invalid_request() {
+        let repeated = refused(
+            ProtocolError::InvalidRequest,
+            "client_id or client_secret is repeated",
+        );
+        for f in [
+            form(&[("client_id", "spa"), ("client_id", "spa")]),
+            form(&[
+                ("client_id", "post"),
+                ("client_secret", "a"),
+                ("client_secret", "b"),
+            ]),
+        ] {
+            assert_eq!(Credentials::presented(None, &f), Err(repeated));
+            assert_eq!(Credentials::presented(basic("web", "s"), &f), Err(repeated));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_authenticates_with_its_registered_method_and_secret() {
+        let node = node();
+        for presented in [
+            credentials("web", Some("web-secret"), AuthMethod::ClientSecretBasic),
+            credentials("post", Some("post-secret"), AuthMethod::ClientSecretPost),
+            credentials("spa", None, AuthMethod::None),
+        ] {
+            let client = authenticate(&node.core, &presented).await.unwrap();
+            assert_eq!(client.id.as_str(), presented.client_id);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_an_unknown_client_or_another_method_fail_alike() {
+        let node = node();
+        let failed = refused(ProtocolError::InvalidClient, AUTHENTICATION_FAILED);
+        for presented in [
+            // Wrong secret.
+            credentials("web", Some("post-secret"), AuthMethod::ClientSecretBasic),
+            // Unknown client, and an id that is no client id at all.
+            credentials("nobody", Some("x"), AuthMethod::ClientSecretBasic),
+            credentials("", None, AuthMethod::None),
+            // The right secret by a method the client is not registered for.
+            credentials("web", Some("web-secret"), AuthMethod::ClientSecretPost),
+            credentials("post", Some("post-secret"), AuthMethod::ClientSecretBasic),
+            // A confidential client without its secret.
+            credentials("web", None, AuthMethod::None),
+            // A public client with a secret.
+            credentials("spa", Some("spa-secret"), AuthMethod::ClientSecretPost),
+            credentials("spa", Some(""), AuthMethod::ClientSecretBasic),
+        ] {
+            assert_eq!(
+                authenticate(&node.core, &presented).await,
+                Err(failed),
+                "{presented:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotated_secret_is_checked_against_the_store() {
+        use usher_domain::ClientStore;
+        let node = node();
+        let old = credentials("web", Some("web-secret"), AuthMethod::ClientSecretBasic);
+        assert!(authenticate(&node.core, &old).await.is_ok());
+        let id = ClientId::parse("web").unwrap();
+        node.db
+            .set_client_secret_hash(&id, &node.core.secrets.hash("rotated"))
+            .unwrap();
+        let new = credentials("web", Some("rotated"), AuthMethod::ClientSecretBasic);
+        assert!(authenticate(&node.core, &new).await.is_ok());
+        assert!(authenticate(&node.core, &old).await.is_err());
+    }
+}

@@ -218,7 +218,14 @@ async fn refuse_replay(
 
 #[cfg(test)]
 mod tests {
+    use usher_domain::authorize::Rejection;
+    use usher_domain::{Session, SessionStore};
+
     use super::*;
+    use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
+    use crate::grants::fixtures::*;
+    use crate::grants::refresh_token;
+    use crate::testing::TestNode;
 
     #[test]
     fn pkce_s256_matches_the_rfc_7636_example() {
@@ -240,5 +247,329 @@ mod tests {
         ] {
             assert!(!pkce_matches(wrong, &v), "{wrong}");
         }
+    }
+
+    /// A node with the web app `app`, alice signed in, and a code for `what`.
+    fn arranged(what: CodeFor<'_>) -> (TestNode, Client, Session, String) {
+        let node = TestNode::new();
+        let app = web_app(&node, "app");
+        let alice = node.person("alice");
+        let session = sign_in(&node, &alice);
+        let code = code(&node, &app, &session, what);
+        (node, app, session, code)
+    }
+
+    fn invalid_grant(description: &str) -> Rejection {
+        Rejection {
+            error: ProtocolError::InvalidGrant,
+            description: description.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_correct_exchange_issues_the_code_s_scope_for_the_authorization_code_grant() {
+        let (node, app, _, code) = arranged(CodeFor::default());
+        let issued = exchange(&node.core, app, &exchange_form(&code))
+            .await
+            .unwrap();
+        assert_eq!(issued.grant_type, GrantType::AuthorizationCode);
+        assert_eq!(issued.scope.to_string(), "openid profile");
+        assert_eq!(issued.expires_in, node.core.settings.access_token_ttl);
+        let access = claims(&issued.access_token);
+        assert_eq!(access["sub"], "u-alice");
+        assert_eq!(access["client_id"], "app");
+    }
+
+    #[tokio::test]
+    async fn a_client_not_registered_for_the_grant_is_unauthorized_client() {
+        let node = TestNode::new();
+        let service = client(&node, "svc", false, &["client_credentials"], "api:read");
+        let r = refusal(exchange(&node.core, service, &exchange_form("x")).await);
+        assert_eq!(r.error, ProtocolError::UnauthorizedClient);
+        assert_eq!(
+            r.description,
+            "this client is not registered for the authorization_code grant"
+        );
+    }
+
+    #[tokio::test]
+    async fn resource_is_refused_and_leaves_the_code_unspent() {
+        let (node, app, _, code) = arranged(CodeFor::default());
+        let mut f = exchange_form(&code);
+        f.push(("resource".into(), "https://api.example".into()));
+        let r = refusal(exchange(&node.core, app.clone(), &f).await);
+        assert_eq!(r.error, ProtocolError::InvalidTarget);
+        assert_eq!(
+            r.description,
+            "resource is supported only with grant_type=client_credentials"
+        );
+        assert!(
+            exchange(&node.core, app, &exchange_form(&code))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_code_is_invalid_request_and_an_unknown_one_invalid_grant() {
+        let (node, app, _, _) = arranged(CodeFor::default());
+        let r = refusal(
+            exchange(
+                &node.core,
+                app.clone(),
+                &form(&[("grant_type", "authorization_code"), ("code", "")]),
+            )
+            .await,
+        );
+        assert_eq!(r.error, ProtocolError::InvalidRequest);
+        assert_eq!(r.description, "code is missing");
+        let r = refusal(exchange(&node.core, app, &exchange_form("not-a-code")).await);
+        assert_eq!(r, invalid_grant("the code is invalid"));
+    }
+
+    #[tokio::test]
+    async fn another_client_s_code_is_refused_and_stays_redeemable_by_its_own_client() {
+        let (node, app, _, code) = arranged(CodeFor::default());
+        let other = web_app(&node, "other");
+        let r = refusal(exchange(&node.core, other, &exchange_form(&code)).await);
+        assert_eq!(r, invalid_grant("the code was issued to another client"));
+        assert!(
+            exchange(&node.core, app, &exchange_form(&code))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn redirect_uri_must_be_the_authorization_request_s_when_it_sent_one() {
+        let wrong = invalid_grant("redirect_uri must be the one sent in the authorization request");
+        let (node, app, _, code) = arranged(CodeFor::default());
+        let mut omitted = exchange_form(&code);
+        omitted.retain(|(k, _)| k != "redirect_uri");
+        assert_eq!(
+            refusal(exchange(&node.core, app.clone(), &omitted).await),
+            wrong
+        );
+        let mut other = exchange_form(&code);
+        other.retain(|(k, _)| k != "redirect_uri");
+        other.push(("redirect_uri".into(), "https://app.example/other".into()));
+        assert_eq!(
+            refusal(exchange(&node.core, app.clone(), &other).await),
+            wrong
+        );
+        // Neither refusal spent the code.
+        assert!(
+            exchange(&node.core, app, &exchange_form(&code))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn redirect_uri_may_be_left_out_when_the_authorization_request_left_it_out() {
+        let (node, app, session, code) = arranged(CodeFor {
+            redirect_uri_sent: false,
+            ..CodeFor::default()
+        });
+        let mut omitted = exchange_form(&code);
+        omitted.retain(|(k, _)| k != "redirect_uri");
+        assert!(exchange(&node.core, app.clone(), &omitted).await.is_ok());
+        // Sent anyway, it must still be the code's.
+        let second = super::super::fixtures::code(
+            &node,
+            &app,
+            &session,
+            CodeFor {
+                redirect_uri_sent: false,
+                ..CodeFor::default()
+            },
+        );
+        let mut other = exchange_form(&second);
+        other.retain(|(k, _)| k != "redirect_uri");
+        other.push(("redirect_uri".into(), "https://app.example/other".into()));
+        assert_eq!(
+            refusal(exchange(&node.core, app.clone(), &other).await),
+            invalid_grant("redirect_uri must be the one sent in the authorization request")
+        );
+        assert!(
+            exchange(&node.core, app, &exchange_form(&second))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn pkce_refuses_a_missing_malformed_or_wrong_verifier_without_spending_the_code() {
+        let (node, app, _, code) = arranged(CodeFor::default());
+        let with_verifier = |v: Option<&str>| {
+            let mut f = exchange_form(&code);
+            f.retain(|(k, _)| k != "code_verifier");
+            if let Some(v) = v {
+                f.push(("code_verifier".into(), v.into()));
+            }
+            f
+        };
+        for (verifier, description) in [
+            (None, "code_verifier is missing (PKCE)"),
+            (
+                Some("short"),
+                "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]",
+            ),
+            (
+                Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx"),
+                "code_verifier does not match the code_challenge",
+            ),
+        ] {
+            let r = refusal(exchange(&node.core, app.clone(), &with_verifier(verifier)).await);
+            assert_eq!(r, invalid_grant(description), "{verifier:?}");
+        }
+        assert!(
+            exchange(&node.core, app, &exchange_form(&code))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_verifier_for_a_code_issued_without_a_challenge_is_refused() {
+        let (node, app, _, code) = arranged(CodeFor {
+            challenge: None,
+            ..CodeFor::default()
+        });
+        let r = refusal(exchange(&node.core, app.clone(), &exchange_form(&code)).await);
+        assert_eq!(
+            r,
+            invalid_grant(
+                "code_verifier was sent but the authorization request had no code_challenge"
+            )
+        );
+        let mut plain = exchange_form(&code);
+        plain.retain(|(k, _)| k != "code_verifier");
+        assert!(exchange(&node.core, app, &plain).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_expired_code_is_refused() {
+        let (node, app, _, code) = arranged(CodeFor::default());
+        node.advance(60);
+        let r = refusal(exchange(&node.core, app, &exchange_form(&code)).await);
+        assert_eq!(r, invalid_grant("the code has expired"));
+    }
+
+    #[tokio::test]
+    async fn a_replayed_code_is_refused_and_revokes_the_first_access_token_and_family() {
+        let (node, app, _, code) = arranged(CodeFor {
+            scope: "openid offline_access",
+            ..CodeFor::default()
+        });
+        let first = exchange(&node.core, app.clone(), &exchange_form(&code))
+            .await
+            .unwrap();
+        let caller = Purpose::Introspection { caller: &app };
+        assert!(
+            verify_access_token(&node.core, &first.access_token, caller)
+                .await
+                .is_ok()
+        );
+        let r = refusal(exchange(&node.core, app.clone(), &exchange_form(&code)).await);
+        assert_eq!(r, invalid_grant("the code was already used"));
+        assert_eq!(
+            verify_access_token(&node.core, &first.access_token, caller).await,
+            Err(AccessTokenError::Revoked)
+        );
+        let refresh = form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first.refresh_token.as_deref().unwrap()),
+        ]);
+        let r = refusal(refresh_token::refresh(&node.core, app, &refresh).await);
+        assert_eq!(r, invalid_grant("the refresh token has been revoked"));
+    }
+
+    #[tokio::test]
+    async fn a_code_of_a_person_deleted_since_is_refused() {
+        let (mut node, app, _, code) = arranged(CodeFor::default());
+        forget_people(&mut node);
+        let r = refusal(exchange(&node.core, app, &exchange_form(&code)).await);
+        assert_eq!(r, invalid_grant("the person no longer exists"));
+    }
+
+    #[tokio::test]
+    async fn a_code_whose_sign_in_has_ended_is_refused() {
+        let (node, app, session, code) = arranged(CodeFor::default());
+        node.db
+            .delete_lineage_sessions(&session.lineage_hash)
+            .unwrap();
+        let r = refusal(exchange(&node.core, app, &exchange_form(&code)).await);
+        assert_eq!(
+            r,
+            invalid_grant("the sign-in this code was issued in has ended")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_token_comes_with_offline_access_or_without_openid_and_the_grant() {
+        let node = TestNode::new();
+        let app = web_app(&node, "app");
+        let code_only = client(
+            &node,
+            "code-only",
+            false,
+            &["authorization_code"],
+            "openid offline_access api:read",
+        );
+        let session = sign_in(&node, &node.person("alice"));
+        for (client, scope, gets_one) in [
+            (&app, "openid profile", false),
+            (&app, "openid offline_access", true),
+            (&app, "api:read", true),
+            (&code_only, "api:read", false),
+        ] {
+            let code = code(
+                &node,
+                client,
+                &session,
+                CodeFor {
+                    scope,
+                    ..CodeFor::default()
+                },
+            );
+            let issued = exchange(&node.core, client.clone(), &exchange_form(&code))
+                .await
+                .unwrap();
+            assert_eq!(
+                issued.refresh_token.is_some(),
+                gets_one,
+                "{} {scope}",
+                client.id
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn openid_brings_an_id_token_with_the_nonce_and_plain_oauth_none() {
+        let (node, app, session, code) = arranged(CodeFor {
+            nonce: Some("n-0S6_WzA2Mj"),
+            ..CodeFor::default()
+        });
+        let issued = exchange(&node.core, app.clone(), &exchange_form(&code))
+            .await
+            .unwrap();
+        let id = claims(issued.id_token.as_deref().unwrap());
+        assert_eq!(id["nonce"], "n-0S6_WzA2Mj");
+        assert_eq!(id["aud"], serde_json::json!(["app"]));
+        assert_eq!(id["sub"], "u-alice");
+        let plain = super::super::fixtures::code(
+            &node,
+            &app,
+            &session,
+            CodeFor {
+                scope: "api:read",
+                ..CodeFor::default()
+            },
+        );
+        let issued = exchange(&node.core, app, &exchange_form(&plain))
+            .await
+            .unwrap();
+        assert_eq!(issued.id_token, None);
     }
 }

@@ -143,3 +143,194 @@ pub async fn issue(
         id_token: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use usher_domain::RegistrationInput;
+
+    use super::*;
+    use crate::grants::fixtures::*;
+    use crate::testing::TestNode;
+
+    /// A confidential service registered for client_credentials with `audiences`.
+    fn service(node: &TestNode, audiences: &[&str]) -> Client {
+        node.client(
+            "svc",
+            RegistrationInput {
+                grant_types: vec!["client_credentials".to_owned()],
+                scope: Some("api:read api:write".to_owned()),
+                audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+                ..RegistrationInput::default()
+            },
+        )
+    }
+
+    fn cc(extra: &[(&str, &str)]) -> RawParams {
+        let mut f = form(&[("grant_type", "client_credentials")]);
+        f.extend(form(extra));
+        f
+    }
+
+    const API: &str = "https://api.example";
+    const OTHER: &str = "https://other.example";
+
+    #[tokio::test]
+    async fn a_service_gets_a_token_about_itself_without_refresh_or_id_token() {
+        let node = TestNode::new();
+        let svc = service(&node, &[API]);
+        let issued = issue(&node.core, svc, &cc(&[])).await.unwrap();
+        assert_eq!(issued.grant_type, GrantType::ClientCredentials);
+        assert_eq!(issued.scope.to_string(), "api:read api:write");
+        assert_eq!(issued.refresh_token, None);
+        assert_eq!(issued.id_token, None);
+        let access = claims(&issued.access_token);
+        assert_eq!(access["sub"], "svc");
+        assert_eq!(access["aud"], API);
+    }
+
+    #[tokio::test]
+    async fn a_public_client_or_one_not_registered_for_the_grant_is_unauthorized_client() {
+        let node = TestNode::new();
+        let public = client(&node, "spa", true, &["authorization_code"], "openid");
+        let r = refusal(issue(&node.core, public, &cc(&[])).await);
+        assert_eq!(r.error, ProtocolError::UnauthorizedClient);
+        assert_eq!(
+            r.description,
+            "a public client cannot use client_credentials: only a confidential client (one with a secret) can"
+        );
+        let app = web_app(&node, "app");
+        let r = refusal(issue(&node.core, app, &cc(&[])).await);
+        assert_eq!(r.error, ProtocolError::UnauthorizedClient);
+        assert_eq!(
+            r.description,
+            "this client is not registered for the client_credentials grant"
+        );
+    }
+
+    #[tokio::test]
+    async fn openid_offline_access_malformed_and_unregistered_scopes_are_refused() {
+        let node = TestNode::new();
+        let svc = service(&node, &[API]);
+        for (scope, description) in [
+            (
+                "api:read openid",
+                "openid is for signing people in; client_credentials issues no ID token: remove openid from scope",
+            ),
+            (
+                "offline_access",
+                "offline_access asks for a refresh token, which client_credentials never issues: remove it from scope",
+            ),
+            (
+                "api:\"read\"",
+                "scope is malformed: space-separated tokens without quotes or backslashes",
+            ),
+            (
+                "api:read api:admin",
+                "a requested scope is not registered for this client (its scopes: api:read api:write)",
+            ),
+        ] {
+            let r = refusal(issue(&node.core, svc.clone(), &cc(&[("scope", scope)])).await);
+            assert_eq!(r.error, ProtocolError::InvalidScope, "{scope}");
+            assert_eq!(r.description, description, "{scope}");
+        }
+        let issued = issue(&node.core, svc, &cc(&[("scope", "api:read")]))
+            .await
+            .unwrap();
+        assert_eq!(issued.scope.to_string(), "api:read");
+    }
+
+    #[tokio::test]
+    async fn without_scope_the_registered_scopes_are_granted_less_openid_and_offline_access() {
+        let node = TestNode::new();
+        let svc = node.client(
+            "svc",
+            RegistrationInput {
+                grant_types: vec!["client_credentials".to_owned()],
+                scope: Some("api:read openid offline_access".to_owned()),
+                audiences: vec![API.to_owned()],
+                ..RegistrationInput::default()
+            },
+        );
+        let issued = issue(&node.core, svc, &cc(&[])).await.unwrap();
+        assert_eq!(issued.scope.to_string(), "api:read");
+    }
+
+    #[tokio::test]
+    async fn every_resource_sent_must_be_a_registered_absolute_uri() {
+        let node = TestNode::new();
+        let svc = service(&node, &[API, OTHER]);
+        let target = |description: &str| usher_domain::authorize::Rejection {
+            error: ProtocolError::InvalidTarget,
+            description: description.to_owned(),
+        };
+        let r = refusal(issue(&node.core, svc.clone(), &cc(&[("resource", "api")])).await);
+        assert_eq!(
+            r,
+            target("resource must be an absolute URI without a fragment (RFC 8707 section 2)")
+        );
+        let r = refusal(
+            issue(
+                &node.core,
+                svc.clone(),
+                &cc(&[("resource", API), ("resource", "https://unknown.example")]),
+            )
+            .await,
+        );
+        assert_eq!(
+            r,
+            target(
+                "a resource is not registered for this client; register it with `usher client create ... --audience URI`"
+            )
+        );
+        let both = cc(&[("resource", API), ("resource", OTHER), ("resource", API)]);
+        let issued = issue(&node.core, svc, &both).await.unwrap();
+        assert_eq!(
+            claims(&issued.access_token)["aud"],
+            serde_json::json!([API, OTHER])
+        );
+    }
+
+    #[tokio::test]
+    async fn without_resource_the_only_audience_or_the_configured_default_is_chosen() {
+        // The only registered audience, whatever the default.
+        let node = TestNode::with_settings(|s| s.default_audience = Some(OTHER.to_owned()));
+        let issued = issue(&node.core, service(&node, &[API]), &cc(&[]))
+            .await
+            .unwrap();
+        assert_eq!(claims(&issued.access_token)["aud"], API);
+        // No registered audience: the default.
+        let node = TestNode::with_settings(|s| s.default_audience = Some(OTHER.to_owned()));
+        let issued = issue(&node.core, service(&node, &[]), &cc(&[]))
+            .await
+            .unwrap();
+        assert_eq!(claims(&issued.access_token)["aud"], OTHER);
+        // Several registered, the default among them: the default.
+        let node = TestNode::with_settings(|s| s.default_audience = Some(OTHER.to_owned()));
+        let issued = issue(&node.core, service(&node, &[API, OTHER]), &cc(&[]))
+            .await
+            .unwrap();
+        assert_eq!(claims(&issued.access_token)["aud"], OTHER);
+    }
+
+    #[tokio::test]
+    async fn without_resource_and_no_audience_to_choose_the_request_is_invalid_target() {
+        let node = TestNode::new();
+        let r = refusal(issue(&node.core, service(&node, &[]), &cc(&[])).await);
+        assert_eq!(r.error, ProtocolError::InvalidTarget);
+        assert_eq!(
+            r.description,
+            "no resource was sent, the client has no registered audience and no default_audience is configured: send resource=URI for an audience registered with `usher client create ... --audience URI`, or set default_audience"
+        );
+        let node = TestNode::with_settings(|s| {
+            s.default_audience = Some("https://elsewhere.example".to_owned())
+        });
+        let r = refusal(issue(&node.core, service(&node, &[API, OTHER]), &cc(&[])).await);
+        assert_eq!(r.error, ProtocolError::InvalidTarget);
+        assert_eq!(
+            r.description,
+            format!(
+                "no resource was sent and this client is registered for several audiences: send resource=URI, one of {API}, {OTHER}"
+            )
+        );
+    }
+}

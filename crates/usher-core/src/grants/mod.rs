@@ -12,6 +12,9 @@ pub mod client_credentials;
 pub mod person_tokens;
 pub mod refresh_token;
 
+#[cfg(test)]
+mod fixtures;
+
 use usher_domain::authorize::{RawParams, Rejection};
 use usher_domain::{Client, GrantType, ProtocolError, ScopeSet};
 
