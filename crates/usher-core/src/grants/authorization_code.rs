@@ -9,7 +9,6 @@
 //! PKCE (S256) is `BASE64URL(SHA-256(verifier))` compared in constant time with the
 //! challenge, after `CodeVerifier`'s own syntax check. `resource` (RFC 8707) is refused: this grant does not support it yet.
 
-use usher_domain::authorize::RawParams;
 use usher_domain::{
     AuthorizationCode, Client, CodeRedemption, CodeVerifier, GrantType, ProtocolError,
     RevokeReason, UnixTime,
@@ -18,7 +17,7 @@ use usher_domain::{
 use crate::Core;
 use crate::failure::{Failure, blocking};
 use crate::grants::person_tokens::{self, Grant};
-use crate::grants::{TokenError, TokenResponse, single};
+use crate::grants::{TokenError, TokenRequest, TokenResponse};
 use crate::lineage::{self, StartRefused};
 use crate::metrics::{self, Counter};
 use crate::refresh_tokens;
@@ -37,7 +36,7 @@ pub fn pkce_matches(challenge: &str, verifier: &CodeVerifier) -> bool {
 pub async fn exchange(
     core: &Core,
     client: Client,
-    form: &RawParams,
+    request: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(TokenError::refused(
@@ -45,8 +44,8 @@ pub async fn exchange(
             "this client is not registered for the authorization_code grant",
         ));
     }
-    super::refuse_resource(form)?;
-    let Some(code) = single(form, "code") else {
+    request.refuse_resource()?;
+    let Some(code) = request.code.as_deref() else {
         return Err(TokenError::refused(
             ProtocolError::InvalidRequest,
             "code is missing",
@@ -62,7 +61,7 @@ pub async fn exchange(
     let Some(found) = blocking(move || codes.find_code(&hash)).await? else {
         return Err(TokenError::invalid_grant("the code is invalid"));
     };
-    refuse_presenter(&client, &found, form)?;
+    refuse_presenter(&client, &found, request)?;
     // A client that may get a refresh token needs the family store: if it cannot be
     // reached, answer 503 before the code is spent, so the client can simply retry.
     // The embedded family store is the database the code is redeemed in, so there the
@@ -141,14 +140,14 @@ pub async fn exchange(
 fn refuse_presenter(
     client: &Client,
     code: &AuthorizationCode,
-    form: &RawParams,
+    request: &TokenRequest,
 ) -> Result<(), TokenError> {
     if code.client_id != client.id {
         return Err(TokenError::invalid_grant(
             "the code was issued to another client",
         ));
     }
-    let presented_redirect = single(form, "redirect_uri");
+    let presented_redirect = request.redirect_uri.as_deref();
     let redirect_ok = match (code.redirect_uri_sent, presented_redirect) {
         (true, Some(r)) => r == code.redirect_uri,
         (true, None) => false,
@@ -160,7 +159,7 @@ fn refuse_presenter(
             "redirect_uri must be the one sent in the authorization request",
         ));
     }
-    let verifier = single(form, "code_verifier");
+    let verifier = request.code_verifier.as_deref();
     match (&code.code_challenge, verifier) {
         (Some(_), None) => {
             metrics::inc(Counter::PkceRejections, "");
@@ -269,7 +268,7 @@ mod tests {
     #[tokio::test]
     async fn a_correct_exchange_issues_the_code_s_scope_for_the_authorization_code_grant() {
         let (node, app, _, code) = arranged(CodeFor::default());
-        let issued = exchange(&node.core, app, &exchange_form(&code))
+        let issued = exchange(&node.core, app, &request(&exchange_form(&code)))
             .await
             .unwrap();
         assert_eq!(issued.grant_type, GrantType::AuthorizationCode);
@@ -284,7 +283,7 @@ mod tests {
     async fn a_client_not_registered_for_the_grant_is_unauthorized_client() {
         let node = TestNode::new();
         let service = client(&node, "svc", false, &["client_credentials"], "api:read");
-        let r = refusal(exchange(&node.core, service, &exchange_form("x")).await);
+        let r = refusal(exchange(&node.core, service, &request(&exchange_form("x"))).await);
         assert_eq!(r.error, ProtocolError::UnauthorizedClient);
         assert_eq!(
             r.description,
@@ -297,14 +296,14 @@ mod tests {
         let (node, app, _, code) = arranged(CodeFor::default());
         let mut f = exchange_form(&code);
         f.push(("resource".into(), "https://api.example".into()));
-        let r = refusal(exchange(&node.core, app.clone(), &f).await);
+        let r = refusal(exchange(&node.core, app.clone(), &request(&f)).await);
         assert_eq!(r.error, ProtocolError::InvalidTarget);
         assert_eq!(
             r.description,
             "resource is supported only with grant_type=client_credentials"
         );
         assert!(
-            exchange(&node.core, app, &exchange_form(&code))
+            exchange(&node.core, app, &request(&exchange_form(&code)))
                 .await
                 .is_ok()
         );
@@ -317,13 +316,13 @@ mod tests {
             exchange(
                 &node.core,
                 app.clone(),
-                &form(&[("grant_type", "authorization_code"), ("code", "")]),
+                &request(&form(&[("grant_type", "authorization_code"), ("code", "")])),
             )
             .await,
         );
         assert_eq!(r.error, ProtocolError::InvalidRequest);
         assert_eq!(r.description, "code is missing");
-        let r = refusal(exchange(&node.core, app, &exchange_form("not-a-code")).await);
+        let r = refusal(exchange(&node.core, app, &request(&exchange_form("not-a-code"))).await);
         assert_eq!(r, invalid_grant("the code is invalid"));
     }
 
@@ -331,10 +330,10 @@ mod tests {
     async fn another_client_s_code_is_refused_and_stays_redeemable_by_its_own_client() {
         let (node, app, _, code) = arranged(CodeFor::default());
         let other = web_app(&node, "other");
-        let r = refusal(exchange(&node.core, other, &exchange_form(&code)).await);
+        let r = refusal(exchange(&node.core, other, &request(&exchange_form(&code))).await);
         assert_eq!(r, invalid_grant("the code was issued to another client"));
         assert!(
-            exchange(&node.core, app, &exchange_form(&code))
+            exchange(&node.core, app, &request(&exchange_form(&code)))
                 .await
                 .is_ok()
         );
@@ -347,19 +346,19 @@ mod tests {
         let mut omitted = exchange_form(&code);
         omitted.retain(|(k, _)| k != "redirect_uri");
         assert_eq!(
-            refusal(exchange(&node.core, app.clone(), &omitted).await),
+            refusal(exchange(&node.core, app.clone(), &request(&omitted)).await),
             wrong
         );
         let mut other = exchange_form(&code);
         other.retain(|(k, _)| k != "redirect_uri");
         other.push(("redirect_uri".into(), "https://app.example/other".into()));
         assert_eq!(
-            refusal(exchange(&node.core, app.clone(), &other).await),
+            refusal(exchange(&node.core, app.clone(), &request(&other)).await),
             wrong
         );
         // Neither refusal spent the code.
         assert!(
-            exchange(&node.core, app, &exchange_form(&code))
+            exchange(&node.core, app, &request(&exchange_form(&code)))
                 .await
                 .is_ok()
         );
@@ -373,7 +372,11 @@ mod tests {
         });
         let mut omitted = exchange_form(&code);
         omitted.retain(|(k, _)| k != "redirect_uri");
-        assert!(exchange(&node.core, app.clone(), &omitted).await.is_ok());
+        assert!(
+            exchange(&node.core, app.clone(), &request(&omitted))
+                .await
+                .is_ok()
+        );
         // Sent anyway, it must still be the code's.
         let second = super::super::fixtures::code(
             &node,
@@ -388,11 +391,11 @@ mod tests {
         other.retain(|(k, _)| k != "redirect_uri");
         other.push(("redirect_uri".into(), "https://app.example/other".into()));
         assert_eq!(
-            refusal(exchange(&node.core, app.clone(), &other).await),
+            refusal(exchange(&node.core, app.clone(), &request(&other)).await),
             invalid_grant("redirect_uri must be the one sent in the authorization request")
         );
         assert!(
-            exchange(&node.core, app, &exchange_form(&second))
+            exchange(&node.core, app, &request(&exchange_form(&second)))
                 .await
                 .is_ok()
         );
@@ -420,11 +423,13 @@ mod tests {
                 "code_verifier does not match the code_challenge",
             ),
         ] {
-            let r = refusal(exchange(&node.core, app.clone(), &with_verifier(verifier)).await);
+            let r = refusal(
+                exchange(&node.core, app.clone(), &request(&with_verifier(verifier))).await,
+            );
             assert_eq!(r, invalid_grant(description), "{verifier:?}");
         }
         assert!(
-            exchange(&node.core, app, &exchange_form(&code))
+            exchange(&node.core, app, &request(&exchange_form(&code)))
                 .await
                 .is_ok()
         );
@@ -436,7 +441,7 @@ mod tests {
             challenge: None,
             ..CodeFor::default()
         });
-        let r = refusal(exchange(&node.core, app.clone(), &exchange_form(&code)).await);
+        let r = refusal(exchange(&node.core, app.clone(), &request(&exchange_form(&code))).await);
         assert_eq!(
             r,
             invalid_grant(
@@ -445,14 +450,14 @@ mod tests {
         );
         let mut plain = exchange_form(&code);
         plain.retain(|(k, _)| k != "code_verifier");
-        assert!(exchange(&node.core, app, &plain).await.is_ok());
+        assert!(exchange(&node.core, app, &request(&plain)).await.is_ok());
     }
 
     #[tokio::test]
     async fn an_expired_code_is_refused() {
         let (node, app, _, code) = arranged(CodeFor::default());
         node.advance(60);
-        let r = refusal(exchange(&node.core, app, &exchange_form(&code)).await);
+        let r = refusal(exchange(&node.core, app, &request(&exchange_form(&code))).await);
         assert_eq!(r, invalid_grant("the code has expired"));
     }
 
@@ -462,7 +467,7 @@ mod tests {
             scope: "openid offline_access",
             ..CodeFor::default()
         });
-        let first = exchange(&node.core, app.clone(), &exchange_form(&code))
+        let first = exchange(&node.core, app.clone(), &request(&exchange_form(&code)))
             .await
             .unwrap();
         let caller = Purpose::Introspection { caller: &app };
@@ -471,7 +476,7 @@ mod tests {
                 .await
                 .is_ok()
         );
-        let r = refusal(exchange(&node.core, app.clone(), &exchange_form(&code)).await);
+        let r = refusal(exchange(&node.core, app.clone(), &request(&exchange_form(&code))).await);
         assert_eq!(r, invalid_grant("the code was already used"));
         assert_eq!(
             verify_access_token(&node.core, &first.access_token, caller).await,
@@ -481,7 +486,7 @@ mod tests {
             ("grant_type", "refresh_token"),
             ("refresh_token", first.refresh_token.as_deref().unwrap()),
         ]);
-        let r = refusal(refresh_token::refresh(&node.core, app, &refresh).await);
+        let r = refusal(refresh_token::refresh(&node.core, app, &request(&refresh)).await);
         assert_eq!(r, invalid_grant("the refresh token has been revoked"));
     }
 
@@ -489,7 +494,7 @@ mod tests {
     async fn a_code_of_a_person_deleted_since_is_refused() {
         let (mut node, app, _, code) = arranged(CodeFor::default());
         forget_people(&mut node);
-        let r = refusal(exchange(&node.core, app, &exchange_form(&code)).await);
+        let r = refusal(exchange(&node.core, app, &request(&exchange_form(&code))).await);
         assert_eq!(r, invalid_grant("the person no longer exists"));
     }
 
@@ -499,7 +504,7 @@ mod tests {
         node.db
             .delete_lineage_sessions(&session.lineage_hash)
             .unwrap();
-        let r = refusal(exchange(&node.core, app, &exchange_form(&code)).await);
+        let r = refusal(exchange(&node.core, app, &request(&exchange_form(&code))).await);
         assert_eq!(
             r,
             invalid_grant("the sign-in this code was issued in has ended")
@@ -533,7 +538,7 @@ mod tests {
                     ..CodeFor::default()
                 },
             );
-            let issued = exchange(&node.core, client.clone(), &exchange_form(&code))
+            let issued = exchange(&node.core, client.clone(), &request(&exchange_form(&code)))
                 .await
                 .unwrap();
             assert_eq!(
@@ -551,7 +556,7 @@ mod tests {
             nonce: Some("n-0S6_WzA2Mj"),
             ..CodeFor::default()
         });
-        let issued = exchange(&node.core, app.clone(), &exchange_form(&code))
+        let issued = exchange(&node.core, app.clone(), &request(&exchange_form(&code)))
             .await
             .unwrap();
         let id = claims(issued.id_token.as_deref().unwrap());
@@ -567,7 +572,7 @@ mod tests {
                 ..CodeFor::default()
             },
         );
-        let issued = exchange(&node.core, app, &exchange_form(&plain))
+        let issued = exchange(&node.core, app, &request(&exchange_form(&plain)))
             .await
             .unwrap();
         assert_eq!(issued.id_token, None);

@@ -6,24 +6,23 @@
 //! Choosing the audience when no `resource` is sent is written down in
 //! `docs/design/key-rotation.md` ("client_credentials and audiences").
 
-use usher_domain::authorize::RawParams;
 use usher_domain::scope::{OFFLINE_ACCESS, OPENID};
 use usher_domain::{Audience, Client, GrantType, ProtocolError, ScopeSet};
 
 use crate::Core;
 use crate::grants::person_tokens::signing_failed;
-use crate::grants::{TokenError, TokenResponse, single};
+use crate::grants::{TokenError, TokenRequest, TokenResponse};
 use crate::tokens::{self, AccessTokenInput};
 
 /// The scopes to grant: those asked for, which must all be registered for the client, or
 /// (none asked for) every registered scope that makes sense without a person.
-fn granted_scopes(client: &Client, form: &RawParams) -> Result<ScopeSet, TokenError> {
+fn granted_scopes(client: &Client, request: &TokenRequest) -> Result<ScopeSet, TokenError> {
     let refuse = |d: &str| Err(TokenError::refused(ProtocolError::InvalidScope, d));
     let registered = &client.registration.scopes;
-    let Some(raw) = single(form, "scope") else {
+    let Some(asked) = &request.scope else {
         return Ok(registered.without(&[OPENID, OFFLINE_ACCESS]));
     };
-    let Ok(asked) = ScopeSet::parse(raw) else {
+    let Ok(asked) = asked.clone() else {
         return refuse("scope is malformed: space-separated tokens without quotes or backslashes");
     };
     if asked.contains(OPENID) {
@@ -46,7 +45,11 @@ fn granted_scopes(client: &Client, form: &RawParams) -> Result<ScopeSet, TokenEr
 
 /// The audiences of the token (RFC 8707 §2): every `resource` sent, each registered for
 /// the client; or, with none sent, the client's only audience, or the configured default.
-fn audiences(core: &Core, client: &Client, form: &RawParams) -> Result<Vec<String>, TokenError> {
+fn audiences(
+    core: &Core,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<Vec<String>, TokenError> {
     let refuse = |d: &str| Err(TokenError::refused(ProtocolError::InvalidTarget, d));
     let registered = &client.registration.audiences;
     let registered_list = || {
@@ -57,7 +60,7 @@ fn audiences(core: &Core, client: &Client, form: &RawParams) -> Result<Vec<Strin
             .join(", ")
     };
     let mut out: Vec<String> = Vec::new();
-    for (_, value) in form.iter().filter(|(k, _)| k == "resource") {
+    for value in &request.resources {
         if Audience::parse(value).is_err() {
             return refuse(
                 "resource must be an absolute URI without a fragment (RFC 8707 section 2)",
@@ -94,7 +97,7 @@ fn audiences(core: &Core, client: &Client, form: &RawParams) -> Result<Vec<Strin
 pub async fn issue(
     core: &Core,
     client: Client,
-    form: &RawParams,
+    request: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
     if client.is_public() {
         return Err(TokenError::refused(
@@ -108,8 +111,8 @@ pub async fn issue(
             "this client is not registered for the client_credentials grant",
         ));
     }
-    let scope = granted_scopes(&client, form)?;
-    let audience = audiences(core, &client, form)?;
+    let scope = granted_scopes(&client, request)?;
+    let audience = audiences(core, &client, request)?;
 
     let settings = &core.settings;
     let now = core.now();
@@ -147,6 +150,7 @@ pub async fn issue(
 #[cfg(test)]
 mod tests {
     use usher_domain::RegistrationInput;
+    use usher_domain::authorize::RawParams;
 
     use super::*;
     use crate::grants::fixtures::*;
@@ -178,7 +182,7 @@ mod tests {
     async fn a_service_gets_a_token_about_itself_without_refresh_or_id_token() {
         let node = TestNode::new();
         let svc = service(&node, &[API]);
-        let issued = issue(&node.core, svc, &cc(&[])).await.unwrap();
+        let issued = issue(&node.core, svc, &request(&cc(&[]))).await.unwrap();
         assert_eq!(issued.grant_type, GrantType::ClientCredentials);
         assert_eq!(issued.scope.to_string(), "api:read api:write");
         assert_eq!(issued.refresh_token, None);
@@ -192,14 +196,14 @@ mod tests {
     async fn a_public_client_or_one_not_registered_for_the_grant_is_unauthorized_client() {
         let node = TestNode::new();
         let public = client(&node, "spa", true, &["authorization_code"], "openid");
-        let r = refusal(issue(&node.core, public, &cc(&[])).await);
+        let r = refusal(issue(&node.core, public, &request(&cc(&[]))).await);
         assert_eq!(r.error, ProtocolError::UnauthorizedClient);
         assert_eq!(
             r.description,
             "a public client cannot use client_credentials: only a confidential client (one with a secret) can"
         );
         let app = web_app(&node, "app");
-        let r = refusal(issue(&node.core, app, &cc(&[])).await);
+        let r = refusal(issue(&node.core, app, &request(&cc(&[]))).await);
         assert_eq!(r.error, ProtocolError::UnauthorizedClient);
         assert_eq!(
             r.description,
@@ -229,11 +233,12 @@ mod tests {
                 "a requested scope is not registered for this client (its scopes: api:read api:write)",
             ),
         ] {
-            let r = refusal(issue(&node.core, svc.clone(), &cc(&[("scope", scope)])).await);
+            let r =
+                refusal(issue(&node.core, svc.clone(), &request(&cc(&[("scope", scope)]))).await);
             assert_eq!(r.error, ProtocolError::InvalidScope, "{scope}");
             assert_eq!(r.description, description, "{scope}");
         }
-        let issued = issue(&node.core, svc, &cc(&[("scope", "api:read")]))
+        let issued = issue(&node.core, svc, &request(&cc(&[("scope", "api:read")])))
             .await
             .unwrap();
         assert_eq!(issued.scope.to_string(), "api:read");
@@ -251,7 +256,7 @@ mod tests {
                 ..RegistrationInput::default()
             },
         );
-        let issued = issue(&node.core, svc, &cc(&[])).await.unwrap();
+        let issued = issue(&node.core, svc, &request(&cc(&[]))).await.unwrap();
         assert_eq!(issued.scope.to_string(), "api:read");
     }
 
@@ -263,7 +268,14 @@ mod tests {
             error: ProtocolError::InvalidTarget,
             description: description.to_owned(),
         };
-        let r = refusal(issue(&node.core, svc.clone(), &cc(&[("resource", "api")])).await);
+        let r = refusal(
+            issue(
+                &node.core,
+                svc.clone(),
+                &request(&cc(&[("resource", "api")])),
+            )
+            .await,
+        );
         assert_eq!(
             r,
             target("resource must be an absolute URI without a fragment (RFC 8707 section 2)")
@@ -272,7 +284,10 @@ mod tests {
             issue(
                 &node.core,
                 svc.clone(),
-                &cc(&[("resource", API), ("resource", "https://unknown.example")]),
+                &request(&cc(&[
+                    ("resource", API),
+                    ("resource", "https://unknown.example"),
+                ])),
             )
             .await,
         );
@@ -283,7 +298,7 @@ mod tests {
             )
         );
         let both = cc(&[("resource", API), ("resource", OTHER), ("resource", API)]);
-        let issued = issue(&node.core, svc, &both).await.unwrap();
+        let issued = issue(&node.core, svc, &request(&both)).await.unwrap();
         assert_eq!(
             claims(&issued.access_token)["aud"],
             serde_json::json!([API, OTHER])
@@ -294,28 +309,32 @@ mod tests {
     async fn without_resource_the_only_audience_or_the_configured_default_is_chosen() {
         // The only registered audience, whatever the default.
         let node = TestNode::with_settings(|s| s.default_audience = Some(OTHER.to_owned()));
-        let issued = issue(&node.core, service(&node, &[API]), &cc(&[]))
+        let issued = issue(&node.core, service(&node, &[API]), &request(&cc(&[])))
             .await
             .unwrap();
         assert_eq!(claims(&issued.access_token)["aud"], API);
         // No registered audience: the default.
         let node = TestNode::with_settings(|s| s.default_audience = Some(OTHER.to_owned()));
-        let issued = issue(&node.core, service(&node, &[]), &cc(&[]))
+        let issued = issue(&node.core, service(&node, &[]), &request(&cc(&[])))
             .await
             .unwrap();
         assert_eq!(claims(&issued.access_token)["aud"], OTHER);
         // Several registered, the default among them: the default.
         let node = TestNode::with_settings(|s| s.default_audience = Some(OTHER.to_owned()));
-        let issued = issue(&node.core, service(&node, &[API, OTHER]), &cc(&[]))
-            .await
-            .unwrap();
+        let issued = issue(
+            &node.core,
+            service(&node, &[API, OTHER]),
+            &request(&cc(&[])),
+        )
+        .await
+        .unwrap();
         assert_eq!(claims(&issued.access_token)["aud"], OTHER);
     }
 
     #[tokio::test]
     async fn without_resource_and_no_audience_to_choose_the_request_is_invalid_target() {
         let node = TestNode::new();
-        let r = refusal(issue(&node.core, service(&node, &[]), &cc(&[])).await);
+        let r = refusal(issue(&node.core, service(&node, &[]), &request(&cc(&[]))).await);
         assert_eq!(r.error, ProtocolError::InvalidTarget);
         assert_eq!(
             r.description,
@@ -324,7 +343,14 @@ mod tests {
         let node = TestNode::with_settings(|s| {
             s.default_audience = Some("https://elsewhere.example".to_owned())
         });
-        let r = refusal(issue(&node.core, service(&node, &[API, OTHER]), &cc(&[])).await);
+        let r = refusal(
+            issue(
+                &node.core,
+                service(&node, &[API, OTHER]),
+                &request(&cc(&[])),
+            )
+            .await,
+        );
         assert_eq!(r.error, ProtocolError::InvalidTarget);
         assert_eq!(
             r.description,

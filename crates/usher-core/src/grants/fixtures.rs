@@ -10,7 +10,7 @@ use usher_domain::{
     StoreError, User, UserId, Username,
 };
 
-use crate::grants::{TokenError, TokenResponse};
+use crate::grants::{TokenError, TokenRequest, TokenResponse};
 use crate::testing::TestNode;
 
 /// The RFC 7636 Appendix B verifier and its S256 challenge.
@@ -111,6 +111,11 @@ pub fn code(node: &TestNode, client: &Client, session: &Session, what: CodeFor<'
         })
         .unwrap();
     raw
+}
+
+/// The token request a form makes (panics on a refused `grant_type`).
+pub fn request(form: &RawParams) -> TokenRequest {
+    TokenRequest::parse(form).unwrap()
 }
 
 /// The form of a correct exchange of `code`.

@@ -1,8 +1,9 @@
 //! The grants of the token endpoint (RFC 6749 §4, §6), one module each, and what they
-//! share: the typed outcome ([`TokenResponse`] or [`TokenError`]), the `grant_type`
-//! dispatch, and the refusal of `resource` where it is not supported.
+//! share: the request read from the form ([`TokenRequest`]), the typed outcome
+//! ([`TokenResponse`] or [`TokenError`]), the `grant_type` dispatch, and the refusal of
+//! `resource` where it is not supported.
 //!
-//! A grant takes the authenticated client and the form's parameters as values and
+//! A grant takes the authenticated client and the request's parameters as values and
 //! decides; it names no HTTP type. `usher-http`'s token endpoint renders the outcome
 //! (status, JSON body, cache headers) and counts the tokens issued from
 //! [`TokenResponse::grant_type`].
@@ -16,6 +17,7 @@ pub mod refresh_token;
 mod fixtures;
 
 use usher_domain::authorize::{RawParams, Rejection};
+use usher_domain::scope::ScopeError;
 use usher_domain::{Client, GrantType, ProtocolError, ScopeSet};
 
 use crate::Core;
@@ -76,47 +78,88 @@ pub(crate) fn single<'a>(params: &'a RawParams, name: &str) -> Option<&'a str> {
     }
 }
 
-/// The grant a token request asks for (`grant_type`, RFC 6749 §4).
-pub fn grant_type(form: &RawParams) -> Result<GrantType, TokenError> {
-    match single(form, "grant_type") {
-        None => Err(TokenError::refused(
-            ProtocolError::InvalidRequest,
-            "grant_type is missing",
-        )),
-        Some(g) => g.parse().map_err(|_| {
-            TokenError::refused(
-                ProtocolError::UnsupportedGrantType,
-                "this grant_type is not supported; use authorization_code, refresh_token or client_credentials",
-            )
-        }),
+/// A token request's parameters, read from the form once (the endpoint has refused
+/// repeated parameters, `resource` excepted). Only `grant_type` is checked here; each
+/// grant refuses what it needs in its own order (its client first, then `resource`, then
+/// its parameters), so a request is answered as it always was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub grant_type: GrantType,
+    /// `code` (authorization_code).
+    pub code: Option<String>,
+    /// `redirect_uri` (authorization_code).
+    pub redirect_uri: Option<String>,
+    /// `code_verifier` (authorization_code), checked against the code's challenge.
+    pub code_verifier: Option<String>,
+    /// `refresh_token` (refresh_token).
+    pub refresh_token: Option<String>,
+    /// `scope` (refresh_token, client_credentials), parsed; each grant words its own
+    /// refusal of a malformed one.
+    pub scope: Option<Result<ScopeSet, ScopeError>>,
+    /// Every `resource` sent (RFC 8707 §2 lets it repeat), empty ones included.
+    pub resources: Vec<String>,
+}
+
+impl TokenRequest {
+    /// Reads a token request from its form: `grant_type` must be one Usher supports;
+    /// every other parameter is kept as sent (empty values are absent).
+    pub fn parse(form: &RawParams) -> Result<TokenRequest, TokenError> {
+        let grant_type = match single(form, "grant_type") {
+            None => {
+                return Err(TokenError::refused(
+                    ProtocolError::InvalidRequest,
+                    "grant_type is missing",
+                ));
+            }
+            Some(g) => g.parse().map_err(|_| {
+                TokenError::refused(
+                    ProtocolError::UnsupportedGrantType,
+                    "this grant_type is not supported; use authorization_code, refresh_token or client_credentials",
+                )
+            })?,
+        };
+        let text = |name: &str| single(form, name).map(str::to_owned);
+        Ok(TokenRequest {
+            grant_type,
+            code: text("code"),
+            redirect_uri: text("redirect_uri"),
+            code_verifier: text("code_verifier"),
+            refresh_token: text("refresh_token"),
+            scope: single(form, "scope").map(ScopeSet::parse),
+            resources: form
+                .iter()
+                .filter(|(k, _)| k == "resource")
+                .map(|(_, v)| v.clone())
+                .collect(),
+        })
+    }
+
+    /// RFC 8707 resource indicators are supported by `client_credentials` only. The code
+    /// and refresh grants refuse `resource` (RFC 8707 §2: `invalid_target`) rather than
+    /// ignore it: a client that asked for a token for one API must not get one for
+    /// another audience without noticing. Checked before anything is spent.
+    pub(crate) fn refuse_resource(&self) -> Result<(), TokenError> {
+        if !self.resources.is_empty() {
+            return Err(TokenError::refused(
+                ProtocolError::InvalidTarget,
+                "resource is supported only with grant_type=client_credentials",
+            ));
+        }
+        Ok(())
     }
 }
 
-/// A token request of an authenticated `client`: dispatches on `grant_type`.
+/// A token request of an authenticated `client`: the grant it names decides.
 pub async fn token(
     core: &Core,
     client: Client,
-    form: &RawParams,
+    request: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
-    match grant_type(form)? {
-        GrantType::AuthorizationCode => authorization_code::exchange(core, client, form).await,
-        GrantType::RefreshToken => refresh_token::refresh(core, client, form).await,
-        GrantType::ClientCredentials => client_credentials::issue(core, client, form).await,
+    match request.grant_type {
+        GrantType::AuthorizationCode => authorization_code::exchange(core, client, request).await,
+        GrantType::RefreshToken => refresh_token::refresh(core, client, request).await,
+        GrantType::ClientCredentials => client_credentials::issue(core, client, request).await,
     }
-}
-
-/// RFC 8707 resource indicators are supported by `client_credentials` only. The code and
-/// refresh grants refuse `resource` (RFC 8707 §2: `invalid_target`) rather than ignore
-/// it: a client that asked for a token for one API must not get one for another
-/// audience without noticing. Checked before anything is spent.
-pub(crate) fn refuse_resource(form: &RawParams) -> Result<(), TokenError> {
-    if form.iter().any(|(k, _)| k == "resource") {
-        return Err(TokenError::refused(
-            ProtocolError::InvalidTarget,
-            "resource is supported only with grant_type=client_credentials",
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -132,13 +175,14 @@ mod tests {
 
     #[test]
     fn grant_type_is_required_and_must_be_one_usher_supports() {
+        let grant_type = |f: RawParams| TokenRequest::parse(&f).map(|r| r.grant_type);
         assert_eq!(
-            grant_type(&form(&[("grant_type", "refresh_token")])),
+            grant_type(form(&[("grant_type", "refresh_token")])),
             Ok(GrantType::RefreshToken)
         );
         for missing in [form(&[]), form(&[("grant_type", "")])] {
             assert_eq!(
-                grant_type(&missing),
+                grant_type(missing),
                 Err(TokenError::refused(
                     ProtocolError::InvalidRequest,
                     "grant_type is missing"
@@ -150,23 +194,51 @@ mod tests {
             "implicit",
             "urn:ietf:params:oauth:grant-type:device_code",
         ] {
-            let Err(TokenError::Refused(r)) = grant_type(&form(&[("grant_type", unsupported)]))
+            let Err(TokenError::Refused(r)) = grant_type(form(&[("grant_type", unsupported)]))
             else {
                 panic!("{unsupported} was accepted");
             };
             assert_eq!(r.error, ProtocolError::UnsupportedGrantType);
+            assert_eq!(
+                r.description,
+                "this grant_type is not supported; use authorization_code, refresh_token or client_credentials"
+            );
         }
     }
 
     #[test]
+    fn a_request_keeps_its_parameters_and_every_resource() {
+        let r = TokenRequest::parse(&form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "api:read"),
+            ("code", ""),
+            ("resource", "https://a.example"),
+            ("resource", ""),
+        ]))
+        .unwrap();
+        assert_eq!(r.scope, Some(ScopeSet::parse("api:read")));
+        assert_eq!(r.code, None);
+        assert_eq!(r.resources, ["https://a.example", ""]);
+    }
+
+    #[test]
     fn resource_is_refused_as_invalid_target() {
-        assert!(refuse_resource(&form(&[("code", "x")])).is_ok());
-        assert_eq!(
-            refuse_resource(&form(&[("resource", "https://api.example")])),
-            Err(TokenError::refused(
-                ProtocolError::InvalidTarget,
-                "resource is supported only with grant_type=client_credentials"
-            ))
+        let request = |f: &[(&str, &str)]| TokenRequest::parse(&form(f)).unwrap();
+        assert!(
+            request(&[("grant_type", "refresh_token")])
+                .refuse_resource()
+                .is_ok()
         );
+        // Even an empty one: the client meant something by it.
+        for resource in ["https://api.example", ""] {
+            assert_eq!(
+                request(&[("grant_type", "refresh_token"), ("resource", resource)])
+                    .refuse_resource(),
+                Err(TokenError::refused(
+                    ProtocolError::InvalidTarget,
+                    "resource is supported only with grant_type=client_credentials"
+                ))
+            );
+        }
     }
 }

@@ -7,21 +7,20 @@
 //! `client_credentials` supports today. Every use rotates the token, atomically in the
 //! family store (docs/design/refresh-families.md).
 
-use usher_domain::authorize::RawParams;
 use usher_domain::scope::OFFLINE_ACCESS;
-use usher_domain::{Client, GrantType, ProtocolError, RotateOutcome, Rotation, ScopeSet};
+use usher_domain::{Client, GrantType, ProtocolError, RotateOutcome, Rotation};
 
 use crate::Core;
 use crate::failure::Failure;
 use crate::grants::person_tokens::{self, Grant, signing_failed};
-use crate::grants::{TokenError, TokenResponse, single};
+use crate::grants::{TokenError, TokenRequest, TokenResponse};
 use crate::refresh_tokens::{mint, open, recognise, seal};
 
 /// Rotates the presented refresh token; `client` is already authenticated.
 pub async fn refresh(
     core: &Core,
     client: Client,
-    form: &RawParams,
+    request: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::RefreshToken) {
         return Err(TokenError::refused(
@@ -29,16 +28,16 @@ pub async fn refresh(
             "this client is not registered for the refresh_token grant",
         ));
     }
-    super::refuse_resource(form)?;
-    let Some(raw) = single(form, "refresh_token") else {
+    request.refuse_resource()?;
+    let Some(raw) = request.refresh_token.as_deref() else {
         return Err(TokenError::refused(
             ProtocolError::InvalidRequest,
             "refresh_token is missing",
         ));
     };
-    let requested = match single(form, "scope").map(ScopeSet::parse) {
+    let requested = match &request.scope {
         None => None,
-        Some(Ok(s)) => Some(s),
+        Some(Ok(s)) => Some(s.clone()),
         Some(Err(e)) => {
             return Err(TokenError::refused(
                 ProtocolError::InvalidScope,
@@ -191,7 +190,7 @@ pub async fn refresh(
 #[cfg(test)]
 mod tests {
     use usher_domain::authorize::{RawParams, Rejection};
-    use usher_domain::{FamilyId, RevokeReason, Session, SessionStore, UserStore};
+    use usher_domain::{FamilyId, RevokeReason, ScopeSet, Session, SessionStore, UserStore};
 
     use super::*;
     use crate::grants::authorization_code::exchange;
@@ -212,7 +211,7 @@ mod tests {
                 ..CodeFor::default()
             },
         );
-        let issued = exchange(&node.core, app.clone(), &exchange_form(&code))
+        let issued = exchange(&node.core, app.clone(), &request(&exchange_form(&code)))
             .await
             .unwrap();
         (app, session, issued.refresh_token.unwrap())
@@ -237,7 +236,7 @@ mod tests {
     async fn a_refresh_rotates_the_token_and_keeps_the_family_s_scope_and_id_token() {
         let node = TestNode::new();
         let (app, _, first) = family(&node, OFFLINE).await;
-        let issued = refresh(&node.core, app, &refresh_form(&first, &[]))
+        let issued = refresh(&node.core, app, &request(&refresh_form(&first, &[])))
             .await
             .unwrap();
         assert_eq!(issued.grant_type, GrantType::RefreshToken);
@@ -251,7 +250,7 @@ mod tests {
     async fn a_client_not_registered_for_the_grant_is_unauthorized_client() {
         let node = TestNode::new();
         let code_only = client(&node, "code-only", false, &["authorization_code"], "openid");
-        let r = refusal(refresh(&node.core, code_only, &refresh_form("x", &[])).await);
+        let r = refusal(refresh(&node.core, code_only, &request(&refresh_form("x", &[]))).await);
         assert_eq!(r.error, ProtocolError::UnauthorizedClient);
         assert_eq!(
             r.description,
@@ -264,10 +263,10 @@ mod tests {
         let node = TestNode::new();
         let (app, _, token) = family(&node, OFFLINE).await;
         let f = refresh_form(&token, &[("resource", "https://api.example")]);
-        let r = refusal(refresh(&node.core, app.clone(), &f).await);
+        let r = refusal(refresh(&node.core, app.clone(), &request(&f)).await);
         assert_eq!(r.error, ProtocolError::InvalidTarget);
         assert!(
-            refresh(&node.core, app, &refresh_form(&token, &[]))
+            refresh(&node.core, app, &request(&refresh_form(&token, &[])))
                 .await
                 .is_ok()
         );
@@ -281,7 +280,7 @@ mod tests {
             refresh(
                 &node.core,
                 app.clone(),
-                &form(&[("grant_type", "refresh_token")]),
+                &request(&form(&[("grant_type", "refresh_token")])),
             )
             .await,
         );
@@ -291,7 +290,7 @@ mod tests {
             refresh(
                 &node.core,
                 app.clone(),
-                &refresh_form(&token, &[("scope", "openid \"x\"")]),
+                &request(&refresh_form(&token, &[("scope", "openid \"x\"")])),
             )
             .await,
         );
@@ -301,7 +300,7 @@ mod tests {
             ScopeSet::parse("openid \"x\"").unwrap_err().to_string()
         );
         assert!(
-            refresh(&node.core, app, &refresh_form(&token, &[]))
+            refresh(&node.core, app, &request(&refresh_form(&token, &[])))
                 .await
                 .is_ok()
         );
@@ -316,12 +315,13 @@ mod tests {
         forged.pop();
         forged.push_str(last);
         for raw in ["garbage", forged.as_str()] {
-            let r = refusal(refresh(&node.core, app.clone(), &refresh_form(raw, &[])).await);
+            let r =
+                refusal(refresh(&node.core, app.clone(), &request(&refresh_form(raw, &[]))).await);
             assert_eq!(r, invalid_grant("the refresh token is invalid"), "{raw}");
         }
         let nobody = FamilyId::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
         let (orphan, _, _) = crate::refresh_tokens::mint(&node.core.secrets, &nobody).unwrap();
-        let r = refusal(refresh(&node.core, app, &refresh_form(&orphan, &[])).await);
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&orphan, &[]))).await);
         assert_eq!(
             r,
             invalid_grant("the refresh token is invalid or has expired")
@@ -333,13 +333,13 @@ mod tests {
         let node = TestNode::new();
         let (app, _, token) = family(&node, OFFLINE).await;
         let other = web_app(&node, "other");
-        let r = refusal(refresh(&node.core, other, &refresh_form(&token, &[])).await);
+        let r = refusal(refresh(&node.core, other, &request(&refresh_form(&token, &[]))).await);
         assert_eq!(
             r,
             invalid_grant("the refresh token was issued to another client")
         );
         assert!(
-            refresh(&node.core, app, &refresh_form(&token, &[]))
+            refresh(&node.core, app, &request(&refresh_form(&token, &[])))
                 .await
                 .is_ok()
         );
@@ -350,14 +350,14 @@ mod tests {
         let node = TestNode::new();
         let (app, _, token) = family(&node, OFFLINE).await;
         let wider = refresh_form(&token, &[("scope", "openid profile email")]);
-        let r = refusal(refresh(&node.core, app.clone(), &wider).await);
+        let r = refusal(refresh(&node.core, app.clone(), &request(&wider)).await);
         assert_eq!(r.error, ProtocolError::InvalidScope);
         assert_eq!(
             r.description,
             "scope may narrow the original grant, never widen it"
         );
         let narrower = refresh_form(&token, &[("scope", "openid offline_access")]);
-        let issued = refresh(&node.core, app, &narrower).await.unwrap();
+        let issued = refresh(&node.core, app, &request(&narrower)).await.unwrap();
         assert_eq!(issued.scope.to_string(), "offline_access openid");
     }
 
@@ -366,7 +366,7 @@ mod tests {
         let node = TestNode::new();
         let (mut app, _, token) = family(&node, OFFLINE).await;
         app.registration.scopes = ScopeSet::parse("openid offline_access").unwrap();
-        let issued = refresh(&node.core, app, &refresh_form(&token, &[]))
+        let issued = refresh(&node.core, app, &request(&refresh_form(&token, &[])))
             .await
             .unwrap();
         assert_eq!(issued.scope.to_string(), "offline_access openid");
@@ -378,13 +378,13 @@ mod tests {
         let (app, _, token) = family(&node, OFFLINE).await;
         let mut narrowed = app.clone();
         narrowed.registration.scopes = ScopeSet::parse("openid profile").unwrap();
-        let r = refusal(refresh(&node.core, narrowed, &refresh_form(&token, &[])).await);
+        let r = refusal(refresh(&node.core, narrowed, &request(&refresh_form(&token, &[]))).await);
         assert_eq!(
             r,
             invalid_grant("offline_access is no longer allowed for this client")
         );
         assert!(
-            refresh(&node.core, app, &refresh_form(&token, &[]))
+            refresh(&node.core, app, &request(&refresh_form(&token, &[])))
                 .await
                 .is_ok()
         );
@@ -394,17 +394,28 @@ mod tests {
     async fn reusing_a_rotated_token_revokes_the_family() {
         let node = TestNode::new();
         let (app, _, first) = family(&node, OFFLINE).await;
-        let second = refresh(&node.core, app.clone(), &refresh_form(&first, &[]))
-            .await
-            .unwrap()
-            .refresh_token
-            .unwrap();
-        let r = refusal(refresh(&node.core, app.clone(), &refresh_form(&first, &[])).await);
+        let second = refresh(
+            &node.core,
+            app.clone(),
+            &request(&refresh_form(&first, &[])),
+        )
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+        let r = refusal(
+            refresh(
+                &node.core,
+                app.clone(),
+                &request(&refresh_form(&first, &[])),
+            )
+            .await,
+        );
         assert_eq!(
             r,
             invalid_grant("the refresh token was already used; the grant is revoked")
         );
-        let r = refusal(refresh(&node.core, app, &refresh_form(&second, &[])).await);
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&second, &[]))).await);
         assert_eq!(r, invalid_grant("the refresh token has been revoked"));
     }
 
@@ -421,13 +432,13 @@ mod tests {
             .revoke(&id, RevokeReason::Revoked, node.now())
             .await
             .unwrap();
-        let r = refusal(refresh(&node.core, app, &refresh_form(&token, &[])).await);
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&token, &[]))).await);
         assert_eq!(r, invalid_grant("the refresh token has been revoked"));
 
         let node = TestNode::new();
         let (app, _, token) = family(&node, OFFLINE).await;
         node.advance(node.core.settings.refresh.idle_ttl + 1);
-        let r = refusal(refresh(&node.core, app, &refresh_form(&token, &[])).await);
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&token, &[]))).await);
         assert_eq!(r, invalid_grant("the refresh token has expired"));
     }
 
@@ -435,12 +446,16 @@ mod tests {
     async fn within_the_grace_window_the_same_child_is_returned() {
         let node = TestNode::with_settings(|s| s.refresh.grace = 30);
         let (app, _, first) = family(&node, OFFLINE).await;
-        let child = refresh(&node.core, app.clone(), &refresh_form(&first, &[]))
-            .await
-            .unwrap()
-            .refresh_token;
+        let child = refresh(
+            &node.core,
+            app.clone(),
+            &request(&refresh_form(&first, &[])),
+        )
+        .await
+        .unwrap()
+        .refresh_token;
         node.advance(10);
-        let again = refresh(&node.core, app, &refresh_form(&first, &[]))
+        let again = refresh(&node.core, app, &request(&refresh_form(&first, &[])))
             .await
             .unwrap()
             .refresh_token;
@@ -454,7 +469,7 @@ mod tests {
         node.db
             .delete_lineage_sessions(&session.lineage_hash)
             .unwrap();
-        let r = refusal(refresh(&node.core, app, &refresh_form(&token, &[])).await);
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&token, &[]))).await);
         assert_eq!(
             r,
             invalid_grant("the sign-in this refresh token was issued in has ended")
@@ -469,7 +484,7 @@ mod tests {
             .delete_lineage_sessions(&session.lineage_hash)
             .unwrap();
         assert!(
-            refresh(&node.core, app, &refresh_form(&token, &[]))
+            refresh(&node.core, app, &request(&refresh_form(&token, &[])))
                 .await
                 .is_ok()
         );
@@ -482,7 +497,7 @@ mod tests {
         node.db
             .delete_user(&usher_domain::Username::parse("alice").unwrap())
             .unwrap();
-        let r = refusal(refresh(&node.core, app, &refresh_form(&token, &[])).await);
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&token, &[]))).await);
         assert_eq!(r, invalid_grant("the person no longer exists"));
     }
 }

@@ -8,7 +8,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
-use usher_core::grants::{self, TokenError, TokenResponse};
+use usher_core::grants::{self, TokenError, TokenRequest, TokenResponse};
 use usher_domain::ProtocolError;
 
 use crate::Core;
@@ -47,7 +47,11 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
             };
         }
     };
-    match grants::token(&state, client, &form).await {
+    let issued = match TokenRequest::parse(&form) {
+        Ok(request) => grants::token(&state, client, &request).await,
+        Err(e) => Err(e),
+    };
+    match issued {
         Ok(issued) => {
             metrics::inc(Counter::TokensIssued, issued.grant_type.as_str());
             render(&issued)
