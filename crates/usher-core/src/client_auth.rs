@@ -28,11 +28,22 @@ pub enum BasicError {
 pub type BasicHeader = Result<(String, String), BasicError>;
 
 /// Credentials as presented: who claims to be the client, with what, by which method.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub client_id: String,
     pub secret: Option<String>,
     pub method: AuthMethod,
+}
+
+/// Never shows the secret, so a `{:?}` cannot put it in a log.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("method", &self.method)
+            .finish()
+    }
 }
 
 /// Why a client is not authenticated.
@@ -361,5 +372,14 @@ mod tests {
         let new = credentials("web", Some("rotated"), AuthMethod::ClientSecretBasic);
         assert!(authenticate(&node.core, &new).await.is_ok());
         assert!(authenticate(&node.core, &old).await.is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let shown = format!(
+            "{:?}",
+            credentials("web", Some("the-secret"), AuthMethod::ClientSecretBasic)
+        );
+        assert!(!shown.contains("the-secret"), "{shown}");
     }
 }

@@ -24,7 +24,7 @@ use crate::Core;
 use crate::failure::Failure;
 
 /// What a grant issued: the values of an RFC 6749 §5.1 response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenResponse {
     /// The grant that issued it (the tokens-issued metric is counted by it).
     pub grant_type: GrantType,
@@ -36,6 +36,24 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     /// For a person's grant with `openid`.
     pub id_token: Option<String>,
+}
+
+fn redacted(value: &Option<String>) -> Option<&'static str> {
+    value.as_ref().map(|_| "<redacted>")
+}
+
+/// Never shows a token, so a `{:?}` cannot put one in a log.
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("grant_type", &self.grant_type)
+            .field("access_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .field("id_token", &redacted(&self.id_token))
+            .finish()
+    }
 }
 
 /// Why a grant issued nothing.
@@ -82,7 +100,7 @@ pub(crate) fn single<'a>(params: &'a RawParams, name: &str) -> Option<&'a str> {
 /// repeated parameters, `resource` excepted). Only `grant_type` is checked here; each
 /// grant refuses what it needs in its own order (its client first, then `resource`, then
 /// its parameters), so a request is answered as it always was.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenRequest {
     pub grant_type: GrantType,
     /// `code` (authorization_code).
@@ -98,6 +116,21 @@ pub struct TokenRequest {
     pub scope: Option<Result<ScopeSet, ScopeError>>,
     /// Every `resource` sent (RFC 8707 §2 lets it repeat), empty ones included.
     pub resources: Vec<String>,
+}
+
+/// Never shows the code, the verifier or the refresh token.
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("code", &redacted(&self.code))
+            .field("redirect_uri", &self.redirect_uri)
+            .field("code_verifier", &redacted(&self.code_verifier))
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .field("scope", &self.scope)
+            .field("resources", &self.resources)
+            .finish()
+    }
 }
 
 impl TokenRequest {
@@ -239,6 +272,36 @@ mod tests {
                     "resource is supported only with grant_type=client_credentials"
                 ))
             );
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_token_code_or_verifier() {
+        let r = TokenRequest::parse(&form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "the-code"),
+            ("code_verifier", "the-verifier"),
+            ("refresh_token", "the-refresh-token"),
+        ]))
+        .unwrap();
+        let shown = format!("{r:?}");
+        let issued = TokenResponse {
+            grant_type: GrantType::AuthorizationCode,
+            access_token: "the-access-token".into(),
+            expires_in: 300,
+            scope: ScopeSet::default(),
+            refresh_token: Some("the-refresh-token".into()),
+            id_token: Some("the-id-token".into()),
+        };
+        let shown = format!("{shown} {issued:?}");
+        for secret in [
+            "the-code",
+            "the-verifier",
+            "the-refresh-token",
+            "the-access-token",
+            "the-id-token",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
         }
     }
 }
