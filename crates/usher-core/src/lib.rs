@@ -14,9 +14,11 @@
 pub mod access_token;
 pub mod cache;
 pub mod client_address;
+pub mod client_auth;
 mod core;
 pub mod counted;
 pub mod failure;
+pub mod grants;
 pub mod id_token_hint;
 pub mod introspection;
 pub mod keys;

@@ -15,7 +15,6 @@ mod client_auth;
 mod cookies;
 pub mod endpoints;
 mod flow;
-mod grants;
 pub mod pages;
 pub mod params;
 mod respond;

@@ -1,15 +1,21 @@
-//! `POST /token` (RFC 6749 §3.2): parse the form, authenticate the client, dispatch on
-//! `grant_type` to one module per grant.
+//! `POST /token` (RFC 6749 §3.2): parse the form, authenticate the client, let the core's
+//! grant decide ([`usher_core::grants`]), and render its outcome. This is the one place a
+//! [`TokenResponse`] or [`TokenError`] becomes HTTP: the RFC 6749 §5.1 JSON body or the
+//! §5.2 error (status, `Cache-Control: no-store`, `Pragma: no-cache`, and the Basic
+//! challenge for `invalid_client`, through [`crate::respond`]). The tokens-issued metric is
+//! counted here, from the grant that issued them.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+use usher_core::grants::{self, TokenError, TokenRequest, TokenResponse};
 use usher_domain::ProtocolError;
 
 use crate::Core;
 use crate::client_auth;
-use crate::grants;
 use crate::metrics::{self, Counter};
 use crate::params::{self, ParamError};
-use crate::respond::{token_error, token_failure};
+use crate::respond::{json_no_store, token_error, token_failure};
 use crate::routes;
 
 async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
@@ -41,35 +47,36 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
             };
         }
     };
-    let grant = params::single(&form, "grant_type");
-    let response = match grant {
-        None => token_error(
-            ProtocolError::InvalidRequest,
-            "grant_type is missing",
-            false,
-        ),
-        Some("authorization_code") => {
-            grants::authorization_code::exchange(&state, client, &form).await
-        }
-        Some("refresh_token") => grants::refresh_token::refresh(&state, client, &form).await,
-        Some("client_credentials") => {
-            grants::client_credentials::issue(&state, client, &form).await
-        }
-        Some(_) => token_error(
-            ProtocolError::UnsupportedGrantType,
-            "this grant_type is not supported; use authorization_code, refresh_token or client_credentials",
-            false,
-        ),
+    let issued = match TokenRequest::parse(&form) {
+        Ok(request) => grants::token(&state, client, &request).await,
+        Err(e) => Err(e),
     };
-    if response.status().is_success() {
-        let label = match grant {
-            Some("authorization_code") => "authorization_code",
-            Some("refresh_token") => "refresh_token",
-            _ => "client_credentials",
-        };
-        metrics::inc(Counter::TokensIssued, label);
+    match issued {
+        Ok(issued) => {
+            metrics::inc(Counter::TokensIssued, issued.grant_type.as_str());
+            render(&issued)
+        }
+        Err(TokenError::Refused(r)) => token_error(r.error, &r.description, false),
+        Err(TokenError::Failure(f)) => token_failure(f),
     }
-    response
+}
+
+/// The RFC 6749 §5.1 body: the access token, the refresh token if any, and the ID token
+/// for `openid`.
+fn render(issued: &TokenResponse) -> HttpResponse {
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": issued.scope.to_string(),
+    });
+    if let Some(t) = &issued.refresh_token {
+        body["refresh_token"] = json!(t);
+    }
+    if let Some(t) = &issued.id_token {
+        body["id_token"] = json!(t);
+    }
+    json_no_store(StatusCode::OK, &body)
 }
 
 pub fn routes() -> actix_web::Resource {

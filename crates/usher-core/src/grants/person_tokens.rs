@@ -1,15 +1,13 @@
 //! The tokens a person's grant returns (authorization code and refresh): an access token
-//! for the userinfo audience, and for `openid` an ID token, in one RFC 6749 §5.1 body.
+//! for the userinfo audience, and for `openid` an ID token, in one [`TokenResponse`].
 //! Both grants mint through here, so the two responses cannot drift apart.
 
-use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
-use serde_json::json;
 use usher_domain::scope::OPENID;
-use usher_domain::{Client, ProtocolError, ScopeSet, UnixTime, User};
+use usher_domain::{Client, GrantType, ScopeSet, UnixTime, User};
 
 use crate::Core;
-use crate::respond::{json_no_store, token_error};
+use crate::failure::Failure;
+use crate::grants::TokenResponse;
 use crate::tokens::{self, AccessTokenInput, IdTokenInput, MintedAccessToken};
 
 /// Whose tokens, for what.
@@ -25,26 +23,23 @@ pub struct Grant<'a> {
 
 impl Grant<'_> {
     /// When the access (and ID) token expire.
-    pub fn expires_at(&self, state: &Core) -> UnixTime {
-        self.now.plus(state.settings.access_token_ttl)
+    pub fn expires_at(&self, core: &Core) -> UnixTime {
+        self.now.plus(core.settings.access_token_ttl)
     }
 }
 
-/// A 500 `server_error` body; the cause goes to the log only.
-pub(crate) fn server_error(what: &str, cause: &str) -> HttpResponse {
+/// A signing failure: the cause goes to the log only; the client sees `server_error`.
+pub(crate) fn signing_failed(what: &str, cause: &str) -> Failure {
     tracing::error!(%cause, "{what}");
-    token_error(ProtocolError::ServerError, "internal error", false)
+    Failure::Internal
 }
 
 /// Signs the access token (RFC 9068, audience: Usher's userinfo endpoint).
-pub fn access_token(
-    state: &Core,
-    grant: &Grant<'_>,
-) -> Result<MintedAccessToken, Box<HttpResponse>> {
-    let settings = &state.settings;
+pub fn access_token(core: &Core, grant: &Grant<'_>) -> Result<MintedAccessToken, Failure> {
+    let settings = &core.settings;
     let audience = vec![settings.userinfo_audience()];
     tokens::access_token(
-        &state.published_keys().ring,
+        &core.published_keys().ring,
         &AccessTokenInput {
             issuer: settings.issuer.as_str(),
             subject: grant.user.id.as_str(),
@@ -53,34 +48,25 @@ pub fn access_token(
             scope: grant.scope,
             auth_time: Some(grant.auth_time),
             issued_at: grant.now,
-            expires_at: grant.expires_at(state),
+            expires_at: grant.expires_at(core),
         },
     )
-    .map_err(|cause| Box::new(server_error("cannot sign an access token", &cause)))
+    .map_err(|cause| signing_failed("cannot sign an access token", &cause))
 }
 
 /// The token response: the access token, the refresh token if any, and for `openid` an
 /// ID token (with `at_hash` of this access token).
 pub fn respond(
-    state: &Core,
+    core: &Core,
     grant: &Grant<'_>,
-    access: &MintedAccessToken,
+    access: MintedAccessToken,
     refresh_token: Option<String>,
-    grant_type: &str,
-) -> HttpResponse {
-    let settings = &state.settings;
-    let mut body = json!({
-        "access_token": access.token,
-        "token_type": "Bearer",
-        "expires_in": settings.access_token_ttl,
-        "scope": grant.scope.to_string(),
-    });
-    if let Some(t) = refresh_token {
-        body["refresh_token"] = json!(t);
-    }
-    if grant.scope.contains(OPENID) {
-        let id_token = tokens::id_token(
-            &state.published_keys(),
+    grant_type: GrantType,
+) -> Result<TokenResponse, Failure> {
+    let settings = &core.settings;
+    let id_token = if grant.scope.contains(OPENID) {
+        let signed = tokens::id_token(
+            &core.published_keys(),
             &IdTokenInput {
                 issuer: settings.issuer.as_str(),
                 client_id: grant.client.id.as_str(),
@@ -89,15 +75,21 @@ pub fn respond(
                 nonce: grant.nonce,
                 auth_time: grant.auth_time,
                 issued_at: grant.now,
-                expires_at: grant.expires_at(state),
+                expires_at: grant.expires_at(core),
                 access_token: &access.token,
             },
         );
-        match id_token {
-            Ok(t) => body["id_token"] = json!(t),
-            Err(cause) => return server_error("cannot sign an ID token", &cause),
-        }
-    }
-    tracing::info!(client_id = %grant.client.id, grant_type, "tokens issued");
-    json_no_store(StatusCode::OK, &body)
+        Some(signed.map_err(|cause| signing_failed("cannot sign an ID token", &cause))?)
+    } else {
+        None
+    };
+    tracing::info!(client_id = %grant.client.id, grant_type = grant_type.as_str(), "tokens issued");
+    Ok(TokenResponse {
+        grant_type,
+        access_token: access.token,
+        expires_in: settings.access_token_ttl,
+        scope: grant.scope.clone(),
+        refresh_token,
+        id_token,
+    })
 }

@@ -1,0 +1,503 @@
+//! `grant_type=refresh_token` (RFC 6749 §6, OIDC Core §12): rotates a refresh token
+//! through the family store. The tokens themselves are [`crate::refresh_tokens`].
+//!
+//! Each refresh grants the family's scopes as far as the client's registration still
+//! allows them (a scope removed from the client is left out; a lost `offline_access`
+//! refuses the refresh), and refuses `resource` (RFC 8707), which only
+//! `client_credentials` supports today. Every use rotates the token, atomically in the
+//! family store (docs/design/refresh-families.md).
+
+use usher_domain::scope::OFFLINE_ACCESS;
+use usher_domain::{Client, GrantType, ProtocolError, RotateOutcome, Rotation};
+
+use crate::Core;
+use crate::failure::Failure;
+use crate::grants::person_tokens::{self, Grant, signing_failed};
+use crate::grants::{TokenError, TokenRequest, TokenResponse};
+use crate::refresh_tokens::{mint, open, recognise, seal};
+
+/// Rotates the presented refresh token; `client` is already authenticated.
+pub async fn refresh(
+    core: &Core,
+    client: Client,
+    request: &TokenRequest,
+) -> Result<TokenResponse, TokenError> {
+    if !client.allows_grant(GrantType::RefreshToken) {
+        return Err(TokenError::refused(
+            ProtocolError::UnauthorizedClient,
+            "this client is not registered for the refresh_token grant",
+        ));
+    }
+    request.refuse_resource()?;
+    let Some(raw) = request.refresh_token.as_deref() else {
+        return Err(TokenError::refused(
+            ProtocolError::InvalidRequest,
+            "refresh_token is missing",
+        ));
+    };
+    let requested = match &request.scope {
+        None => None,
+        Some(Ok(s)) => Some(s.clone()),
+        Some(Err(e)) => {
+            return Err(TokenError::refused(
+                ProtocolError::InvalidScope,
+                e.to_string(),
+            ));
+        }
+    };
+    let Some(presented) = recognise(&core.secrets, raw) else {
+        return Err(TokenError::invalid_grant("the refresh token is invalid"));
+    };
+    let families = &core.stores.families;
+    // Client and scope never change: check them before the token is spent, so that a
+    // wrong request leaves the client its token.
+    let Some(family) = families
+        .get(&presented.family)
+        .await
+        .map_err(Failure::from)?
+    else {
+        return Err(TokenError::invalid_grant(
+            "the refresh token is invalid or has expired",
+        ));
+    };
+    if family.client_id != client.id {
+        tracing::warn!(event = "refresh_token_wrong_client", family_id = %family.id, client_id = %client.id, "a refresh token was presented by a client it was not issued to");
+        return Err(TokenError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let now = core.now();
+    // An online family ends with the browser sign-in it came from (crate::lineage).
+    if !crate::lineage::family_signed_in(core, &family, now).await? {
+        tracing::info!(family_id = %family.id, client_id = %client.id, "a refresh was refused: the sign-in of this online family has ended");
+        return Err(TokenError::invalid_grant(
+            "the sign-in this refresh token was issued in has ended",
+        ));
+    }
+    // The client's registration as it is now bounds what a refresh grants: a scope
+    // removed from the client stops being granted at the next refresh. A family that
+    // exists only because of `offline_access` ends when the client may no longer have
+    // it (Keycloak refuses such offline tokens too); the token is not spent, so putting
+    // the scope back makes the family usable again.
+    let allowed = &client.registration.scopes;
+    if family.scopes.contains(OFFLINE_ACCESS) && !allowed.contains(OFFLINE_ACCESS) {
+        tracing::info!(family_id = %family.id, client_id = %client.id, "a refresh was refused: the client may no longer have offline_access");
+        return Err(TokenError::invalid_grant(
+            "offline_access is no longer allowed for this client",
+        ));
+    }
+    let scope = match requested {
+        Some(s) if !s.is_subset(&family.scopes) => {
+            return Err(TokenError::refused(
+                ProtocolError::InvalidScope,
+                "scope may narrow the original grant, never widen it",
+            ));
+        }
+        Some(s) if !s.is_empty() => s,
+        _ => family.scopes.clone(),
+    };
+    let scope = if scope.is_subset(allowed) {
+        scope
+    } else {
+        tracing::info!(family_id = %family.id, client_id = %client.id, "scopes no longer registered for the client are left out of this refresh");
+        scope.intersection(allowed)
+    };
+
+    let lifetimes = core.settings.refresh;
+    let (next_token, _, next_hash) = mint(&core.secrets, &family.id)?;
+    let sealed_next = if lifetimes.grace > 0 {
+        Some(seal(&presented.secret, &family.id, &next_token)?)
+    } else {
+        None
+    };
+    let rotation = Rotation {
+        family: family.id.clone(),
+        presented_hash: presented.hash.clone(),
+        next_hash,
+        sealed_next,
+        now,
+        idle_ttl: lifetimes.idle_ttl,
+        grace: lifetimes.grace,
+    };
+    let outcome = families.rotate(&rotation).await.map_err(Failure::from)?;
+    let (family, refresh_token) = match outcome {
+        RotateOutcome::Rotated(f) => (f, next_token),
+        RotateOutcome::Grace {
+            family,
+            sealed_child,
+        } => match open(&presented.secret, &family.id, &sealed_child) {
+            Some(child) => {
+                tracing::info!(family_id = %family.id, client_id = %family.client_id, "a refresh token was presented again within the grace window; the same child is returned");
+                (family, child)
+            }
+            None => {
+                return Err(
+                    signing_failed("cannot open a grace child", "the seal does not open").into(),
+                );
+            }
+        },
+        RotateOutcome::Reused(f) => {
+            tracing::warn!(
+                event = "refresh_token_reuse",
+                family_id = %f.id,
+                client_id = %f.client_id,
+                subject = %f.user_id,
+                "an earlier refresh token of a family was presented again: the family is revoked"
+            );
+            return Err(TokenError::invalid_grant(
+                "the refresh token was already used; the grant is revoked",
+            ));
+        }
+        RotateOutcome::Revoked(_) => {
+            return Err(TokenError::invalid_grant(
+                "the refresh token has been revoked",
+            ));
+        }
+        RotateOutcome::Expired(_) => {
+            return Err(TokenError::invalid_grant("the refresh token has expired"));
+        }
+        RotateOutcome::Unknown => {
+            return Err(TokenError::invalid_grant(
+                "the refresh token is invalid or has expired",
+            ));
+        }
+    };
+
+    let Some(user) = core.user(&family.user_id).await? else {
+        return Err(TokenError::invalid_grant("the person no longer exists"));
+    };
+    // A new access token, the refresh token, and (for `openid`) a new ID token with the
+    // family's `sub` and `auth_time`.
+    let grant = Grant {
+        client: &client,
+        user: &user,
+        scope: &scope,
+        auth_time: family.auth_time,
+        nonce: None,
+        now,
+    };
+    let minted = person_tokens::access_token(core, &grant)?;
+    tracing::info!(client_id = %client.id, family_id = %family.id, "refresh token rotated");
+    Ok(person_tokens::respond(
+        core,
+        &grant,
+        minted,
+        Some(refresh_token),
+        GrantType::RefreshToken,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use usher_domain::authorize::{RawParams, Rejection};
+    use usher_domain::{FamilyId, RevokeReason, ScopeSet, Session, SessionStore, UserStore};
+
+    use super::*;
+    use crate::grants::authorization_code::exchange;
+    use crate::grants::fixtures::*;
+    use crate::testing::TestNode;
+
+    /// A node with the web app `app`, alice signed in, and the first refresh token of a
+    /// family with `scope` (offline when it has `offline_access`).
+    async fn family(node: &TestNode, scope: &str) -> (Client, Session, String) {
+        let app = web_app(node, "app");
+        let session = sign_in(node, &node.person("alice"));
+        let code = code(
+            node,
+            &app,
+            &session,
+            CodeFor {
+                scope,
+                ..CodeFor::default()
+            },
+        );
+        let issued = exchange(&node.core, app.clone(), &request(&exchange_form(&code)))
+            .await
+            .unwrap();
+        (app, session, issued.refresh_token.unwrap())
+    }
+
+    const OFFLINE: &str = "openid profile offline_access";
+
+    fn refresh_form(token: &str, extra: &[(&str, &str)]) -> RawParams {
+        let mut f = form(&[("grant_type", "refresh_token"), ("refresh_token", token)]);
+        f.extend(form(extra));
+        f
+    }
+
+    fn invalid_grant(description: &str) -> Rejection {
+        Rejection {
+            error: ProtocolError::InvalidGrant,
+            description: description.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refresh_rotates_the_token_and_keeps_the_family_s_scope_and_id_token() {
+        let node = TestNode::new();
+        let (app, _, first) = family(&node, OFFLINE).await;
+        let issued = refresh(&node.core, app, &request(&refresh_form(&first, &[])))
+            .await
+            .unwrap();
+        assert_eq!(issued.grant_type, GrantType::RefreshToken);
+        assert_eq!(issued.scope.to_string(), "offline_access openid profile");
+        let next = issued.refresh_token.unwrap();
+        assert_ne!(next, first);
+        assert_eq!(claims(&issued.id_token.unwrap())["sub"], "u-alice");
+    }
+
+    #[tokio::test]
+    async fn a_client_not_registered_for_the_grant_is_unauthorized_client() {
+        let node = TestNode::new();
+        let code_only = client(&node, "code-only", false, &["authorization_code"], "openid");
+        let r = refusal(refresh(&node.core, code_only, &request(&refresh_form("x", &[]))).await);
+        assert_eq!(r.error, ProtocolError::UnauthorizedClient);
+        assert_eq!(
+            r.description,
+            "this client is not registered for the refresh_token grant"
+        );
+    }
+
+    #[tokio::test]
+    async fn resource_is_refused_and_leaves_the_token_usable() {
+        let node = TestNode::new();
+        let (app, _, token) = family(&node, OFFLINE).await;
+        let f = refresh_form(&token, &[("resource", "https://api.example")]);
+        let r = refusal(refresh(&node.core, app.clone(), &request(&f)).await);
+        assert_eq!(r.error, ProtocolError::InvalidTarget);
+        assert!(
+            refresh(&node.core, app, &request(&refresh_form(&token, &[])))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_token_is_invalid_request_and_bad_scope_syntax_invalid_scope() {
+        let node = TestNode::new();
+        let (app, _, token) = family(&node, OFFLINE).await;
+        let r = refusal(
+            refresh(
+                &node.core,
+                app.clone(),
+                &request(&form(&[("grant_type", "refresh_token")])),
+            )
+            .await,
+        );
+        assert_eq!(r.error, ProtocolError::InvalidRequest);
+        assert_eq!(r.description, "refresh_token is missing");
+        let r = refusal(
+            refresh(
+                &node.core,
+                app.clone(),
+                &request(&refresh_form(&token, &[("scope", "openid \"x\"")])),
+            )
+            .await,
+        );
+        assert_eq!(r.error, ProtocolError::InvalidScope);
+        assert_eq!(
+            r.description,
+            ScopeSet::parse("openid \"x\"").unwrap_err().to_string()
+        );
+        assert!(
+            refresh(&node.core, app, &request(&refresh_form(&token, &[])))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unrecognised_or_forged_token_is_invalid_and_one_of_no_family_too() {
+        let node = TestNode::new();
+        let (app, _, token) = family(&node, OFFLINE).await;
+        let mut forged = token.clone();
+        let last = if forged.ends_with('A') { "B" } else { "A" };
+        forged.pop();
+        forged.push_str(last);
+        for raw in ["garbage", forged.as_str()] {
+            let r =
+                refusal(refresh(&node.core, app.clone(), &request(&refresh_form(raw, &[]))).await);
+            assert_eq!(r, invalid_grant("the refresh token is invalid"), "{raw}");
+        }
+        let nobody = FamilyId::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        let (orphan, _, _) = crate::refresh_tokens::mint(&node.core.secrets, &nobody).unwrap();
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&orphan, &[]))).await);
+        assert_eq!(
+            r,
+            invalid_grant("the refresh token is invalid or has expired")
+        );
+    }
+
+    #[tokio::test]
+    async fn another_client_s_token_is_refused_and_stays_usable_by_its_own_client() {
+        let node = TestNode::new();
+        let (app, _, token) = family(&node, OFFLINE).await;
+        let other = web_app(&node, "other");
+        let r = refusal(refresh(&node.core, other, &request(&refresh_form(&token, &[]))).await);
+        assert_eq!(
+            r,
+            invalid_grant("the refresh token was issued to another client")
+        );
+        assert!(
+            refresh(&node.core, app, &request(&refresh_form(&token, &[])))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn scope_may_narrow_the_grant_but_never_widen_it() {
+        let node = TestNode::new();
+        let (app, _, token) = family(&node, OFFLINE).await;
+        let wider = refresh_form(&token, &[("scope", "openid profile email")]);
+        let r = refusal(refresh(&node.core, app.clone(), &request(&wider)).await);
+        assert_eq!(r.error, ProtocolError::InvalidScope);
+        assert_eq!(
+            r.description,
+            "scope may narrow the original grant, never widen it"
+        );
+        let narrower = refresh_form(&token, &[("scope", "openid offline_access")]);
+        let issued = refresh(&node.core, app, &request(&narrower)).await.unwrap();
+        assert_eq!(issued.scope.to_string(), "offline_access openid");
+    }
+
+    #[tokio::test]
+    async fn scopes_removed_from_the_client_are_left_out_of_the_refresh() {
+        let node = TestNode::new();
+        let (mut app, _, token) = family(&node, OFFLINE).await;
+        app.registration.scopes = ScopeSet::parse("openid offline_access").unwrap();
+        let issued = refresh(&node.core, app, &request(&refresh_form(&token, &[])))
+            .await
+            .unwrap();
+        assert_eq!(issued.scope.to_string(), "offline_access openid");
+    }
+
+    #[tokio::test]
+    async fn an_offline_family_is_refused_once_offline_access_is_removed_and_not_spent() {
+        let node = TestNode::new();
+        let (app, _, token) = family(&node, OFFLINE).await;
+        let mut narrowed = app.clone();
+        narrowed.registration.scopes = ScopeSet::parse("openid profile").unwrap();
+        let r = refusal(refresh(&node.core, narrowed, &request(&refresh_form(&token, &[]))).await);
+        assert_eq!(
+            r,
+            invalid_grant("offline_access is no longer allowed for this client")
+        );
+        assert!(
+            refresh(&node.core, app, &request(&refresh_form(&token, &[])))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn reusing_a_rotated_token_revokes_the_family() {
+        let node = TestNode::new();
+        let (app, _, first) = family(&node, OFFLINE).await;
+        let second = refresh(
+            &node.core,
+            app.clone(),
+            &request(&refresh_form(&first, &[])),
+        )
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+        let r = refusal(
+            refresh(
+                &node.core,
+                app.clone(),
+                &request(&refresh_form(&first, &[])),
+            )
+            .await,
+        );
+        assert_eq!(
+            r,
+            invalid_grant("the refresh token was already used; the grant is revoked")
+        );
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&second, &[]))).await);
+        assert_eq!(r, invalid_grant("the refresh token has been revoked"));
+    }
+
+    #[tokio::test]
+    async fn a_revoked_or_expired_family_is_refused() {
+        let node = TestNode::new();
+        let (app, _, token) = family(&node, OFFLINE).await;
+        let id = crate::refresh_tokens::recognise(&node.core.secrets, &token)
+            .unwrap()
+            .family;
+        node.core
+            .stores
+            .families
+            .revoke(&id, RevokeReason::Revoked, node.now())
+            .await
+            .unwrap();
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&token, &[]))).await);
+        assert_eq!(r, invalid_grant("the refresh token has been revoked"));
+
+        let node = TestNode::new();
+        let (app, _, token) = family(&node, OFFLINE).await;
+        node.advance(node.core.settings.refresh.idle_ttl + 1);
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&token, &[]))).await);
+        assert_eq!(r, invalid_grant("the refresh token has expired"));
+    }
+
+    #[tokio::test]
+    async fn within_the_grace_window_the_same_child_is_returned() {
+        let node = TestNode::with_settings(|s| s.refresh.grace = 30);
+        let (app, _, first) = family(&node, OFFLINE).await;
+        let child = refresh(
+            &node.core,
+            app.clone(),
+            &request(&refresh_form(&first, &[])),
+        )
+        .await
+        .unwrap()
+        .refresh_token;
+        node.advance(10);
+        let again = refresh(&node.core, app, &request(&refresh_form(&first, &[])))
+            .await
+            .unwrap()
+            .refresh_token;
+        assert_eq!(again, child);
+    }
+
+    #[tokio::test]
+    async fn an_online_family_is_refused_once_its_sign_in_has_ended() {
+        let node = TestNode::new();
+        let (app, session, token) = family(&node, "api:read").await;
+        node.db
+            .delete_lineage_sessions(&session.lineage_hash)
+            .unwrap();
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&token, &[]))).await);
+        assert_eq!(
+            r,
+            invalid_grant("the sign-in this refresh token was issued in has ended")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_offline_family_outlives_its_sign_in() {
+        let node = TestNode::new();
+        let (app, session, token) = family(&node, OFFLINE).await;
+        node.db
+            .delete_lineage_sessions(&session.lineage_hash)
+            .unwrap();
+        assert!(
+            refresh(&node.core, app, &request(&refresh_form(&token, &[])))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_family_of_a_person_deleted_since_is_refused() {
+        let node = TestNode::new();
+        let (app, _, token) = family(&node, OFFLINE).await;
+        node.db
+            .delete_user(&usher_domain::Username::parse("alice").unwrap())
+            .unwrap();
+        let r = refusal(refresh(&node.core, app, &request(&refresh_form(&token, &[]))).await);
+        assert_eq!(r, invalid_grant("the person no longer exists"));
+    }
+}
