@@ -5,7 +5,8 @@
 //! authorization code) is stored only as a hash: the `*_hash` fields hold
 //! `base64url(SHA-256(secret))`, computed by the caller.
 
-use crate::client::ClientId;
+use crate::client::{ClientId, RedirectUri};
+use crate::pkce::CodeChallenge;
 use crate::scope::ScopeSet;
 use crate::time::UnixTime;
 use crate::user::UserId;
@@ -92,7 +93,7 @@ pub struct AuthorizationCode {
     pub code_hash: String,
     pub client_id: ClientId,
     /// The redirect URI the code was delivered to.
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     /// Whether the authorization request carried `redirect_uri` (then the token request
     /// must carry the same; RFC 6749 §4.1.3).
     pub redirect_uri_sent: bool,
@@ -103,7 +104,7 @@ pub struct AuthorizationCode {
     pub scopes: ScopeSet,
     pub nonce: Option<String>,
     /// The S256 challenge, when one was sent.
-    pub code_challenge: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
     pub auth_time: UnixTime,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,

@@ -14,8 +14,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use usher_domain::authorize::{AuthorizationRequest, RawParams, Rejection};
 use usher_domain::{
-    AuthorizationCode, Client, ClientId, Interaction, InteractionStep, ProtocolError, ScopeSet,
-    Session, UnixTime, UserId,
+    AuthorizationCode, Client, ClientId, Interaction, InteractionStep, ProtocolError, Session,
+    UnixTime, UserId,
 };
 use usher_keys::sha256_b64url;
 
@@ -122,7 +122,7 @@ pub async fn consent_needed(
     user: &UserId,
     request: &AuthorizationRequest,
 ) -> Result<bool, Failure> {
-    if !client.may_skip_interaction(&request.redirect_uri) {
+    if !client.may_skip_interaction(request.redirect_uri.as_str()) {
         return Ok(true);
     }
     if client.is_first_party() {
@@ -134,7 +134,7 @@ pub async fn consent_needed(
     let consents = state.stores.consents.clone();
     let (user, client_id) = (user.clone(), client.id.clone());
     let granted = blocking(move || consents.get_consent(&user, &client_id)).await?;
-    Ok(!granted.is_some_and(|g| request.scopes().is_subset(&g)))
+    Ok(!granted.is_some_and(|g| request.scope.is_subset(&g)))
 }
 
 pub use usher_core::secret_pair;
@@ -210,7 +210,7 @@ pub async fn start_interaction(
     if sealed.len() > MAX_SEALED_LEN {
         return redirect_error(
             state,
-            &request.redirect_uri,
+            request.redirect_uri.as_str(),
             request.state.as_deref(),
             &rejection(
                 ProtocolError::InvalidRequest,
@@ -258,7 +258,7 @@ pub fn consent_page(
     form: FormState<'_>,
 ) -> HttpResponse {
     let scopes = request
-        .scopes()
+        .scope
         .iter()
         .map(|s| ScopeLine {
             scope: s.as_str().to_owned(),
@@ -270,7 +270,7 @@ pub fn consent_page(
         username,
         scopes,
         form,
-        unverified: !client.may_skip_interaction(&request.redirect_uri),
+        unverified: !client.may_skip_interaction(request.redirect_uri.as_str()),
     })
 }
 
@@ -291,15 +291,14 @@ pub async fn issue_code(
     let result: Result<String, Failure> = async {
         let (code, code_hash) = secret_pair()?;
         let now = state.now();
-        let client_id = ClientId::parse(&request.client_id).ok_or(Failure::Internal)?;
         let row = AuthorizationCode {
             code_hash,
-            client_id,
+            client_id: request.client_id.clone(),
             redirect_uri: request.redirect_uri.clone(),
             redirect_uri_sent: request.redirect_uri_sent,
             user_id: session.user_id.clone(),
             lineage_hash: session.lineage_hash.clone(),
-            scopes: ScopeSet::parse(&request.scope).unwrap_or_default(),
+            scopes: request.scope.clone(),
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.clone(),
             auth_time: session.auth_time,
@@ -320,7 +319,7 @@ pub async fn issue_code(
             }
             pairs.push(("iss", state.settings.issuer.as_str()));
             // The browser binding stays: another sign-in may be running in another tab.
-            redirect(&with_query(&request.redirect_uri, &pairs))
+            redirect(&with_query(request.redirect_uri.as_str(), &pairs))
         }
         Err(f) => failure_page(f),
     }
@@ -454,7 +453,7 @@ pub async fn pending(
     };
     let request: AuthorizationRequest =
         serde_json::from_str(&interaction.request).map_err(|_| failure_page(Failure::Internal))?;
-    let client = match load_client(state, &request.client_id).await {
+    let client = match state.client(&request.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(expired_page()),
         Err(f) => return Err(failure_page(f)),

@@ -51,7 +51,7 @@ async fn authorize(req: &HttpRequest, state: &Core, raw: RawParams) -> HttpRespo
     };
     // From here on the redirect URI is trusted: errors go back to the client.
     let client_state = params.one("state").ok().flatten().map(str::to_owned);
-    let fail = |r| flow::redirect_error(state, &redirect_uri, client_state.as_deref(), &r);
+    let fail = |r| flow::redirect_error(state, redirect_uri.as_str(), client_state.as_deref(), &r);
     let request = match AuthorizationRequest::parse(
         &params,
         &client,
@@ -106,7 +106,10 @@ async fn authorize(req: &HttpRequest, state: &Core, raw: RawParams) -> HttpRespo
         Ok(false) => flow::issue_code(state, &request, &session).await,
         // OIDC Core §3.1.2.6: interaction_required, not consent_required, because no
         // remembered consent will ever let this client through without a page.
-        Ok(true) if request.prompt.none && !client.may_skip_interaction(&request.redirect_uri) => {
+        Ok(true)
+            if request.prompt.none
+                && !client.may_skip_interaction(request.redirect_uri.as_str()) =>
+        {
             fail(rejection(
                 ProtocolError::InteractionRequired,
                 "this public client's redirect URI cannot prove its identity, so the person must approve every sign-in on a page; prompt=none cannot be honoured",

@@ -48,14 +48,14 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
         tracing::info!(client_id = %p.client.id, "consent denied");
         return flow::redirect_error(
             &state,
-            &request.redirect_uri,
+            request.redirect_uri.as_str(),
             request.state.as_deref(),
             &rejection(ProtocolError::AccessDenied, "the person denied the request"),
         );
     }
     let consents = state.stores.consents.clone();
     let (user, client_id, now) = (session.user_id.clone(), p.client.id.clone(), state.now());
-    let requested = request.scopes();
+    let requested = request.scope.clone();
     let saved = blocking(move || {
         let mut granted = consents.get_consent(&user, &client_id)?.unwrap_or_default();
         granted = granted.union(&requested);

@@ -147,7 +147,7 @@ async fn continue_after_login(
             let _ = flow::finish(state, &p.interaction.id, &csrf_hash).await;
             return flow::redirect_error(
                 state,
-                &request.redirect_uri,
+                request.redirect_uri.as_str(),
                 client_state,
                 &rejection(
                     ProtocolError::LoginRequired,

@@ -156,9 +156,9 @@ fn refuse_presenter(
     }
     let presented_redirect = params::single(form, "redirect_uri");
     let redirect_ok = match (code.redirect_uri_sent, presented_redirect) {
-        (true, Some(r)) => r == code.redirect_uri,
+        (true, Some(r)) => r == code.redirect_uri.as_str(),
         (true, None) => false,
-        (false, Some(r)) => r == code.redirect_uri,
+        (false, Some(r)) => r == code.redirect_uri.as_str(),
         (false, None) => true,
     };
     if !redirect_ok {
@@ -182,7 +182,7 @@ fn refuse_presenter(
                     "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]",
                 ));
             };
-            if pkce_matches(challenge, &v) {
+            if pkce_matches(challenge.as_str(), &v) {
                 return None;
             }
             crate::metrics::inc(crate::metrics::Counter::PkceRejections, "");
