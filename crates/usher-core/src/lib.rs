@@ -23,6 +23,7 @@ pub mod lineage;
 pub mod metrics;
 pub mod passwords;
 pub mod refresh_tokens;
+pub mod sign_in;
 pub mod throttle;
 pub mod tokens;
 

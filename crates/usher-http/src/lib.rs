@@ -32,7 +32,7 @@ pub use usher_core::{
     Clock, Core, PublishedKeys, RefreshSettings, Settings, Stores, SystemClock, cache, counted,
     metrics, passwords, tokens,
 };
-use usher_core::{access_token, id_token_hint, lineage, refresh_tokens, throttle};
+use usher_core::{access_token, id_token_hint, lineage, refresh_tokens};
 
 /// Registers every route on an actix `ServiceConfig`; used by [`serve`] and by tests.
 pub fn configure(state: web::Data<Core>) -> impl FnOnce(&mut web::ServiceConfig) {
