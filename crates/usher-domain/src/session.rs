@@ -56,10 +56,11 @@ impl InteractionStep {
 
 /// An authorization request waiting for the person: the login or the consent page.
 ///
-/// The first page's form carries the whole pending request sealed by the HTTP layer; the
-/// row is written when that form is posted (so an unauthenticated `GET /authorize` writes
-/// nothing). From then on the validated request is kept here (as JSON the HTTP layer
-/// owns) and each page's form carries only the interaction id and a single-use CSRF token.
+/// The first page's form carries the whole pending request sealed by the sign-in core
+/// (`usher_core::sign_in`); the row is written when that form is posted (so an
+/// unauthenticated `GET /authorize` writes nothing). From then on the validated request
+/// is kept here (as JSON the core owns) and each page's form carries only the
+/// interaction id and a single-use CSRF token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interaction {
     /// Random, 256 bits, chosen when the first page is rendered: inserting it a second
@@ -72,7 +73,7 @@ pub struct Interaction {
     /// is accepted only from a browser whose cookie hashes to it.
     pub browser_hash: String,
     pub step: InteractionStep,
-    /// The validated authorization request, serialised by the HTTP layer.
+    /// The validated authorization request, serialised by the core (`AuthorizationRequest` as JSON).
     pub request: String,
     /// Set once the person has logged in during this interaction.
     pub user_id: Option<UserId>,
