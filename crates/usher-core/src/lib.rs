@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod refresh_tokens;
 pub mod revocation;
+pub mod sign_in;
 pub mod throttle;
 pub mod tokens;
 pub mod userinfo;

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::client::{Client, ClientId, GrantType};
+use crate::client::{Client, ClientId, GrantType, RedirectUri};
 use crate::error::{ProtocolError, repeated_parameter};
 use crate::pkce::CodeChallenge;
 use crate::scope::{OFFLINE_ACCESS, OPENID, ScopeSet};
@@ -116,16 +116,26 @@ pub fn identify_client(params: &Params) -> Result<(ClientId, Option<String>), Un
 /// Phase 1, with the client loaded: the redirect URI to use. It must match a registered
 /// one exactly (RFC 8252: on a loopback IP literal, the port may differ); it may be
 /// omitted only when exactly one is registered.
-pub fn resolve_redirect_uri(client: &Client, sent: Option<&str>) -> Result<String, UntrustedError> {
+///
+/// The URI is kept as sent. One that matches a registered URI only up to the port is
+/// parsed with [`RedirectUri`]'s `FromStr` (the registration rules, but as long as a
+/// parameter may be), which accepts every URI that matches: it is a loopback `http` URI
+/// without fragment or user info, like the registered one it matches.
+pub fn resolve_redirect_uri(
+    client: &Client,
+    sent: Option<&str>,
+) -> Result<RedirectUri, UntrustedError> {
     let registered = &client.registration.redirect_uris;
     match sent {
-        Some(uri) => registered
-            .iter()
-            .find(|r| r.matches(uri))
-            .map(|_| uri.to_owned())
-            .ok_or(UntrustedError::RedirectUriMismatch),
+        Some(uri) => match registered.iter().find(|r| r.matches(uri)) {
+            Some(r) if r.as_str() == uri => Ok(r.clone()),
+            Some(_) => uri
+                .parse::<RedirectUri>()
+                .map_err(|_| UntrustedError::RedirectUriMismatch),
+            None => Err(UntrustedError::RedirectUriMismatch),
+        },
         None => match registered.as_slice() {
-            [only] => Ok(only.as_str().to_owned()),
+            [only] => Ok(only.clone()),
             _ => Err(UntrustedError::RedirectUriRequired),
         },
     }
@@ -140,16 +150,20 @@ pub struct Prompt {
 }
 
 /// A validated authorization request.
+///
+/// Serialised as JSON in sealed forms and stored interactions: every typed field
+/// (de)serialises through its string form, so the JSON is the same as when these fields
+/// were strings, and a value that does not parse back refuses the whole request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuthorizationRequest {
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
     pub redirect_uri_sent: bool,
-    /// Space-delimited, as granted so far.
-    pub scope: String,
+    /// Serialised space-delimited.
+    pub scope: ScopeSet,
     pub state: Option<String>,
     pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
     pub prompt: Prompt,
     pub max_age: Option<u64>,
     pub login_hint: Option<String>,
@@ -161,7 +175,7 @@ impl AuthorizationRequest {
     pub fn parse(
         params: &Params,
         client: &Client,
-        redirect_uri: String,
+        redirect_uri: RedirectUri,
         redirect_uri_sent: bool,
     ) -> Result<AuthorizationRequest, Rejection> {
         let one = |name: &'static str| -> Result<Option<&str>, Rejection> {
@@ -291,17 +305,12 @@ impl AuthorizationRequest {
                     "code_challenge_method must be S256 (plain is not supported)",
                 ));
             }
-            (Some(c), Some(_)) => Some(
-                CodeChallenge::parse_s256(c)
-                    .ok_or_else(|| {
-                        reject(
-                            ProtocolError::InvalidRequest,
-                            "code_challenge must be the 43-character base64url SHA-256 of the code_verifier",
-                        )
-                    })?
-                    .as_str()
-                    .to_owned(),
-            ),
+            (Some(c), Some(_)) => Some(CodeChallenge::parse_s256(c).ok_or_else(|| {
+                reject(
+                    ProtocolError::InvalidRequest,
+                    "code_challenge must be the 43-character base64url SHA-256 of the code_verifier",
+                )
+            })?),
         };
 
         let mut prompt = Prompt::default();
@@ -340,10 +349,10 @@ impl AuthorizationRequest {
         };
 
         Ok(AuthorizationRequest {
-            client_id: client.id.as_str().to_owned(),
+            client_id: client.id.clone(),
             redirect_uri,
             redirect_uri_sent,
-            scope: scopes.to_string(),
+            scope: scopes,
             state: one("state")?.map(str::to_owned),
             nonce: one("nonce")?.map(str::to_owned),
             code_challenge,
@@ -354,13 +363,9 @@ impl AuthorizationRequest {
         })
     }
 
-    pub fn scopes(&self) -> ScopeSet {
-        ScopeSet::parse(&self.scope).unwrap_or_default()
-    }
-
     /// Whether this is an OpenID Connect request (an ID token comes back).
     pub fn is_openid(&self) -> bool {
-        self.scopes().contains(OPENID)
+        self.scope.contains(OPENID)
     }
 }
 
@@ -402,7 +407,8 @@ mod tests {
     }
 
     fn parse(pairs: &[(&str, &str)], c: &Client) -> Result<AuthorizationRequest, Rejection> {
-        AuthorizationRequest::parse(&params(pairs), c, "https://app.example/cb".into(), true)
+        let uri = RedirectUri::parse("https://app.example/cb").unwrap();
+        AuthorizationRequest::parse(&params(pairs), c, uri, true)
     }
 
     fn ok_params() -> Vec<(&'static str, &'static str)> {
@@ -419,9 +425,12 @@ mod tests {
     #[test]
     fn a_complete_request_parses() {
         let r = parse(&ok_params(), &client(false, false)).unwrap();
-        assert_eq!(r.scope, "email openid");
+        assert_eq!(r.scope.to_string(), "email openid");
         assert_eq!(r.state.as_deref(), Some("xyz"));
-        assert_eq!(r.code_challenge.as_deref(), Some(CHALLENGE));
+        assert_eq!(
+            r.code_challenge.as_ref().map(|c| c.as_str()),
+            Some(CHALLENGE)
+        );
         assert!(r.is_openid());
     }
 
@@ -434,7 +443,9 @@ mod tests {
             Err(UntrustedError::RedirectUriMismatch)
         );
         assert_eq!(
-            resolve_redirect_uri(&c, Some("http://127.0.0.1:7777/cb")).unwrap(),
+            resolve_redirect_uri(&c, Some("http://127.0.0.1:7777/cb"))
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:7777/cb"
         );
         assert_eq!(
@@ -638,5 +649,62 @@ mod tests {
             &[],
         );
         assert!(parse(&p, &c).is_ok());
+    }
+
+    /// A pending request as the forms and interaction rows of earlier versions hold it,
+    /// every field a string.
+    const STORED_JSON: &str = r#"{"client_id":"app","redirect_uri":"http://127.0.0.1:7777/cb","redirect_uri_sent":true,"scope":"email openid","state":"xyz","nonce":null,"code_challenge":"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM","prompt":{"none":false,"login":true,"consent":false},"max_age":60,"login_hint":null,"id_token_hint":null}"#;
+
+    #[test]
+    fn a_request_stored_with_string_fields_reads_back_typed_and_writes_the_same_json() {
+        let r: AuthorizationRequest = serde_json::from_str(STORED_JSON).unwrap();
+        assert_eq!(r.client_id.as_str(), "app");
+        assert_eq!(r.redirect_uri.as_str(), "http://127.0.0.1:7777/cb");
+        assert_eq!(r.scope, ScopeSet::parse("openid email").unwrap());
+        assert_eq!(
+            r.code_challenge.as_ref().map(|c| c.as_str()),
+            Some(CHALLENGE)
+        );
+        assert!(r.prompt.login);
+        assert_eq!(serde_json::to_string(&r).unwrap(), STORED_JSON);
+    }
+
+    #[test]
+    fn a_stored_request_whose_values_do_not_parse_is_refused() {
+        for (from, to) in [
+            (r#""client_id":"app""#, r#""client_id":"a b""#),
+            (
+                r#""redirect_uri":"http://127.0.0.1:7777/cb""#,
+                r#""redirect_uri":"http://evil.example/cb""#,
+            ),
+            (r#""scope":"email openid""#, r#""scope":"email \"x""#),
+            (CHALLENGE, "short"),
+        ] {
+            let json = STORED_JSON.replace(from, to);
+            assert_ne!(json, STORED_JSON, "{from}");
+            assert!(
+                serde_json::from_str::<AuthorizationRequest>(&json).is_err(),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_redirect_uri_a_request_resolves_to_reads_back() {
+        let c = client(false, false);
+        // Another port, and a sent URI longer than any registered one may be that the
+        // URL parser normalises to the registered one (dot segments).
+        let long = format!("http://127.0.0.1:7777{}/cb", "/a/..".repeat(500));
+        assert!(long.len() > RedirectUri::MAX_REGISTERED_LEN);
+        for sent in [
+            "http://127.0.0.1:7777/cb",
+            long.as_str(),
+            "https://app.example/cb",
+        ] {
+            let uri = resolve_redirect_uri(&c, Some(sent)).unwrap();
+            assert_eq!(uri.as_str(), sent);
+            let json = serde_json::to_string(&uri).unwrap();
+            assert_eq!(serde_json::from_str::<RedirectUri>(&json).unwrap(), uri);
+        }
     }
 }

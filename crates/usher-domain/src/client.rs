@@ -14,7 +14,13 @@ use crate::time::UnixTime;
 ///
 /// Usher generates them; the parser exists for values that arrive from outside
 /// (requests, the CLI, the database).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Serialised as its string (for the pending requests sealed in forms and stored in
+/// interactions), and parsed again when read.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct ClientId(String);
 
 impl ClientId {
@@ -34,6 +40,28 @@ impl ClientId {
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl FromStr for ClientId {
+    type Err = &'static str;
+
+    fn from_str(raw: &str) -> Result<ClientId, Self::Err> {
+        ClientId::parse(raw).ok_or("not a client id")
+    }
+}
+
+impl TryFrom<String> for ClientId {
+    type Error = &'static str;
+
+    fn try_from(raw: String) -> Result<ClientId, Self::Error> {
+        raw.parse()
+    }
+}
+
+impl From<ClientId> for String {
+    fn from(id: ClientId) -> String {
+        id.0
     }
 }
 
@@ -128,16 +156,37 @@ impl FromStr for GrantType {
     }
 }
 
-/// A registered redirect URI (RFC 6749 §3.1.2, RFC 8252, RFC 9700 §2.1).
+/// A redirect URI (RFC 6749 §3.1.2, RFC 8252, RFC 9700 §2.1): a registered one, or the
+/// one an authorization request resolved to (see [`crate::authorize::resolve_redirect_uri`]).
 ///
 /// Absolute, without a fragment, and either `https`, `http` on a loopback host, or a
 /// private-use scheme in reverse-domain form (`com.example.app:/cb`, RFC 8252 §7.1).
-/// The string is kept exactly as registered: matching is by simple string comparison.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The string is kept exactly as registered (or as sent): matching is by simple string
+/// comparison.
+///
+/// Two lengths apply. A *registered* URI ([`RedirectUri::parse`]) is at most
+/// [`RedirectUri::MAX_REGISTERED_LEN`] characters. A URI *sent* in a request may differ
+/// from the registered one it matches (RFC 8252 §7.3: another port on a loopback IP
+/// literal), and the comparison is made on the URL's normalised form, so the string sent
+/// may be longer (dot segments, tabs the URL parser drops) — up to the longest parameter
+/// accepted, [`crate::authorize::MAX_PARAM_LEN`]. The [`FromStr`] form (used for values
+/// stored in interactions, forms and codes) applies the same rules with that limit, so
+/// every redirect URI a request can resolve to reads back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct RedirectUri(String);
 
 impl RedirectUri {
+    /// The longest redirect URI a client may register.
+    pub const MAX_REGISTERED_LEN: usize = 2000;
+
+    /// A redirect URI to register: the rules below, at most
+    /// [`RedirectUri::MAX_REGISTERED_LEN`] characters.
     pub fn parse(raw: &str) -> Result<RedirectUri, RegistrationError> {
+        RedirectUri::check(raw, RedirectUri::MAX_REGISTERED_LEN)
+    }
+
+    fn check(raw: &str, max_len: usize) -> Result<RedirectUri, RegistrationError> {
         let bad = |why: &'static str| RegistrationError::BadRedirectUri {
             uri: raw.to_owned(),
             why,
@@ -145,8 +194,12 @@ impl RedirectUri {
         if raw.contains('#') {
             return Err(bad("it must not contain a fragment ('#')"));
         }
-        if raw.len() > 2000 {
-            return Err(bad("it is longer than 2000 characters"));
+        if raw.len() > max_len {
+            return Err(bad(if max_len == RedirectUri::MAX_REGISTERED_LEN {
+                "it is longer than 2000 characters"
+            } else {
+                "it is too long"
+            }));
         }
         let url = Url::parse(raw).map_err(|_| bad("it must be an absolute URI"))?;
         match url.scheme() {
@@ -207,6 +260,37 @@ impl RedirectUri {
         }
         // Compare in serialised form, with the port put back to the registered one.
         presented.as_str() == registered.as_str()
+    }
+}
+
+impl FromStr for RedirectUri {
+    type Err = RegistrationError;
+
+    /// A redirect URI a request resolved to: the registration rules, up to
+    /// [`crate::authorize::MAX_PARAM_LEN`] characters (see [`RedirectUri`]).
+    fn from_str(raw: &str) -> Result<RedirectUri, Self::Err> {
+        RedirectUri::check(raw, crate::authorize::MAX_PARAM_LEN)
+    }
+}
+
+impl fmt::Display for RedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for RedirectUri {
+    type Error = &'static str;
+
+    fn try_from(raw: String) -> Result<RedirectUri, Self::Error> {
+        // The value is not repeated in the error: it may be logged.
+        raw.parse().map_err(|_| "not a redirect URI")
+    }
+}
+
+impl From<RedirectUri> for String {
+    fn from(uri: RedirectUri) -> String {
+        uri.0
     }
 }
 

@@ -4,8 +4,10 @@
 use std::fmt;
 
 /// A `code_challenge` sent with `code_challenge_method=S256`: the base64url (no padding)
-/// SHA-256 of a verifier, so exactly 43 characters of `[A-Za-z0-9_-]`.
-#[derive(Clone, PartialEq, Eq)]
+/// SHA-256 of a verifier, so exactly 43 characters of `[A-Za-z0-9_-]`. Serialised as
+/// that string (stored pending requests), parsed again when read.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct CodeChallenge(String);
 
 impl CodeChallenge {
@@ -25,6 +27,34 @@ impl CodeChallenge {
 impl fmt::Debug for CodeChallenge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CodeChallenge({})", self.0)
+    }
+}
+
+impl std::str::FromStr for CodeChallenge {
+    type Err = &'static str;
+
+    fn from_str(raw: &str) -> Result<CodeChallenge, Self::Err> {
+        CodeChallenge::parse_s256(raw).ok_or("not an S256 code_challenge")
+    }
+}
+
+impl fmt::Display for CodeChallenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for CodeChallenge {
+    type Error = &'static str;
+
+    fn try_from(raw: String) -> Result<CodeChallenge, Self::Error> {
+        raw.parse()
+    }
+}
+
+impl From<CodeChallenge> for String {
+    fn from(c: CodeChallenge) -> String {
+        c.0
     }
 }
 

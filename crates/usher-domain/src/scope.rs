@@ -70,8 +70,10 @@ impl fmt::Display for Scope {
     }
 }
 
-/// A set of scopes, kept sorted and without duplicates.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A set of scopes, kept sorted and without duplicates. Serialised as its space-delimited
+/// wire form (a pending request's `scope` in sealed forms and stored interactions).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct ScopeSet(BTreeSet<Scope>);
 
 impl ScopeSet {
@@ -136,6 +138,28 @@ impl fmt::Display for ScopeSet {
             first = false;
         }
         Ok(())
+    }
+}
+
+impl std::str::FromStr for ScopeSet {
+    type Err = ScopeError;
+
+    fn from_str(raw: &str) -> Result<ScopeSet, ScopeError> {
+        ScopeSet::parse(raw)
+    }
+}
+
+impl TryFrom<String> for ScopeSet {
+    type Error = ScopeError;
+
+    fn try_from(raw: String) -> Result<ScopeSet, ScopeError> {
+        ScopeSet::parse(&raw)
+    }
+}
+
+impl From<ScopeSet> for String {
+    fn from(scopes: ScopeSet) -> String {
+        scopes.to_string()
     }
 }
 

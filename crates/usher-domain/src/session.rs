@@ -5,7 +5,8 @@
 //! authorization code) is stored only as a hash: the `*_hash` fields hold
 //! `base64url(SHA-256(secret))`, computed by the caller.
 
-use crate::client::ClientId;
+use crate::client::{ClientId, RedirectUri};
+use crate::pkce::CodeChallenge;
 use crate::scope::ScopeSet;
 use crate::time::UnixTime;
 use crate::user::UserId;
@@ -55,10 +56,11 @@ impl InteractionStep {
 
 /// An authorization request waiting for the person: the login or the consent page.
 ///
-/// The first page's form carries the whole pending request sealed by the HTTP layer; the
-/// row is written when that form is posted (so an unauthenticated `GET /authorize` writes
-/// nothing). From then on the validated request is kept here (as JSON the HTTP layer
-/// owns) and each page's form carries only the interaction id and a single-use CSRF token.
+/// The first page's form carries the whole pending request sealed by the sign-in core
+/// (`usher_core::sign_in`); the row is written when that form is posted (so an
+/// unauthenticated `GET /authorize` writes nothing). From then on the validated request
+/// is kept here (as JSON the core owns) and each page's form carries only the
+/// interaction id and a single-use CSRF token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interaction {
     /// Random, 256 bits, chosen when the first page is rendered: inserting it a second
@@ -71,7 +73,7 @@ pub struct Interaction {
     /// is accepted only from a browser whose cookie hashes to it.
     pub browser_hash: String,
     pub step: InteractionStep,
-    /// The validated authorization request, serialised by the HTTP layer.
+    /// The validated authorization request, serialised by the core (`AuthorizationRequest` as JSON).
     pub request: String,
     /// Set once the person has logged in during this interaction.
     pub user_id: Option<UserId>,
@@ -92,7 +94,7 @@ pub struct AuthorizationCode {
     pub code_hash: String,
     pub client_id: ClientId,
     /// The redirect URI the code was delivered to.
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     /// Whether the authorization request carried `redirect_uri` (then the token request
     /// must carry the same; RFC 6749 §4.1.3).
     pub redirect_uri_sent: bool,
@@ -103,7 +105,7 @@ pub struct AuthorizationCode {
     pub scopes: ScopeSet,
     pub nonce: Option<String>,
     /// The S256 challenge, when one was sent.
-    pub code_challenge: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
     pub auth_time: UnixTime,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,

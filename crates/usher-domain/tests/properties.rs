@@ -90,7 +90,7 @@ proptest! {
         let params = Params::new(&raw);
         let _ = identify_client(&params);
         let c = client(pkce_optional);
-        let result = AuthorizationRequest::parse(&params, &c, "https://app.example/cb".into(), true);
+        let result = AuthorizationRequest::parse(&params, &c, RedirectUri::parse("https://app.example/cb").unwrap(), true);
         if let Ok(r) = result {
             let sent = |name: &str| raw.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
             prop_assert_eq!(sent("response_type"), Some("code"));

@@ -31,7 +31,6 @@ pub use usher_core::{
     Clock, Core, PublishedKeys, RefreshSettings, Settings, Stores, SystemClock, cache, counted,
     metrics, passwords, tokens,
 };
-use usher_core::{id_token_hint, lineage, throttle};
 
 /// Registers every route on an actix `ServiceConfig`; used by [`serve`] and by tests.
 pub fn configure(state: web::Data<Core>) -> impl FnOnce(&mut web::ServiceConfig) {

@@ -9,7 +9,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, LOCATION, PRAGMA, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
-pub use usher_core::{Failure, blocking};
+pub use usher_core::Failure;
 use usher_domain::ProtocolError;
 use usher_domain::error::wire_description;
 

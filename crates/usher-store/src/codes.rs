@@ -20,8 +20,8 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use usher_domain::{
-    AuthorizationCode, ClientId, CodeRedemption, CodeStore, RevocationStore, ScopeSet, StoreError,
-    UnixTime, UserId,
+    AuthorizationCode, ClientId, CodeChallenge, CodeRedemption, CodeStore, RedirectUri,
+    RevocationStore, ScopeSet, StoreError, UnixTime, UserId,
 };
 
 use crate::database::{Database, corrupt, execute_native, unavailable, unique_violation};
@@ -67,13 +67,13 @@ impl CodeRow {
         CodeRow {
             code_hash: code.code_hash.clone(),
             client_id: code.client_id.as_str().to_owned(),
-            redirect_uri: code.redirect_uri.clone(),
+            redirect_uri: code.redirect_uri.as_str().to_owned(),
             redirect_uri_sent: code.redirect_uri_sent,
             user_id: code.user_id.as_str().to_owned(),
             session_id_hash: code.lineage_hash.clone(),
             scopes: code.scopes.to_string(),
             nonce: code.nonce.clone(),
-            code_challenge: code.code_challenge.clone(),
+            code_challenge: code.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
             auth_time: code.auth_time.seconds(),
             created_at: code.created_at.seconds(),
             expires_at: code.expires_at.seconds(),
@@ -98,16 +98,34 @@ impl CodeRow {
                 "an authorization code of client {client_id} has invalid scopes: {e}"
             ))
         })?;
+        let redirect_uri = self.redirect_uri.parse::<RedirectUri>().map_err(|_| {
+            corrupt(format!(
+                "an authorization code of client {client_id} has an invalid redirect URI"
+            ))
+        })?;
+        let code_challenge = match self
+            .code_challenge
+            .as_deref()
+            .map(CodeChallenge::parse_s256)
+        {
+            None => None,
+            Some(Some(c)) => Some(c),
+            Some(None) => {
+                return Err(corrupt(format!(
+                    "an authorization code of client {client_id} has an invalid code challenge"
+                )));
+            }
+        };
         Ok(AuthorizationCode {
             code_hash: self.code_hash,
             client_id,
-            redirect_uri: self.redirect_uri,
+            redirect_uri,
             redirect_uri_sent: self.redirect_uri_sent,
             user_id,
             lineage_hash: self.session_id_hash,
             scopes,
             nonce: self.nonce,
-            code_challenge: self.code_challenge,
+            code_challenge,
             auth_time: UnixTime(self.auth_time),
             created_at: UnixTime(self.created_at),
             expires_at: UnixTime(self.expires_at),
@@ -276,5 +294,55 @@ impl RevocationStore for Database {
             .limit(i64::try_from(limit).unwrap_or(i64::MAX))
             .load::<String>(&mut *conn)
             .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> CodeRow {
+        CodeRow {
+            code_hash: "h".into(),
+            client_id: "c-shop".into(),
+            redirect_uri: "http://127.0.0.1:7777/cb".into(),
+            redirect_uri_sent: true,
+            user_id: "u-1".into(),
+            session_id_hash: "lineage".into(),
+            scopes: "openid".into(),
+            nonce: None,
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            auth_time: 1,
+            created_at: 1,
+            expires_at: 2,
+        }
+    }
+
+    #[test]
+    fn a_code_row_reads_back_with_its_redirect_uri_and_challenge_typed() {
+        let code = row().into_domain().unwrap();
+        assert_eq!(code.redirect_uri.as_str(), "http://127.0.0.1:7777/cb");
+        assert_eq!(
+            code.code_challenge.as_ref().map(|c| c.as_str()),
+            Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+        );
+        assert_eq!(CodeRow::from_domain(&code).redirect_uri, row().redirect_uri);
+    }
+
+    #[test]
+    fn a_code_row_whose_redirect_uri_or_challenge_does_not_parse_is_corrupt() {
+        let bad_uri = CodeRow {
+            redirect_uri: "http://evil.example/cb".into(),
+            ..row()
+        };
+        assert!(matches!(bad_uri.into_domain(), Err(StoreError::Corrupt(_))));
+        let bad_challenge = CodeRow {
+            code_challenge: Some("plain".into()),
+            ..row()
+        };
+        assert!(matches!(
+            bad_challenge.into_domain(),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }

@@ -13,9 +13,9 @@ use std::sync::{Arc, Barrier};
 
 use usher_domain::{
     Audience, AuthMethod, AuthorizationCode, Client, ClientId, ClientName, ClientRegistration,
-    ClientStore, CodeRedemption, CodeStore, ConsentStore, Email, GrantType, Interaction,
-    InteractionStep, InteractionStore, KeyState, KeyStore, LoginFailures, NonceStore, PersonName,
-    Ping, RedirectUri, Reservation, RevocationStore, ScopeSet, Session, SessionStore,
+    ClientStore, CodeChallenge, CodeRedemption, CodeStore, ConsentStore, Email, GrantType,
+    Interaction, InteractionStep, InteractionStore, KeyState, KeyStore, LoginFailures, NonceStore,
+    PersonName, Ping, RedirectUri, Reservation, RevocationStore, ScopeSet, Session, SessionStore,
     SigningKeyRecord, StoreError, ThrottlePolicy, ThrottleStore, UnixTime, User, UserId, UserStore,
     Username,
 };
@@ -263,13 +263,13 @@ fn code(code_hash: &str, expires_at: i64) -> AuthorizationCode {
     AuthorizationCode {
         code_hash: code_hash.into(),
         client_id: cid("c-shop"),
-        redirect_uri: "https://shop.example/a/callback".into(),
+        redirect_uri: uri("https://shop.example/a/callback"),
         redirect_uri_sent: true,
         user_id: uid("u-1"),
         lineage_hash: "lineage-1".into(),
         scopes: scopes("openid profile read:orders"),
         nonce: Some("n-0S6_WzA2Mj".into()),
-        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        code_challenge: CodeChallenge::parse_s256("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
         auth_time: UnixTime(expires_at - 120),
         created_at: UnixTime(expires_at - 60),
         expires_at: UnixTime(expires_at),

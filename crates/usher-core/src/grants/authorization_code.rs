@@ -149,9 +149,9 @@ fn refuse_presenter(
     }
     let presented_redirect = request.redirect_uri.as_deref();
     let redirect_ok = match (code.redirect_uri_sent, presented_redirect) {
-        (true, Some(r)) => r == code.redirect_uri,
+        (true, Some(r)) => r == code.redirect_uri.as_str(),
         (true, None) => false,
-        (false, Some(r)) => r == code.redirect_uri,
+        (false, Some(r)) => r == code.redirect_uri.as_str(),
         (false, None) => true,
     };
     if !redirect_ok {
@@ -175,7 +175,7 @@ fn refuse_presenter(
                     "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]",
                 ));
             };
-            if pkce_matches(challenge, &v) {
+            if pkce_matches(challenge.as_str(), &v) {
                 return Ok(());
             }
             metrics::inc(Counter::PkceRejections, "");

@@ -1,0 +1,282 @@
+//! The login form's decision. The attempt is reserved with the throttle per account and
+//! per address first (a locked key refuses it unchecked and writes nothing), then the
+//! form is spent (one checked attempt per form), then the password is checked with
+//! argon2id on the [`crate::passwords::PasswordPool`] — an unknown username costs the
+//! same time as a wrong password and gets the same answer — and the reservation settled.
+//! A success starts a fresh session (no session fixation) and continues the sign-in.
+
+use usher_domain::{
+    Interaction, InteractionStep, Password, ProtocolError, Session, User, Username,
+};
+
+use super::decision::{consent_form, consent_needed, hint_subject, rejection, username_of};
+use super::interaction::{self, FormError, Pending};
+use super::{Cookies, Form, FormFields, FormRefusal, LoginForm, SignInOutcome};
+use crate::client_address::ClientAddress;
+use crate::metrics::{self, Counter};
+use crate::{Core, Failure, blocking, secret_pair, throttle};
+
+/// What the login form decided.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// The person signed in: set the session cookie to `session_cookie_value` and render
+    /// `next` (with that cookie, whatever `next` is).
+    SignedIn {
+        session: Session,
+        session_cookie_value: String,
+        next: SignInOutcome,
+    },
+    /// Unknown username or wrong password: the login page again, with a new form (401).
+    WrongPassword(LoginForm),
+    /// Refused unchecked: wait `wait` seconds; the same form again, unspent (429).
+    Throttled { wait: i64, form: LoginForm },
+    /// The form was refused or the server failed.
+    Refused(SignInOutcome),
+}
+
+/// What the login form posted.
+pub struct LoginAttempt<'a> {
+    pub fields: FormFields<'a>,
+    /// As typed (trimmed here).
+    pub username: &'a str,
+    pub password: String,
+    pub address: &'a ClientAddress,
+}
+
+impl From<FormError> for LoginOutcome {
+    fn from(e: FormError) -> LoginOutcome {
+        LoginOutcome::Refused(match e {
+            FormError::Refused(r) => SignInOutcome::refused(r),
+            FormError::Failure(f) => SignInOutcome::failure(f),
+        })
+    }
+}
+
+fn failed(f: Failure) -> LoginOutcome {
+    LoginOutcome::Refused(SignInOutcome::failure(f))
+}
+
+/// Decides a posted login form.
+pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>) -> LoginOutcome {
+    let p = match interaction::pending(
+        core,
+        attempt.fields,
+        cookies.binding,
+        InteractionStep::Login,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => return e.into(),
+    };
+    let typed = attempt.username.trim().to_owned();
+    let page = |form: Form| LoginForm {
+        client_name: p.client.registration.name.as_str().to_owned(),
+        form,
+        username: typed.clone(),
+        binding: None,
+    };
+    // Reserved before the form is spent and the password checked: a locked key refuses
+    // the attempt unchecked, however many arrive at once (throttle.rs), and writes
+    // nothing — the form is shown again, still unspent, so a refused burst of first forms
+    // stores no interaction.
+    let reserved = match throttle::reserve(core, throttle::keys(&typed, attempt.address)).await {
+        Ok(throttle::Attempt::Allowed(reserved)) => reserved,
+        Ok(throttle::Attempt::Throttled { wait }) => {
+            metrics::inc(Counter::LoginThrottled, "");
+            tracing::warn!(
+                event = "login_throttled",
+                "login attempt refused: too many failures"
+            );
+            return LoginOutcome::Throttled {
+                wait,
+                form: page(p.unspent_form()),
+            };
+        }
+        Err(f) => return failed(f),
+    };
+    // Spend the form: a form is good for one checked attempt.
+    let next = match interaction::renew(core, &p).await {
+        Ok(v) => v,
+        Err(e) => {
+            // Never checked: the attempt counts nowhere.
+            if let Err(f) = throttle::give_back(core, reserved).await {
+                return failed(f);
+            }
+            return e.into();
+        }
+    };
+    let user = match check_password(core, &typed, attempt.password).await {
+        Ok(u) => u,
+        Err(f) => {
+            // Never checked (the store failed, or the password-check pool was full): the
+            // attempt counts nowhere, as if refused before it was reserved.
+            if let Err(f) = throttle::give_back(core, reserved).await {
+                return failed(f);
+            }
+            return failed(f);
+        }
+    };
+    let Some(user) = user else {
+        metrics::inc(Counter::LoginFailures, "");
+        tracing::info!(event = "login_failed", "login failed");
+        return LoginOutcome::WrongPassword(page(Form::Stored {
+            interaction: p.interaction.id.clone(),
+            csrf: next.csrf,
+        }));
+    };
+    if let Err(f) = throttle::succeeded(core, reserved).await {
+        return failed(f);
+    }
+
+    // A fresh session for every login (no session fixation); the old one ends.
+    let (session, session_cookie_value) = match new_session(core, cookies.session, &user).await {
+        Ok(s) => s,
+        Err(f) => return failed(f),
+    };
+    let next = after_login(core, &p, &next.csrf_hash, &session).await;
+    LoginOutcome::SignedIn {
+        session,
+        session_cookie_value,
+        next,
+    }
+}
+
+/// What follows a login: the `id_token_hint` must name the person who signed in; then
+/// the consent page (the interaction moves to its consent step) or the code.
+async fn after_login(
+    core: &Core,
+    p: &Pending,
+    csrf_hash: &str,
+    session: &Session,
+) -> SignInOutcome {
+    let request = &p.request;
+    if let Some(hint) = &request.id_token_hint {
+        let matches = hint_subject(core, hint)
+            .await
+            .is_ok_and(|s| s == session.user_id.as_str());
+        if !matches {
+            let _ = interaction::finish(core, &p.interaction.id, csrf_hash).await;
+            return SignInOutcome::error_to_client(
+                &request.redirect_uri,
+                request.state.as_deref(),
+                rejection(
+                    ProtocolError::LoginRequired,
+                    "the person who signed in is not the one the id_token_hint names",
+                ),
+            );
+        }
+    }
+    match consent_needed(core, &p.client, &session.user_id, request).await {
+        Ok(true) => {
+            let (csrf, next_hash) = match secret_pair() {
+                Ok(v) => v,
+                Err(f) => return SignInOutcome::failure(f),
+            };
+            let next = Interaction {
+                csrf_hash: next_hash,
+                step: InteractionStep::Consent,
+                user_id: Some(session.user_id.clone()),
+                auth_time: Some(session.auth_time),
+                ..p.interaction.clone()
+            };
+            match interaction::advance(core, csrf_hash, &next).await {
+                Ok(true) => {}
+                Ok(false) => return SignInOutcome::refused(FormRefusal::AlreadySubmitted),
+                Err(f) => return SignInOutcome::failure(f),
+            }
+            let username = username_of(core, &session.user_id).await;
+            let form = Form::Stored {
+                interaction: p.interaction.id.clone(),
+                csrf,
+            };
+            SignInOutcome::ShowConsent(consent_form(&p.client, request, username, form, None))
+        }
+        Ok(false) => match interaction::finish(core, &p.interaction.id, csrf_hash).await {
+            Ok(true) => super::code::issue_code(core, request, session).await,
+            Ok(false) => SignInOutcome::refused(FormRefusal::AlreadySubmitted),
+            Err(f) => SignInOutcome::failure(f),
+        },
+        Err(f) => SignInOutcome::failure(f),
+    }
+}
+
+/// The user, if the username exists and the password matches. Both failure kinds cost
+/// one argon2id verification and return `None`.
+async fn check_password(
+    core: &Core,
+    username: &str,
+    password: String,
+) -> Result<Option<User>, Failure> {
+    let users = core.stores.users.clone();
+    let username = Username::parse(username).ok();
+    let user = match username {
+        Some(u) => blocking(move || users.find_user(&u)).await?,
+        None => None,
+    };
+    let verified = core
+        .passwords
+        .run(move || {
+            let Ok(password) = Password::parse(password) else {
+                // Empty or oversized: still spend the time, so nothing is learnt from it.
+                let filler = Password::parse("x".to_owned()).ok();
+                if let Some(f) = filler {
+                    usher_keys::verify_password_dummy(&f);
+                }
+                return None;
+            };
+            match user {
+                Some(u) if usher_keys::verify_password(&password, &u.password_hash) => Some(u),
+                Some(_) => None,
+                None => {
+                    usher_keys::verify_password_dummy(&password);
+                    None
+                }
+            }
+        })
+        .await?;
+    Ok(verified)
+}
+
+/// Creates a session for `user` and ends the browser's previous one (named by
+/// `previous_cookie`); returns it with the new cookie's value. The new session inherits
+/// the previous one's lineage when it is the same person's (a re-authentication); a
+/// different person's lineage is ended first, as by a logout
+/// ([`crate::lineage::for_login`]).
+async fn new_session(
+    core: &Core,
+    previous_cookie: Option<&str>,
+    user: &User,
+) -> Result<(Session, String), Failure> {
+    let current = core.session(previous_cookie).await?;
+    let lineage_hash = crate::lineage::for_login(core, current, &user.id).await?;
+    let (id, id_hash) = secret_pair()?;
+    let (_, other_lineage) = secret_pair()?;
+    let now = core.now();
+    let mut session = Session {
+        id_hash,
+        lineage_hash,
+        user_id: user.id.clone(),
+        auth_time: now,
+        created_at: now,
+        expires_at: now.plus(core.settings.session_ttl),
+    };
+    let sessions = core.stores.sessions.clone();
+    let previous = previous_cookie.map(usher_keys::sha256_b64url);
+    let session = blocking(move || {
+        if let Some(old) = previous
+            && !sessions.delete_session(&old)?
+        {
+            // The session this browser named is gone: it expired, or a logout or
+            // `user revoke-sessions` ended it while this login was being checked. Its
+            // lineage must not come back to life with this session (codes issued in it
+            // before that logout would be redeemable again): start a new one.
+            session.lineage_hash = other_lineage;
+        }
+        sessions.insert_session(&session)?;
+        Ok(session)
+    })
+    .await?;
+    tracing::info!(event = "login", "person signed in");
+    Ok((session, id))
+}

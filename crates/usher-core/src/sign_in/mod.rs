@@ -1,0 +1,177 @@
+//! The sign-in flow's decisions: what `/authorize`, the login form and the consent form
+//! do, as typed outcomes. Nothing here renders: an outcome carries the values a page or a
+//! redirect needs (and the cookie values to set), and `usher-http` renders each kind in
+//! one place.
+//!
+//! - [`decision`]: whether the person must log in or consent, and what `/authorize` does
+//!   with a request ([`decision::authorize`]).
+//! - [`interaction`]: the pending interaction carried from page to page — sealed in the
+//!   first form, stored once that form is posted — and the single-use rules of its forms.
+//! - [`login`] and [`consent`]: the two forms' decisions.
+//! - [`code`]: issuing the authorization code.
+//!
+//! Cookie values arrive as values ([`Cookies`]); the cookies to set leave as values in
+//! the outcome. The design is in docs/design/sign-in.md.
+
+use usher_domain::RedirectUri;
+use usher_domain::ScopeSet;
+use usher_domain::authorize::{Rejection, UntrustedError};
+
+use crate::Failure;
+
+pub mod code;
+pub mod consent;
+pub mod decision;
+pub mod interaction;
+pub mod login;
+
+#[cfg(test)]
+mod tests;
+
+/// The browser's cookies that the sign-in reads, as values.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cookies<'a> {
+    /// The session cookie's value (`usher-session`).
+    pub session: Option<&'a str>,
+    /// The browser-binding cookie's value (`usher-browser`).
+    pub binding: Option<&'a str>,
+}
+
+/// The interaction fields a posted login or consent form carries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FormFields<'a> {
+    /// The first form's sealed interaction (`pending`).
+    pub pending: Option<&'a str>,
+    /// A later form's interaction id (`interaction`).
+    pub interaction: Option<&'a str>,
+    /// A later form's one-use token (`csrf`).
+    pub csrf: Option<&'a str>,
+}
+
+/// The hidden fields of a form to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Form {
+    /// The first page: the whole pending request, sealed. Showing it wrote nothing.
+    Sealed(String),
+    /// A later page: the stored interaction's id and this form's one-use token.
+    Stored { interaction: String, csrf: String },
+}
+
+/// What a sign-in step decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInOutcome {
+    /// A code was issued: redirect to the client with it.
+    IssueCode(CodeRedirect),
+    /// Show the login page.
+    ShowLogin(LoginForm),
+    /// Show the consent page.
+    ShowConsent(ConsentForm),
+    /// Send an error back to the client's redirect URI (RFC 6749 §4.1.2.1).
+    ErrorToClient {
+        redirect_uri: RedirectUri,
+        rejection: Rejection,
+        state: Option<String>,
+    },
+    /// Show one of Usher's own error pages: there is nowhere safe to redirect, or the
+    /// server failed.
+    ErrorPage(ErrorPageKind),
+}
+
+impl SignInOutcome {
+    /// An error for the client's redirect URI; logged here, where it is decided.
+    pub fn error_to_client(
+        redirect_uri: &RedirectUri,
+        state: Option<&str>,
+        rejection: Rejection,
+    ) -> SignInOutcome {
+        tracing::info!(error = rejection.error.code(), description = %rejection.description, "authorization request refused");
+        SignInOutcome::ErrorToClient {
+            redirect_uri: redirect_uri.clone(),
+            rejection,
+            state: state.map(str::to_owned),
+        }
+    }
+
+    pub fn failure(f: Failure) -> SignInOutcome {
+        SignInOutcome::ErrorPage(ErrorPageKind::Failure(f))
+    }
+
+    pub fn refused(r: FormRefusal) -> SignInOutcome {
+        SignInOutcome::ErrorPage(ErrorPageKind::Refused(r))
+    }
+}
+
+/// The redirect that delivers a code (with `iss`, RFC 9207, added by the renderer from
+/// the issuer).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodeRedirect {
+    pub redirect_uri: RedirectUri,
+    /// The code itself: a secret, never logged (`Debug` does not show it).
+    pub code: String,
+    pub state: Option<String>,
+}
+
+impl std::fmt::Debug for CodeRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeRedirect")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("code", &"<redacted>")
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+/// The login page to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginForm {
+    pub client_name: String,
+    pub form: Form,
+    /// Prefilled from `login_hint` or the previous attempt; may be empty.
+    pub username: String,
+    /// The browser-binding cookie to set (the first page only; the same value as before
+    /// if the browser had one, so other tabs' forms stay valid).
+    pub binding: Option<String>,
+}
+
+/// The consent page to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentForm {
+    pub client_name: String,
+    /// "Signed in as …"; empty if the person could not be read.
+    pub username: String,
+    pub scopes: ScopeSet,
+    /// The client's identity cannot be verified (a public client on a loopback or
+    /// private-use redirect URI).
+    pub unverified: bool,
+    pub form: Form,
+    /// As [`LoginForm::binding`].
+    pub binding: Option<String>,
+}
+
+/// Why one of Usher's own error pages is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorPageKind {
+    /// `/authorize` named no trustworthy client or redirect URI.
+    Untrusted(UntrustedError),
+    /// A posted form was refused.
+    Refused(FormRefusal),
+    /// The server itself failed.
+    Failure(Failure),
+}
+
+/// Why a posted login or consent form was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormRefusal {
+    /// The form expired, was altered, is for another step, or its sign-in is over.
+    Expired,
+    /// The form was posted from another browser than the one that started it.
+    OtherBrowser,
+    /// The form was already used.
+    AlreadySubmitted,
+    /// The form lacks its interaction fields.
+    Incomplete,
+    /// The consent form has no (or an unknown) decision.
+    NoDecision,
+    /// The person who would consent is no longer the one signed in in this browser.
+    NoLongerSignedIn,
+}
