@@ -19,6 +19,7 @@ mod limits;
 mod logout;
 mod ops;
 mod pg_restart;
+mod redis_keys;
 mod refresh;
 mod revoke;
 mod rotation;
