@@ -11,6 +11,7 @@ mod authlib;
 mod browser;
 mod cli;
 mod client_credentials;
+mod client_show;
 mod cluster;
 mod config;
 mod helpers;
