@@ -20,6 +20,7 @@ mod limits;
 mod logout;
 mod ops;
 mod pg_restart;
+mod readme;
 mod redis_keys;
 mod refresh;
 mod revoke;
