@@ -14,12 +14,15 @@
 //! - The placeholders `<NAME_client_id>` and `<NAME_client_secret>` become what the
 //!   README's `client create --name "Name"` printed (NAME is the name in lower case, `_`
 //!   for anything but letters and digits), as the reader copies them.
+//! - What a command asks for on standard input, the reader types: for `--password-stdin`
+//!   the password this test chose (and later signs in with), for `--client-secret-stdin`
+//!   the secret of the client whose `<NAME_client_id>` the command names.
 //! - `serve` runs in the background until the end, as in the reader's first terminal;
 //!   `./test` is skipped: it is the command that runs this test.
 //! - The URL `try sign-in` prints is opened in headless Chromium, driven by
 //!   `e2e/open-and-sign-in.js` as the browser tests drive it (playwright-core, Debian's
-//!   `chromium`), which signs in as the person the README created, with the password the
-//!   README gave, and allows.
+//!   `chromium`), which signs in as the person the README created, with that password,
+//!   and allows.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -29,6 +32,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(120);
+/// What the reader types when `user create --password-stdin` asks.
+const PASSWORD: &str = "a long passphrase, typed";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -110,12 +115,6 @@ fn flag(text: &str, name: &str) -> Option<String> {
     rest.split_whitespace().next().map(str::to_owned)
 }
 
-/// The `'…'` that `printf '%s\n' '…' |` feeds a command, as the README writes passwords.
-fn piped_in(text: &str) -> Option<String> {
-    let rest = text.strip_prefix("printf '%s\\n' '")?;
-    Some(rest.split('\'').next()?.to_owned())
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -189,6 +188,48 @@ impl Reader {
         cmd
     }
 
+    /// What the reader types when `line` asks for it on standard input, if it does.
+    fn typed(&self, line: &Line) -> Option<String> {
+        if line.text.contains("--password-stdin") {
+            return Some(format!("{PASSWORD}\n"));
+        }
+        if line.text.contains("--client-secret-stdin") {
+            let id = flag(&line.text, "--client-id").expect("--client-id");
+            let name = id
+                .strip_prefix('<')
+                .and_then(|n| n.strip_suffix("_client_id>"))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "README.md ({}): --client-id {id} names no client created above",
+                        line.section
+                    )
+                });
+            let secret = self
+                .placeholders
+                .get(&format!("{name}_client_secret"))
+                .unwrap_or_else(|| panic!("no client_secret was printed for {name}"));
+            return Some(format!("{secret}\n"));
+        }
+        None
+    }
+
+    /// Starts `text` with `typed` on its standard input, and both outputs piped.
+    fn spawn(&self, text: &str, typed: Option<String>) -> Child {
+        let mut child = self
+            .shell(text)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("bash runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        if let Some(typed) = typed {
+            // A command that exits before reading is the command's failure, not this write's.
+            let _ = stdin.write_all(typed.as_bytes());
+        }
+        child
+    }
+
     fn run(&mut self, line: &Line) {
         if line.text == "./test" {
             // The README's test command: the one running this test.
@@ -201,18 +242,15 @@ impl Reader {
         } else if text.contains(" try sign-in ") {
             self.sign_in(line, &text);
         } else {
-            let stdout = self.finish(line, self.shell(&text).stdin(Stdio::null()));
+            let stdout = self.finish(line, &text, self.typed(line));
             self.remember(line, &stdout);
         }
     }
 
-    /// Runs `cmd` to completion within [`LIMIT`]; its stdout, or a failure naming the line.
-    fn finish(&self, line: &Line, cmd: &mut Command) -> String {
-        let child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("bash runs");
+    /// Runs `text` to completion within [`LIMIT`], with `typed` on its standard input; its
+    /// stdout, or a failure naming the line.
+    fn finish(&self, line: &Line, text: &str, typed: Option<String>) -> String {
+        let child = self.spawn(text, typed);
         let output = wait_output(child, LIMIT);
         let (stdout, stderr) = (
             String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -259,9 +297,15 @@ impl Reader {
             self.done.push("client create");
         } else if line.text.contains(" user create ") {
             let username = flag(&line.text, "--username").expect("user create has a --username");
-            let password = piped_in(&line.text).expect("the password comes from printf");
             assert!(
-                self.passwords.insert(username.clone(), password).is_none(),
+                line.text.contains("--password-stdin"),
+                "README.md ({}): a password on the command line",
+                line.section
+            );
+            assert!(
+                self.passwords
+                    .insert(username.clone(), PASSWORD.to_owned())
+                    .is_none(),
                 "README.md ({}) creates {username} a second time",
                 line.section
             );
@@ -314,13 +358,7 @@ impl Reader {
     /// `try sign-in`: reads the URL it prints, opens it in headless Chromium as the person
     /// the README created, and waits for the command to print the tokens.
     fn sign_in(&mut self, line: &Line, text: &str) {
-        let mut child = self
-            .shell(text)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("try sign-in starts");
+        let mut child = self.spawn(text, self.typed(line));
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || {
