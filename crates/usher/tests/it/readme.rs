@@ -358,7 +358,23 @@ impl Reader {
     /// `try sign-in`: reads the URL it prints, opens it in headless Chromium as the person
     /// the README created, and waits for the command to print the tokens.
     fn sign_in(&mut self, line: &Line, text: &str) {
-        let mut child = self.spawn(text, self.typed(line));
+        // Everything that can fail without the command is checked before it starts, so a
+        // failed check never leaves it waiting for a browser.
+        assert_eq!(
+            self.passwords.len(),
+            1,
+            "the README signs in as the one person it created"
+        );
+        let (username, password) = self.passwords.iter().next().unwrap();
+        let e2e = repo().join("e2e");
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+        assert!(
+            Path::new(&chromium).exists() && e2e.join("node_modules/playwright-core").exists(),
+            "the README test signs in with Chromium and the e2e packages: run `./test` (or \
+             `apt-get install -y chromium` and `npm ci --prefix e2e`)"
+        );
+        // `exec`: the command itself is the child, so that killing it on failure stops it.
+        let mut child = self.spawn(&format!("exec {text}"), self.typed(line));
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || {
@@ -381,19 +397,6 @@ impl Reader {
                 )
             }
         };
-        assert_eq!(
-            self.passwords.len(),
-            1,
-            "the README signs in as the one person it created"
-        );
-        let (username, password) = self.passwords.iter().next().unwrap();
-        let e2e = repo().join("e2e");
-        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-        assert!(
-            Path::new(&chromium).exists() && e2e.join("node_modules/playwright-core").exists(),
-            "the README test signs in with Chromium and the e2e packages: run `./test` (or \
-             `apt-get install -y chromium` and `npm ci --prefix e2e`)"
-        );
         let mut browser = Command::new("node")
             .arg(e2e.join("open-and-sign-in.js"))
             .args([&url, username])
