@@ -310,6 +310,20 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log lines, once at least one line contains `needle` (waiting up to 10 s), and
+    /// a moment more, so that a line written twice is seen twice. A line the server wrote
+    /// before it answered reaches [`Server::log`] through a reader thread, which on a
+    /// loaded machine may not have run yet when the test reads the log.
+    pub fn log_with(&self, needle: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.log().iter().any(|l| l.contains(needle)) && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        self.log()
+    }
+
     /// Sends `signal` (`TERM`, `KILL`, …) with kill(1).
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
