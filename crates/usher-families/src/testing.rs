@@ -1,7 +1,9 @@
 //! The family-store contract (cargo feature `testing`): one suite, written once as
 //! functions over `&dyn FamilyStore`, that the Redis store and the embedded SQL store
 //! (on SQLite and on PostgreSQL) must both pass; and a Redis store on a private key
-//! prefix for tests.
+//! prefix for tests, whose keys are deleted when the test ends ([`TestPrefix`]): the
+//! store sets each family's expiry to its absolute end (days away), so keys a test left
+//! behind would otherwise stay in the developer's Redis for that long.
 //!
 //! Redis being unreachable is a test failure with instructions, never a silent skip.
 //! Times are taken near the real clock, because Redis expires a family's key by the
@@ -29,9 +31,109 @@ pub fn redis_url() -> String {
     std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
 }
 
+/// What every test prefix starts with (`usher-test-<random hex>:`).
+pub const TEST_PREFIX_START: &str = "usher-test-";
+
 /// A random key prefix, so tests never see each other's keys (nothing is flushed).
+/// Prefer [`TestPrefix`], which also deletes the keys written under it.
 pub fn random_prefix() -> String {
-    format!("usher-test-{}:", uuid::Uuid::new_v4().simple())
+    format!("{TEST_PREFIX_START}{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// A random key prefix on the test Redis whose keys are deleted when it is dropped (at
+/// the end of the test, and also when the test fails: a panic unwinds through the
+/// drop). Keep it alive for as long as anything writes under it: declare it before the
+/// servers that use it, so that they stop first.
+#[derive(Debug)]
+pub struct TestPrefix {
+    url: String,
+    prefix: String,
+}
+
+impl TestPrefix {
+    /// A fresh prefix on the Redis at [`redis_url`]; panics, with instructions, if Redis
+    /// does not answer.
+    pub fn new() -> TestPrefix {
+        let url = redis_url();
+        require_redis(&url);
+        TestPrefix {
+            url,
+            prefix: random_prefix(),
+        }
+    }
+
+    /// The prefix, e.g. for `USHER_REDIS_PREFIX`.
+    pub fn as_str(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The Redis URL the prefix lives on, e.g. for `USHER_REDIS_URL`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A store on this prefix.
+    pub fn store(&self) -> RedisFamilyStore {
+        RedisFamilyStore::connect(&self.url, &self.prefix).unwrap()
+    }
+
+    /// The keys that exist under this prefix now.
+    pub fn keys(&self) -> Vec<String> {
+        keys_under(&self.url, &self.prefix).unwrap()
+    }
+}
+
+impl Default for TestPrefix {
+    fn default() -> TestPrefix {
+        TestPrefix::new()
+    }
+}
+
+impl Drop for TestPrefix {
+    fn drop(&mut self) {
+        // Never panic here (a drop during a failed test's unwinding would abort): a key
+        // that cannot be deleted still expires at its family's end.
+        let deleted = redis::Client::open(self.url.as_str()).and_then(|client| {
+            let mut conn = client.get_connection()?;
+            let keys = keys_under(&self.url, &self.prefix)?;
+            for chunk in keys.chunks(500) {
+                redis::cmd("DEL").arg(chunk).query::<()>(&mut conn)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = deleted {
+            eprintln!(
+                "could not delete the test keys under {} on {}: {e}",
+                self.prefix, self.url
+            );
+        }
+    }
+}
+
+/// Every key whose name starts with `prefix` (SCAN, so Redis is never blocked). The
+/// prefix must hold no glob characters; [`random_prefix`]'s never do.
+pub fn keys_under(url: &str, prefix: &str) -> redis::RedisResult<Vec<String>> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_connection()?;
+    let mut cursor: u64 = 0;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut conn)?;
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
 }
 
 /// Panics, with instructions, unless Redis answers at `url`.
@@ -59,11 +161,11 @@ pub fn require_redis(url: &str) {
     }
 }
 
-/// A Redis store on a fresh random prefix; panics if Redis does not answer.
-pub fn redis_store() -> RedisFamilyStore {
-    let url = redis_url();
-    require_redis(&url);
-    RedisFamilyStore::connect(&url, &random_prefix()).unwrap()
+/// A Redis store on a fresh random prefix, and the prefix, which deletes the store's
+/// keys when dropped; panics if Redis does not answer.
+pub fn redis_store() -> (RedisFamilyStore, TestPrefix) {
+    let prefix = TestPrefix::new();
+    (prefix.store(), prefix)
 }
 
 /// Now, by the real clock (tests only: the store itself takes `now` as a parameter).
@@ -583,7 +685,9 @@ pub async fn ping_answers(store: &dyn FamilyStore) {
 }
 
 /// Runs every contract case as its own test against the store `$make` builds:
-/// `family_contract!(redis, usher_families::testing::redis_store());`
+/// `family_contract!(redis, usher_families::testing::redis_store());` (`$make` gives the
+/// store and something to keep alive until the case ends: a [`TestPrefix`], a test
+/// database)
 #[macro_export]
 macro_rules! family_contract {
     ($module:ident, $make:expr) => {

@@ -2,10 +2,12 @@
 //! prefix per test on the Redis at `USHER_TEST_REDIS_URL`, default 127.0.0.1:6379), and
 //! the embedded store on SQLite (a fresh file per test) and on PostgreSQL (a fresh
 //! database per test). A missing Redis or PostgreSQL fails the tests; nothing skips.
+//! Each Redis prefix's keys are deleted when its test ends (`TestPrefix`), which
+//! `test_prefixes_leave_nothing_behind` proves.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-usher_families::family_contract!(redis, (usher_families::testing::redis_store(), ()));
+usher_families::family_contract!(redis, usher_families::testing::redis_store());
 
 usher_families::family_contract!(sqlite, {
     let t = usher_store::testing::TestDb::sqlite();
@@ -22,10 +24,7 @@ usher_families::family_contract!(postgres, {
 /// still revoked.
 mod redis_indexes {
     use usher_domain::{FamilyStore, RevokeReason};
-    use usher_families::RedisFamilyStore;
-    use usher_families::testing::{
-        new_family, now, online, random_prefix, redis_url, require_redis,
-    };
+    use usher_families::testing::{TestPrefix, new_family, now, online, redis_url};
 
     async fn cardinality(prefix: &str, key: &str) -> i64 {
         let client = redis::Client::open(redis_url()).unwrap();
@@ -39,10 +38,9 @@ mod redis_indexes {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn indexes_stay_bounded_when_many_families_have_expired() {
-        let url = redis_url();
-        require_redis(&url);
-        let prefix = random_prefix();
-        let store = RedisFamilyStore::connect(&url, &prefix).unwrap();
+        let keep = TestPrefix::new();
+        let prefix = keep.as_str();
+        let store = keep.store();
         let t = now();
         let first = online(new_family(t));
         let same = |mut f: usher_domain::NewFamily| {
@@ -59,7 +57,7 @@ mod redis_indexes {
         }
         let user = format!("rtz-user:{}", first.user_id.as_str());
         let lineage = format!("rtz-lineage:{}", first.lineage_hash.clone().unwrap());
-        assert_eq!(cardinality(&prefix, &user).await, 500);
+        assert_eq!(cardinality(prefix, &user).await, 500);
         // … then, after that end, three more writes: only the live ones are indexed.
         for _ in 0..3 {
             store
@@ -68,16 +66,15 @@ mod redis_indexes {
                 .unwrap();
         }
         for key in [user.as_str(), lineage.as_str(), "rtz-all"] {
-            assert_eq!(cardinality(&prefix, key).await, 3, "{key}");
+            assert_eq!(cardinality(prefix, key).await, 3, "{key}");
         }
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn families_indexed_by_an_earlier_version_are_still_revoked() {
-        let url = redis_url();
-        require_redis(&url);
-        let prefix = random_prefix();
-        let store = RedisFamilyStore::connect(&url, &prefix).unwrap();
+        let keep = TestPrefix::new();
+        let (url, prefix) = (keep.url(), keep.as_str());
+        let store = keep.store();
         let f = online(new_family(now()));
         store.create(&f).await.unwrap();
         // Move it from the new indexes to the plain sets the previous version wrote.
@@ -123,5 +120,29 @@ mod redis_indexes {
             .await
             .unwrap();
         assert_eq!(n, 1, "g, found through the plain set");
+    }
+
+    /// A test's Redis keys are gone when its prefix is dropped: the store sets each
+    /// family's expiry to its absolute end, days away, so anything left would stay.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn test_prefixes_leave_nothing_behind() {
+        let keep = TestPrefix::new();
+        let (url, prefix) = (keep.url().to_owned(), keep.as_str().to_owned());
+        let store = keep.store();
+        let f = online(new_family(now()));
+        store.create(&f).await.unwrap();
+        store
+            .revoke_online(
+                f.lineage_hash.as_deref().unwrap(),
+                RevokeReason::Logout,
+                now(),
+            )
+            .await
+            .unwrap();
+        assert!(keep.keys().len() >= 3, "{:?}", keep.keys());
+        drop(store);
+        drop(keep);
+        let left = usher_families::testing::keys_under(&url, &prefix).unwrap();
+        assert_eq!(left, Vec::<String>::new(), "keys left under {prefix}");
     }
 }

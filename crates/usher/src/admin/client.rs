@@ -172,6 +172,14 @@ fn grant_list(c: &Client) -> String {
         .join(",")
 }
 
+/// Whether PKCE means anything for this client: only the authorization code flow uses
+/// it (and registration refuses --pkce-optional without that grant).
+fn pkce_applies(c: &Client) -> bool {
+    c.registration
+        .grant_types
+        .contains(&usher_domain::GrantType::AuthorizationCode)
+}
+
 /// The client as JSON, without any secret.
 pub fn describe(c: &Client) -> Value {
     let r = &c.registration;
@@ -185,7 +193,9 @@ pub fn describe(c: &Client) -> Value {
         "grant_types": r.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scope": r.scopes.to_string(),
         "audiences": r.audiences.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-        "pkce_required": r.pkce_required,
+        // PKCE belongs to the authorization code flow: for a client without that grant
+        // (a client_credentials service) it does not apply, which `null` says.
+        "pkce_required": pkce_applies(c).then_some(r.pkce_required),
         "first_party": r.first_party,
         "created_at": clock::rfc3339(c.created_at),
     })
@@ -212,7 +222,9 @@ fn print_human(c: &Client, secret: Option<&str>) {
     }
     println!(
         "pkce:          {}",
-        if r.pkce_required {
+        if !pkce_applies(c) {
+            "does not apply (no authorization_code grant)"
+        } else if r.pkce_required {
             "required"
         } else {
             "optional"

@@ -45,14 +45,50 @@ pub fn read_secret_stdin() -> anyhow::Result<String> {
     Ok(secret)
 }
 
-/// The first line of standard input, without its line ending.
+/// The first line of standard input, without its line ending. When standard input is a
+/// terminal (a person typing or pasting, which keeps the secret out of the command line
+/// and the shell's history), it first says what it waits for and does not show what is
+/// typed; piped input is read as it comes, without a prompt.
 fn read_line_stdin(what: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| usage(format!("cannot read {what} from standard input: {e}")))?;
+    let terminal = std::io::stdin().is_terminal();
+    let hidden = terminal.then(|| {
+        eprint!("{what} (not shown), then Enter: ");
+        EchoOff::new()
+    });
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if terminal {
+        drop(hidden);
+        eprintln!();
+    }
+    read.map_err(|e| usage(format!("cannot read {what} from standard input: {e}")))?;
     let trimmed = line.strip_suffix('\n').unwrap_or(&line);
     let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
     Ok(trimmed.to_owned())
+}
+
+/// The terminal's echo, off while a secret is typed and on again when dropped. stty(1)
+/// does it on the inherited standard input: no unsafe code and no dependency; where
+/// stty is missing the input is shown, as before.
+struct EchoOff {
+    off: bool,
+}
+
+impl EchoOff {
+    fn new() -> EchoOff {
+        let off = std::process::Command::new("stty")
+            .arg("-echo")
+            .status()
+            .is_ok_and(|s| s.success());
+        EchoOff { off }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if self.off {
+            let _ = std::process::Command::new("stty").arg("echo").status();
+        }
+    }
 }

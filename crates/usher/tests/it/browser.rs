@@ -1,6 +1,6 @@
 //! The browser tests (`e2e/`, headless Chromium driven by playwright-core, with an
 //! axe-core audit) run as part of `cargo test`, against this build's `usher` binary. They
-//! need Node.js, `npm ci --prefix e2e` and Debian's `chromium`; `.ci/run` installs them.
+//! need Node.js, `npm ci --prefix e2e` and Debian's `chromium`; `./test` installs them.
 //! Missing pieces fail the test with the command that fixes them — never a silent skip.
 
 use std::path::Path;
@@ -12,11 +12,11 @@ fn the_browser_tests_pass_in_headless_chromium() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     assert!(
         Path::new(&chromium).exists(),
-        "Chromium is needed for the browser tests: `apt-get install -y chromium` (or set CHROMIUM)"
+        "Chromium is needed for the browser tests: run `./test` (it installs it), or `apt-get install -y chromium` (or set CHROMIUM)"
     );
     assert!(
         e2e.join("node_modules/playwright-core").exists(),
-        "the browser tests' packages are missing: run `npm ci --prefix e2e`"
+        "the browser tests' packages are missing: run `./test` or `npm ci --prefix e2e`"
     );
     let output = Command::new("node")
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
@@ -24,7 +24,7 @@ fn the_browser_tests_pass_in_headless_chromium() {
         .env("USHER_BIN", env!("CARGO_BIN_EXE_usher"))
         .env("CHROMIUM", &chromium)
         .output()
-        .expect("Node.js is needed for the browser tests: install nodejs");
+        .expect("Node.js is needed for the browser tests: run `./test`, or install nodejs");
     let report = format!(
         "{}\n{}",
         String::from_utf8_lossy(&output.stdout),

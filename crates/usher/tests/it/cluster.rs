@@ -28,22 +28,23 @@ pub struct Cluster {
     pub sandboxes: Vec<Sandbox>,
     pub nodes: Vec<Option<Server>>,
     pub issuer: String,
+    /// The shared Redis prefix, whose keys are deleted when the cluster is dropped: last,
+    /// so that the nodes (dropped in field order) have stopped by then.
+    _redis: usher_families::testing::TestPrefix,
 }
 
 impl Cluster {
     pub fn start(n: usize) -> Cluster {
-        let redis = usher_families::testing::redis_url();
-        usher_families::testing::require_redis(&redis);
+        let redis = usher_families::testing::TestPrefix::new();
         let kek = usher_keys::Kek::generate().unwrap().to_base64();
-        let prefix = usher_families::testing::random_prefix();
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let issuer = format!("http://127.0.0.1:{}", ports[0]);
         let first = Sandbox::with_test_db(Backend::Postgres);
         let db_url = first.env_value("USHER_DATABASE_URL").unwrap();
         let configure = |s: Sandbox, port: u16| {
             s.env("USHER_KEK", &kek)
-                .env("USHER_REDIS_URL", &redis)
-                .env("USHER_REDIS_PREFIX", &prefix)
+                .env("USHER_REDIS_URL", redis.url())
+                .env("USHER_REDIS_PREFIX", redis.as_str())
                 .env("USHER_ISSUER", &issuer)
                 .env("USHER_BIND", &format!("127.0.0.1:{port}"))
                 .env("USHER_KEYS__POLL_INTERVAL", "1")
@@ -67,6 +68,7 @@ impl Cluster {
             sandboxes,
             nodes,
             issuer,
+            _redis: redis,
         }
     }
 

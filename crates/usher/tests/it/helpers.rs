@@ -16,6 +16,9 @@ pub struct Sandbox {
     _db: Option<TestDb>,
     /// Whether the test (not Usher) wrote `keys/kek`.
     provisioned: std::sync::atomic::AtomicBool,
+    /// The Redis key prefix of [`Sandbox::on_redis`], whose keys are deleted when the
+    /// sandbox is dropped (after the servers a test started from it, which it outlives).
+    redis: Option<usher_families::testing::TestPrefix>,
 }
 
 /// Which SQL backend a test runs on.
@@ -33,6 +36,7 @@ impl Sandbox {
             env: Vec::new(),
             _db: None,
             provisioned: std::sync::atomic::AtomicBool::new(false),
+            redis: None,
         }
     }
 
@@ -76,6 +80,22 @@ impl Sandbox {
         }
         file.write_all(format!("{}\n", kek.to_base64()).as_bytes())
             .expect("the KEK written");
+    }
+
+    /// Refresh-token families in the test Redis, on a fresh key prefix that the sandbox
+    /// deletes when it is dropped; panics, with instructions, if Redis does not answer.
+    pub fn on_redis(self) -> Sandbox {
+        self.on_redis_prefix(usher_families::testing::TestPrefix::new())
+    }
+
+    /// Refresh-token families in the test Redis under `prefix` (shared with other
+    /// sandboxes: see [`Sandbox::redis_prefix`]); this sandbox deletes its keys when it
+    /// is dropped.
+    pub fn on_redis_prefix(mut self, prefix: usher_families::testing::TestPrefix) -> Sandbox {
+        self.set_env("USHER_REDIS_URL", prefix.url());
+        self.set_env("USHER_REDIS_PREFIX", prefix.as_str());
+        self.redis = Some(prefix);
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Sandbox {
@@ -288,6 +308,20 @@ impl Server {
     /// The log lines written since the server started listening.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The log lines, once at least one line contains `needle` (waiting up to 10 s), and
+    /// a moment more, so that a line written twice is seen twice. A line the server wrote
+    /// before it answered reaches [`Server::log`] through a reader thread, which on a
+    /// loaded machine may not have run yet when the test reads the log.
+    pub fn log_with(&self, needle: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.log().iter().any(|l| l.contains(needle)) && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        self.log()
     }
 
     /// Sends `signal` (`TERM`, `KILL`, …) with kill(1).

@@ -400,7 +400,7 @@ async fn without_trusted_proxies_a_forwarding_loopback_peer_is_not_one_lock_for_
     // The operator is told, once.
     let warnings = u
         .server
-        .log()
+        .log_with("untrusted_proxy")
         .iter()
         .filter(|l| l.contains("untrusted_proxy") && l.contains("USHER_TRUSTED_PROXIES"))
         .count();

@@ -240,14 +240,7 @@ crate::async_on_both_backends!(
 /// The admin commands reach the Redis store too.
 #[tokio::test(flavor = "multi_thread")]
 async fn families_in_redis_are_listed_and_revoked_by_the_cli() {
-    let url = usher_families::testing::redis_url();
-    usher_families::testing::require_redis(&url);
-    let sandbox = Sandbox::with_test_db(Backend::Sqlite)
-        .env("USHER_REDIS_URL", &url)
-        .env(
-            "USHER_REDIS_PREFIX",
-            &usher_families::testing::random_prefix(),
-        );
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite).on_redis();
     let (server, rp) = setup(&sandbox);
     let t = tokens(&server.base, &Browser::new(), &rp, SCOPE).await;
     let family = rt(&t).split_once('.').unwrap().0.to_owned();
@@ -534,16 +527,7 @@ fn sandbox_on(store: &str) -> Sandbox {
     match store {
         "sqlite" => Sandbox::with_test_db(Backend::Sqlite),
         "postgres" => Sandbox::with_test_db(Backend::Postgres),
-        _ => {
-            let url = usher_families::testing::redis_url();
-            usher_families::testing::require_redis(&url);
-            Sandbox::with_test_db(Backend::Sqlite)
-                .env("USHER_REDIS_URL", &url)
-                .env(
-                    "USHER_REDIS_PREFIX",
-                    &usher_families::testing::random_prefix(),
-                )
-        }
+        _ => Sandbox::with_test_db(Backend::Sqlite).on_redis(),
     }
 }
 

@@ -588,7 +588,7 @@ async fn one_confirmation_posted_many_times_at_once_ends_the_session_once(backen
     assert_eq!(sandbox.count("sessions"), 0);
     assert_eq!(sandbox.count("spent_nonces"), 1);
     let ended = server
-        .log()
+        .log_with("browser session ended by logout")
         .iter()
         .filter(|l| l.contains("browser session ended by logout"))
         .count();
