@@ -219,6 +219,9 @@ pub trait FactorStore: Send + Sync {
     fn insert_totp(&self, factor: &TotpFactor) -> Result<bool, StoreError>;
     /// The person's authenticator app, confirmed or not.
     fn get_totp(&self, user: &UserId) -> Result<Option<TotpFactor>, StoreError>;
+    /// Every authenticator app, by person id (for `usher kek rotate`, which re-seals
+    /// their secrets).
+    fn list_totp_factors(&self) -> Result<Vec<TotpFactor>, StoreError>;
     /// Confirms an unconfirmed factor with the first code's `step`, recorded as used:
     /// one `UPDATE … WHERE confirmed = false AND (last_used_step IS NULL OR
     /// last_used_step < step)`. Whether it confirmed.

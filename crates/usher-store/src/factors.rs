@@ -116,6 +116,18 @@ impl FactorStore for Database {
             .transpose()
     }
 
+    fn list_totp_factors(&self) -> Result<Vec<TotpFactor>, StoreError> {
+        let mut conn = self.conn()?;
+        totp_factors::table
+            .order(totp_factors::user_id)
+            .select(TotpRow::as_select())
+            .load(&mut *conn)
+            .map_err(unavailable)?
+            .into_iter()
+            .map(TotpRow::into_domain)
+            .collect()
+    }
+
     fn confirm_totp(&self, user: &UserId, step: i64) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         let query = diesel::sql_query(for_backend(&conn, CONFIRM_SQL))

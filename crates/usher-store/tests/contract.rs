@@ -1644,6 +1644,9 @@ mod cases {
         let stored = db.get_totp(&uid("u-1")).unwrap().unwrap();
         assert_eq!(stored.sealed_secret, "v1.resealed");
         assert!(stored.confirmed);
+        db.insert_totp(&totp("u-2", false)).unwrap();
+        let all = db.list_totp_factors().unwrap();
+        assert_eq!(all, vec![stored, totp("u-2", false)]);
     }
 
     pub fn a_recovery_code_is_spent_once_and_replacing_voids_the_old_ones(
