@@ -10,11 +10,11 @@ use std::sync::{Arc, RwLock};
 
 use usher_domain::ports::Ping;
 use usher_domain::{
-    Client, ClientId, ClientStore, CodeStore, ConsentStore, FamilyStore, InteractionStore, Issuer,
-    NonceStore, RevocationStore, Session, SessionStore, StoreError, ThrottleStore, UnixTime, User,
-    UserId, UserStore,
+    Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore, FamilyStore,
+    InteractionStore, Issuer, NonceStore, RevocationStore, Session, SessionStore, StoreError,
+    ThrottleStore, UnixTime, User, UserId, UserStore,
 };
-use usher_keys::{FormSealer, SecretHasher};
+use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 
 use crate::cache::{Check, Fresh, MAX_REVOKED};
 use crate::failure::{Failure, blocking};
@@ -131,6 +131,8 @@ pub struct Stores {
     /// Spent single-use values (logout confirmations).
     pub nonces: Arc<dyn NonceStore>,
     pub throttle: Arc<dyn ThrottleStore>,
+    /// Second factors (authenticator apps, recovery codes): `mfa.rs`.
+    pub factors: Arc<dyn FactorStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -149,6 +151,7 @@ impl Stores {
             + RevocationStore
             + NonceStore
             + ThrottleStore
+            + FactorStore
             + Ping
             + FamilyStore
             + 'static,
@@ -163,6 +166,7 @@ impl Stores {
             revocations: db.clone(),
             nonces: db.clone(),
             throttle: db.clone(),
+            factors: db.clone(),
             families: db.clone(),
             database: db,
         }
@@ -181,6 +185,8 @@ pub struct Core {
     pub secrets: SecretHasher,
     /// Seals the pending request that a sign-in's first page carries (the sign-in flow).
     pub sealer: FormSealer,
+    /// Seals and opens second-factor secrets at rest (`mfa.rs`).
+    pub factor_sealer: FactorSealer,
     /// Where argon2id checks run (bounded threads, bounded memory).
     pub passwords: crate::passwords::PasswordPool,
     /// Short-lived copies of clients, people and revoked token ids (`cache.rs`).

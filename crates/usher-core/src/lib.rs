@@ -25,6 +25,7 @@ pub mod keys;
 pub mod lineage;
 pub mod logout;
 pub mod metrics;
+pub mod mfa;
 pub mod passwords;
 pub mod refresh_tokens;
 pub mod revocation;

@@ -9,7 +9,7 @@ use usher_domain::{
     Client, ClientId, ClientRegistration, ClientStore, KeyState, RegistrationInput, UnixTime, User,
     UserId, UserStore, Username,
 };
-use usher_keys::{FormSealer, Kek, KeyRing, SecretHasher, generate_signing_key};
+use usher_keys::{FactorSealer, FormSealer, Kek, KeyRing, SecretHasher, generate_signing_key};
 use usher_store::testing::TestDb;
 
 use crate::cache::Caches;
@@ -80,6 +80,7 @@ impl TestNode {
             stores: Stores::all_in(Arc::new(db.clone())),
             secrets: SecretHasher::from_kek(kek),
             sealer: FormSealer::from_kek(kek),
+            factor_sealer: FactorSealer::from_kek(kek),
             passwords: PasswordPool::new(1),
             caches: Arc::new(Caches::new(0)),
             clock: clock.clone(),

@@ -16,6 +16,7 @@ pub mod error;
 pub mod families;
 pub mod issuer;
 pub mod keys;
+pub mod mfa;
 pub mod pkce;
 pub mod ports;
 pub mod rotation;
@@ -36,10 +37,13 @@ pub use families::{
 };
 pub use issuer::{Issuer, IssuerError};
 pub use keys::{KeyState, SigningKeyRecord};
+pub use mfa::{
+    Acr, Amr, CodeError, RecoveryCode, RecoveryCodeRecord, TotpCode, TotpFactor, totp_step,
+};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use ports::{
-    ClientStore, CodeStore, ConsentStore, InteractionStore, KeyStore, NonceStore, Ping,
-    RevocationStore, SessionStore, StoreError, ThrottleStore, UserStore,
+    ClientStore, CodeStore, ConsentStore, FactorStore, InteractionStore, KeyStore, NonceStore,
+    Ping, RevocationStore, SessionStore, StoreError, ThrottleStore, UserStore,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use session::{

@@ -5,6 +5,7 @@
 
 use crate::client::{Client, ClientId};
 use crate::keys::{KeyState, SigningKeyRecord};
+use crate::mfa::TotpFactor;
 use crate::scope::ScopeSet;
 use crate::session::{AuthorizationCode, CodeRedemption, Interaction, LoginFailures, Session};
 use crate::throttle::{Reservation, ThrottlePolicy};
@@ -203,4 +204,63 @@ pub trait ThrottleStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Forgets `key`'s counters (after a successful login to that account).
     fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Second factors (docs/design/mfa.md): a person's authenticator app and recovery codes.
+///
+/// Each single-use rule is ONE atomic statement, so that however many requests race, a
+/// TOTP time step is accepted once and a recovery code is spent once (PostgreSQL
+/// re-checks an `UPDATE`'s condition after waiting on the row lock; SQLite serialises
+/// writers). Deleting a person deletes their factors (foreign keys, `ON DELETE CASCADE`).
+pub trait FactorStore: Send + Sync {
+    /// Stores a new authenticator app for `factor.user_id`, replacing one that was never
+    /// confirmed; one statement. `false`, changing nothing, if a confirmed one exists
+    /// (it must be removed first, from a recent sign-in).
+    fn insert_totp(&self, factor: &TotpFactor) -> Result<bool, StoreError>;
+    /// The person's authenticator app, confirmed or not.
+    fn get_totp(&self, user: &UserId) -> Result<Option<TotpFactor>, StoreError>;
+    /// Every authenticator app, by person id (for `usher kek rotate`, which re-seals
+    /// their secrets).
+    fn list_totp_factors(&self) -> Result<Vec<TotpFactor>, StoreError>;
+    /// Confirms an unconfirmed factor with the first code's `step`, recorded as used:
+    /// one `UPDATE … WHERE confirmed = false AND (last_used_step IS NULL OR
+    /// last_used_step < step)`. Whether it confirmed.
+    fn confirm_totp(&self, user: &UserId, step: i64) -> Result<bool, StoreError>;
+    /// Accepts `step` for a confirmed factor if it is later than the last step accepted:
+    /// one compare-and-set `UPDATE … SET last_used_step = step WHERE confirmed AND
+    /// (last_used_step IS NULL OR last_used_step < step)`. Of any number of callers with
+    /// the same step exactly one gets `true`; a step at or before the last is `false`.
+    fn accept_totp_step(&self, user: &UserId, step: i64) -> Result<bool, StoreError>;
+    /// Compare-and-set of the sealed secret (a KEK rotation re-seals it): writes
+    /// `resealed` only if the stored value is still `expected`. Whether it wrote.
+    fn reseal_totp(
+        &self,
+        user: &UserId,
+        expected: &str,
+        resealed: &str,
+    ) -> Result<bool, StoreError>;
+    /// Removes the person's authenticator app; whether there was one.
+    fn delete_totp(&self, user: &UserId) -> Result<bool, StoreError>;
+    /// Replaces every recovery code of the person with `code_hashes` (keyed hashes), in
+    /// one transaction: the old codes, spent or not, stop working.
+    fn replace_recovery_codes(
+        &self,
+        user: &UserId,
+        code_hashes: &[String],
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Spends the recovery code whose hash is `code_hash`: one `UPDATE … SET used_at =
+    /// now WHERE user_id = ? AND code_hash = ? AND used_at IS NULL`. Exactly one caller
+    /// gets `true`, however many race; an unknown or spent code is `false`.
+    fn spend_recovery_code(
+        &self,
+        user: &UserId,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// How many of the person's recovery codes are unspent.
+    fn recovery_codes_left(&self, user: &UserId) -> Result<usize, StoreError>;
+    /// Removes every factor of the person (authenticator app and recovery codes) in one
+    /// transaction, for a lost device (`usher user mfa-reset`); how many rows went.
+    fn delete_factors(&self, user: &UserId) -> Result<usize, StoreError>;
 }

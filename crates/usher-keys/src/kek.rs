@@ -115,6 +115,18 @@ impl Kek {
         }
     }
 
+    /// [`Kek::derive`] of this KEK and, if it carries one, of the previous KEK too: a
+    /// sub-key for values stored in the database, which must keep opening while a KEK
+    /// change rolls through (until `usher kek rotate` has re-sealed them).
+    pub(crate) fn derive_with_previous(&self, label: &[u8]) -> Kek {
+        Kek {
+            bytes: crate::hmac::hmac_sha256(&self.bytes, label),
+            previous: self
+                .previous
+                .map(|previous| crate::hmac::hmac_sha256(&previous, label)),
+        }
+    }
+
     /// Reads the KEK from `path` if the file exists (an error if it does not hold a valid
     /// KEK), or else creates it, and its parent directory, with mode 0600 and a fresh KEK
     /// followed by a newline. Returns the KEK and whether the file was created.

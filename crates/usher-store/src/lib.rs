@@ -11,7 +11,8 @@
 //! The sign-in records (sessions, interactions, consent, authorization codes, revoked
 //! tokens, failed-login counters) are keyed by hashes of their secrets, which never
 //! appear in logs or error messages; [`Database::purge_expired`] clears out the expired
-//! ones.
+//! ones. A person's second factors (`factors.rs`) are a sealed TOTP secret and keyed
+//! hashes of recovery codes, each used once by one atomic statement.
 //!
 //! With the `testing` feature, [`testing`] provides throw-away SQLite and PostgreSQL
 //! databases for tests of this crate and the crates above it.
@@ -21,6 +22,7 @@ mod codes;
 mod connection;
 mod consents;
 mod database;
+mod factors;
 mod families;
 mod interactions;
 mod keys;

@@ -179,3 +179,22 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    totp_factors (user_id) {
+        user_id -> Text,
+        sealed_secret -> Text,
+        confirmed -> Bool,
+        last_used_step -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}

@@ -13,11 +13,11 @@ use std::sync::{Arc, Barrier};
 
 use usher_domain::{
     Audience, AuthMethod, AuthorizationCode, Client, ClientId, ClientName, ClientRegistration,
-    ClientStore, CodeChallenge, CodeRedemption, CodeStore, ConsentStore, Email, GrantType,
-    Interaction, InteractionStep, InteractionStore, KeyState, KeyStore, LoginFailures, NonceStore,
-    PersonName, Ping, RedirectUri, Reservation, RevocationStore, ScopeSet, Session, SessionStore,
-    SigningKeyRecord, StoreError, ThrottlePolicy, ThrottleStore, UnixTime, User, UserId, UserStore,
-    Username,
+    ClientStore, CodeChallenge, CodeRedemption, CodeStore, ConsentStore, Email, FactorStore,
+    GrantType, Interaction, InteractionStep, InteractionStore, KeyState, KeyStore, LoginFailures,
+    NonceStore, PersonName, Ping, RedirectUri, Reservation, RevocationStore, ScopeSet, Session,
+    SessionStore, SigningKeyRecord, StoreError, ThrottlePolicy, ThrottleStore, TotpFactor,
+    UnixTime, User, UserId, UserStore, Username,
 };
 use usher_store::Database;
 use usher_store::testing::TestDb;
@@ -86,6 +86,14 @@ contract!(
     concurrent_reservations_lose_no_count_and_never_pass_the_limit,
     deleting_a_user_or_client_removes_their_sign_in_records,
     purge_removes_only_what_has_expired,
+    a_totp_factor_round_trips_and_is_replaced_only_while_unconfirmed,
+    a_totp_step_is_accepted_once_and_only_after_the_last,
+    an_unconfirmed_totp_factor_accepts_no_step_until_confirmed,
+    concurrent_acceptances_of_one_totp_step_have_one_winner,
+    a_sealed_totp_secret_is_resealed_by_compare_and_set,
+    a_recovery_code_is_spent_once_and_replacing_voids_the_old_ones,
+    concurrent_spenders_of_one_recovery_code_have_one_winner,
+    factors_are_deleted_per_person_and_with_the_person,
 );
 
 fn uri(s: &str) -> RedirectUri {
@@ -274,6 +282,36 @@ fn code(code_hash: &str, expires_at: i64) -> AuthorizationCode {
         created_at: UnixTime(expires_at - 60),
         expires_at: UnixTime(expires_at),
     }
+}
+
+fn totp(user: &str, confirmed: bool) -> TotpFactor {
+    TotpFactor {
+        user_id: uid(user),
+        sealed_secret: format!("v1.sealed-{user}"),
+        created_at: UnixTime(10),
+        last_used_step: None,
+        confirmed,
+    }
+}
+
+/// Runs `f` on `threads` threads released together; the `true` answers.
+fn race(threads: usize, f: impl Fn() -> bool + Send + Sync + 'static) -> usize {
+    let barrier = Arc::new(Barrier::new(threads));
+    let f = Arc::new(f);
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (barrier, f) = (barrier.clone(), f.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                f()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|won| *won)
+        .count()
 }
 
 mod cases {
@@ -1507,6 +1545,206 @@ mod cases {
         }
         // Nothing more to do at the same time.
         assert_eq!(db.purge_expired(UnixTime(now)), Ok(0));
+    }
+
+    pub fn a_totp_factor_round_trips_and_is_replaced_only_while_unconfirmed(
+        _: &TestDb,
+        db: &Database,
+    ) {
+        seed(db);
+        assert_eq!(db.get_totp(&uid("u-1")), Ok(None));
+        let first = totp("u-1", false);
+        assert_eq!(db.insert_totp(&first), Ok(true));
+        assert_eq!(db.get_totp(&uid("u-1")), Ok(Some(first.clone())));
+        // Set-up started again before it was confirmed: the new secret replaces it.
+        let again = TotpFactor {
+            sealed_secret: "v1.other".into(),
+            created_at: UnixTime(20),
+            ..first.clone()
+        };
+        assert_eq!(db.insert_totp(&again), Ok(true));
+        assert_eq!(db.get_totp(&uid("u-1")), Ok(Some(again.clone())));
+        assert_eq!(db.confirm_totp(&uid("u-1"), 100), Ok(true));
+        let confirmed = db.get_totp(&uid("u-1")).unwrap().unwrap();
+        assert!(confirmed.confirmed);
+        assert_eq!(confirmed.last_used_step, Some(100));
+        // A confirmed factor is never replaced by an insert.
+        assert_eq!(db.insert_totp(&first), Ok(false));
+        assert_eq!(db.get_totp(&uid("u-1")), Ok(Some(confirmed.clone())));
+        assert_eq!(db.confirm_totp(&uid("u-1"), 200), Ok(false));
+        // Removing it is the way to start over.
+        assert_eq!(db.delete_totp(&uid("u-1")), Ok(true));
+        assert_eq!(db.delete_totp(&uid("u-1")), Ok(false));
+        assert_eq!(db.insert_totp(&first), Ok(true));
+        // Another person's factor is theirs.
+        assert_eq!(db.get_totp(&uid("u-2")), Ok(None));
+    }
+
+    pub fn a_totp_step_is_accepted_once_and_only_after_the_last(_: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_totp(&totp("u-1", false)).unwrap();
+        assert_eq!(db.confirm_totp(&uid("u-1"), 1000), Ok(true));
+        // The confirming code's step is used.
+        assert_eq!(db.accept_totp_step(&uid("u-1"), 1000), Ok(false));
+        assert_eq!(db.accept_totp_step(&uid("u-1"), 1001), Ok(true));
+        assert_eq!(db.accept_totp_step(&uid("u-1"), 1001), Ok(false));
+        // An earlier step (a code from the drift window before) is refused too.
+        assert_eq!(db.accept_totp_step(&uid("u-1"), 1000), Ok(false));
+        assert_eq!(db.accept_totp_step(&uid("u-1"), 1003), Ok(true));
+        assert_eq!(db.accept_totp_step(&uid("u-1"), 1002), Ok(false));
+        assert_eq!(
+            db.get_totp(&uid("u-1")).unwrap().unwrap().last_used_step,
+            Some(1003)
+        );
+        // No factor: nothing accepted.
+        assert_eq!(db.accept_totp_step(&uid("u-2"), 1), Ok(false));
+    }
+
+    pub fn an_unconfirmed_totp_factor_accepts_no_step_until_confirmed(_: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_totp(&totp("u-1", false)).unwrap();
+        assert_eq!(db.accept_totp_step(&uid("u-1"), 5), Ok(false));
+        assert_eq!(
+            db.get_totp(&uid("u-1")).unwrap().unwrap().last_used_step,
+            None
+        );
+        assert_eq!(db.confirm_totp(&uid("u-1"), 5), Ok(true));
+        assert_eq!(db.accept_totp_step(&uid("u-1"), 6), Ok(true));
+    }
+
+    pub fn concurrent_acceptances_of_one_totp_step_have_one_winner(_: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_totp(&totp("u-1", false)).unwrap();
+        db.confirm_totp(&uid("u-1"), 10).unwrap();
+        let db2 = db.clone();
+        let won = race(20, move || db2.accept_totp_step(&uid("u-1"), 11).unwrap());
+        assert_eq!(won, 1);
+        assert_eq!(
+            db.get_totp(&uid("u-1")).unwrap().unwrap().last_used_step,
+            Some(11)
+        );
+        // Confirming races the same way.
+        db.insert_totp(&totp("u-2", false)).unwrap();
+        let db2 = db.clone();
+        let won = race(20, move || db2.confirm_totp(&uid("u-2"), 50).unwrap());
+        assert_eq!(won, 1);
+    }
+
+    pub fn a_sealed_totp_secret_is_resealed_by_compare_and_set(_: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_totp(&totp("u-1", true)).unwrap();
+        assert_eq!(
+            db.reseal_totp(&uid("u-1"), "v1.sealed-u-1", "v1.resealed"),
+            Ok(true)
+        );
+        assert_eq!(
+            db.reseal_totp(&uid("u-1"), "v1.sealed-u-1", "v1.again"),
+            Ok(false)
+        );
+        let stored = db.get_totp(&uid("u-1")).unwrap().unwrap();
+        assert_eq!(stored.sealed_secret, "v1.resealed");
+        assert!(stored.confirmed);
+        db.insert_totp(&totp("u-2", false)).unwrap();
+        let all = db.list_totp_factors().unwrap();
+        assert_eq!(all, vec![stored, totp("u-2", false)]);
+    }
+
+    pub fn a_recovery_code_is_spent_once_and_replacing_voids_the_old_ones(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        seed(db);
+        let old: Vec<String> = (0..10).map(|i| format!("hmac-sha256.old-{i}")).collect();
+        db.replace_recovery_codes(&uid("u-1"), &old, UnixTime(5))
+            .unwrap();
+        db.replace_recovery_codes(&uid("u-2"), &old[..2], UnixTime(5))
+            .unwrap();
+        assert_eq!(db.recovery_codes_left(&uid("u-1")), Ok(10));
+        assert_eq!(
+            db.spend_recovery_code(&uid("u-1"), "hmac-sha256.old-3", UnixTime(7)),
+            Ok(true)
+        );
+        assert_eq!(
+            db.spend_recovery_code(&uid("u-1"), "hmac-sha256.old-3", UnixTime(8)),
+            Ok(false)
+        );
+        assert_eq!(
+            db.spend_recovery_code(&uid("u-1"), "hmac-sha256.nope", UnixTime(8)),
+            Ok(false)
+        );
+        assert_eq!(db.recovery_codes_left(&uid("u-1")), Ok(9));
+        assert_eq!(
+            t.count("recovery_codes WHERE user_id = 'u-1' AND used_at = 7"),
+            1
+        );
+        // Bob's copy of the same hash is his own.
+        assert_eq!(
+            db.spend_recovery_code(&uid("u-2"), "hmac-sha256.old-3", UnixTime(8)),
+            Ok(false)
+        );
+        assert_eq!(
+            db.spend_recovery_code(&uid("u-2"), "hmac-sha256.old-1", UnixTime(8)),
+            Ok(true)
+        );
+        assert_eq!(db.recovery_codes_left(&uid("u-2")), Ok(1));
+        // New codes void every old one, spent or not.
+        let new: Vec<String> = (0..10).map(|i| format!("hmac-sha256.new-{i}")).collect();
+        db.replace_recovery_codes(&uid("u-1"), &new, UnixTime(9))
+            .unwrap();
+        assert_eq!(db.recovery_codes_left(&uid("u-1")), Ok(10));
+        assert_eq!(t.count("recovery_codes WHERE user_id = 'u-1'"), 10);
+        assert_eq!(
+            db.spend_recovery_code(&uid("u-1"), "hmac-sha256.old-4", UnixTime(10)),
+            Ok(false)
+        );
+        assert_eq!(
+            db.spend_recovery_code(&uid("u-1"), "hmac-sha256.new-4", UnixTime(10)),
+            Ok(true)
+        );
+        // Bob's codes were not touched.
+        assert_eq!(db.recovery_codes_left(&uid("u-2")), Ok(1));
+        // Equal hashes in one set are refused, and nothing is replaced.
+        let twice = vec!["h".to_owned(), "h".to_owned()];
+        assert!(matches!(
+            db.replace_recovery_codes(&uid("u-1"), &twice, UnixTime(11)),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(db.recovery_codes_left(&uid("u-1")), Ok(9));
+    }
+
+    pub fn concurrent_spenders_of_one_recovery_code_have_one_winner(t: &TestDb, db: &Database) {
+        seed(db);
+        let codes: Vec<String> = (0..10).map(|i| format!("hmac-sha256.c-{i}")).collect();
+        db.replace_recovery_codes(&uid("u-1"), &codes, UnixTime(5))
+            .unwrap();
+        let db2 = db.clone();
+        let won = race(20, move || {
+            db2.spend_recovery_code(&uid("u-1"), "hmac-sha256.c-0", UnixTime(6))
+                .unwrap()
+        });
+        assert_eq!(won, 1);
+        assert_eq!(db.recovery_codes_left(&uid("u-1")), Ok(9));
+        assert_eq!(t.count("recovery_codes WHERE used_at IS NOT NULL"), 1);
+    }
+
+    pub fn factors_are_deleted_per_person_and_with_the_person(t: &TestDb, db: &Database) {
+        seed(db);
+        let codes: Vec<String> = (0..10).map(|i| format!("hmac-sha256.c-{i}")).collect();
+        for u in ["u-1", "u-2"] {
+            db.insert_totp(&totp(u, true)).unwrap();
+            db.replace_recovery_codes(&uid(u), &codes, UnixTime(5))
+                .unwrap();
+        }
+        assert_eq!(db.delete_factors(&uid("u-1")), Ok(11));
+        assert_eq!(db.get_totp(&uid("u-1")), Ok(None));
+        assert_eq!(db.recovery_codes_left(&uid("u-1")), Ok(0));
+        assert_eq!(db.delete_factors(&uid("u-1")), Ok(0));
+        assert!(db.get_totp(&uid("u-2")).unwrap().is_some());
+        assert_eq!(db.recovery_codes_left(&uid("u-2")), Ok(10));
+        // Deleting the person deletes their factors (ON DELETE CASCADE).
+        assert_eq!(db.delete_user(&uname("bob")), Ok(true));
+        assert_eq!(t.count("totp_factors"), 0);
+        assert_eq!(t.count("recovery_codes"), 0);
     }
 }
 

@@ -73,6 +73,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
         stores,
         secrets: ctx.secrets.clone(),
         sealer: FormSealer::from_kek(&ctx.kek),
+        factor_sealer: usher_keys::FactorSealer::from_kek(&ctx.kek),
         passwords: usher_core::passwords::PasswordPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         ),

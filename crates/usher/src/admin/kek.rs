@@ -1,5 +1,5 @@
-//! `usher kek rotate`: re-seal every signing key and the client-secret hashing key under
-//! the configured KEK, opening them with the previous one.
+//! `usher kek rotate`: re-seal every signing key, the client-secret hashing key and every
+//! authenticator-app secret under the configured KEK, opening them with the previous one.
 //!
 //! The command reads both keys from the configuration every node reads: the new KEK is
 //! `kek_file` / `USHER_KEK_FILE` (or `USHER_KEK`), the old one `kek_previous_file` /
@@ -17,8 +17,8 @@
 
 use anyhow::Context as _;
 use serde_json::json;
-use usher_domain::KeyStore;
-use usher_keys::SecretHasher;
+use usher_domain::{FactorStore, KeyStore};
+use usher_keys::{FactorSealer, SecretHasher};
 
 use super::{print_json, usage};
 use crate::cli::KekCommand;
@@ -92,6 +92,39 @@ fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
         true
     };
 
+    // Authenticator-app secrets, sealed under a sub-key of the KEK (docs/design/mfa.md).
+    let factor_sealer = FactorSealer::from_kek(&ctx.kek);
+    let new_sealer = FactorSealer::from_kek(&new);
+    let (mut totp_resealed, mut totp_already) = (0usize, 0usize);
+    for factor in ctx.db.list_totp_factors()? {
+        if new_sealer
+            .open_totp(&factor.user_id, &factor.sealed_secret)
+            .is_ok()
+        {
+            totp_already += 1;
+            continue;
+        }
+        let secret = factor_sealer
+            .open_totp(&factor.user_id, &factor.sealed_secret)
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the authenticator-app secret of person {} opens under neither the KEK nor the previous KEK; what was re-sealed so far stays re-sealed",
+                    factor.user_id
+                )
+            })?;
+        let sealed = new_sealer.seal_totp(&factor.user_id, &secret)?;
+        if !ctx
+            .db
+            .reseal_totp(&factor.user_id, &factor.sealed_secret, &sealed)?
+        {
+            anyhow::bail!(
+                "the authenticator app of person {} changed while it was being re-sealed; run the command again (it is safe to repeat)",
+                factor.user_id
+            );
+        }
+        totp_resealed += 1;
+    }
+
     // What a node with only the new KEK will see: everything must open.
     for key in ctx.db.list_keys()? {
         new.decrypt(&key.private_key_encrypted, key.kid.as_bytes())
@@ -112,6 +145,17 @@ fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
         )
     })?;
 
+    for factor in ctx.db.list_totp_factors()? {
+        new_sealer
+            .open_totp(&factor.user_id, &factor.sealed_secret)
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the authenticator-app secret of person {} does not open under the new KEK; run the command again",
+                    factor.user_id
+                )
+            })?;
+    }
+
     // Everything opens under the target alone: the change is over.
     ctx.db.remove_kek_marker(KEK_TARGET, &fingerprint)?;
 
@@ -125,14 +169,17 @@ fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
     tracing::warn!(
         resealed,
         hashing_resealed,
+        totp_resealed,
         kek_fingerprint = %fingerprint,
-        "every signing key and the client-secret hashing key are sealed under the new KEK"
+        "every signing key, the client-secret hashing key and every authenticator-app secret are sealed under the new KEK"
     );
     if as_json {
         return print_json(&json!({
             "signing_keys_resealed": resealed,
             "signing_keys_already_sealed": already,
             "hashing_key_resealed": hashing_resealed,
+            "totp_secrets_resealed": totp_resealed,
+            "totp_secrets_already_sealed": totp_already,
             "kek_fingerprint": fingerprint,
         }));
     }

@@ -3,9 +3,11 @@
 //! and client secret still working.
 
 use serde_json::Value;
-use usher_domain::KeyStore as _;
+use usher_domain::{
+    FactorStore as _, KeyStore as _, TotpFactor, UnixTime, UserStore as _, Username,
+};
 use usher_http::routes;
-use usher_keys::{Kek, KeyRing};
+use usher_keys::{FactorSealer, Kek, KeyRing, TotpSecret};
 
 use crate::helpers::{Backend, Sandbox, http};
 use crate::ops::service;
@@ -205,6 +207,63 @@ fn kek_rotate_reseals_every_key_and_keeps_client_secrets_and_the_signing_key() {
     let run = sandbox.usher(&["client", "list"], None);
     assert!(!run.ok(), "the old KEK is refused: {}", run.stdout());
     assert!(server.log().iter().all(|l| !l.contains(&secret)));
+}
+
+/// Authenticator-app secrets are sealed under a sub-key of the KEK (docs/design/mfa.md):
+/// `kek rotate` re-seals them, so they open under the new KEK alone. No command enrolls
+/// a factor yet, so the test plants one.
+#[test]
+fn kek_rotate_reseals_authenticator_app_secrets() {
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    let old_kek = read_kek(&sandbox, "keys/kek");
+    service(&sandbox);
+    let run = sandbox.usher(
+        &["user", "create", "--username", "alice", "--password-stdin"],
+        Some("a long passphrase\n"),
+    );
+    assert!(run.ok(), "{}", run.stderr());
+    let db = sandbox_db(&sandbox);
+    let alice = db
+        .find_user(&Username::parse("alice").unwrap())
+        .unwrap()
+        .unwrap();
+    let secret = TotpSecret::generate().unwrap();
+    let sealed = FactorSealer::from_kek(&old_kek)
+        .seal_totp(&alice.id, &secret)
+        .unwrap();
+    db.insert_totp(&TotpFactor {
+        user_id: alice.id.clone(),
+        sealed_secret: sealed,
+        created_at: UnixTime(1),
+        last_used_step: Some(7),
+        confirmed: true,
+    })
+    .unwrap();
+
+    let new_kek = Kek::generate().unwrap();
+    sandbox.write_kek("keys/kek.new", &new_kek);
+    sandbox.write_kek("keys/kek.old", &old_kek);
+    let rolling = node(&sandbox, "keys/kek.new", Some("keys/kek.old"));
+    let out = rolling.usher(&["kek", "rotate", "--json"], None).json();
+    assert_eq!(out["totp_secrets_resealed"], 1, "{out}");
+    let again = rolling.usher(&["kek", "rotate", "--json"], None).json();
+    assert_eq!(again["totp_secrets_resealed"], 0, "{again}");
+    assert_eq!(again["totp_secrets_already_sealed"], 1, "{again}");
+
+    let stored = db.get_totp(&alice.id).unwrap().unwrap();
+    assert_eq!(
+        FactorSealer::from_kek(&new_kek)
+            .open_totp(&alice.id, &stored.sealed_secret)
+            .unwrap(),
+        secret
+    );
+    assert!(
+        FactorSealer::from_kek(&old_kek)
+            .open_totp(&alice.id, &stored.sealed_secret)
+            .is_err()
+    );
+    assert!(stored.confirmed);
+    assert_eq!(stored.last_used_step, Some(7));
 }
 
 fn sandbox_db(sandbox: &Sandbox) -> usher_store::Database {

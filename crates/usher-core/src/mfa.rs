@@ -1,0 +1,192 @@
+//! Second-factor decisions (issue 14, docs/design/mfa.md): checking a code from a
+//! person's authenticator app and spending one of their recovery codes, each returning
+//! a typed outcome. The sign-in flow's second step will call these; nothing calls them
+//! yet, and no path enrolls a factor, so this module changes no behaviour on its own.
+//!
+//! Guessing is limited like passwords: every attempt first reserves a slot on the
+//! person's own throttle key, `mfa:<user id>` (the login throttle's rule and settings,
+//! `throttle.rs`; a key no username key can equal, since those start with `user:`), and
+//! only a success clears it. A code is accepted once: the matched time step is recorded
+//! with one compare-and-set (`FactorStore::accept_totp_step`), a recovery code is spent
+//! with one `UPDATE … WHERE used_at IS NULL`. Codes never reach a log line; failures
+//! and the use of a recovery code are security events at `warn`.
+
+use usher_domain::{LoginFailures, RecoveryCode, Reservation, ThrottlePolicy, TotpCode, UserId};
+
+use crate::Core;
+use crate::failure::{Failure, blocking};
+
+/// What checking an authenticator-app code decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpOutcome {
+    /// The code is right and its time step had not been used: the second factor passed.
+    Accepted { step: i64 },
+    /// The code is not one of the current step or its neighbours (counted as a failure).
+    Wrong,
+    /// The code is right but its step, or a later one, was already used: a replay
+    /// (counted as a failure).
+    Replayed,
+    /// Too many failures: nothing was checked; wait this many seconds.
+    Throttled { wait: i64 },
+    /// The person has no confirmed authenticator app.
+    NoFactor,
+}
+
+/// What presenting a recovery code decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryOutcome {
+    /// The code was unspent and is now spent; `left` are still unspent.
+    Accepted { left: usize },
+    /// Not an unspent code of this person (counted as a failure).
+    Wrong,
+    /// Too many failures: nothing was checked; wait this many seconds.
+    Throttled { wait: i64 },
+}
+
+/// The throttle key of a person's second-factor attempts.
+pub fn throttle_key(user: &UserId) -> String {
+    format!("mfa:{user}")
+}
+
+fn policy(core: &Core) -> ThrottlePolicy {
+    ThrottlePolicy::new(
+        core.settings.login_max_failures,
+        core.settings.login_lockout,
+    )
+}
+
+/// Whether the person has a second factor a sign-in must ask for (today: a confirmed
+/// authenticator app).
+pub async fn has_second_factor(core: &Core, user: &UserId) -> Result<bool, Failure> {
+    let factors = core.stores.factors.clone();
+    let user = user.clone();
+    let found = blocking(move || factors.get_totp(&user)).await?;
+    Ok(found.is_some_and(|f| f.confirmed))
+}
+
+/// Reserves one second-factor attempt for `user`: the granted counters, or how long to
+/// wait.
+async fn reserve(core: &Core, user: &UserId) -> Result<Result<LoginFailures, i64>, Failure> {
+    let throttle = core.stores.throttle.clone();
+    let key = throttle_key(user);
+    let now = core.now();
+    let policy = policy(core);
+    let reservation = blocking(move || throttle.reserve_attempt(&key, now, &policy)).await?;
+    Ok(match reservation {
+        Reservation::Granted(counters) => Ok(counters),
+        Reservation::Refused { until } => Err((until.seconds() - now.seconds()).max(1)),
+    })
+}
+
+/// A success: the person's second-factor failures are forgotten.
+async fn clear(core: &Core, user: &UserId) -> Result<(), Failure> {
+    let throttle = core.stores.throttle.clone();
+    let key = throttle_key(user);
+    blocking(move || throttle.clear_failures(&key)).await
+}
+
+/// Checks `code` against `user`'s authenticator app at the node's time, within ±1 step,
+/// and accepts its step once.
+pub async fn verify_totp(
+    core: &Core,
+    user: &UserId,
+    code: &TotpCode,
+) -> Result<TotpOutcome, Failure> {
+    let factors = core.stores.factors.clone();
+    let owner = user.clone();
+    let factor = match blocking(move || factors.get_totp(&owner)).await? {
+        Some(factor) if factor.confirmed => factor,
+        _ => return Ok(TotpOutcome::NoFactor),
+    };
+    if let Err(wait) = reserve(core, user).await? {
+        tracing::warn!(
+            event = "second_factor_throttled",
+            sub = %user,
+            method = "totp",
+            "second-factor attempt refused: too many failures"
+        );
+        return Ok(TotpOutcome::Throttled { wait });
+    }
+    let secret = core
+        .factor_sealer
+        .open_totp(user, &factor.sealed_secret)
+        .map_err(|e| {
+            tracing::error!(sub = %user, cause = %e, "an authenticator-app secret does not open");
+            Failure::Internal
+        })?;
+    let Some(step) = secret.verify(code, core.now()) else {
+        tracing::warn!(
+            event = "second_factor_failed",
+            sub = %user,
+            method = "totp",
+            reason = "wrong",
+            "second factor refused"
+        );
+        return Ok(TotpOutcome::Wrong);
+    };
+    let factors = core.stores.factors.clone();
+    let owner = user.clone();
+    if !blocking(move || factors.accept_totp_step(&owner, step)).await? {
+        tracing::warn!(
+            event = "second_factor_failed",
+            sub = %user,
+            method = "totp",
+            reason = "replayed",
+            "second factor refused: a code already used"
+        );
+        return Ok(TotpOutcome::Replayed);
+    }
+    clear(core, user).await?;
+    tracing::info!(event = "second_factor", sub = %user, method = "totp", "second factor passed");
+    Ok(TotpOutcome::Accepted { step })
+}
+
+/// Spends `code` if it is one of `user`'s unspent recovery codes.
+pub async fn use_recovery_code(
+    core: &Core,
+    user: &UserId,
+    code: &RecoveryCode,
+) -> Result<RecoveryOutcome, Failure> {
+    if let Err(wait) = reserve(core, user).await? {
+        tracing::warn!(
+            event = "second_factor_throttled",
+            sub = %user,
+            method = "recovery_code",
+            "second-factor attempt refused: too many failures"
+        );
+        return Ok(RecoveryOutcome::Throttled { wait });
+    }
+    let hash = core.secrets.hash_recovery_code(user, code);
+    let factors = core.stores.factors.clone();
+    let owner = user.clone();
+    let now = core.now();
+    let spent = blocking(move || {
+        if factors.spend_recovery_code(&owner, &hash, now)? {
+            factors.recovery_codes_left(&owner).map(Some)
+        } else {
+            Ok(None)
+        }
+    })
+    .await?;
+    let Some(left) = spent else {
+        tracing::warn!(
+            event = "second_factor_failed",
+            sub = %user,
+            method = "recovery_code",
+            reason = "wrong",
+            "second factor refused"
+        );
+        return Ok(RecoveryOutcome::Wrong);
+    };
+    clear(core, user).await?;
+    tracing::warn!(
+        event = "recovery_code_used",
+        sub = %user,
+        left,
+        "a recovery code was used"
+    );
+    Ok(RecoveryOutcome::Accepted { left })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! Sealing second-factor secrets at rest: a person's TOTP secret is stored sealed with
+//! AES-256-GCM (the KEK's format) under a sub-key derived from the KEK for this purpose
+//! alone (`HMAC-SHA-256(KEK, "usher factor secret seal v1")`), with the person's id in the
+//! associated data, so a sealed secret opens only as that person's TOTP secret. While a
+//! KEK change rolls through, the sub-key of the previous KEK opens too; a KEK rotation
+//! must re-seal these rows (`FactorStore::reseal_totp`; docs/design/mfa.md).
+
+use std::fmt;
+
+use usher_domain::UserId;
+
+use crate::error::KeyError;
+use crate::kek::Kek;
+use crate::totp::TotpSecret;
+
+const SUBKEY_LABEL: &[u8] = b"usher factor secret seal v1";
+const TOTP_AAD_PREFIX: &str = "usher totp secret v1:";
+
+/// Seals and opens second-factor secrets. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct FactorSealer {
+    key: Kek,
+}
+
+impl fmt::Debug for FactorSealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FactorSealer(<redacted>)")
+    }
+}
+
+impl FactorSealer {
+    /// The sub-key of `kek` (and of its previous KEK, for opening only).
+    pub fn from_kek(kek: &Kek) -> FactorSealer {
+        FactorSealer {
+            key: kek.derive_with_previous(SUBKEY_LABEL),
+        }
+    }
+
+    /// `user`'s TOTP secret, sealed for the database (`v1.` and base64url).
+    pub fn seal_totp(&self, user: &UserId, secret: &TotpSecret) -> Result<String, KeyError> {
+        self.key.encrypt(secret.as_bytes(), &totp_aad(user))
+    }
+
+    /// Opens what [`FactorSealer::seal_totp`] sealed for the same `user`; anything else
+    /// (another person's row, another KEK, an altered value) is [`KeyError::Unseal`].
+    pub fn open_totp(&self, user: &UserId, sealed: &str) -> Result<TotpSecret, KeyError> {
+        let bytes = self.key.decrypt(sealed, &totp_aad(user))?;
+        TotpSecret::from_bytes(bytes).ok_or(KeyError::Unseal)
+    }
+}
+
+fn totp_aad(user: &UserId) -> Vec<u8> {
+    format!("{TOTP_AAD_PREFIX}{user}").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::test_kek;
+
+    #[test]
+    fn a_sealed_totp_secret_opens_only_for_its_person_under_its_kek() {
+        let sealer = FactorSealer::from_kek(test_kek());
+        let alice = UserId::parse("u-alice").unwrap();
+        let bob = UserId::parse("u-bob").unwrap();
+        let secret = TotpSecret::generate().unwrap();
+        let sealed = sealer.seal_totp(&alice, &secret).unwrap();
+        assert!(!sealed.contains(&secret.to_base32()));
+        assert_eq!(sealer.open_totp(&alice, &sealed).unwrap(), secret);
+        assert!(matches!(
+            sealer.open_totp(&bob, &sealed),
+            Err(KeyError::Unseal)
+        ));
+        let other = FactorSealer::from_kek(&Kek::generate().unwrap());
+        assert!(matches!(
+            other.open_totp(&alice, &sealed),
+            Err(KeyError::Unseal)
+        ));
+        // Neither the KEK itself nor another sub-key opens it.
+        assert!(test_kek().decrypt(&sealed, &totp_aad(&alice)).is_err());
+        let form = crate::FormSealer::from_kek(test_kek());
+        assert!(form.open(&sealed, &totp_aad(&alice)).is_err());
+        assert_eq!(format!("{sealer:?}"), "FactorSealer(<redacted>)");
+    }
+
+    #[test]
+    fn during_a_kek_change_secrets_sealed_under_the_previous_kek_still_open() {
+        let old = Kek::generate().unwrap();
+        let new = Kek::generate().unwrap();
+        let alice = UserId::parse("u-alice").unwrap();
+        let secret = TotpSecret::generate().unwrap();
+        let sealed_old = FactorSealer::from_kek(&old)
+            .seal_totp(&alice, &secret)
+            .unwrap();
+        let rolling = FactorSealer::from_kek(&new.clone().with_previous(&old));
+        assert_eq!(rolling.open_totp(&alice, &sealed_old).unwrap(), secret);
+        // It seals under the new KEK's sub-key only.
+        let sealed_new = rolling.seal_totp(&alice, &secret).unwrap();
+        assert_eq!(
+            FactorSealer::from_kek(&new)
+                .open_totp(&alice, &sealed_new)
+                .unwrap(),
+            secret
+        );
+        assert!(
+            FactorSealer::from_kek(&old)
+                .open_totp(&alice, &sealed_new)
+                .is_err()
+        );
+        assert!(
+            FactorSealer::from_kek(&new)
+                .open_totp(&alice, &sealed_old)
+                .is_err()
+        );
+    }
+}
