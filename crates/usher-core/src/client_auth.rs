@@ -7,12 +7,11 @@
 //! Every refusal is a fixed description; whether the client tried Basic (for the
 //! `WWW-Authenticate` challenge) is the HTTP crate's to know: it read the header.
 
-use usher_domain::authorize::RawParams;
+use usher_domain::authorize::{RawParams, single};
 use usher_domain::{AuthMethod, Client, ClientId, ProtocolError};
 
 use crate::Core;
 use crate::failure::Failure;
-use crate::grants::single;
 
 /// Why an `Authorization` header is not usable Basic credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,14 +184,7 @@ mod tests {
     use usher_domain::RegistrationInput;
 
     use super::*;
-    use crate::testing::TestNode;
-
-    fn form(pairs: &[(&str, &str)]) -> RawParams {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::testing::{TestNode, form};
 
     fn basic(id: &str, secret: &str) -> Option<BasicHeader> {
         Some(Ok((id.to_owned(), secret.to_owned())))

@@ -110,11 +110,11 @@ pub async fn introspect(
 
 #[cfg(test)]
 mod tests {
-    use usher_domain::{FamilyId, NewFamily, RegistrationInput, RevokeReason, Rotation, User};
+    use usher_domain::{FamilyId, RegistrationInput, RevokeReason, Rotation, User};
 
     use super::*;
-    use crate::testing::TestNode;
-    use crate::tokens::{self, AccessTokenInput, MintedAccessToken};
+    use crate::testing::{AccessTokenSpec, FamilySpec, TestNode, registration};
+    use crate::tokens::MintedAccessToken;
 
     /// A node with a confidential client `app` (refresh tokens), a confidential `rs`
     /// (a resource server), a public `spa`, and alice.
@@ -134,57 +134,26 @@ mod tests {
         (node, app, rs, spa, alice)
     }
 
-    /// A confidential client with the refresh_token grant.
-    fn registration() -> RegistrationInput {
-        RegistrationInput {
-            redirect_uris: vec!["https://app.example/cb".to_owned()],
-            grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
-            ..RegistrationInput::default()
-        }
-    }
-
     /// An access token the node signs for `client` and alice, good for ten minutes.
     fn access_token(node: &TestNode, client: &Client) -> MintedAccessToken {
-        let keys = node.core.published_keys();
-        tokens::access_token(
-            &keys.ring,
-            &AccessTokenInput {
-                issuer: node.core.settings.issuer.as_str(),
-                subject: "u-alice",
-                audience: &["https://api.example".to_owned()],
-                client_id: client.id.as_str(),
-                scope: &ScopeSet::parse("openid profile").unwrap(),
-                auth_time: Some(node.now().plus(-5)),
-                issued_at: node.now(),
-                expires_at: node.now().plus(600),
-            },
-        )
-        .unwrap()
+        node.access_token(AccessTokenSpec {
+            client: client.id.as_str(),
+            audience: Some(&["https://api.example".to_owned()]),
+            scope: "openid profile",
+            signed_in_ago: 5,
+            ..AccessTokenSpec::default()
+        })
     }
 
     /// Starts a refresh family of `client` for alice; returns its id and first token.
     async fn family(node: &TestNode, client: &Client) -> (FamilyId, String) {
-        let id = FamilyId::parse(&format!("fam-{}-000000000000", client.id)).unwrap();
-        let (token, _, hash) = refresh_tokens::mint(&node.core.secrets, &id).unwrap();
-        let now = node.now();
-        node.core
-            .stores
-            .families
-            .create(&NewFamily {
-                id: id.clone(),
-                user_id: usher_domain::UserId::parse("u-alice").unwrap(),
-                client_id: client.id.clone(),
-                scopes: ScopeSet::parse("openid offline_access").unwrap(),
-                auth_time: now.plus(-5),
-                lineage_hash: None,
-                token_hash: hash,
-                created_at: now,
-                expires_at: now.plus(3600),
-                idle_expires_at: now.plus(1800),
-            })
-            .await
-            .unwrap();
-        (id, token)
+        node.family(FamilySpec {
+            name: client.id.as_str(),
+            client: client.id.as_str(),
+            signed_in_ago: 5,
+            ..FamilySpec::default()
+        })
+        .await
     }
 
     #[tokio::test]

@@ -275,13 +275,10 @@ async fn spend_confirmation(
 
 #[cfg(test)]
 mod tests {
-    use usher_domain::{
-        FamilyId, FamilyState, NewFamily, RegistrationInput, ScopeSet, Session, SessionStore, User,
-    };
+    use usher_domain::{FamilyId, FamilyState, RegistrationInput, User};
 
     use super::*;
-    use crate::testing::TestNode;
-    use crate::tokens::{self, IdTokenInput};
+    use crate::testing::{FamilySpec, TestNode, registration};
 
     const BYE: &str = "https://app.example/bye";
 
@@ -295,76 +292,24 @@ mod tests {
                 RegistrationInput {
                     redirect_uris: vec![format!("https://{id}.example/cb")],
                     post_logout_redirect_uris: vec![format!("https://{id}.example/bye")],
-                    grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
-                    ..RegistrationInput::default()
+                    ..registration()
                 },
             );
         }
         let alice = node.person("alice");
-        sign_in(&node, &alice, "cookie-alice", "lineage-alice");
+        node.session(&alice, "cookie-alice", "lineage-alice", 0);
         (node, alice)
-    }
-
-    /// A browser session of `user` whose cookie is `cookie`, in lineage `lineage`.
-    fn sign_in(node: &TestNode, user: &User, cookie: &str, lineage: &str) {
-        node.db
-            .insert_session(&Session {
-                id_hash: usher_keys::sha256_b64url(cookie),
-                lineage_hash: lineage.to_owned(),
-                user_id: user.id.clone(),
-                auth_time: node.now(),
-                created_at: node.now(),
-                expires_at: node.now().plus(3600),
-            })
-            .unwrap();
-    }
-
-    /// An ID token for `user`, issued to `client`, good for ten minutes.
-    fn id_token(node: &TestNode, user: &User, client: &str) -> String {
-        tokens::id_token(
-            &node.core.published_keys(),
-            &IdTokenInput {
-                issuer: node.core.settings.issuer.as_str(),
-                client_id: client,
-                user,
-                scope: &ScopeSet::parse("openid").unwrap(),
-                nonce: None,
-                auth_time: node.now(),
-                issued_at: node.now(),
-                expires_at: node.now().plus(600),
-                access_token: "an-access-token",
-            },
-        )
-        .unwrap()
     }
 
     /// A refresh family of `app` for alice in `lineage`, with `scope`.
     async fn family(node: &TestNode, name: &str, lineage: &str, scope: &str) -> FamilyId {
-        let id = FamilyId::parse(&format!("fam-{name}-000000000000")).unwrap();
-        let (_, _, hash) = crate::refresh_tokens::mint(&node.core.secrets, &id).unwrap();
-        node.core
-            .stores
-            .families
-            .create(&NewFamily {
-                id: id.clone(),
-                user_id: usher_domain::UserId::parse("u-alice").unwrap(),
-                client_id: ClientId::parse("app").unwrap(),
-                scopes: ScopeSet::parse(scope).unwrap(),
-                auth_time: node.now(),
-                lineage_hash: Some(lineage.to_owned()),
-                token_hash: hash,
-                created_at: node.now(),
-                expires_at: node.now().plus(3600),
-                idle_expires_at: node.now().plus(1800),
-            })
-            .await
-            .unwrap();
-        id
-    }
-
-    async fn family_state(node: &TestNode, id: &FamilyId) -> FamilyState {
-        let family = node.core.stores.families.get(id).await.unwrap().unwrap();
-        family.state(node.now())
+        let spec = FamilySpec {
+            name,
+            scope,
+            lineage: Some(lineage),
+            ..FamilySpec::default()
+        };
+        node.family(spec).await.0
     }
 
     async fn signed_in(node: &TestNode, cookie: &str) -> bool {
@@ -407,7 +352,7 @@ mod tests {
     #[tokio::test]
     async fn a_live_hint_of_the_person_for_its_client_logs_out_at_once_and_redirects() {
         let (node, alice) = node();
-        let hint = id_token(&node, &alice, "app");
+        let hint = node.id_token(&alice, "app");
         let outcome = logout(
             &node.core,
             &request(|r| {
@@ -434,12 +379,12 @@ mod tests {
     async fn ending_the_lineage_revokes_its_online_families_and_keeps_offline_ones() {
         let (node, alice) = node();
         // An earlier session of the same lineage, and another browser of alice's.
-        sign_in(&node, &alice, "cookie-earlier", "lineage-alice");
-        sign_in(&node, &alice, "cookie-laptop", "lineage-laptop");
+        node.session(&alice, "cookie-earlier", "lineage-alice", 0);
+        node.session(&alice, "cookie-laptop", "lineage-laptop", 0);
         let online = family(&node, "online", "lineage-alice", "openid").await;
         let offline = family(&node, "offline", "lineage-alice", "openid offline_access").await;
         let laptop = family(&node, "laptop", "lineage-laptop", "openid").await;
-        let hint = id_token(&node, &alice, "app");
+        let hint = node.id_token(&alice, "app");
         let outcome = logout(&node.core, &request(|r| r.id_token_hint = Some(&hint))).await;
         assert_eq!(
             outcome,
@@ -448,9 +393,9 @@ mod tests {
                 redirect: None
             })
         );
-        assert_eq!(family_state(&node, &online).await, FamilyState::Revoked);
-        assert_eq!(family_state(&node, &offline).await, FamilyState::Active);
-        assert_eq!(family_state(&node, &laptop).await, FamilyState::Active);
+        assert_eq!(node.family_state(&online).await, FamilyState::Revoked);
+        assert_eq!(node.family_state(&offline).await, FamilyState::Active);
+        assert_eq!(node.family_state(&laptop).await, FamilyState::Active);
         assert!(!signed_in(&node, "cookie-alice").await);
         assert!(!signed_in(&node, "cookie-earlier").await);
         assert!(signed_in(&node, "cookie-laptop").await);
@@ -488,10 +433,10 @@ mod tests {
     async fn a_hint_that_is_expired_or_of_another_person_is_asked_about() {
         let (node, alice) = node();
         let bob = node.person("bob");
-        let bobs = id_token(&node, &bob, "app");
+        let bobs = node.id_token(&bob, "app");
         let outcome = logout(&node.core, &request(|r| r.id_token_hint = Some(&bobs))).await;
         csrf_of(outcome);
-        let expiring = id_token(&node, &alice, "app");
+        let expiring = node.id_token(&alice, "app");
         node.advance(600);
         let outcome = logout(&node.core, &request(|r| r.id_token_hint = Some(&expiring))).await;
         csrf_of(outcome);
@@ -501,7 +446,7 @@ mod tests {
     #[tokio::test]
     async fn a_hint_for_another_client_than_client_id_is_refused() {
         let (node, alice) = node();
-        let hint = id_token(&node, &alice, "other");
+        let hint = node.id_token(&alice, "other");
         let outcome = logout(
             &node.core,
             &request(|r| {
@@ -527,7 +472,7 @@ mod tests {
             );
         }
         // An ID token for an audience that is not a registered client.
-        let unregistered = id_token(&node, &alice, "gone");
+        let unregistered = node.id_token(&alice, "gone");
         assert_eq!(
             logout(
                 &node.core,
@@ -549,7 +494,7 @@ mod tests {
     #[tokio::test]
     async fn only_a_post_logout_redirect_uri_registered_for_the_client_is_followed() {
         let (node, alice) = node();
-        let hint = id_token(&node, &alice, "app");
+        let hint = node.id_token(&alice, "app");
         // Another client's URI, an unregistered one, and one without a client: no redirect.
         for (client, uri) in [
             (Some("app"), "https://other.example/bye"),
@@ -653,7 +598,7 @@ mod tests {
     #[tokio::test]
     async fn a_confirmation_that_is_missing_forged_expired_or_of_another_session_asks_again() {
         let (node, alice) = node();
-        sign_in(&node, &alice, "cookie-laptop", "lineage-laptop");
+        node.session(&alice, "cookie-laptop", "lineage-laptop", 0);
         let laptops = csrf_of(
             logout(
                 &node.core,
@@ -720,7 +665,7 @@ mod tests {
         // The loser either found the nonce spent (asked again) or the session gone.
         let ended: Vec<usize> = [a, b].into_iter().flatten().collect();
         assert_eq!(ended, vec![1]);
-        assert_eq!(family_state(&node, &online).await, FamilyState::Revoked);
+        assert_eq!(node.family_state(&online).await, FamilyState::Revoked);
         assert!(!signed_in(&node, "cookie-alice").await);
     }
 }

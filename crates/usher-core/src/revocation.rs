@@ -82,19 +82,11 @@ pub async fn revoke(core: &Core, client: &Client, token: &str) -> Result<Revocat
 
 #[cfg(test)]
 mod tests {
-    use usher_domain::{FamilyState, NewFamily, RegistrationInput, ScopeSet};
+    use usher_domain::FamilyState;
 
     use super::*;
-    use crate::testing::TestNode;
-    use crate::tokens::{self, AccessTokenInput, MintedAccessToken};
-
-    fn registration() -> RegistrationInput {
-        RegistrationInput {
-            redirect_uris: vec!["https://app.example/cb".to_owned()],
-            grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
-            ..RegistrationInput::default()
-        }
-    }
+    use crate::testing::{AccessTokenSpec, FamilySpec, TestNode, registration};
+    use crate::tokens::MintedAccessToken;
 
     /// A node with the confidential clients `app` and `other`, and alice.
     fn node() -> (TestNode, Client, Client) {
@@ -107,51 +99,20 @@ mod tests {
 
     /// An access token the node signs for `client` and alice, good for ten minutes.
     fn access_token(node: &TestNode, client: &Client) -> MintedAccessToken {
-        let keys = node.core.published_keys();
-        tokens::access_token(
-            &keys.ring,
-            &AccessTokenInput {
-                issuer: node.core.settings.issuer.as_str(),
-                subject: "u-alice",
-                audience: &[node.core.settings.userinfo_audience()],
-                client_id: client.id.as_str(),
-                scope: &ScopeSet::parse("openid").unwrap(),
-                auth_time: Some(node.now()),
-                issued_at: node.now(),
-                expires_at: node.now().plus(600),
-            },
-        )
-        .unwrap()
+        node.access_token(AccessTokenSpec {
+            client: client.id.as_str(),
+            ..AccessTokenSpec::default()
+        })
     }
 
     /// Starts a refresh family of `client` for alice; returns its id and first token.
     async fn family(node: &TestNode, client: &Client) -> (FamilyId, String) {
-        let id = FamilyId::parse(&format!("fam-{}-000000000000", client.id)).unwrap();
-        let (token, _, hash) = refresh_tokens::mint(&node.core.secrets, &id).unwrap();
-        let now = node.now();
-        node.core
-            .stores
-            .families
-            .create(&NewFamily {
-                id: id.clone(),
-                user_id: usher_domain::UserId::parse("u-alice").unwrap(),
-                client_id: client.id.clone(),
-                scopes: ScopeSet::parse("openid offline_access").unwrap(),
-                auth_time: now,
-                lineage_hash: None,
-                token_hash: hash,
-                created_at: now,
-                expires_at: now.plus(3600),
-                idle_expires_at: now.plus(1800),
-            })
-            .await
-            .unwrap();
-        (id, token)
-    }
-
-    async fn family_state(node: &TestNode, id: &FamilyId) -> FamilyState {
-        let family = node.core.stores.families.get(id).await.unwrap().unwrap();
-        family.state(node.now())
+        node.family(FamilySpec {
+            name: client.id.as_str(),
+            client: client.id.as_str(),
+            ..FamilySpec::default()
+        })
+        .await
     }
 
     #[tokio::test]
@@ -199,13 +160,13 @@ mod tests {
         let (node, app, _) = node();
         let (id, token) = family(&node, &app).await;
         let (untouched, _) = family(&node, &node.client("third", registration())).await;
-        assert_eq!(family_state(&node, &id).await, FamilyState::Active);
+        assert_eq!(node.family_state(&id).await, FamilyState::Active);
         assert_eq!(
             revoke(&node.core, &app, &token).await,
             Ok(Revocation::Family(id.clone()))
         );
-        assert_eq!(family_state(&node, &id).await, FamilyState::Revoked);
-        assert_eq!(family_state(&node, &untouched).await, FamilyState::Active);
+        assert_eq!(node.family_state(&id).await, FamilyState::Revoked);
+        assert_eq!(node.family_state(&untouched).await, FamilyState::Active);
     }
 
     #[tokio::test]
@@ -218,7 +179,7 @@ mod tests {
                 NothingRevoked::OtherClientsRefreshToken
             ))
         );
-        assert_eq!(family_state(&node, &id).await, FamilyState::Active);
+        assert_eq!(node.family_state(&id).await, FamilyState::Active);
     }
 
     #[tokio::test]

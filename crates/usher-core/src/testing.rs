@@ -1,19 +1,24 @@
 //! A whole node for the core's unit tests, without HTTP: a [`Core`] on a fresh SQLite
 //! file (the real embedded store, every port), a signing key, and a clock the test moves.
-//! Clients and people are made with one call each.
+//! Clients and people are made with one call each, and so are what the unit tests of
+//! several modules arrange: forms, access and ID tokens, refresh families and browser
+//! sessions.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
+use usher_domain::authorize::RawParams;
 use usher_domain::{
-    Client, ClientId, ClientRegistration, ClientStore, KeyState, RegistrationInput, UnixTime, User,
-    UserId, UserStore, Username,
+    Client, ClientId, ClientRegistration, ClientStore, FamilyId, FamilyState, KeyState, NewFamily,
+    RegistrationInput, ScopeSet, Session, SessionStore, UnixTime, User, UserId, UserStore,
+    Username,
 };
 use usher_keys::{FactorSealer, FormSealer, Kek, KeyRing, SecretHasher, generate_signing_key};
 use usher_store::testing::TestDb;
 
 use crate::cache::Caches;
 use crate::passwords::PasswordPool;
+use crate::tokens::{self, AccessTokenInput, IdTokenInput, MintedAccessToken};
 use crate::{Clock, Core, PublishedKeys, Settings, Stores};
 
 /// The time every test node starts at.
@@ -37,6 +42,80 @@ fn key_material() -> &'static (Kek, usher_domain::SigningKeyRecord) {
         let key = generate_signing_key(&kek, 2048, KeyState::Active, UnixTime(0)).unwrap();
         (kek, key)
     })
+}
+
+/// Form parameters from pairs, in order.
+pub fn form(pairs: &[(&str, &str)]) -> RawParams {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// A confidential client with the redirect URI `https://app.example/cb` and the
+/// authorization_code and refresh_token grants.
+pub fn registration() -> RegistrationInput {
+    RegistrationInput {
+        redirect_uris: vec!["https://app.example/cb".to_owned()],
+        grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
+        ..RegistrationInput::default()
+    }
+}
+
+/// What an access token the node signs says; issued now.
+pub struct AccessTokenSpec<'a> {
+    /// The `client_id` claim.
+    pub client: &'a str,
+    /// The `sub` claim.
+    pub subject: &'a str,
+    /// The `aud` claim; `None` is the node's userinfo audience.
+    pub audience: Option<&'a [String]>,
+    pub scope: &'a str,
+    /// How many seconds before now the person signed in (`auth_time`).
+    pub signed_in_ago: i64,
+    /// Seconds from now to `exp`.
+    pub lifetime: i64,
+}
+
+impl Default for AccessTokenSpec<'_> {
+    /// `app`'s token for `u-alice`, for userinfo, `openid`, signed in now, ten minutes.
+    fn default() -> Self {
+        AccessTokenSpec {
+            client: "app",
+            subject: "u-alice",
+            audience: None,
+            scope: "openid",
+            signed_in_ago: 0,
+            lifetime: 600,
+        }
+    }
+}
+
+/// A refresh family to start; created now, it ends in an hour (idle: half an hour).
+pub struct FamilySpec<'a> {
+    /// The family's id is `fam-<name>-000000000000`.
+    pub name: &'a str,
+    pub client: &'a str,
+    pub user: &'a str,
+    pub scope: &'a str,
+    /// How many seconds before now the person signed in (`auth_time`).
+    pub signed_in_ago: i64,
+    /// The lineage hash of the sign-in, if the family belongs to one.
+    pub lineage: Option<&'a str>,
+}
+
+impl Default for FamilySpec<'_> {
+    /// `app`'s family for `u-alice`, `openid offline_access`, signed in now, no lineage.
+    fn default() -> Self {
+        FamilySpec {
+            name: "app",
+            client: "app",
+            user: "u-alice",
+            scope: "openid offline_access",
+            signed_in_ago: 0,
+            lineage: None,
+        }
+    }
 }
 
 /// A node of its own, on its own database.
@@ -139,6 +218,95 @@ impl TestNode {
         };
         self.db.insert_user(&user).unwrap();
         user
+    }
+
+    /// An access token the node signs as `spec` says.
+    pub fn access_token(&self, spec: AccessTokenSpec<'_>) -> MintedAccessToken {
+        let keys = self.core.published_keys();
+        let userinfo = [self.core.settings.userinfo_audience()];
+        let now = self.now();
+        tokens::access_token(
+            &keys.ring,
+            &AccessTokenInput {
+                issuer: self.core.settings.issuer.as_str(),
+                subject: spec.subject,
+                audience: spec.audience.unwrap_or(&userinfo),
+                client_id: spec.client,
+                scope: &ScopeSet::parse(spec.scope).unwrap(),
+                auth_time: Some(now.plus(-spec.signed_in_ago)),
+                issued_at: now,
+                expires_at: now.plus(spec.lifetime),
+            },
+        )
+        .unwrap()
+    }
+
+    /// An ID token for `user`, issued to `client` now, good for ten minutes, `openid`,
+    /// bound to the access token `"an-access-token"`.
+    pub fn id_token(&self, user: &User, client: &str) -> String {
+        tokens::id_token(
+            &self.core.published_keys(),
+            &IdTokenInput {
+                issuer: self.core.settings.issuer.as_str(),
+                client_id: client,
+                user,
+                scope: &ScopeSet::parse("openid").unwrap(),
+                nonce: None,
+                auth_time: self.now(),
+                issued_at: self.now(),
+                expires_at: self.now().plus(600),
+                access_token: "an-access-token",
+            },
+        )
+        .unwrap()
+    }
+
+    /// Starts the refresh family `spec` describes; returns its id and first token.
+    pub async fn family(&self, spec: FamilySpec<'_>) -> (FamilyId, String) {
+        let id = FamilyId::parse(&format!("fam-{}-000000000000", spec.name)).unwrap();
+        let (token, _, hash) = crate::refresh_tokens::mint(&self.core.secrets, &id).unwrap();
+        let now = self.now();
+        self.core
+            .stores
+            .families
+            .create(&NewFamily {
+                id: id.clone(),
+                user_id: UserId::parse(spec.user).unwrap(),
+                client_id: ClientId::parse(spec.client).unwrap(),
+                scopes: ScopeSet::parse(spec.scope).unwrap(),
+                auth_time: now.plus(-spec.signed_in_ago),
+                lineage_hash: spec.lineage.map(str::to_owned),
+                token_hash: hash,
+                created_at: now,
+                expires_at: now.plus(3600),
+                idle_expires_at: now.plus(1800),
+            })
+            .await
+            .unwrap();
+        (id, token)
+    }
+
+    /// The state of the family `id` now (panics if it is unknown).
+    pub async fn family_state(&self, id: &FamilyId) -> FamilyState {
+        let family = self.core.stores.families.get(id).await.unwrap().unwrap();
+        family.state(self.now())
+    }
+
+    /// A browser session of `user`, whose cookie is `cookie`, in the lineage whose hash is
+    /// `lineage`; the password was entered `signed_in_ago` seconds ago (when the session
+    /// began), and the session ends an hour from now.
+    pub fn session(&self, user: &User, cookie: &str, lineage: &str, signed_in_ago: i64) -> Session {
+        let began = self.now().plus(-signed_in_ago);
+        let session = Session {
+            id_hash: usher_keys::sha256_b64url(cookie),
+            lineage_hash: lineage.to_owned(),
+            user_id: user.id.clone(),
+            auth_time: began,
+            created_at: began,
+            expires_at: self.now().plus(3600),
+        };
+        self.db.insert_session(&session).unwrap();
+        session
     }
 }
 

@@ -67,8 +67,8 @@ mod tests {
     };
 
     use super::*;
-    use crate::testing::TestNode;
-    use crate::tokens::{AccessTokenInput, IdTokenInput, MintedAccessToken};
+    use crate::testing::{AccessTokenSpec, TestNode};
+    use crate::tokens::{IdTokenInput, MintedAccessToken};
 
     /// An access token the node signs for `app` and `subject`, good for ten minutes.
     fn access_token(
@@ -77,21 +77,12 @@ mod tests {
         scope: &str,
         audience: &[String],
     ) -> MintedAccessToken {
-        let keys = node.core.published_keys();
-        tokens::access_token(
-            &keys.ring,
-            &AccessTokenInput {
-                issuer: node.core.settings.issuer.as_str(),
-                subject,
-                audience,
-                client_id: "app",
-                scope: &ScopeSet::parse(scope).unwrap(),
-                auth_time: Some(node.now()),
-                issued_at: node.now(),
-                expires_at: node.now().plus(600),
-            },
-        )
-        .unwrap()
+        node.access_token(AccessTokenSpec {
+            subject,
+            scope,
+            audience: Some(audience),
+            ..AccessTokenSpec::default()
+        })
     }
 
     fn for_userinfo(node: &TestNode) -> Vec<String> {

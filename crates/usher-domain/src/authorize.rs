@@ -16,6 +16,16 @@ use crate::scope::{OFFLINE_ACCESS, OPENID, ScopeSet};
 /// Request parameters as received, in order, possibly repeated.
 pub type RawParams = Vec<(String, String)>;
 
+/// The value of a parameter sent exactly once and not empty: `None` if `name` is
+/// absent, empty or repeated.
+pub fn single<'a>(params: &'a RawParams, name: &str) -> Option<&'a str> {
+    let mut found = params.iter().filter(|(k, _)| k == name);
+    match (found.next(), found.next()) {
+        (Some((_, v)), None) if !v.is_empty() => Some(v.as_str()),
+        _ => None,
+    }
+}
+
 /// The longest value Usher accepts for any one parameter.
 pub const MAX_PARAM_LEN: usize = 4096;
 

@@ -77,14 +77,9 @@ pub fn form(req: &HttpRequest, body: &[u8]) -> Result<RawParams, ParamError> {
     decode(body)
 }
 
-/// The single value of `name`, or `None` if absent, empty or repeated.
-pub fn single<'a>(params: &'a RawParams, name: &str) -> Option<&'a str> {
-    let mut found = params.iter().filter(|(k, _)| k == name);
-    match (found.next(), found.next()) {
-        (Some((_, v)), None) if !v.is_empty() => Some(v.as_str()),
-        _ => None,
-    }
-}
+/// The single value of `name`, or `None` if absent, empty or repeated (usher-domain owns
+/// the rule; the core reads token forms with it too).
+pub use usher_domain::authorize::single;
 
 /// A parameter that was sent more than once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use usher_domain::{
 use crate::Core;
 use crate::failure::{Failure, blocking};
 use crate::grants::person_tokens::{self, Grant};
-use crate::grants::{TokenError, TokenRequest, TokenResponse};
+use crate::grants::{TokenError, TokenRequest, TokenResponse, require_grant};
 use crate::lineage::{self, StartRefused};
 use crate::metrics::{self, Counter};
 use crate::refresh_tokens;
@@ -38,12 +38,7 @@ pub async fn exchange(
     client: Client,
     request: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
-    if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(TokenError::refused(
-            ProtocolError::UnauthorizedClient,
-            "this client is not registered for the authorization_code grant",
-        ));
-    }
+    require_grant(&client, GrantType::AuthorizationCode)?;
     request.refuse_resource()?;
     let Some(code) = request.code.as_deref() else {
         return Err(TokenError::refused(

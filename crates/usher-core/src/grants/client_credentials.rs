@@ -11,7 +11,7 @@ use usher_domain::{Audience, Client, GrantType, ProtocolError, ScopeSet};
 
 use crate::Core;
 use crate::grants::person_tokens::signing_failed;
-use crate::grants::{TokenError, TokenRequest, TokenResponse};
+use crate::grants::{TokenError, TokenRequest, TokenResponse, require_grant};
 use crate::tokens::{self, AccessTokenInput};
 
 /// The scopes to grant: those asked for, which must all be registered for the client, or
@@ -105,12 +105,7 @@ pub async fn issue(
             "a public client cannot use client_credentials: only a confidential client (one with a secret) can",
         ));
     }
-    if !client.allows_grant(GrantType::ClientCredentials) {
-        return Err(TokenError::refused(
-            ProtocolError::UnauthorizedClient,
-            "this client is not registered for the client_credentials grant",
-        ));
-    }
+    require_grant(&client, GrantType::ClientCredentials)?;
     let scope = granted_scopes(&client, request)?;
     let audience = audiences(core, &client, request)?;
 

@@ -6,8 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use usher_domain::authorize::{RawParams, Rejection};
 use usher_domain::{
-    AuthorizationCode, Client, CodeStore, RegistrationInput, ScopeSet, Session, SessionStore,
-    StoreError, User, UserId, Username,
+    AuthorizationCode, Client, CodeStore, RegistrationInput, ScopeSet, Session, StoreError, User,
+    UserId, Username,
 };
 
 use crate::grants::{TokenError, TokenRequest, TokenResponse};
@@ -18,13 +18,7 @@ pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 pub const REDIRECT: &str = "https://app.example/cb";
 
-/// Form parameters from pairs.
-pub fn form(pairs: &[(&str, &str)]) -> RawParams {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
+pub use crate::testing::form;
 
 /// A client registered for `grants` with `scope`, confidential or public.
 pub fn client(node: &TestNode, id: &str, public: bool, grants: &[&str], scope: &str) -> Client {
@@ -58,18 +52,9 @@ pub fn web_app(node: &TestNode, id: &str) -> Client {
 
 /// A browser session of `user` (its own lineage), as the login page would record it.
 pub fn sign_in(node: &TestNode, user: &User) -> Session {
-    let (_, id_hash) = crate::secret_pair().unwrap();
+    let (cookie, _) = crate::secret_pair().unwrap();
     let (_, lineage_hash) = crate::secret_pair().unwrap();
-    let session = Session {
-        id_hash,
-        lineage_hash,
-        user_id: user.id.clone(),
-        auth_time: node.now(),
-        created_at: node.now(),
-        expires_at: node.now().plus(3600),
-    };
-    node.db.insert_session(&session).unwrap();
-    session
+    node.session(user, &cookie, &lineage_hash, 0)
 }
 
 /// What a code was issued for.

@@ -16,7 +16,7 @@ pub mod refresh_token;
 #[cfg(test)]
 mod fixtures;
 
-use usher_domain::authorize::{RawParams, Rejection};
+use usher_domain::authorize::{RawParams, Rejection, single};
 use usher_domain::scope::ScopeError;
 use usher_domain::{Client, GrantType, ProtocolError, ScopeSet};
 
@@ -86,14 +86,19 @@ impl TokenError {
     }
 }
 
-/// The one value of a parameter sent exactly once and not empty (the endpoints refuse
-/// repeats before any grant sees the form).
-pub(crate) fn single<'a>(params: &'a RawParams, name: &str) -> Option<&'a str> {
-    let mut found = params.iter().filter(|(k, _)| k == name);
-    match (found.next(), found.next()) {
-        (Some((_, v)), None) if !v.is_empty() => Some(v.as_str()),
-        _ => None,
+/// Refuses a client that is not registered for `grant` (`unauthorized_client`), as every
+/// grant does before it reads its parameters.
+pub(crate) fn require_grant(client: &Client, grant: GrantType) -> Result<(), TokenError> {
+    if client.allows_grant(grant) {
+        return Ok(());
     }
+    Err(TokenError::refused(
+        ProtocolError::UnauthorizedClient,
+        format!(
+            "this client is not registered for the {} grant",
+            grant.as_str()
+        ),
+    ))
 }
 
 /// A token request's parameters, read from the form once (the endpoint has refused
@@ -198,13 +203,7 @@ pub async fn token(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn form(pairs: &[(&str, &str)]) -> RawParams {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::testing::form;
 
     #[test]
     fn grant_type_is_required_and_must_be_one_usher_supports() {

@@ -13,7 +13,7 @@ use usher_domain::{Client, GrantType, ProtocolError, RotateOutcome, Rotation};
 use crate::Core;
 use crate::failure::Failure;
 use crate::grants::person_tokens::{self, Grant, signing_failed};
-use crate::grants::{TokenError, TokenRequest, TokenResponse};
+use crate::grants::{TokenError, TokenRequest, TokenResponse, require_grant};
 use crate::refresh_tokens::{mint, open, recognise, seal};
 
 /// Rotates the presented refresh token; `client` is already authenticated.
@@ -22,12 +22,7 @@ pub async fn refresh(
     client: Client,
     request: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
-    if !client.allows_grant(GrantType::RefreshToken) {
-        return Err(TokenError::refused(
-            ProtocolError::UnauthorizedClient,
-            "this client is not registered for the refresh_token grant",
-        ));
-    }
+    require_grant(&client, GrantType::RefreshToken)?;
     request.refuse_resource()?;
     let Some(raw) = request.refresh_token.as_deref() else {
         return Err(TokenError::refused(

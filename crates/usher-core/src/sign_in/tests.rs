@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use usher_domain::authorize::{RawParams, UntrustedError};
 use usher_domain::{
     Client, CodeStore, ConsentStore, InteractionStep, ProtocolError, RegistrationInput, ScopeSet,
-    Session, SessionStore, UnixTime, User,
+    Session, UnixTime, User,
 };
 use usher_keys::sha256_b64url;
 
@@ -15,8 +15,7 @@ use super::interaction::{self, FormError};
 use super::login::{LoginAttempt, LoginOutcome, login};
 use super::*;
 use crate::client_address::ClientAddress;
-use crate::testing::{PASSWORD, TestNode};
-use crate::tokens::{self, IdTokenInput};
+use crate::testing::{PASSWORD, TestNode, form};
 
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const HTTPS_CB: &str = "https://app.example/cb";
@@ -59,7 +58,7 @@ fn native(node: &TestNode) -> Client {
 /// A complete request of `client`'s, with `extra` parameters.
 fn request(client: &Client, extra: &[(&str, &str)]) -> RawParams {
     let redirect = client.registration.redirect_uris[0].as_str().to_owned();
-    let mut p: RawParams = [
+    let mut p = form(&[
         ("response_type", "code"),
         ("client_id", client.id.as_str()),
         ("redirect_uri", redirect.as_str()),
@@ -67,10 +66,7 @@ fn request(client: &Client, extra: &[(&str, &str)]) -> RawParams {
         ("state", "st"),
         ("code_challenge", CHALLENGE),
         ("code_challenge_method", "S256"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
+    ]);
     for (k, v) in extra {
         p.retain(|(name, _)| name != k);
         p.push(((*k).to_owned(), (*v).to_owned()));
@@ -82,17 +78,7 @@ fn request(client: &Client, extra: &[(&str, &str)]) -> RawParams {
 /// cookie value.
 fn signed_in(node: &TestNode, user: &User, ago: i64) -> String {
     let cookie = format!("session-of-{}", user.id.as_str());
-    let now = node.now();
-    node.db
-        .insert_session(&Session {
-            id_hash: sha256_b64url(&cookie),
-            lineage_hash: "lineage".to_owned(),
-            user_id: user.id.clone(),
-            auth_time: UnixTime(now.seconds() - ago),
-            created_at: UnixTime(now.seconds() - ago),
-            expires_at: now.plus(3600),
-        })
-        .unwrap();
+    node.session(user, &cookie, "lineage", ago);
     cookie
 }
 
@@ -115,21 +101,7 @@ fn remember(node: &TestNode, user: &User, client: &Client, scopes: &str) {
 }
 
 fn id_token_of(node: &TestNode, user: &User, client: &Client) -> String {
-    tokens::id_token(
-        &node.core.published_keys(),
-        &IdTokenInput {
-            issuer: node.core.settings.issuer.as_str(),
-            client_id: client.id.as_str(),
-            user,
-            scope: &ScopeSet::parse("openid").unwrap(),
-            nonce: None,
-            auth_time: node.now(),
-            issued_at: node.now(),
-            expires_at: node.now().plus(600),
-            access_token: "an-access-token",
-        },
-    )
-    .unwrap()
+    node.id_token(user, client.id.as_str())
 }
 
 fn client_error(outcome: &SignInOutcome) -> ProtocolError {
