@@ -26,6 +26,7 @@ pub mod lineage;
 pub mod logout;
 pub mod metrics;
 pub mod passwords;
+mod redact;
 pub mod refresh_tokens;
 pub mod revocation;
 pub mod sign_in;
