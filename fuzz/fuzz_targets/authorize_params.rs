@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use usher_domain::authorize::{AuthorizationRequest, Params, identify_client};
 use usher_domain::client::{ClientRegistration, RegistrationInput};
-use usher_domain::{Client, ClientId, UnixTime};
+use usher_domain::{Client, ClientId, RedirectUri, UnixTime};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(raw) = usher_http::params::decode(data) else {
@@ -14,13 +14,14 @@ fuzz_target!(|data: &[u8]| {
     };
     let params = Params::new(&raw);
     let _ = identify_client(&params);
-    let (Some(id), Ok(registration)) = (
+    let (Some(id), Ok(registration), Ok(redirect_uri)) = (
         ClientId::parse("app"),
         ClientRegistration::new(RegistrationInput {
             name: "App".into(),
             redirect_uris: vec!["https://app.example/cb".into()],
             ..Default::default()
         }),
+        RedirectUri::parse("https://app.example/cb"),
     ) else {
         return;
     };
@@ -30,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         registration,
         created_at: UnixTime(0),
     };
-    if let Ok(r) = AuthorizationRequest::parse(&params, &client, "https://app.example/cb".into(), true) {
+    if let Ok(r) = AuthorizationRequest::parse(&params, &client, redirect_uri, true) {
         assert!(r.code_challenge.is_some(), "accepted without PKCE");
     }
 });

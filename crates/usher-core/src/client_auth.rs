@@ -12,6 +12,7 @@ use usher_domain::{AuthMethod, Client, ClientId, ProtocolError};
 
 use crate::Core;
 use crate::failure::Failure;
+use crate::redact::redacted;
 
 /// Why an `Authorization` header is not usable Basic credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +40,7 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("client_id", &self.client_id)
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret", &redacted(&self.secret))
             .field("method", &self.method)
             .finish()
     }

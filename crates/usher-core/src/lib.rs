@@ -27,6 +27,7 @@ pub mod logout;
 pub mod metrics;
 pub mod mfa;
 pub mod passwords;
+mod redact;
 pub mod refresh_tokens;
 pub mod revocation;
 pub mod sign_in;

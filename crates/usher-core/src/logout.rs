@@ -30,6 +30,7 @@ use crate::Core;
 use crate::failure::{Failure, blocking};
 use crate::id_token_hint::{HintError, IdTokenHint};
 use crate::lineage;
+use crate::redact::{REDACTED, redacted};
 
 /// What the MAC of a confirmation token covers, after this label.
 const CONFIRM_LABEL: &str = "usher logout confirmation v1";
@@ -42,8 +43,9 @@ pub enum Method {
 }
 
 /// A logout request, as values: its parameters (each given at most once; the adapter
-/// refuses repeats) and the browser's session cookie.
-#[derive(Debug, Clone, Copy)]
+/// refuses repeats) and the browser's session cookie. `Debug` shows neither the
+/// `id_token_hint`, the token nor the cookie.
+#[derive(Clone, Copy)]
 pub struct LogoutRequest<'a> {
     pub method: Method,
     pub id_token_hint: Option<&'a str>,
@@ -58,8 +60,23 @@ pub struct LogoutRequest<'a> {
     pub session_cookie: Option<&'a str>,
 }
 
-/// What to do for a logout request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl std::fmt::Debug for LogoutRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogoutRequest")
+            .field("method", &self.method)
+            .field("id_token_hint", &redacted(&self.id_token_hint))
+            .field("client_id", &self.client_id)
+            .field("post_logout_redirect_uri", &self.post_logout_redirect_uri)
+            .field("state", &self.state)
+            .field("confirm", &self.confirm)
+            .field("csrf", &redacted(&self.csrf))
+            .field("session_cookie", &redacted(&self.session_cookie))
+            .finish()
+    }
+}
+
+/// What to do for a logout request. `Debug` does not show the confirmation's token.
+#[derive(Clone, PartialEq, Eq)]
 pub enum LogoutOutcome<'a> {
     /// Ask the person: show the confirmation page, whose form carries `csrf` and the
     /// request's parameters. Nothing has ended.
@@ -79,6 +96,30 @@ pub enum LogoutOutcome<'a> {
         ended: Option<usize>,
         redirect: Option<PostLogoutRedirect<'a>>,
     },
+}
+
+impl std::fmt::Debug for LogoutOutcome<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogoutOutcome::Confirm {
+                client,
+                post_logout_redirect_uri,
+                state,
+                ..
+            } => f
+                .debug_struct("Confirm")
+                .field("csrf", &REDACTED)
+                .field("client", client)
+                .field("post_logout_redirect_uri", post_logout_redirect_uri)
+                .field("state", state)
+                .finish(),
+            LogoutOutcome::LoggedOut { ended, redirect } => f
+                .debug_struct("LoggedOut")
+                .field("ended", ended)
+                .field("redirect", redirect)
+                .finish(),
+        }
+    }
 }
 
 /// Where a logged-out person is sent: a registered `post_logout_redirect_uri`, with the
@@ -667,5 +708,21 @@ mod tests {
         assert_eq!(ended, vec![1]);
         assert_eq!(node.family_state(&online).await, FamilyState::Revoked);
         assert!(!signed_in(&node, "cookie-alice").await);
+    }
+
+    #[tokio::test]
+    async fn debug_output_never_shows_the_hint_the_token_or_the_cookie() {
+        let (node, alice) = node();
+        let hint = node.id_token(&alice, "app");
+        let asked = request(|r| {
+            r.id_token_hint = Some(&hint);
+            r.csrf = Some("the-csrf-token");
+        });
+        let outcome = logout(&node.core, &request(|r| r.client_id = Some("app"))).await;
+        let shown = format!("{asked:?} {outcome:?}");
+        let csrf = csrf_of(outcome);
+        for secret in [hint.as_str(), "the-csrf-token", "cookie-alice", &csrf] {
+            assert!(!shown.contains(secret), "{secret}: {shown}");
+        }
     }
 }

@@ -1,12 +1,15 @@
 //! Property-based tests of the domain's parsers of untrusted input: authorization
 //! request parameters and redirect URIs. They never panic on any input, and they reject
 //! what they must (missing PKCE, repeats, non-`code` response types, redirect URIs that
-//! differ from the registered one in anything but a loopback port).
+//! differ from the registered one in anything but a loopback port), and whatever a
+//! registered redirect URI matches reads back as a `RedirectUri`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use usher_domain::authorize::{AuthorizationRequest, Params, RawParams, identify_client};
+use usher_domain::authorize::{
+    AuthorizationRequest, MAX_PARAM_LEN, Params, RawParams, identify_client,
+};
 use usher_domain::client::{ClientRegistration, RegistrationInput};
 use usher_domain::{Client, ClientId, RedirectUri, UnixTime};
 
@@ -139,6 +142,39 @@ proptest! {
             prop_assert_eq!(url.host_str(), Some("127.0.0.1"));
             prop_assert_eq!(url.path(), "/cb");
             prop_assert_eq!(url.query(), None);
+        }
+    }
+
+    /// `resolve_redirect_uri` keeps a presented URI that matches a registered one without
+    /// being it (another loopback port, another spelling of the address), and stored
+    /// interactions, forms and codes read it back through `FromStr` and serde: whatever a
+    /// registered URI matches must parse, and round-trip through JSON unchanged.
+    #[test]
+    fn whatever_a_registered_uri_matches_parses_and_round_trips(
+        registered in prop::sample::select(vec![
+            "https://app.example/cb",
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:8080/cb",
+            "http://[::1]/cb",
+            "com.example.app:/cb",
+        ]),
+        presented in prop_oneof![
+            "[ \t]?(http|HTTP|hTtP)://(user@)?(127\\.0\\.0\\.1|127\\.1|0x7f\\.0\\.0\\.1|2130706433|\\[::1\\]|\\[0:0::1\\]|localhost)(:[0-9]{0,5})?(/cb|/\\./cb|/x/\\.\\./cb|/c\tb|/%63b)(#)?[ \n]?",
+            ".{0,80}",
+        ],
+        exact in any::<bool>(),
+    ) {
+        let uri = RedirectUri::parse(registered).unwrap();
+        let presented = if exact { registered.to_owned() } else { presented };
+        // A longer `redirect_uri` is refused before it is matched.
+        if presented.len() <= MAX_PARAM_LEN && uri.matches(&presented) {
+            let parsed = presented.parse::<RedirectUri>();
+            prop_assert!(parsed.is_ok(), "{:?} matches {} but does not parse", presented, registered);
+            let parsed = parsed.unwrap();
+            prop_assert_eq!(parsed.as_str(), presented.as_str());
+            let json = serde_json::to_string(&parsed).unwrap();
+            let back: RedirectUri = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back, parsed);
         }
     }
 }

@@ -22,6 +22,7 @@ use usher_domain::{Client, GrantType, ProtocolError, ScopeSet};
 
 use crate::Core;
 use crate::failure::Failure;
+use crate::redact::{REDACTED, redacted};
 
 /// What a grant issued: the values of an RFC 6749 §5.1 response.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,16 +39,12 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
-fn redacted(value: &Option<String>) -> Option<&'static str> {
-    value.as_ref().map(|_| "<redacted>")
-}
-
 /// Never shows a token, so a `{:?}` cannot put one in a log.
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenResponse")
             .field("grant_type", &self.grant_type)
-            .field("access_token", &"<redacted>")
+            .field("access_token", &REDACTED)
             .field("expires_in", &self.expires_in)
             .field("scope", &self.scope)
             .field("refresh_token", &redacted(&self.refresh_token))

@@ -14,6 +14,7 @@ use usher_domain::{Client, Interaction, InteractionStep, UnixTime, UserId};
 use usher_keys::sha256_b64url;
 
 use super::{Form, FormFields, FormRefusal};
+use crate::redact::REDACTED;
 use crate::{Core, Failure, blocking, secret_pair};
 
 /// What the first page's form carries, sealed: an interaction not stored yet, with
@@ -99,7 +100,8 @@ impl From<FormRefusal> for FormError {
     }
 }
 
-/// A pending interaction, loaded for a form step.
+/// A pending interaction, loaded for a form step. `Debug` does not show the posted
+/// form's sealed interaction or token.
 #[derive(Debug)]
 pub struct Pending {
     pub interaction: Interaction,
@@ -108,13 +110,26 @@ pub struct Pending {
     form: PendingForm,
 }
 
-/// Which kind of form was posted.
-#[derive(Debug)]
+/// Which kind of form was posted. `Debug` shows neither the sealed interaction nor the
+/// token.
 enum PendingForm {
     /// The first form (the sealed interaction it carried): not stored yet.
     Sealed(String),
     /// A later form, with its token and that token's hash.
     Stored { csrf: String, csrf_hash: String },
+}
+
+impl std::fmt::Debug for PendingForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PendingForm::Sealed(_) => f.debug_tuple("Sealed").field(&REDACTED).finish(),
+            PendingForm::Stored { csrf_hash, .. } => f
+                .debug_struct("Stored")
+                .field("csrf", &REDACTED)
+                .field("csrf_hash", csrf_hash)
+                .finish(),
+        }
+    }
 }
 
 impl Pending {
@@ -249,11 +264,20 @@ fn unseal(
     })
 }
 
-/// The token of an interaction's next form, and its hash.
-#[derive(Debug)]
+/// The token of an interaction's next form, and its hash. `Debug` does not show the
+/// token.
 pub struct NextForm {
     pub csrf: String,
     pub csrf_hash: String,
+}
+
+impl std::fmt::Debug for NextForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NextForm")
+            .field("csrf", &REDACTED)
+            .field("csrf_hash", &self.csrf_hash)
+            .finish()
+    }
 }
 
 /// Spends the posted form and hands out the token of the next form of this interaction:

@@ -14,10 +14,11 @@ use super::interaction::{self, FormError, Pending};
 use super::{Cookies, Form, FormFields, FormRefusal, LoginForm, SignInOutcome};
 use crate::client_address::ClientAddress;
 use crate::metrics::{self, Counter};
+use crate::redact::REDACTED;
 use crate::{Core, Failure, blocking, secret_pair, throttle};
 
-/// What the login form decided.
-#[derive(Debug)]
+/// What the login form decided. `Debug` does not show the session cookie's value (nor
+/// the forms' secrets).
 pub enum LoginOutcome {
     /// The person signed in: set the session cookie to `session_cookie_value` and render
     /// `next` (with that cookie, whatever `next` is).
@@ -32,6 +33,28 @@ pub enum LoginOutcome {
     Throttled { wait: i64, form: LoginForm },
     /// The form was refused or the server failed.
     Refused(SignInOutcome),
+}
+
+impl std::fmt::Debug for LoginOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginOutcome::SignedIn { session, next, .. } => f
+                .debug_struct("SignedIn")
+                .field("session", session)
+                .field("session_cookie_value", &REDACTED)
+                .field("next", next)
+                .finish(),
+            LoginOutcome::WrongPassword(form) => {
+                f.debug_tuple("WrongPassword").field(form).finish()
+            }
+            LoginOutcome::Throttled { wait, form } => f
+                .debug_struct("Throttled")
+                .field("wait", wait)
+                .field("form", form)
+                .finish(),
+            LoginOutcome::Refused(outcome) => f.debug_tuple("Refused").field(outcome).finish(),
+        }
+    }
 }
 
 /// What the login form posted.

@@ -18,6 +18,7 @@ use usher_domain::ScopeSet;
 use usher_domain::authorize::{Rejection, UntrustedError};
 
 use crate::Failure;
+use crate::redact::{REDACTED, redacted};
 
 pub mod code;
 pub mod consent;
@@ -28,8 +29,8 @@ pub mod login;
 #[cfg(test)]
 mod tests;
 
-/// The browser's cookies that the sign-in reads, as values.
-#[derive(Debug, Clone, Copy, Default)]
+/// The browser's cookies that the sign-in reads, as values. `Debug` does not show them.
+#[derive(Clone, Copy, Default)]
 pub struct Cookies<'a> {
     /// The session cookie's value (`usher-session`).
     pub session: Option<&'a str>,
@@ -37,8 +38,9 @@ pub struct Cookies<'a> {
     pub binding: Option<&'a str>,
 }
 
-/// The interaction fields a posted login or consent form carries.
-#[derive(Debug, Clone, Copy, Default)]
+/// The interaction fields a posted login or consent form carries. `Debug` shows neither
+/// the sealed interaction nor the token.
+#[derive(Clone, Copy, Default)]
 pub struct FormFields<'a> {
     /// The first form's sealed interaction (`pending`).
     pub pending: Option<&'a str>,
@@ -48,8 +50,9 @@ pub struct FormFields<'a> {
     pub csrf: Option<&'a str>,
 }
 
-/// The hidden fields of a form to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The hidden fields of a form to show. `Debug` shows neither the sealed interaction nor
+/// the token.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Form {
     /// The first page: the whole pending request, sealed. Showing it wrote nothing.
     Sealed(String),
@@ -57,7 +60,39 @@ pub enum Form {
     Stored { interaction: String, csrf: String },
 }
 
-/// What a sign-in step decided.
+impl std::fmt::Debug for Cookies<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cookies")
+            .field("session", &redacted(&self.session))
+            .field("binding", &redacted(&self.binding))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for FormFields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FormFields")
+            .field("pending", &redacted(&self.pending))
+            .field("interaction", &self.interaction)
+            .field("csrf", &redacted(&self.csrf))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Form::Sealed(_) => f.debug_tuple("Sealed").field(&REDACTED).finish(),
+            Form::Stored { interaction, .. } => f
+                .debug_struct("Stored")
+                .field("interaction", interaction)
+                .field("csrf", &REDACTED)
+                .finish(),
+        }
+    }
+}
+
+/// What a sign-in step decided. Its `Debug` shows no secret: each variant's own does not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignInOutcome {
     /// A code was issued: redirect to the client with it.
@@ -115,14 +150,14 @@ impl std::fmt::Debug for CodeRedirect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CodeRedirect")
             .field("redirect_uri", &self.redirect_uri)
-            .field("code", &"<redacted>")
+            .field("code", &REDACTED)
             .field("state", &self.state)
             .finish()
     }
 }
 
-/// The login page to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The login page to show. `Debug` shows neither the form's secrets nor the cookie.
+#[derive(Clone, PartialEq, Eq)]
 pub struct LoginForm {
     pub client_name: String,
     pub form: Form,
@@ -133,8 +168,8 @@ pub struct LoginForm {
     pub binding: Option<String>,
 }
 
-/// The consent page to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The consent page to show. `Debug` shows neither the form's secrets nor the cookie.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConsentForm {
     pub client_name: String,
     /// "Signed in as …"; empty if the person could not be read.
@@ -146,6 +181,30 @@ pub struct ConsentForm {
     pub form: Form,
     /// As [`LoginForm::binding`].
     pub binding: Option<String>,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("client_name", &self.client_name)
+            .field("form", &self.form)
+            .field("username", &self.username)
+            .field("binding", &redacted(&self.binding))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ConsentForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentForm")
+            .field("client_name", &self.client_name)
+            .field("username", &self.username)
+            .field("scopes", &self.scopes)
+            .field("unverified", &self.unverified)
+            .field("form", &self.form)
+            .field("binding", &redacted(&self.binding))
+            .finish()
+    }
 }
 
 /// Why one of Usher's own error pages is shown.

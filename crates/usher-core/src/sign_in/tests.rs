@@ -848,3 +848,116 @@ async fn a_login_replaces_the_browser_s_previous_session() {
     assert_eq!(session.lineage_hash, "lineage");
     assert_eq!(session.auth_time, node.now());
 }
+
+// ---- Debug output -----------------------------------------------------------------
+
+#[test]
+fn debug_output_of_cookies_forms_and_outcomes_never_shows_a_secret() {
+    let cookies = Cookies {
+        session: Some("the-session-cookie"),
+        binding: Some("the-binding-cookie"),
+    };
+    let fields = FormFields {
+        pending: Some("the-sealed-form"),
+        interaction: Some("the-interaction"),
+        csrf: Some("the-csrf-token"),
+    };
+    let sealed = Form::Sealed("the-sealed-form".to_owned());
+    let stored = Form::Stored {
+        interaction: "the-interaction".to_owned(),
+        csrf: "the-csrf-token".to_owned(),
+    };
+    let login_form = LoginForm {
+        client_name: "App".to_owned(),
+        form: sealed.clone(),
+        username: "alice".to_owned(),
+        binding: Some("the-binding-cookie".to_owned()),
+    };
+    let consent_form = ConsentForm {
+        client_name: "App".to_owned(),
+        username: "alice".to_owned(),
+        scopes: ScopeSet::default(),
+        unverified: false,
+        form: stored.clone(),
+        binding: Some("the-binding-cookie".to_owned()),
+    };
+    let code = SignInOutcome::IssueCode(CodeRedirect {
+        redirect_uri: RedirectUri::parse("https://app.example/cb").unwrap(),
+        code: "the-code".to_owned(),
+        state: Some("s".to_owned()),
+    });
+    let outcomes = [
+        LoginOutcome::WrongPassword(login_form.clone()),
+        LoginOutcome::Throttled {
+            wait: 5,
+            form: login_form.clone(),
+        },
+        LoginOutcome::Refused(SignInOutcome::ShowConsent(consent_form.clone())),
+    ];
+    let next = interaction::NextForm {
+        csrf: "the-csrf-token".to_owned(),
+        csrf_hash: "the-hash".to_owned(),
+    };
+    let shown = format!(
+        "{cookies:?} {fields:?} {sealed:?} {stored:?} {login_form:?} {consent_form:?} \
+         {code:?} {:?} {:?} {outcomes:?} {next:?}",
+        SignInOutcome::ShowLogin(login_form.clone()),
+        SignInOutcome::ShowConsent(consent_form.clone()),
+    );
+    for secret in [
+        "the-session-cookie",
+        "the-binding-cookie",
+        "the-sealed-form",
+        "the-csrf-token",
+        "the-code",
+    ] {
+        assert!(!shown.contains(secret), "{secret}: {shown}");
+    }
+    // What is not a secret is still there to debug with.
+    for shown_value in ["the-interaction", "alice", "the-hash", "<redacted>"] {
+        assert!(shown.contains(shown_value), "{shown_value}: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn debug_output_of_a_login_and_its_pending_forms_never_shows_a_secret() {
+    let node = TestNode::new();
+    let app = third_party(&node);
+    node.person("alice");
+    let (page, form) =
+        sealed_login(authorize(&node.core, &request(&app, &[]), cookies(None)).await);
+    let first = interaction::pending(
+        &node.core,
+        sealed(&form),
+        Some(BINDING),
+        InteractionStep::Login,
+    )
+    .await
+    .unwrap();
+    let shown = format!("{page:?} {first:?}");
+    assert!(!shown.contains(&form), "{shown}");
+    assert!(!shown.contains(BINDING), "{shown}");
+
+    let outcome = login(&node.core, attempt(sealed(&form), PASSWORD), cookies(None)).await;
+    let shown = format!("{outcome:?}");
+    let (_, cookie, next) = signed_in_outcome(outcome);
+    assert!(!shown.contains(&cookie), "{shown}");
+    let consent_page = consent_page(next);
+    let Form::Stored { csrf, .. } = &consent_page.form else {
+        panic!("not a stored form: {consent_page:?}");
+    };
+    assert!(!shown.contains(csrf.as_str()), "{shown}");
+
+    let later = interaction::pending(
+        &node.core,
+        stored(&consent_page.form),
+        Some(BINDING),
+        InteractionStep::Consent,
+    )
+    .await
+    .unwrap();
+    let renewed = interaction::renew(&node.core, &later).await.unwrap();
+    let shown = format!("{later:?} {renewed:?}");
+    assert!(!shown.contains(csrf.as_str()), "{shown}");
+    assert!(!shown.contains(&renewed.csrf), "{shown}");
+}
