@@ -99,12 +99,7 @@ pub async fn verify_totp(
         _ => return Ok(TotpOutcome::NoFactor),
     };
     if let Err(wait) = reserve(core, user).await? {
-        tracing::warn!(
-            event = "second_factor_throttled",
-            sub = %user,
-            method = "totp",
-            "second-factor attempt refused: too many failures"
-        );
+        throttled(user, "totp");
         return Ok(TotpOutcome::Throttled { wait });
     }
     let secret = core
@@ -115,25 +110,13 @@ pub async fn verify_totp(
             Failure::Internal
         })?;
     let Some(step) = secret.verify(code, core.now()) else {
-        tracing::warn!(
-            event = "second_factor_failed",
-            sub = %user,
-            method = "totp",
-            reason = "wrong",
-            "second factor refused"
-        );
+        refused(user, "totp", "wrong");
         return Ok(TotpOutcome::Wrong);
     };
     let factors = core.stores.factors.clone();
     let owner = user.clone();
     if !blocking(move || factors.accept_totp_step(&owner, step)).await? {
-        tracing::warn!(
-            event = "second_factor_failed",
-            sub = %user,
-            method = "totp",
-            reason = "replayed",
-            "second factor refused: a code already used"
-        );
+        refused(user, "totp", "replayed");
         return Ok(TotpOutcome::Replayed);
     }
     clear(core, user).await?;
@@ -148,12 +131,7 @@ pub async fn use_recovery_code(
     code: &RecoveryCode,
 ) -> Result<RecoveryOutcome, Failure> {
     if let Err(wait) = reserve(core, user).await? {
-        tracing::warn!(
-            event = "second_factor_throttled",
-            sub = %user,
-            method = "recovery_code",
-            "second-factor attempt refused: too many failures"
-        );
+        throttled(user, "recovery_code");
         return Ok(RecoveryOutcome::Throttled { wait });
     }
     let hash = core.secrets.hash_recovery_code(user, code);
@@ -169,13 +147,7 @@ pub async fn use_recovery_code(
     })
     .await?;
     let Some(left) = spent else {
-        tracing::warn!(
-            event = "second_factor_failed",
-            sub = %user,
-            method = "recovery_code",
-            reason = "wrong",
-            "second factor refused"
-        );
+        refused(user, "recovery_code", "wrong");
         return Ok(RecoveryOutcome::Wrong);
     };
     clear(core, user).await?;
@@ -186,6 +158,28 @@ pub async fn use_recovery_code(
         "a recovery code was used"
     );
     Ok(RecoveryOutcome::Accepted { left })
+}
+
+/// The security event of an attempt refused unchecked: too many failures.
+fn throttled(user: &UserId, method: &'static str) {
+    tracing::warn!(
+        event = "second_factor_throttled",
+        sub = %user,
+        method,
+        "second-factor attempt refused: too many failures"
+    );
+}
+
+/// The security event of a second factor refused (`wrong`, or `replayed`: a code already
+/// used). Never the code itself.
+fn refused(user: &UserId, method: &'static str, reason: &'static str) {
+    tracing::warn!(
+        event = "second_factor_failed",
+        sub = %user,
+        method,
+        reason,
+        "second factor refused"
+    );
 }
 
 #[cfg(test)]
