@@ -206,7 +206,7 @@ pub enum UserCommand {
     Create(UserCreate),
     /// List people.
     List(JsonFlag),
-    /// Show one person.
+    /// Show one person, with their second factors (never a secret).
     Show {
         username: String,
         #[command(flatten)]
@@ -221,6 +221,14 @@ pub enum UserCommand {
     /// End every browser session of a person and revoke all their refresh-token
     /// families (every device and application).
     RevokeSessions {
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Remove all of a person's second factors (authenticator app and recovery codes),
+    /// end their sessions and revoke their refresh-token families, as revoke-sessions
+    /// does: for a person who lost their authenticator app.
+    MfaReset {
         username: String,
         #[command(flatten)]
         json: JsonFlag,

@@ -1,8 +1,12 @@
-//! `usher user create | list | show | delete | set-password | revoke-sessions`.
+//! `usher user create | list | show | delete | set-password | revoke-sessions |
+//! mfa-reset`. `show` also lists the person's second factors (docs/design/mfa.md)
+//! without their secrets; `mfa-reset` removes them all and ends the person's sessions
+//! and refresh-token families, as `revoke-sessions` does.
 
 use serde_json::{Value, json};
 use usher_domain::{
-    Email, PersonName, RevokeReason, SessionStore, StoreError, User, UserId, UserStore, Username,
+    Email, FactorStore, PersonName, RevokeReason, SessionStore, StoreError, User, UserId,
+    UserStore, Username,
 };
 
 use super::{print_json, read_password_stdin, usage};
@@ -41,10 +45,54 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
                 .db
                 .find_user(&username)?
                 .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
+            let factors = Factors::load(&ctx, &user)?;
             if json.json {
-                print_json(&describe(&user))
+                let mut described = describe(&user);
+                described["second_factors"] = factors.describe();
+                print_json(&described)
             } else {
                 print_human(&user);
+                factors.print_human();
+                Ok(())
+            }
+        }
+        UserCommand::MfaReset { username, json } => {
+            let username = Username::parse(&username).map_err(usage)?;
+            let ctx = Context::open(settings)?;
+            let user = ctx
+                .db
+                .find_user(&username)?
+                .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
+            // The factors go first: once they are gone no sign-in can pass with them,
+            // and the sessions that did are ended next.
+            let removed = ctx.db.delete_factors(&user.id)?;
+            tracing::warn!(
+                event = "mfa_reset",
+                sub = %user.id,
+                removed,
+                "every second factor of a person removed by an administrator"
+            );
+            let (sessions, families) = revoke_sessions(&ctx, &user).map_err(|e| {
+                e.context(format!(
+                    "the second factors of {username} were removed, but their sessions were \
+                     not all ended: run `usher user revoke-sessions {username}` once the \
+                     family store answers"
+                ))
+            })?;
+            if json.json {
+                print_json(&json!({
+                    "username": username.as_str(),
+                    "factors_removed": removed,
+                    "sessions_ended": sessions,
+                    "families_revoked": families,
+                }))
+            } else {
+                println!(
+                    "removed {removed} second factor(s) (authenticator app and recovery codes) of {username}"
+                );
+                println!(
+                    "ended {sessions} session(s) and revoked {families} refresh-token family(ies) of {username}"
+                );
                 Ok(())
             }
         }
@@ -239,4 +287,53 @@ fn print_human(u: &User) {
         );
     }
     println!("created:        {}", clock::rfc3339(u.created_at));
+}
+
+/// A person's second factors as an administrator may see them: whether they have an
+/// authenticator app (confirmed or not, and since when) and how many unused recovery
+/// codes. Never the sealed secret or a code hash.
+struct Factors {
+    /// (confirmed, created at) of the authenticator app, if any.
+    totp: Option<(bool, usher_domain::UnixTime)>,
+    recovery_codes_left: usize,
+}
+
+impl Factors {
+    fn load(ctx: &Context, user: &User) -> anyhow::Result<Factors> {
+        let totp = ctx
+            .db
+            .get_totp(&user.id)?
+            .map(|f| (f.confirmed, f.created_at));
+        let recovery_codes_left = ctx.db.recovery_codes_left(&user.id)?;
+        Ok(Factors {
+            totp,
+            recovery_codes_left,
+        })
+    }
+
+    fn describe(&self) -> Value {
+        json!({
+            "authenticator_app": self.totp.map(|(confirmed, created_at)| json!({
+                "confirmed": confirmed,
+                "created_at": clock::rfc3339(created_at),
+            })),
+            "recovery_codes_left": self.recovery_codes_left,
+        })
+    }
+
+    fn print_human(&self) {
+        match self.totp {
+            Some((confirmed, created_at)) => println!(
+                "authenticator:  {} (since {})",
+                if confirmed {
+                    "confirmed"
+                } else {
+                    "not confirmed"
+                },
+                clock::rfc3339(created_at)
+            ),
+            None => println!("authenticator:  none"),
+        }
+        println!("recovery codes: {} unused", self.recovery_codes_left);
+    }
 }

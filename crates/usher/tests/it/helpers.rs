@@ -601,6 +601,15 @@ impl Sandbox {
             .execute(sql);
     }
 
+    /// A store handle on the sandbox's test database (already migrated by `usher`), to
+    /// plant rows through the store's own ports.
+    pub fn database(&self) -> usher_store::Database {
+        self._db
+            .as_ref()
+            .expect("database needs Sandbox::with_test_db")
+            .connect()
+    }
+
     /// The server's signing keys, loaded from the test database with the sandbox's KEK
     /// file (`keys/kek`): to sign tokens exactly as Usher would, with chosen claims.
     pub fn key_ring(&self) -> usher_keys::KeyRing {

@@ -18,6 +18,7 @@ mod helpers;
 mod kek;
 mod limits;
 mod logout;
+mod mfa_admin;
 mod ops;
 mod pg_restart;
 mod readme;
