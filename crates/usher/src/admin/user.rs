@@ -39,12 +39,7 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Show { username, json } => {
-            let username = Username::parse(&username).map_err(usage)?;
-            let ctx = Context::open(settings)?;
-            let user = ctx
-                .db
-                .find_user(&username)?
-                .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
+            let (_, ctx, user) = open_person(settings, &username)?;
             let factors = Factors::load(&ctx, &user)?;
             if json.json {
                 let mut described = describe(&user);
@@ -57,12 +52,7 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::MfaReset { username, json } => {
-            let username = Username::parse(&username).map_err(usage)?;
-            let ctx = Context::open(settings)?;
-            let user = ctx
-                .db
-                .find_user(&username)?
-                .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
+            let (username, ctx, user) = open_person(settings, &username)?;
             // The factors go first: once they are gone no sign-in can pass with them,
             // and the sessions that did are ended next.
             let removed = ctx.db.delete_factors(&user.id)?;
@@ -110,12 +100,7 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::RevokeSessions { username, json } => {
-            let username = Username::parse(&username).map_err(usage)?;
-            let ctx = Context::open(settings)?;
-            let user = ctx
-                .db
-                .find_user(&username)?
-                .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
+            let (username, ctx, user) = open_person(settings, &username)?;
             let (sessions, families) = revoke_sessions(&ctx, &user)?;
             if json.json {
                 print_json(&json!({
@@ -336,4 +321,16 @@ impl Factors {
         }
         println!("recovery codes: {} unused", self.recovery_codes_left);
     }
+}
+
+/// The person a command names: the username parsed before the database opens (refused
+/// input writes nothing), then looked up; an unknown username is an error.
+fn open_person(settings: Settings, raw: &str) -> anyhow::Result<(Username, Context, User)> {
+    let username = Username::parse(raw).map_err(usage)?;
+    let ctx = Context::open(settings)?;
+    let user = ctx
+        .db
+        .find_user(&username)?
+        .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
+    Ok((username, ctx, user))
 }
