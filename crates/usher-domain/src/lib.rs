@@ -17,6 +17,7 @@ pub mod families;
 pub mod issuer;
 pub mod keys;
 pub mod mfa;
+pub mod passkey;
 pub mod pkce;
 pub mod ports;
 pub mod rotation;
@@ -40,10 +41,13 @@ pub use keys::{KeyState, SigningKeyRecord};
 pub use mfa::{
     Acr, Amr, CodeError, RecoveryCode, RecoveryCodeRecord, TotpCode, TotpFactor, totp_step,
 };
+pub use passkey::{
+    CEREMONY_TTL_SECONDS, CeremonyKind, Passkey, PasskeyName, PasskeyNameError, WebauthnCeremony,
+};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use ports::{
     ClientStore, CodeStore, ConsentStore, FactorStore, InteractionStore, KeyStore, NonceStore,
-    Ping, RevocationStore, SessionStore, StoreError, ThrottleStore, UserStore,
+    PasskeyStore, Ping, RevocationStore, SessionStore, StoreError, ThrottleStore, UserStore,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use session::{

@@ -6,6 +6,7 @@
 use crate::client::{Client, ClientId};
 use crate::keys::{KeyState, SigningKeyRecord};
 use crate::mfa::TotpFactor;
+use crate::passkey::{Passkey, PasskeyName, WebauthnCeremony};
 use crate::scope::ScopeSet;
 use crate::session::{AuthorizationCode, CodeRedemption, Interaction, LoginFailures, Session};
 use crate::throttle::{Reservation, ThrottlePolicy};
@@ -263,4 +264,48 @@ pub trait FactorStore: Send + Sync {
     /// Removes every factor of the person (authenticator app and recovery codes) in one
     /// transaction, for a lost device (`usher user mfa-reset`); how many rows went.
     fn delete_factors(&self, user: &UserId) -> Result<usize, StoreError>;
+}
+
+/// Passkeys and the WebAuthn ceremonies in flight (issue 14, docs/design/mfa.md). Each
+/// single-use rule is one statement: a ceremony is taken by one `DELETE … RETURNING`, a
+/// credential is updated by one compare-and-set on the value it was read as.
+pub trait PasskeyStore: Send + Sync {
+    /// Stores a new passkey. `false`, storing nothing, if its credential id is already
+    /// stored (for this person or another: `credential_id` is unique).
+    fn insert_passkey(&self, passkey: &Passkey) -> Result<bool, StoreError>;
+    /// The person's passkeys, oldest first.
+    fn list_passkeys(&self, user: &UserId) -> Result<Vec<Passkey>, StoreError>;
+    /// The passkey whose WebAuthn credential id (base64url) is `credential_id`.
+    fn find_passkey(&self, credential_id: &str) -> Result<Option<Passkey>, StoreError>;
+    /// Renames the person's passkey `id`; whether it is theirs and exists.
+    fn rename_passkey(
+        &self,
+        user: &UserId,
+        id: &str,
+        name: &PasskeyName,
+    ) -> Result<bool, StoreError>;
+    /// Removes the person's passkey `id`; whether it was theirs and existed.
+    fn delete_passkey(&self, user: &UserId, id: &str) -> Result<bool, StoreError>;
+    /// After an assertion: writes `credential` (new counter, backup state) and
+    /// `last_used_at = used_at` only if the stored credential is still `expected` and the
+    /// passkey is not suspect — one `UPDATE … WHERE id = ? AND credential = ? AND NOT
+    /// suspect`. Of any number of callers with the same `expected` exactly one gets
+    /// `true`.
+    fn update_passkey_credential(
+        &self,
+        id: &str,
+        expected: &str,
+        credential: &str,
+        used_at: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Marks the passkey `id` suspect (its signature counter went backwards); whether it
+    /// exists.
+    fn mark_passkey_suspect(&self, id: &str) -> Result<bool, StoreError>;
+    /// Stores a ceremony that was just started.
+    fn insert_ceremony(&self, ceremony: &WebauthnCeremony) -> Result<(), StoreError>;
+    /// Takes the ceremony whose id hash is `id_hash`, expired or not: one `DELETE …
+    /// RETURNING`, so of any number of callers exactly one gets it.
+    fn take_ceremony(&self, id_hash: &str) -> Result<Option<WebauthnCeremony>, StoreError>;
+    /// Deletes the ceremonies expired at `now` (`expires_at <= now`); how many.
+    fn purge_ceremonies(&self, now: UnixTime) -> Result<usize, StoreError>;
 }

@@ -12,7 +12,9 @@
 //! tokens, failed-login counters) are keyed by hashes of their secrets, which never
 //! appear in logs or error messages; [`Database::purge_expired`] clears out the expired
 //! ones. A person's second factors (`factors.rs`) are a sealed TOTP secret and keyed
-//! hashes of recovery codes, each used once by one atomic statement.
+//! hashes of recovery codes, each used once by one atomic statement; their passkeys
+//! (`passkeys.rs`) are WebAuthn credentials, and a WebAuthn ceremony in flight is a row
+//! that finishing it deletes (`DELETE … RETURNING`).
 //!
 //! With the `testing` feature, [`testing`] provides throw-away SQLite and PostgreSQL
 //! databases for tests of this crate and the crates above it.
@@ -27,6 +29,7 @@ mod families;
 mod interactions;
 mod keys;
 mod nonces;
+mod passkeys;
 mod purge;
 mod schema;
 mod sealed;

@@ -9,7 +9,7 @@ use usher_domain::{StoreError, UnixTime};
 use crate::database::{Database, unavailable};
 use crate::schema::{
     authorization_codes, code_tokens, interactions, login_failures, revoked_tokens, sessions,
-    spent_nonces,
+    spent_nonces, webauthn_ceremonies,
 };
 
 /// How long an expired authorization code is kept, so that a replay shortly after its
@@ -33,8 +33,10 @@ impl Database {
     /// authorization codes (with their recorded tokens) that expired more than
     /// [`CODE_REPLAY_GRACE_SECONDS`] ago, revoked tokens past their own expiry, and
     /// failed-login counters whose window started, and whose lock (if any) ended, more
-    /// than [`FAILURES_RETENTION_SECONDS`] ago. Returns how many sessions, interactions,
-    /// codes, revocations, nonces and counters were deleted (recorded tokens are not counted).
+    /// than [`FAILURES_RETENTION_SECONDS`] ago, and WebAuthn ceremonies past their expiry
+    /// (no margin: finishing one deletes it, so a purged one can only be refused as
+    /// expired). Returns how many sessions, interactions, codes, revocations, nonces,
+    /// counters and ceremonies were deleted (recorded tokens are not counted).
     pub fn purge_expired(&self, now: UnixTime) -> Result<usize, StoreError> {
         let now = now.seconds();
         let code_cutoff = now.saturating_sub(CODE_REPLAY_GRACE_SECONDS);
@@ -78,6 +80,10 @@ impl Database {
                                 .is_null()
                                 .or(login_failures::locked_until.le(failures_cutoff)),
                         ),
+                )
+                .execute(c)?;
+                deleted += diesel::delete(
+                    webauthn_ceremonies::table.filter(webauthn_ceremonies::expires_at.le(now)),
                 )
                 .execute(c)?;
                 Ok(deleted)

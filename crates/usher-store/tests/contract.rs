@@ -19,6 +19,7 @@ use usher_domain::{
     SessionStore, SigningKeyRecord, StoreError, ThrottlePolicy, ThrottleStore, TotpFactor,
     UnixTime, User, UserId, UserStore, Username,
 };
+use usher_domain::{CeremonyKind, Passkey, PasskeyName, PasskeyStore, WebauthnCeremony};
 use usher_store::Database;
 use usher_store::testing::TestDb;
 
@@ -94,6 +95,15 @@ contract!(
     a_recovery_code_is_spent_once_and_replacing_voids_the_old_ones,
     concurrent_spenders_of_one_recovery_code_have_one_winner,
     factors_are_deleted_per_person_and_with_the_person,
+    a_passkey_round_trips_and_its_credential_id_is_stored_once,
+    passkeys_are_renamed_and_removed_only_by_their_person,
+    a_passkey_credential_is_updated_by_compare_and_set_unless_suspect,
+    concurrent_updates_of_one_passkey_credential_have_one_winner,
+    a_ceremony_is_taken_once_expired_or_not,
+    concurrent_takers_of_one_ceremony_have_one_winner,
+    expired_ceremonies_are_purged,
+    passkeys_and_ceremonies_go_with_the_person,
+    a_corrupt_passkey_row_is_reported,
 );
 
 fn uri(s: &str) -> RedirectUri {
@@ -291,6 +301,37 @@ fn totp(user: &str, confirmed: bool) -> TotpFactor {
         created_at: UnixTime(10),
         last_used_step: None,
         confirmed,
+    }
+}
+
+/// A passkey of `user`'s, created at `created_at`, whose credential id is
+/// `cred-<id>` and whose credential says counter 0.
+fn passkey(id: &str, user: &str, created_at: i64) -> Passkey {
+    Passkey {
+        id: id.into(),
+        user_id: uid(user),
+        credential_id: format!("cred-{id}"),
+        name: PasskeyName::parse(&format!("Key {id}")).unwrap(),
+        credential: format!(r#"{{"cred":{{"cred_id":"cred-{id}","counter":0}}}}"#),
+        created_at: UnixTime(created_at),
+        last_used_at: None,
+        suspect: false,
+    }
+}
+
+fn ceremony(
+    id_hash: &str,
+    kind: CeremonyKind,
+    user: Option<&str>,
+    expires_at: i64,
+) -> WebauthnCeremony {
+    WebauthnCeremony {
+        id_hash: id_hash.into(),
+        kind,
+        user_id: user.map(uid),
+        state: format!("v1.sealed-state-of-{id_hash}"),
+        browser_hash: "browser-hash".into(),
+        expires_at: UnixTime(expires_at),
     }
 }
 
@@ -1745,6 +1786,215 @@ mod cases {
         assert_eq!(db.delete_user(&uname("bob")), Ok(true));
         assert_eq!(t.count("totp_factors"), 0);
         assert_eq!(t.count("recovery_codes"), 0);
+    }
+    pub fn a_passkey_round_trips_and_its_credential_id_is_stored_once(_: &TestDb, db: &Database) {
+        seed(db);
+        assert_eq!(db.list_passkeys(&uid("u-1")), Ok(vec![]));
+        let second = passkey("pk-b", "u-1", 20);
+        let first = Passkey {
+            last_used_at: Some(UnixTime(30)),
+            ..passkey("pk-a", "u-1", 10)
+        };
+        assert_eq!(db.insert_passkey(&second), Ok(true));
+        assert_eq!(db.insert_passkey(&first), Ok(true));
+        // Oldest first, every field kept.
+        assert_eq!(
+            db.list_passkeys(&uid("u-1")),
+            Ok(vec![first.clone(), second.clone()])
+        );
+        assert_eq!(db.find_passkey("cred-pk-a"), Ok(Some(first.clone())));
+        assert_eq!(db.find_passkey("cred-unknown"), Ok(None));
+        // The same credential id again, for the same person or another: refused, nothing
+        // written.
+        let again = Passkey {
+            id: "pk-c".into(),
+            ..first.clone()
+        };
+        assert_eq!(db.insert_passkey(&again), Ok(false));
+        let bobs = Passkey {
+            id: "pk-d".into(),
+            user_id: uid("u-2"),
+            ..first.clone()
+        };
+        assert_eq!(db.insert_passkey(&bobs), Ok(false));
+        assert_eq!(db.list_passkeys(&uid("u-2")), Ok(vec![]));
+        assert_eq!(db.find_passkey("cred-pk-a"), Ok(Some(first.clone())));
+        // Usher's own id is unique too.
+        let same_id = Passkey {
+            credential_id: "cred-other".into(),
+            ..first
+        };
+        assert!(matches!(
+            db.insert_passkey(&same_id),
+            Err(StoreError::Conflict(_))
+        ));
+    }
+
+    pub fn passkeys_are_renamed_and_removed_only_by_their_person(_: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_passkey(&passkey("pk-a", "u-1", 10)).unwrap();
+        let name = PasskeyName::parse("Phone").unwrap();
+        assert_eq!(db.rename_passkey(&uid("u-2"), "pk-a", &name), Ok(false));
+        assert_eq!(db.rename_passkey(&uid("u-1"), "pk-x", &name), Ok(false));
+        assert_eq!(db.rename_passkey(&uid("u-1"), "pk-a", &name), Ok(true));
+        assert_eq!(
+            db.find_passkey("cred-pk-a").unwrap().unwrap().name.as_str(),
+            "Phone"
+        );
+        assert_eq!(db.delete_passkey(&uid("u-2"), "pk-a"), Ok(false));
+        assert!(db.find_passkey("cred-pk-a").unwrap().is_some());
+        assert_eq!(db.delete_passkey(&uid("u-1"), "pk-a"), Ok(true));
+        assert_eq!(db.delete_passkey(&uid("u-1"), "pk-a"), Ok(false));
+        assert_eq!(db.find_passkey("cred-pk-a"), Ok(None));
+    }
+
+    pub fn a_passkey_credential_is_updated_by_compare_and_set_unless_suspect(
+        _: &TestDb,
+        db: &Database,
+    ) {
+        seed(db);
+        let stored = passkey("pk-a", "u-1", 10);
+        db.insert_passkey(&stored).unwrap();
+        let one = r#"{"cred":{"cred_id":"cred-pk-a","counter":1}}"#;
+        let two = r#"{"cred":{"cred_id":"cred-pk-a","counter":2}}"#;
+        assert_eq!(
+            db.update_passkey_credential("pk-a", &stored.credential, one, UnixTime(40)),
+            Ok(true)
+        );
+        // From a stale value: refused.
+        assert_eq!(
+            db.update_passkey_credential("pk-a", &stored.credential, two, UnixTime(41)),
+            Ok(false)
+        );
+        let now = db.find_passkey("cred-pk-a").unwrap().unwrap();
+        assert_eq!(now.credential, one);
+        assert_eq!(now.last_used_at, Some(UnixTime(40)));
+        // Unchanged credential (a synced passkey's zero counter): last use still recorded.
+        assert_eq!(
+            db.update_passkey_credential("pk-a", one, one, UnixTime(42)),
+            Ok(true)
+        );
+        assert_eq!(
+            db.find_passkey("cred-pk-a").unwrap().unwrap().last_used_at,
+            Some(UnixTime(42))
+        );
+        // A suspect passkey is never updated again.
+        assert_eq!(db.mark_passkey_suspect("pk-a"), Ok(true));
+        assert_eq!(db.mark_passkey_suspect("pk-x"), Ok(false));
+        assert_eq!(
+            db.update_passkey_credential("pk-a", one, two, UnixTime(43)),
+            Ok(false)
+        );
+        let suspect = db.find_passkey("cred-pk-a").unwrap().unwrap();
+        assert!(suspect.suspect);
+        assert_eq!(suspect.credential, one);
+        assert_eq!(
+            db.update_passkey_credential("pk-x", one, two, UnixTime(43)),
+            Ok(false)
+        );
+    }
+
+    pub fn concurrent_updates_of_one_passkey_credential_have_one_winner(_: &TestDb, db: &Database) {
+        seed(db);
+        let stored = passkey("pk-a", "u-1", 10);
+        db.insert_passkey(&stored).unwrap();
+        let db2 = db.clone();
+        let old = stored.credential.clone();
+        let next = std::sync::atomic::AtomicU32::new(1);
+        let won = race(20, move || {
+            let counter = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let new = format!(r#"{{"cred":{{"cred_id":"cred-pk-a","counter":{counter}}}}}"#);
+            db2.update_passkey_credential("pk-a", &old, &new, UnixTime(50))
+                .unwrap()
+        });
+        assert_eq!(won, 1);
+        let now = db.find_passkey("cred-pk-a").unwrap().unwrap();
+        assert_ne!(now.credential, stored.credential);
+        assert_eq!(now.last_used_at, Some(UnixTime(50)));
+    }
+
+    pub fn a_ceremony_is_taken_once_expired_or_not(_: &TestDb, db: &Database) {
+        seed(db);
+        let registering = ceremony("c-reg", CeremonyKind::Register, Some("u-1"), 1000);
+        let signing_in = ceremony("c-auth", CeremonyKind::Authenticate, None, 10);
+        db.insert_ceremony(&registering).unwrap();
+        db.insert_ceremony(&signing_in).unwrap();
+        assert!(matches!(
+            db.insert_ceremony(&registering),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(db.take_ceremony("c-reg"), Ok(Some(registering)));
+        assert_eq!(db.take_ceremony("c-reg"), Ok(None));
+        // The store does not judge expiry: the caller does, with the row in hand.
+        assert_eq!(db.take_ceremony("c-auth"), Ok(Some(signing_in)));
+        assert_eq!(db.take_ceremony("c-auth"), Ok(None));
+        assert_eq!(db.take_ceremony("c-unknown"), Ok(None));
+    }
+
+    pub fn concurrent_takers_of_one_ceremony_have_one_winner(t: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_ceremony(&ceremony("c-1", CeremonyKind::Authenticate, None, 1000))
+            .unwrap();
+        db.insert_ceremony(&ceremony("c-2", CeremonyKind::Register, Some("u-2"), 1000))
+            .unwrap();
+        let db2 = db.clone();
+        let won = race(20, move || db2.take_ceremony("c-1").unwrap().is_some());
+        assert_eq!(won, 1);
+        assert_eq!(t.count("webauthn_ceremonies"), 1);
+        let db2 = db.clone();
+        let won = race(20, move || db2.take_ceremony("c-2").unwrap().is_some());
+        assert_eq!(won, 1);
+        assert_eq!(t.count("webauthn_ceremonies"), 0);
+    }
+
+    pub fn expired_ceremonies_are_purged(t: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_ceremony(&ceremony("c-old", CeremonyKind::Authenticate, None, 100))
+            .unwrap();
+        db.insert_ceremony(&ceremony(
+            "c-edge",
+            CeremonyKind::Register,
+            Some("u-1"),
+            200,
+        ))
+        .unwrap();
+        db.insert_ceremony(&ceremony("c-live", CeremonyKind::Authenticate, None, 201))
+            .unwrap();
+        assert_eq!(db.purge_ceremonies(UnixTime(100)), Ok(1));
+        assert_eq!(db.purge_ceremonies(UnixTime(100)), Ok(0));
+        // The sign-in records' purge includes them.
+        assert_eq!(db.purge_expired(UnixTime(200)), Ok(1));
+        assert_eq!(t.count("webauthn_ceremonies WHERE id_hash = 'c-live'"), 1);
+        assert_eq!(t.count("webauthn_ceremonies"), 1);
+    }
+
+    pub fn passkeys_and_ceremonies_go_with_the_person(t: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_passkey(&passkey("pk-a", "u-2", 10)).unwrap();
+        db.insert_passkey(&passkey("pk-b", "u-1", 10)).unwrap();
+        db.insert_ceremony(&ceremony("c-1", CeremonyKind::Register, Some("u-2"), 1000))
+            .unwrap();
+        db.insert_ceremony(&ceremony("c-2", CeremonyKind::Authenticate, None, 1000))
+            .unwrap();
+        assert_eq!(db.delete_user(&uname("bob")), Ok(true));
+        assert_eq!(t.count("passkeys"), 1);
+        assert_eq!(t.count("webauthn_ceremonies"), 1);
+        assert_eq!(db.find_passkey("cred-pk-a"), Ok(None));
+    }
+
+    pub fn a_corrupt_passkey_row_is_reported(t: &TestDb, db: &Database) {
+        seed(db);
+        db.insert_passkey(&passkey("pk-a", "u-1", 10)).unwrap();
+        // Longer than a name may be.
+        t.execute(&format!("UPDATE passkeys SET name = '{}'", "x".repeat(65)));
+        assert!(matches!(
+            db.find_passkey("cred-pk-a"),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            db.list_passkeys(&uid("u-1")),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }
 
