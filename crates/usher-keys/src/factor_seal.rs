@@ -4,6 +4,11 @@
 //! associated data, so a sealed secret opens only as that person's TOTP secret. While a
 //! KEK change rolls through, the sub-key of the previous KEK opens too; a KEK rotation
 //! must re-seal these rows (`FactorStore::reseal_totp`; docs/design/mfa.md).
+//!
+//! The same sub-key seals the state of a WebAuthn ceremony in flight (its challenge),
+//! with the ceremony's id and kind in the associated data, so a state opens only for the
+//! ceremony it was stored for. Those rows live five minutes: a KEK change does not
+//! re-seal them (one started under the previous KEK still opens while it is kept).
 
 use std::fmt;
 
@@ -15,6 +20,7 @@ use crate::totp::TotpSecret;
 
 const SUBKEY_LABEL: &[u8] = b"usher factor secret seal v1";
 const TOTP_AAD_PREFIX: &str = "usher totp secret v1:";
+const CEREMONY_AAD_PREFIX: &str = "usher webauthn ceremony v1:";
 
 /// Seals and opens second-factor secrets. `Debug` never shows the key.
 #[derive(Clone)]
@@ -49,6 +55,35 @@ impl FactorSealer {
     }
 }
 
+impl FactorSealer {
+    /// The serialised state of the WebAuthn ceremony `ceremony_id` of kind `kind`
+    /// (`register` or `authenticate`), sealed for the database.
+    pub fn seal_ceremony(
+        &self,
+        ceremony_id: &str,
+        kind: &str,
+        state: &[u8],
+    ) -> Result<String, KeyError> {
+        self.key.encrypt(state, &ceremony_aad(ceremony_id, kind))
+    }
+
+    /// Opens what [`FactorSealer::seal_ceremony`] sealed for the same id and kind;
+    /// anything else is [`KeyError::Unseal`].
+    pub fn open_ceremony(
+        &self,
+        ceremony_id: &str,
+        kind: &str,
+        sealed: &str,
+    ) -> Result<Vec<u8>, KeyError> {
+        self.key.decrypt(sealed, &ceremony_aad(ceremony_id, kind))
+    }
+}
+
+fn ceremony_aad(ceremony_id: &str, kind: &str) -> Vec<u8> {
+    // The kind has no ':' and comes first, so the split is unambiguous.
+    format!("{CEREMONY_AAD_PREFIX}{kind}:{ceremony_id}").into_bytes()
+}
+
 fn totp_aad(user: &UserId) -> Vec<u8> {
     format!("{TOTP_AAD_PREFIX}{user}").into_bytes()
 }
@@ -81,6 +116,27 @@ mod tests {
         let form = crate::FormSealer::from_kek(test_kek());
         assert!(form.open(&sealed, &totp_aad(&alice)).is_err());
         assert_eq!(format!("{sealer:?}"), "FactorSealer(<redacted>)");
+    }
+
+    #[test]
+    fn a_sealed_ceremony_state_opens_only_for_its_id_and_kind() {
+        let sealer = FactorSealer::from_kek(test_kek());
+        let state = br#"{"challenge":"abc"}"#;
+        let sealed = sealer.seal_ceremony("id-1", "register", state).unwrap();
+        assert!(!sealed.contains("challenge"));
+        assert_eq!(
+            sealer.open_ceremony("id-1", "register", &sealed).unwrap(),
+            state
+        );
+        for (id, kind) in [("id-2", "register"), ("id-1", "authenticate")] {
+            assert!(matches!(
+                sealer.open_ceremony(id, kind, &sealed),
+                Err(KeyError::Unseal)
+            ));
+        }
+        // Not a TOTP secret of anyone's either.
+        let user = UserId::parse("id-1").unwrap();
+        assert!(sealer.open_totp(&user, &sealed).is_err());
     }
 
     #[test]
