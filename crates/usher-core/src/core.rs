@@ -11,8 +11,8 @@ use std::sync::{Arc, RwLock};
 use usher_domain::ports::Ping;
 use usher_domain::{
     Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore, FamilyStore,
-    InteractionStore, Issuer, NonceStore, RevocationStore, Session, SessionStore, StoreError,
-    ThrottleStore, UnixTime, User, UserId, UserStore,
+    InteractionStore, Issuer, NonceStore, PasskeyStore, RevocationStore, Session, SessionStore,
+    StoreError, ThrottleStore, UnixTime, User, UserId, UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 
@@ -133,6 +133,8 @@ pub struct Stores {
     pub throttle: Arc<dyn ThrottleStore>,
     /// Second factors (authenticator apps, recovery codes): `mfa.rs`.
     pub factors: Arc<dyn FactorStore>,
+    /// Passkeys and WebAuthn ceremonies in flight: `passkeys.rs`.
+    pub passkeys: Arc<dyn PasskeyStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -152,6 +154,7 @@ impl Stores {
             + NonceStore
             + ThrottleStore
             + FactorStore
+            + PasskeyStore
             + Ping
             + FamilyStore
             + 'static,
@@ -167,6 +170,7 @@ impl Stores {
             nonces: db.clone(),
             throttle: db.clone(),
             factors: db.clone(),
+            passkeys: db.clone(),
             families: db.clone(),
             database: db,
         }
@@ -185,7 +189,8 @@ pub struct Core {
     pub secrets: SecretHasher,
     /// Seals the pending request that a sign-in's first page carries (the sign-in flow).
     pub sealer: FormSealer,
-    /// Seals and opens second-factor secrets at rest (`mfa.rs`).
+    /// Seals and opens second-factor secrets at rest (`mfa.rs`) and WebAuthn ceremony
+    /// states (`passkeys.rs`).
     pub factor_sealer: FactorSealer,
     /// Where argon2id checks run (bounded threads, bounded memory).
     pub passwords: crate::passwords::PasswordPool,

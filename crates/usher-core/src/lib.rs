@@ -26,6 +26,7 @@ pub mod lineage;
 pub mod logout;
 pub mod metrics;
 pub mod mfa;
+pub mod passkeys;
 pub mod passwords;
 mod redact;
 pub mod refresh_tokens;

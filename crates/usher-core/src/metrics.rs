@@ -43,10 +43,13 @@ pub enum Counter {
     KeyReloads,
     /// Failed store calls, by `store` (`database`, `family_store`).
     StoreErrors,
+    /// Passkey events, by `event` (`added`, `removed`, `sign_in`, `sign_in_failed`,
+    /// `registration_failed`, `counter_regression`).
+    PasskeyEvents,
 }
 
 impl Counter {
-    const ALL: [Counter; 10] = [
+    const ALL: [Counter; 11] = [
         Counter::TokensIssued,
         Counter::RefreshRotations,
         Counter::RefreshReuse,
@@ -57,6 +60,7 @@ impl Counter {
         Counter::KeyTransitions,
         Counter::KeyReloads,
         Counter::StoreErrors,
+        Counter::PasskeyEvents,
     ];
 
     /// Name, help text, label name, and the label values shown (at 0) before any event.
@@ -128,6 +132,19 @@ impl Counter {
                 "Failed store calls, by store.",
                 Some("store"),
                 &["database", "family_store"],
+            ),
+            Counter::PasskeyEvents => (
+                "usher_passkey_events_total",
+                "Passkeys added and removed, and passkey sign-ins accepted and refused, by event.",
+                Some("event"),
+                &[
+                    "added",
+                    "counter_regression",
+                    "registration_failed",
+                    "removed",
+                    "sign_in",
+                    "sign_in_failed",
+                ],
             ),
         }
     }

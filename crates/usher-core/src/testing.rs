@@ -123,7 +123,8 @@ pub struct TestNode {
     pub core: Core,
     pub clock: Arc<TestClock>,
     pub db: usher_store::Database,
-    _file: TestDb,
+    /// The database file, kept while any node on it lives.
+    file: Arc<TestDb>,
 }
 
 /// The password every test person has.
@@ -144,13 +145,35 @@ impl TestNode {
 
     /// A node whose settings `adjust` changes first.
     pub fn with_settings(adjust: impl FnOnce(&mut Settings)) -> TestNode {
-        let file = TestDb::sqlite();
+        let file = Arc::new(TestDb::sqlite());
         let db = file.database();
-        let (kek, key) = key_material();
         let mut settings =
             Settings::new(usher_domain::Issuer::parse("https://usher.example").unwrap());
         adjust(&mut settings);
-        let clock = Arc::new(TestClock(AtomicI64::new(START.seconds())));
+        TestNode::on(file, db, settings, START)
+    }
+
+    /// Another node of the same cluster: its own connection pool on this node's database
+    /// file, the same settings and keys (the KEK is the cluster's), its own clock set to
+    /// this node's time.
+    pub fn sharing_database(&self) -> TestNode {
+        let db = self.file.connect();
+        TestNode::on(
+            self.file.clone(),
+            db,
+            (*self.core.settings).clone(),
+            self.now(),
+        )
+    }
+
+    fn on(
+        file: Arc<TestDb>,
+        db: usher_store::Database,
+        settings: Settings,
+        now: UnixTime,
+    ) -> TestNode {
+        let (kek, key) = key_material();
+        let clock = Arc::new(TestClock(AtomicI64::new(now.seconds())));
         let ring = KeyRing::from_records(std::slice::from_ref(key), kek).unwrap();
         let core = Core {
             settings: Arc::new(settings),
@@ -168,7 +191,7 @@ impl TestNode {
             core,
             clock,
             db,
-            _file: file,
+            file,
         }
     }
 
