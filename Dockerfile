@@ -15,6 +15,8 @@ FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/usher --create-home usher \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*
 COPY --from=build /out/usher /usr/local/bin/usher
+# The notices of the MPL-2.0 crates built in (webauthn-rs: MPL-2.0 §3.2, docs/dependencies.md).
+COPY NOTICE /usr/share/doc/usher/NOTICE
 USER 10001:10001
 WORKDIR /var/lib/usher
 ENV USHER_BIND=0.0.0.0:8080 \
