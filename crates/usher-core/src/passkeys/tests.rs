@@ -427,6 +427,41 @@ async fn a_ceremony_expires_after_five_minutes() {
 }
 
 #[tokio::test]
+async fn a_ceremony_of_one_kind_does_not_finish_the_other() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    let mut device = authenticator();
+    register(&node, &alice, &mut device).await;
+    let reg = start_registration(&node.core, &alice, Some(BROWSER))
+        .await
+        .unwrap();
+    let sign_in = start_authentication(&node.core, Some(BROWSER))
+        .await
+        .unwrap();
+    let assertion = device.get(&sign_in.challenge);
+    assert_eq!(
+        finish_authentication(&node.core, &reg.ceremony_id, Some(BROWSER), &assertion)
+            .await
+            .unwrap(),
+        AuthenticationOutcome::Expired
+    );
+    let created = authenticator().create(&reg.challenge).unwrap();
+    assert_eq!(
+        finish_registration(
+            &node.core,
+            &alice,
+            &sign_in.ceremony_id,
+            Some(BROWSER),
+            &created,
+            &PasskeyName::default()
+        )
+        .await
+        .unwrap(),
+        RegistrationOutcome::Expired
+    );
+}
+
+#[tokio::test]
 async fn a_registration_is_finished_only_by_its_person_with_user_verification() {
     let node = TestNode::new();
     let alice = node.person("alice");
