@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use usher_domain::{Client, ClientId, ScopeSet, UnixTime, UserId};
+use usher_domain::{Amr, AuthMethods, Client, ClientId, ScopeSet, UnixTime, UserId};
 
 use crate::Core;
 use crate::failure::Failure;
@@ -92,6 +92,8 @@ pub struct AccessTokenClaims {
     pub jti: String,
     /// `auth_time`, in tokens issued for a person's sign-in.
     pub auth_time: Option<UnixTime>,
+    /// `amr` (its `acr` follows), in tokens issued for a person's sign-in since issue 14.
+    pub amr: Option<AuthMethods>,
 }
 
 impl AccessTokenClaims {
@@ -218,7 +220,20 @@ fn typed(raw: &Map<String, Value>) -> Option<AccessTokenClaims> {
         None => None,
         Some(v) => Some(UnixTime(v.as_i64()?)),
     };
+    // Written by Usher as an array of registered values; anything else is not Usher's.
+    let amr = match raw.get("amr") {
+        None => None,
+        Some(Value::Array(list)) => {
+            let methods: Vec<Amr> = list
+                .iter()
+                .map(|m| m.as_str().and_then(Amr::parse))
+                .collect::<Option<_>>()?;
+            Some(AuthMethods::new(methods)?)
+        }
+        Some(_) => return None,
+    };
     Some(AccessTokenClaims {
+        amr,
         iss: text("iss")?.to_owned(),
         sub: sub.to_owned(),
         aud,
@@ -326,6 +341,7 @@ mod tests {
                 client_id: "app",
                 scope: &ScopeSet::parse(scope).unwrap(),
                 auth_time: Some(UnixTime(1_700_000_000)),
+                amr: Some(&AuthMethods::password_and_otp()),
                 issued_at: UnixTime(1_700_000_000),
                 expires_at: UnixTime(1_700_000_600),
             },
@@ -414,6 +430,7 @@ mod tests {
                 scope: &ScopeSet::parse("openid").unwrap(),
                 nonce: None,
                 auth_time: UnixTime(1_700_000_000),
+                amr: &AuthMethods::password(),
                 issued_at: UnixTime(1_700_000_000),
                 expires_at: UnixTime(1_700_000_600),
                 access_token: &good(),

@@ -54,6 +54,8 @@ pub struct Settings {
     /// Whether `GET /metrics` is also served on the main listener (off unless the
     /// operator says so: the main listener is public).
     pub metrics_on_main: bool,
+    /// Whether every sign-in needs a second factor (docs/design/mfa.md, "Policy").
+    pub mfa: usher_domain::MfaPolicy,
 }
 
 /// The lifetimes of refresh-token families.
@@ -86,6 +88,7 @@ impl Settings {
             interaction_ttl: 15 * 60,
             login_max_failures: 5,
             login_lockout: 30,
+            mfa: usher_domain::MfaPolicy::Optional,
             trusted_proxies: crate::client_address::TrustedProxies::default(),
             default_audience: None,
             refresh: RefreshSettings::default(),

@@ -13,7 +13,7 @@
 //! recognised by its shape. Authenticating the client and the JSON are the HTTP
 //! adapter's.
 
-use usher_domain::{Client, ClientId, FamilyState, ScopeSet, UnixTime};
+use usher_domain::{AuthMethods, Client, ClientId, FamilyState, ScopeSet, UnixTime};
 
 use crate::Core;
 use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
@@ -26,7 +26,7 @@ pub enum Introspection {
     /// `{"active": false}`.
     Inactive,
     /// An active token, and what the caller may know of it.
-    Active(ActiveToken),
+    Active(Box<ActiveToken>),
 }
 
 /// Which kind of token an active one is (`token_type`).
@@ -49,6 +49,9 @@ pub struct ActiveToken {
     pub iat: UnixTime,
     /// Always present for a refresh token; for an access token when it carries one.
     pub auth_time: Option<UnixTime>,
+    /// How the person signed in (`amr`, and `acr` from it): a refresh token's family's;
+    /// an access token's when it carries one.
+    pub amr: Option<AuthMethods>,
     pub iss: String,
     /// One or more audiences (sent as a string when there is one).
     pub aud: Vec<String>,
@@ -75,7 +78,7 @@ pub async fn introspect(
             return Ok(Introspection::Inactive);
         }
         let short: String = presented.hash.chars().take(16).collect();
-        return Ok(Introspection::Active(ActiveToken {
+        return Ok(Introspection::Active(Box::new(ActiveToken {
             kind: TokenKind::Refresh,
             scope: family.scopes.clone(),
             client_id: family.client_id.clone(),
@@ -83,10 +86,11 @@ pub async fn introspect(
             exp: family.ends_at(),
             iat: family.last_rotated_at.unwrap_or(family.created_at),
             auth_time: Some(family.auth_time),
+            amr: Some(family.amr.clone()),
             iss: core.settings.issuer.as_str().to_owned(),
             aud: vec![family.client_id.as_str().to_owned()],
             jti: format!("{}.{short}", family.id),
-        }));
+        })));
     }
     let claims =
         match verify_access_token(core, token, Purpose::Introspection { caller: client }).await {
@@ -94,7 +98,7 @@ pub async fn introspect(
             Err(AccessTokenError::Failure(f)) => return Err(f),
             Err(_) => return Ok(Introspection::Inactive),
         };
-    Ok(Introspection::Active(ActiveToken {
+    Ok(Introspection::Active(Box::new(ActiveToken {
         kind: TokenKind::Access,
         scope: claims.scope,
         client_id: claims.client_id,
@@ -102,10 +106,11 @@ pub async fn introspect(
         exp: claims.exp,
         iat: claims.iat,
         auth_time: claims.auth_time,
+        amr: claims.amr,
         iss: claims.iss,
         aud: claims.aud,
         jti: claims.jti,
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -165,7 +170,7 @@ mod tests {
             panic!("inactive");
         };
         assert_eq!(
-            active,
+            *active,
             ActiveToken {
                 kind: TokenKind::Access,
                 scope: ScopeSet::parse("openid profile").unwrap(),
@@ -174,6 +179,7 @@ mod tests {
                 exp: node.now().plus(600),
                 iat: node.now(),
                 auth_time: Some(node.now().plus(-5)),
+                amr: Some(AuthMethods::password()),
                 iss: "https://usher.example".to_owned(),
                 aud: vec!["https://api.example".to_owned()],
                 jti: t.jti,
@@ -251,7 +257,7 @@ mod tests {
         };
         let hash = usher_keys::sha256_b64url(token.split_once('.').unwrap().1);
         assert_eq!(
-            active,
+            *active,
             ActiveToken {
                 kind: TokenKind::Refresh,
                 scope: ScopeSet::parse("openid offline_access").unwrap(),
@@ -261,6 +267,7 @@ mod tests {
                 exp: node.now().plus(1800),
                 iat: node.now(),
                 auth_time: Some(node.now().plus(-5)),
+                amr: Some(AuthMethods::password()),
                 iss: "https://usher.example".to_owned(),
                 aud: vec!["app".to_owned()],
                 jti: format!("{id}.{}", &hash[..16]),

@@ -66,7 +66,10 @@ pub async fn has_second_factor(core: &Core, user: &UserId) -> Result<bool, Failu
 
 /// Reserves one second-factor attempt for `user`: the granted counters, or how long to
 /// wait.
-async fn reserve(core: &Core, user: &UserId) -> Result<Result<LoginFailures, i64>, Failure> {
+pub(crate) async fn reserve(
+    core: &Core,
+    user: &UserId,
+) -> Result<Result<LoginFailures, i64>, Failure> {
     let throttle = core.stores.throttle.clone();
     let key = throttle_key(user);
     let now = core.now();
@@ -79,7 +82,7 @@ async fn reserve(core: &Core, user: &UserId) -> Result<Result<LoginFailures, i64
 }
 
 /// A success: the person's second-factor failures are forgotten.
-async fn clear(core: &Core, user: &UserId) -> Result<(), Failure> {
+pub(crate) async fn clear(core: &Core, user: &UserId) -> Result<(), Failure> {
     let throttle = core.stores.throttle.clone();
     let key = throttle_key(user);
     blocking(move || throttle.clear_failures(&key)).await
@@ -161,7 +164,7 @@ pub async fn use_recovery_code(
 }
 
 /// The security event of an attempt refused unchecked: too many failures.
-fn throttled(user: &UserId, method: &'static str) {
+pub(crate) fn throttled(user: &UserId, method: &'static str) {
     tracing::warn!(
         event = "second_factor_throttled",
         sub = %user,
@@ -172,7 +175,7 @@ fn throttled(user: &UserId, method: &'static str) {
 
 /// The security event of a second factor refused (`wrong`, or `replayed`: a code already
 /// used). Never the code itself.
-fn refused(user: &UserId, method: &'static str, reason: &'static str) {
+pub(crate) fn refused(user: &UserId, method: &'static str, reason: &'static str) {
     tracing::warn!(
         event = "second_factor_failed",
         sub = %user,
@@ -181,6 +184,8 @@ fn refused(user: &UserId, method: &'static str, reason: &'static str) {
         "second factor refused"
     );
 }
+
+pub mod enroll;
 
 #[cfg(test)]
 mod tests;

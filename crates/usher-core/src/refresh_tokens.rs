@@ -171,6 +171,7 @@ pub async fn start_family(
         client_id: code.client_id.clone(),
         scopes: code.scopes.clone(),
         auth_time: code.auth_time,
+        amr: code.amr.clone(),
         lineage_hash: Some(code.lineage_hash.clone()),
         token_hash: hash,
         created_at: now,

@@ -7,12 +7,13 @@ use openidconnect::core::{
     CoreIdToken, CoreIdTokenClaims, CoreJsonWebKey, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
-    AccessToken, Audience, EmptyAdditionalClaims, EndUserEmail, EndUserName, IssuerUrl,
-    LocalizedClaim, Nonce, PrivateSigningKey, SigningError, StandardClaims, SubjectIdentifier,
+    AccessToken, Audience, AuthenticationContextClass, AuthenticationMethodReference,
+    EmptyAdditionalClaims, EndUserEmail, EndUserName, IssuerUrl, LocalizedClaim, Nonce,
+    PrivateSigningKey, SigningError, StandardClaims, SubjectIdentifier,
 };
 use serde_json::{Map, Value, json};
 use usher_domain::scope::{EMAIL, PROFILE};
-use usher_domain::{ScopeSet, UnixTime, User};
+use usher_domain::{AuthMethods, ScopeSet, UnixTime, User};
 use usher_keys::KeyRing;
 
 use crate::keys::PublishedKeys;
@@ -28,6 +29,9 @@ pub struct AccessTokenInput<'a> {
     pub client_id: &'a str,
     pub scope: &'a ScopeSet,
     pub auth_time: Option<UnixTime>,
+    /// How the person signed in (`amr`, and `acr` from it; RFC 9068 §2.2.1), in tokens
+    /// issued for a person's sign-in.
+    pub amr: Option<&'a AuthMethods>,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -59,6 +63,10 @@ pub fn access_token(
     map.insert("scope".into(), json!(claims.scope.to_string()));
     if let Some(t) = claims.auth_time {
         map.insert("auth_time".into(), json!(t.seconds()));
+    }
+    if let Some(amr) = claims.amr {
+        map.insert("acr".into(), json!(amr.acr().as_str()));
+        map.insert("amr".into(), json!(amr.wire()));
     }
     let token = ring
         .sign_jwt(ACCESS_TOKEN_TYP, &map)
@@ -97,6 +105,8 @@ pub struct IdTokenInput<'a> {
     pub scope: &'a ScopeSet,
     pub nonce: Option<&'a str>,
     pub auth_time: UnixTime,
+    /// How the person signed in: `amr`, and the `acr` it reached.
+    pub amr: &'a AuthMethods,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
     /// The access token issued with it, for `at_hash`.
@@ -150,6 +160,17 @@ pub fn id_token(keys: &PublishedKeys, input: &IdTokenInput<'_>) -> Result<String
         EmptyAdditionalClaims {},
     )
     .set_auth_time(Some(chrono_time(input.auth_time)?))
+    .set_auth_context_ref(Some(AuthenticationContextClass::new(
+        input.amr.acr().as_str().to_owned(),
+    )))
+    .set_auth_method_refs(Some(
+        input
+            .amr
+            .wire()
+            .into_iter()
+            .map(|m| AuthenticationMethodReference::new(m.to_owned()))
+            .collect(),
+    ))
     .set_nonce(input.nonce.map(|n| Nonce::new(n.to_owned())))
     .set_authorized_party(Some(openidconnect::ClientId::new(
         input.client_id.to_owned(),

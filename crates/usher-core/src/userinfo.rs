@@ -218,6 +218,7 @@ mod tests {
                 scope: &ScopeSet::parse("openid").unwrap(),
                 nonce: None,
                 auth_time: node.now(),
+                amr: &usher_domain::AuthMethods::password(),
                 issued_at: node.now(),
                 expires_at: node.now().plus(600),
                 access_token: &access.token,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::client::{Client, ClientId, GrantType, RedirectUri};
 use crate::error::{ProtocolError, repeated_parameter};
+use crate::mfa::Acr;
 use crate::pkce::CodeChallenge;
 use crate::scope::{OFFLINE_ACCESS, OPENID, ScopeSet};
 
@@ -178,6 +179,34 @@ pub struct AuthorizationRequest {
     pub max_age: Option<u64>,
     pub login_hint: Option<String>,
     pub id_token_hint: Option<String>,
+    /// The weakest of Usher's own values among `acr_values` (OIDC Core §3.1.2.1), which
+    /// Usher treats as the minimum the sign-in must reach; unknown values are ignored
+    /// (they are a voluntary request). Absent in requests stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "acr_serde")]
+    pub acr: Option<Acr>,
+}
+
+/// `Option<Acr>` as its wire string.
+mod acr_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::mfa::Acr;
+
+    pub fn serialize<S: Serializer>(acr: &Option<Acr>, s: S) -> Result<S::Ok, S::Error> {
+        match acr {
+            Some(a) => s.serialize_str(a.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Acr>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(raw) => Acr::parse(&raw)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("not an acr value Usher knows")),
+        }
+    }
 }
 
 impl AuthorizationRequest {
@@ -358,7 +387,10 @@ impl AuthorizationRequest {
             })?),
         };
 
+        let acr = one("acr_values")?.and_then(|raw| raw.split(' ').filter_map(Acr::parse).min());
+
         Ok(AuthorizationRequest {
+            acr,
             client_id: client.id.clone(),
             redirect_uri,
             redirect_uri_sent,

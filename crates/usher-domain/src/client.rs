@@ -363,6 +363,9 @@ pub struct ClientRegistration {
     pub audiences: Vec<Audience>,
     pub pkce_required: bool,
     pub first_party: bool,
+    /// Every sign-in for this client needs a second factor (`acr` at least
+    /// `urn:usher:acr:mfa`).
+    pub require_mfa: bool,
 }
 
 /// The loose input of a registration, as a CLI or API collects it.
@@ -379,6 +382,7 @@ pub struct RegistrationInput {
     pub audiences: Vec<String>,
     pub pkce_optional: bool,
     pub first_party: bool,
+    pub require_mfa: bool,
 }
 
 /// The scopes a client may ask for when none are given at registration.
@@ -454,6 +458,7 @@ impl ClientRegistration {
             audiences,
             pkce_required: !input.pkce_optional,
             first_party: input.first_party,
+            require_mfa: input.require_mfa,
         })
     }
 }
@@ -582,6 +587,7 @@ mod tests {
                 RegistrationInput {
                     public: true,
                     first_party: true,
+                    require_mfa: false,
                     ..input()
                 },
                 RegistrationError::PublicFirstParty,
@@ -630,6 +636,7 @@ mod tests {
             secret_hash: None,
             registration: ClientRegistration {
                 first_party,
+                require_mfa: false,
                 ..ClientRegistration::new(RegistrationInput {
                     public,
                     redirect_uris: vec![

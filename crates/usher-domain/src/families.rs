@@ -18,6 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::client::ClientId;
+use crate::mfa::AuthMethods;
 use crate::ports::StoreError;
 use crate::scope::{OFFLINE_ACCESS, ScopeSet};
 use crate::time::UnixTime;
@@ -133,6 +134,8 @@ pub struct NewFamily {
     pub client_id: ClientId,
     pub scopes: ScopeSet,
     pub auth_time: UnixTime,
+    /// How the person signed in (the code's).
+    pub amr: AuthMethods,
     /// The hash of the browser-session lineage the authorization happened in (see
     /// [`crate::Session::lineage_hash`]): logout revokes the lineage's online families.
     pub lineage_hash: Option<String>,
@@ -153,6 +156,8 @@ pub struct Family {
     pub client_id: ClientId,
     pub scopes: ScopeSet,
     pub auth_time: UnixTime,
+    /// How the person signed in (the code's).
+    pub amr: AuthMethods,
     pub lineage_hash: Option<String>,
     /// The hash of the one current token.
     pub token_hash: String,

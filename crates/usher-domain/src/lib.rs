@@ -39,7 +39,8 @@ pub use families::{
 pub use issuer::{Issuer, IssuerError};
 pub use keys::{KeyState, SigningKeyRecord};
 pub use mfa::{
-    Acr, Amr, CodeError, RecoveryCode, RecoveryCodeRecord, TotpCode, TotpFactor, totp_step,
+    Acr, Amr, AuthMethods, CodeError, MfaPolicy, RecoveryCode, RecoveryCodeRecord, TotpCode,
+    TotpFactor, totp_step,
 };
 pub use passkey::{
     CEREMONY_TTL_SECONDS, CeremonyKind, Passkey, PasskeyName, PasskeyNameError, WebauthnCeremony,

@@ -325,6 +325,89 @@ impl Acr {
     }
 }
 
+/// Whether every sign-in needs a second factor (setting `mfa`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MfaPolicy {
+    /// Asked of people who have one, and of sign-ins for clients or requests that need
+    /// it (the default).
+    #[default]
+    Optional,
+    /// Every sign-in; a person without one sets one up right after the password.
+    Required,
+}
+
+impl MfaPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MfaPolicy::Optional => "optional",
+            MfaPolicy::Required => "required",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<MfaPolicy> {
+        match raw {
+            "optional" => Some(MfaPolicy::Optional),
+            "required" => Some(MfaPolicy::Required),
+            _ => None,
+        }
+    }
+}
+
+/// The methods one sign-in used (the `amr` of its ID tokens, RFC 8176), in the order they
+/// were used, each at most once; never empty. Stored as their wire strings joined by
+/// spaces (sessions, codes, refresh families).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AuthMethods(Vec<Amr>);
+
+impl AuthMethods {
+    /// A password alone.
+    pub fn password() -> AuthMethods {
+        AuthMethods(vec![Amr::Pwd])
+    }
+
+    /// A password and a one-time code (an authenticator app's, or a recovery code).
+    pub fn password_and_otp() -> AuthMethods {
+        AuthMethods(vec![Amr::Pwd, Amr::Otp, Amr::Mfa])
+    }
+
+    /// `methods` without repeats, in order; `None` if empty.
+    pub fn new(methods: impl IntoIterator<Item = Amr>) -> Option<AuthMethods> {
+        let mut out: Vec<Amr> = Vec::new();
+        for m in methods {
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+        (!out.is_empty()).then_some(AuthMethods(out))
+    }
+
+    /// Reads the stored form; `None` for an empty or unregistered value (a corrupt row).
+    pub fn parse_stored(raw: &str) -> Option<AuthMethods> {
+        let methods: Option<Vec<Amr>> = raw.split(' ').map(Amr::parse).collect();
+        AuthMethods::new(methods?)
+    }
+
+    /// The stored form: wire strings joined by single spaces.
+    pub fn to_stored(&self) -> String {
+        let words: Vec<&str> = self.0.iter().map(|m| m.as_str()).collect();
+        words.join(" ")
+    }
+
+    pub fn as_slice(&self) -> &[Amr] {
+        &self.0
+    }
+
+    /// The wire strings, for the `amr` claim.
+    pub fn wire(&self) -> Vec<&'static str> {
+        self.0.iter().map(|m| m.as_str()).collect()
+    }
+
+    /// The authentication context these methods reached.
+    pub fn acr(&self) -> Acr {
+        Acr::of(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,5 +525,22 @@ mod tests {
             confirmed: false,
         };
         assert!(!format!("{f:?}").contains("v1.secret"));
+    }
+
+    #[test]
+    fn auth_methods_round_trip_through_their_stored_form() {
+        let m = AuthMethods::password_and_otp();
+        assert_eq!(m.to_stored(), "pwd otp mfa");
+        assert_eq!(AuthMethods::parse_stored("pwd otp mfa"), Some(m.clone()));
+        assert_eq!(m.acr(), Acr::Mfa);
+        assert_eq!(AuthMethods::password().acr(), Acr::Password);
+        for bad in ["", " ", "pwd  otp", "pwd,otp", "password"] {
+            assert_eq!(AuthMethods::parse_stored(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            AuthMethods::new([Amr::Hwk, Amr::User, Amr::Hwk]).map(|m| m.to_stored()),
+            Some("hwk user".to_owned())
+        );
+        assert_eq!(AuthMethods::new([]), None);
     }
 }

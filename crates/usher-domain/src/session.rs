@@ -6,6 +6,7 @@
 //! `base64url(SHA-256(secret))`, computed by the caller.
 
 use crate::client::{ClientId, RedirectUri};
+use crate::mfa::AuthMethods;
 use crate::pkce::CodeChallenge;
 use crate::scope::ScopeSet;
 use crate::time::UnixTime;
@@ -24,8 +25,10 @@ pub struct Session {
     /// in there. The id itself is never sent anywhere; only its hash is stored.
     pub lineage_hash: String,
     pub user_id: UserId,
-    /// When the person last entered their password (OIDC `auth_time`).
+    /// When the person last signed in completely, every step (OIDC `auth_time`).
     pub auth_time: UnixTime,
+    /// How they signed in (`amr`; the `acr` follows from it).
+    pub amr: AuthMethods,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -34,6 +37,12 @@ pub struct Session {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InteractionStep {
     Login,
+    /// The password was right; the second factor is asked (or, when one is required and
+    /// the person has none, set up). No session exists yet.
+    SecondFactor,
+    /// A second factor was just set up: the new recovery codes are shown once, then the
+    /// sign-in continues.
+    RecoveryCodes,
     Consent,
 }
 
@@ -41,6 +50,8 @@ impl InteractionStep {
     pub fn as_str(self) -> &'static str {
         match self {
             InteractionStep::Login => "login",
+            InteractionStep::SecondFactor => "second_factor",
+            InteractionStep::RecoveryCodes => "recovery_codes",
             InteractionStep::Consent => "consent",
         }
     }
@@ -48,6 +59,8 @@ impl InteractionStep {
     pub fn parse(raw: &str) -> Option<InteractionStep> {
         match raw {
             "login" => Some(InteractionStep::Login),
+            "second_factor" => Some(InteractionStep::SecondFactor),
+            "recovery_codes" => Some(InteractionStep::RecoveryCodes),
             "consent" => Some(InteractionStep::Consent),
             _ => None,
         }
@@ -107,6 +120,8 @@ pub struct AuthorizationCode {
     /// The S256 challenge, when one was sent.
     pub code_challenge: Option<CodeChallenge>,
     pub auth_time: UnixTime,
+    /// How the person signed in (the session's).
+    pub amr: AuthMethods,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }

@@ -28,8 +28,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use usher_domain::{
-    ClientId, Family, FamilyFilter, FamilyFuture, FamilyId, FamilyStore, NewFamily, Revocation,
-    RevokeOutcome, RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError, UnixTime, UserId,
+    AuthMethods, ClientId, Family, FamilyFilter, FamilyFuture, FamilyId, FamilyStore, NewFamily,
+    Revocation, RevokeOutcome, RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError,
+    UnixTime, UserId,
 };
 
 /// The longest any one family operation on the token path (create, rotate, get, revoke
@@ -462,6 +463,11 @@ fn parse_family(id: &str, f: &HashMap<String, String>) -> Result<Family, StoreEr
         client_id: ClientId::parse(text("client")?).ok_or_else(|| corrupt(id, "client"))?,
         scopes: ScopeSet::parse(text("scopes")?).map_err(|_| corrupt(id, "scopes"))?,
         auth_time: time("auth_time")?,
+        // Absent in a family a node of the previous release created: a password alone.
+        amr: match f.get("amr") {
+            None => AuthMethods::password(),
+            Some(v) => AuthMethods::parse_stored(v).ok_or_else(|| corrupt(id, "amr"))?,
+        },
         // The field kept its name from before lineages; it holds the lineage hash.
         lineage_hash: f.get("session").filter(|s| !s.is_empty()).cloned(),
         token_hash: text("token")?.clone(),
@@ -523,11 +529,12 @@ impl FamilyStore for RedisFamilyStore {
                 .arg(family.created_at.seconds())
                 .arg(family.expires_at.seconds())
                 .arg(until);
-            let fields: [(&str, String); 8] = [
+            let fields: [(&str, String); 9] = [
                 ("user", family.user_id.as_str().to_owned()),
                 ("client", family.client_id.as_str().to_owned()),
                 ("scopes", family.scopes.to_string()),
                 ("auth_time", family.auth_time.seconds().to_string()),
+                ("amr", family.amr.to_stored()),
                 ("token", family.token_hash.clone()),
                 ("created", family.created_at.seconds().to_string()),
                 ("expires", family.expires_at.seconds().to_string()),

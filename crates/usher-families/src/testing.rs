@@ -15,8 +15,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use usher_domain::{
-    ClientId, FamilyFilter, FamilyId, FamilyState, FamilyStore, NewFamily, RevokeOutcome,
-    RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError, UnixTime, UserId,
+    AuthMethods, ClientId, FamilyFilter, FamilyId, FamilyState, FamilyStore, NewFamily,
+    RevokeOutcome, RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError, UnixTime, UserId,
 };
 
 use crate::RedisFamilyStore;
@@ -192,6 +192,7 @@ pub fn new_family(at: UnixTime) -> NewFamily {
         client_id: ClientId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
         scopes: ScopeSet::parse("openid offline_access profile").unwrap(),
         auth_time: UnixTime(at.seconds() - 30),
+        amr: AuthMethods::password_and_otp(),
         lineage_hash: Some(random("s")),
         token_hash: random("h"),
         created_at: at,
@@ -245,6 +246,7 @@ pub async fn a_family_round_trips(store: &dyn FamilyStore) {
     assert_eq!(got.client_id, f.client_id);
     assert_eq!(got.scopes, f.scopes);
     assert_eq!(got.auth_time, f.auth_time);
+    assert_eq!(got.amr, f.amr);
     assert_eq!(got.lineage_hash, f.lineage_hash);
     assert_eq!(got.token_hash, f.token_hash);
     assert_eq!(got.created_at, t);

@@ -7,13 +7,17 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use usher_core::sign_in::{
-    ConsentForm, Cookies, ErrorPageKind, Form, FormFields, FormRefusal, LoginForm, SignInOutcome,
+    ConsentForm, Cookies, ErrorPageKind, Form, FormFields, FormRefusal, LoginForm,
+    RecoveryCodesForm, SecondFactorForm, SecondFactorProblem, SignInOutcome,
 };
 use usher_domain::authorize::RawParams;
 
 use crate::Core;
 use crate::cookies;
-use crate::pages::{self, ConsentPage, ErrorPage, FormState, LoginPage, ScopeLine};
+use crate::pages::{
+    self, ConsentPage, ErrorPage, FormState, LoginPage, RecoveryCodesPage, ScopeLine,
+    SecondFactorPage, SetupView,
+};
 use crate::respond::{Failure, error_redirect, redirect, with_query};
 
 /// An error page for when the server itself failed mid-flow.
@@ -149,6 +153,8 @@ pub fn render(state: &Core, outcome: SignInOutcome) -> HttpResponse {
             let page = consent_page(&form);
             with_binding(state, page, binding)
         }
+        SignInOutcome::ShowSecondFactor(form) => second_factor_page(&form),
+        SignInOutcome::ShowRecoveryCodes(form) => recovery_codes_page(&form),
         SignInOutcome::ErrorToClient {
             redirect_uri,
             rejection,
@@ -209,4 +215,64 @@ pub fn consent_page(form: &ConsentForm) -> HttpResponse {
         form: form_state(&form.form),
         unverified: form.unverified,
     })
+}
+
+/// The second-factor page: 200 when first shown, 401 after a refused code, 429 when
+/// throttled. The texts do not say which kind of code was wrong.
+pub fn second_factor_page(form: &SecondFactorForm) -> HttpResponse {
+    let (status, error) = match form.problem {
+        None => (StatusCode::OK, None),
+        Some(SecondFactorProblem::Wrong) => (
+            StatusCode::UNAUTHORIZED,
+            Some("That code is not right. Check it and try again.".to_owned()),
+        ),
+        Some(SecondFactorProblem::Replayed) => (
+            StatusCode::UNAUTHORIZED,
+            Some("That code was already used. Wait for the next code from your app.".to_owned()),
+        ),
+        Some(SecondFactorProblem::Throttled { wait }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(format!(
+                "Too many failed attempts. Wait {} and try again.",
+                plural_seconds(wait)
+            )),
+        ),
+    };
+    let qr = form.setup.as_ref().and_then(|s| crate::qr::svg(&s.uri));
+    let setup = form.setup.as_ref().map(|s| SetupView {
+        secret: &s.secret,
+        uri: &s.uri,
+        qr_svg: qr.as_deref(),
+    });
+    pages::render(
+        status,
+        &SecondFactorPage {
+            client_name: &form.client_name,
+            username: &form.username,
+            form: form_state(&form.form),
+            setup,
+            error: error.as_deref(),
+        },
+    )
+}
+
+/// The page that shows new recovery codes once.
+pub fn recovery_codes_page(form: &RecoveryCodesForm) -> HttpResponse {
+    pages::render(
+        StatusCode::OK,
+        &RecoveryCodesPage {
+            client_name: &form.client_name,
+            codes: form.codes.0.iter().map(ToString::to_string).collect(),
+            form: form_state(&form.form),
+        },
+    )
+}
+
+/// "1 second", "30 seconds".
+pub fn plural_seconds(s: i64) -> String {
+    if s == 1 {
+        "1 second".to_owned()
+    } else {
+        format!("{s} seconds")
+    }
 }

@@ -17,6 +17,7 @@ pub mod endpoints;
 mod flow;
 pub mod pages;
 pub mod params;
+mod qr;
 mod respond;
 pub mod routes;
 
@@ -46,6 +47,8 @@ pub fn configure(state: web::Data<Core>) -> impl FnOnce(&mut web::ServiceConfig)
             .service(endpoints::authorize::routes())
             .service(endpoints::login::routes())
             .service(endpoints::consent::routes())
+            .service(endpoints::second_factor::routes())
+            .service(endpoints::recovery_codes::routes())
             .service(endpoints::token::routes())
             .service(endpoints::userinfo::routes())
             .service(endpoints::revoke::routes())

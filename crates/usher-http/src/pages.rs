@@ -58,6 +58,38 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// Second-factor form: POST to [`crate::routes::SECOND_FACTOR`] with the [`FormState`]
+/// fields and `code`. With `setup`, the person sets up an authenticator app first.
+#[derive(Clone, Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage<'a> {
+    pub client_name: &'a str,
+    pub username: &'a str,
+    pub form: FormState<'a>,
+    pub setup: Option<SetupView<'a>>,
+    /// Shown in a `role="alert"` box and tied to the input with `aria-describedby`.
+    pub error: Option<&'a str>,
+}
+
+/// An authenticator app being set up: the secret as text, its `otpauth://` URI, and the
+/// URI as a QR code (inline SVG markup made by Usher, or `None`).
+#[derive(Clone, Copy)]
+pub struct SetupView<'a> {
+    pub secret: &'a str,
+    pub uri: &'a str,
+    pub qr_svg: Option<&'a str>,
+}
+
+/// New recovery codes, shown once, and the form that continues the sign-in: POST to
+/// [`crate::routes::RECOVERY_CODES`] with the [`FormState`] fields.
+#[derive(Clone, Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage<'a> {
+    pub client_name: &'a str,
+    pub codes: Vec<String>,
+    pub form: FormState<'a>,
+}
+
 /// Consent form: POST to [`crate::routes::CONSENT`] with the [`FormState`] fields and
 /// two submit buttons named `decision` with values `approve` and `deny`.
 #[derive(Clone, Template)]

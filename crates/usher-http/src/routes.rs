@@ -11,6 +11,10 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const LOGIN: &str = "/authorize/login";
 pub const CONSENT: &str = "/authorize/consent";
+/// The second step of a sign-in: an authenticator-app or recovery code.
+pub const SECOND_FACTOR: &str = "/authorize/second-factor";
+/// "Continue" after new recovery codes were shown.
+pub const RECOVERY_CODES: &str = "/authorize/recovery-codes";
 pub const ASSETS_CSS: &str = "/assets/usher.css";
 /// RFC 7009 token revocation.
 pub const REVOKE: &str = "/revoke";

@@ -32,6 +32,7 @@ struct ClientRow {
     pkce_required: bool,
     first_party: bool,
     created_at: i64,
+    require_mfa: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -57,6 +58,7 @@ impl ClientRow {
             pkce_required: reg.pkce_required,
             first_party: reg.first_party,
             created_at: client.created_at.seconds(),
+            require_mfa: reg.require_mfa,
         }
     }
 
@@ -95,6 +97,7 @@ impl ClientRow {
                 .map_err(|e| bad(&e))?,
             pkce_required: self.pkce_required,
             first_party: self.first_party,
+            require_mfa: self.require_mfa,
         };
         Ok(Client {
             id,

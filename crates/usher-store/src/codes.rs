@@ -20,8 +20,8 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use usher_domain::{
-    AuthorizationCode, ClientId, CodeChallenge, CodeRedemption, CodeStore, RedirectUri,
-    RevocationStore, ScopeSet, StoreError, UnixTime, UserId,
+    AuthMethods, AuthorizationCode, ClientId, CodeChallenge, CodeRedemption, CodeStore,
+    RedirectUri, RevocationStore, ScopeSet, StoreError, UnixTime, UserId,
 };
 
 use crate::database::{Database, corrupt, execute_native, unavailable, unique_violation};
@@ -45,6 +45,7 @@ struct CodeRow {
     auth_time: i64,
     created_at: i64,
     expires_at: i64,
+    amr: String,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -77,6 +78,7 @@ impl CodeRow {
             auth_time: code.auth_time.seconds(),
             created_at: code.created_at.seconds(),
             expires_at: code.expires_at.seconds(),
+            amr: code.amr.to_stored(),
         }
     }
 
@@ -116,7 +118,13 @@ impl CodeRow {
                 )));
             }
         };
+        let amr = AuthMethods::parse_stored(&self.amr).ok_or_else(|| {
+            corrupt(format!(
+                "an authorization code of client {client_id} has an invalid amr"
+            ))
+        })?;
         Ok(AuthorizationCode {
+            amr,
             code_hash: self.code_hash,
             client_id,
             redirect_uri,
@@ -315,6 +323,7 @@ mod tests {
             auth_time: 1,
             created_at: 1,
             expires_at: 2,
+            amr: "pwd".into(),
         }
     }
 

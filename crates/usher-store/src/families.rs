@@ -17,9 +17,9 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use usher_domain::ports::Ping;
 use usher_domain::{
-    ClientId, Family, FamilyFilter, FamilyFuture, FamilyId, FamilyStore, NewFamily, Revocation,
-    RevokeOutcome, RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError, UnixTime, UserId,
-    survives_logout,
+    AuthMethods, ClientId, Family, FamilyFilter, FamilyFuture, FamilyId, FamilyStore, NewFamily,
+    Revocation, RevokeOutcome, RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError,
+    UnixTime, UserId, survives_logout,
 };
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
@@ -42,6 +42,7 @@ diesel::table! {
         idle_expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         revoked_reason -> Nullable<Text>,
+        amr -> Text,
     }
 }
 
@@ -71,6 +72,7 @@ struct FamilyRow {
     idle_expires_at: i64,
     revoked_at: Option<i64>,
     revoked_reason: Option<String>,
+    amr: String,
 }
 
 impl FamilyRow {
@@ -92,6 +94,7 @@ impl FamilyRow {
             idle_expires_at: f.idle_expires_at.seconds(),
             revoked_at: None,
             revoked_reason: None,
+            amr: f.amr.to_stored(),
         }
     }
 
@@ -112,6 +115,7 @@ impl FamilyRow {
             client_id: ClientId::parse(&self.client_id).ok_or_else(|| bad("client id"))?,
             scopes: ScopeSet::parse(&self.scopes).map_err(|_| bad("scope list"))?,
             auth_time: UnixTime(self.auth_time),
+            amr: AuthMethods::parse_stored(&self.amr).ok_or_else(|| bad("amr"))?,
             lineage_hash: self.session_id_hash.clone(),
             token_hash: self.token_hash.clone(),
             created_at: UnixTime(self.created_at),

@@ -15,6 +15,7 @@ diesel::table! {
         pkce_required -> Bool,
         first_party -> Bool,
         created_at -> BigInt,
+        require_mfa -> Bool,
     }
 }
 
@@ -65,6 +66,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         lineage_hash -> Nullable<Text>,
+        amr -> Text,
     }
 }
 
@@ -107,6 +109,7 @@ diesel::table! {
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
         replayed_at -> Nullable<BigInt>,
+        amr -> Text,
     }
 }
 

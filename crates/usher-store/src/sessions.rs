@@ -8,7 +8,7 @@
 //! nor anything derived from it appears in an error message.
 
 use diesel::prelude::*;
-use usher_domain::{Session, SessionStore, StoreError, UnixTime, UserId};
+use usher_domain::{AuthMethods, Session, SessionStore, StoreError, UnixTime, UserId};
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
 use crate::schema::sessions;
@@ -24,6 +24,7 @@ struct SessionRow {
     /// `NULL` only for a session a node of the previous version wrote during a rolling
     /// upgrade: such a session is its own lineage.
     lineage_hash: Option<String>,
+    amr: String,
 }
 
 impl SessionRow {
@@ -35,6 +36,7 @@ impl SessionRow {
             created_at: session.created_at.seconds(),
             expires_at: session.expires_at.seconds(),
             lineage_hash: Some(session.lineage_hash.clone()),
+            amr: session.amr.to_stored(),
         }
     }
 
@@ -45,7 +47,10 @@ impl SessionRow {
                 self.user_id
             ))
         })?;
+        let amr = AuthMethods::parse_stored(&self.amr)
+            .ok_or_else(|| corrupt("a session has an invalid amr".to_owned()))?;
         Ok(Session {
+            amr,
             lineage_hash: self.lineage_hash.unwrap_or_else(|| self.id_hash.clone()),
             id_hash: self.id_hash,
             user_id,

@@ -12,12 +12,12 @@
 use std::sync::{Arc, Barrier};
 
 use usher_domain::{
-    Audience, AuthMethod, AuthorizationCode, Client, ClientId, ClientName, ClientRegistration,
-    ClientStore, CodeChallenge, CodeRedemption, CodeStore, ConsentStore, Email, FactorStore,
-    GrantType, Interaction, InteractionStep, InteractionStore, KeyState, KeyStore, LoginFailures,
-    NonceStore, PersonName, Ping, RedirectUri, Reservation, RevocationStore, ScopeSet, Session,
-    SessionStore, SigningKeyRecord, StoreError, ThrottlePolicy, ThrottleStore, TotpFactor,
-    UnixTime, User, UserId, UserStore, Username,
+    Audience, AuthMethod, AuthMethods, AuthorizationCode, Client, ClientId, ClientName,
+    ClientRegistration, ClientStore, CodeChallenge, CodeRedemption, CodeStore, ConsentStore, Email,
+    FactorStore, GrantType, Interaction, InteractionStep, InteractionStore, KeyState, KeyStore,
+    LoginFailures, NonceStore, PersonName, Ping, RedirectUri, Reservation, RevocationStore,
+    ScopeSet, Session, SessionStore, SigningKeyRecord, StoreError, ThrottlePolicy, ThrottleStore,
+    TotpFactor, UnixTime, User, UserId, UserStore, Username,
 };
 use usher_domain::{CeremonyKind, Passkey, PasskeyName, PasskeyStore, WebauthnCeremony};
 use usher_store::Database;
@@ -140,6 +140,7 @@ fn confidential_client(id: &str, created_at: i64) -> Client {
             ],
             pkce_required: false,
             first_party: true,
+            require_mfa: true,
         },
         created_at: UnixTime(created_at),
     }
@@ -159,6 +160,7 @@ fn public_client(id: &str, created_at: i64) -> Client {
             audiences: vec![],
             pkce_required: true,
             first_party: false,
+            require_mfa: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -178,6 +180,7 @@ fn service_client(id: &str, created_at: i64) -> Client {
             audiences: vec![Audience::parse("https://api.example/").unwrap()],
             pkce_required: true,
             first_party: false,
+            require_mfa: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -257,6 +260,7 @@ fn session(id_hash: &str, user: &str, expires_at: i64) -> Session {
         lineage_hash: format!("lineage-of-{id_hash}"),
         user_id: uid(user),
         auth_time: UnixTime(expires_at - 300),
+        amr: AuthMethods::password_and_otp(),
         created_at: UnixTime(expires_at - 200),
         expires_at: UnixTime(expires_at),
     }
@@ -289,6 +293,7 @@ fn code(code_hash: &str, expires_at: i64) -> AuthorizationCode {
         nonce: Some("n-0S6_WzA2Mj".into()),
         code_challenge: CodeChallenge::parse_s256("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
         auth_time: UnixTime(expires_at - 120),
+        amr: AuthMethods::password_and_otp(),
         created_at: UnixTime(expires_at - 60),
         expires_at: UnixTime(expires_at),
     }

@@ -196,6 +196,10 @@ pub struct ClientCreate {
     /// has no secret to prove it is the app, RFC 8252 §8.6).
     #[arg(long)]
     pub first_party: bool,
+    /// Every sign-in for this client needs a second factor (an authenticator app, or a
+    /// recovery code); people without one set one up after their password.
+    #[arg(long)]
+    pub require_mfa: bool,
     #[command(flatten)]
     pub json: JsonFlag,
 }

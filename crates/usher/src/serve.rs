@@ -58,6 +58,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
     http.default_audience = settings.default_audience.clone();
     http.trusted_proxies = settings.trusted_proxies.clone();
     http.metrics_on_main = settings.metrics_on_main_listener;
+    http.mfa = settings.mfa;
     http.refresh = usher_core::RefreshSettings {
         absolute_ttl: settings.families.absolute_ttl,
         idle_ttl: settings.families.idle_ttl,

@@ -105,6 +105,7 @@ pub async fn exchange(
         user: &user,
         scope: &code.scopes,
         auth_time: code.auth_time,
+        amr: &code.amr,
         nonce: code.nonce.as_deref(),
         now,
     };

@@ -121,6 +121,7 @@ pub async fn issue(
             client_id: client.id.as_str(),
             scope: &scope,
             auth_time: None,
+            amr: None,
             issued_at: now,
             expires_at: now.plus(settings.access_token_ttl),
         },

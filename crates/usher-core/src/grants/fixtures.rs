@@ -91,6 +91,7 @@ pub fn code(node: &TestNode, client: &Client, session: &Session, what: CodeFor<'
             nonce: what.nonce.map(str::to_owned),
             code_challenge: what.challenge.map(|c| c.parse().unwrap()),
             auth_time: session.auth_time,
+            amr: session.amr.clone(),
             created_at: node.now(),
             expires_at: node.now().plus(60),
         })

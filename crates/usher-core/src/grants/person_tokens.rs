@@ -3,7 +3,7 @@
 //! Both grants mint through here, so the two responses cannot drift apart.
 
 use usher_domain::scope::OPENID;
-use usher_domain::{Client, GrantType, ScopeSet, UnixTime, User};
+use usher_domain::{AuthMethods, Client, GrantType, ScopeSet, UnixTime, User};
 
 use crate::Core;
 use crate::failure::Failure;
@@ -16,6 +16,8 @@ pub struct Grant<'a> {
     pub user: &'a User,
     pub scope: &'a ScopeSet,
     pub auth_time: UnixTime,
+    /// How the person signed in.
+    pub amr: &'a AuthMethods,
     /// The `nonce` of the authorization request (code exchange only).
     pub nonce: Option<&'a str>,
     pub now: UnixTime,
@@ -47,6 +49,7 @@ pub fn access_token(core: &Core, grant: &Grant<'_>) -> Result<MintedAccessToken,
             client_id: grant.client.id.as_str(),
             scope: grant.scope,
             auth_time: Some(grant.auth_time),
+            amr: Some(grant.amr),
             issued_at: grant.now,
             expires_at: grant.expires_at(core),
         },
@@ -74,6 +77,7 @@ pub fn respond(
                 scope: grant.scope,
                 nonce: grant.nonce,
                 auth_time: grant.auth_time,
+                amr: grant.amr,
                 issued_at: grant.now,
                 expires_at: grant.expires_at(core),
                 access_token: &access.token,

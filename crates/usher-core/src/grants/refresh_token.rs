@@ -168,6 +168,7 @@ pub async fn refresh(
         user: &user,
         scope: &scope,
         auth_time: family.auth_time,
+        amr: &family.amr,
         nonce: None,
         now,
     };

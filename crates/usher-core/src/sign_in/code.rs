@@ -47,6 +47,7 @@ async fn store_code(
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         auth_time: session.auth_time,
+        amr: session.amr.clone(),
         created_at: now,
         expires_at: now.plus(core.settings.code_ttl),
     };

@@ -7,7 +7,9 @@ use usher_domain::authorize::{
     AuthorizationRequest, Params, RawParams, Rejection, UntrustedError, identify_client,
     resolve_redirect_uri,
 };
-use usher_domain::{Client, InteractionStep, ProtocolError, Session, UnixTime, UserId};
+use usher_domain::{
+    Acr, Client, InteractionStep, MfaPolicy, ProtocolError, Session, UnixTime, UserId,
+};
 
 use super::interaction::{self, MAX_SEALED_LEN};
 use super::{ConsentForm, Cookies, ErrorPageKind, Form, LoginForm, SignInOutcome};
@@ -21,11 +23,35 @@ pub fn rejection(error: ProtocolError, description: &str) -> Rejection {
     }
 }
 
-/// Whether the person must (again) enter their password for this request.
-pub fn login_needed(request: &AuthorizationRequest, session: Option<&Session>, now: i64) -> bool {
+/// The weakest sign-in this request accepts (docs/design/mfa.md, "Policy"): a second
+/// factor when the server requires one (`mfa = "required"`), when the client was
+/// registered with `--require-mfa`, or when `acr_values` names `urn:usher:acr:mfa` (or a
+/// stronger value: a password sign-in can reach `mfa` at most, so `phr` asks for `mfa`
+/// until passkey sign-in exists, and the `acr` returned says what was reached).
+pub fn needed_acr(core: &Core, client: &Client, request: &AuthorizationRequest) -> Acr {
+    let mut need = Acr::Password;
+    if core.settings.mfa == MfaPolicy::Required || client.registration.require_mfa {
+        need = Acr::Mfa;
+    }
+    if let Some(asked) = request.acr {
+        need = need.max(asked.min(Acr::Mfa));
+    }
+    need
+}
+
+/// Whether the person must (again) sign in for this request: no session, `prompt=login`,
+/// `max_age` passed, or a session weaker than the request needs (`need`; step-up repeats
+/// the whole sign-in, password first).
+pub fn login_needed(
+    request: &AuthorizationRequest,
+    session: Option<&Session>,
+    now: i64,
+    need: Acr,
+) -> bool {
     match session {
         None => true,
         Some(_) if request.prompt.login => true,
+        Some(s) if s.amr.acr() < need => true,
         // OIDC Core §3.1.2.1: max_age=0 is prompt=login (whole seconds would otherwise
         // let a login within the same second pass).
         Some(s) => request
@@ -132,8 +158,9 @@ pub async fn authorize(core: &Core, raw: &RawParams, cookies: Cookies<'_>) -> Si
     }
 
     let now = core.now().seconds();
+    let need = needed_acr(core, &client, &request);
     let session = match session {
-        Some(s) if !login_needed(&request, Some(&s), now) => s,
+        Some(s) if !login_needed(&request, Some(&s), now, need) => s,
         _ if request.prompt.none => {
             return fail(rejection(
                 ProtocolError::LoginRequired,
@@ -217,6 +244,10 @@ pub async fn first_page(
             username: request.login_hint.clone().unwrap_or_default(),
             binding: Some(sealed.binding),
         }),
+        // The later steps are never a first page: they follow a posted login form.
+        InteractionStep::SecondFactor | InteractionStep::RecoveryCodes => {
+            SignInOutcome::failure(crate::Failure::Internal)
+        }
         InteractionStep::Consent => {
             let username = match &user {
                 Some((u, _)) => username_of(core, u).await,

@@ -3,15 +3,19 @@
 //! form is spent (one checked attempt per form), then the password is checked with
 //! argon2id on the [`crate::passwords::PasswordPool`] — an unknown username costs the
 //! same time as a wrong password and gets the same answer — and the reservation settled.
-//! A success starts a fresh session (no session fixation) and continues the sign-in.
+//! A success starts a fresh session (no session fixation) and continues the sign-in —
+//! unless a second factor is asked ([`super::second_factor`]): then no session exists
+//! until that step passes.
 
 use usher_domain::{
-    Interaction, InteractionStep, Password, ProtocolError, Session, User, Username,
+    AuthMethods, Interaction, InteractionStep, Password, ProtocolError, Session, User, Username,
 };
 
-use super::decision::{consent_form, consent_needed, hint_subject, rejection, username_of};
+use super::decision::{
+    consent_form, consent_needed, hint_subject, needed_acr, rejection, username_of,
+};
 use super::interaction::{self, FormError, Pending};
-use super::{Cookies, Form, FormFields, FormRefusal, LoginForm, SignInOutcome};
+use super::{Cookies, Form, FormFields, FormRefusal, LoginForm, SecondFactorForm, SignInOutcome};
 use crate::client_address::ClientAddress;
 use crate::metrics::{self, Counter};
 use crate::redact::REDACTED;
@@ -27,6 +31,9 @@ pub enum LoginOutcome {
         session_cookie_value: String,
         next: SignInOutcome,
     },
+    /// The password was right and a second factor is asked (or must be set up): no
+    /// session yet; show the second-factor page.
+    SecondFactor(SecondFactorForm),
     /// Unknown username or wrong password: the login page again, with a new form (401).
     WrongPassword(LoginForm),
     /// Refused unchecked: wait `wait` seconds; the same form again, unspent (429).
@@ -44,6 +51,7 @@ impl std::fmt::Debug for LoginOutcome {
                 .field("session_cookie_value", &REDACTED)
                 .field("next", next)
                 .finish(),
+            LoginOutcome::SecondFactor(form) => f.debug_tuple("SecondFactor").field(form).finish(),
             LoginOutcome::WrongPassword(form) => {
                 f.debug_tuple("WrongPassword").field(form).finish()
             }
@@ -151,9 +159,16 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
     if let Err(f) = throttle::succeeded(core, reserved).await {
         return failed(f);
     }
+    let need = needed_acr(core, &p.client, &p.request);
+    match super::second_factor::begin(core, &p, &next, &user, need).await {
+        Ok(Some(form)) => return LoginOutcome::SecondFactor(form),
+        Ok(None) => {}
+        Err(e) => return e.into(),
+    }
 
     // A fresh session for every login (no session fixation); the old one ends.
-    let (session, session_cookie_value) = match new_session(core, cookies.session, &user).await {
+    let signed_in = new_session(core, cookies.session, &user, AuthMethods::password()).await;
+    let (session, session_cookie_value) = match signed_in {
         Ok(s) => s,
         Err(f) => return failed(f),
     };
@@ -167,7 +182,7 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
 
 /// What follows a login: the `id_token_hint` must name the person who signed in; then
 /// the consent page (the interaction moves to its consent step) or the code.
-async fn after_login(
+pub(super) async fn after_login(
     core: &Core,
     p: &Pending,
     csrf_hash: &str,
@@ -266,10 +281,11 @@ async fn check_password(
 /// the previous one's lineage when it is the same person's (a re-authentication); a
 /// different person's lineage is ended first, as by a logout
 /// ([`crate::lineage::for_login`]).
-async fn new_session(
+pub(super) async fn new_session(
     core: &Core,
     previous_cookie: Option<&str>,
     user: &User,
+    amr: AuthMethods,
 ) -> Result<(Session, String), Failure> {
     let current = core.session(previous_cookie).await?;
     let lineage_hash = crate::lineage::for_login(core, current, &user.id).await?;
@@ -281,6 +297,7 @@ async fn new_session(
         lineage_hash,
         user_id: user.id.clone(),
         auth_time: now,
+        amr,
         created_at: now,
         expires_at: now.plus(core.settings.session_ttl),
     };

@@ -8,6 +8,9 @@
 //! - [`interaction`]: the pending interaction carried from page to page — sealed in the
 //!   first form, stored once that form is posted — and the single-use rules of its forms.
 //! - [`login`] and [`consent`]: the two forms' decisions.
+//! - [`second_factor`]: the second step after a right password (an authenticator-app
+//!   code or a recovery code, or setting up an app when one is required), and the page
+//!   that shows new recovery codes once.
 //! - [`code`]: issuing the authorization code.
 //!
 //! Cookie values arrive as values ([`Cookies`]); the cookies to set leave as values in
@@ -18,6 +21,7 @@ use usher_domain::ScopeSet;
 use usher_domain::authorize::{Rejection, UntrustedError};
 
 use crate::Failure;
+use crate::mfa::enroll::{RecoveryCodes, TotpSetup};
 use crate::redact::{REDACTED, redacted};
 
 pub mod code;
@@ -25,9 +29,12 @@ pub mod consent;
 pub mod decision;
 pub mod interaction;
 pub mod login;
+pub mod second_factor;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod two_step_tests;
 
 /// The browser's cookies that the sign-in reads, as values. `Debug` does not show them.
 #[derive(Clone, Copy, Default)]
@@ -101,6 +108,10 @@ pub enum SignInOutcome {
     ShowLogin(LoginForm),
     /// Show the consent page.
     ShowConsent(ConsentForm),
+    /// Show the second-factor page (after a right password).
+    ShowSecondFactor(SecondFactorForm),
+    /// Show new recovery codes once, then continue.
+    ShowRecoveryCodes(RecoveryCodesForm),
     /// Send an error back to the client's redirect URI (RFC 6749 §4.1.2.1).
     ErrorToClient {
         redirect_uri: RedirectUri,
@@ -203,6 +214,64 @@ impl std::fmt::Debug for ConsentForm {
             .field("unverified", &self.unverified)
             .field("form", &self.form)
             .field("binding", &redacted(&self.binding))
+            .finish()
+    }
+}
+
+/// The second-factor page: the person typed a right password; nothing is issued and no
+/// session exists until this step passes. `Debug` shows no secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecondFactorForm {
+    pub client_name: String,
+    pub username: String,
+    pub form: Form,
+    /// `Some`: the person has no second factor and needs one: set up this authenticator
+    /// app (shown as QR code, text and URI) and confirm it with a code. `None`: type a
+    /// code from the app, or a recovery code.
+    pub setup: Option<TotpSetup>,
+    /// Why the previous attempt was refused, if it was.
+    pub problem: Option<SecondFactorProblem>,
+}
+
+/// Why a second-factor attempt was refused. The texts do not say which kind of code
+/// was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactorProblem {
+    /// Not a current code, not an unspent recovery code, or not a code at all.
+    Wrong,
+    /// A code that was already used (wait for the next one).
+    Replayed,
+    /// Too many failures: nothing was checked; wait this many seconds.
+    Throttled { wait: i64 },
+}
+
+/// The page that shows a person their new recovery codes, once, with a form that
+/// continues the sign-in. `Debug` shows no code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecoveryCodesForm {
+    pub client_name: String,
+    pub codes: RecoveryCodes,
+    pub form: Form,
+}
+
+impl std::fmt::Debug for SecondFactorForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactorForm")
+            .field("client_name", &self.client_name)
+            .field("username", &self.username)
+            .field("form", &self.form)
+            .field("setup", &self.setup)
+            .field("problem", &self.problem)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RecoveryCodesForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveryCodesForm")
+            .field("client_name", &self.client_name)
+            .field("codes", &self.codes)
+            .field("form", &self.form)
             .finish()
     }
 }

@@ -20,10 +20,10 @@ use crate::testing::{PASSWORD, TestNode, form};
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const HTTPS_CB: &str = "https://app.example/cb";
 const LOOPBACK_CB: &str = "http://127.0.0.1/cb";
-const BINDING: &str = "the-browser-binding";
+pub(super) const BINDING: &str = "the-browser-binding";
 const ADDRESS: ClientAddress = ClientAddress::Ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
 
-fn third_party(node: &TestNode) -> Client {
+pub(super) fn third_party(node: &TestNode) -> Client {
     node.client(
         "app",
         RegistrationInput {
@@ -33,7 +33,7 @@ fn third_party(node: &TestNode) -> Client {
     )
 }
 
-fn first_party(node: &TestNode) -> Client {
+pub(super) fn first_party(node: &TestNode) -> Client {
     node.client(
         "own",
         RegistrationInput {
@@ -56,7 +56,7 @@ fn native(node: &TestNode) -> Client {
 }
 
 /// A complete request of `client`'s, with `extra` parameters.
-fn request(client: &Client, extra: &[(&str, &str)]) -> RawParams {
+pub(super) fn request(client: &Client, extra: &[(&str, &str)]) -> RawParams {
     let redirect = client.registration.redirect_uris[0].as_str().to_owned();
     let mut p = form(&[
         ("response_type", "code"),
@@ -76,13 +76,13 @@ fn request(client: &Client, extra: &[(&str, &str)]) -> RawParams {
 
 /// A live session of `user`'s that entered the password `ago` seconds ago; returns its
 /// cookie value.
-fn signed_in(node: &TestNode, user: &User, ago: i64) -> String {
+pub(super) fn signed_in(node: &TestNode, user: &User, ago: i64) -> String {
     let cookie = format!("session-of-{}", user.id.as_str());
     node.session(user, &cookie, "lineage", ago);
     cookie
 }
 
-fn cookies<'a>(session: Option<&'a str>) -> Cookies<'a> {
+pub(super) fn cookies<'a>(session: Option<&'a str>) -> Cookies<'a> {
     Cookies {
         session,
         binding: Some(BINDING),
@@ -104,7 +104,7 @@ fn id_token_of(node: &TestNode, user: &User, client: &Client) -> String {
     node.id_token(user, client.id.as_str())
 }
 
-fn client_error(outcome: &SignInOutcome) -> ProtocolError {
+pub(super) fn client_error(outcome: &SignInOutcome) -> ProtocolError {
     match outcome {
         SignInOutcome::ErrorToClient {
             rejection, state, ..
@@ -116,14 +116,14 @@ fn client_error(outcome: &SignInOutcome) -> ProtocolError {
     }
 }
 
-fn refusal(outcome: &SignInOutcome) -> FormRefusal {
+pub(super) fn refusal(outcome: &SignInOutcome) -> FormRefusal {
     match outcome {
         SignInOutcome::ErrorPage(ErrorPageKind::Refused(r)) => *r,
         other => panic!("not a refusal: {other:?}"),
     }
 }
 
-fn sealed_login(outcome: SignInOutcome) -> (LoginForm, String) {
+pub(super) fn sealed_login(outcome: SignInOutcome) -> (LoginForm, String) {
     match outcome {
         SignInOutcome::ShowLogin(form) => match &form.form {
             Form::Sealed(s) => {
@@ -136,21 +136,21 @@ fn sealed_login(outcome: SignInOutcome) -> (LoginForm, String) {
     }
 }
 
-fn consent_page(outcome: SignInOutcome) -> ConsentForm {
+pub(super) fn consent_page(outcome: SignInOutcome) -> ConsentForm {
     match outcome {
         SignInOutcome::ShowConsent(form) => form,
         other => panic!("not the consent page: {other:?}"),
     }
 }
 
-fn sealed(form: &str) -> FormFields<'_> {
+pub(super) fn sealed(form: &str) -> FormFields<'_> {
     FormFields {
         pending: Some(form),
         ..FormFields::default()
     }
 }
 
-fn stored<'a>(form: &'a Form) -> FormFields<'a> {
+pub(super) fn stored<'a>(form: &'a Form) -> FormFields<'a> {
     match form {
         Form::Stored { interaction, csrf } => FormFields {
             pending: None,
@@ -161,7 +161,7 @@ fn stored<'a>(form: &'a Form) -> FormFields<'a> {
     }
 }
 
-fn attempt<'a>(fields: FormFields<'a>, password: &str) -> LoginAttempt<'a> {
+pub(super) fn attempt<'a>(fields: FormFields<'a>, password: &str) -> LoginAttempt<'a> {
     LoginAttempt {
         fields,
         username: " alice ",
@@ -170,7 +170,7 @@ fn attempt<'a>(fields: FormFields<'a>, password: &str) -> LoginAttempt<'a> {
     }
 }
 
-fn signed_in_outcome(outcome: LoginOutcome) -> (Session, String, SignInOutcome) {
+pub(super) fn signed_in_outcome(outcome: LoginOutcome) -> (Session, String, SignInOutcome) {
     match outcome {
         LoginOutcome::SignedIn {
             session,
@@ -265,25 +265,55 @@ fn max_age_zero_or_elapsed_needs_a_login_and_a_recent_one_does_not() {
         lineage_hash: "l".into(),
         user_id: usher_domain::UserId::parse("u-1").unwrap(),
         auth_time: UnixTime(auth_time),
+        amr: usher_domain::AuthMethods::password(),
         created_at: UnixTime(auth_time),
         expires_at: UnixTime(auth_time + 3600),
     };
     let plain = parse(&[]);
-    assert!(login_needed(&plain, None, 1000));
-    assert!(!login_needed(&plain, Some(&session(0)), 1000));
+    assert!(login_needed(
+        &plain,
+        None,
+        1000,
+        usher_domain::Acr::Password
+    ));
+    assert!(!login_needed(
+        &plain,
+        Some(&session(0)),
+        1000,
+        usher_domain::Acr::Password
+    ));
     // max_age=0 is prompt=login, even within the same second.
     assert!(login_needed(
         &parse(&[("max_age", "0")]),
         Some(&session(1000)),
-        1000
+        1000,
+        usher_domain::Acr::Password
     ));
     let sixty = parse(&[("max_age", "60")]);
-    assert!(!login_needed(&sixty, Some(&session(940)), 1000));
-    assert!(login_needed(&sixty, Some(&session(939)), 1000));
+    assert!(!login_needed(
+        &sixty,
+        Some(&session(940)),
+        1000,
+        usher_domain::Acr::Password
+    ));
+    assert!(login_needed(
+        &sixty,
+        Some(&session(939)),
+        1000,
+        usher_domain::Acr::Password
+    ));
     assert!(login_needed(
         &parse(&[("prompt", "login")]),
         Some(&session(1000)),
-        1000
+        1000,
+        usher_domain::Acr::Password
+    ));
+    // A session weaker than the request needs is a sign-in to repeat (step-up).
+    assert!(login_needed(
+        &plain,
+        Some(&session(1000)),
+        1000,
+        usher_domain::Acr::Mfa
     ));
 }
 

@@ -12,12 +12,12 @@ use openidconnect::core::{
     CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
-    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+    AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySetUrl,
+    ProviderMetadata, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
 use usher_domain::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
-use usher_domain::{AuthMethod, GrantType, Issuer};
+use usher_domain::{Acr, AuthMethod, GrantType, Issuer};
 
 use crate::Core;
 use crate::routes;
@@ -60,8 +60,12 @@ pub type UsherProviderMetadata = ProviderMetadata<
 /// The scopes discovery lists (`offline_access`: OIDC Core §11, refresh tokens).
 pub const SCOPES_SUPPORTED: [&str; 4] = [OPENID, PROFILE, EMAIL, OFFLINE_ACCESS];
 
+/// The `acr` values a sign-in can reach today (docs/design/mfa.md): a password, and a
+/// password with a second factor. `phr` joins them with passkey sign-in.
+pub const ACR_VALUES_SUPPORTED: [Acr; 2] = [Acr::Password, Acr::Mfa];
+
 /// The claims Usher puts in ID tokens and userinfo responses.
-pub const CLAIMS_SUPPORTED: [&str; 12] = [
+pub const CLAIMS_SUPPORTED: [&str; 14] = [
     "sub",
     "iss",
     "aud",
@@ -71,6 +75,8 @@ pub const CLAIMS_SUPPORTED: [&str; 12] = [
     "nonce",
     "at_hash",
     "azp",
+    "acr",
+    "amr",
     "name",
     "email",
     "email_verified",
@@ -142,6 +148,12 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
         CLAIMS_SUPPORTED
             .iter()
             .map(|c| CoreClaimName::new((*c).to_owned()))
+            .collect(),
+    ))
+    .set_acr_values_supported(Some(
+        ACR_VALUES_SUPPORTED
+            .iter()
+            .map(|a| AuthenticationContextClass::new(a.as_str().to_owned()))
             .collect(),
     ))
     .set_claims_parameter_supported(Some(false))

@@ -19,7 +19,7 @@ use crate::routes;
 fn render(answer: Introspection) -> Value {
     let token: ActiveToken = match answer {
         Introspection::Inactive => return json!({ "active": false }),
-        Introspection::Active(token) => token,
+        Introspection::Active(token) => *token,
     };
     let token_type = match token.kind {
         TokenKind::Access => "Bearer",
@@ -52,6 +52,10 @@ fn render(answer: Introspection) -> Value {
         && let Some(t) = auth_time
     {
         out.insert("auth_time".into(), t);
+    }
+    if let Some(amr) = &token.amr {
+        out.insert("acr".into(), json!(amr.acr().as_str()));
+        out.insert("amr".into(), json!(amr.wire()));
     }
     Value::Object(out)
 }

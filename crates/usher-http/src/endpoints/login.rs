@@ -48,6 +48,7 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
             }
             response
         }
+        LoginOutcome::SecondFactor(form) => flow::second_factor_page(&form),
         LoginOutcome::WrongPassword(page) => {
             flow::login_page(StatusCode::UNAUTHORIZED, &page, Some(WRONG))
         }
@@ -56,18 +57,10 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
             &form,
             Some(&format!(
                 "Too many failed attempts. Wait {} and try again.",
-                plural_seconds(wait)
+                flow::plural_seconds(wait)
             )),
         ),
         LoginOutcome::Refused(outcome) => flow::render(&state, outcome),
-    }
-}
-
-fn plural_seconds(s: i64) -> String {
-    if s == 1 {
-        "1 second".to_owned()
-    } else {
-        format!("{s} seconds")
     }
 }
 

@@ -109,6 +109,7 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
         audiences: args.audiences,
         pkce_optional: args.pkce_optional,
         first_party: args.first_party,
+        require_mfa: args.require_mfa,
     })
     .map_err(usage)?;
     // With neither an audience nor a default one, every client_credentials request
@@ -197,6 +198,7 @@ pub fn describe(c: &Client) -> Value {
         // (a client_credentials service) it does not apply, which `null` says.
         "pkce_required": pkce_applies(c).then_some(r.pkce_required),
         "first_party": r.first_party,
+        "require_mfa": r.require_mfa,
         "created_at": clock::rfc3339(c.created_at),
     })
 }
@@ -231,4 +233,5 @@ fn print_human(c: &Client, secret: Option<&str>) {
         }
     );
     println!("first party:   {}", r.first_party);
+    println!("require mfa:   {}", r.require_mfa);
 }

@@ -112,6 +112,8 @@ pub struct Settings {
     /// The audience of `client_credentials` tokens asked for without `resource`, for
     /// clients registered with no audience.
     pub default_audience: Option<String>,
+    /// Whether every sign-in needs a second factor (`mfa`).
+    pub mfa: usher_domain::MfaPolicy,
 }
 
 /// `[families]`: the lifetimes of refresh-token families, in seconds.

@@ -46,6 +46,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "(unset: client_credentials needs resource)",
     ),
     ("cache_ttl", "USHER_CACHE_TTL", "2"),
+    ("mfa", "USHER_MFA", "optional"),
     ("keys.bits", "USHER_KEYS__BITS", "2048"),
     ("keys.jwks_max_age", "USHER_KEYS__JWKS_MAX_AGE", "900"),
     ("keys.rotate_every", "USHER_KEYS__ROTATE_EVERY", "2592000"),
@@ -120,6 +121,7 @@ pub(super) fn overlay_env(
                 raw.trusted_proxies = Some(value.split(',').map(str::to_owned).collect())
             }
             "USHER_DEFAULT_AUDIENCE" => raw.default_audience = Some(value),
+            "USHER_MFA" => raw.mfa = Some(value),
             "USHER_CACHE_TTL" => raw.cache_ttl = Some(number("cache_ttl")?),
             "USHER_KEYS__BITS" => raw.keys.bits = Some(number("keys.bits")?),
             "USHER_KEYS__JWKS_MAX_AGE" => {

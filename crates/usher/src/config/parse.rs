@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use usher_domain::Issuer;
+use usher_domain::{Issuer, MfaPolicy};
 use usher_store::SecretUrl;
 
 use super::defaults;
@@ -36,6 +36,7 @@ pub(super) struct RawSettings {
     pub(super) trusted_proxies: Option<Vec<String>>,
     pub(super) default_audience: Option<String>,
     pub(super) cache_ttl: Option<u64>,
+    pub(super) mfa: Option<String>,
     #[serde(default)]
     pub(super) keys: RawKeys,
     #[serde(default)]
@@ -287,6 +288,15 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
     };
 
     let families = families_from_raw(&raw.families)?;
+    let mfa = match raw.mfa.as_deref().map(str::trim) {
+        None => defaults::MFA,
+        Some(v) => MfaPolicy::parse(v).ok_or_else(|| {
+            err(
+                &name_of("mfa"),
+                format!("{v:?} is not \"optional\" or \"required\""),
+            )
+        })?,
+    };
     let redis_prefix = raw
         .redis_prefix
         .unwrap_or_else(|| defaults::REDIS_PREFIX.to_owned());
@@ -331,6 +341,7 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
             poll_interval,
         },
         default_audience,
+        mfa,
     })
 }
 

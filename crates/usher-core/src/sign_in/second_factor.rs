@@ -1,0 +1,334 @@
+//! The second step of a sign-in (docs/design/mfa.md, "Sign-in in two steps").
+//!
+//! After a right password, a person who has an authenticator app — or any person, when
+//! the server, the client or the request needs a second factor ([`needed_acr`]) — gets
+//! no session yet: the interaction moves to its `second_factor` step, recording who
+//! typed the password and when, and the second-factor page asks for a code from the app
+//! or a recovery code. A person who must have a second factor and has none sets up an
+//! authenticator app on that page instead (the secret is stored sealed and unconfirmed,
+//! never carried in the form) and confirms it with a code; their new recovery codes are
+//! then shown once (`recovery_codes` step) before the sign-in continues.
+//!
+//! Each form is single-use like the login form's: a post spends it (compare-and-set)
+//! before the code is checked, and every refusal comes with a new form. Codes are
+//! throttled on the person's own key ([`crate::mfa`]); malformed text is refused without
+//! being counted or checked. Only when the step passes is a session created, with the
+//! methods used (`amr`), and the sign-in continues as after a password.
+//!
+//! [`needed_acr`]: super::decision::needed_acr
+
+use usher_domain::{
+    Acr, AuthMethods, Interaction, InteractionStep, RecoveryCode, Session, TotpCode, User,
+};
+
+use super::interaction::{self, FormError, NextForm, Pending};
+use super::login::{after_login, new_session};
+use super::{
+    Cookies, Form, FormFields, FormRefusal, RecoveryCodesForm, SecondFactorForm,
+    SecondFactorProblem, SignInOutcome,
+};
+use crate::mfa::enroll::{self, ConfirmOutcome, TotpSetup};
+use crate::mfa::{self, RecoveryOutcome, TotpOutcome};
+use crate::redact::REDACTED;
+use crate::{Core, Failure, secret_pair};
+
+/// Whether the sign-in continues with a second step after `user`'s right password; if
+/// so, moves the interaction there (its current token is `next`'s) and returns the page.
+pub(super) async fn begin(
+    core: &Core,
+    p: &Pending,
+    next: &NextForm,
+    user: &User,
+    need: Acr,
+) -> Result<Option<SecondFactorForm>, FormError> {
+    let has = mfa::has_second_factor(core, &user.id).await?;
+    if !has && need < Acr::Mfa {
+        return Ok(None);
+    }
+    // `None` when a confirmed app appeared meanwhile: its code is asked instead.
+    let setup = if has {
+        None
+    } else {
+        enroll::start_totp(core, user).await?
+    };
+    let (csrf, csrf_hash) = secret_pair()?;
+    let moved = Interaction {
+        csrf_hash,
+        step: InteractionStep::SecondFactor,
+        user_id: Some(user.id.clone()),
+        auth_time: Some(core.now()),
+        ..p.interaction.clone()
+    };
+    if !interaction::advance(core, &next.csrf_hash, &moved).await? {
+        return Err(FormRefusal::AlreadySubmitted.into());
+    }
+    tracing::info!(
+        event = "second_factor_asked",
+        sub = %user.id,
+        setup = setup.is_some(),
+        "password accepted; second factor asked"
+    );
+    Ok(Some(SecondFactorForm {
+        client_name: p.client.registration.name.as_str().to_owned(),
+        username: user.username.as_str().to_owned(),
+        form: Form::Stored {
+            interaction: p.interaction.id.clone(),
+            csrf,
+        },
+        setup,
+        problem: None,
+    }))
+}
+
+/// What the second-factor form posted.
+pub struct SecondFactorAttempt<'a> {
+    pub fields: FormFields<'a>,
+    /// As typed: an app's six digits, or a recovery code.
+    pub code: &'a str,
+}
+
+impl std::fmt::Debug for SecondFactorAttempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactorAttempt")
+            .field("fields", &self.fields)
+            .field("code", &REDACTED)
+            .finish()
+    }
+}
+
+/// What the second-factor form decided. `Debug` does not show the session cookie's
+/// value.
+pub enum SecondFactorOutcome {
+    /// The step passed: set the session cookie to `session_cookie_value` and render
+    /// `next` (the recovery codes, the consent page or the code).
+    SignedIn {
+        session: Session,
+        session_cookie_value: String,
+        next: SignInOutcome,
+    },
+    /// Refused: the page again with a new form and the problem (401, or 429 when
+    /// throttled).
+    Again(SecondFactorForm),
+    /// The form was refused or the server failed.
+    Refused(SignInOutcome),
+}
+
+impl std::fmt::Debug for SecondFactorOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecondFactorOutcome::SignedIn { session, next, .. } => f
+                .debug_struct("SignedIn")
+                .field("session", session)
+                .field("session_cookie_value", &REDACTED)
+                .field("next", next)
+                .finish(),
+            SecondFactorOutcome::Again(form) => f.debug_tuple("Again").field(form).finish(),
+            SecondFactorOutcome::Refused(o) => f.debug_tuple("Refused").field(o).finish(),
+        }
+    }
+}
+
+impl From<FormError> for SecondFactorOutcome {
+    fn from(e: FormError) -> SecondFactorOutcome {
+        SecondFactorOutcome::Refused(match e {
+            FormError::Refused(r) => SignInOutcome::refused(r),
+            FormError::Failure(f) => SignInOutcome::failure(f),
+        })
+    }
+}
+
+impl From<Failure> for SecondFactorOutcome {
+    fn from(f: Failure) -> SecondFactorOutcome {
+        SecondFactorOutcome::Refused(SignInOutcome::failure(f))
+    }
+}
+
+/// What checking the code decided, before anything is issued.
+enum Checked {
+    /// Passed; `codes`: recovery codes made with a new app, to show once.
+    Passed(Option<enroll::RecoveryCodes>),
+    Refused(SecondFactorProblem, Option<TotpSetup>),
+}
+
+/// Decides a posted second-factor form.
+pub async fn submit(
+    core: &Core,
+    attempt: SecondFactorAttempt<'_>,
+    cookies: Cookies<'_>,
+) -> SecondFactorOutcome {
+    let p = match interaction::pending(
+        core,
+        attempt.fields,
+        cookies.binding,
+        InteractionStep::SecondFactor,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => return e.into(),
+    };
+    let Some(user_id) = p.interaction.user_id.clone() else {
+        return FormError::Refused(FormRefusal::Expired).into();
+    };
+    let user = match core.user(&user_id).await {
+        Ok(Some(u)) => u,
+        // Deleted since the password was typed.
+        Ok(None) => return FormError::Refused(FormRefusal::Expired).into(),
+        Err(f) => return f.into(),
+    };
+    // Spend the form: one checked code per form.
+    let next = match interaction::renew(core, &p).await {
+        Ok(n) => n,
+        Err(e) => return e.into(),
+    };
+    let checked = match check(core, &user, attempt.code).await {
+        Ok(c) => c,
+        Err(f) => return f.into(),
+    };
+    let codes = match checked {
+        Checked::Passed(codes) => codes,
+        Checked::Refused(problem, setup) => {
+            return SecondFactorOutcome::Again(SecondFactorForm {
+                client_name: p.client.registration.name.as_str().to_owned(),
+                username: user.username.as_str().to_owned(),
+                form: Form::Stored {
+                    interaction: p.interaction.id.clone(),
+                    csrf: next.csrf,
+                },
+                setup,
+                problem: Some(problem),
+            });
+        }
+    };
+    // A fresh session (no session fixation), made with both factors.
+    let signed_in = new_session(
+        core,
+        cookies.session,
+        &user,
+        AuthMethods::password_and_otp(),
+    )
+    .await;
+    let (session, session_cookie_value) = match signed_in {
+        Ok(s) => s,
+        Err(f) => return f.into(),
+    };
+    let next = match codes {
+        Some(codes) => show_codes(core, &p, &next, &user, codes).await,
+        None => after_login(core, &p, &next.csrf_hash, &session).await,
+    };
+    SecondFactorOutcome::SignedIn {
+        session,
+        session_cookie_value,
+        next,
+    }
+}
+
+/// Checks the typed code: against the person's app and recovery codes, or — when they
+/// have no app yet — against the app being set up.
+async fn check(core: &Core, user: &User, typed: &str) -> Result<Checked, Failure> {
+    if mfa::has_second_factor(core, &user.id).await? {
+        if let Ok(code) = TotpCode::parse(typed) {
+            return Ok(match mfa::verify_totp(core, &user.id, &code).await? {
+                TotpOutcome::Accepted { .. } => Checked::Passed(None),
+                TotpOutcome::Replayed => Checked::Refused(SecondFactorProblem::Replayed, None),
+                TotpOutcome::Throttled { wait } => {
+                    Checked::Refused(SecondFactorProblem::Throttled { wait }, None)
+                }
+                TotpOutcome::Wrong | TotpOutcome::NoFactor => {
+                    Checked::Refused(SecondFactorProblem::Wrong, None)
+                }
+            });
+        }
+        if let Ok(code) = RecoveryCode::parse(typed) {
+            return Ok(match mfa::use_recovery_code(core, &user.id, &code).await? {
+                RecoveryOutcome::Accepted { .. } => Checked::Passed(None),
+                RecoveryOutcome::Throttled { wait } => {
+                    Checked::Refused(SecondFactorProblem::Throttled { wait }, None)
+                }
+                RecoveryOutcome::Wrong => Checked::Refused(SecondFactorProblem::Wrong, None),
+            });
+        }
+        return Ok(Checked::Refused(SecondFactorProblem::Wrong, None));
+    }
+    // Setting up: only an app code confirms it.
+    let outcome = match TotpCode::parse(typed) {
+        Ok(code) => enroll::confirm_totp(core, &user.id, &code).await?,
+        Err(_) => ConfirmOutcome::Wrong,
+    };
+    let problem = match outcome {
+        ConfirmOutcome::Confirmed { recovery_codes } => return Ok(Checked::Passed(recovery_codes)),
+        ConfirmOutcome::Wrong => SecondFactorProblem::Wrong,
+        ConfirmOutcome::Throttled { wait } => SecondFactorProblem::Throttled { wait },
+        // Replaced or removed meanwhile: a new setup is shown.
+        ConfirmOutcome::NoPendingSetup => SecondFactorProblem::Wrong,
+    };
+    let setup = match enroll::pending_totp(core, user).await? {
+        Some(s) => Some(s),
+        None => enroll::start_totp(core, user).await?,
+    };
+    Ok(Checked::Refused(problem, setup))
+}
+
+/// Moves the interaction to its `recovery_codes` step and shows the new codes once.
+async fn show_codes(
+    core: &Core,
+    p: &Pending,
+    next: &NextForm,
+    user: &User,
+    codes: enroll::RecoveryCodes,
+) -> SignInOutcome {
+    let (csrf, csrf_hash) = match secret_pair() {
+        Ok(v) => v,
+        Err(f) => return SignInOutcome::failure(f),
+    };
+    let moved = Interaction {
+        csrf_hash,
+        step: InteractionStep::RecoveryCodes,
+        user_id: Some(user.id.clone()),
+        auth_time: Some(core.now()),
+        ..p.interaction.clone()
+    };
+    match interaction::advance(core, &next.csrf_hash, &moved).await {
+        Ok(true) => {}
+        Ok(false) => return SignInOutcome::refused(FormRefusal::AlreadySubmitted),
+        Err(f) => return SignInOutcome::failure(f),
+    }
+    SignInOutcome::ShowRecoveryCodes(RecoveryCodesForm {
+        client_name: p.client.registration.name.as_str().to_owned(),
+        codes,
+        form: Form::Stored {
+            interaction: p.interaction.id.clone(),
+            csrf,
+        },
+    })
+}
+
+/// Decides the posted "continue" form of the recovery-codes page: the person who set up
+/// the factor must still be the one signed in in this browser; then the sign-in goes on
+/// as after a password (consent, or the code).
+pub async fn acknowledge(
+    core: &Core,
+    fields: FormFields<'_>,
+    cookies: Cookies<'_>,
+) -> SignInOutcome {
+    let p = match interaction::pending(
+        core,
+        fields,
+        cookies.binding,
+        InteractionStep::RecoveryCodes,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(FormError::Refused(r)) => return SignInOutcome::refused(r),
+        Err(FormError::Failure(f)) => return SignInOutcome::failure(f),
+    };
+    let session = match core.session(cookies.session).await {
+        Ok(Some(s)) if Some(&s.user_id) == p.interaction.user_id.as_ref() => s,
+        Ok(_) => return SignInOutcome::refused(FormRefusal::NoLongerSignedIn),
+        Err(f) => return SignInOutcome::failure(f),
+    };
+    // A stored form's token is the interaction's current one (checked by `pending`).
+    let csrf_hash = p.interaction.csrf_hash.clone();
+    after_login(core, &p, &csrf_hash, &session).await
+}
