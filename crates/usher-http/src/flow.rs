@@ -197,6 +197,7 @@ pub fn login_page(status: StatusCode, form: &LoginForm, error: Option<&str>) -> 
             form: form_state(&form.form),
             username: &form.username,
             error,
+            passkeys: form.passkeys,
         },
     )
 }
@@ -267,6 +268,10 @@ pub fn recovery_codes_page(form: &RecoveryCodesForm) -> HttpResponse {
         },
     )
 }
+
+/// The login page's message after a refused passkey: the same whatever the reason.
+pub const PASSKEY_NOT_ACCEPTED: &str =
+    "That passkey was not accepted. Try again, or sign in with your password.";
 
 /// "1 second", "30 seconds".
 pub fn plural_seconds(s: i64) -> String {

@@ -17,12 +17,12 @@ use actix_web::http::header::{
 use askama::Template;
 use usher_domain::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
 
-/// The pages' Content-Security-Policy. No scripts at all (`default-src 'none'`), styles
-/// and images only from Usher itself, never framed. There is deliberately no
+/// The pages' Content-Security-Policy. Scripts, styles and images only from Usher itself
+/// (the one script is `/assets/passkey.js`; no inline script), never framed. There is deliberately no
 /// `form-action`: Chromium applies it to the redirect that follows a form POST, which
 /// would block the redirect back to the client.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The headers every page carries, besides `Content-Type`.
 const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
@@ -56,6 +56,8 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
     /// Shown in a `role="alert"` box and tied to the inputs with `aria-describedby`.
     pub error: Option<&'a str>,
+    /// Offer "Sign in with a passkey" (a form the script shows where WebAuthn exists).
+    pub passkeys: bool,
 }
 
 /// Second-factor form: POST to [`crate::routes::SECOND_FACTOR`] with the [`FormState`]
@@ -286,6 +288,7 @@ mod tests {
             },
             username: "alice",
             error,
+            passkeys: false,
         }
     }
 
@@ -372,6 +375,7 @@ mod tests {
         let page = LoginPage {
             username: "",
             ..login_page("Photo App", None)
+            passkeys: false,
         };
         let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
         assert!(body.contains(r#"name="username" type="text" value="""#));
@@ -388,6 +392,7 @@ mod tests {
             },
             username: evil,
             error: Some(evil),
+            passkeys: false,
         };
         let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
         assert!(!body.contains("<script"), "{body}");
@@ -395,6 +400,7 @@ mod tests {
         let page = LoginPage {
             form: FormState::Sealed(r#""><script>"#),
             ..login_page("App", None)
+            passkeys: false,
         };
         let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
         assert!(!body.contains("<script"), "{body}");
@@ -422,6 +428,7 @@ mod tests {
         let page = LoginPage {
             form: FormState::Sealed("v1.sealed"),
             ..login_page("Photo App", None)
+            passkeys: false,
         };
         let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
         assert!(body.contains(r#"<input type="hidden" name="pending" value="v1.sealed">"#));

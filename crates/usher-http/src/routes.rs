@@ -16,6 +16,11 @@ pub const SECOND_FACTOR: &str = "/authorize/second-factor";
 /// "Continue" after new recovery codes were shown.
 pub const RECOVERY_CODES: &str = "/authorize/recovery-codes";
 pub const ASSETS_CSS: &str = "/assets/usher.css";
+pub const ASSETS_PASSKEY_JS: &str = "/assets/passkey.js";
+/// Options for a passkey sign-in (`navigator.credentials.get`), as JSON.
+pub const PASSKEY_OPTIONS: &str = "/authorize/passkey/options";
+/// A passkey sign-in's answer, posted with the login form's fields.
+pub const PASSKEY_LOGIN: &str = "/authorize/passkey";
 /// RFC 7009 token revocation.
 pub const REVOKE: &str = "/revoke";
 /// RFC 7662 token introspection.

@@ -36,6 +36,9 @@ pub enum LoginOutcome {
     SecondFactor(SecondFactorForm),
     /// Unknown username or wrong password: the login page again, with a new form (401).
     WrongPassword(LoginForm),
+    /// A passkey sign-in was refused (not recognised, expired, another browser, invalid):
+    /// the login page again, with a new form (401).
+    PasskeyNotAccepted(LoginForm),
     /// Refused unchecked: wait `wait` seconds; the same form again, unspent (429).
     Throttled { wait: i64, form: LoginForm },
     /// The form was refused or the server failed.
@@ -52,6 +55,9 @@ impl std::fmt::Debug for LoginOutcome {
                 .field("next", next)
                 .finish(),
             LoginOutcome::SecondFactor(form) => f.debug_tuple("SecondFactor").field(form).finish(),
+            LoginOutcome::PasskeyNotAccepted(form) => {
+                f.debug_tuple("PasskeyNotAccepted").field(form).finish()
+            }
             LoginOutcome::WrongPassword(form) => {
                 f.debug_tuple("WrongPassword").field(form).finish()
             }
@@ -106,6 +112,7 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
         form,
         username: typed.clone(),
         binding: None,
+        passkeys: crate::passkeys::available(&core.settings),
     };
     // Reserved before the form is spent and the password checked: a locked key refuses
     // the attempt unchecked, however many arrive at once (throttle.rs), and writes

@@ -29,6 +29,7 @@ pub mod consent;
 pub mod decision;
 pub mod interaction;
 pub mod login;
+pub mod passkey;
 pub mod second_factor;
 
 #[cfg(test)]
@@ -177,6 +178,8 @@ pub struct LoginForm {
     /// The browser-binding cookie to set (the first page only; the same value as before
     /// if the browser had one, so other tabs' forms stay valid).
     pub binding: Option<String>,
+    /// Offer "Sign in with a passkey" (the issuer allows WebAuthn: its host is a name).
+    pub passkeys: bool,
 }
 
 /// The consent page to show. `Debug` shows neither the form's secrets nor the cookie.
@@ -201,6 +204,7 @@ impl std::fmt::Debug for LoginForm {
             .field("form", &self.form)
             .field("username", &self.username)
             .field("binding", &redacted(&self.binding))
+            .field("passkeys", &self.passkeys)
             .finish()
     }
 }

@@ -902,6 +902,7 @@ fn debug_output_of_cookies_forms_and_outcomes_never_shows_a_secret() {
         form: sealed.clone(),
         username: "alice".to_owned(),
         binding: Some("the-binding-cookie".to_owned()),
+        passkeys: true,
     };
     let consent_form = ConsentForm {
         client_name: "App".to_owned(),

@@ -49,6 +49,11 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
             response
         }
         LoginOutcome::SecondFactor(form) => flow::second_factor_page(&form),
+        LoginOutcome::PasskeyNotAccepted(page) => flow::login_page(
+            StatusCode::UNAUTHORIZED,
+            &page,
+            Some(flow::PASSKEY_NOT_ACCEPTED),
+        ),
         LoginOutcome::WrongPassword(page) => {
             flow::login_page(StatusCode::UNAUTHORIZED, &page, Some(WRONG))
         }

@@ -10,6 +10,8 @@ pub mod jwks;
 pub mod login;
 pub mod logout;
 pub mod metrics;
+pub mod passkey_login;
+pub mod passkey_options;
 pub mod recovery_codes;
 pub mod revoke;
 pub mod second_factor;
