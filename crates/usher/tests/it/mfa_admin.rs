@@ -51,6 +51,11 @@ async fn show_lists_factors_and_mfa_reset_removes_them(backend: Backend) {
     );
     assert_eq!(none["second_factors"]["recovery_codes_left"], 0);
 
+    // Alice signed in (before she had a second factor, so with her password alone): a
+    // session and a refresh family.
+    let t = tokens(&server.base, &Browser::new(), &rp, SCOPE).await;
+    assert_eq!(sandbox.count("sessions"), 1);
+
     plant_factors(&sandbox, &id);
     let shown = sandbox.usher(&["user", "show", "alice", "--json"], None);
     assert!(shown.ok(), "{}", shown.stderr());
@@ -84,10 +89,6 @@ async fn show_lists_factors_and_mfa_reset_removes_them(backend: Backend) {
     ] {
         assert!(!out.contains(SEALED) && !out.contains(CODE_HASH), "{out}");
     }
-
-    // Alice signed in: a session and a refresh family.
-    let t = tokens(&server.base, &Browser::new(), &rp, SCOPE).await;
-    assert_eq!(sandbox.count("sessions"), 1);
 
     let reset = sandbox.usher(&["user", "mfa-reset", "alice", "--json"], None);
     assert!(reset.ok(), "{}", reset.stderr());
