@@ -198,3 +198,12 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    form_tokens (token_hash) {
+        token_hash -> Text,
+        session_hash -> Text,
+        purpose -> Text,
+        expires_at -> BigInt,
+    }
+}

@@ -130,6 +130,7 @@ fn confidential_client(id: &str, created_at: i64) -> Client {
             ],
             pkce_required: false,
             first_party: true,
+            built_in: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -149,6 +150,7 @@ fn public_client(id: &str, created_at: i64) -> Client {
             audiences: vec![],
             pkce_required: true,
             first_party: false,
+            built_in: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -168,6 +170,7 @@ fn service_client(id: &str, created_at: i64) -> Client {
             audiences: vec![Audience::parse("https://api.example/").unwrap()],
             pkce_required: true,
             first_party: false,
+            built_in: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -1745,6 +1748,104 @@ mod cases {
         assert_eq!(db.delete_user(&uname("bob")), Ok(true));
         assert_eq!(t.count("totp_factors"), 0);
         assert_eq!(t.count("recovery_codes"), 0);
+    }
+}
+
+mod form_token_cases {
+    use usher_domain::{FormToken, FormTokenStore};
+
+    use super::*;
+
+    fn token(hash: &str, expires_at: i64) -> FormToken {
+        FormToken {
+            token_hash: hash.to_owned(),
+            session_hash: "session-a".to_owned(),
+            purpose: "account".to_owned(),
+            expires_at: UnixTime(expires_at),
+        }
+    }
+
+    pub fn a_form_token_is_taken_once_as_stored(t: &TestDb, db: &Database) {
+        db.insert_form_token(&token("tok-1", 1000)).unwrap();
+        db.insert_form_token(&token("tok-2", 1000)).unwrap();
+        assert!(matches!(
+            db.insert_form_token(&token("tok-1", 2000)),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(db.take_form_token("tok-1"), Ok(Some(token("tok-1", 1000))));
+        assert_eq!(db.take_form_token("tok-1"), Ok(None));
+        assert_eq!(db.take_form_token("never"), Ok(None));
+        // An expired token is still returned (the caller refuses it) and spent.
+        assert_eq!(t.count("form_tokens"), 1);
+        assert_eq!(db.take_form_token("tok-2"), Ok(Some(token("tok-2", 1000))));
+        assert_eq!(t.count("form_tokens"), 0);
+    }
+
+    pub fn concurrent_takers_of_one_form_token_have_one_winner(t: &TestDb, db: &Database) {
+        db.insert_form_token(&token("tok-race", 1000)).unwrap();
+        let db2 = db.clone();
+        let won = race(20, move || {
+            db2.take_form_token("tok-race").unwrap().is_some()
+        });
+        assert_eq!(won, 1);
+        assert_eq!(t.count("form_tokens"), 0);
+    }
+
+    pub fn expired_form_tokens_are_purged(t: &TestDb, db: &Database) {
+        db.insert_form_token(&token("old", 1000)).unwrap();
+        db.insert_form_token(&token("live", 1001)).unwrap();
+        db.purge_expired(UnixTime(1000)).unwrap();
+        assert_eq!(t.count("form_tokens"), 1);
+        assert_eq!(db.take_form_token("live"), Ok(Some(token("live", 1001))));
+    }
+}
+
+mod form_tokens {
+    mod sqlite {
+        #[test]
+        fn a_form_token_is_taken_once_as_stored() {
+            super::super::run(
+                "sqlite",
+                super::super::form_token_cases::a_form_token_is_taken_once_as_stored,
+            );
+        }
+        #[test]
+        fn concurrent_takers_of_one_form_token_have_one_winner() {
+            super::super::run(
+                "sqlite",
+                super::super::form_token_cases::concurrent_takers_of_one_form_token_have_one_winner,
+            );
+        }
+        #[test]
+        fn expired_form_tokens_are_purged() {
+            super::super::run(
+                "sqlite",
+                super::super::form_token_cases::expired_form_tokens_are_purged,
+            );
+        }
+    }
+    mod postgres {
+        #[test]
+        fn a_form_token_is_taken_once_as_stored() {
+            super::super::run(
+                "postgres",
+                super::super::form_token_cases::a_form_token_is_taken_once_as_stored,
+            );
+        }
+        #[test]
+        fn concurrent_takers_of_one_form_token_have_one_winner() {
+            super::super::run(
+                "postgres",
+                super::super::form_token_cases::concurrent_takers_of_one_form_token_have_one_winner,
+            );
+        }
+        #[test]
+        fn expired_form_tokens_are_purged() {
+            super::super::run(
+                "postgres",
+                super::super::form_token_cases::expired_form_tokens_are_purged,
+            );
+        }
     }
 }
 
