@@ -43,10 +43,13 @@ pub enum Counter {
     KeyReloads,
     /// Failed store calls, by `store` (`database`, `family_store`).
     StoreErrors,
+    /// Changes to people's second factors on the account page, by `change`
+    /// (`totp_added`, `totp_removed`, `recovery_codes_regenerated`).
+    FactorsChanged,
 }
 
 impl Counter {
-    const ALL: [Counter; 10] = [
+    const ALL: [Counter; 11] = [
         Counter::TokensIssued,
         Counter::RefreshRotations,
         Counter::RefreshReuse,
@@ -57,6 +60,7 @@ impl Counter {
         Counter::KeyTransitions,
         Counter::KeyReloads,
         Counter::StoreErrors,
+        Counter::FactorsChanged,
     ];
 
     /// Name, help text, label name, and the label values shown (at 0) before any event.
@@ -128,6 +132,12 @@ impl Counter {
                 "Failed store calls, by store.",
                 Some("store"),
                 &["database", "family_store"],
+            ),
+            Counter::FactorsChanged => (
+                "usher_factors_changed_total",
+                "Second factors added or removed, and recovery codes regenerated, on the account page.",
+                Some("change"),
+                &["totp_added", "totp_removed", "recovery_codes_regenerated"],
             ),
         }
     }
