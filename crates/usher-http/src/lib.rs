@@ -17,6 +17,7 @@ pub mod endpoints;
 mod flow;
 pub mod pages;
 pub mod params;
+mod qr;
 mod respond;
 pub mod routes;
 
@@ -44,6 +45,7 @@ pub fn configure(state: web::Data<Core>) -> impl FnOnce(&mut web::ServiceConfig)
             .service(endpoints::health::routes())
             .service(endpoints::assets::routes())
             .service(endpoints::authorize::routes())
+            .service(endpoints::account::routes())
             .service(endpoints::login::routes())
             .service(endpoints::consent::routes())
             .service(endpoints::token::routes())
