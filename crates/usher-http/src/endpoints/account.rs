@@ -315,15 +315,15 @@ async fn remove_post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>)
         .await;
     }
     match totp_setup::remove(&state, &session).await {
-        Ok(RemoveOutcome::Removed { .. }) => {
-            show_account(
-                &state,
-                &session,
-                StatusCode::OK,
-                Some("Your authenticator app was removed, and its recovery codes with it."),
-                None,
-            )
-            .await
+        Ok(RemoveOutcome::Removed {
+            recovery_codes_removed,
+        }) => {
+            let notice = if recovery_codes_removed {
+                "Your authenticator app was removed, and your recovery codes with it."
+            } else {
+                "Your authenticator app was removed."
+            };
+            show_account(&state, &session, StatusCode::OK, Some(notice), None).await
         }
         Ok(RemoveOutcome::NothingToRemove) => back_to_security(),
         Err(f) => failure_page(f),

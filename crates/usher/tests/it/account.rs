@@ -335,8 +335,69 @@ async fn a_form_without_its_token_or_from_another_browser_is_refused(backend: Ba
     assert_eq!(sandbox.count("totp_factors"), 0);
 }
 
+/// Sets up and confirms the app from `account`; returns the recovery codes shown.
+async fn set_up_app(browser: &Browser, base: &str, account: &Page) -> Vec<String> {
+    let setup = browser
+        .submit(base, account, routes::ACCOUNT_TOTP_SETUP, &[])
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    let key = between(&setup.body, "id=\"totp-secret\">", "<");
+    let secret = TotpSecret::from_base32(key).unwrap();
+    let code = secret.code_at_step(totp_step(now())).unwrap();
+    let done = browser
+        .submit(
+            base,
+            &setup,
+            routes::ACCOUNT_TOTP_CONFIRM,
+            &[("code", &code)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    codes_on(&done)
+}
+
+async fn removing_the_app_needs_its_confirmation_and_takes_the_codes_along(backend: Backend) {
+    let sandbox = Sandbox::with_test_db(backend);
+    let server = sandbox.serve();
+    sandbox.user("alice", PASSWORD, &[]);
+    let browser = Browser::new();
+    let account = open_account(&browser, &server.base).await;
+    assert_eq!(set_up_app(&browser, &server.base, &account).await.len(), 10);
+    let account = browser.get(&server.url(routes::ACCOUNT)).await;
+    assert!(account.body.contains("Set up on "), "{}", account.body);
+    // Without ticking the box: the page again, with the error, nothing removed.
+    let unticked = browser
+        .submit(&server.base, &account, routes::ACCOUNT_TOTP_REMOVE, &[])
+        .await;
+    assert_eq!(unticked.status, 400, "{}", unticked.body);
+    assert!(
+        unticked.body.contains("role=\"alert\""),
+        "{}",
+        unticked.body
+    );
+    assert_eq!(sandbox.count("totp_factors"), 1);
+    let removed = browser
+        .submit(
+            &server.base,
+            &unticked,
+            routes::ACCOUNT_TOTP_REMOVE,
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert!(removed.body.contains("No authenticator app is set up."));
+    assert_eq!(sandbox.count("totp_factors"), 0);
+    assert_eq!(sandbox.count("recovery_codes"), 0);
+    let log = server.log_with("factor_removed");
+    assert_eq!(
+        log.iter().filter(|l| l.contains("factor_removed")).count(),
+        1
+    );
+}
+
 crate::async_on_both_backends!(
     the_account_page_signs_in_sets_up_the_app_and_shows_codes_once,
     a_stale_sign_in_is_sent_through_authorize_with_max_age_and_back,
     a_form_without_its_token_or_from_another_browser_is_refused,
+    removing_the_app_needs_its_confirmation_and_takes_the_codes_along,
 );
