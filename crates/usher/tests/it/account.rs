@@ -395,6 +395,23 @@ async fn removing_the_app_needs_its_confirmation_and_takes_the_codes_along(backe
     );
 }
 
+#[test]
+fn the_cli_refuses_the_built_in_client_id_and_never_lists_it() {
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    for verb in ["show", "delete", "rotate-secret"] {
+        let run = sandbox.usher(&["client", verb, "usher-account"], None);
+        assert!(!run.ok(), "{verb}");
+        assert!(
+            run.stderr().contains("built-in account client"),
+            "{}",
+            run.stderr()
+        );
+    }
+    let listed = sandbox.usher(&["client", "list", "--json"], None);
+    assert!(listed.ok(), "{}", listed.stderr());
+    assert_eq!(listed.json(), serde_json::json!([]));
+}
+
 crate::async_on_both_backends!(
     the_account_page_signs_in_sets_up_the_app_and_shows_codes_once,
     a_stale_sign_in_is_sent_through_authorize_with_max_age_and_back,
