@@ -12,6 +12,7 @@ use usher_domain::ports::Ping;
 use usher_domain::{
     Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore, FamilyStore,
     InteractionStore, Issuer, NonceStore, PasskeyStore, RevocationStore, Session, SessionStore,
+    FormTokenStore, InteractionStore, Issuer, NonceStore, RevocationStore, Session, SessionStore,
     StoreError, ThrottleStore, UnixTime, User, UserId, UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
@@ -138,6 +139,8 @@ pub struct Stores {
     pub factors: Arc<dyn FactorStore>,
     /// Passkeys and WebAuthn ceremonies in flight: `passkeys.rs`.
     pub passkeys: Arc<dyn PasskeyStore>,
+    /// The account page's single-use form tokens (`account/forms.rs`).
+    pub forms: Arc<dyn FormTokenStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -158,6 +161,7 @@ impl Stores {
             + ThrottleStore
             + FactorStore
             + PasskeyStore
+            + FormTokenStore
             + Ping
             + FamilyStore
             + 'static,
@@ -174,6 +178,7 @@ impl Stores {
             throttle: db.clone(),
             factors: db.clone(),
             passkeys: db.clone(),
+            forms: db.clone(),
             families: db.clone(),
             database: db,
         }
@@ -228,7 +233,8 @@ impl Core {
 
 impl Core {
     /// The client registered as `id`, if any; from memory when read less than
-    /// `cache_ttl` seconds ago.
+    /// `cache_ttl` seconds ago. `usher-account` is Usher's own built-in client
+    /// (`account::client`): synthesised from the settings, never read from the store.
     pub async fn client(&self, id: &ClientId) -> Result<Option<Client>, Failure> {
         match self.remembered_client(id) {
             Some(client) => Ok(Some(client)),
@@ -239,6 +245,9 @@ impl Core {
     /// This node's copy of the client, if it has one less than `cache_ttl` seconds old
     /// (never a store call).
     pub fn remembered_client(&self, id: &ClientId) -> Option<Client> {
+        if crate::account::client::is_built_in(id) {
+            return crate::account::client::built_in(&self.settings);
+        }
         let caches = &self.caches;
         if !caches.on() {
             return None;
@@ -250,6 +259,9 @@ impl Core {
     /// if it is gone). For a second look when the remembered copy refused a request: a
     /// secret rotated a moment ago works at once.
     pub async fn reload_client(&self, id: &ClientId) -> Result<Option<Client>, Failure> {
+        if crate::account::client::is_built_in(id) {
+            return Ok(crate::account::client::built_in(&self.settings));
+        }
         let clients = self.stores.clients.clone();
         let key = id.clone();
         self.read_and_remember(&self.caches.clients, id, move || clients.get_client(&key))

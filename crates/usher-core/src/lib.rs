@@ -12,6 +12,7 @@
 //! or askama: CI checks that with `cargo tree` (docs/ARCHITECTURE.md).
 
 pub mod access_token;
+pub mod account;
 pub mod cache;
 pub mod client_address;
 pub mod client_auth;

@@ -46,6 +46,9 @@ pub enum Counter {
     /// Passkey events, by `event` (`added`, `removed`, `sign_in`, `sign_in_failed`,
     /// `registration_failed`, `counter_regression`).
     PasskeyEvents,
+    /// Changes to people's second factors on the account page, by `change`
+    /// (`totp_added`, `totp_removed`, `recovery_codes_regenerated`).
+    FactorsChanged,
 }
 
 impl Counter {
@@ -61,6 +64,7 @@ impl Counter {
         Counter::KeyReloads,
         Counter::StoreErrors,
         Counter::PasskeyEvents,
+        Counter::FactorsChanged,
     ];
 
     /// Name, help text, label name, and the label values shown (at 0) before any event.
@@ -145,6 +149,11 @@ impl Counter {
                     "sign_in",
                     "sign_in_failed",
                 ],
+            Counter::FactorsChanged => (
+                "usher_factors_changed_total",
+                "Second factors added or removed, and recovery codes regenerated, on the account page.",
+                Some("change"),
+                &["totp_added", "totp_removed", "recovery_codes_regenerated"],
             ),
         }
     }

@@ -1,7 +1,8 @@
 //! Second-factor decisions (issue 14, docs/design/mfa.md): checking a code from a
 //! person's authenticator app and spending one of their recovery codes, each returning
-//! a typed outcome. The sign-in flow's second step will call these; nothing calls them
-//! yet, and no path enrolls a factor, so this module changes no behaviour on its own.
+//! a typed outcome. The sign-in flow's second step calls these; the account page
+//! (`account/`) confirms a new authenticator app through the same check
+//! ([`check_code`]).
 //!
 //! Guessing is limited like passwords: every attempt first reserves a slot on the
 //! person's own throttle key, `mfa:<user id>` (the login throttle's rule and settings,
@@ -11,7 +12,10 @@
 //! with one `UPDATE … WHERE used_at IS NULL`. Codes never reach a log line; failures
 //! and the use of a recovery code are security events at `warn`.
 
-use usher_domain::{LoginFailures, RecoveryCode, Reservation, ThrottlePolicy, TotpCode, UserId};
+use usher_domain::{
+    LoginFailures, RecoveryCode, Reservation, ThrottlePolicy, TotpCode, TotpFactor, UserId,
+};
+use usher_keys::TotpSecret;
 
 use crate::Core;
 use crate::failure::{Failure, blocking};
@@ -88,6 +92,70 @@ pub(crate) async fn clear(core: &Core, user: &UserId) -> Result<(), Failure> {
     blocking(move || throttle.clear_failures(&key)).await
 }
 
+/// What checking a code against a stored secret found, before anything is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeCheck {
+    /// The code of this time step (within ±1 of now); the caller records it as used.
+    Matched { step: i64 },
+    /// No step near now has this code (the attempt stays counted).
+    Wrong,
+    /// Too many failures: nothing was checked; wait this many seconds.
+    Throttled { wait: i64 },
+}
+
+/// The shared part of checking an authenticator-app code, for sign-in
+/// ([`verify_totp`]) and for confirming a new app (the account page): reserve an
+/// attempt on `mfa:<user id>`, open the sealed secret, and find the step whose code
+/// matches (±1 step, compared in constant time). Records nothing: the caller accepts
+/// the step with its own compare-and-set and then calls [`succeeded`]. Security events
+/// are logged here, with `method`.
+pub(crate) async fn check_code(
+    core: &Core,
+    user: &UserId,
+    factor: &TotpFactor,
+    code: &TotpCode,
+    method: &'static str,
+) -> Result<CodeCheck, Failure> {
+    if let Err(wait) = reserve(core, user).await? {
+        throttled(user, method);
+        return Ok(CodeCheck::Throttled { wait });
+    }
+    let secret = open_secret(core, user, factor)?;
+    match secret.verify(code, core.now()) {
+        Some(step) => Ok(CodeCheck::Matched { step }),
+        None => {
+            refused(user, method, "wrong");
+            Ok(CodeCheck::Wrong)
+        }
+    }
+}
+
+/// Opens a factor's sealed secret; one that does not open is an internal failure
+/// (another KEK, or a row moved to another person), never a wrong code.
+pub(crate) fn open_secret(
+    core: &Core,
+    user: &UserId,
+    factor: &TotpFactor,
+) -> Result<TotpSecret, Failure> {
+    core.factor_sealer
+        .open_totp(user, &factor.sealed_secret)
+        .map_err(|e| {
+            tracing::error!(sub = %user, cause = %e, "an authenticator-app secret does not open");
+            Failure::Internal
+        })
+}
+
+/// A code's step was matched but could not be recorded (already used, or the factor
+/// changed meanwhile): the security event of a replay.
+pub(crate) fn replayed(user: &UserId, method: &'static str) {
+    refused(user, method, "replayed");
+}
+
+/// After a matched step was recorded: the person's second-factor failures are forgotten.
+pub(crate) async fn succeeded(core: &Core, user: &UserId) -> Result<(), Failure> {
+    clear(core, user).await
+}
+
 /// Checks `code` against `user`'s authenticator app at the node's time, within ±1 step,
 /// and accepts its step once.
 pub async fn verify_totp(
@@ -101,28 +169,18 @@ pub async fn verify_totp(
         Some(factor) if factor.confirmed => factor,
         _ => return Ok(TotpOutcome::NoFactor),
     };
-    if let Err(wait) = reserve(core, user).await? {
-        throttled(user, "totp");
-        return Ok(TotpOutcome::Throttled { wait });
-    }
-    let secret = core
-        .factor_sealer
-        .open_totp(user, &factor.sealed_secret)
-        .map_err(|e| {
-            tracing::error!(sub = %user, cause = %e, "an authenticator-app secret does not open");
-            Failure::Internal
-        })?;
-    let Some(step) = secret.verify(code, core.now()) else {
-        refused(user, "totp", "wrong");
-        return Ok(TotpOutcome::Wrong);
+    let step = match check_code(core, user, &factor, code, "totp").await? {
+        CodeCheck::Matched { step } => step,
+        CodeCheck::Wrong => return Ok(TotpOutcome::Wrong),
+        CodeCheck::Throttled { wait } => return Ok(TotpOutcome::Throttled { wait }),
     };
     let factors = core.stores.factors.clone();
     let owner = user.clone();
     if !blocking(move || factors.accept_totp_step(&owner, step)).await? {
-        refused(user, "totp", "replayed");
+        replayed(user, "totp");
         return Ok(TotpOutcome::Replayed);
     }
-    clear(core, user).await?;
+    succeeded(core, user).await?;
     tracing::info!(event = "second_factor", sub = %user, method = "totp", "second factor passed");
     Ok(TotpOutcome::Accepted { step })
 }

@@ -10,6 +10,10 @@ use crate::scope::ScopeSet;
 
 use crate::time::UnixTime;
 
+/// The id of Usher's own built-in client, the account page (`usher-account`). The core
+/// synthesises it; the store keeps a placeholder row only for foreign keys.
+pub const BUILT_IN_ACCOUNT_CLIENT_ID: &str = "usher-account";
+
 /// A client identifier: 1–128 characters of `[A-Za-z0-9._~-]`.
 ///
 /// Usher generates them; the parser exists for values that arrive from outside
@@ -366,6 +370,11 @@ pub struct ClientRegistration {
     /// Every sign-in for this client needs a second factor (`acr` at least
     /// `urn:usher:acr:mfa`).
     pub require_mfa: bool,
+    /// Usher's own client, `usher-account` (the account page signing people in to Usher
+    /// itself, like Keycloak's account console): synthesised by the core, never stored or
+    /// registered. Its one redirect URI is on the issuer's own origin, so its codes reach
+    /// no program but Usher: although public, it needs no consent page.
+    pub built_in: bool,
 }
 
 /// The loose input of a registration, as a CLI or API collects it.
@@ -459,6 +468,7 @@ impl ClientRegistration {
             pkce_required: !input.pkce_optional,
             first_party: input.first_party,
             require_mfa: input.require_mfa,
+            built_in: false,
         })
     }
 }
@@ -503,14 +513,19 @@ impl Client {
     /// (RFC 6749 §10.2, RFC 8252 §8.6). Remembered consent and `first_party` do not apply
     /// to it. A confidential client proves itself at the token endpoint, and an `https`
     /// redirect URI is delivered only to its host.
+    /// Usher's built-in account client is the exception: its redirect URI is on the
+    /// issuer's own origin, where only Usher listens.
     pub fn may_skip_interaction(&self, redirect_uri: &str) -> bool {
-        !self.is_public() || Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https")
+        !self.is_public()
+            || self.registration.built_in
+            || Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https")
     }
 
     /// Whether the consent page is skipped for this client. Never for a public client,
-    /// even one stored as first-party before registration refused that.
+    /// even one stored as first-party before registration refused that — except Usher's
+    /// own built-in account client.
     pub fn is_first_party(&self) -> bool {
-        self.registration.first_party && !self.is_public()
+        self.registration.built_in || (self.registration.first_party && !self.is_public())
     }
 }
 

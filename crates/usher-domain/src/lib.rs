@@ -47,12 +47,14 @@ pub use passkey::{
 };
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use ports::{
-    ClientStore, CodeStore, ConsentStore, FactorStore, InteractionStore, KeyStore, NonceStore,
-    PasskeyStore, Ping, RevocationStore, SessionStore, StoreError, ThrottleStore, UserStore,
+    ClientStore, CodeStore, ConsentStore, FactorStore, FormTokenStore, InteractionStore, KeyStore,
+    NonceStore, PasskeyStore, Ping, RevocationStore, SessionStore, StoreError, ThrottleStore,
+    UserStore,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use session::{
-    AuthorizationCode, CodeRedemption, Interaction, InteractionStep, LoginFailures, Session,
+    AuthorizationCode, CodeRedemption, FormToken, Interaction, InteractionStep, LoginFailures,
+    Session,
 };
 pub use throttle::{Reservation, ThrottlePolicy};
 pub use time::UnixTime;

@@ -8,7 +8,9 @@ use crate::keys::{KeyState, SigningKeyRecord};
 use crate::mfa::TotpFactor;
 use crate::passkey::{Passkey, PasskeyName, WebauthnCeremony};
 use crate::scope::ScopeSet;
-use crate::session::{AuthorizationCode, CodeRedemption, Interaction, LoginFailures, Session};
+use crate::session::{
+    AuthorizationCode, CodeRedemption, FormToken, Interaction, LoginFailures, Session,
+};
 use crate::throttle::{Reservation, ThrottlePolicy};
 use crate::time::UnixTime;
 use crate::user::{User, UserId, Username};
@@ -169,6 +171,18 @@ pub trait NonceStore: Send + Sync {
     /// Records `nonce_hash` as spent, remembered until `expires_at`. Returns `true` for
     /// exactly one caller per nonce, however many race; `false` when it was spent before.
     fn spend_nonce(&self, nonce_hash: &str, expires_at: UnixTime) -> Result<bool, StoreError>;
+}
+
+/// The single-use tokens of the account page's forms (CSRF): stored when a page is
+/// rendered, taken when its form is posted.
+pub trait FormTokenStore: Send + Sync {
+    /// Stores a new token (its hash is random: a duplicate is a `Conflict`).
+    fn insert_form_token(&self, token: &FormToken) -> Result<(), StoreError>;
+    /// Takes the token whose hash is `token_hash`: ONE `DELETE … WHERE token_hash = ?
+    /// RETURNING …`, so of any number of callers racing for one token exactly one gets
+    /// it, and every later caller gets `None`. The row is returned as it was (expired or
+    /// bound to another session too): the caller decides, and the token is spent anyway.
+    fn take_form_token(&self, token_hash: &str) -> Result<Option<FormToken>, StoreError>;
 }
 
 /// Access tokens refused before their `exp` (by `jti`).

@@ -33,6 +33,20 @@ pub struct Session {
     pub expires_at: UnixTime,
 }
 
+/// A single-use token of one of the account page's forms (its CSRF token), as stored:
+/// only the token's hash, the hash of the session it was shown to, what the form does,
+/// and when it stops being accepted. Taking it deletes it (`FormTokenStore`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormToken {
+    /// `base64url(SHA-256(token))`: the token itself travels only in the page.
+    pub token_hash: String,
+    /// The `id_hash` of the session the page was rendered for.
+    pub session_hash: String,
+    /// What the form may do (a fixed word the core chooses, e.g. `account`).
+    pub purpose: String,
+    pub expires_at: UnixTime,
+}
+
 /// Where a pending interaction is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InteractionStep {

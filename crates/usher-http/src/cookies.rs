@@ -14,6 +14,12 @@ use crate::Settings;
 
 pub const SESSION: &str = "usher-session";
 pub const BROWSER: &str = "usher-browser";
+/// The account page's sign-in in progress (state, PKCE verifier, where to return):
+/// `Path=/account`, so with https it takes the `__Secure-` prefix (`__Host-` needs
+/// `Path=/`).
+pub const ACCOUNT_SIGN_IN: &str = "usher-account-signin";
+/// The path of [`ACCOUNT_SIGN_IN`].
+pub const ACCOUNT_PATH: &str = crate::routes::ACCOUNT;
 
 /// The length of a browser binding: 32 random bytes as base64url without padding.
 const BINDING_LEN: usize = 43;
@@ -42,6 +48,42 @@ pub fn clear(settings: &Settings, base: &str) -> Cookie<'static> {
     let mut c = make(settings, base, String::new(), 0);
     c.make_removal();
     c
+}
+
+fn scoped_name(settings: &Settings, base: &str) -> String {
+    if settings.issuer.is_https() {
+        format!("__Secure-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// A cookie carrying `value` for `max_age` seconds, sent only to `path` and below.
+pub fn make_scoped(
+    settings: &Settings,
+    base: &str,
+    value: String,
+    max_age: i64,
+    path: &'static str,
+) -> Cookie<'static> {
+    let mut c = make(settings, base, value, max_age);
+    c.set_name(scoped_name(settings, base));
+    c.set_path(path);
+    c
+}
+
+/// A cookie that removes the scoped cookie `base` of `path`.
+pub fn clear_scoped(settings: &Settings, base: &str, path: &'static str) -> Cookie<'static> {
+    let mut c = make_scoped(settings, base, String::new(), 0, path);
+    c.make_removal();
+    c
+}
+
+/// The value of the scoped cookie `base`, if the request has it.
+pub fn read_scoped(req: &HttpRequest, settings: &Settings, base: &str) -> Option<String> {
+    req.cookie(&scoped_name(settings, base))
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 256)
 }
 
 /// The value of cookie `base`, if the request has it.
@@ -84,5 +126,20 @@ mod tests {
         let c = make(&settings, SESSION, "v".to_owned(), 60);
         assert_eq!(c.name(), "usher-session");
         assert_eq!(c.secure(), Some(false));
+    }
+
+    #[test]
+    fn the_account_sign_in_cookie_is_scoped_to_the_account_page() {
+        let https = Settings::new(Issuer::parse("https://auth.example.com").unwrap());
+        let c = make_scoped(&https, ACCOUNT_SIGN_IN, "v".to_owned(), 60, ACCOUNT_PATH);
+        assert_eq!(c.name(), "__Secure-usher-account-signin");
+        assert_eq!(c.path(), Some("/account"));
+        assert_eq!(c.secure(), Some(true));
+        assert_eq!(c.http_only(), Some(true));
+        assert_eq!(c.same_site(), Some(SameSite::Lax));
+        let http = Settings::new(Issuer::parse("http://127.0.0.1:8080").unwrap());
+        let c = clear_scoped(&http, ACCOUNT_SIGN_IN, ACCOUNT_PATH);
+        assert_eq!(c.name(), "usher-account-signin");
+        assert_eq!(c.path(), Some("/account"));
     }
 }

@@ -239,7 +239,10 @@ pub fn second_factor_page(form: &SecondFactorForm) -> HttpResponse {
             )),
         ),
     };
-    let qr = form.setup.as_ref().and_then(|s| crate::qr::svg(&s.uri));
+    let qr = form
+        .setup
+        .as_ref()
+        .and_then(|s| crate::qr::svg(&s.uri, "QR code of the authenticator app setup link"));
     let setup = form.setup.as_ref().map(|s| SetupView {
         secret: &s.secret,
         uri: &s.uri,

@@ -162,6 +162,49 @@ pub struct LogoutConfirmPage<'a> {
     pub state: Option<&'a str>,
 }
 
+/// The account page (`GET /account`): the Security section. Every form POSTs with the
+/// page's single-use `csrf` token.
+#[derive(Debug, Clone, Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub username: &'a str,
+    pub csrf: &'a str,
+    /// `none`, `unconfirmed` or `active`.
+    pub app_state: &'a str,
+    /// When the app was set up (active only).
+    pub app_since: String,
+    /// When a code of the app was last accepted.
+    pub app_last_used: Option<String>,
+    pub codes_left: usize,
+    /// Whether a change would be allowed without signing in again.
+    pub recent: bool,
+    /// A change just made ("Your authenticator app was removed.").
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// The authenticator-app setup page: the QR code (inline SVG, [`crate::qr`]), the key
+/// in base32, the `otpauth://` URI, and the confirm form (`csrf`, `code`).
+#[derive(Clone, Template)]
+#[template(path = "account_totp_setup.html")]
+pub struct TotpSetupPage<'a> {
+    /// Made by [`crate::qr::svg`] only (numbers and fixed text): printed unescaped.
+    pub qr_svg: &'a str,
+    pub secret: &'a str,
+    pub uri: &'a str,
+    pub csrf: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// Recovery codes, shown once (after the first factor, or "Generate new codes").
+#[derive(Clone, Template)]
+#[template(path = "account_codes.html")]
+pub struct RecoveryCodesPage<'a> {
+    pub title: &'a str,
+    pub lead: &'a str,
+    pub codes: Vec<String>,
+}
+
 /// The logout confirmation page, `200`.
 pub fn logout_confirm(page: LogoutConfirmPage<'_>) -> HttpResponse {
     render(StatusCode::OK, &page)
@@ -529,6 +572,97 @@ mod tests {
         let line = ScopeLine::new("profile");
         assert_eq!(line.scope, "profile");
         assert_eq!(line.description, "See your name");
+    }
+
+    fn account_page(app_state: &'static str) -> AccountPage<'static> {
+        AccountPage {
+            username: "alice",
+            csrf: "tok-1",
+            app_state,
+            app_since: "2026-12-02 17:00 UTC".to_owned(),
+            app_last_used: Some("2026-12-02 17:05 UTC".to_owned()),
+            codes_left: 7,
+            recent: false,
+            notice: None,
+            error: None,
+        }
+    }
+
+    #[actix_web::test]
+    async fn the_account_page_offers_each_change_as_a_form_with_its_token() {
+        let body = check_page(
+            render(StatusCode::OK, &account_page("none")),
+            StatusCode::OK,
+        )
+        .await;
+        assert!(body.contains("<h1>Your account</h1>"), "{body}");
+        assert!(body.contains(r#"<section id="security""#), "{body}");
+        assert!(body.contains(&format!(
+            r#"<form method="post" action="{}">"#,
+            routes::ACCOUNT_TOTP_SETUP
+        )));
+        assert!(body.contains(r#"<input type="hidden" name="csrf" value="tok-1">"#));
+        assert!(body.contains("Set up an authenticator app"), "{body}");
+        assert!(body.contains("asked to sign in again"), "{body}");
+        assert!(!body.contains(routes::ACCOUNT_TOTP_REMOVE), "{body}");
+
+        let body = check_page(
+            render(StatusCode::OK, &account_page("active")),
+            StatusCode::OK,
+        )
+        .await;
+        assert!(body.contains("Set up on 2026-12-02 17:00 UTC."), "{body}");
+        assert!(body.contains("Last used 2026-12-02 17:05 UTC."), "{body}");
+        assert!(body.contains(&format!(
+            r#"<form method="post" action="{}">"#,
+            routes::ACCOUNT_TOTP_REMOVE
+        )));
+        assert!(body.contains(r#"<label for="confirm-remove">"#), "{body}");
+        assert!(body.contains(r#"<input id="confirm-remove" name="confirm" type="checkbox""#));
+        assert!(body.contains("7 of 10 recovery codes left."), "{body}");
+        assert!(body.contains(&format!(
+            r#"<form method="post" action="{}">"#,
+            routes::ACCOUNT_RECOVERY_CODES
+        )));
+    }
+
+    #[actix_web::test]
+    async fn the_setup_page_draws_the_qr_code_inline_and_labels_the_code_field() {
+        let uri = "otpauth://totp/usher.example:alice?secret=JBSWY3DPEHPK3PXP";
+        let svg = crate::qr::svg(uri, "QR code").unwrap();
+        let page = TotpSetupPage {
+            qr_svg: &svg,
+            secret: "JBSWY3DPEHPK3PXP",
+            uri,
+            csrf: "tok-2",
+            error: Some("That code is not right."),
+        };
+        let body = check_page(
+            render(StatusCode::BAD_REQUEST, &page),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(body.contains(&svg), "the SVG is printed as is");
+        assert!(body.contains(r#"<code class="secret" id="totp-secret">JBSWY3DPEHPK3PXP</code>"#));
+        assert!(body.contains(r#"<label for="code">Code from the app</label>"#));
+        assert!(body.contains(r#"autocomplete="one-time-code""#));
+        assert!(body.contains(r#"aria-describedby="setup-error""#));
+        assert!(body.contains(r#"<input type="hidden" name="csrf" value="tok-2">"#));
+        assert!(
+            !body.contains(r#"name="secret""#),
+            "the secret is never a form field"
+        );
+
+        let page = RecoveryCodesPage {
+            title: "New recovery codes",
+            lead: "Your old recovery codes no longer work.",
+            codes: vec!["abcd-efgh-jkmn".to_owned(); 10],
+        };
+        let body = check_page(render(StatusCode::OK, &page), StatusCode::OK).await;
+        assert_eq!(
+            body.matches("<li><code>abcd-efgh-jkmn</code></li>").count(),
+            10
+        );
     }
 
     /// A value whose `Display` fails, to make a template render fail.

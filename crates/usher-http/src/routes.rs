@@ -29,3 +29,26 @@ pub const INTROSPECT: &str = "/introspect";
 pub const LOGOUT: &str = "/logout";
 /// Prometheus metrics (text format).
 pub const METRICS: &str = "/metrics";
+/// The account page (issue 14): the person's Security section.
+pub const ACCOUNT: &str = usher_core::account::client::ACCOUNT_PATH;
+/// Where `/authorize` returns the account page's sign-in (the built-in client's redirect URI).
+pub const ACCOUNT_CALLBACK: &str = usher_core::account::client::CALLBACK_PATH;
+/// POST: set up an authenticator app (shows its QR code).
+pub const ACCOUNT_TOTP_SETUP: &str = "/account/authenticator-app/setup";
+/// POST: confirm the app with a current code.
+pub const ACCOUNT_TOTP_CONFIRM: &str = "/account/authenticator-app/confirm";
+/// POST: remove the app.
+pub const ACCOUNT_TOTP_REMOVE: &str = "/account/authenticator-app/remove";
+/// POST: generate new recovery codes.
+pub const ACCOUNT_RECOVERY_CODES: &str = "/account/recovery-codes";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_core_names_the_same_authorize_path_the_router_serves() {
+        assert_eq!(
+            super::AUTHORIZE,
+            usher_core::account::client::AUTHORIZE_PATH
+        );
+    }
+}

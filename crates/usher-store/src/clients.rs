@@ -98,6 +98,8 @@ impl ClientRow {
             pkce_required: self.pkce_required,
             first_party: self.first_party,
             require_mfa: self.require_mfa,
+            // A stored client is never Usher's own (the core synthesises that one).
+            built_in: false,
         };
         Ok(Client {
             id,
@@ -139,6 +141,13 @@ fn words(list: &str) -> impl Iterator<Item = &str> {
     list.split(' ').filter(|w| !w.is_empty())
 }
 
+/// The id of Usher's built-in account client. Its row (written by migration 000015)
+/// exists only so that its authorization codes satisfy `authorization_codes.client_id`'s
+/// foreign key; the core synthesises the client itself and never reads the row, so this
+/// store neither returns, lists, deletes nor changes it, and inserting a client with
+/// its id is a conflict.
+const BUILT_IN_ACCOUNT_CLIENT_ID: &str = usher_domain::client::BUILT_IN_ACCOUNT_CLIENT_ID;
+
 impl ClientStore for Database {
     fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         let row = ClientRow::from_domain(client);
@@ -162,6 +171,9 @@ impl ClientStore for Database {
     }
 
     fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
+            return Ok(None);
+        }
         let mut conn = self.conn()?;
         let Some(row) = clients::table
             .filter(clients::id.eq(id.as_str()))
@@ -187,6 +199,7 @@ impl ClientStore for Database {
     fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
         let mut conn = self.conn()?;
         let rows = clients::table
+            .filter(clients::id.ne(BUILT_IN_ACCOUNT_CLIENT_ID))
             .order((clients::created_at.asc(), clients::id.asc()))
             .select(ClientRow::as_select())
             .load(&mut *conn)
@@ -216,6 +229,9 @@ impl ClientStore for Database {
     }
 
     fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
+            return Ok(false);
+        }
         let mut conn = self.conn()?;
         conn.transaction::<_, diesel::result::Error, _>(|c| {
             // The foreign key cascades too; deleting explicitly keeps this correct on a
@@ -231,6 +247,9 @@ impl ClientStore for Database {
     }
 
     fn set_client_secret_hash(&self, id: &ClientId, hash: &str) -> Result<bool, StoreError> {
+        if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
+            return Ok(false);
+        }
         let mut conn = self.conn()?;
         diesel::update(clients::table.filter(clients::id.eq(id.as_str())))
             .set(clients::secret_hash.eq(Some(hash)))

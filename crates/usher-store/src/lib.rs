@@ -26,6 +26,7 @@ mod consents;
 mod database;
 mod factors;
 mod families;
+mod forms;
 mod interactions;
 mod keys;
 mod nonces;

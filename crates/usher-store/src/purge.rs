@@ -8,8 +8,8 @@ use usher_domain::{StoreError, UnixTime};
 
 use crate::database::{Database, unavailable};
 use crate::schema::{
-    authorization_codes, code_tokens, interactions, login_failures, revoked_tokens, sessions,
-    spent_nonces, webauthn_ceremonies,
+    authorization_codes, code_tokens, form_tokens, interactions, login_failures, revoked_tokens,
+    sessions, spent_nonces, webauthn_ceremonies,
 };
 
 /// How long an expired authorization code is kept, so that a replay shortly after its
@@ -20,7 +20,8 @@ pub const CODE_REPLAY_GRACE_SECONDS: i64 = 10 * 60;
 /// lock ended.
 pub const FAILURES_RETENTION_SECONDS: i64 = 24 * 60 * 60;
 
-/// How long an interaction or a spent nonce is kept past its own expiry. Each records
+/// How long an interaction, a spent nonce or an account form token is kept past its own
+/// expiry. Each records
 /// that a single-use form (a sealed first page, a logout confirmation) was used, and a
 /// node checks that form's expiry by its own clock: keeping the record this much longer
 /// means a node whose clock runs up to five minutes behind the purging node's still
@@ -29,14 +30,15 @@ pub const SINGLE_USE_MARGIN_SECONDS: i64 = 5 * 60;
 
 impl Database {
     /// Deletes what has expired at `now`: sessions (`expires_at <= now`), interactions and
-    /// spent nonces [`SINGLE_USE_MARGIN_SECONDS`] after their expiry,
+    /// spent nonces [`SINGLE_USE_MARGIN_SECONDS`] after their expiry, account form tokens
+    /// at their expiry (taking one deletes it, so keeping it longer would add nothing),
     /// authorization codes (with their recorded tokens) that expired more than
     /// [`CODE_REPLAY_GRACE_SECONDS`] ago, revoked tokens past their own expiry, and
     /// failed-login counters whose window started, and whose lock (if any) ended, more
     /// than [`FAILURES_RETENTION_SECONDS`] ago, and WebAuthn ceremonies past their expiry
     /// (no margin: finishing one deletes it, so a purged one can only be refused as
-    /// expired). Returns how many sessions, interactions, codes, revocations, nonces,
-    /// counters and ceremonies were deleted (recorded tokens are not counted).
+    /// expired). Returns how many sessions, interactions, codes, revocations, nonces, form
+    /// tokens, counters and ceremonies were deleted (recorded tokens are not counted).
     pub fn purge_expired(&self, now: UnixTime) -> Result<usize, StoreError> {
         let now = now.seconds();
         let code_cutoff = now.saturating_sub(CODE_REPLAY_GRACE_SECONDS);
@@ -72,6 +74,9 @@ impl Database {
                     spent_nonces::table.filter(spent_nonces::expires_at.le(single_use_cutoff)),
                 )
                 .execute(c)?;
+                deleted +=
+                    diesel::delete(form_tokens::table.filter(form_tokens::expires_at.le(now)))
+                        .execute(c)?;
                 deleted += diesel::delete(
                     login_failures::table
                         .filter(login_failures::window_start.le(failures_cutoff))

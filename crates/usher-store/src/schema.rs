@@ -225,3 +225,12 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    form_tokens (token_hash) {
+        token_hash -> Text,
+        session_hash -> Text,
+        purpose -> Text,
+        expires_at -> BigInt,
+    }
+}

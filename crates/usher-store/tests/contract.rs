@@ -141,6 +141,7 @@ fn confidential_client(id: &str, created_at: i64) -> Client {
             pkce_required: false,
             first_party: true,
             require_mfa: true,
+            built_in: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -161,6 +162,7 @@ fn public_client(id: &str, created_at: i64) -> Client {
             pkce_required: true,
             first_party: false,
             require_mfa: false,
+            built_in: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -181,6 +183,7 @@ fn service_client(id: &str, created_at: i64) -> Client {
             pkce_required: true,
             first_party: false,
             require_mfa: false,
+            built_in: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -2000,6 +2003,104 @@ mod cases {
             db.list_passkeys(&uid("u-1")),
             Err(StoreError::Corrupt(_))
         ));
+    }
+}
+
+mod form_token_cases {
+    use usher_domain::{FormToken, FormTokenStore};
+
+    use super::*;
+
+    fn token(hash: &str, expires_at: i64) -> FormToken {
+        FormToken {
+            token_hash: hash.to_owned(),
+            session_hash: "session-a".to_owned(),
+            purpose: "account".to_owned(),
+            expires_at: UnixTime(expires_at),
+        }
+    }
+
+    pub fn a_form_token_is_taken_once_as_stored(t: &TestDb, db: &Database) {
+        db.insert_form_token(&token("tok-1", 1000)).unwrap();
+        db.insert_form_token(&token("tok-2", 1000)).unwrap();
+        assert!(matches!(
+            db.insert_form_token(&token("tok-1", 2000)),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(db.take_form_token("tok-1"), Ok(Some(token("tok-1", 1000))));
+        assert_eq!(db.take_form_token("tok-1"), Ok(None));
+        assert_eq!(db.take_form_token("never"), Ok(None));
+        // An expired token is still returned (the caller refuses it) and spent.
+        assert_eq!(t.count("form_tokens"), 1);
+        assert_eq!(db.take_form_token("tok-2"), Ok(Some(token("tok-2", 1000))));
+        assert_eq!(t.count("form_tokens"), 0);
+    }
+
+    pub fn concurrent_takers_of_one_form_token_have_one_winner(t: &TestDb, db: &Database) {
+        db.insert_form_token(&token("tok-race", 1000)).unwrap();
+        let db2 = db.clone();
+        let won = race(20, move || {
+            db2.take_form_token("tok-race").unwrap().is_some()
+        });
+        assert_eq!(won, 1);
+        assert_eq!(t.count("form_tokens"), 0);
+    }
+
+    pub fn expired_form_tokens_are_purged(t: &TestDb, db: &Database) {
+        db.insert_form_token(&token("old", 1000)).unwrap();
+        db.insert_form_token(&token("live", 1001)).unwrap();
+        db.purge_expired(UnixTime(1000)).unwrap();
+        assert_eq!(t.count("form_tokens"), 1);
+        assert_eq!(db.take_form_token("live"), Ok(Some(token("live", 1001))));
+    }
+}
+
+mod form_tokens {
+    mod sqlite {
+        #[test]
+        fn a_form_token_is_taken_once_as_stored() {
+            super::super::run(
+                "sqlite",
+                super::super::form_token_cases::a_form_token_is_taken_once_as_stored,
+            );
+        }
+        #[test]
+        fn concurrent_takers_of_one_form_token_have_one_winner() {
+            super::super::run(
+                "sqlite",
+                super::super::form_token_cases::concurrent_takers_of_one_form_token_have_one_winner,
+            );
+        }
+        #[test]
+        fn expired_form_tokens_are_purged() {
+            super::super::run(
+                "sqlite",
+                super::super::form_token_cases::expired_form_tokens_are_purged,
+            );
+        }
+    }
+    mod postgres {
+        #[test]
+        fn a_form_token_is_taken_once_as_stored() {
+            super::super::run(
+                "postgres",
+                super::super::form_token_cases::a_form_token_is_taken_once_as_stored,
+            );
+        }
+        #[test]
+        fn concurrent_takers_of_one_form_token_have_one_winner() {
+            super::super::run(
+                "postgres",
+                super::super::form_token_cases::concurrent_takers_of_one_form_token_have_one_winner,
+            );
+        }
+        #[test]
+        fn expired_form_tokens_are_purged() {
+            super::super::run(
+                "postgres",
+                super::super::form_token_cases::expired_form_tokens_are_purged,
+            );
+        }
     }
 }
 

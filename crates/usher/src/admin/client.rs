@@ -94,6 +94,11 @@ pub fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
 }
 
 fn parse_id(raw: &str) -> anyhow::Result<ClientId> {
+    if raw == usher_domain::client::BUILT_IN_ACCOUNT_CLIENT_ID {
+        return Err(usage(format!(
+            "{raw:?} is Usher's built-in account client: it is part of Usher, not registered, and cannot be shown, changed or deleted"
+        )));
+    }
     ClientId::parse(raw).ok_or_else(|| usage(format!("{raw:?} is not a client id")))
 }
 

@@ -7,6 +7,7 @@
 // Tests may read the real clock; the code under test takes time as a parameter.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod account;
 mod authlib;
 mod browser;
 mod cli;

@@ -1,0 +1,100 @@
+//! The account page's single-use form tokens (CSRF). Every form the page renders carries
+//! a fresh 256-bit token; the store keeps its SHA-256 with the hash of the session the
+//! page was rendered for, the form's purpose and an expiry (`interaction_ttl`). Posting
+//! the form takes the token with one `DELETE … RETURNING` (`FormTokenStore`), before
+//! anything else is decided: of any number of posts of one form, exactly one proceeds.
+//! A token shown to another session, for another purpose, or past its expiry is refused
+//! (and spent all the same). Expired rows are purged with the other sign-in records.
+
+use usher_domain::{FormToken, Session};
+
+use crate::Core;
+use crate::failure::{Failure, blocking};
+
+/// What a form may do. One token per rendered page: every form of that page accepts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormPurpose {
+    /// The account page's forms: set up or remove the app, new recovery codes.
+    Account,
+    /// The authenticator-app setup page's form: confirm with a current code.
+    TotpConfirm,
+}
+
+impl FormPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FormPurpose::Account => "account",
+            FormPurpose::TotpConfirm => "totp_confirm",
+        }
+    }
+}
+
+/// Why a posted form was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormRefusal {
+    /// No token, or not one Usher makes, or spent already (or never issued).
+    Unknown,
+    /// Issued to another browser session.
+    OtherSession,
+    /// Issued for another form.
+    WrongPurpose,
+    /// Too old.
+    Expired,
+}
+
+/// The length of a token: 32 random bytes as base64url without padding.
+const TOKEN_LEN: usize = 43;
+
+/// A new token for a form of `purpose` on a page rendered for `session`.
+pub async fn issue(
+    core: &Core,
+    session: &Session,
+    purpose: FormPurpose,
+) -> Result<String, Failure> {
+    let (token, token_hash) = crate::secret_pair()?;
+    let row = FormToken {
+        token_hash,
+        session_hash: session.id_hash.clone(),
+        purpose: purpose.as_str().to_owned(),
+        expires_at: core.now().plus(core.settings.interaction_ttl),
+    };
+    let forms = core.stores.forms.clone();
+    blocking(move || forms.insert_form_token(&row)).await?;
+    Ok(token)
+}
+
+/// Takes the posted `token` for a form of `purpose` in `session`: `Ok(Ok(()))` for the
+/// one post that may proceed.
+pub async fn take(
+    core: &Core,
+    session: &Session,
+    token: Option<&str>,
+    purpose: FormPurpose,
+) -> Result<Result<(), FormRefusal>, Failure> {
+    let Some(token) = token.filter(|t| well_formed(t)) else {
+        return Ok(Err(FormRefusal::Unknown));
+    };
+    let hash = usher_keys::sha256_b64url(token);
+    let forms = core.stores.forms.clone();
+    let Some(row) = blocking(move || forms.take_form_token(&hash)).await? else {
+        return Ok(Err(FormRefusal::Unknown));
+    };
+    let same_session = row.session_hash.len() == session.id_hash.len()
+        && openssl::memcmp::eq(row.session_hash.as_bytes(), session.id_hash.as_bytes());
+    Ok(if !same_session {
+        Err(FormRefusal::OtherSession)
+    } else if row.purpose != purpose.as_str() {
+        Err(FormRefusal::WrongPurpose)
+    } else if row.expires_at <= core.now() {
+        Err(FormRefusal::Expired)
+    } else {
+        Ok(())
+    })
+}
+
+fn well_formed(token: &str) -> bool {
+    token.len() == TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

@@ -1,0 +1,55 @@
+//! Recovery codes on the account page: ten new ones with the first second factor, and
+//! "Generate new codes", which replaces the whole set in one transaction
+//! (`FactorStore::replace_recovery_codes`: every old code, spent or not, stops working).
+//! The codes exist in the clear only in the outcome that shows them once; the store
+//! keeps their keyed hashes (`SecretHasher::hash_recovery_code`).
+
+use usher_domain::{RecoveryCode, Session, UserId};
+
+use crate::Core;
+use crate::account::{FactorChange, event};
+use crate::failure::{Failure, blocking};
+use crate::mfa;
+
+/// What "Generate new codes" decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegenerateOutcome {
+    /// The new ten, to show once; the old ones no longer work.
+    Generated(Vec<RecoveryCode>),
+    /// The person has no second factor: recovery codes would recover nothing.
+    NoSecondFactor,
+}
+
+/// Draws ten codes and stores their hashes in place of the person's old ones.
+pub(crate) async fn issue_new(core: &Core, user: &UserId) -> Result<Vec<RecoveryCode>, Failure> {
+    let codes = usher_keys::generate_recovery_codes().map_err(|e| {
+        tracing::error!(cause = %e, "no randomness");
+        Failure::Internal
+    })?;
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| core.secrets.hash_recovery_code(user, c))
+        .collect();
+    let factors = core.stores.factors.clone();
+    let (owner, now) = (user.clone(), core.now());
+    blocking(move || factors.replace_recovery_codes(&owner, &hashes, now)).await?;
+    Ok(codes)
+}
+
+/// "Generate new codes".
+pub async fn regenerate(core: &Core, session: &Session) -> Result<RegenerateOutcome, Failure> {
+    let user = &session.user_id;
+    if !mfa::has_second_factor(core, user).await? {
+        return Ok(RegenerateOutcome::NoSecondFactor);
+    }
+    let codes = issue_new(core, user).await?;
+    event(user, FactorChange::RecoveryCodesRegenerated);
+    Ok(RegenerateOutcome::Generated(codes))
+}
+
+/// How many of the person's recovery codes are unspent.
+pub async fn left(core: &Core, user: &UserId) -> Result<usize, Failure> {
+    let factors = core.stores.factors.clone();
+    let user = user.clone();
+    blocking(move || factors.recovery_codes_left(&user)).await
+}

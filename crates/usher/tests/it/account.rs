@@ -1,0 +1,420 @@
+//! The account page over HTTP (issue 14): `GET /account` signs the person in through
+//! `/authorize` as Usher's built-in client (PKCE, state in a cookie scoped to
+//! `/account`), the callback redeems the code, and the Security section sets up an
+//! authenticator app — the QR code drawn inline, the key shown as text, confirmed with a
+//! code the test computes from that key with `usher-keys`' TOTP — and shows ten recovery
+//! codes once. A stale sign-in is sent through `/authorize` with `max_age=300`; a
+//! replayed form is refused.
+
+use usher_domain::{UnixTime, totp_step};
+use usher_http::routes;
+use usher_keys::TotpSecret;
+
+use crate::helpers::{Backend, Browser, Page, Sandbox, sign_in};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn now() -> UnixTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    UnixTime(i64::try_from(secs).unwrap())
+}
+
+/// The text between `start` and the next `end` in `body`.
+fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
+    let from = body
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in:\n{body}"))
+        + start.len();
+    let to = body[from..].find(end).unwrap() + from;
+    &body[from..to]
+}
+
+/// The recovery codes a page lists.
+fn codes_on(page: &Page) -> Vec<String> {
+    page.body
+        .split("<li><code>")
+        .skip(1)
+        .map(|s| s.split("</code>").next().unwrap().to_owned())
+        .collect()
+}
+
+fn query_of(location: &str) -> Vec<(String, String)> {
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Signs `browser` in to the account page from scratch; returns the account page.
+async fn open_account(browser: &Browser, base: &str) -> Page {
+    let first = browser.get(&format!("{base}{}", routes::ACCOUNT)).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let to_authorize = first.location.clone().unwrap();
+    let back = sign_in(browser, base, &to_authorize, "alice", PASSWORD).await;
+    assert_eq!(
+        back.status, 303,
+        "no consent page for Usher's own client: {}",
+        back.body
+    );
+    let callback = back.location.clone().unwrap();
+    let landed = browser.get(&callback).await;
+    assert_eq!(landed.status, 303, "{}", landed.body);
+    let account = browser
+        .get(&format!("{base}{}", landed.location.as_deref().unwrap()))
+        .await;
+    assert_eq!(account.status, 200, "{}", account.body);
+    account
+}
+
+async fn the_account_page_signs_in_sets_up_the_app_and_shows_codes_once(backend: Backend) {
+    let sandbox = Sandbox::with_test_db(backend);
+    let server = sandbox.serve();
+    sandbox.user("alice", PASSWORD, &[]);
+    let browser = Browser::new();
+
+    // Signed out: straight to /authorize, as the built-in public client with PKCE.
+    let first = browser.get(&server.url(routes::ACCOUNT)).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let location = first.location.clone().unwrap();
+    assert!(
+        location.starts_with(&server.url("/authorize?")),
+        "{location}"
+    );
+    let query = query_of(&location);
+    assert_eq!(param(&query, "client_id"), Some("usher-account"));
+    assert_eq!(param(&query, "response_type"), Some("code"));
+    assert_eq!(param(&query, "code_challenge_method"), Some("S256"));
+    assert_eq!(
+        param(&query, "redirect_uri"),
+        Some(server.url(routes::ACCOUNT_CALLBACK).as_str())
+    );
+    assert!(param(&query, "state").is_some() && param(&query, "nonce").is_some());
+    let cookie = first.header("set-cookie").unwrap();
+    for part in [
+        "usher-account-signin=",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/account",
+    ] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+
+    // The login page, then straight back (first party: no consent), then the page.
+    let back = sign_in(&browser, &server.base, &location, "alice", PASSWORD).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let callback = back.location.clone().unwrap();
+    assert!(callback.starts_with(&server.url(routes::ACCOUNT_CALLBACK)));
+    let landed = browser.get(&callback).await;
+    assert_eq!(landed.status, 303, "{}", landed.body);
+    assert_eq!(landed.location.as_deref(), Some(routes::ACCOUNT));
+    assert!(
+        landed.header("set-cookie").unwrap().contains("Max-Age=0"),
+        "the sign-in cookie is cleared"
+    );
+    assert_eq!(
+        sandbox.count("authorization_codes WHERE consumed_at IS NOT NULL"),
+        1,
+        "the callback spent the code"
+    );
+    // The callback cannot be replayed.
+    let again = browser.get(&callback).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+
+    let account = browser.get(&server.url(routes::ACCOUNT)).await;
+    assert_eq!(account.status, 200, "{}", account.body);
+    assert!(account.body.contains("Signed in as <strong>alice</strong>"));
+    assert!(account.body.contains("No authenticator app is set up."));
+    assert_eq!(account.header("cache-control"), Some("no-store"));
+    assert!(
+        account
+            .header("content-security-policy")
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+
+    // Set up: the QR code inline, the key as text; nothing secret in a form.
+    let setup = browser
+        .submit(&server.base, &account, routes::ACCOUNT_TOTP_SETUP, &[])
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    assert_eq!(setup.header("cache-control"), Some("no-store"));
+    assert!(
+        setup
+            .body
+            .contains("<svg xmlns=\"http://www.w3.org/2000/svg\"")
+    );
+    let key = between(&setup.body, "id=\"totp-secret\">", "<").to_owned();
+    let uri = between(&setup.body, "id=\"totp-uri\">", "<").replace("&amp;", "&");
+    assert!(
+        uri.starts_with("otpauth://totp/127.0.0.1:alice?secret="),
+        "{uri}"
+    );
+    assert!(uri.contains(&key));
+    let form = setup.form(routes::ACCOUNT_TOTP_CONFIRM);
+    assert!(
+        form.hidden.iter().all(|(k, _)| k == "csrf"),
+        "only the token is hidden"
+    );
+    let secret = TotpSecret::from_base32(&key).expect("a base32 key");
+
+    // A wrong code: the same page again, with the same key.
+    let step = totp_step(now());
+    let near: Vec<String> = (step - 1..=step + 1)
+        .map(|s| secret.code_at_step(s).unwrap())
+        .collect();
+    let wrong = (0..)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !near.contains(c))
+        .unwrap();
+    let retry = browser
+        .submit(
+            &server.base,
+            &setup,
+            routes::ACCOUNT_TOTP_CONFIRM,
+            &[("code", &wrong)],
+        )
+        .await;
+    assert_eq!(retry.status, 400, "{}", retry.body);
+    assert!(retry.body.contains("role=\"alert\""));
+    assert_eq!(between(&retry.body, "id=\"totp-secret\">", "<"), key);
+
+    // The current code confirms it; ten recovery codes, shown once.
+    let code = secret.code_at_step(totp_step(now())).unwrap();
+    let done = browser
+        .submit(
+            &server.base,
+            &retry,
+            routes::ACCOUNT_TOTP_CONFIRM,
+            &[("code", &code)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.header("cache-control"), Some("no-store"));
+    let codes = codes_on(&done);
+    assert_eq!(codes.len(), 10, "{}", done.body);
+    assert!(codes.iter().all(|c| c.len() == 14), "{codes:?}");
+    assert_eq!(sandbox.count("totp_factors WHERE confirmed"), 1);
+    assert_eq!(sandbox.count("recovery_codes"), 10);
+    let log = server.log_with("factor_added");
+    assert_eq!(
+        log.iter().filter(|l| l.contains("factor_added")).count(),
+        1,
+        "{log:?}"
+    );
+    for line in &log {
+        assert!(!line.contains(&key), "the key is never logged: {line}");
+        assert!(!codes.iter().any(|c| line.contains(c.as_str())), "{line}");
+    }
+
+    // The confirm form again (its token was spent): refused, nothing changes.
+    let replay = browser
+        .submit(
+            &server.base,
+            &retry,
+            routes::ACCOUNT_TOTP_CONFIRM,
+            &[("code", &code)],
+        )
+        .await;
+    assert_eq!(replay.status, 400, "{}", replay.body);
+    assert!(replay.body.contains("This form cannot be used"));
+
+    let account = browser.get(&server.url(routes::ACCOUNT)).await;
+    assert!(
+        account.body.contains("10 of 10 recovery codes left."),
+        "{}",
+        account.body
+    );
+    for c in &codes {
+        assert!(!account.body.contains(c.as_str()), "codes are shown once");
+    }
+
+    // New codes replace the old ones, shown once too.
+    let fresh = browser
+        .submit(&server.base, &account, routes::ACCOUNT_RECOVERY_CODES, &[])
+        .await;
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    let new_codes = codes_on(&fresh);
+    assert_eq!(new_codes.len(), 10);
+    assert!(new_codes.iter().all(|c| !codes.contains(c)));
+    // The account page's token of that page was spent by that one post.
+    let replay = browser
+        .submit(&server.base, &account, routes::ACCOUNT_RECOVERY_CODES, &[])
+        .await;
+    assert_eq!(replay.status, 400, "{}", replay.body);
+}
+
+async fn a_stale_sign_in_is_sent_through_authorize_with_max_age_and_back(backend: Backend) {
+    let sandbox = Sandbox::with_test_db(backend);
+    let server = sandbox.serve();
+    sandbox.user("alice", PASSWORD, &[]);
+    let browser = Browser::new();
+    let account = open_account(&browser, &server.base).await;
+    // Signed in ten minutes ago.
+    sandbox.execute("UPDATE sessions SET auth_time = auth_time - 600");
+    let account = {
+        let _ = account;
+        browser.get(&server.url(routes::ACCOUNT)).await
+    };
+    assert!(
+        account.body.contains("asked to sign in again"),
+        "{}",
+        account.body
+    );
+    let stale = browser
+        .submit(&server.base, &account, routes::ACCOUNT_TOTP_SETUP, &[])
+        .await;
+    assert_eq!(stale.status, 303, "{}", stale.body);
+    let location = stale.location.clone().unwrap();
+    let query = query_of(&location);
+    assert_eq!(param(&query, "max_age"), Some("300"));
+    assert_eq!(param(&query, "client_id"), Some("usher-account"));
+    assert_eq!(sandbox.count("totp_factors"), 0, "nothing was set up");
+    // Signing in again (the login page, since the session is too old) comes back to
+    // the Security section, where the change now goes through.
+    let login = browser.get(&location).await;
+    assert_eq!(login.status, 200, "the login page again: {}", login.body);
+    let back = sign_in(&browser, &server.base, &location, "alice", PASSWORD).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let landed = browser.get(back.location.as_deref().unwrap()).await;
+    assert_eq!(landed.location.as_deref(), Some("/account#security"));
+    let account = browser.get(&server.url(routes::ACCOUNT)).await;
+    assert!(
+        !account.body.contains("asked to sign in again"),
+        "{}",
+        account.body
+    );
+    let setup = browser
+        .submit(&server.base, &account, routes::ACCOUNT_TOTP_SETUP, &[])
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    assert_eq!(sandbox.count("totp_factors WHERE NOT confirmed"), 1);
+}
+
+async fn a_form_without_its_token_or_from_another_browser_is_refused(backend: Backend) {
+    let sandbox = Sandbox::with_test_db(backend);
+    let server = sandbox.serve();
+    sandbox.user("alice", PASSWORD, &[]);
+    let alice = Browser::new();
+    let account = open_account(&alice, &server.base).await;
+    let token = account.form(routes::ACCOUNT_TOTP_SETUP).hidden[0].1.clone();
+    // No token.
+    let bare = alice
+        .post_form(&server.url(routes::ACCOUNT_TOTP_SETUP), &[])
+        .await;
+    assert_eq!(bare.status, 400, "{}", bare.body);
+    // Another browser (signed in as alice too) with alice's first browser's token.
+    let other = Browser::new();
+    open_account(&other, &server.base).await;
+    let stolen = other
+        .post_form(
+            &server.url(routes::ACCOUNT_TOTP_SETUP),
+            &[("csrf".to_owned(), token.clone())],
+        )
+        .await;
+    assert_eq!(stolen.status, 400, "{}", stolen.body);
+    // A browser with no session is sent to sign in, and nothing changes.
+    let stranger = Browser::new();
+    let signed_out = stranger
+        .post_form(
+            &server.url(routes::ACCOUNT_TOTP_SETUP),
+            &[("csrf".to_owned(), token)],
+        )
+        .await;
+    assert_eq!(signed_out.status, 303, "{}", signed_out.body);
+    assert_eq!(sandbox.count("totp_factors"), 0);
+}
+
+/// Sets up and confirms the app from `account`; returns the recovery codes shown.
+async fn set_up_app(browser: &Browser, base: &str, account: &Page) -> Vec<String> {
+    let setup = browser
+        .submit(base, account, routes::ACCOUNT_TOTP_SETUP, &[])
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    let key = between(&setup.body, "id=\"totp-secret\">", "<");
+    let secret = TotpSecret::from_base32(key).unwrap();
+    let code = secret.code_at_step(totp_step(now())).unwrap();
+    let done = browser
+        .submit(
+            base,
+            &setup,
+            routes::ACCOUNT_TOTP_CONFIRM,
+            &[("code", &code)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    codes_on(&done)
+}
+
+async fn removing_the_app_needs_its_confirmation_and_takes_the_codes_along(backend: Backend) {
+    let sandbox = Sandbox::with_test_db(backend);
+    let server = sandbox.serve();
+    sandbox.user("alice", PASSWORD, &[]);
+    let browser = Browser::new();
+    let account = open_account(&browser, &server.base).await;
+    assert_eq!(set_up_app(&browser, &server.base, &account).await.len(), 10);
+    let account = browser.get(&server.url(routes::ACCOUNT)).await;
+    assert!(account.body.contains("Set up on "), "{}", account.body);
+    // Without ticking the box: the page again, with the error, nothing removed.
+    let unticked = browser
+        .submit(&server.base, &account, routes::ACCOUNT_TOTP_REMOVE, &[])
+        .await;
+    assert_eq!(unticked.status, 400, "{}", unticked.body);
+    assert!(
+        unticked.body.contains("role=\"alert\""),
+        "{}",
+        unticked.body
+    );
+    assert_eq!(sandbox.count("totp_factors"), 1);
+    let removed = browser
+        .submit(
+            &server.base,
+            &unticked,
+            routes::ACCOUNT_TOTP_REMOVE,
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert!(removed.body.contains("No authenticator app is set up."));
+    assert_eq!(sandbox.count("totp_factors"), 0);
+    assert_eq!(sandbox.count("recovery_codes"), 0);
+    let log = server.log_with("factor_removed");
+    assert_eq!(
+        log.iter().filter(|l| l.contains("factor_removed")).count(),
+        1
+    );
+}
+
+#[test]
+fn the_cli_refuses_the_built_in_client_id_and_never_lists_it() {
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    for verb in ["show", "delete", "rotate-secret"] {
+        let run = sandbox.usher(&["client", verb, "usher-account"], None);
+        assert!(!run.ok(), "{verb}");
+        assert!(
+            run.stderr().contains("built-in account client"),
+            "{}",
+            run.stderr()
+        );
+    }
+    let listed = sandbox.usher(&["client", "list", "--json"], None);
+    assert!(listed.ok(), "{}", listed.stderr());
+    assert_eq!(listed.json(), serde_json::json!([]));
+}
+
+crate::async_on_both_backends!(
+    the_account_page_signs_in_sets_up_the_app_and_shows_codes_once,
+    a_stale_sign_in_is_sent_through_authorize_with_max_age_and_back,
+    a_form_without_its_token_or_from_another_browser_is_refused,
+    removing_the_app_needs_its_confirmation_and_takes_the_codes_along,
+);

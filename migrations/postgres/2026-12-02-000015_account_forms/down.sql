@@ -1,0 +1,2 @@
+DELETE FROM clients WHERE id = 'usher-account';
+DROP TABLE form_tokens;
