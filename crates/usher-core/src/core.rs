@@ -11,9 +11,8 @@ use std::sync::{Arc, RwLock};
 use usher_domain::ports::Ping;
 use usher_domain::{
     Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore, FamilyStore,
-    InteractionStore, Issuer, NonceStore, PasskeyStore, RevocationStore, Session, SessionStore,
-    FormTokenStore, InteractionStore, Issuer, NonceStore, RevocationStore, Session, SessionStore,
-    StoreError, ThrottleStore, UnixTime, User, UserId, UserStore,
+    FormTokenStore, InteractionStore, Issuer, NonceStore, PasskeyStore, RevocationStore, Session,
+    SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId, UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 

@@ -52,7 +52,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    const ALL: [Counter; 11] = [
+    const ALL: [Counter; 12] = [
         Counter::TokensIssued,
         Counter::RefreshRotations,
         Counter::RefreshReuse,
@@ -149,6 +149,7 @@ impl Counter {
                     "sign_in",
                     "sign_in_failed",
                 ],
+            ),
             Counter::FactorsChanged => (
                 "usher_factors_changed_total",
                 "Second factors added or removed, and recovery codes regenerated, on the account page.",

@@ -15,8 +15,8 @@ use usher_domain::authorize::RawParams;
 use crate::Core;
 use crate::cookies;
 use crate::pages::{
-    self, ConsentPage, ErrorPage, FormState, LoginPage, RecoveryCodesPage, ScopeLine,
-    SecondFactorPage, SetupView,
+    self, ConsentPage, ErrorPage, FormState, LoginPage, ScopeLine, SecondFactorPage, SetupView,
+    SignInRecoveryCodesPage,
 };
 use crate::respond::{Failure, error_redirect, redirect, with_query};
 
@@ -264,7 +264,7 @@ pub fn second_factor_page(form: &SecondFactorForm) -> HttpResponse {
 pub fn recovery_codes_page(form: &RecoveryCodesForm) -> HttpResponse {
     pages::render(
         StatusCode::OK,
-        &RecoveryCodesPage {
+        &SignInRecoveryCodesPage {
             client_name: &form.client_name,
             codes: form.codes.0.iter().map(ToString::to_string).collect(),
             form: form_state(&form.form),

@@ -21,8 +21,7 @@ use usher_domain::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
 /// (the one script is `/assets/passkey.js`; no inline script), never framed. There is deliberately no
 /// `form-action`: Chromium applies it to the redirect that follows a form POST, which
 /// would block the redirect back to the client.
-pub const CONTENT_SECURITY_POLICY_VALUE: &str =
-    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The headers every page carries, besides `Content-Type`.
 const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
@@ -86,7 +85,7 @@ pub struct SetupView<'a> {
 /// [`crate::routes::RECOVERY_CODES`] with the [`FormState`] fields.
 #[derive(Clone, Template)]
 #[template(path = "recovery_codes.html")]
-pub struct RecoveryCodesPage<'a> {
+pub struct SignInRecoveryCodesPage<'a> {
     pub client_name: &'a str,
     pub codes: Vec<String>,
     pub form: FormState<'a>,
@@ -418,7 +417,6 @@ mod tests {
         let page = LoginPage {
             username: "",
             ..login_page("Photo App", None)
-            passkeys: false,
         };
         let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
         assert!(body.contains(r#"name="username" type="text" value="""#));
@@ -443,7 +441,6 @@ mod tests {
         let page = LoginPage {
             form: FormState::Sealed(r#""><script>"#),
             ..login_page("App", None)
-            passkeys: false,
         };
         let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
         assert!(!body.contains("<script"), "{body}");
@@ -471,7 +468,6 @@ mod tests {
         let page = LoginPage {
             form: FormState::Sealed("v1.sealed"),
             ..login_page("Photo App", None)
-            passkeys: false,
         };
         let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
         assert!(body.contains(r#"<input type="hidden" name="pending" value="v1.sealed">"#));

@@ -67,6 +67,9 @@ pub fn built_in(settings: &Settings) -> Option<Client> {
             audiences: Vec::new(),
             pkce_required: true,
             first_party: true,
+            // The account page asks for what the person's own sign-in gives; the server's
+            // `mfa` setting still applies to it.
+            require_mfa: false,
             built_in: true,
         },
         created_at: UnixTime(0),

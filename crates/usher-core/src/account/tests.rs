@@ -447,6 +447,7 @@ fn account_code(node: &TestNode, session: &Session, verifier: &str) -> String {
             nonce: Some("n".to_owned()),
             code_challenge: Some(usher_keys::sha256_b64url(verifier).parse().unwrap()),
             auth_time: session.auth_time,
+            amr: session.amr.clone(),
             created_at: node.now(),
             expires_at: node.now().plus(60),
         })

@@ -99,8 +99,7 @@ pub async fn login(core: &Core, attempt: PasskeyAttempt<'_>, cookies: Cookies<'_
         return LoginOutcome::Refused(SignInOutcome::failure(crate::Failure::Internal));
     };
     // A fresh session for every sign-in (no session fixation); the old one ends.
-    let (session, session_cookie_value) = match new_session(core, cookies.session, &user, amr)
-        .await
+    let (session, session_cookie_value) = match new_session(core, cookies.session, &user, amr).await
     {
         Ok(s) => s,
         Err(f) => return LoginOutcome::Refused(SignInOutcome::failure(f)),

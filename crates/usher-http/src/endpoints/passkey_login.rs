@@ -61,8 +61,6 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
 
 pub fn routes() -> actix_web::Resource {
     web::resource(routes::PASSKEY_LOGIN)
-        .app_data(web::PayloadConfig::new(
-            crate::params::MAX_FORM_BYTES,
-        ))
+        .app_data(web::PayloadConfig::new(crate::params::MAX_FORM_BYTES))
         .route(web::post().to(post))
 }
