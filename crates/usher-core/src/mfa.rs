@@ -59,13 +59,27 @@ fn policy(core: &Core) -> ThrottlePolicy {
     )
 }
 
-/// Whether the person has a second factor a sign-in must ask for (today: a confirmed
-/// authenticator app).
+/// Whether the person has a second factor a sign-in must ask for: a confirmed
+/// authenticator app, or a passkey (not marked suspect).
 pub async fn has_second_factor(core: &Core, user: &UserId) -> Result<bool, Failure> {
     let factors = core.stores.factors.clone();
+    let passkeys = core.stores.passkeys.clone();
     let user = user.clone();
-    let found = blocking(move || factors.get_totp(&user)).await?;
-    Ok(found.is_some_and(|f| f.confirmed))
+    blocking(move || {
+        if factors.get_totp(&user)?.is_some_and(|f| f.confirmed) {
+            return Ok(true);
+        }
+        Ok(passkeys.list_passkeys(&user)?.iter().any(|p| !p.suspect))
+    })
+    .await
+}
+
+/// Whether the person has a passkey a second step can offer (not marked suspect).
+pub async fn has_passkey(core: &Core, user: &UserId) -> Result<bool, Failure> {
+    let passkeys = core.stores.passkeys.clone();
+    let user = user.clone();
+    let found = blocking(move || passkeys.list_passkeys(&user)).await?;
+    Ok(found.iter().any(|p| !p.suspect))
 }
 
 /// Reserves one second-factor attempt for `user`: the granted counters, or how long to

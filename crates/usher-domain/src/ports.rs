@@ -237,10 +237,17 @@ pub trait FactorStore: Send + Sync {
     /// Every authenticator app, by person id (for `usher kek rotate`, which re-seals
     /// their secrets).
     fn list_totp_factors(&self) -> Result<Vec<TotpFactor>, StoreError>;
-    /// Confirms an unconfirmed factor with the first code's `step`, recorded as used:
-    /// one `UPDATE … WHERE confirmed = false AND (last_used_step IS NULL OR
-    /// last_used_step < step)`. Whether it confirmed.
-    fn confirm_totp(&self, user: &UserId, step: i64) -> Result<bool, StoreError>;
+    /// Confirms an unconfirmed factor with the first code's `step`, recorded as used —
+    /// only if its secret is still `sealed_secret`, the one the code was checked against
+    /// (a setup started again meanwhile has another): one `UPDATE … WHERE confirmed =
+    /// false AND sealed_secret = ? AND (last_used_step IS NULL OR last_used_step <
+    /// step)`. Whether it confirmed.
+    fn confirm_totp(
+        &self,
+        user: &UserId,
+        step: i64,
+        sealed_secret: &str,
+    ) -> Result<bool, StoreError>;
     /// Accepts `step` for a confirmed factor if it is later than the last step accepted:
     /// one compare-and-set `UPDATE … SET last_used_step = step WHERE confirmed AND
     /// (last_used_step IS NULL OR last_used_step < step)`. Of any number of callers with

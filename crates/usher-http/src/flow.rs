@@ -231,6 +231,10 @@ pub fn second_factor_page(form: &SecondFactorForm) -> HttpResponse {
             StatusCode::UNAUTHORIZED,
             Some("That code was already used. Wait for the next code from your app.".to_owned()),
         ),
+        Some(SecondFactorProblem::PasskeyNotAccepted) => (
+            StatusCode::UNAUTHORIZED,
+            Some("That passkey was not accepted. Try again, or type a code.".to_owned()),
+        ),
         Some(SecondFactorProblem::Throttled { wait }) => (
             StatusCode::TOO_MANY_REQUESTS,
             Some(format!(
@@ -244,6 +248,7 @@ pub fn second_factor_page(form: &SecondFactorForm) -> HttpResponse {
         .as_ref()
         .and_then(|s| crate::qr::svg(&s.uri, "QR code of the authenticator app setup link"));
     let setup = form.setup.as_ref().map(|s| SetupView {
+        handle: &s.handle,
         secret: &s.secret,
         uri: &s.uri,
         qr_svg: qr.as_deref(),
@@ -256,6 +261,7 @@ pub fn second_factor_page(form: &SecondFactorForm) -> HttpResponse {
             form: form_state(&form.form),
             setup,
             error: error.as_deref(),
+            passkey: form.passkey,
         },
     )
 }

@@ -70,12 +70,16 @@ pub struct SecondFactorPage<'a> {
     pub setup: Option<SetupView<'a>>,
     /// Shown in a `role="alert"` box and tied to the input with `aria-describedby`.
     pub error: Option<&'a str>,
+    /// Offer "Use a passkey" (a form the script shows where WebAuthn exists).
+    pub passkey: bool,
 }
 
 /// An authenticator app being set up: the secret as text, its `otpauth://` URI, and the
 /// URI as a QR code (inline SVG markup made by Usher, or `None`).
 #[derive(Clone, Copy)]
 pub struct SetupView<'a> {
+    /// Posted back as `setup`: which setup the code confirms.
+    pub handle: &'a str,
     pub secret: &'a str,
     pub uri: &'a str,
     pub qr_svg: Option<&'a str>,
@@ -189,6 +193,8 @@ pub struct AccountPage<'a> {
 pub struct TotpSetupPage<'a> {
     /// Made by [`crate::qr::svg`] only (numbers and fixed text): printed unescaped.
     pub qr_svg: &'a str,
+    /// Posted back as `setup`: which setup the code confirms.
+    pub handle: &'a str,
     pub secret: &'a str,
     pub uri: &'a str,
     pub csrf: &'a str,
@@ -627,6 +633,7 @@ mod tests {
         let uri = "otpauth://totp/usher.example:alice?secret=JBSWY3DPEHPK3PXP";
         let svg = crate::qr::svg(uri, "QR code").unwrap();
         let page = TotpSetupPage {
+            handle: "the-setup-handle",
             qr_svg: &svg,
             secret: "JBSWY3DPEHPK3PXP",
             uri,

@@ -13,6 +13,8 @@ pub const LOGIN: &str = "/authorize/login";
 pub const CONSENT: &str = "/authorize/consent";
 /// The second step of a sign-in: an authenticator-app or recovery code.
 pub const SECOND_FACTOR: &str = "/authorize/second-factor";
+/// The second step done with a passkey.
+pub const SECOND_FACTOR_PASSKEY: &str = "/authorize/second-factor/passkey";
 /// "Continue" after new recovery codes were shown.
 pub const RECOVERY_CODES: &str = "/authorize/recovery-codes";
 pub const ASSETS_CSS: &str = "/assets/usher.css";

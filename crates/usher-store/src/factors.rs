@@ -42,7 +42,7 @@ const ACCEPT_STEP_SQL: &str = "UPDATE totp_factors SET last_used_step = $1 \
 
 /// $1 step, $2 user, $3 true.
 const CONFIRM_SQL: &str = "UPDATE totp_factors SET confirmed = $3, last_used_step = $1 \
-     WHERE user_id = $2 AND NOT confirmed \
+     WHERE user_id = $2 AND NOT confirmed AND sealed_secret = $4 \
        AND (last_used_step IS NULL OR last_used_step < $1)";
 
 /// PostgreSQL's `$n` placeholders as SQLite's `?n` (the statements have no other `$`).
@@ -128,12 +128,18 @@ impl FactorStore for Database {
             .collect()
     }
 
-    fn confirm_totp(&self, user: &UserId, step: i64) -> Result<bool, StoreError> {
+    fn confirm_totp(
+        &self,
+        user: &UserId,
+        step: i64,
+        sealed_secret: &str,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         let query = diesel::sql_query(for_backend(&conn, CONFIRM_SQL))
             .bind::<BigInt, _>(step)
             .bind::<Text, _>(user.as_str())
-            .bind::<Bool, _>(true);
+            .bind::<Bool, _>(true)
+            .bind::<Text, _>(sealed_secret);
         match &mut *conn {
             AnyConnection::Sqlite(c) => query.execute(c),
             AnyConnection::Postgresql(c) => query.execute(c),

@@ -1613,14 +1613,19 @@ mod cases {
         };
         assert_eq!(db.insert_totp(&again), Ok(true));
         assert_eq!(db.get_totp(&uid("u-1")), Ok(Some(again.clone())));
-        assert_eq!(db.confirm_totp(&uid("u-1"), 100), Ok(true));
+        // A code checked against the replaced secret confirms nothing.
+        assert_eq!(
+            db.confirm_totp(&uid("u-1"), 100, "v1.sealed-u-1"),
+            Ok(false)
+        );
+        assert_eq!(db.confirm_totp(&uid("u-1"), 100, "v1.other"), Ok(true));
         let confirmed = db.get_totp(&uid("u-1")).unwrap().unwrap();
         assert!(confirmed.confirmed);
         assert_eq!(confirmed.last_used_step, Some(100));
         // A confirmed factor is never replaced by an insert.
         assert_eq!(db.insert_totp(&first), Ok(false));
         assert_eq!(db.get_totp(&uid("u-1")), Ok(Some(confirmed.clone())));
-        assert_eq!(db.confirm_totp(&uid("u-1"), 200), Ok(false));
+        assert_eq!(db.confirm_totp(&uid("u-1"), 200, "v1.other"), Ok(false));
         // Removing it is the way to start over.
         assert_eq!(db.delete_totp(&uid("u-1")), Ok(true));
         assert_eq!(db.delete_totp(&uid("u-1")), Ok(false));
@@ -1632,7 +1637,10 @@ mod cases {
     pub fn a_totp_step_is_accepted_once_and_only_after_the_last(_: &TestDb, db: &Database) {
         seed(db);
         db.insert_totp(&totp("u-1", false)).unwrap();
-        assert_eq!(db.confirm_totp(&uid("u-1"), 1000), Ok(true));
+        assert_eq!(
+            db.confirm_totp(&uid("u-1"), 1000, "v1.sealed-u-1"),
+            Ok(true)
+        );
         // The confirming code's step is used.
         assert_eq!(db.accept_totp_step(&uid("u-1"), 1000), Ok(false));
         assert_eq!(db.accept_totp_step(&uid("u-1"), 1001), Ok(true));
@@ -1657,14 +1665,14 @@ mod cases {
             db.get_totp(&uid("u-1")).unwrap().unwrap().last_used_step,
             None
         );
-        assert_eq!(db.confirm_totp(&uid("u-1"), 5), Ok(true));
+        assert_eq!(db.confirm_totp(&uid("u-1"), 5, "v1.sealed-u-1"), Ok(true));
         assert_eq!(db.accept_totp_step(&uid("u-1"), 6), Ok(true));
     }
 
     pub fn concurrent_acceptances_of_one_totp_step_have_one_winner(_: &TestDb, db: &Database) {
         seed(db);
         db.insert_totp(&totp("u-1", false)).unwrap();
-        db.confirm_totp(&uid("u-1"), 10).unwrap();
+        db.confirm_totp(&uid("u-1"), 10, "v1.sealed-u-1").unwrap();
         let db2 = db.clone();
         let won = race(20, move || db2.accept_totp_step(&uid("u-1"), 11).unwrap());
         assert_eq!(won, 1);
@@ -1675,7 +1683,9 @@ mod cases {
         // Confirming races the same way.
         db.insert_totp(&totp("u-2", false)).unwrap();
         let db2 = db.clone();
-        let won = race(20, move || db2.confirm_totp(&uid("u-2"), 50).unwrap());
+        let won = race(20, move || {
+            db2.confirm_totp(&uid("u-2"), 50, "v1.sealed-u-2").unwrap()
+        });
         assert_eq!(won, 1);
     }
 

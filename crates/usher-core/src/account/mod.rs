@@ -65,6 +65,11 @@ pub enum Change {
     Refused(FormRefusal),
     /// The sign-in is too old: sign in again with `max_age=300`, then come back.
     Stale,
+    /// The person has a second factor but this session was made without one (a
+    /// password alone, before the factor was added): sign in again completely
+    /// (`max_age=0`), with the factor, then come back. A stolen password-only session
+    /// can thus neither remove a factor nor make new recovery codes.
+    Weak,
 }
 
 /// The gate of every account change: the session the cookie names, then the form's
@@ -82,10 +87,15 @@ pub async fn begin_change(
         tracing::warn!(event = "account_form_refused", sub = %session.user_id, reason = ?refusal, "an account form was refused");
         return Ok(Change::Refused(refusal));
     }
-    Ok(match recency(core, &session) {
-        Recency::Recent => Change::Allowed(session),
-        Recency::Stale => Change::Stale,
-    })
+    if recency(core, &session) == Recency::Stale {
+        return Ok(Change::Stale);
+    }
+    if session.amr.acr() < usher_domain::Acr::Mfa
+        && crate::mfa::has_second_factor(core, &session.user_id).await?
+    {
+        return Ok(Change::Weak);
+    }
+    Ok(Change::Allowed(session))
 }
 
 /// The authenticator app's state on the page.

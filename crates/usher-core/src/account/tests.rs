@@ -236,19 +236,27 @@ async fn setting_up_the_app_stores_it_unconfirmed_until_a_current_code_confirms_
         stored.sealed_secret
     );
     // Not six digits, or a wrong code: the same secret again, with a new form token.
-    let ConfirmOutcome::Malformed(again) = totp_setup::confirm(&node.core, &session, "12ab")
-        .await
-        .unwrap()
-    else {
+    let ConfirmOutcome::Malformed(again) = totp_setup::confirm(
+        &node.core,
+        &session,
+        "12ab",
+        &current_handle(&node, &session),
+    )
+    .await
+    .unwrap() else {
         panic!("malformed code accepted");
     };
     assert_eq!(again.secret, page.secret);
     assert_ne!(again.form_token, page.form_token);
     let wrong = wrong_code(&node, &page);
-    let ConfirmOutcome::Wrong(again) = totp_setup::confirm(&node.core, &session, &wrong)
-        .await
-        .unwrap()
-    else {
+    let ConfirmOutcome::Wrong(again) = totp_setup::confirm(
+        &node.core,
+        &session,
+        &wrong,
+        &current_handle(&node, &session),
+    )
+    .await
+    .unwrap() else {
         panic!("wrong code accepted");
     };
     assert_eq!(again.secret, page.secret);
@@ -262,9 +270,14 @@ async fn setting_up_the_app_stores_it_unconfirmed_until_a_current_code_confirms_
     let code = current_code(&node, &page);
     let ConfirmOutcome::Confirmed {
         recovery_codes: Some(codes),
-    } = totp_setup::confirm(&node.core, &session, &code)
-        .await
-        .unwrap()
+    } = totp_setup::confirm(
+        &node.core,
+        &session,
+        &code,
+        &current_handle(&node, &session),
+    )
+    .await
+    .unwrap()
     else {
         panic!("not confirmed");
     };
@@ -292,7 +305,13 @@ async fn setting_up_the_app_stores_it_unconfirmed_until_a_current_code_confirms_
     assert!(node.db.get_totp(&alice.id).unwrap().unwrap().confirmed);
     // Nothing left to confirm.
     assert_eq!(
-        totp_setup::confirm(&node.core, &session, &code).await,
+        totp_setup::confirm(
+            &node.core,
+            &session,
+            &code,
+            &current_handle(&node, &session)
+        )
+        .await,
         Ok(ConfirmOutcome::NothingToConfirm)
     );
     // A recovery code works, once.
@@ -311,12 +330,24 @@ async fn confirming_is_throttled_on_the_persons_second_factor_key() {
     let wrong = wrong_code(&node, &page);
     for _ in 0..5 {
         assert!(matches!(
-            totp_setup::confirm(&node.core, &session, &wrong).await,
+            totp_setup::confirm(
+                &node.core,
+                &session,
+                &wrong,
+                &current_handle(&node, &session)
+            )
+            .await,
             Ok(ConfirmOutcome::Wrong(_))
         ));
     }
     let code = current_code(&node, &page);
-    let outcome = totp_setup::confirm(&node.core, &session, &code).await;
+    let outcome = totp_setup::confirm(
+        &node.core,
+        &session,
+        &code,
+        &current_handle(&node, &session),
+    )
+    .await;
     let Ok(ConfirmOutcome::Throttled { wait, page: again }) = outcome else {
         panic!("{outcome:?}");
     };
@@ -338,9 +369,14 @@ async fn removing_the_last_factor_removes_the_recovery_codes_and_a_new_app_bring
     let code = current_code(&node, &page);
     let ConfirmOutcome::Confirmed {
         recovery_codes: Some(old),
-    } = totp_setup::confirm(&node.core, &session, &code)
-        .await
-        .unwrap()
+    } = totp_setup::confirm(
+        &node.core,
+        &session,
+        &code,
+        &current_handle(&node, &session),
+    )
+    .await
+    .unwrap()
     else {
         panic!("not confirmed");
     };
@@ -366,9 +402,14 @@ async fn removing_the_last_factor_removes_the_recovery_codes_and_a_new_app_bring
     let code = current_code(&node, &page);
     let ConfirmOutcome::Confirmed {
         recovery_codes: Some(new),
-    } = totp_setup::confirm(&node.core, &session, &code)
-        .await
-        .unwrap()
+    } = totp_setup::confirm(
+        &node.core,
+        &session,
+        &code,
+        &current_handle(&node, &session),
+    )
+    .await
+    .unwrap()
     else {
         panic!("not confirmed");
     };
@@ -385,9 +426,14 @@ async fn new_recovery_codes_void_the_old_ones_spent_or_not() {
     let code = current_code(&node, &page);
     let ConfirmOutcome::Confirmed {
         recovery_codes: Some(old),
-    } = totp_setup::confirm(&node.core, &session, &code)
-        .await
-        .unwrap()
+    } = totp_setup::confirm(
+        &node.core,
+        &session,
+        &code,
+        &current_handle(&node, &session),
+    )
+    .await
+    .unwrap()
     else {
         panic!("not confirmed");
     };
@@ -528,4 +574,90 @@ async fn the_sign_in_goes_through_authorize_with_pkce_and_the_callback_spends_th
         callback(Some(cookie), Some(state), Some(code)).await,
         CallbackOutcome::Refused(CallbackRefusal::CodeRefused)
     );
+}
+
+/// The handle of the person's pending authenticator-app setup, as its page carries it
+/// (empty if there is none).
+fn current_handle(node: &TestNode, session: &Session) -> String {
+    node.db
+        .get_totp(&session.user_id)
+        .unwrap()
+        .map(|f| crate::mfa::enroll::handle_of(&f.sealed_secret))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn adding_an_app_ends_every_session_and_a_password_only_session_cannot_change_factors() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    let (cookie, session) = signed_in(&node, &alice, 0);
+    // Another browser signed in with the password alone (a thief, say).
+    let (thief_cookie, _) = signed_in(&node, &alice, 0);
+    let page = set_up(&node, &session).await;
+    let code = current_code(&node, &page);
+    let confirmed = totp_setup::confirm(&node.core, &session, &code, &page.handle).await;
+    assert!(
+        matches!(confirmed, Ok(ConfirmOutcome::Confirmed { .. })),
+        "{confirmed:?}"
+    );
+    // Every session is over, the thief's and this one.
+    for c in [&cookie, &thief_cookie] {
+        assert_eq!(node.core.session(Some(c)).await, Ok(None));
+    }
+    // A recent session made with the password alone cannot change anything now.
+    let (weak, weak_session) = signed_in(&node, &alice, 0);
+    let token = forms::issue(&node.core, &weak_session, FormPurpose::Account)
+        .await
+        .unwrap();
+    assert_eq!(
+        begin_change(&node.core, Some(&weak), Some(&token), FormPurpose::Account).await,
+        Ok(Change::Weak)
+    );
+    // One made with both factors can.
+    let (strong, _) = crate::secret_pair().unwrap();
+    let mut strong_session = node.session(&alice, &strong, "lineage-2", 0);
+    strong_session.amr = usher_domain::AuthMethods::password_and_otp();
+    {
+        use usher_domain::SessionStore;
+        node.db.delete_session(&strong_session.id_hash).unwrap();
+        node.db.insert_session(&strong_session).unwrap();
+    }
+    let token = forms::issue(&node.core, &strong_session, FormPurpose::Account)
+        .await
+        .unwrap();
+    assert!(matches!(
+        begin_change(
+            &node.core,
+            Some(&strong),
+            Some(&token),
+            FormPurpose::Account
+        )
+        .await,
+        Ok(Change::Allowed(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_setup_replaced_meanwhile_is_neither_confirmed_nor_shown() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    let (_, session) = signed_in(&node, &alice, 0);
+    let first = set_up(&node, &session).await;
+    // Another setup (another tab, or a sign-in that sets one up) replaces it.
+    let second = set_up(&node, &session).await;
+    assert_ne!(first.handle, second.handle);
+    // A code of the first secret, posted with the first page's handle: nothing is
+    // confirmed and the second secret is not shown in its place.
+    let code = current_code(&node, &first);
+    assert_eq!(
+        totp_setup::confirm(&node.core, &session, &code, &first.handle).await,
+        Ok(ConfirmOutcome::NothingToConfirm)
+    );
+    // Even a code of the second secret with the first page's handle.
+    let code = current_code(&node, &second);
+    assert_eq!(
+        totp_setup::confirm(&node.core, &session, &code, &first.handle).await,
+        Ok(ConfirmOutcome::NothingToConfirm)
+    );
+    assert!(!node.db.get_totp(&alice.id).unwrap().unwrap().confirmed);
 }

@@ -19,11 +19,18 @@ use crate::Core;
 use crate::account::forms::{self, FormPurpose};
 use crate::account::{FactorChange, event, recovery_codes};
 use crate::failure::{Failure, blocking};
-use crate::mfa::{self, CodeCheck};
+use crate::mfa::{self, CodeCheck, enroll};
+
+fn same_handle(a: &str, b: &str) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
+}
 
 /// What the setup page shows. `Debug` hides the secret and the URI.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TotpSetupPage {
+    /// Which setup the page shows (posted back as `setup`: see
+    /// [`crate::mfa::enroll::TotpSetup::handle`]).
+    pub handle: String,
     /// The secret in base32 without padding (RFC 4648 §6), to type into an app.
     pub secret: String,
     /// The `otpauth://totp/…` URI, which the QR code encodes.
@@ -94,12 +101,14 @@ async fn page(
     core: &Core,
     session: &Session,
     secret: &TotpSecret,
+    sealed: &str,
 ) -> Result<TotpSetupPage, Failure> {
     let username = match core.user(&session.user_id).await? {
         Some(u) => u.username.as_str().to_owned(),
         None => session.user_id.as_str().to_owned(),
     };
     Ok(TotpSetupPage {
+        handle: enroll::handle_of(sealed),
         secret: secret.to_base32(),
         uri: secret.otpauth_uri(&issuer_label(core), &username),
         form_token: forms::issue(core, session, FormPurpose::TotpConfirm).await?,
@@ -114,7 +123,7 @@ async fn again(
     factor: &TotpFactor,
 ) -> Result<TotpSetupPage, Failure> {
     let secret = mfa::open_secret(core, &session.user_id, factor)?;
-    page(core, session, &secret).await
+    page(core, session, &secret, &factor.sealed_secret).await
 }
 
 /// "Set up an authenticator app": a new secret, stored unconfirmed and sealed (it
@@ -131,7 +140,7 @@ pub async fn begin(core: &Core, session: &Session) -> Result<SetupOutcome, Failu
     })?;
     let factor = TotpFactor {
         user_id: user.clone(),
-        sealed_secret: sealed,
+        sealed_secret: sealed.clone(),
         created_at: core.now(),
         last_used_step: None,
         confirmed: false,
@@ -140,7 +149,9 @@ pub async fn begin(core: &Core, session: &Session) -> Result<SetupOutcome, Failu
     if !blocking(move || factors.insert_totp(&factor)).await? {
         return Ok(SetupOutcome::AlreadySetUp);
     }
-    Ok(SetupOutcome::Show(page(core, session, &secret).await?))
+    Ok(SetupOutcome::Show(
+        page(core, session, &secret, &sealed).await?,
+    ))
 }
 
 /// Confirms the person's unconfirmed app with `typed`, a code from it.
@@ -148,10 +159,13 @@ pub async fn confirm(
     core: &Core,
     session: &Session,
     typed: &str,
+    handle: &str,
 ) -> Result<ConfirmOutcome, Failure> {
     let user = &session.user_id;
+    // Only the setup the page showed: one replaced meanwhile (another tab, a sign-in
+    // that set one up) is neither confirmed nor shown here.
     let factor = match factor_of(core, user).await? {
-        Some(f) if !f.confirmed => f,
+        Some(f) if !f.confirmed && same_handle(&enroll::handle_of(&f.sealed_secret), handle) => f,
         _ => return Ok(ConfirmOutcome::NothingToConfirm),
     };
     let Ok(code) = TotpCode::parse(typed) else {
@@ -174,16 +188,21 @@ pub async fn confirm(
     let first = !mfa::has_second_factor(core, user).await?;
     let factors = core.stores.factors.clone();
     let owner = user.clone();
-    if !blocking(move || factors.confirm_totp(&owner, step)).await? {
-        // Confirmed or removed meanwhile (another tab), or this step was used.
+    let checked = factor.sealed_secret.clone();
+    if !blocking(move || factors.confirm_totp(&owner, step, &checked)).await? {
+        // Confirmed, replaced or removed meanwhile (another tab, a sign-in that set one
+        // up), or this step was used: only the same setup is shown again.
         mfa::replayed(user, "totp_setup");
         return Ok(match factor_of(core, user).await? {
-            Some(f) if !f.confirmed => ConfirmOutcome::Wrong(again(core, session, &f).await?),
+            Some(f) if !f.confirmed && f.sealed_secret == factor.sealed_secret => {
+                ConfirmOutcome::Wrong(again(core, session, &f).await?)
+            }
             _ => ConfirmOutcome::NothingToConfirm,
         });
     }
     mfa::succeeded(core, user).await?;
     event(user, FactorChange::TotpAdded);
+    enroll::end_sessions_and_families(core, user).await?;
     let recovery_codes = if first {
         Some(recovery_codes::issue_new(core, user).await?)
     } else {

@@ -8,7 +8,7 @@
 //! Used by the sign-in's second step (a person who must have a second factor and has
 //! none) and by the account page.
 
-use usher_domain::{RecoveryCode, TotpCode, TotpFactor, User, UserId};
+use usher_domain::{RecoveryCode, RevokeReason, TotpCode, TotpFactor, User, UserId};
 use usher_keys::TotpSecret;
 
 use super::{clear, refused, reserve, throttled};
@@ -23,6 +23,11 @@ pub struct TotpSetup {
     pub secret: String,
     /// The `otpauth://totp/…` URI, for the QR code.
     pub uri: String,
+    /// Names this setup (a hash of its sealed secret, which says nothing about the
+    /// secret): the confirming form carries it, so a code confirms only the setup whose
+    /// secret the page showed, and a setup replaced meanwhile (another tab, another
+    /// sign-in) is never shown in its place.
+    pub handle: String,
 }
 
 impl std::fmt::Debug for TotpSetup {
@@ -30,6 +35,7 @@ impl std::fmt::Debug for TotpSetup {
         f.debug_struct("TotpSetup")
             .field("secret", &REDACTED)
             .field("uri", &REDACTED)
+            .field("handle", &self.handle)
             .finish()
     }
 }
@@ -72,11 +78,41 @@ fn issuer_label(core: &Core) -> String {
         .unwrap_or_else(|| issuer.to_owned())
 }
 
-fn setup_of(core: &Core, user: &User, secret: &TotpSecret) -> TotpSetup {
+fn setup_of(core: &Core, user: &User, secret: &TotpSecret, sealed: &str) -> TotpSetup {
     TotpSetup {
         secret: secret.to_base32(),
         uri: secret.otpauth_uri(&issuer_label(core), user.username.as_str()),
+        handle: handle_of(sealed),
     }
+}
+
+/// The handle of a setup whose sealed secret is `sealed`.
+pub fn handle_of(sealed: &str) -> String {
+    usher_keys::sha256_b64url(&format!("usher totp setup v1\u{0}{sealed}"))
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
+}
+
+/// Ends every session and refresh family of `user`: a second factor was just added, so
+/// nothing signed in without it may go on (a password thief's session among them). As
+/// `usher user revoke-sessions`: families, sessions, families again (a code exchange
+/// racing the sessions' end).
+pub async fn end_sessions_and_families(core: &Core, user: &UserId) -> Result<(), Failure> {
+    let now = core.now();
+    let families = core.stores.families.clone();
+    families
+        .revoke_user(user, RevokeReason::UserSessions, now)
+        .await?;
+    let sessions = core.stores.sessions.clone();
+    let owner = user.clone();
+    let ended = blocking(move || sessions.delete_user_sessions(&owner)).await?;
+    families
+        .revoke_user(user, RevokeReason::UserSessions, now)
+        .await?;
+    tracing::warn!(event = "sessions_ended_for_new_factor", sub = %user, sessions = ended, "a second factor was added: every earlier session and refresh family ended");
+    Ok(())
 }
 
 /// Starts setting up an authenticator app for `user`: a new secret, stored sealed and
@@ -96,7 +132,7 @@ pub async fn start_totp(core: &Core, user: &User) -> Result<Option<TotpSetup>, F
         })?;
     let factor = TotpFactor {
         user_id: user.id.clone(),
-        sealed_secret: sealed,
+        sealed_secret: sealed.clone(),
         created_at: core.now(),
         last_used_step: None,
         confirmed: false,
@@ -105,17 +141,24 @@ pub async fn start_totp(core: &Core, user: &User) -> Result<Option<TotpSetup>, F
     if !blocking(move || factors.insert_totp(&factor)).await? {
         return Ok(None);
     }
-    Ok(Some(setup_of(core, user, &secret)))
+    Ok(Some(setup_of(core, user, &secret, &sealed)))
 }
 
-/// The unconfirmed setup of `user`, to show again (after a wrong code); `None` if there
-/// is none.
-pub async fn pending_totp(core: &Core, user: &User) -> Result<Option<TotpSetup>, Failure> {
+/// The unconfirmed setup of `user` named by `handle`, to show again (after a wrong
+/// code); `None` if there is none or it was replaced.
+pub async fn pending_totp(
+    core: &Core,
+    user: &User,
+    handle: &str,
+) -> Result<Option<TotpSetup>, Failure> {
     let Some(factor) = unconfirmed(core, &user.id).await? else {
         return Ok(None);
     };
+    if !same(&handle_of(&factor.sealed_secret), handle) {
+        return Ok(None);
+    }
     let secret = open(core, &user.id, &factor.sealed_secret)?;
-    Ok(Some(setup_of(core, user, &secret)))
+    Ok(Some(setup_of(core, user, &secret, &factor.sealed_secret)))
 }
 
 async fn unconfirmed(core: &Core, user: &UserId) -> Result<Option<TotpFactor>, Failure> {
@@ -132,17 +175,22 @@ fn open(core: &Core, user: &UserId, sealed: &str) -> Result<TotpSecret, Failure>
     })
 }
 
-/// Confirms `user`'s pending setup with a current `code` (±1 step, throttled on the
-/// person's second-factor key like every code), recording its step as used; on the
-/// person's first second factor, makes ten recovery codes.
+/// Confirms `user`'s pending setup named by `handle` with a current `code` (±1 step,
+/// throttled on the person's second-factor key like every code), recording its step as
+/// used; ends every earlier session and family of the person; on the person's first
+/// second factor, makes ten recovery codes.
 pub async fn confirm_totp(
     core: &Core,
     user: &UserId,
     code: &TotpCode,
+    handle: &str,
 ) -> Result<ConfirmOutcome, Failure> {
     let Some(factor) = unconfirmed(core, user).await? else {
         return Ok(ConfirmOutcome::NoPendingSetup);
     };
+    if !same(&handle_of(&factor.sealed_secret), handle) {
+        return Ok(ConfirmOutcome::NoPendingSetup);
+    }
     if let Err(wait) = reserve(core, user).await? {
         throttled(user, "totp_setup");
         return Ok(ConfirmOutcome::Throttled { wait });
@@ -154,21 +202,15 @@ pub async fn confirm_totp(
     };
     let factors = core.stores.factors.clone();
     let owner = user.clone();
-    // One compare-and-set: of two tabs confirming at once, one wins; a setup replaced
-    // meanwhile (another tab started again) has another secret, whose code this is not.
-    let confirmed = blocking(move || {
-        let current = factors.get_totp(&owner)?;
-        if current.is_none_or(|c| c.sealed_secret != factor.sealed_secret) {
-            return Ok(false);
-        }
-        factors.confirm_totp(&owner, step)
-    })
-    .await?;
-    if !confirmed {
+    // One compare-and-set on the secret the code was checked against: of two tabs
+    // confirming at once, one wins; a setup replaced meanwhile is not confirmed.
+    let checked = factor.sealed_secret.clone();
+    if !blocking(move || factors.confirm_totp(&owner, step, &checked)).await? {
         return Ok(ConfirmOutcome::NoPendingSetup);
     }
     clear(core, user).await?;
     tracing::warn!(event = "factor_added", sub = %user, kind = "totp", "an authenticator app was added");
+    end_sessions_and_families(core, user).await?;
     let recovery_codes = if recovery_codes_left(core, user).await? == 0 {
         Some(new_recovery_codes(core, user).await?)
     } else {

@@ -21,7 +21,7 @@ fn enroll(node: &TestNode, person: &User) -> TotpSecret {
     node.db
         .insert_totp(&TotpFactor {
             user_id: person.id.clone(),
-            sealed_secret: sealed,
+            sealed_secret: sealed.clone(),
             created_at: node.now(),
             last_used_step: None,
             confirmed: false,
@@ -29,7 +29,7 @@ fn enroll(node: &TestNode, person: &User) -> TotpSecret {
         .unwrap();
     assert!(
         node.db
-            .confirm_totp(&person.id, totp_step(node.now()) - 100)
+            .confirm_totp(&person.id, totp_step(node.now()) - 100, &sealed)
             .unwrap()
     );
     secret

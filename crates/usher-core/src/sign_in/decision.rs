@@ -30,13 +30,22 @@ pub fn rejection(error: ProtocolError, description: &str) -> Rejection {
 /// until passkey sign-in exists, and the `acr` returned says what was reached).
 pub fn needed_acr(core: &Core, client: &Client, request: &AuthorizationRequest) -> Acr {
     let mut need = Acr::Password;
-    if core.settings.mfa == MfaPolicy::Required || client.registration.require_mfa {
+    if policy_requires_mfa(core, client) {
         need = Acr::Mfa;
     }
     if let Some(asked) = request.acr {
         need = need.max(asked.min(Acr::Mfa));
     }
     need
+}
+
+/// Whether the server's or the client's policy requires a second factor: only then is a
+/// person without one made to set one up during a sign-in. A request's own
+/// `acr_values` asks for a stronger sign-in from people who have a factor, but never
+/// makes anyone enrol one (whoever has the password could otherwise enrol their own app
+/// on an account without one just by asking); the `acr` returned says what was reached.
+pub fn policy_requires_mfa(core: &Core, client: &Client) -> bool {
+    core.settings.mfa == MfaPolicy::Required || client.registration.require_mfa
 }
 
 /// Whether the person must (again) sign in for this request: no session, `prompt=login`,

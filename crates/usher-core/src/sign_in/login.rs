@@ -12,7 +12,7 @@ use usher_domain::{
 };
 
 use super::decision::{
-    consent_form, consent_needed, hint_subject, needed_acr, rejection, username_of,
+    consent_form, consent_needed, hint_subject, policy_requires_mfa, rejection, username_of,
 };
 use super::interaction::{self, FormError, Pending};
 use super::{Cookies, Form, FormFields, FormRefusal, LoginForm, SecondFactorForm, SignInOutcome};
@@ -166,8 +166,8 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
     if let Err(f) = throttle::succeeded(core, reserved).await {
         return failed(f);
     }
-    let need = needed_acr(core, &p.client, &p.request);
-    match super::second_factor::begin(core, &p, &next, &user, need).await {
+    let forced = policy_requires_mfa(core, &p.client);
+    match super::second_factor::begin(core, &p, &next, &user, forced).await {
         Ok(Some(form)) => return LoginOutcome::SecondFactor(form),
         Ok(None) => {}
         Err(e) => return e.into(),

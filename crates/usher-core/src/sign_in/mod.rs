@@ -235,6 +235,8 @@ pub struct SecondFactorForm {
     pub setup: Option<TotpSetup>,
     /// Why the previous attempt was refused, if it was.
     pub problem: Option<SecondFactorProblem>,
+    /// Offer "Use a passkey" (the person has one, and the issuer allows WebAuthn).
+    pub passkey: bool,
 }
 
 /// Why a second-factor attempt was refused. The texts do not say which kind of code
@@ -247,6 +249,9 @@ pub enum SecondFactorProblem {
     Replayed,
     /// Too many failures: nothing was checked; wait this many seconds.
     Throttled { wait: i64 },
+    /// The passkey was not accepted (not the person's, expired, another browser,
+    /// invalid).
+    PasskeyNotAccepted,
 }
 
 /// The page that shows a person their new recovery codes, once, with a form that
@@ -266,6 +271,7 @@ impl std::fmt::Debug for SecondFactorForm {
             .field("form", &self.form)
             .field("setup", &self.setup)
             .field("problem", &self.problem)
+            .field("passkey", &self.passkey)
             .finish()
     }
 }

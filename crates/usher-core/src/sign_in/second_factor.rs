@@ -18,7 +18,7 @@
 //! [`needed_acr`]: super::decision::needed_acr
 
 use usher_domain::{
-    Acr, AuthMethods, Interaction, InteractionStep, RecoveryCode, Session, TotpCode, User,
+    AuthMethods, Interaction, InteractionStep, RecoveryCode, Session, TotpCode, User,
 };
 
 use super::interaction::{self, FormError, NextForm, Pending};
@@ -29,20 +29,23 @@ use super::{
 };
 use crate::mfa::enroll::{self, ConfirmOutcome, TotpSetup};
 use crate::mfa::{self, RecoveryOutcome, TotpOutcome};
+use crate::passkeys::{self, AuthenticationOutcome, PasskeyError};
 use crate::redact::REDACTED;
 use crate::{Core, Failure, secret_pair};
 
-/// Whether the sign-in continues with a second step after `user`'s right password; if
-/// so, moves the interaction there (its current token is `next`'s) and returns the page.
+/// Whether the sign-in continues with a second step after `user`'s right password: if
+/// they have a second factor, or policy `forced` one (then a person without one sets
+/// one up); if so, moves the interaction there (its current token is `next`'s) and
+/// returns the page.
 pub(super) async fn begin(
     core: &Core,
     p: &Pending,
     next: &NextForm,
     user: &User,
-    need: Acr,
+    forced: bool,
 ) -> Result<Option<SecondFactorForm>, FormError> {
     let has = mfa::has_second_factor(core, &user.id).await?;
-    if !has && need < Acr::Mfa {
+    if !has && !forced {
         return Ok(None);
     }
     // `None` when a confirmed app appeared meanwhile: its code is asked instead.
@@ -68,7 +71,22 @@ pub(super) async fn begin(
         setup = setup.is_some(),
         "password accepted; second factor asked"
     );
-    Ok(Some(SecondFactorForm {
+    Ok(Some(page(core, p, user, csrf, setup, None).await?))
+}
+
+/// The second-factor page of `p` for `user`, with the form token `csrf`.
+async fn page(
+    core: &Core,
+    p: &Pending,
+    user: &User,
+    csrf: String,
+    setup: Option<TotpSetup>,
+    problem: Option<SecondFactorProblem>,
+) -> Result<SecondFactorForm, Failure> {
+    let passkey = setup.is_none()
+        && crate::passkeys::available(&core.settings)
+        && mfa::has_passkey(core, &user.id).await?;
+    Ok(SecondFactorForm {
         client_name: p.client.registration.name.as_str().to_owned(),
         username: user.username.as_str().to_owned(),
         form: Form::Stored {
@@ -76,8 +94,9 @@ pub(super) async fn begin(
             csrf,
         },
         setup,
-        problem: None,
-    }))
+        problem,
+        passkey,
+    })
 }
 
 /// What the second-factor form posted.
@@ -85,6 +104,8 @@ pub struct SecondFactorAttempt<'a> {
     pub fields: FormFields<'a>,
     /// As typed: an app's six digits, or a recovery code.
     pub code: &'a str,
+    /// The handle of the authenticator-app setup the page showed (`setup`), if any.
+    pub setup: Option<&'a str>,
 }
 
 impl std::fmt::Debug for SecondFactorAttempt<'_> {
@@ -181,40 +202,51 @@ pub async fn submit(
         Ok(n) => n,
         Err(e) => return e.into(),
     };
-    let checked = match check(core, &user, attempt.code).await {
+    let checked = match check(core, &user, attempt.code, attempt.setup.unwrap_or("")).await {
         Ok(c) => c,
         Err(f) => return f.into(),
     };
     let codes = match checked {
         Checked::Passed(codes) => codes,
         Checked::Refused(problem, setup) => {
-            return SecondFactorOutcome::Again(SecondFactorForm {
-                client_name: p.client.registration.name.as_str().to_owned(),
-                username: user.username.as_str().to_owned(),
-                form: Form::Stored {
-                    interaction: p.interaction.id.clone(),
-                    csrf: next.csrf,
-                },
-                setup,
-                problem: Some(problem),
-            });
+            let csrf = next.csrf.clone();
+            return match page(core, &p, &user, csrf, setup, Some(problem)).await {
+                Ok(form) => SecondFactorOutcome::Again(form),
+                Err(f) => f.into(),
+            };
         }
     };
-    // A fresh session (no session fixation), made with both factors.
-    let signed_in = new_session(
+    passed(
         core,
-        cookies.session,
+        cookies,
+        &p,
+        &next,
         &user,
         AuthMethods::password_and_otp(),
+        codes,
     )
-    .await;
+    .await
+}
+
+/// The step passed with `amr`: a fresh session (no session fixation), then the new
+/// recovery codes (`codes`) or what follows a sign-in.
+async fn passed(
+    core: &Core,
+    cookies: Cookies<'_>,
+    p: &Pending,
+    next: &NextForm,
+    user: &User,
+    amr: AuthMethods,
+    codes: Option<enroll::RecoveryCodes>,
+) -> SecondFactorOutcome {
+    let signed_in = new_session(core, cookies.session, user, amr).await;
     let (session, session_cookie_value) = match signed_in {
         Ok(s) => s,
         Err(f) => return f.into(),
     };
     let next = match codes {
-        Some(codes) => show_codes(core, &p, &next, &user, codes).await,
-        None => after_login(core, &p, &next.csrf_hash, &session).await,
+        Some(codes) => show_codes(core, p, next, user, codes).await,
+        None => after_login(core, p, &next.csrf_hash, &session).await,
     };
     SecondFactorOutcome::SignedIn {
         session,
@@ -223,9 +255,92 @@ pub async fn submit(
     }
 }
 
+/// What the second-factor page's passkey form posted: its interaction fields, the
+/// ceremony id and the authenticator's answer (JSON). `Debug` shows neither.
+pub struct PasskeyStep<'a> {
+    pub fields: FormFields<'a>,
+    pub ceremony: &'a str,
+    pub credential: &'a str,
+}
+
+impl std::fmt::Debug for PasskeyStep<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasskeyStep")
+            .field("fields", &self.fields)
+            .field("ceremony", &REDACTED)
+            .field("credential", &REDACTED)
+            .finish()
+    }
+}
+
+/// Decides the second step done with a passkey: the passkey must be one of the person
+/// who typed the password (any other is refused like an unknown one). The session's
+/// `amr` is the password's and the passkey's.
+pub async fn submit_passkey(
+    core: &Core,
+    attempt: PasskeyStep<'_>,
+    cookies: Cookies<'_>,
+) -> SecondFactorOutcome {
+    let p = match interaction::pending(
+        core,
+        attempt.fields,
+        cookies.binding,
+        InteractionStep::SecondFactor,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => return e.into(),
+    };
+    let Some(user_id) = p.interaction.user_id.clone() else {
+        return FormError::Refused(FormRefusal::Expired).into();
+    };
+    let user = match core.user(&user_id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return FormError::Refused(FormRefusal::Expired).into(),
+        Err(f) => return f.into(),
+    };
+    let next = match interaction::renew(core, &p).await {
+        Ok(n) => n,
+        Err(e) => return e.into(),
+    };
+    let outcome = if attempt.credential.len() > passkeys::MAX_RESPONSE_LEN {
+        AuthenticationOutcome::Invalid
+    } else {
+        match passkeys::finish_authentication(
+            core,
+            attempt.ceremony,
+            cookies.binding,
+            attempt.credential,
+        )
+        .await
+        {
+            Ok(o) => o,
+            Err(PasskeyError::Unavailable) => AuthenticationOutcome::Invalid,
+            Err(PasskeyError::Failure(f)) => return f.into(),
+        }
+    };
+    let amr = match outcome {
+        AuthenticationOutcome::Accepted { user_id, amr, .. } if user_id == user.id => {
+            AuthMethods::new(std::iter::once(usher_domain::Amr::Pwd).chain(amr))
+        }
+        _ => None,
+    };
+    let Some(amr) = amr else {
+        tracing::warn!(event = "second_factor_failed", sub = %user.id, method = "passkey", "second factor refused");
+        let csrf = next.csrf.clone();
+        let problem = Some(SecondFactorProblem::PasskeyNotAccepted);
+        return match page(core, &p, &user, csrf, None, problem).await {
+            Ok(form) => SecondFactorOutcome::Again(form),
+            Err(f) => f.into(),
+        };
+    };
+    passed(core, cookies, &p, &next, &user, amr, None).await
+}
+
 /// Checks the typed code: against the person's app and recovery codes, or — when they
 /// have no app yet — against the app being set up.
-async fn check(core: &Core, user: &User, typed: &str) -> Result<Checked, Failure> {
+async fn check(core: &Core, user: &User, typed: &str, handle: &str) -> Result<Checked, Failure> {
     if mfa::has_second_factor(core, &user.id).await? {
         if let Ok(code) = TotpCode::parse(typed) {
             return Ok(match mfa::verify_totp(core, &user.id, &code).await? {
@@ -252,7 +367,7 @@ async fn check(core: &Core, user: &User, typed: &str) -> Result<Checked, Failure
     }
     // Setting up: only an app code confirms it.
     let outcome = match TotpCode::parse(typed) {
-        Ok(code) => enroll::confirm_totp(core, &user.id, &code).await?,
+        Ok(code) => enroll::confirm_totp(core, &user.id, &code, handle).await?,
         Err(_) => ConfirmOutcome::Wrong,
     };
     let problem = match outcome {
@@ -262,7 +377,8 @@ async fn check(core: &Core, user: &User, typed: &str) -> Result<Checked, Failure
         // Replaced or removed meanwhile: a new setup is shown.
         ConfirmOutcome::NoPendingSetup => SecondFactorProblem::Wrong,
     };
-    let setup = match enroll::pending_totp(core, user).await? {
+    // The same setup again; a replaced one is never shown here: a new one is started.
+    let setup = match enroll::pending_totp(core, user, handle).await? {
         Some(s) => Some(s),
         None => enroll::start_totp(core, user).await?,
     };

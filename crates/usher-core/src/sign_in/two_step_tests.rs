@@ -22,20 +22,21 @@ use crate::testing::{PASSWORD, TestNode};
 /// Gives `user` a confirmed authenticator app; returns its secret.
 fn with_app(node: &TestNode, user: &User) -> TotpSecret {
     let secret = TotpSecret::generate().unwrap();
+    let sealed = node
+        .core
+        .factor_sealer
+        .seal_totp(&user.id, &secret)
+        .unwrap();
     let factor = TotpFactor {
         user_id: user.id.clone(),
-        sealed_secret: node
-            .core
-            .factor_sealer
-            .seal_totp(&user.id, &secret)
-            .unwrap(),
+        sealed_secret: sealed.clone(),
         created_at: node.now(),
         last_used_step: None,
         confirmed: false,
     };
     assert!(node.db.insert_totp(&factor).unwrap());
     // Confirmed with a step long past, so that every current code is still unused.
-    assert!(node.db.confirm_totp(&user.id, 1).unwrap());
+    assert!(node.db.confirm_totp(&user.id, 1, &sealed).unwrap());
     secret
 }
 
@@ -68,6 +69,7 @@ async fn post(node: &TestNode, page: &SecondFactorForm, code: &str) -> SecondFac
         SecondFactorAttempt {
             fields: stored(&page.form),
             code,
+            setup: page.setup.as_ref().map(|s| s.handle.as_str()),
         },
         cookies(None),
     )
@@ -300,9 +302,30 @@ async fn required_mfa_or_acr_values_step_a_password_session_up_and_prompt_none_i
         matches!(unknown, SignInOutcome::IssueCode(_)),
         "{unknown:?}"
     );
-    // And the step-up leads her to set up an app after her password.
+    // The request's acr_values never makes her enrol (only server or client policy
+    // does): without a factor she signs in with her password, and `acr` says so.
+    let (_, form) = sealed_login(
+        authorize(
+            &relaxed.core,
+            &request(&app, &[("acr_values", "urn:usher:acr:mfa")]),
+            cookies(None),
+        )
+        .await,
+    );
+    let outcome = login(
+        &relaxed.core,
+        attempt(sealed(&form), PASSWORD),
+        cookies(None),
+    )
+    .await;
+    let LoginOutcome::SignedIn { session, .. } = outcome else {
+        panic!("not signed in: {outcome:?}");
+    };
+    assert_eq!(session.amr.acr(), Acr::Password);
+    // With an app, the same request asks for its code.
+    with_app(&relaxed, &carol);
     let page = password_step_with(&relaxed, &app, &[("acr_values", "urn:usher:acr:mfa")]).await;
-    assert!(page.setup.is_some());
+    assert!(page.setup.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

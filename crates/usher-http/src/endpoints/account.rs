@@ -206,6 +206,7 @@ async fn gate(
             ReturnTo::Security,
             Some(RECENT_SIGN_IN_SECONDS),
         )),
+        Ok(Change::Weak) => Err(start_sign_in(state, ReturnTo::Security, Some(0))),
         Ok(Change::Refused(refusal)) => Err(form_refused(refusal)),
         Err(f) => Err(failure_page(f)),
     }
@@ -223,6 +224,7 @@ fn setup_page(
     pages::render(
         status,
         &pages::TotpSetupPage {
+            handle: &page.handle,
             qr_svg: &svg,
             secret: &page.secret,
             uri: &page.uri,
@@ -265,12 +267,13 @@ async fn confirm_post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>
         Err(response) => return response,
     };
     let typed = params::single(&form, "code").unwrap_or("");
-    match totp_setup::confirm(&state, &session, typed).await {
+    let handle = params::single(&form, "setup").unwrap_or("");
+    match totp_setup::confirm(&state, &session, typed, handle).await {
         Ok(ConfirmOutcome::Confirmed {
             recovery_codes: Some(codes),
         }) => codes_page(
             "Authenticator app added",
-            "From now on, signing in asks for a code from your app after your password. If you lose the app, a recovery code lets you in instead.",
+            "From now on, signing in asks for a code from your app after your password. If you lose the app, a recovery code lets you in instead. Every earlier sign-in has ended, this one too: sign in again with your app.",
             &codes,
         ),
         Ok(ConfirmOutcome::Confirmed {

@@ -16,5 +16,6 @@ pub mod passkey_options;
 pub mod recovery_codes;
 pub mod revoke;
 pub mod second_factor;
+pub mod second_factor_passkey;
 pub mod token;
 pub mod userinfo;

@@ -22,8 +22,16 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
     let attempt = SecondFactorAttempt {
         fields: flow::form_fields(&form),
         code: params::single(&form, "code").unwrap_or(""),
+        setup: params::single(&form, "setup"),
     };
-    match second_factor::submit(&state, attempt, cookies.as_values()).await {
+    let outcome = second_factor::submit(&state, attempt, cookies.as_values()).await;
+    render(&state, outcome)
+}
+
+/// Renders a second step's outcome: the session cookie and what follows, the page
+/// again, or a refusal.
+pub fn render(state: &Core, outcome: SecondFactorOutcome) -> HttpResponse {
+    match outcome {
         SecondFactorOutcome::SignedIn {
             session_cookie_value,
             next,
@@ -35,14 +43,14 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
                 session_cookie_value,
                 state.settings.session_ttl,
             );
-            let mut response = flow::render(&state, next);
+            let mut response = flow::render(state, next);
             if response.add_cookie(&cookie).is_err() {
                 return flow::failure_page(Failure::Internal);
             }
             response
         }
         SecondFactorOutcome::Again(page) => flow::second_factor_page(&page),
-        SecondFactorOutcome::Refused(outcome) => flow::render(&state, outcome),
+        SecondFactorOutcome::Refused(outcome) => flow::render(state, outcome),
     }
 }
 
