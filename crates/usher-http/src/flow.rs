@@ -253,17 +253,19 @@ pub fn second_factor_page(form: &SecondFactorForm) -> HttpResponse {
         uri: &s.uri,
         qr_svg: qr.as_deref(),
     });
-    pages::render(
-        status,
-        &SecondFactorPage {
-            client_name: &form.client_name,
-            username: &form.username,
-            form: form_state(&form.form),
-            setup,
-            error: error.as_deref(),
-            passkey: form.passkey,
-        },
-    )
+    let page = SecondFactorPage {
+        client_name: &form.client_name,
+        username: &form.username,
+        form: form_state(&form.form),
+        setup,
+        error: error.as_deref(),
+        passkey: form.passkey,
+    };
+    if form.passkey {
+        pages::render_with_script(status, &page)
+    } else {
+        pages::render(status, &page)
+    }
 }
 
 /// The page that shows new recovery codes once.

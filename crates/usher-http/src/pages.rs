@@ -17,11 +17,17 @@ use actix_web::http::header::{
 use askama::Template;
 use usher_domain::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
 
-/// The pages' Content-Security-Policy. Scripts, styles and images only from Usher itself
-/// (the one script is `/assets/passkey.js`; no inline script), never framed. There is deliberately no
+/// The pages' Content-Security-Policy. No scripts at all (`default-src 'none'`), styles
+/// and images only from Usher itself, never framed. There is deliberately no
 /// `form-action`: Chromium applies it to the redirect that follows a form POST, which
 /// would block the redirect back to the client.
-pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const CONTENT_SECURITY_POLICY_VALUE: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of the pages that offer a passkey (login, second step): the same, plus
+/// Usher's own script (`/assets/passkey.js`, never inline) and its requests for
+/// ceremony options to Usher itself.
+pub const SCRIPT_CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The headers every page carries, besides `Content-Type`.
 const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
@@ -243,9 +249,24 @@ fn with_security_headers(
     builder
 }
 
-/// The login page.
+/// The login page (allowed its script when it offers a passkey).
 pub fn login(status: StatusCode, page: LoginPage<'_>) -> HttpResponse {
-    render(status, &page)
+    if page.passkeys {
+        render_with_script(status, &page)
+    } else {
+        render(status, &page)
+    }
+}
+
+/// Renders a page like [`render`], with the policy that allows Usher's own script
+/// ([`SCRIPT_CONTENT_SECURITY_POLICY_VALUE`]).
+pub fn render_with_script(status: StatusCode, page: &impl Template) -> HttpResponse {
+    let mut response = render(status, page);
+    response.headers_mut().insert(
+        CONTENT_SECURITY_POLICY,
+        actix_web::http::header::HeaderValue::from_static(SCRIPT_CONTENT_SECURITY_POLICY_VALUE),
+    );
+    response
 }
 
 /// The consent page, `200`.
