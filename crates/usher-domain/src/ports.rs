@@ -282,8 +282,8 @@ pub trait FactorStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// How many of the person's recovery codes are unspent.
     fn recovery_codes_left(&self, user: &UserId) -> Result<usize, StoreError>;
-    /// Removes every factor of the person (authenticator app and recovery codes) in one
-    /// transaction, for a lost device (`usher user mfa-reset`); how many rows went.
+    /// Removes every factor of the person (authenticator app, recovery codes and
+    /// passkeys) in one transaction, for a lost device (`usher user mfa-reset`); how many rows went.
     fn delete_factors(&self, user: &UserId) -> Result<usize, StoreError>;
 }
 

@@ -190,6 +190,21 @@ pub struct AccountPage<'a> {
     /// A change just made ("Your authenticator app was removed.").
     pub notice: Option<&'a str>,
     pub error: Option<&'a str>,
+    /// The person's passkeys.
+    pub passkeys: Vec<PasskeyLine>,
+    /// Whether "Add a passkey" is offered (the issuer's host is a name).
+    pub passkeys_available: bool,
+}
+
+/// One passkey on the account page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyLine {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: Option<String>,
+    /// Refused since its signature counter went backwards: remove it.
+    pub suspect: bool,
 }
 
 /// The authenticator-app setup page: the QR code (inline SVG, [`crate::qr`]), the key
@@ -608,6 +623,8 @@ mod tests {
             recent: false,
             notice: None,
             error: None,
+            passkeys: Vec::new(),
+            passkeys_available: false,
         }
     }
 

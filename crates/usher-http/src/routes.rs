@@ -43,6 +43,12 @@ pub const ACCOUNT_TOTP_CONFIRM: &str = "/account/authenticator-app/confirm";
 pub const ACCOUNT_TOTP_REMOVE: &str = "/account/authenticator-app/remove";
 /// POST: generate new recovery codes.
 pub const ACCOUNT_RECOVERY_CODES: &str = "/account/recovery-codes";
+/// Options for adding a passkey (`navigator.credentials.create`), as JSON.
+pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/account/passkeys/options";
+/// A new passkey's registration answer.
+pub const ACCOUNT_PASSKEY_ADD: &str = "/account/passkeys/add";
+/// Removes one passkey (`id`).
+pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
 
 #[cfg(test)]
 mod tests {

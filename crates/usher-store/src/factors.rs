@@ -23,7 +23,7 @@ use usher_domain::{FactorStore, StoreError, TotpFactor, UnixTime, UserId};
 
 use crate::connection::AnyConnection;
 use crate::database::{Database, unavailable};
-use crate::schema::{recovery_codes, totp_factors};
+use crate::schema::{passkeys, recovery_codes, totp_factors};
 
 /// Inserts a factor, or replaces the person's factor only if it is unconfirmed.
 /// $1 user, $2 sealed secret, $3 confirmed, $4 last used step, $5 created at.
@@ -255,7 +255,9 @@ impl FactorStore for Database {
                 recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str())),
             )
             .execute(c)?;
-            Ok(totp + codes)
+            let keys = diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user.as_str())))
+                .execute(c)?;
+            Ok(totp + codes + keys)
         })
         .map_err(unavailable)
     }

@@ -17,6 +17,7 @@
 pub mod client;
 pub mod forms;
 pub mod login;
+pub mod passkeys;
 pub mod recovery_codes;
 pub mod totp_setup;
 
@@ -87,15 +88,25 @@ pub async fn begin_change(
         tracing::warn!(event = "account_form_refused", sub = %session.user_id, reason = ?refusal, "an account form was refused");
         return Ok(Change::Refused(refusal));
     }
-    if recency(core, &session) == Recency::Stale {
-        return Ok(Change::Stale);
+    Ok(match strength(core, &session).await? {
+        Some(refusal) => refusal,
+        None => Change::Allowed(session),
+    })
+}
+
+/// The rules on the session itself for a change: recent enough ([`Change::Stale`]), and
+/// made with the person's second factor if they have one ([`Change::Weak`]); `None`
+/// when both hold.
+pub async fn strength(core: &Core, session: &Session) -> Result<Option<Change>, Failure> {
+    if recency(core, session) == Recency::Stale {
+        return Ok(Some(Change::Stale));
     }
     if session.amr.acr() < usher_domain::Acr::Mfa
         && crate::mfa::has_second_factor(core, &session.user_id).await?
     {
-        return Ok(Change::Weak);
+        return Ok(Some(Change::Weak));
     }
-    Ok(Change::Allowed(session))
+    Ok(None)
 }
 
 /// The authenticator app's state on the page.
@@ -125,6 +136,10 @@ pub struct Security {
 pub struct Overview {
     pub username: String,
     pub security: Security,
+    /// The person's passkeys, oldest first.
+    pub passkeys: Vec<crate::passkeys::PasskeySummary>,
+    /// Whether passkeys can be added here (the issuer's host is a name).
+    pub passkeys_available: bool,
     /// Whether a change now would be allowed without signing in again.
     pub recent: bool,
     /// The single-use token of the page's forms.
@@ -140,6 +155,8 @@ pub async fn overview(core: &Core, session: &Session) -> Result<Option<Overview>
     Ok(Some(Overview {
         username: user.username.as_str().to_owned(),
         security,
+        passkeys: crate::passkeys::list_passkeys(core, &session.user_id).await?,
+        passkeys_available: crate::passkeys::available(&core.settings),
         recent: recency(core, session) == Recency::Recent,
         form_token: forms::issue(core, session, FormPurpose::Account).await?,
     }))

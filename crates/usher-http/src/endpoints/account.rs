@@ -16,16 +16,18 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use usher_core::account::forms::{FormPurpose, FormRefusal};
 use usher_core::account::login::{self, Callback, CallbackOutcome, CallbackRefusal, ReturnTo};
+use usher_core::account::passkeys::{self, AddOutcome, OptionsOutcome};
 use usher_core::account::recovery_codes::{self, RegenerateOutcome};
 use usher_core::account::totp_setup::{self, ConfirmOutcome, RemoveOutcome, SetupOutcome};
 use usher_core::account::{self, Change, Overview, RECENT_SIGN_IN_SECONDS, TotpState};
+use usher_core::passkeys::RegistrationOutcome;
 use usher_domain::authorize::RawParams;
-use usher_domain::{RecoveryCode, Session, UnixTime};
+use usher_domain::{PasskeyName, RecoveryCode, Session, UnixTime};
 
 use crate::Core;
 use crate::cookies;
 use crate::flow::{bad_request_page, failure_page};
-use crate::pages::{self, AccountPage, RecoveryCodesPage};
+use crate::pages::{self, AccountPage, PasskeyLine, RecoveryCodesPage};
 use crate::params;
 use crate::qr;
 use crate::respond::{Failure, redirect};
@@ -80,20 +82,35 @@ fn account_page(
         TotpState::Unconfirmed => ("unconfirmed", String::new(), None),
         TotpState::Active { since, last_used } => ("active", when(since), last_used.map(when)),
     };
-    pages::render(
-        status,
-        &AccountPage {
-            username: &overview.username,
-            csrf: &overview.form_token,
-            app_state,
-            app_since,
-            app_last_used,
-            codes_left: overview.security.recovery_codes_left,
-            recent: overview.recent,
-            notice,
-            error,
-        },
-    )
+    let passkeys = overview
+        .passkeys
+        .iter()
+        .map(|p| PasskeyLine {
+            id: p.id.clone(),
+            name: p.name.as_str().to_owned(),
+            created: when(p.created_at),
+            last_used: p.last_used_at.map(when),
+            suspect: p.suspect,
+        })
+        .collect();
+    let page = AccountPage {
+        username: &overview.username,
+        csrf: &overview.form_token,
+        app_state,
+        app_since,
+        app_last_used,
+        codes_left: overview.security.recovery_codes_left,
+        recent: overview.recent,
+        notice,
+        error,
+        passkeys,
+        passkeys_available: overview.passkeys_available,
+    };
+    if overview.passkeys_available {
+        pages::render_with_script(status, &page)
+    } else {
+        pages::render(status, &page)
+    }
 }
 
 /// The account page for `session` (or a new sign-in if the person is gone).
@@ -353,6 +370,138 @@ async fn recovery_codes_post(
     }
 }
 
+/// `POST /account/passkeys/options`: the options of a new passkey, as JSON for the
+/// page's script (`{"ceremony": …, "options": …}`); `403` when the session may not make
+/// changes now (the page then reloads through sign-in), `404` without passkeys.
+async fn passkey_options_post(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
+    let cookie = session_cookie(&req, &state);
+    let session = match state.session(cookie.as_deref()).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return HttpResponse::new(StatusCode::FORBIDDEN),
+        Err(f) => return failure_page(f),
+    };
+    let binding = cookies::browser_binding(&req, &state.settings);
+    match passkeys::options(&state, &session, binding.as_deref()).await {
+        Ok(OptionsOutcome::Started(started)) => {
+            let Ok(options) = serde_json::from_str::<serde_json::Value>(&started.challenge) else {
+                return failure_page(Failure::Internal);
+            };
+            let body = serde_json::json!({ "ceremony": started.ceremony_id, "options": options });
+            let mut response = HttpResponse::Ok()
+                .insert_header((actix_web::http::header::CONTENT_TYPE, "application/json"))
+                .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+                .body(body.to_string());
+            if binding.as_deref() != Some(started.binding.as_str()) {
+                let c = cookies::make(
+                    &state.settings,
+                    cookies::BROWSER,
+                    started.binding,
+                    state.settings.interaction_ttl,
+                );
+                if response.add_cookie(&c).is_err() {
+                    return failure_page(Failure::Internal);
+                }
+            }
+            response
+        }
+        Ok(OptionsOutcome::NotNow(_)) => HttpResponse::new(StatusCode::FORBIDDEN),
+        Ok(OptionsOutcome::Unavailable) => HttpResponse::new(StatusCode::NOT_FOUND),
+        Err(f) => failure_page(f),
+    }
+}
+
+/// `POST /account/passkeys/add`: the new passkey's answer, with the page's form token.
+async fn passkey_add_post(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<Core>,
+) -> HttpResponse {
+    let (session, form) = match gate(&req, &body, &state, FormPurpose::Account).await {
+        Ok(g) => g,
+        Err(response) => return response,
+    };
+    let Ok(name) = PasskeyName::parse(params::single(&form, "name").unwrap_or("")) else {
+        return show_account(
+            &state,
+            &session,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some("Give the passkey a name of at most 64 characters."),
+        )
+        .await;
+    };
+    let binding = cookies::browser_binding(&req, &state.settings);
+    let outcome = passkeys::add(
+        &state,
+        &session,
+        params::single(&form, "ceremony").unwrap_or(""),
+        binding.as_deref(),
+        params::single(&form, "credential").unwrap_or(""),
+        &name,
+    )
+    .await;
+    match outcome {
+        Ok(AddOutcome::Added {
+            recovery_codes: Some(codes),
+        }) => codes_page(
+            "Passkey added",
+            "From now on you can sign in with your passkey, and a password sign-in asks for it. If you lose it, a recovery code lets you in instead. Every earlier sign-in has ended, this one too.",
+            &codes,
+        ),
+        Ok(AddOutcome::Added {
+            recovery_codes: None,
+        }) => back_to_security(),
+        Ok(AddOutcome::NotAdded(RegistrationOutcome::Duplicate)) => {
+            show_account(
+                &state,
+                &session,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some("That passkey is already registered."),
+            )
+            .await
+        }
+        Ok(AddOutcome::NotAdded(_)) | Ok(AddOutcome::Unavailable) => {
+            show_account(
+                &state,
+                &session,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some("The passkey was not added. Try again."),
+            )
+            .await
+        }
+        Err(f) => failure_page(f),
+    }
+}
+
+/// `POST /account/passkeys/remove`: removes the passkey `id` (with `confirm=yes`).
+async fn passkey_remove_post(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<Core>,
+) -> HttpResponse {
+    let (session, form) = match gate(&req, &body, &state, FormPurpose::Account).await {
+        Ok(g) => g,
+        Err(response) => return response,
+    };
+    let id = params::single(&form, "id").unwrap_or("");
+    match passkeys::remove(&state, &session, id).await {
+        Ok(true) => {
+            show_account(
+                &state,
+                &session,
+                StatusCode::OK,
+                Some("The passkey was removed."),
+                None,
+            )
+            .await
+        }
+        Ok(false) => back_to_security(),
+        Err(f) => failure_page(f),
+    }
+}
+
 pub fn routes() -> Vec<actix_web::Resource> {
     let form = || web::PayloadConfig::new(crate::params::MAX_FORM_BYTES);
     vec![
@@ -370,5 +519,14 @@ pub fn routes() -> Vec<actix_web::Resource> {
         web::resource(routes::ACCOUNT_RECOVERY_CODES)
             .app_data(form())
             .route(web::post().to(recovery_codes_post)),
+        web::resource(routes::ACCOUNT_PASSKEY_OPTIONS)
+            .app_data(form())
+            .route(web::post().to(passkey_options_post)),
+        web::resource(routes::ACCOUNT_PASSKEY_ADD)
+            .app_data(form())
+            .route(web::post().to(passkey_add_post)),
+        web::resource(routes::ACCOUNT_PASSKEY_REMOVE)
+            .app_data(form())
+            .route(web::post().to(passkey_remove_post)),
     ]
 }

@@ -281,6 +281,13 @@ struct Factors {
     /// (confirmed, created at) of the authenticator app, if any.
     totp: Option<(bool, usher_domain::UnixTime)>,
     recovery_codes_left: usize,
+    /// (name, created at, last used, suspect) of each passkey: never its credential.
+    passkeys: Vec<(
+        String,
+        usher_domain::UnixTime,
+        Option<usher_domain::UnixTime>,
+        bool,
+    )>,
 }
 
 impl Factors {
@@ -290,9 +297,21 @@ impl Factors {
             .get_totp(&user.id)?
             .map(|f| (f.confirmed, f.created_at));
         let recovery_codes_left = ctx.db.recovery_codes_left(&user.id)?;
+        let passkeys = usher_domain::PasskeyStore::list_passkeys(&ctx.db, &user.id)?
+            .into_iter()
+            .map(|p| {
+                (
+                    p.name.as_str().to_owned(),
+                    p.created_at,
+                    p.last_used_at,
+                    p.suspect,
+                )
+            })
+            .collect();
         Ok(Factors {
             totp,
             recovery_codes_left,
+            passkeys,
         })
     }
 
@@ -303,6 +322,12 @@ impl Factors {
                 "created_at": clock::rfc3339(created_at),
             })),
             "recovery_codes_left": self.recovery_codes_left,
+            "passkeys": self.passkeys.iter().map(|(name, created, used, suspect)| json!({
+                "name": name,
+                "created_at": clock::rfc3339(*created),
+                "last_used_at": used.map(clock::rfc3339),
+                "suspect": suspect,
+            })).collect::<Vec<_>>(),
         })
     }
 
@@ -320,6 +345,17 @@ impl Factors {
             None => println!("authenticator:  none"),
         }
         println!("recovery codes: {} unused", self.recovery_codes_left);
+        for (name, created, _, suspect) in &self.passkeys {
+            println!(
+                "passkey:        {name} (since {}){}",
+                clock::rfc3339(*created),
+                if *suspect {
+                    ", refused: counter went backwards"
+                } else {
+                    ""
+                }
+            );
+        }
     }
 }
 
