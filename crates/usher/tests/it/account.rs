@@ -77,6 +77,29 @@ async fn open_account(browser: &Browser, base: &str) -> Page {
     account
 }
 
+/// Signs `browser` in to the account page with the password and then a code of the
+/// app `secret` (of the next time step: the current one was used to confirm it).
+async fn open_account_with_app(browser: &Browser, base: &str, secret: &TotpSecret) -> Page {
+    let first = browser.get(&format!("{base}{}", routes::ACCOUNT)).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let to_authorize = first.location.clone().unwrap();
+    let asked = sign_in(browser, base, &to_authorize, "alice", PASSWORD).await;
+    assert_eq!(asked.status, 200, "the second step: {}", asked.body);
+    assert!(asked.has_form(routes::SECOND_FACTOR), "{}", asked.body);
+    let code = secret.code_at_step(totp_step(now()) + 1).unwrap();
+    let back = browser
+        .submit(base, &asked, routes::SECOND_FACTOR, &[("code", &code)])
+        .await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let landed = browser.get(&back.location.clone().unwrap()).await;
+    assert_eq!(landed.status, 303, "{}", landed.body);
+    let account = browser
+        .get(&format!("{base}{}", landed.location.as_deref().unwrap()))
+        .await;
+    assert_eq!(account.status, 200, "{}", account.body);
+    account
+}
+
 async fn the_account_page_signs_in_sets_up_the_app_and_shows_codes_once(backend: Backend) {
     let sandbox = Sandbox::with_test_db(backend);
     let server = sandbox.serve();
@@ -162,9 +185,12 @@ async fn the_account_page_signs_in_sets_up_the_app_and_shows_codes_once(backend:
     );
     assert!(uri.contains(&key));
     let form = setup.form(routes::ACCOUNT_TOTP_CONFIRM);
+    // Only the token and the setup's handle are hidden: never the secret.
     assert!(
-        form.hidden.iter().all(|(k, _)| k == "csrf"),
-        "only the token is hidden"
+        form.hidden
+            .iter()
+            .all(|(k, v)| (k == "csrf" || k == "setup") && !v.contains(&key)),
+        "only the token and the handle are hidden"
     );
     let secret = TotpSecret::from_base32(&key).expect("a base32 key");
 
@@ -217,7 +243,8 @@ async fn the_account_page_signs_in_sets_up_the_app_and_shows_codes_once(backend:
         assert!(!codes.iter().any(|c| line.contains(c.as_str())), "{line}");
     }
 
-    // The confirm form again (its token was spent): refused, nothing changes.
+    // Adding the app ended every session, this browser's too: the confirm form again
+    // finds no session and is sent to sign in; nothing changes.
     let replay = browser
         .submit(
             &server.base,
@@ -226,10 +253,12 @@ async fn the_account_page_signs_in_sets_up_the_app_and_shows_codes_once(backend:
             &[("code", &code)],
         )
         .await;
-    assert_eq!(replay.status, 400, "{}", replay.body);
-    assert!(replay.body.contains("This form cannot be used"));
+    assert_eq!(replay.status, 303, "{}", replay.body);
+    assert_eq!(sandbox.count("sessions"), 0);
+    assert_eq!(sandbox.count("totp_factors WHERE confirmed"), 1);
 
-    let account = browser.get(&server.url(routes::ACCOUNT)).await;
+    // Signing in again asks for the app's code.
+    let account = open_account_with_app(&browser, &server.base, &secret).await;
     assert!(
         account.body.contains("10 of 10 recovery codes left."),
         "{}",
@@ -335,8 +364,9 @@ async fn a_form_without_its_token_or_from_another_browser_is_refused(backend: Ba
     assert_eq!(sandbox.count("totp_factors"), 0);
 }
 
-/// Sets up and confirms the app from `account`; returns the recovery codes shown.
-async fn set_up_app(browser: &Browser, base: &str, account: &Page) -> Vec<String> {
+/// Sets up and confirms the app from `account`; returns the recovery codes shown and
+/// the app's secret (adding it ended the session: sign in again with it).
+async fn set_up_app(browser: &Browser, base: &str, account: &Page) -> (Vec<String>, TotpSecret) {
     let setup = browser
         .submit(base, account, routes::ACCOUNT_TOTP_SETUP, &[])
         .await;
@@ -353,7 +383,7 @@ async fn set_up_app(browser: &Browser, base: &str, account: &Page) -> Vec<String
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.body);
-    codes_on(&done)
+    (codes_on(&done), secret)
 }
 
 async fn removing_the_app_needs_its_confirmation_and_takes_the_codes_along(backend: Backend) {
@@ -362,8 +392,9 @@ async fn removing_the_app_needs_its_confirmation_and_takes_the_codes_along(backe
     sandbox.user("alice", PASSWORD, &[]);
     let browser = Browser::new();
     let account = open_account(&browser, &server.base).await;
-    assert_eq!(set_up_app(&browser, &server.base, &account).await.len(), 10);
-    let account = browser.get(&server.url(routes::ACCOUNT)).await;
+    let (codes, secret) = set_up_app(&browser, &server.base, &account).await;
+    assert_eq!(codes.len(), 10);
+    let account = open_account_with_app(&browser, &server.base, &secret).await;
     assert!(account.body.contains("Set up on "), "{}", account.body);
     // Without ticking the box: the page again, with the error, nothing removed.
     let unticked = browser
