@@ -46,13 +46,16 @@ pub enum Counter {
     /// Passkey events, by `event` (`added`, `removed`, `sign_in`, `sign_in_failed`,
     /// `registration_failed`, `counter_regression`).
     PasskeyEvents,
+    /// Second-step attempts at sign-in, by `event` (`passed`, `failed`, `throttled`,
+    /// `recovery_code_used`).
+    SecondFactorEvents,
     /// Changes to people's second factors on the account page, by `change`
     /// (`totp_added`, `totp_removed`, `recovery_codes_regenerated`).
     FactorsChanged,
 }
 
 impl Counter {
-    const ALL: [Counter; 12] = [
+    const ALL: [Counter; 13] = [
         Counter::TokensIssued,
         Counter::RefreshRotations,
         Counter::RefreshReuse,
@@ -65,6 +68,7 @@ impl Counter {
         Counter::StoreErrors,
         Counter::PasskeyEvents,
         Counter::FactorsChanged,
+        Counter::SecondFactorEvents,
     ];
 
     /// Name, help text, label name, and the label values shown (at 0) before any event.
@@ -149,6 +153,12 @@ impl Counter {
                     "sign_in",
                     "sign_in_failed",
                 ],
+            ),
+            Counter::SecondFactorEvents => (
+                "usher_second_factor_events_total",
+                "Second-factor checks: passed, failed, refused unchecked (throttled), and recovery codes used.",
+                Some("event"),
+                &["failed", "passed", "recovery_code_used", "throttled"],
             ),
             Counter::FactorsChanged => (
                 "usher_factors_changed_total",

@@ -19,6 +19,7 @@ use usher_keys::TotpSecret;
 
 use crate::Core;
 use crate::failure::{Failure, blocking};
+use crate::metrics::{self, Counter};
 
 /// What checking an authenticator-app code decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +196,7 @@ pub async fn verify_totp(
         return Ok(TotpOutcome::Replayed);
     }
     succeeded(core, user).await?;
+    metrics::inc(Counter::SecondFactorEvents, "passed");
     tracing::info!(event = "second_factor", sub = %user, method = "totp", "second factor passed");
     Ok(TotpOutcome::Accepted { step })
 }
@@ -226,6 +228,8 @@ pub async fn use_recovery_code(
         return Ok(RecoveryOutcome::Wrong);
     };
     clear(core, user).await?;
+    metrics::inc(Counter::SecondFactorEvents, "recovery_code_used");
+    metrics::inc(Counter::SecondFactorEvents, "passed");
     tracing::warn!(
         event = "recovery_code_used",
         sub = %user,
@@ -237,6 +241,7 @@ pub async fn use_recovery_code(
 
 /// The security event of an attempt refused unchecked: too many failures.
 pub(crate) fn throttled(user: &UserId, method: &'static str) {
+    metrics::inc(Counter::SecondFactorEvents, "throttled");
     tracing::warn!(
         event = "second_factor_throttled",
         sub = %user,
@@ -248,6 +253,7 @@ pub(crate) fn throttled(user: &UserId, method: &'static str) {
 /// The security event of a second factor refused (`wrong`, or `replayed`: a code already
 /// used). Never the code itself.
 pub(crate) fn refused(user: &UserId, method: &'static str, reason: &'static str) {
+    metrics::inc(Counter::SecondFactorEvents, "failed");
     tracing::warn!(
         event = "second_factor_failed",
         sub = %user,

@@ -209,7 +209,7 @@ pub async fn confirm_totp(
         return Ok(ConfirmOutcome::NoPendingSetup);
     }
     clear(core, user).await?;
-    tracing::warn!(event = "factor_added", sub = %user, kind = "totp", "an authenticator app was added");
+    crate::account::event(user, crate::account::FactorChange::TotpAdded);
     end_sessions_and_families(core, user).await?;
     let recovery_codes = if recovery_codes_left(core, user).await? == 0 {
         Some(new_recovery_codes(core, user).await?)

@@ -327,7 +327,7 @@ pub async fn submit_passkey(
         _ => None,
     };
     let Some(amr) = amr else {
-        tracing::warn!(event = "second_factor_failed", sub = %user.id, method = "passkey", "second factor refused");
+        mfa::refused(&user.id, "passkey", "not_accepted");
         let csrf = next.csrf.clone();
         let problem = Some(SecondFactorProblem::PasskeyNotAccepted);
         return match page(core, &p, &user, csrf, None, problem).await {
