@@ -406,6 +406,12 @@ describe('two-step sign-in in a browser', () => {
     await page.goto(`${shop.base}/login`);
     await page.locator('#sub').waitFor();
 
+    // Too weak for a --require-mfa client: prompt=none gets login_required (step-up
+    // repeats the whole sign-in, password first), and nothing is issued.
+    await page.goto(`${strict.base}/login?prompt=none`);
+    await page.locator('#error').waitFor();
+    assert.equal(await page.locator('#error').innerText(), 'login_required');
+
     // Asking for mfa: the session is too weak, so the login page comes again.
     await page.goto(`${shop.base}/login?acr_values=${encodeURIComponent(ACR_MFA)}`);
     await page.getByLabel('Password').waitFor();
