@@ -129,6 +129,21 @@ async function audit(page, name) {
   assert.deepEqual(summary, [], `accessibility violations on the ${name} page`);
 }
 
+/** WCAG 2.1 1.4.10 (reflow), which axe-core does not check: at 320 CSS pixels wide, with
+ *  every <details> open, the page does not scroll sideways. */
+async function reflows(page, name) {
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 320, height: 640 });
+  const { scroll, client } = await page.evaluate(() => {
+    for (const d of document.querySelectorAll('details')) d.open = true;
+    return { scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth };
+  });
+  await page.screenshot({ path: join(SHOTS, `two-step-narrow-${name.replaceAll(' ', '-')}.png`), fullPage: true });
+  await page.evaluate(() => { for (const d of document.querySelectorAll('details')) d.open = false; });
+  await page.setViewportSize(size);
+  assert.ok(scroll <= client, `the ${name} page is ${scroll} px wide at 320 px: it scrolls sideways`);
+}
+
 async function login(page, username) {
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(PASSWORD);
@@ -429,16 +444,22 @@ describe('two-step sign-in in a browser', () => {
     await context.close();
   });
 
-  test('the setup, recovery-codes and second-factor pages pass an axe-core WCAG 2.1 A/AA audit', async () => {
+  test('the setup, recovery-codes and second-factor pages pass an axe-core WCAG 2.1 A/AA audit and reflow at 320 px', async () => {
     // axe-core is injected, which Usher's CSP forbids: bypass it for the audit only.
     const context = await browser.newContext({ bypassCSP: true });
     const page = await context.newPage();
     await startSignIn(page, strict, 'erin');
-    const erin = await setUpApp(page, strict, 'erin', { check: (p, name) => audit(p, name) });
+    const erin = await setUpApp(page, strict, 'erin', {
+      check: async (p, name) => {
+        await audit(p, name);
+        await reflows(p, name);
+      },
+    });
     // The second-factor page: prompt=login asks for both steps again.
     await startSignIn(page, strict, 'erin', '?prompt=login');
     await secondFactorPage(page);
     await audit(page, 'second-factor');
+    await reflows(page, 'second-factor');
     assert.equal(await submitCode(page, (await wrongCodes(erin.secret, erin.step, 1))[0]), 401);
     await audit(page, 'second-factor error');
     await submitCode(page, await codeAt(erin.secret, erin.step + 1));
