@@ -282,6 +282,8 @@ describe('two-step sign-in in a browser', () => {
     const [, payload] = strict.lastTokens.access_token.split('.');
     const access = JSON.parse(Buffer.from(payload, 'base64url'));
     assert.equal(access.acr, ACR_MFA, 'access token acr');
+    assert.deepEqual([...access.amr].sort(), ['mfa', 'otp', 'pwd'], 'access token amr');
+    assert.equal(typeof done.claims.auth_time, 'number', 'ID token auth_time');
     const seen = await introspect(strict, strict.lastTokens.access_token);
     assert.equal(seen.active, true);
     assert.equal(seen.acr, ACR_MFA, 'introspection acr');
