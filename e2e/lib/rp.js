@@ -1,6 +1,7 @@
 // A small relying party, as an app developer would write one against Usher: the code flow
 // with PKCE (S256), state and nonce, a client_secret_basic code exchange, and an ID token
-// whose RS256 signature is checked against Usher's JWKS before its `sub` is shown.
+// whose RS256 signature is checked against Usher's JWKS before its `sub` is shown. The
+// last sign-in's tokens and verified ID token claims are kept for the tests to read.
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -33,6 +34,8 @@ async function verifyIdToken(issuer, clientId, nonce, idToken) {
 export async function startRelyingParty({ issuer, clientId, clientSecret }) {
   const pending = new Map();
   let lastIdToken = null;
+  let lastTokens = null;
+  let lastClaims = null;
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     const self = `http://127.0.0.1:${server.address().port}`;
@@ -51,7 +54,9 @@ export async function startRelyingParty({ issuer, clientId, clientSecret }) {
           response_type: 'code', client_id: clientId, redirect_uri: `${self}/callback`,
           scope: 'openid profile email', state, nonce, code_challenge: challenge, code_challenge_method: 'S256',
         })) auth.searchParams.set(k, v);
-        if (url.searchParams.get('prompt')) auth.searchParams.set('prompt', url.searchParams.get('prompt'));
+        for (const passed of ['prompt', 'acr_values', 'max_age']) {
+          if (url.searchParams.get(passed)) auth.searchParams.set(passed, url.searchParams.get(passed));
+        }
         res.writeHead(302, { Location: auth.toString() });
         return res.end();
       }
@@ -75,6 +80,8 @@ export async function startRelyingParty({ issuer, clientId, clientSecret }) {
         if (!tokenRes.ok) return page(res, 200, 'Sign-in failed', `<p id="error">${escape(tokens.error)}</p>`);
         const claims = await verifyIdToken(issuer, clientId, flow.nonce, tokens.id_token);
         lastIdToken = tokens.id_token;
+        lastTokens = tokens;
+        lastClaims = claims;
         return page(res, 200, 'Signed in', `<p>Signed in as <strong id="sub">${escape(claims.sub)}</strong> (${escape(claims.email ?? '')})</p>`);
       }
       if (url.pathname === '/logout') {
@@ -97,6 +104,8 @@ export async function startRelyingParty({ issuer, clientId, clientSecret }) {
   return {
     base: `http://127.0.0.1:${server.address().port}`,
     get lastIdToken() { return lastIdToken; },
+    get lastTokens() { return lastTokens; },
+    get lastClaims() { return lastClaims; },
     close() { server.close(); },
   };
 }
