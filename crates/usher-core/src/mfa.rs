@@ -61,7 +61,10 @@ fn policy(core: &Core) -> ThrottlePolicy {
 }
 
 /// Whether the person has a second factor a sign-in must ask for: a confirmed
-/// authenticator app, or a passkey (not marked suspect).
+/// authenticator app, or a passkey — even one marked suspect (its counter went
+/// backwards): such a passkey is refused, but it must not silently turn the account
+/// back into a password-only one; the person then needs a recovery code, or the
+/// operator's `usher user mfa-reset`.
 pub async fn has_second_factor(core: &Core, user: &UserId) -> Result<bool, Failure> {
     let factors = core.stores.factors.clone();
     let passkeys = core.stores.passkeys.clone();
@@ -70,7 +73,7 @@ pub async fn has_second_factor(core: &Core, user: &UserId) -> Result<bool, Failu
         if factors.get_totp(&user)?.is_some_and(|f| f.confirmed) {
             return Ok(true);
         }
-        Ok(passkeys.list_passkeys(&user)?.iter().any(|p| !p.suspect))
+        Ok(!passkeys.list_passkeys(&user)?.is_empty())
     })
     .await
 }

@@ -376,3 +376,28 @@ async fn the_interaction_waits_at_its_second_factor_step_and_debug_shows_no_secr
         assert!(!shown.contains(secret), "{shown}");
     }
 }
+
+#[tokio::test]
+async fn a_suspect_passkey_still_counts_as_a_second_factor_so_a_password_is_not_enough() {
+    use usher_domain::{Passkey, PasskeyName, PasskeyStore};
+    let node = TestNode::new();
+    let app = first_party(&node);
+    let alice = node.person("alice");
+    let passkey = Passkey {
+        id: "pk-1".to_owned(),
+        user_id: alice.id.clone(),
+        credential_id: "Y3JlZGVudGlhbA".to_owned(),
+        name: PasskeyName::parse("Laptop").unwrap(),
+        credential: "{}".to_owned(),
+        created_at: node.now(),
+        last_used_at: None,
+        suspect: false,
+    };
+    assert!(node.db.insert_passkey(&passkey).unwrap());
+    assert!(node.db.mark_passkey_suspect("pk-1").unwrap());
+    // Refused at sign-in, but the account does not fall back to a password alone: the
+    // second step is asked (a recovery code, or the operator's mfa-reset), and the
+    // suspect passkey is not offered.
+    let page = password_step(&node, &app).await;
+    assert!(!page.passkey && page.setup.is_none());
+}

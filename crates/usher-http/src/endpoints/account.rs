@@ -475,7 +475,8 @@ async fn passkey_add_post(
     }
 }
 
-/// `POST /account/passkeys/remove`: removes the passkey `id` (with `confirm=yes`).
+/// `POST /account/passkeys/remove`: removes the session's person's passkey `id` (a
+/// passkey of anyone else's is not found).
 async fn passkey_remove_post(
     req: HttpRequest,
     body: web::Bytes,
