@@ -39,7 +39,9 @@ use crate::failure::{Failure, blocking};
 use crate::metrics::{self, Counter};
 use crate::{Core, Settings, secret_pair};
 
-pub use authentication::{AuthenticationOutcome, finish_authentication, start_authentication};
+pub use authentication::{
+    AuthenticationOutcome, answer, finish_authentication, start_authentication,
+};
 pub use registration::{RegistrationOutcome, finish_registration, start_registration};
 
 /// The longest ceremony id accepted (ours are 43 characters); longer text is not looked up.

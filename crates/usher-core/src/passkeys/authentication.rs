@@ -268,3 +268,23 @@ fn refused(
     }
     outcome
 }
+
+/// A posted sign-in answer, decided as a form decides it: an answer longer than
+/// [`super::MAX_RESPONSE_LEN`], or any answer where passkeys are unavailable, is
+/// [`AuthenticationOutcome::Invalid`]; only a failing dependency is an error. The login
+/// page and the second step both post answers through here.
+pub async fn answer(
+    core: &Core,
+    ceremony_id: &str,
+    binding: Option<&str>,
+    response: &str,
+) -> Result<AuthenticationOutcome, Failure> {
+    if response.len() > super::MAX_RESPONSE_LEN {
+        return Ok(AuthenticationOutcome::Invalid);
+    }
+    match finish_authentication(core, ceremony_id, binding, response).await {
+        Ok(outcome) => Ok(outcome),
+        Err(PasskeyError::Unavailable) => Ok(AuthenticationOutcome::Invalid),
+        Err(PasskeyError::Failure(f)) => Err(f),
+    }
+}

@@ -15,7 +15,7 @@ use super::interaction;
 use super::login::{LoginOutcome, after_login, new_session};
 use super::{Cookies, Form, FormFields, LoginForm, SignInOutcome};
 use crate::Core;
-use crate::passkeys::{self, AuthenticationOutcome, PasskeyError};
+use crate::passkeys::{self, AuthenticationOutcome};
 
 /// What the passkey form posted: the login form's interaction fields, the ceremony id
 /// and the authenticator's answer (JSON). `Debug` shows neither.
@@ -62,30 +62,13 @@ pub async fn login(core: &Core, attempt: PasskeyAttempt<'_>, cookies: Cookies<'_
         },
         username: String::new(),
         binding: None,
-        passkeys: true,
+        passkeys: passkeys::available(&core.settings),
     };
-    let outcome = if attempt.credential.len() > passkeys::MAX_RESPONSE_LEN {
-        AuthenticationOutcome::Invalid
-    } else {
-        match passkeys::finish_authentication(
-            core,
-            attempt.ceremony,
-            cookies.binding,
-            attempt.credential,
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(PasskeyError::Unavailable) => {
-                return LoginOutcome::PasskeyNotAccepted(LoginForm {
-                    passkeys: false,
-                    ..page
-                });
-            }
-            Err(PasskeyError::Failure(f)) => {
-                return LoginOutcome::Refused(SignInOutcome::failure(f));
-            }
-        }
+    let answered =
+        passkeys::answer(core, attempt.ceremony, cookies.binding, attempt.credential).await;
+    let outcome = match answered {
+        Ok(o) => o,
+        Err(f) => return LoginOutcome::Refused(SignInOutcome::failure(f)),
     };
     let AuthenticationOutcome::Accepted { user_id, amr, .. } = outcome else {
         return LoginOutcome::PasskeyNotAccepted(page);

@@ -29,7 +29,7 @@ use super::{
 };
 use crate::mfa::enroll::{self, ConfirmOutcome, TotpSetup};
 use crate::mfa::{self, RecoveryOutcome, TotpOutcome};
-use crate::passkeys::{self, AuthenticationOutcome, PasskeyError};
+use crate::passkeys::{self, AuthenticationOutcome};
 use crate::redact::REDACTED;
 use crate::{Core, Failure, secret_pair};
 
@@ -304,21 +304,11 @@ pub async fn submit_passkey(
         Ok(n) => n,
         Err(e) => return e.into(),
     };
-    let outcome = if attempt.credential.len() > passkeys::MAX_RESPONSE_LEN {
-        AuthenticationOutcome::Invalid
-    } else {
-        match passkeys::finish_authentication(
-            core,
-            attempt.ceremony,
-            cookies.binding,
-            attempt.credential,
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(PasskeyError::Unavailable) => AuthenticationOutcome::Invalid,
-            Err(PasskeyError::Failure(f)) => return f.into(),
-        }
+    let answered =
+        passkeys::answer(core, attempt.ceremony, cookies.binding, attempt.credential).await;
+    let outcome = match answered {
+        Ok(o) => o,
+        Err(f) => return f.into(),
     };
     let amr = match outcome {
         AuthenticationOutcome::Accepted { user_id, amr, .. } if user_id == user.id => {
