@@ -292,3 +292,19 @@ pub fn plural_seconds(s: i64) -> String {
         format!("{s} seconds")
     }
 }
+
+/// A sign-in that passed (password, passkey or second step): the new session's cookie,
+/// set on whatever `next` renders.
+pub fn signed_in(state: &Core, session_cookie_value: String, next: SignInOutcome) -> HttpResponse {
+    let cookie = cookies::make(
+        &state.settings,
+        cookies::SESSION,
+        session_cookie_value,
+        state.settings.session_ttl,
+    );
+    let mut response = render(state, next);
+    if response.add_cookie(&cookie).is_err() {
+        return failure_page(Failure::Internal);
+    }
+    response
+}

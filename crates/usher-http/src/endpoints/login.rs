@@ -9,10 +9,8 @@ use usher_core::sign_in::login::{self, LoginAttempt, LoginOutcome};
 
 use crate::Core;
 use crate::client_address;
-use crate::cookies;
 use crate::flow::{self, RequestCookies};
 use crate::params;
-use crate::respond::Failure;
 use crate::routes;
 
 const WRONG: &str = "The username or password is incorrect.";
@@ -35,19 +33,7 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
             session_cookie_value,
             next,
             ..
-        } => {
-            let cookie = cookies::make(
-                &state.settings,
-                cookies::SESSION,
-                session_cookie_value,
-                state.settings.session_ttl,
-            );
-            let mut response = flow::render(&state, next);
-            if response.add_cookie(&cookie).is_err() {
-                return flow::failure_page(Failure::Internal);
-            }
-            response
-        }
+        } => flow::signed_in(&state, session_cookie_value, next),
         LoginOutcome::SecondFactor(form) => flow::second_factor_page(&form),
         LoginOutcome::PasskeyNotAccepted(page) => flow::login_page(
             StatusCode::UNAUTHORIZED,

@@ -9,10 +9,8 @@ use usher_core::sign_in::login::LoginOutcome;
 use usher_core::sign_in::passkey::{self, PasskeyAttempt};
 
 use crate::Core;
-use crate::cookies;
 use crate::flow::{self, RequestCookies};
 use crate::params;
-use crate::respond::Failure;
 use crate::routes;
 
 async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
@@ -31,19 +29,7 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
             session_cookie_value,
             next,
             ..
-        } => {
-            let cookie = cookies::make(
-                &state.settings,
-                cookies::SESSION,
-                session_cookie_value,
-                state.settings.session_ttl,
-            );
-            let mut response = flow::render(&state, next);
-            if response.add_cookie(&cookie).is_err() {
-                return flow::failure_page(Failure::Internal);
-            }
-            response
-        }
+        } => flow::signed_in(&state, session_cookie_value, next),
         LoginOutcome::PasskeyNotAccepted(page) | LoginOutcome::WrongPassword(page) => {
             flow::login_page(
                 StatusCode::UNAUTHORIZED,

@@ -7,10 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use usher_core::sign_in::second_factor::{self, SecondFactorAttempt, SecondFactorOutcome};
 
 use crate::Core;
-use crate::cookies;
 use crate::flow::{self, RequestCookies};
 use crate::params;
-use crate::respond::Failure;
 use crate::routes;
 
 async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
@@ -36,19 +34,7 @@ pub fn render(state: &Core, outcome: SecondFactorOutcome) -> HttpResponse {
             session_cookie_value,
             next,
             ..
-        } => {
-            let cookie = cookies::make(
-                &state.settings,
-                cookies::SESSION,
-                session_cookie_value,
-                state.settings.session_ttl,
-            );
-            let mut response = flow::render(state, next);
-            if response.add_cookie(&cookie).is_err() {
-                return flow::failure_page(Failure::Internal);
-            }
-            response
-        }
+        } => flow::signed_in(state, session_cookie_value, next),
         SecondFactorOutcome::Again(page) => flow::second_factor_page(&page),
         SecondFactorOutcome::Refused(outcome) => flow::render(state, outcome),
     }
