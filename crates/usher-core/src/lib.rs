@@ -18,6 +18,7 @@ pub mod client_address;
 pub mod client_auth;
 mod core;
 pub mod counted;
+pub mod everywhere;
 pub mod failure;
 pub mod grants;
 pub mod id_token_hint;

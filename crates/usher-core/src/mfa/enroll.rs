@@ -8,7 +8,7 @@
 //! Used by the sign-in's second step (a person who must have a second factor and has
 //! none) and by the account page.
 
-use usher_domain::{RecoveryCode, RevokeReason, TotpCode, TotpFactor, User, UserId};
+use usher_domain::{RecoveryCode, TotpCode, TotpFactor, User, UserId};
 use usher_keys::TotpSecret;
 
 use super::{clear, refused, reserve, throttled};
@@ -96,22 +96,9 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// Ends every session and refresh family of `user`: a second factor was just added, so
-/// nothing signed in without it may go on (a password thief's session among them). As
-/// `usher user revoke-sessions`: families, sessions, families again (a code exchange
-/// racing the sessions' end).
+/// nothing signed in without it may go on (a password thief's session among them).
 pub async fn end_sessions_and_families(core: &Core, user: &UserId) -> Result<(), Failure> {
-    let now = core.now();
-    let families = core.stores.families.clone();
-    families
-        .revoke_user(user, RevokeReason::UserSessions, now)
-        .await?;
-    let sessions = core.stores.sessions.clone();
-    let owner = user.clone();
-    let ended = blocking(move || sessions.delete_user_sessions(&owner)).await?;
-    families
-        .revoke_user(user, RevokeReason::UserSessions, now)
-        .await?;
-    tracing::warn!(event = "sessions_ended_for_new_factor", sub = %user, sessions = ended, "a second factor was added: every earlier session and refresh family ended");
+    crate::everywhere::end_person(core, user, crate::everywhere::Why::NewFactor).await?;
     Ok(())
 }
 

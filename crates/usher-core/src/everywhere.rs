@@ -1,0 +1,62 @@
+//! Ending everything a person is signed in with: every browser session and every
+//! refresh-token family. One function serves every reason (a second factor added, a
+//! password reset, "sign out everywhere", an operator's request), so that each of them
+//! ends the same things in the same order, and whatever more must happen when a person's
+//! sign-ins end (telling the apps) is added in one place.
+
+use usher_domain::{RevokeReason, UserId};
+
+use crate::Core;
+use crate::failure::{Failure, blocking};
+
+/// Why a person's sessions and families end; named in the `warn` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// A second factor was added: nothing signed in without it may go on (a password
+    /// thief's session among them).
+    NewFactor,
+    /// The password was reset through a mailed link.
+    PasswordReset,
+    /// The person chose "sign out everywhere".
+    SignOutEverywhere,
+}
+
+impl Why {
+    fn as_str(self) -> &'static str {
+        match self {
+            Why::NewFactor => "new_factor",
+            Why::PasswordReset => "password_reset",
+            Why::SignOutEverywhere => "sign_out_everywhere",
+        }
+    }
+}
+
+/// What was ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ended {
+    pub sessions: usize,
+}
+
+/// Ends every session and refresh family of `user`. As `usher user revoke-sessions`:
+/// families, sessions, families again (a code exchange racing the sessions' end).
+pub async fn end_person(core: &Core, user: &UserId, why: Why) -> Result<Ended, Failure> {
+    let now = core.now();
+    let families = core.stores.families.clone();
+    families
+        .revoke_user(user, RevokeReason::UserSessions, now)
+        .await?;
+    let sessions = core.stores.sessions.clone();
+    let owner = user.clone();
+    let ended = blocking(move || sessions.delete_user_sessions(&owner)).await?;
+    families
+        .revoke_user(user, RevokeReason::UserSessions, now)
+        .await?;
+    tracing::warn!(
+        event = "sessions_ended",
+        reason = why.as_str(),
+        sub = %user,
+        sessions = ended,
+        "every session and refresh family of the person ended"
+    );
+    Ok(Ended { sessions: ended })
+}
