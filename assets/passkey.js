@@ -34,7 +34,9 @@
 //   binary members base64url) goes into the `credential` field and the form is submitted
 //   for real. On failure (cancelled, timed out, refused) nothing is posted: the form
 //   gets `data-passkey-state="error"`, the status element gets the error's name in
-//   `data-error` and the text of its `data-passkey-error-text` (if any); the person can
+//   `data-error` and the text of its `data-passkey-error-text` (if any) — or, when the
+//   options request was answered 429 (too many ceremonies started lately; error name
+//   `TooManyRequests`), of its `data-passkey-busy-text` if it has one; the person can
 //   press the button again. A new press re-fetches options when an options URL is given
 //   (a ceremony is single-use); with inline options the page must be reloaded for a new
 //   ceremony if the server already consumed the first one.
@@ -155,7 +157,11 @@
       body: body,
     }).then(function (response) {
       if (!response.ok) {
-        throw new Error("options request failed: " + response.status);
+        const error = new Error("options request failed: " + response.status);
+        if (response.status === 429) {
+          error.name = "TooManyRequests";
+        }
+        throw error;
       }
       return response.json();
     });
@@ -201,8 +207,11 @@
     form.setAttribute("data-passkey-state", "error");
     const status = form.querySelector("[data-passkey-status]");
     if (status) {
-      status.setAttribute("data-error", (error && error.name) || "Error");
-      const text = status.getAttribute("data-passkey-error-text");
+      const name = (error && error.name) || "Error";
+      status.setAttribute("data-error", name);
+      const text =
+        (name === "TooManyRequests" && status.getAttribute("data-passkey-busy-text")) ||
+        status.getAttribute("data-passkey-error-text");
       if (text) {
         status.textContent = text;
       }

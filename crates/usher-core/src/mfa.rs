@@ -7,7 +7,13 @@
 //! Guessing is limited like passwords: every attempt first reserves a slot on the
 //! person's own throttle key, `mfa:<user id>` (the login throttle's rule and settings,
 //! `throttle.rs`; a key no username key can equal, since those start with `user:`), and
-//! only a success clears it. A code is accepted once: the matched time step is recorded
+//! only a success clears it. Authenticator-app codes are also capped per day: the
+//! person's key `mfa-day:<user id>` takes [`DAILY_CODE_FAILURES`] wrong codes in 24
+//! hours and then refuses app codes, unchecked, for 24 hours; a recovery code (60
+//! bits, nothing to guess) or a passkey still works, and the page says so. Without the
+//! cap, the 15-minute windows let about 700 guesses a day through, which over months
+//! finds a six-digit code (three valid codes a window) with a real chance. A code is
+//! accepted once: the matched time step is recorded
 //! with one compare-and-set (`FactorStore::accept_totp_step`), a recovery code is spent
 //! with one `UPDATE … WHERE used_at IS NULL`. Codes never reach a log line; failures
 //! and the use of a recovery code are security events at `warn`.
@@ -33,6 +39,9 @@ pub enum TotpOutcome {
     Replayed,
     /// Too many failures: nothing was checked; wait this many seconds.
     Throttled { wait: i64 },
+    /// Too many wrong app codes today: app codes are refused unchecked for this many
+    /// seconds; a recovery code or a passkey still works.
+    DailyCap { wait: i64 },
     /// The person has no confirmed authenticator app.
     NoFactor,
 }
@@ -51,6 +60,26 @@ pub enum RecoveryOutcome {
 /// The throttle key of a person's second-factor attempts.
 pub fn throttle_key(user: &UserId) -> String {
     format!("mfa:{user}")
+}
+
+/// Wrong authenticator-app codes a person may send in 24 hours; the last of them locks
+/// app codes for 24 hours (recovery codes and passkeys are not counted or locked).
+pub const DAILY_CODE_FAILURES: u32 = 30;
+
+/// The key of the daily cap on a person's authenticator-app codes.
+pub fn daily_key(user: &UserId) -> String {
+    format!("mfa-day:{user}")
+}
+
+/// The daily cap as a throttle rule: one window of a day, every lock a day.
+pub fn daily_policy() -> ThrottlePolicy {
+    const DAY: i64 = 24 * 60 * 60;
+    ThrottlePolicy {
+        max_failures: DAILY_CODE_FAILURES,
+        first_lock: DAY,
+        window: DAY,
+        max_lock: DAY,
+    }
 }
 
 fn policy(core: &Core) -> ThrottlePolicy {
@@ -119,14 +148,19 @@ pub(crate) enum CodeCheck {
     Wrong,
     /// Too many failures: nothing was checked; wait this many seconds.
     Throttled { wait: i64 },
+    /// The daily cap on app codes is reached: nothing was checked; wait this many
+    /// seconds (or use a recovery code or a passkey).
+    DailyCap { wait: i64 },
 }
 
 /// The shared part of checking an authenticator-app code, for sign-in
-/// ([`verify_totp`]) and for confirming a new app (the account page): reserve an
-/// attempt on `mfa:<user id>`, open the sealed secret, and find the step whose code
-/// matches (±1 step, compared in constant time). Records nothing: the caller accepts
-/// the step with its own compare-and-set and then calls [`succeeded`]. Security events
-/// are logged here, with `method`.
+/// ([`verify_totp`]) and for confirming a new app (`enroll::confirm_totp`): reserve an
+/// attempt on the daily cap `mfa-day:<user id>` and then on `mfa:<user id>`, open the
+/// sealed secret, and find the step whose code matches (±1 step, compared in constant
+/// time). A matched code gives its daily reservation back (only wrong codes count
+/// there); it records nothing else: the caller accepts the step with its own
+/// compare-and-set and then calls [`succeeded`]. Security events are logged here, with
+/// `method`.
 pub(crate) async fn check_code(
     core: &Core,
     user: &UserId,
@@ -134,13 +168,40 @@ pub(crate) async fn check_code(
     code: &TotpCode,
     method: &'static str,
 ) -> Result<CodeCheck, Failure> {
+    let throttle = core.stores.throttle.clone();
+    let (key, now) = (daily_key(user), core.now());
+    let daily = match blocking(move || throttle.reserve_attempt(&key, now, &daily_policy())).await?
+    {
+        Reservation::Granted(counters) => counters,
+        Reservation::Refused { until } => {
+            metrics::inc(Counter::SecondFactorEvents, "daily_cap");
+            tracing::warn!(
+                event = "second_factor_daily_cap",
+                sub = %user,
+                method,
+                "authenticator-app code refused unchecked: too many wrong codes today"
+            );
+            return Ok(CodeCheck::DailyCap {
+                wait: (until.seconds() - now.seconds()).max(1),
+            });
+        }
+    };
+    let give_back_daily = || {
+        let throttle = core.stores.throttle.clone();
+        let key = daily_key(user);
+        blocking(move || throttle.release_attempt(&key, &daily, &daily_policy()))
+    };
     if let Err(wait) = reserve(core, user).await? {
+        give_back_daily().await?;
         throttled(user, method);
         return Ok(CodeCheck::Throttled { wait });
     }
     let secret = open_secret(core, user, factor)?;
     match secret.verify(code, core.now()) {
-        Some(step) => Ok(CodeCheck::Matched { step }),
+        Some(step) => {
+            give_back_daily().await?;
+            Ok(CodeCheck::Matched { step })
+        }
         None => {
             refused(user, method, "wrong");
             Ok(CodeCheck::Wrong)
@@ -191,6 +252,7 @@ pub async fn verify_totp(
         CodeCheck::Matched { step } => step,
         CodeCheck::Wrong => return Ok(TotpOutcome::Wrong),
         CodeCheck::Throttled { wait } => return Ok(TotpOutcome::Throttled { wait }),
+        CodeCheck::DailyCap { wait } => return Ok(TotpOutcome::DailyCap { wait }),
     };
     let factors = core.stores.factors.clone();
     let owner = user.clone();

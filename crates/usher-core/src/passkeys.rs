@@ -31,10 +31,12 @@ mod registration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use usher_domain::{
-    CEREMONY_TTL_SECONDS, CeremonyKind, Passkey, PasskeyName, UnixTime, UserId, WebauthnCeremony,
+    CEREMONY_TTL_SECONDS, CeremonyKind, Passkey, PasskeyName, Reservation, ThrottlePolicy,
+    UnixTime, UserId, WebauthnCeremony,
 };
 use webauthn_rs::prelude::{Url, Uuid, Webauthn, WebauthnBuilder};
 
+use crate::client_address::ClientAddress;
 use crate::failure::{Failure, blocking};
 use crate::metrics::{self, Counter};
 use crate::{Core, Settings, secret_pair};
@@ -51,6 +53,65 @@ const MAX_CEREMONY_ID_LEN: usize = 128;
 /// real one is a few kilobytes (an attestation with a certificate chain).
 pub const MAX_RESPONSE_LEN: usize = 64 * 1024;
 
+/// The most passkeys one person may have. A cap keeps one account's rows (and the
+/// exclusion list sent with every registration) small; nobody needs more.
+pub const MAX_PASSKEYS: usize = 25;
+
+/// Ceremonies one address (a sign-in) or one person (a registration) may start in five
+/// minutes. Every start stores a row that lives five minutes, and the login page starts
+/// one on every load (autofill); a person never needs more than a few.
+pub const CEREMONIES_PER_STARTER: u32 = 30;
+
+/// Ceremonies everyone together may start in five minutes: bounds the table when many
+/// addresses start ceremonies at once (an IPv6 attacker has many /64 networks). Reaching
+/// it delays passkey sign-ins for up to five minutes; passwords are not affected.
+pub const CEREMONIES_IN_ALL: u32 = 20_000;
+
+/// Who a new ceremony is counted against.
+#[derive(Debug, Clone, Copy)]
+pub enum Starter<'a> {
+    /// A sign-in: the client address (not counted per address when unknown or behind an
+    /// untrusted proxy; then only the total counts).
+    Address(&'a ClientAddress),
+    /// A registration: the signed-in person.
+    Person(&'a UserId),
+}
+
+/// Reserves one ceremony start for `starter` and one in the total, or says how long to
+/// wait. A start is never given back: what is limited is rows written.
+async fn reserve_start(core: &Core, starter: Starter<'_>) -> Result<(), PasskeyError> {
+    let own = match starter {
+        Starter::Address(address) => address.throttle_key().map(|k| format!("passkey-start:{k}")),
+        Starter::Person(user) => Some(format!("passkey-start:user:{user}")),
+    };
+    let keys = own
+        .into_iter()
+        .map(|k| (k, CEREMONIES_PER_STARTER))
+        .chain([("passkey-start:all".to_owned(), CEREMONIES_IN_ALL)]);
+    for (key, most) in keys {
+        let policy = ThrottlePolicy {
+            max_failures: most,
+            first_lock: CEREMONY_TTL_SECONDS,
+            window: CEREMONY_TTL_SECONDS,
+            max_lock: CEREMONY_TTL_SECONDS,
+        };
+        let throttle = core.stores.throttle.clone();
+        let now = core.now();
+        let reserved = blocking(move || throttle.reserve_attempt(&key, now, &policy)).await?;
+        if let Reservation::Refused { until } = reserved {
+            metrics::inc(Counter::PasskeyEvents, "start_refused");
+            tracing::warn!(
+                event = "passkey_start_refused",
+                "a passkey ceremony was not started: too many started lately"
+            );
+            return Err(PasskeyError::Busy {
+                wait: (until.seconds() - now.seconds()).max(1),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Why a passkey ceremony could not run at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PasskeyError {
@@ -58,6 +119,14 @@ pub enum PasskeyError {
     /// needs a domain name as the relying-party id. Offer no passkey on any page.
     #[error("passkeys need an issuer whose host is a domain name")]
     Unavailable,
+    /// Too many ceremonies were started lately from this address (a sign-in), by this
+    /// person (a registration), or by everyone together: nothing was stored; wait this
+    /// many seconds.
+    #[error("too many passkey ceremonies started: wait {wait} seconds")]
+    Busy { wait: i64 },
+    /// The person already has [`MAX_PASSKEYS`] passkeys: remove one to add another.
+    #[error("the person has the most passkeys allowed")]
+    Full,
     /// A dependency failed.
     #[error("{0:?}")]
     Failure(Failure),

@@ -48,8 +48,8 @@ pub use passkey::{
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use ports::{
     ClientStore, CodeStore, ConsentStore, FactorStore, FormTokenStore, InteractionStore, KeyStore,
-    NonceStore, PasskeyStore, Ping, RevocationStore, SessionStore, StoreError, ThrottleStore,
-    UserStore,
+    NonceStore, PasskeyInsert, PasskeyStore, Ping, RevocationStore, SessionStore, StoreError,
+    ThrottleStore, UserStore,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use session::{

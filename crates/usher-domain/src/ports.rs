@@ -287,13 +287,26 @@ pub trait FactorStore: Send + Sync {
     fn delete_factors(&self, user: &UserId) -> Result<usize, StoreError>;
 }
 
+/// What [`PasskeyStore::insert_passkey`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyInsert {
+    Stored,
+    /// The credential id is already stored; nothing was written.
+    Duplicate,
+    /// The person has the most passkeys allowed; nothing was written.
+    Full,
+}
+
 /// Passkeys and the WebAuthn ceremonies in flight (issue 14, docs/design/mfa.md). Each
 /// single-use rule is one statement: a ceremony is taken by one `DELETE … RETURNING`, a
 /// credential is updated by one compare-and-set on the value it was read as.
 pub trait PasskeyStore: Send + Sync {
-    /// Stores a new passkey. `false`, storing nothing, if its credential id is already
-    /// stored (for this person or another: `credential_id` is unique).
-    fn insert_passkey(&self, passkey: &Passkey) -> Result<bool, StoreError>;
+    /// Stores a new passkey unless its credential id is already stored (for this person
+    /// or another: `credential_id` is unique) or its person already has `most` passkeys.
+    /// The count and the insert are one transaction serialised per person (an advisory lock
+    /// per person on PostgreSQL, the write lock on SQLite): concurrent inserts never
+    /// pass the cap together.
+    fn insert_passkey(&self, passkey: &Passkey, most: usize) -> Result<PasskeyInsert, StoreError>;
     /// The person's passkeys, oldest first.
     fn list_passkeys(&self, user: &UserId) -> Result<Vec<Passkey>, StoreError>;
     /// The passkey whose WebAuthn credential id (base64url) is `credential_id`.

@@ -242,6 +242,14 @@ pub fn second_factor_page(form: &SecondFactorForm) -> HttpResponse {
                 plural_seconds(wait)
             )),
         ),
+        Some(SecondFactorProblem::DailyCap { wait }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(format!(
+                "Too many wrong codes from your app today: codes from the app are not \
+                 accepted for the next {}. Use a recovery code or a passkey instead.",
+                plural_hours(wait)
+            )),
+        ),
     };
     let qr = form
         .setup
@@ -290,6 +298,16 @@ pub fn plural_seconds(s: i64) -> String {
         "1 second".to_owned()
     } else {
         format!("{s} seconds")
+    }
+}
+
+/// A wait of many seconds in whole hours, rounded up ("1 hour", "24 hours").
+pub fn plural_hours(s: i64) -> String {
+    let hours = (s.max(1) + 3599) / 3600;
+    if hours == 1 {
+        "1 hour".to_owned()
+    } else {
+        format!("{hours} hours")
     }
 }
 

@@ -16,9 +16,10 @@
 //! `throttle.rs`). Credentials and sealed states never appear in error messages.
 
 use diesel::prelude::*;
+use diesel::result::Error as DieselError;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use usher_domain::{
-    CeremonyKind, Passkey, PasskeyName, PasskeyStore, StoreError, UnixTime, UserId,
+    CeremonyKind, Passkey, PasskeyInsert, PasskeyName, PasskeyStore, StoreError, UnixTime, UserId,
     WebauthnCeremony,
 };
 
@@ -36,6 +37,28 @@ const INSERT_PASSKEY_SQL: &str = "INSERT INTO passkeys \
 /// $1 id hash.
 const TAKE_CEREMONY_SQL: &str = "DELETE FROM webauthn_ceremonies WHERE id_hash = $1 \
      RETURNING id_hash, kind, user_id, state, browser_hash, expires_at";
+
+/// The first key of the transaction-scoped advisory lock that serialises one person's
+/// passkey inserts on PostgreSQL (the second is a hash of the person's id; "Pk" in
+/// ASCII). The two-key lock space is apart from the one-key locks of `keys.rs`.
+const PASSKEY_LOCK: i32 = 0x50_6b;
+
+/// Serialises the passkey inserts of one person inside a transaction: an advisory lock
+/// on PostgreSQL; on SQLite a write that changes nothing takes the database's
+/// write lock (waiting up to the busy timeout), held until the transaction ends.
+fn lock_person(conn: &mut AnyConnection, user: &str) -> QueryResult<()> {
+    match conn {
+        AnyConnection::Postgresql(c) => diesel::sql_query(format!(
+            "SELECT pg_advisory_xact_lock({PASSKEY_LOCK}, hashtext($1))"
+        ))
+        .bind::<Text, _>(user)
+        .execute(c),
+        AnyConnection::Sqlite(c) => {
+            diesel::sql_query("UPDATE passkeys SET suspect = suspect WHERE 1 = 0").execute(c)
+        }
+    }
+    .map(|_| ())
+}
 
 /// PostgreSQL's `$n` placeholders as SQLite's `?n` (the statements have no other `$`).
 fn for_backend(conn: &AnyConnection, sql: &str) -> String {
@@ -126,22 +149,39 @@ struct NewCeremonyRow<'a> {
 }
 
 impl PasskeyStore for Database {
-    fn insert_passkey(&self, passkey: &Passkey) -> Result<bool, StoreError> {
+    fn insert_passkey(&self, passkey: &Passkey, most: usize) -> Result<PasskeyInsert, StoreError> {
         let mut conn = self.conn()?;
-        let query = diesel::sql_query(for_backend(&conn, INSERT_PASSKEY_SQL))
-            .bind::<Text, _>(&passkey.id)
-            .bind::<Text, _>(passkey.user_id.as_str())
-            .bind::<Text, _>(&passkey.credential_id)
-            .bind::<Text, _>(passkey.name.as_str())
-            .bind::<Text, _>(&passkey.credential)
-            .bind::<BigInt, _>(passkey.created_at.seconds())
-            .bind::<Nullable<BigInt>, _>(passkey.last_used_at.map(UnixTime::seconds))
-            .bind::<Bool, _>(passkey.suspect);
-        match &mut *conn {
-            AnyConnection::Sqlite(c) => query.execute(c),
-            AnyConnection::Postgresql(c) => query.execute(c),
-        }
-        .map(|written| written == 1)
+        let sql = for_backend(&conn, INSERT_PASSKEY_SQL);
+        let most = i64::try_from(most).unwrap_or(i64::MAX);
+        let owner = passkey.user_id.as_str();
+        conn.transaction::<_, DieselError, _>(|c| {
+            lock_person(c, owner)?;
+            let held: i64 = passkeys::table
+                .filter(passkeys::user_id.eq(owner))
+                .count()
+                .get_result(c)?;
+            if held >= most {
+                return Ok(PasskeyInsert::Full);
+            }
+            let query = diesel::sql_query(&sql)
+                .bind::<Text, _>(&passkey.id)
+                .bind::<Text, _>(owner)
+                .bind::<Text, _>(&passkey.credential_id)
+                .bind::<Text, _>(passkey.name.as_str())
+                .bind::<Text, _>(&passkey.credential)
+                .bind::<BigInt, _>(passkey.created_at.seconds())
+                .bind::<Nullable<BigInt>, _>(passkey.last_used_at.map(UnixTime::seconds))
+                .bind::<Bool, _>(passkey.suspect);
+            let written = match &mut **c {
+                AnyConnection::Sqlite(c) => query.execute(c),
+                AnyConnection::Postgresql(c) => query.execute(c),
+            }?;
+            Ok(if written == 1 {
+                PasskeyInsert::Stored
+            } else {
+                PasskeyInsert::Duplicate
+            })
+        })
         .map_err(|e| match unique_violation(&e) {
             Some(_) => StoreError::Conflict("a passkey with this id already exists".into()),
             None => unavailable(e),

@@ -19,7 +19,9 @@ use usher_domain::{
     ScopeSet, Session, SessionStore, SigningKeyRecord, StoreError, ThrottlePolicy, ThrottleStore,
     TotpFactor, UnixTime, User, UserId, UserStore, Username,
 };
-use usher_domain::{CeremonyKind, Passkey, PasskeyName, PasskeyStore, WebauthnCeremony};
+use usher_domain::{
+    CeremonyKind, Passkey, PasskeyInsert, PasskeyName, PasskeyStore, WebauthnCeremony,
+};
 use usher_store::Database;
 use usher_store::testing::TestDb;
 
@@ -94,6 +96,7 @@ contract!(
     a_sealed_totp_secret_is_resealed_by_compare_and_set,
     a_recovery_code_is_spent_once_and_replacing_voids_the_old_ones,
     concurrent_spenders_of_one_recovery_code_have_one_winner,
+    a_person_has_at_most_the_cap_of_passkeys_even_under_concurrent_inserts,
     factors_are_deleted_per_person_and_with_the_person,
     a_passkey_round_trips_and_its_credential_id_is_stored_once,
     passkeys_are_renamed_and_removed_only_by_their_person,
@@ -1813,8 +1816,8 @@ mod cases {
             last_used_at: Some(UnixTime(30)),
             ..passkey("pk-a", "u-1", 10)
         };
-        assert_eq!(db.insert_passkey(&second), Ok(true));
-        assert_eq!(db.insert_passkey(&first), Ok(true));
+        assert_eq!(db.insert_passkey(&second, 25), Ok(PasskeyInsert::Stored));
+        assert_eq!(db.insert_passkey(&first, 25), Ok(PasskeyInsert::Stored));
         // Oldest first, every field kept.
         assert_eq!(
             db.list_passkeys(&uid("u-1")),
@@ -1828,13 +1831,13 @@ mod cases {
             id: "pk-c".into(),
             ..first.clone()
         };
-        assert_eq!(db.insert_passkey(&again), Ok(false));
+        assert_eq!(db.insert_passkey(&again, 25), Ok(PasskeyInsert::Duplicate));
         let bobs = Passkey {
             id: "pk-d".into(),
             user_id: uid("u-2"),
             ..first.clone()
         };
-        assert_eq!(db.insert_passkey(&bobs), Ok(false));
+        assert_eq!(db.insert_passkey(&bobs, 25), Ok(PasskeyInsert::Duplicate));
         assert_eq!(db.list_passkeys(&uid("u-2")), Ok(vec![]));
         assert_eq!(db.find_passkey("cred-pk-a"), Ok(Some(first.clone())));
         // Usher's own id is unique too.
@@ -1843,14 +1846,49 @@ mod cases {
             ..first
         };
         assert!(matches!(
-            db.insert_passkey(&same_id),
+            db.insert_passkey(&same_id, 25),
             Err(StoreError::Conflict(_))
         ));
     }
 
+    pub fn a_person_has_at_most_the_cap_of_passkeys_even_under_concurrent_inserts(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        seed(db);
+        for i in 0..3 {
+            let p = passkey(&format!("pk-{i}"), "u-1", 10 + i);
+            assert_eq!(db.insert_passkey(&p, 5), Ok(PasskeyInsert::Stored));
+        }
+        // Twenty racing inserts of distinct credentials, two places left.
+        let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let db2 = db.clone();
+        let won = race(20, move || {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let p = passkey(&format!("pk-r{n}"), "u-1", 100);
+            match db2.insert_passkey(&p, 5).unwrap() {
+                PasskeyInsert::Stored => true,
+                PasskeyInsert::Full => false,
+                PasskeyInsert::Duplicate => panic!("distinct credentials"),
+            }
+        });
+        assert_eq!(won, 2);
+        assert_eq!(t.count("passkeys WHERE user_id = 'u-1'"), 5);
+        // Another person's cap is their own.
+        assert_eq!(
+            db.insert_passkey(&passkey("pk-b1", "u-2", 10), 5),
+            Ok(PasskeyInsert::Stored)
+        );
+        // A full person's duplicate is still a duplicate nowhere written.
+        assert_eq!(
+            db.insert_passkey(&passkey("pk-x", "u-1", 10), 5),
+            Ok(PasskeyInsert::Full)
+        );
+    }
+
     pub fn passkeys_are_renamed_and_removed_only_by_their_person(_: &TestDb, db: &Database) {
         seed(db);
-        db.insert_passkey(&passkey("pk-a", "u-1", 10)).unwrap();
+        db.insert_passkey(&passkey("pk-a", "u-1", 10), 25).unwrap();
         let name = PasskeyName::parse("Phone").unwrap();
         assert_eq!(db.rename_passkey(&uid("u-2"), "pk-a", &name), Ok(false));
         assert_eq!(db.rename_passkey(&uid("u-1"), "pk-x", &name), Ok(false));
@@ -1872,7 +1910,7 @@ mod cases {
     ) {
         seed(db);
         let stored = passkey("pk-a", "u-1", 10);
-        db.insert_passkey(&stored).unwrap();
+        db.insert_passkey(&stored, 25).unwrap();
         let one = r#"{"cred":{"cred_id":"cred-pk-a","counter":1}}"#;
         let two = r#"{"cred":{"cred_id":"cred-pk-a","counter":2}}"#;
         assert_eq!(
@@ -1915,7 +1953,7 @@ mod cases {
     pub fn concurrent_updates_of_one_passkey_credential_have_one_winner(_: &TestDb, db: &Database) {
         seed(db);
         let stored = passkey("pk-a", "u-1", 10);
-        db.insert_passkey(&stored).unwrap();
+        db.insert_passkey(&stored, 25).unwrap();
         let db2 = db.clone();
         let old = stored.credential.clone();
         let next = std::sync::atomic::AtomicU32::new(1);
@@ -1988,8 +2026,8 @@ mod cases {
 
     pub fn passkeys_and_ceremonies_go_with_the_person(t: &TestDb, db: &Database) {
         seed(db);
-        db.insert_passkey(&passkey("pk-a", "u-2", 10)).unwrap();
-        db.insert_passkey(&passkey("pk-b", "u-1", 10)).unwrap();
+        db.insert_passkey(&passkey("pk-a", "u-2", 10), 25).unwrap();
+        db.insert_passkey(&passkey("pk-b", "u-1", 10), 25).unwrap();
         db.insert_ceremony(&ceremony("c-1", CeremonyKind::Register, Some("u-2"), 1000))
             .unwrap();
         db.insert_ceremony(&ceremony("c-2", CeremonyKind::Authenticate, None, 1000))
@@ -2002,7 +2040,7 @@ mod cases {
 
     pub fn a_corrupt_passkey_row_is_reported(t: &TestDb, db: &Database) {
         seed(db);
-        db.insert_passkey(&passkey("pk-a", "u-1", 10)).unwrap();
+        db.insert_passkey(&passkey("pk-a", "u-1", 10), 25).unwrap();
         // Longer than a name may be.
         t.execute(&format!("UPDATE passkeys SET name = '{}'", "x".repeat(65)));
         assert!(matches!(

@@ -22,6 +22,12 @@ pub enum OptionsOutcome {
     NotNow(Change),
     /// The issuer cannot have passkeys (its host is an IP address).
     Unavailable,
+    /// The person started too many registrations lately: wait this many seconds.
+    Busy {
+        wait: i64,
+    },
+    /// The person already has the most passkeys allowed.
+    Full,
 }
 
 /// Starts adding a passkey for the session's person, in the browser whose binding
@@ -40,6 +46,8 @@ pub async fn options(
     match passkeys::start_registration(core, &user, binding).await {
         Ok(started) => Ok(OptionsOutcome::Started(started)),
         Err(PasskeyError::Unavailable) => Ok(OptionsOutcome::Unavailable),
+        Err(PasskeyError::Busy { wait }) => Ok(OptionsOutcome::Busy { wait }),
+        Err(PasskeyError::Full) => Ok(OptionsOutcome::Full),
         Err(PasskeyError::Failure(f)) => Err(f),
     }
 }
@@ -77,7 +85,9 @@ pub async fn add(
     let outcome =
         match passkeys::finish_registration(core, &user, ceremony, binding, response, name).await {
             Ok(o) => o,
-            Err(PasskeyError::Unavailable) => return Ok(AddOutcome::Unavailable),
+            Err(PasskeyError::Unavailable | PasskeyError::Busy { .. } | PasskeyError::Full) => {
+                return Ok(AddOutcome::Unavailable);
+            }
             Err(PasskeyError::Failure(f)) => return Err(f),
         };
     let RegistrationOutcome::Added(_) = outcome else {
@@ -85,7 +95,7 @@ pub async fn add(
     };
     enroll::end_sessions_and_families(core, &user.id).await?;
     let recovery_codes = if first && recovery_codes::left(core, &user.id).await? == 0 {
-        Some(recovery_codes::issue_new(core, &user.id).await?)
+        Some(enroll::new_recovery_codes(core, &user.id).await?.0)
     } else {
         None
     };

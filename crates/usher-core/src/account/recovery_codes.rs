@@ -20,29 +20,13 @@ pub enum RegenerateOutcome {
     NoSecondFactor,
 }
 
-/// Draws ten codes and stores their hashes in place of the person's old ones.
-pub(crate) async fn issue_new(core: &Core, user: &UserId) -> Result<Vec<RecoveryCode>, Failure> {
-    let codes = usher_keys::generate_recovery_codes().map_err(|e| {
-        tracing::error!(cause = %e, "no randomness");
-        Failure::Internal
-    })?;
-    let hashes: Vec<String> = codes
-        .iter()
-        .map(|c| core.secrets.hash_recovery_code(user, c))
-        .collect();
-    let factors = core.stores.factors.clone();
-    let (owner, now) = (user.clone(), core.now());
-    blocking(move || factors.replace_recovery_codes(&owner, &hashes, now)).await?;
-    Ok(codes)
-}
-
 /// "Generate new codes".
 pub async fn regenerate(core: &Core, session: &Session) -> Result<RegenerateOutcome, Failure> {
     let user = &session.user_id;
     if !mfa::has_second_factor(core, user).await? {
         return Ok(RegenerateOutcome::NoSecondFactor);
     }
-    let codes = issue_new(core, user).await?;
+    let codes = mfa::enroll::new_recovery_codes(core, user).await?.0;
     event(user, FactorChange::RecoveryCodesRegenerated);
     Ok(RegenerateOutcome::Generated(codes))
 }

@@ -1,29 +1,22 @@
 //! Setting up, confirming and removing the authenticator app from the account page.
 //!
-//! Setting up draws a new secret and stores it *unconfirmed* and sealed
-//! (`FactorStore::insert_totp`, one upsert that never replaces a confirmed app); the
-//! page shows it (QR code, base32, `otpauth://` URI) and never round-trips it through a
-//! form: confirming re-reads the unconfirmed row. Confirming checks a current code
-//! through the sign-in's own check (`mfa::check_code`: throttled on `mfa:<user id>`,
-//! ±1 step, constant time) and confirms with the matched step recorded as used
-//! (`FactorStore::confirm_totp`, one compare-and-set). The first confirmed second factor
-//! comes with ten recovery codes, shown once. Removing the app, when it was the last
+//! Setting up and confirming are `mfa::enroll`'s (shared with the sign-in's own setup):
+//! a new secret stored *unconfirmed* and sealed, shown (QR code, base32, `otpauth://`
+//! URI) and never round-tripped through a form, confirmed with a current code (throttled
+//! like every app code, ±1 step, constant time, one compare-and-set). This module adds
+//! the account page's single-use form tokens and pages. The first confirmed second
+//! factor comes with ten recovery codes, shown once. Removing the app, when it was the last
 //! second factor, removes the recovery codes too (they would recover nothing).
 
 use std::fmt;
 
-use usher_domain::{RecoveryCode, Session, TotpCode, TotpFactor, UserId};
-use usher_keys::TotpSecret;
+use usher_domain::{RecoveryCode, Session, TotpCode, TotpFactor, User, UserId};
 
 use crate::Core;
 use crate::account::forms::{self, FormPurpose};
-use crate::account::{FactorChange, event, recovery_codes};
+use crate::account::{FactorChange, event};
 use crate::failure::{Failure, blocking};
-use crate::mfa::{self, CodeCheck, enroll};
-
-fn same_handle(a: &str, b: &str) -> bool {
-    a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
-}
+use crate::mfa::{self, enroll, enroll::TotpSetup};
 
 /// What the setup page shows. `Debug` hides the secret and the URI.
 #[derive(Clone, PartialEq, Eq)]
@@ -88,127 +81,84 @@ async fn factor_of(core: &Core, user: &UserId) -> Result<Option<TotpFactor>, Fai
     blocking(move || factors.get_totp(&user)).await
 }
 
-/// The issuer label an app shows beside the account: the issuer's host.
-fn issuer_label(core: &Core) -> String {
-    url::Url::parse(core.settings.issuer.as_str())
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| "Usher".to_owned())
+async fn person(core: &Core, session: &Session) -> Result<User, Failure> {
+    core.user(&session.user_id).await?.ok_or_else(|| {
+        tracing::error!(sub = %session.user_id, "a live session of a person who does not exist");
+        Failure::Internal
+    })
 }
 
-/// The setup page of `secret`, with a new confirm token.
-async fn page(
-    core: &Core,
-    session: &Session,
-    secret: &TotpSecret,
-    sealed: &str,
-) -> Result<TotpSetupPage, Failure> {
-    let username = match core.user(&session.user_id).await? {
-        Some(u) => u.username.as_str().to_owned(),
-        None => session.user_id.as_str().to_owned(),
-    };
+/// The page of `setup`, with a new confirm token.
+async fn page(core: &Core, session: &Session, setup: TotpSetup) -> Result<TotpSetupPage, Failure> {
     Ok(TotpSetupPage {
-        handle: enroll::handle_of(sealed),
-        secret: secret.to_base32(),
-        uri: secret.otpauth_uri(&issuer_label(core), &username),
+        handle: setup.handle,
+        secret: setup.secret,
+        uri: setup.uri,
         form_token: forms::issue(core, session, FormPurpose::TotpConfirm).await?,
     })
 }
 
-/// The setup page again, re-derived from the stored unconfirmed row (never from the
-/// form).
+/// The setup named by `handle` again, re-derived from the stored unconfirmed row (never
+/// from the form); `None` if it was confirmed, replaced or removed meanwhile.
 async fn again(
     core: &Core,
     session: &Session,
-    factor: &TotpFactor,
-) -> Result<TotpSetupPage, Failure> {
-    let secret = mfa::open_secret(core, &session.user_id, factor)?;
-    page(core, session, &secret, &factor.sealed_secret).await
+    user: &User,
+    handle: &str,
+) -> Result<Option<TotpSetupPage>, Failure> {
+    match enroll::pending_totp(core, user, handle).await? {
+        Some(setup) => Ok(Some(page(core, session, setup).await?)),
+        None => Ok(None),
+    }
 }
 
 /// "Set up an authenticator app": a new secret, stored unconfirmed and sealed (it
 /// replaces an earlier unconfirmed one, never a confirmed one).
 pub async fn begin(core: &Core, session: &Session) -> Result<SetupOutcome, Failure> {
-    let user = &session.user_id;
-    let secret = TotpSecret::generate().map_err(|e| {
-        tracing::error!(cause = %e, "no randomness");
-        Failure::Internal
-    })?;
-    let sealed = core.factor_sealer.seal_totp(user, &secret).map_err(|e| {
-        tracing::error!(cause = %e, "an authenticator-app secret could not be sealed");
-        Failure::Internal
-    })?;
-    let factor = TotpFactor {
-        user_id: user.clone(),
-        sealed_secret: sealed.clone(),
-        created_at: core.now(),
-        last_used_step: None,
-        confirmed: false,
-    };
-    let factors = core.stores.factors.clone();
-    if !blocking(move || factors.insert_totp(&factor)).await? {
-        return Ok(SetupOutcome::AlreadySetUp);
+    let user = person(core, session).await?;
+    match enroll::start_totp(core, &user).await? {
+        Some(setup) => Ok(SetupOutcome::Show(page(core, session, setup).await?)),
+        None => Ok(SetupOutcome::AlreadySetUp),
     }
-    Ok(SetupOutcome::Show(
-        page(core, session, &secret, &sealed).await?,
-    ))
 }
 
-/// Confirms the person's unconfirmed app with `typed`, a code from it.
+/// Confirms the person's unconfirmed app with `typed`, a code from it
+/// ([`enroll::confirm_totp`], shared with the sign-in's setup).
 pub async fn confirm(
     core: &Core,
     session: &Session,
     typed: &str,
     handle: &str,
 ) -> Result<ConfirmOutcome, Failure> {
-    let user = &session.user_id;
+    let user = person(core, session).await?;
     // Only the setup the page showed: one replaced meanwhile (another tab, a sign-in
     // that set one up) is neither confirmed nor shown here.
-    let factor = match factor_of(core, user).await? {
-        Some(f) if !f.confirmed && same_handle(&enroll::handle_of(&f.sealed_secret), handle) => f,
-        _ => return Ok(ConfirmOutcome::NothingToConfirm),
+    let Some(shown) = again(core, session, &user, handle).await? else {
+        return Ok(ConfirmOutcome::NothingToConfirm);
     };
     let Ok(code) = TotpCode::parse(typed) else {
-        return Ok(ConfirmOutcome::Malformed(
-            again(core, session, &factor).await?,
-        ));
+        return Ok(ConfirmOutcome::Malformed(shown));
     };
-    let step = match mfa::check_code(core, user, &factor, &code, "totp_setup").await? {
-        CodeCheck::Matched { step } => step,
-        CodeCheck::Wrong => return Ok(ConfirmOutcome::Wrong(again(core, session, &factor).await?)),
-        CodeCheck::Throttled { wait } => {
-            return Ok(ConfirmOutcome::Throttled {
-                wait,
-                page: again(core, session, &factor).await?,
-            });
-        }
+    let outcome = enroll::confirm_totp(core, &user.id, &code, handle).await?;
+    let shown_again = || async {
+        again(core, session, &user, handle)
+            .await
+            .map(|page| page.ok_or(()))
     };
-    // Whether this is the person's first second factor (checked before confirming:
-    // today the app is the only kind; passkeys will count here too).
-    let first = !mfa::has_second_factor(core, user).await?;
-    let factors = core.stores.factors.clone();
-    let owner = user.clone();
-    let checked = factor.sealed_secret.clone();
-    if !blocking(move || factors.confirm_totp(&owner, step, &checked)).await? {
-        // Confirmed, replaced or removed meanwhile (another tab, a sign-in that set one
-        // up), or this step was used: only the same setup is shown again.
-        mfa::replayed(user, "totp_setup");
-        return Ok(match factor_of(core, user).await? {
-            Some(f) if !f.confirmed && f.sealed_secret == factor.sealed_secret => {
-                ConfirmOutcome::Wrong(again(core, session, &f).await?)
-            }
-            _ => ConfirmOutcome::NothingToConfirm,
-        });
-    }
-    mfa::succeeded(core, user).await?;
-    event(user, FactorChange::TotpAdded);
-    enroll::end_sessions_and_families(core, user).await?;
-    let recovery_codes = if first {
-        Some(recovery_codes::issue_new(core, user).await?)
-    } else {
-        None
-    };
-    Ok(ConfirmOutcome::Confirmed { recovery_codes })
+    Ok(match outcome {
+        enroll::ConfirmOutcome::Confirmed { recovery_codes } => ConfirmOutcome::Confirmed {
+            recovery_codes: recovery_codes.map(|codes| codes.0),
+        },
+        enroll::ConfirmOutcome::Wrong => match shown_again().await? {
+            Ok(page) => ConfirmOutcome::Wrong(page),
+            Err(()) => ConfirmOutcome::NothingToConfirm,
+        },
+        enroll::ConfirmOutcome::Throttled { wait } => match shown_again().await? {
+            Ok(page) => ConfirmOutcome::Throttled { wait, page },
+            Err(()) => ConfirmOutcome::NothingToConfirm,
+        },
+        enroll::ConfirmOutcome::NoPendingSetup => ConfirmOutcome::NothingToConfirm,
+    })
 }
 
 /// Removes the person's authenticator app (confirmed or not). When no second factor is

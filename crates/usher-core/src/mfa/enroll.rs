@@ -11,7 +11,7 @@
 use usher_domain::{RecoveryCode, TotpCode, TotpFactor, User, UserId};
 use usher_keys::TotpSecret;
 
-use super::{clear, refused, reserve, throttled};
+use super::{CodeCheck, check_code, replayed, succeeded};
 use crate::Core;
 use crate::failure::{Failure, blocking};
 use crate::redact::REDACTED;
@@ -66,16 +66,12 @@ impl std::fmt::Debug for RecoveryCodes {
     }
 }
 
-/// The name an app shows for the entry: the issuer's host (and port).
+/// The name an app shows beside the account: the issuer's host.
 fn issuer_label(core: &Core) -> String {
-    let issuer = core.settings.issuer.as_str();
-    url::Url::parse(issuer)
+    url::Url::parse(core.settings.issuer.as_str())
         .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| u.port().map_or(h.to_owned(), |p| format!("{h}:{p}")))
-        })
-        .unwrap_or_else(|| issuer.to_owned())
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "Usher".to_owned())
 }
 
 fn setup_of(core: &Core, user: &User, secret: &TotpSecret, sealed: &str) -> TotpSetup {
@@ -163,9 +159,11 @@ fn open(core: &Core, user: &UserId, sealed: &str) -> Result<TotpSecret, Failure>
 }
 
 /// Confirms `user`'s pending setup named by `handle` with a current `code` (±1 step,
-/// throttled on the person's second-factor key like every code), recording its step as
-/// used; ends every earlier session and family of the person; on the person's first
-/// second factor, makes ten recovery codes.
+/// throttled like every app code: [`super::check_code`]), recording its step as used
+/// with one compare-and-set on the secret the code was checked against (of two tabs
+/// confirming at once, one wins; a setup replaced meanwhile is not confirmed); then
+/// ends every earlier session and family of the person, and gives ten recovery codes
+/// when the person has no unspent one (their first second factor, or all spent).
 pub async fn confirm_totp(
     core: &Core,
     user: &UserId,
@@ -178,24 +176,26 @@ pub async fn confirm_totp(
     if !same(&handle_of(&factor.sealed_secret), handle) {
         return Ok(ConfirmOutcome::NoPendingSetup);
     }
-    if let Err(wait) = reserve(core, user).await? {
-        throttled(user, "totp_setup");
-        return Ok(ConfirmOutcome::Throttled { wait });
-    }
-    let secret = open(core, user, &factor.sealed_secret)?;
-    let Some(step) = secret.verify(code, core.now()) else {
-        refused(user, "totp_setup", "wrong");
-        return Ok(ConfirmOutcome::Wrong);
+    let step = match check_code(core, user, &factor, code, "totp_setup").await? {
+        CodeCheck::Matched { step } => step,
+        CodeCheck::Wrong => return Ok(ConfirmOutcome::Wrong),
+        CodeCheck::Throttled { wait } | CodeCheck::DailyCap { wait } => {
+            return Ok(ConfirmOutcome::Throttled { wait });
+        }
     };
     let factors = core.stores.factors.clone();
     let owner = user.clone();
-    // One compare-and-set on the secret the code was checked against: of two tabs
-    // confirming at once, one wins; a setup replaced meanwhile is not confirmed.
     let checked = factor.sealed_secret.clone();
     if !blocking(move || factors.confirm_totp(&owner, step, &checked)).await? {
-        return Ok(ConfirmOutcome::NoPendingSetup);
+        // Confirmed, replaced or removed meanwhile: a code of the same setup still
+        // pending was a replay of its step; anything else has nothing to confirm.
+        replayed(user, "totp_setup");
+        return Ok(match unconfirmed(core, user).await? {
+            Some(f) if f.sealed_secret == factor.sealed_secret => ConfirmOutcome::Wrong,
+            _ => ConfirmOutcome::NoPendingSetup,
+        });
     }
-    clear(core, user).await?;
+    succeeded(core, user).await?;
     crate::account::event(user, crate::account::FactorChange::TotpAdded);
     end_sessions_and_families(core, user).await?;
     let recovery_codes = if recovery_codes_left(core, user).await? == 0 {
@@ -214,7 +214,9 @@ pub async fn recovery_codes_left(core: &Core, user: &UserId) -> Result<usize, Fa
 }
 
 /// Makes ten new recovery codes for `user`, replacing (voiding) every earlier one; the
-/// codes are returned once, only their keyed hashes are stored.
+/// codes are returned once, only their keyed hashes are stored. The caller logs the
+/// event (a first set comes with `factor_added`; "Generate new codes" logs
+/// `recovery_codes_regenerated`).
 pub async fn new_recovery_codes(core: &Core, user: &UserId) -> Result<RecoveryCodes, Failure> {
     let codes = usher_keys::generate_recovery_codes().map_err(|e| {
         tracing::error!(cause = %e, "no randomness for recovery codes");
@@ -227,6 +229,5 @@ pub async fn new_recovery_codes(core: &Core, user: &UserId) -> Result<RecoveryCo
     let factors = core.stores.factors.clone();
     let (owner, now) = (user.clone(), core.now());
     blocking(move || factors.replace_recovery_codes(&owner, &hashes, now)).await?;
-    tracing::warn!(event = "recovery_codes_regenerated", sub = %user, "new recovery codes were made");
     Ok(RecoveryCodes(codes))
 }

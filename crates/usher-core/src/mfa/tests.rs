@@ -258,3 +258,132 @@ async fn a_secret_that_does_not_open_is_an_internal_failure_not_a_wrong_code() {
         Err(Failure::Internal)
     );
 }
+
+/// Sends wrong app codes until `n` of them were checked (and refused), waiting out each
+/// 15-minute-window lock on the way, as a patient guesser would.
+async fn guess_wrong(node: &TestNode, person: &User, secret: &TotpSecret, n: usize) {
+    let mut checked = 0;
+    while checked < n {
+        let now = totp_step(node.now());
+        let wrong = (0..)
+            .map(|k| now - 10 - k)
+            .find(|s| distinct(secret, *s, now))
+            .unwrap();
+        match verify_totp(&node.core, &person.id, &code(secret, wrong)).await {
+            Ok(TotpOutcome::Wrong) => checked += 1,
+            Ok(TotpOutcome::Throttled { wait }) => node.advance(wait + 1),
+            other => panic!("after {checked} wrong codes: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_day_of_wrong_codes_locks_app_codes_for_a_day_but_not_recovery_codes() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    let secret = enroll(&node, &alice);
+    guess_wrong(&node, &alice, &secret, DAILY_CODE_FAILURES as usize).await;
+    // The short lock may still run: wait it out, then even the right code is refused
+    // unchecked (and its step stays unused).
+    node.advance(3600);
+    let step = totp_step(node.now());
+    let outcome = verify_totp(&node.core, &alice.id, &code(&secret, step)).await;
+    assert!(
+        matches!(outcome, Ok(TotpOutcome::DailyCap { wait }) if wait > 3600 && wait <= 86_400),
+        "{outcome:?}"
+    );
+    // A recovery code is not capped: the person gets in.
+    let codes = give_codes(&node, &alice);
+    assert_eq!(
+        use_recovery_code(&node.core, &alice.id, &codes[0]).await,
+        Ok(RecoveryOutcome::Accepted { left: 9 })
+    );
+    // A day after the cap began, app codes work again.
+    node.advance(86_400);
+    let step = totp_step(node.now());
+    assert_eq!(
+        verify_totp(&node.core, &alice.id, &code(&secret, step)).await,
+        Ok(TotpOutcome::Accepted { step })
+    );
+}
+
+#[tokio::test]
+async fn right_codes_and_throttled_attempts_do_not_count_toward_the_daily_cap() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    let secret = enroll(&node, &alice);
+    // Wrong codes until the short throttle locks; the attempts it refuses are not
+    // counted.
+    let mut counted = 0;
+    let bad = code(&secret, 1);
+    while verify_totp(&node.core, &alice.id, &bad).await == Ok(TotpOutcome::Wrong) {
+        counted += 1;
+    }
+    for _ in 0..3 {
+        assert!(matches!(
+            verify_totp(&node.core, &alice.id, &bad).await,
+            Ok(TotpOutcome::Throttled { .. })
+        ));
+    }
+    node.advance(3600);
+    // Right codes, one per step, many of them: none is counted.
+    for _ in 0..40 {
+        let step = totp_step(node.now());
+        assert_eq!(
+            verify_totp(&node.core, &alice.id, &code(&secret, step)).await,
+            Ok(TotpOutcome::Accepted { step })
+        );
+        node.advance(30);
+    }
+    guess_wrong(
+        &node,
+        &alice,
+        &secret,
+        DAILY_CODE_FAILURES as usize - 1 - counted,
+    )
+    .await;
+    // One wrong code left before the cap.
+    guess_wrong(&node, &alice, &secret, 1).await;
+    let step = totp_step(node.now());
+    assert!(matches!(
+        verify_totp(&node.core, &alice.id, &code(&secret, step)).await,
+        Ok(TotpOutcome::DailyCap { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_daily_cap_holds_under_concurrent_guesses() {
+    let node = std::sync::Arc::new(TestNode::new());
+    let alice = node.person("alice");
+    let secret = enroll(&node, &alice);
+    // One wrong code left today (counted straight on the daily key).
+    for _ in 1..DAILY_CODE_FAILURES {
+        assert!(matches!(
+            node.db
+                .reserve_attempt(&daily_key(&alice.id), node.now(), &daily_policy()),
+            Ok(Reservation::Granted(_))
+        ));
+    }
+    let now = totp_step(node.now());
+    let wrong = (0..)
+        .map(|k| now - 10 - k)
+        .find(|s| distinct(&secret, *s, now))
+        .unwrap();
+    let guess = std::sync::Arc::new(code(&secret, wrong));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (node, guess, user) = (node.clone(), guess.clone(), alice.id.clone());
+        tasks.push(tokio::spawn(async move {
+            verify_totp(&node.core, &user, &guess).await.unwrap()
+        }));
+    }
+    let (mut checked, mut capped) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            TotpOutcome::Wrong => checked += 1,
+            TotpOutcome::DailyCap { .. } => capped += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((checked, capped), (1, 19));
+}

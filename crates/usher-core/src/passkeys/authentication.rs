@@ -13,7 +13,9 @@ use super::{
     MAX_RESPONSE_LEN, PasskeyError, Refusal, StartedCeremony, credential_id_text, relying_party,
     store_ceremony, take_ceremony, user_handle,
 };
+use super::{Starter, reserve_start};
 use crate::Core;
+use crate::client_address::ClientAddress;
 use crate::failure::{Failure, blocking};
 use crate::metrics::{self, Counter};
 
@@ -52,8 +54,10 @@ pub enum AuthenticationOutcome {
 pub async fn start_authentication(
     core: &Core,
     binding: Option<&str>,
+    address: &ClientAddress,
 ) -> Result<StartedCeremony, PasskeyError> {
     let rp = relying_party(&core.settings)?;
+    reserve_start(core, Starter::Address(address)).await?;
     let (mut options, state) = rp.start_discoverable_authentication().map_err(|e| {
         tracing::error!(cause = %e, "a passkey sign-in could not be started");
         Failure::Internal
@@ -284,7 +288,10 @@ pub async fn answer(
     }
     match finish_authentication(core, ceremony_id, binding, response).await {
         Ok(outcome) => Ok(outcome),
-        Err(PasskeyError::Unavailable) => Ok(AuthenticationOutcome::Invalid),
+        // Finishing never counts starts nor passkeys: `Busy` and `Full` do not occur.
+        Err(PasskeyError::Unavailable | PasskeyError::Busy { .. } | PasskeyError::Full) => {
+            Ok(AuthenticationOutcome::Invalid)
+        }
         Err(PasskeyError::Failure(f)) => Err(f),
     }
 }

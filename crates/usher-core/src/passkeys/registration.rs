@@ -3,12 +3,12 @@
 //! and a discoverable credential required), then the verified response stored as a
 //! passkey.
 
-use usher_domain::{CeremonyKind, Passkey, PasskeyName, User};
+use usher_domain::{CeremonyKind, Passkey, PasskeyInsert, PasskeyName, User};
 use webauthn_rs::prelude::{CredentialID, PasskeyRegistration, RegisterPublicKeyCredential};
 
 use super::{
-    MAX_RESPONSE_LEN, PasskeyError, Refusal, StartedCeremony, credential_id_text, relying_party,
-    store_ceremony, take_ceremony, user_handle,
+    MAX_PASSKEYS, MAX_RESPONSE_LEN, PasskeyError, Refusal, StartedCeremony, Starter,
+    credential_id_text, relying_party, reserve_start, store_ceremony, take_ceremony, user_handle,
 };
 use crate::Core;
 use crate::failure::{Failure, blocking};
@@ -29,6 +29,9 @@ pub enum RegistrationOutcome {
     Invalid,
     /// This authenticator's credential is already stored (for this person or another).
     Duplicate,
+    /// The person has [`MAX_PASSKEYS`] passkeys (another was added meanwhile): nothing
+    /// was stored.
+    Full,
 }
 
 /// Starts adding a passkey for `user`, in the browser whose binding cookie is `binding`
@@ -44,6 +47,10 @@ pub async fn start_registration(
     let store = core.stores.passkeys.clone();
     let owner = user.id.clone();
     let existing = blocking(move || store.list_passkeys(&owner)).await?;
+    if existing.len() >= MAX_PASSKEYS {
+        return Err(PasskeyError::Full);
+    }
+    reserve_start(core, Starter::Person(&user.id)).await?;
     let mut exclude = Vec::with_capacity(existing.len());
     for passkey in &existing {
         let raw = base64::Engine::decode(
@@ -168,8 +175,12 @@ pub async fn finish_registration(
     };
     let store = core.stores.passkeys.clone();
     let row = passkey.clone();
-    if !blocking(move || store.insert_passkey(&row)).await? {
-        return Ok(refused(user, "duplicate", RegistrationOutcome::Duplicate));
+    match blocking(move || store.insert_passkey(&row, MAX_PASSKEYS)).await? {
+        PasskeyInsert::Stored => {}
+        PasskeyInsert::Duplicate => {
+            return Ok(refused(user, "duplicate", RegistrationOutcome::Duplicate));
+        }
+        PasskeyInsert::Full => return Ok(refused(user, "full", RegistrationOutcome::Full)),
     }
     metrics::inc(Counter::PasskeyEvents, "added");
     tracing::warn!(

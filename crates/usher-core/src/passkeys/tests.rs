@@ -12,6 +12,9 @@ use soft::SoftAuthenticator;
 
 const ORIGIN: &str = "https://usher.example";
 const BROWSER: &str = "binding-cookie-of-the-browser";
+/// The client address of the tests' sign-ins.
+const HERE: ClientAddress =
+    ClientAddress::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)));
 
 fn authenticator() -> SoftAuthenticator {
     SoftAuthenticator::new(ORIGIN)
@@ -43,7 +46,7 @@ async fn register(node: &TestNode, user: &User, device: &mut SoftAuthenticator) 
 
 /// Signs in with `device` in [`BROWSER`].
 async fn sign_in(node: &TestNode, device: &mut SoftAuthenticator) -> AuthenticationOutcome {
-    let started = start_authentication(&node.core, Some(BROWSER))
+    let started = start_authentication(&node.core, Some(BROWSER), &HERE)
         .await
         .unwrap();
     let response = device.get(&started.challenge);
@@ -162,7 +165,7 @@ async fn the_options_ask_for_a_discoverable_user_verified_credential() {
         node.now().plus(usher_domain::CEREMONY_TTL_SECONDS)
     );
 
-    let started = start_authentication(&node.core, None).await.unwrap();
+    let started = start_authentication(&node.core, None, &HERE).await.unwrap();
     // A browser without a binding cookie gets a new one.
     assert_eq!(started.binding.len(), 43);
     let options = json(&started.challenge);
@@ -195,7 +198,7 @@ async fn an_authentication_response_is_accepted_once() {
     let alice = node.person("alice");
     let mut device = authenticator();
     register(&node, &alice, &mut device).await;
-    let started = start_authentication(&node.core, Some(BROWSER))
+    let started = start_authentication(&node.core, Some(BROWSER), &HERE)
         .await
         .unwrap();
     let response = device.get(&started.challenge);
@@ -208,7 +211,7 @@ async fn an_authentication_response_is_accepted_once() {
     // The ceremony was taken: the same answer again is refused before any check.
     assert_eq!(finish().await.unwrap(), AuthenticationOutcome::Expired);
     // Nor does it answer another ceremony's challenge.
-    let other = start_authentication(&node.core, Some(BROWSER))
+    let other = start_authentication(&node.core, Some(BROWSER), &HERE)
         .await
         .unwrap();
     assert_eq!(
@@ -225,12 +228,12 @@ async fn a_ceremony_is_finished_only_in_the_browser_that_started_it() {
     let alice = node.person("alice");
     let mut device = authenticator();
     register(&node, &alice, &mut device).await;
-    let started = start_authentication(&node.core, Some(BROWSER))
+    let started = start_authentication(&node.core, Some(BROWSER), &HERE)
         .await
         .unwrap();
     let response = device.get(&started.challenge);
     for other in [Some("another-browser"), None] {
-        let started = start_authentication(&node.core, Some(BROWSER))
+        let started = start_authentication(&node.core, Some(BROWSER), &HERE)
             .await
             .unwrap();
         let response = device.get(&started.challenge);
@@ -376,7 +379,7 @@ async fn a_ceremony_started_on_one_node_finishes_on_another() {
     };
     assert_eq!(passkey.name.as_str(), "Passkey");
 
-    let started = start_authentication(&second.core, Some(BROWSER))
+    let started = start_authentication(&second.core, Some(BROWSER), &HERE)
         .await
         .unwrap();
     let response = device.get(&started.challenge);
@@ -401,7 +404,7 @@ async fn a_ceremony_expires_after_five_minutes() {
     let alice = node.person("alice");
     let mut device = authenticator();
     register(&node, &alice, &mut device).await;
-    let started = start_authentication(&node.core, Some(BROWSER))
+    let started = start_authentication(&node.core, Some(BROWSER), &HERE)
         .await
         .unwrap();
     let response = device.get(&started.challenge);
@@ -435,7 +438,7 @@ async fn a_ceremony_of_one_kind_does_not_finish_the_other() {
     let reg = start_registration(&node.core, &alice, Some(BROWSER))
         .await
         .unwrap();
-    let sign_in = start_authentication(&node.core, Some(BROWSER))
+    let sign_in = start_authentication(&node.core, Some(BROWSER), &HERE)
         .await
         .unwrap();
     let assertion = device.get(&sign_in.challenge);
@@ -620,7 +623,7 @@ async fn an_issuer_on_an_ip_address_has_no_passkeys() {
         PasskeyError::Unavailable
     );
     assert_eq!(
-        start_authentication(&node.core, Some(BROWSER))
+        start_authentication(&node.core, Some(BROWSER), &HERE)
             .await
             .unwrap_err(),
         PasskeyError::Unavailable
@@ -689,4 +692,130 @@ fn a_user_handle_is_the_uuid_id_itself_or_derived_from_the_id() {
         user_handle(&alice),
         user_handle(&UserId::parse("u-bob").unwrap())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_in_ceremonies_are_limited_per_address_even_when_started_at_once() {
+    let node = std::sync::Arc::new(TestNode::new());
+    let mut tasks = Vec::new();
+    for _ in 0..CEREMONIES_PER_STARTER + 10 {
+        let node = node.clone();
+        tasks.push(tokio::spawn(async move {
+            start_authentication(&node.core, None, &HERE).await
+        }));
+    }
+    let (mut started, mut busy) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => started += 1,
+            Err(PasskeyError::Busy { wait }) => {
+                assert!(wait > 0 && wait <= CEREMONY_TTL_SECONDS, "{wait}");
+                busy += 1;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((started, busy), (CEREMONIES_PER_STARTER, 10));
+    // One row per ceremony started, none for the refused ones (counted by purging them
+    // all).
+    assert_eq!(
+        node.db.purge_ceremonies(UnixTime(i64::MAX)),
+        Ok(CEREMONIES_PER_STARTER as usize)
+    );
+    // Another address (an IPv6 one, counted by its /64) is not held back.
+    let elsewhere: ClientAddress = ClientAddress::Ip("2001:db8::1".parse().unwrap());
+    assert!(
+        start_authentication(&node.core, None, &elsewhere)
+            .await
+            .is_ok()
+    );
+    // Unknown addresses are counted only in the total.
+    assert!(
+        start_authentication(&node.core, None, &ClientAddress::Unknown)
+            .await
+            .is_ok()
+    );
+    // Five minutes later the address may start again.
+    node.advance(CEREMONY_TTL_SECONDS + 1);
+    assert!(start_authentication(&node.core, None, &HERE).await.is_ok());
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_person_and_a_person_has_at_most_the_cap_of_passkeys() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    let bob = node.person("bob");
+    for _ in 0..CEREMONIES_PER_STARTER {
+        start_registration(&node.core, &alice, Some(BROWSER))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        start_registration(&node.core, &alice, Some(BROWSER)).await,
+        Err(PasskeyError::Busy { .. })
+    ));
+    // Bob is not held back by Alice's attempts.
+    start_registration(&node.core, &bob, Some(BROWSER))
+        .await
+        .unwrap();
+    node.advance(CEREMONY_TTL_SECONDS + 1);
+    // At the cap, no ceremony starts at all.
+    for i in 0..MAX_PASSKEYS {
+        let mut p = fake_passkey(&alice.id, i);
+        p.created_at = node.now();
+        assert_eq!(
+            node.db.insert_passkey(&p, MAX_PASSKEYS),
+            Ok(usher_domain::PasskeyInsert::Stored)
+        );
+    }
+    assert!(matches!(
+        start_registration(&node.core, &alice, Some(BROWSER)).await,
+        Err(PasskeyError::Full)
+    ));
+}
+
+#[tokio::test]
+async fn a_registration_that_finds_the_cap_reached_meanwhile_stores_nothing() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    let started = start_registration(&node.core, &alice, Some(BROWSER))
+        .await
+        .unwrap();
+    // Meanwhile (another tab), the person reached the cap.
+    for i in 0..MAX_PASSKEYS {
+        node.db
+            .insert_passkey(&fake_passkey(&alice.id, i), MAX_PASSKEYS)
+            .unwrap();
+    }
+    let response = authenticator().create(&started.challenge).unwrap();
+    let name = PasskeyName::parse("One too many").unwrap();
+    let outcome = finish_registration(
+        &node.core,
+        &alice,
+        &started.ceremony_id,
+        Some(BROWSER),
+        &response,
+        &name,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, RegistrationOutcome::Full);
+    assert_eq!(
+        node.db.list_passkeys(&alice.id).unwrap().len(),
+        MAX_PASSKEYS
+    );
+}
+
+/// A stored passkey of `user` that no authenticator holds (for filling up to the cap).
+fn fake_passkey(user: &UserId, i: usize) -> Passkey {
+    Passkey {
+        id: format!("fake-{i}"),
+        user_id: user.clone(),
+        credential_id: format!("fake-credential-{i}"),
+        name: PasskeyName::parse(&format!("Key {i}")).unwrap(),
+        credential: "{}".into(),
+        created_at: UnixTime(0),
+        last_used_at: None,
+        suspect: false,
+    }
 }

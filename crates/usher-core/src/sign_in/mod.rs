@@ -249,6 +249,9 @@ pub enum SecondFactorProblem {
     Replayed,
     /// Too many failures: nothing was checked; wait this many seconds.
     Throttled { wait: i64 },
+    /// Too many wrong app codes today: app codes are refused for this many seconds; a
+    /// recovery code or a passkey still works.
+    DailyCap { wait: i64 },
     /// The passkey was not accepted (not the person's, expired, another browser,
     /// invalid).
     PasskeyNotAccepted,

@@ -339,6 +339,9 @@ async fn check(core: &Core, user: &User, typed: &str, handle: &str) -> Result<Ch
                 TotpOutcome::Throttled { wait } => {
                     Checked::Refused(SecondFactorProblem::Throttled { wait }, None)
                 }
+                TotpOutcome::DailyCap { wait } => {
+                    Checked::Refused(SecondFactorProblem::DailyCap { wait }, None)
+                }
                 TotpOutcome::Wrong | TotpOutcome::NoFactor => {
                     Checked::Refused(SecondFactorProblem::Wrong, None)
                 }

@@ -393,7 +393,10 @@ async fn a_suspect_passkey_still_counts_as_a_second_factor_so_a_password_is_not_
         last_used_at: None,
         suspect: false,
     };
-    assert!(node.db.insert_passkey(&passkey).unwrap());
+    assert_eq!(
+        node.db.insert_passkey(&passkey, 25),
+        Ok(usher_domain::PasskeyInsert::Stored)
+    );
     assert!(node.db.mark_passkey_suspect("pk-1").unwrap());
     // Refused at sign-in, but the account does not fall back to a password alone: the
     // second step is asked (a recovery code, or the operator's mfa-reset), and the

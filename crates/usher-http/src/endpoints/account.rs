@@ -24,6 +24,7 @@ use usher_core::passkeys::RegistrationOutcome;
 use usher_domain::authorize::RawParams;
 use usher_domain::{PasskeyName, RecoveryCode, Session, UnixTime};
 
+use super::passkey_options;
 use crate::Core;
 use crate::cookies;
 use crate::flow::{bad_request_page, failure_page};
@@ -383,27 +384,10 @@ async fn passkey_options_post(req: HttpRequest, state: web::Data<Core>) -> HttpR
     let binding = cookies::browser_binding(&req, &state.settings);
     match passkeys::options(&state, &session, binding.as_deref()).await {
         Ok(OptionsOutcome::Started(started)) => {
-            let Ok(options) = serde_json::from_str::<serde_json::Value>(&started.challenge) else {
-                return failure_page(Failure::Internal);
-            };
-            let body = serde_json::json!({ "ceremony": started.ceremony_id, "options": options });
-            let mut response = HttpResponse::Ok()
-                .insert_header((actix_web::http::header::CONTENT_TYPE, "application/json"))
-                .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-                .body(body.to_string());
-            if binding.as_deref() != Some(started.binding.as_str()) {
-                let c = cookies::make(
-                    &state.settings,
-                    cookies::BROWSER,
-                    started.binding,
-                    state.settings.interaction_ttl,
-                );
-                if response.add_cookie(&c).is_err() {
-                    return failure_page(Failure::Internal);
-                }
-            }
-            response
+            passkey_options::started_response(&state, binding.as_deref(), started)
         }
+        Ok(OptionsOutcome::Busy { wait }) => passkey_options::busy(wait),
+        Ok(OptionsOutcome::Full) => HttpResponse::new(StatusCode::CONFLICT),
         Ok(OptionsOutcome::NotNow(_)) => HttpResponse::new(StatusCode::FORBIDDEN),
         Ok(OptionsOutcome::Unavailable) => HttpResponse::new(StatusCode::NOT_FOUND),
         Err(f) => failure_page(f),
@@ -458,6 +442,19 @@ async fn passkey_add_post(
                 StatusCode::BAD_REQUEST,
                 None,
                 Some("That passkey is already registered."),
+            )
+            .await
+        }
+        Ok(AddOutcome::NotAdded(RegistrationOutcome::Full)) => {
+            show_account(
+                &state,
+                &session,
+                StatusCode::CONFLICT,
+                None,
+                Some(&format!(
+                    "You already have {} passkeys, the most an account may have. Remove one to add another.",
+                    usher_core::passkeys::MAX_PASSKEYS
+                )),
             )
             .await
         }
