@@ -66,15 +66,18 @@ pub enum RevokeReason {
     Admin,
     /// An administrator ended every session of the person (`usher user revoke-sessions`).
     UserSessions,
+    /// The person removed the app's access on their account page ("Connected apps").
+    AccessRemoved,
 }
 
 impl RevokeReason {
-    pub const ALL: [RevokeReason; 5] = [
+    pub const ALL: [RevokeReason; 6] = [
         RevokeReason::Reuse,
         RevokeReason::Revoked,
         RevokeReason::Logout,
         RevokeReason::Admin,
         RevokeReason::UserSessions,
+        RevokeReason::AccessRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +87,7 @@ impl RevokeReason {
             RevokeReason::Logout => "logout",
             RevokeReason::Admin => "admin",
             RevokeReason::UserSessions => "user_sessions_revoked",
+            RevokeReason::AccessRemoved => "access_removed_by_user",
         }
     }
 

@@ -47,9 +47,9 @@ pub use passkey::{
 };
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use ports::{
-    ClientStore, CodeStore, ConsentStore, FactorStore, FormTokenStore, InteractionStore, KeyStore,
-    NonceStore, PasskeyInsert, PasskeyStore, Ping, RevocationStore, SessionStore, StoreError,
-    ThrottleStore, UserStore,
+    ClientStore, CodeStore, Consent, ConsentStore, FactorStore, FormTokenStore, InteractionStore,
+    KeyStore, NonceStore, PasskeyInsert, PasskeyStore, Ping, RevocationStore, SessionStore,
+    StoreError, ThrottleStore, UserStore,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use session::{

@@ -138,6 +138,20 @@ pub trait ConsentStore: Send + Sync {
         scopes: &ScopeSet,
         now: UnixTime,
     ) -> Result<(), StoreError>;
+    /// Every client the person has granted something, most recently granted first.
+    fn list_consents(&self, user: &UserId) -> Result<Vec<Consent>, StoreError>;
+    /// Forgets the person's grant to the client (the next sign-in asks again); whether
+    /// there was one.
+    fn delete_consent(&self, user: &UserId, client: &ClientId) -> Result<bool, StoreError>;
+}
+
+/// A person's remembered grant to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub client_id: ClientId,
+    pub scopes: ScopeSet,
+    /// When the grant was last widened or made.
+    pub updated_at: UnixTime,
 }
 
 /// Authorization codes: single use, atomically.

@@ -301,6 +301,26 @@ pub fn plural_seconds(s: i64) -> String {
     }
 }
 
+/// Whether a script's POST comes from Usher's own pages: its `Origin` header is the
+/// issuer's origin (scheme, host and port). Browsers send `Origin` with every `fetch`
+/// POST; a request without it, or from another origin (another subdomain of the same
+/// site sends Lax cookies too), is refused. Used by the endpoints that start passkey
+/// ceremonies: each start is counted against the person or the address, and another
+/// site must not spend that budget for them.
+pub fn from_own_page(req: &actix_web::HttpRequest, state: &Core) -> bool {
+    let Some(origin) = req
+        .headers()
+        .get(actix_web::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Ok(issuer) = url::Url::parse(state.settings.issuer.as_str()) else {
+        return false;
+    };
+    issuer.origin().ascii_serialization() == origin
+}
+
 /// A wait of many seconds in whole hours, rounded up ("1 hour", "24 hours").
 pub fn plural_hours(s: i64) -> String {
     let hours = (s.max(1) + 3599) / 3600;

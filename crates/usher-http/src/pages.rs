@@ -194,6 +194,20 @@ pub struct AccountPage<'a> {
     pub passkeys: Vec<PasskeyLine>,
     /// Whether "Add a passkey" is offered (the issuer's host is a name).
     pub passkeys_available: bool,
+    /// The apps the person consented to ("Connected apps").
+    pub apps: Vec<AppLine>,
+}
+
+/// One connected app on the account page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppLine {
+    pub client_id: String,
+    pub name: String,
+    /// What was granted, described as on the consent page.
+    pub scopes: Vec<ScopeLine>,
+    pub granted: String,
+    /// Holds offline access (acts while the person is signed out).
+    pub offline: bool,
 }
 
 /// One passkey on the account page.
@@ -625,6 +639,13 @@ mod tests {
             error: None,
             passkeys: Vec::new(),
             passkeys_available: false,
+            apps: vec![AppLine {
+                client_id: "c-shop".to_owned(),
+                name: "Shop".to_owned(),
+                scopes: vec![ScopeLine::new("openid"), ScopeLine::new("offline_access")],
+                granted: "2026-12-02 17:00 UTC".to_owned(),
+                offline: true,
+            }],
         }
     }
 

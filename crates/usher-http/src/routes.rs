@@ -49,6 +49,8 @@ pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/account/passkeys/options";
 pub const ACCOUNT_PASSKEY_ADD: &str = "/account/passkeys/add";
 /// Removes one passkey (`id`).
 pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
+/// "Remove access" of a connected app (issue 15).
+pub const ACCOUNT_APPS_REMOVE: &str = "/account/apps/remove";
 
 #[cfg(test)]
 mod tests {

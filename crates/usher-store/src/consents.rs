@@ -8,7 +8,7 @@
 
 use diesel::prelude::*;
 use diesel::upsert::excluded;
-use usher_domain::{ClientId, ConsentStore, ScopeSet, StoreError, UnixTime, UserId};
+use usher_domain::{ClientId, Consent, ConsentStore, ScopeSet, StoreError, UnixTime, UserId};
 
 use crate::database::{Database, corrupt, execute_native, unavailable};
 use crate::schema::consents;
@@ -69,5 +69,42 @@ impl ConsentStore for Database {
         execute_native(&mut conn, upsert)
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    fn list_consents(&self, user: &UserId) -> Result<Vec<Consent>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<(String, String, i64)> = consents::table
+            .filter(consents::user_id.eq(user.as_str()))
+            .order((consents::updated_at.desc(), consents::client_id))
+            .select((consents::client_id, consents::scopes, consents::updated_at))
+            .load(&mut *conn)
+            .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|(client, scopes, updated_at)| {
+                let scopes = ScopeSet::parse(&scopes).map_err(|e| {
+                    corrupt(format!("consent of user {user} for client {client}: {e}"))
+                })?;
+                let client_id = ClientId::parse(&client).ok_or_else(|| {
+                    corrupt(format!("consent of user {user}: a malformed client id"))
+                })?;
+                Ok(Consent {
+                    client_id,
+                    scopes,
+                    updated_at: UnixTime(updated_at),
+                })
+            })
+            .collect()
+    }
+
+    fn delete_consent(&self, user: &UserId, client: &ClientId) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(
+            consents::table
+                .filter(consents::user_id.eq(user.as_str()))
+                .filter(consents::client_id.eq(client.as_str())),
+        )
+        .execute(&mut *conn)
+        .map(|deleted| deleted == 1)
+        .map_err(unavailable)
     }
 }

@@ -75,6 +75,7 @@ contract!(
     concurrent_uses_of_one_csrf_hash_have_one_winner,
     consent_is_saved_replaced_and_kept_per_client,
     consent_upserts_race_without_conflict,
+    consents_are_listed_per_person_and_deleted_once,
     corrupt_consent_row_is_reported,
     a_code_is_redeemed_once_then_replayed,
     an_expired_code_is_still_reported_to_the_caller,
@@ -1006,6 +1007,37 @@ mod cases {
             .unwrap();
         assert_eq!(db.get_consent(&bob, &phone), Ok(Some(ScopeSet::default())));
         assert_eq!(db.get_consent(&alice, &phone), Ok(None));
+    }
+
+    pub fn consents_are_listed_per_person_and_deleted_once(_: &TestDb, db: &Database) {
+        seed(db);
+        let (alice, bob) = (uid("u-1"), uid("u-2"));
+        let (shop, phone) = (cid("c-shop"), cid("c-phone"));
+        assert_eq!(db.list_consents(&alice), Ok(vec![]));
+        db.save_consent(&alice, &shop, &scopes("openid profile"), UnixTime(10))
+            .unwrap();
+        db.save_consent(&alice, &phone, &scopes("openid"), UnixTime(20))
+            .unwrap();
+        db.save_consent(&bob, &shop, &scopes("openid email"), UnixTime(30))
+            .unwrap();
+        // Most recent first, the person's own only.
+        let listed = db.list_consents(&alice).unwrap();
+        let clients: Vec<&str> = listed.iter().map(|c| c.client_id.as_str()).collect();
+        assert_eq!(clients, ["c-phone", "c-shop"]);
+        assert_eq!(listed[1].scopes, scopes("openid profile"));
+        assert_eq!(listed[1].updated_at, UnixTime(10));
+        // Twenty racing deletions of one grant: one deletes it.
+        let db2 = db.clone();
+        let won = race(20, move || {
+            db2.delete_consent(&uid("u-1"), &cid("c-shop")).unwrap()
+        });
+        assert_eq!(won, 1);
+        assert_eq!(db.get_consent(&alice, &shop), Ok(None));
+        assert_eq!(
+            db.get_consent(&bob, &shop),
+            Ok(Some(scopes("openid email")))
+        );
+        assert_eq!(db.list_consents(&alice).unwrap().len(), 1);
     }
 
     pub fn consent_upserts_race_without_conflict(t: &TestDb, db: &Database) {

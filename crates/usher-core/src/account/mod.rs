@@ -1,6 +1,8 @@
 //! The account page (`/account`, issue 14, docs/design/mfa.md "The account page and the
 //! recent-sign-in rule"): the decisions behind its Security section, as typed outcomes.
 //!
+//! - `apps.rs`: "Connected apps": the clients the person consented to, and removing one's
+//!   access (issue 15);
 //! - `client.rs`: the built-in client `usher-account` the page signs in with;
 //! - `login.rs`: starting that sign-in and finishing it at `/account/callback`;
 //! - `forms.rs`: the single-use CSRF token of every form, bound to the session;
@@ -14,6 +16,7 @@
 //! second step, includes the second factor). Every change is a `warn` event with the
 //! person's `sub` only, and counted (`usher_factors_changed_total`).
 
+pub mod apps;
 pub mod client;
 pub mod forms;
 pub mod login;
@@ -140,6 +143,8 @@ pub struct Overview {
     pub passkeys: Vec<crate::passkeys::PasskeySummary>,
     /// Whether passkeys can be added here (the issuer's host is a name).
     pub passkeys_available: bool,
+    /// The apps the person consented to, most recent grant first.
+    pub apps: Vec<apps::ConnectedApp>,
     /// Whether a change now would be allowed without signing in again.
     pub recent: bool,
     /// The single-use token of the page's forms.
@@ -157,6 +162,7 @@ pub async fn overview(core: &Core, session: &Session) -> Result<Option<Overview>
         security,
         passkeys: crate::passkeys::list_passkeys(core, &session.user_id).await?,
         passkeys_available: crate::passkeys::available(&core.settings),
+        apps: apps::list(core, &session.user_id).await?,
         recent: recency(core, session) == Recency::Recent,
         form_token: forms::issue(core, session, FormPurpose::Account).await?,
     }))

@@ -28,7 +28,7 @@ use super::passkey_options;
 use crate::Core;
 use crate::cookies;
 use crate::flow::{bad_request_page, failure_page};
-use crate::pages::{self, AccountPage, PasskeyLine, RecoveryCodesPage};
+use crate::pages::{self, AccountPage, AppLine, PasskeyLine, RecoveryCodesPage, ScopeLine};
 use crate::params;
 use crate::qr;
 use crate::respond::{Failure, redirect};
@@ -94,6 +94,21 @@ fn account_page(
             suspect: p.suspect,
         })
         .collect();
+    let apps = overview
+        .apps
+        .iter()
+        .map(|a| AppLine {
+            client_id: a.client_id.as_str().to_owned(),
+            name: a.name.clone(),
+            scopes: a
+                .scopes
+                .iter()
+                .map(|s| ScopeLine::new(s.as_str()))
+                .collect(),
+            granted: when(a.granted_at),
+            offline: a.offline,
+        })
+        .collect();
     let page = AccountPage {
         username: &overview.username,
         csrf: &overview.form_token,
@@ -106,6 +121,7 @@ fn account_page(
         error,
         passkeys,
         passkeys_available: overview.passkeys_available,
+        apps,
     };
     if overview.passkeys_available {
         pages::render_with_script(status, &page)
@@ -115,7 +131,7 @@ fn account_page(
 }
 
 /// The account page for `session` (or a new sign-in if the person is gone).
-async fn show_account(
+pub(crate) async fn show_account(
     state: &Core,
     session: &Session,
     status: StatusCode,
@@ -198,7 +214,7 @@ fn form_refused(refusal: FormRefusal) -> HttpResponse {
 
 /// The gate of every change: the form, then [`account::begin_change`]. `Err` is the
 /// response to send instead (a sign-in, or a refusal page).
-async fn gate(
+pub(crate) async fn gate(
     req: &HttpRequest,
     body: &[u8],
     state: &Core,
@@ -373,8 +389,12 @@ async fn recovery_codes_post(
 
 /// `POST /account/passkeys/options`: the options of a new passkey, as JSON for the
 /// page's script (`{"ceremony": …, "options": …}`); `403` when the session may not make
-/// changes now (the page then reloads through sign-in), `404` without passkeys.
+/// changes now (the page then reloads through sign-in) or the `Origin` is not the
+/// issuer's ([`crate::flow::from_own_page`]), `404` without passkeys.
 async fn passkey_options_post(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
+    if !crate::flow::from_own_page(&req, &state) {
+        return HttpResponse::new(StatusCode::FORBIDDEN);
+    }
     let cookie = session_cookie(&req, &state);
     let session = match state.session(cookie.as_deref()).await {
         Ok(Some(s)) => s,

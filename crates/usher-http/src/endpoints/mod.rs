@@ -1,6 +1,7 @@
 //! One module per endpoint.
 
 pub mod account;
+pub mod account_apps;
 pub mod assets;
 pub mod authorize;
 pub mod consent;

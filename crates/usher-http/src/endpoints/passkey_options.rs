@@ -3,7 +3,8 @@
 //! `{"ceremony": "…", "options": {"publicKey": …}}` (the contract at the top of
 //! `assets/passkey.js`). The ceremony is bound to the browser's binding cookie (set here
 //! if the browser has none) and lives five minutes; it is single-use. `404` where the
-//! issuer cannot have passkeys (an IP address); `429` with `Retry-After` when this
+//! issuer cannot have passkeys (an IP address); `403` unless the `Origin` is the
+//! issuer's ([`flow::from_own_page`]); `429` with `Retry-After` when this
 //! address (or everyone together) started too many ceremonies lately
 //! ([`usher_core::passkeys::CEREMONIES_PER_STARTER`]).
 
@@ -21,6 +22,9 @@ use crate::respond::Failure;
 use crate::routes;
 
 async fn post(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
+    if !flow::from_own_page(&req, &state) {
+        return HttpResponse::new(StatusCode::FORBIDDEN);
+    }
     let binding = cookies::browser_binding(&req, &state.settings);
     let address = client_address::of(&req, &state.settings.trusted_proxies);
     match passkeys::start_authentication(&state, binding.as_deref(), &address).await {
