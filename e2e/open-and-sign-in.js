@@ -7,15 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
+import { CHROMIUM, FLAGS } from './lib/browser.js';
+
 const [url, username] = process.argv.slice(2);
 if (!url || !username) {
   console.error('usage: node e2e/open-and-sign-in.js URL USERNAME (password on stdin)');
   process.exit(64);
 }
 const password = readFileSync(0, 'utf8').split('\n')[0];
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
 try {

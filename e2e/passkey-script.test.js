@@ -1,8 +1,8 @@
 // The passkey page script (assets/passkey.js) against its documented contract, without a
 // browser: the script runs in a fresh V8 context whose `document`, forms and
 // `navigator.credentials` are stand-ins that record what the script asks for. The real
-// WebAuthn ceremonies are tested in Rust (usher-core/src/passkeys/tests.rs); a browser
-// test with Chromium's virtual authenticator comes with the routes.
+// WebAuthn ceremonies are tested in Rust (usher-core/src/passkeys/tests.rs) and, in
+// Chromium with its virtual authenticator, in passkeys.test.js.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';

@@ -3,30 +3,18 @@
 // a person sees is screenshotted under target/e2e/ and audited with axe-core (WCAG 2.1 A
 // and AA). One run has JavaScript disabled: Usher's pages need none.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
 
+import { PASSWORD, audit as auditPage, launchBrowser, login } from './lib/browser.js';
 import { startRelyingParty } from './lib/rp.js';
 import { startUsher } from './lib/usher.js';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const SHOTS = new URL('../target/e2e/', import.meta.url).pathname;
-const PASSWORD = 'correct horse battery staple';
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
-
 let usher;
 let rp;
+let ui; // the browser and its screenshots
 let browser;
-let blankSize;
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   usher = await startUsher();
   const client = usher.cli(['client', 'create', '--json', '--name', 'Shop', '--redirect-uri', 'http://127.0.0.1/callback',
     '--post-logout-redirect-uri', 'http://127.0.0.1/signed-out', '--grant-type', 'authorization_code', '--grant-type', 'refresh_token',
@@ -35,42 +23,24 @@ before(async () => {
     '--name', 'Alice Liddell', '--password-stdin'], `${PASSWORD}\n`);
   rp = await startRelyingParty({ issuer: usher.issuer, clientId: client.client_id, clientSecret: client.client_secret });
   // A fresh profile every run: playwright gives each launch its own user-data-dir.
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
-  const blank = await browser.newPage();
-  blankSize = (await blank.screenshot({ path: join(SHOTS, 'blank.png') })).length;
-  await blank.close();
+  ui = await launchBrowser('blank');
+  browser = ui.browser;
 });
 
 after(async () => {
-  await browser?.close();
+  await ui?.close();
   rp?.close();
   usher?.stop();
 });
 
-async function shoot(page, name) {
-  const path = join(SHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  // A page with content compresses far worse than an empty one of the same size.
-  assert.ok(statSync(path).size > blankSize * 2, `${name}.png looks blank (${statSync(path).size} bytes vs ${blankSize})`);
-}
+const shoot = (page, name) => ui.shoot(page, name);
 
 async function audit(context, url, name, steps = async () => {}) {
   const page = await context.newPage();
   await page.goto(url);
   await steps(page);
-  await page.evaluate(AXE);
-  const result = await page.evaluate(() => globalThis.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-  }));
-  const summary = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(', ')})`);
-  assert.deepEqual(summary, [], `accessibility violations on the ${name} page`);
+  await auditPage(page, name);
   await page.close();
-}
-
-async function login(page, username, password) {
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: /sign in/i }).click();
 }
 
 describe('signing in through Usher in a browser', () => {

@@ -9,24 +9,15 @@
 // Each person is used by the tests that need their state (the factor and recovery codes
 // made in one test are used by the next), so the tests of this file run in order.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generate } from 'otplib';
-import { chromium } from 'playwright-core';
 
+import { PASSWORD, SHOTS, alertText, audit, landAtRp, launchBrowser, login } from './lib/browser.js';
 import { startRelyingParty } from './lib/rp.js';
 import { startUsher } from './lib/usher.js';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const SHOTS = new URL('../target/e2e/', import.meta.url).pathname;
-const PASSWORD = 'correct horse battery staple';
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 const ACR_MFA = 'urn:usher:acr:mfa';
 const ACR_PWD = 'urn:usher:acr:pwd';
 const PERIOD = 30;
@@ -38,14 +29,13 @@ const PEOPLE = ['alice', 'bob', 'carol', 'dave', 'erin'];
 let usher;
 let strict; // the relying party of the client registered with --require-mfa
 let shop; // the relying party of an ordinary client
+let ui; // the browser and its screenshots
 let browser;
-let blankSize;
 // What alice's setup left: the step of the code that confirmed her app, her key and her
 // recovery codes (the test of that setup fills it; the next tests use it).
 const alice = {};
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   usher = await startUsher();
   const create = (name, ...extra) => usher.cli(['client', 'create', '--json', '--name', name,
     '--redirect-uri', 'http://127.0.0.1/callback', '--post-logout-redirect-uri', 'http://127.0.0.1/signed-out',
@@ -61,14 +51,12 @@ before(async () => {
   strict.client = vault;
   shop = await startRelyingParty({ issuer: usher.issuer, clientId: plain.client_id, clientSecret: plain.client_secret });
   shop.client = plain;
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
-  const blank = await browser.newPage();
-  blankSize = (await blank.screenshot({ path: join(SHOTS, 'two-step-blank.png') })).length;
-  await blank.close();
+  ui = await launchBrowser('two-step-blank');
+  browser = ui.browser;
 });
 
 after(async () => {
-  await browser?.close();
+  await ui?.close();
   strict?.close();
   shop?.close();
   usher?.stop();
@@ -113,21 +101,7 @@ async function awayFromStepEnd(seconds = 5) {
 
 // --- pages -----------------------------------------------------------------------------
 
-async function shoot(page, name) {
-  const path = join(SHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  assert.ok(statSync(path).size > blankSize * 2, `${name}.png looks blank (${statSync(path).size} bytes vs ${blankSize})`);
-}
-
-/** Runs axe-core (WCAG 2.1 A and AA) on the page as it is. */
-async function audit(page, name) {
-  await page.evaluate(AXE);
-  const result = await page.evaluate(() => globalThis.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-  }));
-  const summary = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(', ')})`);
-  assert.deepEqual(summary, [], `accessibility violations on the ${name} page`);
-}
+const shoot = (page, name) => ui.shoot(page, name);
 
 /** WCAG 2.1 1.4.10 (reflow), which axe-core does not check: at 320 CSS pixels wide, with
  *  every <details> open, the page does not scroll sideways. */
@@ -142,12 +116,6 @@ async function reflows(page, name) {
   await page.evaluate(() => { for (const d of document.querySelectorAll('details')) d.open = false; });
   await page.setViewportSize(size);
   assert.ok(scroll <= client, `the ${name} page is ${scroll} px wide at 320 px: it scrolls sideways`);
-}
-
-async function login(page, username) {
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: /sign in/i }).click();
 }
 
 /** Opens the relying party's sign-in (with extra query parameters) and signs in with the
@@ -169,17 +137,6 @@ async function submitCode(page, code) {
   const response = await answered;
   await page.waitForLoadState();
   return response.status();
-}
-
-/** Finishes at the relying party: allows on the consent page if it is shown. */
-async function landAtRp(page, rp) {
-  const sub = page.locator('#sub');
-  const allow = page.getByRole('button', { name: /allow/i });
-  await sub.or(allow).first().waitFor();
-  if (await allow.isVisible()) await allow.click();
-  await sub.waitFor();
-  assert.match(page.url(), new RegExp(`^${rp.base}/callback`));
-  return rp.lastClaims;
 }
 
 /** On the setup page: checks what it shows and returns the key. */
@@ -241,12 +198,6 @@ async function secondFactorPage(page) {
   await page.locator('#code').waitFor();
   assert.equal(await page.locator('h1').innerText(), 'Two-step sign-in');
   assert.equal(await page.locator('#totp-secret').count(), 0, 'no setup: the person has an app');
-}
-
-async function alertText(page) {
-  const alert = page.getByRole('alert');
-  await alert.waitFor();
-  return alert.innerText();
 }
 
 /** What /introspect says of an access token, asked by the client it was issued to. */

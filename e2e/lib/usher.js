@@ -1,8 +1,11 @@
 // Runs the real `usher` binary for the browser tests: a server on a loopback port of its
 // own choosing, in a fresh directory (embedded SQLite, its own KEK), and the admin CLI on
-// the same directory.
+// the same directory. With `{ localhost: true }` the issuer is `http://localhost:<port>`
+// (still listening on 127.0.0.1): WebAuthn refuses IP addresses as relying-party ids, so
+// passkeys need a host name, and Chromium treats http://localhost as a secure context.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,9 +17,20 @@ function environment(extra = {}) {
   return { PATH: process.env.PATH, ...extra };
 }
 
-export async function startUsher(extraEnv = {}) {
+/** A loopback port free a moment ago (the issuer must name the port before Usher binds). */
+async function freePort() {
+  const probe = createServer();
+  await new Promise((ok, fail) => probe.once('error', fail).listen(0, '127.0.0.1', ok));
+  const { port } = probe.address();
+  await new Promise((ok) => probe.close(ok));
+  return port;
+}
+
+export async function startUsher(extraEnv = {}, { localhost = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'usher-e2e-'));
-  const env = environment({ USHER_BIND: '127.0.0.1:0', USHER_LOG_FORMAT: 'json', ...extraEnv });
+  const address = localhost ? { USHER_BIND: `127.0.0.1:${await freePort()}` } : { USHER_BIND: '127.0.0.1:0' };
+  if (localhost) address.USHER_ISSUER = `http://localhost:${address.USHER_BIND.split(':')[1]}`;
+  const env = environment({ ...address, USHER_LOG_FORMAT: 'json', ...extraEnv });
   const child = spawn(USHER_BIN, ['serve'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
   const lines = createInterface({ input: child.stderr });
   const seen = [];
@@ -44,7 +58,7 @@ export async function startUsher(extraEnv = {}) {
     base: listening.listen,
     issuer: listening.issuer,
     cli(args, input) {
-      const run = spawnSync(USHER_BIN, args, { cwd: dir, env: environment(extraEnv), input: input ?? '', encoding: 'utf8' });
+      const run = spawnSync(USHER_BIN, args, { cwd: dir, env: environment(localhost ? { ...address, ...extraEnv } : extraEnv), input: input ?? '', encoding: 'utf8' });
       if (run.status !== 0) {
         throw new Error(`usher ${args.join(' ')} failed (${run.status}): ${run.stderr}`);
       }
