@@ -11,8 +11,9 @@ use std::sync::{Arc, RwLock};
 use usher_domain::ports::Ping;
 use usher_domain::{
     Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore, FamilyStore,
-    FormTokenStore, InteractionStore, Issuer, NonceStore, PasskeyStore, RevocationStore, Session,
-    SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId, UserStore,
+    FormTokenStore, InteractionStore, Issuer, MailTokenStore, NonceStore, PasskeyStore,
+    RevocationStore, Session, SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId,
+    UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 
@@ -140,6 +141,8 @@ pub struct Stores {
     pub passkeys: Arc<dyn PasskeyStore>,
     /// The account page's single-use form tokens (`account/forms.rs`).
     pub forms: Arc<dyn FormTokenStore>,
+    /// Mailed single-use links, and the people of an address (`mail.rs`).
+    pub mail: Arc<dyn MailTokenStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -161,6 +164,7 @@ impl Stores {
             + FactorStore
             + PasskeyStore
             + FormTokenStore
+            + MailTokenStore
             + Ping
             + FamilyStore
             + 'static,
@@ -178,6 +182,7 @@ impl Stores {
             factors: db.clone(),
             passkeys: db.clone(),
             forms: db.clone(),
+            mail: db.clone(),
             families: db.clone(),
             database: db,
         }
@@ -203,6 +208,8 @@ pub struct Core {
     pub passwords: crate::passwords::PasswordPool,
     /// Short-lived copies of clients, people and revoked token ids (`cache.rs`).
     pub caches: Arc<crate::cache::Caches>,
+    /// Where mail to people goes: its templates and its outbox (`mail.rs`).
+    pub mail: crate::mail::Mailing,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -227,6 +234,11 @@ impl Core {
 
     pub fn now(&self) -> UnixTime {
         self.clock.now()
+    }
+
+    /// Forgets this node's copy of a person (their password or address just changed).
+    pub fn forget_user(&self, id: &UserId) {
+        self.caches.users.remove(id);
     }
 }
 

@@ -26,6 +26,7 @@ pub mod introspection;
 pub mod keys;
 pub mod lineage;
 pub mod logout;
+pub mod mail;
 pub mod metrics;
 pub mod mfa;
 pub mod passkeys;

@@ -185,6 +185,7 @@ impl TestNode {
             factor_sealer: FactorSealer::from_kek(kek),
             passwords: PasswordPool::new(1),
             caches: Arc::new(Caches::new(0)),
+            mail: crate::mail::Mailing::recording(),
             clock: clock.clone(),
         };
         TestNode {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod families;
 pub mod issuer;
 pub mod keys;
+pub mod mail;
 pub mod mfa;
 pub mod passkey;
 pub mod pkce;
@@ -38,6 +39,10 @@ pub use families::{
 };
 pub use issuer::{Issuer, IssuerError};
 pub use keys::{KeyState, SigningKeyRecord};
+pub use mail::{
+    Compose, Letter, Mail, MailError, MailPurpose, MailToken, MailTokenStore, Outbox,
+    RESET_LINK_TTL, VERIFY_LINK_TTL,
+};
 pub use mfa::{
     Acr, Amr, AuthMethods, CodeError, MfaPolicy, RecoveryCode, RecoveryCodeRecord, TotpCode,
     TotpFactor, totp_step,

@@ -15,6 +15,7 @@ mod client_auth;
 mod cookies;
 pub mod endpoints;
 mod flow;
+pub mod mail;
 pub mod pages;
 pub mod params;
 mod qr;
@@ -47,6 +48,7 @@ pub fn configure(state: web::Data<Core>) -> impl FnOnce(&mut web::ServiceConfig)
             .service(endpoints::authorize::routes())
             .service(endpoints::account::routes())
             .service(endpoints::account_apps::routes())
+            .service(endpoints::password::routes())
             .service(endpoints::login::routes())
             .service(endpoints::consent::routes())
             .service(endpoints::second_factor::routes())

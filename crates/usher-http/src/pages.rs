@@ -245,6 +245,35 @@ pub struct RecoveryCodesPage<'a> {
     pub codes: Vec<String>,
 }
 
+/// "Forgot your password?": the form (POST [`crate::routes::PASSWORD_FORGOT`] with
+/// `csrf` and `email`), or, once `sent`, the same answer for every address.
+#[derive(Debug, Clone, Template)]
+#[template(path = "password_forgot.html")]
+pub struct PasswordForgotPage<'a> {
+    pub csrf: &'a str,
+    pub sent: bool,
+    pub error: Option<&'a str>,
+}
+
+/// The form a reset link opens: POST [`crate::routes::PASSWORD_RESET`] with `csrf`,
+/// `token`, `password` and `confirm`.
+#[derive(Debug, Clone, Template)]
+#[template(path = "password_reset.html")]
+pub struct PasswordResetPage<'a> {
+    pub csrf: &'a str,
+    pub token: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// A plain message: something was done.
+#[derive(Debug, Clone, Template)]
+#[template(path = "notice.html")]
+pub struct NoticePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
 /// The logout confirmation page, `200`.
 pub fn logout_confirm(page: LogoutConfirmPage<'_>) -> HttpResponse {
     render(StatusCode::OK, &page)

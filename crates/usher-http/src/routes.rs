@@ -51,6 +51,12 @@ pub const ACCOUNT_PASSKEY_ADD: &str = "/account/passkeys/add";
 pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
 /// "Remove access" of a connected app (issue 15).
 pub const ACCOUNT_APPS_REMOVE: &str = "/account/apps/remove";
+/// "Forgot your password?": GET the form, POST an address.
+pub const PASSWORD_FORGOT: &str = usher_core::mail::FORGOT_PATH;
+/// A mailed reset link (GET, `?token=`) and its new-password form (POST).
+pub const PASSWORD_RESET: &str = usher_core::mail::RESET_PATH;
+/// A mailed address-verification link (GET, `?token=`).
+pub const VERIFY_EMAIL: &str = usher_core::mail::VERIFY_PATH;
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,7 @@ mod families;
 mod forms;
 mod interactions;
 mod keys;
+mod mail;
 mod nonces;
 mod passkeys;
 mod purge;

@@ -234,3 +234,13 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    mail_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        email -> Text,
+        expires_at -> BigInt,
+    }
+}

@@ -9,9 +9,9 @@ use usher_domain::{Email, PersonName, StoreError, UnixTime, User, UserId, UserSt
 use crate::database::{Database, corrupt, unavailable, unique_violation, violation_mentions};
 use crate::schema::users;
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = users)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: String,
     username: String,
     password_hash: String,
@@ -34,7 +34,7 @@ impl UserRow {
         }
     }
 
-    fn into_domain(self) -> Result<User, StoreError> {
+    pub(crate) fn into_domain(self) -> Result<User, StoreError> {
         let id = UserId::parse(&self.id)
             .ok_or_else(|| corrupt(format!("user id {:?} is not valid", self.id)))?;
         let bad = |e: &dyn std::fmt::Display| corrupt(format!("user {id}: {e}"));

@@ -2184,6 +2184,139 @@ mod form_tokens {
     }
 }
 
+mod mail_token_cases {
+    use usher_domain::{MailPurpose, MailToken, MailTokenStore};
+
+    use super::*;
+
+    fn token(hash: &str, user_id: &str, purpose: MailPurpose, expires_at: i64) -> MailToken {
+        MailToken {
+            token_hash: hash.to_owned(),
+            user_id: UserId::parse(user_id).unwrap(),
+            purpose,
+            email: Email::parse("alice@example.org").unwrap(),
+            expires_at: UnixTime(expires_at),
+        }
+    }
+
+    pub fn a_mail_token_is_found_then_taken_once(t: &TestDb, db: &Database) {
+        db.insert_user(&user("u1", "alice", 1)).unwrap();
+        let reset = token("tok-1", "u1", MailPurpose::PasswordReset, 1000);
+        db.insert_mail_token(&reset).unwrap();
+        assert!(matches!(
+            db.insert_mail_token(&reset),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(db.find_mail_token("tok-1"), Ok(Some(reset.clone())));
+        assert_eq!(db.find_mail_token("tok-1"), Ok(Some(reset.clone())));
+        assert_eq!(db.take_mail_token("tok-1"), Ok(Some(reset)));
+        assert_eq!(db.take_mail_token("tok-1"), Ok(None));
+        assert_eq!(db.find_mail_token("tok-1"), Ok(None));
+        assert_eq!(db.take_mail_token("never"), Ok(None));
+        assert_eq!(t.count("mail_tokens"), 0);
+    }
+
+    pub fn concurrent_takers_of_one_mail_token_have_one_winner(t: &TestDb, db: &Database) {
+        db.insert_user(&user("u1", "alice", 1)).unwrap();
+        db.insert_mail_token(&token("tok-race", "u1", MailPurpose::PasswordReset, 1000))
+            .unwrap();
+        let db2 = db.clone();
+        let won = race(20, move || {
+            db2.take_mail_token("tok-race").unwrap().is_some()
+        });
+        assert_eq!(won, 1);
+        assert_eq!(t.count("mail_tokens"), 0);
+    }
+
+    pub fn mail_tokens_are_deleted_per_purpose_purged_and_go_with_the_person(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        db.insert_user(&user("u1", "alice", 1)).unwrap();
+        db.insert_user(&bare_user("u2", "bob", 2)).unwrap();
+        db.insert_mail_token(&token("a", "u1", MailPurpose::PasswordReset, 1000))
+            .unwrap();
+        db.insert_mail_token(&token("b", "u1", MailPurpose::PasswordReset, 5000))
+            .unwrap();
+        db.insert_mail_token(&token("c", "u1", MailPurpose::VerifyEmail, 5000))
+            .unwrap();
+        db.insert_mail_token(&token("d", "u2", MailPurpose::PasswordReset, 5000))
+            .unwrap();
+        db.purge_expired(UnixTime(1000)).unwrap();
+        assert_eq!(t.count("mail_tokens"), 3);
+        assert_eq!(
+            db.delete_mail_tokens(&UserId::parse("u1").unwrap(), MailPurpose::PasswordReset),
+            Ok(1)
+        );
+        assert!(db.find_mail_token("c").unwrap().is_some());
+        assert!(db.delete_user(&Username::parse("bob").unwrap()).unwrap());
+        assert_eq!(db.find_mail_token("d"), Ok(None));
+        assert_eq!(t.count("mail_tokens"), 1);
+    }
+
+    pub fn people_are_found_by_address_without_regard_to_case(_: &TestDb, db: &Database) {
+        db.insert_user(&user("u1", "alice", 1)).unwrap();
+        db.insert_user(&User {
+            email: Some(Email::parse("Alice@Example.org").unwrap()),
+            email_verified: false,
+            ..user("u2", "alice2", 2)
+        })
+        .unwrap();
+        db.insert_user(&bare_user("u3", "carol", 3)).unwrap();
+        let found = db
+            .find_users_by_email(&Email::parse("ALICE@example.ORG").unwrap())
+            .unwrap();
+        let ids: Vec<&str> = found.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ids, ["u1", "u2"]);
+        assert_eq!(found[0], user("u1", "alice", 1));
+        assert!(
+            db.find_users_by_email(&Email::parse("nobody@example.org").unwrap())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub fn an_address_is_marked_verified_only_while_it_is_the_persons(_: &TestDb, db: &Database) {
+        db.insert_user(&User {
+            email_verified: false,
+            ..user("u1", "alice", 1)
+        })
+        .unwrap();
+        let u1 = UserId::parse("u1").unwrap();
+        let other = Email::parse("old@example.org").unwrap();
+        assert_eq!(db.mark_email_verified(&u1, &other), Ok(false));
+        assert!(!db.get_user(&u1).unwrap().unwrap().email_verified);
+        let own = Email::parse("alice@example.org").unwrap();
+        assert_eq!(db.mark_email_verified(&u1, &own), Ok(true));
+        assert!(db.get_user(&u1).unwrap().unwrap().email_verified);
+    }
+}
+
+macro_rules! mail_contract {
+    ($($case:ident),* $(,)?) => {
+        mod mail_tokens {
+            mod sqlite {
+                $( #[test] fn $case() {
+                    super::super::run("sqlite", super::super::mail_token_cases::$case);
+                } )*
+            }
+            mod postgres {
+                $( #[test] fn $case() {
+                    super::super::run("postgres", super::super::mail_token_cases::$case);
+                } )*
+            }
+        }
+    };
+}
+
+mail_contract!(
+    a_mail_token_is_found_then_taken_once,
+    concurrent_takers_of_one_mail_token_have_one_winner,
+    mail_tokens_are_deleted_per_purpose_purged_and_go_with_the_person,
+    people_are_found_by_address_without_regard_to_case,
+    an_address_is_marked_verified_only_while_it_is_the_persons,
+);
+
 // ---- Connecting: not per backend ------------------------------------------------------
 
 #[test]

@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (creates the database, and on an empty database the KEK file and
     /// the first signing key).
-    Serve,
+    Serve(ServeArgs),
     /// Apply pending database migrations and exit (needs no KEK; creates no key).
     Migrate,
     /// Register and manage clients (relying parties and services).
@@ -44,6 +44,14 @@ pub enum Command {
     /// Watch a flow work end to end against a running `usher serve`.
     #[command(subcommand)]
     Try(TryCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// For development: with no smtp_url, print every mail Usher would send (links
+    /// included) to standard error instead of logging it with its link redacted.
+    #[arg(long)]
+    pub dev_mail: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod mail;
 pub mod rotation;
 pub mod serve;
 mod telemetry;
@@ -39,7 +40,7 @@ pub fn main() -> ExitCode {
     // Admin commands log only warnings unless USHER_LOG says otherwise, so their output
     // stays readable; the server logs at the configured level.
     let filter = match (&cli.command, std::env::var_os("USHER_LOG")) {
-        (Command::Serve, _) | (_, Some(_)) => settings.log.clone(),
+        (Command::Serve(_), _) | (_, Some(_)) => settings.log.clone(),
         _ => "warn".to_owned(),
     };
     telemetry::init(&filter, settings.log_format);
@@ -63,7 +64,7 @@ pub fn main() -> ExitCode {
 /// nothing: not even a fresh database or KEK.
 fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve => serve::run(Context::open_for_serve(settings)?),
+        Command::Serve(args) => serve::run(Context::open_for_serve(settings)?, args.dev_mail),
         // Migrations need no KEK: `migrate` neither reads nor creates one.
         Command::Migrate => {
             let db = context::open_database(&settings)?;

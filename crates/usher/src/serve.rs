@@ -27,7 +27,7 @@ struct Prepared {
     db: usher_store::Database,
 }
 
-fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> {
+fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::Result<Prepared> {
     let ring = context::load_key_ring(&ctx, clock.now())?;
     let records = ctx.db.list_keys().context("cannot read the signing keys")?;
     let listener = TcpListener::bind(ctx.settings.bind)
@@ -79,6 +79,10 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         ),
         caches: Arc::new(usher_core::cache::Caches::new(settings.cache_ttl)),
+        mail: usher_core::mail::Mailing {
+            compose: Arc::new(usher_http::mail::Templates),
+            outbox: crate::mail::outbox(&settings.mail, &settings.issuer, dev_mail)?,
+        },
         clock,
     };
     // Access tokens and ID tokens share one lifetime: the longest any key signs for.
@@ -128,8 +132,8 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> 
     })
 }
 
-pub fn run(ctx: Context) -> anyhow::Result<()> {
-    let p = prepare(ctx, Arc::new(SystemClock))?;
+pub fn run(ctx: Context, dev_mail: bool) -> anyhow::Result<()> {
+    let p = prepare(ctx, Arc::new(SystemClock), dev_mail)?;
     let Prepared {
         listener,
         metrics_listener,
@@ -175,7 +179,7 @@ impl Node {
     /// Opens the database (migrating it), loads the keys and starts serving on
     /// `settings.bind` (use `127.0.0.1:0`).
     pub fn start(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Node> {
-        let p = prepare(Context::open_for_serve(settings)?, clock)?;
+        let p = prepare(Context::open_for_serve(settings)?, clock, false)?;
         let Prepared {
             listener,
             local,

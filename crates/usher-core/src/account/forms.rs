@@ -18,13 +18,23 @@ pub enum FormPurpose {
     Account,
     /// The authenticator-app setup page's form: confirm with a current code.
     TotpConfirm,
+    /// "Forgot your password?": the address to mail a link to (no session: the token is
+    /// bound to [`ANONYMOUS`]).
+    PasswordForgot,
+    /// The new-password form a reset link opens (bound to the link, not a session).
+    PasswordReset,
 }
+
+/// The binding of a form shown to nobody in particular (no session).
+pub const ANONYMOUS: &str = "anonymous";
 
 impl FormPurpose {
     pub fn as_str(self) -> &'static str {
         match self {
             FormPurpose::Account => "account",
             FormPurpose::TotpConfirm => "totp_confirm",
+            FormPurpose::PasswordForgot => "password_forgot",
+            FormPurpose::PasswordReset => "password_reset",
         }
     }
 }
@@ -51,10 +61,20 @@ pub async fn issue(
     session: &Session,
     purpose: FormPurpose,
 ) -> Result<String, Failure> {
+    issue_bound(core, &session.id_hash, purpose).await
+}
+
+/// A new token for a form of `purpose` bound to `binding`: a session's `id_hash`, the
+/// hash of the link that opened the page, or [`ANONYMOUS`].
+pub async fn issue_bound(
+    core: &Core,
+    binding: &str,
+    purpose: FormPurpose,
+) -> Result<String, Failure> {
     let (token, token_hash) = crate::secret_pair()?;
     let row = FormToken {
         token_hash,
-        session_hash: session.id_hash.clone(),
+        session_hash: binding.to_owned(),
         purpose: purpose.as_str().to_owned(),
         expires_at: core.now().plus(core.settings.interaction_ttl),
     };
@@ -71,6 +91,17 @@ pub async fn take(
     token: Option<&str>,
     purpose: FormPurpose,
 ) -> Result<Result<(), FormRefusal>, Failure> {
+    take_bound(core, &session.id_hash, token, purpose).await
+}
+
+/// Takes the posted `token` for a form of `purpose` bound to `binding`
+/// ([`issue_bound`]).
+pub async fn take_bound(
+    core: &Core,
+    binding: &str,
+    token: Option<&str>,
+    purpose: FormPurpose,
+) -> Result<Result<(), FormRefusal>, Failure> {
     let Some(token) = token.filter(|t| well_formed(t)) else {
         return Ok(Err(FormRefusal::Unknown));
     };
@@ -79,8 +110,8 @@ pub async fn take(
     let Some(row) = blocking(move || forms.take_form_token(&hash)).await? else {
         return Ok(Err(FormRefusal::Unknown));
     };
-    let same_session = row.session_hash.len() == session.id_hash.len()
-        && openssl::memcmp::eq(row.session_hash.as_bytes(), session.id_hash.as_bytes());
+    let same_session = row.session_hash.len() == binding.len()
+        && openssl::memcmp::eq(row.session_hash.as_bytes(), binding.as_bytes());
     Ok(if !same_session {
         Err(FormRefusal::OtherSession)
     } else if row.purpose != purpose.as_str() {

@@ -14,6 +14,7 @@ pub mod logout;
 pub mod metrics;
 pub mod passkey_login;
 pub mod passkey_options;
+pub mod password;
 pub mod recovery_codes;
 pub mod revoke;
 pub mod second_factor;

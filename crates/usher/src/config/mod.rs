@@ -114,6 +114,17 @@ pub struct Settings {
     pub default_audience: Option<String>,
     /// Whether every sign-in needs a second factor (`mfa`).
     pub mfa: usher_domain::MfaPolicy,
+    /// Where mail to people goes (`smtp_url`, `mail_from`).
+    pub mail: MailSettings,
+}
+
+/// `smtp_url` and `mail_from`: set together, or neither (mail then goes to the log).
+#[derive(Debug, Clone, Default)]
+pub struct MailSettings {
+    /// The mail server; its password never prints (`SecretUrl`).
+    pub smtp: Option<usher_store::SecretUrl>,
+    /// The `From:` of Usher's mail, as written (a valid mailbox).
+    pub from: Option<String>,
 }
 
 /// `[families]`: the lifetimes of refresh-token families, in seconds.
@@ -244,6 +255,51 @@ mod tests {
         assert_eq!(s.keys.bits, 2048);
         assert_eq!(s.cache_ttl, 2);
         assert_eq!(load(&[("USHER_CACHE_TTL", "0")]).unwrap().cache_ttl, 0);
+    }
+
+    #[test]
+    fn smtp_url_and_mail_from_go_together_and_never_print_the_password() {
+        let s = load(&[]).unwrap();
+        assert!(s.mail.smtp.is_none() && s.mail.from.is_none());
+        let s = load(&[
+            (
+                "USHER_SMTP_URL",
+                "smtps://usher:s3cret-pw@smtp.example.org:465",
+            ),
+            ("USHER_MAIL_FROM", "Usher <no-reply@example.org>"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.mail.smtp.as_ref().unwrap().expose(),
+            "smtps://usher:s3cret-pw@smtp.example.org:465"
+        );
+        assert!(!format!("{s:?}").contains("s3cret-pw"));
+        load(&[
+            ("USHER_SMTP_URL", "smtp://relay.internal:587?tls=required"),
+            ("USHER_MAIL_FROM", "no-reply@example.org"),
+        ])
+        .unwrap();
+        refused(
+            &[("USHER_SMTP_URL", "smtp://relay.internal:25")],
+            "mail_from",
+            "required with smtp_url",
+        );
+        refused(
+            &[
+                ("USHER_SMTP_URL", "http://relay.internal"),
+                ("USHER_MAIL_FROM", "a@example.org"),
+            ],
+            "smtp_url",
+            "smtp://",
+        );
+        refused(
+            &[
+                ("USHER_SMTP_URL", "smtp://relay.internal:25"),
+                ("USHER_MAIL_FROM", "not an address"),
+            ],
+            "mail_from",
+            "not an address",
+        );
     }
 
     #[test]

@@ -47,6 +47,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ),
     ("cache_ttl", "USHER_CACHE_TTL", "2"),
     ("mfa", "USHER_MFA", "optional"),
+    (
+        "smtp_url",
+        "USHER_SMTP_URL",
+        "(unset: mail is written to the log)",
+    ),
+    (
+        "mail_from",
+        "USHER_MAIL_FROM",
+        "(unset; required with smtp_url)",
+    ),
     ("keys.bits", "USHER_KEYS__BITS", "2048"),
     ("keys.jwks_max_age", "USHER_KEYS__JWKS_MAX_AGE", "900"),
     ("keys.rotate_every", "USHER_KEYS__ROTATE_EVERY", "2592000"),
@@ -122,6 +132,8 @@ pub(super) fn overlay_env(
             }
             "USHER_DEFAULT_AUDIENCE" => raw.default_audience = Some(value),
             "USHER_MFA" => raw.mfa = Some(value),
+            "USHER_SMTP_URL" => raw.smtp_url = Some(value),
+            "USHER_MAIL_FROM" => raw.mail_from = Some(value),
             "USHER_CACHE_TTL" => raw.cache_ttl = Some(number("cache_ttl")?),
             "USHER_KEYS__BITS" => raw.keys.bits = Some(number("keys.bits")?),
             "USHER_KEYS__JWKS_MAX_AGE" => {

@@ -37,6 +37,8 @@ pub(super) struct RawSettings {
     pub(super) default_audience: Option<String>,
     pub(super) cache_ttl: Option<u64>,
     pub(super) mfa: Option<String>,
+    pub(super) smtp_url: Option<String>,
+    pub(super) mail_from: Option<String>,
     #[serde(default)]
     pub(super) keys: RawKeys,
     #[serde(default)]
@@ -311,7 +313,10 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
         ));
     }
 
+    let mail = mail_from_raw(raw.smtp_url, raw.mail_from)?;
+
     Ok(Settings {
+        mail,
         cache_ttl,
         families,
         redis_prefix,
@@ -343,6 +348,61 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
         default_audience,
         mfa,
     })
+}
+
+/// `smtp_url` and `mail_from`: both or neither (without a mail server, mail goes to the
+/// log, or with `serve --dev-mail` to standard error).
+fn mail_from_raw(
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+) -> Result<super::MailSettings, ConfigError> {
+    let smtp = match smtp_url.filter(|u| !u.is_empty()) {
+        None => None,
+        Some(u) => {
+            let parsed = url::Url::parse(&u).map_err(|e| {
+                err(
+                    &name_of("smtp_url"),
+                    format!("is not a URL ({e}); write smtp://HOST:PORT or smtps://USER:PASSWORD@HOST:465"),
+                )
+            })?;
+            if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host().is_none() {
+                return Err(err(
+                    &name_of("smtp_url"),
+                    "must be smtp://HOST[:PORT][?tls=required] (STARTTLS with tls=required) or smtps://HOST[:PORT] (TLS from the start), with USER:PASSWORD@ if the server wants them",
+                ));
+            }
+            // lettre's own reading of it (tls=…): its message is not shown, it may
+            // echo the URL, password included.
+            if lettre::SmtpTransport::from_url(&u).is_err() {
+                return Err(err(
+                    &name_of("smtp_url"),
+                    "is not usable: the only query parameter is tls=required or tls=opportunistic (smtp://), and a user name needs a password",
+                ));
+            }
+            Some(SecretUrl::new(u))
+        }
+    };
+    let from = match mail_from.filter(|f| !f.is_empty()) {
+        None => None,
+        Some(f) => match f.parse::<lettre::message::Mailbox>() {
+            Ok(_) => Some(f),
+            Err(e) => {
+                return Err(err(
+                    &name_of("mail_from"),
+                    format!(
+                        "{f:?} is not an address ({e}); write Name <user@example.org> or user@example.org"
+                    ),
+                ));
+            }
+        },
+    };
+    if smtp.is_some() && from.is_none() {
+        return Err(err(
+            &name_of("mail_from"),
+            "is required with smtp_url: the sender of Usher's mail, e.g. Usher <no-reply@example.org>",
+        ));
+    }
+    Ok(super::MailSettings { smtp, from })
 }
 
 fn families_from_raw(raw: &RawFamilies) -> Result<FamilySettings, ConfigError> {

@@ -19,6 +19,7 @@ mod helpers;
 mod kek;
 mod limits;
 mod logout;
+mod mail;
 mod mfa_admin;
 mod ops;
 mod pg_restart;
