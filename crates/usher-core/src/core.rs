@@ -10,9 +10,10 @@ use std::sync::{Arc, RwLock};
 
 use usher_domain::ports::Ping;
 use usher_domain::{
-    Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore, FamilyStore,
-    FormTokenStore, InteractionStore, Issuer, NonceStore, PasskeyStore, RevocationStore, Session,
-    SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId, UserStore,
+    BackchannelStore, Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore,
+    FamilyStore, FormTokenStore, InteractionStore, Issuer, NonceStore, PasskeyStore,
+    RevocationStore, Session, SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId,
+    UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 
@@ -56,6 +57,9 @@ pub struct Settings {
     pub metrics_on_main: bool,
     /// Whether every sign-in needs a second factor (docs/design/mfa.md, "Policy").
     pub mfa: usher_domain::MfaPolicy,
+    /// Back-channel logout delivery: retry delays, lease, batch, timeouts
+    /// (`backchannel.rs`).
+    pub backchannel: crate::backchannel::BackchannelSettings,
 }
 
 /// The lifetimes of refresh-token families.
@@ -93,6 +97,7 @@ impl Settings {
             default_audience: None,
             refresh: RefreshSettings::default(),
             metrics_on_main: false,
+            backchannel: crate::backchannel::BackchannelSettings::default(),
         }
     }
 
@@ -140,6 +145,9 @@ pub struct Stores {
     pub passkeys: Arc<dyn PasskeyStore>,
     /// The account page's single-use form tokens (`account/forms.rs`).
     pub forms: Arc<dyn FormTokenStore>,
+    /// Back-channel logout: who got tokens through which session, and the queue of
+    /// logouts to deliver (`backchannel.rs`).
+    pub backchannel: Arc<dyn BackchannelStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -161,6 +169,7 @@ impl Stores {
             + FactorStore
             + PasskeyStore
             + FormTokenStore
+            + BackchannelStore
             + Ping
             + FamilyStore
             + 'static,
@@ -178,6 +187,7 @@ impl Stores {
             factors: db.clone(),
             passkeys: db.clone(),
             forms: db.clone(),
+            backchannel: db.clone(),
             families: db.clone(),
             database: db,
         }

@@ -13,6 +13,7 @@
 
 pub mod access_token;
 pub mod account;
+pub mod backchannel;
 pub mod cache;
 pub mod client_address;
 pub mod client_auth;
@@ -28,6 +29,7 @@ pub mod lineage;
 pub mod logout;
 pub mod metrics;
 pub mod mfa;
+pub mod outbound;
 pub mod passkeys;
 pub mod passwords;
 mod redact;
