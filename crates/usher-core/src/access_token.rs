@@ -434,6 +434,7 @@ mod tests {
                 issued_at: UnixTime(1_700_000_000),
                 expires_at: UnixTime(1_700_000_600),
                 access_token: &good(),
+                sid: None,
             },
         )
         .unwrap();

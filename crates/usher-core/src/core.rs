@@ -10,8 +10,9 @@ use std::sync::{Arc, RwLock};
 
 use usher_domain::ports::Ping;
 use usher_domain::{
-    Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore, FamilyStore,
-    FormTokenStore, InteractionStore, Issuer, MailTokenStore, NonceStore, PasskeyStore,
+    BackchannelStore, Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore,
+    FamilyStore, FormTokenStore, InteractionStore, Issuer, MailTokenStore, NonceStore,
+    PasskeyStore,
     RevocationStore, Session, SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId,
     UserStore,
 };
@@ -57,6 +58,9 @@ pub struct Settings {
     pub metrics_on_main: bool,
     /// Whether every sign-in needs a second factor (docs/design/mfa.md, "Policy").
     pub mfa: usher_domain::MfaPolicy,
+    /// Back-channel logout delivery: retry delays, lease, batch, timeouts
+    /// (`backchannel.rs`).
+    pub backchannel: crate::backchannel::BackchannelSettings,
 }
 
 /// The lifetimes of refresh-token families.
@@ -94,6 +98,7 @@ impl Settings {
             default_audience: None,
             refresh: RefreshSettings::default(),
             metrics_on_main: false,
+            backchannel: crate::backchannel::BackchannelSettings::default(),
         }
     }
 
@@ -143,6 +148,9 @@ pub struct Stores {
     pub forms: Arc<dyn FormTokenStore>,
     /// Mailed single-use links, and the people of an address (`mail.rs`).
     pub mail: Arc<dyn MailTokenStore>,
+    /// Back-channel logout: who got tokens through which session, and the queue of
+    /// logouts to deliver (`backchannel.rs`).
+    pub backchannel: Arc<dyn BackchannelStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -165,6 +173,7 @@ impl Stores {
             + PasskeyStore
             + FormTokenStore
             + MailTokenStore
+            + BackchannelStore
             + Ping
             + FamilyStore
             + 'static,
@@ -183,6 +192,7 @@ impl Stores {
             passkeys: db.clone(),
             forms: db.clone(),
             mail: db.clone(),
+            backchannel: db.clone(),
             families: db.clone(),
             database: db,
         }

@@ -2,7 +2,8 @@
 //! refresh-token family. One function serves every reason (a second factor added, a
 //! password reset, "sign out everywhere", an operator's request), so that each of them
 //! ends the same things in the same order, and whatever more must happen when a person's
-//! sign-ins end (telling the apps) is added in one place.
+//! sign-ins end is added in one place: the apps that got tokens through the ended
+//! sessions are told (Back-Channel Logout, `backchannel.rs`).
 
 use usher_domain::{RevokeReason, UserId};
 
@@ -51,11 +52,15 @@ pub async fn end_person(core: &Core, user: &UserId, why: Why) -> Result<Ended, F
     families
         .revoke_user(user, RevokeReason::UserSessions, now)
         .await?;
+    // Every app that got tokens through one of the ended sessions is told
+    // (Back-Channel Logout), whatever the reason.
+    let logouts = crate::backchannel::queue_person(core, user).await?;
     tracing::warn!(
         event = "sessions_ended",
         reason = why.as_str(),
         sub = %user,
         sessions = ended,
+        logouts,
         "every session and refresh family of the person ended"
     );
     Ok(Ended { sessions: ended })

@@ -13,6 +13,7 @@
 
 pub mod access_token;
 pub mod account;
+pub mod backchannel;
 pub mod cache;
 pub mod client_address;
 pub mod client_auth;
@@ -29,6 +30,7 @@ pub mod logout;
 pub mod mail;
 pub mod metrics;
 pub mod mfa;
+pub mod outbound;
 pub mod passkeys;
 pub mod passwords;
 mod redact;

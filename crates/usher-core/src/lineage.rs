@@ -67,6 +67,9 @@ pub async fn end(state: &Core, session: &Session) -> Result<usize, Failure> {
     let late = families
         .revoke_online(&lineage, RevokeReason::Logout, now)
         .await?;
+    // After the sessions are gone: a code exchange records its client before it checks
+    // that the sign-in is live, so every client that got tokens here is taken now.
+    crate::backchannel::queue_lineage(state, &lineage).await?;
     Ok(first + late)
 }
 

@@ -52,10 +52,13 @@ pub enum Counter {
     /// Changes to people's second factors on the account page, by `change`
     /// (`totp_added`, `totp_removed`, `recovery_codes_regenerated`).
     FactorsChanged,
+    /// Back-channel logout deliveries, by `outcome` (`delivered`, `retried`, `dropped`,
+    /// `refused`).
+    BackchannelLogouts,
 }
 
 impl Counter {
-    const ALL: [Counter; 13] = [
+    const ALL: [Counter; 14] = [
         Counter::TokensIssued,
         Counter::RefreshRotations,
         Counter::RefreshReuse,
@@ -69,6 +72,7 @@ impl Counter {
         Counter::PasskeyEvents,
         Counter::FactorsChanged,
         Counter::SecondFactorEvents,
+        Counter::BackchannelLogouts,
     ];
 
     /// Name, help text, label name, and the label values shown (at 0) before any event.
@@ -165,6 +169,12 @@ impl Counter {
                 "Second factors added or removed, and recovery codes regenerated, on the account page.",
                 Some("change"),
                 &["totp_added", "totp_removed", "recovery_codes_regenerated"],
+            ),
+            Counter::BackchannelLogouts => (
+                "usher_backchannel_logout_total",
+                "Back-channel logout deliveries, by outcome.",
+                Some("outcome"),
+                &["delivered", "dropped", "refused", "retried"],
             ),
         }
     }

@@ -282,6 +282,7 @@ impl TestNode {
                 issued_at: self.now(),
                 expires_at: self.now().plus(600),
                 access_token: "an-access-token",
+                sid: None,
             },
         )
         .unwrap()

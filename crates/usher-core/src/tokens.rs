@@ -4,12 +4,12 @@
 
 use chrono::{TimeZone, Utc};
 use openidconnect::core::{
-    CoreIdToken, CoreIdTokenClaims, CoreJsonWebKey, CoreJwsSigningAlgorithm,
+    CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
-    AccessToken, Audience, AuthenticationContextClass, AuthenticationMethodReference,
-    EmptyAdditionalClaims, EndUserEmail, EndUserName, IssuerUrl, LocalizedClaim, Nonce,
-    PrivateSigningKey, SigningError, StandardClaims, SubjectIdentifier,
+    AccessToken, AdditionalClaims, Audience, AuthenticationContextClass,
+    AuthenticationMethodReference, EndUserEmail, EndUserName, IdToken, IdTokenClaims, IssuerUrl,
+    LocalizedClaim, Nonce, PrivateSigningKey, SigningError, StandardClaims, SubjectIdentifier,
 };
 use serde_json::{Map, Value, json};
 use usher_domain::scope::{EMAIL, PROFILE};
@@ -74,6 +74,36 @@ pub fn access_token(
     Ok(MintedAccessToken { token, jti })
 }
 
+/// The `typ` header of logout tokens (Back-Channel Logout 1.0 §2.4).
+pub const LOGOUT_TOKEN_TYP: &str = "logout+jwt";
+
+/// The event a logout token carries (Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// The `sid` of a browser session (OpenID Connect Back-Channel Logout 1.0 §2.1): stable
+/// for the session's whole lineage (a re-authentication keeps it), the same for every
+/// client, and derived one way from the lineage's hash under a label, so it tells
+/// nothing of the cookie or the lineage id (never stored or sent).
+pub fn sid_of(lineage_hash: &str) -> String {
+    usher_keys::sha256_b64url(&format!("usher sid v1\n{lineage_hash}"))
+}
+
+/// The ID token's claims beyond OpenID Connect Core's: `sid`.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct IdTokenExtra {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl AdditionalClaims for IdTokenExtra {}
+
+type UsherIdToken = IdToken<
+    IdTokenExtra,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+
 /// The active key, as `openidconnect` wants a signing key.
 struct ActiveKey<'a> {
     ring: &'a KeyRing,
@@ -111,6 +141,8 @@ pub struct IdTokenInput<'a> {
     pub expires_at: UnixTime,
     /// The access token issued with it, for `at_hash`.
     pub access_token: &'a str,
+    /// The browser session's `sid` ([`sid_of`]), when the tokens come from one.
+    pub sid: Option<&'a str>,
 }
 
 fn chrono_time(t: UnixTime) -> Result<chrono::DateTime<Utc>, String> {
@@ -151,13 +183,15 @@ pub fn id_token(keys: &PublishedKeys, input: &IdTokenInput<'_>) -> Result<String
         .clone()
         .ok_or_else(|| "the active key's JWK does not parse".to_owned())?;
     let issuer = IssuerUrl::new(input.issuer.to_owned()).map_err(|e| e.to_string())?;
-    let claims = CoreIdTokenClaims::new(
+    let claims = IdTokenClaims::new(
         issuer,
         vec![Audience::new(input.client_id.to_owned())],
         chrono_time(input.expires_at)?,
         chrono_time(input.issued_at)?,
         standard_claims(input.user, input.scope),
-        EmptyAdditionalClaims {},
+        IdTokenExtra {
+            sid: input.sid.map(str::to_owned),
+        },
     )
     .set_auth_time(Some(chrono_time(input.auth_time)?))
     .set_auth_context_ref(Some(AuthenticationContextClass::new(
@@ -176,7 +210,7 @@ pub fn id_token(keys: &PublishedKeys, input: &IdTokenInput<'_>) -> Result<String
         input.client_id.to_owned(),
     )));
     let key = ActiveKey { ring, jwk };
-    let token = CoreIdToken::new(
+    let token = UsherIdToken::new(
         claims,
         &key,
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,

@@ -222,6 +222,7 @@ mod tests {
                 issued_at: node.now(),
                 expires_at: node.now().plus(600),
                 access_token: &access.token,
+                sid: None,
             },
         )
         .unwrap();

@@ -326,6 +326,10 @@ pub enum RegistrationError {
     BadName,
     #[error("redirect URI {uri:?} is refused: {why}")]
     BadRedirectUri { uri: String, why: &'static str },
+    #[error("back-channel logout URI {uri:?} is refused: {why}")]
+    BadBackchannelLogoutUri { uri: String, why: &'static str },
+    #[error("--backchannel-logout-session-required needs --backchannel-logout-uri")]
+    SessionRequiredWithoutUri,
     #[error("audience {0:?} is not an absolute URI without a fragment")]
     BadAudience(String),
     #[error(
@@ -370,6 +374,9 @@ pub struct ClientRegistration {
     /// Every sign-in for this client needs a second factor (`acr` at least
     /// `urn:usher:acr:mfa`).
     pub require_mfa: bool,
+    /// Where the client is told that a session ended (Back-Channel Logout 1.0), if
+    /// anywhere.
+    pub backchannel_logout: Option<crate::backchannel::BackchannelLogout>,
     /// Usher's own client, `usher-account` (the account page signing people in to Usher
     /// itself, like Keycloak's account console): synthesised by the core, never stored or
     /// registered. Its one redirect URI is on the issuer's own origin, so its codes reach
@@ -392,6 +399,10 @@ pub struct RegistrationInput {
     pub pkce_optional: bool,
     pub first_party: bool,
     pub require_mfa: bool,
+    /// `--backchannel-logout-uri`.
+    pub backchannel_logout_uri: Option<String>,
+    /// `--backchannel-logout-session-required`.
+    pub backchannel_logout_session_required: bool,
 }
 
 /// The scopes a client may ask for when none are given at registration.
@@ -451,6 +462,17 @@ impl ClientRegistration {
             return Err(RegistrationError::PkceOptionalWithoutCode);
         }
 
+        let backchannel_logout = match input.backchannel_logout_uri.as_deref() {
+            Some(raw) => Some(crate::backchannel::BackchannelLogout {
+                uri: crate::backchannel::BackchannelLogoutUri::parse(raw)?,
+                session_required: input.backchannel_logout_session_required,
+            }),
+            None if input.backchannel_logout_session_required => {
+                return Err(RegistrationError::SessionRequiredWithoutUri);
+            }
+            None => None,
+        };
+
         let scopes = match input.scope.as_deref() {
             Some(raw) => ScopeSet::parse(raw)?,
             None if has(GrantType::AuthorizationCode) => ScopeSet::parse(DEFAULT_SIGN_IN_SCOPES)?,
@@ -468,6 +490,7 @@ impl ClientRegistration {
             pkce_required: !input.pkce_optional,
             first_party: input.first_party,
             require_mfa: input.require_mfa,
+            backchannel_logout,
             built_in: false,
         })
     }

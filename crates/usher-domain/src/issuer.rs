@@ -76,6 +76,15 @@ impl Issuer {
         self.https
     }
 
+    /// Whether the issuer's host is a loopback address or `localhost` (a development or
+    /// test node): only then may Usher's outgoing requests reach loopback addresses.
+    pub fn is_loopback(&self) -> bool {
+        Url::parse(&self.raw)
+            .ok()
+            .and_then(|u| u.host().map(|h| is_loopback_host(&h)))
+            .unwrap_or(false)
+    }
+
     /// The absolute URL of a route path (which starts with `/`) under this issuer.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.raw, path)

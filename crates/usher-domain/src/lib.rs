@@ -11,6 +11,7 @@
 //! depend on actix-web, diesel, redis or askama (CI checks this with `cargo tree`).
 
 pub mod authorize;
+pub mod backchannel;
 pub mod client;
 pub mod error;
 pub mod families;
@@ -28,6 +29,10 @@ pub mod throttle;
 pub mod time;
 pub mod user;
 
+pub use backchannel::{
+    BackchannelLogout, BackchannelLogoutUri, BackchannelStore, ClaimedLogout, NewLogout,
+    SessionClient,
+};
 pub use client::{
     Audience, AuthMethod, Client, ClientId, ClientName, ClientRegistration, GrantType, RedirectUri,
     RegistrationError, RegistrationInput,

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use usher_domain::{
-    Audience, AuthMethod, Client, ClientId, ClientName, ClientRegistration, ClientStore, GrantType,
-    RedirectUri, ScopeSet, StoreError, UnixTime,
+    Audience, AuthMethod, BackchannelLogout, BackchannelLogoutUri, Client, ClientId, ClientName,
+    ClientRegistration, ClientStore, GrantType, RedirectUri, ScopeSet, StoreError, UnixTime,
 };
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
@@ -33,6 +33,8 @@ struct ClientRow {
     first_party: bool,
     created_at: i64,
     require_mfa: bool,
+    backchannel_logout_uri: Option<String>,
+    backchannel_logout_session_required: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -59,6 +61,14 @@ impl ClientRow {
             first_party: reg.first_party,
             created_at: client.created_at.seconds(),
             require_mfa: reg.require_mfa,
+            backchannel_logout_uri: reg
+                .backchannel_logout
+                .as_ref()
+                .map(|b| b.uri.as_str().to_owned()),
+            backchannel_logout_session_required: reg
+                .backchannel_logout
+                .as_ref()
+                .is_some_and(|b| b.session_required),
         }
     }
 
@@ -98,6 +108,13 @@ impl ClientRow {
             pkce_required: self.pkce_required,
             first_party: self.first_party,
             require_mfa: self.require_mfa,
+            backchannel_logout: match &self.backchannel_logout_uri {
+                Some(uri) => Some(BackchannelLogout {
+                    uri: BackchannelLogoutUri::parse(uri).map_err(|e| bad(&e))?,
+                    session_required: self.backchannel_logout_session_required,
+                }),
+                None => None,
+            },
             // A stored client is never Usher's own (the core synthesises that one).
             built_in: false,
         };

@@ -19,6 +19,7 @@
 //! With the `testing` feature, [`testing`] provides throw-away SQLite and PostgreSQL
 //! databases for tests of this crate and the crates above it.
 
+mod backchannel;
 mod clients;
 mod codes;
 mod connection;

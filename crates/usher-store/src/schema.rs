@@ -16,6 +16,8 @@ diesel::table! {
         first_party -> Bool,
         created_at -> BigInt,
         require_mfa -> Bool,
+        backchannel_logout_uri -> Nullable<Text>,
+        backchannel_logout_session_required -> Bool,
     }
 }
 
@@ -165,6 +167,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_tokens,
     login_failures,
     spent_nonces,
+    session_clients,
+    backchannel_logouts,
 );
 
 diesel::table! {
@@ -242,5 +246,28 @@ diesel::table! {
         purpose -> Text,
         email -> Text,
         expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    session_clients (lineage_hash, client_id) {
+        lineage_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        sid -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    backchannel_logouts (id) {
+        id -> Text,
+        client_id -> Text,
+        subject -> Text,
+        sid -> Nullable<Text>,
+        attempts -> Integer,
+        due_at -> BigInt,
+        claim -> Nullable<Text>,
+        created_at -> BigInt,
     }
 }

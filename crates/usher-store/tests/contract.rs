@@ -22,6 +22,7 @@ use usher_domain::{
 use usher_domain::{
     CeremonyKind, Passkey, PasskeyInsert, PasskeyName, PasskeyStore, WebauthnCeremony,
 };
+use usher_domain::{BackchannelStore, NewLogout, SessionClient};
 use usher_store::Database;
 use usher_store::testing::TestDb;
 
@@ -37,10 +38,10 @@ fn run(backend: &str, case: fn(&TestDb, &Database)) {
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
-            $( #[test] fn $case() { super::run("sqlite", super::cases::$case); } )*
+            $( #[test] fn $case() { super::run("sqlite", super::all_cases::$case); } )*
         }
         mod postgres {
-            $( #[test] fn $case() { super::run("postgres", super::cases::$case); } )*
+            $( #[test] fn $case() { super::run("postgres", super::all_cases::$case); } )*
         }
     };
 }
@@ -108,6 +109,9 @@ contract!(
     expired_ceremonies_are_purged,
     passkeys_and_ceremonies_go_with_the_person,
     a_corrupt_passkey_row_is_reported,
+    backchannel_logouts_are_queued_once_and_only_for_clients_that_are_told,
+    a_claimed_logout_is_leased_and_settled_only_by_its_claim,
+    twenty_racing_claimers_take_each_queued_logout_exactly_once,
 );
 
 fn uri(s: &str) -> RedirectUri {
@@ -145,6 +149,11 @@ fn confidential_client(id: &str, created_at: i64) -> Client {
             pkce_required: false,
             first_party: true,
             require_mfa: true,
+            backchannel_logout: Some(usher_domain::BackchannelLogout {
+                uri: usher_domain::BackchannelLogoutUri::parse("https://rp.example/bcl?x=1")
+                    .unwrap(),
+                session_required: true,
+            }),
             built_in: false,
         },
         created_at: UnixTime(created_at),
@@ -166,6 +175,7 @@ fn public_client(id: &str, created_at: i64) -> Client {
             pkce_required: true,
             first_party: false,
             require_mfa: false,
+            backchannel_logout: None,
             built_in: false,
         },
         created_at: UnixTime(created_at),
@@ -187,6 +197,7 @@ fn service_client(id: &str, created_at: i64) -> Client {
             pkce_required: true,
             first_party: false,
             require_mfa: false,
+            backchannel_logout: None,
             built_in: false,
         },
         created_at: UnixTime(created_at),
@@ -2394,4 +2405,181 @@ fn a_postgres_handle_reports_its_backend_and_url() {
     let db = t.connect();
     assert_eq!(db.backend(), "postgres");
     assert_eq!(db.display_url(), t.url);
+}
+
+/// `client` got tokens through `lineage` for `user`.
+fn session_client(lineage: &str, client: &str, user: &str) -> SessionClient {
+    SessionClient {
+        lineage_hash: lineage.into(),
+        client_id: cid(client),
+        user_id: uid(user),
+        sid: format!("sid-of-{lineage}"),
+        created_at: UnixTime(10),
+    }
+}
+
+fn new_logout(client: &str, user: &str) -> NewLogout {
+    NewLogout {
+        client_id: cid(client),
+        subject: uid(user),
+        sid: Some("sid-x".into()),
+    }
+}
+
+mod backchannel_cases {
+    use super::*;
+
+    pub fn backchannel_logouts_are_queued_once_and_only_for_clients_that_are_told(
+        _: &TestDb,
+        db: &Database,
+    ) {
+        seed(db);
+        // c-shop has a back-channel logout URI, c-phone has none.
+        for (lineage, client, user) in [
+            ("lineage-1", "c-shop", "u-1"),
+            ("lineage-1", "c-phone", "u-1"),
+            ("lineage-2", "c-shop", "u-1"),
+            ("lineage-3", "c-shop", "u-2"),
+        ] {
+            db.record_session_client(&session_client(lineage, client, user))
+                .unwrap();
+            // Recording again changes nothing.
+            db.record_session_client(&session_client(lineage, client, user))
+                .unwrap();
+        }
+        assert_eq!(db.queue_lineage_logouts("lineage-1", UnixTime(100)), Ok(1));
+        assert_eq!(db.queue_lineage_logouts("lineage-1", UnixTime(100)), Ok(0));
+        assert_eq!(db.queue_user_logouts(&uid("u-1"), UnixTime(100)), Ok(1));
+        assert_eq!(db.queue_user_logouts(&uid("u-1"), UnixTime(100)), Ok(0));
+        assert_eq!(db.queued_logouts(), Ok(2));
+        assert_eq!(
+            db.queue_logout(&new_logout("c-phone", "u-1"), UnixTime(100)),
+            Ok(false)
+        );
+        assert_eq!(
+            db.queue_logout(&new_logout("c-shop", "u-1"), UnixTime(100)),
+            Ok(true)
+        );
+        assert_eq!(db.queued_logouts(), Ok(3));
+        let claimed = db
+            .claim_logouts(UnixTime(100), UnixTime(160), "claim-a", 10)
+            .unwrap();
+        assert_eq!(claimed.len(), 3);
+        let mut sids: Vec<_> = claimed.iter().map(|c| c.sid.clone()).collect();
+        sids.sort();
+        assert_eq!(
+            sids,
+            vec![
+                Some("sid-of-lineage-1".to_owned()),
+                Some("sid-of-lineage-2".to_owned()),
+                Some("sid-x".to_owned())
+            ]
+        );
+        assert!(claimed.iter().all(|c| c.client_id == cid("c-shop")
+            && c.subject == uid("u-1")
+            && c.attempts == 0
+            && c.claim == "claim-a"));
+        // Deleting the client drops what was queued for it, and bob's records.
+        assert!(db.delete_client(&cid("c-shop")).unwrap());
+        assert_eq!(db.queued_logouts(), Ok(0));
+        assert_eq!(db.queue_lineage_logouts("lineage-3", UnixTime(100)), Ok(0));
+    }
+
+    pub fn a_claimed_logout_is_leased_and_settled_only_by_its_claim(_: &TestDb, db: &Database) {
+        seed(db);
+        assert_eq!(
+            db.queue_logout(&new_logout("c-shop", "u-1"), UnixTime(100)),
+            Ok(true)
+        );
+        // Not due before it was queued.
+        assert!(
+            db.claim_logouts(UnixTime(99), UnixTime(160), "a", 10)
+                .unwrap()
+                .is_empty()
+        );
+        let first = db
+            .claim_logouts(UnixTime(100), UnixTime(160), "a", 10)
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        let id = first[0].id.clone();
+        // Leased: nobody else claims it.
+        assert!(
+            db.claim_logouts(UnixTime(150), UnixTime(210), "b", 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(db.finish_logout(&id, "b"), Ok(false));
+        assert_eq!(db.retry_logout(&id, "b", UnixTime(130)), Ok(false));
+        // A failure puts it back, due later, with the attempt counted.
+        assert_eq!(db.retry_logout(&id, "a", UnixTime(130)), Ok(true));
+        assert!(
+            db.claim_logouts(UnixTime(129), UnixTime(190), "c", 10)
+                .unwrap()
+                .is_empty()
+        );
+        let second = db
+            .claim_logouts(UnixTime(130), UnixTime(190), "c", 10)
+            .unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].attempts, 1);
+        // The node holding claim c dies: when the lease ends another node takes it over,
+        // and c can no longer settle it.
+        let third = db
+            .claim_logouts(UnixTime(190), UnixTime(250), "d", 10)
+            .unwrap();
+        assert_eq!(third.len(), 1);
+        assert_eq!(third[0].attempts, 1);
+        assert_eq!(db.finish_logout(&id, "c"), Ok(false));
+        assert_eq!(db.finish_logout(&id, "d"), Ok(true));
+        assert_eq!(db.queued_logouts(), Ok(0));
+    }
+
+    pub fn twenty_racing_claimers_take_each_queued_logout_exactly_once(_: &TestDb, db: &Database) {
+        seed(db);
+        for _ in 0..60 {
+            assert_eq!(
+                db.queue_logout(&new_logout("c-shop", "u-1"), UnixTime(100)),
+                Ok(true)
+            );
+        }
+        let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let barrier = Arc::new(Barrier::new(20));
+        let handles: Vec<_> = (0..20)
+            .map(|n| {
+                let (db, taken, barrier) = (db.clone(), taken.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let claim = format!("claim-{n}");
+                    loop {
+                        let got = db
+                            .claim_logouts(UnixTime(100), UnixTime(200), &claim, 2)
+                            .unwrap();
+                        if got.is_empty() {
+                            break;
+                        }
+                        for logout in got {
+                            assert_eq!(logout.claim, claim);
+                            assert!(db.finish_logout(&logout.id, &claim).unwrap());
+                            taken.lock().unwrap().push(logout.id);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let mut taken = taken.lock().unwrap().clone();
+        assert_eq!(taken.len(), 60);
+        taken.sort();
+        taken.dedup();
+        assert_eq!(taken.len(), 60, "a logout was claimed twice");
+        assert_eq!(db.queued_logouts(), Ok(0));
+    }
+}
+
+/// Every case, whichever module it is written in.
+mod all_cases {
+    pub use super::backchannel_cases::*;
+    pub use super::cases::*;
 }

@@ -208,6 +208,13 @@ pub struct ClientCreate {
     /// recovery code); people without one set one up after their password.
     #[arg(long)]
     pub require_mfa: bool,
+    /// Where Usher tells the client that a session ended (OpenID Connect Back-Channel
+    /// Logout 1.0): an https URI (http only on a loopback host).
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in every logout token (needs --backchannel-logout-uri).
+    #[arg(long)]
+    pub backchannel_logout_session_required: bool,
     #[command(flatten)]
     pub json: JsonFlag,
 }

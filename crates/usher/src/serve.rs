@@ -25,6 +25,7 @@ struct Prepared {
     poll_interval: Duration,
     workers: usize,
     db: usher_store::Database,
+    backchannel_poll: Duration,
 }
 
 fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::Result<Prepared> {
@@ -59,6 +60,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
     http.trusted_proxies = settings.trusted_proxies.clone();
     http.metrics_on_main = settings.metrics_on_main_listener;
     http.mfa = settings.mfa;
+    http.backchannel = settings.backchannel.core();
     http.refresh = usher_core::RefreshSettings {
         absolute_ttl: settings.families.absolute_ttl,
         idle_ttl: settings.families.idle_ttl,
@@ -129,6 +131,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
         poll_interval: Duration::from_secs(settings.keys.poll_interval),
         workers: settings.workers,
         db: ctx.db.clone(),
+        backchannel_poll: Duration::from_secs(settings.backchannel.poll_interval),
     })
 }
 
@@ -142,10 +145,21 @@ pub fn run(ctx: Context, dev_mail: bool) -> anyhow::Result<()> {
         poll_interval,
         workers,
         db,
+        backchannel_poll,
         ..
     } = p;
+    let outbound = usher_core::outbound::Outbound::new(
+        state.settings.backchannel.outbound,
+        &state.settings.issuer,
+    )
+    .map_err(anyhow::Error::msg)?;
     actix_web::rt::System::new().block_on(async move {
         actix_web::rt::spawn(purge_expired_forever(db));
+        actix_web::rt::spawn(deliver_logouts_forever(
+            state.clone(),
+            outbound,
+            backchannel_poll,
+        ));
         actix_web::rt::spawn(rotation::run_forever(rotator, poll_interval));
         if let Some(l) = metrics_listener {
             let metrics = usher_http::serve_metrics(l)?;
@@ -250,6 +264,31 @@ fn metrics_where(local: SocketAddr, separate: Option<SocketAddr>, on_main: bool)
         "off (set USHER_METRICS_BIND)".to_owned()
     } else {
         at.join(" ")
+    }
+}
+
+/// Every `poll`, delivers the back-channel logouts that are due (any node may deliver
+/// any of them: the queue is in the database; docs/design/accounts.md). A full round
+/// (every claimed row settled) is followed at once by another.
+async fn deliver_logouts_forever(
+    core: Core,
+    outbound: usher_core::outbound::Outbound,
+    poll: Duration,
+) {
+    let mut every = actix_web::rt::time::interval(poll);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        loop {
+            match usher_core::backchannel::deliver_due(&core, &outbound).await {
+                Ok(round) if round.claimed == core.settings.backchannel.batch => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(cause = ?e, "delivering back-channel logouts failed; tried again");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -70,6 +70,7 @@ pub fn built_in(settings: &Settings) -> Option<Client> {
             // The account page asks for what the person's own sign-in gives; the server's
             // `mfa` setting still applies to it.
             require_mfa: false,
+            backchannel_logout: None,
             built_in: true,
         },
         created_at: UnixTime(0),

@@ -88,6 +88,12 @@ pub async fn exchange(
         return Err(TokenError::invalid_grant("the person no longer exists"));
     };
 
+    // The client is recorded as having got tokens through this browser session before
+    // the sign-in's liveness is checked (in `start_family`): a logout either takes the
+    // record and tells the client, or ended the sign-in before, and the code is refused.
+    let sid = crate::tokens::sid_of(&code.lineage_hash);
+    crate::backchannel::record(core, &client, &code, &sid, now).await?;
+
     // The family is recorded before anything is signed: a token is never issued that
     // the family store does not know. Nothing starts once the sign-in has ended.
     let refresh_token = match lineage::start_family(core, &client, &code, now).await {
@@ -107,6 +113,7 @@ pub async fn exchange(
         auth_time: code.auth_time,
         amr: &code.amr,
         nonce: code.nonce.as_deref(),
+        sid: Some(&sid),
         now,
     };
     let minted = person_tokens::access_token(core, &grant)?;

@@ -20,6 +20,8 @@ pub struct Grant<'a> {
     pub amr: &'a AuthMethods,
     /// The `nonce` of the authorization request (code exchange only).
     pub nonce: Option<&'a str>,
+    /// The browser session's `sid` (`tokens::sid_of` its lineage), for the ID token.
+    pub sid: Option<&'a str>,
     pub now: UnixTime,
 }
 
@@ -81,6 +83,7 @@ pub fn respond(
                 issued_at: grant.now,
                 expires_at: grant.expires_at(core),
                 access_token: &access.token,
+                sid: grant.sid,
             },
         );
         Some(signed.map_err(|cause| signing_failed("cannot sign an ID token", &cause))?)

@@ -139,6 +139,9 @@ pub async fn refresh(
                 subject = %f.user_id,
                 "an earlier refresh token of a family was presented again: the family is revoked"
             );
+            // Tell the client (Back-Channel Logout): its session may be in a thief's
+            // hands. A failure to queue is logged; the refusal stands either way.
+            crate::backchannel::queue_reuse(core, &f).await;
             return Err(TokenError::invalid_grant(
                 "the refresh token was already used; the grant is revoked",
             ));
@@ -163,6 +166,7 @@ pub async fn refresh(
     };
     // A new access token, the refresh token, and (for `openid`) a new ID token with the
     // family's `sub` and `auth_time`.
+    let sid = family.lineage_hash.as_deref().map(crate::tokens::sid_of);
     let grant = Grant {
         client: &client,
         user: &user,
@@ -170,6 +174,7 @@ pub async fn refresh(
         auth_time: family.auth_time,
         amr: &family.amr,
         nonce: None,
+        sid: sid.as_deref(),
         now,
     };
     let minted = person_tokens::access_token(core, &grant)?;

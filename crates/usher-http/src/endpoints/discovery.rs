@@ -37,6 +37,11 @@ pub struct UsherMetadata {
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     /// OpenID Connect RP-Initiated Logout 1.0 §2.1: `GET`/`POST /logout`.
     pub end_session_endpoint: String,
+    /// OpenID Connect Back-Channel Logout 1.0 §2.1: clients registered with a
+    /// `backchannel_logout_uri` are sent logout tokens.
+    pub backchannel_logout_supported: bool,
+    /// Back-Channel Logout 1.0 §2.1: logout tokens carry `sid` (and ID tokens carry it).
+    pub backchannel_logout_session_supported: bool,
 }
 
 impl AdditionalProviderMetadata for UsherMetadata {}
@@ -65,7 +70,7 @@ pub const SCOPES_SUPPORTED: [&str; 4] = [OPENID, PROFILE, EMAIL, OFFLINE_ACCESS]
 pub const ACR_VALUES_SUPPORTED: [Acr; 2] = [Acr::Password, Acr::Mfa];
 
 /// The claims Usher puts in ID tokens and userinfo responses.
-pub const CLAIMS_SUPPORTED: [&str; 14] = [
+pub const CLAIMS_SUPPORTED: [&str; 15] = [
     "sub",
     "iss",
     "aud",
@@ -80,6 +85,7 @@ pub const CLAIMS_SUPPORTED: [&str; 14] = [
     "name",
     "email",
     "email_verified",
+    "sid",
 ];
 
 /// The client authentication methods of the token, revocation and introspection
@@ -109,6 +115,8 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
             introspection_endpoint: issuer.endpoint(routes::INTROSPECT),
             introspection_endpoint_auth_methods_supported: auth_methods(),
             end_session_endpoint: issuer.endpoint(routes::LOGOUT),
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
         },
     )
     .set_token_endpoint(Some(

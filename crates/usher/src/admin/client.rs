@@ -115,6 +115,8 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
         pkce_optional: args.pkce_optional,
         first_party: args.first_party,
         require_mfa: args.require_mfa,
+        backchannel_logout_uri: args.backchannel_logout_uri,
+        backchannel_logout_session_required: args.backchannel_logout_session_required,
     })
     .map_err(usage)?;
     // With neither an audience nor a default one, every client_credentials request
@@ -204,6 +206,8 @@ pub fn describe(c: &Client) -> Value {
         "pkce_required": pkce_applies(c).then_some(r.pkce_required),
         "first_party": r.first_party,
         "require_mfa": r.require_mfa,
+        "backchannel_logout_uri": r.backchannel_logout.as_ref().map(|b| b.uri.as_str()),
+        "backchannel_logout_session_required": r.backchannel_logout.as_ref().is_some_and(|b| b.session_required),
         "created_at": clock::rfc3339(c.created_at),
     })
 }
@@ -239,4 +243,8 @@ fn print_human(c: &Client, secret: Option<&str>) {
     );
     println!("first party:   {}", r.first_party);
     println!("require mfa:   {}", r.require_mfa);
+    if let Some(b) = &r.backchannel_logout {
+        println!("back-channel:  {}", b.uri);
+        println!("  sid needed:  {}", b.session_required);
+    }
 }

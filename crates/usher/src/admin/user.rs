@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 use usher_domain::{
-    Email, FactorStore, PersonName, RevokeReason, SessionStore, StoreError, User, UserId,
-    UserStore, Username,
+    BackchannelStore, Email, FactorStore, PersonName, RevokeReason, SessionStore, StoreError, User,
+    UserId, UserStore, Username,
 };
 
 use super::{print_json, read_password_stdin, usage};
@@ -89,6 +89,11 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Delete { username, json } => {
             let username = Username::parse(&username).map_err(usage)?;
             let ctx = Context::open(settings)?;
+            // The apps that got tokens through the person's sessions are told first
+            // (Back-Channel Logout): deleting the person deletes those records.
+            if let Some(user) = ctx.db.find_user(&username)? {
+                ctx.db.queue_user_logouts(&user.id, clock::now())?;
+            }
             if !ctx.db.delete_user(&username)? {
                 anyhow::bail!("no user {username}");
             }
@@ -188,6 +193,12 @@ fn revoke_sessions(ctx: &Context, user: &User) -> anyhow::Result<(usize, usize)>
     let first = revoke()?;
     let sessions = ctx.db.delete_user_sessions(&user.id)?;
     let families = first + revoke()?;
+    // Every app that got tokens through those sessions is told (Back-Channel Logout): the
+    // queue is in the database, and a serving node delivers it.
+    let logouts = ctx.db.queue_user_logouts(&user.id, clock::now())?;
+    if logouts > 0 {
+        tracing::info!(user_id = %user.id, logouts, "back-channel logouts queued");
+    }
     tracing::info!(user_id = %user.id, sessions, families, "every session and refresh-token family of a person revoked");
     Ok((sessions, families))
 }

@@ -22,6 +22,10 @@ pub(super) const SESSION_TTL: i64 = 8 * 3600;
 pub(super) const FAMILY_GRACE: u64 = 0;
 pub(super) const FAMILY_ABSOLUTE_TTL: u64 = 30 * DAY;
 pub(super) const FAMILY_IDLE_TTL: u64 = 14 * DAY;
+pub(super) const BACKCHANNEL_RETRY_DELAYS: [u64; 5] = [5, 30, 120, 600, 2700];
+pub(super) const BACKCHANNEL_TIMEOUT: u64 = 10;
+pub(super) const BACKCHANNEL_CONNECT_TIMEOUT: u64 = 3;
+pub(super) const BACKCHANNEL_POLL_INTERVAL: u64 = 1;
 
 #[cfg(test)]
 mod tests {
@@ -60,6 +64,19 @@ mod tests {
             ("families.grace", FAMILY_GRACE.to_string()),
             ("families.absolute_ttl", FAMILY_ABSOLUTE_TTL.to_string()),
             ("families.idle_ttl", FAMILY_IDLE_TTL.to_string()),
+            (
+                "backchannel.retry_delays",
+                format!("{BACKCHANNEL_RETRY_DELAYS:?}"),
+            ),
+            ("backchannel.timeout", BACKCHANNEL_TIMEOUT.to_string()),
+            (
+                "backchannel.connect_timeout",
+                BACKCHANNEL_CONNECT_TIMEOUT.to_string(),
+            ),
+            (
+                "backchannel.poll_interval",
+                BACKCHANNEL_POLL_INTERVAL.to_string(),
+            ),
         ];
         for (key, value) in applied {
             assert_eq!(shown(key), value, "{key}");

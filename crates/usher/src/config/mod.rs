@@ -116,6 +116,8 @@ pub struct Settings {
     pub mfa: usher_domain::MfaPolicy,
     /// Where mail to people goes (`smtp_url`, `mail_from`).
     pub mail: MailSettings,
+    /// Back-channel logout delivery (`[backchannel]`).
+    pub backchannel: BackchannelSettings,
 }
 
 /// `smtp_url` and `mail_from`: set together, or neither (mail then goes to the log).
@@ -125,6 +127,36 @@ pub struct MailSettings {
     pub smtp: Option<usher_store::SecretUrl>,
     /// The `From:` of Usher's mail, as written (a valid mailbox).
     pub from: Option<String>,
+}
+
+/// `[backchannel]`: delivering logout tokens (docs/design/accounts.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackchannelSettings {
+    /// The delays before each retry, in seconds; once spent, a logout is dropped.
+    pub retry_delays: Vec<u64>,
+    /// The whole exchange's timeout, in seconds.
+    pub timeout: u64,
+    /// The connection's timeout, in seconds.
+    pub connect_timeout: u64,
+    /// How often each node looks for due logouts, in seconds.
+    pub poll_interval: u64,
+}
+
+impl BackchannelSettings {
+    /// The core's delivery settings.
+    pub fn core(&self) -> usher_core::backchannel::BackchannelSettings {
+        let outbound = usher_core::outbound::OutboundSettings {
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+        };
+        usher_core::backchannel::BackchannelSettings {
+            retry_delays: self.retry_delays.iter().map(|d| *d as i64).collect(),
+            // Longer than any attempt can take, so a live node's lease never runs out.
+            lease: (self.timeout + self.connect_timeout) as i64 * 2 + 30,
+            batch: 20,
+            outbound,
+        }
+    }
 }
 
 /// `[families]`: the lifetimes of refresh-token families, in seconds.

@@ -71,6 +71,22 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "2592000",
     ),
     ("families.idle_ttl", "USHER_FAMILIES__IDLE_TTL", "1209600"),
+    (
+        "backchannel.retry_delays",
+        "USHER_BACKCHANNEL__RETRY_DELAYS",
+        "[5, 30, 120, 600, 2700]",
+    ),
+    ("backchannel.timeout", "USHER_BACKCHANNEL__TIMEOUT", "10"),
+    (
+        "backchannel.connect_timeout",
+        "USHER_BACKCHANNEL__CONNECT_TIMEOUT",
+        "3",
+    ),
+    (
+        "backchannel.poll_interval",
+        "USHER_BACKCHANNEL__POLL_INTERVAL",
+        "1",
+    ),
 ];
 
 pub(super) fn name_of(key: &str) -> String {
@@ -156,6 +172,32 @@ pub(super) fn overlay_env(
             }
             "USHER_FAMILIES__IDLE_TTL" => {
                 raw.families.idle_ttl = Some(number("families.idle_ttl")?)
+            }
+            "USHER_BACKCHANNEL__RETRY_DELAYS" => {
+                // Comma-separated seconds ("5,30,120"); empty: no retries.
+                let delays = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                    .map(|d| {
+                        d.parse::<u64>().map_err(|_| {
+                            err(
+                                &name_of("backchannel.retry_delays"),
+                                format!("{d:?} is not a whole number of seconds"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                raw.backchannel.retry_delays = Some(delays)
+            }
+            "USHER_BACKCHANNEL__TIMEOUT" => {
+                raw.backchannel.timeout = Some(number("backchannel.timeout")?)
+            }
+            "USHER_BACKCHANNEL__CONNECT_TIMEOUT" => {
+                raw.backchannel.connect_timeout = Some(number("backchannel.connect_timeout")?)
+            }
+            "USHER_BACKCHANNEL__POLL_INTERVAL" => {
+                raw.backchannel.poll_interval = Some(number("backchannel.poll_interval")?)
             }
             unknown => {
                 return Err(err(

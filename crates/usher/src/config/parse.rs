@@ -11,8 +11,8 @@ use usher_store::SecretUrl;
 use super::defaults;
 use super::names::name_of;
 use super::{
-    CLOCK_SKEW_MARGIN, ConfigError, FamilySettings, FamilyStoreSetting, KekSource, KeySettings,
-    LogFormat, Settings, err,
+    BackchannelSettings, CLOCK_SKEW_MARGIN, ConfigError, FamilySettings, FamilyStoreSetting,
+    KekSource, KeySettings, LogFormat, Settings, err,
 };
 
 /// The file's shape: every key optional, unknown keys refused.
@@ -47,6 +47,17 @@ pub(super) struct RawSettings {
     pub(super) sessions: RawSessions,
     #[serde(default)]
     pub(super) families: RawFamilies,
+    #[serde(default)]
+    pub(super) backchannel: RawBackchannel,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackchannel {
+    pub(super) retry_delays: Option<Vec<u64>>,
+    pub(super) timeout: Option<u64>,
+    pub(super) connect_timeout: Option<u64>,
+    pub(super) poll_interval: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -290,6 +301,7 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
     };
 
     let families = families_from_raw(&raw.families)?;
+    let backchannel = backchannel_from_raw(&raw.backchannel)?;
     let mfa = match raw.mfa.as_deref().map(str::trim) {
         None => defaults::MFA,
         Some(v) => MfaPolicy::parse(v).ok_or_else(|| {
@@ -347,6 +359,49 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
         },
         default_audience,
         mfa,
+        backchannel,
+    })
+}
+
+fn backchannel_from_raw(raw: &RawBackchannel) -> Result<BackchannelSettings, ConfigError> {
+    let retry_delays = match &raw.retry_delays {
+        None => defaults::BACKCHANNEL_RETRY_DELAYS.to_vec(),
+        Some(d) if d.len() <= 20 && d.iter().all(|s| (1..=86_400).contains(s)) => d.clone(),
+        Some(_) => {
+            return Err(err(
+                &name_of("backchannel.retry_delays"),
+                "at most 20 delays, each between 1 and 86400 seconds",
+            ));
+        }
+    };
+    let seconds = |key: &str, value: Option<u64>, default: u64, max: u64| match value {
+        None => Ok(default),
+        Some(s) if (1..=max).contains(&s) => Ok(s),
+        Some(s) => Err(err(
+            &name_of(key),
+            format!("{s} seconds is not between 1 and {max}"),
+        )),
+    };
+    Ok(BackchannelSettings {
+        retry_delays,
+        timeout: seconds(
+            "backchannel.timeout",
+            raw.timeout,
+            defaults::BACKCHANNEL_TIMEOUT,
+            60,
+        )?,
+        connect_timeout: seconds(
+            "backchannel.connect_timeout",
+            raw.connect_timeout,
+            defaults::BACKCHANNEL_CONNECT_TIMEOUT,
+            30,
+        )?,
+        poll_interval: seconds(
+            "backchannel.poll_interval",
+            raw.poll_interval,
+            defaults::BACKCHANNEL_POLL_INTERVAL,
+            300,
+        )?,
     })
 }
 

@@ -9,6 +9,7 @@
 
 mod account;
 mod authlib;
+mod backchannel;
 mod browser;
 mod cli;
 mod client_credentials;
