@@ -12,9 +12,8 @@ use usher_domain::ports::Ping;
 use usher_domain::{
     BackchannelStore, Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore,
     FamilyStore, FormTokenStore, InteractionStore, Issuer, MailTokenStore, NonceStore,
-    PasskeyStore,
-    RevocationStore, Session, SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId,
-    UserStore,
+    PasskeyStore, RevocationStore, Session, SessionStore, StoreError, ThrottleStore, UnixTime,
+    User, UserId, UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 

@@ -19,10 +19,10 @@ use usher_domain::{
     ScopeSet, Session, SessionStore, SigningKeyRecord, StoreError, ThrottlePolicy, ThrottleStore,
     TotpFactor, UnixTime, User, UserId, UserStore, Username,
 };
+use usher_domain::{BackchannelStore, NewLogout, SessionClient};
 use usher_domain::{
     CeremonyKind, Passkey, PasskeyInsert, PasskeyName, PasskeyStore, WebauthnCeremony,
 };
-use usher_domain::{BackchannelStore, NewLogout, SessionClient};
 use usher_store::Database;
 use usher_store::testing::TestDb;
 
