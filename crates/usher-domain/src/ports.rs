@@ -95,6 +95,8 @@ pub trait SessionStore: Send + Sync {
     fn delete_lineage_sessions(&self, lineage_hash: &str) -> Result<usize, StoreError>;
     /// Ends every session of a person; returns how many.
     fn delete_user_sessions(&self, user: &UserId) -> Result<usize, StoreError>;
+    /// The person's live sessions at `now`, newest first.
+    fn list_user_sessions(&self, user: &UserId, now: UnixTime) -> Result<Vec<Session>, StoreError>;
 }
 
 /// Pending login/consent interactions.

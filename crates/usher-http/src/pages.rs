@@ -196,6 +196,19 @@ pub struct AccountPage<'a> {
     pub passkeys_available: bool,
     /// The apps the person consented to ("Connected apps").
     pub apps: Vec<AppLine>,
+    /// The browsers the person is signed in to ("Where you are signed in").
+    pub browsers: Vec<BrowserView>,
+}
+
+/// One browser on the account page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserView {
+    pub sid: String,
+    pub since: String,
+    pub last_sign_in: String,
+    /// How: "password", "password and a second factor", "passkey".
+    pub how: &'static str,
+    pub current: bool,
 }
 
 /// One connected app on the account page.
@@ -674,6 +687,13 @@ mod tests {
                 scopes: vec![ScopeLine::new("openid"), ScopeLine::new("offline_access")],
                 granted: "2026-12-02 17:00 UTC".to_owned(),
                 offline: true,
+            }],
+            browsers: vec![BrowserView {
+                sid: "sid-1".to_owned(),
+                since: "2026-12-02 17:00 UTC".to_owned(),
+                last_sign_in: "2026-12-02 17:00 UTC".to_owned(),
+                how: "password",
+                current: true,
             }],
         }
     }

@@ -51,6 +51,10 @@ pub const ACCOUNT_PASSKEY_ADD: &str = "/account/passkeys/add";
 pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
 /// "Remove access" of a connected app (issue 15).
 pub const ACCOUNT_APPS_REMOVE: &str = "/account/apps/remove";
+/// Signs one browser of the person out (`sid`).
+pub const ACCOUNT_SESSION_SIGN_OUT: &str = "/account/sessions/sign-out";
+/// Ends every session and refresh family of the person.
+pub const ACCOUNT_SIGN_OUT_EVERYWHERE: &str = "/account/sessions/sign-out-everywhere";
 /// "Forgot your password?": GET the form, POST an address.
 pub const PASSWORD_FORGOT: &str = usher_core::mail::FORGOT_PATH;
 /// A mailed reset link (GET, `?token=`) and its new-password form (POST).

@@ -125,6 +125,20 @@ impl SessionStore for Database {
             .map_err(unavailable)
     }
 
+    fn list_user_sessions(&self, user: &UserId, now: UnixTime) -> Result<Vec<Session>, StoreError> {
+        let mut conn = self.conn()?;
+        sessions::table
+            .filter(sessions::user_id.eq(user.as_str()))
+            .filter(sessions::expires_at.gt(now.seconds()))
+            .order((sessions::created_at.desc(), sessions::id_hash))
+            .select(SessionRow::as_select())
+            .load(&mut *conn)
+            .map_err(unavailable)?
+            .into_iter()
+            .map(SessionRow::into_domain)
+            .collect()
+    }
+
     fn delete_user_sessions(&self, user: &UserId) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         diesel::delete(sessions::table.filter(sessions::user_id.eq(user.as_str())))

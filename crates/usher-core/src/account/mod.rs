@@ -7,6 +7,8 @@
 //! - `login.rs`: starting that sign-in and finishing it at `/account/callback`;
 //! - `forms.rs`: the single-use CSRF token of every form, bound to the session;
 //! - `totp_setup.rs`: setting up, confirming and removing the authenticator app;
+//! - `sessions.rs`: "Where you are signed in": the person's browsers, signing one out,
+//!   signing out everywhere (issue 15);
 //! - `recovery_codes.rs`: new codes with the first factor, "Generate new codes".
 //!
 //! The page identifies the person by the session cookie alone ([`Core::session`]).
@@ -22,6 +24,7 @@ pub mod forms;
 pub mod login;
 pub mod passkeys;
 pub mod recovery_codes;
+pub mod sessions;
 pub mod totp_setup;
 
 use usher_domain::mfa::TOTP_STEP_SECONDS;
@@ -145,6 +148,8 @@ pub struct Overview {
     pub passkeys_available: bool,
     /// The apps the person consented to, most recent grant first.
     pub apps: Vec<apps::ConnectedApp>,
+    /// The browsers the person is signed in to, this one first.
+    pub browsers: Vec<sessions::BrowserLine>,
     /// Whether a change now would be allowed without signing in again.
     pub recent: bool,
     /// The single-use token of the page's forms.
@@ -163,6 +168,7 @@ pub async fn overview(core: &Core, session: &Session) -> Result<Option<Overview>
         passkeys: crate::passkeys::list_passkeys(core, &session.user_id).await?,
         passkeys_available: crate::passkeys::available(&core.settings),
         apps: apps::list(core, &session.user_id).await?,
+        browsers: sessions::list(core, session).await?,
         recent: recency(core, session) == Recency::Recent,
         form_token: forms::issue(core, session, FormPurpose::Account).await?,
     }))

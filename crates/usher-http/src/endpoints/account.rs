@@ -28,7 +28,9 @@ use super::passkey_options;
 use crate::Core;
 use crate::cookies;
 use crate::flow::{bad_request_page, failure_page};
-use crate::pages::{self, AccountPage, AppLine, PasskeyLine, RecoveryCodesPage, ScopeLine};
+use crate::pages::{
+    self, AccountPage, AppLine, BrowserView, PasskeyLine, RecoveryCodesPage, ScopeLine,
+};
 use crate::params;
 use crate::qr;
 use crate::respond::{Failure, redirect};
@@ -109,6 +111,21 @@ fn account_page(
             offline: a.offline,
         })
         .collect();
+    let browsers = overview
+        .browsers
+        .iter()
+        .map(|b| BrowserView {
+            sid: b.sid.clone(),
+            since: when(b.since),
+            last_sign_in: when(b.last_sign_in),
+            how: match b.amr.acr() {
+                usher_domain::Acr::PhishingResistant => "a passkey",
+                usher_domain::Acr::Mfa => "a password and a second factor",
+                usher_domain::Acr::Password => "a password",
+            },
+            current: b.current,
+        })
+        .collect();
     let page = AccountPage {
         username: &overview.username,
         csrf: &overview.form_token,
@@ -122,6 +139,7 @@ fn account_page(
         passkeys,
         passkeys_available: overview.passkeys_available,
         apps,
+        browsers,
     };
     if overview.passkeys_available {
         pages::render_with_script(status, &page)

@@ -4,13 +4,16 @@
 //! authenticator app — the QR code drawn inline, the key shown as text, confirmed with a
 //! code the test computes from that key with `usher-keys`' TOTP — and shows ten recovery
 //! codes once. A stale sign-in is sent through `/authorize` with `max_age=300`; a
-//! replayed form is refused.
+//! replayed form is refused. Issue 15: "Connected apps" (removing an app's access ends
+//! its refresh tokens and the next sign-in asks for consent) and "Where you are signed
+//! in" ("sign out everywhere" ends the other browser and every refresh token).
 
 use usher_domain::{UnixTime, totp_step};
 use usher_http::routes;
 use usher_keys::TotpSecret;
 
 use crate::helpers::{Backend, Browser, Page, Sandbox, sign_in};
+use crate::refresh::{Rp, exchange, refresh};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -443,7 +446,157 @@ fn the_cli_refuses_the_built_in_client_id_and_never_lists_it() {
     assert_eq!(listed.json(), serde_json::json!([]));
 }
 
+/// Registers a confidential client that asks for consent, with refresh tokens.
+fn third_party(sandbox: &Sandbox) -> Rp {
+    let c = sandbox.client(&[
+        "--name",
+        "Photo Printer",
+        "--redirect-uri",
+        crate::refresh::CALLBACK,
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--scope",
+        "openid profile offline_access",
+    ]);
+    Rp {
+        id: c["client_id"].as_str().unwrap().to_owned(),
+        secret: c["client_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Signs alice in to `rp` in `browser` (consenting if asked); returns the token response.
+async fn app_tokens(base: &str, browser: &Browser, rp: &Rp, scope: &str) -> serde_json::Value {
+    let crate::helpers::Pkce {
+        challenge,
+        verifier,
+    } = crate::helpers::pkce();
+    let url = crate::helpers::authorize_url(
+        base,
+        &[
+            ("response_type", "code"),
+            ("client_id", rp.id.as_str()),
+            ("redirect_uri", crate::refresh::CALLBACK),
+            ("scope", scope),
+            ("state", "st"),
+            ("nonce", "n0nce"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let back = sign_in(browser, base, &url, "alice", PASSWORD).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let code = back.redirect_param("code").expect("a code");
+    let (status, body) = exchange(base, rp, &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn removing_an_apps_access_ends_its_refresh_token_and_asks_consent_again(backend: Backend) {
+    let sandbox = Sandbox::with_test_db(backend);
+    let server = sandbox.serve();
+    sandbox.user("alice", PASSWORD, &[]);
+    let rp = third_party(&sandbox);
+    let browser = Browser::new();
+    let tokens = app_tokens(&server.base, &browser, &rp, "openid offline_access").await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // Signed in already: the account page shows at once.
+    let account = browser.get(&server.url(routes::ACCOUNT)).await;
+    assert_eq!(account.status, 200, "{}", account.body);
+    assert!(account.body.contains("Connected apps"), "{}", account.body);
+    assert!(account.body.contains("Photo Printer"), "{}", account.body);
+    assert!(
+        account.body.contains("it can act while you are signed out"),
+        "{}",
+        account.body
+    );
+    let removed = browser
+        .submit(&server.base, &account, routes::ACCOUNT_APPS_REMOVE, &[])
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert!(
+        removed.body.contains("access was removed"),
+        "{}",
+        removed.body
+    );
+    assert!(!removed.body.contains("Photo Printer"), "{}", removed.body);
+
+    // The app's refresh token no longer works.
+    let (status, body) = refresh(&server.base, &rp, &refresh_token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // Its next sign-in asks for consent again (the session itself is still there).
+    let url = crate::helpers::authorize_url(
+        &server.base,
+        &[
+            ("response_type", "code"),
+            ("client_id", rp.id.as_str()),
+            ("redirect_uri", crate::refresh::CALLBACK),
+            ("scope", "openid"),
+            ("state", "st"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let again = browser.get(&url).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(again.has_form(routes::CONSENT), "{}", again.body);
+}
+
+async fn signing_out_everywhere_ends_the_other_browser_and_its_refresh_tokens(backend: Backend) {
+    let sandbox = Sandbox::with_test_db(backend);
+    let server = sandbox.serve();
+    sandbox.user("alice", PASSWORD, &[]);
+    let rp = third_party(&sandbox);
+    let laptop = Browser::new();
+    let phone = Browser::new();
+    let offline = app_tokens(&server.base, &phone, &rp, "openid offline_access").await;
+
+    let account = open_account(&laptop, &server.base).await;
+    assert!(
+        account.body.contains("Where you are signed in"),
+        "{}",
+        account.body
+    );
+    assert!(account.body.contains("This browser"), "{}", account.body);
+    assert!(account.body.contains("Another browser"), "{}", account.body);
+    let out = laptop
+        .submit(
+            &server.base,
+            &account,
+            routes::ACCOUNT_SIGN_OUT_EVERYWHERE,
+            &[],
+        )
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(out.body.contains("You are signed out"), "{}", out.body);
+
+    // Both browsers are signed out, and alice's refresh tokens fail, offline ones too.
+    let (status, _) = refresh(
+        &server.base,
+        &rp,
+        offline["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    for browser in [&laptop, &phone] {
+        let page = browser.get(&server.url(routes::ACCOUNT)).await;
+        assert_eq!(page.status, 303);
+        let login = browser.get(page.location.as_deref().unwrap()).await;
+        assert!(login.has_form(routes::LOGIN), "{}", login.body);
+    }
+}
+
 crate::async_on_both_backends!(
+    removing_an_apps_access_ends_its_refresh_token_and_asks_consent_again,
+    signing_out_everywhere_ends_the_other_browser_and_its_refresh_tokens,
     the_account_page_signs_in_sets_up_the_app_and_shows_codes_once,
     a_stale_sign_in_is_sent_through_authorize_with_max_age_and_back,
     a_form_without_its_token_or_from_another_browser_is_refused,
