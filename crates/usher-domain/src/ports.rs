@@ -125,6 +125,10 @@ pub trait InteractionStore: Send + Sync {
         expected_csrf_hash: &str,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
+    /// Spends every unfinished interaction that has reached a person (a right password,
+    /// waiting at its second step or consent): none of them can finish any more. For
+    /// ending everything a person is signed in with; returns how many.
+    fn spend_user_interactions(&self, user: &UserId) -> Result<usize, StoreError>;
 }
 
 /// Remembered consent, per person and client.

@@ -287,6 +287,14 @@ pub struct NoticePage<'a> {
     pub message: &'a str,
 }
 
+/// The confirm button of a mailed address-verification link: opening the link changes
+/// nothing (mail scanners open links), pressing the button posts the link's token.
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub struct VerifyEmailPage<'a> {
+    pub token: &'a str,
+}
+
 /// The logout confirmation page, `200`.
 pub fn logout_confirm(page: LogoutConfirmPage<'_>) -> HttpResponse {
     render(StatusCode::OK, &page)

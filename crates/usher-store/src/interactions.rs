@@ -157,4 +157,19 @@ impl InteractionStore for Database {
         .map(|finished| finished == 1)
         .map_err(unavailable)
     }
+
+    fn spend_user_interactions(&self, user: &UserId) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(
+            interactions::table
+                .filter(interactions::user_id.eq(user.as_str()))
+                .filter(interactions::csrf_hash.ne(Interaction::SPENT)),
+        )
+        .set((
+            interactions::csrf_hash.eq(Interaction::SPENT),
+            interactions::request.eq(""),
+        ))
+        .execute(&mut *conn)
+        .map_err(unavailable)
+    }
 }

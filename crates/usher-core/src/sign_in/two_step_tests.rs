@@ -404,3 +404,23 @@ async fn a_suspect_passkey_still_counts_as_a_second_factor_so_a_password_is_not_
     let page = password_step(&node, &app).await;
     assert!(!page.passkey && page.setup.is_none());
 }
+
+#[tokio::test]
+async fn a_sign_in_waiting_at_its_second_step_cannot_finish_once_everything_ended() {
+    let node = TestNode::new();
+    let app = first_party(&node);
+    let alice = node.person("alice");
+    let secret = with_app(&node, &alice);
+    // The old password was typed; the second step waits. Then the password is reset.
+    let page = password_step(&node, &app).await;
+    crate::everywhere::end_person(&node.core, &alice.id, crate::everywhere::Why::PasswordReset)
+        .await
+        .unwrap();
+    let code = code_now(&node, &secret);
+    let outcome = post(&node, &page, &code).await;
+    assert!(
+        !matches!(outcome, SecondFactorOutcome::SignedIn { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(sessions_of(&node, &alice), 0);
+}

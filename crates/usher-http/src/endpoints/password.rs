@@ -7,7 +7,8 @@
 //! - `GET /password/forgot`: the form; `POST`: the same answer for every address;
 //! - `GET /password/reset?token=…`: the new-password form (spends nothing); `POST`: the
 //!   change;
-//! - `GET /account/verify-email?token=…`: marks the address verified.
+//! - `GET /account/verify-email?token=…`: a confirm button (a scanner opening the link
+//!   changes nothing); `POST` with the token marks the address verified.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -17,7 +18,7 @@ use usher_core::mail::{self, Forgot, ResetForm, ResetOutcome, Verified};
 use crate::Core;
 use crate::client_address;
 use crate::flow::{bad_request_page, failure_page, plural_seconds};
-use crate::pages::{self, NoticePage, PasswordForgotPage, PasswordResetPage};
+use crate::pages::{self, NoticePage, PasswordForgotPage, PasswordResetPage, VerifyEmailPage};
 use crate::params;
 use crate::routes;
 
@@ -179,12 +180,32 @@ async fn reset_post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) 
     }
 }
 
-async fn verify_get(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
+/// Opening the link only shows the confirm button: a mail scanner that opens every link
+/// must not verify an address for whoever typed it into their account.
+async fn verify_get(req: HttpRequest) -> HttpResponse {
     let query = match params::query(&req) {
         Ok(q) => q,
         Err(_) => return verify_invalid(),
     };
     let token = params::single(&query, "token").unwrap_or("");
+    if token.is_empty()
+        || token.len() > 128
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return verify_invalid();
+    }
+    pages::render(StatusCode::OK, &VerifyEmailPage { token })
+}
+
+/// The confirm button's POST: the link's token, taken once.
+async fn verify_post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
+    let form = match params::form(&req, &body) {
+        Ok(f) => f,
+        Err(_) => return verify_invalid(),
+    };
+    let token = params::single(&form, "token").unwrap_or("");
     match mail::verify_email(&state, token).await {
         Ok(Verified::Verified) => pages::render(
             StatusCode::OK,
@@ -220,6 +241,9 @@ pub fn routes() -> Vec<actix_web::Resource> {
             .app_data(form())
             .route(web::get().to(reset_get))
             .route(web::post().to(reset_post)),
-        web::resource(routes::VERIFY_EMAIL).route(web::get().to(verify_get)),
+        web::resource(routes::VERIFY_EMAIL)
+            .app_data(form())
+            .route(web::get().to(verify_get))
+            .route(web::post().to(verify_post)),
     ]
 }

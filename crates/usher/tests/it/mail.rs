@@ -283,6 +283,30 @@ async fn without_a_mail_server_mail_is_logged_with_its_link_redacted(backend: Ba
     server.stop();
 }
 
+/// Opening a verification link (as a mail scanner does) only shows a confirm button that
+/// posts the token; a made-up or malformed token is refused on both.
+#[tokio::test(flavor = "multi_thread")]
+async fn opening_a_verification_link_changes_nothing_until_its_button_is_pressed() {
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    let server = sandbox.serve();
+    let browser = Browser::new();
+    let token = "A".repeat(43);
+    let page = browser
+        .get(&server.url(&format!("{}?token={token}", routes::VERIFY_EMAIL)))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.has_form(routes::VERIFY_EMAIL), "{}", page.body);
+    assert!(page.body.contains(&token), "{}", page.body);
+    let pressed = browser
+        .submit(&server.base, &page, routes::VERIFY_EMAIL, &[])
+        .await;
+    assert_eq!(pressed.status, 400, "an unknown link: {}", pressed.body);
+    let junk = browser
+        .get(&server.url(&format!("{}?token=%3Cb%3E", routes::VERIFY_EMAIL)))
+        .await;
+    assert_eq!(junk.status, 400, "{}", junk.body);
+}
+
 crate::async_on_both_backends!(
     a_mailed_link_resets_the_password_once,
     without_a_mail_server_mail_is_logged_with_its_link_redacted,
