@@ -51,6 +51,8 @@ pub const ACCOUNT_PASSKEY_ADD: &str = "/account/passkeys/add";
 pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
 /// "Remove access" of a connected app (issue 15).
 pub const ACCOUNT_APPS_REMOVE: &str = "/account/apps/remove";
+/// Changes the person's password.
+pub const ACCOUNT_PASSWORD: &str = "/account/password";
 /// Signs one browser of the person out (`sid`).
 pub const ACCOUNT_SESSION_SIGN_OUT: &str = "/account/sessions/sign-out";
 /// Ends every session and refresh family of the person.

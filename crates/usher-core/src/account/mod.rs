@@ -23,6 +23,7 @@ pub mod client;
 pub mod forms;
 pub mod login;
 pub mod passkeys;
+pub mod password;
 pub mod recovery_codes;
 pub mod sessions;
 pub mod totp_setup;

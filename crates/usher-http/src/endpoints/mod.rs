@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod account_apps;
+pub mod account_password;
 pub mod account_sessions;
 pub mod assets;
 pub mod authorize;

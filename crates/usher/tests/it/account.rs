@@ -594,7 +594,74 @@ async fn signing_out_everywhere_ends_the_other_browser_and_its_refresh_tokens(ba
     }
 }
 
+async fn changing_the_password_needs_the_current_one_and_signs_other_browsers_out(
+    backend: Backend,
+) {
+    let sandbox = Sandbox::with_test_db(backend);
+    let server = sandbox.serve();
+    sandbox.user("alice", PASSWORD, &[]);
+    let rp = third_party(&sandbox);
+    let laptop = Browser::new();
+    let phone = Browser::new();
+    app_tokens(&server.base, &phone, &rp, "openid").await;
+    let account = open_account(&laptop, &server.base).await;
+    let new = "a much longer new passphrase";
+    let wrong = laptop
+        .submit(
+            &server.base,
+            &account,
+            routes::ACCOUNT_PASSWORD,
+            &[
+                ("current_password", "not my password"),
+                ("new_password", new),
+                ("confirm_password", new),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert!(
+        wrong.body.contains("current password is not right"),
+        "{}",
+        wrong.body
+    );
+    let changed = laptop
+        .submit(
+            &server.base,
+            &wrong,
+            routes::ACCOUNT_PASSWORD,
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", new),
+                ("confirm_password", new),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert!(
+        changed.body.contains("other browsers were signed out"),
+        "{}",
+        changed.body
+    );
+    // The laptop stays signed in; the phone is signed out.
+    let still = laptop.get(&server.url(routes::ACCOUNT)).await;
+    assert_eq!(still.status, 200, "{}", still.body);
+    let gone = phone.get(&server.url(routes::ACCOUNT)).await;
+    assert_eq!(gone.status, 303, "{}", gone.body);
+    // The old password no longer signs in; the new one does.
+    let fresh = Browser::new();
+    let to_authorize = fresh.get(&server.url(routes::ACCOUNT)).await;
+    let url = to_authorize.location.clone().unwrap();
+    let refused = sign_in(&fresh, &server.base, &url, "alice", PASSWORD).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    let fresh = Browser::new();
+    let to_authorize = fresh.get(&server.url(routes::ACCOUNT)).await;
+    let url = to_authorize.location.clone().unwrap();
+    let back = sign_in(&fresh, &server.base, &url, "alice", new).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+}
+
 crate::async_on_both_backends!(
+    changing_the_password_needs_the_current_one_and_signs_other_browsers_out,
     removing_an_apps_access_ends_its_refresh_token_and_asks_consent_again,
     signing_out_everywhere_ends_the_other_browser_and_its_refresh_tokens,
     the_account_page_signs_in_sets_up_the_app_and_shows_codes_once,
