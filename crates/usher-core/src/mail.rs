@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use usher_domain::{
     Compose, Email, Letter, Mail, MailError, MailPurpose, MailToken, Outbox, Password,
-    RESET_LINK_TTL, Reservation, ThrottlePolicy, User, UserId, VERIFY_LINK_TTL,
+    RESET_LINK_TTL, Reservation, SecurityAlert, ThrottlePolicy, User, UserId, VERIFY_LINK_TTL,
 };
 
 use crate::Core;
@@ -101,13 +101,21 @@ impl Compose for PlainCompose {
                 "Confirm your e-mail address",
                 format!("Confirm the address of {username}: {link}\n"),
             ),
+            Letter::SecurityAlert {
+                username,
+                alert,
+                account_page,
+            } => (
+                alert.subject(),
+                format!("{username}: {} {account_page}\n", alert.sentence()),
+            ),
         };
         Ok(Mail {
             to: to.clone(),
             subject: subject.to_owned(),
             html: String::new(),
             text,
-            link: Some(letter.link().to_owned()),
+            link: letter.link().map(str::to_owned),
         })
     }
 }
@@ -415,10 +423,38 @@ pub async fn reset(
     .await?;
     core.forget_user(&person.id);
     everywhere::end_person(core, &person.id, Why::PasswordReset).await?;
+    alert(core, &person.id, SecurityAlert::PasswordChanged).await;
     tracing::info!(event = "password_reset", sub = %person.id, "a password was reset through a mailed link");
     Ok(ResetOutcome::Done {
         username: person.username.as_str().to_owned(),
     })
+}
+
+/// Tells the person `user` by mail that `alert` happened to their account, if they have
+/// a verified address. Best effort: a failure is logged and never stops what caused the
+/// alert. Logged at `info` (`security_alert`) with the person's `sub` only.
+pub async fn alert(core: &Core, user: &UserId, alert: SecurityAlert) {
+    let person = match core.user(user).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(_) => {
+            tracing::warn!(event = "security_alert_not_sent", sub = %user, alert = alert.as_str(), "the person could not be read");
+            return;
+        }
+    };
+    let Some(address) = person.email.clone().filter(|_| person.email_verified) else {
+        return;
+    };
+    let letter = Letter::SecurityAlert {
+        username: person.username.as_str().to_owned(),
+        alert,
+        account_page: core
+            .settings
+            .issuer
+            .endpoint(crate::account::client::ACCOUNT_PATH),
+    };
+    let sent = core.mail.post(&address, &letter);
+    tracing::info!(event = "security_alert", sub = %user, alert = alert.as_str(), sent, "the person was told by mail");
 }
 
 /// Mails a verification link to `person`'s address, if it has one that is not verified

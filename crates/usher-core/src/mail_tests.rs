@@ -341,3 +341,82 @@ async fn a_verification_link_marks_the_address_once_and_only_while_it_is_current
     );
     assert!(!node.db.get_user(&moved.id).unwrap().unwrap().email_verified);
 }
+
+#[tokio::test]
+async fn security_alerts_go_to_a_verified_address_only_and_carry_no_link_to_redact() {
+    let (node, recorder) = node();
+    let alice = person(&node, "alice", true);
+    let bob = person(&node, "bob", false);
+    // A password change on the account page tells Alice.
+    let here = node.session(&alice, "cookie", "lineage", 0);
+    let address = crate::client_address::ClientAddress::Unknown;
+    let changed = crate::account::password::change(
+        &node.core,
+        &here,
+        crate::account::password::PasswordChange {
+            current: PASSWORD,
+            new: "a much longer new passphrase",
+            confirm: "a much longer new passphrase",
+            sign_out_apps: false,
+        },
+        &address,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        changed,
+        crate::account::password::ChangeOutcome::Changed { .. }
+    ));
+    let sent = mails(&recorder);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, email("alice@example.org"));
+    assert_eq!(sent[0].subject, "Your password was changed");
+    assert!(
+        sent[0].text.contains("https://usher.example/account"),
+        "{}",
+        sent[0].text
+    );
+    assert_eq!(sent[0].link, None);
+    // Bob's address is not verified: no mail, and nothing fails.
+    alert(&node.core, &bob.id, SecurityAlert::FactorAdded).await;
+    assert_eq!(mails(&recorder).len(), 1);
+    // A reused refresh token tells the person once.
+    use crate::grants::fixtures::{CodeFor, code, exchange_form, request, sign_in, web_app};
+    let app = web_app(&node, "app");
+    let session = sign_in(&node, &alice);
+    let code = code(
+        &node,
+        &app,
+        &session,
+        CodeFor {
+            scope: "openid offline_access",
+            ..CodeFor::default()
+        },
+    );
+    let issued = crate::grants::authorization_code::exchange(
+        &node.core,
+        app.clone(),
+        &request(&exchange_form(&code)),
+    )
+    .await
+    .unwrap();
+    let first = issued.refresh_token.unwrap();
+    let refresh = |token: String| {
+        let core = &node.core;
+        let app = app.clone();
+        async move {
+            let form =
+                crate::testing::form(&[("grant_type", "refresh_token"), ("refresh_token", &token)]);
+            crate::grants::refresh_token::refresh(core, app, &request(&form)).await
+        }
+    };
+    assert!(refresh(first.clone()).await.is_ok());
+    assert!(refresh(first.clone()).await.is_err());
+    assert!(refresh(first).await.is_err());
+    let sent = mails(&recorder);
+    let reused: Vec<_> = sent
+        .iter()
+        .filter(|m| m.subject == "An app's access to your account was ended")
+        .collect();
+    assert_eq!(reused.len(), 1, "{sent:?}");
+}

@@ -46,7 +46,7 @@ pub use issuer::{Issuer, IssuerError};
 pub use keys::{KeyState, SigningKeyRecord};
 pub use mail::{
     Compose, Letter, Mail, MailError, MailPurpose, MailToken, MailTokenStore, Outbox,
-    RESET_LINK_TTL, VERIFY_LINK_TTL,
+    RESET_LINK_TTL, SecurityAlert, VERIFY_LINK_TTL,
 };
 pub use mfa::{
     Acr, Amr, AuthMethods, CodeError, MfaPolicy, RecoveryCode, RecoveryCodeRecord, TotpCode,

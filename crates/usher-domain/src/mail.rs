@@ -54,13 +54,73 @@ pub enum Letter {
     PasswordReset { username: String, link: String },
     /// "Confirm this address is yours": the link, and for whom.
     VerifyEmail { username: String, link: String },
+    /// "Something happened to your account": what, for whom, and the account page's
+    /// address (not secret) to look.
+    SecurityAlert {
+        username: String,
+        alert: SecurityAlert,
+        account_page: String,
+    },
+}
+
+/// The security events a person is told about by mail (issue 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityAlert {
+    /// The password was changed (on the account page or through a reset link).
+    PasswordChanged,
+    /// A second factor (an authenticator app or a passkey) was added.
+    FactorAdded,
+    /// A second factor was removed.
+    FactorRemoved,
+    /// An app's refresh token was used twice: the app's access was ended, in case it was
+    /// stolen.
+    RefreshTokenReused,
+}
+
+impl SecurityAlert {
+    /// The mail's subject.
+    pub fn subject(self) -> &'static str {
+        match self {
+            SecurityAlert::PasswordChanged => "Your password was changed",
+            SecurityAlert::FactorAdded => "A second factor was added to your account",
+            SecurityAlert::FactorRemoved => "A second factor was removed from your account",
+            SecurityAlert::RefreshTokenReused => "An app's access to your account was ended",
+        }
+    }
+
+    /// What happened, in a sentence.
+    pub fn sentence(self) -> &'static str {
+        match self {
+            SecurityAlert::PasswordChanged => "The password of your account was just changed.",
+            SecurityAlert::FactorAdded => {
+                "An authenticator app or a passkey was just added to your account."
+            }
+            SecurityAlert::FactorRemoved => {
+                "An authenticator app or a passkey was just removed from your account."
+            }
+            SecurityAlert::RefreshTokenReused => {
+                "An app presented a token of yours that had already been used, which happens when a token is stolen. Usher ended that app's access; you may need to sign in to it again."
+            }
+        }
+    }
+
+    /// The `alert` label of the metric and the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityAlert::PasswordChanged => "password_changed",
+            SecurityAlert::FactorAdded => "factor_added",
+            SecurityAlert::FactorRemoved => "factor_removed",
+            SecurityAlert::RefreshTokenReused => "refresh_token_reused",
+        }
+    }
 }
 
 impl Letter {
-    /// The secret link the letter carries.
-    pub fn link(&self) -> &str {
+    /// The secret link the letter carries, if any (an alert carries none).
+    pub fn link(&self) -> Option<&str> {
         match self {
-            Letter::PasswordReset { link, .. } | Letter::VerifyEmail { link, .. } => link,
+            Letter::PasswordReset { link, .. } | Letter::VerifyEmail { link, .. } => Some(link),
+            Letter::SecurityAlert { .. } => None,
         }
     }
 }
@@ -75,6 +135,13 @@ impl fmt::Debug for Letter {
             Letter::VerifyEmail { username, .. } => f
                 .debug_struct("VerifyEmail")
                 .field("username", username)
+                .finish_non_exhaustive(),
+            Letter::SecurityAlert {
+                username, alert, ..
+            } => f
+                .debug_struct("SecurityAlert")
+                .field("username", username)
+                .field("alert", alert)
                 .finish_non_exhaustive(),
         }
     }

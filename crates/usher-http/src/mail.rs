@@ -34,6 +34,22 @@ struct VerifyHtml<'a> {
     link: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "mail/security_alert.txt")]
+struct AlertText<'a> {
+    username: &'a str,
+    sentence: &'a str,
+    account_page: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/security_alert.html")]
+struct AlertHtml<'a> {
+    username: &'a str,
+    sentence: &'a str,
+    account_page: &'a str,
+}
+
 /// Renders letters with the templates in `templates/mail/`.
 pub struct Templates;
 
@@ -54,13 +70,39 @@ impl Compose for Templates {
                 rendered(VerifyText { username, link }.render())?,
                 rendered(VerifyHtml { username, link }.render())?,
             ),
+            Letter::SecurityAlert {
+                username,
+                alert,
+                account_page,
+            } => {
+                let sentence = alert.sentence();
+                (
+                    alert.subject(),
+                    rendered(
+                        AlertText {
+                            username,
+                            sentence,
+                            account_page,
+                        }
+                        .render(),
+                    )?,
+                    rendered(
+                        AlertHtml {
+                            username,
+                            sentence,
+                            account_page,
+                        }
+                        .render(),
+                    )?,
+                )
+            }
         };
         Ok(Mail {
             to: to.clone(),
             subject: subject.to_owned(),
             text,
             html,
-            link: Some(letter.link().to_owned()),
+            link: letter.link().map(str::to_owned),
         })
     }
 }
@@ -99,5 +141,27 @@ mod tests {
             .unwrap();
         assert!(mail.text.contains("verify-email?token=xyz"));
         assert_eq!(mail.subject, "Confirm your e-mail address");
+    }
+
+    #[test]
+    fn a_security_alert_names_what_happened_and_links_the_account_page() {
+        let letter = Letter::SecurityAlert {
+            username: "<b>alice</b>".into(),
+            alert: usher_domain::SecurityAlert::FactorRemoved,
+            account_page: "https://id.example/account".into(),
+        };
+        let mail = Templates
+            .compose(&Email::parse("a@example.org").unwrap(), &letter)
+            .unwrap();
+        assert_eq!(
+            mail.subject,
+            "A second factor was removed from your account"
+        );
+        assert_eq!(mail.link, None);
+        for body in [&mail.text, &mail.html] {
+            assert!(body.contains("just removed from your account"), "{body}");
+            assert!(body.contains("https://id.example/account"), "{body}");
+        }
+        assert!(!mail.html.contains("<b>alice</b>"));
     }
 }

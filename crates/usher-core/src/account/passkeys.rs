@@ -94,6 +94,7 @@ pub async fn add(
         return Ok(AddOutcome::NotAdded(outcome));
     };
     enroll::end_sessions_and_families(core, &user.id).await?;
+    crate::mail::alert(core, &user.id, usher_domain::SecurityAlert::FactorAdded).await;
     let recovery_codes = if first && recovery_codes::left(core, &user.id).await? == 0 {
         Some(enroll::new_recovery_codes(core, &user.id).await?.0)
     } else {
@@ -114,5 +115,6 @@ pub async fn remove(core: &Core, session: &Session, id: &str) -> Result<bool, Fa
         let (owner, now) = (user.clone(), core.now());
         blocking(move || factors.replace_recovery_codes(&owner, &[], now)).await?;
     }
+    crate::mail::alert(core, user, usher_domain::SecurityAlert::FactorRemoved).await;
     Ok(true)
 }

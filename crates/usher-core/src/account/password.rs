@@ -110,6 +110,12 @@ pub async fn change(
             .revoke_user(&person.id, RevokeReason::UserSessions, core.now())
             .await?;
     }
+    crate::mail::alert(
+        core,
+        &person.id,
+        usher_domain::SecurityAlert::PasswordChanged,
+    )
+    .await;
     tracing::warn!(
         event = "password_changed",
         sub = %person.id,

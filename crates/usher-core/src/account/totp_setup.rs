@@ -181,6 +181,7 @@ pub async fn remove(core: &Core, session: &Session) -> Result<RemoveOutcome, Fai
     }
     if was_confirmed {
         event(user, FactorChange::TotpRemoved);
+        crate::mail::alert(core, user, usher_domain::SecurityAlert::FactorRemoved).await;
     }
     Ok(RemoveOutcome::Removed {
         recovery_codes_removed,

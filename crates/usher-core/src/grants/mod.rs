@@ -14,7 +14,7 @@ pub mod person_tokens;
 pub mod refresh_token;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 use usher_domain::authorize::{RawParams, Rejection, single};
 use usher_domain::scope::ScopeError;

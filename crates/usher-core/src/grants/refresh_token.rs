@@ -142,6 +142,14 @@ pub async fn refresh(
             // Tell the client (Back-Channel Logout): its session may be in a thief's
             // hands. A failure to queue is logged; the refusal stands either way.
             crate::backchannel::queue_reuse(core, &f).await;
+            // And the person, by mail (once per family: a revoked family answers
+            // `Revoked` from then on).
+            crate::mail::alert(
+                core,
+                &f.user_id,
+                usher_domain::SecurityAlert::RefreshTokenReused,
+            )
+            .await;
             return Err(TokenError::invalid_grant(
                 "the refresh token was already used; the grant is revoked",
             ));
