@@ -41,7 +41,8 @@ pub struct Ended {
 /// Ends every session and refresh family of `user`. As `usher user revoke-sessions`:
 /// families, sessions, families again (a code exchange racing the sessions' end).
 /// Unfinished sign-ins of the person that are past their password (waiting at the
-/// second step or at consent) are spent first, so that one begun with the old password
+/// second step or at consent) are spent first (except when a factor was added: the
+/// sign-in adding it goes on), so that one begun with the old password
 /// cannot finish after a reset; so are the person's unused password-reset links. Left: a sign-in whose last step passed just before this
 /// began, and inserts its session just after the sessions are deleted (docs/design/
 /// accounts.md, "Risks").
@@ -51,9 +52,14 @@ pub async fn end_person(core: &Core, user: &UserId, why: Why) -> Result<Ended, F
     families
         .revoke_user(user, RevokeReason::UserSessions, now)
         .await?;
-    let interactions = core.stores.interactions.clone();
-    let owner = user.clone();
-    blocking(move || interactions.spend_user_interactions(&owner)).await?;
+    // Not for a new factor: the sign-in that is adding it (the second step's setup)
+    // goes on to show its recovery codes; any other waiting sign-in of the person now
+    // needs the new factor anyway.
+    if why != Why::NewFactor {
+        let interactions = core.stores.interactions.clone();
+        let owner = user.clone();
+        blocking(move || interactions.spend_user_interactions(&owner)).await?;
+    }
     // A reset link mailed earlier could undo this (whoever had the mailbox then).
     let mail = core.stores.mail.clone();
     let owner = user.clone();
