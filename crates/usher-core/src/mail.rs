@@ -434,6 +434,16 @@ pub async fn reset(
 /// a verified address. Best effort: a failure is logged and never stops what caused the
 /// alert. Logged at `info` (`security_alert`) with the person's `sub` only.
 pub async fn alert(core: &Core, user: &UserId, alert: SecurityAlert) {
+    // At most a few alerts of a kind per person in a window (the mail policy): someone
+    // repeating a change cannot flood the mailbox and bury the alert that matters.
+    match count(core, format!("alert:{}:{user}", alert.as_str())).await {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            tracing::info!(event = "security_alert_throttled", sub = %user, alert = alert.as_str(), "a security alert was not mailed: too many lately");
+            return;
+        }
+        Err(_) => return,
+    }
     let person = match core.user(user).await {
         Ok(Some(p)) => p,
         Ok(None) => return,

@@ -42,7 +42,11 @@ pub async fn change(
     form: PasswordChange<'_>,
     address: &ClientAddress,
 ) -> Result<ChangeOutcome, Failure> {
-    let Some(person) = core.user(&session.user_id).await? else {
+    // From the store, not the node's cache: a password changed a moment ago (here or on
+    // another node) must not pass as "current".
+    let users = core.stores.users.clone();
+    let id = session.user_id.clone();
+    let Some(person) = blocking(move || users.get_user(&id)).await? else {
         return Ok(ChangeOutcome::WrongCurrent);
     };
     let same = form.new.len() == form.confirm.len()
@@ -85,10 +89,14 @@ pub async fn change(
         })?;
     let users = core.stores.users.clone();
     let mail = core.stores.mail.clone();
+    let interactions = core.stores.interactions.clone();
     let (username, id): (Username, _) = (person.username.clone(), person.id.clone());
     blocking(move || {
         users.set_password_hash(&username, &hash)?;
-        mail.delete_mail_tokens(&id, MailPurpose::PasswordReset)
+        mail.delete_mail_tokens(&id, MailPurpose::PasswordReset)?;
+        // A sign-in begun with the old password and waiting at its second step (or
+        // consent) cannot finish any more.
+        interactions.spend_user_interactions(&id)
     })
     .await?;
     core.forget_user(&person.id);

@@ -424,3 +424,40 @@ async fn a_sign_in_waiting_at_its_second_step_cannot_finish_once_everything_ende
     );
     assert_eq!(sessions_of(&node, &alice), 0);
 }
+
+#[tokio::test]
+async fn a_sign_in_waiting_at_its_second_step_cannot_finish_after_a_password_change() {
+    let node = TestNode::new();
+    let app = first_party(&node);
+    let alice = node.person("alice");
+    let secret = with_app(&node, &alice);
+    // Someone typed the old password; the second step waits. Alice changes it on her
+    // account page, from another browser.
+    let page = password_step(&node, &app).await;
+    let here = node.session(&alice, "cookie-here", "lineage-here", 0);
+    let changed = crate::account::password::change(
+        &node.core,
+        &here,
+        crate::account::password::PasswordChange {
+            current: crate::testing::PASSWORD,
+            new: "a much longer new passphrase",
+            confirm: "a much longer new passphrase",
+            sign_out_apps: false,
+        },
+        &crate::client_address::ClientAddress::Unknown,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        changed,
+        crate::account::password::ChangeOutcome::Changed { .. }
+    ));
+    let code = code_now(&node, &secret);
+    let outcome = post(&node, &page, &code).await;
+    assert!(
+        !matches!(outcome, SecondFactorOutcome::SignedIn { .. }),
+        "{outcome:?}"
+    );
+    // Only Alice's own session remains.
+    assert_eq!(sessions_of(&node, &alice), 1);
+}

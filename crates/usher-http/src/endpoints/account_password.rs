@@ -33,9 +33,9 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
         }) => (
             StatusCode::OK,
             Some(if browsers_signed_out == 0 {
-                "Your password was changed.".to_owned()
+                "Your password was changed. If you think someone else may be using this browser's sign-in, use “Sign out everywhere” below.".to_owned()
             } else {
-                "Your password was changed, and your other browsers were signed out.".to_owned()
+                "Your password was changed, and your other browsers were signed out. If you think someone else may be using this browser's sign-in, use “Sign out everywhere” below.".to_owned()
             }),
             None,
         ),
