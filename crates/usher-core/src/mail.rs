@@ -401,14 +401,7 @@ pub async fn reset(
     let Some(person) = blocking(move || users.get_user(&id)).await? else {
         return Ok(ResetOutcome::Invalid);
     };
-    let password_hash = core
-        .passwords
-        .run(move || usher_keys::hash_password(&password))
-        .await?
-        .map_err(|e| {
-            tracing::error!(cause = %e, "hashing a new password failed");
-            Failure::Internal
-        })?;
+    let password_hash = core.passwords.hash_new(password).await?;
     // The password first, so nobody signs in with the old one after the sessions end;
     // then the person's other reset links, the login lock, and every sign-in.
     let users = core.stores.users.clone();

@@ -43,6 +43,16 @@ impl PasswordPool {
 
     /// Runs `check` on the pool and waits for its result without blocking the caller's
     /// executor thread.
+    /// Hashes a new password (argon2id) on the pool: for a password change or reset.
+    pub async fn hash_new(&self, password: usher_domain::Password) -> Result<String, Failure> {
+        self.run(move || usher_keys::hash_password(&password))
+            .await?
+            .map_err(|e| {
+                tracing::error!(cause = %e, "hashing a new password failed");
+                Failure::Internal
+            })
+    }
+
     pub async fn run<T, F>(&self, check: F) -> Result<T, Failure>
     where
         T: Send + 'static,

@@ -79,14 +79,7 @@ pub async fn change(
         return Ok(ChangeOutcome::WrongCurrent);
     }
     throttle::succeeded(core, reserved).await?;
-    let hash = core
-        .passwords
-        .run(move || usher_keys::hash_password(&new))
-        .await?
-        .map_err(|e| {
-            tracing::error!(cause = %e, "hashing a new password failed");
-            Failure::Internal
-        })?;
+    let hash = core.passwords.hash_new(new).await?;
     let users = core.stores.users.clone();
     let mail = core.stores.mail.clone();
     let interactions = core.stores.interactions.clone();
