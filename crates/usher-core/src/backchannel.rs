@@ -185,14 +185,18 @@ pub struct Round {
     pub dropped: usize,
 }
 
-/// Claims the logouts due now (up to the batch size) and delivers them concurrently.
-pub async fn deliver_due(core: &Core, outbound: &Outbound) -> Result<Round, Failure> {
-    let settings = &core.settings.backchannel;
+/// Claims up to `n` logouts that are due now, leased to this node.
+async fn claim(core: &Core, n: usize) -> Result<Vec<ClaimedLogout>, Failure> {
     let now = core.now();
     let claim = usher_keys::random_token(16).map_err(|_| Failure::Internal)?;
     let store = core.stores.backchannel.clone();
-    let (lease_until, batch) = (now.plus(settings.lease), settings.batch);
-    let claimed = blocking(move || store.claim_logouts(now, lease_until, &claim, batch)).await?;
+    let lease_until = now.plus(core.settings.backchannel.lease);
+    blocking(move || store.claim_logouts(now, lease_until, &claim, n)).await
+}
+
+/// Claims the logouts due now (up to the batch size) and delivers them concurrently.
+pub async fn deliver_due(core: &Core, outbound: &Outbound) -> Result<Round, Failure> {
+    let claimed = claim(core, core.settings.backchannel.batch).await?;
     let mut round = Round {
         claimed: claimed.len(),
         ..Round::default()
@@ -214,46 +218,93 @@ pub async fn deliver_due(core: &Core, outbound: &Outbound) -> Result<Round, Fail
     Ok(round)
 }
 
-/// Delivers one claimed logout and settles its row.
+/// Delivers due logouts forever with up to the batch size in flight: whenever a
+/// delivery ends, or every `poll`, the free places are filled with logouts that are due.
+/// A slow or silent endpoint holds one place until the outgoing timeout, never the
+/// others (a round that waited for its slowest delivery did).
+pub async fn deliver_forever(core: Core, outbound: Outbound, poll: std::time::Duration) {
+    let batch = core.settings.backchannel.batch.max(1);
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut every = tokio::time::interval(poll);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let free = batch.saturating_sub(in_flight.len());
+        if free > 0 {
+            match claim(&core, free).await {
+                Ok(claimed) => {
+                    for logout in claimed {
+                        let (core, outbound) = (core.clone(), outbound.clone());
+                        in_flight.spawn(async move { deliver(&core, &outbound, logout).await });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(cause = ?e, "claiming back-channel logouts failed; tried again");
+                }
+            }
+        }
+        tokio::select! {
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            _ = every.tick() => {}
+        }
+    }
+}
+
+/// Delivers one claimed logout and settles its row. An attempt that fails inside Usher
+/// (the store, signing) counts as a failed attempt like an endpoint's failure, so a
+/// logout that can never be made is dropped after the delays, not claimed forever.
 pub async fn deliver(
     core: &Core,
     outbound: &Outbound,
     logout: ClaimedLogout,
 ) -> Result<Delivery, Failure> {
+    let outcome = match attempt(core, outbound, &logout).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::warn!(client_id = %logout.client_id, cause = ?e, "a back-channel logout could not be attempted");
+            failed(core, &logout, "Usher could not make the attempt").await?
+        }
+    };
+    metrics::inc(Counter::BackchannelLogouts, outcome.label());
+    Ok(outcome)
+}
+
+async fn attempt(
+    core: &Core,
+    outbound: &Outbound,
+    logout: &ClaimedLogout,
+) -> Result<Delivery, Failure> {
     let client = core.reload_client(&logout.client_id).await?;
     let target = client.and_then(|c| c.registration.backchannel_logout);
-    let outcome = match target {
+    Ok(match target {
         None => {
             tracing::info!(client_id = %logout.client_id, "a queued back-channel logout's client is gone or has no back-channel URI; dropped");
-            finish(core, &logout).await?;
+            finish(core, logout).await?;
             Delivery::Dropped
         }
         Some(target) => {
             let now = core.now();
-            let token = logout_token(core, &logout, now)?;
+            let token = logout_token(core, logout, now)?;
             let sent = outbound
                 .post_form(target.uri.as_str(), &[("logout_token", &token)])
                 .await;
             match sent {
                 Ok(200 | 204) => {
-                    finish(core, &logout).await?;
+                    finish(core, logout).await?;
                     tracing::info!(client_id = %logout.client_id, attempts = logout.attempts + 1, "back-channel logout delivered");
                     Delivery::Delivered
                 }
                 Ok(status) => {
-                    failed(core, &logout, &format!("the endpoint answered {status}")).await?
+                    failed(core, logout, &format!("the endpoint answered {status}")).await?
                 }
-                Err(OutboundError::Failed(why)) => failed(core, &logout, &why).await?,
+                Err(OutboundError::Failed(why)) => failed(core, logout, &why).await?,
                 Err(OutboundError::Refused(why)) => {
                     tracing::warn!(event = "backchannel_logout_refused", client_id = %logout.client_id, why, "the client's back-channel logout URI may not be called; the logout is dropped");
-                    finish(core, &logout).await?;
+                    finish(core, logout).await?;
                     Delivery::Refused
                 }
             }
         }
-    };
-    metrics::inc(Counter::BackchannelLogouts, outcome.label());
-    Ok(outcome)
+    })
 }
 
 async fn finish(core: &Core, logout: &ClaimedLogout) -> Result<bool, Failure> {
@@ -445,6 +496,63 @@ mod tests {
         assert_eq!(node.db.queued_logouts(), Ok(0));
         let tried: Vec<String> = (0..3).map(|_| rx.recv().unwrap()).collect();
         assert_eq!(tried.len(), 3);
+    }
+
+    /// A listener that reads one request, reports it, and answers only when released.
+    fn held_listener() -> (
+        u16,
+        std::sync::mpsc::Receiver<String>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let Ok((mut s, _)) = l.accept() else { return };
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = released.recv();
+            let _ = s.write_all(OK.as_bytes());
+        });
+        (port, rx, release)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_endpoint_holds_one_place_and_later_logouts_go_out_meanwhile() {
+        let node = loopback_node(vec![5]);
+        let (slow_port, slow_rx, release) = held_listener();
+        let (fast_port, fast_rx) = listener(OK);
+        told(&node, "slow", slow_port);
+        told(&node, "fast", fast_port);
+        node.person("alice");
+        record(&node, "lineage-a", "slow", "u-alice");
+        record(&node, "lineage-b", "fast", "u-alice");
+        node.db
+            .queue_lineage_logouts("lineage-a", node.now())
+            .unwrap();
+        let worker = tokio::spawn(deliver_forever(
+            node.core.clone(),
+            outbound(&node),
+            std::time::Duration::from_millis(50),
+        ));
+        let wait = std::time::Duration::from_secs(5);
+        slow_rx
+            .recv_timeout(wait)
+            .expect("the slow endpoint is called");
+        // The slow endpoint holds its request (the outgoing timeout is 10 s); a logout
+        // queued now goes out before it answers.
+        node.db
+            .queue_lineage_logouts("lineage-b", node.now())
+            .unwrap();
+        let request = fast_rx
+            .recv_timeout(wait)
+            .expect("a later logout is delivered while the slow endpoint holds its own");
+        assert!(request.starts_with("POST /bcl "), "{request}");
+        release.send(()).unwrap();
+        worker.abort();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

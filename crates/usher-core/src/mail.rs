@@ -169,7 +169,7 @@ async fn count(core: &Core, key: String) -> Result<Option<i64>, Failure> {
 
 /// A form token for the "Forgot your password?" page.
 pub async fn forgot_form(core: &Core) -> Result<String, Failure> {
-    forms::issue_bound(core, ANONYMOUS, FormPurpose::PasswordForgot).await
+    forms::issue_sealed(core, ANONYMOUS, FormPurpose::PasswordForgot)
 }
 
 /// "Forgot your password?" posted: the form's token, the typed address, the client's
@@ -182,7 +182,7 @@ pub async fn forgot(
     address: &ClientAddress,
 ) -> Result<Forgot, Failure> {
     if let Err(refusal) =
-        forms::take_bound(core, ANONYMOUS, form_token, FormPurpose::PasswordForgot).await?
+        forms::take_sealed(core, ANONYMOUS, form_token, FormPurpose::PasswordForgot).await?
     {
         return Ok(Forgot::Refused(refusal));
     }
@@ -322,8 +322,7 @@ pub async fn reset_form(core: &Core, token: &str) -> Result<ResetForm, Failure> 
     let Some(person) = blocking(move || store.get_user(&id)).await? else {
         return Ok(ResetForm::Invalid);
     };
-    let form_token =
-        forms::issue_bound(core, &reset_binding(token), FormPurpose::PasswordReset).await?;
+    let form_token = forms::issue_sealed(core, &reset_binding(token), FormPurpose::PasswordReset)?;
     Ok(ResetForm::Show {
         username: person.username.as_str().to_owned(),
         form_token,
@@ -361,7 +360,7 @@ pub async fn reset(
     }
     let binding = reset_binding(token);
     if let Err(refusal) =
-        forms::take_bound(core, &binding, form_token, FormPurpose::PasswordReset).await?
+        forms::take_sealed(core, &binding, form_token, FormPurpose::PasswordReset).await?
     {
         return Ok(ResetOutcome::Refused(refusal));
     }

@@ -160,9 +160,8 @@ async fn a_reset_sets_the_password_ends_every_sign_in_and_works_once() {
     ));
     // The link is spent: neither the form nor a post works again.
     assert_eq!(reset_form(core, &token).await, Ok(ResetForm::Invalid));
-    let form_token = forms::issue_bound(core, &reset_binding(&token), FormPurpose::PasswordReset)
-        .await
-        .unwrap();
+    let form_token =
+        forms::issue_sealed(core, &reset_binding(&token), FormPurpose::PasswordReset).unwrap();
     assert_eq!(
         reset(core, &token, Some(&form_token), new.into(), new).await,
         Ok(ResetOutcome::Invalid)
@@ -188,9 +187,7 @@ async fn a_refused_password_keeps_the_link_and_a_late_link_is_refused() {
         panic!("{outcome:?}");
     };
     // The CSRF token is bound to the link: another link's form is refused.
-    let other = forms::issue_bound(core, "reset:other", FormPurpose::PasswordReset)
-        .await
-        .unwrap();
+    let other = forms::issue_sealed(core, "reset:other", FormPurpose::PasswordReset).unwrap();
     assert_eq!(
         reset(core, &token, Some(&other), "p".into(), "p").await,
         Ok(ResetOutcome::Refused(FormRefusal::OtherSession))
@@ -209,9 +206,8 @@ async fn a_refused_password_keeps_the_link_and_a_late_link_is_refused() {
         reset(core, &token, Some(&form_token), "p".into(), "p").await,
         Ok(ResetOutcome::Refused(FormRefusal::Expired))
     );
-    let fresh = forms::issue_bound(core, &reset_binding(&token), FormPurpose::PasswordReset)
-        .await
-        .unwrap();
+    let fresh =
+        forms::issue_sealed(core, &reset_binding(&token), FormPurpose::PasswordReset).unwrap();
     assert_eq!(
         reset(core, &token, Some(&fresh), "p".into(), "p").await,
         Ok(ResetOutcome::Invalid),
@@ -231,9 +227,7 @@ async fn twenty_concurrent_resets_with_one_link_have_one_winner() {
     let binding = reset_binding(&token);
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let form_token = forms::issue_bound(&core, &binding, FormPurpose::PasswordReset)
-            .await
-            .unwrap();
+        let form_token = forms::issue_sealed(&core, &binding, FormPurpose::PasswordReset).unwrap();
         let (core, token) = (core.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
             let p = format!("new password number {i}");

@@ -248,6 +248,10 @@ fn may_call_v6(ip: Ipv6Addr, allow_loopback: bool) -> bool {
         // NAT64 64:ff9b::/96: the IPv4 address it reaches.
         return may_call_v4(embedded(s[6], s[7]), false);
     }
+    if s[0..5] == [0, 0, 0, 0, 0xffff] && s[5] == 0 {
+        // IPv4-translated ::ffff:0:0:0/96 (SIIT): the IPv4 address it reaches.
+        return may_call_v4(embedded(s[6], s[7]), false);
+    }
     if s[0] == 0x2002 {
         // 6to4 2002::/16: the IPv4 address it reaches.
         return may_call_v4(embedded(s[1], s[2]), false);
@@ -260,6 +264,7 @@ fn may_call_v6(ip: Ipv6Addr, allow_loopback: bool) -> bool {
         || (s[0] & 0xff00) == 0xff00                      // multicast ff00::/8
         || (s[0] == 0x2001 && s[1] == 0x0db8)             // documentation 2001:db8::/32
         || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])       // discard 100::/64
+        || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 64:ff9b:1::/48 (the operator's own translator)
         || (s[0] == 0x2001 && s[1] < 0x0200)              // IETF protocol 2001::/23 (Teredo, ORCHID, …)
         || s[0] == 0x5f00; // SRv6 SIDs 5f00::/16
     !refused
@@ -300,6 +305,10 @@ pub(crate) mod tests {
             "64:ff9b::a00:1",
             "2002:a00:1::1",
             "::10.0.0.1",
+            "::ffff:0:a00:1",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::808:808",
+            "64:ff9b:1:ffff::1",
         ] {
             assert!(!may_call(ip(refused), false), "{refused}");
         }
@@ -313,6 +322,8 @@ pub(crate) mod tests {
             "100.128.0.1",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "::ffff:0:808:808",
+            "64:ff9b::808:808",
         ] {
             assert!(may_call(ip(public), false), "{public}");
         }

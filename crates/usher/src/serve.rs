@@ -155,7 +155,9 @@ pub fn run(ctx: Context, dev_mail: bool) -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)?;
     actix_web::rt::System::new().block_on(async move {
         actix_web::rt::spawn(purge_expired_forever(db));
-        actix_web::rt::spawn(deliver_logouts_forever(
+        // Any node may deliver any queued logout: the queue is in the database
+        // (docs/design/accounts.md).
+        actix_web::rt::spawn(usher_core::backchannel::deliver_forever(
             state.clone(),
             outbound,
             backchannel_poll,
@@ -264,31 +266,6 @@ fn metrics_where(local: SocketAddr, separate: Option<SocketAddr>, on_main: bool)
         "off (set USHER_METRICS_BIND)".to_owned()
     } else {
         at.join(" ")
-    }
-}
-
-/// Every `poll`, delivers the back-channel logouts that are due (any node may deliver
-/// any of them: the queue is in the database; docs/design/accounts.md). A full round
-/// (every claimed row settled) is followed at once by another.
-async fn deliver_logouts_forever(
-    core: Core,
-    outbound: usher_core::outbound::Outbound,
-    poll: Duration,
-) {
-    let mut every = actix_web::rt::time::interval(poll);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        loop {
-            match usher_core::backchannel::deliver_due(&core, &outbound).await {
-                Ok(round) if round.claimed == core.settings.backchannel.batch => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(cause = ?e, "delivering back-channel logouts failed; tried again");
-                    break;
-                }
-            }
-        }
     }
 }
 

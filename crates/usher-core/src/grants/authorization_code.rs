@@ -105,6 +105,23 @@ pub async fn exchange(
         }
         Err(StartRefused::Failure(f)) => return Err(f.into()),
     };
+    // "Remove access" deletes the consent, then revokes the app's families: a code
+    // issued just before it must not start a family after it. The consent is read after
+    // the family started, so either this sees it gone, or the removal's revocation that
+    // follows its delete sees the family.
+    if !client.is_first_party() && !consent_stands(core, &code).await? {
+        if let Some(family) = refresh_tokens::family_of_code(&code.code_hash) {
+            core.stores
+                .families
+                .revoke(&family, RevokeReason::AccessRemoved, now)
+                .await
+                .map_err(Failure::from)?;
+        }
+        tracing::info!(client_id = %client.id, "a code was presented after the person removed the app's access; refused");
+        return Err(TokenError::invalid_grant(
+            "the person removed this app's access since the code was issued",
+        ));
+    }
 
     let grant = Grant {
         client: &client,
@@ -134,6 +151,16 @@ pub async fn exchange(
         refresh_token,
         GrantType::AuthorizationCode,
     )?)
+}
+
+/// Whether the person's consent to the code's client still stands (every code of a
+/// client that is not first-party was preceded by a saved consent).
+async fn consent_stands(core: &Core, code: &AuthorizationCode) -> Result<bool, Failure> {
+    let consents = core.stores.consents.clone();
+    let (user, client) = (code.user_id.clone(), code.client_id.clone());
+    Ok(blocking(move || consents.get_consent(&user, &client))
+        .await?
+        .is_some())
 }
 
 /// Why the request may not redeem `code`; `Ok` when it may: the code's own client
@@ -551,6 +578,35 @@ mod tests {
                 client.id
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_code_issued_before_the_person_removed_the_app_s_access_is_refused() {
+        let (node, app, session, code) = arranged(CodeFor {
+            scope: "openid offline_access",
+            ..CodeFor::default()
+        });
+        // "Remove access" on the account page deletes the consent first.
+        usher_domain::ConsentStore::delete_consent(&node.db, &session.user_id, &app.id).unwrap();
+        let r = refusal(exchange(&node.core, app.clone(), &request(&exchange_form(&code))).await);
+        assert_eq!(
+            r,
+            invalid_grant("the person removed this app's access since the code was issued")
+        );
+        // A code issued after a new consent works.
+        let again = super::super::fixtures::code(
+            &node,
+            &app,
+            &session,
+            CodeFor {
+                scope: "openid offline_access",
+                ..CodeFor::default()
+            },
+        );
+        let issued = exchange(&node.core, app, &request(&exchange_form(&again)))
+            .await
+            .unwrap();
+        assert!(issued.refresh_token.is_some());
     }
 
     #[tokio::test]

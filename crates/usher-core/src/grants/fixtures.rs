@@ -76,9 +76,18 @@ impl Default for CodeFor<'_> {
     }
 }
 
-/// A code issued to `client` in `session` (valid for 60 s); returns the raw code.
+/// A code issued to `client` in `session` (valid for 60 s), after the person's consent
+/// to its scopes (as the consent page saves it); returns the raw code.
 pub fn code(node: &TestNode, client: &Client, session: &Session, what: CodeFor<'_>) -> String {
     let (raw, _) = crate::secret_pair().unwrap();
+    usher_domain::ConsentStore::save_consent(
+        &node.db,
+        &session.user_id,
+        &client.id,
+        &ScopeSet::parse(what.scope).unwrap(),
+        node.now(),
+    )
+    .unwrap();
     node.db
         .insert_code(&AuthorizationCode {
             code_hash: usher_keys::sha256_b64url(&raw),
