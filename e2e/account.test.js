@@ -16,7 +16,9 @@
 //
 // Every account page state visited is audited with axe-core (WCAG 2.1 A and AA) and
 // checked for its CSP: the flows run under Usher's real policy (no bypass), with every
-// `securitypolicyviolation` recorded, no inline script and no event-handler attribute.
+// `securitypolicyviolation` recorded, no inline script and no event-handler attribute
+// (axe-core is injected through the DevTools protocol's evaluation, which the page's CSP
+// does not govern: no `bypassCSP` is needed for the audit).
 // The back-channel delivery is asynchronous (a durable queue polled every
 // `[backchannel] poll_interval`, 1 s here): the listener is awaited with a bounded wait,
 // never a sleep.
@@ -221,9 +223,9 @@ const browserButtons = (page) => page.getByRole('button', { name: /^sign out (th
  *  the status of the answer. */
 async function submit(page, username, send, password = PASSWORD) {
   const answer = page.waitForResponse((r) => r.request().isNavigationRequest() && r.request().method() === 'POST');
+  const navigated = page.waitForNavigation(); // to the answer, or through a 303 to its end
   await send();
-  const response = await answer;
-  await page.waitForLoadState();
+  const [response] = await Promise.all([answer, navigated]);
   if (new URL(page.url()).pathname === '/authorize') {
     await login(page, username, password);
     await page.getByRole('heading', { name: 'Your account', level: 1 }).waitFor();
