@@ -2,6 +2,7 @@
 // with PKCE (S256), state and nonce, a client_secret_basic code exchange, and an ID token
 // whose RS256 signature is checked against Usher's JWKS before its `sub` is shown. The
 // last sign-in's tokens and verified ID token claims are kept for the tests to read.
+// `scope` is what it asks for (default `openid profile email`).
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -31,7 +32,7 @@ async function verifyIdToken(issuer, clientId, nonce, idToken) {
   return claims;
 }
 
-export async function startRelyingParty({ issuer, clientId, clientSecret }) {
+export async function startRelyingParty({ issuer, clientId, clientSecret, scope = 'openid profile email' }) {
   const pending = new Map();
   let lastIdToken = null;
   let lastTokens = null;
@@ -52,7 +53,7 @@ export async function startRelyingParty({ issuer, clientId, clientSecret }) {
         const auth = new URL(`${issuer}/authorize`);
         for (const [k, v] of Object.entries({
           response_type: 'code', client_id: clientId, redirect_uri: `${self}/callback`,
-          scope: 'openid profile email', state, nonce, code_challenge: challenge, code_challenge_method: 'S256',
+          scope, state, nonce, code_challenge: challenge, code_challenge_method: 'S256',
         })) auth.searchParams.set(k, v);
         for (const passed of ['prompt', 'acr_values', 'max_age']) {
           if (url.searchParams.get(passed)) auth.searchParams.set(passed, url.searchParams.get(passed));
