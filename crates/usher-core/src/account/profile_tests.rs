@@ -95,7 +95,7 @@ async fn a_profile_update_stores_every_field_or_none() {
         Ok(UpdateOutcome::Updated)
     );
     let after = stored(&node, &alice);
-    assert_eq!(after.name.unwrap().as_str(), "Alice Liddell");
+    assert_eq!(after.name.as_ref().unwrap().as_str(), "Alice Liddell");
     assert_eq!(after.preferred_username_claim(), "Ali");
     assert_eq!(after.profile.phone_number.unwrap().as_str(), "+6445550100");
     let address = after.profile.address.unwrap();
