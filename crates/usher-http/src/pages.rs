@@ -754,6 +754,53 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn the_profile_section_labels_every_field_and_escapes_what_was_typed() {
+        let profile = usher_core::account::profile::ProfileView {
+            name: r#"Eve "><script>x</script>"#.to_owned(),
+            login_username: "alice".to_owned(),
+            email: Some("alice@example.org".to_owned()),
+            email_verified: false,
+            ..Default::default()
+        };
+        let mut page = account_page("none");
+        page.profile = &profile;
+        let body = check_page(render(StatusCode::OK, &page), StatusCode::OK).await;
+        assert!(!body.contains("<script>x"), "{body}");
+        assert!(
+            body.contains("&#34;&#62;&#60;script&#62;")
+                || body.contains("&quot;&gt;&lt;script&gt;"),
+            "{body}"
+        );
+        for id in [
+            "profile-name",
+            "profile-preferred-username",
+            "profile-phone",
+            "profile-street",
+            "profile-locality",
+            "profile-region",
+            "profile-postal-code",
+            "profile-country",
+            "new-email",
+        ] {
+            assert!(
+                body.contains(&format!(r#"<label for="{id}">"#)),
+                "{id}: {body}"
+            );
+            assert!(body.contains(&format!(r#"id="{id}""#)), "{id}: {body}");
+        }
+        for action in [routes::ACCOUNT_PROFILE, routes::ACCOUNT_EMAIL] {
+            assert!(body.contains(&format!(r#"<form method="post" action="{action}">"#)));
+        }
+        // An unconfirmed address: said so, with a button that mails a link for it.
+        assert!(body.contains("not confirmed yet"), "{body}");
+        assert!(body.contains(r#"<input type="hidden" name="email" value="alice@example.org">"#));
+        assert!(
+            body.contains("they see the name you sign in with, alice."),
+            "{body}"
+        );
+    }
+
+    #[actix_web::test]
     async fn the_setup_page_draws_the_qr_code_inline_and_labels_the_code_field() {
         let uri = "otpauth://totp/usher.example:alice?secret=JBSWY3DPEHPK3PXP";
         let svg = crate::qr::svg(uri, "QR code").unwrap();

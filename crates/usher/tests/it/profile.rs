@@ -82,11 +82,13 @@ async fn the_profile_and_a_confirmed_new_address_reach_tokens_and_userinfo(backe
     let rp = register(&sandbox);
     let base = server.url("");
     let issuer = server.issuer.clone();
+    // One browser for the account page, one for the app's sign-ins.
     let browser = Browser::new();
+    let app = Browser::new();
 
     // Before: the preferred username is the login name, and there is nothing for the
     // phone and address scopes to give.
-    let (id_token, _) = what_apps_get(&base, &browser, &rp, ALL_SCOPES).await;
+    let (id_token, _) = what_apps_get(&base, &app, &rp, ALL_SCOPES).await;
     assert_eq!(id_token["preferred_username"], "alice", "{id_token}");
     assert!(id_token.get("phone_number").is_none(), "{id_token}");
     assert!(id_token.get("address").is_none(), "{id_token}");
@@ -155,7 +157,7 @@ async fn the_profile_and_a_confirmed_new_address_reach_tokens_and_userinfo(backe
     );
 
     // What apps get: each claim under its scope only.
-    let (id_token, info) = what_apps_get(&base, &browser, &rp, ALL_SCOPES).await;
+    let (id_token, info) = what_apps_get(&base, &app, &rp, ALL_SCOPES).await;
     for claims in [&id_token, &info] {
         assert_eq!(claims["name"], "Alice Liddell", "{claims}");
         assert_eq!(claims["preferred_username"], "Ali", "{claims}");
@@ -174,14 +176,14 @@ async fn the_profile_and_a_confirmed_new_address_reach_tokens_and_userinfo(backe
         assert_eq!(claims["email"], "alice@example.org", "{claims}");
         assert_eq!(claims["email_verified"], true, "{claims}");
     }
-    let (id_token, info) = what_apps_get(&base, &browser, &rp, "openid profile").await;
+    let (id_token, info) = what_apps_get(&base, &app, &rp, "openid profile").await;
     for claims in [&id_token, &info] {
         assert_eq!(claims["preferred_username"], "Ali", "{claims}");
         for absent in ["phone_number", "phone_number_verified", "address", "email"] {
             assert!(claims.get(absent).is_none(), "{absent} in {claims}");
         }
     }
-    let (id_token, info) = what_apps_get(&base, &browser, &rp, "openid phone").await;
+    let (id_token, info) = what_apps_get(&base, &app, &rp, "openid phone").await;
     for claims in [&id_token, &info] {
         assert_eq!(claims["phone_number"], "+6445550100", "{claims}");
         for absent in ["address", "name", "preferred_username"] {
@@ -206,7 +208,7 @@ async fn the_profile_and_a_confirmed_new_address_reach_tokens_and_userinfo(backe
         .expect("the confirmation mail arrives");
     assert_eq!(mail.to, ["<alice@new.example>"]);
     let link = verify_link(&mail.data, &issuer).replacen(&issuer, &base, 1);
-    let (id_token, _) = what_apps_get(&base, &browser, &rp, "openid email").await;
+    let (id_token, _) = what_apps_get(&base, &app, &rp, "openid email").await;
     assert_eq!(id_token["email"], "alice@example.org", "{id_token}");
     assert_eq!(id_token["email_verified"], true, "{id_token}");
 
@@ -241,7 +243,7 @@ async fn the_profile_and_a_confirmed_new_address_reach_tokens_and_userinfo(backe
     assert!(!text.contains("token="), "{text}");
 
     // Tokens now carry the new address, verified.
-    let (id_token, info) = what_apps_get(&base, &browser, &rp, "openid email").await;
+    let (id_token, info) = what_apps_get(&base, &app, &rp, "openid email").await;
     for claims in [&id_token, &info] {
         assert_eq!(claims["email"], "alice@new.example", "{claims}");
         assert_eq!(claims["email_verified"], true, "{claims}");
