@@ -82,6 +82,27 @@ async fn the_profile_and_a_confirmed_new_address_reach_tokens_and_userinfo(backe
     let rp = register(&sandbox);
     let base = server.url("");
     let issuer = server.issuer.clone();
+    // Discovery advertises the scopes and their claims.
+    let discovery: Value = reqwest::get(server.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for scope in ["phone", "address"] {
+        let listed = discovery["scopes_supported"].as_array().unwrap();
+        assert!(listed.iter().any(|s| s == scope), "{discovery}");
+    }
+    for claim in [
+        "preferred_username",
+        "phone_number",
+        "phone_number_verified",
+        "address",
+    ] {
+        let listed = discovery["claims_supported"].as_array().unwrap();
+        assert!(listed.iter().any(|c| c == claim), "{discovery}");
+    }
+
     // One browser for the account page, one for the app's sign-ins.
     let browser = Browser::new();
     let app = Browser::new();
