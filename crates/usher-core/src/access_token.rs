@@ -419,6 +419,7 @@ mod tests {
             name: None,
             email: None,
             email_verified: false,
+            profile: usher_domain::ProfileClaims::default(),
             created_at: UnixTime(0),
         };
         let id_token = tokens::id_token(

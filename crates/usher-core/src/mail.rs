@@ -18,7 +18,9 @@
 //! - **Verification.** [`send_verification`] mails a link to an unverified address (the
 //!   account page calls it when an address is added or changed); [`verify_email`] takes
 //!   it and marks the address verified only if it is still the person's, so
-//!   `email_verified` in ID tokens and userinfo follows.
+//!   `email_verified` in ID tokens and userinfo follows. A link that confirms a NEW
+//!   address (purpose `change_email`, mailed by the account page's Profile,
+//!   [`crate::account::profile`]) opens the same page; taking it switches the address.
 //!
 //! Mail goes through [`Mailing`]: the templates ([`Compose`]) and the outbox
 //! ([`Outbox`]), which never blocks the request path. Links never reach a log line.
@@ -154,7 +156,7 @@ fn mail_policy() -> ThrottlePolicy {
 }
 
 /// Counts one request against `key`; `Some(wait)` when the key is locked.
-async fn count(core: &Core, key: String) -> Result<Option<i64>, Failure> {
+pub(crate) async fn count(core: &Core, key: String) -> Result<Option<i64>, Failure> {
     let now = core.now();
     let store = core.stores.throttle.clone();
     let policy = mail_policy();
@@ -245,7 +247,7 @@ pub async fn send_reset_links(core: &Core, email: &Email) -> Result<usize, Failu
 }
 
 /// Stores a new link for `person` and returns its token.
-async fn issue_link(
+pub(crate) async fn issue_link(
     core: &Core,
     person: &User,
     address: &Email,
@@ -254,7 +256,7 @@ async fn issue_link(
     let (token, token_hash) = crate::secret_pair()?;
     let ttl = match purpose {
         MailPurpose::PasswordReset => RESET_LINK_TTL,
-        MailPurpose::VerifyEmail => VERIFY_LINK_TTL,
+        MailPurpose::VerifyEmail | MailPurpose::ChangeEmail => VERIFY_LINK_TTL,
     };
     let row = MailToken {
         token_hash,
@@ -268,7 +270,7 @@ async fn issue_link(
     Ok(token)
 }
 
-fn link(core: &Core, path: &str, token: &str) -> String {
+pub(crate) fn link(core: &Core, path: &str, token: &str) -> String {
     format!("{}?token={token}", core.settings.issuer.endpoint(path))
 }
 
@@ -426,15 +428,8 @@ pub async fn reset(
 /// a verified address. Best effort: a failure is logged and never stops what caused the
 /// alert. Logged at `info` (`security_alert`) with the person's `sub` only.
 pub async fn alert(core: &Core, user: &UserId, alert: SecurityAlert) {
-    // At most a few alerts of a kind per person in a window (the mail policy): someone
-    // repeating a change cannot flood the mailbox and bury the alert that matters.
-    match count(core, format!("alert:{}:{user}", alert.as_str())).await {
-        Ok(None) => {}
-        Ok(Some(_)) => {
-            tracing::info!(event = "security_alert_throttled", sub = %user, alert = alert.as_str(), "a security alert was not mailed: too many lately");
-            return;
-        }
-        Err(_) => return,
+    if !alert_allowed(core, user, alert).await {
+        return;
     }
     let person = match core.user(user).await {
         Ok(Some(p)) => p,
@@ -447,6 +442,32 @@ pub async fn alert(core: &Core, user: &UserId, alert: SecurityAlert) {
     let Some(address) = person.email.clone().filter(|_| person.email_verified) else {
         return;
     };
+    post_alert(core, &person, &address, alert);
+}
+
+/// Tells `person` at `address` (an address they had verified: their old one, when it
+/// just changed) that `alert` happened; limited like [`alert`], best effort.
+pub(crate) async fn alert_at(core: &Core, person: &User, address: &Email, alert: SecurityAlert) {
+    if alert_allowed(core, &person.id, alert).await {
+        post_alert(core, person, address, alert);
+    }
+}
+
+/// At most a few alerts of a kind per person in a window (the mail policy): someone
+/// repeating a change cannot flood the mailbox and bury the alert that matters.
+async fn alert_allowed(core: &Core, user: &UserId, alert: SecurityAlert) -> bool {
+    match count(core, format!("alert:{}:{user}", alert.as_str())).await {
+        Ok(None) => true,
+        Ok(Some(_)) => {
+            tracing::info!(event = "security_alert_throttled", sub = %user, alert = alert.as_str(), "a security alert was not mailed: too many lately");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+fn post_alert(core: &Core, person: &User, address: &Email, alert: SecurityAlert) {
+    let user = &person.id;
     let letter = Letter::SecurityAlert {
         username: person.username.as_str().to_owned(),
         alert,
@@ -455,7 +476,7 @@ pub async fn alert(core: &Core, user: &UserId, alert: SecurityAlert) {
             .issuer
             .endpoint(crate::account::client::ACCOUNT_PATH),
     };
-    let sent = core.mail.post(&address, &letter);
+    let sent = core.mail.post(address, &letter);
     tracing::info!(event = "security_alert", sub = %user, alert = alert.as_str(), sent, "the person was told by mail");
 }
 
@@ -466,10 +487,7 @@ pub async fn send_verification(core: &Core, person: &User) -> Result<bool, Failu
     let Some(address) = person.email.clone().filter(|_| !person.email_verified) else {
         return Ok(false);
     };
-    if count(core, format!("verify-user:{}", person.id))
-        .await?
-        .is_some()
-    {
+    if count(core, verify_person_key(&person.id)).await?.is_some() {
         tracing::info!(event = "verify_throttled", sub = %person.id, "a verification mail was throttled");
         return Ok(false);
     }
@@ -481,11 +499,19 @@ pub async fn send_verification(core: &Core, person: &User) -> Result<bool, Failu
     Ok(core.mail.post(&address, &letter))
 }
 
+/// The throttle key of the verification and address-change mail of a person.
+pub(crate) fn verify_person_key(user: &UserId) -> String {
+    format!("verify-user:{user}")
+}
+
 /// What opening a verification link did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verified {
     /// The address is verified now.
     Verified,
+    /// A `change_email` link: the person's address is now the one it was mailed to,
+    /// verified ([`crate::account::profile::apply_email_change`]).
+    Changed,
     /// The link was for an address the person no longer has.
     AddressChanged,
     /// Unknown, used or expired.
@@ -493,7 +519,8 @@ pub enum Verified {
 }
 
 /// Opening a verification link: takes it (once) and marks the address verified if it is
-/// still the person's.
+/// still the person's, or, for a link that confirms a new address, makes it the
+/// person's address.
 pub async fn verify_email(core: &Core, token: &str) -> Result<Verified, Failure> {
     if !well_formed(token) {
         return Ok(Verified::Invalid);
@@ -503,8 +530,15 @@ pub async fn verify_email(core: &Core, token: &str) -> Result<Verified, Failure>
     let Some(row) = blocking(move || store.take_mail_token(&hash)).await? else {
         return Ok(Verified::Invalid);
     };
-    if row.purpose != MailPurpose::VerifyEmail || row.expires_at <= core.now() {
+    if row.expires_at <= core.now() {
         return Ok(Verified::Invalid);
+    }
+    match row.purpose {
+        MailPurpose::VerifyEmail => {}
+        MailPurpose::ChangeEmail => {
+            return crate::account::profile::apply_email_change(core, &row).await;
+        }
+        MailPurpose::PasswordReset => return Ok(Verified::Invalid),
     }
     let store = core.stores.mail.clone();
     let (id, email) = (row.user_id.clone(), row.email.clone());

@@ -238,6 +238,7 @@ impl TestNode {
             name: None,
             email: None,
             email_verified: false,
+            profile: usher_domain::ProfileClaims::default(),
             created_at: self.now(),
         };
         self.db.insert_user(&user).unwrap();

@@ -7,13 +7,15 @@ use openidconnect::core::{
     CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
-    AccessToken, AdditionalClaims, Audience, AuthenticationContextClass,
-    AuthenticationMethodReference, EndUserEmail, EndUserName, IdToken, IdTokenClaims, IssuerUrl,
-    LocalizedClaim, Nonce, PrivateSigningKey, SigningError, StandardClaims, SubjectIdentifier,
+    AccessToken, AdditionalClaims, AddressClaim, AddressCountry, AddressLocality,
+    AddressPostalCode, AddressRegion, Audience, AuthenticationContextClass,
+    AuthenticationMethodReference, EndUserEmail, EndUserName, EndUserPhoneNumber, EndUserUsername,
+    FormattedAddress, IdToken, IdTokenClaims, IssuerUrl, LocalizedClaim, Nonce, PrivateSigningKey,
+    SigningError, StandardClaims, StreetAddress, SubjectIdentifier,
 };
 use serde_json::{Map, Value, json};
-use usher_domain::scope::{EMAIL, PROFILE};
-use usher_domain::{AuthMethods, ScopeSet, UnixTime, User};
+use usher_domain::scope::{ADDRESS, EMAIL, PHONE, PROFILE};
+use usher_domain::{Address, AuthMethods, ScopeSet, UnixTime, User};
 use usher_keys::KeyRing;
 
 use crate::keys::PublishedKeys;
@@ -151,8 +153,23 @@ fn chrono_time(t: UnixTime) -> Result<chrono::DateTime<Utc>, String> {
         .ok_or_else(|| format!("time {} is out of range", t.seconds()))
 }
 
-/// The claims the scopes allow (OIDC Core §5.4): `profile` → `name`, `email` →
-/// `email`, `email_verified`.
+/// The `address` claim (OIDC Core §5.1.1) of a checked address: its present members.
+fn address_claim(address: &Address) -> AddressClaim {
+    let f = address.fields();
+    AddressClaim {
+        formatted: f.formatted.clone().map(FormattedAddress::new),
+        street_address: f.street_address.clone().map(StreetAddress::new),
+        locality: f.locality.clone().map(AddressLocality::new),
+        region: f.region.clone().map(AddressRegion::new),
+        postal_code: f.postal_code.clone().map(AddressPostalCode::new),
+        country: f.country.clone().map(AddressCountry::new),
+    }
+}
+
+/// The claims the scopes allow (OIDC Core §5.4), each only when the person has it:
+/// `profile` → `name`, `preferred_username` (their login username when they chose
+/// none, [`User::preferred_username_claim`]); `email` → `email`, `email_verified`;
+/// `phone` → `phone_number`, `phone_number_verified`; `address` → `address`.
 pub fn standard_claims(
     user: &User,
     scope: &ScopeSet,
@@ -165,12 +182,29 @@ pub fn standard_claims(
         localized.insert(None, EndUserName::new(name.as_str().to_owned()));
         claims = claims.set_name(Some(localized));
     }
+    if scope.contains(PROFILE) {
+        claims = claims.set_preferred_username(Some(EndUserUsername::new(
+            user.preferred_username_claim().to_owned(),
+        )));
+    }
     if scope.contains(EMAIL)
         && let Some(email) = &user.email
     {
         claims = claims
             .set_email(Some(EndUserEmail::new(email.as_str().to_owned())))
             .set_email_verified(Some(user.email_verified));
+    }
+    if scope.contains(PHONE)
+        && let Some(phone) = &user.profile.phone_number
+    {
+        claims = claims
+            .set_phone_number(Some(EndUserPhoneNumber::new(phone.as_str().to_owned())))
+            .set_phone_number_verified(Some(user.profile.phone_number_verified));
+    }
+    if scope.contains(ADDRESS)
+        && let Some(address) = &user.profile.address
+    {
+        claims = claims.set_address(Some(address_claim(address)));
     }
     claims
 }

@@ -63,7 +63,8 @@ pub async fn userinfo(core: &Core, token: &str) -> Result<UserinfoClaims, Userin
 mod tests {
     use serde_json::{Value, json};
     use usher_domain::{
-        Email, PersonName, RegistrationInput, ScopeSet, UnixTime, User, UserStore, Username,
+        Address, AddressFields, Email, PersonName, PhoneNumber, PreferredUsername, ProfileClaims,
+        RegistrationInput, ScopeSet, UnixTime, User, UserStore, Username,
     };
 
     use super::*;
@@ -106,6 +107,17 @@ mod tests {
             name: Some(PersonName::parse("Alice Liddell").unwrap()),
             email: Some(Email::parse("alice@example.com").unwrap()),
             email_verified: true,
+            profile: ProfileClaims {
+                preferred_username: None,
+                phone_number: Some(PhoneNumber::parse("+64 4 555 0100").unwrap()),
+                phone_number_verified: false,
+                address: Address::new(&AddressFields {
+                    street_address: Some("1 Main St\nFlat 2".into()),
+                    country: Some("New Zealand".into()),
+                    ..AddressFields::default()
+                })
+                .unwrap(),
+            },
             created_at: UnixTime(0),
         };
         node.db.insert_user(&alice).unwrap();
@@ -127,7 +139,17 @@ mod tests {
             ("openid", json!({ "sub": sub })),
             (
                 "openid profile",
-                json!({ "sub": sub, "name": "Alice Liddell" }),
+                json!({ "sub": sub, "name": "Alice Liddell", "preferred_username": "alice" }),
+            ),
+            (
+                "openid phone",
+                json!({ "sub": sub, "phone_number": "+6445550100", "phone_number_verified": false }),
+            ),
+            (
+                "openid address",
+                json!({ "sub": sub, "address": {
+                    "street_address": "1 Main St\nFlat 2", "country": "New Zealand",
+                } }),
             ),
             (
                 "openid email",
@@ -136,7 +158,7 @@ mod tests {
             (
                 "openid profile email",
                 json!({
-                    "sub": sub, "name": "Alice Liddell",
+                    "sub": sub, "name": "Alice Liddell", "preferred_username": "alice",
                     "email": "alice@example.com", "email_verified": true,
                 }),
             ),
@@ -145,6 +167,21 @@ mod tests {
             let token = access_token(&node, sub, scope, &aud).token;
             assert_eq!(claims_for(&node, &token).await, Ok(expected), "{scope}");
         }
+        // A preferred username of their own replaces the login username; a person
+        // without a phone number or address gets neither claim, not an empty one.
+        let mut changed = alice.clone();
+        changed.profile = ProfileClaims {
+            preferred_username: Some(PreferredUsername::parse("Al").unwrap()),
+            ..ProfileClaims::default()
+        };
+        node.db.delete_user(&alice.username).unwrap();
+        node.db.insert_user(&changed).unwrap();
+        node.core.forget_user(&alice.id);
+        let token = access_token(&node, sub, "openid profile phone address", &aud).token;
+        assert_eq!(
+            claims_for(&node, &token).await,
+            Ok(json!({ "sub": sub, "name": "Alice Liddell", "preferred_username": "Al" }))
+        );
     }
 
     #[tokio::test]

@@ -68,4 +68,7 @@ pub use session::{
 };
 pub use throttle::{Reservation, ThrottlePolicy};
 pub use time::UnixTime;
-pub use user::{Email, NewUser, Password, PersonName, User, UserError, UserId, Username};
+pub use user::{
+    Address, AddressFields, Email, NewUser, Password, PersonName, PhoneNumber, PreferredUsername,
+    ProfileClaims, User, UserError, UserId, Username,
+};

@@ -27,6 +27,10 @@ pub enum MailPurpose {
     PasswordReset,
     /// Prove the address is the person's (`/account/verify-email`).
     VerifyEmail,
+    /// Make the token's address the person's new one, verified, once the link is
+    /// confirmed (`/account/verify-email`, the same page): until then the old address
+    /// stays.
+    ChangeEmail,
 }
 
 impl MailPurpose {
@@ -35,6 +39,7 @@ impl MailPurpose {
         match self {
             MailPurpose::PasswordReset => "password_reset",
             MailPurpose::VerifyEmail => "verify_email",
+            MailPurpose::ChangeEmail => "change_email",
         }
     }
 
@@ -42,6 +47,7 @@ impl MailPurpose {
         match raw {
             "password_reset" => Some(MailPurpose::PasswordReset),
             "verify_email" => Some(MailPurpose::VerifyEmail),
+            "change_email" => Some(MailPurpose::ChangeEmail),
             _ => None,
         }
     }
@@ -75,6 +81,9 @@ pub enum SecurityAlert {
     /// An app's refresh token was used twice: the app's access was ended, in case it was
     /// stolen.
     RefreshTokenReused,
+    /// The account's e-mail address was changed (sent to the old address). The new one is
+    /// not named: the old mailbox may be the very reason for the change.
+    EmailChanged,
 }
 
 impl SecurityAlert {
@@ -85,6 +94,7 @@ impl SecurityAlert {
             SecurityAlert::FactorAdded => "A second factor was added to your account",
             SecurityAlert::FactorRemoved => "A second factor was removed from your account",
             SecurityAlert::RefreshTokenReused => "An app's access to your account was ended",
+            SecurityAlert::EmailChanged => "The e-mail address of your account was changed",
         }
     }
 
@@ -101,6 +111,9 @@ impl SecurityAlert {
             SecurityAlert::RefreshTokenReused => {
                 "An app presented a token of yours that had already been used, which happens when a token is stolen. Usher ended that app's access; you may need to sign in to it again."
             }
+            SecurityAlert::EmailChanged => {
+                "The e-mail address of your account was just changed to another address, which was confirmed through a link mailed to it. This address gets no more mail about the account, and no password-reset links."
+            }
         }
     }
 
@@ -111,6 +124,7 @@ impl SecurityAlert {
             SecurityAlert::FactorAdded => "factor_added",
             SecurityAlert::FactorRemoved => "factor_removed",
             SecurityAlert::RefreshTokenReused => "refresh_token_reused",
+            SecurityAlert::EmailChanged => "email_changed",
         }
     }
 }
@@ -234,6 +248,14 @@ pub trait MailTokenStore: Send + Sync {
     fn find_users_by_email(&self, email: &Email) -> Result<Vec<crate::User>, StoreError>;
     /// Marks `user`'s address verified, if it is still `email`; `false` otherwise.
     fn mark_email_verified(&self, user: &UserId, email: &Email) -> Result<bool, StoreError>;
+    /// Makes `to` the address of `user`, verified, if their address is still `from`
+    /// (`None`: they have none); `false` otherwise (a compare-and-set).
+    fn change_email(
+        &self,
+        user: &UserId,
+        from: Option<&Email>,
+        to: &Email,
+    ) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::session::{
 };
 use crate::throttle::{Reservation, ThrottlePolicy};
 use crate::time::UnixTime;
-use crate::user::{User, UserId, Username};
+use crate::user::{PersonName, ProfileClaims, User, UserId, Username};
 
 /// A storage failure, stripped of driver types.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +49,14 @@ pub trait UserStore: Send + Sync {
     fn list_users(&self) -> Result<Vec<User>, StoreError>;
     fn delete_user(&self, username: &Username) -> Result<bool, StoreError>;
     fn set_password_hash(&self, username: &Username, hash: &str) -> Result<bool, StoreError>;
+    /// Sets the person's `name` and profile claims (everything but the username, the
+    /// password and the e-mail address); `false` when there is no such person.
+    fn update_profile(
+        &self,
+        user: &UserId,
+        name: Option<&PersonName>,
+        claims: &ProfileClaims,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Signing keys.

@@ -11,10 +11,14 @@ pub struct Scope(String);
 pub const OPENID: &str = "openid";
 pub const PROFILE: &str = "profile";
 pub const EMAIL: &str = "email";
+/// `phone_number`, `phone_number_verified` (OIDC Core §5.4).
+pub const PHONE: &str = "phone";
+/// `address` (OIDC Core §5.4).
+pub const ADDRESS: &str = "address";
 pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// The OpenID Connect scopes Usher supports, in the order discovery lists them.
-pub const OIDC_SCOPES: [&str; 4] = [OPENID, PROFILE, EMAIL, OFFLINE_ACCESS];
+pub const OIDC_SCOPES: [&str; 6] = [OPENID, PROFILE, EMAIL, PHONE, ADDRESS, OFFLINE_ACCESS];
 
 const MAX_SCOPE_LEN: usize = 128;
 

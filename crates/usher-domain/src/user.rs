@@ -97,6 +97,169 @@ impl PersonName {
     }
 }
 
+/// The `preferred_username` claim (OIDC Core §5.1): the short name a person wishes to be
+/// called by at apps. Looser than [`Username`], which is a login credential: case is kept
+/// and inner spaces are allowed (the claim "MAY be any valid JSON string"), but it is
+/// trimmed, 1–64 characters, without control characters. Apps must not treat it as
+/// unique or stable (OIDC Core §5.7); Usher does not make it unique. When a person has
+/// none, tokens carry their login username instead (as Keycloak does): see
+/// [`User::preferred_username_claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreferredUsername(String);
+
+impl PreferredUsername {
+    pub fn parse(raw: &str) -> Result<PreferredUsername, UserError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty()
+            || trimmed.chars().count() > 64
+            || trimmed.chars().any(char::is_control)
+        {
+            return Err(UserError::BadPreferredUsername);
+        }
+        Ok(PreferredUsername(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A telephone number (the `phone_number` claim, OIDC Core §5.1), in E.164 form: `+`
+/// then 4–15 digits, the first not `0`. Spaces, dashes, dots and parentheses are
+/// removed first (`+1 (555) 010-9999` is stored as `+15550109999`); a number without
+/// its `+` and country code, letters, or an extension (RFC 3966 `;ext=`) is refused:
+/// Usher cannot guess a country, and an app must be able to dial what it gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn parse(raw: &str) -> Result<PhoneNumber, UserError> {
+        if raw.len() > 64 {
+            return Err(UserError::BadPhoneNumber);
+        }
+        let compact: String = raw
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .collect();
+        let Some(digits) = compact.strip_prefix('+') else {
+            return Err(UserError::BadPhoneNumber);
+        };
+        let ok = (4..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if ok {
+            Ok(PhoneNumber(compact))
+        } else {
+            Err(UserError::BadPhoneNumber)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The most characters of `formatted` and `street_address` (which may span lines).
+pub const ADDRESS_LONG_FIELD: usize = 300;
+/// The most characters of the other address fields.
+pub const ADDRESS_SHORT_FIELD: usize = 100;
+
+/// A postal address: the `address` claim, OIDC Core §5.1.1 (every member optional).
+/// Each field is trimmed and an empty one is absent; `formatted` and `street_address`
+/// may hold several lines (`\r\n` is stored as `\n`) of at most
+/// [`ADDRESS_LONG_FIELD`] characters in all, the others one line of at most
+/// [`ADDRESS_SHORT_FIELD`]; no control characters besides those line breaks. An address
+/// with no field is no address ([`Address::new`] returns `None`). It is stored as the
+/// claim's JSON object and read back through the same checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "AddressFields", into = "AddressFields")]
+pub struct Address {
+    fields: AddressFields,
+}
+
+/// The members of an [`Address`] as typed (unchecked), in the claim's names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formatted: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+/// One address field: trimmed, empty → `None`, bounded, no control characters (line
+/// breaks only where `multiline`).
+fn address_field(
+    raw: Option<&str>,
+    multiline: bool,
+    max: usize,
+) -> Result<Option<String>, UserError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let value = if multiline {
+        raw.replace("\r\n", "\n")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        raw.trim().to_owned()
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let bad_char = value
+        .chars()
+        .any(|c| c.is_control() && !(multiline && c == '\n'));
+    if bad_char || value.chars().count() > max {
+        return Err(UserError::BadAddress);
+    }
+    Ok(Some(value))
+}
+
+impl Address {
+    /// Checks every field (see the type); `Ok(None)` when all are empty.
+    pub fn new(raw: &AddressFields) -> Result<Option<Address>, UserError> {
+        let fields = AddressFields {
+            formatted: address_field(raw.formatted.as_deref(), true, ADDRESS_LONG_FIELD)?,
+            street_address: address_field(raw.street_address.as_deref(), true, ADDRESS_LONG_FIELD)?,
+            locality: address_field(raw.locality.as_deref(), false, ADDRESS_SHORT_FIELD)?,
+            region: address_field(raw.region.as_deref(), false, ADDRESS_SHORT_FIELD)?,
+            postal_code: address_field(raw.postal_code.as_deref(), false, ADDRESS_SHORT_FIELD)?,
+            country: address_field(raw.country.as_deref(), false, ADDRESS_SHORT_FIELD)?,
+        };
+        Ok((fields != AddressFields::default()).then_some(Address { fields }))
+    }
+
+    /// The checked fields.
+    pub fn fields(&self) -> &AddressFields {
+        &self.fields
+    }
+}
+
+impl TryFrom<AddressFields> for Address {
+    type Error = UserError;
+
+    fn try_from(raw: AddressFields) -> Result<Address, UserError> {
+        Address::new(&raw)?.ok_or(UserError::BadAddress)
+    }
+}
+
+impl From<Address> for AddressFields {
+    fn from(address: Address) -> AddressFields {
+        address.fields
+    }
+}
+
 /// A password as typed: non-empty, at most 1024 bytes (argon2 of a megabyte would be a
 /// denial of service). Its `Debug` never shows it.
 #[derive(Clone)]
@@ -136,6 +299,16 @@ pub enum UserError {
     BadEmail,
     #[error("the name must be 1–200 characters without control characters")]
     BadName,
+    #[error("the preferred username must be 1–64 characters without control characters")]
+    BadPreferredUsername,
+    #[error(
+        "the phone number must start with + and the country code, then 4–15 digits in all (spaces and dashes are allowed)"
+    )]
+    BadPhoneNumber,
+    #[error(
+        "each part of the address must be at most 100 characters (300 for the street) without control characters"
+    )]
+    BadAddress,
     #[error("the password must not be empty")]
     EmptyPassword,
     #[error("the password must be at most 1024 bytes")]
@@ -151,7 +324,33 @@ pub struct User {
     pub name: Option<PersonName>,
     pub email: Option<Email>,
     pub email_verified: bool,
+    /// `preferred_username`, `phone_number`, `address` (the account page's Profile).
+    pub profile: ProfileClaims,
     pub created_at: UnixTime,
+}
+
+impl User {
+    /// The `preferred_username` claim: the person's own choice, or else their login
+    /// username (what Keycloak emits, and what apps that show a handle expect). A person
+    /// who would rather not show apps their login name sets another one.
+    pub fn preferred_username_claim(&self) -> &str {
+        self.profile
+            .preferred_username
+            .as_ref()
+            .map_or(self.username.as_str(), PreferredUsername::as_str)
+    }
+}
+
+/// The standard claims of a person beyond `name` and `email` (OIDC Core §5.1) that Usher
+/// keeps: all optional, none by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileClaims {
+    pub preferred_username: Option<PreferredUsername>,
+    pub phone_number: Option<PhoneNumber>,
+    /// Usher sends no text messages: only an operator (`usher user create
+    /// --phone-number-verified`) sets it, and changing the number clears it.
+    pub phone_number_verified: bool,
+    pub address: Option<Address>,
 }
 
 /// A user to create: the same fields as [`User`].
@@ -184,6 +383,135 @@ mod tests {
             Password::parse("x".repeat(1025)).unwrap_err(),
             UserError::PasswordTooLong
         );
+    }
+
+    #[test]
+    fn phone_numbers_are_e164_after_removing_spaces_and_dashes() {
+        assert_eq!(
+            PhoneNumber::parse(" +1 (555) 010-9999 ").unwrap().as_str(),
+            "+15550109999"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+49.30.1234").unwrap().as_str(),
+            "+49301234"
+        );
+        assert!(PhoneNumber::parse("+1234").is_ok());
+        assert!(PhoneNumber::parse(&format!("+{}", "9".repeat(15))).is_ok());
+        for bad in [
+            "",
+            "+",
+            "5550109999",
+            "+123",
+            "+0123456",
+            "+1 555 CALL NOW",
+            "+15550109999;ext=12",
+            "++15550109999",
+            "+1\u{0}5550109999",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(bad),
+                Err(UserError::BadPhoneNumber),
+                "{bad:?}"
+            );
+        }
+        assert!(PhoneNumber::parse(&format!("+{}", "9".repeat(16))).is_err());
+        assert!(PhoneNumber::parse(&format!("+1{}", " ".repeat(80))).is_err());
+    }
+
+    #[test]
+    fn a_preferred_username_keeps_case_and_spaces_but_no_control_characters() {
+        assert_eq!(
+            PreferredUsername::parse("  Ali Ce ").unwrap().as_str(),
+            "Ali Ce"
+        );
+        for bad in ["", "   ", "a\u{7}b", "a\nb"] {
+            assert_eq!(
+                PreferredUsername::parse(bad),
+                Err(UserError::BadPreferredUsername),
+                "{bad:?}"
+            );
+        }
+        assert!(PreferredUsername::parse(&"é".repeat(64)).is_ok());
+        assert!(PreferredUsername::parse(&"é".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn the_preferred_username_claim_falls_back_to_the_login_username() {
+        let mut user = User {
+            id: UserId::parse("u1").unwrap(),
+            username: Username::parse("alice").unwrap(),
+            password_hash: String::new(),
+            name: None,
+            email: None,
+            email_verified: false,
+            profile: ProfileClaims::default(),
+            created_at: UnixTime(0),
+        };
+        assert_eq!(user.preferred_username_claim(), "alice");
+        user.profile.preferred_username = Some(PreferredUsername::parse("Al").unwrap());
+        assert_eq!(user.preferred_username_claim(), "Al");
+    }
+
+    fn fields(street: &str, country: &str) -> AddressFields {
+        AddressFields {
+            street_address: Some(street.to_owned()),
+            country: Some(country.to_owned()),
+            ..AddressFields::default()
+        }
+    }
+
+    #[test]
+    fn an_address_is_trimmed_bounded_and_free_of_control_characters() {
+        let a = Address::new(&fields(" 1 Main St\r\n  Flat 2 \r\n\r\n", " NZ "))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            a.fields().street_address.as_deref(),
+            Some("1 Main St\nFlat 2")
+        );
+        assert_eq!(a.fields().country.as_deref(), Some("NZ"));
+        assert_eq!(a.fields().locality, None);
+        // Empty fields are no address.
+        assert_eq!(Address::new(&fields("  ", "")), Ok(None));
+        // A line break only where lines are allowed; no other control character.
+        assert_eq!(
+            Address::new(&fields("x", "New\nZealand")),
+            Err(UserError::BadAddress)
+        );
+        assert_eq!(
+            Address::new(&fields("1 Main\u{1b}[31m St", "NZ")),
+            Err(UserError::BadAddress)
+        );
+        assert_eq!(
+            Address::new(&fields(&"x".repeat(301), "NZ")),
+            Err(UserError::BadAddress)
+        );
+        assert_eq!(
+            Address::new(&fields("x", &"x".repeat(101))),
+            Err(UserError::BadAddress)
+        );
+        assert!(Address::new(&fields(&"x".repeat(300), &"é".repeat(100))).is_ok());
+    }
+
+    #[test]
+    fn an_address_is_the_claim_json_object_and_is_checked_when_read() {
+        let a = Address::new(&AddressFields {
+            locality: Some("Wellington".into()),
+            postal_code: Some("6011".into()),
+            ..AddressFields::default()
+        })
+        .unwrap()
+        .unwrap();
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, r#"{"locality":"Wellington","postal_code":"6011"}"#);
+        assert_eq!(serde_json::from_str::<Address>(&json).unwrap(), a);
+        for bad in [
+            r#"{}"#,
+            r#"{"locality":"a\u0007b"}"#,
+            r#"{"locality":"x","planet":"Mars"}"#,
+        ] {
+            assert!(serde_json::from_str::<Address>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

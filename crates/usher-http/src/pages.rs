@@ -15,7 +15,7 @@ use actix_web::http::header::{
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use askama::Template;
-use usher_domain::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
+use usher_domain::scope::{ADDRESS, EMAIL, OFFLINE_ACCESS, OPENID, PHONE, PROFILE};
 
 /// The pages' Content-Security-Policy. No scripts at all (`default-src 'none'`), styles
 /// and images only from Usher itself, never framed. There is deliberately no
@@ -137,8 +137,10 @@ impl ScopeLine {
 pub fn describe_scope(scope: &str) -> String {
     match scope {
         OPENID => "Know who you are on this site (your account id)".to_owned(),
-        PROFILE => "See your name".to_owned(),
+        PROFILE => "See your name and username".to_owned(),
         EMAIL => "See your e-mail address and whether it is verified".to_owned(),
+        PHONE => "See your phone number".to_owned(),
+        ADDRESS => "See your postal address".to_owned(),
         OFFLINE_ACCESS => "Keep access when you are not using the app".to_owned(),
         other => format!("Access “{other}”"),
     }
@@ -177,6 +179,8 @@ pub struct LogoutConfirmPage<'a> {
 #[template(path = "account.html")]
 pub struct AccountPage<'a> {
     pub username: &'a str,
+    /// The Profile section's values (stored, or as typed when a change was refused).
+    pub profile: &'a usher_core::account::profile::ProfileView,
     pub csrf: &'a str,
     /// `none`, `unconfirmed` or `active`.
     pub app_state: &'a str,
@@ -621,7 +625,7 @@ mod tests {
         assert!(body.contains(r#"<ul class="scopes""#), "{body}");
         for description in [
             "<li>Know who you are on this site (your account id)</li>",
-            "<li>See your name</li>",
+            "<li>See your name and username</li>",
             "<li>See your e-mail address and whether it is verified</li>",
             "<li>Keep access when you are not using the app</li>",
             "<li>Access “photos:read”</li>",
@@ -661,7 +665,9 @@ mod tests {
             describe_scope("openid"),
             "Know who you are on this site (your account id)"
         );
-        assert_eq!(describe_scope("profile"), "See your name");
+        assert_eq!(describe_scope("profile"), "See your name and username");
+        assert_eq!(describe_scope("phone"), "See your phone number");
+        assert_eq!(describe_scope("address"), "See your postal address");
         assert_eq!(
             describe_scope("email"),
             "See your e-mail address and whether it is verified"
@@ -673,12 +679,15 @@ mod tests {
         assert_eq!(describe_scope("photos:read"), "Access “photos:read”");
         let line = ScopeLine::new("profile");
         assert_eq!(line.scope, "profile");
-        assert_eq!(line.description, "See your name");
+        assert_eq!(line.description, "See your name and username");
     }
 
     fn account_page(app_state: &'static str) -> AccountPage<'static> {
         AccountPage {
             username: "alice",
+            profile: Box::leak(Box::new(
+                usher_core::account::profile::ProfileView::default(),
+            )),
             csrf: "tok-1",
             app_state,
             app_since: "2026-12-02 17:00 UTC".to_owned(),
@@ -742,6 +751,53 @@ mod tests {
             r#"<form method="post" action="{}">"#,
             routes::ACCOUNT_RECOVERY_CODES
         )));
+    }
+
+    #[actix_web::test]
+    async fn the_profile_section_labels_every_field_and_escapes_what_was_typed() {
+        let profile = usher_core::account::profile::ProfileView {
+            name: r#"Eve "><script>x</script>"#.to_owned(),
+            login_username: "alice".to_owned(),
+            email: Some("alice@example.org".to_owned()),
+            email_verified: false,
+            ..Default::default()
+        };
+        let mut page = account_page("none");
+        page.profile = &profile;
+        let body = check_page(render(StatusCode::OK, &page), StatusCode::OK).await;
+        assert!(!body.contains("<script>x"), "{body}");
+        assert!(
+            body.contains("&#34;&#62;&#60;script&#62;")
+                || body.contains("&quot;&gt;&lt;script&gt;"),
+            "{body}"
+        );
+        for id in [
+            "profile-name",
+            "profile-preferred-username",
+            "profile-phone",
+            "profile-street",
+            "profile-locality",
+            "profile-region",
+            "profile-postal-code",
+            "profile-country",
+            "new-email",
+        ] {
+            assert!(
+                body.contains(&format!(r#"<label for="{id}">"#)),
+                "{id}: {body}"
+            );
+            assert!(body.contains(&format!(r#"id="{id}""#)), "{id}: {body}");
+        }
+        for action in [routes::ACCOUNT_PROFILE, routes::ACCOUNT_EMAIL] {
+            assert!(body.contains(&format!(r#"<form method="post" action="{action}">"#)));
+        }
+        // An unconfirmed address: said so, with a button that mails a link for it.
+        assert!(body.contains("not confirmed yet"), "{body}");
+        assert!(body.contains(r#"<input type="hidden" name="email" value="alice@example.org">"#));
+        assert!(
+            body.contains("they see the name you sign in with, alice."),
+            "{body}"
+        );
     }
 
     #[actix_web::test]

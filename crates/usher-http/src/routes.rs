@@ -51,6 +51,10 @@ pub const ACCOUNT_PASSKEY_ADD: &str = "/account/passkeys/add";
 pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
 /// "Remove access" of a connected app (issue 15).
 pub const ACCOUNT_APPS_REMOVE: &str = "/account/apps/remove";
+/// Sets the person's profile: name, preferred username, phone number, address.
+pub const ACCOUNT_PROFILE: &str = "/account/profile";
+/// Asks for a new e-mail address (a link to confirm it is mailed to it).
+pub const ACCOUNT_EMAIL: &str = "/account/email";
 /// Changes the person's password.
 pub const ACCOUNT_PASSWORD: &str = "/account/password";
 /// Signs one browser of the person out (`sid`).

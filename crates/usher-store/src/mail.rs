@@ -24,7 +24,8 @@ const TAKE_SQL: &str = "DELETE FROM mail_tokens WHERE token_hash = $1 \
 
 /// $1 the address in lower case.
 const BY_EMAIL_SQL: &str = "SELECT id, username, password_hash, name, email, email_verified, \
-     created_at FROM users WHERE lower(email) = $1 ORDER BY created_at, id";
+     created_at, preferred_username, phone_number, phone_number_verified, address \
+     FROM users WHERE lower(email) = $1 ORDER BY created_at, id";
 
 #[derive(Queryable, QueryableByName)]
 struct TokenRow {
@@ -145,6 +146,27 @@ impl MailTokenStore for Database {
         )
         .set(users::email_verified.eq(true))
         .execute(&mut *conn)
+        .map_err(unavailable)?;
+        Ok(n == 1)
+    }
+
+    fn change_email(
+        &self,
+        user: &UserId,
+        from: Option<&Email>,
+        to: &Email,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let of_user = users::table.filter(users::id.eq(user.as_str()));
+        let set = (users::email.eq(to.as_str()), users::email_verified.eq(true));
+        let n = match from {
+            Some(old) => diesel::update(of_user.filter(users::email.eq(old.as_str())))
+                .set(set)
+                .execute(&mut *conn),
+            None => diesel::update(of_user.filter(users::email.is_null()))
+                .set(set)
+                .execute(&mut *conn),
+        }
         .map_err(unavailable)?;
         Ok(n == 1)
     }

@@ -39,6 +39,10 @@ diesel::table! {
         email -> Nullable<Text>,
         email_verified -> Bool,
         created_at -> BigInt,
+        preferred_username -> Nullable<Text>,
+        phone_number -> Nullable<Text>,
+        phone_number_verified -> Bool,
+        address -> Nullable<Text>,
     }
 }
 

@@ -1,10 +1,15 @@
 //! People who sign in: the `users` table behind [`UserStore`].
 //!
 //! Usernames are stored in the lower case that [`Username`] gives them, under a unique
-//! constraint; a clash is reported as [`StoreError::Conflict`].
+//! constraint; a clash is reported as [`StoreError::Conflict`]. The profile claims
+//! (`preferred_username`, `phone_number`, `address`) are read back through their domain
+//! types; `address` is the claim's JSON object as text.
 
 use diesel::prelude::*;
-use usher_domain::{Email, PersonName, StoreError, UnixTime, User, UserId, UserStore, Username};
+use usher_domain::{
+    Address, Email, PersonName, PhoneNumber, PreferredUsername, ProfileClaims, StoreError,
+    UnixTime, User, UserId, UserStore, Username,
+};
 
 use crate::database::{Database, corrupt, unavailable, unique_violation, violation_mentions};
 use crate::schema::users;
@@ -19,11 +24,23 @@ pub(crate) struct UserRow {
     email: Option<String>,
     email_verified: bool,
     created_at: i64,
+    preferred_username: Option<String>,
+    phone_number: Option<String>,
+    phone_number_verified: bool,
+    address: Option<String>,
+}
+
+/// The `address` column of an address.
+fn address_json(address: Option<&Address>) -> Result<Option<String>, StoreError> {
+    address
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Unavailable(format!("an address did not serialise: {e}")))
 }
 
 impl UserRow {
-    fn from_domain(user: &User) -> UserRow {
-        UserRow {
+    fn from_domain(user: &User) -> Result<UserRow, StoreError> {
+        Ok(UserRow {
             id: user.id.as_str().to_owned(),
             username: user.username.as_str().to_owned(),
             password_hash: user.password_hash.clone(),
@@ -31,7 +48,19 @@ impl UserRow {
             email: user.email.as_ref().map(|e| e.as_str().to_owned()),
             email_verified: user.email_verified,
             created_at: user.created_at.seconds(),
-        }
+            preferred_username: user
+                .profile
+                .preferred_username
+                .as_ref()
+                .map(|p| p.as_str().to_owned()),
+            phone_number: user
+                .profile
+                .phone_number
+                .as_ref()
+                .map(|p| p.as_str().to_owned()),
+            phone_number_verified: user.profile.phone_number_verified,
+            address: address_json(user.profile.address.as_ref())?,
+        })
     }
 
     pub(crate) fn into_domain(self) -> Result<User, StoreError> {
@@ -54,6 +83,27 @@ impl UserRow {
                 .transpose()
                 .map_err(|e| bad(&e))?,
             email_verified: self.email_verified,
+            profile: ProfileClaims {
+                preferred_username: self
+                    .preferred_username
+                    .as_deref()
+                    .map(PreferredUsername::parse)
+                    .transpose()
+                    .map_err(|e| bad(&e))?,
+                phone_number: self
+                    .phone_number
+                    .as_deref()
+                    .map(PhoneNumber::parse)
+                    .transpose()
+                    .map_err(|e| bad(&e))?,
+                phone_number_verified: self.phone_number_verified,
+                address: self
+                    .address
+                    .as_deref()
+                    .map(serde_json::from_str::<Address>)
+                    .transpose()
+                    .map_err(|e| bad(&e))?,
+            },
             created_at: UnixTime(self.created_at),
             id,
         })
@@ -62,7 +112,7 @@ impl UserRow {
 
 impl UserStore for Database {
     fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        let row = UserRow::from_domain(user);
+        let row = UserRow::from_domain(user)?;
         let mut conn = self.conn()?;
         diesel::insert_into(users::table)
             .values(&row)
@@ -118,6 +168,30 @@ impl UserStore for Database {
         diesel::delete(users::table.filter(users::username.eq(username.as_str())))
             .execute(&mut *conn)
             .map(|deleted| deleted == 1)
+            .map_err(unavailable)
+    }
+
+    fn update_profile(
+        &self,
+        user: &UserId,
+        name: Option<&PersonName>,
+        claims: &ProfileClaims,
+    ) -> Result<bool, StoreError> {
+        let address = address_json(claims.address.as_ref())?;
+        let mut conn = self.conn()?;
+        diesel::update(users::table.filter(users::id.eq(user.as_str())))
+            .set((
+                users::name.eq(name.map(PersonName::as_str)),
+                users::preferred_username.eq(claims
+                    .preferred_username
+                    .as_ref()
+                    .map(PreferredUsername::as_str)),
+                users::phone_number.eq(claims.phone_number.as_ref().map(PhoneNumber::as_str)),
+                users::phone_number_verified.eq(claims.phone_number_verified),
+                users::address.eq(address),
+            ))
+            .execute(&mut *conn)
+            .map(|updated| updated == 1)
             .map_err(unavailable)
     }
 

@@ -216,7 +216,27 @@ fn user(id: &str, username: &str, created_at: i64) -> User {
         name: Some(PersonName::parse("Alice Liddell").unwrap()),
         email: Some(Email::parse("alice@example.org").unwrap()),
         email_verified: true,
+        profile: full_profile(),
         created_at: UnixTime(created_at),
+    }
+}
+
+/// Every profile claim set (the address with every member), so that round trips show
+/// that each column is written and read.
+fn full_profile() -> usher_domain::ProfileClaims {
+    usher_domain::ProfileClaims {
+        preferred_username: Some(usher_domain::PreferredUsername::parse("Al Ice").unwrap()),
+        phone_number: Some(usher_domain::PhoneNumber::parse("+64 4 555 0100").unwrap()),
+        phone_number_verified: true,
+        address: usher_domain::Address::new(&usher_domain::AddressFields {
+            formatted: Some("1 Main St\nWellington 6011\nNew Zealand".into()),
+            street_address: Some("1 Main St\nFlat 2".into()),
+            locality: Some("Wellington".into()),
+            region: Some("Wellington Region".into()),
+            postal_code: Some("6011".into()),
+            country: Some("New Zealand".into()),
+        })
+        .unwrap(),
     }
 }
 
@@ -225,6 +245,7 @@ fn bare_user(id: &str, username: &str, created_at: i64) -> User {
         name: None,
         email: None,
         email_verified: false,
+        profile: usher_domain::ProfileClaims::default(),
         ..user(id, username, created_at)
     }
 }
@@ -2301,6 +2322,104 @@ mod mail_token_cases {
         assert_eq!(db.mark_email_verified(&u1, &own), Ok(true));
         assert!(db.get_user(&u1).unwrap().unwrap().email_verified);
     }
+
+    pub fn an_address_changes_only_from_the_address_it_was_read_as(_: &TestDb, db: &Database) {
+        db.insert_user(&User {
+            email_verified: false,
+            ..user("u1", "alice", 1)
+        })
+        .unwrap();
+        db.insert_user(&bare_user("u2", "bob", 2)).unwrap();
+        let (u1, u2) = (UserId::parse("u1").unwrap(), UserId::parse("u2").unwrap());
+        let old = Email::parse("alice@example.org").unwrap();
+        let new = Email::parse("alice@new.example").unwrap();
+        // Read as something else (or as none): nothing changes.
+        let stale = Email::parse("older@example.org").unwrap();
+        assert_eq!(db.change_email(&u1, Some(&stale), &new), Ok(false));
+        assert_eq!(db.change_email(&u1, None, &new), Ok(false));
+        let stored = db.get_user(&u1).unwrap().unwrap();
+        assert_eq!(stored.email, Some(old.clone()));
+        assert!(!stored.email_verified);
+        // Read right: the new address, verified; nothing else of the person changes.
+        assert_eq!(db.change_email(&u1, Some(&old), &new), Ok(true));
+        let changed = db.get_user(&u1).unwrap().unwrap();
+        assert_eq!(
+            changed,
+            User {
+                email: Some(new.clone()),
+                email_verified: true,
+                ..user("u1", "alice", 1)
+            }
+        );
+        // A second change from the same old address finds it gone.
+        assert_eq!(db.change_email(&u1, Some(&old), &stale), Ok(false));
+        // A person without an address gets one.
+        assert_eq!(db.change_email(&u2, None, &new), Ok(true));
+        let bob = db.get_user(&u2).unwrap().unwrap();
+        assert_eq!((bob.email, bob.email_verified), (Some(new), true));
+    }
+
+    pub fn concurrent_changes_from_one_read_address_have_one_winner(_: &TestDb, db: &Database) {
+        db.insert_user(&user("u1", "alice", 1)).unwrap();
+        let db2 = db.clone();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let won = race(20, move || {
+            let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let to = Email::parse(&format!("alice{n}@new.example")).unwrap();
+            let from = Email::parse("alice@example.org").unwrap();
+            db2.change_email(&UserId::parse("u1").unwrap(), Some(&from), &to)
+                .unwrap()
+        });
+        assert_eq!(won, 1);
+    }
+
+    pub fn a_profile_update_sets_the_name_and_claims_and_nothing_else(_: &TestDb, db: &Database) {
+        db.insert_user(&user("u1", "alice", 1)).unwrap();
+        db.insert_user(&user("u2", "bob", 2)).unwrap();
+        let u1 = UserId::parse("u1").unwrap();
+        let claims = usher_domain::ProfileClaims {
+            preferred_username: None,
+            phone_number: Some(usher_domain::PhoneNumber::parse("+15550109999").unwrap()),
+            phone_number_verified: false,
+            address: usher_domain::Address::new(&usher_domain::AddressFields {
+                country: Some("Aotearoa".into()),
+                ..usher_domain::AddressFields::default()
+            })
+            .unwrap(),
+        };
+        let name = PersonName::parse("Alice L.").unwrap();
+        assert_eq!(db.update_profile(&u1, Some(&name), &claims), Ok(true));
+        assert_eq!(
+            db.get_user(&u1).unwrap().unwrap(),
+            User {
+                name: Some(name),
+                profile: claims.clone(),
+                ..user("u1", "alice", 1)
+            }
+        );
+        // The other person is untouched; clearing works; an unknown person is `false`.
+        assert_eq!(
+            db.get_user(&UserId::parse("u2").unwrap()).unwrap().unwrap(),
+            user("u2", "bob", 2)
+        );
+        let cleared = usher_domain::ProfileClaims::default();
+        assert_eq!(db.update_profile(&u1, None, &cleared), Ok(true));
+        let stored = db.get_user(&u1).unwrap().unwrap();
+        assert_eq!((stored.name, stored.profile), (None, cleared.clone()));
+        assert_eq!(
+            db.update_profile(&UserId::parse("nobody").unwrap(), None, &cleared),
+            Ok(false)
+        );
+    }
+
+    pub fn a_corrupt_address_is_reported_not_served(t: &TestDb, db: &Database) {
+        db.insert_user(&user("u1", "alice", 1)).unwrap();
+        t.execute("UPDATE users SET address = '{\"planet\":\"Mars\"}' WHERE id = 'u1'");
+        assert!(matches!(
+            db.get_user(&UserId::parse("u1").unwrap()),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
 }
 
 macro_rules! mail_contract {
@@ -2326,6 +2445,10 @@ mail_contract!(
     mail_tokens_are_deleted_per_purpose_purged_and_go_with_the_person,
     people_are_found_by_address_without_regard_to_case,
     an_address_is_marked_verified_only_while_it_is_the_persons,
+    an_address_changes_only_from_the_address_it_was_read_as,
+    concurrent_changes_from_one_read_address_have_one_winner,
+    a_profile_update_sets_the_name_and_claims_and_nothing_else,
+    a_corrupt_address_is_reported_not_served,
 );
 
 // ---- Connecting: not per backend ------------------------------------------------------

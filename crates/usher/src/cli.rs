@@ -281,6 +281,16 @@ pub struct UserCreate {
     /// The person's display name (the `name` claim).
     #[arg(long)]
     pub name: Option<String>,
+    /// The `preferred_username` claim (by default apps get the username).
+    #[arg(long)]
+    pub preferred_username: Option<String>,
+    /// The `phone_number` claim: + and the country code, then the number (spaces and
+    /// dashes are removed).
+    #[arg(long)]
+    pub phone_number: Option<String>,
+    /// Mark the phone number as verified (Usher itself cannot verify one).
+    #[arg(long)]
+    pub phone_number_verified: bool,
     /// Read the password from standard input (required: it never goes on a command line).
     #[arg(long, required = true)]
     pub password_stdin: bool,

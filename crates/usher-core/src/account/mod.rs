@@ -6,6 +6,8 @@
 //! - `client.rs`: the built-in client `usher-account` the page signs in with;
 //! - `login.rs`: starting that sign-in and finishing it at `/account/callback`;
 //! - `forms.rs`: the single-use CSRF token of every form, bound to the session;
+//! - `profile.rs`: "Profile": name, preferred username, phone number, address, and an
+//!   e-mail change confirmed through a link mailed to the new address (issue 15);
 //! - `totp_setup.rs`: setting up, confirming and removing the authenticator app;
 //! - `sessions.rs`: "Where you are signed in": the person's browsers, signing one out,
 //!   signing out everywhere (issue 15);
@@ -24,6 +26,7 @@ pub mod forms;
 pub mod login;
 pub mod passkeys;
 pub mod password;
+pub mod profile;
 pub mod recovery_codes;
 pub mod sessions;
 pub mod totp_setup;
@@ -142,6 +145,8 @@ pub struct Security {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overview {
     pub username: String,
+    /// The Profile section.
+    pub profile: profile::ProfileView,
     pub security: Security,
     /// The person's passkeys, oldest first.
     pub passkeys: Vec<crate::passkeys::PasskeySummary>,
@@ -165,6 +170,7 @@ pub async fn overview(core: &Core, session: &Session) -> Result<Option<Overview>
     let security = security(core, &session.user_id).await?;
     Ok(Some(Overview {
         username: user.username.as_str().to_owned(),
+        profile: profile::ProfileView::of(&user),
         security,
         passkeys: crate::passkeys::list_passkeys(core, &session.user_id).await?,
         passkeys_available: crate::passkeys::available(&core.settings),

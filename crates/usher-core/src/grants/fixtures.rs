@@ -161,6 +161,14 @@ impl usher_domain::UserStore for NoPeople {
     fn set_password_hash(&self, _: &Username, _: &str) -> Result<bool, StoreError> {
         Ok(false)
     }
+    fn update_profile(
+        &self,
+        _: &UserId,
+        _: Option<&usher_domain::PersonName>,
+        _: &usher_domain::ProfileClaims,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 /// Makes the node's people store forget everyone (see [`NoPeople`]).

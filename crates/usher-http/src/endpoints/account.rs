@@ -74,7 +74,7 @@ fn when(t: UnixTime) -> String {
 }
 
 /// Renders the account page of `overview`.
-fn account_page(
+pub(crate) fn account_page(
     status: StatusCode,
     overview: &Overview,
     notice: Option<&str>,
@@ -128,6 +128,7 @@ fn account_page(
         .collect();
     let page = AccountPage {
         username: &overview.username,
+        profile: &overview.profile,
         csrf: &overview.form_token,
         app_state,
         app_since,

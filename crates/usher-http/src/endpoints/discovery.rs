@@ -16,7 +16,7 @@ use openidconnect::{
     ProviderMetadata, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
-use usher_domain::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
+use usher_domain::scope::OIDC_SCOPES;
 use usher_domain::{Acr, AuthMethod, GrantType, Issuer};
 
 use crate::Core;
@@ -62,15 +62,16 @@ pub type UsherProviderMetadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-/// The scopes discovery lists (`offline_access`: OIDC Core §11, refresh tokens).
-pub const SCOPES_SUPPORTED: [&str; 4] = [OPENID, PROFILE, EMAIL, OFFLINE_ACCESS];
+/// The scopes discovery lists: OIDC Core §5.4's `openid`, `profile`, `email`, `phone`,
+/// `address`, and `offline_access` (§11, refresh tokens).
+pub const SCOPES_SUPPORTED: [&str; 6] = OIDC_SCOPES;
 
 /// The `acr` values a sign-in can reach today (docs/design/mfa.md): a password, and a
 /// password with a second factor. `phr` joins them with passkey sign-in.
 pub const ACR_VALUES_SUPPORTED: [Acr; 2] = [Acr::Password, Acr::Mfa];
 
 /// The claims Usher puts in ID tokens and userinfo responses.
-pub const CLAIMS_SUPPORTED: [&str; 15] = [
+pub const CLAIMS_SUPPORTED: [&str; 19] = [
     "sub",
     "iss",
     "aud",
@@ -83,8 +84,12 @@ pub const CLAIMS_SUPPORTED: [&str; 15] = [
     "acr",
     "amr",
     "name",
+    "preferred_username",
     "email",
     "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "address",
     "sid",
 ];
 

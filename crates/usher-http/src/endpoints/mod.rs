@@ -3,6 +3,7 @@
 pub mod account;
 pub mod account_apps;
 pub mod account_password;
+pub mod account_profile;
 pub mod account_sessions;
 pub mod assets;
 pub mod authorize;

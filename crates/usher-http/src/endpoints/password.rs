@@ -214,6 +214,13 @@ async fn verify_post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>)
                 message: "Thank you. Apps you sign in to are told that this address is verified.",
             },
         ),
+        Ok(Verified::Changed) => pages::render(
+            StatusCode::OK,
+            &NoticePage {
+                title: "Your new e-mail address is confirmed",
+                message: "It is your account's address from now on: mail about your account goes to it, and apps you sign in to are told it is verified.",
+            },
+        ),
         Ok(Verified::AddressChanged) => bad_request_page(
             "This address is no longer on the account",
             "The account's address was changed after this link was sent; nothing was confirmed.",

@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 use usher_domain::{
-    BackchannelStore, Email, FactorStore, PersonName, RevokeReason, SessionStore, StoreError, User,
-    UserId, UserStore, Username,
+    BackchannelStore, Email, FactorStore, PersonName, PhoneNumber, PreferredUsername,
+    ProfileClaims, RevokeReason, SessionStore, StoreError, User, UserId, UserStore, Username,
 };
 
 use super::{print_json, read_password_stdin, usage};
@@ -220,6 +220,25 @@ fn create(settings: Settings, args: UserCreate) -> anyhow::Result<()> {
     if args.email_verified && email.is_none() {
         return Err(usage("--email-verified needs --email"));
     }
+    let profile = ProfileClaims {
+        preferred_username: args
+            .preferred_username
+            .as_deref()
+            .map(PreferredUsername::parse)
+            .transpose()
+            .map_err(usage)?,
+        phone_number: args
+            .phone_number
+            .as_deref()
+            .map(PhoneNumber::parse)
+            .transpose()
+            .map_err(usage)?,
+        phone_number_verified: args.phone_number_verified,
+        address: None,
+    };
+    if args.phone_number_verified && profile.phone_number.is_none() {
+        return Err(usage("--phone-number-verified needs --phone-number"));
+    }
     let password = read_password_stdin()?;
 
     let ctx = Context::open(settings)?;
@@ -236,6 +255,7 @@ fn create(settings: Settings, args: UserCreate) -> anyhow::Result<()> {
         name,
         email,
         email_verified: args.email_verified,
+        profile,
         created_at: clock::now(),
     };
     match ctx.db.insert_user(&user) {
@@ -261,6 +281,10 @@ fn describe(u: &User) -> Value {
         "name": u.name.as_ref().map(|n| n.as_str()),
         "email": u.email.as_ref().map(|e| e.as_str()),
         "email_verified": u.email_verified,
+        "preferred_username": u.profile.preferred_username.as_ref().map(|p| p.as_str()),
+        "phone_number": u.profile.phone_number.as_ref().map(|p| p.as_str()),
+        "phone_number_verified": u.profile.phone_number_verified,
+        "address": u.profile.address.as_ref().map(|a| a.fields()),
         "created_at": clock::rfc3339(u.created_at),
     })
 }
@@ -281,6 +305,37 @@ fn print_human(u: &User) {
                 "not verified"
             }
         );
+    }
+    if let Some(p) = &u.profile.preferred_username {
+        println!("preferred name: {}", p.as_str());
+    }
+    if let Some(p) = &u.profile.phone_number {
+        println!(
+            "phone number:   {} ({})",
+            p.as_str(),
+            if u.profile.phone_number_verified {
+                "verified"
+            } else {
+                "not verified"
+            }
+        );
+    }
+    if let Some(a) = &u.profile.address {
+        let f = a.fields();
+        let parts = [
+            &f.formatted,
+            &f.street_address,
+            &f.locality,
+            &f.region,
+            &f.postal_code,
+            &f.country,
+        ];
+        let line: Vec<String> = parts
+            .iter()
+            .filter_map(|p| p.as_deref())
+            .map(|p| p.replace('\n', ", "))
+            .collect();
+        println!("address:        {}", line.join("; "));
     }
     println!("created:        {}", clock::rfc3339(u.created_at));
 }

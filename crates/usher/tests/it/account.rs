@@ -60,7 +60,7 @@ fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// Signs `browser` in to the account page from scratch; returns the account page.
-async fn open_account(browser: &Browser, base: &str) -> Page {
+pub(crate) async fn open_account(browser: &Browser, base: &str) -> Page {
     let first = browser.get(&format!("{base}{}", routes::ACCOUNT)).await;
     assert_eq!(first.status, 303, "{}", first.body);
     let to_authorize = first.location.clone().unwrap();

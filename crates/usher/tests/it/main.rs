@@ -24,6 +24,7 @@ mod mail;
 mod mfa_admin;
 mod ops;
 mod pg_restart;
+mod profile;
 mod readme;
 mod redis_keys;
 mod refresh;
