@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use usher_domain::{
     Compose, Email, Letter, Mail, MailError, MailPurpose, MailToken, Outbox, Password,
-    RESET_LINK_TTL, Reservation, SecurityAlert, ThrottlePolicy, User, UserId, VERIFY_LINK_TTL,
+    NewSignIn, RESET_LINK_TTL, Reservation, SecurityAlert, ThrottlePolicy, User, UserId, VERIFY_LINK_TTL,
 };
 
 use crate::Core;
@@ -105,9 +105,19 @@ impl Compose for PlainCompose {
                 username,
                 alert,
                 account_page,
+                sign_in,
             } => (
                 alert.subject(),
-                format!("{username}: {} {account_page}\n", alert.sentence()),
+                match sign_in {
+                    Some(s) => format!(
+                        "{username}: {} at {} from {} with {} {account_page}\n",
+                        alert.sentence(),
+                        s.at.seconds(),
+                        s.address.map(|a| a.to_string()).unwrap_or_default(),
+                        s.user_agent.as_ref().map(|u| u.short()).unwrap_or_default(),
+                    ),
+                    None => format!("{username}: {} {account_page}\n", alert.sentence()),
+                },
             ),
         };
         Ok(Mail {
@@ -427,6 +437,16 @@ pub async fn reset(
 /// a verified address. Best effort: a failure is logged and never stops what caused the
 /// alert. Logged at `info` (`security_alert`) with the person's `sub` only.
 pub async fn alert(core: &Core, user: &UserId, alert: SecurityAlert) {
+    alert_with(core, user, alert, None).await;
+}
+
+/// [`alert`], with the sign-in it is about (when, from which address and browser).
+pub async fn alert_with(
+    core: &Core,
+    user: &UserId,
+    alert: SecurityAlert,
+    sign_in: Option<NewSignIn>,
+) {
     // At most a few alerts of a kind per person in a window (the mail policy): someone
     // repeating a change cannot flood the mailbox and bury the alert that matters.
     match count(core, format!("alert:{}:{user}", alert.as_str())).await {
@@ -455,6 +475,7 @@ pub async fn alert(core: &Core, user: &UserId, alert: SecurityAlert) {
             .settings
             .issuer
             .endpoint(crate::account::client::ACCOUNT_PATH),
+        sign_in,
     };
     let sent = core.mail.post(&address, &letter);
     tracing::info!(event = "security_alert", sub = %user, alert = alert.as_str(), sent, "the person was told by mail");
