@@ -75,7 +75,7 @@ pub async fn signed_in(core: &Core, session: &Session, device: Option<&str>) -> 
         }
         Ok(BrowserSeen::Known) => {}
         Err(e) => {
-            tracing::warn!(event = "known_browser_not_recorded", sub = %session.user_id, cause = %e, "the browser of a sign-in could not be recorded");
+            tracing::warn!(event = "known_browser_not_recorded", sub = %session.user_id, cause = ?e, "the browser of a sign-in could not be recorded");
         }
     }
     Some(value)
