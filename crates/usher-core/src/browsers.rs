@@ -14,9 +14,7 @@
 //! every logout. All of this is best effort: a failure is logged and never stops the
 //! sign-in. The cookie's value is never logged.
 
-use usher_domain::{
-    BrowserSeen, KNOWN_BROWSERS_MAX, NewSignIn, SecurityAlert, Session, UserAgent,
-};
+use usher_domain::{BrowserSeen, KNOWN_BROWSERS_MAX, NewSignIn, SecurityAlert, Session, UserAgent};
 
 use crate::client_address::ClientAddress;
 use crate::failure::blocking;
@@ -67,8 +65,13 @@ pub async fn signed_in(core: &Core, session: &Session, device: Option<&str>) -> 
                 address: session.address,
                 user_agent: session.user_agent.clone(),
             };
-            crate::mail::alert_with(core, &session.user_id, SecurityAlert::NewBrowser, Some(sign_in))
-                .await;
+            crate::mail::alert_with(
+                core,
+                &session.user_id,
+                SecurityAlert::NewBrowser,
+                Some(sign_in),
+            )
+            .await;
         }
         Ok(BrowserSeen::New { first: true }) => {
             tracing::info!(event = "first_browser", sub = %session.user_id, "a person's first known browser");
@@ -145,7 +148,11 @@ mod tests {
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].to.as_str(), "alice@example.org");
         assert_eq!(sent[0].subject, "A new sign-in to your account");
-        for part in ["203.0.113.9", "Firefox on Linux", "https://usher.example/account"] {
+        for part in [
+            "203.0.113.9",
+            "Firefox on Linux",
+            "https://usher.example/account",
+        ] {
             assert!(sent[0].text.contains(part), "{part}: {}", sent[0].text);
         }
         // The cookie's value is in no mail.
@@ -166,7 +173,12 @@ mod tests {
         let (node, recorder, alice) = node();
         for n in 0..KNOWN_BROWSERS_MAX - 5 {
             node.db
-                .see_browser(&alice.id, &format!("old-{n}"), node.now(), KNOWN_BROWSERS_MAX)
+                .see_browser(
+                    &alice.id,
+                    &format!("old-{n}"),
+                    node.now(),
+                    KNOWN_BROWSERS_MAX,
+                )
                 .unwrap();
         }
         let core = Arc::new(node.core.clone());

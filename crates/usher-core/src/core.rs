@@ -10,10 +10,10 @@ use std::sync::{Arc, RwLock};
 
 use usher_domain::ports::Ping;
 use usher_domain::{
-    BackchannelStore, Client, KnownBrowserStore, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore,
-    FamilyStore, FormTokenStore, InteractionStore, Issuer, MailTokenStore, NonceStore,
-    PasskeyStore, RevocationStore, Session, SessionStore, StoreError, ThrottleStore, UnixTime,
-    User, UserId, UserStore,
+    BackchannelStore, Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore,
+    FamilyStore, FormTokenStore, InteractionStore, Issuer, KnownBrowserStore, MailTokenStore,
+    NonceStore, PasskeyStore, RevocationStore, Session, SessionStore, StoreError, ThrottleStore,
+    UnixTime, User, UserId, UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 

@@ -26,8 +26,8 @@
 use std::sync::{Arc, Mutex};
 
 use usher_domain::{
-    Compose, Email, Letter, Mail, MailError, MailPurpose, MailToken, Outbox, Password,
-    NewSignIn, RESET_LINK_TTL, Reservation, SecurityAlert, ThrottlePolicy, User, UserId, VERIFY_LINK_TTL,
+    Compose, Email, Letter, Mail, MailError, MailPurpose, MailToken, NewSignIn, Outbox, Password,
+    RESET_LINK_TTL, Reservation, SecurityAlert, ThrottlePolicy, User, UserId, VERIFY_LINK_TTL,
 };
 
 use crate::Core;

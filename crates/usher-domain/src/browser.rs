@@ -147,9 +147,7 @@ mod tests {
     fn a_short_user_agent_names_the_browser_and_the_system() {
         let short = |raw: &str| UserAgent::parse(raw).unwrap().short();
         assert_eq!(
-            short(
-                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-            ),
+            short("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
             "Firefox on Linux"
         );
         assert_eq!(

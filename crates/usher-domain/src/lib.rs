@@ -50,8 +50,8 @@ pub use families::{
 pub use issuer::{Issuer, IssuerError};
 pub use keys::{KeyState, SigningKeyRecord};
 pub use mail::{
-    Compose, Letter, Mail, MailError, MailPurpose, MailToken, MailTokenStore, Outbox,
-    NewSignIn, RESET_LINK_TTL, SecurityAlert, VERIFY_LINK_TTL,
+    Compose, Letter, Mail, MailError, MailPurpose, MailToken, MailTokenStore, NewSignIn, Outbox,
+    RESET_LINK_TTL, SecurityAlert, VERIFY_LINK_TTL,
 };
 pub use mfa::{
     Acr, Amr, AuthMethods, CodeError, MfaPolicy, RecoveryCode, RecoveryCodeRecord, TotpCode,

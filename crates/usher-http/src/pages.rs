@@ -736,9 +736,16 @@ mod tests {
         assert!(!body.contains(routes::ACCOUNT_TOTP_REMOVE), "{body}");
         // Where: the address, the browser's short name, its whole user agent and the
         // apps, all escaped.
-        assert!(body.contains(r#"<span class="address">192.0.2.1</span>"#), "{body}");
+        assert!(
+            body.contains(r#"<span class="address">192.0.2.1</span>"#),
+            "{body}"
+        );
         assert!(body.contains(">Firefox on Linux</span>"), "{body}");
-        assert!(body.contains("title=\"&#60;script&#62;Firefox/1 on Linux\"") || body.contains("title=\"&lt;script&gt;Firefox/1 on Linux\""), "{body}");
+        assert!(
+            body.contains("title=\"&#60;script&#62;Firefox/1 on Linux\"")
+                || body.contains("title=\"&lt;script&gt;Firefox/1 on Linux\""),
+            "{body}"
+        );
         assert!(!body.contains("<script>Firefox"), "{body}");
         assert!(!body.contains("<b>Shop</b>"), "{body}");
         assert!(body.contains("Apps signed in through it:"), "{body}");

@@ -31,12 +31,10 @@ fn purge_session_clients(conn: &mut AnyConnection, cutoff: i64, now: i64) -> Que
             .bind::<BigInt, _>(cutoff)
             .bind::<BigInt, _>(now)
             .execute(c),
-        AnyConnection::Sqlite(c) => {
-            diesel::sql_query(PURGE_SESSION_CLIENTS_SQL.replace('$', "?"))
-                .bind::<BigInt, _>(cutoff)
-                .bind::<BigInt, _>(now)
-                .execute(c)
-        }
+        AnyConnection::Sqlite(c) => diesel::sql_query(PURGE_SESSION_CLIENTS_SQL.replace('$', "?"))
+            .bind::<BigInt, _>(cutoff)
+            .bind::<BigInt, _>(now)
+            .execute(c),
     }
 }
 
@@ -129,11 +127,11 @@ impl Database {
                 )
                 .execute(c)?;
                 deleted += purge_session_clients(c, single_use_cutoff, now)?;
-                deleted += diesel::delete(
-                    known_browsers::table
-                        .filter(known_browsers::last_seen.le(now.saturating_sub(KNOWN_BROWSER_TTL))),
-                )
-                .execute(c)?;
+                deleted +=
+                    diesel::delete(known_browsers::table.filter(
+                        known_browsers::last_seen.le(now.saturating_sub(KNOWN_BROWSER_TTL)),
+                    ))
+                    .execute(c)?;
                 Ok(deleted)
             })
             .map_err(unavailable)?;

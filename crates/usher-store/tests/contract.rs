@@ -2611,7 +2611,10 @@ mod browser_cases {
         let stored = db.replace_session(Some("gone"), &again, "fresh").unwrap();
         assert_eq!(stored.lineage_hash, "fresh");
         assert_eq!(
-            db.get_session("again", UnixTime(500)).unwrap().unwrap().lineage_hash,
+            db.get_session("again", UnixTime(500))
+                .unwrap()
+                .unwrap()
+                .lineage_hash,
             "fresh"
         );
         // No previous session: inserted as it is.
@@ -2687,9 +2690,12 @@ mod browser_cases {
     ) {
         seed(db);
         // The person's oldest browser, then one seen recently.
-        db.see_browser(&uid("u-1"), "b-old", UnixTime(1), 5).unwrap();
-        db.see_browser(&uid("u-1"), "b-recent", UnixTime(2), 5).unwrap();
-        db.see_browser(&uid("u-1"), "b-old", UnixTime(3), 5).unwrap();
+        db.see_browser(&uid("u-1"), "b-old", UnixTime(1), 5)
+            .unwrap();
+        db.see_browser(&uid("u-1"), "b-recent", UnixTime(2), 5)
+            .unwrap();
+        db.see_browser(&uid("u-1"), "b-old", UnixTime(3), 5)
+            .unwrap();
         let barrier = Arc::new(Barrier::new(20));
         let handles: Vec<_> = (0..20)
             .map(|n| {
@@ -2757,10 +2763,20 @@ mod browser_cases {
         assert_eq!(listed[0].sid, "sid-of-lineage-of-live");
         assert!(db.list_session_clients(&uid("u-2")).unwrap().is_empty());
         // Browsers: one unseen for exactly a year, one seen a second later.
-        db.see_browser(&uid("u-1"), "b-stale", UnixTime(now - KNOWN_BROWSER_TTL), 50)
-            .unwrap();
-        db.see_browser(&uid("u-1"), "b-fresh", UnixTime(now - KNOWN_BROWSER_TTL + 1), 50)
-            .unwrap();
+        db.see_browser(
+            &uid("u-1"),
+            "b-stale",
+            UnixTime(now - KNOWN_BROWSER_TTL),
+            50,
+        )
+        .unwrap();
+        db.see_browser(
+            &uid("u-1"),
+            "b-fresh",
+            UnixTime(now - KNOWN_BROWSER_TTL + 1),
+            50,
+        )
+        .unwrap();
 
         // 1 session + 3 lineage records + 1 browser.
         assert_eq!(db.purge_expired(UnixTime(now)), Ok(5));

@@ -157,7 +157,6 @@ fn same(a: &str, b: &str) -> bool {
 mod tests {
     use usher_domain::{FamilyState, SessionStore};
 
-
     use super::*;
     use crate::testing::{FamilySpec, TestNode};
 
@@ -227,7 +226,14 @@ mod tests {
         let here = node.session(&alice, "cookie-here", "lineage-here", 60);
         // The phone's browser signed in twice: the line shows the last sign-in's
         // address and user agent.
-        for (n, ip, ua) in [(1, "198.51.100.1", "Old/1"), (2, "2001:db8::2", "Mozilla/5.0 (Android 15) Chrome/131.0 Mobile")] {
+        for (n, ip, ua) in [
+            (1, "198.51.100.1", "Old/1"),
+            (
+                2,
+                "2001:db8::2",
+                "Mozilla/5.0 (Android 15) Chrome/131.0 Mobile",
+            ),
+        ] {
             node.advance(10);
             let session = Session {
                 id_hash: format!("phone-{n}"),
@@ -267,7 +273,10 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].sid, sid_of(&here.lineage_hash));
         assert_eq!(lines[0].address, None);
-        assert_eq!(lines[0].apps, vec![shop.registration.name.as_str().to_owned()]);
+        assert_eq!(
+            lines[0].apps,
+            vec![shop.registration.name.as_str().to_owned()]
+        );
         let phone = &lines[1];
         assert_eq!(phone.address, Some("2001:db8::2".parse().unwrap()));
         assert_eq!(

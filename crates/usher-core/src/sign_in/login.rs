@@ -334,10 +334,9 @@ pub(super) async fn new_session(
     // not come back to life with this session (codes issued in it before that logout
     // would be redeemable again): the store starts a new one. One transaction, so no
     // one sees the lineage without a session in between.
-    let session = blocking(move || {
-        sessions.replace_session(previous.as_deref(), &session, &other_lineage)
-    })
-    .await?;
+    let session =
+        blocking(move || sessions.replace_session(previous.as_deref(), &session, &other_lineage))
+            .await?;
     tracing::info!(event = "login", "person signed in");
     let device = crate::browsers::signed_in(core, &session, cookies.device).await;
     Ok(NewSession {

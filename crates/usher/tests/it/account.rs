@@ -691,7 +691,10 @@ async fn the_account_page_shows_where_each_browser_signed_in_and_a_new_one_is_ma
     assert_eq!(account.status, 200, "{}", account.body);
     let line = between(&account.body, "<strong>This browser</strong>", "</li>");
     assert!(line.contains(">Firefox on Linux</span>"), "{line}");
-    assert!(line.contains(r#"<span class="address">127.0.0.1</span>"#), "{line}");
+    assert!(
+        line.contains(r#"<span class="address">127.0.0.1</span>"#),
+        "{line}"
+    );
     assert!(
         line.contains(r#"Apps signed in through it: <span class="app">Photo Printer</span>."#),
         "{line}"
