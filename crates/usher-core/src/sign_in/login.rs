@@ -23,6 +23,9 @@ use crate::{Core, Failure, blocking, secret_pair, throttle};
 
 /// What the login form decided. `Debug` does not show the session cookie's value (nor
 /// the forms' secrets).
+// Built once per sign-in and moved once to be rendered: boxing the session would buy
+// nothing but an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum LoginOutcome {
     /// The person signed in: set the session cookie to `session_cookie_value` and render
     /// `next` (with that cookie, whatever `next` is).

@@ -119,6 +119,9 @@ impl std::fmt::Debug for SecondFactorAttempt<'_> {
 
 /// What the second-factor form decided. `Debug` does not show the session cookie's
 /// value.
+// Built once per sign-in and moved once to be rendered: boxing the session would buy
+// nothing but an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum SecondFactorOutcome {
     /// The step passed: set the session cookie to `session_cookie_value` and render
     /// `next` (the recovery codes, the consent page or the code).
