@@ -11,9 +11,9 @@ use std::sync::{Arc, RwLock};
 use usher_domain::ports::Ping;
 use usher_domain::{
     BackchannelStore, Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore,
-    FamilyStore, FormTokenStore, InteractionStore, Issuer, MailTokenStore, NonceStore,
-    PasskeyStore, RevocationStore, Session, SessionStore, StoreError, ThrottleStore, UnixTime,
-    User, UserId, UserStore,
+    FamilyStore, FormTokenStore, InteractionStore, Issuer, KnownBrowserStore, MailTokenStore,
+    NonceStore, PasskeyStore, RevocationStore, Session, SessionStore, StoreError, ThrottleStore,
+    UnixTime, User, UserId, UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 
@@ -150,6 +150,8 @@ pub struct Stores {
     /// Back-channel logout: who got tokens through which session, and the queue of
     /// logouts to deliver (`backchannel.rs`).
     pub backchannel: Arc<dyn BackchannelStore>,
+    /// The browsers each person signed in from (`browsers.rs`).
+    pub known_browsers: Arc<dyn KnownBrowserStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -173,6 +175,7 @@ impl Stores {
             + FormTokenStore
             + MailTokenStore
             + BackchannelStore
+            + KnownBrowserStore
             + Ping
             + FamilyStore
             + 'static,
@@ -192,6 +195,7 @@ impl Stores {
             forms: db.clone(),
             mail: db.clone(),
             backchannel: db.clone(),
+            known_browsers: db.clone(),
             families: db.clone(),
             database: db,
         }

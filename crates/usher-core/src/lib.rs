@@ -14,6 +14,7 @@
 pub mod access_token;
 pub mod account;
 pub mod backchannel;
+pub mod browsers;
 pub mod cache;
 pub mod client_address;
 pub mod client_auth;

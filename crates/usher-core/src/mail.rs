@@ -28,7 +28,7 @@
 use std::sync::{Arc, Mutex};
 
 use usher_domain::{
-    Compose, Email, Letter, Mail, MailError, MailPurpose, MailToken, Outbox, Password,
+    Compose, Email, Letter, Mail, MailError, MailPurpose, MailToken, NewSignIn, Outbox, Password,
     RESET_LINK_TTL, Reservation, SecurityAlert, ThrottlePolicy, User, UserId, VERIFY_LINK_TTL,
 };
 
@@ -107,9 +107,19 @@ impl Compose for PlainCompose {
                 username,
                 alert,
                 account_page,
+                sign_in,
             } => (
                 alert.subject(),
-                format!("{username}: {} {account_page}\n", alert.sentence()),
+                match sign_in {
+                    Some(s) => format!(
+                        "{username}: {} at {} from {} with {} {account_page}\n",
+                        alert.sentence(),
+                        s.at.seconds(),
+                        s.address.map(|a| a.to_string()).unwrap_or_default(),
+                        s.user_agent.as_ref().map(|u| u.short()).unwrap_or_default(),
+                    ),
+                    None => format!("{username}: {} {account_page}\n", alert.sentence()),
+                },
             ),
         };
         Ok(Mail {
@@ -428,6 +438,16 @@ pub async fn reset(
 /// a verified address. Best effort: a failure is logged and never stops what caused the
 /// alert. Logged at `info` (`security_alert`) with the person's `sub` only.
 pub async fn alert(core: &Core, user: &UserId, alert: SecurityAlert) {
+    alert_with(core, user, alert, None).await;
+}
+
+/// [`alert`], with the sign-in it is about (when, from which address and browser).
+pub async fn alert_with(
+    core: &Core,
+    user: &UserId,
+    alert: SecurityAlert,
+    sign_in: Option<NewSignIn>,
+) {
     if !alert_allowed(core, user, alert).await {
         return;
     }
@@ -442,14 +462,14 @@ pub async fn alert(core: &Core, user: &UserId, alert: SecurityAlert) {
     let Some(address) = person.email.clone().filter(|_| person.email_verified) else {
         return;
     };
-    post_alert(core, &person, &address, alert);
+    post_alert(core, &person, &address, alert, sign_in);
 }
 
 /// Tells `person` at `address` (an address they had verified: their old one, when it
 /// just changed) that `alert` happened; limited like [`alert`], best effort.
 pub(crate) async fn alert_at(core: &Core, person: &User, address: &Email, alert: SecurityAlert) {
     if alert_allowed(core, &person.id, alert).await {
-        post_alert(core, person, address, alert);
+        post_alert(core, person, address, alert, None);
     }
 }
 
@@ -466,7 +486,13 @@ async fn alert_allowed(core: &Core, user: &UserId, alert: SecurityAlert) -> bool
     }
 }
 
-fn post_alert(core: &Core, person: &User, address: &Email, alert: SecurityAlert) {
+fn post_alert(
+    core: &Core,
+    person: &User,
+    address: &Email,
+    alert: SecurityAlert,
+    sign_in: Option<NewSignIn>,
+) {
     let user = &person.id;
     let letter = Letter::SecurityAlert {
         username: person.username.as_str().to_owned(),
@@ -475,6 +501,7 @@ fn post_alert(core: &Core, person: &User, address: &Email, alert: SecurityAlert)
             .settings
             .issuer
             .endpoint(crate::account::client::ACCOUNT_PATH),
+        sign_in,
     };
     let sent = core.mail.post(address, &letter);
     tracing::info!(event = "security_alert", sub = %user, alert = alert.as_str(), sent, "the person was told by mail");

@@ -334,6 +334,8 @@ impl TestNode {
             amr: usher_domain::AuthMethods::password(),
             created_at: began,
             expires_at: self.now().plus(3600),
+            address: None,
+            user_agent: None,
         };
         self.db.insert_session(&session).unwrap();
         session

@@ -114,6 +114,9 @@ pub struct ClaimedLogout {
 pub trait BackchannelStore: Send + Sync {
     /// Records that `row.client_id` got tokens through `row.lineage_hash` (once).
     fn record_session_client(&self, row: &SessionClient) -> Result<(), StoreError>;
+    /// Every record of a person (the account page: which apps got tokens through which
+    /// browser), oldest first.
+    fn list_session_clients(&self, user: &UserId) -> Result<Vec<SessionClient>, StoreError>;
     /// Takes (deletes) every record of the lineage and queues a logout for each of its
     /// clients that has a back-channel logout URI, due at `now`, in one transaction.
     /// Returns how many were queued.

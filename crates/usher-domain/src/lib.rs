@@ -12,6 +12,7 @@
 
 pub mod authorize;
 pub mod backchannel;
+pub mod browser;
 pub mod client;
 pub mod error;
 pub mod families;
@@ -33,6 +34,10 @@ pub use backchannel::{
     BackchannelLogout, BackchannelLogoutUri, BackchannelStore, ClaimedLogout, NewLogout,
     SessionClient,
 };
+pub use browser::{
+    BrowserSeen, KNOWN_BROWSER_TTL, KNOWN_BROWSERS_MAX, KnownBrowserStore, USER_AGENT_MAX_CHARS,
+    UserAgent,
+};
 pub use client::{
     Audience, AuthMethod, Client, ClientId, ClientName, ClientRegistration, GrantType, RedirectUri,
     RegistrationError, RegistrationInput,
@@ -45,7 +50,7 @@ pub use families::{
 pub use issuer::{Issuer, IssuerError};
 pub use keys::{KeyState, SigningKeyRecord};
 pub use mail::{
-    Compose, Letter, Mail, MailError, MailPurpose, MailToken, MailTokenStore, Outbox,
+    Compose, Letter, Mail, MailError, MailPurpose, MailToken, MailTokenStore, NewSignIn, Outbox,
     RESET_LINK_TTL, SecurityAlert, VERIFY_LINK_TTL,
 };
 pub use mfa::{

@@ -66,7 +66,17 @@ pub enum Letter {
         username: String,
         alert: SecurityAlert,
         account_page: String,
+        /// For [`SecurityAlert::NewBrowser`]: when and from where.
+        sign_in: Option<NewSignIn>,
     },
+}
+
+/// A sign-in the person is told about: when, from which address, with which browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSignIn {
+    pub at: UnixTime,
+    pub address: Option<std::net::IpAddr>,
+    pub user_agent: Option<crate::browser::UserAgent>,
 }
 
 /// The security events a person is told about by mail (issue 15).
@@ -84,6 +94,9 @@ pub enum SecurityAlert {
     /// The account's e-mail address was changed (sent to the old address). The new one is
     /// not named: the old mailbox may be the very reason for the change.
     EmailChanged,
+    /// Someone signed in from a browser that had not signed in to the account before
+    /// (while other browsers had: the first sign-in of a person alerts nobody).
+    NewBrowser,
 }
 
 impl SecurityAlert {
@@ -95,6 +108,7 @@ impl SecurityAlert {
             SecurityAlert::FactorRemoved => "A second factor was removed from your account",
             SecurityAlert::RefreshTokenReused => "An app's access to your account was ended",
             SecurityAlert::EmailChanged => "The e-mail address of your account was changed",
+            SecurityAlert::NewBrowser => "A new sign-in to your account",
         }
     }
 
@@ -107,6 +121,9 @@ impl SecurityAlert {
             }
             SecurityAlert::FactorRemoved => {
                 "An authenticator app or a passkey was just removed from your account."
+            }
+            SecurityAlert::NewBrowser => {
+                "Someone just signed in to your account from a browser that had not signed in to it before."
             }
             SecurityAlert::RefreshTokenReused => {
                 "An app presented a token of yours that had already been used, which happens when a token is stolen. Usher ended that app's access; you may need to sign in to it again."
@@ -125,6 +142,7 @@ impl SecurityAlert {
             SecurityAlert::FactorRemoved => "factor_removed",
             SecurityAlert::RefreshTokenReused => "refresh_token_reused",
             SecurityAlert::EmailChanged => "email_changed",
+            SecurityAlert::NewBrowser => "new_browser",
         }
     }
 }

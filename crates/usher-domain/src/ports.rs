@@ -93,6 +93,17 @@ pub trait Ping: Send + Sync {
 /// Browser sessions, keyed by the hash of the cookie's id.
 pub trait SessionStore: Send + Sync {
     fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// A sign-in's new session, in one transaction: deletes the browser's previous
+    /// session (`previous`, by id hash) and inserts `session`, which keeps its lineage
+    /// only if the previous session was still there; otherwise (it expired, or a logout
+    /// ended it meanwhile) the session gets `fresh_lineage`. Returns the stored session.
+    /// At no moment can another transaction see the lineage without a session.
+    fn replace_session(
+        &self,
+        previous: Option<&str>,
+        session: &Session,
+        fresh_lineage: &str,
+    ) -> Result<Session, StoreError>;
     /// The session, if it exists and `now < expires_at`.
     fn get_session(&self, id_hash: &str, now: UnixTime) -> Result<Option<Session>, StoreError>;
     fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;

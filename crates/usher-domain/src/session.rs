@@ -5,6 +5,9 @@
 //! authorization code) is stored only as a hash: the `*_hash` fields hold
 //! `base64url(SHA-256(secret))`, computed by the caller.
 
+use std::net::IpAddr;
+
+use crate::browser::UserAgent;
 use crate::client::{ClientId, RedirectUri};
 use crate::mfa::AuthMethods;
 use crate::pkce::CodeChallenge;
@@ -31,6 +34,10 @@ pub struct Session {
     pub amr: AuthMethods,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The client address the sign-in came from (behind `trusted_proxies`), when known.
+    pub address: Option<IpAddr>,
+    /// The user agent the browser announced at the sign-in, as a label.
+    pub user_agent: Option<UserAgent>,
 }
 
 /// A single-use token of one of the account page's forms (its CSRF token), as stored:

@@ -1,4 +1,5 @@
-//! Usher's cookies: the browser session and the browser binding. Each holds only a
+//! Usher's cookies: the browser session, the browser binding and the known-browser
+//! cookie (`usher-device`, one year: `usher_core::browsers`). Each holds only a
 //! random value; `HttpOnly`, `SameSite=Lax`, `Path=/`, and — when the issuer is https —
 //! `Secure` with the `__Host-` prefix.
 //!
@@ -14,6 +15,9 @@ use crate::Settings;
 
 pub const SESSION: &str = "usher-session";
 pub const BROWSER: &str = "usher-browser";
+/// The known-browser cookie: names a browser among the person's known browsers, so a
+/// sign-in from a new one can be told to them.
+pub const DEVICE: &str = "usher-device";
 /// The account page's sign-in in progress (state, PKCE verifier, where to return):
 /// `Path=/account`, so with https it takes the `__Secure-` prefix (`__Host-` needs
 /// `Path=/`).
@@ -101,6 +105,12 @@ pub fn browser_binding(req: &HttpRequest, settings: &Settings) -> Option<String>
             && v.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     })
+}
+
+/// The known-browser cookie, if the browser sent one of the right shape. Anything else
+/// is treated as absent: a new value replaces it at the next sign-in.
+pub fn device(req: &HttpRequest, settings: &Settings) -> Option<String> {
+    read(req, settings, DEVICE).filter(|v| usher_core::browsers::well_formed(v))
 }
 
 #[cfg(test)]

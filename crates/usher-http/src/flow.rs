@@ -12,6 +12,8 @@ use usher_core::sign_in::{
 };
 use usher_domain::authorize::RawParams;
 
+use usher_core::client_address::ClientAddress;
+
 use crate::Core;
 use crate::cookies;
 use crate::pages::{
@@ -92,10 +94,13 @@ pub fn untrusted_page(message: &str) -> HttpResponse {
     bad_request_page("This sign-in link is not valid", message)
 }
 
-/// The cookies the sign-in reads.
+/// The cookies the sign-in reads, and the request's client address and user agent.
 pub struct RequestCookies {
     session: Option<String>,
     binding: Option<String>,
+    device: Option<String>,
+    pub address: ClientAddress,
+    user_agent: Option<String>,
 }
 
 impl RequestCookies {
@@ -103,6 +108,12 @@ impl RequestCookies {
         RequestCookies {
             session: cookies::read(req, &state.settings, cookies::SESSION),
             binding: cookies::browser_binding(req, &state.settings),
+            device: cookies::device(req, &state.settings),
+            address: crate::client_address::of(req, &state.settings.trusted_proxies),
+            user_agent: req
+                .headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         }
     }
 
@@ -110,6 +121,9 @@ impl RequestCookies {
         Cookies {
             session: self.session.as_deref(),
             binding: self.binding.as_deref(),
+            device: self.device.as_deref(),
+            address: Some(self.address),
+            user_agent: self.user_agent.as_deref(),
         }
     }
 }
@@ -331,9 +345,14 @@ pub fn plural_hours(s: i64) -> String {
     }
 }
 
-/// A sign-in that passed (password, passkey or second step): the new session's cookie,
-/// set on whatever `next` renders.
-pub fn signed_in(state: &Core, session_cookie_value: String, next: SignInOutcome) -> HttpResponse {
+/// A sign-in that passed (password, passkey or second step): the new session's cookie
+/// and the known-browser cookie (a year from now), set on whatever `next` renders.
+pub fn signed_in(
+    state: &Core,
+    session_cookie_value: String,
+    device_cookie_value: Option<String>,
+    next: SignInOutcome,
+) -> HttpResponse {
     let cookie = cookies::make(
         &state.settings,
         cookies::SESSION,
@@ -343,6 +362,17 @@ pub fn signed_in(state: &Core, session_cookie_value: String, next: SignInOutcome
     let mut response = render(state, next);
     if response.add_cookie(&cookie).is_err() {
         return failure_page(Failure::Internal);
+    }
+    if let Some(value) = device_cookie_value {
+        let device = cookies::make(
+            &state.settings,
+            cookies::DEVICE,
+            value,
+            usher_domain::KNOWN_BROWSER_TTL,
+        );
+        if response.add_cookie(&device).is_err() {
+            return failure_page(Failure::Internal);
+        }
     }
     response
 }

@@ -4,7 +4,7 @@
 //! together. What to send and when is the core's (`usher_core::mail`).
 
 use askama::Template;
-use usher_domain::{Compose, Email, Letter, Mail, MailError};
+use usher_domain::{Compose, Email, Letter, Mail, MailError, NewSignIn};
 
 #[derive(Template)]
 #[template(path = "mail/password_reset.txt")]
@@ -40,6 +40,29 @@ struct AlertText<'a> {
     username: &'a str,
     sentence: &'a str,
     account_page: &'a str,
+    sign_in: Option<SignInLines>,
+}
+
+/// When and from where a sign-in the alert is about came.
+struct SignInLines {
+    at: String,
+    address: String,
+    browser: String,
+}
+
+impl SignInLines {
+    fn of(s: &NewSignIn) -> SignInLines {
+        SignInLines {
+            at: crate::endpoints::account::when(s.at),
+            address: s
+                .address
+                .map_or_else(|| "an unknown address".to_owned(), |a| a.to_string()),
+            browser: s.user_agent.as_ref().map_or_else(
+                || "an unknown browser".to_owned(),
+                |u| format!("{} ({})", u.short(), u.as_str()),
+            ),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -48,6 +71,7 @@ struct AlertHtml<'a> {
     username: &'a str,
     sentence: &'a str,
     account_page: &'a str,
+    sign_in: Option<SignInLines>,
 }
 
 /// Renders letters with the templates in `templates/mail/`.
@@ -74,6 +98,7 @@ impl Compose for Templates {
                 username,
                 alert,
                 account_page,
+                sign_in,
             } => {
                 let sentence = alert.sentence();
                 (
@@ -83,6 +108,7 @@ impl Compose for Templates {
                             username,
                             sentence,
                             account_page,
+                            sign_in: sign_in.as_ref().map(SignInLines::of),
                         }
                         .render(),
                     )?,
@@ -91,6 +117,7 @@ impl Compose for Templates {
                             username,
                             sentence,
                             account_page,
+                            sign_in: sign_in.as_ref().map(SignInLines::of),
                         }
                         .render(),
                     )?,
@@ -149,6 +176,7 @@ mod tests {
             username: "<b>alice</b>".into(),
             alert: usher_domain::SecurityAlert::FactorRemoved,
             account_page: "https://id.example/account".into(),
+            sign_in: None,
         };
         let mail = Templates
             .compose(&Email::parse("a@example.org").unwrap(), &letter)
@@ -163,5 +191,34 @@ mod tests {
             assert!(body.contains("https://id.example/account"), "{body}");
         }
         assert!(!mail.html.contains("<b>alice</b>"));
+    }
+
+    #[test]
+    fn a_new_browser_alert_says_when_from_where_and_with_which_browser() {
+        let letter = Letter::SecurityAlert {
+            username: "alice".into(),
+            alert: usher_domain::SecurityAlert::NewBrowser,
+            account_page: "https://id.example/account".into(),
+            sign_in: Some(NewSignIn {
+                at: usher_domain::UnixTime(1_796_212_800),
+                address: Some("203.0.113.9".parse().unwrap()),
+                user_agent: usher_domain::UserAgent::parse(
+                    "<img src=x> Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+                ),
+            }),
+        };
+        let mail = Templates
+            .compose(&Email::parse("a@example.org").unwrap(), &letter)
+            .unwrap();
+        assert_eq!(mail.subject, "A new sign-in to your account");
+        assert_eq!(mail.link, None);
+        for body in [&mail.text, &mail.html] {
+            assert!(body.contains("2026-12-02 12:00 UTC"), "{body}");
+            assert!(body.contains("203.0.113.9"), "{body}");
+            assert!(body.contains("Firefox on Linux"), "{body}");
+            assert!(body.contains("Sign out everywhere"), "{body}");
+            assert!(body.contains("https://id.example/account"), "{body}");
+        }
+        assert!(!mail.html.contains("<img src=x>"), "{}", mail.html);
     }
 }

@@ -213,6 +213,13 @@ pub struct BrowserView {
     /// How: "password", "password and a second factor", "passkey".
     pub how: &'static str,
     pub current: bool,
+    /// The client address of the last sign-in there, when known.
+    pub address: Option<String>,
+    /// A short name of the browser ("Firefox on Linux"), and its whole user agent.
+    pub browser: Option<String>,
+    pub user_agent: Option<String>,
+    /// The apps that got tokens through that browser.
+    pub apps: Vec<String>,
 }
 
 /// One connected app on the account page.
@@ -711,6 +718,10 @@ mod tests {
                 last_sign_in: "2026-12-02 17:00 UTC".to_owned(),
                 how: "password",
                 current: true,
+                address: Some("192.0.2.1".to_owned()),
+                browser: Some("Firefox on Linux".to_owned()),
+                user_agent: Some("<script>Firefox/1 on Linux".to_owned()),
+                apps: vec!["<b>Shop</b>".to_owned()],
             }],
         }
     }
@@ -732,6 +743,21 @@ mod tests {
         assert!(body.contains("Set up an authenticator app"), "{body}");
         assert!(body.contains("asked to sign in again"), "{body}");
         assert!(!body.contains(routes::ACCOUNT_TOTP_REMOVE), "{body}");
+        // Where: the address, the browser's short name, its whole user agent and the
+        // apps, all escaped.
+        assert!(
+            body.contains(r#"<span class="address">192.0.2.1</span>"#),
+            "{body}"
+        );
+        assert!(body.contains(">Firefox on Linux</span>"), "{body}");
+        assert!(
+            body.contains("title=\"&#60;script&#62;Firefox/1 on Linux\"")
+                || body.contains("title=\"&lt;script&gt;Firefox/1 on Linux\""),
+            "{body}"
+        );
+        assert!(!body.contains("<script>Firefox"), "{body}");
+        assert!(!body.contains("<b>Shop</b>"), "{body}");
+        assert!(body.contains("Apps signed in through it:"), "{body}");
 
         let body = check_page(
             render(StatusCode::OK, &account_page("active")),

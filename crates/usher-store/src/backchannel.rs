@@ -172,6 +172,37 @@ impl BackchannelStore for Database {
             .map_err(unavailable)
     }
 
+    fn list_session_clients(&self, user: &UserId) -> Result<Vec<SessionClient>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<(String, String, String, String, i64)> = session_clients::table
+            .filter(session_clients::user_id.eq(user.as_str()))
+            .order((session_clients::created_at, session_clients::client_id))
+            .select((
+                session_clients::lineage_hash,
+                session_clients::client_id,
+                session_clients::user_id,
+                session_clients::sid,
+                session_clients::created_at,
+            ))
+            .load(&mut *conn)
+            .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|(lineage_hash, client_id, user_id, sid, created_at)| {
+                Ok(SessionClient {
+                    lineage_hash,
+                    client_id: ClientId::parse(&client_id).ok_or_else(|| {
+                        corrupt("a session_clients row has an invalid client id".to_owned())
+                    })?,
+                    user_id: UserId::parse(&user_id).ok_or_else(|| {
+                        corrupt("a session_clients row has an invalid user id".to_owned())
+                    })?,
+                    sid,
+                    created_at: UnixTime(created_at),
+                })
+            })
+            .collect()
+    }
+
     fn queue_lineage_logouts(
         &self,
         lineage_hash: &str,

@@ -30,6 +30,7 @@ mod families;
 mod forms;
 mod interactions;
 mod keys;
+mod known_browsers;
 mod mail;
 mod nonces;
 mod passkeys;

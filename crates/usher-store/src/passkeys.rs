@@ -43,13 +43,14 @@ const TAKE_CEREMONY_SQL: &str = "DELETE FROM webauthn_ceremonies WHERE id_hash =
 /// ASCII). The two-key lock space is apart from the one-key locks of `keys.rs`.
 const PASSKEY_LOCK: i32 = 0x50_6b;
 
-/// Serialises the passkey inserts of one person inside a transaction: an advisory lock
-/// on PostgreSQL; on SQLite a write that changes nothing takes the database's
-/// write lock (waiting up to the busy timeout), held until the transaction ends.
-fn lock_person(conn: &mut AnyConnection, user: &str) -> QueryResult<()> {
+/// Serialises the writes of one person in the lock space `space` (a constant per use)
+/// inside a transaction: an advisory lock on PostgreSQL; on SQLite a write that
+/// changes nothing takes the database's write lock (waiting up to the busy timeout),
+/// held until the transaction ends.
+pub(crate) fn lock_person(conn: &mut AnyConnection, space: i32, user: &str) -> QueryResult<()> {
     match conn {
         AnyConnection::Postgresql(c) => diesel::sql_query(format!(
-            "SELECT pg_advisory_xact_lock({PASSKEY_LOCK}, hashtext($1))"
+            "SELECT pg_advisory_xact_lock({space}, hashtext($1))"
         ))
         .bind::<Text, _>(user)
         .execute(c),
@@ -155,7 +156,7 @@ impl PasskeyStore for Database {
         let most = i64::try_from(most).unwrap_or(i64::MAX);
         let owner = passkey.user_id.as_str();
         conn.transaction::<_, DieselError, _>(|c| {
-            lock_person(c, owner)?;
+            lock_person(c, PASSKEY_LOCK, owner)?;
             let held: i64 = passkeys::table
                 .filter(passkeys::user_id.eq(owner))
                 .count()

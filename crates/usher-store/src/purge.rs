@@ -4,13 +4,39 @@
 
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use usher_domain::{StoreError, UnixTime};
+use diesel::sql_types::BigInt;
+use usher_domain::{KNOWN_BROWSER_TTL, StoreError, UnixTime};
 
+use crate::connection::AnyConnection;
 use crate::database::{Database, unavailable};
 use crate::schema::{
-    authorization_codes, code_tokens, form_tokens, interactions, login_failures, mail_tokens,
-    revoked_tokens, sessions, spent_nonces, webauthn_ceremonies,
+    authorization_codes, code_tokens, form_tokens, interactions, known_browsers, login_failures,
+    mail_tokens, revoked_tokens, sessions, spent_nonces, webauthn_ceremonies,
 };
+
+/// $1 the cutoff of `created_at`, $2 now. A lineage is live while one of its sessions
+/// is (a session without a lineage, written before migration 000006, is its own).
+const PURGE_SESSION_CLIENTS_SQL: &str = "DELETE FROM session_clients \
+     WHERE created_at <= $1 AND NOT EXISTS (SELECT 1 FROM sessions \
+       WHERE (sessions.lineage_hash = session_clients.lineage_hash \
+              OR (sessions.lineage_hash IS NULL AND sessions.id_hash = session_clients.lineage_hash)) \
+         AND sessions.expires_at > $2)";
+
+/// Deletes the `session_clients` rows of lineages that have no live session any more
+/// (they expired without a logout: nothing is left to end, and `end_person` would queue
+/// logouts for them) and were recorded before `cutoff`.
+fn purge_session_clients(conn: &mut AnyConnection, cutoff: i64, now: i64) -> QueryResult<usize> {
+    match conn {
+        AnyConnection::Postgresql(c) => diesel::sql_query(PURGE_SESSION_CLIENTS_SQL)
+            .bind::<BigInt, _>(cutoff)
+            .bind::<BigInt, _>(now)
+            .execute(c),
+        AnyConnection::Sqlite(c) => diesel::sql_query(PURGE_SESSION_CLIENTS_SQL.replace('$', "?"))
+            .bind::<BigInt, _>(cutoff)
+            .bind::<BigInt, _>(now)
+            .execute(c),
+    }
+}
 
 /// How long an expired authorization code is kept, so that a replay shortly after its
 /// expiry is still recognised as one (and the tokens issued from it revoked).
@@ -37,8 +63,14 @@ impl Database {
     /// failed-login counters whose window started, and whose lock (if any) ended, more
     /// than [`FAILURES_RETENTION_SECONDS`] ago, and WebAuthn ceremonies past their expiry
     /// (no margin: finishing one deletes it, so a purged one can only be refused as
-    /// expired). Returns how many sessions, interactions, codes, revocations, nonces, form
-    /// tokens, counters and ceremonies were deleted (recorded tokens are not counted).
+    /// expired), the records of which clients got tokens through a session lineage
+    /// (`session_clients`) once the lineage has no live session and the record is
+    /// [`SINGLE_USE_MARGIN_SECONDS`] old (a code exchange records before it checks the
+    /// lineage; a new session replaces the old one in one transaction, so a live
+    /// lineage is never seen without a session), and known browsers not seen for
+    /// [`KNOWN_BROWSER_TTL`]. Returns how many sessions, interactions, codes,
+    /// revocations, nonces, form tokens, counters, ceremonies, lineage records and
+    /// browsers were deleted (recorded tokens are not counted).
     pub fn purge_expired(&self, now: UnixTime) -> Result<usize, StoreError> {
         let now = now.seconds();
         let code_cutoff = now.saturating_sub(CODE_REPLAY_GRACE_SECONDS);
@@ -94,6 +126,12 @@ impl Database {
                     webauthn_ceremonies::table.filter(webauthn_ceremonies::expires_at.le(now)),
                 )
                 .execute(c)?;
+                deleted += purge_session_clients(c, single_use_cutoff, now)?;
+                deleted +=
+                    diesel::delete(known_browsers::table.filter(
+                        known_browsers::last_seen.le(now.saturating_sub(KNOWN_BROWSER_TTL)),
+                    ))
+                    .execute(c)?;
                 Ok(deleted)
             })
             .map_err(unavailable)?;

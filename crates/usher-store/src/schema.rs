@@ -73,6 +73,8 @@ diesel::table! {
         expires_at -> BigInt,
         lineage_hash -> Nullable<Text>,
         amr -> Text,
+        client_address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
     }
 }
 
@@ -174,6 +176,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     session_clients,
     backchannel_logouts,
 );
+
+diesel::table! {
+    known_browsers (user_id, browser_hash) {
+        user_id -> Text,
+        browser_hash -> Text,
+        first_seen -> BigInt,
+        last_seen -> BigInt,
+    }
+}
 
 diesel::table! {
     kek_markers (name) {

@@ -4,11 +4,15 @@
 //! (`now >= expires_at`) is never returned, and [`Database::purge_expired`] removes it
 //! later. Sessions of one person in one browser share a lineage (`lineage_hash`), which
 //! the code exchange asks about and logout ends as a whole. Deleting a user removes
-//! their sessions (`ON DELETE CASCADE`). Neither the hash
+//! their sessions (`ON DELETE CASCADE`). A session keeps the client address and user
+//! agent of its sign-in (the account page shows them). Neither the hash
 //! nor anything derived from it appears in an error message.
 
+use std::net::IpAddr;
+
 use diesel::prelude::*;
-use usher_domain::{AuthMethods, Session, SessionStore, StoreError, UnixTime, UserId};
+use diesel::result::Error as DieselError;
+use usher_domain::{AuthMethods, Session, SessionStore, StoreError, UnixTime, UserAgent, UserId};
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
 use crate::schema::sessions;
@@ -25,6 +29,10 @@ struct SessionRow {
     /// upgrade: such a session is its own lineage.
     lineage_hash: Option<String>,
     amr: String,
+    /// `NULL` when unknown (and for sessions older than migration 000019).
+    client_address: Option<String>,
+    /// A [`UserAgent`] label; `NULL` when the browser sent none.
+    user_agent: Option<String>,
 }
 
 impl SessionRow {
@@ -37,6 +45,8 @@ impl SessionRow {
             expires_at: session.expires_at.seconds(),
             lineage_hash: Some(session.lineage_hash.clone()),
             amr: session.amr.to_stored(),
+            client_address: session.address.map(|a| a.to_string()),
+            user_agent: session.user_agent.as_ref().map(|u| u.as_str().to_owned()),
         }
     }
 
@@ -49,6 +59,16 @@ impl SessionRow {
         })?;
         let amr = AuthMethods::parse_stored(&self.amr)
             .ok_or_else(|| corrupt("a session has an invalid amr".to_owned()))?;
+        let address = match self.client_address.as_deref().map(str::parse::<IpAddr>) {
+            None => None,
+            Some(Ok(a)) => Some(a),
+            Some(Err(_)) => return Err(corrupt("a session has an invalid address".to_owned())),
+        };
+        let user_agent = match self.user_agent.as_deref().map(UserAgent::parse) {
+            None => None,
+            Some(Some(u)) if u.as_str() == self.user_agent.as_deref().unwrap_or("") => Some(u),
+            Some(_) => return Err(corrupt("a session has an invalid user agent".to_owned())),
+        };
         Ok(Session {
             amr,
             lineage_hash: self.lineage_hash.unwrap_or_else(|| self.id_hash.clone()),
@@ -57,6 +77,8 @@ impl SessionRow {
             auth_time: UnixTime(self.auth_time),
             created_at: UnixTime(self.created_at),
             expires_at: UnixTime(self.expires_at),
+            address,
+            user_agent,
         })
     }
 }
@@ -84,6 +106,36 @@ impl SessionStore for Database {
                 Some(_) => StoreError::Conflict("a session with this id already exists".into()),
                 None => unavailable(e),
             })
+    }
+
+    fn replace_session(
+        &self,
+        previous: Option<&str>,
+        session: &Session,
+        fresh_lineage: &str,
+    ) -> Result<Session, StoreError> {
+        let mut conn = self.conn()?;
+        let mut session = session.clone();
+        conn.transaction::<_, DieselError, _>(|c| {
+            if let Some(old) = previous {
+                let deleted =
+                    diesel::delete(sessions::table.filter(sessions::id_hash.eq(old))).execute(c)?;
+                if deleted == 0 {
+                    // The session this browser named is gone: it expired, or a logout
+                    // ended it meanwhile. Its lineage must not come back to life.
+                    session.lineage_hash = fresh_lineage.to_owned();
+                }
+            }
+            diesel::insert_into(sessions::table)
+                .values(&SessionRow::from_domain(&session))
+                .execute(c)?;
+            Ok(())
+        })
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => StoreError::Conflict("a session with this id already exists".into()),
+            None => unavailable(e),
+        })?;
+        Ok(session)
     }
 
     fn get_session(&self, id_hash: &str, now: UnixTime) -> Result<Option<Session>, StoreError> {

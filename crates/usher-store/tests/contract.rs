@@ -20,6 +20,7 @@ use usher_domain::{
     TotpFactor, UnixTime, User, UserId, UserStore, Username,
 };
 use usher_domain::{BackchannelStore, NewLogout, SessionClient};
+use usher_domain::{BrowserSeen, KNOWN_BROWSER_TTL, KnownBrowserStore, UserAgent};
 use usher_domain::{
     CeremonyKind, Passkey, PasskeyInsert, PasskeyName, PasskeyStore, WebauthnCeremony,
 };
@@ -112,6 +113,10 @@ contract!(
     backchannel_logouts_are_queued_once_and_only_for_clients_that_are_told,
     a_claimed_logout_is_leased_and_settled_only_by_its_claim,
     twenty_racing_claimers_take_each_queued_logout_exactly_once,
+    a_new_session_keeps_the_lineage_only_if_the_previous_one_was_still_there,
+    a_browser_is_new_once_even_when_twenty_sign_ins_race,
+    a_person_keeps_at_most_the_cap_of_browsers_even_under_concurrent_sign_ins,
+    lineage_records_without_a_live_session_and_browsers_unseen_for_a_year_are_purged,
 );
 
 fn uri(s: &str) -> RedirectUri {
@@ -302,6 +307,8 @@ fn session(id_hash: &str, user: &str, expires_at: i64) -> Session {
         amr: AuthMethods::password_and_otp(),
         created_at: UnixTime(expires_at - 200),
         expires_at: UnixTime(expires_at),
+        address: Some("2001:db8::7".parse().unwrap()),
+        user_agent: UserAgent::parse("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"),
     }
 }
 
@@ -2701,8 +2708,227 @@ mod backchannel_cases {
     }
 }
 
+mod browser_cases {
+    use super::*;
+
+    pub fn a_new_session_keeps_the_lineage_only_if_the_previous_one_was_still_there(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        seed(db);
+        db.insert_session(&session("old", "u-1", 1000)).unwrap();
+        // A re-authentication: the old session goes, the new one keeps its lineage and
+        // its own address and user agent.
+        let mut next = session("new", "u-1", 2000);
+        next.lineage_hash = "lineage-of-old".into();
+        next.address = Some("192.0.2.9".parse().unwrap());
+        next.user_agent = None;
+        let stored = db.replace_session(Some("old"), &next, "fresh").unwrap();
+        assert_eq!(stored, next);
+        assert_eq!(db.get_session("new", UnixTime(500)), Ok(Some(next.clone())));
+        assert_eq!(db.get_session("old", UnixTime(500)), Ok(None));
+        assert_eq!(t.count("sessions WHERE id_hash = 'old'"), 0);
+        // The previous session is gone (a logout ended it meanwhile): a fresh lineage.
+        let mut again = session("again", "u-1", 2000);
+        again.lineage_hash = "lineage-of-old".into();
+        let stored = db.replace_session(Some("gone"), &again, "fresh").unwrap();
+        assert_eq!(stored.lineage_hash, "fresh");
+        assert_eq!(
+            db.get_session("again", UnixTime(500))
+                .unwrap()
+                .unwrap()
+                .lineage_hash,
+            "fresh"
+        );
+        // No previous session: inserted as it is.
+        let first = session("first", "u-2", 2000);
+        assert_eq!(db.replace_session(None, &first, "fresh"), Ok(first.clone()));
+        // The id is taken: a conflict, and nothing was deleted.
+        db.insert_session(&session("keep", "u-1", 2000)).unwrap();
+        assert!(matches!(
+            db.replace_session(Some("keep"), &first, "fresh"),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(t.count("sessions WHERE id_hash = 'keep'"), 1);
+        // A corrupt address or user agent is reported.
+        t.execute("UPDATE sessions SET client_address = 'not-an-ip' WHERE id_hash = 'keep'");
+        assert!(matches!(
+            db.get_session("keep", UnixTime(500)),
+            Err(StoreError::Corrupt(_))
+        ));
+        t.execute("UPDATE sessions SET client_address = NULL, user_agent = ' padded ' WHERE id_hash = 'keep'");
+        assert!(matches!(
+            db.get_session("keep", UnixTime(500)),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    pub fn a_browser_is_new_once_even_when_twenty_sign_ins_race(_: &TestDb, db: &Database) {
+        seed(db);
+        assert_eq!(
+            db.see_browser(&uid("u-1"), "b-first", UnixTime(10), 50),
+            Ok(BrowserSeen::New { first: true })
+        );
+        assert_eq!(
+            db.see_browser(&uid("u-1"), "b-first", UnixTime(11), 50),
+            Ok(BrowserSeen::Known)
+        );
+        // Another person's browsers are theirs.
+        assert_eq!(
+            db.see_browser(&uid("u-2"), "b-first", UnixTime(11), 50),
+            Ok(BrowserSeen::New { first: true })
+        );
+        let barrier = Arc::new(Barrier::new(20));
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    db.see_browser(&uid("u-1"), "b-racing", UnixTime(20), 50)
+                        .unwrap()
+                })
+            })
+            .collect();
+        let seen: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            seen.iter()
+                .filter(|s| **s == BrowserSeen::New { first: false })
+                .count(),
+            1,
+            "{seen:?}"
+        );
+        assert_eq!(
+            seen.iter().filter(|s| **s == BrowserSeen::Known).count(),
+            19
+        );
+        assert_eq!(db.known_browsers(&uid("u-1")), Ok(2));
+        // They go with the person.
+        db.delete_user(&uname("bob")).unwrap();
+        assert_eq!(db.known_browsers(&uid("u-2")), Ok(0));
+    }
+
+    pub fn a_person_keeps_at_most_the_cap_of_browsers_even_under_concurrent_sign_ins(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        seed(db);
+        // The person's oldest browser, then one seen recently.
+        db.see_browser(&uid("u-1"), "b-old", UnixTime(1), 5)
+            .unwrap();
+        db.see_browser(&uid("u-1"), "b-recent", UnixTime(2), 5)
+            .unwrap();
+        db.see_browser(&uid("u-1"), "b-old", UnixTime(3), 5)
+            .unwrap();
+        let barrier = Arc::new(Barrier::new(20));
+        let handles: Vec<_> = (0..20)
+            .map(|n| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    db.see_browser(&uid("u-1"), &format!("b-{n}"), UnixTime(100 + n), 5)
+                        .unwrap()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), BrowserSeen::New { first: false });
+        }
+        assert_eq!(db.known_browsers(&uid("u-1")), Ok(5));
+        // Each new one evicted the least recently seen of the others: the person's two
+        // first browsers went first.
+        assert_eq!(
+            t.count("known_browsers WHERE browser_hash IN ('b-old', 'b-recent')"),
+            0
+        );
+        // A cap of one keeps the browser just seen.
+        assert_eq!(
+            db.see_browser(&uid("u-1"), "b-last", UnixTime(200), 1),
+            Ok(BrowserSeen::New { first: false })
+        );
+        assert_eq!(db.known_browsers(&uid("u-1")), Ok(1));
+        assert_eq!(
+            db.see_browser(&uid("u-1"), "b-last", UnixTime(201), 1),
+            Ok(BrowserSeen::Known)
+        );
+    }
+
+    pub fn lineage_records_without_a_live_session_and_browsers_unseen_for_a_year_are_purged(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        seed(db);
+        let now = 100_000;
+        let at = |lineage: &str, client: &str, created_at: i64| SessionClient {
+            created_at: UnixTime(created_at),
+            ..session_client(lineage, client, "u-1")
+        };
+        // A live lineage, an expired one, one ended long ago, one a code exchange is
+        // recording right now, and one of a session written before lineages existed.
+        db.insert_session(&session("live", "u-1", now + 1)).unwrap();
+        db.insert_session(&session("expired", "u-1", now)).unwrap();
+        t.execute(&format!(
+            "INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at, amr)              VALUES ('legacy', 'u-1', 1, 1, {}, 'pwd')",
+            now + 1
+        ));
+        for row in [
+            at("lineage-of-live", "c-shop", 10),
+            at("lineage-of-live", "c-phone", 10),
+            at("lineage-of-expired", "c-shop", 10),
+            at("lineage-gone", "c-shop", 10),
+            at("lineage-gone", "c-phone", now - 300),
+            at("lineage-just-now", "c-shop", now - 299),
+            at("legacy", "c-shop", 10),
+        ] {
+            db.record_session_client(&row).unwrap();
+        }
+        let listed = db.list_session_clients(&uid("u-1")).unwrap();
+        assert_eq!(listed.len(), 7);
+        assert_eq!(listed[0].sid, "sid-of-lineage-of-live");
+        assert!(db.list_session_clients(&uid("u-2")).unwrap().is_empty());
+        // Browsers: one unseen for exactly a year, one seen a second later.
+        db.see_browser(
+            &uid("u-1"),
+            "b-stale",
+            UnixTime(now - KNOWN_BROWSER_TTL),
+            50,
+        )
+        .unwrap();
+        db.see_browser(
+            &uid("u-1"),
+            "b-fresh",
+            UnixTime(now - KNOWN_BROWSER_TTL + 1),
+            50,
+        )
+        .unwrap();
+
+        // 1 session + 3 lineage records + 1 browser.
+        assert_eq!(db.purge_expired(UnixTime(now)), Ok(5));
+        let mut left: Vec<_> = db
+            .list_session_clients(&uid("u-1"))
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{}/{}", r.lineage_hash, r.client_id.as_str()))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![
+                "legacy/c-shop",
+                "lineage-just-now/c-shop",
+                "lineage-of-live/c-phone",
+                "lineage-of-live/c-shop",
+            ]
+        );
+        assert_eq!(db.known_browsers(&uid("u-1")), Ok(1));
+        assert_eq!(t.count("known_browsers WHERE browser_hash = 'b-fresh'"), 1);
+        // Purging again finds nothing more.
+        assert_eq!(db.purge_expired(UnixTime(now)), Ok(0));
+    }
+}
+
 /// Every case, whichever module it is written in.
 mod all_cases {
     pub use super::backchannel_cases::*;
+    pub use super::browser_cases::*;
     pub use super::cases::*;
 }

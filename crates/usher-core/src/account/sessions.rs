@@ -10,8 +10,15 @@
 //! sessions deleted, its apps told by back-channel logout); "sign out everywhere" is
 //! [`crate::everywhere::end_person`] (every session and every family, offline ones too).
 //! Both are account changes behind [`super::begin_change`].
+//!
+//! Each line also says from which address and browser (user agent) the person last
+//! signed in there — what the newest session of the lineage recorded — and which apps
+//! got tokens through it (`session_clients`, written at the code exchange; the
+//! account page's own client is not listed).
 
-use usher_domain::{AuthMethods, Session, UnixTime};
+use std::net::IpAddr;
+
+use usher_domain::{AuthMethods, Session, UnixTime, UserAgent};
 
 use crate::Core;
 use crate::everywhere::{self, Why};
@@ -29,6 +36,12 @@ pub struct BrowserLine {
     pub last_sign_in: UnixTime,
     /// How they last signed in there.
     pub amr: AuthMethods,
+    /// The client address of the last sign-in there, when known.
+    pub address: Option<IpAddr>,
+    /// The user agent of the last sign-in there, when sent.
+    pub user_agent: Option<UserAgent>,
+    /// The names of the apps that got tokens through it, sorted, each once.
+    pub apps: Vec<String>,
     /// This is the browser showing the page.
     pub current: bool,
 }
@@ -47,6 +60,8 @@ pub async fn list(core: &Core, current: &Session) -> Result<Vec<BrowserLine>, Fa
                 if session.auth_time > line.last_sign_in {
                     line.last_sign_in = session.auth_time;
                     line.amr = session.amr.clone();
+                    line.address = session.address;
+                    line.user_agent = session.user_agent.clone();
                 }
             }
             None => lines.push(BrowserLine {
@@ -54,9 +69,31 @@ pub async fn list(core: &Core, current: &Session) -> Result<Vec<BrowserLine>, Fa
                 since: session.created_at,
                 last_sign_in: session.auth_time,
                 amr: session.amr.clone(),
+                address: session.address,
+                user_agent: session.user_agent.clone(),
+                apps: Vec::new(),
                 current: session.lineage_hash == current.lineage_hash,
             }),
         }
+    }
+    let store = core.stores.backchannel.clone();
+    let owner = current.user_id.clone();
+    let records = blocking(move || store.list_session_clients(&owner)).await?;
+    for record in records {
+        if crate::account::client::is_built_in(&record.client_id) {
+            continue;
+        }
+        let Some(line) = lines.iter_mut().find(|l| same(&l.sid, &record.sid)) else {
+            continue;
+        };
+        // A deleted client has no name to show (its records go with it).
+        if let Some(client) = core.client(&record.client_id).await? {
+            line.apps.push(client.registration.name.as_str().to_owned());
+        }
+    }
+    for line in &mut lines {
+        line.apps.sort();
+        line.apps.dedup();
     }
     lines.sort_by(|a, b| {
         b.current
@@ -179,6 +216,74 @@ mod tests {
             sign_out(&node.core, &here, &lines[1].sid).await,
             Ok(SignOutOutcome::NotFound)
         );
+    }
+
+    #[tokio::test]
+    async fn a_browser_line_shows_where_it_signed_in_from_and_the_apps_it_let_in() {
+        use usher_domain::{BackchannelStore, SessionClient};
+        let node = TestNode::new();
+        let alice = node.person("alice");
+        let here = node.session(&alice, "cookie-here", "lineage-here", 60);
+        // The phone's browser signed in twice: the line shows the last sign-in's
+        // address and user agent.
+        for (n, ip, ua) in [
+            (1, "198.51.100.1", "Old/1"),
+            (
+                2,
+                "2001:db8::2",
+                "Mozilla/5.0 (Android 15) Chrome/131.0 Mobile",
+            ),
+        ] {
+            node.advance(10);
+            let session = Session {
+                id_hash: format!("phone-{n}"),
+                lineage_hash: "lineage-phone".into(),
+                user_id: alice.id.clone(),
+                auth_time: node.now(),
+                amr: AuthMethods::password(),
+                created_at: node.now(),
+                expires_at: node.now().plus(3600),
+                address: Some(ip.parse().unwrap()),
+                user_agent: UserAgent::parse(ua),
+            };
+            node.db.insert_session(&session).unwrap();
+        }
+        let named = |name: &str| usher_domain::RegistrationInput {
+            name: name.to_owned(),
+            ..crate::testing::registration()
+        };
+        let shop = node.client("shop", named("The Shop"));
+        let wiki = node.client("wiki", named("The Wiki"));
+        for (client, lineage) in [
+            (&shop, "lineage-phone"),
+            (&wiki, "lineage-phone"),
+            (&shop, "lineage-here"),
+        ] {
+            node.db
+                .record_session_client(&SessionClient {
+                    lineage_hash: lineage.into(),
+                    client_id: client.id.clone(),
+                    user_id: alice.id.clone(),
+                    sid: sid_of(lineage),
+                    created_at: node.now(),
+                })
+                .unwrap();
+        }
+        let lines = list(&node.core, &here).await.unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].sid, sid_of(&here.lineage_hash));
+        assert_eq!(lines[0].address, None);
+        assert_eq!(
+            lines[0].apps,
+            vec![shop.registration.name.as_str().to_owned()]
+        );
+        let phone = &lines[1];
+        assert_eq!(phone.address, Some("2001:db8::2".parse().unwrap()));
+        assert_eq!(
+            phone.user_agent.as_ref().map(UserAgent::short).as_deref(),
+            Some("Chrome on Android")
+        );
+        assert_eq!(phone.apps, vec!["The Shop", "The Wiki"]);
     }
 
     #[tokio::test]

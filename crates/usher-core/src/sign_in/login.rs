@@ -23,12 +23,17 @@ use crate::{Core, Failure, blocking, secret_pair, throttle};
 
 /// What the login form decided. `Debug` does not show the session cookie's value (nor
 /// the forms' secrets).
+// Built once per sign-in and moved once to be rendered: boxing the session would buy
+// nothing but an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum LoginOutcome {
     /// The person signed in: set the session cookie to `session_cookie_value` and render
     /// `next` (with that cookie, whatever `next` is).
     SignedIn {
         session: Session,
         session_cookie_value: String,
+        /// The known-browser cookie to set ([`crate::browsers`]), if any.
+        device_cookie_value: Option<String>,
         next: SignInOutcome,
     },
     /// The password was right and a second factor is asked (or must be set up): no
@@ -174,8 +179,12 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
     }
 
     // A fresh session for every login (no session fixation); the old one ends.
-    let signed_in = new_session(core, cookies.session, &user, AuthMethods::password()).await;
-    let (session, session_cookie_value) = match signed_in {
+    let signed_in = new_session(core, cookies, &user, AuthMethods::password()).await;
+    let NewSession {
+        session,
+        cookie: session_cookie_value,
+        device: device_cookie_value,
+    } = match signed_in {
         Ok(s) => s,
         Err(f) => return failed(f),
     };
@@ -183,6 +192,7 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
     LoginOutcome::SignedIn {
         session,
         session_cookie_value,
+        device_cookie_value,
         next,
     }
 }
@@ -283,23 +293,33 @@ async fn check_password(
     Ok(verified)
 }
 
-/// Creates a session for `user` and ends the browser's previous one (named by
-/// `previous_cookie`); returns it with the new cookie's value. The new session inherits
-/// the previous one's lineage when it is the same person's (a re-authentication); a
-/// different person's lineage is ended first, as by a logout
-/// ([`crate::lineage::for_login`]).
+/// A new session, the value of its cookie, and the known-browser cookie to set.
+pub(super) struct NewSession {
+    pub session: Session,
+    pub cookie: String,
+    pub device: Option<String>,
+}
+
+/// Creates a session for `user` and ends the browser's previous one (named by the
+/// session cookie); the session records the request's client address and user agent.
+/// The new session inherits the previous one's lineage when it is the same person's (a
+/// re-authentication); a different person's lineage is ended first, as by a logout
+/// ([`crate::lineage::for_login`]). Then the browser is recorded among the person's
+/// known browsers, which may mail the new-browser alert ([`crate::browsers`]).
 pub(super) async fn new_session(
     core: &Core,
-    previous_cookie: Option<&str>,
+    cookies: Cookies<'_>,
     user: &User,
     amr: AuthMethods,
-) -> Result<(Session, String), Failure> {
+) -> Result<NewSession, Failure> {
+    let previous_cookie = cookies.session;
     let current = core.session(previous_cookie).await?;
     let lineage_hash = crate::lineage::for_login(core, current, &user.id).await?;
     let (id, id_hash) = secret_pair()?;
     let (_, other_lineage) = secret_pair()?;
     let now = core.now();
-    let mut session = Session {
+    let (address, user_agent) = crate::browsers::origin(cookies.address, cookies.user_agent);
+    let session = Session {
         id_hash,
         lineage_hash,
         user_id: user.id.clone(),
@@ -307,23 +327,24 @@ pub(super) async fn new_session(
         amr,
         created_at: now,
         expires_at: now.plus(core.settings.session_ttl),
+        address,
+        user_agent,
     };
     let sessions = core.stores.sessions.clone();
     let previous = previous_cookie.map(usher_keys::sha256_b64url);
-    let session = blocking(move || {
-        if let Some(old) = previous
-            && !sessions.delete_session(&old)?
-        {
-            // The session this browser named is gone: it expired, or a logout or
-            // `user revoke-sessions` ended it while this login was being checked. Its
-            // lineage must not come back to life with this session (codes issued in it
-            // before that logout would be redeemable again): start a new one.
-            session.lineage_hash = other_lineage;
-        }
-        sessions.insert_session(&session)?;
-        Ok(session)
-    })
-    .await?;
+    // If the session this browser named is gone (it expired, or a logout or `user
+    // revoke-sessions` ended it while this login was being checked), its lineage must
+    // not come back to life with this session (codes issued in it before that logout
+    // would be redeemable again): the store starts a new one. One transaction, so no
+    // one sees the lineage without a session in between.
+    let session =
+        blocking(move || sessions.replace_session(previous.as_deref(), &session, &other_lineage))
+            .await?;
     tracing::info!(event = "login", "person signed in");
-    Ok((session, id))
+    let device = crate::browsers::signed_in(core, &session, cookies.device).await;
+    Ok(NewSession {
+        session,
+        cookie: id,
+        device,
+    })
 }

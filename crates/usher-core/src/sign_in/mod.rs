@@ -37,13 +37,20 @@ mod tests;
 #[cfg(test)]
 mod two_step_tests;
 
-/// The browser's cookies that the sign-in reads, as values. `Debug` does not show them.
+/// The browser's cookies that the sign-in reads, as values, and what a new session
+/// records of the request (its client address and user agent). `Debug` shows no cookie.
 #[derive(Clone, Copy, Default)]
 pub struct Cookies<'a> {
     /// The session cookie's value (`usher-session`).
     pub session: Option<&'a str>,
     /// The browser-binding cookie's value (`usher-browser`).
     pub binding: Option<&'a str>,
+    /// The known-browser cookie's value (`usher-device`, [`crate::browsers`]).
+    pub device: Option<&'a str>,
+    /// The request's client address.
+    pub address: Option<crate::client_address::ClientAddress>,
+    /// The request's `User-Agent`, raw.
+    pub user_agent: Option<&'a str>,
 }
 
 /// The interaction fields a posted login or consent form carries. `Debug` shows neither
@@ -73,7 +80,9 @@ impl std::fmt::Debug for Cookies<'_> {
         f.debug_struct("Cookies")
             .field("session", &redacted(&self.session))
             .field("binding", &redacted(&self.binding))
-            .finish()
+            .field("device", &redacted(&self.device))
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
 }
 

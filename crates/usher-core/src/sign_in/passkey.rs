@@ -82,15 +82,15 @@ pub async fn login(core: &Core, attempt: PasskeyAttempt<'_>, cookies: Cookies<'_
         return LoginOutcome::Refused(SignInOutcome::failure(crate::Failure::Internal));
     };
     // A fresh session for every sign-in (no session fixation); the old one ends.
-    let (session, session_cookie_value) = match new_session(core, cookies.session, &user, amr).await
-    {
+    let signed_in = match new_session(core, cookies, &user, amr).await {
         Ok(s) => s,
         Err(f) => return LoginOutcome::Refused(SignInOutcome::failure(f)),
     };
-    let next = after_login(core, &p, &next.csrf_hash, &session).await;
+    let next = after_login(core, &p, &next.csrf_hash, &signed_in.session).await;
     LoginOutcome::SignedIn {
-        session,
-        session_cookie_value,
+        session: signed_in.session,
+        session_cookie_value: signed_in.cookie,
+        device_cookie_value: signed_in.device,
         next,
     }
 }

@@ -22,7 +22,7 @@ use usher_domain::{
 };
 
 use super::interaction::{self, FormError, NextForm, Pending};
-use super::login::{after_login, new_session};
+use super::login::{NewSession, after_login, new_session};
 use super::{
     Cookies, Form, FormFields, FormRefusal, RecoveryCodesForm, SecondFactorForm,
     SecondFactorProblem, SignInOutcome,
@@ -119,12 +119,17 @@ impl std::fmt::Debug for SecondFactorAttempt<'_> {
 
 /// What the second-factor form decided. `Debug` does not show the session cookie's
 /// value.
+// Built once per sign-in and moved once to be rendered: boxing the session would buy
+// nothing but an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum SecondFactorOutcome {
     /// The step passed: set the session cookie to `session_cookie_value` and render
     /// `next` (the recovery codes, the consent page or the code).
     SignedIn {
         session: Session,
         session_cookie_value: String,
+        /// The known-browser cookie to set ([`crate::browsers`]), if any.
+        device_cookie_value: Option<String>,
         next: SignInOutcome,
     },
     /// Refused: the page again with a new form and the problem (401, or 429 when
@@ -239,8 +244,12 @@ async fn passed(
     amr: AuthMethods,
     codes: Option<enroll::RecoveryCodes>,
 ) -> SecondFactorOutcome {
-    let signed_in = new_session(core, cookies.session, user, amr).await;
-    let (session, session_cookie_value) = match signed_in {
+    let signed_in = new_session(core, cookies, user, amr).await;
+    let NewSession {
+        session,
+        cookie: session_cookie_value,
+        device: device_cookie_value,
+    } = match signed_in {
         Ok(s) => s,
         Err(f) => return f.into(),
     };
@@ -251,6 +260,7 @@ async fn passed(
     SecondFactorOutcome::SignedIn {
         session,
         session_cookie_value,
+        device_cookie_value,
         next,
     }
 }

@@ -86,6 +86,7 @@ pub(super) fn cookies<'a>(session: Option<&'a str>) -> Cookies<'a> {
     Cookies {
         session,
         binding: Some(BINDING),
+        ..Cookies::default()
     }
 }
 
@@ -176,6 +177,7 @@ pub(super) fn signed_in_outcome(outcome: LoginOutcome) -> (Session, String, Sign
             session,
             session_cookie_value,
             next,
+            ..
         } => (session, session_cookie_value, next),
         other => panic!("not signed in: {other:?}"),
     }
@@ -268,6 +270,8 @@ fn max_age_zero_or_elapsed_needs_a_login_and_a_recent_one_does_not() {
         amr: usher_domain::AuthMethods::password(),
         created_at: UnixTime(auth_time),
         expires_at: UnixTime(auth_time + 3600),
+        address: None,
+        user_agent: None,
     };
     let plain = parse(&[]);
     assert!(login_needed(
@@ -886,6 +890,8 @@ fn debug_output_of_cookies_forms_and_outcomes_never_shows_a_secret() {
     let cookies = Cookies {
         session: Some("the-session-cookie"),
         binding: Some("the-binding-cookie"),
+        device: Some("the-device-cookie"),
+        ..Cookies::default()
     };
     let fields = FormFields {
         pending: Some("the-sealed-form"),
@@ -938,6 +944,7 @@ fn debug_output_of_cookies_forms_and_outcomes_never_shows_a_secret() {
     for secret in [
         "the-session-cookie",
         "the-binding-cookie",
+        "the-device-cookie",
         "the-sealed-form",
         "the-csrf-token",
         "the-code",

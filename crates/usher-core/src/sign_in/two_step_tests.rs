@@ -89,6 +89,7 @@ fn signed(outcome: SecondFactorOutcome) -> (usher_domain::Session, String, SignI
             session,
             session_cookie_value,
             next,
+            ..
         } => (session, session_cookie_value, next),
         other => panic!("not signed in: {other:?}"),
     }

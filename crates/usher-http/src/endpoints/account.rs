@@ -67,7 +67,7 @@ fn session_cookie(req: &HttpRequest, state: &Core) -> Option<String> {
 }
 
 /// A date and time for the page, in UTC.
-fn when(t: UnixTime) -> String {
+pub(crate) fn when(t: UnixTime) -> String {
     chrono::DateTime::from_timestamp(t.seconds(), 0)
         .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
@@ -124,6 +124,10 @@ pub(crate) fn account_page(
                 usher_domain::Acr::Password => "a password",
             },
             current: b.current,
+            address: b.address.map(|a| a.to_string()),
+            browser: b.user_agent.as_ref().map(|u| u.short()),
+            user_agent: b.user_agent.as_ref().map(|u| u.as_str().to_owned()),
+            apps: b.apps.clone(),
         })
         .collect();
     let page = AccountPage {

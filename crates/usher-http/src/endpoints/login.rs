@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use usher_core::sign_in::login::{self, LoginAttempt, LoginOutcome};
 
 use crate::Core;
-use crate::client_address;
 use crate::flow::{self, RequestCookies};
 use crate::params;
 use crate::routes;
@@ -21,19 +20,19 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
         Err(e) => return flow::bad_request_page("This form is not valid", &e.to_string()),
     };
     let cookies = RequestCookies::of(&state, &req);
-    let address = client_address::of(&req, &state.settings.trusted_proxies);
     let attempt = LoginAttempt {
         fields: flow::form_fields(&form),
         username: params::single(&form, "username").unwrap_or(""),
         password: params::single(&form, "password").unwrap_or("").to_owned(),
-        address: &address,
+        address: &cookies.address,
     };
     match login::login(&state, attempt, cookies.as_values()).await {
         LoginOutcome::SignedIn {
             session_cookie_value,
+            device_cookie_value,
             next,
             ..
-        } => flow::signed_in(&state, session_cookie_value, next),
+        } => flow::signed_in(&state, session_cookie_value, device_cookie_value, next),
         LoginOutcome::SecondFactor(form) => flow::second_factor_page(&form),
         LoginOutcome::PasskeyNotAccepted(page) => flow::login_page(
             StatusCode::UNAUTHORIZED,

@@ -27,9 +27,10 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
     match passkey::login(&state, attempt, cookies.as_values()).await {
         LoginOutcome::SignedIn {
             session_cookie_value,
+            device_cookie_value,
             next,
             ..
-        } => flow::signed_in(&state, session_cookie_value, next),
+        } => flow::signed_in(&state, session_cookie_value, device_cookie_value, next),
         LoginOutcome::PasskeyNotAccepted(page) | LoginOutcome::WrongPassword(page) => {
             flow::login_page(
                 StatusCode::UNAUTHORIZED,

@@ -32,9 +32,10 @@ pub fn render(state: &Core, outcome: SecondFactorOutcome) -> HttpResponse {
     match outcome {
         SecondFactorOutcome::SignedIn {
             session_cookie_value,
+            device_cookie_value,
             next,
             ..
-        } => flow::signed_in(state, session_cookie_value, next),
+        } => flow::signed_in(state, session_cookie_value, device_cookie_value, next),
         SecondFactorOutcome::Again(page) => flow::second_factor_page(&page),
         SecondFactorOutcome::Refused(outcome) => flow::render(state, outcome),
     }

@@ -521,7 +521,9 @@ async fn removing_an_apps_access_ends_its_refresh_token_and_asks_consent_again(b
         "{}",
         removed.body
     );
-    assert!(!removed.body.contains("Photo Printer"), "{}", removed.body);
+    // Gone from Connected apps (the browser line still says it got tokens there once).
+    let apps = between(&removed.body, r#"<section id="apps""#, "</section>");
+    assert!(!apps.contains("Photo Printer"), "{apps}");
 
     // The app's refresh token no longer works.
     let (status, body) = refresh(&server.base, &rp, &refresh_token).await;
@@ -660,7 +662,97 @@ async fn changing_the_password_needs_the_current_one_and_signs_other_browsers_ou
     assert_eq!(back.status, 303, "{}", back.body);
 }
 
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 \
+                      (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+
+/// Issue 15: each browser line says from which address and browser the person signed
+/// in there and which apps got tokens through it; a sign-in from a browser alice never
+/// used is mailed to her (over real SMTP), one from a browser she used is not, and her
+/// very first sign-in is not either.
+async fn the_account_page_shows_where_each_browser_signed_in_and_a_new_one_is_mailed(
+    backend: Backend,
+) {
+    let (port, mails) = crate::mail::smtp_server();
+    let sandbox = Sandbox::on(backend)
+        .env("USHER_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))
+        .env("USHER_MAIL_FROM", "Usher <no-reply@usher.test>");
+    sandbox.user(
+        "alice",
+        PASSWORD,
+        &["--email", "alice@example.org", "--email-verified"],
+    );
+    let rp = third_party(&sandbox);
+    let server = sandbox.serve();
+    let base = server.url("");
+
+    // Alice's first sign-in ever, to the app, in Firefox: a code flow, no mail.
+    let laptop = Browser::with_user_agent(FIREFOX);
+    app_tokens(&base, &laptop, &rp, "openid").await;
+    let account = laptop.get(&server.url(routes::ACCOUNT)).await;
+    assert_eq!(account.status, 200, "{}", account.body);
+    let line = between(&account.body, "<strong>This browser</strong>", "</li>");
+    assert!(line.contains(">Firefox on Linux</span>"), "{line}");
+    assert!(
+        line.contains(r#"<span class="address">127.0.0.1</span>"#),
+        "{line}"
+    );
+    assert!(
+        line.contains(r#"Apps signed in through it: <span class="app">Photo Printer</span>."#),
+        "{line}"
+    );
+    // The whole user agent is there too, escaped.
+    assert!(line.contains("Gecko/20100101 Firefox/133.0"), "{line}");
+
+    // Firefox signs in again (prompt=login): a known browser, no mail.
+    let pkce = crate::helpers::pkce();
+    let url = crate::helpers::authorize_url(
+        &base,
+        &[
+            ("response_type", "code"),
+            ("client_id", rp.id.as_str()),
+            ("redirect_uri", crate::refresh::CALLBACK),
+            ("scope", "openid"),
+            ("state", "st"),
+            ("prompt", "login"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let again = sign_in(&laptop, &base, &url, "alice", PASSWORD).await;
+    assert_eq!(again.status, 303, "{}", again.body);
+
+    // The iPhone is new: alice is told, when, from where and with which browser. Mail
+    // leaves in order, so the first mail is this one only if the two sign-ins above
+    // sent none.
+    let phone = Browser::with_user_agent(IPHONE);
+    open_account(&phone, &base).await;
+    let mail = mails
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the new-browser alert arrives");
+    assert_eq!(mail.to, ["<alice@example.org>"]);
+    let text = crate::mail::unquote(&mail.data);
+    for part in [
+        "A new sign-in to your account",
+        "Safari on iPhone",
+        "From: 127.0.0.1",
+        "Sign out everywhere",
+        &server.url(routes::ACCOUNT),
+    ] {
+        assert!(text.contains(part), "{part}:\n{text}");
+    }
+    assert!(!text.contains("Firefox"), "{text}");
+
+    // The laptop's page lists the iPhone too, with no app of its own.
+    let account = laptop.get(&server.url(routes::ACCOUNT)).await;
+    let other = between(&account.body, "<strong>Another browser</strong>", "</li>");
+    assert!(other.contains(">Safari on iPhone</span>"), "{other}");
+    assert!(!other.contains("Apps signed in through it"), "{other}");
+    assert!(mails.try_recv().is_err(), "one alert only");
+}
+
 crate::async_on_both_backends!(
+    the_account_page_shows_where_each_browser_signed_in_and_a_new_one_is_mailed,
     changing_the_password_needs_the_current_one_and_signs_other_browsers_out,
     removing_an_apps_access_ends_its_refresh_token_and_asks_consent_again,
     signing_out_everywhere_ends_the_other_browser_and_its_refresh_tokens,

@@ -463,6 +463,19 @@ impl Browser {
         }
     }
 
+    /// A browser that sends `user_agent` with every request.
+    pub fn with_user_agent(user_agent: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .user_agent(user_agent)
+                .build()
+                .expect("a browser"),
+        }
+    }
+
     async fn page(response: reqwest::Response) -> Page {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
