@@ -11,9 +11,9 @@ use std::sync::{Arc, RwLock};
 use usher_domain::ports::Ping;
 use usher_domain::{
     BackchannelStore, Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore,
-    FamilyStore, FormTokenStore, InteractionStore, Issuer, MailTokenStore, NonceStore,
-    PasskeyStore, RevocationStore, Session, SessionStore, StoreError, ThrottleStore, UnixTime,
-    User, UserId, UserStore,
+    FamilyStore, FormTokenStore, InteractionStore, InvitationStore, Issuer, MailTokenStore,
+    NonceStore, PasskeyStore, RevocationStore, Session, SessionStore, StoreError, ThrottleStore,
+    UnixTime, User, UserId, UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 
@@ -60,6 +60,8 @@ pub struct Settings {
     /// Back-channel logout delivery: retry delays, lease, batch, timeouts
     /// (`backchannel.rs`).
     pub backchannel: crate::backchannel::BackchannelSettings,
+    /// Who may create an account (`signup.rs`; off unless the operator says so).
+    pub signup: usher_domain::SignupMode,
 }
 
 /// The lifetimes of refresh-token families.
@@ -98,6 +100,7 @@ impl Settings {
             refresh: RefreshSettings::default(),
             metrics_on_main: false,
             backchannel: crate::backchannel::BackchannelSettings::default(),
+            signup: usher_domain::SignupMode::Off,
         }
     }
 
@@ -150,6 +153,8 @@ pub struct Stores {
     /// Back-channel logout: who got tokens through which session, and the queue of
     /// logouts to deliver (`backchannel.rs`).
     pub backchannel: Arc<dyn BackchannelStore>,
+    /// Invitations to sign up (`signup.rs`).
+    pub invitations: Arc<dyn InvitationStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -173,6 +178,7 @@ impl Stores {
             + FormTokenStore
             + MailTokenStore
             + BackchannelStore
+            + InvitationStore
             + Ping
             + FamilyStore
             + 'static,
@@ -192,6 +198,7 @@ impl Stores {
             forms: db.clone(),
             mail: db.clone(),
             backchannel: db.clone(),
+            invitations: db.clone(),
             families: db.clone(),
             database: db,
         }

@@ -8,8 +8,8 @@ use usher_domain::{StoreError, UnixTime};
 
 use crate::database::{Database, unavailable};
 use crate::schema::{
-    authorization_codes, code_tokens, form_tokens, interactions, login_failures, mail_tokens,
-    revoked_tokens, sessions, spent_nonces, webauthn_ceremonies,
+    authorization_codes, code_tokens, form_tokens, interactions, invitations, login_failures,
+    mail_tokens, revoked_tokens, sessions, spent_nonces, webauthn_ceremonies,
 };
 
 /// How long an expired authorization code is kept, so that a replay shortly after its
@@ -79,6 +79,9 @@ impl Database {
                         .execute(c)?;
                 deleted +=
                     diesel::delete(mail_tokens::table.filter(mail_tokens::expires_at.le(now)))
+                        .execute(c)?;
+                deleted +=
+                    diesel::delete(invitations::table.filter(invitations::expires_at.le(now)))
                         .execute(c)?;
                 deleted += diesel::delete(
                     login_failures::table

@@ -22,7 +22,7 @@ pub(crate) struct UserRow {
 }
 
 impl UserRow {
-    fn from_domain(user: &User) -> UserRow {
+    pub(crate) fn from_domain(user: &User) -> UserRow {
         UserRow {
             id: user.id.as_str().to_owned(),
             username: user.username.as_str().to_owned(),

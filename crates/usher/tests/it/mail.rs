@@ -19,14 +19,14 @@ const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// One mail the SMTP server took: envelope and data.
 #[derive(Debug)]
-struct Received {
-    from: String,
-    to: Vec<String>,
-    data: String,
+pub(crate) struct Received {
+    pub(crate) from: String,
+    pub(crate) to: Vec<String>,
+    pub(crate) data: String,
 }
 
 /// Starts the SMTP server on a free loopback port; returns its port and the mails.
-fn smtp_server() -> (u16, Receiver<Received>) {
+pub(crate) fn smtp_server() -> (u16, Receiver<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
@@ -102,7 +102,7 @@ fn converse(stream: TcpStream, tx: &mpsc::Sender<Received>) -> std::io::Result<(
 }
 
 /// Decodes quoted-printable soft line breaks and `=XX` escapes (enough for a link).
-fn unquote(data: &str) -> String {
+pub(crate) fn unquote(data: &str) -> String {
     let joined = data.replace("=\r\n", "").replace("=\n", "");
     let bytes = joined.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
