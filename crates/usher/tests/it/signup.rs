@@ -253,8 +253,8 @@ async fn with_sign_up_off_nothing_answers_and_nothing_is_offered() {
         "{}",
         refused.stderr()
     );
-    assert_eq!(sandbox.count("invitations"), 0);
     let server = sandbox.serve();
+    assert_eq!(sandbox.count("invitations"), 0);
     let base = server.url("");
     let browser = Browser::new();
     for url in [
@@ -289,7 +289,6 @@ async fn without_a_mail_server_an_invitation_needs_print_link() {
         "{}",
         refused.stderr()
     );
-    assert_eq!(sandbox.count("invitations"), 0);
     let made = sandbox.usher(
         &[
             "user",
@@ -308,6 +307,7 @@ async fn without_a_mail_server_an_invitation_needs_print_link() {
         out["link"].as_str().unwrap().contains("/signup?invite="),
         "{out}"
     );
+    // One: the refused command wrote nothing.
     assert_eq!(sandbox.count("invitations"), 1);
     let bad = sandbox.usher(
         &[
