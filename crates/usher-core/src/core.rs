@@ -11,9 +11,9 @@ use std::sync::{Arc, RwLock};
 use usher_domain::ports::Ping;
 use usher_domain::{
     BackchannelStore, Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore,
-    FamilyStore, FormTokenStore, InteractionStore, Issuer, KnownBrowserStore, MailTokenStore,
-    NonceStore, PasskeyStore, RevocationStore, Session, SessionStore, StoreError, ThrottleStore,
-    UnixTime, User, UserId, UserStore,
+    FamilyStore, FormTokenStore, InteractionStore, InvitationStore, Issuer, KnownBrowserStore,
+    MailTokenStore, NonceStore, PasskeyStore, RevocationStore, Session, SessionStore, StoreError,
+    ThrottleStore, UnixTime, User, UserId, UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 
@@ -60,6 +60,8 @@ pub struct Settings {
     /// Back-channel logout delivery: retry delays, lease, batch, timeouts
     /// (`backchannel.rs`).
     pub backchannel: crate::backchannel::BackchannelSettings,
+    /// Who may create an account (`signup.rs`; off unless the operator says so).
+    pub signup: usher_domain::SignupMode,
 }
 
 /// The lifetimes of refresh-token families.
@@ -98,6 +100,7 @@ impl Settings {
             refresh: RefreshSettings::default(),
             metrics_on_main: false,
             backchannel: crate::backchannel::BackchannelSettings::default(),
+            signup: usher_domain::SignupMode::Off,
         }
     }
 
@@ -152,6 +155,8 @@ pub struct Stores {
     pub backchannel: Arc<dyn BackchannelStore>,
     /// The browsers each person signed in from (`browsers.rs`).
     pub known_browsers: Arc<dyn KnownBrowserStore>,
+    /// Invitations to sign up (`signup.rs`).
+    pub invitations: Arc<dyn InvitationStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -176,6 +181,7 @@ impl Stores {
             + MailTokenStore
             + BackchannelStore
             + KnownBrowserStore
+            + InvitationStore
             + Ping
             + FamilyStore
             + 'static,
@@ -196,6 +202,7 @@ impl Stores {
             mail: db.clone(),
             backchannel: db.clone(),
             known_browsers: db.clone(),
+            invitations: db.clone(),
             families: db.clone(),
             database: db,
         }

@@ -38,6 +38,7 @@ mod redact;
 pub mod refresh_tokens;
 pub mod revocation;
 pub mod sign_in;
+pub mod signup;
 pub mod throttle;
 pub mod tokens;
 pub mod userinfo;

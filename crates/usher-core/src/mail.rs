@@ -28,7 +28,7 @@
 use std::sync::{Arc, Mutex};
 
 use usher_domain::{
-    Compose, Email, Letter, Mail, MailError, MailPurpose, MailToken, NewSignIn, Outbox, Password,
+    Compose, Email, Letter, Mail, MailError, MailPurpose, MailToken, NewSignIn, Outbox,
     RESET_LINK_TTL, Reservation, SecurityAlert, ThrottlePolicy, User, UserId, VERIFY_LINK_TTL,
 };
 
@@ -103,6 +103,16 @@ impl Compose for PlainCompose {
                 "Confirm your e-mail address",
                 format!("Confirm the address of {username}: {link}\n"),
             ),
+            Letter::Invitation { link, days, .. } => (
+                "You are invited to create an account",
+                format!("Create your account within {days} days: {link}\n"),
+            ),
+            Letter::SignupAttempt { forgot_page } => (
+                "Someone tried to create an account with your address",
+                format!(
+                    "An account already uses this address. Forgot your password? {forgot_page}\n"
+                ),
+            ),
             Letter::SecurityAlert {
                 username,
                 alert,
@@ -165,7 +175,8 @@ fn mail_policy() -> ThrottlePolicy {
     ThrottlePolicy::new(MAIL_REQUESTS_PER_WINDOW, MAIL_LOCK_SECONDS)
 }
 
-/// Counts one request against `key`; `Some(wait)` when the key is locked.
+/// Counts one request against `key` (the mail policy: [`MAIL_REQUESTS_PER_WINDOW`] in
+/// the throttle's window); `Some(wait)` when the key is locked.
 pub(crate) async fn count(core: &Core, key: String) -> Result<Option<i64>, Failure> {
     let now = core.now();
     let store = core.stores.throttle.clone();
@@ -284,7 +295,7 @@ pub(crate) fn link(core: &Core, path: &str, token: &str) -> String {
     format!("{}?token={token}", core.settings.issuer.endpoint(path))
 }
 
-fn well_formed(token: &str) -> bool {
+pub(crate) fn well_formed(token: &str) -> bool {
     token.len() == TOKEN_LEN
         && token
             .bytes()
@@ -376,14 +387,7 @@ pub async fn reset(
     {
         return Ok(ResetOutcome::Refused(refusal));
     }
-    let same = password.len() == confirm.len()
-        && openssl::memcmp::eq(password.as_bytes(), confirm.as_bytes());
-    let parsed = if same {
-        Password::parse(password).map_err(|e| e.to_string())
-    } else {
-        Err("The two passwords are not the same.".to_owned())
-    };
-    let password = match parsed {
+    let password = match crate::passwords::new_password(password, confirm) {
         Ok(p) => p,
         Err(message) => {
             return Ok(match reset_form(core, token).await? {

@@ -87,6 +87,18 @@ fn worker(queue: &Mutex<Receiver<Job>>) {
     }
 }
 
+/// The policy of a new password (a reset, a sign-up; as `usher user set-password`): the
+/// two fields the same (compared in constant time), then [`usher_domain::Password`]'s
+/// rules. `Err` is the sentence to show.
+pub fn new_password(password: String, confirm: &str) -> Result<usher_domain::Password, String> {
+    let same = password.len() == confirm.len()
+        && openssl::memcmp::eq(password.as_bytes(), confirm.as_bytes());
+    if !same {
+        return Err("The two passwords are not the same.".to_owned());
+    }
+    usher_domain::Password::parse(password).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

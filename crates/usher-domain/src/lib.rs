@@ -26,6 +26,7 @@ pub mod ports;
 pub mod rotation;
 pub mod scope;
 pub mod session;
+pub mod signup;
 pub mod throttle;
 pub mod time;
 pub mod user;
@@ -70,6 +71,9 @@ pub use scope::{Scope, ScopeError, ScopeSet};
 pub use session::{
     AuthorizationCode, CodeRedemption, FormToken, Interaction, InteractionStep, LoginFailures,
     Session,
+};
+pub use signup::{
+    INVITATION_TTL, Invitation, InvitationStore, MAX_INVITATION_TTL, Redemption, SignupMode,
 };
 pub use throttle::{Reservation, ThrottlePolicy};
 pub use time::UnixTime;

@@ -60,6 +60,17 @@ pub enum Letter {
     PasswordReset { username: String, link: String },
     /// "Confirm this address is yours": the link, and for whom.
     VerifyEmail { username: String, link: String },
+    /// "You are invited to create an account": the single-use sign-up link, the name the
+    /// operator gave (if any), and how many days the link works.
+    Invitation {
+        name: Option<String>,
+        link: String,
+        days: i64,
+    },
+    /// "Someone tried to create an account with your address": sent instead of saying on
+    /// the sign-up page that the address is taken. Carries no secret: the address of the
+    /// "Forgot your password?" page.
+    SignupAttempt { forgot_page: String },
     /// "Something happened to your account": what, for whom, and the account page's
     /// address (not secret) to look.
     SecurityAlert {
@@ -151,8 +162,10 @@ impl Letter {
     /// The secret link the letter carries, if any (an alert carries none).
     pub fn link(&self) -> Option<&str> {
         match self {
-            Letter::PasswordReset { link, .. } | Letter::VerifyEmail { link, .. } => Some(link),
-            Letter::SecurityAlert { .. } => None,
+            Letter::PasswordReset { link, .. }
+            | Letter::VerifyEmail { link, .. }
+            | Letter::Invitation { link, .. } => Some(link),
+            Letter::SecurityAlert { .. } | Letter::SignupAttempt { .. } => None,
         }
     }
 }
@@ -168,6 +181,11 @@ impl fmt::Debug for Letter {
                 .debug_struct("VerifyEmail")
                 .field("username", username)
                 .finish_non_exhaustive(),
+            Letter::Invitation { days, .. } => f
+                .debug_struct("Invitation")
+                .field("days", days)
+                .finish_non_exhaustive(),
+            Letter::SignupAttempt { .. } => f.debug_struct("SignupAttempt").finish(),
             Letter::SecurityAlert {
                 username, alert, ..
             } => f
@@ -219,6 +237,10 @@ pub enum MailError {
     /// The outbox's sender has stopped.
     #[error("the outbox is closed")]
     Closed,
+    /// The mail server did not take the mail (a sender that delivers at once: `usher
+    /// user invite`). The server's answer, never the mail.
+    #[error("the mail server did not take the mail: {0}")]
+    Delivery(String),
     /// A template failed to render.
     #[error("the mail could not be composed: {0}")]
     Compose(String),
@@ -297,6 +319,13 @@ mod tests {
             link: "https://x/?token=SECRET".into(),
         };
         assert!(!format!("{letter:?}").contains("SECRET"));
+        let invitation = Letter::Invitation {
+            name: None,
+            link: "https://x/signup?invite=SECRET".into(),
+            days: 7,
+        };
+        assert!(!format!("{invitation:?}").contains("SECRET"));
+        assert_eq!(invitation.link(), Some("https://x/signup?invite=SECRET"));
     }
 
     #[test]

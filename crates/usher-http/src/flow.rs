@@ -212,6 +212,7 @@ pub fn login_page(status: StatusCode, form: &LoginForm, error: Option<&str>) -> 
             username: &form.username,
             error,
             passkeys: form.passkeys,
+            signup: form.signup,
         },
     )
 }

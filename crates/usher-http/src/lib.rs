@@ -40,6 +40,7 @@ pub fn configure(state: web::Data<Core>) -> impl FnOnce(&mut web::ServiceConfig)
         if state.settings.metrics_on_main {
             cfg.service(endpoints::metrics::routes());
         }
+        cfg.service(endpoints::signup::routes(state.settings.signup));
         cfg.app_data(state)
             .service(endpoints::discovery::routes())
             .service(endpoints::jwks::routes())

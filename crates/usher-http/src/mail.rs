@@ -74,6 +74,34 @@ struct AlertHtml<'a> {
     sign_in: Option<SignInLines>,
 }
 
+#[derive(Template)]
+#[template(path = "mail/invitation.txt")]
+struct InvitationText<'a> {
+    name: Option<&'a str>,
+    link: &'a str,
+    days: i64,
+}
+
+#[derive(Template)]
+#[template(path = "mail/invitation.html")]
+struct InvitationHtml<'a> {
+    name: Option<&'a str>,
+    link: &'a str,
+    days: i64,
+}
+
+#[derive(Template)]
+#[template(path = "mail/signup_attempt.txt")]
+struct SignupAttemptText<'a> {
+    forgot_page: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/signup_attempt.html")]
+struct SignupAttemptHtml<'a> {
+    forgot_page: &'a str,
+}
+
 /// Renders letters with the templates in `templates/mail/`.
 pub struct Templates;
 
@@ -93,6 +121,19 @@ impl Compose for Templates {
                 "Confirm your e-mail address",
                 rendered(VerifyText { username, link }.render())?,
                 rendered(VerifyHtml { username, link }.render())?,
+            ),
+            Letter::Invitation { name, link, days } => {
+                let (name, days) = (name.as_deref(), *days);
+                (
+                    "You are invited to create an account",
+                    rendered(InvitationText { name, link, days }.render())?,
+                    rendered(InvitationHtml { name, link, days }.render())?,
+                )
+            }
+            Letter::SignupAttempt { forgot_page } => (
+                "Someone tried to create an account with your address",
+                rendered(SignupAttemptText { forgot_page }.render())?,
+                rendered(SignupAttemptHtml { forgot_page }.render())?,
             ),
             Letter::SecurityAlert {
                 username,
@@ -220,5 +261,36 @@ mod tests {
             assert!(body.contains("https://id.example/account"), "{body}");
         }
         assert!(!mail.html.contains("<img src=x>"), "{}", mail.html);
+    }
+
+    #[test]
+    fn an_invitation_carries_its_link_and_a_sign_up_attempt_carries_none() {
+        let letter = Letter::Invitation {
+            name: Some("<i>Ann</i>".into()),
+            link: "https://id.example/signup?invite=abc".into(),
+            days: 7,
+        };
+        let mail = Templates
+            .compose(&Email::parse("a@example.org").unwrap(), &letter)
+            .unwrap();
+        assert_eq!(mail.subject, "You are invited to create an account");
+        assert!(mail.text.contains("https://id.example/signup?invite=abc"));
+        assert!(mail.text.contains("within 7 days"));
+        assert!(mail.html.contains("invite"));
+        assert!(!mail.html.contains("<i>Ann</i>"));
+        assert_eq!(mail.redacted_text().matches("[link redacted]").count(), 1);
+        let attempt = Letter::SignupAttempt {
+            forgot_page: "https://id.example/password/forgot".into(),
+        };
+        let mail = Templates
+            .compose(&Email::parse("a@example.org").unwrap(), &attempt)
+            .unwrap();
+        assert_eq!(mail.link, None);
+        for body in [&mail.text, &mail.html] {
+            assert!(
+                body.contains("https://id.example/password/forgot"),
+                "{body}"
+            );
+        }
     }
 }

@@ -63,6 +63,8 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
     /// Offer "Sign in with a passkey" (a form the script shows where WebAuthn exists).
     pub passkeys: bool,
+    /// Offer "Create an account" (`signup = "open"`).
+    pub signup: bool,
 }
 
 /// Second-factor form: POST to [`crate::routes::SECOND_FACTOR`] with the [`FormState`]
@@ -290,6 +292,31 @@ pub struct PasswordResetPage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The sign-up form: POST [`crate::routes::SIGNUP`] with `csrf`, `invite` (when an
+/// invitation opened it), `username`, `email` (not when invited), `name`, `password`,
+/// `confirm`. `error_field` names the field `error` is about (`""` for none).
+#[derive(Debug, Clone, Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage<'a> {
+    pub csrf: &'a str,
+    pub invite: Option<&'a str>,
+    /// The invitation's address, shown fixed.
+    pub invited_email: Option<&'a str>,
+    pub username: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub error: Option<&'a str>,
+    pub error_field: &'a str,
+}
+
+/// After a sign-up: what happened, and where to sign in.
+#[derive(Debug, Clone, Template)]
+#[template(path = "signup_done.html")]
+pub struct SignupDonePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
 /// A plain message: something was done.
 #[derive(Debug, Clone, Template)]
 #[template(path = "notice.html")]
@@ -448,6 +475,7 @@ mod tests {
             username: "alice",
             error,
             passkeys: false,
+            signup: false,
         }
     }
 
@@ -551,6 +579,7 @@ mod tests {
             username: evil,
             error: Some(evil),
             passkeys: false,
+            signup: false,
         };
         let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
         assert!(!body.contains("<script"), "{body}");
@@ -578,6 +607,25 @@ mod tests {
         )
         .await;
         assert!(!body.contains("<script"), "{body}");
+    }
+
+    #[actix_web::test]
+    async fn the_login_page_offers_an_account_only_when_sign_up_is_open() {
+        let body = check_page(
+            login(StatusCode::OK, login_page("Photo App", None)),
+            StatusCode::OK,
+        )
+        .await;
+        assert!(!body.contains("Create an account"), "{body}");
+        let page = LoginPage {
+            signup: true,
+            ..login_page("Photo App", None)
+        };
+        let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
+        assert!(
+            body.contains(r#"<a href="/signup" id="create-account">Create an account</a>"#),
+            "{body}"
+        );
     }
 
     #[actix_web::test]

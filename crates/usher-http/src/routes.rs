@@ -67,6 +67,9 @@ pub const PASSWORD_FORGOT: &str = usher_core::mail::FORGOT_PATH;
 pub const PASSWORD_RESET: &str = usher_core::mail::RESET_PATH;
 /// A mailed address-verification link (GET, `?token=`).
 pub const VERIFY_EMAIL: &str = usher_core::mail::VERIFY_PATH;
+/// The sign-up page (GET the form, `?invite=` for an invitation; POST it). Answers 404
+/// unless `signup` is `open` or `invite`.
+pub const SIGNUP: &str = usher_core::signup::SIGNUP_PATH;
 
 #[cfg(test)]
 mod tests {

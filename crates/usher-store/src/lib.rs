@@ -29,6 +29,7 @@ mod factors;
 mod families;
 mod forms;
 mod interactions;
+mod invitations;
 mod keys;
 mod known_browsers;
 mod mail;

@@ -10,8 +10,8 @@ use usher_domain::{KNOWN_BROWSER_TTL, StoreError, UnixTime};
 use crate::connection::AnyConnection;
 use crate::database::{Database, unavailable};
 use crate::schema::{
-    authorization_codes, code_tokens, form_tokens, interactions, known_browsers, login_failures,
-    mail_tokens, revoked_tokens, sessions, spent_nonces, webauthn_ceremonies,
+    authorization_codes, code_tokens, form_tokens, interactions, invitations, known_browsers,
+    login_failures, mail_tokens, revoked_tokens, sessions, spent_nonces, webauthn_ceremonies,
 };
 
 /// $1 the cutoff of `created_at`, $2 now. A lineage is live while one of its sessions
@@ -111,6 +111,9 @@ impl Database {
                         .execute(c)?;
                 deleted +=
                     diesel::delete(mail_tokens::table.filter(mail_tokens::expires_at.le(now)))
+                        .execute(c)?;
+                deleted +=
+                    diesel::delete(invitations::table.filter(invitations::expires_at.le(now)))
                         .execute(c)?;
                 deleted += diesel::delete(
                     login_failures::table

@@ -255,6 +255,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    invitations (token_hash) {
+        token_hash -> Text,
+        email -> Text,
+        name -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     mail_tokens (token_hash) {
         token_hash -> Text,
         user_id -> Text,

@@ -39,7 +39,7 @@ fn address_json(address: Option<&Address>) -> Result<Option<String>, StoreError>
 }
 
 impl UserRow {
-    fn from_domain(user: &User) -> Result<UserRow, StoreError> {
+    pub(crate) fn from_domain(user: &User) -> Result<UserRow, StoreError> {
         Ok(UserRow {
             id: user.id.as_str().to_owned(),
             username: user.username.as_str().to_owned(),

@@ -2458,6 +2458,127 @@ mail_contract!(
     a_corrupt_address_is_reported_not_served,
 );
 
+mod invitation_cases {
+    use usher_domain::{Invitation, InvitationStore, PersonName, Redemption};
+
+    use super::*;
+
+    fn invitation(hash: &str, expires_at: i64) -> Invitation {
+        Invitation {
+            token_hash: hash.to_owned(),
+            email: Email::parse("newcomer@example.org").unwrap(),
+            name: Some(PersonName::parse("New Comer").unwrap()),
+            created_at: UnixTime(10),
+            expires_at: UnixTime(expires_at),
+        }
+    }
+
+    fn newcomer(id: &str, username: &str) -> User {
+        User {
+            name: None,
+            email: None,
+            email_verified: false,
+            ..bare_user(id, username, 20)
+        }
+    }
+
+    pub fn an_invitation_is_found_then_redeemed_once_into_a_verified_person(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        let inv = invitation("inv-1", 1000);
+        db.insert_invitation(&inv).unwrap();
+        assert!(matches!(
+            db.insert_invitation(&inv),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(db.find_invitation("inv-1"), Ok(Some(inv.clone())));
+        assert_eq!(db.find_invitation("never"), Ok(None));
+        let created = match db.redeem("inv-1", &newcomer("u1", "newcomer"), UnixTime(100)) {
+            Ok(Redemption::Created(u)) => u,
+            other => panic!("expected a person, got {other:?}"),
+        };
+        assert_eq!(created.email, Some(inv.email.clone()));
+        assert!(created.email_verified);
+        assert_eq!(created.name, inv.name);
+        assert_eq!(db.get_user(&uid("u1")), Ok(Some(created)));
+        assert_eq!(db.find_invitation("inv-1"), Ok(None));
+        assert_eq!(
+            db.redeem("inv-1", &newcomer("u2", "other"), UnixTime(100)),
+            Ok(Redemption::Invalid)
+        );
+        assert_eq!(db.get_user(&uid("u2")), Ok(None));
+        assert_eq!(t.count("invitations"), 0);
+    }
+
+    pub fn a_taken_username_keeps_the_invitation_and_an_expired_one_is_spent(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        db.insert_user(&user("u0", "alice", 1)).unwrap();
+        db.insert_invitation(&invitation("inv-1", 1000)).unwrap();
+        assert_eq!(
+            db.redeem("inv-1", &newcomer("u1", "alice"), UnixTime(100)),
+            Ok(Redemption::UsernameTaken)
+        );
+        assert_eq!(db.get_user(&uid("u1")), Ok(None));
+        assert!(db.find_invitation("inv-1").unwrap().is_some());
+        // Expired: spent, and nobody created.
+        assert_eq!(
+            db.redeem("inv-1", &newcomer("u1", "bob"), UnixTime(1000)),
+            Ok(Redemption::Invalid)
+        );
+        assert_eq!(db.get_user(&uid("u1")), Ok(None));
+        assert_eq!(t.count("invitations"), 0);
+        // Purged at expiry.
+        db.insert_invitation(&invitation("inv-2", 500)).unwrap();
+        db.insert_invitation(&invitation("inv-3", 5000)).unwrap();
+        db.purge_expired(UnixTime(500)).unwrap();
+        assert_eq!(db.find_invitation("inv-2"), Ok(None));
+        assert!(db.find_invitation("inv-3").unwrap().is_some());
+    }
+
+    pub fn twenty_racing_redeemers_of_one_invitation_create_one_person(t: &TestDb, db: &Database) {
+        db.insert_invitation(&invitation("inv-race", 1000)).unwrap();
+        let db2 = db.clone();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let won = race(20, move || {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let person = newcomer(&format!("u{i}"), &format!("racer{i}"));
+            matches!(
+                db2.redeem("inv-race", &person, UnixTime(100)).unwrap(),
+                Redemption::Created(_)
+            )
+        });
+        assert_eq!(won, 1);
+        assert_eq!(t.count("users"), 1);
+        assert_eq!(t.count("invitations"), 0);
+    }
+}
+
+macro_rules! invitation_contract {
+    ($($case:ident),* $(,)?) => {
+        mod invitations {
+            mod sqlite {
+                $( #[test] fn $case() {
+                    super::super::run("sqlite", super::super::invitation_cases::$case);
+                } )*
+            }
+            mod postgres {
+                $( #[test] fn $case() {
+                    super::super::run("postgres", super::super::invitation_cases::$case);
+                } )*
+            }
+        }
+    };
+}
+
+invitation_contract!(
+    an_invitation_is_found_then_redeemed_once_into_a_verified_person,
+    a_taken_username_keeps_the_invitation_and_an_expired_one_is_spent,
+    twenty_racing_redeemers_of_one_invitation_create_one_person,
+);
+
 // ---- Connecting: not per backend ------------------------------------------------------
 
 #[test]

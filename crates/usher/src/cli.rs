@@ -252,6 +252,10 @@ pub enum UserCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Invite someone to create an account (signup = "invite" or "open"): mails a
+    /// single-use link to ADDRESS that opens the sign-up form with the address fixed and
+    /// verified. Needs smtp_url, or --print-link to hand the link over yourself.
+    Invite(UserInvite),
     /// Set a new password, read from standard input. Ends the person's sessions and
     /// revokes their refresh-token families, as revoke-sessions does, unless
     /// --keep-sessions.
@@ -294,6 +298,27 @@ pub struct UserCreate {
     /// Read the password from standard input (required: it never goes on a command line).
     #[arg(long, required = true)]
     pub password_stdin: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct UserInvite {
+    /// The address to invite; it becomes the person's address, verified.
+    #[arg(long)]
+    pub email: String,
+    /// The person's display name (the `name` claim), prefilled in the form.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How long the link works: seconds, or a number with s, m, h or d (default 7d, at
+    /// most 90d).
+    #[arg(long, default_value = "7d")]
+    pub expires_in: String,
+    /// Also print the link (a bearer credential: whoever has it can create the
+    /// account). Without smtp_url this is the only way to hand it over, and the mail is
+    /// not sent.
+    #[arg(long)]
+    pub print_link: bool,
     #[command(flatten)]
     pub json: JsonFlag,
 }

@@ -32,22 +32,11 @@ pub fn outbox(
     issuer: &Issuer,
     dev_mail: bool,
 ) -> anyhow::Result<Arc<dyn Outbox>> {
-    match (&settings.smtp, &settings.from) {
-        (Some(url), Some(from)) => {
+    match smtp(settings, issuer)? {
+        Some((transport, from)) => {
             if dev_mail {
                 tracing::warn!("--dev-mail is ignored: smtp_url is set, mail goes there");
             }
-            let from: Mailbox = from
-                .parse()
-                .context("USHER_MAIL_FROM (mail_from): not an address")?;
-            let transport = SmtpTransport::from_url(url.expose())
-                .map_err(|_| anyhow::anyhow!("USHER_SMTP_URL (smtp_url): {url} is not usable"))?
-                .timeout(Some(SMTP_TIMEOUT))
-                .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
-                    hello_name(issuer),
-                ))
-                .build();
-            tracing::info!(smtp = %url, "mail goes to the SMTP server");
             Ok(Arc::new(SmtpOutbox::start(transport, from)?))
         }
         _ if dev_mail => {
@@ -57,6 +46,56 @@ pub fn outbox(
             Ok(Arc::new(StderrOutbox))
         }
         _ => Ok(Arc::new(LogOutbox)),
+    }
+}
+
+/// The SMTP transport and sender `settings` name, if `smtp_url` is set.
+fn smtp(
+    settings: &MailSettings,
+    issuer: &Issuer,
+) -> anyhow::Result<Option<(SmtpTransport, Mailbox)>> {
+    let (Some(url), Some(from)) = (&settings.smtp, &settings.from) else {
+        return Ok(None);
+    };
+    let from: Mailbox = from
+        .parse()
+        .context("USHER_MAIL_FROM (mail_from): not an address")?;
+    let transport = SmtpTransport::from_url(url.expose())
+        .map_err(|_| anyhow::anyhow!("USHER_SMTP_URL (smtp_url): {url} is not usable"))?
+        .timeout(Some(SMTP_TIMEOUT))
+        .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
+            hello_name(issuer),
+        ))
+        .build();
+    tracing::info!(smtp = %url, "mail goes to the SMTP server");
+    Ok(Some((transport, from)))
+}
+
+/// For a command that ends right after it mails (`usher user invite`): an outbox that
+/// hands each mail to the SMTP server before it returns, so the answer can say whether
+/// the server took it. `None` without `smtp_url`.
+pub fn direct_outbox(
+    settings: &MailSettings,
+    issuer: &Issuer,
+) -> anyhow::Result<Option<Arc<dyn Outbox>>> {
+    Ok(smtp(settings, issuer)?
+        .map(|(transport, from)| Arc::new(DirectOutbox { transport, from }) as Arc<dyn Outbox>))
+}
+
+/// Sends at once, on the caller's thread.
+struct DirectOutbox {
+    transport: SmtpTransport,
+    from: Mailbox,
+}
+
+impl Outbox for DirectOutbox {
+    fn send(&self, mail: Mail) -> Result<(), MailError> {
+        let message = message(&self.from, &mail).map_err(MailError::Compose)?;
+        self.transport
+            .send(&message)
+            .map(|_| ())
+            // lettre's errors name the server's reply, never the message.
+            .map_err(|e| MailError::Delivery(e.to_string()))
     }
 }
 

@@ -60,6 +60,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
     http.trusted_proxies = settings.trusted_proxies.clone();
     http.metrics_on_main = settings.metrics_on_main_listener;
     http.mfa = settings.mfa;
+    http.signup = settings.signup;
     http.backchannel = settings.backchannel.core();
     http.refresh = usher_core::RefreshSettings {
         absolute_ttl: settings.families.absolute_ttl,

@@ -23,6 +23,8 @@ pub enum FormPurpose {
     PasswordForgot,
     /// The new-password form a reset link opens (bound to the link, not a session).
     PasswordReset,
+    /// The sign-up form (bound to [`ANONYMOUS`], or to the invitation that opened it).
+    SignUp,
 }
 
 /// The binding of a form shown to nobody in particular (no session).
@@ -35,6 +37,7 @@ impl FormPurpose {
             FormPurpose::TotpConfirm => "totp_confirm",
             FormPurpose::PasswordForgot => "password_forgot",
             FormPurpose::PasswordReset => "password_reset",
+            FormPurpose::SignUp => "sign_up",
         }
     }
 }

@@ -253,6 +253,7 @@ pub async fn first_page(
             username: request.login_hint.clone().unwrap_or_default(),
             binding: Some(sealed.binding),
             passkeys: crate::passkeys::available(&core.settings),
+            signup: crate::signup::offered(&core.settings),
         }),
         // The later steps are never a first page: they follow a posted login form.
         InteractionStep::SecondFactor | InteractionStep::RecoveryCodes => {

@@ -118,6 +118,7 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
         username: typed.clone(),
         binding: None,
         passkeys: crate::passkeys::available(&core.settings),
+        signup: crate::signup::offered(&core.settings),
     };
     // Reserved before the form is spent and the password checked: a locked key refuses
     // the attempt unchecked, however many arrive at once (throttle.rs), and writes

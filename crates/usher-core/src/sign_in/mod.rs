@@ -189,6 +189,8 @@ pub struct LoginForm {
     pub binding: Option<String>,
     /// Offer "Sign in with a passkey" (the issuer allows WebAuthn: its host is a name).
     pub passkeys: bool,
+    /// Offer "Create an account" (`signup = "open"`: [`crate::signup::offered`]).
+    pub signup: bool,
 }
 
 /// The consent page to show. `Debug` shows neither the form's secrets nor the cookie.

@@ -63,6 +63,7 @@ pub async fn login(core: &Core, attempt: PasskeyAttempt<'_>, cookies: Cookies<'_
         username: String::new(),
         binding: None,
         passkeys: passkeys::available(&core.settings),
+        signup: crate::signup::offered(&core.settings),
     };
     let answered =
         passkeys::answer(core, attempt.ceremony, cookies.binding, attempt.credential).await;

@@ -909,6 +909,7 @@ fn debug_output_of_cookies_forms_and_outcomes_never_shows_a_secret() {
         username: "alice".to_owned(),
         binding: Some("the-binding-cookie".to_owned()),
         passkeys: true,
+        signup: false,
     };
     let consent_form = ConsentForm {
         client_name: "App".to_owned(),

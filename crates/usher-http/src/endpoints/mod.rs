@@ -22,5 +22,6 @@ pub mod recovery_codes;
 pub mod revoke;
 pub mod second_factor;
 pub mod second_factor_passkey;
+pub mod signup;
 pub mod token;
 pub mod userinfo;

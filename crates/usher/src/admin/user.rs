@@ -1,5 +1,5 @@
 //! `usher user create | list | show | delete | set-password | revoke-sessions |
-//! mfa-reset`. `show` also lists the person's second factors (docs/design/mfa.md)
+//! mfa-reset | invite`. `show` also lists the person's second factors (docs/design/mfa.md)
 //! without their secrets; `mfa-reset` removes them all and ends the person's sessions
 //! and refresh-token families, as `revoke-sessions` does.
 
@@ -10,7 +10,7 @@ use usher_domain::{
 };
 
 use super::{print_json, read_password_stdin, usage};
-use crate::cli::{UserCommand, UserCreate};
+use crate::cli::{UserCommand, UserCreate, UserInvite};
 use crate::clock;
 use crate::config::Settings;
 use crate::context::Context;
@@ -18,6 +18,7 @@ use crate::context::Context;
 pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Create(args) => create(settings, args),
+        UserCommand::Invite(args) => invite(settings, args),
         UserCommand::List(flag) => {
             let ctx = Context::open(settings)?;
             let users = ctx.db.list_users()?;
@@ -269,6 +270,104 @@ fn create(settings: Settings, args: UserCreate) -> anyhow::Result<()> {
         print_json(&describe(&user))
     } else {
         print_human(&user);
+        Ok(())
+    }
+}
+
+/// `--expires-in`: seconds, or a number with `s`, `m`, `h` or `d`.
+fn lifetime(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    let (digits, unit) = match raw.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&raw[..i], c),
+        _ => (raw, 's'),
+    };
+    let n: i64 = digits.parse().ok().filter(|n| *n > 0)?;
+    let unit = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
+/// `usher user invite`: an invitation, mailed through `smtp_url` (sent before the
+/// command ends, so a refusal is reported), and with `--print-link` printed. Without
+/// `smtp_url`, `--print-link` is required: an invitation nobody receives would be
+/// useless.
+fn invite(settings: Settings, args: UserInvite) -> anyhow::Result<()> {
+    use usher_core::signup::{Inviter, make_invitation};
+
+    let email = Email::parse(args.email.trim()).map_err(usage)?;
+    let name = args
+        .name
+        .as_deref()
+        .map(PersonName::parse)
+        .transpose()
+        .map_err(usage)?;
+    let ttl = lifetime(&args.expires_in)
+        .filter(|t| *t <= usher_domain::MAX_INVITATION_TTL)
+        .ok_or_else(|| usage("--expires-in: a duration such as 3600, 12h or 7d, at most 90d"))?;
+    if !settings.signup.invitations() {
+        return Err(usage(
+            "sign-up is off: set signup = \"invite\" (or \"open\") in the configuration, or USHER_SIGNUP, first",
+        ));
+    }
+    let outbox = crate::mail::direct_outbox(&settings.mail, &settings.issuer)?;
+    if outbox.is_none() && !args.print_link {
+        return Err(usage(
+            "no smtp_url: the invitation cannot be mailed; configure smtp_url and mail_from, or pass --print-link and hand the link over yourself",
+        ));
+    }
+    let ctx = Context::open(settings)?;
+    let mail = outbox.is_some();
+    let mailing = usher_core::mail::Mailing {
+        compose: std::sync::Arc::new(usher_http::mail::Templates),
+        outbox: outbox.unwrap_or_else(|| std::sync::Arc::new(crate::mail::LogOutbox)),
+    };
+    let inviter = Inviter {
+        mode: ctx.settings.signup,
+        issuer: &ctx.settings.issuer,
+        mail_store: &ctx.db,
+        invitations: &ctx.db,
+        mailing: &mailing,
+        now: clock::now(),
+    };
+    let made = make_invitation(&inviter, email, name, Some(ttl), mail).map_err(usage)?;
+    if mail && !made.mailed && !args.print_link {
+        anyhow::bail!(
+            "the mail server did not take the invitation to {} (see the log above); nobody has its link, so it is harmless: run the command again, or add --print-link",
+            made.email.as_str()
+        );
+    }
+    if args.json.json {
+        let mut out = json!({
+            "email": made.email.as_str(),
+            "expires_at": clock::rfc3339(made.expires_at),
+            "mailed": made.mailed,
+        });
+        if args.print_link {
+            out["link"] = Value::String(made.link.clone());
+        }
+        print_json(&out)
+    } else {
+        if made.mailed {
+            println!(
+                "invitation mailed to {}; it works once, until {}",
+                made.email.as_str(),
+                clock::rfc3339(made.expires_at)
+            );
+        } else {
+            println!(
+                "invitation for {} made, not mailed; it works once, until {}",
+                made.email.as_str(),
+                clock::rfc3339(made.expires_at)
+            );
+        }
+        if args.print_link {
+            println!("{}", made.link);
+        }
         Ok(())
     }
 }

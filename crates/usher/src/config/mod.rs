@@ -114,6 +114,8 @@ pub struct Settings {
     pub default_audience: Option<String>,
     /// Whether every sign-in needs a second factor (`mfa`).
     pub mfa: usher_domain::MfaPolicy,
+    /// Who may create an account on the sign-up page (`signup`: off, open, invite).
+    pub signup: usher_domain::SignupMode,
     /// Where mail to people goes (`smtp_url`, `mail_from`).
     pub mail: MailSettings,
     /// Back-channel logout delivery (`[backchannel]`).
@@ -287,6 +289,21 @@ mod tests {
         assert_eq!(s.keys.bits, 2048);
         assert_eq!(s.cache_ttl, 2);
         assert_eq!(load(&[("USHER_CACHE_TTL", "0")]).unwrap().cache_ttl, 0);
+    }
+
+    #[test]
+    fn signup_is_off_unless_set_to_open_or_invite() {
+        use usher_domain::SignupMode;
+        assert_eq!(load(&[]).unwrap().signup, SignupMode::Off);
+        assert_eq!(
+            load(&[("USHER_SIGNUP", "open")]).unwrap().signup,
+            SignupMode::Open
+        );
+        assert_eq!(
+            load(&[("USHER_SIGNUP", "invite")]).unwrap().signup,
+            SignupMode::Invite
+        );
+        refused(&[("USHER_SIGNUP", "yes")], "signup", "is not \"off\"");
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ),
     ("cache_ttl", "USHER_CACHE_TTL", "2"),
     ("mfa", "USHER_MFA", "optional"),
+    ("signup", "USHER_SIGNUP", "off"),
     (
         "smtp_url",
         "USHER_SMTP_URL",
@@ -148,6 +149,7 @@ pub(super) fn overlay_env(
             }
             "USHER_DEFAULT_AUDIENCE" => raw.default_audience = Some(value),
             "USHER_MFA" => raw.mfa = Some(value),
+            "USHER_SIGNUP" => raw.signup = Some(value),
             "USHER_SMTP_URL" => raw.smtp_url = Some(value),
             "USHER_MAIL_FROM" => raw.mail_from = Some(value),
             "USHER_CACHE_TTL" => raw.cache_ttl = Some(number("cache_ttl")?),

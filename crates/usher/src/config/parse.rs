@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use usher_domain::{Issuer, MfaPolicy};
+use usher_domain::{Issuer, MfaPolicy, SignupMode};
 use usher_store::SecretUrl;
 
 use super::defaults;
@@ -37,6 +37,7 @@ pub(super) struct RawSettings {
     pub(super) default_audience: Option<String>,
     pub(super) cache_ttl: Option<u64>,
     pub(super) mfa: Option<String>,
+    pub(super) signup: Option<String>,
     pub(super) smtp_url: Option<String>,
     pub(super) mail_from: Option<String>,
     #[serde(default)]
@@ -311,6 +312,15 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
             )
         })?,
     };
+    let signup = match raw.signup.as_deref().map(str::trim) {
+        None => defaults::SIGNUP,
+        Some(v) => SignupMode::parse(v).ok_or_else(|| {
+            err(
+                &name_of("signup"),
+                format!("{v:?} is not \"off\", \"open\" or \"invite\""),
+            )
+        })?,
+    };
     let redis_prefix = raw
         .redis_prefix
         .unwrap_or_else(|| defaults::REDIS_PREFIX.to_owned());
@@ -359,6 +369,7 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
         },
         default_audience,
         mfa,
+        signup,
         backchannel,
     })
 }

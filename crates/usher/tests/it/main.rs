@@ -34,5 +34,6 @@ mod serve;
 mod signin;
 mod signin_edges;
 mod signin_errors;
+mod signup;
 mod token_edges;
 mod tryout;

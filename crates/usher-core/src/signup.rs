@@ -1,0 +1,541 @@
+//! Self-service sign-up and invitations (issue 15; docs/design/accounts.md, "Sign-up and
+//! invitations"). Off unless the operator sets `signup = "open"` or `"invite"`
+//! ([`SignupMode`]); off, every answer here is [`SignupForm::NotFound`] /
+//! [`SignupOutcome::NotFound`].
+//!
+//! - **Invitations** ([`invite`], called by `usher user invite`, in `open` and `invite`
+//!   mode): a 256-bit token mailed as `ISSUER/signup?invite=T`; only SHA-256(T) is
+//!   stored, with the address, an optional name and an expiry. Opening the link shows the
+//!   form with the address fixed and spends nothing (mail scanners open links); posting
+//!   it spends the invitation and creates the person in one transaction
+//!   ([`usher_domain::InvitationStore::redeem`]): one person per link, however many posts
+//!   race. The address is verified: the link proved the mailbox.
+//! - **Open sign-up**: username, address, password (twice), name optional. A taken
+//!   username is said (the only way to pick another, as every peer does); a taken
+//!   ADDRESS is not: the answer is the same "check your mail", and the address gets a
+//!   mail saying someone tried (with the "Forgot your password?" page) instead of a new
+//!   account. A new person's address is unverified until the verification link
+//!   ([`crate::mail::send_verification`]) is used. The password is hashed whatever the
+//!   address, so the answer's time says little about it.
+//! - Every post takes a single-use form token first (bound to nobody, or to the
+//!   invitation), then counts against the client address with the throttle's atomic
+//!   reservation ([`crate::mail::count`], key `signup-ip:…`), before any lookup or hash.
+
+use usher_domain::{
+    Email, INVITATION_TTL, Invitation, Letter, MAX_INVITATION_TTL, PersonName, Redemption,
+    SignupMode, StoreError, User, UserError, UserId, Username,
+};
+
+use crate::Core;
+use crate::account::forms::{self, ANONYMOUS, FormPurpose, FormRefusal};
+use crate::client_address::ClientAddress;
+use crate::failure::{Failure, blocking};
+use crate::mail::{self, FORGOT_PATH};
+
+/// The sign-up page (the router serves it at the same constant).
+pub const SIGNUP_PATH: &str = "/signup";
+
+/// A new invitation, made by [`make_invitation`]: the link (to print with `--print-link`) and when
+/// it stops working. `Debug` does not show the link.
+pub struct NewInvitation {
+    pub link: String,
+    pub email: Email,
+    pub expires_at: usher_domain::UnixTime,
+    /// Whether the mail was queued.
+    pub mailed: bool,
+}
+
+impl std::fmt::Debug for NewInvitation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewInvitation")
+            .field("email", &self.email)
+            .field("expires_at", &self.expires_at)
+            .field("mailed", &self.mailed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an invitation was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InviteError {
+    #[error("sign-up is off (signup = \"off\"): set signup to \"invite\" or \"open\" first")]
+    SignupOff,
+    #[error("an invitation may work for 1 second to 90 days")]
+    BadLifetime,
+    #[error("{0} already has an account (username {1})")]
+    HasAccount(String, String),
+    #[error("{0}")]
+    Failure(String),
+}
+
+impl From<Failure> for InviteError {
+    fn from(f: Failure) -> InviteError {
+        InviteError::Failure(match f {
+            Failure::Unavailable => "the database could not be reached; try again".to_owned(),
+            Failure::Internal => "an internal error; see the log".to_owned(),
+        })
+    }
+}
+
+/// What making an invitation needs: it runs where there is no node (`usher user
+/// invite`), on blocking calls.
+pub struct Inviter<'a> {
+    pub mode: SignupMode,
+    pub issuer: &'a usher_domain::Issuer,
+    pub mail_store: &'a dyn usher_domain::MailTokenStore,
+    pub invitations: &'a dyn usher_domain::InvitationStore,
+    pub mailing: &'a crate::mail::Mailing,
+    pub now: usher_domain::UnixTime,
+}
+
+/// Makes an invitation for `email` (and `name`) that works for `ttl` seconds (default
+/// [`INVITATION_TTL`]) and, if `mail`, mails it. Refused when sign-up is off, and when a
+/// person already has the address (the operator may read that; nobody else is told).
+/// Blocking (store calls): the CLI calls it directly, a node through [`invite`].
+pub fn make_invitation(
+    inviter: &Inviter<'_>,
+    email: Email,
+    name: Option<PersonName>,
+    ttl: Option<i64>,
+    mail: bool,
+) -> Result<NewInvitation, InviteError> {
+    if !inviter.mode.invitations() {
+        return Err(InviteError::SignupOff);
+    }
+    let ttl = ttl.unwrap_or(INVITATION_TTL);
+    if !(1..=MAX_INVITATION_TTL).contains(&ttl) {
+        return Err(InviteError::BadLifetime);
+    }
+    let failed = |e: StoreError| InviteError::from(Failure::from(e));
+    let owners = inviter
+        .mail_store
+        .find_users_by_email(&email)
+        .map_err(failed)?;
+    if let Some(owner) = owners.first() {
+        return Err(InviteError::HasAccount(
+            email.as_str().to_owned(),
+            owner.username.as_str().to_owned(),
+        ));
+    }
+    let (token, token_hash) = crate::secret_pair()?;
+    let row = Invitation {
+        token_hash,
+        email: email.clone(),
+        name: name.clone(),
+        created_at: inviter.now,
+        expires_at: inviter.now.plus(ttl),
+    };
+    inviter
+        .invitations
+        .insert_invitation(&row)
+        .map_err(failed)?;
+    let link = format!("{}?invite={token}", inviter.issuer.endpoint(SIGNUP_PATH));
+    let mailed = mail && {
+        let letter = Letter::Invitation {
+            name: name.map(|n| n.as_str().to_owned()),
+            link: link.clone(),
+            days: (ttl + 86_399) / 86_400,
+        };
+        inviter.mailing.post(&email, &letter)
+    };
+    tracing::info!(
+        event = "invitation_created",
+        mailed,
+        "an invitation to sign up was made"
+    );
+    Ok(NewInvitation {
+        link,
+        email,
+        expires_at: row.expires_at,
+        mailed,
+    })
+}
+
+/// [`make_invitation`] on a node (tests; an admin API later), mailing it.
+pub async fn invite(
+    core: &Core,
+    email: Email,
+    name: Option<PersonName>,
+    ttl: Option<i64>,
+) -> Result<NewInvitation, InviteError> {
+    let (settings, stores, mailing, now) = (
+        core.settings.clone(),
+        core.stores.clone(),
+        core.mail.clone(),
+        core.now(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let inviter = Inviter {
+            mode: settings.signup,
+            issuer: &settings.issuer,
+            mail_store: stores.mail.as_ref(),
+            invitations: stores.invitations.as_ref(),
+            mailing: &mailing,
+            now,
+        };
+        make_invitation(&inviter, email, name, ttl, true)
+    })
+    .await
+    .map_err(|_| InviteError::from(Failure::Internal))?
+}
+
+/// Whether the sign-in page offers "Create an account": only in `open` mode (in
+/// `invite` mode the way in is the mailed link).
+pub fn offered(settings: &crate::Settings) -> bool {
+    settings.signup == SignupMode::Open
+}
+
+/// The binding of a form an invitation opened: the invitation it came from.
+fn invite_binding(token: &str) -> String {
+    format!("invite:{}", usher_keys::sha256_b64url(token))
+}
+
+/// The live invitation of `token` (nothing is spent).
+async fn live_invitation(core: &Core, token: &str) -> Result<Option<Invitation>, Failure> {
+    if !mail::well_formed(token) {
+        return Ok(None);
+    }
+    let hash = usher_keys::sha256_b64url(token);
+    let store = core.stores.invitations.clone();
+    let row = blocking(move || store.find_invitation(&hash)).await?;
+    let now = core.now();
+    Ok(row.filter(|r| r.expires_at > now))
+}
+
+/// The invitation a form shows: its token (carried in the form), the fixed address and
+/// the name the operator gave.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Invited {
+    pub token: String,
+    pub email: String,
+    pub name: Option<String>,
+}
+
+impl std::fmt::Debug for Invited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invited")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A sign-up form to render: its single-use CSRF token, and the invitation if one opened
+/// it. `Debug` does not show the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FormView {
+    pub form_token: String,
+    pub invited: Option<Invited>,
+}
+
+impl std::fmt::Debug for FormView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FormView")
+            .field("invited", &self.invited)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `GET /signup` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignupForm {
+    /// Sign-up is off: the page does not exist.
+    NotFound,
+    /// `invite` mode and no invitation: "sign-up is by invitation".
+    InvitationNeeded,
+    /// The invitation is unknown, used or expired.
+    InvitationInvalid,
+    Show(FormView),
+}
+
+/// The sign-up form: open (no invitation), or the one an invitation opens.
+pub async fn form(core: &Core, invite: Option<&str>) -> Result<SignupForm, Failure> {
+    let mode = core.settings.signup;
+    if mode == SignupMode::Off {
+        return Ok(SignupForm::NotFound);
+    }
+    let Some(token) = invite.filter(|t| !t.is_empty()) else {
+        if mode == SignupMode::Invite {
+            return Ok(SignupForm::InvitationNeeded);
+        }
+        let form_token = forms::issue_bound(core, ANONYMOUS, FormPurpose::SignUp).await?;
+        return Ok(SignupForm::Show(FormView {
+            form_token,
+            invited: None,
+        }));
+    };
+    let Some(invitation) = live_invitation(core, token).await? else {
+        return Ok(SignupForm::InvitationInvalid);
+    };
+    let form_token = forms::issue_bound(core, &invite_binding(token), FormPurpose::SignUp).await?;
+    Ok(SignupForm::Show(FormView {
+        form_token,
+        invited: Some(Invited {
+            token: token.to_owned(),
+            email: invitation.email.as_str().to_owned(),
+            name: invitation.name.map(|n| n.as_str().to_owned()),
+        }),
+    }))
+}
+
+/// What the sign-up form posted (as typed; parsed here). No `Debug`: it holds a password.
+pub struct SignupRequest<'a> {
+    pub form_token: Option<&'a str>,
+    /// The invitation's token, when an invitation opened the form.
+    pub invite: Option<&'a str>,
+    pub username: &'a str,
+    /// Ignored when an invitation opened the form (its address is the person's).
+    pub email: &'a str,
+    /// Optional: empty means none.
+    pub name: &'a str,
+    pub password: String,
+    pub confirm: &'a str,
+    pub address: &'a ClientAddress,
+}
+
+/// What is wrong with a posted form (shown beside the form, which is shown again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The username is taken (said: the person must pick another).
+    UsernameTaken,
+    /// Not a username, an address, a name, or an acceptable password: the sentence.
+    Username(String),
+    Email(String),
+    Name(String),
+    Password(String),
+}
+
+impl Problem {
+    /// The sentence to show.
+    pub fn message(&self) -> String {
+        match self {
+            Problem::UsernameTaken => "This username is taken. Please choose another.".to_owned(),
+            Problem::Username(m) | Problem::Email(m) | Problem::Name(m) | Problem::Password(m) => {
+                m.clone()
+            }
+        }
+    }
+
+    /// The field it is about: `username`, `email`, `name` or `password`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Problem::UsernameTaken | Problem::Username(_) => "username",
+            Problem::Email(_) => "email",
+            Problem::Name(_) => "name",
+            Problem::Password(_) => "password",
+        }
+    }
+}
+
+/// What posting the sign-up form did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignupOutcome {
+    /// Sign-up is off.
+    NotFound,
+    /// `invite` mode and no invitation posted.
+    InvitationNeeded,
+    /// The invitation is unknown, used or expired (nothing was created).
+    InvitationInvalid,
+    /// The form was not one Usher showed, or was used already.
+    Refused(FormRefusal),
+    /// Too many sign-ups from this client address: wait this many seconds.
+    Throttled { wait: i64 },
+    /// Show the form again (with a new token) and say what is wrong.
+    Again { problem: Problem, form: FormView },
+    /// Open sign-up: "check your mail" — whether an account was created, or the address
+    /// already had one (its owner was mailed instead). The same answer either way.
+    CheckMail,
+    /// An invitation was accepted: the person exists, address verified.
+    Created { username: String },
+}
+
+fn user_error(e: &UserError) -> String {
+    let mut s = e.to_string();
+    if let Some(first) = s.get(..1) {
+        let upper = first.to_uppercase();
+        s.replace_range(..1, &upper);
+    }
+    s.push('.');
+    s
+}
+
+/// Posting the sign-up form: the form's token, the fields, the throttle, then the
+/// account (see the module's documentation for the order and why).
+pub async fn sign_up(core: &Core, req: SignupRequest<'_>) -> Result<SignupOutcome, Failure> {
+    let mode = core.settings.signup;
+    if mode == SignupMode::Off {
+        return Ok(SignupOutcome::NotFound);
+    }
+    let invite = req.invite.filter(|t| !t.is_empty());
+    if invite.is_none() && mode == SignupMode::Invite {
+        return Ok(SignupOutcome::InvitationNeeded);
+    }
+    let binding = match invite {
+        Some(token) => {
+            if !mail::well_formed(token) {
+                return Ok(SignupOutcome::InvitationInvalid);
+            }
+            invite_binding(token)
+        }
+        None => ANONYMOUS.to_owned(),
+    };
+    if let Err(refusal) =
+        forms::take_bound(core, &binding, req.form_token, FormPurpose::SignUp).await?
+    {
+        return Ok(SignupOutcome::Refused(refusal));
+    }
+    // The form to show again (a new token: the posted one is spent).
+    let again = |problem: Problem| async move {
+        Ok::<_, Failure>(match form(core, invite).await? {
+            SignupForm::Show(form) => SignupOutcome::Again { problem, form },
+            SignupForm::NotFound => SignupOutcome::NotFound,
+            SignupForm::InvitationNeeded => SignupOutcome::InvitationNeeded,
+            SignupForm::InvitationInvalid => SignupOutcome::InvitationInvalid,
+        })
+    };
+    let username = match Username::parse(req.username.trim()) {
+        Ok(u) => u,
+        Err(e) => return again(Problem::Username(user_error(&e))).await,
+    };
+    let email = match invite {
+        Some(_) => None,
+        None => match Email::parse(req.email.trim()) {
+            Ok(e) => Some(e),
+            Err(_) => {
+                return again(Problem::Email(
+                    "Type an e-mail address, such as name@example.org.".to_owned(),
+                ))
+                .await;
+            }
+        },
+    };
+    let name = match req.name.trim() {
+        "" => None,
+        typed => match PersonName::parse(typed) {
+            Ok(n) => Some(n),
+            Err(e) => return again(Problem::Name(user_error(&e))).await,
+        },
+    };
+    let password = match crate::passwords::new_password(req.password, req.confirm) {
+        Ok(p) => p,
+        Err(m) => return again(Problem::Password(m)).await,
+    };
+    // Counted before any lookup or hash: a burst from one address is refused unchecked,
+    // however many arrive at once (the reservation is one statement).
+    if let Some(key) = req.address.throttle_key()
+        && let Some(wait) = mail::count(core, format!("signup-{key}")).await?
+    {
+        tracing::info!(
+            event = "signup_throttled",
+            "a sign-up was refused: too many from one address"
+        );
+        return Ok(SignupOutcome::Throttled { wait });
+    }
+    let users = core.stores.users.clone();
+    let wanted = username.clone();
+    if blocking(move || users.find_user(&wanted)).await?.is_some() {
+        return again(Problem::UsernameTaken).await;
+    }
+    let password_hash = core.passwords.hash_new(password).await?;
+    let id = UserId::parse(&uuid::Uuid::new_v4().to_string()).ok_or(Failure::Internal)?;
+    let person = User {
+        id,
+        username,
+        password_hash,
+        name,
+        email: email.clone(),
+        email_verified: false,
+        profile: usher_domain::ProfileClaims::default(),
+        created_at: core.now(),
+    };
+    match (invite, email) {
+        (Some(token), _) => accept_invitation(core, token, person, &again).await,
+        (None, Some(email)) => open(core, person, email, &again).await,
+        (None, None) => Err(Failure::Internal),
+    }
+}
+
+/// The invitation is spent and the person created in one transaction.
+async fn accept_invitation<F, Fut>(
+    core: &Core,
+    token: &str,
+    person: User,
+    again: &F,
+) -> Result<SignupOutcome, Failure>
+where
+    F: Fn(Problem) -> Fut,
+    Fut: std::future::Future<Output = Result<SignupOutcome, Failure>>,
+{
+    let hash = usher_keys::sha256_b64url(token);
+    let store = core.stores.invitations.clone();
+    let now = core.now();
+    let redeemed = blocking(move || store.redeem(&hash, &person, now)).await?;
+    match redeemed {
+        Redemption::Created(person) => {
+            tracing::info!(event = "signed_up", by = "invitation", sub = %person.id, "a person accepted an invitation");
+            Ok(SignupOutcome::Created {
+                username: person.username.as_str().to_owned(),
+            })
+        }
+        Redemption::UsernameTaken => again(Problem::UsernameTaken).await,
+        Redemption::Invalid => Ok(SignupOutcome::InvitationInvalid),
+    }
+}
+
+/// Open sign-up once the username is free and the password hashed: a new person with an
+/// unverified address and a verification mail, or — the address has an account — a mail
+/// to it and nothing else. The same answer either way.
+async fn open<F, Fut>(
+    core: &Core,
+    person: User,
+    email: Email,
+    again: &F,
+) -> Result<SignupOutcome, Failure>
+where
+    F: Fn(Problem) -> Fut,
+    Fut: std::future::Future<Output = Result<SignupOutcome, Failure>>,
+{
+    // At most a few sign-up mails per address in a window, whichever kind: sign-ups
+    // spread over many client addresses still cannot bomb one mailbox.
+    let lower = email.as_str().to_ascii_lowercase();
+    let mail_allowed = mail::count(core, format!("signup-mail:{lower}"))
+        .await?
+        .is_none();
+    let store = core.stores.mail.clone();
+    let wanted = email.clone();
+    let owners = blocking(move || store.find_users_by_email(&wanted)).await?;
+    if !owners.is_empty() {
+        if mail_allowed {
+            let letter = Letter::SignupAttempt {
+                forgot_page: core.settings.issuer.endpoint(FORGOT_PATH),
+            };
+            core.mail.post(&email, &letter);
+        }
+        tracing::info!(
+            event = "signup_address_taken",
+            mailed = mail_allowed,
+            "a sign-up named an address that has an account: no account created, the address was told"
+        );
+        return Ok(SignupOutcome::CheckMail);
+    }
+    let users = core.stores.users.clone();
+    let row = person.clone();
+    let inserted = blocking(move || match users.insert_user(&row) {
+        Ok(()) => Ok(true),
+        // The username was taken since it was looked up (a racing sign-up).
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    })
+    .await?;
+    if !inserted {
+        return again(Problem::UsernameTaken).await;
+    }
+    tracing::info!(event = "signed_up", by = "open", sub = %person.id, "a person created an account");
+    if mail_allowed {
+        mail::send_verification(core, &person).await?;
+    }
+    Ok(SignupOutcome::CheckMail)
+}
+
+#[cfg(test)]
+#[path = "signup_tests.rs"]
+mod tests;
