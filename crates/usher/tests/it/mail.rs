@@ -25,6 +25,19 @@ pub(crate) struct Received {
     pub(crate) data: String,
 }
 
+/// The next mail (within 30 s) that is not a new-browser alert: a test that signs one
+/// person in from several browsers gets those alerts too, in an order of their own.
+pub(crate) fn next_mail_but_browser_alerts(
+    mails: &Receiver<Received>,
+) -> Result<Received, mpsc::RecvTimeoutError> {
+    loop {
+        let mail = mails.recv_timeout(std::time::Duration::from_secs(30))?;
+        if !mail.data.contains("Subject: A new sign-in to your account") {
+            return Ok(mail);
+        }
+    }
+}
+
 /// Starts the SMTP server on a free loopback port; returns its port and the mails.
 pub(crate) fn smtp_server() -> (u16, Receiver<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
