@@ -5,8 +5,6 @@
 //! pressed; then the address switches, verified (`email_verified` follows), the old
 //! address is told, and the link works once.
 
-use std::time::Duration;
-
 use serde_json::Value;
 use usher_http::routes;
 

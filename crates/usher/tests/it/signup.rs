@@ -5,8 +5,6 @@
 //! address is unverified until the mailed link is used, and a taken address gets the
 //! same answer, a mail to its owner and no account. Off: no route, no link, no invite.
 
-use std::time::Duration;
-
 use usher_http::routes;
 
 use crate::helpers::{Backend, Browser, Sandbox};
