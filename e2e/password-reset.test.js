@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 
 import { startRelyingParty } from './lib/rp.js';
+import { linkIn, startSmtp } from './lib/smtp.js';
 import { startUsher } from './lib/usher.js';
 
 const require = createRequire(import.meta.url);
@@ -22,62 +22,6 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
 
-// A minimal SMTP server (RFC 5321): every message's DATA is pushed to `mails`.
-const mails = [];
-const waiting = [];
-function startSmtp() {
-  const server = createServer((socket) => {
-    let buffer = '';
-    let inData = false;
-    let data = '';
-    const say = (line) => socket.write(`${line}\r\n`);
-    say('220 e2e-smtp ESMTP');
-    socket.on('data', (chunk) => {
-      buffer += chunk.toString('utf8');
-      let eol;
-      while ((eol = buffer.indexOf('\r\n')) >= 0) {
-        const line = buffer.slice(0, eol);
-        buffer = buffer.slice(eol + 2);
-        if (inData) {
-          if (line === '.') {
-            inData = false;
-            mails.push(data);
-            waiting.splice(0).forEach((wake) => wake());
-            data = '';
-            say('250 OK queued');
-          } else {
-            data += `${line.startsWith('.') ? line.slice(1) : line}\n`;
-          }
-          continue;
-        }
-        const command = line.toUpperCase();
-        if (command.startsWith('EHLO')) { say('250-e2e-smtp'); say('250 8BITMIME'); }
-        else if (command === 'DATA') { inData = true; say('354 go ahead'); }
-        else if (command === 'QUIT') { say('221 bye'); socket.end(); }
-        else say('250 OK');
-      }
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
-async function nextMail(timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (mails.length === 0) {
-    const left = deadline - Date.now();
-    assert.ok(left > 0, 'no mail arrived');
-    await new Promise((wake) => { waiting.push(wake); setTimeout(wake, left); });
-  }
-  return mails.shift();
-}
-
-function linkIn(mail) {
-  const text = mail.replace(/=\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
-  const found = text.match(/https?:\/\/[^\s"<>]+\/password\/reset\?token=[A-Za-z0-9_-]+/);
-  assert.ok(found, `no reset link in the mail:\n${text}`);
-  return found[0];
-}
-
 let smtp;
 let usher;
 let rp;
@@ -86,7 +30,7 @@ let browser;
 before(async () => {
   smtp = await startSmtp();
   usher = await startUsher({
-    USHER_SMTP_URL: `smtp://127.0.0.1:${smtp.address().port}`,
+    USHER_SMTP_URL: smtp.url,
     USHER_MAIL_FROM: 'Usher <no-reply@usher.test>',
   });
   const client = usher.cli(['client', 'create', '--json', '--name', 'Shop', '--redirect-uri', 'http://127.0.0.1/callback',
@@ -138,13 +82,13 @@ describe('a forgotten password, reset by mail in a browser', () => {
     await audit(page, 'forgot-sent');
     const known = await askForLink(page, 'alice@example.com');
     assert.equal(unknown, known);
-    const mail = await nextMail();
+    const mail = await smtp.next();
     assert.match(mail, /To: <?alice@example\.com>?/i);
     await new Promise((wake) => setTimeout(wake, 500));
-    assert.equal(mails.length, 0, 'one mail only: none for the unknown address');
+    assert.equal(smtp.pending, 0, 'one mail only: none for the unknown address');
     await context.close();
     // Keep the link for the next test.
-    globalThis.resetLink = linkIn(mail);
+    globalThis.resetLink = linkIn(mail, '/password/reset?token=');
   });
 
   test('the mailed link sets a new password once; the old one fails, the new one works', async () => {

@@ -168,6 +168,15 @@ impl ClientAddress {
             ClientAddress::BehindUntrustedProxy | ClientAddress::Unknown => None,
         }
     }
+
+    /// [`Self::throttle_key`], or one key shared by every request whose address is not
+    /// known (`ip:unknown`): for limits with no other backstop (sign-up), an unknown
+    /// address must not mean no limit. Behind a proxy nobody configured, all such
+    /// requests share one budget until `trusted_proxies` is set.
+    pub fn throttle_key_or_shared(&self) -> String {
+        self.throttle_key()
+            .unwrap_or_else(|| "ip:unknown".to_owned())
+    }
 }
 
 /// The client address of a request that came from `peer` with these `Forwarded` and

@@ -60,11 +60,24 @@ pub async fn end_person(core: &Core, user: &UserId, why: Why) -> Result<Ended, F
         let owner = user.clone();
         blocking(move || interactions.spend_user_interactions(&owner)).await?;
     }
-    // A reset link mailed earlier could undo this (whoever had the mailbox then).
+    // A reset link mailed earlier could undo this (whoever had the mailbox then), and
+    // so could a pending address change an intruder asked for while signed in.
     let mail = core.stores.mail.clone();
     let owner = user.clone();
-    blocking(move || mail.delete_mail_tokens(&owner, usher_domain::MailPurpose::PasswordReset))
-        .await?;
+    blocking(move || {
+        usher_domain::MailPurpose::TAKEOVER
+            .into_iter()
+            .try_for_each(|purpose| mail.delete_mail_tokens(&owner, purpose).map(|_| ()))
+    })
+    .await?;
+    // After a reset or "sign out everywhere" the person suspects someone else: every
+    // browser is new again, so whoever signs in next, from wherever, is mailed about
+    // (the intruder's browser included). Not for a new factor: nothing was suspected.
+    if matches!(why, Why::PasswordReset | Why::SignOutEverywhere) {
+        let browsers = core.stores.known_browsers.clone();
+        let owner = user.clone();
+        blocking(move || browsers.forget_browsers(&owner)).await?;
+    }
     let sessions = core.stores.sessions.clone();
     let owner = user.clone();
     let ended = blocking(move || sessions.delete_user_sessions(&owner)).await?;

@@ -318,8 +318,19 @@ async fn live_link(
     Ok(row.filter(|r| r.purpose == purpose && r.expires_at > now))
 }
 
+/// Whether the address a reset link was mailed to is still `person`'s verified one: a
+/// link mailed to an address the person has since left (one stored just as a change
+/// was confirmed) must not work for whoever holds the old mailbox.
+fn still_their_address(person: &User, row: &MailToken) -> bool {
+    person.email_verified
+        && person
+            .email
+            .as_ref()
+            .is_some_and(|e| e.as_str().eq_ignore_ascii_case(row.email.as_str()))
+}
+
 /// The binding of a reset page's form: the link it came from.
-fn reset_binding(token: &str) -> String {
+pub(crate) fn reset_binding(token: &str) -> String {
     format!("reset:{}", usher_keys::sha256_b64url(token))
 }
 
@@ -342,7 +353,10 @@ pub async fn reset_form(core: &Core, token: &str) -> Result<ResetForm, Failure> 
     };
     let store = core.stores.users.clone();
     let id = row.user_id.clone();
-    let Some(person) = blocking(move || store.get_user(&id)).await? else {
+    let Some(person) = blocking(move || store.get_user(&id))
+        .await?
+        .filter(|p| still_their_address(p, &row))
+    else {
         return Ok(ResetForm::Invalid);
     };
     let form_token = forms::issue_sealed(core, &reset_binding(token), FormPurpose::PasswordReset)?;
@@ -413,7 +427,10 @@ pub async fn reset(
     }
     let users = core.stores.users.clone();
     let id = row.user_id.clone();
-    let Some(person) = blocking(move || users.get_user(&id)).await? else {
+    let Some(person) = blocking(move || users.get_user(&id))
+        .await?
+        .filter(|p| still_their_address(p, &row))
+    else {
         return Ok(ResetOutcome::Invalid);
     };
     let password_hash = core.passwords.hash_new(password).await?;
@@ -512,13 +529,17 @@ fn post_alert(
 }
 
 /// Mails a verification link to `person`'s address, if it has one that is not verified
-/// yet (the account page calls this when an address is added or changed). Throttled per
-/// account. Returns whether a mail was queued.
+/// yet (the account page calls this when an address is added or changed; sign-up for a
+/// new account). Throttled per account and per address mailed ([`address_key`]): many
+/// accounts naming one address cannot flood its mailbox. Returns whether a mail was
+/// queued.
 pub async fn send_verification(core: &Core, person: &User) -> Result<bool, Failure> {
     let Some(address) = person.email.clone().filter(|_| !person.email_verified) else {
         return Ok(false);
     };
-    if count(core, verify_person_key(&person.id)).await?.is_some() {
+    if count(core, verify_person_key(&person.id)).await?.is_some()
+        || count(core, address_key(&address)).await?.is_some()
+    {
         tracing::info!(event = "verify_throttled", sub = %person.id, "a verification mail was throttled");
         return Ok(false);
     }
@@ -535,6 +556,29 @@ pub(crate) fn verify_person_key(user: &UserId) -> String {
     format!("verify-user:{user}")
 }
 
+/// The throttle key of every mail to an address nobody has proven yet (a verification
+/// link, an address change's link, sign-up's "someone tried"): one budget per mailbox,
+/// however many accounts or client addresses ask. Reset links (to verified addresses
+/// only) have their own (`reset-mail:`), so this one cannot be used up to keep a person
+/// from their reset link.
+pub(crate) fn address_key(email: &Email) -> String {
+    format!("verify-mail:{}", email.as_str().to_ascii_lowercase())
+}
+
+/// Whether a person other than `except` has `email` as their verified address: an
+/// address is confirmed for one account only, so apps that trust `email_verified` never
+/// see two people with one verified address through Usher's own flows.
+pub(crate) async fn verified_elsewhere(
+    core: &Core,
+    email: &Email,
+    except: &UserId,
+) -> Result<bool, Failure> {
+    let store = core.stores.mail.clone();
+    let wanted = email.clone();
+    let owners = blocking(move || store.find_users_by_email(&wanted)).await?;
+    Ok(owners.iter().any(|o| o.email_verified && &o.id != except))
+}
+
 /// What opening a verification link did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verified {
@@ -545,6 +589,9 @@ pub enum Verified {
     Changed,
     /// The link was for an address the person no longer has.
     AddressChanged,
+    /// Another account has this address, verified: nothing changed (only the
+    /// mailbox's owner, who opened the link, learns it).
+    TakenElsewhere,
     /// Unknown, used or expired.
     Invalid,
 }
@@ -570,6 +617,10 @@ pub async fn verify_email(core: &Core, token: &str) -> Result<Verified, Failure>
             return crate::account::profile::apply_email_change(core, &row).await;
         }
         MailPurpose::PasswordReset => return Ok(Verified::Invalid),
+    }
+    if verified_elsewhere(core, &row.email, &row.user_id).await? {
+        tracing::info!(event = "email_not_verified", sub = %row.user_id, "a verification link named an address another account has verified");
+        return Ok(Verified::TakenElsewhere);
     }
     let store = core.stores.mail.clone();
     let (id, email) = (row.user_id.clone(), row.email.clone());

@@ -11,12 +11,13 @@
 //!   ([`usher_domain::InvitationStore::redeem`]): one person per link, however many posts
 //!   race. The address is verified: the link proved the mailbox.
 //! - **Open sign-up**: username, address, password (twice), name optional. A taken
-//!   username is said (the only way to pick another, as every peer does); a taken
-//!   ADDRESS is not: the answer is the same "check your mail", and the address gets a
-//!   mail saying someone tried (with the "Forgot your password?" page) instead of a new
-//!   account. A new person's address is unverified until the verification link
-//!   ([`crate::mail::send_verification`]) is used. The password is hashed whatever the
-//!   address, so the answer's time says little about it.
+//!   username is said (the only way to pick another, as every peer does); whether the
+//!   ADDRESS has an account is not: the person is created either way, with the address
+//!   unverified, and the answer is the same "check your mail". A free address gets a
+//!   verification link ([`crate::mail::send_verification`]); an address another account
+//!   has verified gets a mail saying someone tried (with the "Forgot your password?"
+//!   page), and can never be confirmed for the new account. Mail to one address is
+//!   limited however many accounts or client addresses ask ([`crate::mail::address_key`]).
 //! - Every post takes a single-use form token first (bound to nobody, or to the
 //!   invitation), then counts against the client address with the throttle's atomic
 //!   reservation ([`crate::mail::count`], key `signup-ip:…`), before any lookup or hash.
@@ -257,7 +258,7 @@ pub async fn form(core: &Core, invite: Option<&str>) -> Result<SignupForm, Failu
         if mode == SignupMode::Invite {
             return Ok(SignupForm::InvitationNeeded);
         }
-        let form_token = forms::issue_bound(core, ANONYMOUS, FormPurpose::SignUp).await?;
+        let form_token = forms::issue_sealed(core, ANONYMOUS, FormPurpose::SignUp)?;
         return Ok(SignupForm::Show(FormView {
             form_token,
             invited: None,
@@ -266,7 +267,7 @@ pub async fn form(core: &Core, invite: Option<&str>) -> Result<SignupForm, Failu
     let Some(invitation) = live_invitation(core, token).await? else {
         return Ok(SignupForm::InvitationInvalid);
     };
-    let form_token = forms::issue_bound(core, &invite_binding(token), FormPurpose::SignUp).await?;
+    let form_token = forms::issue_sealed(core, &invite_binding(token), FormPurpose::SignUp)?;
     Ok(SignupForm::Show(FormView {
         form_token,
         invited: Some(Invited {
@@ -341,8 +342,9 @@ pub enum SignupOutcome {
     Throttled { wait: i64 },
     /// Show the form again (with a new token) and say what is wrong.
     Again { problem: Problem, form: FormView },
-    /// Open sign-up: "check your mail" — whether an account was created, or the address
-    /// already had one (its owner was mailed instead). The same answer either way.
+    /// Open sign-up: the account was created, address unverified; "check your mail" —
+    /// for a verification link, or, if another account has the address verified, for a
+    /// mail saying someone tried. The same answer either way.
     CheckMail,
     /// An invitation was accepted: the person exists, address verified.
     Created { username: String },
@@ -379,7 +381,7 @@ pub async fn sign_up(core: &Core, req: SignupRequest<'_>) -> Result<SignupOutcom
         None => ANONYMOUS.to_owned(),
     };
     if let Err(refusal) =
-        forms::take_bound(core, &binding, req.form_token, FormPurpose::SignUp).await?
+        forms::take_sealed(core, &binding, req.form_token, FormPurpose::SignUp).await?
     {
         return Ok(SignupOutcome::Refused(refusal));
     }
@@ -392,7 +394,7 @@ pub async fn sign_up(core: &Core, req: SignupRequest<'_>) -> Result<SignupOutcom
             SignupForm::InvitationInvalid => SignupOutcome::InvitationInvalid,
         })
     };
-    let username = match Username::parse(req.username.trim()) {
+    let username = match Username::parse_self_chosen(req.username.trim()) {
         Ok(u) => u,
         Err(e) => return again(Problem::Username(user_error(&e))).await,
     };
@@ -421,9 +423,10 @@ pub async fn sign_up(core: &Core, req: SignupRequest<'_>) -> Result<SignupOutcom
     };
     // Counted before any lookup or hash: a burst from one address is refused unchecked,
     // however many arrive at once (the reservation is one statement).
-    if let Some(key) = req.address.throttle_key()
-        && let Some(wait) = mail::count(core, format!("signup-{key}")).await?
-    {
+    // An unknown client address (a proxy nobody configured) shares one budget: sign-up
+    // has no per-account limit to fall back on.
+    let key = req.address.throttle_key_or_shared();
+    if let Some(wait) = mail::count(core, format!("signup-{key}")).await? {
         tracing::info!(
             event = "signup_throttled",
             "a sign-up was refused: too many from one address"
@@ -481,9 +484,15 @@ where
     }
 }
 
-/// Open sign-up once the username is free and the password hashed: a new person with an
-/// unverified address and a verification mail, or — the address has an account — a mail
-/// to it and nothing else. The same answer either way.
+/// Open sign-up once the username is free and the password hashed: the person is
+/// created with the address unverified, whoever has the address. If another account has
+/// it verified, that address gets "someone tried to create an account with your
+/// address" instead of a verification link (which could never succeed:
+/// [`mail::verified_elsewhere`]); otherwise a verification link. Both kinds count
+/// against the address's one mail budget ([`mail::address_key`]). Creating the account
+/// either way is what keeps the address secret: the new username and password work the
+/// same, the page is the same, and a second sign-up with the same username says "taken"
+/// in both cases.
 async fn open<F, Fut>(
     core: &Core,
     person: User,
@@ -494,29 +503,6 @@ where
     F: Fn(Problem) -> Fut,
     Fut: std::future::Future<Output = Result<SignupOutcome, Failure>>,
 {
-    // At most a few sign-up mails per address in a window, whichever kind: sign-ups
-    // spread over many client addresses still cannot bomb one mailbox.
-    let lower = email.as_str().to_ascii_lowercase();
-    let mail_allowed = mail::count(core, format!("signup-mail:{lower}"))
-        .await?
-        .is_none();
-    let store = core.stores.mail.clone();
-    let wanted = email.clone();
-    let owners = blocking(move || store.find_users_by_email(&wanted)).await?;
-    if !owners.is_empty() {
-        if mail_allowed {
-            let letter = Letter::SignupAttempt {
-                forgot_page: core.settings.issuer.endpoint(FORGOT_PATH),
-            };
-            core.mail.post(&email, &letter);
-        }
-        tracing::info!(
-            event = "signup_address_taken",
-            mailed = mail_allowed,
-            "a sign-up named an address that has an account: no account created, the address was told"
-        );
-        return Ok(SignupOutcome::CheckMail);
-    }
     let users = core.stores.users.clone();
     let row = person.clone();
     let inserted = blocking(move || match users.insert_user(&row) {
@@ -530,7 +516,23 @@ where
         return again(Problem::UsernameTaken).await;
     }
     tracing::info!(event = "signed_up", by = "open", sub = %person.id, "a person created an account");
-    if mail_allowed {
+    if mail::verified_elsewhere(core, &email, &person.id).await? {
+        let mailed = mail::count(core, mail::address_key(&email))
+            .await?
+            .is_none()
+            && core.mail.post(
+                &email,
+                &Letter::SignupAttempt {
+                    forgot_page: core.settings.issuer.endpoint(FORGOT_PATH),
+                },
+            );
+        tracing::info!(
+            event = "signup_address_taken",
+            mailed,
+            sub = %person.id,
+            "a sign-up named an address another account has verified: it stays unverified here, and the address was told"
+        );
+    } else {
         mail::send_verification(core, &person).await?;
     }
     Ok(SignupOutcome::CheckMail)

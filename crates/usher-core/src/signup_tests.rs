@@ -153,15 +153,28 @@ async fn open_sign_up_refuses_a_taken_username_but_never_says_an_address_is_take
         }
         other => panic!("{other:?}"),
     }
-    // A taken address: the same answer as a free one, no account, a mail to the owner.
+    // A taken address: the same answer as a free one, an account with the address
+    // unverified (so that the username cannot tell the two apart), a mail to the owner.
     let (token, _) = filled(core, None).await;
     let taken = post(core, &token, None, "mallory", "Alice@Example.org", &here()).await;
     let (token, _) = filled(core, None).await;
     let free = post(core, &token, None, "carol", "carol@example.org", &here()).await;
     assert_eq!(taken, free);
     assert_eq!(taken, SignupOutcome::CheckMail);
-    assert!(stored(&node, "mallory").is_none());
+    let mallory = stored(&node, "mallory").expect("created, as for a free address");
+    assert!(!mallory.email_verified);
     assert!(stored(&node, "carol").is_some());
+    // The probe "sign up again with the same username" says taken in both cases.
+    for name in ["mallory", "carol"] {
+        let (token, _) = filled(core, None).await;
+        assert!(matches!(
+            post(core, &token, None, name, "other@example.org", &here()).await,
+            SignupOutcome::Again {
+                problem: Problem::UsernameTaken,
+                ..
+            }
+        ));
+    }
     let sent = mails(&recorder);
     assert_eq!(sent.len(), 2);
     let to_alice = &sent[0];
@@ -177,6 +190,49 @@ async fn open_sign_up_refuses_a_taken_username_but_never_says_an_address_is_take
             .contains("https://usher.example/password/forgot")
     );
     assert!(!to_alice.text.contains("mallory"));
+    // Mallory's account can never get Alice's address verified: a verification link
+    // for it (from the account page) is refused when used.
+    let mallory = stored(&node, "mallory").unwrap();
+    assert!(
+        crate::mail::send_verification(core, &mallory)
+            .await
+            .unwrap()
+    );
+    let link = mails(&recorder).last().unwrap().link.clone().unwrap();
+    let t = link.split_once("?token=").unwrap().1;
+    assert_eq!(
+        crate::mail::verify_email(core, t).await,
+        Ok(crate::mail::Verified::TakenElsewhere)
+    );
+    assert!(!stored(&node, "mallory").unwrap().email_verified);
+}
+
+/// An address someone registered first, unverified, does not keep its owner out: the
+/// owner's own sign-up gets a verification link too, and whoever confirms first has it.
+#[tokio::test]
+async fn an_unverified_squatter_does_not_keep_the_owner_out() {
+    let (node, recorder) = node(SignupMode::Open);
+    let core = &node.core;
+    let (token, _) = filled(core, None).await;
+    post(core, &token, None, "squatter", "owner@example.org", &here()).await;
+    let (token, _) = filled(core, None).await;
+    post(core, &token, None, "owner", "owner@example.org", &here()).await;
+    let sent = mails(&recorder);
+    assert_eq!(sent.len(), 2, "two verification links");
+    let token_of = |i: usize| {
+        let link = sent[i].link.clone().unwrap();
+        link.split_once("?token=").unwrap().1.to_owned()
+    };
+    assert_eq!(
+        crate::mail::verify_email(core, &token_of(1)).await,
+        Ok(crate::mail::Verified::Verified)
+    );
+    assert!(stored(&node, "owner").unwrap().email_verified);
+    assert_eq!(
+        crate::mail::verify_email(core, &token_of(0)).await,
+        Ok(crate::mail::Verified::TakenElsewhere)
+    );
+    assert!(!stored(&node, "squatter").unwrap().email_verified);
 }
 
 #[tokio::test]
@@ -220,9 +276,7 @@ async fn invite_mode_needs_an_invitation_and_creates_the_person_verified() {
     assert_eq!(invited.email, "Newcomer@example.org");
     assert_eq!(invited.name.as_deref(), Some("New Comer"));
     // The form is bound to its invitation: an open form's token does not pass.
-    let forged = crate::account::forms::issue_bound(core, ANONYMOUS, FormPurpose::SignUp)
-        .await
-        .unwrap();
+    let forged = crate::account::forms::issue_sealed(core, ANONYMOUS, FormPurpose::SignUp).unwrap();
     assert_eq!(
         post(core, &forged, Some(&token), "newcomer", "", &here()).await,
         SignupOutcome::Refused(FormRefusal::OtherSession)
@@ -276,8 +330,7 @@ async fn an_expired_invitation_creates_nobody() {
     );
     // …and refused once expired, even with a fresh form token.
     let fresh =
-        crate::account::forms::issue_bound(core, &invite_binding(&token), FormPurpose::SignUp)
-            .await
+        crate::account::forms::issue_sealed(core, &invite_binding(&token), FormPurpose::SignUp)
             .unwrap();
     assert_eq!(
         post(core, &fresh, Some(&token), "late", "", &here()).await,
@@ -429,4 +482,82 @@ async fn bad_fields_show_the_form_again_and_create_nothing() {
         }
     ));
     assert!(stored(&node, "dora").is_none());
+}
+
+/// Twenty sign-ups at once naming one mailbox, each from its own client address (the
+/// per-address throttle does not stop them): twenty accounts, but at most the mail
+/// policy's number of mails reach the mailbox.
+#[tokio::test]
+async fn one_mailbox_gets_a_bounded_number_of_mails_however_many_sign_ups_name_it() {
+    let (node, recorder) = node(SignupMode::Open);
+    let core = node.core.clone();
+    let mut forms = Vec::new();
+    for _ in 0..20 {
+        forms.push(filled(&core, None).await.0);
+    }
+    let mut tasks = Vec::new();
+    for (i, form_token) in forms.into_iter().enumerate() {
+        let core = core.clone();
+        let client = ClientAddress::Ip(format!("198.51.100.{}", i + 10).parse().unwrap());
+        tasks.push(tokio::spawn(async move {
+            post(
+                &core,
+                &form_token,
+                None,
+                &format!("flood{i}"),
+                "Victim@example.org",
+                &client,
+            )
+            .await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), SignupOutcome::CheckMail);
+    }
+    let to_victim = mails(&recorder)
+        .iter()
+        .filter(|m| m.to.as_str().eq_ignore_ascii_case("victim@example.org"))
+        .count();
+    assert_eq!(to_victim, MAIL_REQUESTS_PER_WINDOW as usize);
+}
+
+/// Sign-ups whose client address is not known (a proxy nobody configured) share one
+/// budget instead of none.
+#[tokio::test]
+async fn sign_ups_from_unknown_addresses_share_one_budget() {
+    let (node, _) = node(SignupMode::Open);
+    let core = node.core.clone();
+    let mut forms = Vec::new();
+    for _ in 0..10 {
+        forms.push(filled(&core, None).await.0);
+    }
+    let mut tasks = Vec::new();
+    for (i, form_token) in forms.into_iter().enumerate() {
+        let core = core.clone();
+        let client = if i % 2 == 0 {
+            ClientAddress::Unknown
+        } else {
+            ClientAddress::BehindUntrustedProxy
+        };
+        tasks.push(tokio::spawn(async move {
+            post(
+                &core,
+                &form_token,
+                None,
+                &format!("anon{i}"),
+                &format!("anon{i}@example.org"),
+                &client,
+            )
+            .await
+        }));
+    }
+    let mut accepted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            SignupOutcome::CheckMail => accepted += 1,
+            SignupOutcome::Throttled { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(accepted, MAIL_REQUESTS_PER_WINDOW as usize);
 }

@@ -22,7 +22,8 @@ pub const KNOWN_BROWSERS_MAX: usize = 50;
 /// How long a known browser (and its cookie) is remembered after it was last seen.
 pub const KNOWN_BROWSER_TTL: i64 = 365 * 24 * 60 * 60;
 
-/// A user agent as a label: control characters removed, surrounding space trimmed, at
+/// A user agent as a label: control and invisible formatting characters
+/// ([`crate::user::is_invisible_format`]) removed, surrounding space trimmed, at
 /// most [`USER_AGENT_MAX_CHARS`] characters, never empty.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserAgent(String);
@@ -32,7 +33,7 @@ impl UserAgent {
     pub fn parse(raw: &str) -> Option<UserAgent> {
         let cleaned: String = raw
             .chars()
-            .filter(|c| !c.is_control())
+            .filter(|c| !c.is_control() && !crate::user::is_invisible_format(*c))
             .take(USER_AGENT_MAX_CHARS)
             .collect();
         let trimmed = cleaned.trim();
@@ -103,8 +104,9 @@ impl fmt::Debug for UserAgent {
 pub enum BrowserSeen {
     /// The browser was known: its `last_seen` is now.
     Known,
-    /// The browser was not known and is now. `first` when the person had no known
-    /// browser at all (their first sign-in since browsers are remembered).
+    /// The browser was not known and is now. `first` when the person never had a known
+    /// browser before (their first sign-in since browsers are remembered): not merely
+    /// none now, after a year's absence or a reset that forgot them.
     New { first: bool },
 }
 
@@ -124,6 +126,11 @@ pub trait KnownBrowserStore: Send + Sync {
         now: UnixTime,
         most: usize,
     ) -> Result<BrowserSeen, StoreError>;
+    /// Forgets every known browser of `user` (a password reset, "sign out everywhere"):
+    /// the next sign-in from any of them is a new browser's, and is mailed about. The
+    /// person's history stays, so it is never taken for a first sign-in. The number
+    /// forgotten.
+    fn forget_browsers(&self, user: &UserId) -> Result<usize, StoreError>;
     /// How many browsers `user` has (tests, operators).
     fn known_browsers(&self, user: &UserId) -> Result<usize, StoreError>;
 }

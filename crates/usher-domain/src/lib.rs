@@ -79,5 +79,5 @@ pub use throttle::{Reservation, ThrottlePolicy};
 pub use time::UnixTime;
 pub use user::{
     Address, AddressFields, Email, NewUser, Password, PersonName, PhoneNumber, PreferredUsername,
-    ProfileClaims, User, UserError, UserId, Username,
+    ProfileClaims, User, UserError, UserId, Username, is_invisible_format,
 };

@@ -34,6 +34,13 @@ pub enum MailPurpose {
 }
 
 impl MailPurpose {
+    /// The links that hand the account to whoever holds them: a new password, or a new
+    /// address (through which the next reset link goes). Every ending of a person's
+    /// sign-ins (a reset, a password change, "sign out everywhere", an operator's
+    /// `revoke-sessions`) deletes them: an intruder who asked for one while inside must
+    /// not use it after being thrown out.
+    pub const TAKEOVER: [MailPurpose; 2] = [MailPurpose::PasswordReset, MailPurpose::ChangeEmail];
+
     /// The word stored beside the token.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -86,6 +86,11 @@ pub trait InvitationStore: Send + Sync {
     /// The invitation whose hash is `token_hash`, without spending it (to show the form
     /// the link opens); `None` when unknown or spent.
     fn find_invitation(&self, token_hash: &str) -> Result<Option<Invitation>, StoreError>;
+    /// The invitations still live at `now`, oldest first (`usher user invitations`).
+    fn list_invitations(&self, now: UnixTime) -> Result<Vec<Invitation>, StoreError>;
+    /// Deletes every invitation to `email` (ASCII case folded, as addresses are looked
+    /// up everywhere); the number deleted. Their links stop working at once.
+    fn revoke_invitations(&self, email: &Email) -> Result<usize, StoreError>;
     /// In ONE transaction: takes the invitation (`DELETE … RETURNING`) and, if it had not
     /// expired at `now`, inserts `person` with the invitation's address, verified (and its
     /// name when `person` has none). A taken username rolls everything back. Of any number

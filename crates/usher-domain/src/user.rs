@@ -26,6 +26,24 @@ impl fmt::Display for UserId {
     }
 }
 
+/// Whether `c` is a character that changes how text around it is shown without being
+/// seen itself: bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069: "\u{202E}nimda" shows as "admin"), the zero-width space, the byte-order
+/// mark, and the line and paragraph separators (a line break inside a one-line field).
+/// Refused in every name a person or an operator types; zero-width joiners and the
+/// left-to-right and right-to-left marks stay (scripts and emoji need them).
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
+}
+
 /// A login name: 1–64 characters, no whitespace or control characters. Usernames are
 /// case-insensitive: they are stored and compared in lower case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,10 +54,33 @@ impl Username {
         if raw.is_empty() {
             return Err(UserError::EmptyUsername);
         }
-        if raw.chars().count() > 64 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.chars().count() > 64
+            || raw
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || is_invisible_format(c))
+        {
             return Err(UserError::BadUsername);
         }
         Ok(Username(raw.to_lowercase()))
+    }
+
+    /// A username chosen through self-service sign-up: stricter than [`Username::parse`]
+    /// (which also admits what an operator types with `usher user create`): ASCII
+    /// letters, digits, `.`, `_` and `-`, starting with a letter or digit, so that a
+    /// stranger cannot pick a look-alike of someone's name (Cyrillic "а" for "a") or
+    /// one that reads as an address or a link in mails and on consent pages.
+    pub fn parse_self_chosen(raw: &str) -> Result<Username, UserError> {
+        let username = Username::parse(raw)?;
+        let s = username.as_str();
+        let plain = s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
+        if plain {
+            Ok(username)
+        } else {
+            Err(UserError::NotPlainUsername)
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -53,15 +94,27 @@ impl fmt::Display for Username {
     }
 }
 
+/// Characters that make a string more than a bare address to a mail library: a display
+/// name and an angle-bracketed address (`x<evil@example.org>`, which lettre would
+/// deliver to `evil@example.org` while Usher stored and showed the whole string), a
+/// group, a comment, a list, a quoted local part.
+const NOT_IN_AN_ADDRESS: &str = "<>()[],;:\"\\";
+
 /// An e-mail address, checked for shape only (one `@`, something either side, no
-/// whitespace, at most 254 characters); ownership is what `email_verified` records.
+/// whitespace, no `<>()[],;:"\`, at most 254 characters); ownership is what
+/// `email_verified` records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Email, UserError> {
         let shape_ok = raw.len() <= 254
-            && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !raw.chars().any(|c| {
+                c.is_whitespace()
+                    || c.is_control()
+                    || is_invisible_format(c)
+                    || NOT_IN_AN_ADDRESS.contains(c)
+            })
             && matches!(raw.split_once('@'), Some((local, domain))
                 if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
         if shape_ok {
@@ -85,7 +138,9 @@ impl PersonName {
         let trimmed = raw.trim();
         if trimmed.is_empty()
             || trimmed.chars().count() > 200
-            || trimmed.chars().any(char::is_control)
+            || trimmed
+                .chars()
+                .any(|c| c.is_control() || is_invisible_format(c))
         {
             return Err(UserError::BadName);
         }
@@ -101,7 +156,8 @@ impl PersonName {
 /// called by at apps. Looser than [`Username`], which is a login credential: case is kept
 /// and inner spaces are allowed (the claim "MAY be any valid JSON string"), but it is
 /// trimmed, 1–64 characters, without control characters. Apps must not treat it as
-/// unique or stable (OIDC Core §5.7); Usher does not make it unique. When a person has
+/// unique or stable (OIDC Core §5.7); Usher does not make it unique, but the account page
+/// refuses another account's login name (`account::profile::update`). When a person has
 /// none, tokens carry their login username instead (as Keycloak does): see
 /// [`User::preferred_username_claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +168,9 @@ impl PreferredUsername {
         let trimmed = raw.trim();
         if trimmed.is_empty()
             || trimmed.chars().count() > 64
-            || trimmed.chars().any(char::is_control)
+            || trimmed
+                .chars()
+                .any(|c| c.is_control() || is_invisible_format(c))
         {
             return Err(UserError::BadPreferredUsername);
         }
@@ -219,7 +277,7 @@ fn address_field(
     }
     let bad_char = value
         .chars()
-        .any(|c| c.is_control() && !(multiline && c == '\n'));
+        .any(|c| (c.is_control() && !(multiline && c == '\n')) || is_invisible_format(c));
     if bad_char || value.chars().count() > max {
         return Err(UserError::BadAddress);
     }
@@ -293,20 +351,28 @@ impl fmt::Debug for Password {
 pub enum UserError {
     #[error("the username must not be empty")]
     EmptyUsername,
-    #[error("the username must be at most 64 characters without spaces or control characters")]
+    #[error(
+        "the username must be at most 64 characters without spaces, control or invisible formatting characters"
+    )]
     BadUsername,
+    #[error(
+        "choose a username of letters a–z, digits, dots, dashes and underscores, starting with a letter or a digit"
+    )]
+    NotPlainUsername,
     #[error("the e-mail address is not of the form name@domain")]
     BadEmail,
-    #[error("the name must be 1–200 characters without control characters")]
+    #[error("the name must be 1–200 characters without control or invisible formatting characters")]
     BadName,
-    #[error("the preferred username must be 1–64 characters without control characters")]
+    #[error(
+        "the preferred username must be 1–64 characters without control or invisible formatting characters"
+    )]
     BadPreferredUsername,
     #[error(
         "the phone number must start with + and the country code, then 4–15 digits in all (spaces and dashes are allowed)"
     )]
     BadPhoneNumber,
     #[error(
-        "each part of the address must be at most 100 characters (300 for the street) without control characters"
+        "each part of the address must be at most 100 characters (300 for the street) without control or invisible formatting characters"
     )]
     BadAddress,
     #[error("the password must not be empty")]
@@ -359,6 +425,86 @@ pub type NewUser = User;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_formatting_is_refused_in_names_and_an_address_is_bare() {
+        for sneaky in [
+            "\u{202E}nimda",
+            "ad\u{200B}min",
+            "a\u{2066}b",
+            "x\u{FEFF}",
+            "a\u{2028}b",
+        ] {
+            assert_eq!(
+                Username::parse(sneaky),
+                Err(UserError::BadUsername),
+                "{sneaky:?}"
+            );
+            assert_eq!(
+                PersonName::parse(sneaky),
+                Err(UserError::BadName),
+                "{sneaky:?}"
+            );
+            assert_eq!(
+                PreferredUsername::parse(sneaky),
+                Err(UserError::BadPreferredUsername),
+                "{sneaky:?}"
+            );
+            let fields = AddressFields {
+                locality: Some(sneaky.to_owned()),
+                ..AddressFields::default()
+            };
+            assert_eq!(
+                Address::new(&fields),
+                Err(UserError::BadAddress),
+                "{sneaky:?}"
+            );
+        }
+        // Joiners and direction marks stay: scripts and emoji need them.
+        assert!(PersonName::parse("\u{0645}\u{200C}\u{0647} \u{200F}").is_ok());
+        assert!(PersonName::parse("👩\u{200D}💻 Ann").is_ok());
+        for not_bare in [
+            "x<evil@att.example>",
+            "\"a b\"@example.org",
+            "a@example.org,b@example.org",
+            "a(comment)@example.org",
+            "a;b@example.org",
+            "a@[127.0.0.1]",
+            "a\u{202E}@example.org",
+        ] {
+            assert_eq!(
+                Email::parse(not_bare),
+                Err(UserError::BadEmail),
+                "{not_bare:?}"
+            );
+        }
+        assert!(Email::parse("first.last+tag@sub.example.org").is_ok());
+    }
+
+    #[test]
+    fn a_self_chosen_username_is_plain_ascii() {
+        for ok in ["alice", "Alice.Liddell", "a-b_c", "42"] {
+            assert!(Username::parse_self_chosen(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "\u{0430}lice",
+            "ceo@corp.example",
+            "evil.example/login",
+            ".hidden",
+            "-x",
+            "émile",
+        ] {
+            assert_eq!(
+                Username::parse_self_chosen(refused),
+                Err(UserError::NotPlainUsername),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(
+            Username::parse_self_chosen("a b"),
+            Err(UserError::BadUsername)
+        );
+    }
 
     #[test]
     fn usernames_are_case_insensitive_and_refuse_whitespace() {

@@ -22,6 +22,20 @@ use crate::users::UserRow;
 const TAKE_SQL: &str = "DELETE FROM invitations WHERE token_hash = $1 \
      RETURNING token_hash, email, name, created_at, expires_at";
 
+/// $1 the address in ASCII lower case: SQLite's `lower()` folds ASCII only, as
+/// `find_users_by_email` does.
+const REVOKE_SQL: &str = "DELETE FROM invitations WHERE lower(email) = $1";
+
+/// $1 an address in ASCII lower case: how many people have it, verified.
+const VERIFIED_OWNERS_SQL: &str =
+    "SELECT COUNT(*) AS n FROM users WHERE lower(email) = $1 AND email_verified";
+
+#[derive(QueryableByName)]
+struct Counted {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
 #[derive(Queryable, QueryableByName)]
 struct InvitationRow {
     #[diesel(sql_type = Text)]
@@ -103,6 +117,37 @@ impl InvitationStore for Database {
         row.map(InvitationRow::into_domain).transpose()
     }
 
+    fn list_invitations(&self, now: UnixTime) -> Result<Vec<Invitation>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<InvitationRow> = invitations::table
+            .filter(invitations::expires_at.gt(now.seconds()))
+            .order((invitations::created_at.asc(), invitations::email.asc()))
+            .select((
+                invitations::token_hash,
+                invitations::email,
+                invitations::name,
+                invitations::created_at,
+                invitations::expires_at,
+            ))
+            .load(&mut *conn)
+            .map_err(unavailable)?;
+        rows.into_iter().map(InvitationRow::into_domain).collect()
+    }
+
+    fn revoke_invitations(&self, email: &Email) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let wanted = email.as_str().to_ascii_lowercase();
+        match &mut *conn {
+            AnyConnection::Sqlite(c) => diesel::sql_query(REVOKE_SQL.replace('$', "?"))
+                .bind::<Text, _>(&wanted)
+                .execute(c),
+            AnyConnection::Postgresql(c) => diesel::sql_query(REVOKE_SQL)
+                .bind::<Text, _>(&wanted)
+                .execute(c),
+        }
+        .map_err(unavailable)
+    }
+
     fn redeem(
         &self,
         token_hash: &str,
@@ -126,7 +171,29 @@ impl InvitationStore for Database {
                 // Spent all the same: an expired link is never good again.
                 return Ok(Some((row, None)));
             }
-            let email = Email::parse(&row.email).ok();
+            let Ok(address) = Email::parse(&row.email) else {
+                return Err(Abort::Store(corrupt(
+                    "an invitation's address is not valid",
+                )));
+            };
+            // An account got the address, verified, since the invitation was made (the
+            // CLI refuses to invite such an address): spent, and nobody created, so
+            // that no two people hold one verified address.
+            let lower = address.as_str().to_ascii_lowercase();
+            let owners: Vec<Counted> = match &mut **c {
+                AnyConnection::Sqlite(c) => {
+                    diesel::sql_query(VERIFIED_OWNERS_SQL.replace('$', "?"))
+                        .bind::<Text, _>(&lower)
+                        .load(c)?
+                }
+                AnyConnection::Postgresql(c) => diesel::sql_query(VERIFIED_OWNERS_SQL)
+                    .bind::<Text, _>(&lower)
+                    .load(c)?,
+            };
+            if owners.first().is_some_and(|o| o.n > 0) {
+                return Ok(Some((row, None)));
+            }
+            let email = Some(address);
             let name = match (&person.name, &row.name) {
                 (Some(n), _) => Some(n.clone()),
                 (None, Some(n)) => PersonName::parse(n).ok(),

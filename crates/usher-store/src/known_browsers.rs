@@ -7,15 +7,17 @@
 //! insert, then evict beyond the cap. So of concurrent sign-ins from one new browser one
 //! finds it new, and the cap holds however many new browsers sign in at once. Rows are
 //! purged a year after they were last seen ([`Database::purge_expired`]) and go with the
-//! person (`ON DELETE CASCADE`). Hashes never appear in error messages.
+//! person (`ON DELETE CASCADE`). Hashes never appear in error messages. `browser_history`
+//! keeps one row per person from their first known browser on, so that "first" means a
+//! first sign-in ever, not "none known now" (after a year's absence or a reset).
 
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use usher_domain::{BrowserSeen, KnownBrowserStore, StoreError, UnixTime, UserId};
 
-use crate::database::{Database, unavailable};
+use crate::database::{Database, execute_native, unavailable};
 use crate::passkeys::lock_person;
-use crate::schema::known_browsers;
+use crate::schema::{browser_history, known_browsers};
 
 /// The first key of the advisory lock that serialises one person's known browsers on
 /// PostgreSQL ("Kb" in ASCII); apart from the passkeys' space.
@@ -42,6 +44,16 @@ impl KnownBrowserStore for Database {
                 return Ok(BrowserSeen::Known);
             }
             let held: i64 = mine.count().get_result(c)?;
+            // The person's first known browser ever (not merely none known now: they
+            // are purged after a year, and forgotten on a reset).
+            let history = diesel::insert_into(browser_history::table)
+                .values((
+                    browser_history::user_id.eq(owner),
+                    browser_history::since.eq(now.seconds()),
+                ))
+                .on_conflict(browser_history::user_id)
+                .do_nothing();
+            let first = execute_native(c, history)? == 1;
             diesel::insert_into(known_browsers::table)
                 .values((
                     known_browsers::user_id.eq(owner),
@@ -61,9 +73,16 @@ impl KnownBrowserStore for Database {
                 diesel::delete(mine.filter(known_browsers::browser_hash.eq_any(oldest)))
                     .execute(c)?;
             }
-            Ok(BrowserSeen::New { first: held == 0 })
+            Ok(BrowserSeen::New { first })
         })
         .map_err(unavailable)
+    }
+
+    fn forget_browsers(&self, user: &UserId) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(known_browsers::table.filter(known_browsers::user_id.eq(user.as_str())))
+            .execute(&mut *conn)
+            .map_err(unavailable)
     }
 
     fn known_browsers(&self, user: &UserId) -> Result<usize, StoreError> {

@@ -187,6 +187,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    browser_history (user_id) {
+        user_id -> Text,
+        since -> BigInt,
+    }
+}
+
+diesel::table! {
     kek_markers (name) {
         name -> Text,
         value -> Text,

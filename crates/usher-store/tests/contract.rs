@@ -115,6 +115,7 @@ contract!(
     twenty_racing_claimers_take_each_queued_logout_exactly_once,
     a_new_session_keeps_the_lineage_only_if_the_previous_one_was_still_there,
     a_browser_is_new_once_even_when_twenty_sign_ins_race,
+    of_twenty_first_sign_ins_from_different_browsers_one_is_the_first,
     a_person_keeps_at_most_the_cap_of_browsers_even_under_concurrent_sign_ins,
     lineage_records_without_a_live_session_and_browsers_unseen_for_a_year_are_purged,
 );
@@ -2538,6 +2539,75 @@ mod invitation_cases {
         assert!(db.find_invitation("inv-3").unwrap().is_some());
     }
 
+    pub fn an_invitation_to_an_address_someone_verified_since_creates_nobody(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        db.insert_invitation(&invitation("inv-1", 1000)).unwrap();
+        db.insert_invitation(&invitation("inv-2", 1000)).unwrap();
+        // Unverified elsewhere: no obstacle.
+        db.insert_user(&User {
+            email: Some(Email::parse("NEWCOMER@example.org").unwrap()),
+            email_verified: false,
+            ..user("u0", "squatter", 1)
+        })
+        .unwrap();
+        assert!(matches!(
+            db.redeem("inv-1", &newcomer("u1", "first"), UnixTime(100)),
+            Ok(Redemption::Created(_))
+        ));
+        // Now newcomer@ is verified (the invitation made it so): the second is spent
+        // and creates nobody.
+        assert_eq!(
+            db.redeem("inv-2", &newcomer("u2", "second"), UnixTime(100)),
+            Ok(Redemption::Invalid)
+        );
+        assert_eq!(db.get_user(&uid("u2")), Ok(None));
+        assert_eq!(t.count("invitations"), 0);
+    }
+
+    pub fn live_invitations_are_listed_and_revoked_by_address(t: &TestDb, db: &Database) {
+        let other = |hash: &str, email: &str, created: i64| Invitation {
+            email: Email::parse(email).unwrap(),
+            created_at: UnixTime(created),
+            ..invitation(hash, 1000)
+        };
+        db.insert_invitation(&other("inv-b", "second@example.org", 30))
+            .unwrap();
+        db.insert_invitation(&invitation("inv-a", 1000)).unwrap();
+        db.insert_invitation(&other("inv-c", "NewComer@Example.org", 40))
+            .unwrap();
+        db.insert_invitation(&invitation("inv-old", 50)).unwrap();
+        let listed: Vec<String> = db
+            .list_invitations(UnixTime(100))
+            .unwrap()
+            .into_iter()
+            .map(|i| i.token_hash)
+            .collect();
+        assert_eq!(
+            listed,
+            ["inv-a", "inv-b", "inv-c"],
+            "live ones, oldest first"
+        );
+        // Both invitations to newcomer@ go, whatever the case of the address; the
+        // expired one too (it is to that address); the other address keeps its own.
+        assert_eq!(
+            db.revoke_invitations(&Email::parse("NEWCOMER@example.ORG").unwrap()),
+            Ok(3)
+        );
+        assert_eq!(db.find_invitation("inv-a"), Ok(None));
+        assert_eq!(db.find_invitation("inv-c"), Ok(None));
+        assert_eq!(
+            db.redeem("inv-a", &newcomer("u1", "newcomer"), UnixTime(100)),
+            Ok(Redemption::Invalid)
+        );
+        assert_eq!(t.count("invitations"), 1);
+        assert_eq!(
+            db.revoke_invitations(&Email::parse("nobody@example.org").unwrap()),
+            Ok(0)
+        );
+    }
+
     pub fn twenty_racing_redeemers_of_one_invitation_create_one_person(t: &TestDb, db: &Database) {
         db.insert_invitation(&invitation("inv-race", 1000)).unwrap();
         let db2 = db.clone();
@@ -2576,6 +2646,8 @@ macro_rules! invitation_contract {
 invitation_contract!(
     an_invitation_is_found_then_redeemed_once_into_a_verified_person,
     a_taken_username_keeps_the_invitation_and_an_expired_one_is_spent,
+    live_invitations_are_listed_and_revoked_by_address,
+    an_invitation_to_an_address_someone_verified_since_creates_nobody,
     twenty_racing_redeemers_of_one_invitation_create_one_person,
 );
 
@@ -2923,9 +2995,51 @@ mod browser_cases {
             19
         );
         assert_eq!(db.known_browsers(&uid("u-1")), Ok(2));
-        // They go with the person.
+        // Forgotten (a reset): every browser is new again, but none is the first.
+        assert_eq!(db.forget_browsers(&uid("u-1")), Ok(2));
+        assert_eq!(db.known_browsers(&uid("u-1")), Ok(0));
+        assert_eq!(
+            db.see_browser(&uid("u-1"), "b-first", UnixTime(30), 50),
+            Ok(BrowserSeen::New { first: false })
+        );
+        assert_eq!(db.known_browsers(&uid("u-2")), Ok(1), "bob's are his");
+        // They go with the person, history included.
         db.delete_user(&uname("bob")).unwrap();
         assert_eq!(db.known_browsers(&uid("u-2")), Ok(0));
+    }
+
+    pub fn of_twenty_first_sign_ins_from_different_browsers_one_is_the_first(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        seed(db);
+        let barrier = Arc::new(Barrier::new(20));
+        let handles: Vec<_> = (0..20)
+            .map(|n| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    db.see_browser(&uid("u-1"), &format!("b-{n}"), UnixTime(10), 50)
+                        .unwrap()
+                })
+            })
+            .collect();
+        let seen: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            seen.iter()
+                .filter(|s| **s == BrowserSeen::New { first: true })
+                .count(),
+            1,
+            "{seen:?}"
+        );
+        assert_eq!(t.count("browser_history WHERE user_id = 'u-1'"), 1);
+        // A year without signing in: every browser purged, the history kept.
+        db.purge_expired(UnixTime(10 + KNOWN_BROWSER_TTL)).unwrap();
+        assert_eq!(db.known_browsers(&uid("u-1")), Ok(0));
+        assert_eq!(
+            db.see_browser(&uid("u-1"), "b-back", UnixTime(20 + KNOWN_BROWSER_TTL), 50),
+            Ok(BrowserSeen::New { first: false })
+        );
     }
 
     pub fn a_person_keeps_at_most_the_cap_of_browsers_even_under_concurrent_sign_ins(

@@ -256,6 +256,17 @@ pub enum UserCommand {
     /// single-use link to ADDRESS that opens the sign-up form with the address fixed and
     /// verified. Needs smtp_url, or --print-link to hand the link over yourself.
     Invite(UserInvite),
+    /// List the invitations not yet used and not expired: address, name, made, expires
+    /// (never their links: only their hashes are stored).
+    Invitations(JsonFlag),
+    /// Revoke every invitation to ADDRESS: their links stop working at once.
+    Uninvite {
+        /// The invited address (compared without regard to ASCII case).
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Set a new password, read from standard input. Ends the person's sessions and
     /// revokes their refresh-token families, as revoke-sessions does, unless
     /// --keep-sessions.

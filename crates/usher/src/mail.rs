@@ -109,11 +109,14 @@ fn hello_name(issuer: &Issuer) -> String {
 
 /// The lettre message of `mail`: text and HTML as alternatives.
 pub fn message(from: &Mailbox, mail: &Mail) -> Result<Message, String> {
-    let to: Mailbox = mail
+    // A bare address, never a mailbox with a display name: what is delivered to is
+    // exactly the address Usher stored (Email refuses `<>` too).
+    let address: lettre::Address = mail
         .to
         .as_str()
         .parse()
         .map_err(|e| format!("the recipient is not an address lettre accepts: {e}"))?;
+    let to = Mailbox::new(None, address);
     Message::builder()
         .from(from.clone())
         .to(to)

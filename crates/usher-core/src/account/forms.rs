@@ -69,11 +69,7 @@ pub async fn issue(
 
 /// A new token for a form of `purpose` bound to `binding`: a session's `id_hash`, the
 /// hash of the link that opened the page, or [`ANONYMOUS`].
-pub async fn issue_bound(
-    core: &Core,
-    binding: &str,
-    purpose: FormPurpose,
-) -> Result<String, Failure> {
+async fn issue_bound(core: &Core, binding: &str, purpose: FormPurpose) -> Result<String, Failure> {
     let (token, token_hash) = crate::secret_pair()?;
     let row = FormToken {
         token_hash,
@@ -99,7 +95,7 @@ pub async fn take(
 
 /// Takes the posted `token` for a form of `purpose` bound to `binding`
 /// ([`issue_bound`]).
-pub async fn take_bound(
+async fn take_bound(
     core: &Core,
     binding: &str,
     token: Option<&str>,

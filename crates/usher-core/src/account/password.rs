@@ -86,7 +86,9 @@ pub async fn change(
     let (username, id): (Username, _) = (person.username.clone(), person.id.clone());
     blocking(move || {
         users.set_password_hash(&username, &hash)?;
-        mail.delete_mail_tokens(&id, MailPurpose::PasswordReset)?;
+        for purpose in MailPurpose::TAKEOVER {
+            mail.delete_mail_tokens(&id, purpose)?;
+        }
         // A sign-in begun with the old password and waiting at its second step (or
         // consent) cannot finish any more.
         interactions.spend_user_interactions(&id)

@@ -22,7 +22,7 @@
 
 use usher_domain::{
     Address, AddressFields, Email, Letter, MailPurpose, MailToken, PersonName, PhoneNumber,
-    PreferredUsername, ProfileClaims, SecurityAlert, Session, User, UserError,
+    PreferredUsername, ProfileClaims, SecurityAlert, Session, User, UserError, Username,
 };
 
 use crate::Core;
@@ -173,6 +173,23 @@ pub async fn update(
             "Your account no longer exists.".to_owned(),
         ));
     };
+    // Not another person's login name: apps that (against OIDC Core §5.7) take
+    // `preferred_username` for a local account name would let "admin" be claimed by
+    // anyone. Names compare as usernames do: lower case.
+    if let Some(wanted) = claims
+        .preferred_username
+        .as_ref()
+        .and_then(|p| Username::parse(p.as_str()).ok())
+    {
+        let users = core.stores.users.clone();
+        let holder = blocking(move || users.find_user(&wanted)).await?;
+        if holder.is_some_and(|h| h.id != person.id) {
+            return Ok(UpdateOutcome::Refused(
+                "Preferred username: this is another account's username; choose another."
+                    .to_owned(),
+            ));
+        }
+    }
     // A number that stays keeps its mark (an operator's); a new one is unverified.
     claims.phone_number_verified =
         person.profile.phone_number_verified && person.profile.phone_number == claims.phone_number;
@@ -230,13 +247,10 @@ pub async fn request_email_change(
     }
     // Per person (shared with verification mail) and per address mailed: a person
     // cannot make Usher mail a stranger more than a few times, nor can many accounts.
-    let lower = new.as_str().to_ascii_lowercase();
     if mail::count(core, mail::verify_person_key(&person.id))
         .await?
         .is_some()
-        || mail::count(core, format!("verify-mail:{lower}"))
-            .await?
-            .is_some()
+        || mail::count(core, mail::address_key(&new)).await?.is_some()
     {
         tracing::info!(event = "email_change_throttled", sub = %person.id, "an e-mail change was throttled");
         return Ok(EmailOutcome::Throttled);
@@ -260,6 +274,10 @@ pub async fn request_email_change(
 /// The change a `change_email` link asked for, once its button is posted (the link was
 /// taken, once, live and of this purpose, by [`crate::mail::verify_email`]).
 pub(crate) async fn apply_email_change(core: &Core, row: &MailToken) -> Result<Verified, Failure> {
+    if mail::verified_elsewhere(core, &row.email, &row.user_id).await? {
+        tracing::info!(event = "email_not_changed", sub = %row.user_id, "an address change named an address another account has verified");
+        return Ok(Verified::TakenElsewhere);
+    }
     let mut changed_from = None;
     // A compare-and-set on the address read just before, retried a few times in case
     // an operator changed it in between.

@@ -225,6 +225,10 @@ async fn verify_post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>)
             "This address is no longer on the account",
             "The account's address was changed after this link was sent; nothing was confirmed.",
         ),
+        Ok(Verified::TakenElsewhere) => bad_request_page(
+            "This address is confirmed for another account",
+            "Another account here already has this address, confirmed; nothing changed. If you did not ask for this, you need not do anything. If that other account is yours, sign in to it, or use \"Forgot your password?\" on the sign-in page.",
+        ),
         Ok(Verified::Invalid) => verify_invalid(),
         Err(f) => failure_page(f),
     }

@@ -1,12 +1,13 @@
 //! `usher user create | list | show | delete | set-password | revoke-sessions |
-//! mfa-reset | invite`. `show` also lists the person's second factors (docs/design/mfa.md)
+//! mfa-reset | invite | invitations | uninvite`. `show` also lists the person's second factors (docs/design/mfa.md)
 //! without their secrets; `mfa-reset` removes them all and ends the person's sessions
 //! and refresh-token families, as `revoke-sessions` does.
 
 use serde_json::{Value, json};
 use usher_domain::{
-    BackchannelStore, Email, FactorStore, PersonName, PhoneNumber, PreferredUsername,
-    ProfileClaims, RevokeReason, SessionStore, StoreError, User, UserId, UserStore, Username,
+    BackchannelStore, Email, FactorStore, InvitationStore, MailTokenStore, PersonName, PhoneNumber,
+    PreferredUsername, ProfileClaims, RevokeReason, SessionStore, StoreError, User, UserId,
+    UserStore, Username,
 };
 
 use super::{print_json, read_password_stdin, usage};
@@ -19,6 +20,58 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Create(args) => create(settings, args),
         UserCommand::Invite(args) => invite(settings, args),
+        UserCommand::Invitations(flag) => {
+            let ctx = Context::open(settings)?;
+            let live = ctx.db.list_invitations(clock::now())?;
+            if flag.json {
+                print_json(&Value::Array(
+                    live.iter()
+                        .map(|i| {
+                            json!({
+                                "email": i.email.as_str(),
+                                "name": i.name.as_ref().map(|n| n.as_str()),
+                                "created_at": clock::rfc3339(i.created_at),
+                                "expires_at": clock::rfc3339(i.expires_at),
+                            })
+                        })
+                        .collect(),
+                ))
+            } else {
+                if live.is_empty() {
+                    println!("no invitations");
+                }
+                for i in &live {
+                    println!(
+                        "{}  {}  made {}  expires {}",
+                        i.email.as_str(),
+                        i.name.as_ref().map_or("-", |n| n.as_str()),
+                        clock::rfc3339(i.created_at),
+                        clock::rfc3339(i.expires_at)
+                    );
+                }
+                Ok(())
+            }
+        }
+        UserCommand::Uninvite { email, json } => {
+            let email = Email::parse(email.trim()).map_err(usage)?;
+            let ctx = Context::open(settings)?;
+            let revoked = ctx.db.revoke_invitations(&email)?;
+            tracing::warn!(
+                event = "invitations_revoked",
+                revoked,
+                "invitations to an address were revoked"
+            );
+            if json.json {
+                print_json(&json!({ "email": email.as_str(), "revoked": revoked }))
+            } else {
+                println!(
+                    "{revoked} invitation{} to {} revoked",
+                    if revoked == 1 { "" } else { "s" },
+                    email.as_str()
+                );
+                Ok(())
+            }
+        }
         UserCommand::List(flag) => {
             let ctx = Context::open(settings)?;
             let users = ctx.db.list_users()?;
@@ -194,6 +247,11 @@ fn revoke_sessions(ctx: &Context, user: &User) -> anyhow::Result<(usize, usize)>
     let first = revoke()?;
     let sessions = ctx.db.delete_user_sessions(&user.id)?;
     let families = first + revoke()?;
+    // A reset link or a pending address change asked for by whoever is being thrown out
+    // would let them back in.
+    for purpose in usher_domain::MailPurpose::TAKEOVER {
+        ctx.db.delete_mail_tokens(&user.id, purpose)?;
+    }
     // Every app that got tokens through those sessions is told (Back-Channel Logout): the
     // queue is in the database, and a serving node delivers it.
     let logouts = ctx.db.queue_user_logouts(&user.id, clock::now())?;

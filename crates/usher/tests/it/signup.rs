@@ -203,14 +203,19 @@ async fn open_sign_up_verifies_by_mail_and_keeps_a_taken_address_secret(backend:
     let (verified, _) = id_token_email(&base, &rp, "zed").await;
     assert!(verified, "email_verified is true once the link is used");
 
-    // A taken address: the same page, no account, a mail to the address instead.
+    // A taken address: the same page, an account all the same (its address unverified,
+    // so that its username cannot tell the cases apart), a mail to the address instead
+    // of a link.
     let taken = sign_up("mallory", "Alice@example.org").await;
     assert_eq!(taken.status, 200, "{}", taken.body);
     assert_eq!(
         taken.body.replace("mallory", ""),
         created.body.replace("zed", "")
     );
-    assert_eq!(sandbox.count("users WHERE username = 'mallory'"), 0);
+    assert_eq!(
+        sandbox.count("users WHERE username = 'mallory' AND NOT email_verified"),
+        1
+    );
     let told = crate::mail::next_mail_but_browser_alerts(&mails).expect("the owner is told");
     assert_eq!(told.to, ["<Alice@example.org>"]);
     assert!(
@@ -221,7 +226,9 @@ async fn open_sign_up_verifies_by_mail_and_keeps_a_taken_address_secret(backend:
     );
     assert!(unquote(&told.data).contains(routes::PASSWORD_FORGOT));
 
-    // A taken username is said.
+    // A taken username is said (for the one whose address was taken too).
+    let again = sign_up("mallory", "other@example.org").await;
+    assert_eq!(again.status, 400, "{}", again.body);
     let clash = sign_up("alice", "other@example.org").await;
     assert_eq!(clash.status, 400, "{}", clash.body);
     assert!(
@@ -315,6 +322,66 @@ async fn without_a_mail_server_an_invitation_needs_print_link() {
         None,
     );
     assert!(!bad.ok());
+}
+
+/// `usher user invitations` lists the live invitations without their links; `usher user
+/// uninvite` revokes every invitation to an address, and its link stops working.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_lists_and_revokes_invitations() {
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite).env("USHER_SIGNUP", "invite");
+    let invite = |email: &str| {
+        let made = sandbox.usher(
+            &["user", "invite", "--email", email, "--print-link", "--json"],
+            None,
+        );
+        assert!(made.ok(), "{}", made.stderr());
+        made.json()["link"].as_str().unwrap().to_owned()
+    };
+    let first = invite("first@example.org");
+    let second = invite("Second@example.org");
+    let listed = sandbox.usher(&["user", "invitations", "--json"], None);
+    assert!(listed.ok(), "{}", listed.stderr());
+    let listed = listed.json();
+    let mut emails: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["email"].as_str().unwrap())
+        .collect();
+    // Oldest first; both were made within one second here.
+    emails.sort_by_key(|e| e.to_ascii_lowercase());
+    assert_eq!(emails, ["first@example.org", "Second@example.org"]);
+    let text = listed.to_string();
+    for link in [&first, &second] {
+        let token = link.split("invite=").nth(1).unwrap();
+        assert!(!text.contains(token), "no link is listed: {text}");
+    }
+    let revoked = sandbox.usher(
+        &[
+            "user",
+            "uninvite",
+            "--email",
+            "SECOND@example.org",
+            "--json",
+        ],
+        None,
+    );
+    assert!(revoked.ok(), "{}", revoked.stderr());
+    assert_eq!(revoked.json()["revoked"], 1);
+    let human = sandbox.usher(&["user", "invitations"], None);
+    assert!(
+        human.stdout().contains("first@example.org"),
+        "{}",
+        human.stdout()
+    );
+    assert!(!human.stdout().contains("Second@"), "{}", human.stdout());
+    let server = sandbox.serve();
+    let browser = Browser::new();
+    // The link's path on this server (the CLI's issuer is the configured one).
+    let local = |link: &str| server.url(&link[link.find(routes::SIGNUP).unwrap()..]);
+    assert_eq!(browser.get(&local(&second)).await.status, 400, "revoked");
+    assert_eq!(browser.get(&local(&first)).await.status, 200, "still live");
+    server.stop();
 }
 
 crate::async_on_both_backends!(

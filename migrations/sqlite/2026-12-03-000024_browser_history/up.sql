@@ -1,0 +1,12 @@
+-- Whether a person has ever signed in from a browser Usher remembers (issue 15;
+-- docs/design/accounts.md, "New-browser alerts"). The new-browser alert is not mailed on
+-- a person's very first sign-in; "first" used to mean "no known browser", which was also
+-- true a year after the last sign-in (browsers are purged) and after the known browsers
+-- were forgotten on purpose (a password reset, "sign out everywhere"). One row per
+-- person, written with their first known browser and kept until the person is deleted.
+CREATE TABLE browser_history (
+    user_id TEXT   NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    since   BIGINT NOT NULL
+);
+INSERT INTO browser_history (user_id, since)
+    SELECT user_id, MIN(first_seen) FROM known_browsers GROUP BY user_id;
