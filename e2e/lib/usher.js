@@ -64,6 +64,25 @@ export async function startUsher(extraEnv = {}, { localhost = false } = {}) {
       }
       return JSON.parse(run.stdout);
     },
+    /** `cli`, without blocking this process: for a command that talks to a server the
+     *  test itself runs (`usher user invite` mailing through the test's SMTP server,
+     *  which cannot answer while `spawnSync` holds the event loop). */
+    cliAsync(args, input) {
+      const env = environment(localhost ? { ...address, ...extraEnv } : extraEnv);
+      return new Promise((resolveRun, rejectRun) => {
+        const run = spawn(USHER_BIN, args, { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        run.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+        run.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+        run.on('error', rejectRun);
+        run.on('close', (status) => {
+          if (status !== 0) rejectRun(new Error(`usher ${args.join(' ')} failed (${status}): ${stderr}`));
+          else resolveRun(JSON.parse(stdout));
+        });
+        run.stdin.end(input ?? '');
+      });
+    },
     stop() {
       child.removeAllListeners('exit');
       child.kill('SIGKILL');

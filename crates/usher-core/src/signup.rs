@@ -112,7 +112,9 @@ pub fn make_invitation(
         .mail_store
         .find_users_by_email(&email)
         .map_err(failed)?;
-    if let Some(owner) = owners.first() {
+    // Only a verified holder: someone who typed the address into an open sign-up
+    // without proving it must not keep the operator from inviting its owner.
+    if let Some(owner) = owners.iter().find(|o| o.email_verified) {
         return Err(InviteError::HasAccount(
             email.as_str().to_owned(),
             owner.username.as_str().to_owned(),
@@ -517,9 +519,15 @@ where
     }
     tracing::info!(event = "signed_up", by = "open", sub = %person.id, "a person created an account");
     if mail::verified_elsewhere(core, &email, &person.id).await? {
-        let mailed = mail::count(core, mail::address_key(&email))
+        // Counted exactly as `send_verification` counts (the account's budget, then the
+        // mailbox's), so that the new account's budget, which its owner can probe from
+        // the account page, is the same in both cases.
+        let mailed = mail::count(core, mail::verify_person_key(&person.id))
             .await?
             .is_none()
+            && mail::count(core, mail::address_key(&email))
+                .await?
+                .is_none()
             && core.mail.post(
                 &email,
                 &Letter::SignupAttempt {

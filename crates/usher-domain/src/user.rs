@@ -50,6 +50,19 @@ pub fn is_invisible_format(c: char) -> bool {
 pub struct Username(String);
 
 impl Username {
+    /// A username as stored: the rules of before invisible formatting characters were
+    /// refused (a row written then must still load: the person can sign in and the
+    /// operator's commands still find them). Only the store calls this.
+    pub fn from_stored(raw: &str) -> Result<Username, UserError> {
+        if raw.is_empty()
+            || raw.chars().count() > 64
+            || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(UserError::BadUsername);
+        }
+        Ok(Username(raw.to_lowercase()))
+    }
+
     pub fn parse(raw: &str) -> Result<Username, UserError> {
         if raw.is_empty() {
             return Err(UserError::EmptyUsername);
@@ -107,6 +120,20 @@ const NOT_IN_AN_ADDRESS: &str = "<>()[],;:\"\\";
 pub struct Email(String);
 
 impl Email {
+    /// An address as stored, under the rules of before `<>()[],;:"\` and invisible
+    /// formatting were refused (a row written then still loads; mail to a string that
+    /// is not a bare address is refused by the SMTP step). Only the store calls this.
+    pub fn from_stored(raw: &str) -> Result<Email, UserError> {
+        let shape_ok = raw.len() <= 254
+            && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
+            && raw.contains('@');
+        if shape_ok {
+            Ok(Email(raw.to_owned()))
+        } else {
+            Err(UserError::BadEmail)
+        }
+    }
+
     pub fn parse(raw: &str) -> Result<Email, UserError> {
         let shape_ok = raw.len() <= 254
             && !raw.chars().any(|c| {
@@ -134,6 +161,15 @@ impl Email {
 pub struct PersonName(String);
 
 impl PersonName {
+    /// A name as stored (before invisible formatting was refused). Only the store
+    /// calls this.
+    pub fn from_stored(raw: &str) -> Result<PersonName, UserError> {
+        if raw.is_empty() || raw.chars().count() > 200 || raw.chars().any(char::is_control) {
+            return Err(UserError::BadName);
+        }
+        Ok(PersonName(raw.to_owned()))
+    }
+
     pub fn parse(raw: &str) -> Result<PersonName, UserError> {
         let trimmed = raw.trim();
         if trimmed.is_empty()
@@ -164,6 +200,15 @@ impl PersonName {
 pub struct PreferredUsername(String);
 
 impl PreferredUsername {
+    /// A preferred username as stored (before invisible formatting was refused). Only
+    /// the store calls this.
+    pub fn from_stored(raw: &str) -> Result<PreferredUsername, UserError> {
+        if raw.is_empty() || raw.chars().count() > 64 || raw.chars().any(char::is_control) {
+            return Err(UserError::BadPreferredUsername);
+        }
+        Ok(PreferredUsername(raw.to_owned()))
+    }
+
     pub fn parse(raw: &str) -> Result<PreferredUsername, UserError> {
         let trimmed = raw.trim();
         if trimmed.is_empty()
@@ -277,7 +322,7 @@ fn address_field(
     }
     let bad_char = value
         .chars()
-        .any(|c| (c.is_control() && !(multiline && c == '\n')) || is_invisible_format(c));
+        .any(|c| c.is_control() && !(multiline && c == '\n'));
     if bad_char || value.chars().count() > max {
         return Err(UserError::BadAddress);
     }
@@ -285,6 +330,27 @@ fn address_field(
 }
 
 impl Address {
+    /// [`Address::new`] for what a person typed: also refuses invisible formatting
+    /// characters ([`is_invisible_format`]). Stored addresses load through
+    /// [`Address::new`], so one written before this rule still loads.
+    pub fn from_input(raw: &AddressFields) -> Result<Option<Address>, UserError> {
+        let typed = [
+            &raw.formatted,
+            &raw.street_address,
+            &raw.locality,
+            &raw.region,
+            &raw.postal_code,
+            &raw.country,
+        ];
+        if typed.iter().any(|f| {
+            f.as_deref()
+                .is_some_and(|v| v.chars().any(is_invisible_format))
+        }) {
+            return Err(UserError::BadAddress);
+        }
+        Address::new(raw)
+    }
+
     /// Checks every field (see the type); `Ok(None)` when all are empty.
     pub fn new(raw: &AddressFields) -> Result<Option<Address>, UserError> {
         let fields = AddressFields {
@@ -455,10 +521,17 @@ mod tests {
                 ..AddressFields::default()
             };
             assert_eq!(
-                Address::new(&fields),
+                Address::from_input(&fields),
                 Err(UserError::BadAddress),
                 "{sneaky:?}"
             );
+            // What was stored before the rule still loads.
+            assert!(Address::new(&fields).is_ok());
+            assert!(PersonName::from_stored(sneaky).is_ok());
+            assert!(PreferredUsername::from_stored(sneaky).is_ok());
+            if !sneaky.chars().any(char::is_whitespace) {
+                assert!(Username::from_stored(sneaky).is_ok());
+            }
         }
         // Joiners and direction marks stay: scripts and emoji need them.
         assert!(PersonName::parse("\u{0645}\u{200C}\u{0647} \u{200F}").is_ok());
@@ -477,6 +550,12 @@ mod tests {
                 Err(UserError::BadEmail),
                 "{not_bare:?}"
             );
+            if !not_bare.contains(' ') {
+                assert!(
+                    Email::from_stored(not_bare).is_ok(),
+                    "{not_bare:?} still loads"
+                );
+            }
         }
         assert!(Email::parse("first.last+tag@sub.example.org").is_ok());
     }

@@ -53,12 +53,12 @@ struct InvitationRow {
 impl InvitationRow {
     fn into_domain(self) -> Result<Invitation, StoreError> {
         Ok(Invitation {
-            email: Email::parse(&self.email)
+            email: Email::from_stored(&self.email)
                 .map_err(|_| corrupt("an invitation's address is not valid"))?,
             name: self
                 .name
                 .as_deref()
-                .map(PersonName::parse)
+                .map(PersonName::from_stored)
                 .transpose()
                 .map_err(|_| corrupt("an invitation's name is not valid"))?,
             created_at: UnixTime(self.created_at),
@@ -171,7 +171,7 @@ impl InvitationStore for Database {
                 // Spent all the same: an expired link is never good again.
                 return Ok(Some((row, None)));
             }
-            let Ok(address) = Email::parse(&row.email) else {
+            let Ok(address) = Email::from_stored(&row.email) else {
                 return Err(Abort::Store(corrupt(
                     "an invitation's address is not valid",
                 )));
@@ -196,7 +196,7 @@ impl InvitationStore for Database {
             let email = Some(address);
             let name = match (&person.name, &row.name) {
                 (Some(n), _) => Some(n.clone()),
-                (None, Some(n)) => PersonName::parse(n).ok(),
+                (None, Some(n)) => PersonName::from_stored(n).ok(),
                 (None, None) => None,
             };
             let created = User {

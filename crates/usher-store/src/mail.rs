@@ -48,7 +48,7 @@ impl TokenRow {
                 .ok_or_else(|| corrupt("a mail token's user id is not valid"))?,
             purpose: MailPurpose::parse(&self.purpose)
                 .ok_or_else(|| corrupt(format!("unknown mail token purpose {:?}", self.purpose)))?,
-            email: Email::parse(&self.email)
+            email: Email::from_stored(&self.email)
                 .map_err(|_| corrupt("a mail token's address is not valid"))?,
             expires_at: UnixTime(self.expires_at),
             token_hash: self.token_hash,

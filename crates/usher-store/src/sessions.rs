@@ -66,7 +66,19 @@ impl SessionRow {
         };
         let user_agent = match self.user_agent.as_deref().map(UserAgent::parse) {
             None => None,
-            Some(Some(u)) if u.as_str() == self.user_agent.as_deref().unwrap_or("") => Some(u),
+            // A label stored before invisible formatting was dropped from labels loads
+            // without it.
+            Some(Some(u))
+                if self
+                    .user_agent
+                    .as_deref()
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|c| !usher_domain::is_invisible_format(*c))
+                    .eq(u.as_str().chars()) =>
+            {
+                Some(u)
+            }
             Some(_) => return Err(corrupt("a session has an invalid user agent".to_owned())),
         };
         Ok(Session {

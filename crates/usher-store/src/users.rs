@@ -68,18 +68,18 @@ impl UserRow {
             .ok_or_else(|| corrupt(format!("user id {:?} is not valid", self.id)))?;
         let bad = |e: &dyn std::fmt::Display| corrupt(format!("user {id}: {e}"));
         Ok(User {
-            username: Username::parse(&self.username).map_err(|e| bad(&e))?,
+            username: Username::from_stored(&self.username).map_err(|e| bad(&e))?,
             password_hash: self.password_hash,
             name: self
                 .name
                 .as_deref()
-                .map(PersonName::parse)
+                .map(PersonName::from_stored)
                 .transpose()
                 .map_err(|e| bad(&e))?,
             email: self
                 .email
                 .as_deref()
-                .map(Email::parse)
+                .map(Email::from_stored)
                 .transpose()
                 .map_err(|e| bad(&e))?,
             email_verified: self.email_verified,
@@ -87,7 +87,7 @@ impl UserRow {
                 preferred_username: self
                     .preferred_username
                     .as_deref()
-                    .map(PreferredUsername::parse)
+                    .map(PreferredUsername::from_stored)
                     .transpose()
                     .map_err(|e| bad(&e))?,
                 phone_number: self

@@ -8,5 +8,7 @@ CREATE TABLE browser_history (
     user_id TEXT   NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     since   BIGINT NOT NULL
 );
-INSERT INTO browser_history (user_id, since)
-    SELECT user_id, MIN(first_seen) FROM known_browsers GROUP BY user_id;
+-- Everyone who exists when this runs has a history: their next sign-in from a browser
+-- not known is mailed about (at worst one alert too many for a person who never signed
+-- in), rather than a dormant account's first sign-in in a year passing unmentioned.
+INSERT INTO browser_history (user_id, since) SELECT id, created_at FROM users;

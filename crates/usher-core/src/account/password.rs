@@ -83,9 +83,13 @@ pub async fn change(
     let users = core.stores.users.clone();
     let mail = core.stores.mail.clone();
     let interactions = core.stores.interactions.clone();
+    let browsers = core.stores.known_browsers.clone();
     let (username, id): (Username, _) = (person.username.clone(), person.id.clone());
     blocking(move || {
         users.set_password_hash(&username, &hash)?;
+        // Every browser is new again: whoever signs in next with the new password,
+        // from wherever, is mailed about.
+        browsers.forget_browsers(&id)?;
         for purpose in MailPurpose::TAKEOVER {
             mail.delete_mail_tokens(&id, purpose)?;
         }

@@ -135,7 +135,7 @@ fn parse_form(form: &ProfileForm<'_>) -> Result<(Option<PersonName>, ProfileClai
     let phone_number =
         optional(form.phone_number, PhoneNumber::parse).map_err(|e| field("Phone number", e))?;
     let some = |s: &str| Some(s.to_owned());
-    let address = Address::new(&AddressFields {
+    let address = Address::from_input(&AddressFields {
         formatted: None,
         street_address: some(form.street_address),
         locality: some(form.locality),

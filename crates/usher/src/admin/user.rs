@@ -5,9 +5,9 @@
 
 use serde_json::{Value, json};
 use usher_domain::{
-    BackchannelStore, Email, FactorStore, InvitationStore, MailTokenStore, PersonName, PhoneNumber,
-    PreferredUsername, ProfileClaims, RevokeReason, SessionStore, StoreError, User, UserId,
-    UserStore, Username,
+    BackchannelStore, Email, FactorStore, InteractionStore, InvitationStore, KnownBrowserStore,
+    MailTokenStore, PersonName, PhoneNumber, PreferredUsername, ProfileClaims, RevokeReason,
+    SessionStore, StoreError, User, UserId, UserStore, Username,
 };
 
 use super::{print_json, read_password_stdin, usage};
@@ -248,10 +248,13 @@ fn revoke_sessions(ctx: &Context, user: &User) -> anyhow::Result<(usize, usize)>
     let sessions = ctx.db.delete_user_sessions(&user.id)?;
     let families = first + revoke()?;
     // A reset link or a pending address change asked for by whoever is being thrown out
-    // would let them back in.
+    // would let them back in; so would a sign-in of theirs waiting at its second step or
+    // at consent. And every browser is new again (mailed about at its next sign-in).
     for purpose in usher_domain::MailPurpose::TAKEOVER {
         ctx.db.delete_mail_tokens(&user.id, purpose)?;
     }
+    ctx.db.spend_user_interactions(&user.id)?;
+    ctx.db.forget_browsers(&user.id)?;
     // Every app that got tokens through those sessions is told (Back-Channel Logout): the
     // queue is in the database, and a serving node delivers it.
     let logouts = ctx.db.queue_user_logouts(&user.id, clock::now())?;
