@@ -20,6 +20,7 @@ pub mod issuer;
 pub mod keys;
 pub mod mail;
 pub mod mfa;
+pub mod origin;
 pub mod passkey;
 pub mod pkce;
 pub mod ports;
@@ -61,6 +62,7 @@ pub use mfa::{
 pub use passkey::{
     CEREMONY_TTL_SECONDS, CeremonyKind, Passkey, PasskeyName, PasskeyNameError, WebauthnCeremony,
 };
+pub use origin::{Origin, OriginError, PresentedOrigin};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use ports::{
     ClientStore, CodeStore, Consent, ConsentStore, FactorStore, FormTokenStore, InteractionStore,
