@@ -1,7 +1,7 @@
 // A browser app on another origin gets tokens from Usher (docs/design/cors.md): a page
-// served from its own loopback origin uses oauth4webapi in Chromium to discover Usher,
-// run the code flow with PKCE as a public client and call /userinfo — each a
-// cross-origin fetch that Usher's CORS headers allow. A page on an origin that is not the
+// served from its own loopback origin uses oauth4webapi in Chromium to discover Usher
+// (RFC 8414 metadata), run the code flow with PKCE as a public client and call /userinfo
+// — each a cross-origin fetch that Usher's CORS headers allow. A page on an origin that is not the
 // client's is refused at /token (the request is refused before the code is redeemed: the
 // code still works afterwards).
 import assert from 'node:assert/strict';
@@ -26,7 +26,8 @@ before(async () => {
     '--allowed-origin', app.origin, '--scope', 'openid profile']);
   usher.cli(['user', 'create', '--json', '--username', 'alice', '--name', 'Alice Liddell', '--password-stdin'],
     `${PASSWORD}\n`);
-  app.configure({ issuer: usher.issuer, clientId: client.client_id, redirectUri: `${app.origin}/callback` });
+  // The app discovers Usher through RFC 8414 metadata, the stranger through OIDC discovery.
+  app.configure({ issuer: usher.issuer, clientId: client.client_id, redirectUri: `${app.origin}/callback`, algorithm: 'oauth2' });
   stranger.configure({ issuer: usher.issuer, clientId: client.client_id, redirectUri: `${stranger.origin}/callback` });
   ui = await launchBrowser('cors-blank');
 });

@@ -94,7 +94,7 @@ export async function startSpa() {
   return {
     origin,
     configure(c) {
-      config = { algorithm: 'oidc', ...c };
+      config = { algorithm: 'oidc', ...c }; // 'oauth2': RFC 8414 metadata
     },
     close: () => server.close(),
   };
