@@ -76,7 +76,10 @@ impl OriginRefused {
 /// The request's check against the client it speaks for: `Ok(None)` without `Origin`
 /// (no CORS headers are due), `Ok(Some(origin))` when the origin is the client's (the
 /// answer carries CORS headers for it), and [`OriginRefused`] otherwise.
-pub fn check(client: &Client, presented: &PresentedOrigin) -> Result<Option<Origin>, OriginRefused> {
+pub fn check(
+    client: &Client,
+    presented: &PresentedOrigin,
+) -> Result<Option<Origin>, OriginRefused> {
     match presented {
         PresentedOrigin::Absent => Ok(None),
         PresentedOrigin::Valid(origin) if client.allows_origin(origin) => Ok(Some(origin.clone())),
@@ -213,7 +216,9 @@ mod tests {
             Ok(Preflight::Allowed(origin("https://new.example")))
         );
         // A deleted client's origins go the same way.
-        node.db.delete_client(&usher_domain::ClientId::parse("n").unwrap()).unwrap();
+        node.db
+            .delete_client(&usher_domain::ClientId::parse("n").unwrap())
+            .unwrap();
         node.advance(5);
         assert_eq!(preflight(&core, &new).await, Ok(Preflight::Refused));
     }
@@ -230,7 +235,11 @@ mod tests {
         for i in 0..32 {
             let core = core.clone();
             tasks.push(tokio::spawn(async move {
-                let raw = if i % 2 == 0 { "https://a.example" } else { "https://x.example" };
+                let raw = if i % 2 == 0 {
+                    "https://a.example"
+                } else {
+                    "https://x.example"
+                };
                 let answer = preflight(&core, &PresentedOrigin::Valid(origin(raw))).await;
                 (i, answer)
             }));

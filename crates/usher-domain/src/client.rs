@@ -765,7 +765,11 @@ mod tests {
     }
 
     fn origins(c: &Client) -> Vec<&str> {
-        c.registration.allowed_origins.iter().map(Origin::as_str).collect()
+        c.registration
+            .allowed_origins
+            .iter()
+            .map(Origin::as_str)
+            .collect()
     }
 
     #[test]

@@ -59,10 +59,10 @@ pub use mfa::{
     Acr, Amr, AuthMethods, CodeError, MfaPolicy, RecoveryCode, RecoveryCodeRecord, TotpCode,
     TotpFactor, totp_step,
 };
+pub use origin::{Origin, OriginError, PresentedOrigin};
 pub use passkey::{
     CEREMONY_TTL_SECONDS, CeremonyKind, Passkey, PasskeyName, PasskeyNameError, WebauthnCeremony,
 };
-pub use origin::{Origin, OriginError, PresentedOrigin};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use ports::{
     ClientStore, CodeStore, Consent, ConsentStore, FactorStore, FormTokenStore, InteractionStore,

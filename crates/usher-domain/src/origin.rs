@@ -174,7 +174,10 @@ mod tests {
             ("http://localhost:5173", "http://localhost:5173"),
             ("http://[::1]:8080", "http://[::1]:8080"),
             ("http://[0:0:0:0:0:0:0:1]:8080", "http://[::1]:8080"),
-            ("https://xn--bcher-kva.example", "https://xn--bcher-kva.example"),
+            (
+                "https://xn--bcher-kva.example",
+                "https://xn--bcher-kva.example",
+            ),
         ] {
             assert_eq!(Origin::parse(raw).unwrap().as_str(), want, "{raw}");
         }
@@ -237,11 +240,15 @@ mod tests {
     #[test]
     fn the_origin_of_a_url_drops_the_path_and_the_default_port() {
         assert_eq!(
-            Origin::of_url("https://App.example:443/cb?x=1").unwrap().as_str(),
+            Origin::of_url("https://App.example:443/cb?x=1")
+                .unwrap()
+                .as_str(),
             "https://app.example"
         );
         assert_eq!(
-            Origin::of_url("http://127.0.0.1:8080/callback").unwrap().as_str(),
+            Origin::of_url("http://127.0.0.1:8080/callback")
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:8080"
         );
         assert_eq!(Origin::of_url("com.example.app:/cb"), None);

@@ -136,7 +136,10 @@ mod tests {
         let origin = Origin::parse("https://app.example").unwrap();
         let allowed = answer(HttpResponse::Ok().finish(), Some(&origin));
         let h = allowed.headers();
-        assert_eq!(h.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(), "https://app.example");
+        assert_eq!(
+            h.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
+            "https://app.example"
+        );
         assert_eq!(h.get(header::VARY).unwrap(), "Origin");
         assert!(h.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
         let refused = answer(HttpResponse::Ok().finish(), None);
@@ -144,7 +147,18 @@ mod tests {
         assert!(h.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
         assert_eq!(h.get(header::VARY).unwrap(), "Origin");
         let public = public(HttpResponse::Ok().finish());
-        assert_eq!(public.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(), "*");
-        assert!(public.headers().get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+        assert_eq!(
+            public
+                .headers()
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .unwrap(),
+            "*"
+        );
+        assert!(
+            public
+                .headers()
+                .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+                .is_none()
+        );
     }
 }

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use usher_domain::{
     Audience, AuthMethod, BackchannelLogout, BackchannelLogoutUri, Client, ClientId, ClientName,
-    ClientRegistration, ClientStore, GrantType, Origin, RedirectUri, ScopeSet, StoreError, UnixTime,
+    ClientRegistration, ClientStore, GrantType, Origin, RedirectUri, ScopeSet, StoreError,
+    UnixTime,
 };
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};

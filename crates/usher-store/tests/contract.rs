@@ -533,7 +533,10 @@ mod cases {
                 .collect::<Vec<_>>(),
             ["https://shop.example", "http://127.0.0.1"]
         );
-        assert_eq!(db.set_client_allowed_origins(&cid("ghost"), &new), Ok(false));
+        assert_eq!(
+            db.set_client_allowed_origins(&cid("ghost"), &new),
+            Ok(false)
+        );
         assert_eq!(
             db.set_client_allowed_origins(
                 &cid(usher_domain::client::BUILT_IN_ACCOUNT_CLIENT_ID),

@@ -250,7 +250,10 @@ mod tests {
         assert_eq!(doc["issuer"], "https://auth.example/t");
         assert_eq!(doc["token_endpoint"], "https://auth.example/t/token");
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
-        assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
         assert_eq!(doc["client_id_metadata_document_supported"], false);
         assert!(doc.get("registration_endpoint").is_none());

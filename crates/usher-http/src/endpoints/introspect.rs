@@ -61,8 +61,7 @@ fn render(answer: Introspection) -> Value {
 }
 
 async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
-    let (client, token, allowed) = match authenticated_token_request(&state, &req, &body).await
-    {
+    let (client, token, allowed) = match authenticated_token_request(&state, &req, &body).await {
         Ok(v) => v,
         Err(response) => return response,
     };

@@ -6,12 +6,12 @@
 //! gets the same `200` (RFC 7009 §2.2), so the endpoint tells a caller nothing about
 //! tokens it does not hold; `503` when a store cannot be written.
 
+use actix_web::http::Method;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
 use usher_core::revocation;
 use usher_domain::authorize::RawParams;
-use actix_web::http::Method;
 use usher_domain::{Client, Origin, ProtocolError};
 
 use crate::Core;
@@ -90,8 +90,7 @@ async fn read_token_request(
 }
 
 async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
-    let (client, token, allowed) = match authenticated_token_request(&state, &req, &body).await
-    {
+    let (client, token, allowed) = match authenticated_token_request(&state, &req, &body).await {
         Ok(v) => v,
         Err(response) => return response,
     };

@@ -175,7 +175,12 @@ async fn a_request_from_an_origin_that_is_not_the_clients_is_refused_before_the_
         assert_eq!(header(&response, VARY).as_deref(), Some("Origin"));
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], "invalid_request");
-        assert!(body["error_description"].as_str().unwrap().contains("Origin"));
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("Origin")
+        );
         assert!(body.get("access_token").is_none());
     }
     // The client's own origin: the code still works, and the answer may be read.
@@ -190,15 +195,6 @@ async fn a_request_from_an_origin_that_is_not_the_clients_is_refused_before_the_
     let tokens: Value = response.json().await.unwrap();
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
-
-    // A refusal after the origin check (the code is spent now) still carries CORS
-    // headers for the client's origin, so the app can read the error.
-    let response = post_from(base, routes::TOKEN, &rp, Some(RP_ORIGIN), &exchange).await;
-    assert_eq!(response.status(), 400);
-    assert_eq!(
-        header(&response, ACCESS_CONTROL_ALLOW_ORIGIN).as_deref(),
-        Some(RP_ORIGIN)
-    );
 
     // Userinfo: the origin must be that of the client the token was issued to.
     let response = userinfo_from(base, access, Some(OTHER_ORIGIN)).await;
@@ -248,7 +244,10 @@ async fn a_request_from_an_origin_that_is_not_the_clients_is_refused_before_the_
         Some(RP_ORIGIN)
     );
     let introspection: Value = response.json().await.unwrap();
-    assert_eq!(introspection["active"], true, "the refused revocation revoked nothing");
+    assert_eq!(
+        introspection["active"], true,
+        "the refused revocation revoked nothing"
+    );
     let response = post_from(
         base,
         routes::REVOKE,
@@ -262,6 +261,18 @@ async fn a_request_from_an_origin_that_is_not_the_clients_is_refused_before_the_
         header(&response, ACCESS_CONTROL_ALLOW_ORIGIN).as_deref(),
         Some(RP_ORIGIN)
     );
+
+    // A refusal after the origin check (the code was spent) still carries CORS headers
+    // for the client's origin, so the app can read the error. (Last: a replayed code
+    // revokes what it issued.)
+    let response = post_from(base, routes::TOKEN, &rp, Some(RP_ORIGIN), &exchange).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        header(&response, ACCESS_CONTROL_ALLOW_ORIGIN).as_deref(),
+        Some(RP_ORIGIN)
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
 }
 
 /// `usher client update --allowed-origin` replaces the default; the change reaches a
@@ -270,7 +281,9 @@ async fn allowed_origins_can_be_changed_and_reset_to_the_default(backend: Backen
     let sandbox = Sandbox::with_test_db(backend).env("USHER_CACHE_TTL", "0");
     let (server, rp) = setup(&sandbox);
     let base = &server.base;
-    let shown = sandbox.usher(&["client", "show", &rp.id, "--json"], None).json();
+    let shown = sandbox
+        .usher(&["client", "show", &rp.id, "--json"], None)
+        .json();
     assert_eq!(shown["allowed_origins"], serde_json::json!([RP_ORIGIN]));
     assert_eq!(shown["allowed_origins_default"], true);
 
@@ -292,7 +305,10 @@ async fn allowed_origins_can_be_changed_and_reset_to_the_default(backend: Backen
         serde_json::json!(["https://app.example"])
     );
     assert_eq!(updated["allowed_origins_default"], false);
-    assert_eq!(preflight(base, routes::TOKEN, RP_ORIGIN).await.status(), 403);
+    assert_eq!(
+        preflight(base, routes::TOKEN, RP_ORIGIN).await.status(),
+        403
+    );
     assert_eq!(
         preflight(base, routes::TOKEN, "https://app.example")
             .await
@@ -301,22 +317,31 @@ async fn allowed_origins_can_be_changed_and_reset_to_the_default(backend: Backen
     );
 
     for bad in ["http://app.example", "https://app.example/path", "null"] {
-        let run = sandbox.usher(
-            &["client", "update", &rp.id, "--allowed-origin", bad],
-            None,
-        );
+        let run = sandbox.usher(&["client", "update", &rp.id, "--allowed-origin", bad], None);
         assert_eq!(run.code(), Some(2), "{bad}: {}", run.stderr());
     }
     let run = sandbox.usher(&["client", "update", &rp.id], None);
     assert_eq!(run.code(), Some(2));
 
     let run = sandbox.usher(
-        &["client", "update", &rp.id, "--default-allowed-origins", "--json"],
+        &[
+            "client",
+            "update",
+            &rp.id,
+            "--default-allowed-origins",
+            "--json",
+        ],
         None,
     );
     assert!(run.ok(), "{}", run.stderr());
-    assert_eq!(run.json()["allowed_origins"], serde_json::json!([RP_ORIGIN]));
-    assert_eq!(preflight(base, routes::TOKEN, RP_ORIGIN).await.status(), 204);
+    assert_eq!(
+        run.json()["allowed_origins"],
+        serde_json::json!([RP_ORIGIN])
+    );
+    assert_eq!(
+        preflight(base, routes::TOKEN, RP_ORIGIN).await.status(),
+        204
+    );
 
     let created = sandbox.client(&[
         "--name",
@@ -365,7 +390,12 @@ fn discovery_and_the_jwks_answer_any_origin(backend: Backend) {
             "*",
             "{path}"
         );
-        assert!(response.headers().get(ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+        assert!(
+            response
+                .headers()
+                .get(ACCESS_CONTROL_ALLOW_CREDENTIALS)
+                .is_none()
+        );
         let response = http()
             .request(Method::OPTIONS, server.url(path))
             .header(ORIGIN, "https://anyone.example")
@@ -374,10 +404,19 @@ fn discovery_and_the_jwks_answer_any_origin(backend: Backend) {
             .unwrap();
         assert_eq!(response.status(), 204, "{path}");
         assert_eq!(response.headers()[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-        assert!(response.headers().get(ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+        assert!(
+            response
+                .headers()
+                .get(ACCESS_CONTROL_ALLOW_CREDENTIALS)
+                .is_none()
+        );
     }
     // A 304 of the JWKS too.
-    let etag = http().get(server.url(routes::JWKS)).send().unwrap().headers()["etag"]
+    let etag = http()
+        .get(server.url(routes::JWKS))
+        .send()
+        .unwrap()
+        .headers()["etag"]
         .to_str()
         .unwrap()
         .to_owned();
@@ -391,9 +430,7 @@ fn discovery_and_the_jwks_answer_any_origin(backend: Backend) {
     assert_eq!(response.headers()[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
 }
 
-fn rfc_8414_metadata_is_the_discovery_document_also_at_the_issuer_path_location(
-    backend: Backend,
-) {
+fn rfc_8414_metadata_is_the_discovery_document_also_at_the_issuer_path_location(backend: Backend) {
     let iss = "https://login.example.com/tenant-a";
     let sandbox = Sandbox::on(backend).env("USHER_ISSUER", iss);
     let server = sandbox.serve();
@@ -417,7 +454,10 @@ fn rfc_8414_metadata_is_the_discovery_document_also_at_the_issuer_path_location(
     );
     // RFC 8414 §2's required members and the ones issue 16 names.
     assert_eq!(metadata["issuer"], iss);
-    assert_eq!(metadata["token_endpoint"], format!("{iss}{}", routes::TOKEN));
+    assert_eq!(
+        metadata["token_endpoint"],
+        format!("{iss}{}", routes::TOKEN)
+    );
     assert_eq!(
         metadata["authorization_endpoint"],
         format!("{iss}{}", routes::AUTHORIZE)
