@@ -19,9 +19,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use usher_domain::{Client, ClientId, User, UserId};
+use usher_domain::{Client, ClientId, Origin, User, UserId};
 
 /// Most clients held at once.
 const MAX_CLIENTS: usize = 10_000;
@@ -36,6 +37,9 @@ pub struct Caches {
     pub(crate) clients: Fresh<ClientId, Client>,
     pub(crate) users: Fresh<UserId, User>,
     revoked: Mutex<Revoked>,
+    /// Every client's allowed origins, as one set: what a CORS preflight asks
+    /// (`cors.rs`).
+    pub(crate) origins: OriginIndex,
 }
 
 impl std::fmt::Debug for Caches {
@@ -52,6 +56,7 @@ impl Caches {
             clients: Fresh::new(MAX_CLIENTS),
             users: Fresh::new(MAX_USERS),
             revoked: Mutex::new(Revoked::default()),
+            origins: OriginIndex::default(),
         }
     }
 
@@ -62,6 +67,67 @@ impl Caches {
     /// Whether anything is cached (`cache_ttl` > 0).
     pub fn on(&self) -> bool {
         self.ttl > 0
+    }
+}
+
+/// The union of every registered client's allowed origins, read from the store as a
+/// whole and used for `ttl` seconds (so a preflight is a hash lookup, and a flood of
+/// preflights costs at most one store read per `ttl`). One reader refreshes it at a time;
+/// the others keep using the previous set meanwhile. With `ttl` 0 every preflight reads
+/// the store.
+#[derive(Default)]
+pub(crate) struct OriginIndex {
+    set: Mutex<Option<(Arc<HashSet<Origin>>, i64)>>,
+    refreshing: AtomicBool,
+}
+
+/// What the index can answer without the store.
+pub(crate) enum OriginSet {
+    /// Fresh enough: use it.
+    Fresh(Arc<HashSet<Origin>>),
+    /// Stale, but another task is reading the store: use this one meanwhile.
+    Stale(Arc<HashSet<Origin>>),
+    /// Read the store, then [`OriginIndex::finish`] or [`OriginIndex::abandon`] with
+    /// this flag: whether this caller holds the refresh (`false` only before any set was
+    /// read, when every caller reads).
+    Read(bool),
+}
+
+impl OriginIndex {
+    pub(crate) fn lookup(&self, now: i64, ttl: i64) -> OriginSet {
+        let held = self.set.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match held {
+            Some((set, read_at)) if fresh(read_at, now, ttl) => OriginSet::Fresh(set),
+            held => {
+                let won = self
+                    .refreshing
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+                match held {
+                    Some((set, _)) if !won => OriginSet::Stale(set),
+                    // Nothing held yet: read it, whoever else is reading too.
+                    _ => OriginSet::Read(won),
+                }
+            }
+        }
+    }
+
+    /// Records a set read from the store at `read_at` and ends the refresh.
+    pub(crate) fn finish(&self, set: Arc<HashSet<Origin>>, read_at: i64, held_refresh: bool) {
+        {
+            let mut held = self.set.lock().unwrap_or_else(|p| p.into_inner());
+            if held.as_ref().is_none_or(|(_, at)| *at <= read_at) {
+                *held = Some((set, read_at));
+            }
+        }
+        self.abandon(held_refresh);
+    }
+
+    /// Ends a refresh (one that failed, or after [`OriginIndex::finish`]).
+    pub(crate) fn abandon(&self, held_refresh: bool) {
+        if held_refresh {
+            self.refreshing.store(false, Ordering::Release);
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod cache;
 pub mod client_address;
 pub mod client_auth;
 mod core;
+pub mod cors;
 pub mod counted;
 pub mod everywhere;
 pub mod failure;

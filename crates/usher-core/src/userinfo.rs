@@ -10,6 +10,7 @@
 
 use openidconnect::StandardClaims;
 use openidconnect::core::CoreGenderClaim;
+use usher_domain::{Origin, PresentedOrigin};
 
 use crate::Core;
 use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
@@ -34,18 +35,48 @@ pub enum UserinfoError {
     /// RFC 6750 §3.1 `insufficient_scope`: a valid token without `openid`.
     #[error("the userinfo endpoint needs the openid scope")]
     InsufficientScope,
+    /// RFC 6750 §3.1 `invalid_request`: the request came from a browser origin that is
+    /// not one of the allowed origins of the client the token was issued to (`cors.rs`).
+    #[error("{}", crate::cors::ORIGIN_REFUSED)]
+    OriginRefused,
     /// A store could not be read: neither valid nor invalid.
     #[error("a store could not be read")]
     Failure(Failure),
 }
 
-/// The claims for the bearer token `token` (see the module documentation).
+/// The claims for the bearer token `token` (see the module documentation), for a
+/// request without `Origin`.
 pub async fn userinfo(core: &Core, token: &str) -> Result<UserinfoClaims, UserinfoError> {
+    userinfo_from(core, token, &PresentedOrigin::Absent)
+        .await
+        .map(|(claims, _)| claims)
+}
+
+/// The claims for the bearer token `token`, for a request from `origin`: with an
+/// `Origin`, it must be one of the allowed origins of the client the token was issued to
+/// (`cors::check`); the origin to answer with CORS headers comes back beside the claims.
+pub async fn userinfo_from(
+    core: &Core,
+    token: &str,
+    origin: &PresentedOrigin,
+) -> Result<(UserinfoClaims, Option<Origin>), UserinfoError> {
     let claims = match verify_access_token(core, token, Purpose::Userinfo).await {
         Ok(claims) => claims,
         Err(AccessTokenError::Failure(f)) => return Err(UserinfoError::Failure(f)),
         Err(AccessTokenError::InsufficientScope) => return Err(UserinfoError::InsufficientScope),
         Err(e) => return Err(UserinfoError::InvalidToken(e)),
+    };
+    let allowed = match origin {
+        PresentedOrigin::Absent => None,
+        presented => {
+            let client = match core.client(&claims.client_id).await {
+                Ok(Some(client)) => client,
+                // A deleted client's token allows no origin.
+                Ok(None) => return Err(UserinfoError::OriginRefused),
+                Err(f) => return Err(UserinfoError::Failure(f)),
+            };
+            crate::cors::check(&client, presented).map_err(|_| UserinfoError::OriginRefused)?
+        }
     };
     // Verified for this purpose: the subject is a person.
     let Some(user_id) = claims.person() else {
@@ -56,7 +87,7 @@ pub async fn userinfo(core: &Core, token: &str) -> Result<UserinfoClaims, Userin
         Ok(None) => return Err(UserinfoError::PersonGone),
         Err(f) => return Err(UserinfoError::Failure(f)),
     };
-    Ok(tokens::standard_claims(&user, &claims.scope))
+    Ok((tokens::standard_claims(&user, &claims.scope), allowed))
 }
 
 #[cfg(test)]
@@ -128,6 +159,37 @@ mod tests {
         userinfo(&node.core, token)
             .await
             .map(|c| serde_json::to_value(c).unwrap())
+    }
+
+    #[tokio::test]
+    async fn with_an_origin_the_tokens_client_must_own_it() {
+        let (node, alice) = node_with_alice();
+        node.client(
+            "other",
+            RegistrationInput {
+                redirect_uris: vec!["https://other.example/cb".to_owned()],
+                ..RegistrationInput::default()
+            },
+        );
+        let token = access_token(&node, alice.id.as_str(), "openid", &for_userinfo(&node)).token;
+        let from = |raw: &str| PresentedOrigin::from_header_values([Some(raw)].into_iter());
+        let (_, allowed) = userinfo_from(&node.core, &token, &from("https://app.example"))
+            .await
+            .unwrap();
+        assert_eq!(allowed, Some(Origin::parse("https://app.example").unwrap()));
+        let (_, allowed) = userinfo_from(&node.core, &token, &PresentedOrigin::Absent)
+            .await
+            .unwrap();
+        assert_eq!(allowed, None);
+        for refused in ["https://other.example", "null", "https://evil.example"] {
+            assert_eq!(
+                userinfo_from(&node.core, &token, &from(refused))
+                    .await
+                    .map(|_| ()),
+                Err(UserinfoError::OriginRefused),
+                "{refused}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use url::{Host, Url};
 
 use crate::issuer::is_loopback_host;
+use crate::origin::{Origin, OriginError};
 use crate::scope::ScopeSet;
 
 use crate::time::UnixTime;
@@ -330,6 +331,8 @@ pub enum RegistrationError {
     BadBackchannelLogoutUri { uri: String, why: &'static str },
     #[error("--backchannel-logout-session-required needs --backchannel-logout-uri")]
     SessionRequiredWithoutUri,
+    #[error("allowed origin {origin:?} is refused: {why}")]
+    BadAllowedOrigin { origin: String, why: OriginError },
     #[error("audience {0:?} is not an absolute URI without a fragment")]
     BadAudience(String),
     #[error(
@@ -377,6 +380,11 @@ pub struct ClientRegistration {
     /// Where the client is told that a session ended (Back-Channel Logout 1.0), if
     /// anywhere.
     pub backchannel_logout: Option<crate::backchannel::BackchannelLogout>,
+    /// The web origins registered with `--allowed-origin` from which a browser app of
+    /// this client may call the token, userinfo, revocation and introspection endpoints
+    /// (CORS, docs/design/cors.md). Empty: the origins of its `https` and loopback
+    /// redirect URIs ([`Client::allowed_origins`]).
+    pub allowed_origins: Vec<Origin>,
     /// Usher's own client, `usher-account` (the account page signing people in to Usher
     /// itself, like Keycloak's account console): synthesised by the core, never stored or
     /// registered. Its one redirect URI is on the issuer's own origin, so its codes reach
@@ -403,6 +411,8 @@ pub struct RegistrationInput {
     pub backchannel_logout_uri: Option<String>,
     /// `--backchannel-logout-session-required`.
     pub backchannel_logout_session_required: bool,
+    /// `--allowed-origin` (empty: the default from the redirect URIs).
+    pub allowed_origins: Vec<String>,
 }
 
 /// The scopes a client may ask for when none are given at registration.
@@ -473,6 +483,8 @@ impl ClientRegistration {
             None => None,
         };
 
+        let allowed_origins = parse_allowed_origins(&input.allowed_origins)?;
+
         let scopes = match input.scope.as_deref() {
             Some(raw) => ScopeSet::parse(raw)?,
             None if has(GrantType::AuthorizationCode) => ScopeSet::parse(DEFAULT_SIGN_IN_SCOPES)?,
@@ -491,9 +503,27 @@ impl ClientRegistration {
             first_party: input.first_party,
             require_mfa: input.require_mfa,
             backchannel_logout,
+            allowed_origins,
             built_in: false,
         })
     }
+}
+
+/// Parses `--allowed-origin` values ([`Origin::parse_registered`]), without duplicates,
+/// in the order given.
+pub fn parse_allowed_origins(raw: &[String]) -> Result<Vec<Origin>, RegistrationError> {
+    let mut origins: Vec<Origin> = Vec::with_capacity(raw.len());
+    for r in raw {
+        let origin =
+            Origin::parse_registered(r).map_err(|why| RegistrationError::BadAllowedOrigin {
+                origin: r.clone(),
+                why,
+            })?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(origins)
 }
 
 fn parse_uris(raw: &[String]) -> Result<Vec<RedirectUri>, RegistrationError> {
@@ -521,6 +551,32 @@ impl Client {
     /// A public client has no secret and authenticates with `none`.
     pub fn is_public(&self) -> bool {
         self.registration.auth_method == AuthMethod::None
+    }
+
+    /// The origins a browser app of this client may call from (CORS): the registered
+    /// `--allowed-origin`s, or else the origins of its `https` and loopback `http`
+    /// redirect URIs (never a private-use scheme's), without duplicates.
+    pub fn allowed_origins(&self) -> Vec<Origin> {
+        let reg = &self.registration;
+        if !reg.allowed_origins.is_empty() {
+            return reg.allowed_origins.clone();
+        }
+        let mut origins: Vec<Origin> = Vec::new();
+        for uri in &reg.redirect_uris {
+            if let Some(origin) = Origin::of_url(uri.as_str())
+                && !origins.contains(&origin)
+            {
+                origins.push(origin);
+            }
+        }
+        origins
+    }
+
+    /// Whether `origin` is one of [`Client::allowed_origins`] (scheme, host and port
+    /// all equal: a loopback origin's port does not vary, unlike a loopback redirect
+    /// URI's).
+    pub fn allows_origin(&self, origin: &Origin) -> bool {
+        self.allowed_origins().contains(origin)
     }
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
@@ -697,6 +753,93 @@ mod tests {
         assert!(confidential.is_first_party());
         // A public first-party row from before the rule is not treated as first-party.
         assert!(!client(true, true).is_first_party());
+    }
+
+    fn client_with(input: RegistrationInput) -> Client {
+        Client {
+            id: ClientId::parse("c").unwrap(),
+            secret_hash: None,
+            registration: ClientRegistration::new(input).unwrap(),
+            created_at: UnixTime(0),
+        }
+    }
+
+    fn origins(c: &Client) -> Vec<&str> {
+        c.registration
+            .allowed_origins
+            .iter()
+            .map(Origin::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn allowed_origins_default_to_the_https_and_loopback_redirect_uris_origins() {
+        let client = client_with(RegistrationInput {
+            public: true,
+            redirect_uris: vec![
+                "https://spa.example/cb".into(),
+                "https://spa.example:443/other".into(),
+                "http://127.0.0.1:5173/cb".into(),
+                "http://localhost:5173/cb".into(),
+                "com.example.app:/cb".into(),
+            ],
+            ..input()
+        });
+        assert!(origins(&client).is_empty(), "nothing registered explicitly");
+        let effective: Vec<String> = client
+            .allowed_origins()
+            .iter()
+            .map(|o| o.as_str().to_owned())
+            .collect();
+        assert_eq!(
+            effective,
+            [
+                "https://spa.example",
+                "http://127.0.0.1:5173",
+                "http://localhost:5173"
+            ]
+        );
+        assert!(client.allows_origin(&Origin::parse("https://SPA.example:443").unwrap()));
+        assert!(!client.allows_origin(&Origin::parse("http://127.0.0.1:5174").unwrap()));
+        assert!(!client.allows_origin(&Origin::parse("http://spa.example").unwrap()));
+        assert!(!client.allows_origin(&Origin::parse("https://evil.example").unwrap()));
+    }
+
+    #[test]
+    fn registered_allowed_origins_replace_the_default() {
+        let client = client_with(RegistrationInput {
+            allowed_origins: vec![
+                "https://app.example".into(),
+                "https://APP.example:443".into(),
+                "http://localhost:3000".into(),
+            ],
+            ..input()
+        });
+        assert_eq!(
+            origins(&client),
+            ["https://app.example", "http://localhost:3000"]
+        );
+        assert_eq!(client.allowed_origins().len(), 2);
+        // The redirect URI's origin is no longer allowed.
+        assert!(!client.allows_origin(&Origin::parse("https://shop.example").unwrap()));
+        for (bad, why) in [
+            ("http://app.example", OriginError::NotHttps),
+            ("https://app.example/", OriginError::Path),
+            ("null", OriginError::Null),
+            ("https://u@app.example", OriginError::UserInfo),
+        ] {
+            assert_eq!(
+                ClientRegistration::new(RegistrationInput {
+                    allowed_origins: vec![bad.into()],
+                    ..input()
+                }),
+                Err(RegistrationError::BadAllowedOrigin {
+                    origin: bad.into(),
+                    why
+                }),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

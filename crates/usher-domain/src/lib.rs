@@ -20,6 +20,7 @@ pub mod issuer;
 pub mod keys;
 pub mod mail;
 pub mod mfa;
+pub mod origin;
 pub mod passkey;
 pub mod pkce;
 pub mod ports;
@@ -58,6 +59,7 @@ pub use mfa::{
     Acr, Amr, AuthMethods, CodeError, MfaPolicy, RecoveryCode, RecoveryCodeRecord, TotpCode,
     TotpFactor, totp_step,
 };
+pub use origin::{Origin, OriginError, PresentedOrigin};
 pub use passkey::{
     CEREMONY_TTL_SECONDS, CeremonyKind, Passkey, PasskeyName, PasskeyNameError, WebauthnCeremony,
 };

@@ -38,6 +38,13 @@ pub trait ClientStore: Send + Sync {
     fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError>;
     /// Replaces the secret hash; returns whether the client exists.
     fn set_client_secret_hash(&self, id: &ClientId, hash: &str) -> Result<bool, StoreError>;
+    /// Replaces the registered `--allowed-origin`s (empty: back to the default from the
+    /// redirect URIs); returns whether the client exists.
+    fn set_client_allowed_origins(
+        &self,
+        id: &ClientId,
+        origins: &[crate::origin::Origin],
+    ) -> Result<bool, StoreError>;
 }
 
 /// People who sign in.

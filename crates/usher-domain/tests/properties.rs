@@ -1,5 +1,5 @@
 //! Property-based tests of the domain's parsers of untrusted input: authorization
-//! request parameters and redirect URIs. They never panic on any input, and they reject
+//! request parameters, redirect URIs and web origins. They never panic on any input, and they reject
 //! what they must (missing PKCE, repeats, non-`code` response types, redirect URIs that
 //! differ from the registered one in anything but a loopback port), and whatever a
 //! registered redirect URI matches reads back as a `RedirectUri`.
@@ -11,7 +11,7 @@ use usher_domain::authorize::{
     AuthorizationRequest, MAX_PARAM_LEN, Params, RawParams, identify_client,
 };
 use usher_domain::client::{ClientRegistration, RegistrationInput};
-use usher_domain::{Client, ClientId, RedirectUri, UnixTime};
+use usher_domain::{Client, ClientId, Origin, RedirectUri, UnixTime};
 
 const NAMES: &[&str] = &[
     "response_type",
@@ -175,6 +175,25 @@ proptest! {
             let json = serde_json::to_string(&parsed).unwrap();
             let back: RedirectUri = serde_json::from_str(&json).unwrap();
             prop_assert_eq!(back, parsed);
+        }
+    }
+
+    /// `Origin::parse` (the `Origin` header, `--allowed-origin`) never panics; what it
+    /// accepts is scheme://host[:port] only, already normalised (parsing it again gives
+    /// itself), and is its own origin as a URL.
+    #[test]
+    fn origins_never_panic_and_accept_only_normalised_tuple_origins(
+        raw in prop_oneof![".{0,120}", "(?i)(https?)://[a-z0-9.:\\[\\]@/?#%-]{0,40}"],
+    ) {
+        if let Ok(origin) = Origin::parse(&raw) {
+            let s = origin.as_str();
+            prop_assert!(s.starts_with("https://") || s.starts_with("http://"), "{}", s);
+            let rest = s.split_once("://").unwrap().1;
+            prop_assert!(!rest.contains('/') && !rest.contains('@') && !rest.contains('?') && !rest.contains('#'), "{}", s);
+            prop_assert_eq!(Origin::parse(s), Ok(origin.clone()));
+            prop_assert_eq!(Origin::of_url(s), Some(origin.clone()));
+            prop_assert!(!s.ends_with(":443") || !s.starts_with("https://"), "{}", s);
+            prop_assert!(!s.ends_with(":80") || !s.starts_with("http://"), "{}", s);
         }
     }
 }

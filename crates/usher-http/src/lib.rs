@@ -13,6 +13,7 @@ pub mod access;
 pub mod client_address;
 mod client_auth;
 mod cookies;
+pub mod cors;
 pub mod endpoints;
 mod flow;
 pub mod mail;
@@ -41,8 +42,8 @@ pub fn configure(state: web::Data<Core>) -> impl FnOnce(&mut web::ServiceConfig)
             cfg.service(endpoints::metrics::routes());
         }
         cfg.service(endpoints::signup::routes(state.settings.signup));
+        cfg.service(endpoints::discovery::routes(&state.settings.issuer));
         cfg.app_data(state)
-            .service(endpoints::discovery::routes())
             .service(endpoints::jwks::routes())
             .service(endpoints::health::routes())
             .service(endpoints::assets::routes())

@@ -1,7 +1,7 @@
 //! Registered clients: the `clients` table and the ordered `client_redirect_uris` that
 //! belong to each client, behind [`ClientStore`].
 //!
-//! Lists (grant types, scopes, audiences) are stored space-separated: none of their
+//! Lists (grant types, scopes, audiences, allowed origins) are stored space-separated: none of their
 //! elements may contain a space. Redirect URIs get their own rows because a URI may
 //! contain almost anything and their order is the registration order.
 
@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use usher_domain::{
     Audience, AuthMethod, BackchannelLogout, BackchannelLogoutUri, Client, ClientId, ClientName,
-    ClientRegistration, ClientStore, GrantType, RedirectUri, ScopeSet, StoreError, UnixTime,
+    ClientRegistration, ClientStore, GrantType, Origin, RedirectUri, ScopeSet, StoreError,
+    UnixTime,
 };
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
@@ -35,6 +36,7 @@ struct ClientRow {
     require_mfa: bool,
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
+    allowed_origins: String,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -69,6 +71,7 @@ impl ClientRow {
                 .backchannel_logout
                 .as_ref()
                 .is_some_and(|b| b.session_required),
+            allowed_origins: join(reg.allowed_origins.iter().map(Origin::as_str)),
         }
     }
 
@@ -115,6 +118,10 @@ impl ClientRow {
                 }),
                 None => None,
             },
+            allowed_origins: words(&self.allowed_origins)
+                .map(Origin::parse_registered)
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(&e))?,
             // A stored client is never Usher's own (the core synthesises that one).
             built_in: false,
         };
@@ -261,6 +268,22 @@ impl ClientStore for Database {
         })
         .map(|deleted| deleted == 1)
         .map_err(unavailable)
+    }
+
+    fn set_client_allowed_origins(
+        &self,
+        id: &ClientId,
+        origins: &[Origin],
+    ) -> Result<bool, StoreError> {
+        if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
+            return Ok(false);
+        }
+        let mut conn = self.conn()?;
+        diesel::update(clients::table.filter(clients::id.eq(id.as_str())))
+            .set(clients::allowed_origins.eq(join(origins.iter().map(Origin::as_str))))
+            .execute(&mut *conn)
+            .map(|updated| updated == 1)
+            .map_err(unavailable)
     }
 
     fn set_client_secret_hash(&self, id: &ClientId, hash: &str) -> Result<bool, StoreError> {

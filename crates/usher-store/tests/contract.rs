@@ -56,6 +56,7 @@ contract!(
     duplicate_client_id_is_a_conflict,
     delete_client_removes_it_and_its_redirect_uris,
     set_client_secret_hash_replaces_the_hash,
+    set_client_allowed_origins_replaces_them,
     corrupt_client_row_is_reported,
     user_round_trip_keeps_every_field,
     duplicate_username_is_a_conflict_and_keeps_the_first_user,
@@ -160,6 +161,11 @@ fn confidential_client(id: &str, created_at: i64) -> Client {
                     .unwrap(),
                 session_required: true,
             }),
+            // Deliberately not sorted: registration order must survive.
+            allowed_origins: vec![
+                usher_domain::Origin::parse("https://shop.example").unwrap(),
+                usher_domain::Origin::parse("http://127.0.0.1:8080").unwrap(),
+            ],
             built_in: false,
         },
         created_at: UnixTime(created_at),
@@ -182,6 +188,7 @@ fn public_client(id: &str, created_at: i64) -> Client {
             first_party: false,
             require_mfa: false,
             backchannel_logout: None,
+            allowed_origins: Vec::new(),
             built_in: false,
         },
         created_at: UnixTime(created_at),
@@ -204,6 +211,7 @@ fn service_client(id: &str, created_at: i64) -> Client {
             first_party: false,
             require_mfa: false,
             backchannel_logout: None,
+            allowed_origins: Vec::new(),
             built_in: false,
         },
         created_at: UnixTime(created_at),
@@ -502,6 +510,41 @@ mod cases {
         assert_eq!(stored.secret_hash.as_deref(), Some("new-hash"));
         assert_eq!(stored.registration, shop.registration);
         assert_eq!(db.set_client_secret_hash(&cid("ghost"), "x"), Ok(false));
+    }
+
+    pub fn set_client_allowed_origins_replaces_them(_: &TestDb, db: &Database) {
+        let shop = confidential_client("shop", 1);
+        db.insert_client(&shop).unwrap();
+        let new = vec![
+            usher_domain::Origin::parse("https://b.example").unwrap(),
+            usher_domain::Origin::parse("https://a.example:8443").unwrap(),
+        ];
+        assert_eq!(db.set_client_allowed_origins(&shop.id, &new), Ok(true));
+        let stored = db.get_client(&shop.id).unwrap().unwrap();
+        assert_eq!(stored.registration.allowed_origins, new);
+        // Empty: back to the default, derived from the redirect URIs when read.
+        assert_eq!(db.set_client_allowed_origins(&shop.id, &[]), Ok(true));
+        let stored = db.get_client(&shop.id).unwrap().unwrap();
+        assert!(stored.registration.allowed_origins.is_empty());
+        assert_eq!(
+            stored
+                .allowed_origins()
+                .iter()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>(),
+            ["https://shop.example", "http://127.0.0.1"]
+        );
+        assert_eq!(
+            db.set_client_allowed_origins(&cid("ghost"), &new),
+            Ok(false)
+        );
+        assert_eq!(
+            db.set_client_allowed_origins(
+                &cid(usher_domain::client::BUILT_IN_ACCOUNT_CLIENT_ID),
+                &new
+            ),
+            Ok(false)
+        );
     }
 
     pub fn corrupt_client_row_is_reported(t: &TestDb, db: &Database) {

@@ -161,6 +161,8 @@ pub enum ClientCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Change a registered client. Today: its allowed origins (CORS for browser apps).
+    Update(ClientUpdate),
     /// Replace a confidential client's secret; prints the new one, once.
     RotateSecret {
         id: String,
@@ -215,6 +217,31 @@ pub struct ClientCreate {
     /// The client needs `sid` in every logout token (needs --backchannel-logout-uri).
     #[arg(long)]
     pub backchannel_logout_session_required: bool,
+    /// A web origin (https://app.example.com: scheme, host and port, no path) from which
+    /// the client's browser app may call /token, /userinfo, /revoke and /introspect
+    /// (CORS; repeat for more). Default: the origins of its https and loopback redirect
+    /// URIs.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientUpdate {
+    pub id: String,
+    /// Replace the client's allowed origins with these (repeat for more): see
+    /// `usher client create --allowed-origin`.
+    #[arg(
+        long = "allowed-origin",
+        value_name = "ORIGIN",
+        conflicts_with = "default_allowed_origins"
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Forget the registered allowed origins: the origins of the client's https and
+    /// loopback redirect URIs apply again.
+    #[arg(long)]
+    pub default_allowed_origins: bool,
     #[command(flatten)]
     pub json: JsonFlag,
 }

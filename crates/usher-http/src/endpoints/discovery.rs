@@ -1,9 +1,16 @@
 //! `GET /.well-known/openid-configuration` (OIDC Discovery 1.0 §4) and the same document
-//! at `/.well-known/oauth-authorization-server` (RFC 8414 §3).
+//! as RFC 8414 authorization-server metadata at `/.well-known/oauth-authorization-server`
+//! — and, when the issuer has a path (`https://host/tenant`), also at
+//! `/.well-known/oauth-authorization-server/tenant`, where RFC 8414 §3.1 puts it (the
+//! well-known segment between the host and the issuer's path). A proxy that serves Usher
+//! under the issuer's path forwards that one location to Usher as it is.
 //!
-//! The document is rendered once at start from the issuer and the route constants, with
-//! `openidconnect`'s provider-metadata type, and served from memory.
+//! The document is rendered once at start by [`render`] — one function for both, so the
+//! two can never differ — from the issuer and the route constants, with `openidconnect`'s
+//! provider-metadata type, and served from memory. Any origin may read it
+//! (`Access-Control-Allow-Origin: *`, docs/design/cors.md).
 
+use actix_web::http::Method;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, Resource, web};
 use openidconnect::core::{
@@ -20,6 +27,7 @@ use usher_domain::scope::OIDC_SCOPES;
 use usher_domain::{Acr, AuthMethod, GrantType, Issuer};
 
 use crate::Core;
+use crate::cors;
 use crate::routes;
 
 /// Members that `openidconnect`'s metadata type does not carry (RFC 8414, RFC 7636).
@@ -42,6 +50,10 @@ pub struct UsherMetadata {
     pub backchannel_logout_supported: bool,
     /// Back-Channel Logout 1.0 §2.1: logout tokens carry `sid` (and ID tokens carry it).
     pub backchannel_logout_session_supported: bool,
+    /// draft-ietf-oauth-client-id-metadata-document: whether a client id may be the URL
+    /// of a metadata document. Not yet (issue 16's registration part): `false`, said
+    /// explicitly so MCP clients fall back to registration or a registered client id.
+    pub client_id_metadata_document_supported: bool,
 }
 
 impl AdditionalProviderMetadata for UsherMetadata {}
@@ -122,6 +134,7 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
             end_session_endpoint: issuer.endpoint(routes::LOGOUT),
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
+            client_id_metadata_document_supported: false,
         },
     )
     .set_token_endpoint(Some(
@@ -176,15 +189,73 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
 }
 
 async fn get(state: web::Data<Core>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "application/json"))
-        .insert_header((CACHE_CONTROL, "public, max-age=300"))
-        .body(state.discovery.to_vec())
+    cors::public(
+        HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, "application/json"))
+            .insert_header((CACHE_CONTROL, "public, max-age=300"))
+            .body(state.discovery.to_vec()),
+    )
 }
 
-pub fn routes() -> impl actix_web::dev::HttpServiceFactory {
-    (
-        Resource::new(routes::DISCOVERY).route(web::get().to(get)),
-        Resource::new(routes::OAUTH_METADATA).route(web::get().to(get)),
-    )
+/// RFC 8414 §3.1's location of the metadata of `issuer`: the well-known path, then the
+/// issuer's path if it has one (`/.well-known/oauth-authorization-server/tenant`).
+/// `None` for an issuer without a path (the plain location serves it).
+pub fn issuer_path_location(issuer: &Issuer) -> Option<String> {
+    let url = url::Url::parse(issuer.as_str()).ok()?;
+    let path = url.path();
+    (path != "/" && !path.is_empty()).then(|| format!("{}{path}", routes::OAUTH_METADATA))
+}
+
+fn resource(path: &str) -> Resource {
+    Resource::new(path)
+        .route(web::get().to(get))
+        .route(web::method(Method::OPTIONS).to(cors::public_preflight))
+}
+
+pub fn routes(issuer: &Issuer) -> Vec<Resource> {
+    let mut resources = vec![
+        resource(routes::DISCOVERY),
+        resource(routes::OAUTH_METADATA),
+    ];
+    if let Some(location) = issuer_path_location(issuer) {
+        resources.push(resource(&location));
+    }
+    resources
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_issuer_path_variant_puts_the_well_known_segment_before_the_path() {
+        let at = |raw: &str| issuer_path_location(&Issuer::parse(raw).unwrap());
+        assert_eq!(at("https://auth.example"), None);
+        assert_eq!(
+            at("https://auth.example/tenant"),
+            Some("/.well-known/oauth-authorization-server/tenant".to_owned())
+        );
+        assert_eq!(
+            at("https://auth.example/a/b"),
+            Some("/.well-known/oauth-authorization-server/a/b".to_owned())
+        );
+    }
+
+    #[test]
+    fn one_document_carries_the_rfc_8414_members() {
+        let doc: serde_json::Value = serde_json::from_slice(
+            &render(&Issuer::parse("https://auth.example/t").unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(doc["issuer"], "https://auth.example/t");
+        assert_eq!(doc["token_endpoint"], "https://auth.example/t/token");
+        assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(doc["client_id_metadata_document_supported"], false);
+        assert!(doc.get("registration_endpoint").is_none());
+    }
 }

@@ -61,18 +61,24 @@ fn render(answer: Introspection) -> Value {
 }
 
 async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
-    let (client, token) = match authenticated_token_request(&state, &req, &body).await {
+    let (client, token, allowed) = match authenticated_token_request(&state, &req, &body).await {
         Ok(v) => v,
         Err(response) => return response,
     };
-    match introspection::introspect(&state, &client, &token).await {
+    let response = match introspection::introspect(&state, &client, &token).await {
         Ok(answer) => json_no_store(StatusCode::OK, &render(answer)),
         Err(f) => token_failure(f),
-    }
+    };
+    crate::cors::answer(response, allowed.as_ref())
+}
+
+async fn preflight(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
+    crate::cors::client_preflight(&req, &state, "POST").await
 }
 
 pub fn routes() -> actix_web::Resource {
     web::resource(routes::INTROSPECT)
         .app_data(web::PayloadConfig::new(crate::params::MAX_FORM_BYTES))
         .route(web::post().to(post))
+        .route(web::method(actix_web::http::Method::OPTIONS).to(preflight))
 }

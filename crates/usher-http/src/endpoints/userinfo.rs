@@ -3,7 +3,9 @@
 //! [`usher_core::userinfo`]; this module finds the token (header or form, refusing it
 //! in both) and writes the answer: 200 with the claims, or the RFC 6750 §3 challenge —
 //! 401 `invalid_token`, 403 `insufficient_scope`, 400 `invalid_request`, a bare 401
-//! without a token — and 503/500 when a store fails.
+//! without a token — and 503/500 when a store fails. A browser app calls it from one of
+//! the allowed origins of the client the token was issued to (`crate::cors`); any
+//! other origin is `400 invalid_request` without CORS headers.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
@@ -14,6 +16,7 @@ use usher_domain::authorize::RawParams;
 use usher_domain::error::wire_description;
 
 use crate::Core;
+use crate::cors;
 use crate::params;
 use crate::respond::Failure;
 use crate::routes;
@@ -112,21 +115,34 @@ async fn handle(
 ) -> HttpResponse {
     let token = match bearer(&req, body.as_deref()) {
         Ok(Some(t)) => t,
-        Ok(None) => return challenge(StatusCode::UNAUTHORIZED, None),
-        Err(response) => return *response,
+        Ok(None) => return cors::answer(challenge(StatusCode::UNAUTHORIZED, None), None),
+        Err(response) => return cors::answer(*response, None),
     };
-    match userinfo::userinfo(state.get_ref(), &token).await {
-        Ok(claims) => HttpResponse::Ok()
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .json(claims),
-        Err(UserinfoError::Failure(f)) => unavailable(f),
-        Err(e @ UserinfoError::InsufficientScope) => challenge(
+    let presented = cors::presented(&req);
+    match userinfo::userinfo_from(state.get_ref(), &token, &presented).await {
+        Ok((claims, allowed)) => cors::answer(
+            HttpResponse::Ok()
+                .insert_header((CACHE_CONTROL, "no-store"))
+                .json(claims),
+            allowed.as_ref(),
+        ),
+        // Refusals of the token itself: no CORS headers, as the token's client (whose
+        // origin the request would need) is not known to be the caller.
+        Err(e) => cors::answer(refusal(e), None),
+    }
+}
+
+fn refusal(e: UserinfoError) -> HttpResponse {
+    match e {
+        UserinfoError::Failure(f) => unavailable(f),
+        e @ UserinfoError::InsufficientScope => challenge(
             StatusCode::FORBIDDEN,
             Some(("insufficient_scope", &e.to_string())),
         ),
-        Err(e @ (UserinfoError::InvalidToken(_) | UserinfoError::PersonGone)) => {
+        e @ (UserinfoError::InvalidToken(_) | UserinfoError::PersonGone) => {
             invalid_token(&e.to_string())
         }
+        e @ UserinfoError::OriginRefused => invalid_request(&e.to_string()),
     }
 }
 
@@ -138,9 +154,14 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
     handle(req, Some(body), state).await
 }
 
+async fn preflight(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
+    cors::client_preflight(&req, &state, "GET, POST").await
+}
+
 pub fn routes() -> actix_web::Resource {
     web::resource(routes::USERINFO)
         .app_data(web::PayloadConfig::new(crate::params::MAX_FORM_BYTES))
         .route(web::get().to(get))
         .route(web::post().to(post))
+        .route(web::method(actix_web::http::Method::OPTIONS).to(preflight))
 }

@@ -1,4 +1,4 @@
-//! `usher client create | list | show | delete | rotate-secret`.
+//! `usher client create | list | show | update | delete | rotate-secret`.
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
@@ -7,7 +7,7 @@ use usher_domain::{Client, ClientId, ClientRegistration, ClientStore};
 use usher_keys::SecretHasher;
 
 use super::{print_json, usage};
-use crate::cli::{ClientCommand, ClientCreate};
+use crate::cli::{ClientCommand, ClientCreate, ClientUpdate};
 use crate::clock;
 use crate::config::Settings;
 use crate::context::Context;
@@ -15,6 +15,7 @@ use crate::context::Context;
 pub fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Create(args) => create(settings, args),
+        ClientCommand::Update(args) => update(settings, args),
         ClientCommand::List(flag) => {
             let ctx = Context::open(settings)?;
             let clients = ctx.db.list_clients()?;
@@ -117,6 +118,7 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
         require_mfa: args.require_mfa,
         backchannel_logout_uri: args.backchannel_logout_uri,
         backchannel_logout_session_required: args.backchannel_logout_session_required,
+        allowed_origins: args.allowed_origins,
     })
     .map_err(usage)?;
     // With neither an audience nor a default one, every client_credentials request
@@ -171,6 +173,33 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
     }
 }
 
+/// `usher client update`: today only the allowed origins. Nodes see the change within
+/// `cache_ttl` seconds (their set of every client's origins is re-read then).
+fn update(settings: Settings, args: ClientUpdate) -> anyhow::Result<()> {
+    let id = parse_id(&args.id)?;
+    if args.allowed_origins.is_empty() && !args.default_allowed_origins {
+        return Err(usage(
+            "nothing to change: give --allowed-origin ORIGIN (repeat for more) or --default-allowed-origins",
+        ));
+    }
+    let origins =
+        usher_domain::client::parse_allowed_origins(&args.allowed_origins).map_err(usage)?;
+    let ctx = Context::open(settings)?;
+    if !ctx.db.set_client_allowed_origins(&id, &origins)? {
+        anyhow::bail!("no client with id {id}");
+    }
+    let client = ctx
+        .db
+        .get_client(&id)?
+        .ok_or_else(|| anyhow::anyhow!("no client with id {id}"))?;
+    if args.json.json {
+        print_json(&describe(&client))
+    } else {
+        print_human(&client, None);
+        Ok(())
+    }
+}
+
 fn grant_list(c: &Client) -> String {
     c.registration
         .grant_types
@@ -208,6 +237,10 @@ pub fn describe(c: &Client) -> Value {
         "require_mfa": r.require_mfa,
         "backchannel_logout_uri": r.backchannel_logout.as_ref().map(|b| b.uri.as_str()),
         "backchannel_logout_session_required": r.backchannel_logout.as_ref().is_some_and(|b| b.session_required),
+        // The origins in effect (registered, or the default from the redirect URIs), and
+        // whether they are the default.
+        "allowed_origins": c.allowed_origins().iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        "allowed_origins_default": r.allowed_origins.is_empty(),
         "created_at": clock::rfc3339(c.created_at),
     })
 }
@@ -246,5 +279,13 @@ fn print_human(c: &Client, secret: Option<&str>) {
     if let Some(b) = &r.backchannel_logout {
         println!("back-channel:  {}", b.uri);
         println!("  sid needed:  {}", b.session_required);
+    }
+    let default = if r.allowed_origins.is_empty() {
+        " (default: from the redirect URIs)"
+    } else {
+        ""
+    };
+    for o in c.allowed_origins() {
+        println!("origin:        {o}{default}");
     }
 }

@@ -16,6 +16,7 @@ mod client_credentials;
 mod client_show;
 mod cluster;
 mod config;
+mod cors;
 mod helpers;
 mod kek;
 mod limits;
