@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use usher_domain::{
     Audience, AuthMethod, BackchannelLogout, BackchannelLogoutUri, Client, ClientId, ClientName,
-    ClientRegistration, ClientStore, GrantType, RedirectUri, ScopeSet, StoreError, UnixTime,
+    ClientRegistration, ClientStore, GrantType, RedirectUri, ScopeSet, SigningAlg, StoreError,
+    UnixTime,
 };
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
@@ -35,6 +36,7 @@ struct ClientRow {
     require_mfa: bool,
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
+    id_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -69,6 +71,9 @@ impl ClientRow {
                 .backchannel_logout
                 .as_ref()
                 .is_some_and(|b| b.session_required),
+            id_token_signed_response_alg: reg
+                .id_token_signed_response_alg
+                .map(|a| a.as_str().to_owned()),
         }
     }
 
@@ -113,6 +118,10 @@ impl ClientRow {
                     uri: BackchannelLogoutUri::parse(uri).map_err(|e| bad(&e))?,
                     session_required: self.backchannel_logout_session_required,
                 }),
+                None => None,
+            },
+            id_token_signed_response_alg: match &self.id_token_signed_response_alg {
+                Some(alg) => Some(alg.parse::<SigningAlg>().map_err(|e| bad(&e))?),
                 None => None,
             },
             // A stored client is never Usher's own (the core synthesises that one).

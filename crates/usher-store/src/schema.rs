@@ -18,6 +18,7 @@ diesel::table! {
         require_mfa -> Bool,
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
+        id_token_signed_response_alg -> Nullable<Text>,
     }
 }
 

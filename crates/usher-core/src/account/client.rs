@@ -71,6 +71,7 @@ pub fn built_in(settings: &Settings) -> Option<Client> {
             // `mfa` setting still applies to it.
             require_mfa: false,
             backchannel_logout: None,
+            id_token_signed_response_alg: None,
             built_in: true,
         },
         created_at: UnixTime(0),

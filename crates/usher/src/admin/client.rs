@@ -117,6 +117,7 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
         require_mfa: args.require_mfa,
         backchannel_logout_uri: args.backchannel_logout_uri,
         backchannel_logout_session_required: args.backchannel_logout_session_required,
+        id_token_signed_response_alg: args.id_token_signed_response_alg,
     })
     .map_err(usage)?;
     // With neither an audience nor a default one, every client_credentials request
@@ -208,6 +209,8 @@ pub fn describe(c: &Client) -> Value {
         "require_mfa": r.require_mfa,
         "backchannel_logout_uri": r.backchannel_logout.as_ref().map(|b| b.uri.as_str()),
         "backchannel_logout_session_required": r.backchannel_logout.as_ref().is_some_and(|b| b.session_required),
+        // `null`: the server's id_token_alg.
+        "id_token_signed_response_alg": r.id_token_signed_response_alg.map(|a| a.as_str()),
         "created_at": clock::rfc3339(c.created_at),
     })
 }
@@ -243,6 +246,9 @@ fn print_human(c: &Client, secret: Option<&str>) {
     );
     println!("first party:   {}", r.first_party);
     println!("require mfa:   {}", r.require_mfa);
+    if let Some(alg) = r.id_token_signed_response_alg {
+        println!("id token alg:  {alg}");
+    }
     if let Some(b) = &r.backchannel_logout {
         println!("back-channel:  {}", b.uri);
         println!("  sid needed:  {}", b.session_required);

@@ -91,7 +91,7 @@ fn discovery_names_the_issuer_and_every_endpoint_exactly(backend: Backend) {
     );
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
-        serde_json::json!(["RS256"])
+        serde_json::json!(["RS256", "ES256", "EdDSA"])
     );
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
