@@ -702,7 +702,9 @@ mod cases {
             .unwrap_err();
         assert_eq!(
             err,
-            StoreError::Conflict("another signing key is already active".into())
+            StoreError::Conflict(
+                "another signing key of the same algorithm is already active".into()
+            )
         );
         assert_eq!(db.list_keys().unwrap(), vec![first.clone()]);
 
