@@ -434,6 +434,37 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_logout_token_is_signed_with_the_clients_id_token_algorithm() {
+        let node = loopback_node(vec![5]);
+        let (port, rx) = listener(OK);
+        node.client(
+            "ed",
+            RegistrationInput {
+                backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/bcl")),
+                id_token_signed_response_alg: Some("EdDSA".into()),
+                ..registration()
+            },
+        );
+        let alice = node.person("alice");
+        let session = node.session(&alice, "cookie", "lineage-a", 0);
+        record(&node, "lineage-a", "ed", "u-alice");
+        crate::lineage::end(&node.core, &session).await.unwrap();
+        let round = deliver_due(&node.core, &outbound(&node)).await.unwrap();
+        assert_eq!(round.delivered, 1);
+        let token = token_of(&rx.recv().unwrap());
+        let header = token.split('.').next().unwrap();
+        let header: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["alg"], "EdDSA");
+        assert_eq!(header["typ"], LOGOUT_TOKEN_TYP);
+        let (_, claims) = node.core.published_keys().ring.verify_jwt(&token).unwrap();
+        assert_eq!(claims["aud"], "ed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ending_a_lineage_tells_each_client_with_a_uri_once() {
         let node = loopback_node(vec![5]);
         let (port, rx) = listener(OK);

@@ -3,8 +3,8 @@
 //! ID tokens. Relying-party libraries written by others check what Usher signs:
 //! `openidconnect` discovers Usher, signs in through the forms and verifies each ID token
 //! (signature with the published key, `at_hash`, nonce) with only the algorithm it
-//! expects; josekit verifies the access tokens as an offline resource server would, with
-//! the algorithm of the key the `kid` names. Usher's own verifiers (userinfo,
+//! expects; josekit and the Node `jose` package verify the access tokens as an offline
+//! resource server would, with the algorithm of the key the `kid` names. Usher's own verifiers (userinfo,
 //! introspection) accept those tokens and refuse one whose header names another
 //! algorithm than its key's.
 
@@ -135,6 +135,50 @@ async fn introspect(server: &Server, client: (&str, &str), token: &str) -> Value
         .json()
         .await
         .unwrap()
+}
+
+/// Verifies each (token, algorithm) with the Node `jose` package (e2e/node_modules) and a
+/// local JWK Set, jose taking only that algorithm; returns, per token, the algorithm of
+/// the verified header or jose's error code.
+fn jose_verifies(jwks: &Value, tokens: &[(&str, &str)]) -> Vec<String> {
+    const SCRIPT: &str = r#"
+import { readFileSync } from 'node:fs';
+const { createLocalJWKSet, jwtVerify } = await import('jose');
+const input = JSON.parse(readFileSync(0, 'utf8'));
+const keys = createLocalJWKSet(input.jwks);
+const out = [];
+for (const [token, alg] of input.tokens) {
+  try {
+    const { protectedHeader } = await jwtVerify(token, keys, { algorithms: [alg] });
+    out.push(protectedHeader.alg);
+  } catch (e) {
+    out.push(e.code || String(e));
+  }
+}
+console.log(JSON.stringify(out));
+"#;
+    let e2e = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e");
+    assert!(
+        e2e.join("node_modules/jose").exists(),
+        "the e2e packages are missing: run `./test` or `npm ci --prefix e2e`"
+    );
+    let mut child = std::process::Command::new("node")
+        .args(["--input-type=module", "-e", SCRIPT])
+        .current_dir(&e2e)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("Node.js is needed: run `./test`, or install nodejs");
+    let input = json!({ "jwks": jwks, "tokens": tokens });
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.to_string().as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// The token with its header's `alg` replaced (kid, claims and signature kept).
@@ -276,6 +320,28 @@ async fn es256_access_tokens_and_eddsa_or_es256_id_tokens_verify_with_relying_pa
             .as_u16();
         assert_eq!(status, expected, "{}", jwt_parts(&hint).0);
     }
+
+    // The Node jose package agrees, taking each token only with the algorithm it
+    // expects, and refuses the ES256 token to a verifier expecting RS256.
+    assert_eq!(
+        jose_verifies(
+            &set,
+            &[
+                (&access_token, "ES256"),
+                (&id_token, "EdDSA"),
+                (&es_id_token, "ES256"),
+                (&access_token, "RS256"),
+                (&relabelled(&access_token, "RS256"), "RS256"),
+            ]
+        ),
+        [
+            "ES256",
+            "EdDSA",
+            "ES256",
+            "ERR_JOSE_ALG_NOT_ALLOWED",
+            "ERR_JWKS_NO_MATCHING_KEY"
+        ]
+    );
 
     // client_credentials tokens are ES256 as well, and verify offline.
     let svc = service(&sandbox, &[]);
