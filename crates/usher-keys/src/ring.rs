@@ -39,8 +39,10 @@ pub struct KeyRing {
 }
 
 struct Inner {
-    /// The signing key of each algorithm that has an active key (RS256 always does).
-    active: HashMap<SigningAlg, ActiveKey>,
+    /// The active RS256 key: a ring always has one.
+    rs256: ActiveKey,
+    /// The active keys of the other algorithms, where they have one.
+    others: HashMap<SigningAlg, ActiveKey>,
     /// The public key of every published key, with its algorithm, by `kid`.
     published: HashMap<String, (SigningAlg, PKey<Public>)>,
     jwks_json: String,
@@ -57,13 +59,10 @@ impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut kids: Vec<&str> = self.inner.published.keys().map(String::as_str).collect();
         kids.sort_unstable();
-        let mut active: Vec<(&str, &str)> = self
-            .inner
-            .active
-            .iter()
-            .map(|(alg, key)| (alg.as_str(), key.kid.as_str()))
+        let active: Vec<(&str, &str)> = SigningAlg::ALL
+            .into_iter()
+            .filter_map(|alg| Some((alg.as_str(), self.active_key(alg)?.kid.as_str())))
             .collect();
-        active.sort_unstable();
         f.debug_struct("KeyRing")
             .field("active", &active)
             .field("published_kids", &kids)
@@ -174,29 +173,32 @@ impl KeyRing {
         }
         let jwks_json = serde_json::json!({ "keys": jwks }).to_string();
 
+        let rs256 = active
+            .remove(&SigningAlg::Rs256)
+            .ok_or(KeyError::NoActiveKey)?;
         Ok(KeyRing {
             inner: Arc::new(Inner {
-                active,
+                rs256,
+                others: active,
                 published,
                 jwks_json,
             }),
         })
     }
 
+    fn active_key(&self, alg: SigningAlg) -> Option<&ActiveKey> {
+        match alg {
+            SigningAlg::Rs256 => Some(&self.inner.rs256),
+            other => self.inner.others.get(&other),
+        }
+    }
+
     fn active(&self, alg: SigningAlg) -> Result<&ActiveKey, KeyError> {
-        self.inner
-            .active
-            .get(&alg)
-            .ok_or(KeyError::NoActiveKeyFor(alg))
+        self.active_key(alg).ok_or(KeyError::NoActiveKeyFor(alg))
     }
 
     fn rs256(&self) -> &ActiveKey {
-        // `from_records` refuses to build a ring without an active RS256 key.
-        #[allow(clippy::expect_used)]
-        self.inner
-            .active
-            .get(&SigningAlg::Rs256)
-            .expect("a key ring always has an active RS256 key")
+        &self.inner.rs256
     }
 
     /// The `kid` of the RS256 key that signs.
@@ -206,14 +208,14 @@ impl KeyRing {
 
     /// The `kid` of the key that signs with `alg`, if one is active.
     pub fn active_kid_for(&self, alg: SigningAlg) -> Option<&str> {
-        self.inner.active.get(&alg).map(|k| k.kid.as_str())
+        self.active_key(alg).map(|k| k.kid.as_str())
     }
 
     /// The algorithms that have an active key, in the order of [`SigningAlg::ALL`].
     pub fn signing_algs(&self) -> Vec<SigningAlg> {
         SigningAlg::ALL
             .into_iter()
-            .filter(|alg| self.inner.active.contains_key(alg))
+            .filter(|alg| self.active_key(*alg).is_some())
             .collect()
     }
 
@@ -268,7 +270,7 @@ impl KeyRing {
 
     /// The public JWK of the key that signs with `alg`, if one is active.
     pub fn active_jwk_for(&self, alg: SigningAlg) -> Option<&Value> {
-        self.inner.active.get(&alg).map(|k| &k.jwk)
+        self.active_key(alg).map(|k| &k.jwk)
     }
 
     /// An RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature of `message` with the active
