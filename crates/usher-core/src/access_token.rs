@@ -252,9 +252,10 @@ mod tests {
     use std::sync::OnceLock;
 
     use serde_json::json;
+    use usher_domain::SigningAlg;
     use usher_domain::client::{ClientRegistration, RegistrationInput};
     use usher_domain::{KeyState, Username};
-    use usher_keys::{Kek, KeyRing, generate_signing_key};
+    use usher_keys::{Kek, KeyRing, generate_key};
 
     use super::*;
     use crate::tokens::{self, AccessTokenInput, IdTokenInput};
@@ -263,14 +264,19 @@ mod tests {
     const USERINFO: &str = "https://id.example/userinfo";
     const NOW: UnixTime = UnixTime(1_700_000_100);
 
-    /// Two rings with one key each: Usher's, and a stranger's.
+    /// Two rings with one active key per algorithm each: Usher's, and a stranger's.
     fn rings() -> &'static (Arc<PublishedKeys>, KeyRing) {
         static RINGS: OnceLock<(Arc<PublishedKeys>, KeyRing)> = OnceLock::new();
         RINGS.get_or_init(|| {
             let ring = || {
                 let kek = Kek::generate().unwrap();
-                let key = generate_signing_key(&kek, 2048, KeyState::Active, UnixTime(0)).unwrap();
-                KeyRing::from_records(&[key], &kek).unwrap()
+                let keys: Vec<_> = SigningAlg::ALL
+                    .into_iter()
+                    .map(|alg| {
+                        generate_key(&kek, alg, 2048, KeyState::Active, UnixTime(0)).unwrap()
+                    })
+                    .collect();
+                KeyRing::from_records(&keys, &kek).unwrap()
             };
             (Arc::new(PublishedKeys::new(ring())), ring())
         })
@@ -331,10 +337,15 @@ mod tests {
 
     /// A token as Usher mints it for `app`: a person, the userinfo audience, `openid`.
     fn minted(scope: &str, audience: &[&str]) -> tokens::MintedAccessToken {
+        minted_with(SigningAlg::Rs256, scope, audience)
+    }
+
+    fn minted_with(alg: SigningAlg, scope: &str, audience: &[&str]) -> tokens::MintedAccessToken {
         let audience: Vec<String> = audience.iter().map(|a| (*a).to_owned()).collect();
         tokens::access_token(
             &rings().0.ring,
             &AccessTokenInput {
+                alg,
                 issuer: ISSUER,
                 subject: "u-1",
                 audience: &audience,
@@ -396,6 +407,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn access_tokens_of_every_algorithm_verify_and_name_their_algorithm() {
+        for alg in SigningAlg::ALL {
+            let t = minted_with(alg, "openid", &[USERINFO]);
+            let header = t.token.split('.').next().unwrap();
+            let header: Value = serde_json::from_slice(
+                &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(header["alg"], alg.as_str());
+            assert_eq!(
+                header["kid"].as_str(),
+                rings().0.ring.active_kid_for(alg),
+                "{alg}"
+            );
+            let claims = verify(&Node::new(), &t.token, Purpose::Userinfo)
+                .await
+                .unwrap();
+            assert_eq!(claims.jti, t.jti);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_whose_algorithm_is_not_its_keys_is_a_bad_signature() {
+        let b64 = |bytes: &[u8]| {
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+        };
+        let ring = &rings().0.ring;
+        let payload = good().split('.').nth(1).unwrap().to_owned();
+        for (key_alg, claimed) in [
+            (SigningAlg::Es256, "RS256"),
+            (SigningAlg::Es256, "HS256"),
+            (SigningAlg::Es256, "EdDSA"),
+            (SigningAlg::EdDsa, "ES256"),
+            (SigningAlg::EdDsa, "HS256"),
+            (SigningAlg::Rs256, "ES256"),
+            (SigningAlg::Rs256, "EdDSA"),
+        ] {
+            let kid = ring.active_kid_for(key_alg).unwrap();
+            let header = json!({"alg": claimed, "typ": ACCESS_TOKEN_TYP, "kid": kid});
+            let input = format!("{}.{payload}", b64(header.to_string().as_bytes()));
+            // Signed for real by the key the kid names, with the key's own algorithm.
+            let sig = ring.sign(key_alg, input.as_bytes()).unwrap();
+            let token = format!("{input}.{}", b64(&sig));
+            assert_eq!(
+                verify(&Node::new(), &token, Purpose::Userinfo).await,
+                Err(AccessTokenError::BadSignature),
+                "{key_alg} key, header {claimed}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn a_forged_typ_is_not_an_access_token() {
         for typ in ["JWT", "jwt", "application/at+jwt", "AT+JWT2", ""] {
             let token = resigned(typ, |_| {});
@@ -425,6 +489,7 @@ mod tests {
         let id_token = tokens::id_token(
             &rings().0,
             &IdTokenInput {
+                alg: SigningAlg::Rs256,
                 issuer: ISSUER,
                 client_id: "app",
                 user: &user,

@@ -125,7 +125,13 @@ pub async fn queue_reuse(core: &Core, family: &Family) {
 /// Signs a logout token (Back-Channel Logout 1.0 §2.4) for one queued logout: `typ`
 /// `logout+jwt`, `iss`, `aud` (the client), `iat`, `exp`, `jti`, `events`, `sub`, and
 /// `sid` when the ending had a session. Never a `nonce`.
-pub fn logout_token(core: &Core, logout: &ClaimedLogout, now: UnixTime) -> Result<String, Failure> {
+/// Signed with `alg`: the client's ID-token algorithm (Back-Channel Logout 1.0 §2.4).
+pub fn logout_token(
+    core: &Core,
+    logout: &ClaimedLogout,
+    alg: usher_domain::SigningAlg,
+    now: UnixTime,
+) -> Result<String, Failure> {
     let jti = usher_keys::random_token(16).map_err(|e| {
         tracing::error!(cause = %e, "no randomness");
         Failure::Internal
@@ -145,7 +151,7 @@ pub fn logout_token(core: &Core, logout: &ClaimedLogout, now: UnixTime) -> Resul
     claims.insert("events".into(), Value::Object(events));
     core.published_keys()
         .ring
-        .sign_jwt(LOGOUT_TOKEN_TYP, &claims)
+        .sign_jwt_with(alg, LOGOUT_TOKEN_TYP, &claims)
         .map_err(|e| {
             tracing::error!(cause = %e, "cannot sign a logout token");
             Failure::Internal
@@ -274,6 +280,9 @@ async fn attempt(
     logout: &ClaimedLogout,
 ) -> Result<Delivery, Failure> {
     let client = core.reload_client(&logout.client_id).await?;
+    let alg = client.as_ref().map_or(core.settings.id_token_alg, |c| {
+        core.settings.id_token_alg_for(c)
+    });
     let target = client.and_then(|c| c.registration.backchannel_logout);
     Ok(match target {
         None => {
@@ -283,7 +292,7 @@ async fn attempt(
         }
         Some(target) => {
             let now = core.now();
-            let token = logout_token(core, logout, now)?;
+            let token = logout_token(core, logout, alg, now)?;
             let sent = outbound
                 .post_form(target.uri.as_str(), &[("logout_token", &token)])
                 .await;
@@ -341,7 +350,7 @@ mod tests {
     use crate::outbound::OutboundSettings;
     use crate::outbound::tests::listener;
     use crate::testing::{TestNode, registration};
-    use usher_domain::{BackchannelStore, RegistrationInput};
+    use usher_domain::{BackchannelStore, RegistrationInput, SigningAlg};
 
     const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
     const DOWN: &str = "HTTP/1.1 503 Unavailable\r\ncontent-length: 0\r\n\r\n";
@@ -399,7 +408,7 @@ mod tests {
             attempts: 0,
         };
         let now = node.now();
-        let token = logout_token(&node.core, &logout, now).unwrap();
+        let token = logout_token(&node.core, &logout, SigningAlg::Rs256, now).unwrap();
         let header: Value = serde_json::from_slice(
             &base64::Engine::decode(
                 &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -419,9 +428,40 @@ mod tests {
         assert_eq!(claims["exp"], now.plus(120).seconds());
         assert_eq!(claims["events"], json!({ BACKCHANNEL_LOGOUT_EVENT: {} }));
         assert!(!claims.contains_key("nonce"));
-        let again = logout_token(&node.core, &logout, now).unwrap();
+        let again = logout_token(&node.core, &logout, SigningAlg::Rs256, now).unwrap();
         let (_, other) = node.core.published_keys().ring.verify_jwt(&again).unwrap();
         assert_ne!(claims["jti"], other["jti"], "every token has its own jti");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_logout_token_is_signed_with_the_clients_id_token_algorithm() {
+        let node = loopback_node(vec![5]);
+        let (port, rx) = listener(OK);
+        node.client(
+            "ed",
+            RegistrationInput {
+                backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/bcl")),
+                id_token_signed_response_alg: Some("EdDSA".into()),
+                ..registration()
+            },
+        );
+        let alice = node.person("alice");
+        let session = node.session(&alice, "cookie", "lineage-a", 0);
+        record(&node, "lineage-a", "ed", "u-alice");
+        crate::lineage::end(&node.core, &session).await.unwrap();
+        let round = deliver_due(&node.core, &outbound(&node)).await.unwrap();
+        assert_eq!(round.delivered, 1);
+        let token = token_of(&rx.recv().unwrap());
+        let header = token.split('.').next().unwrap();
+        let header: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["alg"], "EdDSA");
+        assert_eq!(header["typ"], LOGOUT_TOKEN_TYP);
+        let (_, claims) = node.core.published_keys().ring.verify_jwt(&token).unwrap();
+        assert_eq!(claims["aud"], "ed");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,11 @@ pub struct Settings {
     pub jwks_max_age: u64,
     /// Lifetime of access tokens and ID tokens, in seconds.
     pub access_token_ttl: i64,
+    /// The algorithm of access tokens (`access_token_alg`; RS256 unless configured).
+    pub access_token_alg: usher_domain::SigningAlg,
+    /// The algorithm of ID tokens and logout tokens for clients registered without
+    /// `id_token_signed_response_alg` (`id_token_alg`; RS256 unless configured).
+    pub id_token_alg: usher_domain::SigningAlg,
     /// Lifetime of a browser session, in seconds.
     pub session_ttl: i64,
     /// Lifetime of authorization codes, in seconds (RFC 6749 §4.1.2: at most 10 minutes).
@@ -89,6 +94,8 @@ impl Settings {
             issuer,
             jwks_max_age: 900,
             access_token_ttl: 600,
+            access_token_alg: usher_domain::SigningAlg::Rs256,
+            id_token_alg: usher_domain::SigningAlg::Rs256,
             session_ttl: 8 * 3600,
             code_ttl: 60,
             interaction_ttl: 15 * 60,
@@ -102,6 +109,15 @@ impl Settings {
             backchannel: crate::backchannel::BackchannelSettings::default(),
             signup: usher_domain::SignupMode::Off,
         }
+    }
+
+    /// The algorithm of `client`'s ID tokens and logout tokens: its registered
+    /// `id_token_signed_response_alg`, else the server's `id_token_alg`.
+    pub fn id_token_alg_for(&self, client: &usher_domain::Client) -> usher_domain::SigningAlg {
+        client
+            .registration
+            .id_token_signed_response_alg
+            .unwrap_or(self.id_token_alg)
     }
 
     /// The audience of access tokens meant for Usher's own userinfo endpoint.

@@ -1,8 +1,11 @@
 //! The key ring as the HTTP layer serves it: the ring plus its JWKS body and `ETag`,
 //! computed once per key-set change, never per request.
 
+use std::collections::HashMap;
+
 use openidconnect::core::CoreJsonWebKey;
 use openssl::sha::sha256;
+use usher_domain::SigningAlg;
 use usher_keys::KeyRing;
 
 /// A key ring with its rendered JWKS response.
@@ -11,9 +14,10 @@ pub struct PublishedKeys {
     pub jwks_body: Vec<u8>,
     /// A strong entity tag, quoted: a hash of the body.
     pub etag: String,
-    /// The active key's public JWK as `openidconnect` wants it for ID tokens (parsed once
-    /// here, not per token); `None` only if the ring's own JWK did not parse.
-    pub active_jwk: Option<CoreJsonWebKey>,
+    /// The public JWK of each algorithm's active key as `openidconnect` wants it for ID
+    /// tokens (parsed once here, not per token); an algorithm is missing only if it has
+    /// no active key or, against expectation, its JWK did not parse.
+    pub active_jwks: HashMap<SigningAlg, CoreJsonWebKey>,
 }
 
 impl PublishedKeys {
@@ -27,12 +31,18 @@ impl PublishedKeys {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
-        let active_jwk = serde_json::from_value(ring.active_jwk().clone()).ok();
+        let active_jwks = SigningAlg::ALL
+            .into_iter()
+            .filter_map(|alg| {
+                let jwk = ring.active_jwk_for(alg)?;
+                Some((alg, serde_json::from_value(jwk.clone()).ok()?))
+            })
+            .collect();
         PublishedKeys {
             ring,
             jwks_body,
             etag,
-            active_jwk,
+            active_jwks,
         }
     }
 }

@@ -504,6 +504,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hints_of_every_algorithm_are_read_and_one_whose_alg_is_not_its_keys_is_refused() {
+        use usher_domain::SigningAlg;
+        let b64 = |bytes: &[u8]| {
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+        };
+        for alg in SigningAlg::ALL {
+            let (node, alice) = node();
+            let hint = node.id_token_with(alg, &alice, "app");
+            // The same claims under a header naming the key's kid with another algorithm,
+            // signed for real by that key with its own algorithm.
+            let ring = node.core.published_keys().ring.clone();
+            let payload = hint.split('.').nth(1).unwrap();
+            let other = if alg == SigningAlg::Rs256 {
+                "ES256"
+            } else {
+                "RS256"
+            };
+            let header =
+                serde_json::json!({"alg": other, "typ": "JWT", "kid": ring.active_kid_for(alg)});
+            let input = format!("{}.{payload}", b64(header.to_string().as_bytes()));
+            let swapped = format!(
+                "{input}.{}",
+                b64(&ring.sign(alg, input.as_bytes()).unwrap())
+            );
+            assert_eq!(
+                logout(&node.core, &request(|r| r.id_token_hint = Some(&swapped))).await,
+                Err(LogoutError::Invalid(InvalidLogout::HintNotOurs)),
+                "{alg} key under {other}"
+            );
+            assert!(signed_in(&node, "cookie-alice").await);
+            let outcome = logout(&node.core, &request(|r| r.id_token_hint = Some(&hint))).await;
+            assert_eq!(
+                outcome,
+                Ok(LogoutOutcome::LoggedOut {
+                    ended: Some(0),
+                    redirect: None
+                }),
+                "{alg}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn a_hint_not_issued_by_this_server_or_an_unknown_client_is_refused() {
         let (node, alice) = node();
         for garbage in ["garbage", "a.b.c"] {

@@ -13,7 +13,7 @@ use usher_domain::{
     RegistrationInput, ScopeSet, Session, SessionStore, UnixTime, User, UserId, UserStore,
     Username,
 };
-use usher_keys::{FactorSealer, FormSealer, Kek, KeyRing, SecretHasher, generate_signing_key};
+use usher_keys::{FactorSealer, FormSealer, Kek, KeyRing, SecretHasher, generate_key};
 use usher_store::testing::TestDb;
 
 use crate::cache::Caches;
@@ -34,13 +34,17 @@ impl Clock for TestClock {
     }
 }
 
-/// One KEK and one RSA key for every test in the process (key generation is slow).
-fn key_material() -> &'static (Kek, usher_domain::SigningKeyRecord) {
-    static KEYS: OnceLock<(Kek, usher_domain::SigningKeyRecord)> = OnceLock::new();
+/// One KEK and one active key per algorithm (RS256, ES256, EdDSA) for every test in the
+/// process (RSA key generation is slow).
+fn key_material() -> &'static (Kek, Vec<usher_domain::SigningKeyRecord>) {
+    static KEYS: OnceLock<(Kek, Vec<usher_domain::SigningKeyRecord>)> = OnceLock::new();
     KEYS.get_or_init(|| {
         let kek = Kek::generate().unwrap();
-        let key = generate_signing_key(&kek, 2048, KeyState::Active, UnixTime(0)).unwrap();
-        (kek, key)
+        let keys = usher_domain::SigningAlg::ALL
+            .into_iter()
+            .map(|alg| generate_key(&kek, alg, 2048, KeyState::Active, UnixTime(0)).unwrap())
+            .collect();
+        (kek, keys)
     })
 }
 
@@ -172,9 +176,9 @@ impl TestNode {
         settings: Settings,
         now: UnixTime,
     ) -> TestNode {
-        let (kek, key) = key_material();
+        let (kek, keys) = key_material();
         let clock = Arc::new(TestClock(AtomicI64::new(now.seconds())));
-        let ring = KeyRing::from_records(std::slice::from_ref(key), kek).unwrap();
+        let ring = KeyRing::from_records(keys, kek).unwrap();
         let core = Core {
             settings: Arc::new(settings),
             keys: Arc::new(RwLock::new(Arc::new(PublishedKeys::new(ring)))),
@@ -253,6 +257,7 @@ impl TestNode {
         tokens::access_token(
             &keys.ring,
             &AccessTokenInput {
+                alg: self.core.settings.access_token_alg,
                 issuer: self.core.settings.issuer.as_str(),
                 subject: spec.subject,
                 audience: spec.audience.unwrap_or(&userinfo),
@@ -270,9 +275,20 @@ impl TestNode {
     /// An ID token for `user`, issued to `client` now, good for ten minutes, `openid`,
     /// bound to the access token `"an-access-token"`.
     pub fn id_token(&self, user: &User, client: &str) -> String {
+        self.id_token_with(self.core.settings.id_token_alg, user, client)
+    }
+
+    /// [`TestNode::id_token`], signed with `alg`.
+    pub fn id_token_with(
+        &self,
+        alg: usher_domain::SigningAlg,
+        user: &User,
+        client: &str,
+    ) -> String {
         tokens::id_token(
             &self.core.published_keys(),
             &IdTokenInput {
+                alg,
                 issuer: self.core.settings.issuer.as_str(),
                 client_id: client,
                 user,

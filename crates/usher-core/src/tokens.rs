@@ -1,6 +1,7 @@
-//! Minting tokens: RFC 9068 access tokens and OpenID Connect ID tokens, both RS256 with
-//! the active key. ID tokens are built with `openidconnect`'s claim types and signed
-//! through an adapter over the OpenSSL key ring (never the `rsa` crate).
+//! Minting tokens: RFC 9068 access tokens and OpenID Connect ID tokens, each signed with
+//! the algorithm asked for (RS256, ES256 or EdDSA) and that algorithm's active key. ID
+//! tokens are built with `openidconnect`'s claim types and signed through an adapter over
+//! the OpenSSL key ring (never the `rsa` crate).
 
 use chrono::{TimeZone, Utc};
 use openidconnect::core::{
@@ -15,7 +16,7 @@ use openidconnect::{
 };
 use serde_json::{Map, Value, json};
 use usher_domain::scope::{ADDRESS, EMAIL, PHONE, PROFILE};
-use usher_domain::{Address, AuthMethods, ScopeSet, UnixTime, User};
+use usher_domain::{Address, AuthMethods, ScopeSet, SigningAlg, UnixTime, User};
 use usher_keys::KeyRing;
 
 use crate::keys::PublishedKeys;
@@ -25,6 +26,8 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// What goes into an access token.
 pub struct AccessTokenInput<'a> {
+    /// The algorithm to sign with (`access_token_alg`).
+    pub alg: SigningAlg,
     pub issuer: &'a str,
     pub subject: &'a str,
     pub audience: &'a [String],
@@ -71,7 +74,7 @@ pub fn access_token(
         map.insert("amr".into(), json!(amr.wire()));
     }
     let token = ring
-        .sign_jwt(ACCESS_TOKEN_TYP, &map)
+        .sign_jwt_with(claims.alg, ACCESS_TOKEN_TYP, &map)
         .map_err(|e| e.to_string())?;
     Ok(MintedAccessToken { token, jti })
 }
@@ -106,21 +109,31 @@ type UsherIdToken = IdToken<
     CoreJwsSigningAlgorithm,
 >;
 
-/// The active key, as `openidconnect` wants a signing key.
+/// The active key of one algorithm, as `openidconnect` wants a signing key.
 struct ActiveKey<'a> {
     ring: &'a KeyRing,
+    alg: SigningAlg,
     jwk: CoreJsonWebKey,
+}
+
+/// `openidconnect`'s name of an algorithm.
+pub fn core_alg(alg: SigningAlg) -> CoreJwsSigningAlgorithm {
+    match alg {
+        SigningAlg::Rs256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        SigningAlg::Es256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        SigningAlg::EdDsa => CoreJwsSigningAlgorithm::EdDsa,
+    }
 }
 
 impl PrivateSigningKey for ActiveKey<'_> {
     type VerificationKey = CoreJsonWebKey;
 
     fn sign(&self, alg: &CoreJwsSigningAlgorithm, message: &[u8]) -> Result<Vec<u8>, SigningError> {
-        if *alg != CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 {
+        if *alg != core_alg(self.alg) {
             return Err(SigningError::UnsupportedAlg(format!("{alg:?}")));
         }
         self.ring
-            .sign_rs256(message)
+            .sign(self.alg, message)
             .map_err(|e| SigningError::Other(e.to_string()))
     }
 
@@ -131,6 +144,8 @@ impl PrivateSigningKey for ActiveKey<'_> {
 
 /// What goes into an ID token besides the person's claims.
 pub struct IdTokenInput<'a> {
+    /// The algorithm to sign with (the client's, else `id_token_alg`).
+    pub alg: SigningAlg,
     pub issuer: &'a str,
     pub client_id: &'a str,
     pub user: &'a User,
@@ -209,13 +224,17 @@ pub fn standard_claims(
     claims
 }
 
-/// Signs an ID token (OIDC Core §2) with `at_hash` and `azp`.
+/// Signs an ID token (OIDC Core §2) with `at_hash` (OIDC Core §3.1.3.6: the left half of
+/// the hash of the algorithm's own hash function; SHA-512 for EdDSA on Ed25519) and
+/// `azp`.
 pub fn id_token(keys: &PublishedKeys, input: &IdTokenInput<'_>) -> Result<String, String> {
     let ring = &keys.ring;
+    let alg = input.alg;
     let jwk = keys
-        .active_jwk
-        .clone()
-        .ok_or_else(|| "the active key's JWK does not parse".to_owned())?;
+        .active_jwks
+        .get(&alg)
+        .cloned()
+        .ok_or_else(|| format!("no {alg} key is active (or its JWK does not parse)"))?;
     let issuer = IssuerUrl::new(input.issuer.to_owned()).map_err(|e| e.to_string())?;
     let claims = IdTokenClaims::new(
         issuer,
@@ -243,11 +262,11 @@ pub fn id_token(keys: &PublishedKeys, input: &IdTokenInput<'_>) -> Result<String
     .set_authorized_party(Some(openidconnect::ClientId::new(
         input.client_id.to_owned(),
     )));
-    let key = ActiveKey { ring, jwk };
+    let key = ActiveKey { ring, alg, jwk };
     let token = UsherIdToken::new(
         claims,
         &key,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        core_alg(alg),
         Some(&AccessToken::new(input.access_token.to_owned())),
         None,
     )

@@ -311,6 +311,7 @@ mod tests {
         let id_token = tokens::id_token(
             &node.core.published_keys(),
             &IdTokenInput {
+                alg: usher_domain::SigningAlg::Rs256,
                 issuer: node.core.settings.issuer.as_str(),
                 client_id: "app",
                 user: &alice,

@@ -333,6 +333,12 @@ pub enum RegistrationError {
     SessionRequiredWithoutUri,
     #[error("allowed origin {origin:?} is refused: {why}")]
     BadAllowedOrigin { origin: String, why: OriginError },
+    #[error("id_token_signed_response_alg {0:?} is not RS256, ES256 or EdDSA")]
+    IdTokenAlg(String),
+    #[error(
+        "id_token_signed_response_alg needs the authorization_code grant (only sign-ins get ID tokens)"
+    )]
+    IdTokenAlgWithoutCode,
     #[error("audience {0:?} is not an absolute URI without a fragment")]
     BadAudience(String),
     #[error(
@@ -385,6 +391,10 @@ pub struct ClientRegistration {
     /// (CORS, docs/design/cors.md). Empty: the origins of its `https` and loopback
     /// redirect URIs ([`Client::allowed_origins`]).
     pub allowed_origins: Vec<Origin>,
+    /// The algorithm of this client's ID tokens (and logout tokens) (OpenID Connect
+    /// Dynamic Client Registration 1.0 §2, `id_token_signed_response_alg`); `None`: the
+    /// server's default, `id_token_alg`.
+    pub id_token_signed_response_alg: Option<crate::keys::SigningAlg>,
     /// Usher's own client, `usher-account` (the account page signing people in to Usher
     /// itself, like Keycloak's account console): synthesised by the core, never stored or
     /// registered. Its one redirect URI is on the issuer's own origin, so its codes reach
@@ -413,6 +423,8 @@ pub struct RegistrationInput {
     pub backchannel_logout_session_required: bool,
     /// `--allowed-origin` (empty: the default from the redirect URIs).
     pub allowed_origins: Vec<String>,
+    /// `--id-token-signed-response-alg`.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// The scopes a client may ask for when none are given at registration.
@@ -484,6 +496,16 @@ impl ClientRegistration {
         };
 
         let allowed_origins = parse_allowed_origins(&input.allowed_origins)?;
+        let id_token_signed_response_alg = match input.id_token_signed_response_alg.as_deref() {
+            None => None,
+            Some(raw) => Some(
+                crate::keys::SigningAlg::parse(raw.trim())
+                    .ok_or_else(|| RegistrationError::IdTokenAlg(raw.to_owned()))?,
+            ),
+        };
+        if id_token_signed_response_alg.is_some() && !has(GrantType::AuthorizationCode) {
+            return Err(RegistrationError::IdTokenAlgWithoutCode);
+        }
 
         let scopes = match input.scope.as_deref() {
             Some(raw) => ScopeSet::parse(raw)?,
@@ -504,6 +526,7 @@ impl ClientRegistration {
             require_mfa: input.require_mfa,
             backchannel_logout,
             allowed_origins,
+            id_token_signed_response_alg,
             built_in: false,
         })
     }
@@ -627,6 +650,44 @@ mod tests {
         assert_eq!(r.grant_types, vec![GrantType::AuthorizationCode]);
         assert_eq!(r.scopes.to_string(), "email openid profile");
         assert!(r.pkce_required);
+    }
+
+    #[test]
+    fn the_id_token_algorithm_is_one_usher_signs_with_and_only_for_sign_in_clients() {
+        assert_eq!(
+            ClientRegistration::new(input())
+                .unwrap()
+                .id_token_signed_response_alg,
+            None
+        );
+        for alg in crate::keys::SigningAlg::ALL {
+            let r = ClientRegistration::new(RegistrationInput {
+                id_token_signed_response_alg: Some(alg.as_str().into()),
+                ..input()
+            })
+            .unwrap();
+            assert_eq!(r.id_token_signed_response_alg, Some(alg));
+        }
+        for bad in ["HS256", "none", "es256", "RS512", ""] {
+            assert_eq!(
+                ClientRegistration::new(RegistrationInput {
+                    id_token_signed_response_alg: Some(bad.into()),
+                    ..input()
+                })
+                .unwrap_err(),
+                RegistrationError::IdTokenAlg(bad.into())
+            );
+        }
+        assert_eq!(
+            ClientRegistration::new(RegistrationInput {
+                grant_types: vec!["client_credentials".into()],
+                redirect_uris: vec![],
+                id_token_signed_response_alg: Some("ES256".into()),
+                ..input()
+            })
+            .unwrap_err(),
+            RegistrationError::IdTokenAlgWithoutCode
+        );
     }
 
     #[test]

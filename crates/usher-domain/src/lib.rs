@@ -50,7 +50,7 @@ pub use families::{
     RevokeOutcome, RevokeReason, RotateOutcome, Rotation, survives_logout,
 };
 pub use issuer::{Issuer, IssuerError};
-pub use keys::{KeyState, SigningKeyRecord};
+pub use keys::{KeyState, SigningAlg, SigningKeyRecord};
 pub use mail::{
     Compose, Letter, Mail, MailError, MailPurpose, MailToken, MailTokenStore, NewSignIn, Outbox,
     RESET_LINK_TTL, SecurityAlert, VERIFY_LINK_TTL,

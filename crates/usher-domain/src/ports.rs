@@ -76,15 +76,18 @@ pub trait KeyStore: Send + Sync {
     /// exactly one node of a cluster performs each transition.
     fn update_key_if(&self, key: &SigningKeyRecord, expected: KeyState)
     -> Result<bool, StoreError>;
-    /// Inserts `key` (a new key in state `next`) unless some key is already `next`.
+    /// Inserts `key` (a new key in state `next`) unless some key of the same algorithm
+    /// is already `next`.
     /// Serialised with [`KeyStore::promote_key`] across every node, so two nodes that
     /// both planned a new key insert one between them. Returns whether it inserted.
     fn insert_next_key(&self, key: &SigningKeyRecord) -> Result<bool, StoreError>;
     /// One transaction: writes `old` (the active key as it becomes, retired or removed)
     /// only if it is still `active`, then `new` (the key that becomes active) only if it
     /// is still `next`. Both or neither; returns whether it wrote. With `old` absent,
-    /// `new` is promoted only if no key is active. The one-active-key index makes any
-    /// other order impossible, so this is the only way the active key changes.
+    /// `new` is promoted only if no key of its algorithm is active. `old` and `new` have
+    /// the same algorithm: every algorithm has its own active key. The index of one
+    /// active key per algorithm makes any other order impossible, so this is the only way
+    /// an active key changes.
     fn promote_key(
         &self,
         new: &SigningKeyRecord,

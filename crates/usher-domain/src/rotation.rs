@@ -1,6 +1,8 @@
 //! Signing-key rotation as pure planning: given the stored key records, the schedule and
 //! `now`, decide which transitions of `next → active → retired → removed` are due, and
-//! what each record looks like after its transition.
+//! what each record looks like after its transition. Every signing algorithm has its own
+//! cycle: the keys of one algorithm are planned as if the others did not exist, on the
+//! same schedule.
 //!
 //! Nothing here reads a clock, generates a key or touches storage: the caller (every node's
 //! rotation task, and the admin CLI) performs the planned transitions with the store's
@@ -8,7 +10,7 @@
 //! one performs it. The timing rules, and why they keep every verifier working, are in
 //! `docs/design/key-rotation.md`.
 
-use crate::keys::{KeyState, SigningKeyRecord};
+use crate::keys::{KeyState, SigningAlg, SigningKeyRecord};
 use crate::time::UnixTime;
 
 /// When keys move from one state to the next, in seconds.
@@ -32,9 +34,12 @@ pub struct RotationSchedule {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
-    /// Generate a key and insert it as `next`, to sign from `activate_after` on (only if
-    /// no other `next` key exists by then).
-    CreateNext { activate_after: UnixTime },
+    /// Generate a key for `alg` and insert it as `next`, to sign from `activate_after` on
+    /// (only if no other `next` key of `alg` exists by then).
+    CreateNext {
+        alg: SigningAlg,
+        activate_after: UnixTime,
+    },
     /// Make `next` the active key and write `retiring` (the old active key, now retired)
     /// in the same transaction.
     Promote {
@@ -45,22 +50,23 @@ pub enum Transition {
     Remove { key: SigningKeyRecord },
 }
 
-/// The active key (the most recently activated one, should there be several).
-pub fn active_key(keys: &[SigningKeyRecord]) -> Option<&SigningKeyRecord> {
+/// The active key of `alg` (the most recently activated one, should there be several).
+pub fn active_key(keys: &[SigningKeyRecord], alg: SigningAlg) -> Option<&SigningKeyRecord> {
     keys.iter()
-        .filter(|k| k.state == KeyState::Active)
+        .filter(|k| k.state == KeyState::Active && k.alg == alg)
         .max_by(|a, b| {
             (a.activated_at, a.created_at, &a.kid).cmp(&(b.activated_at, b.created_at, &b.kid))
         })
 }
 
-/// The `next` key that activates first (normally the only one).
+/// The `next` key of `alg` that activates first (normally the only one).
 pub fn next_key<'a>(
     keys: &'a [SigningKeyRecord],
+    alg: SigningAlg,
     schedule: &RotationSchedule,
 ) -> Option<&'a SigningKeyRecord> {
     keys.iter()
-        .filter(|k| k.state == KeyState::Next)
+        .filter(|k| k.state == KeyState::Next && k.alg == alg)
         .min_by(|a, b| {
             (activates_at(a, schedule), a.created_at, &a.kid).cmp(&(
                 activates_at(b, schedule),
@@ -150,10 +156,10 @@ pub fn removed(key: &SigningKeyRecord, now: UnixTime) -> SigningKeyRecord {
     }
 }
 
-/// The transitions due at `now`, in the order to perform them: removals, then a
-/// promotion, or else the creation of a `next` key. A promotion and the creation of the
-/// key after it are never planned together: the next plan (after the promotion is stored)
-/// sees the new active key's schedule.
+/// The transitions due at `now`, in the order to perform them: removals, then for each
+/// algorithm (RS256, ES256, EdDSA) a promotion, or else the creation of a `next` key. A
+/// promotion and the creation of the key after it are never planned together: the next
+/// plan (after the promotion is stored) sees the new active key's schedule.
 pub fn plan(
     keys: &[SigningKeyRecord],
     schedule: &RotationSchedule,
@@ -167,8 +173,22 @@ pub fn plan(
             });
         }
     }
-    let active = active_key(keys);
-    match next_key(keys, schedule) {
+    for alg in SigningAlg::ALL {
+        plan_alg(keys, alg, schedule, now, &mut out);
+    }
+    out
+}
+
+/// The promotion or creation due for the keys of one algorithm.
+fn plan_alg(
+    keys: &[SigningKeyRecord],
+    alg: SigningAlg,
+    schedule: &RotationSchedule,
+    now: UnixTime,
+    out: &mut Vec<Transition>,
+) {
+    let active = active_key(keys, alg);
+    match next_key(keys, alg, schedule) {
         Some(next) => {
             if activates_at(next, schedule) <= now {
                 out.push(Transition::Promote {
@@ -182,13 +202,13 @@ pub fn plan(
                 let due = replace_due(active, schedule);
                 if due.plus(-schedule.prepublish) <= now {
                     out.push(Transition::CreateNext {
+                        alg,
                         activate_after: due.max(now.plus(schedule.prepublish)),
                     });
                 }
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -210,7 +230,7 @@ mod tests {
         SigningKeyRecord {
             kid: kid.into(),
             state,
-            alg: "RS256".into(),
+            alg: SigningAlg::Rs256,
             bits: 2048,
             public_jwk: "{}".into(),
             private_key_encrypted: "v1.x".into(),
@@ -232,12 +252,14 @@ mod tests {
     fn apply(keys: &mut Vec<SigningKeyRecord>, plan: Vec<Transition>, now: UnixTime, n: &mut u32) {
         for t in plan {
             match t {
-                Transition::CreateNext { activate_after } => {
+                Transition::CreateNext {
+                    alg,
+                    activate_after,
+                } => {
                     *n += 1;
-                    keys.push(as_next(
-                        key(&format!("k{n}"), KeyState::Next, now.seconds()),
-                        activate_after,
-                    ));
+                    let mut new = key(&format!("k{n}"), KeyState::Next, now.seconds());
+                    new.alg = alg;
+                    keys.push(as_next(new, activate_after));
                 }
                 Transition::Promote { next, retiring } => {
                     for k in keys.iter_mut() {
@@ -273,6 +295,7 @@ mod tests {
         assert_eq!(
             plan(&keys, &schedule(), UnixTime(28 * DAY)),
             vec![Transition::CreateNext {
+                alg: SigningAlg::Rs256,
                 activate_after: UnixTime(30 * DAY)
             }]
         );
@@ -280,6 +303,7 @@ mod tests {
         assert_eq!(
             plan(&keys, &schedule(), UnixTime(40 * DAY)),
             vec![Transition::CreateNext {
+                alg: SigningAlg::Rs256,
                 activate_after: UnixTime(42 * DAY)
             }]
         );
@@ -359,6 +383,51 @@ mod tests {
         }
         assert!(promotions >= 6, "{promotions}");
         assert!(keys.iter().filter(|k| k.state.is_published()).count() <= 3);
+    }
+
+    #[test]
+    fn every_algorithm_keeps_its_own_cycle_with_one_active_key_each() {
+        let s = schedule();
+        // Three keys started at different times: their cycles stay apart.
+        let mut keys = Vec::new();
+        for (i, alg) in SigningAlg::ALL.into_iter().enumerate() {
+            let mut k = active(&format!("first-{alg}"), i as i64 * 5 * DAY);
+            k.alg = alg;
+            keys.push(k);
+        }
+        let mut n = 0;
+        let mut published_since: std::collections::HashMap<String, i64> = Default::default();
+        let mut promotions: std::collections::HashMap<SigningAlg, u32> = Default::default();
+        let mut t = 10 * DAY;
+        while t < 200 * DAY {
+            let before = keys.clone();
+            let due = plan(&keys, &s, UnixTime(t));
+            apply(&mut keys, due, UnixTime(t), &mut n);
+            for alg in SigningAlg::ALL {
+                let of_alg = |state| {
+                    keys.iter()
+                        .filter(|k| k.alg == alg && k.state == state)
+                        .count()
+                };
+                assert_eq!(of_alg(KeyState::Active), 1, "{alg} at {t}");
+                assert!(of_alg(KeyState::Next) <= 1, "{alg} at {t}");
+            }
+            for k in &keys {
+                published_since.entry(k.kid.clone()).or_insert(t);
+                let was = before.iter().find(|b| b.kid == k.kid);
+                if k.state == KeyState::Active && was.is_some_and(|b| b.state == KeyState::Next) {
+                    *promotions.entry(k.alg).or_default() += 1;
+                    assert!(t - published_since[&k.kid] >= s.prepublish, "{}", k.kid);
+                }
+                if let Some(b) = was {
+                    assert_eq!(b.alg, k.alg, "a key never changes algorithm");
+                }
+            }
+            t += 3600;
+        }
+        for alg in SigningAlg::ALL {
+            assert!(promotions.get(&alg).copied().unwrap_or(0) >= 5, "{alg}");
+        }
     }
 
     #[test]

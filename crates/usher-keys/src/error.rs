@@ -26,6 +26,9 @@ pub enum KeyError {
         "no signing key is active: create or activate one (for example `usher keys rotate --now`)"
     )]
     NoActiveKey,
+    /// No stored signing key of this algorithm is in the `active` state.
+    #[error("no {0} signing key is active: Usher creates one when it starts")]
+    NoActiveKeyFor(usher_domain::SigningAlg),
     /// A stored signing-key record is inconsistent (its public key, kid or algorithm).
     #[error("signing key {kid} is unusable: {reason}")]
     BadKeyRecord { kid: String, reason: String },

@@ -1,5 +1,5 @@
 //! Usher's cryptography in one place: the key-encryption key (KEK) that seals signing keys
-//! at rest, the RS256 signing keys themselves and the key ring that signs and verifies JWTs
+//! at rest, the signing keys themselves (RS256, ES256 and EdDSA) and the key ring that signs and verifies JWTs
 //! and publishes the JWK Set, the keyed hash for client secrets, the sealing of pending
 //! sign-in state handed to browsers, argon2id for people's passwords, and the second
 //! factors' secrets: TOTP (RFC 6238) codes and secrets sealed at rest, and recovery
@@ -31,5 +31,5 @@ pub use password::{hash_password, verify_password, verify_password_dummy};
 pub use recovery::generate_recovery_codes;
 pub use ring::KeyRing;
 pub use secret::{SecretHasher, random_token, sha256_b64url};
-pub use signing_key::{generate_signing_key, rsa_thumbprint};
+pub use signing_key::{generate_key, generate_signing_key, rsa_thumbprint};
 pub use totp::{TOTP_SECRET_BYTES, TotpSecret};

@@ -1,31 +1,36 @@
 //! The key ring: the signing keys of the database as this node uses them. It holds the
-//! decrypted private key of the one active key, the public keys of every published key
-//! (`next`, `active`, `retired`) indexed by `kid`, and the JWK Set rendered once. Signing
-//! uses the active key; verification pins the algorithm to RS256 and picks the key by the
-//! token's `kid`. Everything is parsed once when the ring is built, so the per-request
-//! work is one RSA operation.
+//! decrypted private key of the one active key of each algorithm (RS256, ES256, EdDSA),
+//! the public keys of every published key (`next`, `active`, `retired`) indexed by `kid`
+//! with the algorithm of each, and the JWK Set rendered once. Signing uses the active
+//! key of the algorithm asked for; verification picks the key by the token's `kid` and
+//! accepts only that key's algorithm, so no token can choose how it is checked.
+//! Everything is parsed once when the ring is built, so the per-request work is one
+//! signature operation.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use openssl::bn::BigNum;
+use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private, Public};
 use openssl::rsa::Padding;
 use openssl::sign::{Signer, Verifier};
 use serde_json::{Map, Value};
-use usher_domain::{KeyState, SigningKeyRecord};
+use usher_domain::{KeyState, SigningAlg, SigningKeyRecord};
 
 use crate::b64;
 use crate::error::KeyError;
 use crate::kek::Kek;
-use crate::signing_key::{
-    ALG, public_jwk_value, public_key_from_components, rsa_components, rsa_thumbprint,
-};
+use crate::signing_key::PublicParts;
 
 /// Tokens longer than this are refused before any decoding (a cheap guard; real access
 /// and ID tokens are a few kilobytes at most).
 const MAX_TOKEN_LEN: usize = 64 * 1024;
+
+/// The length of an ES256 signature: R and S, 32 bytes each (RFC 7518 §3.4).
+const ES256_SIGNATURE_LEN: usize = 64;
 
 /// The in-memory key ring built from stored records. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
@@ -34,21 +39,32 @@ pub struct KeyRing {
 }
 
 struct Inner {
-    active_kid: String,
-    active_private: PKey<Private>,
-    /// The public key of every published key, by `kid`.
-    published: HashMap<String, PKey<Public>>,
-    /// The active key's public JWK, as published.
-    active_jwk: Value,
+    /// The active RS256 key: a ring always has one.
+    rs256: ActiveKey,
+    /// The active keys of the other algorithms, where they have one.
+    others: HashMap<SigningAlg, ActiveKey>,
+    /// The public key of every published key, with its algorithm, by `kid`.
+    published: HashMap<String, (SigningAlg, PKey<Public>)>,
     jwks_json: String,
+}
+
+struct ActiveKey {
+    kid: String,
+    private: PKey<Private>,
+    /// Its public JWK, as published.
+    jwk: Value,
 }
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut kids: Vec<&str> = self.inner.published.keys().map(String::as_str).collect();
         kids.sort_unstable();
+        let active: Vec<(&str, &str)> = SigningAlg::ALL
+            .into_iter()
+            .filter_map(|alg| Some((alg.as_str(), self.active_key(alg)?.kid.as_str())))
+            .collect();
         f.debug_struct("KeyRing")
-            .field("active_kid", &self.inner.active_kid)
+            .field("active", &active)
             .field("published_kids", &kids)
             .finish_non_exhaustive()
     }
@@ -57,6 +73,7 @@ impl fmt::Debug for KeyRing {
 /// A published key checked and ready to use.
 struct PublishedKey {
     kid: String,
+    alg: SigningAlg,
     state: KeyState,
     created_at: i64,
     public_key: PKey<Public>,
@@ -65,62 +82,86 @@ struct PublishedKey {
 
 impl KeyRing {
     /// Builds the ring from stored records, decrypting the private part of the active key
-    /// (and no other) with `kek`.
+    /// of each algorithm (and no other) with `kek`.
     ///
-    /// If, against the invariant, several records are active, the most recently activated
-    /// one signs (all of them are published, so their tokens verify either way).
+    /// If, against the invariant, several records of one algorithm are active, the most
+    /// recently activated one signs (all of them are published, so their tokens verify
+    /// either way).
     ///
-    /// Errors: [`KeyError::NoActiveKey`] if no record is active; [`KeyError::Decrypt`] if
-    /// the active key's private part does not decrypt with this KEK;
-    /// [`KeyError::BadKeyRecord`] if a published record is inconsistent (algorithm other
-    /// than RS256, unreadable public key, or a `kid` that is not its thumbprint).
+    /// Errors: [`KeyError::NoActiveKey`] if no RS256 record is active (the other
+    /// algorithms may lack one: they then cannot sign); [`KeyError::Decrypt`] if an
+    /// active key's private part does not decrypt with this KEK;
+    /// [`KeyError::BadKeyRecord`] if a published record is inconsistent (a public key
+    /// that is not of its algorithm's shape or does not parse, or a `kid` that is not its
+    /// thumbprint).
     pub fn from_records(records: &[SigningKeyRecord], kek: &Kek) -> Result<KeyRing, KeyError> {
-        let active = records
-            .iter()
-            .filter(|r| r.state == KeyState::Active)
-            .max_by(|a, b| {
-                (a.activated_at, a.created_at, &a.kid).cmp(&(b.activated_at, b.created_at, &b.kid))
-            })
-            .ok_or(KeyError::NoActiveKey)?;
+        let mut active_records = Vec::new();
+        for alg in SigningAlg::ALL {
+            let active = records
+                .iter()
+                .filter(|r| r.state == KeyState::Active && r.alg == alg)
+                .max_by(|a, b| {
+                    (a.activated_at, a.created_at, &a.kid).cmp(&(
+                        b.activated_at,
+                        b.created_at,
+                        &b.kid,
+                    ))
+                });
+            match active {
+                Some(record) => active_records.push(record),
+                None if alg == SigningAlg::Rs256 => return Err(KeyError::NoActiveKey),
+                None => {}
+            }
+        }
 
         let mut keys = Vec::new();
         for record in records.iter().filter(|r| r.state.is_published()) {
             keys.push(check_published(record)?);
         }
 
-        let active_private = open_private_key(active, kek)?;
-        let active_public = keys
-            .iter()
-            .find(|k| k.kid == active.kid)
-            .map(|k| &k.public_key)
-            .ok_or_else(|| bad_record(&active.kid, "it is active but not published"))?;
-        if !active_private.public_eq(active_public) {
-            return Err(bad_record(
-                &active.kid,
-                "its private key does not match its public key",
-            ));
+        let mut active = HashMap::with_capacity(active_records.len());
+        for record in &active_records {
+            let private = open_private_key(record, kek)?;
+            let published = keys
+                .iter()
+                .find(|k| k.kid == record.kid)
+                .ok_or_else(|| bad_record(&record.kid, "it is active but not published"))?;
+            if !private.public_eq(&published.public_key) {
+                return Err(bad_record(
+                    &record.kid,
+                    "its private key does not match its public key",
+                ));
+            }
+            active.insert(
+                record.alg,
+                ActiveKey {
+                    kid: record.kid.clone(),
+                    private,
+                    jwk: published.jwk.clone(),
+                },
+            );
         }
 
-        // Active first, then next, then retired; newest first within a state.
-        let rank = |k: &PublishedKey| match (k.kid == active.kid, k.state) {
-            (true, _) => 0,
-            (false, KeyState::Active) => 1,
-            (false, KeyState::Next) => 2,
-            (false, _) => 3,
+        // The active keys first (RS256, ES256, EdDSA), then next, then retired; newest
+        // first within a state.
+        let rank = |k: &PublishedKey| {
+            let signs = active_records.iter().any(|a| a.kid == k.kid);
+            match (signs, k.state) {
+                (true, _) => 0,
+                (false, KeyState::Active) => 1,
+                (false, KeyState::Next) => 2,
+                (false, _) => 3,
+            }
         };
         keys.sort_by(|a, b| {
-            (rank(a), std::cmp::Reverse(a.created_at), &a.kid).cmp(&(
+            (rank(a), a.alg, std::cmp::Reverse(a.created_at), &a.kid).cmp(&(
                 rank(b),
+                b.alg,
                 std::cmp::Reverse(b.created_at),
                 &b.kid,
             ))
         });
 
-        let active_jwk = keys
-            .iter()
-            .find(|k| k.kid == active.kid)
-            .map(|k| k.jwk.clone())
-            .ok_or_else(|| bad_record(&active.kid, "it is active but not published"))?;
         let mut published = HashMap::with_capacity(keys.len());
         let mut jwks = Vec::with_capacity(keys.len());
         for key in keys {
@@ -128,44 +169,87 @@ impl KeyRing {
                 continue;
             }
             jwks.push(key.jwk);
-            published.insert(key.kid, key.public_key);
+            published.insert(key.kid, (key.alg, key.public_key));
         }
         let jwks_json = serde_json::json!({ "keys": jwks }).to_string();
 
+        let rs256 = active
+            .remove(&SigningAlg::Rs256)
+            .ok_or(KeyError::NoActiveKey)?;
         Ok(KeyRing {
             inner: Arc::new(Inner {
-                active_kid: active.kid.clone(),
-                active_private,
+                rs256,
+                others: active,
                 published,
-                active_jwk,
                 jwks_json,
             }),
         })
     }
 
-    /// The `kid` of the key that signs.
-    pub fn active_kid(&self) -> &str {
-        &self.inner.active_kid
+    fn active_key(&self, alg: SigningAlg) -> Option<&ActiveKey> {
+        match alg {
+            SigningAlg::Rs256 => Some(&self.inner.rs256),
+            other => self.inner.others.get(&other),
+        }
     }
 
-    /// The public JWK Set, `{"keys":[…]}`, with only `kty`, `use`, `alg`, `kid`, `n` and
-    /// `e` for each published key: the active key first, then `next`, then `retired`.
+    fn active(&self, alg: SigningAlg) -> Result<&ActiveKey, KeyError> {
+        self.active_key(alg).ok_or(KeyError::NoActiveKeyFor(alg))
+    }
+
+    fn rs256(&self) -> &ActiveKey {
+        &self.inner.rs256
+    }
+
+    /// The `kid` of the RS256 key that signs.
+    pub fn active_kid(&self) -> &str {
+        &self.rs256().kid
+    }
+
+    /// The `kid` of the key that signs with `alg`, if one is active.
+    pub fn active_kid_for(&self, alg: SigningAlg) -> Option<&str> {
+        self.active_key(alg).map(|k| k.kid.as_str())
+    }
+
+    /// The algorithms that have an active key, in the order of [`SigningAlg::ALL`].
+    pub fn signing_algs(&self) -> Vec<SigningAlg> {
+        SigningAlg::ALL
+            .into_iter()
+            .filter(|alg| self.active_key(*alg).is_some())
+            .collect()
+    }
+
+    /// The public JWK Set, `{"keys":[…]}`, with only `kty`, `use`, `alg`, `kid` and the
+    /// key's public members (`n`, `e`; `crv`, `x`, `y`; `crv`, `x`) for each published
+    /// key: the active keys first, then `next`, then `retired`.
     pub fn jwks_json(&self) -> &str {
         &self.inner.jwks_json
     }
 
-    /// The active key's private key, for adapters that sign through OpenSSL.
+    /// The active RS256 key's private key, for adapters that sign through OpenSSL.
     pub fn active_private_key(&self) -> &PKey<Private> {
-        &self.inner.active_private
+        &self.rs256().private
     }
 
-    /// Signs `claims` as a compact JWS with RS256 and the active key; the header is
-    /// `{"alg":"RS256","typ":typ,"kid":<active kid>}`.
+    /// Signs `claims` as a compact JWS with RS256 and its active key; see
+    /// [`KeyRing::sign_jwt_with`].
     pub fn sign_jwt(&self, typ: &str, claims: &Map<String, Value>) -> Result<String, KeyError> {
+        self.sign_jwt_with(SigningAlg::Rs256, typ, claims)
+    }
+
+    /// Signs `claims` as a compact JWS with `alg` and its active key; the header is
+    /// `{"alg":alg,"typ":typ,"kid":<that key's kid>}`.
+    pub fn sign_jwt_with(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &Map<String, Value>,
+    ) -> Result<String, KeyError> {
+        let key = self.active(alg)?;
         let header = serde_json::json!({
-            "alg": ALG,
+            "alg": alg.as_str(),
             "typ": typ,
-            "kid": self.inner.active_kid,
+            "kid": key.kid,
         });
         let payload = serde_json::to_vec(claims)
             .map_err(|e| KeyError::Crypto(format!("serialising the claims: {e}")))?;
@@ -174,33 +258,36 @@ impl KeyRing {
             b64::url_encode(header.to_string().as_bytes()),
             b64::url_encode(&payload)
         );
-        let signature = self.sign_rs256(signing_input.as_bytes())?;
+        let signature = sign_with(alg, &key.private, signing_input.as_bytes())?;
         Ok(format!("{signing_input}.{}", b64::url_encode(&signature)))
     }
 
-    /// The active key's public JWK as published (`kty`, `use`, `alg`, `kid`, `n`, `e`).
+    /// The active RS256 key's public JWK as published (`kty`, `use`, `alg`, `kid`, `n`,
+    /// `e`).
     pub fn active_jwk(&self) -> &Value {
-        &self.inner.active_jwk
+        &self.rs256().jwk
+    }
+
+    /// The public JWK of the key that signs with `alg`, if one is active.
+    pub fn active_jwk_for(&self, alg: SigningAlg) -> Option<&Value> {
+        self.active_key(alg).map(|k| &k.jwk)
     }
 
     /// An RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature of `message` with the active
-    /// key, through OpenSSL.
+    /// RS256 key, through OpenSSL.
     pub fn sign_rs256(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let mut signer = Signer::new(MessageDigest::sha256(), &self.inner.active_private)
-            .map_err(|e| KeyError::openssl("starting an RS256 signature", &e))?;
-        signer
-            .set_rsa_padding(Padding::PKCS1)
-            .map_err(|e| KeyError::openssl("selecting PKCS#1 v1.5 padding", &e))?;
-        signer
-            .update(message)
-            .map_err(|e| KeyError::openssl("signing", &e))?;
-        signer
-            .sign_to_vec()
-            .map_err(|e| KeyError::openssl("signing", &e))
+        self.sign(SigningAlg::Rs256, message)
     }
 
-    /// Verifies a compact JWS: the header's `alg` must be exactly `RS256`, its `kid` must
-    /// name a published key, and the signature must verify with that key. Returns the
+    /// A JWS signature of `message` (RFC 7518 §3: for ES256 the 64 bytes of R and S)
+    /// with the active key of `alg`, through OpenSSL.
+    pub fn sign(&self, alg: SigningAlg, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        sign_with(alg, &self.active(alg)?.private, message)
+    }
+
+    /// Verifies a compact JWS: its `kid` must name a published key, the header's `alg`
+    /// must be exactly that key's algorithm (an RS256 key never checks an ES256 or HS256
+    /// token, and so on), and the signature must verify with that key. Returns the
     /// header's `typ`, if any, and the claims. Time, issuer and audience are not checked
     /// here: callers do that with their clock and configuration.
     pub fn verify_jwt(
@@ -218,13 +305,11 @@ impl KeyRing {
         };
 
         let header = decode_json_object(header_b64, "header")?;
-        match header.get("alg") {
-            Some(Value::String(alg)) if alg == ALG => {}
-            Some(Value::String(_)) => {
-                return Err(KeyError::token("its algorithm is not RS256"));
-            }
+        let alg = match header.get("alg") {
+            Some(Value::String(alg)) => SigningAlg::parse(alg)
+                .ok_or_else(|| KeyError::token("its algorithm is not one Usher signs with"))?,
             _ => return Err(KeyError::token("its header has no algorithm")),
-        }
+        };
         if header.contains_key("crit") {
             return Err(KeyError::token("it has critical header parameters"));
         }
@@ -236,11 +321,16 @@ impl KeyRing {
             Some(Value::String(typ)) => Some(typ.clone()),
             Some(_) => return Err(KeyError::token("its typ is not a string")),
         };
-        let public_key = self
+        let (key_alg, public_key) = self
             .inner
             .published
             .get(kid)
             .ok_or_else(|| KeyError::token("its kid names no published key"))?;
+        if *key_alg != alg {
+            return Err(KeyError::token(
+                "its algorithm is not the algorithm of the key its kid names",
+            ));
+        }
 
         let signature = b64::url_decode(signature_b64)
             .ok_or_else(|| KeyError::token("its signature is not base64url"))?;
@@ -248,7 +338,7 @@ impl KeyRing {
         let signing_input = token
             .get(..signing_input_len)
             .ok_or_else(|| KeyError::token("it is not a compact JWS of three parts"))?;
-        if !rs256_verifies(public_key, signing_input.as_bytes(), &signature) {
+        if !verifies(*key_alg, public_key, signing_input.as_bytes(), &signature) {
             return Err(KeyError::token("its signature does not verify"));
         }
 
@@ -264,43 +354,35 @@ fn bad_record(kid: &str, reason: &str) -> KeyError {
     }
 }
 
-/// Checks a published record and parses its public key. Only `n` and `e` are taken from
-/// the stored JWK; the published JWK is rebuilt from them, so nothing else stored there
-/// (a private member, say) can ever reach the JWK Set.
+/// Checks a published record and parses its public key. Only the public members of its
+/// algorithm's key shape are taken from the stored JWK; the published JWK is rebuilt from
+/// them, so nothing else stored there (a private member, say) can ever reach the JWK Set.
 fn check_published(record: &SigningKeyRecord) -> Result<PublishedKey, KeyError> {
-    if record.alg != ALG {
-        return Err(bad_record(
-            &record.kid,
-            &format!("its algorithm is {:?}, not RS256", record.alg),
-        ));
-    }
     let jwk: Value = serde_json::from_str(&record.public_jwk)
         .map_err(|_| bad_record(&record.kid, "its public JWK is not JSON"))?;
-    let member = |name: &str| jwk.get(name).and_then(Value::as_str);
-    if member("kty") != Some("RSA") {
-        return Err(bad_record(&record.kid, "its public JWK is not an RSA key"));
-    }
-    let (Some(n), Some(e)) = (member("n"), member("e")) else {
-        return Err(bad_record(&record.kid, "its public JWK lacks n or e"));
-    };
-    if rsa_thumbprint(n, e) != record.kid {
+    let parts = PublicParts::from_jwk(record.alg, &jwk)
+        .map_err(|reason| bad_record(&record.kid, &reason))?;
+    if parts.thumbprint() != record.kid {
         return Err(bad_record(
             &record.kid,
             "its kid is not the RFC 7638 thumbprint of its public key",
         ));
     }
-    let public_key =
-        public_key_from_components(n, e).map_err(|reason| bad_record(&record.kid, &reason))?;
+    let public_key = parts
+        .public_key()
+        .map_err(|reason| bad_record(&record.kid, &reason))?;
     Ok(PublishedKey {
         kid: record.kid.clone(),
+        alg: record.alg,
         state: record.state,
         created_at: record.created_at.seconds(),
-        jwk: public_jwk_value(&record.kid, n, e),
+        jwk: parts.jwk(&record.kid),
         public_key,
     })
 }
 
-/// Decrypts and parses the active key's private part.
+/// Decrypts and parses an active key's private part, and checks that it is a key of its
+/// record's algorithm whose thumbprint is the record's `kid`.
 fn open_private_key(record: &SigningKeyRecord, kek: &Kek) -> Result<PKey<Private>, KeyError> {
     let decrypt_error = || KeyError::Decrypt {
         kid: record.kid.clone(),
@@ -309,20 +391,12 @@ fn open_private_key(record: &SigningKeyRecord, kek: &Kek) -> Result<PKey<Private
         .decrypt(&record.private_key_encrypted, record.kid.as_bytes())
         .map_err(|_| decrypt_error())?;
     let pkey = PKey::private_key_from_pkcs8(&der).map_err(|_| decrypt_error())?;
-    let rsa = pkey
-        .rsa()
-        .map_err(|_| bad_record(&record.kid, "its private key is not an RSA key"))?;
-    let (n, e) = rsa_components(rsa.n(), rsa.e());
-    if rsa_thumbprint(&n, &e) != record.kid {
+    let parts = PublicParts::of_private(record.alg, &pkey)
+        .map_err(|reason| bad_record(&record.kid, &reason))?;
+    if parts.thumbprint() != record.kid {
         return Err(bad_record(
             &record.kid,
             "its private key does not belong to its kid",
-        ));
-    }
-    if rsa.size() * 8 < 2048 {
-        return Err(bad_record(
-            &record.kid,
-            "its modulus is shorter than 2048 bits",
         ));
     }
     Ok(pkey)
@@ -339,12 +413,65 @@ fn decode_json_object(part: &str, what: &str) -> Result<Map<String, Value>, KeyE
     }
 }
 
-fn rs256_verifies(key: &PKey<Public>, message: &[u8], signature: &[u8]) -> bool {
+/// Signs `message` with `alg` (the caller matched `key` to it).
+fn sign_with(alg: SigningAlg, key: &PKey<Private>, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let failed =
+        |e: openssl::error::ErrorStack| KeyError::openssl(&format!("signing with {alg}"), &e);
+    match alg {
+        SigningAlg::Rs256 => {
+            let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(failed)?;
+            signer.set_rsa_padding(Padding::PKCS1).map_err(failed)?;
+            signer.update(message).map_err(failed)?;
+            signer.sign_to_vec().map_err(failed)
+        }
+        SigningAlg::Es256 => {
+            // OpenSSL writes an ECDSA signature as DER; JWS wants R and S, each padded
+            // to 32 bytes (RFC 7518 §3.4).
+            let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(failed)?;
+            signer.update(message).map_err(failed)?;
+            let der = signer.sign_to_vec().map_err(failed)?;
+            let sig = EcdsaSig::from_der(&der).map_err(failed)?;
+            let half = (ES256_SIGNATURE_LEN / 2) as i32;
+            let mut raw = sig.r().to_vec_padded(half).map_err(failed)?;
+            raw.extend(sig.s().to_vec_padded(half).map_err(failed)?);
+            Ok(raw)
+        }
+        SigningAlg::EdDsa => {
+            let mut signer = Signer::new_without_digest(key).map_err(failed)?;
+            signer.sign_oneshot_to_vec(message).map_err(failed)
+        }
+    }
+}
+
+/// Whether `signature` is `alg`'s signature of `message` under `key`.
+fn verifies(alg: SigningAlg, key: &PKey<Public>, message: &[u8], signature: &[u8]) -> bool {
     let verify = || -> Result<bool, openssl::error::ErrorStack> {
-        let mut verifier = Verifier::new(MessageDigest::sha256(), key)?;
-        verifier.set_rsa_padding(Padding::PKCS1)?;
-        verifier.update(message)?;
-        verifier.verify(signature)
+        match alg {
+            SigningAlg::Rs256 => {
+                let mut verifier = Verifier::new(MessageDigest::sha256(), key)?;
+                verifier.set_rsa_padding(Padding::PKCS1)?;
+                verifier.update(message)?;
+                verifier.verify(signature)
+            }
+            SigningAlg::Es256 => {
+                if signature.len() != ES256_SIGNATURE_LEN {
+                    return Ok(false);
+                }
+                let (r, s) = signature.split_at(ES256_SIGNATURE_LEN / 2);
+                let sig = EcdsaSig::from_private_components(
+                    BigNum::from_slice(r)?,
+                    BigNum::from_slice(s)?,
+                )?;
+                let der = sig.to_der()?;
+                let mut verifier = Verifier::new(MessageDigest::sha256(), key)?;
+                verifier.update(message)?;
+                verifier.verify(&der)
+            }
+            SigningAlg::EdDsa => {
+                let mut verifier = Verifier::new_without_digest(key)?;
+                verifier.verify_oneshot(signature, message)
+            }
+        }
     };
     verify().unwrap_or(false)
 }
@@ -353,7 +480,7 @@ fn rs256_verifies(key: &PKey<Public>, message: &[u8], signature: &[u8]) -> bool 
 mod tests {
     use super::*;
     use crate::signing_key::generate_signing_key;
-    use crate::test_support::{test_kek, test_key, test_key_2};
+    use crate::test_support::{test_eddsa_key, test_es256_key, test_kek, test_key, test_key_2};
     use usher_domain::UnixTime;
 
     fn ring() -> KeyRing {
@@ -705,7 +832,7 @@ mod tests {
         let mut wrong_kid = with_state(test_key_2(), KeyState::Retired);
         wrong_kid.kid = "not-the-thumbprint".into();
         let mut wrong_alg = with_state(test_key_2(), KeyState::Next);
-        wrong_alg.alg = "HS256".into();
+        wrong_alg.alg = SigningAlg::Es256;
         let mut bad_json = with_state(test_key_2(), KeyState::Next);
         bad_json.public_jwk = "{".into();
         for record in [wrong_kid, wrong_alg, bad_json] {
@@ -736,5 +863,246 @@ mod tests {
         let shown = format!("{ring:?}");
         assert!(shown.contains(ring.active_kid()));
         assert!(!shown.contains("PKey") && !shown.contains("BEGIN"));
+    }
+
+    fn ring_of_all() -> KeyRing {
+        KeyRing::from_records(
+            &[
+                test_key().clone(),
+                test_es256_key().clone(),
+                test_eddsa_key().clone(),
+            ],
+            test_kek(),
+        )
+        .unwrap()
+    }
+
+    fn header_of(token: &str) -> Value {
+        let header_b64 = token.split('.').next().unwrap();
+        serde_json::from_slice(&b64::url_decode(header_b64).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn every_algorithm_signs_with_its_own_active_key_and_verifies() {
+        let ring = ring_of_all();
+        assert_eq!(ring.signing_algs(), SigningAlg::ALL.to_vec());
+        for (alg, record) in [
+            (SigningAlg::Rs256, test_key()),
+            (SigningAlg::Es256, test_es256_key()),
+            (SigningAlg::EdDsa, test_eddsa_key()),
+        ] {
+            assert_eq!(ring.active_kid_for(alg), Some(record.kid.as_str()));
+            let token = ring.sign_jwt_with(alg, "at+jwt", &claims()).unwrap();
+            assert_eq!(
+                header_of(&token),
+                serde_json::json!({"alg": alg.as_str(), "typ": "at+jwt", "kid": record.kid})
+            );
+            let (typ, got) = ring.verify_jwt(&token).unwrap();
+            assert_eq!((typ.as_deref(), got), (Some("at+jwt"), claims()));
+            // Altered claims do not verify under any algorithm.
+            let parts: Vec<&str> = token.split('.').collect();
+            let mut altered = claims();
+            altered.insert("sub".into(), "admin".into());
+            let altered = format!(
+                "{}.{}.{}",
+                parts[0],
+                b64::url_encode(&serde_json::to_vec(&altered).unwrap()),
+                parts[2]
+            );
+            assert_bad_token(&ring, &altered);
+        }
+        let es = ring.sign(SigningAlg::Es256, b"m").unwrap();
+        assert_eq!(es.len(), 64, "ES256 signatures are R || S");
+        assert_eq!(ring.sign(SigningAlg::EdDsa, b"m").unwrap().len(), 64);
+    }
+
+    #[test]
+    fn es256_and_eddsa_tokens_verify_with_josekit_using_the_published_jwks() {
+        let ring = ring_of_all();
+        let jwks = josekit::jwk::JwkSet::from_bytes(ring.jwks_json().as_bytes()).unwrap();
+        let es = ring
+            .sign_jwt_with(SigningAlg::Es256, "JWT", &claims())
+            .unwrap();
+        let jwk = jwks.get(ring.active_kid_for(SigningAlg::Es256).unwrap())[0];
+        let verifier = josekit::jws::ES256.verifier_from_jwk(jwk).unwrap();
+        let (payload, _) = josekit::jwt::decode_with_verifier(&es, &verifier).unwrap();
+        assert_eq!(payload.subject(), Some("user-1"));
+
+        let ed = ring
+            .sign_jwt_with(SigningAlg::EdDsa, "JWT", &claims())
+            .unwrap();
+        let jwk = jwks.get(ring.active_kid_for(SigningAlg::EdDsa).unwrap())[0];
+        let verifier = josekit::jws::EdDSA.verifier_from_jwk(jwk).unwrap();
+        let (payload, _) = josekit::jwt::decode_with_verifier(&ed, &verifier).unwrap();
+        assert_eq!(payload.subject(), Some("user-1"));
+    }
+
+    #[test]
+    fn a_token_is_checked_only_with_the_algorithm_of_the_key_its_kid_names() {
+        let ring = ring_of_all();
+        let es_kid = ring.active_kid_for(SigningAlg::Es256).unwrap().to_owned();
+        let ed_kid = ring.active_kid_for(SigningAlg::EdDsa).unwrap().to_owned();
+        let rs_kid = ring.active_kid().to_owned();
+        let jwks: Value = serde_json::from_str(ring.jwks_json()).unwrap();
+        let member = |kid: &str, name: &str| {
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["kid"] == kid)
+                .unwrap()[name]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let payload = b64::url_encode(&serde_json::to_vec(&claims()).unwrap());
+
+        // HS256 keyed with the public key's bytes, naming an EC or OKP key.
+        for (kid, public) in [
+            (&es_kid, member(&es_kid, "x")),
+            (&ed_kid, member(&ed_kid, "x")),
+        ] {
+            let header = serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": kid});
+            let input = format!(
+                "{}.{payload}",
+                b64::url_encode(header.to_string().as_bytes())
+            );
+            let mac = crate::hmac::hmac_sha256(public.as_bytes(), input.as_bytes());
+            assert_bad_token(&ring, &format!("{input}.{}", b64::url_encode(&mac)));
+        }
+
+        // A real signature by each key, presented under another key's kid (so another
+        // algorithm's key), or under its own kid with another algorithm's name.
+        let signed_by = |alg: SigningAlg, header: &Value| {
+            let input = format!(
+                "{}.{payload}",
+                b64::url_encode(header.to_string().as_bytes())
+            );
+            let sig = ring.sign(alg, input.as_bytes()).unwrap();
+            format!("{input}.{}", b64::url_encode(&sig))
+        };
+        let kids = [
+            (SigningAlg::Rs256, &rs_kid),
+            (SigningAlg::Es256, &es_kid),
+            (SigningAlg::EdDsa, &ed_kid),
+        ];
+        for (signer, own_kid) in kids {
+            for (named, kid) in kids {
+                let header = serde_json::json!({"alg": named.as_str(), "kid": kid});
+                let token = signed_by(signer, &header);
+                if signer == named {
+                    assert!(ring.verify_jwt(&token).is_ok(), "{signer} as itself");
+                } else {
+                    assert_bad_token(&ring, &token);
+                }
+                // The key's own kid under another algorithm's name.
+                let header = serde_json::json!({"alg": named.as_str(), "kid": own_kid});
+                let token = signed_by(signer, &header);
+                if signer == named {
+                    assert!(ring.verify_jwt(&token).is_ok());
+                } else {
+                    match ring.verify_jwt(&token) {
+                        Err(KeyError::BadToken(why)) => assert!(
+                            why.contains("not the algorithm of the key"),
+                            "{signer} as {named}: {why}"
+                        ),
+                        other => panic!("{signer} as {named}: {other:?}"),
+                    }
+                }
+            }
+        }
+        // Algorithms Usher never signs with are refused whatever the kid.
+        for alg in ["ES384", "ES512", "PS256", "Ed25519", "EdDSA ", "none"] {
+            let header = serde_json::json!({"alg": alg, "kid": es_kid});
+            assert_bad_token(&ring, &forged(&header, &[0u8; 64]));
+        }
+        // An ES256 signature of the wrong length is refused, not parsed.
+        let token = ring
+            .sign_jwt_with(SigningAlg::Es256, "JWT", &claims())
+            .unwrap();
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let mut sig = b64::url_decode(sig).unwrap();
+        sig.push(0);
+        assert_bad_token(&ring, &format!("{input}.{}", b64::url_encode(&sig)));
+    }
+
+    #[test]
+    fn the_jwks_publishes_ec_and_okp_keys_with_only_their_public_members() {
+        let ring = ring_of_all();
+        let jwks: Value = serde_json::from_str(ring.jwks_json()).unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        let algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+        assert_eq!(algs, ["RS256", "ES256", "EdDSA"]);
+        let names = |k: &Value| {
+            let mut n: Vec<String> = k.as_object().unwrap().keys().cloned().collect();
+            n.sort_unstable();
+            n
+        };
+        assert_eq!(
+            names(&keys[1]),
+            ["alg", "crv", "kid", "kty", "use", "x", "y"]
+        );
+        assert_eq!(
+            (keys[1]["kty"].as_str(), keys[1]["crv"].as_str()),
+            (Some("EC"), Some("P-256"))
+        );
+        assert_eq!(names(&keys[2]), ["alg", "crv", "kid", "kty", "use", "x"]);
+        assert_eq!(
+            (keys[2]["kty"].as_str(), keys[2]["crv"].as_str()),
+            (Some("OKP"), Some("Ed25519"))
+        );
+        for key in keys {
+            assert_eq!(key["use"], "sig");
+            assert!(key.get("d").is_none());
+        }
+        // A private member stored beside an EC key never reaches the JWKS.
+        let mut record = test_es256_key().clone();
+        let mut jwk: Value = serde_json::from_str(&record.public_jwk).unwrap();
+        jwk["d"] = "c2VjcmV0".into();
+        record.public_jwk = jwk.to_string();
+        let ring = KeyRing::from_records(&[test_key().clone(), record], test_kek()).unwrap();
+        let jwks: Value = serde_json::from_str(ring.jwks_json()).unwrap();
+        for key in jwks["keys"].as_array().unwrap() {
+            assert!(key.get("d").is_none(), "{key}");
+        }
+    }
+
+    #[test]
+    fn an_algorithm_without_an_active_key_cannot_sign_but_its_next_key_is_published() {
+        let next_es = with_state(test_es256_key(), KeyState::Next);
+        let ring =
+            KeyRing::from_records(&[test_key().clone(), next_es.clone()], test_kek()).unwrap();
+        assert_eq!(ring.signing_algs(), [SigningAlg::Rs256]);
+        assert_eq!(
+            ring.sign_jwt_with(SigningAlg::Es256, "JWT", &claims()),
+            Err(KeyError::NoActiveKeyFor(SigningAlg::Es256))
+        );
+        assert!(ring.jwks_json().contains(&next_es.kid));
+        // Its tokens, once it signs elsewhere, verify here already.
+        let elsewhere = ring_of_all();
+        let token = elsewhere
+            .sign_jwt_with(SigningAlg::Es256, "JWT", &claims())
+            .unwrap();
+        assert!(ring.verify_jwt(&token).is_ok());
+        // Without an active RS256 key there is no ring at all.
+        assert_eq!(
+            KeyRing::from_records(&[test_es256_key().clone()], test_kek()).unwrap_err(),
+            KeyError::NoActiveKey
+        );
+    }
+
+    #[test]
+    fn a_record_whose_key_is_not_of_its_algorithm_is_refused() {
+        // An RSA key recorded as ES256, and a P-256 key recorded as EdDSA.
+        let mut rsa_as_es = test_key_2().clone();
+        rsa_as_es.alg = SigningAlg::Es256;
+        let mut ec_as_ed = test_es256_key().clone();
+        ec_as_ed.alg = SigningAlg::EdDsa;
+        for record in [rsa_as_es, ec_as_ed] {
+            assert!(matches!(
+                KeyRing::from_records(&[test_key().clone(), record], test_kek()),
+                Err(KeyError::BadKeyRecord { .. })
+            ));
+        }
     }
 }

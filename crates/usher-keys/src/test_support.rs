@@ -28,3 +28,33 @@ pub(crate) fn test_key_2() -> &'static SigningKeyRecord {
         generate_signing_key(test_kek(), 2048, KeyState::Active, UnixTime(1_700_000_100)).unwrap()
     })
 }
+
+/// An active P-256 (ES256) key sealed under [`test_kek`].
+pub(crate) fn test_es256_key() -> &'static SigningKeyRecord {
+    static KEY: OnceLock<SigningKeyRecord> = OnceLock::new();
+    KEY.get_or_init(|| {
+        crate::signing_key::generate_key(
+            test_kek(),
+            usher_domain::SigningAlg::Es256,
+            0,
+            KeyState::Active,
+            UnixTime(1_700_000_200),
+        )
+        .unwrap()
+    })
+}
+
+/// An active Ed25519 (EdDSA) key sealed under [`test_kek`].
+pub(crate) fn test_eddsa_key() -> &'static SigningKeyRecord {
+    static KEY: OnceLock<SigningKeyRecord> = OnceLock::new();
+    KEY.get_or_init(|| {
+        crate::signing_key::generate_key(
+            test_kek(),
+            usher_domain::SigningAlg::EdDsa,
+            0,
+            KeyState::Active,
+            UnixTime(1_700_000_300),
+        )
+        .unwrap()
+    })
+}

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use usher_domain::{
     Audience, AuthMethod, BackchannelLogout, BackchannelLogoutUri, Client, ClientId, ClientName,
-    ClientRegistration, ClientStore, GrantType, Origin, RedirectUri, ScopeSet, StoreError,
+    ClientRegistration, ClientStore, GrantType, Origin, RedirectUri, ScopeSet, SigningAlg,
+    StoreError,
     UnixTime,
 };
 
@@ -37,6 +38,7 @@ struct ClientRow {
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
     allowed_origins: String,
+    id_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -72,6 +74,9 @@ impl ClientRow {
                 .as_ref()
                 .is_some_and(|b| b.session_required),
             allowed_origins: join(reg.allowed_origins.iter().map(Origin::as_str)),
+            id_token_signed_response_alg: reg
+                .id_token_signed_response_alg
+                .map(|a| a.as_str().to_owned()),
         }
     }
 
@@ -122,6 +127,10 @@ impl ClientRow {
                 .map(Origin::parse_registered)
                 .collect::<Result<_, _>>()
                 .map_err(|e| bad(&e))?,
+            id_token_signed_response_alg: match &self.id_token_signed_response_alg {
+                Some(alg) => Some(alg.parse::<SigningAlg>().map_err(|e| bad(&e))?),
+                None => None,
+            },
             // A stored client is never Usher's own (the core synthesises that one).
             built_in: false,
         };

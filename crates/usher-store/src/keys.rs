@@ -1,7 +1,7 @@
 //! Signing keys: the `signing_keys` table behind [`KeyStore`].
 //!
-//! A partial unique index (`signing_keys_one_active`) lets at most one row be `active`,
-//! and [`KeyStore::update_key_if`] is a single compare-and-set `UPDATE`, so that of
+//! A partial unique index (`signing_keys_one_active_per_alg`) lets at most one row per
+//! algorithm be `active`, and [`KeyStore::update_key_if`] is a single compare-and-set `UPDATE`, so that of
 //! several nodes racing through a rotation exactly one performs each transition. The two
 //! transitions that touch more than one row — inserting the one `next` key, and swapping
 //! the active key — run in a transaction that first takes a lock every node contends for
@@ -10,7 +10,7 @@
 
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use usher_domain::{KeyState, KeyStore, SigningKeyRecord, StoreError, UnixTime};
+use usher_domain::{KeyState, KeyStore, SigningAlg, SigningKeyRecord, StoreError, UnixTime};
 
 use crate::connection::AnyConnection;
 use crate::database::{Database, corrupt, unavailable, unique_violation, violation_mentions};
@@ -49,7 +49,7 @@ impl KeyRow {
         Ok(KeyRow {
             kid: key.kid.clone(),
             state: key.state.as_str().to_owned(),
-            alg: key.alg.clone(),
+            alg: key.alg.as_str().to_owned(),
             bits,
             public_jwk: key.public_jwk.clone(),
             private_key_encrypted: key.private_key_encrypted.clone(),
@@ -68,6 +68,10 @@ impl KeyRow {
             .state
             .parse::<KeyState>()
             .map_err(|e| corrupt(format!("key {}: {e}", self.kid)))?;
+        let alg = self
+            .alg
+            .parse::<SigningAlg>()
+            .map_err(|e| corrupt(format!("key {}: {e}", self.kid)))?;
         let bits = u32::try_from(self.bits).map_err(|_| {
             corrupt(format!(
                 "key {}: {} bits is not a size",
@@ -77,7 +81,7 @@ impl KeyRow {
         Ok(SigningKeyRecord {
             kid: self.kid,
             state,
-            alg: self.alg,
+            alg,
             bits,
             public_jwk: self.public_jwk,
             private_key_encrypted: self.private_key_encrypted,
@@ -92,7 +96,8 @@ impl KeyRow {
     }
 }
 
-/// A clash with the one-active-key index (PostgreSQL names the index, SQLite the column).
+/// A clash with the one-active-key-per-algorithm index (PostgreSQL names the index,
+/// SQLite the columns).
 fn second_active(e: &DieselError) -> bool {
     unique_violation(e).is_some_and(|info| {
         violation_mentions(info, "signing_keys_one_active")
@@ -100,7 +105,7 @@ fn second_active(e: &DieselError) -> bool {
     })
 }
 
-const SECOND_ACTIVE: &str = "another signing key is already active";
+const SECOND_ACTIVE: &str = "another signing key of the same algorithm is already active";
 
 /// The advisory lock that serialises key transitions on PostgreSQL (an arbitrary
 /// constant: "UshKey" in ASCII).
@@ -145,8 +150,9 @@ fn write_if(
     .map(|updated| updated == 1)
 }
 
-fn count_in_state(conn: &mut AnyConnection, state: KeyState) -> QueryResult<i64> {
+fn count_in_state(conn: &mut AnyConnection, alg: SigningAlg, state: KeyState) -> QueryResult<i64> {
     signing_keys::table
+        .filter(signing_keys::alg.eq(alg.as_str()))
         .filter(signing_keys::state.eq(state.as_str()))
         .count()
         .get_result(conn)
@@ -219,7 +225,7 @@ impl KeyStore for Database {
         let mut conn = self.conn()?;
         written(conn.transaction::<_, DieselError, _>(|c| {
             lock_key_transitions(c)?;
-            if count_in_state(c, KeyState::Next)? > 0 {
+            if count_in_state(c, key.alg, KeyState::Next)? > 0 {
                 return Err(DieselError::RollbackTransaction);
             }
             diesel::insert_into(signing_keys::table)
@@ -234,6 +240,12 @@ impl KeyStore for Database {
         new: &SigningKeyRecord,
         old: Option<&SigningKeyRecord>,
     ) -> Result<bool, StoreError> {
+        if old.is_some_and(|o| o.alg != new.alg) {
+            return Err(corrupt(format!(
+                "key {}: promote_key cannot replace a key of another algorithm",
+                new.kid
+            )));
+        }
         let mut conn = self.conn()?;
         written(conn.transaction::<_, DieselError, _>(|c| {
             lock_key_transitions(c)?;
@@ -244,7 +256,7 @@ impl KeyStore for Database {
                     }
                 }
                 None => {
-                    if count_in_state(c, KeyState::Active)? > 0 {
+                    if count_in_state(c, new.alg, KeyState::Active)? > 0 {
                         return Err(DieselError::RollbackTransaction);
                     }
                 }

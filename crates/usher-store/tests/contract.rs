@@ -156,6 +156,7 @@ fn confidential_client(id: &str, created_at: i64) -> Client {
             pkce_required: false,
             first_party: true,
             require_mfa: true,
+            id_token_signed_response_alg: Some(usher_domain::SigningAlg::Es256),
             backchannel_logout: Some(usher_domain::BackchannelLogout {
                 uri: usher_domain::BackchannelLogoutUri::parse("https://rp.example/bcl?x=1")
                     .unwrap(),
@@ -189,6 +190,7 @@ fn public_client(id: &str, created_at: i64) -> Client {
             require_mfa: false,
             backchannel_logout: None,
             allowed_origins: Vec::new(),
+            id_token_signed_response_alg: None,
             built_in: false,
         },
         created_at: UnixTime(created_at),
@@ -212,6 +214,7 @@ fn service_client(id: &str, created_at: i64) -> Client {
             require_mfa: false,
             backchannel_logout: None,
             allowed_origins: Vec::new(),
+            id_token_signed_response_alg: None,
             built_in: false,
         },
         created_at: UnixTime(created_at),
@@ -272,7 +275,7 @@ fn key(kid: &str, state: KeyState, created_at: i64) -> SigningKeyRecord {
     SigningKeyRecord {
         kid: kid.into(),
         state,
-        alg: "RS256".into(),
+        alg: usher_domain::SigningAlg::Rs256,
         bits: 2048,
         public_jwk: format!(r#"{{"kty":"RSA","kid":"{kid}","n":"AQAB","e":"AQAB"}}"#),
         private_key_encrypted: format!("encrypted-{kid}"),
@@ -743,7 +746,9 @@ mod cases {
             .unwrap_err();
         assert_eq!(
             err,
-            StoreError::Conflict("another signing key is already active".into())
+            StoreError::Conflict(
+                "another signing key of the same algorithm is already active".into()
+            )
         );
         assert_eq!(db.list_keys().unwrap(), vec![first.clone()]);
 

@@ -8,14 +8,14 @@
 
 use std::sync::{Arc, Barrier};
 
-use usher_domain::{KeyState, KeyStore, SigningKeyRecord, UnixTime};
+use usher_domain::{KeyState, KeyStore, SigningAlg, SigningKeyRecord, StoreError, UnixTime};
 use usher_store::Database;
 
 fn key(kid: &str, state: KeyState, created_at: i64) -> SigningKeyRecord {
     SigningKeyRecord {
         kid: kid.into(),
         state,
-        alg: "RS256".into(),
+        alg: usher_domain::SigningAlg::Rs256,
         bits: 2048,
         public_jwk: format!(r#"{{"kty":"RSA","kid":"{kid}","n":"AQAB","e":"AQAB"}}"#),
         private_key_encrypted: format!("encrypted-{kid}"),
@@ -178,6 +178,87 @@ fn without_an_old_key_a_promotion_needs_no_active_key(db: &Database) {
     );
 }
 
+fn of_alg(kid: &str, alg: SigningAlg, state: KeyState, created_at: i64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        alg,
+        ..key(kid, state, created_at)
+    }
+}
+
+fn every_algorithm_has_its_own_active_and_next_key(db: &Database) {
+    for (i, alg) in SigningAlg::ALL.into_iter().enumerate() {
+        db.insert_key(&of_alg(
+            &format!("a-{alg}"),
+            alg,
+            KeyState::Active,
+            i as i64,
+        ))
+        .unwrap();
+    }
+    // A second active key of one algorithm is still refused.
+    assert!(matches!(
+        db.insert_key(&of_alg("a2", SigningAlg::Es256, KeyState::Active, 9)),
+        Err(StoreError::Conflict(_))
+    ));
+    // One next key per algorithm, however many nodes try for each.
+    let racing = db.clone();
+    let wins = race(6, move |i| {
+        let alg = SigningAlg::ALL[i % 3];
+        racing
+            .insert_next_key(&of_alg(&format!("n{i}"), alg, KeyState::Next, 20))
+            .unwrap()
+    });
+    assert_eq!(wins, 3);
+    let keys = db.list_keys().unwrap();
+    for alg in SigningAlg::ALL {
+        let count = |state| {
+            keys.iter()
+                .filter(|k| k.alg == alg && k.state == state)
+                .count()
+        };
+        assert_eq!(
+            (count(KeyState::Active), count(KeyState::Next)),
+            (1, 1),
+            "{alg}"
+        );
+    }
+    // Promoting the ES256 next key touches only ES256 keys.
+    let next = keys
+        .iter()
+        .find(|k| k.alg == SigningAlg::Es256 && k.state == KeyState::Next)
+        .unwrap();
+    let old = keys.iter().find(|k| k.kid == "a-ES256").unwrap();
+    let promoted = SigningKeyRecord {
+        state: KeyState::Active,
+        ..next.clone()
+    };
+    let retired = SigningKeyRecord {
+        state: KeyState::Retired,
+        ..old.clone()
+    };
+    assert_eq!(db.promote_key(&promoted, Some(&retired)), Ok(true));
+    // Without an old key, a promotion needs no active key of its own algorithm.
+    let ed_next = keys
+        .iter()
+        .find(|k| k.alg == SigningAlg::EdDsa && k.state == KeyState::Next)
+        .unwrap();
+    let ed_promoted = SigningKeyRecord {
+        state: KeyState::Active,
+        ..ed_next.clone()
+    };
+    assert_eq!(db.promote_key(&ed_promoted, None), Ok(false));
+    // And never replaces a key of another algorithm.
+    let rs_old = keys.iter().find(|k| k.kid == "a-RS256").unwrap();
+    assert!(db.promote_key(&ed_promoted, Some(rs_old)).is_err());
+    let after = db.list_keys().unwrap();
+    let state = |kid: &str| after.iter().find(|k| k.kid == kid).unwrap().state;
+    assert_eq!(state("a-RS256"), KeyState::Active);
+    assert_eq!(state("a-ES256"), KeyState::Retired);
+    assert_eq!(state(&next.kid), KeyState::Active);
+    assert_eq!(state("a-EdDSA"), KeyState::Active);
+    assert_eq!(state(&ed_next.kid), KeyState::Next);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -206,4 +287,5 @@ both_backends!(
     promotion_swaps_the_active_key_in_one_transaction,
     of_racing_promotions_exactly_one_wins,
     without_an_old_key_a_promotion_needs_no_active_key,
+    every_algorithm_has_its_own_active_and_next_key,
 );

@@ -223,6 +223,10 @@ pub struct ClientCreate {
     /// URIs.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// The algorithm of this client's ID tokens and logout tokens: RS256, ES256 or EdDSA
+    /// (default: the server's id_token_alg).
+    #[arg(long, value_name = "ALG")]
+    pub id_token_signed_response_alg: Option<String>,
     #[command(flatten)]
     pub json: JsonFlag,
 }
@@ -363,16 +367,20 @@ pub struct UserInvite {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List the signing keys: kid, state, created, activates, activated, retires,
-    /// retired, removes.
+    /// List the signing keys: kid, algorithm, state, created, activates, activated,
+    /// retires, retired, removes.
     List(JsonFlag),
-    /// Publish a new key now; it starts signing once its pre-publication period
-    /// ([keys] prepublish) has passed. With --now: it signs at once (emergency).
+    /// Publish a new key of every algorithm (or of --alg) now; each starts signing once
+    /// its pre-publication period ([keys] prepublish) has passed. With --now: they sign at
+    /// once (emergency).
     Rotate {
         /// Emergency: sign with the next key (or a brand-new one) at once. Verifiers whose
         /// cached JWKS predates that key reject its tokens until they refetch.
         #[arg(long)]
         now: bool,
+        /// Only the keys of this algorithm: RS256, ES256 or EdDSA (default: every one).
+        #[arg(long, value_name = "ALG")]
+        alg: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use usher_domain::{ClientStore, KeyState, KeyStore, SigningKeyRecord, UnixTime};
+use usher_domain::{ClientStore, KeyState, KeyStore, SigningAlg, SigningKeyRecord, UnixTime};
 use usher_keys::{Kek, KeyRing, SecretHasher};
 use usher_store::Database;
 
@@ -457,27 +457,37 @@ fn missing_kek(source: &KekSource, advice: &str) -> anyhow::Error {
     anyhow::anyhow!("there is no key-encryption key (KEK) at {looked}; {advice}.")
 }
 
-/// Makes sure one key is active (creating the first one on a fresh database) and builds
-/// the key ring. Refuses when the active key does not decrypt under this KEK.
+/// Makes sure one key of every algorithm (RS256, ES256, EdDSA) is active, creating the
+/// first key of an algorithm that has none (on a fresh database, or the first start of a
+/// version that added the algorithm: docs/design/key-rotation.md, "Algorithms"), and
+/// builds the key ring. Refuses when an active key does not decrypt under this KEK.
 pub fn load_key_ring(ctx: &Context, now: UnixTime) -> anyhow::Result<KeyRing> {
     let mut records = ctx.db.list_keys().context("cannot read the signing keys")?;
-    if !records.iter().any(|k| k.state == KeyState::Active) {
-        let mut key = usher_keys::generate_signing_key(
-            &ctx.kek,
-            ctx.settings.keys.bits,
-            KeyState::Active,
-            now,
-        )
-        .context("cannot generate a signing key")?;
+    let mut created = false;
+    for alg in SigningAlg::ALL {
+        if records
+            .iter()
+            .any(|k| k.alg == alg && matches!(k.state, KeyState::Active | KeyState::Next))
+        {
+            continue;
+        }
+        let mut key =
+            usher_keys::generate_key(&ctx.kek, alg, ctx.settings.keys.bits, KeyState::Active, now)
+                .context("cannot generate a signing key")?;
         key.activated_at = Some(now);
         key.retire_after = Some(now.plus(ctx.settings.keys.rotate_every));
         match ctx.db.insert_key(&key) {
             Ok(()) => {
-                tracing::info!(kid = %key.kid, bits = key.bits, "generated the first signing key")
+                tracing::info!(kid = %key.kid, alg = %alg, bits = key.bits, "generated the first signing key of an algorithm")
             }
             // Another node won the race to create the first key: use theirs.
-            Err(e) => tracing::info!(cause = %e, "another node created the first signing key"),
+            Err(e) => {
+                tracing::info!(cause = %e, alg = %alg, "another node created the first signing key of an algorithm")
+            }
         }
+        created = true;
+    }
+    if created {
         records = ctx.db.list_keys().context("cannot read the signing keys")?;
     }
     KeyRing::from_records(&records, &ctx.kek).map_err(|e| {

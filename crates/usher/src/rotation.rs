@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use usher_core::metrics::{self, Counter};
 use usher_core::{Clock, Core, PublishedKeys};
 use usher_domain::rotation::{self, RotationSchedule, Transition};
-use usher_domain::{KeyState, KeyStore, SigningKeyRecord, UnixTime};
+use usher_domain::{KeyState, KeyStore, SigningAlg, SigningKeyRecord, UnixTime};
 use usher_keys::{Kek, KeyRing};
 
 /// What a node serves: the published keys by `kid` and state, sorted.
@@ -130,13 +130,16 @@ pub fn perform(
     now: UnixTime,
 ) -> anyhow::Result<Option<String>> {
     match transition {
-        Transition::CreateNext { activate_after } => {
-            let generated = usher_keys::generate_signing_key(kek, bits, KeyState::Next, now)
+        Transition::CreateNext {
+            alg,
+            activate_after,
+        } => {
+            let generated = usher_keys::generate_key(kek, *alg, bits, KeyState::Next, now)
                 .context("cannot generate a signing key")?;
             let key = rotation::as_next(generated, *activate_after);
             if store.insert_next_key(&key)? {
                 metrics::inc(Counter::KeyTransitions, "next");
-                tracing::info!(kid = %key.kid, activate_after = activate_after.seconds(), "published a next signing key");
+                tracing::info!(kid = %key.kid, alg = %alg, activate_after = activate_after.seconds(), "published a next signing key");
                 return Ok(Some(format!("published {} as next", key.kid)));
             }
             Ok(None)
@@ -157,7 +160,7 @@ pub fn perform(
             }
             if store.promote_key(next, retiring.as_ref())? {
                 metrics::inc(Counter::KeyTransitions, "active");
-                tracing::info!(event = "key_activated", kid = %next.kid, "a new signing key is active");
+                tracing::info!(event = "key_activated", kid = %next.kid, alg = %next.alg, "a new signing key is active");
                 if let Some(r) = retiring {
                     metrics::inc(Counter::KeyTransitions, "retired");
                     tracing::warn!(event = "key_retired", kid = %r.kid, "a signing key is retired: it no longer signs");
@@ -187,12 +190,13 @@ pub struct Emergency {
     pub previous: Option<SigningKeyRecord>,
 }
 
-/// `usher keys rotate --now` and the retirement of a compromised active key: the `next`
-/// key (or, if there is none, a new one) becomes active at once; the old active key is
-/// retired, or removed from the JWKS when `compromised`.
+/// `usher keys rotate --now` and the retirement of a compromised active key, for the keys
+/// of `alg`: the `next` key (or, if there is none, a new one) becomes active at once; the
+/// old active key is retired, or removed from the JWKS when `compromised`.
 pub fn promote_now(
     store: &dyn KeyStore,
     kek: &Kek,
+    alg: SigningAlg,
     bits: u32,
     schedule: &RotationSchedule,
     now: UnixTime,
@@ -200,8 +204,8 @@ pub fn promote_now(
 ) -> anyhow::Result<Emergency> {
     let mut records = store.list_keys().context("cannot read the signing keys")?;
     let mut was_published = true;
-    if rotation::next_key(&records, schedule).is_none() {
-        let generated = usher_keys::generate_signing_key(kek, bits, KeyState::Next, now)
+    if rotation::next_key(&records, alg, schedule).is_none() {
+        let generated = usher_keys::generate_key(kek, alg, bits, KeyState::Next, now)
             .context("cannot generate a signing key")?;
         // Inserted here or, in a race, by another node a moment ago: new either way.
         // Its scheduled activation is a full pre-publication away, so that no node's
@@ -212,7 +216,7 @@ pub fn promote_now(
         was_published = false;
         records = store.list_keys().context("cannot read the signing keys")?;
     }
-    let next = rotation::next_key(&records, schedule).ok_or_else(|| {
+    let next = rotation::next_key(&records, alg, schedule).ok_or_else(|| {
         anyhow::anyhow!("another node changed the keys at the same time; run the command again")
     })?;
     if kek
@@ -224,7 +228,7 @@ pub fn promote_now(
             next.kid
         );
     }
-    let old = rotation::active_key(&records);
+    let old = rotation::active_key(&records, alg);
     let previous = old.map(|o| {
         if compromised {
             rotation::removed(o, now)
@@ -303,7 +307,7 @@ mod tests {
         assert_eq!(state(&stray.kid), KeyState::Next);
         assert_eq!(state(&active.kid), KeyState::Active);
         // The emergency path refuses it too.
-        assert!(promote_now(&db, &kek, 2048, &schedule, later, false).is_err());
+        assert!(promote_now(&db, &kek, SigningAlg::Rs256, 2048, &schedule, later, false).is_err());
         assert_eq!(
             db.list_keys()
                 .unwrap()

@@ -61,6 +61,8 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
     http.metrics_on_main = settings.metrics_on_main_listener;
     http.mfa = settings.mfa;
     http.signup = settings.signup;
+    http.access_token_alg = settings.access_token_alg;
+    http.id_token_alg = settings.id_token_alg;
     http.backchannel = settings.backchannel.core();
     http.refresh = usher_core::RefreshSettings {
         absolute_ttl: settings.families.absolute_ttl,

@@ -14,7 +14,9 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::{Context as _, anyhow, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
@@ -244,8 +246,15 @@ async fn finish(
     let id_token = tokens
         .id_token()
         .ok_or_else(|| anyhow!("no ID token: does the client have the openid scope?"))?;
+    // Usher signs ID tokens with RS256, ES256 or EdDSA (the client's choice or the
+    // server's default); the verifier still takes each with its key's algorithm only.
+    let verifier = client.id_token_verifier().set_allowed_algs(vec![
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        CoreJwsSigningAlgorithm::EdDsa,
+    ]);
     id_token
-        .claims(&client.id_token_verifier(), nonce)
+        .claims(&verifier, nonce)
         .map_err(|e| anyhow!("the ID token is not valid: {e}"))?;
     let access = tokens.access_token().secret();
     let family = tokens

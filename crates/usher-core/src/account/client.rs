@@ -72,6 +72,7 @@ pub fn built_in(settings: &Settings) -> Option<Client> {
             require_mfa: false,
             backchannel_logout: None,
             allowed_origins: Vec::new(),
+            id_token_signed_response_alg: None,
             built_in: true,
         },
         created_at: UnixTime(0),

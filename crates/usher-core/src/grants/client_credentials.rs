@@ -115,6 +115,7 @@ pub async fn issue(
     let minted = tokens::access_token(
         &keys.ring,
         &AccessTokenInput {
+            alg: settings.access_token_alg,
             issuer: settings.issuer.as_str(),
             subject: client.id.as_str(),
             audience: &audience,

@@ -45,6 +45,7 @@ pub fn access_token(core: &Core, grant: &Grant<'_>) -> Result<MintedAccessToken,
     tokens::access_token(
         &core.published_keys().ring,
         &AccessTokenInput {
+            alg: settings.access_token_alg,
             issuer: settings.issuer.as_str(),
             subject: grant.user.id.as_str(),
             audience: &audience,
@@ -73,6 +74,7 @@ pub fn respond(
         let signed = tokens::id_token(
             &core.published_keys(),
             &IdTokenInput {
+                alg: settings.id_token_alg_for(grant.client),
                 issuer: settings.issuer.as_str(),
                 client_id: grant.client.id.as_str(),
                 user: grant.user,

@@ -16,7 +16,7 @@ use actix_web::{HttpResponse, Resource, web};
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
     CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
-    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
     AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySetUrl,
@@ -24,7 +24,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 use usher_domain::scope::OIDC_SCOPES;
-use usher_domain::{Acr, AuthMethod, GrantType, Issuer};
+use usher_domain::{Acr, AuthMethod, GrantType, Issuer, SigningAlg};
 
 use crate::Core;
 use crate::cors;
@@ -123,7 +123,14 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
         JsonWebKeySetUrl::new(issuer.endpoint(routes::JWKS)).map_err(url_err)?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
         vec![CoreSubjectIdentifierType::Public],
-        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+        // Every algorithm Usher keeps keys for (docs/design/key-rotation.md,
+        // "Algorithms"): RS256 first, the default. Userinfo and introspection answer
+        // plain JSON, and no client authenticates with a JWT, so no other
+        // `*_signing_alg_values_supported` member is listed.
+        SigningAlg::ALL
+            .into_iter()
+            .map(usher_core::tokens::core_alg)
+            .collect(),
         UsherMetadata {
             code_challenge_methods_supported: vec!["S256".to_owned()],
             authorization_response_iss_parameter_supported: true,

@@ -119,6 +119,7 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
         backchannel_logout_uri: args.backchannel_logout_uri,
         backchannel_logout_session_required: args.backchannel_logout_session_required,
         allowed_origins: args.allowed_origins,
+        id_token_signed_response_alg: args.id_token_signed_response_alg,
     })
     .map_err(usage)?;
     // With neither an audience nor a default one, every client_credentials request
@@ -241,6 +242,8 @@ pub fn describe(c: &Client) -> Value {
         // whether they are the default.
         "allowed_origins": c.allowed_origins().iter().map(|o| o.as_str()).collect::<Vec<_>>(),
         "allowed_origins_default": r.allowed_origins.is_empty(),
+        // `null`: the server's id_token_alg.
+        "id_token_signed_response_alg": r.id_token_signed_response_alg.map(|a| a.as_str()),
         "created_at": clock::rfc3339(c.created_at),
     })
 }
@@ -276,6 +279,9 @@ fn print_human(c: &Client, secret: Option<&str>) {
     );
     println!("first party:   {}", r.first_party);
     println!("require mfa:   {}", r.require_mfa);
+    if let Some(alg) = r.id_token_signed_response_alg {
+        println!("id token alg:  {alg}");
+    }
     if let Some(b) = &r.backchannel_logout {
         println!("back-channel:  {}", b.uri);
         println!("  sid needed:  {}", b.session_required);

@@ -1,11 +1,12 @@
-//! `usher keys list | rotate [--now] | retire KID --compromised`: the signing keys as
-//! operators see them, and the rotations they start by hand. The transitions go through
+//! `usher keys list | rotate [--now] [--alg ALG] | retire KID --compromised`: the signing
+//! keys as operators see them, and the rotations they start by hand (every algorithm's
+//! keys, or one algorithm's). The transitions go through
 //! the same compare-and-set store methods as every node's rotation task
 //! (`crate::rotation`); nodes pick the change up within `[keys] poll_interval`.
 
 use serde_json::{Value, json};
 use usher_domain::rotation;
-use usher_domain::{KeyState, KeyStore, SigningKeyRecord, UnixTime};
+use usher_domain::{KeyState, KeyStore, SigningAlg, SigningKeyRecord, UnixTime};
 
 use super::{print_json, usage};
 use crate::cli::KeysCommand;
@@ -16,8 +17,22 @@ use crate::context::Context;
 pub fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::List(flag) => list(settings, flag.json),
-        KeysCommand::Rotate { now: false, json } => rotate(settings, json.json),
-        KeysCommand::Rotate { now: true, json } => rotate_now(settings, json.json),
+        KeysCommand::Rotate { now, alg, json } => {
+            // Checked before anything is opened.
+            let algs = match alg.as_deref() {
+                None => SigningAlg::ALL.to_vec(),
+                Some(raw) => vec![SigningAlg::parse(raw).ok_or_else(|| {
+                    usage(format!(
+                        "--alg {raw:?} is not RS256, ES256 or EdDSA (names are case-sensitive)"
+                    ))
+                })?],
+            };
+            if now {
+                rotate_now(settings, &algs, json.json)
+            } else {
+                rotate(settings, &algs, json.json)
+            }
+        }
         KeysCommand::Retire {
             kid,
             compromised: _,
@@ -45,16 +60,17 @@ fn list(settings: Settings, as_json: bool) -> anyhow::Result<()> {
         return print_json(&Value::Array(keys.iter().map(describe).collect()));
     }
     if keys.is_empty() {
-        println!("no signing keys yet: `usher serve` creates the first one");
+        println!("no signing keys yet: `usher serve` creates the first ones");
     }
     println!(
-        "{:<43}  {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  {:<20}",
-        "kid", "state", "created", "activates", "activated", "retires", "removes"
+        "{:<43}  {:<5}  {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  {:<20}",
+        "kid", "alg", "state", "created", "activates", "activated", "retires", "removes"
     );
     for k in &keys {
         println!(
-            "{:<43}  {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  {:<20}",
+            "{:<43}  {:<5}  {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  {:<20}",
             k.kid,
+            k.alg.as_str(),
             k.state.as_str(),
             clock::rfc3339(k.created_at),
             opt(k.activate_after),
@@ -66,77 +82,93 @@ fn list(settings: Settings, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Publishes a next key (unless one is already published); it activates on schedule.
-fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
+/// Publishes a next key of each of `algs` (unless one is already published); each
+/// activates on schedule.
+fn rotate(settings: Settings, algs: &[SigningAlg], as_json: bool) -> anyhow::Result<()> {
     let ctx = Context::open(settings)?;
     let schedule = ctx.settings.keys.schedule(ctx.settings.access_token_ttl);
     let now = clock::now();
-    let records = ctx.db.list_keys()?;
-    let (key, created) = match rotation::next_key(&records, &schedule) {
-        Some(existing) => (existing.clone(), false),
-        None => {
-            let planned = rotation::Transition::CreateNext {
-                activate_after: now.plus(schedule.prepublish),
-            };
-            crate::rotation::perform(&ctx.db, &ctx.kek, ctx.settings.keys.bits, &planned, now)?;
-            let records = ctx.db.list_keys()?;
-            let key = rotation::next_key(&records, &schedule)
-                .cloned()
-                .ok_or_else(|| {
-                    anyhow::anyhow!("the next key was not stored; run the command again")
-                })?;
-            (key, true)
+    let mut out = Vec::new();
+    for &alg in algs {
+        let records = ctx.db.list_keys()?;
+        let (key, created) = match rotation::next_key(&records, alg, &schedule) {
+            Some(existing) => (existing.clone(), false),
+            None => {
+                let planned = rotation::Transition::CreateNext {
+                    alg,
+                    activate_after: now.plus(schedule.prepublish),
+                };
+                crate::rotation::perform(&ctx.db, &ctx.kek, ctx.settings.keys.bits, &planned, now)?;
+                let records = ctx.db.list_keys()?;
+                let key = rotation::next_key(&records, alg, &schedule)
+                    .cloned()
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("the next {alg} key was not stored; run the command again")
+                    })?;
+                (key, true)
+            }
+        };
+        let activates = rotation::activates_at(&key, &schedule);
+        if as_json {
+            let mut v = describe(&key);
+            v["created_now"] = json!(created);
+            out.push(v);
+        } else if created {
+            println!(
+                "published {} as the next {alg} key; it signs from {} (after the {} s pre-publication period)",
+                key.kid,
+                clock::rfc3339(activates),
+                schedule.prepublish
+            );
+        } else {
+            println!(
+                "a next {alg} key is already published: {}; it signs from {}",
+                key.kid,
+                clock::rfc3339(activates)
+            );
         }
-    };
-    let activates = rotation::activates_at(&key, &schedule);
-    if as_json {
-        let mut v = describe(&key);
-        v["created_now"] = json!(created);
-        return print_json(&v);
     }
-    if created {
-        println!(
-            "published {} as the next key; it signs from {} (after the {} s pre-publication period)",
-            key.kid,
-            clock::rfc3339(activates),
-            schedule.prepublish
-        );
-    } else {
-        println!(
-            "a next key is already published: {}; it signs from {}",
-            key.kid,
-            clock::rfc3339(activates)
-        );
+    if as_json {
+        return print_json(&json!({ "keys": out }));
     }
     Ok(())
 }
 
-/// Emergency: a key signs at once.
-fn rotate_now(settings: Settings, as_json: bool) -> anyhow::Result<()> {
+/// Emergency: a key of each of `algs` signs at once.
+fn rotate_now(settings: Settings, algs: &[SigningAlg], as_json: bool) -> anyhow::Result<()> {
     let ctx = Context::open(settings)?;
     let keys = &ctx.settings.keys;
     let schedule = keys.schedule(ctx.settings.access_token_ttl);
     let now = clock::now();
-    let done = crate::rotation::promote_now(&ctx.db, &ctx.kek, keys.bits, &schedule, now, false)?;
-    warn_caches(
-        &done.active,
-        done.was_published,
-        keys.effective_jwks_max_age(),
-        keys.poll_interval,
-    );
-    if as_json {
-        return print_json(&json!({
-            "active": describe(&done.active),
-            "previous": done.previous.as_ref().map(describe),
-        }));
-    }
-    println!("{} signs from now on", done.active.kid);
-    if let Some(prev) = &done.previous {
-        println!(
-            "the previous key {} is retired and stays published until {}",
-            prev.kid,
-            opt(prev.remove_after)
+    let mut out = Vec::new();
+    for &alg in algs {
+        let done =
+            crate::rotation::promote_now(&ctx.db, &ctx.kek, alg, keys.bits, &schedule, now, false)?;
+        warn_caches(
+            &done.active,
+            done.was_published,
+            keys.effective_jwks_max_age(),
+            keys.poll_interval,
         );
+        if as_json {
+            out.push(json!({
+                "alg": alg.as_str(),
+                "active": describe(&done.active),
+                "previous": done.previous.as_ref().map(describe),
+            }));
+            continue;
+        }
+        println!("{} signs {alg} from now on", done.active.kid);
+        if let Some(prev) = &done.previous {
+            println!(
+                "the previous {alg} key {} is retired and stays published until {}",
+                prev.kid,
+                opt(prev.remove_after)
+            );
+        }
+    }
+    if as_json {
+        return print_json(&json!({ "keys": out }));
     }
     Ok(())
 }
@@ -148,8 +180,8 @@ fn warn_caches(active: &SigningKeyRecord, was_published: bool, max_age: u64, pol
         "was published only now".to_owned()
     };
     eprintln!(
-        "warning: {} signs at once but {since}: verifiers whose cached JWKS is older will not find its kid and reject its tokens until they refetch (at most {max_age} s, the JWKS max-age). Every node switches within {poll} s.",
-        active.kid
+        "warning: {} ({}) signs at once but {since}: verifiers whose cached JWKS is older will not find its kid and reject its tokens until they refetch (at most {max_age} s, the JWKS max-age). Every node switches within {poll} s.",
+        active.kid, active.alg
     );
 }
 
@@ -167,8 +199,9 @@ fn retire_compromised(settings: Settings, kid: &str, as_json: bool) -> anyhow::R
     match key.state {
         KeyState::Removed => anyhow::bail!("{kid} is already removed from the JWKS"),
         KeyState::Active => {
-            let done =
-                crate::rotation::promote_now(&ctx.db, &ctx.kek, keys.bits, &schedule, now, true)?;
+            let done = crate::rotation::promote_now(
+                &ctx.db, &ctx.kek, key.alg, keys.bits, &schedule, now, true,
+            )?;
             warn_caches(
                 &done.active,
                 done.was_published,
@@ -211,7 +244,7 @@ fn describe(k: &SigningKeyRecord) -> Value {
     json!({
         "kid": k.kid,
         "state": k.state.as_str(),
-        "alg": k.alg,
+        "alg": k.alg.as_str(),
         "bits": k.bits,
         "created": clock::rfc3339(k.created_at),
         "activates": time(k.activate_after),

@@ -14,6 +14,8 @@ pub(super) const CACHE_TTL: i64 = 2;
 pub(super) const MFA: usher_domain::MfaPolicy = usher_domain::MfaPolicy::Optional;
 pub(super) const SIGNUP: usher_domain::SignupMode = usher_domain::SignupMode::Off;
 pub(super) const KEY_BITS: u32 = 2048;
+pub(super) const ACCESS_TOKEN_ALG: usher_domain::SigningAlg = usher_domain::SigningAlg::Rs256;
+pub(super) const ID_TOKEN_ALG: usher_domain::SigningAlg = usher_domain::SigningAlg::Rs256;
 pub(super) const JWKS_MAX_AGE: u64 = 900;
 pub(super) const ROTATE_EVERY: i64 = 30 * DAY as i64;
 pub(super) const PREPUBLISH: i64 = 2 * DAY as i64;
@@ -56,6 +58,8 @@ mod tests {
             ("cache_ttl", CACHE_TTL.to_string()),
             ("mfa", MFA.as_str().to_owned()),
             ("signup", SIGNUP.as_str().to_owned()),
+            ("access_token_alg", ACCESS_TOKEN_ALG.as_str().to_owned()),
+            ("id_token_alg", ID_TOKEN_ALG.as_str().to_owned()),
             ("keys.bits", KEY_BITS.to_string()),
             ("keys.jwks_max_age", JWKS_MAX_AGE.to_string()),
             ("keys.rotate_every", ROTATE_EVERY.to_string()),

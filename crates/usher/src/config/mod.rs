@@ -116,6 +116,11 @@ pub struct Settings {
     pub mfa: usher_domain::MfaPolicy,
     /// Who may create an account on the sign-up page (`signup`: off, open, invite).
     pub signup: usher_domain::SignupMode,
+    /// The algorithm of access tokens (`access_token_alg`: RS256, ES256 or EdDSA).
+    pub access_token_alg: usher_domain::SigningAlg,
+    /// The algorithm of ID tokens and logout tokens for clients that registered none
+    /// (`id_token_alg`: RS256, ES256 or EdDSA).
+    pub id_token_alg: usher_domain::SigningAlg,
     /// Where mail to people goes (`smtp_url`, `mail_from`).
     pub mail: MailSettings,
     /// Back-channel logout delivery (`[backchannel]`).
@@ -289,6 +294,45 @@ mod tests {
         assert_eq!(s.keys.bits, 2048);
         assert_eq!(s.cache_ttl, 2);
         assert_eq!(load(&[("USHER_CACHE_TTL", "0")]).unwrap().cache_ttl, 0);
+    }
+
+    #[test]
+    fn token_algorithms_are_rs256_unless_set_to_another_supported_one() {
+        use usher_domain::SigningAlg;
+        let s = load(&[]).unwrap();
+        assert_eq!(
+            (s.access_token_alg, s.id_token_alg),
+            (SigningAlg::Rs256, SigningAlg::Rs256)
+        );
+        let s = load(&[
+            ("USHER_ACCESS_TOKEN_ALG", "ES256"),
+            ("USHER_ID_TOKEN_ALG", "EdDSA"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.access_token_alg, s.id_token_alg),
+            (SigningAlg::Es256, SigningAlg::EdDsa)
+        );
+        refused(
+            &[("USHER_ACCESS_TOKEN_ALG", "HS256")],
+            "access_token_alg",
+            "RS256, ES256 or EdDSA",
+        );
+        refused(&[("USHER_ID_TOKEN_ALG", "none")], "id_token_alg", "RS256");
+        refused(&[("USHER_ID_TOKEN_ALG", "es256")], "id_token_alg", "RS256");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("usher.toml");
+        std::fs::write(
+            &file,
+            "access_token_alg = \"EdDSA\"\nid_token_alg = \"ES256\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&file), Vec::<(String, String)>::new()).unwrap();
+        assert_eq!(
+            (s.access_token_alg, s.id_token_alg),
+            (SigningAlg::EdDsa, SigningAlg::Es256)
+        );
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("cache_ttl", "USHER_CACHE_TTL", "2"),
     ("mfa", "USHER_MFA", "optional"),
     ("signup", "USHER_SIGNUP", "off"),
+    ("access_token_alg", "USHER_ACCESS_TOKEN_ALG", "RS256"),
+    ("id_token_alg", "USHER_ID_TOKEN_ALG", "RS256"),
     (
         "smtp_url",
         "USHER_SMTP_URL",
@@ -150,6 +152,8 @@ pub(super) fn overlay_env(
             "USHER_DEFAULT_AUDIENCE" => raw.default_audience = Some(value),
             "USHER_MFA" => raw.mfa = Some(value),
             "USHER_SIGNUP" => raw.signup = Some(value),
+            "USHER_ACCESS_TOKEN_ALG" => raw.access_token_alg = Some(value),
+            "USHER_ID_TOKEN_ALG" => raw.id_token_alg = Some(value),
             "USHER_SMTP_URL" => raw.smtp_url = Some(value),
             "USHER_MAIL_FROM" => raw.mail_from = Some(value),
             "USHER_CACHE_TTL" => raw.cache_ttl = Some(number("cache_ttl")?),

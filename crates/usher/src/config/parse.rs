@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use usher_domain::{Issuer, MfaPolicy, SignupMode};
+use usher_domain::{Issuer, MfaPolicy, SigningAlg, SignupMode};
 use usher_store::SecretUrl;
 
 use super::defaults;
@@ -38,6 +38,8 @@ pub(super) struct RawSettings {
     pub(super) cache_ttl: Option<u64>,
     pub(super) mfa: Option<String>,
     pub(super) signup: Option<String>,
+    pub(super) access_token_alg: Option<String>,
+    pub(super) id_token_alg: Option<String>,
     pub(super) smtp_url: Option<String>,
     pub(super) mail_from: Option<String>,
     #[serde(default)]
@@ -321,6 +323,25 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
             )
         })?,
     };
+    let alg = |key: &str, value: Option<&str>, default: SigningAlg| match value.map(str::trim) {
+        None => Ok(default),
+        Some(v) => SigningAlg::parse(v).ok_or_else(|| {
+            err(
+                &name_of(key),
+                format!("{v:?} is not RS256, ES256 or EdDSA (names are case-sensitive)"),
+            )
+        }),
+    };
+    let access_token_alg = alg(
+        "access_token_alg",
+        raw.access_token_alg.as_deref(),
+        defaults::ACCESS_TOKEN_ALG,
+    )?;
+    let id_token_alg = alg(
+        "id_token_alg",
+        raw.id_token_alg.as_deref(),
+        defaults::ID_TOKEN_ALG,
+    )?;
     let redis_prefix = raw
         .redis_prefix
         .unwrap_or_else(|| defaults::REDIS_PREFIX.to_owned());
@@ -370,6 +391,8 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
         default_audience,
         mfa,
         signup,
+        access_token_alg,
+        id_token_alg,
         backchannel,
     })
 }

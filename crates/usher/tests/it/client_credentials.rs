@@ -27,8 +27,9 @@ pub enum Rejected {
     Invalid(String),
 }
 
-/// Verifies an RS256 JWT as an offline resource server would, with josekit: the key is
-/// the JWK of `jwks` whose `kid` is the token's; `exp` must be after `now`. Returns the
+/// Verifies a JWT as an offline resource server would, with josekit: the key is the JWK
+/// of `jwks` whose `kid` is the token's, with that key's algorithm; `exp` must be after
+/// `now`. Returns the
 /// header and the claims.
 pub fn verify(token: &str, jwks: &Value, now: i64) -> Result<(Value, Value), Rejected> {
     let header =
@@ -47,10 +48,22 @@ pub fn verify(token: &str, jwks: &Value, now: i64) -> Result<(Value, Value), Rej
         return Err(Rejected::UnknownKid(kid));
     };
     let jwk = josekit::jwk::Jwk::from_map(jwk.as_object().unwrap().clone()).unwrap();
-    let verifier = josekit::jws::RS256
-        .verifier_from_jwk(&jwk)
-        .map_err(|e| Rejected::Invalid(e.to_string()))?;
-    let (payload, header) = josekit::jwt::decode_with_verifier(token, &verifier)
+    // The algorithm is the key's (its `alg`), never the token's: RS256, ES256 or EdDSA.
+    type Boxed = Box<dyn josekit::jws::JwsVerifier>;
+    let verifier: Result<Boxed, _> = match jwk.algorithm() {
+        Some("RS256") => josekit::jws::RS256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Box::new(v) as Boxed),
+        Some("ES256") => josekit::jws::ES256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Box::new(v) as Boxed),
+        Some("EdDSA") => josekit::jws::EdDSA
+            .verifier_from_jwk(&jwk)
+            .map(|v| Box::new(v) as Boxed),
+        other => return Err(Rejected::Invalid(format!("key algorithm {other:?}"))),
+    };
+    let verifier = verifier.map_err(|e| Rejected::Invalid(e.to_string()))?;
+    let (payload, header) = josekit::jwt::decode_with_verifier(token, &*verifier)
         .map_err(|e| Rejected::Invalid(e.to_string()))?;
     let claims = Value::Object(payload.claims_set().clone());
     match claims["exp"].as_i64() {

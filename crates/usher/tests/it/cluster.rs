@@ -217,7 +217,15 @@ async fn three_nodes_share_sessions_codes_refresh_families_and_keys() {
         .admin()
         .usher(&["keys", "rotate", "--now", "--json"], None)
         .json();
-    let kid = rotated["active"]["kid"].as_str().unwrap().to_owned();
+    let kid = rotated["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["alg"] == "RS256")
+        .unwrap()["active"]["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let started = Instant::now();
     for base in [&a, &b, &c] {
         loop {

@@ -40,7 +40,7 @@ fn read_kek(sandbox: &Sandbox, relative: &str) -> Kek {
 fn admin_commands_with_a_missing_or_wrong_kek_fail_and_write_nothing() {
     let sandbox = Sandbox::with_test_db(Backend::Sqlite);
     sandbox.serve().stop();
-    assert_eq!(sandbox.count("signing_keys"), 1);
+    assert_eq!(sandbox.count("signing_keys"), 3, "one key per algorithm");
     let kek_before = std::fs::read(sandbox.path().join("keys/kek")).unwrap();
 
     // The same database, from a directory without the KEK (the path does not exist).
@@ -134,7 +134,7 @@ fn admin_commands_with_a_missing_or_wrong_kek_fail_and_write_nothing() {
         "no client was written"
     );
     assert_eq!(sandbox.count("users"), 0, "no person was written");
-    assert_eq!(sandbox.count("signing_keys"), 1, "no key was written");
+    assert_eq!(sandbox.count("signing_keys"), 3, "no key was written");
     assert_eq!(
         std::fs::read(sandbox.path().join("keys/kek")).unwrap(),
         kek_before
@@ -154,7 +154,11 @@ fn kek_rotate_reseals_every_key_and_keeps_client_secrets_and_the_signing_key() {
     let kid = kid_of(body["access_token"].as_str().unwrap());
     let run = sandbox.usher(&["keys", "rotate"], None);
     assert!(run.ok(), "{}", run.stderr());
-    assert_eq!(sandbox.count("signing_keys"), 2, "an active and a next key");
+    assert_eq!(
+        sandbox.count("signing_keys"),
+        6,
+        "an active and a next key of each algorithm"
+    );
 
     // Without the previous KEK named, the command explains what it needs.
     let run = sandbox.usher(&["kek", "rotate"], None);
@@ -170,7 +174,7 @@ fn kek_rotate_reseals_every_key_and_keeps_client_secrets_and_the_signing_key() {
     let (status, body) = token(&during.base, &id, &secret);
     assert_eq!(status, 200, "a rolling node verifies the secret: {body}");
     let out = rolling.usher(&["kek", "rotate", "--json"], None).json();
-    assert_eq!(out["signing_keys_resealed"], 2, "{out}");
+    assert_eq!(out["signing_keys_resealed"], 6, "{out}");
     assert_eq!(out["hashing_key_resealed"], true, "{out}");
     // Online: the nodes still running keep answering.
     assert_eq!(token(&before.base, &id, &secret).0, 200);

@@ -1,9 +1,10 @@
-//! Automatic key rotation, proved as the issue states it: two Usher nodes over one
-//! database (SQLite file, PostgreSQL), one fake clock moved by hand, and a simulated
-//! resource server that refetches `/jwks.json` only when its cached copy is older than
-//! the `max-age` it was given. Across at least five automatic rotations, with tokens
-//! minted continuously on both nodes, it never meets an unknown `kid` and every token
-//! verifies until its `exp`. Then the emergency procedures: `keys rotate --now` and
+//! Automatic key rotation, proved as the issue states it: Usher nodes over one database
+//! (SQLite file, PostgreSQL), one fake clock moved by hand, and a simulated resource
+//! server that refetches `/jwks.json` only when its cached copy is older than the
+//! `max-age` it was given. Across at least five automatic rotations of every signing
+//! algorithm's keys (RS256, ES256, EdDSA: three nodes, each signing access tokens with
+//! one of them), with tokens minted continuously on every node, it never meets an
+//! unknown `kid` and every token verifies until its `exp`. Then the emergency procedures: `keys rotate --now` and
 //! `keys retire KID --compromised`, as docs/design/key-rotation.md describes them.
 //!
 //! The nodes run in this process (`usher::serve::Node`) so they can share the fake
@@ -97,7 +98,18 @@ impl Cluster {
     }
 
     fn node(&self, clock: &Arc<FakeClock>) -> Node {
-        let settings = Settings::load(None, self.env.clone()).unwrap();
+        self.node_with(clock, &[])
+    }
+
+    /// A node with settings of its own beside the cluster's.
+    fn node_with(&self, clock: &Arc<FakeClock>, extra: &[(&str, &str)]) -> Node {
+        let mut env = self.env.clone();
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let settings = Settings::load(None, env).unwrap();
         Node::start(settings, clock.clone()).unwrap()
     }
 }
@@ -147,9 +159,13 @@ impl Verifier {
 }
 
 fn kid_of(token: &str) -> String {
+    header_member(token, "kid")
+}
+
+fn header_member(token: &str, name: &str) -> String {
     josekit::jwt::decode_header(token)
         .unwrap()
-        .claim("kid")
+        .claim(name)
         .and_then(Value::as_str)
         .unwrap()
         .to_owned()
@@ -177,25 +193,30 @@ fn across_five_automatic_rotations_on_two_nodes_no_verifier_meets_an_unknown_kid
     );
     let client = service(&cluster.sandbox, &["--audience", "https://api.example/"]);
     let clock = FakeClock::starting_now();
+    // Every node rotates every algorithm's keys; each signs access tokens with one.
     let a = cluster.node(&clock);
-    let b = cluster.node(&clock);
-    let nodes = [&a, &b];
+    let b = cluster.node_with(&clock, &[("USHER_ACCESS_TOKEN_ALG", "ES256")]);
+    let c = cluster.node_with(&clock, &[("USHER_ACCESS_TOKEN_ALG", "EdDSA")]);
+    let nodes = [&a, &b, &c];
+    const ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
     let served = http().get(a.url(routes::JWKS)).send().unwrap();
     let served_max_age = max_age(served.headers()["cache-control"].to_str().unwrap());
     assert_eq!(served_max_age, (2 * DAY - 3600 - 60) / 2);
 
-    let mut verifiers = [Verifier::new(), Verifier::new()];
+    let mut verifiers = [Verifier::new(), Verifier::new(), Verifier::new()];
     let mut live: Vec<(String, i64)> = Vec::new();
-    let mut kids: Vec<String> = Vec::new();
-    let mut performed = [0usize, 0usize];
+    // The kids seen, per algorithm.
+    let mut kids: [Vec<String>; 3] = Default::default();
+    let fewest = |kids: &[Vec<String>; 3]| kids.iter().map(Vec::len).min().unwrap_or(0);
+    let mut performed = [0usize, 0usize, 0usize];
     let mut verified = 0usize;
     let mut failures: Vec<String> = Vec::new();
     let start = clock.get();
     let mut step: i64 = 0;
     // A deterministic jitter keeps steps from lining up with the schedule.
     let mut jitter: u64 = 7;
-    while kids.len() < 6 || clock.get() - start < 36 * DAY {
+    while fewest(&kids) < 6 || clock.get() - start < 36 * DAY {
         assert!(
             clock.get() - start < 60 * DAY,
             "too few rotations: {kids:?}"
@@ -205,22 +226,23 @@ fn across_five_automatic_rotations_on_two_nodes_no_verifier_meets_an_unknown_kid
             .wrapping_add(1442695040888963407);
         clock.advance(1500 + (jitter >> 33) as i64 % 299);
         step += 1;
-        // Node a polls every step, node b every other step: both within the hour.
-        let order: &[usize] = if step % 2 == 0 { &[1, 0] } else { &[0] };
+        // Node a polls every step, nodes b and c every other step: all within the hour.
+        let order: &[usize] = if step % 2 == 0 { &[1, 2, 0] } else { &[0] };
         for &i in order {
             performed[i] += nodes[i].tick().unwrap().performed.len();
         }
         let now = clock.get();
-        for node in nodes {
+        for (i, node) in nodes.iter().enumerate() {
             let t = mint(node, &client);
+            assert_eq!(header_member(&t, "alg"), ALGS[i]);
             let kid = kid_of(&t);
-            if !kids.contains(&kid) {
-                kids.push(kid);
+            if !kids[i].contains(&kid) {
+                kids[i].push(kid);
             }
             live.push((t, now + 3600));
         }
         live.retain(|(_, exp)| *exp > now);
-        // Two resource servers, each fetching from its own node.
+        // Three resource servers, each fetching from its own node.
         for (v, verifier) in verifiers.iter_mut().enumerate() {
             for (t, _) in &live {
                 match verifier.verify(nodes[v], t, now) {
@@ -236,14 +258,14 @@ fn across_five_automatic_rotations_on_two_nodes_no_verifier_meets_an_unknown_kid
         failures.len(),
         &failures[..failures.len().min(5)]
     );
-    assert!(kids.len() >= 6, "at least five rotations: {kids:?}");
-    assert!(verified > 4 * step as usize);
+    assert!(fewest(&kids) >= 6, "at least five rotations each: {kids:?}");
+    assert!(verified > 9 * step as usize);
     // Each transition was performed by exactly one node: one create, one promotion, one
-    // removal per rotation (the last key's removal may still be pending).
+    // removal per rotation of each algorithm (each one's last removal may be pending).
     let total: usize = performed.iter().sum();
-    let rotations = kids.len() - 1;
+    let rotations: usize = kids.iter().map(|k| k.len() - 1).sum();
     assert!(
-        (3 * rotations..=3 * rotations + 1).contains(&total),
+        (3 * rotations..=3 * rotations + 3).contains(&total),
         "{performed:?} transitions for {rotations} rotations"
     );
     let listed = cluster
@@ -256,11 +278,15 @@ fn across_five_automatic_rotations_on_two_nodes_no_verifier_meets_an_unknown_kid
         .iter()
         .map(|k| k["state"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        states.iter().filter(|s| **s == "active").count(),
-        1,
-        "{states:?}"
-    );
+    for alg in ALGS {
+        let active = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["alg"] == alg && k["state"] == "active")
+            .count();
+        assert_eq!(active, 1, "{alg}: {states:?}");
+    }
     assert!(
         listed
             .as_array()

@@ -27,9 +27,14 @@ fn serve_with_no_configuration_creates_the_embedded_defaults() {
     let line = server.startup_log.join("\n");
     assert!(line.contains("generated the first signing key"), "{line}");
     let keys = sandbox.usher(&["keys", "list", "--json"], None).json();
-    assert_eq!(keys.as_array().map(Vec::len), Some(1));
-    assert_eq!(keys[0]["state"], "active");
-    assert_eq!(keys[0]["bits"], 2048);
+    let keys = keys.as_array().unwrap();
+    // One active key of every algorithm.
+    let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    algs.sort_unstable();
+    assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
+    assert!(keys.iter().all(|k| k["state"] == "active"));
+    let rsa = keys.iter().find(|k| k["alg"] == "RS256").unwrap();
+    assert_eq!(rsa["bits"], 2048);
 }
 
 #[test]
@@ -91,7 +96,7 @@ fn discovery_names_the_issuer_and_every_endpoint_exactly(backend: Backend) {
     );
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
-        serde_json::json!(["RS256"])
+        serde_json::json!(["RS256", "ES256", "EdDSA"])
     );
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
@@ -152,18 +157,59 @@ fn jwks_publishes_only_public_members_with_the_thumbprint_as_kid(backend: Backen
     );
     let jwks: Value = resp.json().unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
-    let key = keys[0].as_object().unwrap();
-    for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
-        assert!(!key.contains_key(private), "JWKS leaks {private}");
+    // One key per algorithm: RS256 first, then ES256 and EdDSA (docs/design/key-rotation.md).
+    assert_eq!(keys.len(), 3);
+    let algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert_eq!(algs, ["RS256", "ES256", "EdDSA"]);
+    for key in keys {
+        let key = key.as_object().unwrap();
+        for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+            assert!(!key.contains_key(private), "JWKS leaks {private}");
+        }
+        assert_eq!(key["use"], "sig");
     }
+    // RFC 7638 / RFC 8037 §2 thumbprints, computed here from the published members.
+    let thumbprint = |canonical: String| usher_keys::sha256_b64url(&canonical);
+    let (ec, okp) = (&keys[1], &keys[2]);
+    assert_eq!(
+        (ec["kty"].as_str(), ec["crv"].as_str()),
+        (Some("EC"), Some("P-256"))
+    );
+    assert_eq!(
+        ec["kid"],
+        thumbprint(format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            ec["x"].as_str().unwrap(),
+            ec["y"].as_str().unwrap()
+        ))
+        .as_str()
+    );
+    assert_eq!(
+        (okp["kty"].as_str(), okp["crv"].as_str()),
+        (Some("OKP"), Some("Ed25519"))
+    );
+    assert_eq!(
+        okp["kid"],
+        thumbprint(format!(
+            r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+            okp["x"].as_str().unwrap()
+        ))
+        .as_str()
+    );
+    let key = keys[0].as_object().unwrap();
     assert_eq!(key["kty"], "RSA");
     assert_eq!(key["alg"], "RS256");
     assert_eq!(key["use"], "sig");
     let kid = usher_keys::rsa_thumbprint(key["n"].as_str().unwrap(), key["e"].as_str().unwrap());
     assert_eq!(key["kid"], kid.as_str());
     let listed = sandbox.usher(&["keys", "list", "--json"], None).json();
-    assert_eq!(listed[0]["kid"], kid.as_str());
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == kid.as_str() && k["alg"] == "RS256")
+    );
 
     // A cache that sends the ETag back gets 304 and no body.
     let again = http()
