@@ -92,10 +92,7 @@ pub fn decide(
         if r.scopes.intersection(allowed).is_empty() {
             return Err(refuse(
                 ProtocolError::InvalidTarget,
-                format!(
-                    "this client may ask for none of the scopes of the resource {}; register the client with one of them (usher client create ... --scope)",
-                    r.uri
-                ),
+                "this client may ask for none of the scopes of a requested resource; register the client with one of them (usher client create ... --scope)".into(),
             ));
         }
     }
@@ -133,17 +130,15 @@ pub async fn authorize(
         return Ok(());
     }
     let mut found = Vec::with_capacity(request.resources.len());
-    for (uri, resource) in request
-        .resources
-        .iter()
-        .zip(lookup(core, &request.resources).await?)
-    {
+    // Descriptions never quote the request's text (nor a registered identifier, which
+    // the client chose to send): they say which rule refused it.
+    for resource in lookup(core, &request.resources).await? {
         match resource {
             Some(r) => found.push(r),
             None => {
                 return Err(refused(
                     ProtocolError::InvalidTarget,
-                    format!("the resource {uri} is not registered at this server"),
+                    "a requested resource is not registered at this server",
                 ));
             }
         }
@@ -227,7 +222,7 @@ pub async fn token_target(
             None => {
                 return Err(refused(
                     ProtocolError::InvalidTarget,
-                    format!("the resource {uri} is no longer registered at this server"),
+                    "a requested resource is no longer registered at this server",
                 ));
             }
         }

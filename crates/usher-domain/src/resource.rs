@@ -20,8 +20,8 @@ pub const MAX_RESOURCE_URI_LEN: usize = crate::authorize::MAX_PARAM_LEN;
 pub const MAX_RESOURCES_PER_REQUEST: usize = 10;
 
 /// A resource identifier (RFC 8707 §2): an absolute URI (it has a scheme) without a
-/// fragment, at most [`MAX_RESOURCE_URI_LEN`] bytes, without spaces (so a list of them
-/// is stored space-separated). Kept exactly as written: it is compared byte for byte
+/// fragment, at most [`MAX_RESOURCE_URI_LEN`] bytes of visible ASCII (RFC 3986 has no
+/// other character; so a list of them is stored space-separated). Kept exactly as written: it is compared byte for byte
 /// with what clients send and what resource servers expect in `aud`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ResourceUri(String);
@@ -196,6 +196,7 @@ mod tests {
             "https://api.example.com/#x",
             "https://api.example.com/a b",
             "https://api.example.com/\n",
+            "https://bücher.example/",
         ] {
             assert_eq!(
                 ResourceUri::parse(bad),

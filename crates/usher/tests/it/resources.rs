@@ -102,6 +102,35 @@ fn jwks(server: &Server) -> Value {
         .unwrap()
 }
 
+/// `/jwks.json`, from an async test.
+async fn jwks_async(server: &Server) -> Value {
+    reqwest::get(server.url(routes::JWKS))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The claims of an access token, verified by josekit against the JWKS (async tests).
+async fn verified_async(server: &Server, access_token: &str) -> Value {
+    let (header, claims) = verify(access_token, &jwks_async(server).await, now()).unwrap();
+    assert_eq!(header["typ"], "at+jwt");
+    claims
+}
+
+/// The status `/userinfo` answers for a bearer `token`.
+async fn userinfo_status(server: &Server, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(server.url(routes::USERINFO))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -177,7 +206,7 @@ async fn code_and_refresh_tokens_are_for_the_requested_resources(backend: Backen
     let (status, body) = exchange(&base, &rp, &code, &verifier).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "invoices:read offline_access openid");
-    let claims = verified(&server, body["access_token"].as_str().unwrap());
+    let claims = verified_async(&server, body["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["aud"], INVOICES);
     assert_eq!(claims["scope"], "invoices:read offline_access openid");
     assert_eq!(claims["client_id"], rp.id.as_str());
@@ -192,16 +221,14 @@ async fn code_and_refresh_tokens_are_for_the_requested_resources(backend: Backen
     assert_eq!(introspected["active"], true, "{introspected}");
     assert_eq!(introspected["aud"], INVOICES);
     // The token is for the invoices API, not for userinfo.
-    let userinfo = http()
-        .get(server.url(routes::USERINFO))
-        .bearer_auth(body["access_token"].as_str().unwrap())
-        .send()
-        .unwrap();
-    assert_eq!(userinfo.status(), 401);
+    assert_eq!(
+        userinfo_status(&server, body["access_token"].as_str().unwrap()).await,
+        401
+    );
     // A refresh keeps the resource.
     let (status, refreshed) = refresh_with(&base, &rp, &rt(&body), &[]).await;
     assert_eq!(status, 200, "{refreshed}");
-    let claims = verified(&server, refreshed["access_token"].as_str().unwrap());
+    let claims = verified_async(&server, refreshed["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["aud"], INVOICES);
 
     // Two resources: both, then narrowed at the exchange and on refresh.
@@ -215,12 +242,12 @@ async fn code_and_refresh_tokens_are_for_the_requested_resources(backend: Backen
     .await;
     let (status, body) = exchange_with(&base, &rp, &code, &verifier, &[REPORTS]).await;
     assert_eq!(status, 200, "{body}");
-    let claims = verified(&server, body["access_token"].as_str().unwrap());
+    let claims = verified_async(&server, body["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["aud"], REPORTS);
     assert_eq!(claims["scope"], "offline_access openid reports:read");
     let (status, both) = refresh_with(&base, &rp, &rt(&body), &[]).await;
     assert_eq!(status, 200, "{both}");
-    let claims = verified(&server, both["access_token"].as_str().unwrap());
+    let claims = verified_async(&server, both["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["aud"], json!([INVOICES, REPORTS]));
     assert_eq!(
         claims["scope"],
@@ -228,12 +255,12 @@ async fn code_and_refresh_tokens_are_for_the_requested_resources(backend: Backen
     );
     let (status, one) = refresh_with(&base, &rp, &rt(&both), &[INVOICES]).await;
     assert_eq!(status, 200, "{one}");
-    let claims = verified(&server, one["access_token"].as_str().unwrap());
+    let claims = verified_async(&server, one["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["aud"], INVOICES);
     assert_eq!(claims["scope"], "invoices:read offline_access openid");
     let (status, two) = refresh_with(&base, &rp, &rt(&one), &[REPORTS, INVOICES]).await;
     assert_eq!(status, 200, "{two}");
-    let claims = verified(&server, two["access_token"].as_str().unwrap());
+    let claims = verified_async(&server, two["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["aud"], json!([REPORTS, INVOICES]));
 
     // Without resource, nothing changes: the userinfo audience, which userinfo takes.
@@ -242,17 +269,15 @@ async fn code_and_refresh_tokens_are_for_the_requested_resources(backend: Backen
     let (status, body) = exchange(&base, &rp, &code, &verifier).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "invoices:read openid profile");
-    let claims = verified(&server, body["access_token"].as_str().unwrap());
+    let claims = verified_async(&server, body["access_token"].as_str().unwrap()).await;
     assert!(
         claims["aud"].as_str().unwrap().ends_with(routes::USERINFO),
         "{claims}"
     );
-    let userinfo = http()
-        .get(server.url(routes::USERINFO))
-        .bearer_auth(body["access_token"].as_str().unwrap())
-        .send()
-        .unwrap();
-    assert_eq!(userinfo.status(), 200);
+    assert_eq!(
+        userinfo_status(&server, body["access_token"].as_str().unwrap()).await,
+        200
+    );
 }
 
 /// The error `/authorize` sends back to the client for `extra`.
@@ -432,7 +457,23 @@ fn client_credentials_gets_a_token_for_a_registered_resource(backend: Backend) {
     let sandbox = Sandbox::on(backend);
     let server = sandbox.serve();
     register_resources(&sandbox);
+    // No audience of its own and no default: registered because a resource defines its
+    // scopes; a client with no such scope is still refused.
     let (id, secret) = service(&sandbox, &["--scope", "invoices:read reports:read"]);
+    let run = sandbox.usher(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Nowhere",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "nowhere:read",
+        ],
+        None,
+    );
+    assert_eq!(run.code(), Some(2), "{}", run.stderr());
     let base = server.url("");
     let response = token(&base, &id, &secret, &[("resource", INVOICES)]);
     assert_eq!(response.status(), 200);
