@@ -51,9 +51,7 @@ impl ResourceUri {
         let plain = !raw.is_empty()
             && raw.len() <= MAX_RESOURCE_URI_LEN
             && !raw.contains('#')
-            && !raw
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+            && raw.bytes().all(|b| b.is_ascii_graphic());
         if !plain || Url::parse(raw).is_err() {
             return Err(ResourceError::BadUri);
         }
