@@ -12,8 +12,8 @@ use usher_domain::ports::Ping;
 use usher_domain::{
     BackchannelStore, Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore,
     FamilyStore, FormTokenStore, InteractionStore, InvitationStore, Issuer, KnownBrowserStore,
-    MailTokenStore, NonceStore, PasskeyStore, RevocationStore, Session, SessionStore, StoreError,
-    ThrottleStore, UnixTime, User, UserId, UserStore,
+    MailTokenStore, NonceStore, PasskeyStore, ResourceStore, RevocationStore, Session,
+    SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId, UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 
@@ -173,6 +173,8 @@ pub struct Stores {
     pub known_browsers: Arc<dyn KnownBrowserStore>,
     /// Invitations to sign up (`signup.rs`).
     pub invitations: Arc<dyn InvitationStore>,
+    /// Registered resource servers, RFC 8707 (`resources.rs`).
+    pub resources: Arc<dyn ResourceStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -198,6 +200,7 @@ impl Stores {
             + BackchannelStore
             + KnownBrowserStore
             + InvitationStore
+            + ResourceStore
             + Ping
             + FamilyStore
             + 'static,
@@ -219,6 +222,7 @@ impl Stores {
             backchannel: db.clone(),
             known_browsers: db.clone(),
             invitations: db.clone(),
+            resources: db.clone(),
             families: db.clone(),
             database: db,
         }

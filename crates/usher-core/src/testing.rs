@@ -106,6 +106,8 @@ pub struct FamilySpec<'a> {
     pub signed_in_ago: i64,
     /// The lineage hash of the sign-in, if the family belongs to one.
     pub lineage: Option<&'a str>,
+    /// The RFC 8707 resources of the grant.
+    pub resources: &'a [&'a str],
 }
 
 impl Default for FamilySpec<'_> {
@@ -118,6 +120,7 @@ impl Default for FamilySpec<'_> {
             scope: "openid offline_access",
             signed_in_ago: 0,
             lineage: None,
+            resources: &[],
         }
     }
 }
@@ -198,6 +201,20 @@ impl TestNode {
             db,
             file,
         }
+    }
+
+    /// Registers the resource server `uri` defining `scopes` (space-separated), named
+    /// `name` if given.
+    pub fn resource(&self, uri: &str, name: Option<&str>, scopes: &str) -> usher_domain::Resource {
+        let resource = usher_domain::Resource {
+            uri: usher_domain::ResourceUri::parse(uri).unwrap(),
+            name: name.map(|n| usher_domain::ResourceName::parse(n).unwrap()),
+            scopes: usher_domain::resource::parse_resource_scopes(scopes).unwrap(),
+            created_at: self.now(),
+            updated_at: self.now(),
+        };
+        assert!(usher_domain::ResourceStore::insert_resource(&self.db, &resource).unwrap());
+        resource
     }
 
     /// The node's time now.
@@ -318,6 +335,11 @@ impl TestNode {
                 user_id: UserId::parse(spec.user).unwrap(),
                 client_id: ClientId::parse(spec.client).unwrap(),
                 scopes: ScopeSet::parse(spec.scope).unwrap(),
+                resources: spec
+                    .resources
+                    .iter()
+                    .map(|r| usher_domain::ResourceUri::parse(r).unwrap())
+                    .collect(),
                 auth_time: now.plus(-spec.signed_in_ago),
                 amr: usher_domain::AuthMethods::password(),
                 lineage_hash: spec.lineage.map(str::to_owned),

@@ -12,6 +12,7 @@ use crate::client::{Client, ClientId, GrantType, RedirectUri};
 use crate::error::{ProtocolError, repeated_parameter};
 use crate::mfa::Acr;
 use crate::pkce::CodeChallenge;
+use crate::resource::{MAX_RESOURCES_PER_REQUEST, ResourceUri};
 use crate::scope::{OFFLINE_ACCESS, OPENID, ScopeSet};
 
 /// Request parameters as received, in order, possibly repeated.
@@ -184,6 +185,37 @@ pub struct AuthorizationRequest {
     /// (they are a voluntary request). Absent in requests stored before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "acr_serde")]
     pub acr: Option<Acr>,
+    /// The RFC 8707 resources asked for, in order, without repeats. Once the core has
+    /// decided them (`usher-core`'s `resources::decide`), the registered resources this
+    /// request is for, and `scope` the scopes granted for them. Absent in requests
+    /// stored before resources existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceUri>,
+}
+
+/// The `resource` values of an authorization request (RFC 8707 §2): each an absolute URI
+/// without a fragment; repeats of one value count once; at most
+/// [`MAX_RESOURCES_PER_REQUEST`] distinct ones.
+pub fn parse_resources(values: Option<&[String]>) -> Result<Vec<ResourceUri>, Rejection> {
+    let mut out: Vec<ResourceUri> = Vec::new();
+    for raw in values.unwrap_or_default() {
+        let uri = ResourceUri::parse(raw).map_err(|_| {
+            reject(
+                ProtocolError::InvalidTarget,
+                "resource must be an absolute URI without a fragment (RFC 8707 section 2)",
+            )
+        })?;
+        if !out.contains(&uri) {
+            out.push(uri);
+        }
+    }
+    if out.len() > MAX_RESOURCES_PER_REQUEST {
+        return Err(reject(
+            ProtocolError::InvalidTarget,
+            format!("at most {MAX_RESOURCES_PER_REQUEST} resources may be asked for at once"),
+        ));
+    }
+    Ok(out)
 }
 
 /// `Option<Acr>` as its wire string.
@@ -229,19 +261,13 @@ impl AuthorizationRequest {
             }
             Ok(value)
         };
-        // RFC 8707 resource indicators are not supported at the authorization endpoint
-        // yet: refused rather than ignored, so a client never believes its token is
-        // restricted to a resource when it is not. Checked before repeats, which RFC 8707
-        // §2 allows for this one parameter.
-        if params.0.contains_key("resource") {
-            return Err(reject(
-                ProtocolError::InvalidTarget,
-                "the resource parameter is not supported at the authorization endpoint; leave it out",
-            ));
-        }
+        // RFC 8707 resource indicators (§2): `resource` may repeat; each must be an
+        // absolute URI without a fragment. Whether each is registered, and for this
+        // client, is decided with the registry in `usher-core` (`resources`).
+        let resources = parse_resources(params.0.get("resource").map(Vec::as_slice))?;
         // Any repeated parameter is refused, even one Usher otherwise ignores.
         for name in params.names() {
-            if params.0.get(name).is_some_and(|v| v.len() > 1) {
+            if name != "resource" && params.0.get(name).is_some_and(|v| v.len() > 1) {
                 return Err(reject(
                     ProtocolError::InvalidRequest,
                     repeated_parameter(name),
@@ -304,7 +330,10 @@ impl AuthorizationRequest {
             )
         })?;
         for s in scopes.iter() {
-            if !client.registration.scopes.contains(s.as_str()) {
+            // With `resource`, a scope the client may not ask for is refused by the
+            // resource decision (`invalid_target` when a named resource defines it,
+            // `invalid_scope` otherwise), which knows the resources' scopes.
+            if resources.is_empty() && !client.registration.scopes.contains(s.as_str()) {
                 return Err(reject(
                     ProtocolError::InvalidScope,
                     "a requested scope is not registered for this client",
@@ -402,6 +431,7 @@ impl AuthorizationRequest {
             max_age,
             login_hint: one("login_hint")?.map(str::to_owned),
             id_token_hint: one("id_token_hint")?.map(str::to_owned),
+            resources,
         })
     }
 
@@ -638,20 +668,59 @@ mod tests {
     }
 
     #[test]
-    fn a_resource_indicator_is_refused_as_invalid_target() {
+    fn resource_may_repeat_and_each_must_be_an_absolute_uri() {
         let c = client(false, false);
-        for extra in [
-            vec![("resource", "https://api.example/")],
+        let r = parse(
+            &with(
+                &[
+                    ("resource", "https://b.example/"),
+                    ("resource", "https://a.example/"),
+                    ("resource", "https://b.example/"),
+                ],
+                &[],
+            ),
+            &c,
+        )
+        .unwrap();
+        let uris: Vec<&str> = r.resources.iter().map(ResourceUri::as_str).collect();
+        assert_eq!(uris, ["https://b.example/", "https://a.example/"]);
+        // Without resource: none, as before.
+        assert!(parse(&with(&[], &[]), &c).unwrap().resources.is_empty());
+        for bad in [
+            vec![("resource", "")],
+            vec![("resource", "api.example")],
+            vec![("resource", "https://a.example/#x")],
             vec![
                 ("resource", "https://a.example/"),
-                ("resource", "https://b.example/"),
+                ("resource", "/relative"),
             ],
-            vec![("resource", "")],
         ] {
-            let e = parse(&with(&extra, &[]), &c).unwrap_err();
-            assert_eq!(e.error, ProtocolError::InvalidTarget, "{extra:?}");
+            let e = parse(&with(&bad, &[]), &c).unwrap_err();
+            assert_eq!(e.error, ProtocolError::InvalidTarget, "{bad:?}");
             assert!(!e.description.contains("example"), "{}", e.description);
         }
+        let many: Vec<String> = (0..=MAX_RESOURCES_PER_REQUEST)
+            .map(|i| format!("https://r{i}.example/"))
+            .collect();
+        let mut p: Vec<(&str, &str)> = with(&[], &[]);
+        p.extend(many.iter().map(|m| ("resource", m.as_str())));
+        assert_eq!(
+            parse(&p, &c).unwrap_err().error,
+            ProtocolError::InvalidTarget
+        );
+        // A scope the client may not ask for is left to the resource decision.
+        let r = parse(
+            &with(
+                &[
+                    ("resource", "https://a.example/"),
+                    ("scope", "openid invoices:read"),
+                ],
+                &["scope"],
+            ),
+            &c,
+        )
+        .unwrap();
+        assert!(r.scope.contains("invoices:read"));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::pin::Pin;
 use crate::client::ClientId;
 use crate::mfa::AuthMethods;
 use crate::ports::StoreError;
+use crate::resource::ResourceUri;
 use crate::scope::{OFFLINE_ACCESS, ScopeSet};
 use crate::time::UnixTime;
 use crate::user::UserId;
@@ -137,6 +138,9 @@ pub struct NewFamily {
     pub user_id: UserId,
     pub client_id: ClientId,
     pub scopes: ScopeSet,
+    /// The RFC 8707 resources of the original grant (the code's); a refresh may narrow
+    /// them for one access token, never widen them. Empty: none were asked for.
+    pub resources: Vec<ResourceUri>,
     pub auth_time: UnixTime,
     /// How the person signed in (the code's).
     pub amr: AuthMethods,
@@ -159,6 +163,9 @@ pub struct Family {
     pub user_id: UserId,
     pub client_id: ClientId,
     pub scopes: ScopeSet,
+    /// The RFC 8707 resources of the original grant (the code's); a refresh may narrow
+    /// them for one access token, never widen them. Empty: none were asked for.
+    pub resources: Vec<ResourceUri>,
     pub auth_time: UnixTime,
     /// How the person signed in (the code's).
     pub amr: AuthMethods,

@@ -24,6 +24,7 @@ pub mod origin;
 pub mod passkey;
 pub mod pkce;
 pub mod ports;
+pub mod resource;
 pub mod rotation;
 pub mod scope;
 pub mod session;
@@ -68,6 +69,9 @@ pub use ports::{
     ClientStore, CodeStore, Consent, ConsentStore, FactorStore, FormTokenStore, InteractionStore,
     KeyStore, NonceStore, PasskeyInsert, PasskeyStore, Ping, RevocationStore, SessionStore,
     StoreError, ThrottleStore, UserStore,
+};
+pub use resource::{
+    MAX_RESOURCES_PER_REQUEST, Resource, ResourceError, ResourceName, ResourceStore, ResourceUri,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use session::{

@@ -136,7 +136,11 @@ pub struct AuthorizationCode {
     /// Lineage hash of the browser session the code was issued in
     /// ([`Session::lineage_hash`]).
     pub lineage_hash: String,
+    /// The scopes granted (for resources: [`crate::resource`]'s decision).
     pub scopes: ScopeSet,
+    /// The RFC 8707 resources granted at `/authorize` (empty: none asked for; the access
+    /// token is then for the userinfo endpoint, as before resources).
+    pub resources: Vec<crate::resource::ResourceUri>,
     pub nonce: Option<String>,
     /// The S256 challenge, when one was sent.
     pub code_challenge: Option<CodeChallenge>,

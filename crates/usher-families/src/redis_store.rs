@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
+use usher_domain::resource::{join_resources, split_resources};
 use usher_domain::{
     AuthMethods, ClientId, Family, FamilyFilter, FamilyFuture, FamilyId, FamilyStore, NewFamily,
     Revocation, RevokeOutcome, RevokeReason, RotateOutcome, Rotation, ScopeSet, StoreError,
@@ -462,6 +463,12 @@ fn parse_family(id: &str, f: &HashMap<String, String>) -> Result<Family, StoreEr
         user_id: UserId::parse(text("user")?).ok_or_else(|| corrupt(id, "user"))?,
         client_id: ClientId::parse(text("client")?).ok_or_else(|| corrupt(id, "client"))?,
         scopes: ScopeSet::parse(text("scopes")?).map_err(|_| corrupt(id, "scopes"))?,
+        // Absent in a family granted without resources (and in every family a node of an
+        // earlier release created).
+        resources: match f.get("resources") {
+            None => Vec::new(),
+            Some(v) => split_resources(v).ok_or_else(|| corrupt(id, "resources"))?,
+        },
         auth_time: time("auth_time")?,
         // Absent in a family a node of the previous release created: a password alone.
         amr: match f.get("amr") {
@@ -545,6 +552,13 @@ impl FamilyStore for RedisFamilyStore {
             }
             if let Some(lineage) = &family.lineage_hash {
                 invocation.arg("session").arg(lineage);
+            }
+            // Only when there are any: a family without resources looks as it did before
+            // resources existed, to nodes of either release.
+            if !family.resources.is_empty() {
+                invocation
+                    .arg("resources")
+                    .arg(join_resources(&family.resources));
             }
             let mut conn = inner.conn.clone();
             let created: i64 = invocation

@@ -191,6 +191,7 @@ pub fn new_family(at: UnixTime) -> NewFamily {
         user_id: UserId::parse(&random("u")).unwrap(),
         client_id: ClientId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
         scopes: ScopeSet::parse("openid offline_access profile").unwrap(),
+        resources: Vec::new(),
         auth_time: UnixTime(at.seconds() - 30),
         amr: AuthMethods::password_and_otp(),
         lineage_hash: Some(random("s")),
@@ -261,6 +262,37 @@ pub async fn a_family_round_trips(store: &dyn FamilyStore) {
     store.create(&without_session).await.unwrap();
     let got = store.get(&without_session.id).await.unwrap().unwrap();
     assert_eq!(got.lineage_hash, None);
+}
+
+/// The resources of a grant (RFC 8707) survive creation and every rotation, in order;
+/// a family without any reads back with none.
+pub async fn a_familys_resources_round_trip(store: &dyn FamilyStore) {
+    let t = now();
+    let mut f = new_family(t);
+    f.scopes = ScopeSet::parse("openid invoices:read offline_access").unwrap();
+    f.resources = vec![
+        usher_domain::ResourceUri::parse("https://invoices.example/api").unwrap(),
+        usher_domain::ResourceUri::parse("urn:example:reports").unwrap(),
+    ];
+    store.create(&f).await.unwrap();
+    let got = store.get(&f.id).await.unwrap().expect("the family");
+    assert_eq!(got.resources, f.resources);
+    let r = rotation(&f, &f.token_hash, "next-hash", t.plus(1));
+    match rotate(store, &r).await {
+        RotateOutcome::Rotated(rotated) => assert_eq!(rotated.resources, f.resources),
+        other => panic!("expected a rotation, got {other:?}"),
+    }
+    let plain = new_family(t);
+    store.create(&plain).await.unwrap();
+    assert!(
+        store
+            .get(&plain.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .resources
+            .is_empty()
+    );
 }
 
 /// Creating a family twice is a conflict and keeps the first.
@@ -696,6 +728,7 @@ macro_rules! family_contract {
         mod $module {
             $crate::family_contract!(@cases $make;
                 a_family_round_trips,
+                a_familys_resources_round_trip,
                 a_duplicate_family_is_a_conflict,
                 rotation_makes_the_next_token_current,
                 reuse_of_an_earlier_token_revokes_the_whole_family,

@@ -228,6 +228,7 @@ pub fn consent_page(form: &ConsentForm) -> HttpResponse {
         client_name: &form.client_name,
         username: &form.username,
         scopes,
+        resources: form.resources.clone(),
         form: form_state(&form.form),
         unverified: form.unverified,
     })

@@ -111,6 +111,9 @@ pub struct ConsentPage<'a> {
     pub client_name: &'a str,
     pub username: &'a str,
     pub scopes: Vec<ScopeLine>,
+    /// The resource servers (RFC 8707) the access will be for, by name or identifier;
+    /// empty when none was asked for.
+    pub resources: Vec<String>,
     pub form: FormState<'a>,
     /// The client's identity cannot be verified (a public client on a loopback or
     /// private-use redirect URI): the page asks the person to allow only a sign-in they
@@ -493,6 +496,7 @@ mod tests {
             .into_iter()
             .map(ScopeLine::new)
             .collect(),
+            resources: vec![],
             form: FormState::Stored {
                 interaction: "int-123",
                 csrf: "csrf-456",
@@ -648,6 +652,27 @@ mod tests {
         assert!(body.contains("cannot verify"), "{body}");
         let body = check_page(consent(consent_page("Photo App")), StatusCode::OK).await;
         assert!(!body.contains("cannot verify"), "{body}");
+    }
+
+    #[actix_web::test]
+    async fn consent_page_names_the_resources_the_access_is_for() {
+        let body = check_page(consent(consent_page("Photo App")), StatusCode::OK).await;
+        assert!(!body.contains("id=\"resources\""), "{body}");
+        let page = ConsentPage {
+            resources: vec![
+                "Invoices <API>".to_owned(),
+                "https://reports.example".to_owned(),
+            ],
+            ..consent_page("Photo App")
+        };
+        let body = check_page(consent(page), StatusCode::OK).await;
+        assert!(body.contains("id=\"resources\""), "{body}");
+        assert!(
+            body.contains("<li>Invoices &#60;API&#62;</li>")
+                || body.contains("<li>Invoices &lt;API&gt;</li>"),
+            "{body}"
+        );
+        assert!(body.contains("<li>https://reports.example</li>"), "{body}");
     }
 
     #[actix_web::test]

@@ -24,6 +24,8 @@ use usher_domain::{
     RedirectUri, RevocationStore, ScopeSet, StoreError, UnixTime, UserId,
 };
 
+use usher_domain::resource::{join_resources, split_resources};
+
 use crate::database::{Database, corrupt, execute_native, unavailable, unique_violation};
 use crate::schema::{authorization_codes, code_tokens, revoked_tokens};
 
@@ -46,6 +48,8 @@ struct CodeRow {
     created_at: i64,
     expires_at: i64,
     amr: String,
+    /// The granted resources, space-separated ([`usher_domain::resource::join_resources`]).
+    resources: String,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -79,6 +83,7 @@ impl CodeRow {
             created_at: code.created_at.seconds(),
             expires_at: code.expires_at.seconds(),
             amr: code.amr.to_stored(),
+            resources: join_resources(&code.resources),
         }
     }
 
@@ -123,8 +128,14 @@ impl CodeRow {
                 "an authorization code of client {client_id} has an invalid amr"
             ))
         })?;
+        let resources = split_resources(&self.resources).ok_or_else(|| {
+            corrupt(format!(
+                "an authorization code of client {client_id} has an invalid resource"
+            ))
+        })?;
         Ok(AuthorizationCode {
             amr,
+            resources,
             code_hash: self.code_hash,
             client_id,
             redirect_uri,
@@ -324,6 +335,7 @@ mod tests {
             created_at: 1,
             expires_at: 2,
             amr: "pwd".into(),
+            resources: String::new(),
         }
     }
 

@@ -22,6 +22,8 @@ use usher_domain::{
     UnixTime, UserId, survives_logout,
 };
 
+use usher_domain::resource::{join_resources, split_resources};
+
 use crate::database::{Database, corrupt, unavailable, unique_violation};
 
 diesel::table! {
@@ -43,6 +45,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         revoked_reason -> Nullable<Text>,
         amr -> Text,
+        resources -> Text,
     }
 }
 
@@ -73,6 +76,8 @@ struct FamilyRow {
     revoked_at: Option<i64>,
     revoked_reason: Option<String>,
     amr: String,
+    /// The granted resources, space-separated ([`join_resources`]).
+    resources: String,
 }
 
 impl FamilyRow {
@@ -95,6 +100,7 @@ impl FamilyRow {
             revoked_at: None,
             revoked_reason: None,
             amr: f.amr.to_stored(),
+            resources: join_resources(&f.resources),
         }
     }
 
@@ -114,6 +120,7 @@ impl FamilyRow {
             user_id: UserId::parse(&self.user_id).ok_or_else(|| bad("user id"))?,
             client_id: ClientId::parse(&self.client_id).ok_or_else(|| bad("client id"))?,
             scopes: ScopeSet::parse(&self.scopes).map_err(|_| bad("scope list"))?,
+            resources: split_resources(&self.resources).ok_or_else(|| bad("resource list"))?,
             auth_time: UnixTime(self.auth_time),
             amr: AuthMethods::parse_stored(&self.amr).ok_or_else(|| bad("amr"))?,
             lineage_hash: self.session_id_hash.clone(),

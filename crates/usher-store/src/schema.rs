@@ -120,6 +120,17 @@ diesel::table! {
         consumed_at -> Nullable<BigInt>,
         replayed_at -> Nullable<BigInt>,
         amr -> Text,
+        resources -> Text,
+    }
+}
+
+diesel::table! {
+    resources (uri) {
+        uri -> Text,
+        name -> Nullable<Text>,
+        scopes -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 

@@ -348,6 +348,10 @@ fn code(code_hash: &str, expires_at: i64) -> AuthorizationCode {
         user_id: uid("u-1"),
         lineage_hash: "lineage-1".into(),
         scopes: scopes("openid profile read:orders"),
+        resources: vec![
+            usher_domain::ResourceUri::parse("https://orders.example/api").unwrap(),
+            usher_domain::ResourceUri::parse("urn:example:reports").unwrap(),
+        ],
         nonce: Some("n-0S6_WzA2Mj".into()),
         code_challenge: CodeChallenge::parse_s256("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
         auth_time: UnixTime(expires_at - 120),
@@ -1250,6 +1254,7 @@ mod cases {
             nonce: None,
             code_challenge: None,
             scopes: ScopeSet::default(),
+            resources: vec![],
             ..full.clone()
         };
         db.insert_code(&full).unwrap();
@@ -2697,6 +2702,117 @@ invitation_contract!(
     live_invitations_are_listed_and_revoked_by_address,
     an_invitation_to_an_address_someone_verified_since_creates_nobody,
     twenty_racing_redeemers_of_one_invitation_create_one_person,
+);
+
+mod resource_cases {
+    use usher_domain::{Resource, ResourceName, ResourceStore, ResourceUri, ScopeSet, UnixTime};
+    use usher_store::Database;
+    use usher_store::testing::TestDb;
+
+    fn resource(uri: &str, name: Option<&str>, scopes: &str) -> Resource {
+        Resource {
+            uri: ResourceUri::parse(uri).unwrap(),
+            name: name.map(|n| ResourceName::parse(n).unwrap()),
+            scopes: ScopeSet::parse(scopes).unwrap(),
+            created_at: UnixTime(100),
+            updated_at: UnixTime(100),
+        }
+    }
+
+    pub fn a_resource_round_trips_and_is_listed_by_identifier(_: &TestDb, db: &Database) {
+        let invoices = resource(
+            "https://invoices.example/api",
+            Some("Invoices"),
+            "invoices:read invoices:write",
+        );
+        let reports = resource("https://a-reports.example", None, "reports:read");
+        assert_eq!(db.insert_resource(&invoices), Ok(true));
+        assert_eq!(db.insert_resource(&reports), Ok(true));
+        assert_eq!(db.get_resource(&invoices.uri), Ok(Some(invoices.clone())));
+        assert_eq!(db.get_resource(&reports.uri), Ok(Some(reports.clone())));
+        let unknown = ResourceUri::parse("https://nowhere.example").unwrap();
+        assert_eq!(db.get_resource(&unknown), Ok(None));
+        assert_eq!(db.list_resources(), Ok(vec![reports, invoices]));
+    }
+
+    pub fn a_second_registration_of_one_identifier_changes_nothing(_: &TestDb, db: &Database) {
+        let first = resource("https://invoices.example/api", Some("Invoices"), "a");
+        assert_eq!(db.insert_resource(&first), Ok(true));
+        let again = resource("https://invoices.example/api", None, "b c");
+        assert_eq!(db.insert_resource(&again), Ok(false));
+        assert_eq!(db.get_resource(&first.uri), Ok(Some(first)));
+    }
+
+    pub fn a_resource_is_updated_and_deleted_once(_: &TestDb, db: &Database) {
+        let r = resource("urn:example:invoices", Some("Invoices"), "invoices:read");
+        assert_eq!(db.insert_resource(&r), Ok(true));
+        let changed = Resource {
+            name: None,
+            scopes: ScopeSet::parse("invoices:read invoices:write").unwrap(),
+            updated_at: UnixTime(200),
+            ..r.clone()
+        };
+        assert_eq!(db.update_resource(&changed), Ok(true));
+        assert_eq!(db.get_resource(&r.uri), Ok(Some(changed.clone())));
+        let other = resource("urn:example:other", None, "x");
+        assert_eq!(db.update_resource(&other), Ok(false));
+        assert_eq!(db.get_resource(&other.uri), Ok(None));
+        assert_eq!(db.delete_resource(&r.uri), Ok(true));
+        assert_eq!(db.delete_resource(&r.uri), Ok(false));
+        assert_eq!(db.get_resource(&r.uri), Ok(None));
+        assert_eq!(db.list_resources(), Ok(vec![]));
+    }
+
+    pub fn twenty_racing_registrations_of_one_identifier_have_one_winner(
+        _: &TestDb,
+        db: &Database,
+    ) {
+        let db2 = db.clone();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let won = super::race(20, move || {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let r = resource("https://race.example", None, &format!("s{i}"));
+            db2.insert_resource(&r).unwrap()
+        });
+        assert_eq!(won, 1);
+        assert_eq!(db.list_resources().unwrap().len(), 1);
+    }
+
+    pub fn a_corrupt_resource_row_is_reported(t: &TestDb, db: &Database) {
+        t.execute(
+            "INSERT INTO resources (uri, name, scopes, created_at, updated_at) \
+             VALUES ('not a uri', NULL, 'a', 1, 1)",
+        );
+        assert!(matches!(
+            db.list_resources(),
+            Err(usher_domain::StoreError::Corrupt(_))
+        ));
+    }
+}
+
+macro_rules! resource_contract {
+    ($($case:ident),* $(,)?) => {
+        mod resources {
+            mod sqlite {
+                $( #[test] fn $case() {
+                    super::super::run("sqlite", super::super::resource_cases::$case);
+                } )*
+            }
+            mod postgres {
+                $( #[test] fn $case() {
+                    super::super::run("postgres", super::super::resource_cases::$case);
+                } )*
+            }
+        }
+    };
+}
+
+resource_contract!(
+    a_resource_round_trips_and_is_listed_by_identifier,
+    a_second_registration_of_one_identifier_changes_nothing,
+    a_resource_is_updated_and_deleted_once,
+    twenty_racing_registrations_of_one_identifier_have_one_winner,
+    a_corrupt_resource_row_is_reported,
 );
 
 // ---- Connecting: not per backend ------------------------------------------------------

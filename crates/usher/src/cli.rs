@@ -1,4 +1,4 @@
-//! The command line: `usher serve | migrate | client … | user … | keys …`.
+//! The command line: `usher serve | migrate | client … | resource … | user … | keys …`.
 
 use std::path::PathBuf;
 
@@ -29,6 +29,9 @@ pub enum Command {
     /// Register and manage clients (relying parties and services).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Register and manage resource servers (RFC 8707): the APIs tokens are for.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// Manage the people who sign in.
     #[command(subcommand)]
     User(UserCommand),
@@ -248,6 +251,50 @@ pub struct ClientUpdate {
     pub default_allowed_origins: bool,
     #[command(flatten)]
     pub json: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResourceCommand {
+    /// Register a resource server: its identifier (the `resource` clients send and the
+    /// `aud` of its tokens) and the scopes it defines.
+    Create {
+        /// The identifier: an absolute URI without a fragment (RFC 8707 section 2).
+        #[arg(long, value_name = "URI")]
+        uri: String,
+        /// The scopes the resource defines, space-separated.
+        #[arg(long)]
+        scope: String,
+        /// The name people see on the consent page (default: the identifier).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List the registered resource servers.
+    List(JsonFlag),
+    /// Change a resource server's scopes or name.
+    Update {
+        /// The resource's identifier.
+        uri: String,
+        /// The scopes it defines from now on, space-separated (replaces the list).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Its new name.
+        #[arg(long, conflicts_with = "no_name")]
+        name: Option<String>,
+        /// Remove its name (the consent page then shows the identifier).
+        #[arg(long)]
+        no_name: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete a resource server: no token is issued for it from then on.
+    Delete {
+        /// The resource's identifier.
+        uri: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]

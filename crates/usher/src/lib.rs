@@ -72,6 +72,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Client(c) => admin::client::run(settings, c),
+        Command::Resource(c) => admin::resource::run(settings, c),
         Command::User(c) => admin::user::run(settings, c),
         Command::Keys(c) => admin::keys::run(settings, c),
         Command::Families(c) => admin::families::run(settings, c),

@@ -490,6 +490,7 @@ fn account_code(node: &TestNode, session: &Session, verifier: &str) -> String {
             user_id: session.user_id.clone(),
             lineage_hash: session.lineage_hash.clone(),
             scopes: ScopeSet::parse("openid").unwrap(),
+            resources: vec![],
             nonce: Some("n".to_owned()),
             code_challenge: Some(usher_keys::sha256_b64url(verifier).parse().unwrap()),
             auth_time: session.auth_time,

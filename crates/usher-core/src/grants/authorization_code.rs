@@ -7,7 +7,9 @@
 //! client's id, revoke what it issued. A second redemption by the code's own client is
 //! refused and revokes the access tokens and the refresh family the first one issued.
 //! PKCE (S256) is `BASE64URL(SHA-256(verifier))` compared in constant time with the
-//! challenge, after `CodeVerifier`'s own syntax check. `resource` (RFC 8707) is refused: this grant does not support it yet.
+//! challenge, after `CodeVerifier`'s own syntax check. `resource` (RFC 8707) may narrow
+//! the resources granted at `/authorize`, never widen them (`crate::resources`); it is
+//! checked before the code is spent, so a wrong one leaves the client its code.
 
 use usher_domain::{
     AuthorizationCode, Client, CodeRedemption, CodeVerifier, GrantType, ProtocolError,
@@ -39,7 +41,6 @@ pub async fn exchange(
     request: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
     require_grant(&client, GrantType::AuthorizationCode)?;
-    request.refuse_resource()?;
     let Some(code) = request.code.as_deref() else {
         return Err(TokenError::refused(
             ProtocolError::InvalidRequest,
@@ -57,6 +58,12 @@ pub async fn exchange(
         return Err(TokenError::invalid_grant("the code is invalid"));
     };
     refuse_presenter(&client, &found, request)?;
+    // The access token's resources: those of the code, or fewer (RFC 8707 §2), decided
+    // before the code is spent. The family keeps the code's whole grant.
+    let target =
+        crate::resources::token_target(core, &found.resources, &request.resources, &found.scopes)
+            .await
+            .map_err(TokenError::from)?;
     // A client that may get a refresh token needs the family store: if it cannot be
     // reached, answer 503 before the code is spent, so the client can simply retry.
     // The embedded family store is the database the code is redeemed in, so there the
@@ -126,7 +133,8 @@ pub async fn exchange(
     let grant = Grant {
         client: &client,
         user: &user,
-        scope: &code.scopes,
+        scope: &target.scope,
+        resources: &target.resources,
         auth_time: code.auth_time,
         amr: &code.amr,
         nonce: code.nonce.as_deref(),
@@ -322,7 +330,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn resource_is_refused_and_leaves_the_code_unspent() {
+    async fn resource_on_a_code_without_resources_is_refused_and_leaves_the_code_unspent() {
         let (node, app, _, code) = arranged(CodeFor::default());
         let mut f = exchange_form(&code);
         f.push(("resource".into(), "https://api.example".into()));
@@ -330,8 +338,94 @@ mod tests {
         assert_eq!(r.error, ProtocolError::InvalidTarget);
         assert_eq!(
             r.description,
-            "resource is supported only with grant_type=client_credentials"
+            "this grant was made without resource; resource may narrow the resources of a grant, never add one"
         );
+        assert!(
+            exchange(&node.core, app, &request(&exchange_form(&code)))
+                .await
+                .is_ok()
+        );
+    }
+
+    const INVOICES: &str = "https://invoices.example/api";
+    const REPORTS: &str = "https://reports.example";
+
+    /// A code granted for both resources, with their scopes.
+    fn arranged_with_resources() -> (TestNode, Client, Session, String) {
+        let node = TestNode::new();
+        node.resource(INVOICES, Some("Invoices"), "api:read");
+        node.resource(REPORTS, None, "api:write");
+        let app = web_app(&node, "app");
+        let session = sign_in(&node, &node.person("alice"));
+        let code = code(
+            &node,
+            &app,
+            &session,
+            CodeFor {
+                scope: "openid offline_access api:read api:write",
+                resources: &[INVOICES, REPORTS],
+                ..CodeFor::default()
+            },
+        );
+        (node, app, session, code)
+    }
+
+    #[tokio::test]
+    async fn the_access_token_is_for_the_codes_resources_or_fewer() {
+        let (node, app, _, code) = arranged_with_resources();
+        let issued = exchange(&node.core, app, &request(&exchange_form(&code)))
+            .await
+            .unwrap();
+        let access = claims(&issued.access_token);
+        assert_eq!(access["aud"], serde_json::json!([INVOICES, REPORTS]));
+        assert_eq!(access["scope"], "api:read api:write offline_access openid");
+
+        // Narrowed to one: that one, with the scopes it defines.
+        let (node, app, _, code) = arranged_with_resources();
+        let mut f = exchange_form(&code);
+        f.push(("resource".into(), REPORTS.into()));
+        let issued = exchange(&node.core, app.clone(), &request(&f))
+            .await
+            .unwrap();
+        let access = claims(&issued.access_token);
+        assert_eq!(access["aud"], REPORTS);
+        assert_eq!(access["scope"], "api:write offline_access openid");
+        assert_eq!(issued.scope.to_string(), "api:write offline_access openid");
+        // The family keeps the whole grant: a refresh without resource gets both.
+        let refreshed = crate::grants::refresh_token::refresh(
+            &node.core,
+            app,
+            &request(&form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", issued.refresh_token.as_deref().unwrap()),
+            ])),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            claims(&refreshed.access_token)["aud"],
+            serde_json::json!([INVOICES, REPORTS])
+        );
+    }
+
+    #[tokio::test]
+    async fn widening_the_resources_at_the_exchange_is_refused_and_spends_nothing() {
+        let (node, app, _, code) = arranged_with_resources();
+        node.resource("https://other.example", None, "api:read");
+        for widening in [
+            vec!["https://other.example"],
+            vec![INVOICES, "https://other.example"],
+            vec!["not-absolute"],
+        ] {
+            let mut f = exchange_form(&code);
+            f.extend(
+                widening
+                    .iter()
+                    .map(|r| ("resource".to_owned(), (*r).to_owned())),
+            );
+            let r = refusal(exchange(&node.core, app.clone(), &request(&f)).await);
+            assert_eq!(r.error, ProtocolError::InvalidTarget, "{widening:?}");
+        }
         assert!(
             exchange(&node.core, app, &request(&exchange_form(&code)))
                 .await

@@ -1,13 +1,14 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4) with resource indicators (RFC 8707):
 //! a confidential client registered for this grant gets an RFC 9068 access token about
-//! itself (`sub` = `client_id`) for the audiences it asked for and is registered for.
+//! itself (`sub` = `client_id`) for the audiences it asked for and is registered for, or
+//! for registered resource servers (`usher resource create`) whose scopes it may ask.
 //! No refresh token and no ID token: there is no person.
 //!
 //! Choosing the audience when no `resource` is sent is written down in
 //! `docs/design/key-rotation.md` ("client_credentials and audiences").
 
 use usher_domain::scope::{OFFLINE_ACCESS, OPENID};
-use usher_domain::{Audience, Client, GrantType, ProtocolError, ScopeSet};
+use usher_domain::{Audience, Client, GrantType, ProtocolError, ResourceUri, ScopeSet};
 
 use crate::Core;
 use crate::grants::person_tokens::signing_failed;
@@ -43,13 +44,17 @@ fn granted_scopes(client: &Client, request: &TokenRequest) -> Result<ScopeSet, T
     Ok(asked)
 }
 
-/// The audiences of the token (RFC 8707 §2): every `resource` sent, each registered for
-/// the client; or, with none sent, the client's only audience, or the configured default.
-fn audiences(
+/// The audiences of the token (RFC 8707 §2), and, when every one of them is a
+/// registered resource server (`usher resource create`) rather than one of the client's
+/// own audiences, the scopes those resources define (the token's scopes are cut down to
+/// them). Every `resource` sent must be registered for the client (`--audience`) or be
+/// a registered resource of which the client may ask at least one scope; with none sent:
+/// the client's only audience, or the configured default.
+async fn audiences(
     core: &Core,
     client: &Client,
     request: &TokenRequest,
-) -> Result<Vec<String>, TokenError> {
+) -> Result<(Vec<String>, Option<ScopeSet>), TokenError> {
     let refuse = |d: &str| Err(TokenError::refused(ProtocolError::InvalidTarget, d));
     let registered = &client.registration.audiences;
     let registered_list = || {
@@ -60,37 +65,54 @@ fn audiences(
             .join(", ")
     };
     let mut out: Vec<String> = Vec::new();
+    // The scopes of the registered resources named, while every one named is one.
+    let mut defined = Some(ScopeSet::default());
     for value in &request.resources {
         if Audience::parse(value).is_err() {
             return refuse(
                 "resource must be an absolute URI without a fragment (RFC 8707 section 2)",
             );
         }
-        if !registered.iter().any(|a| a.as_str() == value) {
-            return refuse(
-                "a resource is not registered for this client; register it with `usher client create ... --audience URI`",
-            );
+        if out.contains(value) {
+            continue;
         }
-        if !out.contains(value) {
-            out.push(value.clone());
+        if registered.iter().any(|a| a.as_str() == value) {
+            defined = None;
+        } else {
+            let resource = match ResourceUri::parse(value) {
+                Ok(uri) => crate::resources::registered_for_service(core, client, &uri).await?,
+                Err(_) => None,
+            };
+            let Some(resource) = resource else {
+                return refuse(
+                    "a resource is neither registered for this client nor a registered resource whose scopes it may ask for; register it with `usher client create ... --audience URI`, or give the client a scope of `usher resource create --uri URI`",
+                );
+            };
+            defined = defined.map(|d| d.union(&resource.scopes));
         }
+        out.push(value.clone());
     }
     if !out.is_empty() {
-        return Ok(out);
+        return Ok((out, defined));
     }
     let default = core.settings.default_audience.as_deref();
-    match (registered.as_slice(), default) {
-        ([only], _) => Ok(vec![only.as_str().to_owned()]),
-        ([], Some(d)) => Ok(vec![d.to_owned()]),
-        (several, Some(d)) if several.iter().any(|a| a.as_str() == d) => Ok(vec![d.to_owned()]),
-        ([], None) => refuse(
-            "no resource was sent, the client has no registered audience and no default_audience is configured: send resource=URI for an audience registered with `usher client create ... --audience URI`, or set default_audience",
-        ),
-        (_, _) => refuse(&format!(
-            "no resource was sent and this client is registered for several audiences: send resource=URI, one of {}",
-            registered_list()
-        )),
-    }
+    let chosen = match (registered.as_slice(), default) {
+        ([only], _) => only.as_str().to_owned(),
+        ([], Some(d)) => d.to_owned(),
+        (several, Some(d)) if several.iter().any(|a| a.as_str() == d) => d.to_owned(),
+        ([], None) => {
+            return refuse(
+                "no resource was sent, the client has no registered audience and no default_audience is configured: send resource=URI for an audience registered with `usher client create ... --audience URI`, or set default_audience",
+            );
+        }
+        (_, _) => {
+            return refuse(&format!(
+                "no resource was sent and this client is registered for several audiences: send resource=URI, one of {}",
+                registered_list()
+            ));
+        }
+    };
+    Ok((vec![chosen], None))
 }
 
 /// Issues the token; `client` is already authenticated.
@@ -107,7 +129,13 @@ pub async fn issue(
     }
     require_grant(&client, GrantType::ClientCredentials)?;
     let scope = granted_scopes(&client, request)?;
-    let audience = audiences(core, &client, request)?;
+    let (audience, defined) = audiences(core, &client, request).await?;
+    // For registered resources only: the scopes they define (RFC 8707, as the person
+    // grants do); a client's own audiences define none, so they keep every scope.
+    let scope = match defined {
+        Some(defined) => scope.intersection(&defined),
+        None => scope,
+    };
 
     let settings = &core.settings;
     let now = core.now();
@@ -291,7 +319,7 @@ mod tests {
         assert_eq!(
             r,
             target(
-                "a resource is not registered for this client; register it with `usher client create ... --audience URI`"
+                "a resource is neither registered for this client nor a registered resource whose scopes it may ask for; register it with `usher client create ... --audience URI`, or give the client a scope of `usher resource create --uri URI`"
             )
         );
         let both = cc(&[("resource", API), ("resource", OTHER), ("resource", API)]);
@@ -355,5 +383,52 @@ mod tests {
                 "no resource was sent and this client is registered for several audiences: send resource=URI, one of {API}, {OTHER}"
             )
         );
+    }
+
+    #[tokio::test]
+    async fn a_registered_resource_is_an_audience_for_a_client_allowed_its_scopes() {
+        const INVOICES: &str = "https://invoices.example/api";
+        let node = TestNode::new();
+        node.resource(INVOICES, Some("Invoices"), "invoices:read invoices:write");
+        node.resource("https://closed.example", None, "closed:read");
+        // Allowed invoices:read, registered for no audience of its own.
+        let svc = node.client(
+            "svc-invoices",
+            RegistrationInput {
+                grant_types: vec!["client_credentials".to_owned()],
+                scope: Some("invoices:read api:read".to_owned()),
+                ..RegistrationInput::default()
+            },
+        );
+        let issued = issue(
+            &node.core,
+            svc.clone(),
+            &request(&cc(&[("resource", INVOICES)])),
+        )
+        .await
+        .unwrap();
+        let access = claims(&issued.access_token);
+        assert_eq!(access["aud"], INVOICES);
+        // The scopes the resource defines, of those the client may have.
+        assert_eq!(access["scope"], "invoices:read");
+        assert_eq!(issued.scope.to_string(), "invoices:read");
+        // A resource none of whose scopes the client may have, or an unknown one.
+        for closed in ["https://closed.example", "https://unknown.example"] {
+            let r = refusal(
+                issue(
+                    &node.core,
+                    svc.clone(),
+                    &request(&cc(&[("resource", closed)])),
+                )
+                .await,
+            );
+            assert_eq!(r.error, ProtocolError::InvalidTarget, "{closed}");
+        }
+        // Per-client audiences keep working beside it, with every scope.
+        let both = service(&node, &[API]);
+        let issued = issue(&node.core, both, &request(&cc(&[("resource", API)])))
+            .await
+            .unwrap();
+        assert_eq!(claims(&issued.access_token)["aud"], API);
     }
 }

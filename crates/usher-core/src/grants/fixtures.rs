@@ -63,6 +63,8 @@ pub struct CodeFor<'a> {
     pub challenge: Option<&'a str>,
     pub redirect_uri_sent: bool,
     pub nonce: Option<&'a str>,
+    /// The RFC 8707 resources granted at `/authorize`.
+    pub resources: &'a [&'a str],
 }
 
 impl Default for CodeFor<'_> {
@@ -72,6 +74,7 @@ impl Default for CodeFor<'_> {
             challenge: Some(CHALLENGE),
             redirect_uri_sent: true,
             nonce: None,
+            resources: &[],
         }
     }
 }
@@ -97,6 +100,11 @@ pub fn code(node: &TestNode, client: &Client, session: &Session, what: CodeFor<'
             user_id: session.user_id.clone(),
             lineage_hash: session.lineage_hash.clone(),
             scopes: ScopeSet::parse(what.scope).unwrap(),
+            resources: what
+                .resources
+                .iter()
+                .map(|r| usher_domain::ResourceUri::parse(r).unwrap())
+                .collect(),
             nonce: what.nonce.map(str::to_owned),
             code_challenge: what.challenge.map(|c| c.parse().unwrap()),
             auth_time: session.auth_time,

@@ -1,7 +1,7 @@
 //! The grants of the token endpoint (RFC 6749 §4, §6), one module each, and what they
 //! share: the request read from the form ([`TokenRequest`]), the typed outcome
-//! ([`TokenResponse`] or [`TokenError`]), the `grant_type` dispatch, and the refusal of
-//! `resource` where it is not supported.
+//! ([`TokenResponse`] or [`TokenError`]) and the `grant_type` dispatch. RFC 8707
+//! `resource` is decided by each grant (`crate::resources` for the person grants).
 //!
 //! A grant takes the authenticated client and the request's parameters as values and
 //! decides; it names no HTTP type. `usher-http`'s token endpoint renders the outcome
@@ -65,6 +65,15 @@ pub enum TokenError {
 impl From<Failure> for TokenError {
     fn from(f: Failure) -> TokenError {
         TokenError::Failure(f)
+    }
+}
+
+impl From<crate::resources::TargetError> for TokenError {
+    fn from(e: crate::resources::TargetError) -> TokenError {
+        match e {
+            crate::resources::TargetError::Refused(r) => TokenError::Refused(r),
+            crate::resources::TargetError::Failure(f) => TokenError::Failure(f),
+        }
     }
 }
 
@@ -168,20 +177,6 @@ impl TokenRequest {
                 .collect(),
         })
     }
-
-    /// RFC 8707 resource indicators are supported by `client_credentials` only. The code
-    /// and refresh grants refuse `resource` (RFC 8707 §2: `invalid_target`) rather than
-    /// ignore it: a client that asked for a token for one API must not get one for
-    /// another audience without noticing. Checked before anything is spent.
-    pub(crate) fn refuse_resource(&self) -> Result<(), TokenError> {
-        if !self.resources.is_empty() {
-            return Err(TokenError::refused(
-                ProtocolError::InvalidTarget,
-                "resource is supported only with grant_type=client_credentials",
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// A token request of an authenticated `client`: the grant it names decides.
@@ -248,27 +243,6 @@ mod tests {
         assert_eq!(r.scope, Some(ScopeSet::parse("api:read")));
         assert_eq!(r.code, None);
         assert_eq!(r.resources, ["https://a.example", ""]);
-    }
-
-    #[test]
-    fn resource_is_refused_as_invalid_target() {
-        let request = |f: &[(&str, &str)]| TokenRequest::parse(&form(f)).unwrap();
-        assert!(
-            request(&[("grant_type", "refresh_token")])
-                .refuse_resource()
-                .is_ok()
-        );
-        // Even an empty one: the client meant something by it.
-        for resource in ["https://api.example", ""] {
-            assert_eq!(
-                request(&[("grant_type", "refresh_token"), ("resource", resource)])
-                    .refuse_resource(),
-                Err(TokenError::refused(
-                    ProtocolError::InvalidTarget,
-                    "resource is supported only with grant_type=client_credentials"
-                ))
-            );
-        }
     }
 
     #[test]

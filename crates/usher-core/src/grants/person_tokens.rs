@@ -1,9 +1,10 @@
 //! The tokens a person's grant returns (authorization code and refresh): an access token
-//! for the userinfo audience, and for `openid` an ID token, in one [`TokenResponse`].
+//! for the userinfo audience — or, with RFC 8707 resources, for them
+//! (`crate::resources`) — and for `openid` an ID token, in one [`TokenResponse`].
 //! Both grants mint through here, so the two responses cannot drift apart.
 
 use usher_domain::scope::OPENID;
-use usher_domain::{AuthMethods, Client, GrantType, ScopeSet, UnixTime, User};
+use usher_domain::{AuthMethods, Client, GrantType, ResourceUri, ScopeSet, UnixTime, User};
 
 use crate::Core;
 use crate::failure::Failure;
@@ -15,6 +16,8 @@ pub struct Grant<'a> {
     pub client: &'a Client,
     pub user: &'a User,
     pub scope: &'a ScopeSet,
+    /// The access token's audiences (RFC 8707); empty: Usher's userinfo endpoint.
+    pub resources: &'a [ResourceUri],
     pub auth_time: UnixTime,
     /// How the person signed in.
     pub amr: &'a AuthMethods,
@@ -38,10 +41,19 @@ pub(crate) fn signing_failed(what: &str, cause: &str) -> Failure {
     Failure::Internal
 }
 
-/// Signs the access token (RFC 9068, audience: Usher's userinfo endpoint).
+/// Signs the access token (RFC 9068; audience: the grant's resources, or else Usher's
+/// userinfo endpoint).
 pub fn access_token(core: &Core, grant: &Grant<'_>) -> Result<MintedAccessToken, Failure> {
     let settings = &core.settings;
-    let audience = vec![settings.userinfo_audience()];
+    let audience = if grant.resources.is_empty() {
+        vec![settings.userinfo_audience()]
+    } else {
+        grant
+            .resources
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect()
+    };
     tokens::access_token(
         &core.published_keys().ring,
         &AccessTokenInput {

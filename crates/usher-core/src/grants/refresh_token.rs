@@ -3,9 +3,10 @@
 //!
 //! Each refresh grants the family's scopes as far as the client's registration still
 //! allows them (a scope removed from the client is left out; a lost `offline_access`
-//! refuses the refresh), and refuses `resource` (RFC 8707), which only
-//! `client_credentials` supports today. Every use rotates the token, atomically in the
-//! family store (docs/design/refresh-families.md).
+//! refuses the refresh). `resource` (RFC 8707) may narrow the family's resources for
+//! this one access token, never widen them (`crate::resources`); the family keeps its
+//! whole grant. Every use rotates the token, atomically in the family store
+//! (docs/design/refresh-families.md).
 
 use usher_domain::scope::OFFLINE_ACCESS;
 use usher_domain::{Client, GrantType, ProtocolError, RotateOutcome, Rotation};
@@ -23,7 +24,6 @@ pub async fn refresh(
     request: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
     require_grant(&client, GrantType::RefreshToken)?;
-    request.refuse_resource()?;
     let Some(raw) = request.refresh_token.as_deref() else {
         return Err(TokenError::refused(
             ProtocolError::InvalidRequest,
@@ -97,6 +97,12 @@ pub async fn refresh(
         tracing::info!(family_id = %family.id, client_id = %client.id, "scopes no longer registered for the client are left out of this refresh");
         scope.intersection(allowed)
     };
+    // RFC 8707: this access token's resources (the family's, or fewer) and the scopes
+    // they define, decided before the token is spent.
+    let target =
+        crate::resources::token_target(core, &family.resources, &request.resources, &scope)
+            .await
+            .map_err(TokenError::from)?;
 
     let lifetimes = core.settings.refresh;
     let (next_token, _, next_hash) = mint(&core.secrets, &family.id)?;
@@ -178,7 +184,8 @@ pub async fn refresh(
     let grant = Grant {
         client: &client,
         user: &user,
-        scope: &scope,
+        scope: &target.scope,
+        resources: &target.resources,
         auth_time: family.auth_time,
         amr: &family.amr,
         nonce: None,
@@ -268,7 +275,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn resource_is_refused_and_leaves_the_token_usable() {
+    async fn resource_on_a_family_without_resources_is_refused_and_leaves_the_token_usable() {
         let node = TestNode::new();
         let (app, _, token) = family(&node, OFFLINE).await;
         let f = refresh_form(&token, &[("resource", "https://api.example")]);
@@ -279,6 +286,91 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_may_narrow_the_familys_resources_for_one_token_never_widen_them() {
+        const INVOICES: &str = "https://invoices.example/api";
+        const REPORTS: &str = "https://reports.example";
+        let node = TestNode::new();
+        node.resource(INVOICES, None, "api:read");
+        node.resource(REPORTS, None, "api:write");
+        node.resource("https://other.example", None, "api:read");
+        let app = web_app(&node, "app");
+        let session = sign_in(&node, &node.person("alice"));
+        let code = code(
+            &node,
+            &app,
+            &session,
+            CodeFor {
+                scope: "openid offline_access api:read api:write",
+                resources: &[INVOICES, REPORTS],
+                ..CodeFor::default()
+            },
+        );
+        let issued = exchange(&node.core, app.clone(), &request(&exchange_form(&code)))
+            .await
+            .unwrap();
+        let token = issued.refresh_token.unwrap();
+        // Widening is refused, and the token stays unspent.
+        for widening in [
+            vec!["https://other.example"],
+            vec![REPORTS, "https://other.example"],
+        ] {
+            let extra: Vec<(&str, &str)> = widening.iter().map(|r| ("resource", *r)).collect();
+            let r = refusal(
+                refresh(
+                    &node.core,
+                    app.clone(),
+                    &request(&refresh_form(&token, &extra)),
+                )
+                .await,
+            );
+            assert_eq!(r.error, ProtocolError::InvalidTarget, "{widening:?}");
+        }
+        // Narrowed to one resource: that token only.
+        let narrowed = refresh(
+            &node.core,
+            app.clone(),
+            &request(&refresh_form(&token, &[("resource", INVOICES)])),
+        )
+        .await
+        .unwrap();
+        let access = claims(&narrowed.access_token);
+        assert_eq!(access["aud"], INVOICES);
+        assert_eq!(access["scope"], "api:read offline_access openid");
+        // The family keeps both: the next refresh without resource gets both again.
+        let next = refresh(
+            &node.core,
+            app.clone(),
+            &request(&refresh_form(
+                narrowed.refresh_token.as_deref().unwrap(),
+                &[],
+            )),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            claims(&next.access_token)["aud"],
+            serde_json::json!([INVOICES, REPORTS])
+        );
+        // A narrower scope and a narrower resource together.
+        let both = refresh(
+            &node.core,
+            app,
+            &request(&refresh_form(
+                next.refresh_token.as_deref().unwrap(),
+                &[
+                    ("resource", REPORTS),
+                    ("scope", "openid api:read api:write"),
+                ],
+            )),
+        )
+        .await
+        .unwrap();
+        let access = claims(&both.access_token);
+        assert_eq!(access["aud"], REPORTS);
+        assert_eq!(access["scope"], "api:write openid");
     }
 
     #[tokio::test]

@@ -44,6 +44,7 @@ async fn store_code(
         user_id: session.user_id.clone(),
         lineage_hash: session.lineage_hash.clone(),
         scopes: request.scope.clone(),
+        resources: request.resources.clone(),
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         auth_time: session.auth_time,

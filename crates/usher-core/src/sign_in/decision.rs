@@ -14,6 +14,7 @@ use usher_domain::{
 use super::interaction::{self, MAX_SEALED_LEN};
 use super::{ConsentForm, Cookies, ErrorPageKind, Form, LoginForm, SignInOutcome};
 use crate::id_token_hint::{HintError, IdTokenHint};
+use crate::resources::TargetError;
 use crate::{Core, Failure, blocking};
 
 pub fn rejection(error: ProtocolError, description: &str) -> Rejection {
@@ -137,7 +138,7 @@ pub async fn authorize(core: &Core, raw: &RawParams, cookies: Cookies<'_>) -> Si
     // From here on the redirect URI is trusted: errors go back to the client.
     let client_state = params.one("state").ok().flatten();
     let fail = |r| SignInOutcome::error_to_client(&redirect_uri, client_state, r);
-    let request = match AuthorizationRequest::parse(
+    let mut request = match AuthorizationRequest::parse(
         &params,
         &client,
         redirect_uri.clone(),
@@ -146,6 +147,13 @@ pub async fn authorize(core: &Core, raw: &RawParams, cookies: Cookies<'_>) -> Si
         Ok(r) => r,
         Err(r) => return fail(r),
     };
+    // RFC 8707: the resources must be registered and open to this client; the scope
+    // becomes what is granted for them (crate::resources).
+    match crate::resources::authorize(core, &client, &mut request).await {
+        Ok(()) => {}
+        Err(TargetError::Refused(r)) => return fail(r),
+        Err(TargetError::Failure(f)) => return SignInOutcome::failure(f),
+    }
     let hinted = match &request.id_token_hint {
         Some(hint) => match hint_subject(core, hint).await {
             Ok(sub) => Some(sub),
@@ -264,9 +272,11 @@ pub async fn first_page(
                 Some((u, _)) => username_of(core, u).await,
                 None => String::new(),
             };
+            let resources = crate::resources::labels(core, &request.resources).await;
             SignInOutcome::ShowConsent(consent_form(
                 client,
                 request,
+                resources,
                 username,
                 form,
                 Some(sealed.binding),
@@ -279,6 +289,7 @@ pub async fn first_page(
 pub fn consent_form(
     client: &Client,
     request: &AuthorizationRequest,
+    resources: Vec<String>,
     username: String,
     form: Form,
     binding: Option<String>,
@@ -287,6 +298,7 @@ pub fn consent_form(
         client_name: client.registration.name.as_str().to_owned(),
         username,
         scopes: request.scope.clone(),
+        resources,
         unverified: !client.may_skip_interaction(request.redirect_uri.as_str()),
         form,
         binding,

@@ -246,7 +246,10 @@ pub(super) async fn after_login(
                 interaction: p.interaction.id.clone(),
                 csrf,
             };
-            SignInOutcome::ShowConsent(consent_form(&p.client, request, username, form, None))
+            let resources = crate::resources::labels(core, &request.resources).await;
+            SignInOutcome::ShowConsent(consent_form(
+                &p.client, request, resources, username, form, None,
+            ))
         }
         Ok(false) => match interaction::finish(core, &p.interaction.id, csrf_hash).await {
             Ok(true) => super::code::issue_code(core, request, session).await,

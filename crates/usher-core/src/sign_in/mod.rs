@@ -200,6 +200,9 @@ pub struct ConsentForm {
     /// "Signed in as …"; empty if the person could not be read.
     pub username: String,
     pub scopes: ScopeSet,
+    /// The RFC 8707 resources the tokens will be for, as the page names them (a
+    /// resource's name, or else its identifier); empty when none was asked for.
+    pub resources: Vec<String>,
     /// The client's identity cannot be verified (a public client on a loopback or
     /// private-use redirect URI).
     pub unverified: bool,
@@ -226,6 +229,7 @@ impl std::fmt::Debug for ConsentForm {
             .field("client_name", &self.client_name)
             .field("username", &self.username)
             .field("scopes", &self.scopes)
+            .field("resources", &self.resources)
             .field("unverified", &self.unverified)
             .field("form", &self.form)
             .field("binding", &redacted(&self.binding))

@@ -915,6 +915,7 @@ fn debug_output_of_cookies_forms_and_outcomes_never_shows_a_secret() {
         client_name: "App".to_owned(),
         username: "alice".to_owned(),
         scopes: ScopeSet::default(),
+        resources: vec![],
         unverified: false,
         form: stored.clone(),
         binding: Some("the-binding-cookie".to_owned()),

@@ -122,20 +122,28 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
         id_token_signed_response_alg: args.id_token_signed_response_alg,
     })
     .map_err(usage)?;
-    // With neither an audience nor a default one, every client_credentials request
-    // would be `invalid_target`: refuse the registration instead, naming both fixes.
-    if registration
+    // With neither an audience nor a default one, and no scope of a registered resource
+    // server (checked once the database is open), every client_credentials request
+    // would be `invalid_target`: refuse the registration instead, naming the fixes.
+    let needs_a_resource = registration
         .grant_types
         .contains(&usher_domain::GrantType::ClientCredentials)
         && registration.audiences.is_empty()
-        && settings.default_audience.is_none()
-    {
-        return Err(usage(
-            "a client_credentials client needs an audience (the API its tokens are for), and no default_audience is configured, so it could never get a token (invalid_target). Register it with --audience https://api.example.com (repeat for more), or set USHER_DEFAULT_AUDIENCE (default_audience) for every client registered without one",
-        ));
-    }
+        && settings.default_audience.is_none();
 
     let ctx = Context::open(settings)?;
+    if needs_a_resource {
+        let resources = usher_domain::ResourceStore::list_resources(&ctx.db)?;
+        let scopes = &registration.scopes;
+        if !resources
+            .iter()
+            .any(|r| !r.scopes.intersection(scopes).is_empty())
+        {
+            return Err(usage(
+                "a client_credentials client needs an audience (the API its tokens are for), and no default_audience is configured, so it could never get a token (invalid_target). Register it with --audience https://api.example.com (repeat for more), give it a --scope of a resource server registered with `usher resource create`, or set USHER_DEFAULT_AUDIENCE (default_audience) for every client registered without one",
+            ));
+        }
+    }
     // A UUID: unique, URL-safe, and never starting with '-' (which a random base64url
     // id could, and which a shell command line would then read as an option).
     let id = ClientId::parse(&uuid::Uuid::new_v4().to_string())

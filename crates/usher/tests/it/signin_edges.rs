@@ -1,7 +1,7 @@
 //! The edges of `/authorize` and its pages that issue 12 fixed, end to end against the
 //! real binary: public clients on loopback or private-use redirect URIs always see a page
 //! (item 6), an OpenID request must send its `redirect_uri` (item 11), error descriptions
-//! never echo request text (item 13), `resource` is refused (item 14), two sign-ins in
+//! never echo request text (item 13), an unregistered `resource` is refused (item 14), two sign-ins in
 //! one browser both complete (item 15), and showing a page writes nothing to the database
 //! while the forms stay single-use and bound to their browser (item 18).
 
@@ -412,7 +412,8 @@ async fn error_descriptions_never_echo_request_text() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Item 14: resource indicators are refused at the authorization endpoint.
+// Item 14: resource indicators that are not registered are refused at the authorization
+// endpoint (registered ones: resources.rs).
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resource_indicator_on_authorize_is_refused_as_invalid_target() {

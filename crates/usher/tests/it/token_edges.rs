@@ -4,8 +4,9 @@
 //! - a code is checked (client, redirect URI, PKCE verifier) before it is spent, so a
 //!   wrong verifier burns nothing and a used code presented by another client revokes
 //!   nothing — also when many such requests race;
-//! - `resource` is refused with `invalid_target` by the code and refresh grants, and the
-//!   refused request spends neither the code nor the refresh token;
+//! - `resource` on a grant made without one is refused with `invalid_target` by the code
+//!   and refresh grants, and the refused request spends neither the code nor the refresh
+//!   token;
 //! - a refresh grants only what the client's registration still allows;
 //! - an access token (or any token that is not an ID token of a registered client) is
 //!   refused as `id_token_hint`, at `/authorize` and at `/logout`;
@@ -289,7 +290,8 @@ async fn a_replay_by_the_code_s_own_client_still_revokes_what_it_issued(backend:
 }
 
 // ---------------------------------------------------------------------------------------
-// Item 14: `resource` with the code and refresh grants.
+// Item 14: `resource` with the code and refresh grants of a grant made without one
+// (narrowing and widening of resources: resources.rs).
 
 async fn resource_is_refused_by_the_code_and_refresh_grants_and_spends_nothing(backend: Backend) {
     let sandbox = Sandbox::with_test_db(backend);
@@ -302,7 +304,7 @@ async fn resource_is_refused_by_the_code_and_refresh_grants_and_spends_nothing(b
     assert_error(status, &body, "invalid_target");
     assert_eq!(
         body["error_description"],
-        "resource is supported only with grant_type=client_credentials"
+        "this grant was made without resource; resource may narrow the resources of a grant, never add one"
     );
     let (status, first) =
         crate::refresh::token_request(base, &rp, &code_form(&code, &verifier)).await;

@@ -1,0 +1,110 @@
+//! Registered resource servers (RFC 8707): the `resources` table behind
+//! [`ResourceStore`]. A resource's scopes are stored space-separated (a scope token holds
+//! no space). A second registration of one identifier is refused by the primary key, on
+//! both backends, whoever races it.
+
+use diesel::prelude::*;
+use usher_domain::{
+    Resource, ResourceName, ResourceStore, ResourceUri, ScopeSet, StoreError, UnixTime,
+};
+
+use crate::database::{Database, corrupt, unavailable, unique_violation};
+use crate::schema::resources;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = resources)]
+struct ResourceRow {
+    uri: String,
+    name: Option<String>,
+    scopes: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ResourceRow {
+    fn from_domain(r: &Resource) -> ResourceRow {
+        ResourceRow {
+            uri: r.uri.as_str().to_owned(),
+            name: r.name.as_ref().map(|n| n.as_str().to_owned()),
+            scopes: r.scopes.to_string(),
+            created_at: r.created_at.seconds(),
+            updated_at: r.updated_at.seconds(),
+        }
+    }
+
+    fn into_domain(self) -> Result<Resource, StoreError> {
+        let uri = ResourceUri::parse(&self.uri)
+            .map_err(|_| corrupt("a resource has an invalid identifier"))?;
+        let bad = |what: &str| corrupt(format!("resource {uri} has an invalid {what}"));
+        Ok(Resource {
+            name: match self.name.as_deref() {
+                Some(n) => Some(ResourceName::parse(n).map_err(|_| bad("name"))?),
+                None => None,
+            },
+            scopes: ScopeSet::parse(&self.scopes).map_err(|_| bad("scope list"))?,
+            created_at: UnixTime(self.created_at),
+            updated_at: UnixTime(self.updated_at),
+            uri,
+        })
+    }
+}
+
+impl ResourceStore for Database {
+    fn insert_resource(&self, resource: &Resource) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        match diesel::insert_into(resources::table)
+            .values(ResourceRow::from_domain(resource))
+            .execute(&mut *conn)
+        {
+            Ok(_) => Ok(true),
+            Err(e) if unique_violation(&e).is_some() => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    fn get_resource(&self, uri: &ResourceUri) -> Result<Option<Resource>, StoreError> {
+        let mut conn = self.conn()?;
+        resources::table
+            .filter(resources::uri.eq(uri.as_str()))
+            .select(ResourceRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(unavailable)?
+            .map(ResourceRow::into_domain)
+            .transpose()
+    }
+
+    fn list_resources(&self) -> Result<Vec<Resource>, StoreError> {
+        let mut conn = self.conn()?;
+        resources::table
+            .order(resources::uri.asc())
+            .select(ResourceRow::as_select())
+            .load(&mut *conn)
+            .map_err(unavailable)?
+            .into_iter()
+            .map(ResourceRow::into_domain)
+            .collect()
+    }
+
+    fn update_resource(&self, resource: &Resource) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let changed =
+            diesel::update(resources::table.filter(resources::uri.eq(resource.uri.as_str())))
+                .set((
+                    resources::name.eq(resource.name.as_ref().map(|n| n.as_str())),
+                    resources::scopes.eq(resource.scopes.to_string()),
+                    resources::updated_at.eq(resource.updated_at.seconds()),
+                ))
+                .execute(&mut *conn)
+                .map_err(unavailable)?;
+        Ok(changed == 1)
+    }
+
+    fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let deleted = diesel::delete(resources::table.filter(resources::uri.eq(uri.as_str())))
+            .execute(&mut *conn)
+            .map_err(unavailable)?;
+        Ok(deleted == 1)
+    }
+}
