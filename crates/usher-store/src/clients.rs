@@ -11,8 +11,7 @@ use diesel::prelude::*;
 use usher_domain::{
     Audience, AuthMethod, BackchannelLogout, BackchannelLogoutUri, Client, ClientId, ClientName,
     ClientRegistration, ClientStore, GrantType, Origin, RedirectUri, ScopeSet, SigningAlg,
-    StoreError,
-    UnixTime,
+    StoreError, UnixTime,
 };
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
