@@ -113,6 +113,19 @@ pub fn decide(
             "a requested scope is not registered for this client".into(),
         ));
     }
+    // A resource is an audience only for scopes it defines: naming one without asking
+    // for any of its scopes would make a token for an API the consent page never
+    // showed a scope of (and that remembered consent to `openid` alone would let
+    // through silently).
+    if resources
+        .iter()
+        .any(|r| r.scopes.intersection(requested).is_empty())
+    {
+        return Err(refuse(
+            ProtocolError::InvalidTarget,
+            "a requested resource is asked for none of its scopes; add one of them to scope".into(),
+        ));
+    }
     Ok(requested
         .intersection(&defined)
         .union(&oidc_scopes(requested)))
@@ -233,6 +246,23 @@ pub async fn token_target(
             "no resource of this grant is registered any more",
         ));
     }
+    // Only resources this token has a scope of (the scope is already cut to what the
+    // client may ask for now): a client that lost a resource's scopes, or a narrower
+    // refresh scope, gets no token for that resource.
+    let has_scope = |r: &Resource| !r.scopes.intersection(scope).is_empty();
+    if !asked.is_empty() && !found.iter().all(has_scope) {
+        return Err(refused(
+            ProtocolError::InvalidTarget,
+            "a requested resource defines none of this token's scopes",
+        ));
+    }
+    found.retain(has_scope);
+    if found.is_empty() {
+        return Err(refused(
+            ProtocolError::InvalidTarget,
+            "no resource of this grant defines a scope of this token",
+        ));
+    }
     Ok(TokenTarget {
         scope: scope
             .intersection(&defined_by(&found))
@@ -326,10 +356,25 @@ mod tests {
             ),
             Ok(set("openid invoices:read reports:read"))
         );
-        // No scope of the resource asked for: a token for it with none of its scopes.
+        // No scope of the resource asked for: refused, not a token for an API whose
+        // scopes the consent page never showed (remembered consent to `openid` would
+        // let it through silently).
         assert_eq!(
-            decide(&allowed, &set("openid"), std::slice::from_ref(&reports)),
-            Ok(set("openid"))
+            error(decide(
+                &allowed,
+                &set("openid"),
+                std::slice::from_ref(&reports)
+            )),
+            ProtocolError::InvalidTarget
+        );
+        assert_eq!(
+            error(decide(
+                &allowed,
+                &set("openid invoices:read"),
+                &[invoices.clone(), reports.clone()]
+            )),
+            ProtocolError::InvalidTarget,
+            "each named resource needs one of its scopes"
         );
     }
 

@@ -10,7 +10,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use usher_domain::{ClientStore, KeyState, KeyStore, SigningAlg, SigningKeyRecord, UnixTime};
+use usher_domain::{
+    ClientStore, KeyState, KeyStore, SigningAlg, SigningKeyRecord, StoreError, UnixTime,
+};
 use usher_keys::{Kek, KeyRing, SecretHasher};
 use usher_store::Database;
 
@@ -481,14 +483,29 @@ pub fn load_key_ring(ctx: &Context, now: UnixTime) -> anyhow::Result<KeyRing> {
                 tracing::info!(kid = %key.kid, alg = %alg, bits = key.bits, "generated the first signing key of an algorithm")
             }
             // Another node won the race to create the first key: use theirs.
-            Err(e) => {
+            Err(StoreError::Conflict(e)) => {
                 tracing::info!(cause = %e, alg = %alg, "another node created the first signing key of an algorithm")
+            }
+            // Anything else (the database failed): refuse to start rather than serve
+            // without a key of this algorithm.
+            Err(e) => {
+                return Err(anyhow::anyhow!(e))
+                    .context(format!("cannot store the first {alg} signing key"));
             }
         }
         created = true;
     }
     if created {
         records = ctx.db.list_keys().context("cannot read the signing keys")?;
+        if let Some(alg) = SigningAlg::ALL.into_iter().find(|alg| {
+            !records
+                .iter()
+                .any(|k| k.alg == *alg && matches!(k.state, KeyState::Active | KeyState::Next))
+        }) {
+            anyhow::bail!(
+                "no {alg} signing key could be created; Usher refuses to start without one"
+            );
+        }
     }
     KeyRing::from_records(&records, &ctx.kek).map_err(|e| {
         anyhow::anyhow!(

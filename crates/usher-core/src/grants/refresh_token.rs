@@ -357,7 +357,7 @@ mod tests {
         // A narrower scope and a narrower resource together.
         let both = refresh(
             &node.core,
-            app,
+            app.clone(),
             &request(&refresh_form(
                 next.refresh_token.as_deref().unwrap(),
                 &[
@@ -371,6 +371,29 @@ mod tests {
         let access = claims(&both.access_token);
         assert_eq!(access["aud"], REPORTS);
         assert_eq!(access["scope"], "api:write openid");
+        let token = both.refresh_token.unwrap();
+        // A resource with none of the token's scopes: refused when named, left out of
+        // `aud` when not (no token for an API without one of its scopes).
+        let r = refusal(
+            refresh(
+                &node.core,
+                app.clone(),
+                &request(&refresh_form(
+                    &token,
+                    &[("resource", REPORTS), ("scope", "openid api:read")],
+                )),
+            )
+            .await,
+        );
+        assert_eq!(r.error, ProtocolError::InvalidTarget);
+        let only = refresh(
+            &node.core,
+            app,
+            &request(&refresh_form(&token, &[("scope", "openid api:read")])),
+        )
+        .await
+        .unwrap();
+        assert_eq!(claims(&only.access_token)["aud"], INVOICES);
     }
 
     #[tokio::test]
