@@ -494,7 +494,16 @@ async fn app_tokens(base: &str, browser: &Browser, rp: &Rp, scope: &str) -> serd
 }
 
 async fn removing_an_apps_access_ends_its_refresh_token_and_asks_consent_again(backend: Backend) {
-    let sandbox = Sandbox::with_test_db(backend);
+    removing_an_apps_access_in(Sandbox::with_test_db(backend)).await;
+}
+
+/// The same with the refresh families in Redis (the database keeps everything else).
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_an_apps_access_ends_its_refresh_token_with_redis_families() {
+    removing_an_apps_access_in(Sandbox::with_test_db(Backend::Postgres).on_redis()).await;
+}
+
+async fn removing_an_apps_access_in(sandbox: Sandbox) {
     let server = sandbox.serve();
     sandbox.user("alice", PASSWORD, &[]);
     let rp = third_party(&sandbox);
@@ -553,7 +562,16 @@ async fn removing_an_apps_access_ends_its_refresh_token_and_asks_consent_again(b
 }
 
 async fn signing_out_everywhere_ends_the_other_browser_and_its_refresh_tokens(backend: Backend) {
-    let sandbox = Sandbox::with_test_db(backend);
+    signing_out_everywhere_in(Sandbox::with_test_db(backend)).await;
+}
+
+/// The same with the refresh families in Redis (the database keeps everything else).
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_everywhere_ends_refresh_tokens_with_redis_families() {
+    signing_out_everywhere_in(Sandbox::with_test_db(Backend::Postgres).on_redis()).await;
+}
+
+async fn signing_out_everywhere_in(sandbox: Sandbox) {
     let server = sandbox.serve();
     sandbox.user("alice", PASSWORD, &[]);
     let rp = third_party(&sandbox);
