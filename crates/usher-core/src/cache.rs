@@ -19,7 +19,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use usher_domain::{Client, ClientId, Origin, User, UserId};
@@ -72,62 +71,64 @@ impl Caches {
 
 /// The union of every registered client's allowed origins, read from the store as a
 /// whole and used for `ttl` seconds (so a preflight is a hash lookup, and a flood of
-/// preflights costs at most one store read per `ttl`). One reader refreshes it at a time;
-/// the others keep using the previous set meanwhile. With `ttl` 0 every preflight reads
-/// the store.
+/// preflights costs at most one store read per `ttl`). One reader refreshes it at a time
+/// (`refresh`, an async lock: dropped with its future, so a cancelled request never
+/// leaves the index stuck); the others keep using the previous set meanwhile, and before
+/// any set was read they wait for the first read instead of each reading the store. With
+/// `ttl` 0 every preflight reads the store.
 #[derive(Default)]
 pub(crate) struct OriginIndex {
     set: Mutex<Option<(Arc<HashSet<Origin>>, i64)>>,
-    refreshing: AtomicBool,
+    refresh: tokio::sync::Mutex<()>,
 }
 
 /// What the index can answer without the store.
-pub(crate) enum OriginSet {
-    /// Fresh enough: use it.
-    Fresh(Arc<HashSet<Origin>>),
-    /// Stale, but another task is reading the store: use this one meanwhile.
-    Stale(Arc<HashSet<Origin>>),
-    /// Read the store, then [`OriginIndex::finish`] or [`OriginIndex::abandon`] with
-    /// this flag: whether this caller holds the refresh (`false` only before any set was
-    /// read, when every caller reads).
-    Read(bool),
+pub(crate) enum OriginSet<'a> {
+    /// Fresh enough, or stale while another task reads the store: use it.
+    Held(Arc<HashSet<Origin>>),
+    /// Read the store, then [`OriginIndex::finish`]; the guard is the refresh.
+    Read(tokio::sync::MutexGuard<'a, ()>),
 }
 
 impl OriginIndex {
-    pub(crate) fn lookup(&self, now: i64, ttl: i64) -> OriginSet {
-        let held = self.set.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match held {
-            Some((set, read_at)) if fresh(read_at, now, ttl) => OriginSet::Fresh(set),
-            held => {
-                let won = self
-                    .refreshing
-                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok();
-                match held {
-                    Some((set, _)) if !won => OriginSet::Stale(set),
-                    // Nothing held yet: read it, whoever else is reading too.
-                    _ => OriginSet::Read(won),
-                }
-            }
+    fn held(&self) -> Option<(Arc<HashSet<Origin>>, i64)> {
+        self.set.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) async fn lookup(&self, now: i64, ttl: i64) -> OriginSet<'_> {
+        let held = self.held();
+        if let Some((set, read_at)) = &held
+            && fresh(*read_at, now, ttl)
+        {
+            return OriginSet::Held(set.clone());
+        }
+        if let Ok(guard) = self.refresh.try_lock() {
+            return OriginSet::Read(guard);
+        }
+        if let Some((set, _)) = held {
+            return OriginSet::Held(set);
+        }
+        // Nothing read yet and someone is reading: wait for that read, and use it
+        // unless it failed.
+        let guard = self.refresh.lock().await;
+        match self.held() {
+            Some((set, _)) => OriginSet::Held(set),
+            None => OriginSet::Read(guard),
         }
     }
 
     /// Records a set read from the store at `read_at` and ends the refresh.
-    pub(crate) fn finish(&self, set: Arc<HashSet<Origin>>, read_at: i64, held_refresh: bool) {
-        {
-            let mut held = self.set.lock().unwrap_or_else(|p| p.into_inner());
-            if held.as_ref().is_none_or(|(_, at)| *at <= read_at) {
-                *held = Some((set, read_at));
-            }
+    pub(crate) fn finish(
+        &self,
+        set: Arc<HashSet<Origin>>,
+        read_at: i64,
+        refresh: tokio::sync::MutexGuard<'_, ()>,
+    ) {
+        let mut held = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        if held.as_ref().is_none_or(|(_, at)| *at <= read_at) {
+            *held = Some((set, read_at));
         }
-        self.abandon(held_refresh);
-    }
-
-    /// Ends a refresh (one that failed, or after [`OriginIndex::finish`]).
-    pub(crate) fn abandon(&self, held_refresh: bool) {
-        if held_refresh {
-            self.refreshing.store(false, Ordering::Release);
-        }
+        drop(refresh);
     }
 }
 
@@ -415,5 +416,74 @@ mod tests {
         map.put(1, "new", 105, 2);
         map.put(1, "old", 104, 2);
         assert_eq!(map.get(&1, 105, 2), Some("new"));
+    }
+}
+
+#[cfg(test)]
+mod origin_index_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn set(origins: &[&str]) -> Arc<HashSet<Origin>> {
+        Arc::new(origins.iter().map(|o| Origin::parse(o).unwrap()).collect())
+    }
+
+    #[tokio::test]
+    async fn a_dropped_refresh_is_released_so_the_next_lookup_reads() {
+        let index = OriginIndex::default();
+        // A request that took the refresh and was cancelled before it finished.
+        let OriginSet::Read(guard) = index.lookup(100, 2).await else {
+            panic!("nothing held: the first lookup reads");
+        };
+        drop(guard);
+        let OriginSet::Read(guard) = index.lookup(100, 2).await else {
+            panic!("the cancelled refresh still holds the index");
+        };
+        index.finish(set(&["https://a.example"]), 100, guard);
+        assert!(matches!(index.lookup(101, 2).await, OriginSet::Held(_)));
+        // Stale: one caller reads, the others keep the stale set meanwhile.
+        let OriginSet::Read(refresh) = index.lookup(200, 2).await else {
+            panic!("a stale set is read again");
+        };
+        let OriginSet::Held(stale) = index.lookup(200, 2).await else {
+            panic!("a second caller must not read while one reads");
+        };
+        assert!(stale.contains(&Origin::parse("https://a.example").unwrap()));
+        index.finish(set(&["https://b.example"]), 200, refresh);
+        let OriginSet::Held(fresh) = index.lookup(200, 2).await else {
+            panic!("fresh after the read");
+        };
+        assert!(fresh.contains(&Origin::parse("https://b.example").unwrap()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn before_the_first_read_concurrent_lookups_wait_for_one_read() {
+        let index = Arc::new(OriginIndex::default());
+        let reads = Arc::new(AtomicUsize::new(0));
+        let barrier = Arc::new(tokio::sync::Barrier::new(16));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (index, reads, barrier) = (index.clone(), reads.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    match index.lookup(100, 2).await {
+                        OriginSet::Held(set) => set,
+                        OriginSet::Read(guard) => {
+                            reads.fetch_add(1, Ordering::SeqCst);
+                            // The store read takes a while; everyone else waits for it.
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            let read = set(&["https://a.example"]);
+                            index.finish(read.clone(), 100, guard);
+                            read
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().len(), 1);
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
     }
 }

@@ -92,23 +92,17 @@ pub fn check(
 async fn registered_origins(core: &Core) -> Result<Arc<HashSet<Origin>>, Failure> {
     let caches = &core.caches;
     let now = core.now().seconds();
-    let holds = match caches.origins.lookup(now, caches.ttl) {
-        OriginSet::Fresh(set) | OriginSet::Stale(set) => return Ok(set),
-        OriginSet::Read(holds) => holds,
+    let refresh = match caches.origins.lookup(now, caches.ttl).await {
+        OriginSet::Held(set) => return Ok(set),
+        OriginSet::Read(refresh) => refresh,
     };
+    // A failed read ends the refresh with the guard, and the next preflight tries again.
     let clients = core.stores.clients.clone();
-    match blocking(move || clients.list_clients()).await {
-        Ok(clients) => {
-            let set: HashSet<Origin> = clients.iter().flat_map(Client::allowed_origins).collect();
-            let set = Arc::new(set);
-            caches.origins.finish(set.clone(), now, holds);
-            Ok(set)
-        }
-        Err(f) => {
-            caches.origins.abandon(holds);
-            Err(f)
-        }
-    }
+    let clients = blocking(move || clients.list_clients()).await?;
+    let set: HashSet<Origin> = clients.iter().flat_map(Client::allowed_origins).collect();
+    let set = Arc::new(set);
+    caches.origins.finish(set.clone(), now, refresh);
+    Ok(set)
 }
 
 #[cfg(test)]

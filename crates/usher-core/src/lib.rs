@@ -37,6 +37,7 @@ pub mod passkeys;
 pub mod passwords;
 mod redact;
 pub mod refresh_tokens;
+pub mod resource_registry;
 pub mod resources;
 pub mod revocation;
 pub mod sign_in;

@@ -22,7 +22,7 @@
 
 use usher_domain::authorize::{AuthorizationRequest, Rejection};
 use usher_domain::scope::OIDC_SCOPES;
-use usher_domain::{Client, ProtocolError, Resource, ResourceUri, ScopeSet};
+use usher_domain::{Client, ProtocolError, Resource, ResourceUri, ScopeSet, UnixTime};
 
 use crate::Core;
 use crate::failure::{Failure, blocking};
@@ -211,10 +211,14 @@ pub struct TokenTarget {
 /// request's `resource` values ([`narrow`]). The scope is cut down to what the chosen
 /// resources define now (plus the OpenID Connect scopes). A resource named in the
 /// request that is no longer registered is `invalid_target`; one of the grant's, when
-/// none is named, is left out, and the request refused only when none is left.
+/// none is named, is left out, and the request refused only when none is left. So is a
+/// resource registered after `granted_at` (when the code or family was made): an
+/// identifier deleted and registered again is a new resource, which this grant was not
+/// given for.
 pub async fn token_target(
     core: &Core,
     granted: &[ResourceUri],
+    granted_at: UnixTime,
     asked: &[String],
     scope: &ScopeSet,
 ) -> Result<TokenTarget, TargetError> {
@@ -227,6 +231,13 @@ pub async fn token_target(
     }
     let mut found = Vec::with_capacity(chosen.len());
     for (uri, resource) in chosen.iter().zip(lookup(core, &chosen).await?) {
+        let resource = resource.filter(|r| {
+            let same = r.created_at <= granted_at;
+            if !same {
+                tracing::info!(resource = %uri, "a resource of this grant was registered again since; not the one granted");
+            }
+            same
+        });
         match resource {
             Some(r) => found.push(r),
             None if asked.is_empty() => {
@@ -488,33 +499,55 @@ mod tests {
         let (node, _, _) = node_with_resources();
         let granted = [uri(INVOICES), uri(REPORTS)];
         let scope = set("openid offline_access invoices:read reports:read");
-        let all = token_target(&node.core, &granted, &[], &scope)
+        let at = node.now();
+        let all = token_target(&node.core, &granted, at, &[], &scope)
             .await
             .unwrap();
         assert_eq!(all.resources, granted.to_vec());
         assert_eq!(all.scope, scope);
-        let narrowed = token_target(&node.core, &granted, &[REPORTS.into()], &scope)
+        let narrowed = token_target(&node.core, &granted, at, &[REPORTS.into()], &scope)
             .await
             .unwrap();
         assert_eq!(narrowed.resources, vec![uri(REPORTS)]);
         assert_eq!(narrowed.scope, set("openid offline_access reports:read"));
         // No resources: the grant's scope, no audience of a resource.
-        let none = token_target(&node.core, &[], &[], &scope).await.unwrap();
+        let none = token_target(&node.core, &[], at, &[], &scope)
+            .await
+            .unwrap();
         assert_eq!(none.resources, vec![]);
         assert_eq!(none.scope, scope);
         // A deleted resource: refused when named, left out when not.
         usher_domain::ResourceStore::delete_resource(&node.db, &uri(REPORTS)).unwrap();
         let Err(TargetError::Refused(r)) =
-            token_target(&node.core, &granted, &[REPORTS.into()], &scope).await
+            token_target(&node.core, &granted, at, &[REPORTS.into()], &scope).await
         else {
             panic!("a deleted resource got a token");
         };
         assert_eq!(r.error, ProtocolError::InvalidTarget);
-        let rest = token_target(&node.core, &granted, &[], &scope)
+        let rest = token_target(&node.core, &granted, at, &[], &scope)
             .await
             .unwrap();
         assert_eq!(rest.resources, vec![uri(INVOICES)]);
         assert_eq!(rest.scope, set("openid offline_access invoices:read"));
+        // Registered again later under the same identifier: a new resource, which this
+        // grant was not given for — refused when named, left out when not.
+        node.advance(5);
+        node.resource(REPORTS, None, "reports:read");
+        let Err(TargetError::Refused(r)) =
+            token_target(&node.core, &granted, at, &[REPORTS.into()], &scope).await
+        else {
+            panic!("a re-registered resource got a token of an older grant");
+        };
+        assert_eq!(r.error, ProtocolError::InvalidTarget);
+        let rest = token_target(&node.core, &granted, at, &[], &scope)
+            .await
+            .unwrap();
+        assert_eq!(rest.resources, vec![uri(INVOICES)]);
+        // A grant made after the new registration gets it.
+        let later = token_target(&node.core, &granted, node.now(), &[REPORTS.into()], &scope)
+            .await
+            .unwrap();
+        assert_eq!(later.resources, vec![uri(REPORTS)]);
     }
 
     #[tokio::test]

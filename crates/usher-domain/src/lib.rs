@@ -66,9 +66,9 @@ pub use passkey::{
 };
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use ports::{
-    ClientStore, CodeStore, Consent, ConsentStore, FactorStore, FormTokenStore, InteractionStore,
-    KeyStore, NonceStore, PasskeyInsert, PasskeyStore, Ping, RevocationStore, SessionStore,
-    StoreError, ThrottleStore, UserStore,
+    ClientStore, CodeStore, Consent, ConsentGrant, ConsentStore, FactorStore, FormTokenStore,
+    InteractionStore, KeyStore, NonceStore, PasskeyInsert, PasskeyStore, Ping, RevocationStore,
+    SessionStore, StoreError, ThrottleStore, UserStore,
 };
 pub use resource::{
     MAX_RESOURCES_PER_REQUEST, Resource, ResourceError, ResourceName, ResourceStore, ResourceUri,

@@ -46,6 +46,10 @@ pub enum OriginError {
     TooLong,
     #[error("plain http is allowed only for 127.0.0.1, [::1] or localhost; use https")]
     NotHttps,
+    #[error("an origin is exact: '*' and wildcards are not supported; list each origin")]
+    Wildcard,
+    #[error("write an internationalised host in punycode (xn--…), as browsers send it")]
+    NotAscii,
 }
 
 impl Origin {
@@ -57,6 +61,12 @@ impl Origin {
         }
         if raw.eq_ignore_ascii_case("null") {
             return Err(OriginError::Null);
+        }
+        if raw.contains('*') {
+            return Err(OriginError::Wildcard);
+        }
+        if !raw.is_ascii() {
+            return Err(OriginError::NotAscii);
         }
         if raw.is_empty() || raw.bytes().any(|b| b <= b' ' || b >= 0x7f || b == b'\\') {
             return Err(OriginError::Malformed);
@@ -217,7 +227,10 @@ mod tests {
             ("https://app.example:99999", OriginError::Malformed),
             ("https://app.example\\evil", OriginError::Malformed),
             // Browsers send a host name in punycode; so must an operator.
-            ("https://bücher.example", OriginError::Malformed),
+            ("https://bücher.example", OriginError::NotAscii),
+            // Exact origins only: a wildcard would be a literal that matches nothing.
+            ("*", OriginError::Wildcard),
+            ("https://*.example", OriginError::Wildcard),
         ] {
             assert_eq!(Origin::parse(raw), Err(why), "{raw:?}");
         }

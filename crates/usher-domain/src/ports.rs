@@ -7,6 +7,7 @@ use crate::client::{Client, ClientId};
 use crate::keys::{KeyState, SigningKeyRecord};
 use crate::mfa::TotpFactor;
 use crate::passkey::{Passkey, PasskeyName, WebauthnCeremony};
+use crate::resource::ResourceUri;
 use crate::scope::ScopeSet;
 use crate::session::{
     AuthorizationCode, CodeRedemption, FormToken, Interaction, LoginFailures, Session,
@@ -162,15 +163,19 @@ pub trait InteractionStore: Send + Sync {
 
 /// Remembered consent, per person and client.
 pub trait ConsentStore: Send + Sync {
-    /// The scopes the person has granted the client, if any.
-    fn get_consent(&self, user: &UserId, client: &ClientId)
-    -> Result<Option<ScopeSet>, StoreError>;
-    /// Records a grant: the stored set becomes `scopes` (callers pass the union).
+    /// What the person has granted the client, if anything.
+    fn get_consent(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+    ) -> Result<Option<ConsentGrant>, StoreError>;
+    /// Records a grant: the stored grant becomes `grant` (callers pass the union,
+    /// [`ConsentGrant::widened`]).
     fn save_consent(
         &self,
         user: &UserId,
         client: &ClientId,
-        scopes: &ScopeSet,
+        grant: &ConsentGrant,
         now: UnixTime,
     ) -> Result<(), StoreError>;
     /// Every client the person has granted something, most recently granted first.
@@ -180,11 +185,52 @@ pub trait ConsentStore: Send + Sync {
     fn delete_consent(&self, user: &UserId, client: &ClientId) -> Result<bool, StoreError>;
 }
 
+/// What a person granted a client: scopes, and the resources (RFC 8707) the access is
+/// for. A request is covered — the consent page may be skipped — only when both its
+/// scopes and its resources are among them: consent to `read` at one API is not consent
+/// to `read` at another (docs/design/resources.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConsentGrant {
+    pub scopes: ScopeSet,
+    /// In the order they were first granted, without repeats.
+    pub resources: Vec<ResourceUri>,
+}
+
+impl ConsentGrant {
+    /// Whether a request for `scopes` at `resources` was already granted.
+    pub fn covers(&self, scopes: &ScopeSet, resources: &[ResourceUri]) -> bool {
+        scopes.is_subset(&self.scopes) && resources.iter().all(|r| self.resources.contains(r))
+    }
+
+    /// This grant widened by a new one (a new consent adds to what was granted).
+    pub fn widened(mut self, scopes: &ScopeSet, resources: &[ResourceUri]) -> ConsentGrant {
+        self.scopes = self.scopes.union(scopes);
+        for r in resources {
+            if !self.resources.contains(r) {
+                self.resources.push(r.clone());
+            }
+        }
+        self
+    }
+}
+
+impl From<ScopeSet> for ConsentGrant {
+    /// A grant of scopes for no particular resource.
+    fn from(scopes: ScopeSet) -> ConsentGrant {
+        ConsentGrant {
+            scopes,
+            resources: Vec::new(),
+        }
+    }
+}
+
 /// A person's remembered grant to a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consent {
     pub client_id: ClientId,
     pub scopes: ScopeSet,
+    /// The resources (RFC 8707) the scopes were granted for; empty when none was named.
+    pub resources: Vec<ResourceUri>,
     /// When the grant was last widened or made.
     pub updated_at: UnixTime,
 }

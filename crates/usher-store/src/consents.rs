@@ -1,5 +1,6 @@
 //! Remembered consent: the `consents` table behind [`ConsentStore`], one row per person
-//! and client holding the granted scopes (space-separated).
+//! and client holding the granted scopes and the resources (RFC 8707) they are for (both
+//! space-separated).
 //!
 //! [`ConsentStore::save_consent`] is a single `INSERT … ON CONFLICT DO UPDATE`, run on the
 //! inner connection of either backend (diesel's `MultiConnection` cannot build it), so
@@ -8,7 +9,11 @@
 
 use diesel::prelude::*;
 use diesel::upsert::excluded;
-use usher_domain::{ClientId, Consent, ConsentStore, ScopeSet, StoreError, UnixTime, UserId};
+use usher_domain::resource::{join_resources, split_resources};
+use usher_domain::{
+    ClientId, Consent, ConsentGrant, ConsentStore, ResourceUri, ScopeSet, StoreError, UnixTime,
+    UserId,
+};
 
 use crate::database::{Database, corrupt, execute_native, unavailable};
 use crate::schema::consents;
@@ -20,6 +25,15 @@ struct ConsentRow<'a> {
     client_id: &'a str,
     scopes: String,
     updated_at: i64,
+    resources: String,
+}
+
+/// A stored grant back into domain values; `what` names the row in the error.
+fn parse_grant(scopes: &str, resources: &str, what: &str) -> Result<ConsentGrant, StoreError> {
+    let scopes = ScopeSet::parse(scopes).map_err(|e| corrupt(format!("{what}: {e}")))?;
+    let resources: Vec<ResourceUri> = split_resources(resources)
+        .ok_or_else(|| corrupt(format!("{what}: a malformed resource identifier")))?;
+    Ok(ConsentGrant { scopes, resources })
 }
 
 impl ConsentStore for Database {
@@ -27,35 +41,35 @@ impl ConsentStore for Database {
         &self,
         user: &UserId,
         client: &ClientId,
-    ) -> Result<Option<ScopeSet>, StoreError> {
+    ) -> Result<Option<ConsentGrant>, StoreError> {
         let mut conn = self.conn()?;
-        let Some(scopes) = consents::table
+        let Some((scopes, resources)) = consents::table
             .filter(consents::user_id.eq(user.as_str()))
             .filter(consents::client_id.eq(client.as_str()))
-            .select(consents::scopes)
-            .first::<String>(&mut *conn)
+            .select((consents::scopes, consents::resources))
+            .first::<(String, String)>(&mut *conn)
             .optional()
             .map_err(unavailable)?
         else {
             return Ok(None);
         };
-        ScopeSet::parse(&scopes)
-            .map(Some)
-            .map_err(|e| corrupt(format!("consent of user {user} for client {client}: {e}")))
+        let what = format!("consent of user {user} for client {client}");
+        parse_grant(&scopes, &resources, &what).map(Some)
     }
 
     fn save_consent(
         &self,
         user: &UserId,
         client: &ClientId,
-        scopes: &ScopeSet,
+        grant: &ConsentGrant,
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let row = ConsentRow {
             user_id: user.as_str(),
             client_id: client.as_str(),
-            scopes: scopes.to_string(),
+            scopes: grant.scopes.to_string(),
             updated_at: now.seconds(),
+            resources: join_resources(&grant.resources),
         };
         let upsert = diesel::insert_into(consents::table)
             .values(&row)
@@ -64,6 +78,7 @@ impl ConsentStore for Database {
             .set((
                 consents::scopes.eq(excluded(consents::scopes)),
                 consents::updated_at.eq(excluded(consents::updated_at)),
+                consents::resources.eq(excluded(consents::resources)),
             ));
         let mut conn = self.conn()?;
         execute_native(&mut conn, upsert)
@@ -73,23 +88,28 @@ impl ConsentStore for Database {
 
     fn list_consents(&self, user: &UserId) -> Result<Vec<Consent>, StoreError> {
         let mut conn = self.conn()?;
-        let rows: Vec<(String, String, i64)> = consents::table
+        let rows: Vec<(String, String, i64, String)> = consents::table
             .filter(consents::user_id.eq(user.as_str()))
             .order((consents::updated_at.desc(), consents::client_id))
-            .select((consents::client_id, consents::scopes, consents::updated_at))
+            .select((
+                consents::client_id,
+                consents::scopes,
+                consents::updated_at,
+                consents::resources,
+            ))
             .load(&mut *conn)
             .map_err(unavailable)?;
         rows.into_iter()
-            .map(|(client, scopes, updated_at)| {
-                let scopes = ScopeSet::parse(&scopes).map_err(|e| {
-                    corrupt(format!("consent of user {user} for client {client}: {e}"))
-                })?;
+            .map(|(client, scopes, updated_at, resources)| {
+                let what = format!("consent of user {user} for client {client}");
+                let grant = parse_grant(&scopes, &resources, &what)?;
                 let client_id = ClientId::parse(&client).ok_or_else(|| {
                     corrupt(format!("consent of user {user}: a malformed client id"))
                 })?;
                 Ok(Consent {
                     client_id,
-                    scopes,
+                    scopes: grant.scopes,
+                    resources: grant.resources,
                     updated_at: UnixTime(updated_at),
                 })
             })

@@ -100,6 +100,7 @@ diesel::table! {
         client_id -> Text,
         scopes -> Text,
         updated_at -> BigInt,
+        resources -> Text,
     }
 }
 

@@ -24,6 +24,7 @@ use usher_domain::{BrowserSeen, KNOWN_BROWSER_TTL, KnownBrowserStore, UserAgent}
 use usher_domain::{
     CeremonyKind, Passkey, PasskeyInsert, PasskeyName, PasskeyStore, WebauthnCeremony,
 };
+use usher_domain::{ConsentGrant, ResourceUri};
 use usher_store::Database;
 use usher_store::testing::TestDb;
 
@@ -78,6 +79,7 @@ contract!(
     concurrent_uses_of_one_csrf_hash_have_one_winner,
     consent_is_saved_replaced_and_kept_per_client,
     consent_upserts_race_without_conflict,
+    consent_keeps_its_resources_in_order,
     consents_are_listed_per_person_and_deleted_once,
     corrupt_consent_row_is_reported,
     a_code_is_redeemed_once_then_replayed,
@@ -299,6 +301,11 @@ fn uid(s: &str) -> UserId {
 
 fn scopes(s: &str) -> ScopeSet {
     ScopeSet::parse(s).unwrap()
+}
+
+/// A remembered consent to `s`, for no particular resource.
+fn grant(s: &str) -> ConsentGrant {
+    scopes(s).into()
 }
 
 /// Users `u-1` (alice) and `u-2` (bob), clients `c-shop` and `c-phone`: what the
@@ -1079,25 +1086,28 @@ mod cases {
         let (alice, bob) = (uid("u-1"), uid("u-2"));
         let (shop, phone) = (cid("c-shop"), cid("c-phone"));
         assert_eq!(db.get_consent(&alice, &shop), Ok(None));
-        db.save_consent(&alice, &shop, &scopes("openid profile"), UnixTime(10))
+        db.save_consent(&alice, &shop, &grant("openid profile"), UnixTime(10))
             .unwrap();
         assert_eq!(
             db.get_consent(&alice, &shop),
-            Ok(Some(scopes("profile openid")))
+            Ok(Some(grant("profile openid")))
         );
         // The second save replaces the set (callers pass the union).
-        db.save_consent(&alice, &shop, &scopes("openid email"), UnixTime(20))
+        db.save_consent(&alice, &shop, &grant("openid email"), UnixTime(20))
             .unwrap();
         assert_eq!(
             db.get_consent(&alice, &shop),
-            Ok(Some(scopes("email openid")))
+            Ok(Some(grant("email openid")))
         );
         assert_eq!(db.get_consent(&alice, &phone), Ok(None));
         assert_eq!(db.get_consent(&bob, &shop), Ok(None));
         // An empty grant is remembered as such, not as "no consent".
-        db.save_consent(&bob, &phone, &ScopeSet::default(), UnixTime(30))
+        db.save_consent(&bob, &phone, &ConsentGrant::default(), UnixTime(30))
             .unwrap();
-        assert_eq!(db.get_consent(&bob, &phone), Ok(Some(ScopeSet::default())));
+        assert_eq!(
+            db.get_consent(&bob, &phone),
+            Ok(Some(ConsentGrant::default()))
+        );
         assert_eq!(db.get_consent(&alice, &phone), Ok(None));
     }
 
@@ -1106,11 +1116,11 @@ mod cases {
         let (alice, bob) = (uid("u-1"), uid("u-2"));
         let (shop, phone) = (cid("c-shop"), cid("c-phone"));
         assert_eq!(db.list_consents(&alice), Ok(vec![]));
-        db.save_consent(&alice, &shop, &scopes("openid profile"), UnixTime(10))
+        db.save_consent(&alice, &shop, &grant("openid profile"), UnixTime(10))
             .unwrap();
-        db.save_consent(&alice, &phone, &scopes("openid"), UnixTime(20))
+        db.save_consent(&alice, &phone, &grant("openid"), UnixTime(20))
             .unwrap();
-        db.save_consent(&bob, &shop, &scopes("openid email"), UnixTime(30))
+        db.save_consent(&bob, &shop, &grant("openid email"), UnixTime(30))
             .unwrap();
         // Most recent first, the person's own only.
         let listed = db.list_consents(&alice).unwrap();
@@ -1125,10 +1135,7 @@ mod cases {
         });
         assert_eq!(won, 1);
         assert_eq!(db.get_consent(&alice, &shop), Ok(None));
-        assert_eq!(
-            db.get_consent(&bob, &shop),
-            Ok(Some(scopes("openid email")))
-        );
+        assert_eq!(db.get_consent(&bob, &shop), Ok(Some(grant("openid email"))));
         assert_eq!(db.list_consents(&alice).unwrap().len(), 1);
     }
 
@@ -1140,7 +1147,7 @@ mod cases {
             .map(|i| {
                 let (db, barrier) = (db.clone(), barrier.clone());
                 std::thread::spawn(move || {
-                    let granted = scopes(&format!("openid s{i}"));
+                    let granted = grant(&format!("openid s{i}"));
                     barrier.wait();
                     db.save_consent(&uid("u-1"), &cid("c-shop"), &granted, UnixTime(i as i64))
                 })
@@ -1153,16 +1160,45 @@ mod cases {
         let stored = db
             .get_consent(&uid("u-1"), &cid("c-shop"))
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .scopes;
         assert!(
             stored.contains("openid") && stored.iter().count() == 2,
             "{stored}"
         );
     }
 
+    pub fn consent_keeps_its_resources_in_order(t: &TestDb, db: &Database) {
+        seed(db);
+        let (alice, shop) = (uid("u-1"), cid("c-shop"));
+        let resource = |r: &str| ResourceUri::parse(r).unwrap();
+        let granted = ConsentGrant {
+            scopes: scopes("openid invoices:read"),
+            resources: vec![
+                resource("https://invoices.example/"),
+                resource("https://api.example/v1?x=1"),
+            ],
+        };
+        db.save_consent(&alice, &shop, &granted, UnixTime(10))
+            .unwrap();
+        assert_eq!(db.get_consent(&alice, &shop), Ok(Some(granted.clone())));
+        let listed = db.list_consents(&alice).unwrap();
+        assert_eq!(listed[0].resources, granted.resources);
+        // A later grant without resources replaces the stored grant (callers widen).
+        db.save_consent(&alice, &shop, &grant("openid"), UnixTime(20))
+            .unwrap();
+        assert_eq!(db.get_consent(&alice, &shop), Ok(Some(grant("openid"))));
+        // A row whose resources do not parse is reported, not read as "none".
+        t.execute("UPDATE consents SET resources = 'not-absolute'");
+        assert!(matches!(
+            db.get_consent(&alice, &shop),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
     pub fn corrupt_consent_row_is_reported(t: &TestDb, db: &Database) {
         seed(db);
-        db.save_consent(&uid("u-1"), &cid("c-shop"), &scopes("openid"), UnixTime(1))
+        db.save_consent(&uid("u-1"), &cid("c-shop"), &grant("openid"), UnixTime(1))
             .unwrap();
         t.execute("UPDATE consents SET scopes = 'openid bad\"scope'");
         assert!(matches!(
@@ -1585,11 +1621,11 @@ mod cases {
         .unwrap();
         db.insert_interaction(&interaction("i-anon", "csrf-x", 1000))
             .unwrap();
-        db.save_consent(&uid("u-1"), &cid("c-shop"), &scopes("openid"), UnixTime(1))
+        db.save_consent(&uid("u-1"), &cid("c-shop"), &grant("openid"), UnixTime(1))
             .unwrap();
-        db.save_consent(&uid("u-2"), &cid("c-shop"), &scopes("openid"), UnixTime(1))
+        db.save_consent(&uid("u-2"), &cid("c-shop"), &grant("openid"), UnixTime(1))
             .unwrap();
-        db.save_consent(&uid("u-2"), &cid("c-phone"), &scopes("openid"), UnixTime(1))
+        db.save_consent(&uid("u-2"), &cid("c-phone"), &grant("openid"), UnixTime(1))
             .unwrap();
         db.insert_code(&code("code-a", 1000)).unwrap();
         db.redeem_code("code-a", UnixTime(1)).unwrap();

@@ -159,7 +159,7 @@ mod tests {
             (&bob, &app, "openid", 30),
         ] {
             node.db
-                .save_consent(&user.id, client, &scopes(scope), UnixTime(at))
+                .save_consent(&user.id, client, &scopes(scope).into(), UnixTime(at))
                 .unwrap();
         }
         let (offline, _) = node.family(FamilySpec::default()).await;
@@ -230,7 +230,7 @@ mod tests {
             .save_consent(
                 &alice.id,
                 &ClientId::parse("app").unwrap(),
-                &scopes("openid"),
+                &scopes("openid").into(),
                 UnixTime(1),
             )
             .unwrap();

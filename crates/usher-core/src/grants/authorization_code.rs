@@ -60,10 +60,15 @@ pub async fn exchange(
     refuse_presenter(&client, &found, request)?;
     // The access token's resources: those of the code, or fewer (RFC 8707 §2), decided
     // before the code is spent. The family keeps the code's whole grant.
-    let target =
-        crate::resources::token_target(core, &found.resources, &request.resources, &found.scopes)
-            .await
-            .map_err(TokenError::from)?;
+    let target = crate::resources::token_target(
+        core,
+        &found.resources,
+        found.created_at,
+        &request.resources,
+        &found.scopes,
+    )
+    .await
+    .map_err(TokenError::from)?;
     // A client that may get a refresh token needs the family store: if it cannot be
     // reached, answer 503 before the code is spent, so the client can simply retry.
     // The embedded family store is the database the code is redeemed in, so there the

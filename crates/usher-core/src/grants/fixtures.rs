@@ -87,7 +87,7 @@ pub fn code(node: &TestNode, client: &Client, session: &Session, what: CodeFor<'
         &node.db,
         &session.user_id,
         &client.id,
-        &ScopeSet::parse(what.scope).unwrap(),
+        &ScopeSet::parse(what.scope).unwrap().into(),
         node.now(),
     )
     .unwrap();

@@ -99,10 +99,15 @@ pub async fn refresh(
     };
     // RFC 8707: this access token's resources (the family's, or fewer) and the scopes
     // they define, decided before the token is spent.
-    let target =
-        crate::resources::token_target(core, &family.resources, &request.resources, &scope)
-            .await
-            .map_err(TokenError::from)?;
+    let target = crate::resources::token_target(
+        core,
+        &family.resources,
+        family.created_at,
+        &request.resources,
+        &scope,
+    )
+    .await
+    .map_err(TokenError::from)?;
 
     let lifetimes = core.settings.refresh;
     let (next_token, _, next_hash) = mint(&core.secrets, &family.id)?;

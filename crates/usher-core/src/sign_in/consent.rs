@@ -69,12 +69,12 @@ pub async fn consent(
     }
     let consents = core.stores.consents.clone();
     let (user, client_id, now) = (session.user_id.clone(), p.client.id.clone(), core.now());
-    let requested = request.scope.clone();
+    let (scope, resources) = (request.scope.clone(), request.resources.clone());
     let saved = blocking(move || {
         let granted = consents
             .get_consent(&user, &client_id)?
             .unwrap_or_default()
-            .union(&requested);
+            .widened(&scope, &resources);
         consents.save_consent(&user, &client_id, &granted, now)
     })
     .await;

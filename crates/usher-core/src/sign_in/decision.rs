@@ -73,7 +73,8 @@ pub fn login_needed(
 /// Whether the consent page must be shown. Always for a client whose identity its
 /// redirect URI cannot prove (a public client on loopback or a private-use scheme: RFC
 /// 8252 §8.6); never for a (confidential) first-party client; otherwise unless the
-/// person already granted these scopes to the client and `prompt=consent` was not sent.
+/// person already granted these scopes, at these resources (RFC 8707), to the client and
+/// `prompt=consent` was not sent.
 pub async fn consent_needed(
     core: &Core,
     client: &Client,
@@ -92,7 +93,7 @@ pub async fn consent_needed(
     let consents = core.stores.consents.clone();
     let (user, client_id) = (user.clone(), client.id.clone());
     let granted = blocking(move || consents.get_consent(&user, &client_id)).await?;
-    Ok(!granted.is_some_and(|g| request.scope.is_subset(&g)))
+    Ok(!granted.is_some_and(|g| g.covers(&request.scope, &request.resources)))
 }
 
 /// The subject named by an `id_token_hint`, which must be an ID token Usher issued to a

@@ -95,7 +95,7 @@ fn remember(node: &TestNode, user: &User, client: &Client, scopes: &str) {
         .save_consent(
             &user.id,
             &client.id,
-            &ScopeSet::parse(scopes).unwrap(),
+            &ScopeSet::parse(scopes).unwrap().into(),
             node.now(),
         )
         .unwrap();
@@ -542,7 +542,7 @@ async fn a_correct_password_signs_in_with_a_new_session_and_continues_to_consent
     );
     assert_eq!(
         node.db.get_consent(&alice.id, &app.id).unwrap(),
-        Some(ScopeSet::parse("email openid profile").unwrap())
+        Some(ScopeSet::parse("email openid profile").unwrap().into())
     );
     // The form was spent and its interaction is over: the page has expired.
     let again = consent(

@@ -2,8 +2,9 @@
 //! that clients may ask tokens for (docs/design/resources.md).
 
 use serde_json::{Value, json};
+use usher_core::resource_registry::{self, Reach};
 use usher_domain::resource::parse_resource_scopes;
-use usher_domain::{Resource, ResourceName, ResourceStore, ResourceUri};
+use usher_domain::{ClientStore, Resource, ResourceName, ResourceStore, ResourceUri};
 
 use super::{print_json, usage};
 use crate::cli::ResourceCommand;
@@ -35,6 +36,15 @@ pub fn run(settings: Settings, command: ResourceCommand) -> anyhow::Result<()> {
                 updated_at: now,
             };
             let ctx = Context::open(settings)?;
+            let clients = ctx.db.list_clients()?;
+            if let Some(why) =
+                resource_registry::reserved(&resource.uri, &ctx.settings.issuer, &clients)
+            {
+                return Err(usage(format!(
+                    "--uri {}: not a resource identifier: {why}",
+                    resource.uri
+                )));
+            }
             if !ctx.db.insert_resource(&resource)? {
                 return Err(usage(format!(
                     "a resource {} is already registered: change it with `usher resource update`",
@@ -42,12 +52,7 @@ pub fn run(settings: Settings, command: ResourceCommand) -> anyhow::Result<()> {
                 )));
             }
             tracing::info!(resource = %resource.uri, "resource server registered");
-            if json.json {
-                print_json(&describe(&resource))
-            } else {
-                print_human(&resource);
-                Ok(())
-            }
+            report(&resource, &clients, json.json)
         }
         ResourceCommand::List(flag) => {
             let ctx = Context::open(settings)?;
@@ -106,12 +111,7 @@ pub fn run(settings: Settings, command: ResourceCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no resource {uri} is registered");
             }
             tracing::info!(resource = %resource.uri, "resource server changed");
-            if json.json {
-                print_json(&describe(&resource))
-            } else {
-                print_human(&resource);
-                Ok(())
-            }
+            report(&resource, &ctx.db.list_clients()?, json.json)
         }
         ResourceCommand::Delete { uri, json } => {
             let uri = parse_uri(&uri)?;
@@ -142,6 +142,40 @@ fn describe(r: &Resource) -> Value {
         "created_at": clock::rfc3339(r.created_at),
         "updated_at": clock::rfc3339(r.updated_at),
     })
+}
+
+/// Prints the resource as registered, and which clients its scopes already reach: a
+/// scope name the resource shares with a client's registration lets that client ask for
+/// the resource at once — with `client_credentials`, without any person being asked.
+fn report(resource: &Resource, clients: &[usher_domain::Client], json: bool) -> anyhow::Result<()> {
+    let reach = resource_registry::reach(resource, clients);
+    let ids = |v: &[&usher_domain::Client]| v.iter().map(|c| c.id.to_string()).collect::<Vec<_>>();
+    if json {
+        let mut described = describe(resource);
+        described["clients_with_access"] = json!({
+            "client_credentials": ids(&reach.service),
+            "on_behalf_of_people": ids(&reach.on_behalf),
+        });
+        return print_json(&described);
+    }
+    print_human(resource);
+    warn_reach(&reach, ids);
+    Ok(())
+}
+
+fn warn_reach(reach: &Reach<'_>, ids: impl Fn(&[&usher_domain::Client]) -> Vec<String>) {
+    if !reach.service.is_empty() {
+        eprintln!(
+            "warning: these clients already hold one of its scopes and can get tokens for it with client_credentials, no person asked: {}",
+            ids(&reach.service).join(", ")
+        );
+    }
+    if !reach.on_behalf.is_empty() {
+        eprintln!(
+            "note: these clients already hold one of its scopes and can ask people for access to it: {}",
+            ids(&reach.on_behalf).join(", ")
+        );
+    }
 }
 
 fn print_human(r: &Resource) {

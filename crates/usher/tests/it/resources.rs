@@ -22,6 +22,7 @@ async_on_both_backends!(
     unknown_or_closed_resources_are_invalid_target_at_authorize,
     widening_at_the_code_exchange_or_on_refresh_is_refused_and_spends_nothing,
     the_consent_page_names_the_resources_and_scopes,
+    remembered_consent_covers_the_resources_it_was_given_for,
 );
 
 /// The blocking cases (the CLI, and the blocking HTTP client of `client_credentials`).
@@ -400,25 +401,37 @@ async fn widening_at_the_code_exchange_or_on_refresh_is_refused_and_spends_nothi
     assert_eq!(body["error"], "invalid_target");
 }
 
-async fn the_consent_page_names_the_resources_and_scopes(backend: Backend) {
-    let (_sandbox, server, rp) = setup(backend, true);
-    let base = server.url("");
-    let browser = Browser::new();
+/// An authorization request of `rp` for `scope` at `wanted` (PKCE, a fixed challenge).
+fn authorize_url(base: &str, rp: &Rp, scope: &str, wanted: &[&str]) -> String {
     let mut url = url::Url::parse(&format!("{base}{}", routes::AUTHORIZE)).unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", &rp.id)
         .append_pair("redirect_uri", CALLBACK)
-        .append_pair("scope", "openid invoices:read reports:read")
+        .append_pair("scope", scope)
         .append_pair("state", "st")
         .append_pair(
             "code_challenge",
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
         )
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("resource", INVOICES)
-        .append_pair("resource", REPORTS);
-    let login = browser.get(url.as_str()).await;
+        .append_pair("code_challenge_method", "S256");
+    for r in wanted {
+        url.query_pairs_mut().append_pair("resource", r);
+    }
+    url.into()
+}
+
+async fn the_consent_page_names_the_resources_and_scopes(backend: Backend) {
+    let (_sandbox, server, rp) = setup(backend, true);
+    let base = server.url("");
+    let browser = Browser::new();
+    let url = authorize_url(
+        &base,
+        &rp,
+        "openid invoices:read reports:read",
+        &[INVOICES, REPORTS],
+    );
+    let login = browser.get(&url).await;
     assert_eq!(login.status, 200, "{}", login.body);
     let consent = browser
         .submit(
@@ -451,6 +464,112 @@ async fn the_consent_page_names_the_resources_and_scopes(backend: Backend) {
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(done.redirect_param("code").is_some());
+}
+
+/// Remembered consent is per resource: consent to `invoices:read` at Invoices skips the
+/// page for Invoices again, but not for another API that also defines `invoices:read`;
+/// once that one is granted too, a request for both skips it.
+async fn remembered_consent_covers_the_resources_it_was_given_for(backend: Backend) {
+    let (sandbox, server, rp) = setup(backend, true);
+    let mirror = "https://mirror.example/api";
+    let run = sandbox.usher(
+        &[
+            "resource",
+            "create",
+            "--uri",
+            mirror,
+            "--scope",
+            "invoices:read",
+        ],
+        None,
+    );
+    assert!(run.ok(), "{}", run.stderr());
+    let base = server.url("");
+    let browser = Browser::new();
+    let login = browser
+        .get(&authorize_url(
+            &base,
+            &rp,
+            "openid invoices:read",
+            &[INVOICES],
+        ))
+        .await;
+    let consent = browser
+        .submit(
+            &base,
+            &login,
+            routes::LOGIN,
+            &[
+                ("username", "alice"),
+                ("password", crate::refresh::PASSWORD),
+            ],
+        )
+        .await;
+    assert!(consent.has_form(routes::CONSENT), "{}", consent.body);
+    let done = browser
+        .submit(&base, &consent, routes::CONSENT, &[("decision", "approve")])
+        .await;
+    assert!(done.redirect_param("code").is_some(), "{}", done.body);
+
+    // The same request again: remembered, straight back with a code.
+    let again = browser
+        .get(&authorize_url(
+            &base,
+            &rp,
+            "openid invoices:read",
+            &[INVOICES],
+        ))
+        .await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert!(again.redirect_param("code").is_some());
+
+    // The same scope at another API: asked again, naming that API.
+    let other = browser
+        .get(&authorize_url(
+            &base,
+            &rp,
+            "openid invoices:read",
+            &[mirror],
+        ))
+        .await;
+    assert_eq!(other.status, 200, "{}", other.body);
+    assert!(other.has_form(routes::CONSENT), "{}", other.body);
+    assert!(other.body.contains(mirror), "{}", other.body);
+    // prompt=none cannot get past it either.
+    let silent = browser
+        .get(&format!(
+            "{}&prompt=none",
+            authorize_url(&base, &rp, "openid invoices:read", &[mirror])
+        ))
+        .await;
+    assert_eq!(
+        silent.redirect_param("error").as_deref(),
+        Some("consent_required")
+    );
+    let other = browser
+        .get(&authorize_url(
+            &base,
+            &rp,
+            "openid invoices:read",
+            &[mirror],
+        ))
+        .await;
+    let done = browser
+        .submit(&base, &other, routes::CONSENT, &[("decision", "approve")])
+        .await;
+    assert!(done.redirect_param("code").is_some(), "{}", done.body);
+
+    // Both granted now: one request for both skips the page.
+    let both = browser
+        .get(&authorize_url(
+            &base,
+            &rp,
+            "openid invoices:read",
+            &[INVOICES, mirror],
+        ))
+        .await;
+    assert_eq!(both.status, 303, "{}", both.body);
+    assert!(both.redirect_param("code").is_some());
 }
 
 fn client_credentials_gets_a_token_for_a_registered_resource(backend: Backend) {
@@ -567,6 +686,31 @@ fn the_cli_registers_lists_updates_and_deletes_resources(backend: Backend) {
         run.stderr()
     );
 
+    // An identifier that is already a client's audience would make one token good for
+    // both: refused, naming the client.
+    let (batch, _) = service(
+        &sandbox,
+        &[
+            "--audience",
+            "https://jobs.example",
+            "--scope",
+            "reports:read",
+        ],
+    );
+    let run = sandbox.usher(
+        &[
+            "resource",
+            "create",
+            "--uri",
+            "https://jobs.example",
+            "--scope",
+            "x",
+        ],
+        None,
+    );
+    assert_eq!(run.code(), Some(2), "{}", run.stderr());
+    assert!(run.stderr().contains(&batch), "{}", run.stderr());
+
     let listed = sandbox.usher(&["resource", "list", "--json"], None).json();
     let uris: Vec<&str> = listed
         .as_array()
@@ -595,6 +739,19 @@ fn the_cli_registers_lists_updates_and_deletes_resources(backend: Backend) {
         .json();
     assert_eq!(updated["scopes"], json!(["reports:export", "reports:read"]));
     assert_eq!(updated["name"], "Reports");
+    // The service client already holds reports:read: it can get tokens for Reports at
+    // once, and the operator is told so.
+    assert_eq!(
+        updated["clients_with_access"],
+        json!({ "client_credentials": [batch], "on_behalf_of_people": [] })
+    );
+    let run = sandbox.usher(&["resource", "update", REPORTS, "--name", "Reports"], None);
+    assert!(run.ok(), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("client_credentials") && run.stderr().contains(&batch),
+        "{}",
+        run.stderr()
+    );
     let updated = sandbox
         .usher(
             &["resource", "update", REPORTS, "--no-name", "--json"],
