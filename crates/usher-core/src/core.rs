@@ -10,10 +10,10 @@ use std::sync::{Arc, RwLock};
 
 use usher_domain::ports::Ping;
 use usher_domain::{
-    BackchannelStore, Client, ClientId, ClientStore, CodeStore, ConsentStore, FactorStore,
-    FamilyStore, FormTokenStore, InteractionStore, InvitationStore, Issuer, KnownBrowserStore,
-    MailTokenStore, NonceStore, PasskeyStore, ResourceStore, RevocationStore, Session,
-    SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId, UserStore,
+    BackchannelStore, Client, ClientId, ClientStore, CodeStore, ConsentStore, DeviceGrantStore,
+    FactorStore, FamilyStore, FormTokenStore, InteractionStore, InvitationStore, Issuer,
+    KnownBrowserStore, MailTokenStore, NonceStore, PasskeyStore, ResourceStore, RevocationStore,
+    Session, SessionStore, StoreError, ThrottleStore, UnixTime, User, UserId, UserStore,
 };
 use usher_keys::{FactorSealer, FormSealer, SecretHasher};
 
@@ -67,6 +67,11 @@ pub struct Settings {
     pub backchannel: crate::backchannel::BackchannelSettings,
     /// Who may create an account (`signup.rs`; off unless the operator says so).
     pub signup: usher_domain::SignupMode,
+    /// How long a device authorization (RFC 8628) waits for the person, in seconds
+    /// (`expires_in`).
+    pub device_code_ttl: i64,
+    /// The polling interval a device is told first, in seconds (`interval`).
+    pub device_poll_interval: i64,
 }
 
 /// The lifetimes of refresh-token families.
@@ -108,6 +113,8 @@ impl Settings {
             metrics_on_main: false,
             backchannel: crate::backchannel::BackchannelSettings::default(),
             signup: usher_domain::SignupMode::Off,
+            device_code_ttl: 600,
+            device_poll_interval: 5,
         }
     }
 
@@ -175,6 +182,8 @@ pub struct Stores {
     pub invitations: Arc<dyn InvitationStore>,
     /// Registered resource servers, RFC 8707 (`resources.rs`).
     pub resources: Arc<dyn ResourceStore>,
+    /// Device authorizations, RFC 8628 (`grants/device_code.rs`).
+    pub devices: Arc<dyn DeviceGrantStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -201,6 +210,7 @@ impl Stores {
             + KnownBrowserStore
             + InvitationStore
             + ResourceStore
+            + DeviceGrantStore
             + Ping
             + FamilyStore
             + 'static,
@@ -223,6 +233,7 @@ impl Stores {
             known_browsers: db.clone(),
             invitations: db.clone(),
             resources: db.clone(),
+            devices: db.clone(),
             families: db.clone(),
             database: db,
         }

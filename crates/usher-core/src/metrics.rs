@@ -89,7 +89,12 @@ impl Counter {
                 "usher_tokens_issued_total",
                 "Successful token responses, by grant type.",
                 Some("grant_type"),
-                &["authorization_code", "refresh_token", "client_credentials"],
+                &[
+                    "authorization_code",
+                    "refresh_token",
+                    "client_credentials",
+                    "urn:ietf:params:oauth:grant-type:device_code",
+                ],
             ),
             Counter::RefreshRotations => (
                 "usher_refresh_rotations_total",

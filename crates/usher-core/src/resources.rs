@@ -142,10 +142,23 @@ pub async fn authorize(
     if request.resources.is_empty() {
         return Ok(());
     }
-    let mut found = Vec::with_capacity(request.resources.len());
+    request.scope = granted(core, client, &request.resources, &request.scope).await?;
+    Ok(())
+}
+
+/// The scopes granted for `scope` asked with the (non-empty) `resources`: each must be
+/// registered and open to the client ([`decide`]). `/authorize` and the device
+/// authorization endpoint decide through here.
+pub async fn granted(
+    core: &Core,
+    client: &Client,
+    resources: &[ResourceUri],
+    scope: &ScopeSet,
+) -> Result<ScopeSet, TargetError> {
+    let mut found = Vec::with_capacity(resources.len());
     // Descriptions never quote the request's text (nor a registered identifier, which
     // the client chose to send): they say which rule refused it.
-    for resource in lookup(core, &request.resources).await? {
+    for resource in lookup(core, resources).await? {
         match resource {
             Some(r) => found.push(r),
             None => {
@@ -156,13 +169,12 @@ pub async fn authorize(
             }
         }
     }
-    let granted = decide(&client.registration.scopes, &request.scope, &found)
-        .map_err(TargetError::Refused)?;
-    if granted != request.scope {
+    let granted =
+        decide(&client.registration.scopes, scope, &found).map_err(TargetError::Refused)?;
+    if granted != *scope {
         tracing::info!(client_id = %client.id, "requested scopes that no requested resource defines are not granted");
     }
-    request.scope = granted;
-    Ok(())
+    Ok(granted)
 }
 
 /// The resources named in a token request, checked against those of the grant: each an

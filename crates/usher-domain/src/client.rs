@@ -133,13 +133,16 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8628: `urn:ietf:params:oauth:grant-type:device_code`.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
+        GrantType::DeviceCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -147,6 +150,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 }
@@ -336,13 +340,13 @@ pub enum RegistrationError {
     #[error("id_token_signed_response_alg {0:?} is not RS256, ES256 or EdDSA")]
     IdTokenAlg(String),
     #[error(
-        "id_token_signed_response_alg needs the authorization_code grant (only sign-ins get ID tokens)"
+        "id_token_signed_response_alg needs the authorization_code or the device_code grant (only sign-ins get ID tokens)"
     )]
     IdTokenAlgWithoutCode,
     #[error("audience {0:?} is not an absolute URI without a fragment")]
     BadAudience(String),
     #[error(
-        "unknown grant type {0:?}; use authorization_code, refresh_token or client_credentials"
+        "unknown grant type {0:?}; use authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code"
     )]
     UnknownGrantType(String),
     #[error(
@@ -357,7 +361,7 @@ pub enum RegistrationError {
     PublicWithSecretMethod(&'static str),
     #[error("the authorization_code grant needs at least one --redirect-uri")]
     NoRedirectUri,
-    #[error("the refresh_token grant needs the authorization_code grant too")]
+    #[error("the refresh_token grant needs the authorization_code or the device_code grant too")]
     RefreshWithoutCode,
     #[error("--pkce-optional only makes sense with the authorization_code grant")]
     PkceOptionalWithoutCode,
@@ -477,7 +481,9 @@ impl ClientRegistration {
         if has(GrantType::AuthorizationCode) && redirect_uris.is_empty() {
             return Err(RegistrationError::NoRedirectUri);
         }
-        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+        // A person's grant: the code, or the device grant (RFC 8628).
+        let person_grant = has(GrantType::AuthorizationCode) || has(GrantType::DeviceCode);
+        if has(GrantType::RefreshToken) && !person_grant {
             return Err(RegistrationError::RefreshWithoutCode);
         }
         if input.pkce_optional && !has(GrantType::AuthorizationCode) {
@@ -503,13 +509,13 @@ impl ClientRegistration {
                     .ok_or_else(|| RegistrationError::IdTokenAlg(raw.to_owned()))?,
             ),
         };
-        if id_token_signed_response_alg.is_some() && !has(GrantType::AuthorizationCode) {
+        if id_token_signed_response_alg.is_some() && !person_grant {
             return Err(RegistrationError::IdTokenAlgWithoutCode);
         }
 
         let scopes = match input.scope.as_deref() {
             Some(raw) => ScopeSet::parse(raw)?,
-            None if has(GrantType::AuthorizationCode) => ScopeSet::parse(DEFAULT_SIGN_IN_SCOPES)?,
+            None if person_grant => ScopeSet::parse(DEFAULT_SIGN_IN_SCOPES)?,
             None => ScopeSet::default(),
         };
 

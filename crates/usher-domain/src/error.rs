@@ -48,6 +48,13 @@ pub enum ProtocolError {
     RequestUriNotSupported,
     /// The `registration` parameter is not supported. OIDC Core §3.1.2.6.
     RegistrationNotSupported,
+    /// The person has not yet approved or denied the device authorization: poll again
+    /// after the interval. RFC 8628 §3.5.
+    AuthorizationPending,
+    /// Polling too fast: the interval grows by 5 seconds. RFC 8628 §3.5.
+    SlowDown,
+    /// The device code expired: start a new device authorization. RFC 8628 §3.5.
+    ExpiredToken,
 }
 
 impl ProtocolError {
@@ -73,6 +80,9 @@ impl ProtocolError {
             ProtocolError::RequestNotSupported => "request_not_supported",
             ProtocolError::RequestUriNotSupported => "request_uri_not_supported",
             ProtocolError::RegistrationNotSupported => "registration_not_supported",
+            ProtocolError::AuthorizationPending => "authorization_pending",
+            ProtocolError::SlowDown => "slow_down",
+            ProtocolError::ExpiredToken => "expired_token",
         }
     }
 }
@@ -86,7 +96,7 @@ impl fmt::Display for ProtocolError {
 /// The parameter names Usher reads on any endpoint: the only request text an error
 /// description may quote. A description built from anything else would carry request text
 /// back to the client (and could break the character set RFC 6749 allows).
-pub const KNOWN_PARAMETERS: [&str; 33] = [
+pub const KNOWN_PARAMETERS: [&str; 35] = [
     "access_token",
     "acr_values",
     "claims_locales",
@@ -98,6 +108,7 @@ pub const KNOWN_PARAMETERS: [&str; 33] = [
     "code_challenge",
     "code_challenge_method",
     "code_verifier",
+    "device_code",
     "display",
     "grant_type",
     "id_token_hint",
@@ -120,6 +131,7 @@ pub const KNOWN_PARAMETERS: [&str; 33] = [
     "token",
     "token_type_hint",
     "ui_locales",
+    "user_code",
 ];
 
 /// `name` as one of [`KNOWN_PARAMETERS`], if it is one.

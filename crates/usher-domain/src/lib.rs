@@ -14,6 +14,7 @@ pub mod authorize;
 pub mod backchannel;
 pub mod browser;
 pub mod client;
+pub mod device;
 pub mod error;
 pub mod families;
 pub mod issuer;
@@ -44,6 +45,10 @@ pub use browser::{
 pub use client::{
     Audience, AuthMethod, Client, ClientId, ClientName, ClientRegistration, GrantType, RedirectUri,
     RegistrationError, RegistrationInput,
+};
+pub use device::{
+    DeviceApproval, DeviceGrant, DeviceGrantStatus, DeviceGrantStore, PollGate, SLOW_DOWN_SECONDS,
+    UserCode,
 };
 pub use error::ProtocolError;
 pub use families::{

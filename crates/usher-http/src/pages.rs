@@ -320,6 +320,33 @@ pub struct SignupDonePage<'a> {
     pub message: &'a str,
 }
 
+/// The device verification page (RFC 8628): type the code a device shows. POST
+/// [`crate::routes::DEVICE`] with `csrf` and `user_code`.
+#[derive(Debug, Clone, Template)]
+#[template(path = "device.html")]
+pub struct DevicePage<'a> {
+    pub csrf: &'a str,
+    /// Prefilled from `verification_uri_complete`, or what was typed.
+    pub user_code: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// The device confirmation (the anti-phishing page): which app, which scopes, the code,
+/// Approve or Deny. POST [`crate::routes::DEVICE_DECIDE`].
+#[derive(Debug, Clone, Template)]
+#[template(path = "device_confirm.html")]
+pub struct DeviceConfirmPage<'a> {
+    pub client_name: &'a str,
+    pub username: &'a str,
+    /// `XXXX-XXXX`.
+    pub user_code: &'a str,
+    pub scopes: Vec<ScopeLine>,
+    pub resources: Vec<String>,
+    /// When the device asked, in UTC.
+    pub requested: &'a str,
+    pub csrf: &'a str,
+}
+
 /// A plain message: something was done.
 #[derive(Debug, Clone, Template)]
 #[template(path = "notice.html")]

@@ -70,6 +70,13 @@ pub const VERIFY_EMAIL: &str = usher_core::mail::VERIFY_PATH;
 /// The sign-up page (GET the form, `?invite=` for an invitation; POST it). Answers 404
 /// unless `signup` is `open` or `invite`.
 pub const SIGNUP: &str = usher_core::signup::SIGNUP_PATH;
+/// RFC 8628 §3.1: the device authorization endpoint.
+pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+/// RFC 8628 §3.3: the verification page (`verification_uri`): GET the form
+/// (`?user_code=` prefills it), POST a code.
+pub const DEVICE: &str = usher_core::grants::device_code::VERIFICATION_PATH;
+/// The device confirmation's Approve / Deny.
+pub const DEVICE_DECIDE: &str = "/device/decide";
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,7 @@ mod codes;
 mod connection;
 mod consents;
 mod database;
+mod device;
 mod factors;
 mod families;
 mod forms;

@@ -10,8 +10,9 @@ use usher_domain::{KNOWN_BROWSER_TTL, StoreError, UnixTime};
 use crate::connection::AnyConnection;
 use crate::database::{Database, unavailable};
 use crate::schema::{
-    authorization_codes, code_tokens, form_tokens, interactions, invitations, known_browsers,
-    login_failures, mail_tokens, revoked_tokens, sessions, spent_nonces, webauthn_ceremonies,
+    authorization_codes, code_tokens, device_grants, form_tokens, interactions, invitations,
+    known_browsers, login_failures, mail_tokens, revoked_tokens, sessions, spent_nonces,
+    webauthn_ceremonies,
 };
 
 /// $1 the cutoff of `created_at`, $2 now. A lineage is live while one of its sessions
@@ -68,7 +69,8 @@ impl Database {
     /// [`SINGLE_USE_MARGIN_SECONDS`] old (a code exchange records before it checks the
     /// lineage; a new session replaces the old one in one transaction, so a live
     /// lineage is never seen without a session), and known browsers not seen for
-    /// [`KNOWN_BROWSER_TTL`]. Returns how many sessions, interactions, codes,
+    /// [`KNOWN_BROWSER_TTL`], and device authorizations [`SINGLE_USE_MARGIN_SECONDS`]
+    /// after their expiry. Returns how many sessions, interactions, codes,
     /// revocations, nonces, form tokens, counters, ceremonies, lineage records and
     /// browsers were deleted (recorded tokens are not counted).
     pub fn purge_expired(&self, now: UnixTime) -> Result<usize, StoreError> {
@@ -115,6 +117,11 @@ impl Database {
                 deleted +=
                     diesel::delete(invitations::table.filter(invitations::expires_at.le(now)))
                         .execute(c)?;
+                // Kept a little past expiry, so a late poll is still told `expired_token`.
+                deleted += diesel::delete(
+                    device_grants::table.filter(device_grants::expires_at.le(single_use_cutoff)),
+                )
+                .execute(c)?;
                 deleted += diesel::delete(
                     login_failures::table
                         .filter(login_failures::window_start.le(failures_cutoff))

@@ -276,6 +276,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    device_grants (device_code_hash) {
+        device_code_hash -> Text,
+        user_code_hash -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        resources -> Text,
+        status -> Text,
+        user_id -> Nullable<Text>,
+        lineage_hash -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        amr -> Nullable<Text>,
+        poll_interval -> BigInt,
+        last_poll_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     invitations (token_hash) {
         token_hash -> Text,
         email -> Text,

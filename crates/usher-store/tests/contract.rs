@@ -3367,3 +3367,161 @@ mod all_cases {
     pub use super::browser_cases::*;
     pub use super::cases::*;
 }
+
+mod device_cases {
+    use usher_domain::{
+        DeviceApproval, DeviceGrant, DeviceGrantStatus, DeviceGrantStore, PollGate,
+    };
+
+    use super::*;
+
+    fn grant(device: &str, user_code: &str) -> DeviceGrant {
+        DeviceGrant {
+            device_code_hash: device.to_owned(),
+            user_code_hash: user_code.to_owned(),
+            client_id: cid("phone"),
+            scopes: scopes("openid"),
+            resources: vec![],
+            status: DeviceGrantStatus::Pending,
+            approval: None,
+            interval: 5,
+            last_poll_at: None,
+            created_at: UnixTime(100),
+            expires_at: UnixTime(700),
+        }
+    }
+
+    fn approval() -> DeviceApproval {
+        DeviceApproval {
+            user_id: uid("u1"),
+            lineage_hash: "lineage".to_owned(),
+            auth_time: UnixTime(90),
+            amr: AuthMethods::password(),
+        }
+    }
+
+    fn arranged(db: &Database) {
+        db.insert_client(&public_client("phone", 1)).unwrap();
+        db.insert_user(&user("u1", "alice", 1)).unwrap();
+    }
+
+    pub fn a_device_grant_is_stored_decided_once_and_claimed_once(t: &TestDb, db: &Database) {
+        arranged(db);
+        assert_eq!(db.insert_device_grant(&grant("d1", "u1")), Ok(true));
+        // Another grant drawing the same user code is told so, and nothing is written.
+        assert_eq!(db.insert_device_grant(&grant("d2", "u1")), Ok(false));
+        assert_eq!(t.count("device_grants"), 1);
+        assert_eq!(db.find_device_grant("d1").unwrap(), Some(grant("d1", "u1")));
+        assert_eq!(
+            db.find_device_grant_by_user_code("u1").unwrap(),
+            Some(grant("d1", "u1"))
+        );
+        // Not claimable while pending; decided once; not after expiry.
+        assert_eq!(db.claim_device_grant("d1", UnixTime(200)), Ok(false));
+        assert_eq!(
+            db.decide_device_grant("u1", Some(&approval()), UnixTime(700)),
+            Ok(false)
+        );
+        assert_eq!(
+            db.decide_device_grant("u1", Some(&approval()), UnixTime(200)),
+            Ok(true)
+        );
+        assert_eq!(db.decide_device_grant("u1", None, UnixTime(200)), Ok(false));
+        let approved = db.find_device_grant("d1").unwrap().unwrap();
+        assert_eq!(approved.status, DeviceGrantStatus::Approved);
+        assert_eq!(approved.approval, Some(approval()));
+        assert_eq!(
+            db.poll_device_grant("d1", UnixTime(200)),
+            Ok(PollGate::NotPending)
+        );
+        assert_eq!(
+            db.claim_device_grant("d1", UnixTime(700)),
+            Ok(false),
+            "expired"
+        );
+        assert_eq!(db.claim_device_grant("d1", UnixTime(200)), Ok(true));
+        assert_eq!(db.claim_device_grant("d1", UnixTime(200)), Ok(false));
+        // A denial.
+        db.insert_device_grant(&grant("d3", "u3")).unwrap();
+        assert_eq!(db.decide_device_grant("u3", None, UnixTime(200)), Ok(true));
+        assert_eq!(
+            db.find_device_grant("d3").unwrap().unwrap().status,
+            DeviceGrantStatus::Denied
+        );
+        // Purged five minutes after expiry, with the other sign-in records.
+        db.purge_expired(UnixTime(700 + 299)).unwrap();
+        assert_eq!(t.count("device_grants"), 2);
+        db.purge_expired(UnixTime(700 + 300)).unwrap();
+        assert_eq!(t.count("device_grants"), 0);
+    }
+
+    pub fn polls_keep_the_interval_or_slow_down_and_it_is_remembered(t: &TestDb, db: &Database) {
+        arranged(db);
+        db.insert_device_grant(&grant("d1", "u1")).unwrap();
+        assert_eq!(
+            db.poll_device_grant("d1", UnixTime(100)),
+            Ok(PollGate::Pending)
+        );
+        assert_eq!(
+            db.poll_device_grant("d1", UnixTime(104)),
+            Ok(PollGate::SlowDown { interval: 10 })
+        );
+        // Measured from the last poll (104), with the grown interval.
+        assert_eq!(
+            db.poll_device_grant("d1", UnixTime(110)),
+            Ok(PollGate::SlowDown { interval: 15 })
+        );
+        assert_eq!(
+            db.poll_device_grant("d1", UnixTime(125)),
+            Ok(PollGate::Pending)
+        );
+        assert_eq!(t.count("device_grants WHERE poll_interval = 15"), 1);
+        assert_eq!(
+            db.poll_device_grant("nope", UnixTime(200)),
+            Ok(PollGate::NotPending)
+        );
+    }
+
+    pub fn twenty_racing_claims_and_polls_have_one_winner(_t: &TestDb, db: &Database) {
+        arranged(db);
+        db.insert_device_grant(&grant("d1", "u1")).unwrap();
+        let db2 = db.clone();
+        let passed = race(20, move || {
+            db2.poll_device_grant("d1", UnixTime(100)).unwrap() == PollGate::Pending
+        });
+        assert_eq!(
+            passed, 1,
+            "one poll keeps the interval, the others slow down"
+        );
+        db.decide_device_grant("u1", Some(&approval()), UnixTime(200))
+            .unwrap();
+        let db3 = db.clone();
+        let won = race(20, move || {
+            db3.claim_device_grant("d1", UnixTime(200)).unwrap()
+        });
+        assert_eq!(won, 1);
+    }
+}
+
+macro_rules! device_contract {
+    ($($case:ident),* $(,)?) => {
+        mod device_grants {
+            mod sqlite {
+                $( #[test] fn $case() {
+                    super::super::run("sqlite", super::super::device_cases::$case);
+                } )*
+            }
+            mod postgres {
+                $( #[test] fn $case() {
+                    super::super::run("postgres", super::super::device_cases::$case);
+                } )*
+            }
+        }
+    };
+}
+
+device_contract!(
+    a_device_grant_is_stored_decided_once_and_claimed_once,
+    polls_keep_the_interval_or_slow_down_and_it_is_remembered,
+    twenty_racing_claims_and_polls_have_one_winner,
+);

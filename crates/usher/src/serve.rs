@@ -56,6 +56,8 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
     http.jwks_max_age = settings.keys.effective_jwks_max_age();
     http.access_token_ttl = settings.access_token_ttl;
     http.session_ttl = settings.session_ttl;
+    http.device_code_ttl = settings.device_code_ttl;
+    http.device_poll_interval = settings.device_interval;
     http.default_audience = settings.default_audience.clone();
     http.trusted_proxies = settings.trusted_proxies.clone();
     http.metrics_on_main = settings.metrics_on_main_listener;

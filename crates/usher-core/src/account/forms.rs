@@ -25,6 +25,10 @@ pub enum FormPurpose {
     PasswordReset,
     /// The sign-up form (bound to [`ANONYMOUS`], or to the invitation that opened it).
     SignUp,
+    /// The device verification page's code entry (sealed, bound to [`ANONYMOUS`]).
+    DeviceEntry,
+    /// The device confirmation's Approve / Deny (bound to the session and the code).
+    DeviceConfirm,
 }
 
 /// The binding of a form shown to nobody in particular (no session).
@@ -38,6 +42,8 @@ impl FormPurpose {
             FormPurpose::PasswordForgot => "password_forgot",
             FormPurpose::PasswordReset => "password_reset",
             FormPurpose::SignUp => "sign_up",
+            FormPurpose::DeviceEntry => "device_entry",
+            FormPurpose::DeviceConfirm => "device_confirm",
         }
     }
 }
@@ -69,7 +75,11 @@ pub async fn issue(
 
 /// A new token for a form of `purpose` bound to `binding`: a session's `id_hash`, the
 /// hash of the link that opened the page, or [`ANONYMOUS`].
-async fn issue_bound(core: &Core, binding: &str, purpose: FormPurpose) -> Result<String, Failure> {
+pub(crate) async fn issue_bound(
+    core: &Core,
+    binding: &str,
+    purpose: FormPurpose,
+) -> Result<String, Failure> {
     let (token, token_hash) = crate::secret_pair()?;
     let row = FormToken {
         token_hash,
@@ -95,7 +105,7 @@ pub async fn take(
 
 /// Takes the posted `token` for a form of `purpose` bound to `binding`
 /// ([`issue_bound`]).
-async fn take_bound(
+pub(crate) async fn take_bound(
     core: &Core,
     binding: &str,
     token: Option<&str>,

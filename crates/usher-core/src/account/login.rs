@@ -10,36 +10,48 @@
 
 use std::fmt;
 
+use usher_domain::UserCode;
 use usher_domain::authorize::RawParams;
 
 use crate::Core;
 use crate::account::client::{self, ACCOUNT_CLIENT_ID, ACCOUNT_PATH, AUTHORIZE_PATH};
 use crate::failure::Failure;
+use crate::grants::device_code::VERIFICATION_PATH;
 use crate::grants::{self, TokenError, TokenRequest};
 
 /// Where the person goes once signed in: a fixed set of local paths, never a URL from
 /// the request (no open redirect).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReturnTo {
     /// The account page.
     Account,
     /// The account page's Security section (after a change needed a recent sign-in).
     Security,
+    /// The device verification page (RFC 8628), with the user code typed before the
+    /// sign-in, if any (it is the person's own: it travels as `verification_uri_complete`
+    /// does).
+    Device(Option<UserCode>),
 }
 
 impl ReturnTo {
-    /// The local path (and fragment) to redirect to.
-    pub fn path(self) -> &'static str {
+    /// The local path (and fragment or query) to redirect to.
+    pub fn path(&self) -> String {
         match self {
-            ReturnTo::Account => ACCOUNT_PATH,
-            ReturnTo::Security => "/account#security",
+            ReturnTo::Account => ACCOUNT_PATH.to_owned(),
+            ReturnTo::Security => "/account#security".to_owned(),
+            ReturnTo::Device(None) => VERIFICATION_PATH.to_owned(),
+            ReturnTo::Device(Some(code)) => {
+                format!("{VERIFICATION_PATH}?user_code={}", code.display())
+            }
         }
     }
 
-    fn word(self) -> &'static str {
+    fn word(&self) -> String {
         match self {
-            ReturnTo::Account => "account",
-            ReturnTo::Security => "security",
+            ReturnTo::Account => "account".to_owned(),
+            ReturnTo::Security => "security".to_owned(),
+            ReturnTo::Device(None) => "device".to_owned(),
+            ReturnTo::Device(Some(code)) => format!("device-{}", code.as_str()),
         }
     }
 
@@ -47,7 +59,11 @@ impl ReturnTo {
         match word {
             "account" => Some(ReturnTo::Account),
             "security" => Some(ReturnTo::Security),
-            _ => None,
+            "device" => Some(ReturnTo::Device(None)),
+            _ => {
+                let code = word.strip_prefix("device-")?;
+                Some(ReturnTo::Device(Some(UserCode::parse(code)?)))
+            }
         }
     }
 }
@@ -132,7 +148,7 @@ impl fmt::Debug for Callback<'_> {
 }
 
 /// What the callback decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallbackOutcome {
     /// The code was redeemed: go to this page (the sign-in cookie is cleared).
     SignedIn(ReturnTo),

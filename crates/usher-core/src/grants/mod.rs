@@ -10,6 +10,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod person_tokens;
 pub mod refresh_token;
 
@@ -122,6 +123,8 @@ pub struct TokenRequest {
     pub code_verifier: Option<String>,
     /// `refresh_token` (refresh_token).
     pub refresh_token: Option<String>,
+    /// `device_code` (urn:ietf:params:oauth:grant-type:device_code).
+    pub device_code: Option<String>,
     /// `scope` (refresh_token, client_credentials), parsed; each grant words its own
     /// refusal of a malformed one.
     pub scope: Option<Result<ScopeSet, ScopeError>>,
@@ -138,6 +141,7 @@ impl std::fmt::Debug for TokenRequest {
             .field("redirect_uri", &self.redirect_uri)
             .field("code_verifier", &redacted(&self.code_verifier))
             .field("refresh_token", &redacted(&self.refresh_token))
+            .field("device_code", &redacted(&self.device_code))
             .field("scope", &self.scope)
             .field("resources", &self.resources)
             .finish()
@@ -158,7 +162,7 @@ impl TokenRequest {
             Some(g) => g.parse().map_err(|_| {
                 TokenError::refused(
                     ProtocolError::UnsupportedGrantType,
-                    "this grant_type is not supported; use authorization_code, refresh_token or client_credentials",
+                    "this grant_type is not supported; use authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code",
                 )
             })?,
         };
@@ -169,6 +173,7 @@ impl TokenRequest {
             redirect_uri: text("redirect_uri"),
             code_verifier: text("code_verifier"),
             refresh_token: text("refresh_token"),
+            device_code: text("device_code"),
             scope: single(form, "scope").map(ScopeSet::parse),
             resources: form
                 .iter()
@@ -189,6 +194,7 @@ pub async fn token(
         GrantType::AuthorizationCode => authorization_code::exchange(core, client, request).await,
         GrantType::RefreshToken => refresh_token::refresh(core, client, request).await,
         GrantType::ClientCredentials => client_credentials::issue(core, client, request).await,
+        GrantType::DeviceCode => device_code::poll(core, client, request).await,
     }
 }
 
@@ -213,11 +219,7 @@ mod tests {
                 ))
             );
         }
-        for unsupported in [
-            "password",
-            "implicit",
-            "urn:ietf:params:oauth:grant-type:device_code",
-        ] {
+        for unsupported in ["password", "implicit", "device_code"] {
             let Err(TokenError::Refused(r)) = grant_type(form(&[("grant_type", unsupported)]))
             else {
                 panic!("{unsupported} was accepted");
@@ -225,7 +227,7 @@ mod tests {
             assert_eq!(r.error, ProtocolError::UnsupportedGrantType);
             assert_eq!(
                 r.description,
-                "this grant_type is not supported; use authorization_code, refresh_token or client_credentials"
+                "this grant_type is not supported; use authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code"
             );
         }
     }
@@ -252,6 +254,7 @@ mod tests {
             ("code", "the-code"),
             ("code_verifier", "the-verifier"),
             ("refresh_token", "the-refresh-token"),
+            ("device_code", "the-device-code"),
         ]))
         .unwrap();
         let shown = format!("{r:?}");
@@ -266,6 +269,7 @@ mod tests {
         let shown = format!("{shown} {issued:?}");
         for secret in [
             "the-code",
+            "the-device-code",
             "the-verifier",
             "the-refresh-token",
             "the-access-token",

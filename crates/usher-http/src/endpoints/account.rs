@@ -43,7 +43,11 @@ fn sign_in_cookie_age(state: &Core) -> i64 {
 }
 
 /// 303 to `/authorize` for the account page's sign-in, setting the sign-in cookie.
-fn start_sign_in(state: &Core, return_to: ReturnTo, max_age: Option<i64>) -> HttpResponse {
+pub(crate) fn start_sign_in(
+    state: &Core,
+    return_to: ReturnTo,
+    max_age: Option<i64>,
+) -> HttpResponse {
     let start = match login::start(state, return_to, max_age) {
         Ok(s) => s,
         Err(f) => return failure_page(f),
@@ -62,7 +66,7 @@ fn start_sign_in(state: &Core, return_to: ReturnTo, max_age: Option<i64>) -> Htt
     response
 }
 
-fn session_cookie(req: &HttpRequest, state: &Core) -> Option<String> {
+pub(crate) fn session_cookie(req: &HttpRequest, state: &Core) -> Option<String> {
     cookies::read(req, &state.settings, cookies::SESSION)
 }
 
@@ -190,7 +194,7 @@ async fn callback_get(req: HttpRequest, state: web::Data<Core>) -> HttpResponse 
         error: params::single(&query, "error"),
     };
     let mut response = match login::finish(&state, callback).await {
-        Ok(CallbackOutcome::SignedIn(return_to)) => redirect(return_to.path()),
+        Ok(CallbackOutcome::SignedIn(return_to)) => redirect(&return_to.path()),
         Ok(CallbackOutcome::Refused(refusal)) => callback_refused(refusal),
         Err(f) => return failure_page(f),
     };
@@ -303,7 +307,7 @@ fn codes_page(title: &str, lead: &str, codes: &[RecoveryCode]) -> HttpResponse {
 }
 
 fn back_to_security() -> HttpResponse {
-    redirect(ReturnTo::Security.path())
+    redirect(&ReturnTo::Security.path())
 }
 
 async fn setup_post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {

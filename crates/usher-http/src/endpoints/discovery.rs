@@ -54,6 +54,8 @@ pub struct UsherMetadata {
     /// of a metadata document. Not yet (issue 16's registration part): `false`, said
     /// explicitly so MCP clients fall back to registration or a registered client id.
     pub client_id_metadata_document_supported: bool,
+    /// RFC 8628 §4: `POST /device_authorization`.
+    pub device_authorization_endpoint: String,
 }
 
 impl AdditionalProviderMetadata for UsherMetadata {}
@@ -142,6 +144,7 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
             client_id_metadata_document_supported: false,
+            device_authorization_endpoint: issuer.endpoint(routes::DEVICE_AUTHORIZATION),
         },
     )
     .set_token_endpoint(Some(
@@ -164,6 +167,7 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
                 GrantType::AuthorizationCode => CoreGrantType::AuthorizationCode,
                 GrantType::RefreshToken => CoreGrantType::RefreshToken,
                 GrantType::ClientCredentials => CoreGrantType::ClientCredentials,
+                GrantType::DeviceCode => CoreGrantType::DeviceCode,
             })
             .collect(),
     ))

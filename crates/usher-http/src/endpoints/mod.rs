@@ -8,6 +8,8 @@ pub mod account_sessions;
 pub mod assets;
 pub mod authorize;
 pub mod consent;
+pub mod device;
+pub mod device_authorization;
 pub mod discovery;
 pub mod health;
 pub mod introspect;

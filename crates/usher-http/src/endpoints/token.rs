@@ -54,8 +54,9 @@ async fn exchange(
     }
 }
 
-/// The form, an authenticated client, and its origin check.
-async fn authenticated(
+/// The form, an authenticated client, and its origin check (the device authorization
+/// endpoint authenticates through here too).
+pub(crate) async fn authenticated(
     req: &HttpRequest,
     body: &web::Bytes,
     state: &web::Data<Core>,

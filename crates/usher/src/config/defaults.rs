@@ -22,6 +22,8 @@ pub(super) const PREPUBLISH: i64 = 2 * DAY as i64;
 pub(super) const POLL_INTERVAL: u64 = 30;
 pub(super) const ACCESS_TTL: i64 = 600;
 pub(super) const SESSION_TTL: i64 = 8 * 3600;
+pub(super) const DEVICE_CODE_TTL: i64 = 600;
+pub(super) const DEVICE_INTERVAL: i64 = 5;
 pub(super) const FAMILY_GRACE: u64 = 0;
 pub(super) const FAMILY_ABSOLUTE_TTL: u64 = 30 * DAY;
 pub(super) const FAMILY_IDLE_TTL: u64 = 14 * DAY;
@@ -67,6 +69,8 @@ mod tests {
             ("keys.poll_interval", POLL_INTERVAL.to_string()),
             ("tokens.access_ttl", ACCESS_TTL.to_string()),
             ("sessions.ttl", SESSION_TTL.to_string()),
+            ("device.code_ttl", DEVICE_CODE_TTL.to_string()),
+            ("device.interval", DEVICE_INTERVAL.to_string()),
             ("families.grace", FAMILY_GRACE.to_string()),
             ("families.absolute_ttl", FAMILY_ABSOLUTE_TTL.to_string()),
             ("families.idle_ttl", FAMILY_IDLE_TTL.to_string()),

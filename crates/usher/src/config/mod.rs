@@ -107,6 +107,10 @@ pub struct Settings {
     pub cache_ttl: i64,
     /// Lifetime of a browser session, in seconds.
     pub session_ttl: i64,
+    /// `[device] code_ttl`: how long a device authorization waits for the person (s).
+    pub device_code_ttl: i64,
+    /// `[device] interval`: the first polling interval told to a device (s).
+    pub device_interval: i64,
     /// Refresh-token families (`[families]`).
     pub families: FamilySettings,
     /// The audience of `client_credentials` tokens asked for without `resource`, for

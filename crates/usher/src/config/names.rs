@@ -67,6 +67,8 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("keys.poll_interval", "USHER_KEYS__POLL_INTERVAL", "30"),
     ("tokens.access_ttl", "USHER_TOKENS__ACCESS_TTL", "600"),
     ("sessions.ttl", "USHER_SESSIONS__TTL", "28800"),
+    ("device.code_ttl", "USHER_DEVICE__CODE_TTL", "600"),
+    ("device.interval", "USHER_DEVICE__INTERVAL", "5"),
     ("families.grace", "USHER_FAMILIES__GRACE", "0"),
     (
         "families.absolute_ttl",
@@ -172,6 +174,8 @@ pub(super) fn overlay_env(
                 raw.tokens.access_ttl = Some(number("tokens.access_ttl")?)
             }
             "USHER_SESSIONS__TTL" => raw.sessions.ttl = Some(number("sessions.ttl")?),
+            "USHER_DEVICE__CODE_TTL" => raw.device.code_ttl = Some(number("device.code_ttl")?),
+            "USHER_DEVICE__INTERVAL" => raw.device.interval = Some(number("device.interval")?),
             "USHER_FAMILIES__GRACE" => raw.families.grace = Some(number("families.grace")?),
             "USHER_FAMILIES__ABSOLUTE_TTL" => {
                 raw.families.absolute_ttl = Some(number("families.absolute_ttl")?)

@@ -51,6 +51,8 @@ pub(super) struct RawSettings {
     #[serde(default)]
     pub(super) families: RawFamilies,
     #[serde(default)]
+    pub(super) device: RawDevice,
+    #[serde(default)]
     pub(super) backchannel: RawBackchannel,
 }
 
@@ -75,6 +77,14 @@ pub(super) struct RawFamilies {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTokens {
     pub(super) access_ttl: Option<u64>,
+}
+
+/// `[device]`: the device authorization grant (RFC 8628).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDevice {
+    pub(super) code_ttl: Option<u64>,
+    pub(super) interval: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -302,6 +312,26 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
             ));
         }
     };
+    let device_code_ttl = match raw.device.code_ttl {
+        None => defaults::DEVICE_CODE_TTL,
+        Some(s @ 10..=1800) => s as i64,
+        Some(s) => {
+            return Err(err(
+                &name_of("device.code_ttl"),
+                format!("{s} seconds is not between 10 and 1800"),
+            ));
+        }
+    };
+    let device_interval = match raw.device.interval {
+        None => defaults::DEVICE_INTERVAL,
+        Some(s @ 1..=60) => s as i64,
+        Some(s) => {
+            return Err(err(
+                &name_of("device.interval"),
+                format!("{s} seconds is not between 1 and 60"),
+            ));
+        }
+    };
 
     let families = families_from_raw(&raw.families)?;
     let backchannel = backchannel_from_raw(&raw.backchannel)?;
@@ -365,6 +395,8 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
         redis_prefix,
         access_token_ttl,
         session_ttl,
+        device_code_ttl,
+        device_interval,
         issuer,
         issuer_from_bind,
         issuer_as_written,

@@ -18,6 +18,7 @@ mod client_show;
 mod cluster;
 mod config;
 mod cors;
+mod device;
 mod helpers;
 mod kek;
 mod limits;

@@ -105,7 +105,12 @@ fn discovery_names_the_issuer_and_every_endpoint_exactly(backend: Backend) {
     );
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
