@@ -14,6 +14,7 @@ pub mod authorize;
 pub mod backchannel;
 pub mod browser;
 pub mod client;
+pub mod client_metadata;
 pub mod error;
 pub mod families;
 pub mod issuer;
