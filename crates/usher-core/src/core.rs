@@ -72,6 +72,9 @@ pub struct Settings {
     pub device_code_ttl: i64,
     /// The polling interval a device is told first, in seconds (`interval`).
     pub device_poll_interval: i64,
+    /// Client ID Metadata Documents (`client_metadata.rs`; off unless the operator
+    /// says so).
+    pub client_metadata: crate::client_metadata::MetadataSettings,
 }
 
 /// The lifetimes of refresh-token families.
@@ -115,6 +118,7 @@ impl Settings {
             signup: usher_domain::SignupMode::Off,
             device_code_ttl: 600,
             device_poll_interval: 5,
+            client_metadata: crate::client_metadata::MetadataSettings::default(),
         }
     }
 
@@ -261,6 +265,9 @@ pub struct Core {
     pub caches: Arc<crate::cache::Caches>,
     /// Where mail to people goes: its templates and its outbox (`mail.rs`).
     pub mail: crate::mail::Mailing,
+    /// The Client ID Metadata Documents this node fetched, and where it fetches them
+    /// (`client_metadata.rs`).
+    pub metadata_documents: crate::client_metadata::MetadataDocuments,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -297,7 +304,14 @@ impl Core {
     /// The client registered as `id`, if any; from memory when read less than
     /// `cache_ttl` seconds ago. `usher-account` is Usher's own built-in client
     /// (`account::client`): synthesised from the settings, never read from the store.
+    /// A URL id is a Client ID Metadata Document (`client_metadata.rs`): the client its
+    /// document describes, or none when the feature is off or the document cannot be
+    /// used (the reason is logged; `/authorize` asks [`Core::metadata_client`] itself to
+    /// show it).
     pub async fn client(&self, id: &ClientId) -> Result<Option<Client>, Failure> {
+        if id.metadata_url().is_some() {
+            return self.metadata_lookup(id).await;
+        }
         match self.remembered_client(id) {
             Some(client) => Ok(Some(client)),
             None => self.reload_client(id).await,
@@ -309,6 +323,9 @@ impl Core {
     pub fn remembered_client(&self, id: &ClientId) -> Option<Client> {
         if crate::account::client::is_built_in(id) {
             return crate::account::client::built_in(&self.settings);
+        }
+        if id.metadata_url().is_some() {
+            return self.remembered_metadata_client(id);
         }
         let caches = &self.caches;
         if !caches.on() {
@@ -324,10 +341,23 @@ impl Core {
         if crate::account::client::is_built_in(id) {
             return Ok(crate::account::client::built_in(&self.settings));
         }
+        if id.metadata_url().is_some() {
+            return self.metadata_lookup(id).await;
+        }
         let clients = self.stores.clients.clone();
         let key = id.clone();
         self.read_and_remember(&self.caches.clients, id, move || clients.get_client(&key))
             .await
+    }
+
+    /// A metadata-document client as `Core::client` answers it: refusals are "no such
+    /// client" (logged by `metadata_client`), only the store's failure is an error.
+    async fn metadata_lookup(&self, id: &ClientId) -> Result<Option<Client>, Failure> {
+        match self.metadata_client(id).await {
+            Ok(client) => Ok(Some(client)),
+            Err(crate::client_metadata::MetadataError::Failure(f)) => Err(f),
+            Err(_) => Ok(None),
+        }
     }
 
     /// The person with this id, if any; from memory when read less than `cache_ttl`

@@ -18,6 +18,7 @@ pub mod browsers;
 pub mod cache;
 pub mod client_address;
 pub mod client_auth;
+pub mod client_metadata;
 mod core;
 pub mod cors;
 pub mod counted;

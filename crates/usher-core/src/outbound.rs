@@ -1,5 +1,5 @@
-//! The one outgoing HTTP client of Usher. Everything Usher calls on its own (today the
-//! back-channel logout endpoints of clients; later client metadata documents and upstream
+//! The one outgoing HTTP client of Usher. Everything Usher calls on its own (the
+//! back-channel logout endpoints of clients, Client ID Metadata Documents; later upstream
 //! providers) goes through [`Outbound`], because a URL that someone registered must not
 //! make Usher call into the operator's own network (SSRF):
 //!
@@ -179,6 +179,67 @@ impl Outbound {
             .await
             .map_err(classify)?;
         Ok(response.status().as_u16())
+    }
+}
+
+/// The answer to [`Outbound::get_json`]: the status, the two headers a caller of a
+/// document needs, and the body read up to the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    /// `None`: the body was larger than the limit (reading stopped there).
+    pub body: Option<Vec<u8>>,
+}
+
+impl Outbound {
+    /// GETs `url` asking for JSON; reads at most `max_bytes` of the body (a longer one,
+    /// announced or not, is `body: None`, and the rest is never read). A redirect is
+    /// returned, never followed.
+    pub async fn get_json(&self, url: &str, max_bytes: usize) -> Result<Fetched, OutboundError> {
+        let url = self.check_url(url)?;
+        let mut response = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(classify)?;
+        let header = |name: reqwest::header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let status = response.status().as_u16();
+        let content_type = header(reqwest::header::CONTENT_TYPE);
+        let cache_control = header(reqwest::header::CACHE_CONTROL);
+        let announced_too_large = response
+            .content_length()
+            .is_some_and(|n| n > max_bytes as u64);
+        let mut body = Vec::new();
+        if !announced_too_large {
+            while let Some(chunk) = response.chunk().await.map_err(classify)? {
+                if body.len() + chunk.len() > max_bytes {
+                    body.clear();
+                    return Ok(Fetched {
+                        status,
+                        content_type,
+                        cache_control,
+                        body: None,
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+        Ok(Fetched {
+            status,
+            content_type,
+            cache_control,
+            body: (!announced_too_large).then_some(body),
+        })
     }
 }
 

@@ -193,6 +193,7 @@ impl TestNode {
             passwords: PasswordPool::new(1),
             caches: Arc::new(Caches::new(0)),
             mail: crate::mail::Mailing::recording(),
+            metadata_documents: crate::client_metadata::MetadataDocuments::none(),
             clock: clock.clone(),
         };
         TestNode {

@@ -51,6 +51,10 @@ pub enum UntrustedError {
     OpenIdRedirectUriRequired,
     #[error("The request parameters are malformed.")]
     Malformed,
+    /// The client id is a Client ID Metadata Document's URL, and the document cannot be
+    /// used: the host that publishes it, and why.
+    #[error("The application's metadata document at {host} cannot be used: {why}.")]
+    ClientMetadata { host: String, why: String },
 }
 
 /// A rejection that is returned to the client (RFC 6749 §4.1.2.1): a code and a

@@ -15,9 +15,11 @@ use crate::time::UnixTime;
 /// synthesises it; the store keeps a placeholder row only for foreign keys.
 pub const BUILT_IN_ACCOUNT_CLIENT_ID: &str = "usher-account";
 
-/// A client identifier: 1–128 characters of `[A-Za-z0-9._~-]`.
+/// A client identifier: 1–128 characters of `[A-Za-z0-9._~-]`, or the URL of a Client
+/// ID Metadata Document ([`crate::client_metadata::MetadataUrl`]; never generated, and
+/// told apart by its `:`).
 ///
-/// Usher generates them; the parser exists for values that arrive from outside
+/// Usher generates the short ones; the parser exists for values that arrive from outside
 /// (requests, the CLI, the database).
 ///
 /// Serialised as its string (for the pending requests sealed in forms and stored in
@@ -30,6 +32,11 @@ pub struct ClientId(String);
 
 impl ClientId {
     pub fn parse(raw: &str) -> Option<ClientId> {
+        if crate::client_metadata::MetadataUrl::looks_like_url(raw) {
+            return crate::client_metadata::MetadataUrl::parse(raw)
+                .ok()
+                .map(|_| ClientId(raw.to_owned()));
+        }
         let ok = (1..=128).contains(&raw.len())
             && raw
                 .bytes()
@@ -39,6 +46,14 @@ impl ClientId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The metadata document's URL, when this id is one.
+    pub fn metadata_url(&self) -> Option<crate::client_metadata::MetadataUrl> {
+        if !crate::client_metadata::MetadataUrl::looks_like_url(&self.0) {
+            return None;
+        }
+        crate::client_metadata::MetadataUrl::parse(&self.0).ok()
     }
 }
 
@@ -404,6 +419,10 @@ pub struct ClientRegistration {
     /// registered. Its one redirect URI is on the issuer's own origin, so its codes reach
     /// no program but Usher: although public, it needs no consent page.
     pub built_in: bool,
+    /// A client described by a Client ID Metadata Document (its id is the document's
+    /// URL; `usher-core::client_metadata`): public, PKCE required, consent never
+    /// skipped. Its stored row only anchors codes and consents.
+    pub metadata_document: bool,
 }
 
 /// The loose input of a registration, as a CLI or API collects it.
@@ -534,6 +553,7 @@ impl ClientRegistration {
             allowed_origins,
             id_token_signed_response_alg,
             built_in: false,
+            metadata_document: false,
         })
     }
 }
@@ -623,7 +643,12 @@ impl Client {
     /// redirect URI is delivered only to its host.
     /// Usher's built-in account client is the exception: its redirect URI is on the
     /// issuer's own origin, where only Usher listens.
+    /// A metadata-document client never may: anyone can publish a document naming any
+    /// redirect URI on its own host, and the person must see which host that is.
     pub fn may_skip_interaction(&self, redirect_uri: &str) -> bool {
+        if self.registration.metadata_document {
+            return false;
+        }
         !self.is_public()
             || self.registration.built_in
             || Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https")
@@ -633,7 +658,10 @@ impl Client {
     /// even one stored as first-party before registration refused that — except Usher's
     /// own built-in account client.
     pub fn is_first_party(&self) -> bool {
-        self.registration.built_in || (self.registration.first_party && !self.is_public())
+        self.registration.built_in
+            || (self.registration.first_party
+                && !self.is_public()
+                && !self.registration.metadata_document)
     }
 }
 

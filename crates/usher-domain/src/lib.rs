@@ -15,6 +15,7 @@ pub mod backchannel;
 pub mod browser;
 pub mod client;
 pub mod device;
+pub mod client_metadata;
 pub mod error;
 pub mod families;
 pub mod issuer;

@@ -46,6 +46,13 @@ pub trait ClientStore: Send + Sync {
         id: &ClientId,
         origins: &[crate::origin::Origin],
     ) -> Result<bool, StoreError>;
+    /// Writes the row of a metadata-document client (`registration.metadata_document`):
+    /// inserted when absent, its name, grants, scopes and redirect URIs replaced when
+    /// present, in one transaction, so that the rows that reference the client (codes,
+    /// consents) stay. A registered client with the same id is never touched (there is
+    /// none: registered ids are never URLs); a concurrent insert of the same id by
+    /// another node is not an error.
+    fn upsert_metadata_client(&self, client: &Client) -> Result<(), StoreError>;
 }
 
 /// People who sign in.

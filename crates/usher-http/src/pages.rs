@@ -119,6 +119,9 @@ pub struct ConsentPage<'a> {
     /// private-use redirect URI): the page asks the person to allow only a sign-in they
     /// started themselves.
     pub unverified: bool,
+    /// The host that publishes a metadata-document client's document (shown so that a
+    /// look-alike of a known host can be noticed); `None` for a registered client.
+    pub published_by: Option<&'a str>,
 }
 
 /// One line of the consent page's list: a requested scope and what it means in plain words.
@@ -529,6 +532,7 @@ mod tests {
                 csrf: "csrf-456",
             },
             unverified: false,
+            published_by: None,
         }
     }
 
@@ -672,13 +676,19 @@ mod tests {
         let page = ConsentPage {
             form: FormState::Sealed("v1.sealed"),
             unverified: true,
+            published_by: Some("app.example"),
             ..consent_page("Photo App")
         };
         let body = check_page(consent(page), StatusCode::OK).await;
         assert!(body.contains(r#"<input type="hidden" name="pending" value="v1.sealed">"#));
         assert!(body.contains("cannot verify"), "{body}");
+        assert!(
+            body.contains(r#"describes itself at <strong class="host">app.example</strong>"#),
+            "{body}"
+        );
         let body = check_page(consent(consent_page("Photo App")), StatusCode::OK).await;
         assert!(!body.contains("cannot verify"), "{body}");
+        assert!(!body.contains("published-by"), "{body}");
     }
 
     #[actix_web::test]

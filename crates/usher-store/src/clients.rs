@@ -38,6 +38,7 @@ struct ClientRow {
     backchannel_logout_session_required: bool,
     allowed_origins: String,
     id_token_signed_response_alg: Option<String>,
+    metadata_document: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -76,6 +77,7 @@ impl ClientRow {
             id_token_signed_response_alg: reg
                 .id_token_signed_response_alg
                 .map(|a| a.as_str().to_owned()),
+            metadata_document: reg.metadata_document,
         }
     }
 
@@ -132,6 +134,7 @@ impl ClientRow {
             },
             // A stored client is never Usher's own (the core synthesises that one).
             built_in: false,
+            metadata_document: self.metadata_document,
         };
         Ok(Client {
             id,
@@ -292,6 +295,54 @@ impl ClientStore for Database {
             .execute(&mut *conn)
             .map(|updated| updated == 1)
             .map_err(unavailable)
+    }
+
+    fn upsert_metadata_client(&self, client: &Client) -> Result<(), StoreError> {
+        if !client.registration.metadata_document {
+            return Err(corrupt(format!(
+                "client {} is not a metadata-document client",
+                client.id
+            )));
+        }
+        let row = ClientRow::from_domain(client);
+        let uris = uri_rows(client)?;
+        let id = client.id.as_str();
+        let mut conn = self.conn()?;
+        let written = conn.transaction::<_, diesel::result::Error, _>(|c| {
+            let updated = diesel::update(
+                clients::table
+                    .filter(clients::id.eq(id))
+                    .filter(clients::metadata_document.eq(true)),
+            )
+            .set((
+                clients::name.eq(&row.name),
+                clients::grant_types.eq(&row.grant_types),
+                clients::scopes.eq(&row.scopes),
+            ))
+            .execute(c)?;
+            if updated == 0 {
+                diesel::insert_into(clients::table)
+                    .values(&row)
+                    .execute(c)?;
+            }
+            diesel::delete(
+                client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(id)),
+            )
+            .execute(c)?;
+            for uri in &uris {
+                diesel::insert_into(client_redirect_uris::table)
+                    .values(uri)
+                    .execute(c)?;
+            }
+            Ok(())
+        });
+        match written {
+            Ok(()) => Ok(()),
+            // Another node inserted the same document's row a moment ago: its row
+            // anchors the references as well as ours would.
+            Err(e) if unique_violation(&e).is_some() => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     fn set_client_secret_hash(&self, id: &ClientId, hash: &str) -> Result<bool, StoreError> {

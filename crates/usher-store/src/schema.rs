@@ -20,6 +20,7 @@ diesel::table! {
         backchannel_logout_session_required -> Bool,
         allowed_origins -> Text,
         id_token_signed_response_alg -> Nullable<Text>,
+        metadata_document -> Bool,
     }
 }
 

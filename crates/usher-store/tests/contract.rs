@@ -170,6 +170,7 @@ fn confidential_client(id: &str, created_at: i64) -> Client {
                 usher_domain::Origin::parse("http://127.0.0.1:8080").unwrap(),
             ],
             built_in: false,
+            metadata_document: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -194,6 +195,7 @@ fn public_client(id: &str, created_at: i64) -> Client {
             allowed_origins: Vec::new(),
             id_token_signed_response_alg: None,
             built_in: false,
+            metadata_document: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -218,6 +220,7 @@ fn service_client(id: &str, created_at: i64) -> Client {
             allowed_origins: Vec::new(),
             id_token_signed_response_alg: None,
             built_in: false,
+            metadata_document: false,
         },
         created_at: UnixTime(created_at),
     }

@@ -49,8 +49,11 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
             .map_err(|e| anyhow::anyhow!("USHER_ISSUER (issuer): {e}"))?;
     }
     let settings = &ctx.settings;
-    let discovery =
-        usher_http::endpoints::discovery::render(&settings.issuer).map_err(anyhow::Error::msg)?;
+    let discovery = usher_http::endpoints::discovery::render(
+        &settings.issuer,
+        settings.client_metadata_documents,
+    )
+    .map_err(anyhow::Error::msg)?;
     let mut http = usher_core::Settings::new(settings.issuer.clone());
     // Derived so that a next key is published for two cache lifetimes before it signs.
     http.jwks_max_age = settings.keys.effective_jwks_max_age();
@@ -63,6 +66,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
     http.metrics_on_main = settings.metrics_on_main_listener;
     http.mfa = settings.mfa;
     http.signup = settings.signup;
+    http.client_metadata.enabled = settings.client_metadata_documents;
     http.access_token_alg = settings.access_token_alg;
     http.id_token_alg = settings.id_token_alg;
     http.backchannel = settings.backchannel.core();
@@ -90,6 +94,14 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
             compose: Arc::new(usher_http::mail::Templates),
             outbox: crate::mail::outbox(&settings.mail, &settings.issuer, dev_mail)?,
         },
+        // Documents are fetched through the guarded client, like back-channel logouts.
+        metadata_documents: usher_core::client_metadata::MetadataDocuments::new(Arc::new(
+            usher_core::outbound::Outbound::new(
+                settings.backchannel.core().outbound,
+                &settings.issuer,
+            )
+            .map_err(anyhow::Error::msg)?,
+        )),
         clock,
     };
     // Access tokens and ID tokens share one lifetime: the longest any key signs for.

@@ -561,16 +561,17 @@ pub async fn decide(
     // app and "Remove access" reaches its refresh family.
     if !client.is_first_party() {
         let consents = core.stores.consents.clone();
-        let (user, client_id, scopes) = (
+        let (user, client_id, scopes, resources) = (
             session.user_id.clone(),
             client.id.clone(),
             grant.scopes.clone(),
+            grant.resources.clone(),
         );
         blocking(move || {
             let granted = consents
                 .get_consent(&user, &client_id)?
                 .unwrap_or_default()
-                .union(&scopes);
+                .widened(&scopes, &resources);
             consents.save_consent(&user, &client_id, &granted, now)
         })
         .await?;

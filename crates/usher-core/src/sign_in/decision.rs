@@ -3,6 +3,7 @@
 //! it is validated — issue a code at once, show the login or the consent page, or send
 //! an error back to the client.
 
+use crate::client_metadata::MetadataError;
 use usher_domain::authorize::{
     AuthorizationRequest, Params, RawParams, Rejection, UntrustedError, identify_client,
     resolve_redirect_uri,
@@ -127,10 +128,25 @@ pub async fn authorize(core: &Core, raw: &RawParams, cookies: Cookies<'_>) -> Si
         Ok(v) => v,
         Err(e) => return untrusted(e),
     };
-    let client = match core.client(&client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return untrusted(UntrustedError::UnknownClient),
-        Err(f) => return SignInOutcome::failure(f),
+    let client = match client_id.metadata_url() {
+        // A Client ID Metadata Document: its own errors, on Usher's page (the redirect
+        // URI is not trusted before the document is).
+        Some(url) => match core.metadata_client(&client_id).await {
+            Ok(c) => c,
+            Err(MetadataError::Off) => return untrusted(UntrustedError::UnknownClient),
+            Err(MetadataError::Failure(f)) => return SignInOutcome::failure(f),
+            Err(e) => {
+                return untrusted(UntrustedError::ClientMetadata {
+                    host: url.host().to_owned(),
+                    why: e.to_string(),
+                });
+            }
+        },
+        None => match core.client(&client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return untrusted(UntrustedError::UnknownClient),
+            Err(f) => return SignInOutcome::failure(f),
+        },
     };
     let redirect_uri = match resolve_redirect_uri(&client, sent_redirect.as_deref()) {
         Ok(r) => r,
@@ -295,12 +311,25 @@ pub fn consent_form(
     form: Form,
     binding: Option<String>,
 ) -> ConsentForm {
+    // A metadata-document client always sees this page (`may_skip_interaction`); the
+    // page names the host of its document, and warns about the device only when the
+    // redirect URI is not https.
+    let published_by = client
+        .id
+        .metadata_url()
+        .filter(|_| client.registration.metadata_document)
+        .map(|u| u.host().to_owned());
+    let unverified = match &published_by {
+        Some(_) => !request.redirect_uri.as_str().starts_with("https://"),
+        None => !client.may_skip_interaction(request.redirect_uri.as_str()),
+    };
     ConsentForm {
         client_name: client.registration.name.as_str().to_owned(),
         username,
         scopes: request.scope.clone(),
         resources,
-        unverified: !client.may_skip_interaction(request.redirect_uri.as_str()),
+        unverified,
+        published_by,
         form,
         binding,
     }

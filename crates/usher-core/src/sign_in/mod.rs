@@ -206,6 +206,10 @@ pub struct ConsentForm {
     /// The client's identity cannot be verified (a public client on a loopback or
     /// private-use redirect URI).
     pub unverified: bool,
+    /// For a Client ID Metadata Document's client: the host that publishes the document
+    /// (its `client_id` URL's host), which the page shows beside the name the document
+    /// claims, so that a look-alike host can be noticed.
+    pub published_by: Option<String>,
     pub form: Form,
     /// As [`LoginForm::binding`].
     pub binding: Option<String>,

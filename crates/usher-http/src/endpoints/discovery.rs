@@ -51,8 +51,9 @@ pub struct UsherMetadata {
     /// Back-Channel Logout 1.0 §2.1: logout tokens carry `sid` (and ID tokens carry it).
     pub backchannel_logout_session_supported: bool,
     /// draft-ietf-oauth-client-id-metadata-document: whether a client id may be the URL
-    /// of a metadata document. Not yet (issue 16's registration part): `false`, said
-    /// explicitly so MCP clients fall back to registration or a registered client id.
+    /// of a metadata document (`client_metadata_documents`; docs/design/registration.md).
+    /// Said explicitly when `false`, so MCP clients fall back to registration or a
+    /// registered client id.
     pub client_id_metadata_document_supported: bool,
     /// RFC 8628 §4: `POST /device_authorization`.
     pub device_authorization_endpoint: String,
@@ -117,7 +118,7 @@ fn auth_methods() -> Vec<String> {
 }
 
 /// Renders the discovery document for an issuer.
-pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
+pub fn render(issuer: &Issuer, client_metadata_documents: bool) -> Result<Vec<u8>, String> {
     let url_err = |e: url::ParseError| format!("the issuer does not form endpoint URLs: {e}");
     let metadata = UsherProviderMetadata::new(
         IssuerUrl::new(issuer.as_str().to_owned()).map_err(url_err)?,
@@ -143,7 +144,7 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
             end_session_endpoint: issuer.endpoint(routes::LOGOUT),
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
-            client_id_metadata_document_supported: false,
+            client_id_metadata_document_supported: client_metadata_documents,
             device_authorization_endpoint: issuer.endpoint(routes::DEVICE_AUTHORIZATION),
         },
     )
@@ -255,7 +256,7 @@ mod tests {
     #[test]
     fn one_document_carries_the_rfc_8414_members() {
         let doc: serde_json::Value = serde_json::from_slice(
-            &render(&Issuer::parse("https://auth.example/t").unwrap()).unwrap(),
+            &render(&Issuer::parse("https://auth.example/t").unwrap(), false).unwrap(),
         )
         .unwrap();
         assert_eq!(doc["issuer"], "https://auth.example/t");
@@ -268,5 +269,10 @@ mod tests {
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
         assert_eq!(doc["client_id_metadata_document_supported"], false);
         assert!(doc.get("registration_endpoint").is_none());
+        let on: serde_json::Value = serde_json::from_slice(
+            &render(&Issuer::parse("https://auth.example/t").unwrap(), true).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(on["client_id_metadata_document_supported"], true);
     }
 }

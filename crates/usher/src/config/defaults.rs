@@ -10,6 +10,8 @@ pub(super) const REDIS_PREFIX: &str = "usher:";
 pub(super) const KEK_FILE: &str = "keys/kek";
 pub(super) const LOG: &str = "info";
 pub(super) const METRICS_ON_MAIN_LISTENER: bool = false;
+/// Client ID Metadata Documents are off unless the operator turns them on.
+pub(super) const CLIENT_METADATA_DOCUMENTS: bool = false;
 pub(super) const CACHE_TTL: i64 = 2;
 pub(super) const MFA: usher_domain::MfaPolicy = usher_domain::MfaPolicy::Optional;
 pub(super) const SIGNUP: usher_domain::SignupMode = usher_domain::SignupMode::Off;

@@ -85,6 +85,9 @@ pub struct Settings {
     pub metrics_bind: Option<SocketAddr>,
     /// Whether `GET /metrics` is also served on `bind` (off by default: it is public).
     pub metrics_on_main_listener: bool,
+    /// Whether a `client_id` that is an https URL is looked up as a Client ID Metadata
+    /// Document (`client_metadata_documents`; off by default).
+    pub client_metadata_documents: bool,
     pub database_url: SecretUrl,
     pub family_store: FamilyStoreSetting,
     /// The prefix of every Redis key Usher writes (several deployments, or tests, can

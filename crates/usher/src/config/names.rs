@@ -48,6 +48,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("cache_ttl", "USHER_CACHE_TTL", "2"),
     ("mfa", "USHER_MFA", "optional"),
     ("signup", "USHER_SIGNUP", "off"),
+    (
+        "client_metadata_documents",
+        "USHER_CLIENT_METADATA_DOCUMENTS",
+        "false",
+    ),
     ("access_token_alg", "USHER_ACCESS_TOKEN_ALG", "RS256"),
     ("id_token_alg", "USHER_ID_TOKEN_ALG", "RS256"),
     (
@@ -140,6 +145,18 @@ pub(super) fn overlay_env(
                     _ => {
                         return Err(err(
                             &name_of("metrics_on_main_listener"),
+                            format!("{value:?} is not true or false"),
+                        ));
+                    }
+                })
+            }
+            "USHER_CLIENT_METADATA_DOCUMENTS" => {
+                raw.client_metadata_documents = Some(match value.trim() {
+                    "true" | "1" => true,
+                    "false" | "0" | "" => false,
+                    _ => {
+                        return Err(err(
+                            &name_of("client_metadata_documents"),
                             format!("{value:?} is not true or false"),
                         ));
                     }

@@ -30,6 +30,7 @@ pub(super) struct RawSettings {
     pub(super) kek_previous: Option<String>,
     pub(super) kek_previous_file: Option<String>,
     pub(super) metrics_on_main_listener: Option<bool>,
+    pub(super) client_metadata_documents: Option<bool>,
     pub(super) log: Option<String>,
     pub(super) log_format: Option<String>,
     pub(super) workers: Option<u64>,
@@ -405,6 +406,9 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
         metrics_on_main_listener: raw
             .metrics_on_main_listener
             .unwrap_or(defaults::METRICS_ON_MAIN_LISTENER),
+        client_metadata_documents: raw
+            .client_metadata_documents
+            .unwrap_or(defaults::CLIENT_METADATA_DOCUMENTS),
         database_url,
         family_store,
         kek,

@@ -14,6 +14,7 @@ mod backchannel;
 mod browser;
 mod cli;
 mod client_credentials;
+mod client_metadata;
 mod client_show;
 mod cluster;
 mod config;
