@@ -222,6 +222,31 @@ describe('an MCP client registering itself (RFC 7591)', { skip: WAITING.dcr }, (
   });
 });
 
+describe('an MCP client without an initial access token, with registration = "token"', { skip: WAITING.dcr }, () => {
+  let world;
+
+  before(async () => {
+    world = await startWorld({ USHER_REGISTRATION: 'token' });
+  });
+
+  after(async () => { await world?.stop(); });
+
+  test('is refused at /register with invalid_token, and nothing is registered', async () => {
+    assert.equal(world.metadata.registration_endpoint, `${world.usher.issuer}/register`);
+    const fetch = recordingFetch();
+    const p = provider(world);
+    await assert.rejects(connect(world.tools.url, p, fetch), (e) => {
+      assert.equal(e.constructor.name, 'InvalidTokenError', String(e));
+      return true;
+    });
+    const [registration] = fetch.to('/register');
+    assert.equal(registration.status, 401);
+    assert.equal(registration.received.error, 'invalid_token');
+    assert.equal(p.clientInformation(), undefined);
+    assert.equal(p.authorizationUrls.length, 0);
+  });
+});
+
 describe('an MCP client identified by its metadata document', { skip: WAITING.cimd }, () => {
   let world;
   let documents; // serves the client's metadata document on loopback
@@ -231,9 +256,10 @@ describe('an MCP client identified by its metadata document', { skip: WAITING.ci
   before(async () => {
     world = await startWorld({ USHER_CLIENT_METADATA_DOCUMENTS: 'true' });
     documents = createServer((req, res) => {
-      if (req.url !== '/client.json') { res.writeHead(404).end(); return; }
+      if (req.url !== '/client.json' && req.url !== '/impostor.json') { res.writeHead(404).end(); return; }
       fetched += 1;
       res.writeHead(200, { 'Content-Type': 'application/json' });
+      // The impostor's document claims the genuine client's id (and redirect URIs).
       res.end(JSON.stringify({
         client_id: documentUrl, client_name: 'Usher e2e MCP client (metadata document)',
         redirect_uris: [redirect.url], grant_types: ['authorization_code', 'refresh_token'],
@@ -265,5 +291,16 @@ describe('an MCP client identified by its metadata document', { skip: WAITING.ci
     const first = await assertSignedInAndCalled(world, world.tools, mcp, p, fetch, documentUrl);
     await assertRefreshes(world.tools, mcp, p, fetch, first);
     await mcp.close();
+  });
+
+  test('a document whose client_id is not its own URL is refused on Usher\'s error page, never redirected', async () => {
+    const impostorUrl = documentUrl.replace('/client.json', '/impostor.json');
+    const fetch = recordingFetch();
+    const p = provider(world, { clientInformation: { client_id: impostorUrl } });
+    await assert.rejects(connect(world.tools.url, p, fetch), /refused the authorization request \(400\)/);
+    assert.equal(p.refused.status, 400);
+    assert.match(p.refused.text, /metadata document/i);
+    assert.equal(p.code, undefined);
+    assert.equal(fetch.tokenRequests().length, 0);
   });
 });

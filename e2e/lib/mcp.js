@@ -148,6 +148,7 @@ export class BrowserProvider {
     this._verifier = undefined;
     this._state = undefined;
     this.code = undefined;
+    this.refused = undefined; // Usher's error page, when it showed one instead of signing in
     this.authorizationUrls = []; // every URL the SDK sent the person to
     this.saved = []; // every client information the SDK saved (registrations)
   }
@@ -167,7 +168,13 @@ export class BrowserProvider {
     const context = await this.ui.browser.newContext();
     try {
       const page = await context.newPage();
-      await page.goto(authorizationUrl.toString());
+      const response = await page.goto(authorizationUrl.toString());
+      if (response.status() >= 400) {
+        // Usher refused the request on its own error page (it never redirects an error
+        // to a redirect URI it cannot trust).
+        this.refused = { status: response.status(), text: await page.locator('main').innerText() };
+        return;
+      }
       await login(page, this.person);
       // Clients of MCP servers are public clients: Usher always asks the person.
       await page.getByRole('button', { name: /allow/i }).click();
@@ -198,6 +205,7 @@ export async function connect(url, provider, fetch) {
   } catch (e) {
     if (!(e instanceof UnauthorizedError)) throw e;
   }
+  if (provider.refused) throw new Error(`Usher refused the authorization request (${provider.refused.status}): ${provider.refused.text}`);
   const transport = new StreamableHTTPClientTransport(url, { authProvider: provider, fetch });
   await transport.finishAuth(provider.code);
   return (await open()).client;
