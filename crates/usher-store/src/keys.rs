@@ -126,7 +126,9 @@ fn lock_key_transitions(conn: &mut AnyConnection) -> QueryResult<()> {
     .map(|_| ())
 }
 
-/// The state and timestamps of `key`, written where the row still has state `expected`.
+/// The state and timestamps of `key`, written where the row still has state `expected`
+/// and is a key of the same algorithm (a transition of one algorithm's cycle never
+/// writes another's key, whatever its `kid`).
 fn write_if(
     conn: &mut AnyConnection,
     key: &SigningKeyRecord,
@@ -135,6 +137,7 @@ fn write_if(
     diesel::update(
         signing_keys::table
             .filter(signing_keys::kid.eq(&key.kid))
+            .filter(signing_keys::alg.eq(key.alg.as_str()))
             .filter(signing_keys::state.eq(expected.as_str())),
     )
     .set((
