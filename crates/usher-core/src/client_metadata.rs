@@ -72,8 +72,8 @@ impl Default for MetadataSettings {
 }
 
 /// Why a metadata-document client id does not name a usable client. The `Display`
-/// text is shown on `/authorize`'s error page (it names the document's host, never a
-/// body) and written to the log.
+/// text is written to the log (info); `/authorize`'s error page shows only
+/// [`MetadataError::category`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataError {
     /// `client_metadata_documents` is off: the id is an unknown client.
@@ -118,6 +118,21 @@ impl fmt::Display for MetadataError {
             MetadataError::Invalid(e) => write!(f, "{e}"),
             MetadataError::Busy => f.write_str("too many documents are being fetched; try again"),
             MetadataError::Failure(_) => f.write_str("the server cannot reach its storage"),
+        }
+    }
+}
+
+impl MetadataError {
+    /// What `/authorize`'s error page says about this error: a category without any
+    /// detail (the detail, from `Display`, goes to the log at info).
+    pub fn category(&self) -> &'static str {
+        match self {
+            MetadataError::Off => "not enabled",
+            MetadataError::NotAllowed(_)
+            | MetadataError::Unreachable(_)
+            | MetadataError::Status(_) => "fetch failed",
+            MetadataError::TooLarge | MetadataError::Invalid(_) => "invalid document",
+            MetadataError::Busy | MetadataError::Failure(_) => "temporarily unavailable",
         }
     }
 }
