@@ -72,8 +72,8 @@ impl Default for MetadataSettings {
 }
 
 /// Why a metadata-document client id does not name a usable client. The `Display`
-/// text is shown on `/authorize`'s error page (it names the document's host, never a
-/// body) and written to the log.
+/// text is written to the log (info); `/authorize`'s error page shows only
+/// [`MetadataError::category`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataError {
     /// `client_metadata_documents` is off: the id is an unknown client.
@@ -89,9 +89,19 @@ pub enum MetadataError {
     TooLarge,
     /// The document is not one Usher accepts.
     Invalid(DocumentError),
+    /// This node is already fetching [`MAX_CONCURRENT_FETCHES`] documents (never
+    /// remembered: the next request tries again).
+    Busy,
     /// Usher's own store failed while recording the client (never remembered).
     Failure(Failure),
 }
+
+/// The most document fetches one node runs at once. Each fetch resolves a name on the
+/// runtime's blocking pool (`tokio::net::lookup_host`), which a name server that never
+/// answers can hold until the resolver gives up; the cap keeps such lookups from
+/// taking the pool other work (password hashing, the store) needs. A lookup that finds
+/// the cap reached is answered [`MetadataError::Busy`] at once, never queued.
+pub const MAX_CONCURRENT_FETCHES: usize = 8;
 
 impl fmt::Display for MetadataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,7 +116,23 @@ impl fmt::Display for MetadataError {
             MetadataError::Status(s) => write!(f, "it answered with status {s}, not 200"),
             MetadataError::TooLarge => write!(f, "it is larger than {MAX_DOCUMENT_BYTES} bytes"),
             MetadataError::Invalid(e) => write!(f, "{e}"),
+            MetadataError::Busy => f.write_str("too many documents are being fetched; try again"),
             MetadataError::Failure(_) => f.write_str("the server cannot reach its storage"),
+        }
+    }
+}
+
+impl MetadataError {
+    /// What `/authorize`'s error page says about this error: a category without any
+    /// detail (the detail, from `Display`, goes to the log at info).
+    pub fn category(&self) -> &'static str {
+        match self {
+            MetadataError::Off => "not enabled",
+            MetadataError::NotAllowed(_)
+            | MetadataError::Unreachable(_)
+            | MetadataError::Status(_) => "fetch failed",
+            MetadataError::TooLarge | MetadataError::Invalid(_) => "invalid document",
+            MetadataError::Busy | MetadataError::Failure(_) => "temporarily unavailable",
         }
     }
 }
@@ -152,7 +178,30 @@ struct Inner {
     /// One lock per URL being fetched: the first lookup fetches, the others wait and
     /// then find the answer kept.
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// [`MAX_CONCURRENT_FETCHES`] permits, one per fetch under way.
+    fetching: tokio::sync::Semaphore,
     fetches: AtomicU64,
+}
+
+/// Removes a URL's single-flight entry when the lookup that made it ends, also when
+/// its future is dropped mid-fetch (the client went away, a timeout above it fired).
+/// Only its own gate: a newer lookup's entry for the same URL stays.
+struct InflightEntry<'a> {
+    docs: &'a MetadataDocuments,
+    url: &'a str,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for InflightEntry<'_> {
+    fn drop(&mut self) {
+        let mut inflight = lock(&self.docs.inner.inflight);
+        if inflight
+            .get(self.url)
+            .is_some_and(|g| Arc::ptr_eq(g, &self.gate))
+        {
+            inflight.remove(self.url);
+        }
+    }
 }
 
 /// The documents this node fetched, and the source it fetches from. Cheap to clone.
@@ -180,6 +229,7 @@ impl MetadataDocuments {
                 source,
                 kept: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashMap::new()),
+                fetching: tokio::sync::Semaphore::new(MAX_CONCURRENT_FETCHES),
                 fetches: AtomicU64::new(0),
             }),
         }
@@ -193,6 +243,11 @@ impl MetadataDocuments {
     /// How many fetches this node started (for tests and the single-flight proof).
     pub fn fetches(&self) -> u64 {
         self.inner.fetches.load(Ordering::Relaxed)
+    }
+
+    /// How many URLs have a single-flight entry now (tests: none once lookups end).
+    pub fn inflight(&self) -> usize {
+        lock(&self.inner.inflight).len()
     }
 
     /// The kept answer for `url`, if it is still fresh at `now`.
@@ -277,23 +332,32 @@ impl Core {
                 .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
                 .clone()
         };
-        let _turn = gate.lock().await;
+        let entry = InflightEntry {
+            docs,
+            url: url.as_str(),
+            gate,
+        };
+        let _turn = entry.gate.lock().await;
         // Someone else may have fetched it while this lookup waited.
         if let Some(found) = docs.kept(url.as_str(), self.now().seconds()) {
             return found;
         }
+        let Ok(_permit) = docs.inner.fetching.try_acquire() else {
+            tracing::info!(client_id = %id, "client metadata document not fetched: too many fetches under way");
+            return Err(MetadataError::Busy);
+        };
         let outcome = self.fetch_document(id, &url).await;
         let now = self.now().seconds();
         match &outcome {
             Ok((_, ttl)) => {
                 tracing::info!(client_id = %id, ttl, "client metadata document fetched");
             }
-            Err(MetadataError::Failure(_)) => {}
+            Err(MetadataError::Failure(_) | MetadataError::Busy) => {}
             Err(e) => {
                 tracing::info!(client_id = %id, cause = %e, "client metadata document refused")
             }
         }
-        let result = match outcome {
+        match outcome {
             Ok((client, ttl)) => {
                 docs.keep(
                     url.as_str(),
@@ -306,6 +370,7 @@ impl Core {
             }
             // Our own store's failure is not the document's: nothing is remembered.
             Err(MetadataError::Failure(f)) => Err(MetadataError::Failure(f)),
+            Err(MetadataError::Busy) => Err(MetadataError::Busy),
             Err(e) => {
                 docs.keep(
                     url.as_str(),
@@ -316,9 +381,7 @@ impl Core {
                 );
                 Err(e)
             }
-        };
-        lock(&docs.inner.inflight).remove(url.as_str());
-        result
+        }
     }
 
     /// This node's fresh copy of a metadata-document client, if it has one (never a

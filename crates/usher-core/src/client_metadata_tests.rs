@@ -286,3 +286,107 @@ fn the_cache_holds_at_most_its_bound() {
     // The ones to expire last stayed.
     assert!(kept.contains_key("u9") && kept.contains_key("u6"));
 }
+
+/// Counts how many fetches run at the same moment.
+struct SlowSource {
+    now: AtomicU64,
+    most: AtomicU64,
+    delay_ms: u64,
+}
+
+impl DocumentSource for SlowSource {
+    fn fetch<'a>(&'a self, url: &'a str, _max: usize) -> FetchFuture<'a> {
+        Box::pin(async move {
+            let running = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(running, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(self.delay_ms)).await;
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            let body = serde_json::json!({
+                "client_id": url,
+                "client_name": "Agent",
+                "redirect_uris": ["https://app.example/cb"],
+            })
+            .to_string();
+            Ok(Fetched {
+                status: 200,
+                content_type: Some("application/json".to_owned()),
+                cache_control: None,
+                body: Some(body.into_bytes()),
+            })
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_lookups_of_distinct_urls_at_once_fetch_at_most_the_cap_and_answer_busy_at_once() {
+    let source = Arc::new(SlowSource {
+        now: AtomicU64::new(0),
+        most: AtomicU64::new(0),
+        delay_ms: 500,
+    });
+    let mut node = TestNode::with_settings(|s| s.client_metadata.enabled = true);
+    node.core.metadata_documents = MetadataDocuments::new(source.clone());
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..(MAX_CONCURRENT_FETCHES * 4) {
+        let core = node.core.clone();
+        tasks.push(tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            let url = format!("https://app{i}.example/client.json");
+            (core.metadata_client(&id(&url)).await, t.elapsed())
+        }));
+    }
+    let (mut ok, mut busy) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (Ok(_), _) => ok += 1,
+            (Err(MetadataError::Busy), waited) => {
+                // Refused without waiting for a fetch to end.
+                assert!(waited < Duration::from_millis(250), "{waited:?}");
+                busy += 1;
+            }
+            (other, _) => panic!("{other:?}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert_eq!(
+        source.most.load(Ordering::SeqCst),
+        MAX_CONCURRENT_FETCHES as u64
+    );
+    assert_eq!(ok, MAX_CONCURRENT_FETCHES);
+    assert_eq!(busy, MAX_CONCURRENT_FETCHES * 3);
+    assert_eq!(node.core.metadata_documents.inflight(), 0);
+    // Busy is not remembered: once the fetches ended, the next lookup fetches.
+    assert!(
+        node.core
+            .metadata_client(&id("https://fresh.example/client.json"))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_lookup_dropped_mid_fetch_leaves_no_single_flight_entry() {
+    let source = Arc::new(FakeSource {
+        delay_ms: 10_000,
+        ..FakeSource::default()
+    });
+    source.serve(URL, 200, None, &document("https://app.example/cb"));
+    let node = node_with(source.clone(), true);
+    let core = node.core.clone();
+    let lookup = tokio::spawn(async move { core.metadata_client(&id(URL)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(node.core.metadata_documents.inflight(), 1);
+    lookup.abort();
+    assert!(lookup.await.unwrap_err().is_cancelled());
+    assert_eq!(node.core.metadata_documents.inflight(), 0);
+    // And its permit came back: a new lookup fetches.
+    assert_eq!(
+        node.core
+            .metadata_documents
+            .inner
+            .fetching
+            .available_permits(),
+        MAX_CONCURRENT_FETCHES
+    );
+}

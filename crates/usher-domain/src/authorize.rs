@@ -52,9 +52,11 @@ pub enum UntrustedError {
     #[error("The request parameters are malformed.")]
     Malformed,
     /// The client id is a Client ID Metadata Document's URL, and the document cannot be
-    /// used: the host that publishes it, and why.
-    #[error("The application's metadata document at {host} cannot be used: {why}.")]
-    ClientMetadata { host: String, why: String },
+    /// used. Only a short category is shown ("fetch failed", "invalid document"): never
+    /// a status, a TLS error, an address or a string from the document (an attacker
+    /// writes those); the detail is in the log.
+    #[error("The application's metadata document could not be used ({category}).")]
+    ClientMetadata { category: &'static str },
 }
 
 /// A rejection that is returned to the client (RFC 6749 §4.1.2.1): a code and a

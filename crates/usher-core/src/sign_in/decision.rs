@@ -131,14 +131,13 @@ pub async fn authorize(core: &Core, raw: &RawParams, cookies: Cookies<'_>) -> Si
     let client = match client_id.metadata_url() {
         // A Client ID Metadata Document: its own errors, on Usher's page (the redirect
         // URI is not trusted before the document is).
-        Some(url) => match core.metadata_client(&client_id).await {
+        Some(_) => match core.metadata_client(&client_id).await {
             Ok(c) => c,
             Err(MetadataError::Off) => return untrusted(UntrustedError::UnknownClient),
             Err(MetadataError::Failure(f)) => return SignInOutcome::failure(f),
             Err(e) => {
                 return untrusted(UntrustedError::ClientMetadata {
-                    host: url.host().to_owned(),
-                    why: e.to_string(),
+                    category: e.category(),
                 });
             }
         },

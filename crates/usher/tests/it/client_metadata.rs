@@ -175,15 +175,15 @@ fn authorize(server: &Server, client_id: &str, redirect_uri: &str) -> String {
     )
 }
 
-/// The page is Usher's error page, and nothing was sent to a redirect URI.
-fn error_page(page: &Page, needle: &str) {
+/// The page is Usher's error page with the generic message and `category`, the
+/// `detail` (which is only logged) is not on it, and nothing was sent to a redirect URI.
+fn error_page(page: &Page, (category, detail): (&str, &str)) {
     assert_eq!(page.status, 400, "{}", page.body);
     assert!(page.location.is_none());
-    assert!(
-        page.body.contains(needle),
-        "{needle:?} not in {}",
-        page.body
-    );
+    let shown = format!("metadata document could not be used ({category})");
+    assert!(page.body.contains(&shown), "{shown:?} not in {}", page.body);
+    assert!(!page.body.contains(detail), "{detail:?} in {}", page.body);
+    assert!(!page.body.contains("127.0.0.1"), "{}", page.body);
 }
 
 async fn token(server: &Server, form: &[(&str, &str)]) -> (u16, Value) {
@@ -324,22 +324,26 @@ async fn refused_documents_get_an_error_page_and_invalid_client() {
     let mismatch = docs.publish("/mismatch.json", json!({ "client_id": other }));
     error_page(
         &browser.get(&authorize(&server, &mismatch, CALLBACK)).await,
-        "not exactly the URL",
+        ("invalid document", "not exactly the URL"),
     );
 
     let listed = docs.publish(
         "/listed.json",
         json!({ "redirect_uris": ["http://127.0.0.1:9/elsewhere"] }),
     );
-    error_page(
-        &browser.get(&authorize(&server, &listed, CALLBACK)).await,
-        "not registered for this application",
+    // A valid document that does not list the redirect URI: the ordinary mismatch.
+    let page = browser.get(&authorize(&server, &listed, CALLBACK)).await;
+    assert_eq!((page.status, page.location.is_none()), (400, true));
+    assert!(
+        page.body.contains("not registered for this application"),
+        "{}",
+        page.body
     );
 
     let large = docs.publish("/large.json", json!({ "padding": "x".repeat(6 * 1024) }));
     error_page(
         &browser.get(&authorize(&server, &large, CALLBACK)).await,
-        "larger than 5120 bytes",
+        ("invalid document", "larger than 5120 bytes"),
     );
 
     let target = docs.publish("/target.json", json!({}));
@@ -355,7 +359,7 @@ async fn refused_documents_get_an_error_page_and_invalid_client() {
     );
     error_page(
         &browser.get(&authorize(&server, &moved, CALLBACK)).await,
-        "redirect (302)",
+        ("fetch failed", "redirect (302)"),
     );
     assert_eq!(docs.hits("/target.json"), 0, "the redirect was followed");
 
@@ -369,7 +373,7 @@ async fn refused_documents_get_an_error_page_and_invalid_client() {
     );
     error_page(
         &browser.get(&authorize(&server, &html, CALLBACK)).await,
-        "not a JSON object",
+        ("invalid document", "not a JSON object"),
     );
 
     let secret = docs.publish(
@@ -378,7 +382,7 @@ async fn refused_documents_get_an_error_page_and_invalid_client() {
     );
     error_page(
         &browser.get(&authorize(&server, &secret, CALLBACK)).await,
-        "cannot carry a secret",
+        ("invalid document", "cannot carry a secret"),
     );
 
     let slow = docs.publish("/slow.json", json!({}));
@@ -391,7 +395,7 @@ async fn refused_documents_get_an_error_page_and_invalid_client() {
     let began = Instant::now();
     error_page(
         &browser.get(&authorize(&server, &slow, CALLBACK)).await,
-        "timed out",
+        ("fetch failed", "timed out"),
     );
     assert!(
         began.elapsed() < Duration::from_secs(7),
@@ -434,7 +438,9 @@ async fn off_by_default_a_url_client_id_is_an_unknown_client_and_nothing_is_fetc
     let page = Browser::new()
         .get(&authorize(&server, &client_id, CALLBACK))
         .await;
-    error_page(&page, "not registered here");
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.location.is_none());
+    assert!(page.body.contains("not registered here"), "{}", page.body);
     let (status, body) = token(
         &server,
         &[
