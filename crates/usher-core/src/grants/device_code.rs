@@ -246,7 +246,7 @@ pub async fn poll(
                 )),
             }
         }
-        DeviceGrantStatus::Approved => issue(core, client, grant, now).await,
+        DeviceGrantStatus::Approved => issue(core, client, request, grant, now).await,
     }
 }
 
@@ -254,12 +254,21 @@ pub async fn poll(
 async fn issue(
     core: &Core,
     client: Client,
+    request: &TokenRequest,
     grant: DeviceGrant,
     now: UnixTime,
 ) -> Result<TokenResponse, TokenError> {
     let Some(approval) = grant.approval.clone() else {
         return Err(Failure::Internal.into());
     };
+    // Only the scopes the client is still registered for (its registration may have
+    // shrunk since the approval), and the access token's resources: those of the grant,
+    // or fewer (RFC 8707 §2), the same rule as a code's; decided before the claim.
+    let scopes = grant.scopes.intersection(&client.registration.scopes);
+    let target =
+        crate::resources::token_target(core, &grant.resources, &request.resources, &scopes)
+            .await
+            .map_err(TokenError::from)?;
     // As for a code: a client that may get a refresh token needs the family store, so
     // answer 503 before the device code is spent if it cannot be reached.
     if client.allows_grant(GrantType::RefreshToken)
@@ -288,7 +297,7 @@ async fn issue(
         redirect_uri_sent: false,
         user_id: approval.user_id.clone(),
         lineage_hash: approval.lineage_hash.clone(),
-        scopes: grant.scopes.clone(),
+        scopes,
         resources: grant.resources.clone(),
         nonce: None,
         code_challenge: None::<CodeChallenge>,
@@ -327,8 +336,8 @@ async fn issue(
     let token_grant = Grant {
         client: &client,
         user: &user,
-        scope: &grant.scopes,
-        resources: &grant.resources,
+        scope: &target.scope,
+        resources: &target.resources,
         auth_time: approval.auth_time,
         amr: &approval.amr,
         nonce: None,
@@ -797,6 +806,56 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn tokens_keep_to_the_client_s_current_scopes_and_the_asked_resources() {
+        let node = TestNode::new();
+        node.resource("https://api.example", Some("API"), "api:read");
+        node.resource("https://other.example", Some("Other"), "api:read");
+        let tv = client(
+            &node,
+            "tv",
+            true,
+            &[DEVICE, "refresh_token"],
+            "openid profile api:read",
+        );
+        let alice = node.person("alice");
+        let session = sign_in(&node, &alice);
+        let started = |node: &TestNode, tv: &Client| {
+            let (core, tv) = (node.core.clone(), tv.clone());
+            async move {
+                authorize(
+                    &core,
+                    &tv,
+                    &form(&[
+                        ("scope", "openid profile api:read"),
+                        ("resource", "https://api.example"),
+                    ]),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        // A resource the grant does not hold is invalid_target, and spends nothing.
+        let a = started(&node, &tv).await;
+        approve(&node, &session, &a.user_code).await;
+        let outside = request(&form(&[
+            ("grant_type", DEVICE),
+            ("device_code", &a.device_code),
+            ("resource", "https://other.example"),
+        ]));
+        let r = refusal(poll(&node.core, tv.clone(), &outside).await);
+        assert_eq!(r.error, ProtocolError::InvalidTarget);
+        // The registration shrank since the approval: profile is no longer issued.
+        let mut shrunk = tv.clone();
+        shrunk.registration.scopes = ScopeSet::parse("openid api:read").unwrap();
+        let t = poll(&node.core, shrunk, &poll_form(&a.device_code))
+            .await
+            .unwrap();
+        let access = claims(&t.access_token);
+        assert_eq!(access["scope"], "api:read openid");
+        assert_eq!(access["aud"], "https://api.example");
     }
 
     #[tokio::test]
