@@ -25,6 +25,10 @@ use crate::user::UserId;
 
 /// How much a `slow_down` adds to the polling interval, in seconds (RFC 8628 §3.5).
 pub const SLOW_DOWN_SECONDS: i64 = 5;
+/// How much earlier than its interval a poll may come without `slow_down`: one second,
+/// for a device whose clock ticks a little fast or whose request went out on the
+/// second boundary (review finding 7, docs/design/device-grant.md).
+pub const POLL_TOLERANCE_SECONDS: i64 = 1;
 
 /// A user code, normalised: eight letters of [`UserCode::ALPHABET`], upper case, no dash.
 /// `Debug` does not show it (it is a secret while its authorization is pending).

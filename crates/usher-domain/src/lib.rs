@@ -48,8 +48,8 @@ pub use client::{
     RegistrationError, RegistrationInput,
 };
 pub use device::{
-    DeviceApproval, DeviceGrant, DeviceGrantStatus, DeviceGrantStore, PollGate, SLOW_DOWN_SECONDS,
-    UserCode,
+    DeviceApproval, DeviceGrant, DeviceGrantStatus, DeviceGrantStore, POLL_TOLERANCE_SECONDS,
+    PollGate, SLOW_DOWN_SECONDS, UserCode,
 };
 pub use error::ProtocolError;
 pub use families::{

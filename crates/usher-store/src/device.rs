@@ -15,7 +15,7 @@ use diesel::sql_types::{BigInt, Text};
 use usher_domain::resource::{join_resources, split_resources};
 use usher_domain::{
     AuthMethods, ClientId, DeviceApproval, DeviceGrant, DeviceGrantStatus, DeviceGrantStore,
-    PollGate, SLOW_DOWN_SECONDS, ScopeSet, StoreError, UnixTime, UserId,
+    POLL_TOLERANCE_SECONDS, PollGate, SLOW_DOWN_SECONDS, ScopeSet, StoreError, UnixTime, UserId,
 };
 
 use crate::connection::AnyConnection;
@@ -105,7 +105,7 @@ impl DeviceGrantRow {
 /// $1 device code hash, $2 now: records a poll that kept the interval.
 const POLL_SQL: &str = "UPDATE device_grants SET last_poll_at = $2 \
      WHERE device_code_hash = $1 AND status = 'pending' \
-       AND (last_poll_at IS NULL OR last_poll_at + poll_interval <= $2)";
+       AND (last_poll_at IS NULL OR last_poll_at + poll_interval <= $2 + $3)";
 
 /// $1 device code hash, $2 now, $3 the slow-down step: a poll that came too soon.
 const SLOW_DOWN_SQL: &str = "UPDATE device_grants \
@@ -205,10 +205,12 @@ impl DeviceGrantStore for Database {
             AnyConnection::Sqlite(c) => diesel::sql_query(sqlite(POLL_SQL))
                 .bind::<Text, _>(device_code_hash)
                 .bind::<BigInt, _>(now)
+                .bind::<BigInt, _>(POLL_TOLERANCE_SECONDS)
                 .execute(c),
             AnyConnection::Postgresql(c) => diesel::sql_query(POLL_SQL)
                 .bind::<Text, _>(device_code_hash)
                 .bind::<BigInt, _>(now)
+                .bind::<BigInt, _>(POLL_TOLERANCE_SECONDS)
                 .execute(c),
         }
         .map_err(unavailable)?;

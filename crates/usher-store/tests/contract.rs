@@ -3465,17 +3465,24 @@ mod device_cases {
             db.poll_device_grant("d1", UnixTime(100)),
             Ok(PollGate::Pending)
         );
+        // One second early is tolerated (clock skew), two are not.
         assert_eq!(
-            db.poll_device_grant("d1", UnixTime(104)),
+            db.poll_device_grant("d1", UnixTime(103)),
             Ok(PollGate::SlowDown { interval: 10 })
         );
-        // Measured from the last poll (104), with the grown interval.
+        // Measured from the last poll (103), with the grown interval.
         assert_eq!(
             db.poll_device_grant("d1", UnixTime(110)),
             Ok(PollGate::SlowDown { interval: 15 })
         );
         assert_eq!(
             db.poll_device_grant("d1", UnixTime(125)),
+            Ok(PollGate::Pending)
+        );
+        assert_eq!(t.count("device_grants WHERE poll_interval = 15"), 1);
+        // 14 s after a 15 s interval: within the one second of tolerance.
+        assert_eq!(
+            db.poll_device_grant("d1", UnixTime(139)),
             Ok(PollGate::Pending)
         );
         assert_eq!(t.count("device_grants WHERE poll_interval = 15"), 1);

@@ -168,7 +168,7 @@ pub async fn exchange(
 
 /// Whether the person's consent to the code's client still stands (every code of a
 /// client that is not first-party was preceded by a saved consent).
-async fn consent_stands(core: &Core, code: &AuthorizationCode) -> Result<bool, Failure> {
+pub(crate) async fn consent_stands(core: &Core, code: &AuthorizationCode) -> Result<bool, Failure> {
     let consents = core.stores.consents.clone();
     let (user, client) = (code.user_id.clone(), code.client_id.clone());
     Ok(blocking(move || consents.get_consent(&user, &client))

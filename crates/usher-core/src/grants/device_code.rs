@@ -28,16 +28,18 @@ use usher_domain::scope::OFFLINE_ACCESS;
 use usher_domain::{
     AuthorizationCode, Client, CodeChallenge, DeviceApproval, DeviceGrant, DeviceGrantStatus,
     GrantType, LoginFailures, PollGate, ProtocolError, RedirectUri, Reservation, ResourceUri,
-    ScopeSet, Session, ThrottlePolicy, UnixTime, UserCode,
+    RevokeReason, ScopeSet, Session, ThrottlePolicy, UnixTime, UserCode,
 };
 
 use crate::Core;
 use crate::account::forms::{self, ANONYMOUS, FormPurpose, FormRefusal};
 use crate::client_address::ClientAddress;
 use crate::failure::{Failure, blocking};
+use crate::grants::authorization_code;
 use crate::grants::person_tokens::{self, Grant};
 use crate::grants::{TokenError, TokenRequest, TokenResponse, require_grant};
 use crate::lineage::{self, StartRefused};
+use crate::refresh_tokens;
 
 /// The verification page (`verification_uri`); the router serves it at this path.
 pub const VERIFICATION_PATH: &str = "/device";
@@ -244,7 +246,7 @@ pub async fn poll(
                 )),
             }
         }
-        DeviceGrantStatus::Approved => issue(core, client, grant, now).await,
+        DeviceGrantStatus::Approved => issue(core, client, request, grant, now).await,
     }
 }
 
@@ -252,12 +254,21 @@ pub async fn poll(
 async fn issue(
     core: &Core,
     client: Client,
+    request: &TokenRequest,
     grant: DeviceGrant,
     now: UnixTime,
 ) -> Result<TokenResponse, TokenError> {
     let Some(approval) = grant.approval.clone() else {
         return Err(Failure::Internal.into());
     };
+    // Only the scopes the client is still registered for (its registration may have
+    // shrunk since the approval), and the access token's resources: those of the grant,
+    // or fewer (RFC 8707 §2), the same rule as a code's; decided before the claim.
+    let scopes = grant.scopes.intersection(&client.registration.scopes);
+    let target =
+        crate::resources::token_target(core, &grant.resources, &request.resources, &scopes)
+            .await
+            .map_err(TokenError::from)?;
     // As for a code: a client that may get a refresh token needs the family store, so
     // answer 503 before the device code is spent if it cannot be reached.
     if client.allows_grant(GrantType::RefreshToken)
@@ -286,7 +297,7 @@ async fn issue(
         redirect_uri_sent: false,
         user_id: approval.user_id.clone(),
         lineage_hash: approval.lineage_hash.clone(),
-        scopes: grant.scopes.clone(),
+        scopes,
         resources: grant.resources.clone(),
         nonce: None,
         code_challenge: None::<CodeChallenge>,
@@ -306,11 +317,27 @@ async fn issue(
         }
         Err(StartRefused::Failure(f)) => return Err(f.into()),
     };
+    // "Remove access" between the approval and this poll deletes the consent, then
+    // revokes the app's families: read after the family started, either this sees the
+    // consent gone, or the removal's revocation sees the family (authorization_code.rs).
+    if !client.is_first_party() && !authorization_code::consent_stands(core, &as_code).await? {
+        if let Some(family) = refresh_tokens::family_of_code(&as_code.code_hash) {
+            core.stores
+                .families
+                .revoke(&family, RevokeReason::AccessRemoved, now)
+                .await
+                .map_err(Failure::from)?;
+        }
+        tracing::info!(client_id = %client.id, "an approved device code was polled after the person removed the app's access; refused");
+        return Err(TokenError::invalid_grant(
+            "the person removed this app's access since approving the device",
+        ));
+    }
     let token_grant = Grant {
         client: &client,
         user: &user,
-        scope: &grant.scopes,
-        resources: &grant.resources,
+        scope: &target.scope,
+        resources: &target.resources,
         auth_time: approval.auth_time,
         amr: &approval.amr,
         nonce: None,
@@ -548,18 +575,11 @@ pub async fn decide(
         amr: session.amr.clone(),
     });
     let now = core.now();
-    let store = core.stores.devices.clone();
-    let hash = grant.user_code_hash.clone();
-    if !blocking(move || store.decide_device_grant(&hash, approval.as_ref(), now)).await? {
-        return Ok(Decided::Gone);
-    }
-    if !approve {
-        tracing::info!(client_id = %client.id, "device authorization denied");
-        return Ok(Decided::Denied);
-    }
     // The approval is the consent: remembered like one, so the account page lists the
-    // app and "Remove access" reaches its refresh family.
-    if !client.is_first_party() {
+    // app and "Remove access" reaches its refresh family. Saved *before* the row turns
+    // approved: a poll that claims the approval re-reads the consent after starting its
+    // family (as a code's redemption does), and must find it.
+    if approve && !client.is_first_party() {
         let consents = core.stores.consents.clone();
         let (user, client_id, scopes, resources) = (
             session.user_id.clone(),
@@ -575,6 +595,15 @@ pub async fn decide(
             consents.save_consent(&user, &client_id, &granted, now)
         })
         .await?;
+    }
+    let store = core.stores.devices.clone();
+    let hash = grant.user_code_hash.clone();
+    if !blocking(move || store.decide_device_grant(&hash, approval.as_ref(), now)).await? {
+        return Ok(Decided::Gone);
+    }
+    if !approve {
+        tracing::info!(client_id = %client.id, "device authorization denied");
+        return Ok(Decided::Denied);
     }
     tracing::info!(client_id = %client.id, "device authorization approved");
     Ok(Decided::Approved {
@@ -746,6 +775,88 @@ mod tests {
         // The approval was remembered as a consent (the account page lists the app).
         use usher_domain::ConsentStore;
         assert!(node.db.get_consent(&alice.id, &tv.id).unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn removing_access_between_approval_and_poll_refuses_the_poll() {
+        use usher_domain::{ConsentStore, FamilyFilter};
+        let node = TestNode::new();
+        let tv = tv(&node);
+        let alice = node.person("alice");
+        let session = sign_in(&node, &alice);
+        let a = start(&node, &tv, "openid offline_access").await;
+        approve(&node, &session, &a.user_code).await;
+        // The consent was saved by the approval; "Remove access" deletes it first.
+        assert!(node.db.delete_consent(&alice.id, &tv.id).unwrap());
+        let r = refusal(poll(&node.core, tv.clone(), &poll_form(&a.device_code)).await);
+        assert_eq!(r.error, ProtocolError::InvalidGrant);
+        assert!(r.description.contains("removed"), "{}", r.description);
+        // The family the poll had started is revoked, not left alive.
+        let filter = FamilyFilter {
+            user: Some(alice.id.clone()),
+            client: Some(tv.id.clone()),
+        };
+        let families = node.core.stores.families.list(&filter).await.unwrap();
+        assert!(!families.is_empty());
+        assert!(families.iter().all(|f| f.revoked.is_some()));
+        // A new approval works again.
+        let b = start(&node, &tv, "openid offline_access").await;
+        approve(&node, &session, &b.user_code).await;
+        assert!(
+            poll(&node.core, tv, &poll_form(&b.device_code))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn tokens_keep_to_the_client_s_current_scopes_and_the_asked_resources() {
+        let node = TestNode::new();
+        node.resource("https://api.example", Some("API"), "api:read");
+        node.resource("https://other.example", Some("Other"), "api:read");
+        let tv = client(
+            &node,
+            "tv",
+            true,
+            &[DEVICE, "refresh_token"],
+            "openid profile api:read",
+        );
+        let alice = node.person("alice");
+        let session = sign_in(&node, &alice);
+        let started = |node: &TestNode, tv: &Client| {
+            let (core, tv) = (node.core.clone(), tv.clone());
+            async move {
+                authorize(
+                    &core,
+                    &tv,
+                    &form(&[
+                        ("scope", "openid profile api:read"),
+                        ("resource", "https://api.example"),
+                    ]),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        // A resource the grant does not hold is invalid_target, and spends nothing.
+        let a = started(&node, &tv).await;
+        approve(&node, &session, &a.user_code).await;
+        let outside = request(&form(&[
+            ("grant_type", DEVICE),
+            ("device_code", &a.device_code),
+            ("resource", "https://other.example"),
+        ]));
+        let r = refusal(poll(&node.core, tv.clone(), &outside).await);
+        assert_eq!(r.error, ProtocolError::InvalidTarget);
+        // The registration shrank since the approval: profile is no longer issued.
+        let mut shrunk = tv.clone();
+        shrunk.registration.scopes = ScopeSet::parse("openid api:read").unwrap();
+        let t = poll(&node.core, shrunk, &poll_form(&a.device_code))
+            .await
+            .unwrap();
+        let access = claims(&t.access_token);
+        assert_eq!(access["scope"], "api:read openid");
+        assert_eq!(access["aud"], "https://api.example");
     }
 
     #[tokio::test]
