@@ -265,10 +265,15 @@ async fn issue(
     // shrunk since the approval), and the access token's resources: those of the grant,
     // or fewer (RFC 8707 §2), the same rule as a code's; decided before the claim.
     let scopes = grant.scopes.intersection(&client.registration.scopes);
-    let target =
-        crate::resources::token_target(core, &grant.resources, &request.resources, &scopes)
-            .await
-            .map_err(TokenError::from)?;
+    let target = crate::resources::token_target(
+        core,
+        &grant.resources,
+        grant.created_at,
+        &request.resources,
+        &scopes,
+    )
+    .await
+    .map_err(TokenError::from)?;
     // As for a code: a client that may get a refresh token needs the family store, so
     // answer 503 before the device code is spent if it cannot be reached.
     if client.allows_grant(GrantType::RefreshToken)
