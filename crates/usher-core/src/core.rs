@@ -67,6 +67,30 @@ pub struct Settings {
     pub backchannel: crate::backchannel::BackchannelSettings,
     /// Who may create an account (`signup.rs`; off unless the operator says so).
     pub signup: usher_domain::SignupMode,
+    /// Dynamic client registration (`registration.rs`; off unless the operator says so).
+    pub registration: RegistrationSettings,
+}
+
+/// Dynamic client registration (docs/design/registration.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrationSettings {
+    /// Who may register (`registration`).
+    pub mode: usher_domain::RegistrationMode,
+    /// Registrations accepted per client address per hour (`registration_rate_limit`).
+    pub per_hour: u32,
+    /// Seconds after which a dynamically registered client nobody used is removed
+    /// (`registration_unused_after`; 0: never).
+    pub unused_after: i64,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> RegistrationSettings {
+        RegistrationSettings {
+            mode: usher_domain::RegistrationMode::Off,
+            per_hour: 10,
+            unused_after: 30 * 24 * 3600,
+        }
+    }
 }
 
 /// The lifetimes of refresh-token families.
@@ -108,6 +132,7 @@ impl Settings {
             metrics_on_main: false,
             backchannel: crate::backchannel::BackchannelSettings::default(),
             signup: usher_domain::SignupMode::Off,
+            registration: RegistrationSettings::default(),
         }
     }
 
@@ -175,6 +200,8 @@ pub struct Stores {
     pub invitations: Arc<dyn InvitationStore>,
     /// Registered resource servers, RFC 8707 (`resources.rs`).
     pub resources: Arc<dyn ResourceStore>,
+    /// Initial access tokens and dynamically registered clients (`registration.rs`).
+    pub registration: Arc<dyn usher_domain::RegistrationStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -201,6 +228,7 @@ impl Stores {
             + KnownBrowserStore
             + InvitationStore
             + ResourceStore
+            + usher_domain::RegistrationStore
             + Ping
             + FamilyStore
             + 'static,
@@ -223,6 +251,7 @@ impl Stores {
             known_browsers: db.clone(),
             invitations: db.clone(),
             resources: db.clone(),
+            registration: db.clone(),
             families: db.clone(),
             database: db,
         }

@@ -400,6 +400,10 @@ pub struct ClientRegistration {
     /// registered. Its one redirect URI is on the issuer's own origin, so its codes reach
     /// no program but Usher: although public, it needs no consent page.
     pub built_in: bool,
+    /// Registered through `POST /register` (RFC 7591) rather than by the operator: it
+    /// never skips the consent page ([`Client::may_skip_interaction`]), and it is removed
+    /// when unused for `registration_unused_after` (docs/design/registration.md).
+    pub dynamically_registered: bool,
 }
 
 /// The loose input of a registration, as a CLI or API collects it.
@@ -528,6 +532,7 @@ impl ClientRegistration {
             allowed_origins,
             id_token_signed_response_alg,
             built_in: false,
+            dynamically_registered: false,
         })
     }
 }
@@ -607,7 +612,16 @@ impl Client {
     }
 
     /// Whether a code may be delivered to `redirect_uri` (one of this client's registered
-    /// URIs) without the person seeing a page first.
+    /// URIs) without the person seeing a page first: only when the redirect URI proves
+    /// who gets the code ([`Client::redirect_proves_identity`]) and the client is not
+    /// dynamically registered (anyone may have registered it, under any name:
+    /// docs/design/registration.md).
+    pub fn may_skip_interaction(&self, redirect_uri: &str) -> bool {
+        !self.registration.dynamically_registered && self.redirect_proves_identity(redirect_uri)
+    }
+
+    /// Whether delivering a code to `redirect_uri` reaches this client and no other
+    /// program.
     ///
     /// Not for a public client whose redirect URI is `http` on a loopback host or a
     /// private-use scheme: any program on the device can listen on a loopback port or
@@ -617,7 +631,7 @@ impl Client {
     /// redirect URI is delivered only to its host.
     /// Usher's built-in account client is the exception: its redirect URI is on the
     /// issuer's own origin, where only Usher listens.
-    pub fn may_skip_interaction(&self, redirect_uri: &str) -> bool {
+    pub fn redirect_proves_identity(&self, redirect_uri: &str) -> bool {
         !self.is_public()
             || self.registration.built_in
             || Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https")
@@ -627,7 +641,10 @@ impl Client {
     /// even one stored as first-party before registration refused that — except Usher's
     /// own built-in account client.
     pub fn is_first_party(&self) -> bool {
-        self.registration.built_in || (self.registration.first_party && !self.is_public())
+        self.registration.built_in
+            || (self.registration.first_party
+                && !self.is_public()
+                && !self.registration.dynamically_registered)
     }
 }
 

@@ -231,6 +231,7 @@ pub fn consent_page(form: &ConsentForm) -> HttpResponse {
         resources: form.resources.clone(),
         form: form_state(&form.form),
         unverified: form.unverified,
+        self_registered_host: form.self_registered_host.as_deref(),
     })
 }
 

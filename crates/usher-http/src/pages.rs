@@ -119,6 +119,8 @@ pub struct ConsentPage<'a> {
     /// private-use redirect URI): the page asks the person to allow only a sign-in they
     /// started themselves.
     pub unverified: bool,
+    /// A dynamically registered client: where the code goes (its name is unchecked).
+    pub self_registered_host: Option<&'a str>,
 }
 
 /// One line of the consent page's list: a requested scope and what it means in plain words.
@@ -502,6 +504,7 @@ mod tests {
                 csrf: "csrf-456",
             },
             unverified: false,
+            self_registered_host: None,
         }
     }
 
@@ -645,6 +648,7 @@ mod tests {
         let page = ConsentPage {
             form: FormState::Sealed("v1.sealed"),
             unverified: true,
+            self_registered_host: None,
             ..consent_page("Photo App")
         };
         let body = check_page(consent(page), StatusCode::OK).await;
@@ -652,6 +656,17 @@ mod tests {
         assert!(body.contains("cannot verify"), "{body}");
         let body = check_page(consent(consent_page("Photo App")), StatusCode::OK).await;
         assert!(!body.contains("cannot verify"), "{body}");
+        assert!(!body.contains("registered itself"), "{body}");
+        let page = ConsentPage {
+            self_registered_host: Some("agent.example"),
+            ..consent_page("Photo App")
+        };
+        let body = check_page(consent(page), StatusCode::OK).await;
+        assert!(body.contains("registered itself"), "{body}");
+        assert!(
+            body.contains(r#"<strong class="redirect-host">agent.example</strong>"#),
+            "{body}"
+        );
     }
 
     #[actix_web::test]

@@ -70,6 +70,9 @@ pub const VERIFY_EMAIL: &str = usher_core::mail::VERIFY_PATH;
 /// The sign-up page (GET the form, `?invite=` for an invitation; POST it). Answers 404
 /// unless `signup` is `open` or `invite`.
 pub const SIGNUP: &str = usher_core::signup::SIGNUP_PATH;
+/// Dynamic client registration (RFC 7591, POST); `/register/{client_id}` is a client's
+/// configuration URI (RFC 7592). Answers 404 unless `registration` is `token` or `open`.
+pub const REGISTER: &str = usher_core::registration::REGISTRATION_PATH;
 
 #[cfg(test)]
 mod tests {

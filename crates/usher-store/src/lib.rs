@@ -36,6 +36,7 @@ mod mail;
 mod nonces;
 mod passkeys;
 mod purge;
+mod registration;
 mod resources;
 mod schema;
 mod sealed;

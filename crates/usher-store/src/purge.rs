@@ -5,13 +5,14 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel::sql_types::BigInt;
-use usher_domain::{KNOWN_BROWSER_TTL, StoreError, UnixTime};
+use usher_domain::{ClientStore, KNOWN_BROWSER_TTL, RegistrationStore, StoreError, UnixTime};
 
 use crate::connection::AnyConnection;
 use crate::database::{Database, unavailable};
 use crate::schema::{
-    authorization_codes, code_tokens, form_tokens, interactions, invitations, known_browsers,
-    login_failures, mail_tokens, revoked_tokens, sessions, spent_nonces, webauthn_ceremonies,
+    authorization_codes, code_tokens, form_tokens, initial_access_tokens, interactions,
+    invitations, known_browsers, login_failures, mail_tokens, revoked_tokens, sessions,
+    spent_nonces, webauthn_ceremonies,
 };
 
 /// $1 the cutoff of `created_at`, $2 now. A lineage is live while one of its sessions
@@ -116,6 +117,10 @@ impl Database {
                     diesel::delete(invitations::table.filter(invitations::expires_at.le(now)))
                         .execute(c)?;
                 deleted += diesel::delete(
+                    initial_access_tokens::table.filter(initial_access_tokens::expires_at.le(now)),
+                )
+                .execute(c)?;
+                deleted += diesel::delete(
                     login_failures::table
                         .filter(login_failures::window_start.le(failures_cutoff))
                         .filter(
@@ -140,5 +145,29 @@ impl Database {
             .map_err(unavailable)?;
         tracing::debug!(deleted, "expired sign-in records purged");
         Ok(deleted)
+    }
+
+    /// Removes the dynamically registered clients not used (no code exchanged, no
+    /// refresh) for `unused_after` seconds before `now` — never used: since they were
+    /// registered — each the way `usher client delete` removes a client
+    /// ([`ClientStore::delete_client`]: its redirect URIs, consents, codes and
+    /// back-channel records go with it). `unused_after` 0 removes nothing. Returns how
+    /// many were removed.
+    pub fn purge_unused_clients(
+        &self,
+        now: UnixTime,
+        unused_after: i64,
+    ) -> Result<usize, StoreError> {
+        if unused_after <= 0 {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        for id in self.unused_clients(UnixTime(now.seconds().saturating_sub(unused_after)))? {
+            if self.delete_client(&id)? {
+                tracing::info!(event = "client_unused_removed", client_id = %id, "a dynamically registered client unused for too long was removed");
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }

@@ -168,6 +168,7 @@ fn confidential_client(id: &str, created_at: i64) -> Client {
                 usher_domain::Origin::parse("http://127.0.0.1:8080").unwrap(),
             ],
             built_in: false,
+            dynamically_registered: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -192,6 +193,7 @@ fn public_client(id: &str, created_at: i64) -> Client {
             allowed_origins: Vec::new(),
             id_token_signed_response_alg: None,
             built_in: false,
+            dynamically_registered: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -216,6 +218,7 @@ fn service_client(id: &str, created_at: i64) -> Client {
             allowed_origins: Vec::new(),
             id_token_signed_response_alg: None,
             built_in: false,
+            dynamically_registered: false,
         },
         created_at: UnixTime(created_at),
     }

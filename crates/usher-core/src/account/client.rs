@@ -74,6 +74,7 @@ pub fn built_in(settings: &Settings) -> Option<Client> {
             allowed_origins: Vec::new(),
             id_token_signed_response_alg: None,
             built_in: true,
+            dynamically_registered: false,
         },
         created_at: UnixTime(0),
     })

@@ -285,6 +285,19 @@ pub async fn first_page(
     }
 }
 
+/// Where a redirect URI sends the person: its host (with a port other than the
+/// scheme's), or its private-use scheme.
+fn redirect_host(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) if !h.is_empty() => format!("{h}:{p}"),
+            (Some(h), None) if !h.is_empty() => h.to_owned(),
+            _ => format!("{}:", u.scheme()),
+        },
+        Err(_) => uri.to_owned(),
+    }
+}
+
 /// The consent page for a request.
 pub fn consent_form(
     client: &Client,
@@ -299,7 +312,11 @@ pub fn consent_form(
         username,
         scopes: request.scope.clone(),
         resources,
-        unverified: !client.may_skip_interaction(request.redirect_uri.as_str()),
+        unverified: !client.redirect_proves_identity(request.redirect_uri.as_str()),
+        self_registered_host: client
+            .registration
+            .dynamically_registered
+            .then(|| redirect_host(request.redirect_uri.as_str())),
         form,
         binding,
     }

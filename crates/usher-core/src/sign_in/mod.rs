@@ -206,6 +206,10 @@ pub struct ConsentForm {
     /// The client's identity cannot be verified (a public client on a loopback or
     /// private-use redirect URI).
     pub unverified: bool,
+    /// For a dynamically registered client (RFC 7591): where the code will go (the
+    /// redirect URI's host, or its private-use scheme), shown because the client's name
+    /// is whatever its registration said.
+    pub self_registered_host: Option<String>,
     pub form: Form,
     /// As [`LoginForm::binding`].
     pub binding: Option<String>,
@@ -231,6 +235,7 @@ impl std::fmt::Debug for ConsentForm {
             .field("scopes", &self.scopes)
             .field("resources", &self.resources)
             .field("unverified", &self.unverified)
+            .field("self_registered_host", &self.self_registered_host)
             .field("form", &self.form)
             .field("binding", &redacted(&self.binding))
             .finish()

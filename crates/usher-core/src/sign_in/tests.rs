@@ -917,6 +917,7 @@ fn debug_output_of_cookies_forms_and_outcomes_never_shows_a_secret() {
         scopes: ScopeSet::default(),
         resources: vec![],
         unverified: false,
+        self_registered_host: None,
         form: stored.clone(),
         binding: Some("the-binding-cookie".to_owned()),
     };

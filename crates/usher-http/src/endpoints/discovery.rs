@@ -20,7 +20,7 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySetUrl,
-    ProviderMetadata, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+    ProviderMetadata, RegistrationUrl, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
 use usher_domain::scope::OIDC_SCOPES;
@@ -114,8 +114,9 @@ fn auth_methods() -> Vec<String> {
         .collect()
 }
 
-/// Renders the discovery document for an issuer.
-pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
+/// Renders the discovery document for an issuer; `registration` says whether dynamic
+/// client registration is on (then `registration_endpoint` is listed, RFC 8414 §2).
+pub fn render(issuer: &Issuer, registration: bool) -> Result<Vec<u8>, String> {
     let url_err = |e: url::ParseError| format!("the issuer does not form endpoint URLs: {e}");
     let metadata = UsherProviderMetadata::new(
         IssuerUrl::new(issuer.as_str().to_owned()).map_err(url_err)?,
@@ -191,7 +192,12 @@ pub fn render(issuer: &Issuer) -> Result<Vec<u8>, String> {
     ))
     .set_claims_parameter_supported(Some(false))
     .set_request_parameter_supported(Some(false))
-    .set_request_uri_parameter_supported(Some(false));
+    .set_request_uri_parameter_supported(Some(false))
+    .set_registration_endpoint(if registration {
+        Some(RegistrationUrl::new(issuer.endpoint(routes::REGISTER)).map_err(url_err)?)
+    } else {
+        None
+    });
     serde_json::to_vec(&metadata).map_err(|e| format!("discovery does not serialise: {e}"))
 }
 
@@ -251,7 +257,7 @@ mod tests {
     #[test]
     fn one_document_carries_the_rfc_8414_members() {
         let doc: serde_json::Value = serde_json::from_slice(
-            &render(&Issuer::parse("https://auth.example/t").unwrap()).unwrap(),
+            &render(&Issuer::parse("https://auth.example/t").unwrap(), false).unwrap(),
         )
         .unwrap();
         assert_eq!(doc["issuer"], "https://auth.example/t");

@@ -116,6 +116,9 @@ pub struct Settings {
     pub mfa: usher_domain::MfaPolicy,
     /// Who may create an account on the sign-up page (`signup`: off, open, invite).
     pub signup: usher_domain::SignupMode,
+    /// Dynamic client registration (`registration`, `registration_rate_limit`,
+    /// `registration_unused_after`).
+    pub registration: usher_core::RegistrationSettings,
     /// The algorithm of access tokens (`access_token_alg`: RS256, ES256 or EdDSA).
     pub access_token_alg: usher_domain::SigningAlg,
     /// The algorithm of ID tokens and logout tokens for clients that registered none

@@ -30,6 +30,7 @@ mod profile;
 mod readme;
 mod redis_keys;
 mod refresh;
+mod registration;
 mod resources;
 mod revoke;
 mod rotation;
