@@ -368,3 +368,165 @@ pub async fn note_use(core: &Core, id: ClientId) {
         tracing::warn!(cause = ?f, "recording a dynamically registered client's use failed");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use usher_domain::{RegistrationMode, RegistrationStore};
+
+    use super::*;
+    use crate::testing::TestNode;
+
+    fn node(mode: RegistrationMode) -> TestNode {
+        TestNode::with_settings(|s| s.registration.mode = mode)
+    }
+
+    fn address() -> ClientAddress {
+        ClientAddress::Ip("192.0.2.7".parse().unwrap())
+    }
+
+    fn metadata(scope: Option<&str>) -> ClientMetadata {
+        ClientMetadata {
+            redirect_uris: Some(vec!["http://127.0.0.1/cb".into()]),
+            token_endpoint_auth_method: Some("none".into()),
+            scope: scope.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    async fn registered(node: &TestNode, scope: Option<&str>) -> Registration {
+        register(&node.core, None, &address(), Ok(metadata(scope)))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn off_refuses_everything() {
+        let node = node(RegistrationMode::Off);
+        let got = register(&node.core, None, &address(), Ok(metadata(None)))
+            .await
+            .unwrap();
+        assert_eq!(got.unwrap_err(), Refusal::Off);
+        assert_eq!(
+            read(&node.core, "x", Some("t")).await.unwrap().unwrap_err(),
+            Refusal::Off
+        );
+    }
+
+    #[tokio::test]
+    async fn registered_resources_scopes_may_be_registered_and_nothing_else() {
+        let node = node(RegistrationMode::Open);
+        node.resource("https://mcp.example/mcp", None, "mcp:tools mcp:read");
+        let r = registered(&node, Some("openid mcp:tools")).await;
+        assert_eq!(r.client.registration.scopes.to_string(), "mcp:tools openid");
+        assert!(r.client.registration.dynamically_registered);
+        assert!(r.client_secret.is_none());
+        // Without scope: all of them, offline_access only with the refresh grant.
+        let all = registered(&node, None).await;
+        assert_eq!(
+            all.client.registration.scopes.to_string(),
+            "address email mcp:read mcp:tools openid phone profile"
+        );
+        let refused = register(
+            &node.core,
+            None,
+            &address(),
+            Ok(metadata(Some("openid billing:admin"))),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+        assert!(
+            matches!(&refused, Refusal::Metadata(MetadataError::ClientMetadata(d)) if d.contains("billing:admin")),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_use_is_written_at_most_once_an_hour() {
+        let node = node(RegistrationMode::Open);
+        let r = registered(&node, None).await;
+        let id = r.client.id.clone();
+        let unused = |cutoff: i64| {
+            node.db
+                .unused_clients(UnixTime(cutoff))
+                .unwrap()
+                .contains(&id)
+        };
+        let registered_at = node.now().seconds();
+        assert!(unused(registered_at), "never used: its registration counts");
+        node.advance(10);
+        note_use(&node.core, id.clone()).await;
+        let first_use = node.now().seconds();
+        assert!(!unused(first_use - 1) && unused(first_use));
+        node.advance(USE_RECORD_INTERVAL - 1);
+        note_use(&node.core, id.clone()).await;
+        assert!(unused(first_use), "not written again within the hour");
+        node.advance(1);
+        note_use(&node.core, id.clone()).await;
+        assert!(!unused(node.now().seconds() - 1));
+        // An operator's client is never touched nor listed.
+        let operators = node.client(
+            "operators",
+            usher_domain::RegistrationInput {
+                redirect_uris: vec!["https://app.example/cb".into()],
+                ..Default::default()
+            },
+        );
+        note_use(&node.core, operators.id.clone()).await;
+        assert!(
+            !node
+                .db
+                .unused_clients(node.now().plus(1_000_000))
+                .unwrap()
+                .contains(&operators.id)
+        );
+    }
+
+    #[tokio::test]
+    async fn only_the_clients_own_registration_access_token_manages_it() {
+        let node = node(RegistrationMode::Open);
+        let a = registered(&node, None).await;
+        let b = registered(&node, None).await;
+        let (a_id, a_token) = (a.client.id.as_str(), a.registration_access_token.as_str());
+        let b_token = b.registration_access_token.as_str();
+        assert_eq!(
+            read(&node.core, a_id, Some(a_token))
+                .await
+                .unwrap()
+                .unwrap()
+                .client
+                .id,
+            a.client.id
+        );
+        for (id, token) in [
+            (a_id, Some(b_token)),
+            (a_id, None),
+            (a_id, Some("")),
+            ("not a client id", Some(a_token)),
+            ("00000000-0000-4000-8000-000000000000", Some(a_token)),
+        ] {
+            assert_eq!(
+                read(&node.core, id, token).await.unwrap().unwrap_err(),
+                Refusal::InvalidToken,
+                "{id}"
+            );
+            assert_eq!(
+                delete(&node.core, id, token).await.unwrap().unwrap_err(),
+                Refusal::InvalidToken
+            );
+        }
+        delete(&node.core, a_id, Some(a_token))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(node.core.client(&a.client.id).await.unwrap().is_none());
+        assert_eq!(
+            read(&node.core, a_id, Some(a_token))
+                .await
+                .unwrap()
+                .unwrap_err(),
+            Refusal::InvalidToken
+        );
+    }
+}

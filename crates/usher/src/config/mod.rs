@@ -339,6 +339,49 @@ mod tests {
     }
 
     #[test]
+    fn registration_is_off_unless_set_and_its_limits_are_checked() {
+        use usher_domain::RegistrationMode;
+        let d = load(&[]).unwrap().registration;
+        assert_eq!(
+            (d.mode, d.per_hour, d.unused_after),
+            (RegistrationMode::Off, 10, 30 * 86_400)
+        );
+        let s = load(&[
+            ("USHER_REGISTRATION", "open"),
+            ("USHER_REGISTRATION_RATE_LIMIT", "3"),
+            ("USHER_REGISTRATION_UNUSED_AFTER", "0"),
+        ])
+        .unwrap()
+        .registration;
+        assert_eq!(
+            (s.mode, s.per_hour, s.unused_after),
+            (RegistrationMode::Open, 3, 0)
+        );
+        assert_eq!(
+            load(&[("USHER_REGISTRATION", "token")])
+                .unwrap()
+                .registration
+                .mode,
+            RegistrationMode::Token
+        );
+        refused(
+            &[("USHER_REGISTRATION", "on")],
+            "registration",
+            "is not \"off\"",
+        );
+        refused(
+            &[("USHER_REGISTRATION_RATE_LIMIT", "0")],
+            "registration_rate_limit",
+            "is not between",
+        );
+        refused(
+            &[("USHER_REGISTRATION_UNUSED_AFTER", "60")],
+            "registration_unused_after",
+            "is not 0",
+        );
+    }
+
+    #[test]
     fn signup_is_off_unless_set_to_open_or_invite() {
         use usher_domain::SignupMode;
         assert_eq!(load(&[]).unwrap().signup, SignupMode::Off);
