@@ -360,6 +360,10 @@ async fn open_registration_registers_clients_that_sign_in_with_consent_every_tim
         sandbox.count("clients WHERE dynamically_registered = TRUE AND first_party = FALSE AND pkce_required = TRUE"),
         2
     );
+    let shown = sandbox.usher(&["client", "show", cid, "--json"], None);
+    assert!(shown.ok(), "{}", shown.stderr());
+    assert_eq!(shown.json()["dynamically_registered"], true);
+    assert_eq!(shown.json()["first_party"], false);
     // Each code exchange recorded the use (at most once an hour).
     assert_eq!(
         sandbox.count("clients WHERE dynamically_registered = TRUE AND last_used_at IS NOT NULL"),
