@@ -85,6 +85,7 @@ pub fn error_page(kind: &ErrorPageKind) -> HttpResponse {
         ErrorPageKind::Untrusted(e) => untrusted_page(&e.to_string()),
         ErrorPageKind::Refused(r) => refusal_page(*r),
         ErrorPageKind::Failure(f) => failure_page(*f),
+        ErrorPageKind::Invalid(r) => untrusted_page(&r.description),
     }
 }
 

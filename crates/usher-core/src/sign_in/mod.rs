@@ -318,6 +318,9 @@ pub enum ErrorPageKind {
     Refused(FormRefusal),
     /// The server itself failed.
     Failure(Failure),
+    /// An invalid `/authorize` request of a dynamically registered client: shown, not
+    /// redirected, since anyone can register any redirect URI (RFC 9700 §4.11.2).
+    Invalid(Rejection),
 }
 
 /// Why a posted login or consent form was refused.

@@ -26,6 +26,7 @@ async_on_both_backends!(
     refused_metadata_get_rfc_7591_errors_and_register_nothing,
     the_registration_access_token_reads_updates_and_deletes_the_client,
     clients_unused_for_too_long_are_removed_and_then_invalid_client,
+    registered_redirect_uris_are_no_open_redirect_at_authorize_or_logout,
 );
 
 const LOOPBACK: &str = "http://127.0.0.1:9/callback";
@@ -900,4 +901,97 @@ async fn clients_unused_for_too_long_are_removed_and_then_invalid_client(backend
     let page = browser.get(&url).await;
     assert_eq!(page.status, 400, "{}", page.body);
     assert!(page.body.contains("register again"), "{}", page.body);
+}
+
+/// Review finding 1: anyone can register a redirect URI, so neither `/authorize` (an
+/// invalid request) nor `/logout` (a post-logout URI without the client's ID token)
+/// redirects to it at once; `prompt=none`'s silent answer still does, and a logout with
+/// an ID token issued to the client does.
+async fn registered_redirect_uris_are_no_open_redirect_at_authorize_or_logout(backend: Backend) {
+    let (_sandbox, server) = open(backend, "10");
+    let evil = "https://evil.example/landing";
+    let mut metadata = confidential_metadata();
+    metadata["post_logout_redirect_uris"] = json!([evil]);
+    let reg = register(&server, None, &metadata).await;
+    assert_eq!(reg.status, 201, "{}", reg.body);
+    let id = str_of(&reg.body, "client_id").to_owned();
+    let secret = str_of(&reg.body, "client_secret").to_owned();
+    let base = server.url("");
+    let get = |url: String| async move { client().get(url).send().await.unwrap() };
+
+    for bad in [
+        vec![("response_type", "bogus")],
+        vec![("response_type", "code"), ("scope", "openid nonsense")],
+        vec![
+            ("response_type", "code"),
+            ("request_uri", "https://x.example/r"),
+        ],
+    ] {
+        let mut q = vec![
+            ("client_id", id.as_str()),
+            ("redirect_uri", WEB),
+            ("state", "s"),
+        ];
+        q.extend(bad);
+        let r = get(authorize_url(&base, &q)).await;
+        assert_eq!(r.status().as_u16(), 400, "{q:?}");
+        assert!(r.headers().get("location").is_none(), "{q:?}");
+    }
+    let p = pkce();
+    let silent = get(authorize_url(
+        &base,
+        &[
+            ("client_id", id.as_str()),
+            ("redirect_uri", WEB),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("prompt", "none"),
+            ("code_challenge", &p.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    ))
+    .await;
+    assert!(silent.status().is_redirection(), "{}", silent.status());
+    let location = silent.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(WEB) && location.contains("error=login_required"),
+        "{location}"
+    );
+
+    // /logout with client_id and the registered URI, no session, no hint: no redirect.
+    let logout = |q: Vec<(&str, &str)>| {
+        let url = reqwest::Url::parse_with_params(&server.url(routes::LOGOUT), &q).unwrap();
+        get(url.to_string())
+    };
+    let r = logout(vec![
+        ("client_id", id.as_str()),
+        ("post_logout_redirect_uri", evil),
+    ])
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("location").is_none());
+
+    // With an ID token issued to the client: redirected, as for every client.
+    let browser = Browser::new();
+    let (code, verifier) = code_with_consent(&server, &browser, &id, WEB, "agent.example").await;
+    let issued = token(
+        &server,
+        &id,
+        Some(&secret),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let r = logout(vec![
+        ("id_token_hint", str_of(&issued.body, "id_token")),
+        ("post_logout_redirect_uri", evil),
+    ])
+    .await;
+    assert!(r.status().is_redirection(), "{:?}", r.headers());
+    assert!(r.headers()["location"].to_str().unwrap().starts_with(evil));
 }
