@@ -112,13 +112,8 @@ pub async fn register(
     // Counted first, before anything else is looked at: refused attempts count too, so
     // neither registrations nor guesses of initial access tokens are unbounded.
     let now = core.now();
-    let store = core.stores.throttle.clone();
-    let (key, rule) = (throttle_key(address), policy(core));
-    let reservation = blocking(move || store.reserve_attempt(&key, now, &rule)).await?;
-    if let usher_domain::Reservation::Refused { until } = reservation {
-        let wait = (until.seconds() - now.seconds()).max(1);
-        tracing::info!(event = "registration_throttled", address = %address.throttle_key_or_shared(), wait, "a client registration was refused: too many from this address");
-        return Ok(Err(Refusal::Throttled { wait }));
+    if let Some(refusal) = reserve(core, address).await? {
+        return Ok(Err(refusal));
     }
 
     let initial_hash = match mode {
@@ -187,6 +182,21 @@ pub async fn register(
         client_secret,
         registration_access_token: token,
     }))
+}
+
+/// Counts one registration or update from `address` on the shared throttle; `Some` when
+/// the address is over its hourly budget.
+async fn reserve(core: &Core, address: &ClientAddress) -> Result<Option<Refusal>, Failure> {
+    let now = core.now();
+    let store = core.stores.throttle.clone();
+    let (key, rule) = (throttle_key(address), policy(core));
+    let reservation = blocking(move || store.reserve_attempt(&key, now, &rule)).await?;
+    if let usher_domain::Reservation::Refused { until } = reservation {
+        let wait = (until.seconds() - now.seconds()).max(1);
+        tracing::info!(event = "registration_throttled", address = %address.throttle_key_or_shared(), wait, "a client registration or update was refused: too many from this address");
+        return Ok(Some(Refusal::Throttled { wait }));
+    }
+    Ok(None)
 }
 
 fn refused(address: &ClientAddress, e: MetadataError) -> Refusal {
@@ -273,12 +283,17 @@ pub async fn update(
     core: &Core,
     raw_id: &str,
     bearer: Option<&str>,
+    address: &ClientAddress,
     metadata: Result<ClientMetadata, MetadataError>,
     body_client_id: Option<&str>,
     body_client_secret: Option<&str>,
 ) -> Result<Result<Registration, Refusal>, Failure> {
     if !core.settings.registration.mode.is_on() {
         return Ok(Err(Refusal::Off));
+    }
+    // An update does the work of a registration: it shares the address's budget.
+    if let Some(refusal) = reserve(core, address).await? {
+        return Ok(Err(refusal));
     }
     let (Some(current), Some(token)) = (authenticate(core, raw_id, bearer).await?, bearer) else {
         return Ok(Err(Refusal::InvalidToken));

@@ -177,7 +177,7 @@ impl FromStr for GrantType {
 /// accepted, [`crate::authorize::MAX_PARAM_LEN`]. The [`FromStr`] form (used for values
 /// stored in interactions, forms and codes) applies the same rules with that limit, so
 /// every redirect URI a request can resolve to reads back.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct RedirectUri(String);
 
@@ -556,9 +556,10 @@ pub fn parse_allowed_origins(raw: &[String]) -> Result<Vec<Origin>, Registration
 
 fn parse_uris(raw: &[String]) -> Result<Vec<RedirectUri>, RegistrationError> {
     let mut uris: Vec<RedirectUri> = Vec::with_capacity(raw.len());
+    let mut seen: std::collections::HashSet<RedirectUri> = std::collections::HashSet::new();
     for r in raw {
         let uri = RedirectUri::parse(r)?;
-        if !uris.contains(&uri) {
+        if seen.insert(uri.clone()) {
             uris.push(uri);
         }
     }
@@ -590,9 +591,10 @@ impl Client {
             return reg.allowed_origins.clone();
         }
         let mut origins: Vec<Origin> = Vec::new();
+        let mut seen: std::collections::HashSet<Origin> = std::collections::HashSet::new();
         for uri in &reg.redirect_uris {
             if let Some(origin) = Origin::of_url(uri.as_str())
-                && !origins.contains(&origin)
+                && seen.insert(origin.clone())
             {
                 origins.push(origin);
             }

@@ -104,6 +104,12 @@ impl MetadataError {
 pub const DYNAMIC_GRANT_TYPES: [GrantType; 2] =
     [GrantType::AuthorizationCode, GrantType::RefreshToken];
 
+/// At most this many `redirect_uris` in a registration (each at most
+/// [`crate::RedirectUri::MAX_REGISTERED_LEN`] characters).
+pub const MAX_DYNAMIC_REDIRECT_URIS: usize = 20;
+/// At most this many `post_logout_redirect_uris` in a registration.
+pub const MAX_DYNAMIC_POST_LOGOUT_URIS: usize = 5;
+
 /// The name of a client that sent none and whose first redirect URI does not parse.
 const UNNAMED: &str = "Unnamed application";
 
@@ -122,8 +128,24 @@ impl ClientMetadata {
                 "redirect_uris is required: give at least one https, loopback (http://127.0.0.1, http://[::1], http://localhost) or private-use scheme (com.example.app:/callback) URI".into(),
             ));
         }
+        if redirect_uris.len() > MAX_DYNAMIC_REDIRECT_URIS {
+            return Err(MetadataError::RedirectUri(format!(
+                "at most {MAX_DYNAMIC_REDIRECT_URIS} redirect_uris may be registered"
+            )));
+        }
         for raw in &redirect_uris {
             check_dynamic_redirect_uri(raw).map_err(MetadataError::RedirectUri)?;
+        }
+        let post_logout_redirect_uris = self.post_logout_redirect_uris.unwrap_or_default();
+        if post_logout_redirect_uris.len() > MAX_DYNAMIC_POST_LOGOUT_URIS {
+            return Err(meta(format!(
+                "at most {MAX_DYNAMIC_POST_LOGOUT_URIS} post_logout_redirect_uris may be registered"
+            )));
+        }
+        // The same rules as redirect URIs (no javascript:, data:, … schemes).
+        for raw in &post_logout_redirect_uris {
+            check_dynamic_redirect_uri(raw)
+                .map_err(|e| meta(format!("post_logout_redirect_uris: {e}")))?;
         }
 
         let auth_method = match self.token_endpoint_auth_method.as_deref() {
@@ -181,12 +203,22 @@ impl ClientMetadata {
             _ => default_name(&redirect_uris[0]),
         };
 
+        // Only https for a self-registered back-channel URI: plain http to a loopback
+        // address (allowed for `usher client create`) would point Usher at itself.
+        if let Some(raw) = self.backchannel_logout_uri.as_deref()
+            && !raw.starts_with("https://")
+        {
+            return Err(meta(format!(
+                "backchannel_logout_uri {raw:?} is refused: it must be an https URI"
+            )));
+        }
+
         let input = RegistrationInput {
             name,
             public: auth_method == AuthMethod::None,
             auth_method: Some(auth_method.as_str().to_owned()),
             redirect_uris,
-            post_logout_redirect_uris: self.post_logout_redirect_uris.unwrap_or_default(),
+            post_logout_redirect_uris,
             grant_types,
             scope: Some(scope.to_string()),
             audiences: Vec::new(),

@@ -253,10 +253,12 @@ async fn update(
 ) -> HttpResponse {
     let parsed = parse(&req, &body);
     let token = bearer(&req);
+    let address = client_address::of(&req, &state.settings.trusted_proxies);
     let outcome = registration::update(
         &state,
         &id,
         token.as_deref(),
+        &address,
         parsed.metadata,
         parsed.client_id.as_deref(),
         parsed.client_secret.as_deref(),

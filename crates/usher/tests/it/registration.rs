@@ -27,6 +27,7 @@ async_on_both_backends!(
     the_registration_access_token_reads_updates_and_deletes_the_client,
     clients_unused_for_too_long_are_removed_and_then_invalid_client,
     registered_redirect_uris_are_no_open_redirect_at_authorize_or_logout,
+    updates_share_the_registration_rate_limit_under_concurrency,
 );
 
 const LOOPBACK: &str = "http://127.0.0.1:9/callback";
@@ -326,7 +327,8 @@ async fn open_registration_registers_clients_that_sign_in_with_consent_every_tim
 
     let browser = Browser::new();
     code_and_refresh(&server, &browser, id, None, LOOPBACK, "127.0.0.1:9").await;
-    // PKCE stays required: a request without code_challenge goes back as an error.
+    // PKCE stays required: a request without code_challenge is refused — on Usher's
+    // page, not the client's redirect URI (it registered itself: review finding 1).
     let url = authorize_url(
         &server.url(""),
         &[
@@ -338,11 +340,8 @@ async fn open_registration_registers_clients_that_sign_in_with_consent_every_tim
         ],
     );
     let page = browser.get(&url).await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    assert_eq!(
-        page.redirect_param("error").as_deref(),
-        Some("invalid_request")
-    );
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("code_challenge"), "{}", page.body);
 
     // A confidential client with an https redirect URI: its consent is asked again on
     // the next sign-in (a client the operator registered would skip it).
@@ -589,6 +588,36 @@ async fn refused_metadata_get_rfc_7591_errors_and_register_nothing(backend: Back
             "invalid_redirect_uri",
         ),
         (json!({"redirect_uris": []}), "invalid_redirect_uri"),
+        // Review finding 2: counts capped; finding 9: post-logout URIs follow the
+        // redirect URI rules, back-channel URIs are https only.
+        (
+            json!({"redirect_uris": (0..21).map(|i| format!("https://agent.example/{i}")).collect::<Vec<_>>()}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": [format!("https://agent.example/{}", "a".repeat(2000))]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"post_logout_redirect_uris": (0..6).map(|i| format!("https://agent.example/{i}")).collect::<Vec<_>>()}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"post_logout_redirect_uris": ["javascript:alert(1)"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"post_logout_redirect_uris": ["http://agent.example/bye"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"backchannel_logout_uri": "http://127.0.0.1:9/bc"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"client_name": "n".repeat(201)}),
+            "invalid_client_metadata",
+        ),
         (json!({"redirect_uris": null}), "invalid_redirect_uri"),
         (
             json!({"redirect_uris": "https://agent.example/cb"}),
@@ -994,4 +1023,36 @@ async fn registered_redirect_uris_are_no_open_redirect_at_authorize_or_logout(ba
     .await;
     assert!(r.status().is_redirection(), "{:?}", r.headers());
     assert!(r.headers()["location"].to_str().unwrap().starts_with(evil));
+}
+
+/// Review finding 2: an RFC 7592 update is counted like a registration, on the same
+/// per-address budget: with a limit of 3, one registration and eight updates sent at
+/// once give exactly two updates.
+async fn updates_share_the_registration_rate_limit_under_concurrency(backend: Backend) {
+    let (_sandbox, server) = open(backend, "3");
+    let reg = register(&server, None, &public_metadata()).await;
+    assert_eq!(reg.status, 201, "{}", reg.body);
+    let uri = str_of(&reg.body, "registration_client_uri").to_owned();
+    let rat = str_of(&reg.body, "registration_access_token").to_owned();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (uri, rat) = (uri.clone(), rat.clone());
+        tasks.spawn(async move {
+            let mut m = public_metadata();
+            m["client_name"] = json!(format!("Agent {i}"));
+            manage(reqwest::Method::PUT, &uri, Some(&rat), Some(&m)).await
+        });
+    }
+    let (mut updated, mut limited) = (0, 0);
+    while let Some(a) = tasks.join_next().await {
+        let a = a.unwrap();
+        match a.status {
+            200 => updated += 1,
+            429 => limited += 1,
+            other => panic!("{other}: {}", a.body),
+        }
+    }
+    assert_eq!((updated, limited), (2, 6));
+    let a = register(&server, None, &public_metadata()).await;
+    assert_eq!(a.status, 429, "{}", a.body);
 }
