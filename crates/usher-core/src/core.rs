@@ -81,6 +81,9 @@ pub struct RegistrationSettings {
     /// Seconds after which a dynamically registered client nobody used is removed
     /// (`registration_unused_after`; 0: never).
     pub unused_after: i64,
+    /// At most this many dynamically registered clients at once
+    /// (`registration_max_clients`).
+    pub max_clients: u32,
 }
 
 impl Default for RegistrationSettings {
@@ -89,6 +92,7 @@ impl Default for RegistrationSettings {
             mode: usher_domain::RegistrationMode::Off,
             per_hour: 10,
             unused_after: 30 * 24 * 3600,
+            max_clients: 10_000,
         }
     }
 }

@@ -43,6 +43,8 @@ pub enum Refusal {
     InvalidToken,
     /// Too many registrations from this address: wait this many seconds.
     Throttled { wait: i64 },
+    /// `registration_max_clients` dynamically registered clients exist already.
+    Full,
     /// The metadata were refused (`invalid_redirect_uri`, `invalid_client_metadata`).
     Metadata(MetadataError),
 }
@@ -158,10 +160,21 @@ pub async fn register(
     };
     let registrations = core.stores.registration.clone();
     let (stored, token_hash) = (client.clone(), core.secrets.hash(&token));
+    let max_clients = core.settings.registration.max_clients;
     let outcome = blocking(move || {
-        registrations.register_client(&stored, &token_hash, initial_hash.as_deref(), now)
+        registrations.register_client(
+            &stored,
+            &token_hash,
+            initial_hash.as_deref(),
+            now,
+            max_clients,
+        )
     })
     .await?;
+    if outcome == Stored::Full {
+        tracing::warn!(event = "registration_full", address = %address.throttle_key_or_shared(), max = core.settings.registration.max_clients, "a client registration was refused: registration_max_clients dynamically registered clients exist");
+        return Ok(Err(Refusal::Full));
+    }
     if outcome == Stored::TokenRefused {
         tracing::info!(event = "registration_token_refused", address = %address.throttle_key_or_shared(), "a client registration lost its initial access token to another registration");
         return Ok(Err(Refusal::InvalidToken));

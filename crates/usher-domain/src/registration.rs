@@ -313,6 +313,8 @@ pub enum Registered {
     Stored,
     /// The initial access token was unknown, expired or used up (nothing written).
     TokenRefused,
+    /// `max_clients` dynamically registered clients already exist (nothing written).
+    Full,
 }
 
 /// Initial access tokens and the clients registered dynamically.
@@ -332,13 +334,16 @@ pub trait RegistrationStore: Send + Sync {
     fn initial_access_token_usable(&self, hash: &str, now: UnixTime) -> Result<bool, StoreError>;
     /// Stores a dynamically registered client with the hash of its registration access
     /// token, spending one use of the initial access token `initial_hash` first when
-    /// given; one transaction.
+    /// given, and only while fewer than `max_clients` dynamically registered clients
+    /// exist (counted after the insert, in the same serialised transaction, so
+    /// concurrent registrations never overshoot); one transaction.
     fn register_client(
         &self,
         client: &Client,
         registration_token_hash: &str,
         initial_hash: Option<&str>,
         now: UnixTime,
+        max_clients: u32,
     ) -> Result<Registered, StoreError>;
     /// The registration access token hash of a dynamically registered client; `None`
     /// for any other id.

@@ -14,7 +14,11 @@ use usher_domain::{
 };
 
 use crate::clients::{ClientRow, insert_rows, uri_rows};
+use crate::connection::AnyConnection;
 use crate::database::{Database, corrupt, unavailable, unique_violation};
+
+/// The PostgreSQL advisory lock that serialises registrations (the client cap).
+const REGISTRATION_LOCK_KEY: i64 = 0x5573_6865_7252_6567;
 use crate::schema::{client_redirect_uris, clients, initial_access_tokens};
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -47,6 +51,7 @@ impl TokenRow {
 /// Why a registration transaction rolled back on purpose.
 enum Abort {
     TokenRefused,
+    Full,
     Db(diesel::result::Error),
 }
 
@@ -118,11 +123,21 @@ impl RegistrationStore for Database {
         registration_token_hash: &str,
         initial_hash: Option<&str>,
         now: UnixTime,
+        max_clients: u32,
     ) -> Result<Registered, StoreError> {
         let row = ClientRow::from_domain(client);
         let uris = uri_rows(client)?;
         let mut conn = self.conn()?;
         let done = conn.transaction::<_, Abort, _>(|c| {
+            // The cap on dynamically registered clients: PostgreSQL serialises the
+            // registrations with a transaction-scoped advisory lock; SQLite with the write
+            // lock the first write takes. The count is made after this client's insert.
+            if let AnyConnection::Postgresql(pg) = &mut **c {
+                diesel::sql_query(format!(
+                    "SELECT pg_advisory_xact_lock({REGISTRATION_LOCK_KEY})"
+                ))
+                .execute(pg)?;
+            }
             if let Some(hash) = initial_hash {
                 let spent = diesel::update(
                     initial_access_tokens::table
@@ -140,11 +155,19 @@ impl RegistrationStore for Database {
             diesel::update(clients::table.filter(clients::id.eq(client.id.as_str())))
                 .set(clients::registration_token_hash.eq(Some(registration_token_hash)))
                 .execute(c)?;
+            let count: i64 = clients::table
+                .filter(clients::dynamically_registered.eq(true))
+                .count()
+                .get_result(c)?;
+            if count > i64::from(max_clients) {
+                return Err(Abort::Full);
+            }
             Ok(())
         });
         match done {
             Ok(()) => Ok(Registered::Stored),
             Err(Abort::TokenRefused) => Ok(Registered::TokenRefused),
+            Err(Abort::Full) => Ok(Registered::Full),
             Err(Abort::Db(e)) => Err(match unique_violation(&e) {
                 Some(_) => StoreError::Conflict(format!("client {} already exists", client.id)),
                 None => unavailable(e),

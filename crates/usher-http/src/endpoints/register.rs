@@ -207,6 +207,18 @@ fn refusal(r: Refusal) -> HttpResponse {
             }
             response
         }
+        Refusal::Full => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "invalid_request",
+                "this server holds as many self-registered clients as it accepts; try again later (unused ones are removed)",
+            );
+            response.headers_mut().insert(
+                RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("3600"),
+            );
+            response
+        }
         Refusal::Metadata(e) => error(StatusCode::BAD_REQUEST, e.code(), e.description()),
     }
 }

@@ -343,8 +343,8 @@ mod tests {
         use usher_domain::RegistrationMode;
         let d = load(&[]).unwrap().registration;
         assert_eq!(
-            (d.mode, d.per_hour, d.unused_after),
-            (RegistrationMode::Off, 10, 30 * 86_400)
+            (d.mode, d.per_hour, d.unused_after, d.max_clients),
+            (RegistrationMode::Off, 10, 30 * 86_400, 10_000)
         );
         let s = load(&[
             ("USHER_REGISTRATION", "open"),
@@ -378,6 +378,17 @@ mod tests {
             &[("USHER_REGISTRATION_UNUSED_AFTER", "60")],
             "registration_unused_after",
             "is not 0",
+        );
+        // At least a day (review finding 4).
+        refused(
+            &[("USHER_REGISTRATION_UNUSED_AFTER", "86399")],
+            "registration_unused_after",
+            "is not 0",
+        );
+        refused(
+            &[("USHER_REGISTRATION_MAX_CLIENTS", "0")],
+            "registration_max_clients",
+            "is not between",
         );
     }
 

@@ -59,6 +59,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "USHER_REGISTRATION_UNUSED_AFTER",
         "2592000",
     ),
+    (
+        "registration_max_clients",
+        "USHER_REGISTRATION_MAX_CLIENTS",
+        "10000",
+    ),
     ("access_token_alg", "USHER_ACCESS_TOKEN_ALG", "RS256"),
     ("id_token_alg", "USHER_ID_TOKEN_ALG", "RS256"),
     (
@@ -169,6 +174,9 @@ pub(super) fn overlay_env(
             }
             "USHER_REGISTRATION_UNUSED_AFTER" => {
                 raw.registration_unused_after = Some(number("registration_unused_after")?)
+            }
+            "USHER_REGISTRATION_MAX_CLIENTS" => {
+                raw.registration_max_clients = Some(number("registration_max_clients")?)
             }
             "USHER_ACCESS_TOKEN_ALG" => raw.access_token_alg = Some(value),
             "USHER_ID_TOKEN_ALG" => raw.id_token_alg = Some(value),

@@ -41,6 +41,7 @@ pub(super) struct RawSettings {
     pub(super) registration: Option<String>,
     pub(super) registration_rate_limit: Option<u64>,
     pub(super) registration_unused_after: Option<u64>,
+    pub(super) registration_max_clients: Option<u64>,
     pub(super) access_token_alg: Option<String>,
     pub(super) id_token_alg: Option<String>,
     pub(super) smtp_url: Option<String>,
@@ -426,18 +427,28 @@ fn registration_from_raw(
     let unused_after = raw
         .registration_unused_after
         .unwrap_or(defaults::REGISTRATION_UNUSED_AFTER);
-    if unused_after != 0 && !(3600..=10 * 365 * 86_400).contains(&unused_after) {
+    if unused_after != 0 && !(86_400..=10 * 365 * 86_400).contains(&unused_after) {
         return Err(err(
             &name_of("registration_unused_after"),
             format!(
-                "{unused_after} seconds is not 0 (never) or between 3600 (an hour) and ten years"
+                "{unused_after} seconds is not 0 (never) or between 86400 (a day) and ten years"
             ),
+        ));
+    }
+    let max_clients = raw
+        .registration_max_clients
+        .unwrap_or(defaults::REGISTRATION_MAX_CLIENTS);
+    if !(1..=10_000_000).contains(&max_clients) {
+        return Err(err(
+            &name_of("registration_max_clients"),
+            format!("{max_clients} is not between 1 and 10000000 clients"),
         ));
     }
     Ok(usher_core::RegistrationSettings {
         mode,
         per_hour: u32::try_from(per_hour).unwrap_or(u32::MAX),
         unused_after: i64::try_from(unused_after).unwrap_or(i64::MAX),
+        max_clients: u32::try_from(max_clients).unwrap_or(u32::MAX),
     })
 }
 

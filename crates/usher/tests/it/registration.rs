@@ -28,6 +28,7 @@ async_on_both_backends!(
     clients_unused_for_too_long_are_removed_and_then_invalid_client,
     registered_redirect_uris_are_no_open_redirect_at_authorize_or_logout,
     updates_share_the_registration_rate_limit_under_concurrency,
+    at_most_registration_max_clients_exist_under_concurrency,
 );
 
 const LOOPBACK: &str = "http://127.0.0.1:9/callback";
@@ -1055,4 +1056,49 @@ async fn updates_share_the_registration_rate_limit_under_concurrency(backend: Ba
     assert_eq!((updated, limited), (2, 6));
     let a = register(&server, None, &public_metadata()).await;
     assert_eq!(a.status, 429, "{}", a.body);
+}
+
+/// Review finding 3: `registration_max_clients` caps the dynamically registered clients
+/// however many addresses register: a cap of 3 and ten registrations sent at once give
+/// exactly three clients, the others 429.
+async fn at_most_registration_max_clients_exist_under_concurrency(backend: Backend) {
+    let (sandbox, server) = open_with(backend, "1000", &[("USHER_REGISTRATION_MAX_CLIENTS", "3")]);
+    let url = server.url(routes::REGISTER);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let url = url.clone();
+        tasks.spawn(async move {
+            answer(
+                client()
+                    .post(url)
+                    .json(&public_metadata())
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        });
+    }
+    let (mut created, mut full) = (0, 0);
+    while let Some(a) = tasks.join_next().await {
+        let a = a.unwrap();
+        match a.status {
+            201 => created += 1,
+            429 => {
+                full += 1;
+                assert!(
+                    str_of(&a.body, "error_description")
+                        .contains("as many self-registered clients"),
+                    "{}",
+                    a.body
+                );
+            }
+            other => panic!("{other}: {}", a.body),
+        }
+    }
+    assert_eq!((created, full), (3, 7));
+    assert_eq!(
+        sandbox.count("clients WHERE dynamically_registered = TRUE"),
+        3
+    );
 }
