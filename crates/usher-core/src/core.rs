@@ -75,6 +75,34 @@ pub struct Settings {
     /// Client ID Metadata Documents (`client_metadata.rs`; off unless the operator
     /// says so).
     pub client_metadata: crate::client_metadata::MetadataSettings,
+    /// Dynamic client registration (`registration.rs`; off unless the operator says so).
+    pub registration: RegistrationSettings,
+}
+
+/// Dynamic client registration (docs/design/registration.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrationSettings {
+    /// Who may register (`registration`).
+    pub mode: usher_domain::RegistrationMode,
+    /// Registrations accepted per client address per hour (`registration_rate_limit`).
+    pub per_hour: u32,
+    /// Seconds after which a dynamically registered client nobody used is removed
+    /// (`registration_unused_after`; 0: never).
+    pub unused_after: i64,
+    /// At most this many dynamically registered clients at once
+    /// (`registration_max_clients`).
+    pub max_clients: u32,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> RegistrationSettings {
+        RegistrationSettings {
+            mode: usher_domain::RegistrationMode::Off,
+            per_hour: 10,
+            unused_after: 30 * 24 * 3600,
+            max_clients: 10_000,
+        }
+    }
 }
 
 /// The lifetimes of refresh-token families.
@@ -119,6 +147,7 @@ impl Settings {
             device_code_ttl: 600,
             device_poll_interval: 5,
             client_metadata: crate::client_metadata::MetadataSettings::default(),
+            registration: RegistrationSettings::default(),
         }
     }
 
@@ -188,6 +217,8 @@ pub struct Stores {
     pub resources: Arc<dyn ResourceStore>,
     /// Device authorizations, RFC 8628 (`grants/device_code.rs`).
     pub devices: Arc<dyn DeviceGrantStore>,
+    /// Initial access tokens and dynamically registered clients (`registration.rs`).
+    pub registration: Arc<dyn usher_domain::RegistrationStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -215,6 +246,7 @@ impl Stores {
             + InvitationStore
             + ResourceStore
             + DeviceGrantStore
+            + usher_domain::RegistrationStore
             + Ping
             + FamilyStore
             + 'static,
@@ -238,6 +270,7 @@ impl Stores {
             invitations: db.clone(),
             resources: db.clone(),
             devices: db.clone(),
+            registration: db.clone(),
             families: db.clone(),
             database: db,
         }

@@ -39,6 +39,7 @@ pub mod passwords;
 mod redact;
 pub mod refresh_tokens;
 pub mod resource_registry;
+pub mod registration;
 pub mod resources;
 pub mod revocation;
 pub mod sign_in;
@@ -51,7 +52,8 @@ pub mod userinfo;
 pub mod testing;
 
 pub use crate::core::{
-    Clock, Core, RefreshSettings, Settings, Stores, SystemClock, USERINFO_PATH, secret_pair,
+    Clock, Core, RefreshSettings, RegistrationSettings, Settings, Stores, SystemClock,
+    USERINFO_PATH, secret_pair,
 };
 pub use failure::{Failure, blocking};
 pub use keys::PublishedKeys;

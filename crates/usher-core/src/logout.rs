@@ -194,7 +194,15 @@ pub async fn logout<'a>(
                 .iter()
                 .any(|r| r.matches(uri)) =>
         {
-            Some(uri)
+            // Anyone can register a client and its post-logout URI: such a client is
+            // redirected to only with an ID token it was issued (its audience was
+            // checked above), so /logout is no open redirect.
+            if c.registration.dynamically_registered && hint.is_none() {
+                tracing::info!(client_id = ?client_id, "post_logout_redirect_uri of a dynamically registered client without id_token_hint; no redirect");
+                None
+            } else {
+                Some(uri)
+            }
         }
         (Some(_), _) => {
             tracing::info!(client_id = ?client_id, "post_logout_redirect_uri is not registered for the client; no redirect");

@@ -37,7 +37,9 @@ pub const MAX_PARAM_LEN: usize = 4096;
 pub enum UntrustedError {
     #[error("The request has no client_id.")]
     MissingClientId,
-    #[error("The request names a client that is not registered here.")]
+    #[error(
+        "The request names a client that is not registered here. An app that registered itself may have been removed after going unused: it needs to register again."
+    )]
     UnknownClient,
     #[error("The request repeats the {0} parameter.")]
     Repeated(&'static str),

@@ -196,7 +196,7 @@ impl FromStr for GrantType {
 /// accepted, [`crate::authorize::MAX_PARAM_LEN`]. The [`FromStr`] form (used for values
 /// stored in interactions, forms and codes) applies the same rules with that limit, so
 /// every redirect URI a request can resolve to reads back.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct RedirectUri(String);
 
@@ -423,6 +423,10 @@ pub struct ClientRegistration {
     /// URL; `usher-core::client_metadata`): public, PKCE required, consent never
     /// skipped. Its stored row only anchors codes and consents.
     pub metadata_document: bool,
+    /// Registered through `POST /register` (RFC 7591) rather than by the operator: it
+    /// never skips the consent page ([`Client::may_skip_interaction`]), and it is removed
+    /// when unused for `registration_unused_after` (docs/design/registration.md).
+    pub dynamically_registered: bool,
 }
 
 /// The loose input of a registration, as a CLI or API collects it.
@@ -554,6 +558,7 @@ impl ClientRegistration {
             id_token_signed_response_alg,
             built_in: false,
             metadata_document: false,
+            dynamically_registered: false,
         })
     }
 }
@@ -577,9 +582,10 @@ pub fn parse_allowed_origins(raw: &[String]) -> Result<Vec<Origin>, Registration
 
 fn parse_uris(raw: &[String]) -> Result<Vec<RedirectUri>, RegistrationError> {
     let mut uris: Vec<RedirectUri> = Vec::with_capacity(raw.len());
+    let mut seen: std::collections::HashSet<RedirectUri> = std::collections::HashSet::new();
     for r in raw {
         let uri = RedirectUri::parse(r)?;
-        if !uris.contains(&uri) {
+        if seen.insert(uri.clone()) {
             uris.push(uri);
         }
     }
@@ -611,9 +617,10 @@ impl Client {
             return reg.allowed_origins.clone();
         }
         let mut origins: Vec<Origin> = Vec::new();
+        let mut seen: std::collections::HashSet<Origin> = std::collections::HashSet::new();
         for uri in &reg.redirect_uris {
             if let Some(origin) = Origin::of_url(uri.as_str())
-                && !origins.contains(&origin)
+                && seen.insert(origin.clone())
             {
                 origins.push(origin);
             }
@@ -633,7 +640,20 @@ impl Client {
     }
 
     /// Whether a code may be delivered to `redirect_uri` (one of this client's registered
-    /// URIs) without the person seeing a page first.
+    /// URIs) without the person seeing a page first: only when the redirect URI proves
+    /// who gets the code ([`Client::redirect_proves_identity`]) and the client is
+    /// neither dynamically registered (anyone may have registered it, under any name:
+    /// docs/design/registration.md) nor described by a metadata document (anyone can
+    /// publish a document naming any redirect URI on its own host, and the person must
+    /// see which host that is).
+    pub fn may_skip_interaction(&self, redirect_uri: &str) -> bool {
+        !self.registration.dynamically_registered
+            && !self.registration.metadata_document
+            && self.redirect_proves_identity(redirect_uri)
+    }
+
+    /// Whether delivering a code to `redirect_uri` reaches this client and no other
+    /// program.
     ///
     /// Not for a public client whose redirect URI is `http` on a loopback host or a
     /// private-use scheme: any program on the device can listen on a loopback port or
@@ -643,12 +663,7 @@ impl Client {
     /// redirect URI is delivered only to its host.
     /// Usher's built-in account client is the exception: its redirect URI is on the
     /// issuer's own origin, where only Usher listens.
-    /// A metadata-document client never may: anyone can publish a document naming any
-    /// redirect URI on its own host, and the person must see which host that is.
-    pub fn may_skip_interaction(&self, redirect_uri: &str) -> bool {
-        if self.registration.metadata_document {
-            return false;
-        }
+    pub fn redirect_proves_identity(&self, redirect_uri: &str) -> bool {
         !self.is_public()
             || self.registration.built_in
             || Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https")
@@ -661,7 +676,8 @@ impl Client {
         self.registration.built_in
             || (self.registration.first_party
                 && !self.is_public()
-                && !self.registration.metadata_document)
+                && !self.registration.metadata_document
+                && !self.registration.dynamically_registered)
     }
 }
 

@@ -285,6 +285,7 @@ impl MetadataDocument {
                 id_token_signed_response_alg: None,
                 built_in: false,
                 metadata_document: true,
+                dynamically_registered: false,
             },
         })
     }

@@ -58,6 +58,17 @@ pub enum ProtocolError {
 }
 
 impl ProtocolError {
+    /// The silent answers to `prompt=none` (OIDC Core §3.1.2.6), which a client needs on
+    /// its redirect URI to know it must show the person a page.
+    pub fn answers_prompt_none(self) -> bool {
+        matches!(
+            self,
+            ProtocolError::LoginRequired
+                | ProtocolError::ConsentRequired
+                | ProtocolError::InteractionRequired
+        )
+    }
+
     /// The code as it appears on the wire.
     pub fn code(self) -> &'static str {
         match self {

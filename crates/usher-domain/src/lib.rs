@@ -26,6 +26,7 @@ pub mod origin;
 pub mod passkey;
 pub mod pkce;
 pub mod ports;
+pub mod registration;
 pub mod resource;
 pub mod rotation;
 pub mod scope;
@@ -75,6 +76,10 @@ pub use ports::{
     ClientStore, CodeStore, Consent, ConsentGrant, ConsentStore, FactorStore, FormTokenStore,
     InteractionStore, KeyStore, NonceStore, PasskeyInsert, PasskeyStore, Ping, RevocationStore,
     SessionStore, StoreError, ThrottleStore, UserStore,
+};
+pub use registration::{
+    ClientMetadata, InitialAccessToken, MetadataError, Registered, RegistrationMode,
+    RegistrationStore,
 };
 pub use resource::{
     MAX_RESOURCES_PER_REQUEST, Resource, ResourceError, ResourceName, ResourceStore, ResourceUri,

@@ -85,6 +85,7 @@ pub fn error_page(kind: &ErrorPageKind) -> HttpResponse {
         ErrorPageKind::Untrusted(e) => untrusted_page(&e.to_string()),
         ErrorPageKind::Refused(r) => refusal_page(*r),
         ErrorPageKind::Failure(f) => failure_page(*f),
+        ErrorPageKind::Invalid(r) => untrusted_page(&r.description),
     }
 }
 
@@ -232,6 +233,7 @@ pub fn consent_page(form: &ConsentForm) -> HttpResponse {
         form: form_state(&form.form),
         unverified: form.unverified,
         published_by: form.published_by.as_deref(),
+        self_registered_host: form.self_registered_host.as_deref(),
     })
 }
 

@@ -42,6 +42,9 @@ pub fn configure(state: web::Data<Core>) -> impl FnOnce(&mut web::ServiceConfig)
             cfg.service(endpoints::metrics::routes());
         }
         cfg.service(endpoints::signup::routes(state.settings.signup));
+        cfg.service(endpoints::register::routes(
+            state.settings.registration.mode,
+        ));
         cfg.service(endpoints::discovery::routes(&state.settings.issuer));
         cfg.app_data(state)
             .service(endpoints::jwks::routes())

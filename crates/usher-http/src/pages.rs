@@ -122,6 +122,8 @@ pub struct ConsentPage<'a> {
     /// The host that publishes a metadata-document client's document (shown so that a
     /// look-alike of a known host can be noticed); `None` for a registered client.
     pub published_by: Option<&'a str>,
+    /// A dynamically registered client: where the code goes (its name is unchecked).
+    pub self_registered_host: Option<&'a str>,
 }
 
 /// One line of the consent page's list: a requested scope and what it means in plain words.
@@ -533,6 +535,7 @@ mod tests {
             },
             unverified: false,
             published_by: None,
+            self_registered_host: None,
         }
     }
 
@@ -677,6 +680,7 @@ mod tests {
             form: FormState::Sealed("v1.sealed"),
             unverified: true,
             published_by: Some("app.example"),
+            self_registered_host: None,
             ..consent_page("Photo App")
         };
         let body = check_page(consent(page), StatusCode::OK).await;
@@ -689,6 +693,17 @@ mod tests {
         let body = check_page(consent(consent_page("Photo App")), StatusCode::OK).await;
         assert!(!body.contains("cannot verify"), "{body}");
         assert!(!body.contains("published-by"), "{body}");
+        assert!(!body.contains("registered itself"), "{body}");
+        let page = ConsentPage {
+            self_registered_host: Some("agent.example"),
+            ..consent_page("Photo App")
+        };
+        let body = check_page(consent(page), StatusCode::OK).await;
+        assert!(body.contains("registered itself"), "{body}");
+        assert!(
+            body.contains(r#"<strong class="redirect-host">agent.example</strong>"#),
+            "{body}"
+        );
     }
 
     #[actix_web::test]

@@ -77,6 +77,9 @@ pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
 pub const DEVICE: &str = usher_core::grants::device_code::VERIFICATION_PATH;
 /// The device confirmation's Approve / Deny.
 pub const DEVICE_DECIDE: &str = "/device/decide";
+/// Dynamic client registration (RFC 7591, POST); `/register/{client_id}` is a client's
+/// configuration URI (RFC 7592). Answers 404 unless `registration` is `token` or `open`.
+pub const REGISTER: &str = usher_core::registration::REGISTRATION_PATH;
 
 #[cfg(test)]
 mod tests {

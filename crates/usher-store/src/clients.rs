@@ -20,9 +20,9 @@ use crate::schema::{client_redirect_uris, clients};
 const LOGIN: &str = "login";
 const POST_LOGOUT: &str = "post_logout";
 
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = clients)]
-struct ClientRow {
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = clients, treat_none_as_null = true)]
+pub(crate) struct ClientRow {
     id: String,
     name: String,
     secret_hash: Option<String>,
@@ -39,11 +39,12 @@ struct ClientRow {
     allowed_origins: String,
     id_token_signed_response_alg: Option<String>,
     metadata_document: bool,
+    dynamically_registered: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = client_redirect_uris)]
-struct UriRow {
+pub(crate) struct UriRow {
     client_id: String,
     kind: String,
     position: i32,
@@ -51,7 +52,7 @@ struct UriRow {
 }
 
 impl ClientRow {
-    fn from_domain(client: &Client) -> ClientRow {
+    pub(crate) fn from_domain(client: &Client) -> ClientRow {
         let reg = &client.registration;
         ClientRow {
             id: client.id.as_str().to_owned(),
@@ -78,6 +79,7 @@ impl ClientRow {
                 .id_token_signed_response_alg
                 .map(|a| a.as_str().to_owned()),
             metadata_document: reg.metadata_document,
+            dynamically_registered: reg.dynamically_registered,
         }
     }
 
@@ -135,6 +137,7 @@ impl ClientRow {
             // A stored client is never Usher's own (the core synthesises that one).
             built_in: false,
             metadata_document: self.metadata_document,
+            dynamically_registered: self.dynamically_registered,
         };
         Ok(Client {
             id,
@@ -146,7 +149,7 @@ impl ClientRow {
 }
 
 /// The redirect-URI rows of a client, numbered in registration order.
-fn uri_rows(client: &Client) -> Result<Vec<UriRow>, StoreError> {
+pub(crate) fn uri_rows(client: &Client) -> Result<Vec<UriRow>, StoreError> {
     let reg = &client.registration;
     let lists = [
         (LOGIN, &reg.redirect_uris),
@@ -183,26 +186,31 @@ fn words(list: &str) -> impl Iterator<Item = &str> {
 /// its id is a conflict.
 const BUILT_IN_ACCOUNT_CLIENT_ID: &str = usher_domain::client::BUILT_IN_ACCOUNT_CLIENT_ID;
 
+/// Inserts a client's row and its redirect-URI rows (inside the caller's transaction).
+pub(crate) fn insert_rows(
+    c: &mut crate::connection::AnyConnection,
+    row: &ClientRow,
+    uris: &[UriRow],
+) -> Result<(), diesel::result::Error> {
+    diesel::insert_into(clients::table).values(row).execute(c)?;
+    for uri in uris {
+        diesel::insert_into(client_redirect_uris::table)
+            .values(uri)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
 impl ClientStore for Database {
     fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         let row = ClientRow::from_domain(client);
         let uris = uri_rows(client)?;
         let mut conn = self.conn()?;
-        conn.transaction::<_, diesel::result::Error, _>(|c| {
-            diesel::insert_into(clients::table)
-                .values(&row)
-                .execute(c)?;
-            for uri in &uris {
-                diesel::insert_into(client_redirect_uris::table)
-                    .values(uri)
-                    .execute(c)?;
-            }
-            Ok(())
-        })
-        .map_err(|e| match unique_violation(&e) {
-            Some(_) => StoreError::Conflict(format!("client {} already exists", client.id)),
-            None => unavailable(e),
-        })
+        conn.transaction::<_, diesel::result::Error, _>(|c| insert_rows(c, &row, &uris))
+            .map_err(|e| match unique_violation(&e) {
+                Some(_) => StoreError::Conflict(format!("client {} already exists", client.id)),
+                None => unavailable(e),
+            })
     }
 
     fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {

@@ -37,6 +37,7 @@ mod mail;
 mod nonces;
 mod passkeys;
 mod purge;
+mod registration;
 mod resources;
 mod schema;
 mod sealed;

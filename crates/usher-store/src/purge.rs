@@ -10,10 +10,14 @@ use usher_domain::{KNOWN_BROWSER_TTL, StoreError, UnixTime};
 use crate::connection::AnyConnection;
 use crate::database::{Database, unavailable};
 use crate::schema::{
-    authorization_codes, code_tokens, device_grants, form_tokens, interactions, invitations,
-    known_browsers, login_failures, mail_tokens, revoked_tokens, sessions, spent_nonces,
-    webauthn_ceremonies,
+    authorization_codes, client_redirect_uris, clients, code_tokens, device_grants, form_tokens,
+    initial_access_tokens, interactions, invitations, known_browsers, login_failures, mail_tokens,
+    revoked_tokens, sessions, spent_nonces, webauthn_ceremonies,
 };
+
+/// Seconds after which a dynamically registered client never used at all is removed
+/// (or `registration_unused_after`, if shorter): a day.
+pub const NEVER_USED_AFTER: i64 = 86_400;
 
 /// $1 the cutoff of `created_at`, $2 now. A lineage is live while one of its sessions
 /// is (a session without a lineage, written before migration 000006, is its own).
@@ -123,6 +127,10 @@ impl Database {
                 )
                 .execute(c)?;
                 deleted += diesel::delete(
+                    initial_access_tokens::table.filter(initial_access_tokens::expires_at.le(now)),
+                )
+                .execute(c)?;
+                deleted += diesel::delete(
                     login_failures::table
                         .filter(login_failures::window_start.le(failures_cutoff))
                         .filter(
@@ -147,5 +155,70 @@ impl Database {
             .map_err(unavailable)?;
         tracing::debug!(deleted, "expired sign-in records purged");
         Ok(deleted)
+    }
+
+    /// Removes the dynamically registered clients not used (no code exchanged, no
+    /// refresh) for `unused_after` seconds before `now`, and those never used at all
+    /// once registered for [`NEVER_USED_AFTER`] (or `unused_after`, if shorter). Each goes
+    /// by one conditional `DELETE` that checks the condition again at delete time, so a
+    /// client used between the listing and the removal stays; its redirect URIs,
+    /// consents, codes and back-channel records go with it in the same transaction
+    /// (foreign keys, as [`usher_domain::ClientStore::delete_client`]). `unused_after` 0 removes
+    /// nothing. Returns how many were removed.
+    pub fn purge_unused_clients(
+        &self,
+        now: UnixTime,
+        unused_after: i64,
+    ) -> Result<usize, StoreError> {
+        if unused_after <= 0 {
+            return Ok(0);
+        }
+        let cutoff = now.seconds().saturating_sub(unused_after);
+        let never = now
+            .seconds()
+            .saturating_sub(unused_after.min(NEVER_USED_AFTER));
+        let mut conn = self.conn()?;
+        let ids: Vec<String> = clients::table
+            .filter(clients::dynamically_registered.eq(true))
+            .filter(
+                clients::last_used_at.le(cutoff).or(clients::last_used_at
+                    .is_null()
+                    .and(clients::created_at.le(never))),
+            )
+            .select(clients::id)
+            .load(&mut *conn)
+            .map_err(unavailable)?;
+        let mut removed = 0;
+        for id in ids {
+            let gone = conn
+                .transaction::<_, DieselError, _>(|c| {
+                    let n = diesel::delete(
+                        clients::table
+                            .filter(clients::id.eq(&id))
+                            .filter(clients::dynamically_registered.eq(true))
+                            .filter(
+                                clients::last_used_at.le(cutoff).or(clients::last_used_at
+                                    .is_null()
+                                    .and(clients::created_at.le(never))),
+                            ),
+                    )
+                    .execute(c)?;
+                    if n == 1 {
+                        // The foreign key cascades; explicit as in delete_client.
+                        diesel::delete(
+                            client_redirect_uris::table
+                                .filter(client_redirect_uris::client_id.eq(&id)),
+                        )
+                        .execute(c)?;
+                    }
+                    Ok(n == 1)
+                })
+                .map_err(unavailable)?;
+            if gone {
+                tracing::info!(event = "client_unused_removed", client_id = %id, "a dynamically registered client unused for too long was removed");
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }

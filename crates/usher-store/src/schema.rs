@@ -21,6 +21,20 @@ diesel::table! {
         allowed_origins -> Text,
         id_token_signed_response_alg -> Nullable<Text>,
         metadata_document -> Bool,
+        dynamically_registered -> Bool,
+        registration_token_hash -> Nullable<Text>,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    initial_access_tokens (id) {
+        id -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        max_uses -> Integer,
+        uses -> Integer,
     }
 }
 

@@ -171,6 +171,7 @@ fn confidential_client(id: &str, created_at: i64) -> Client {
             ],
             built_in: false,
             metadata_document: false,
+            dynamically_registered: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -196,6 +197,7 @@ fn public_client(id: &str, created_at: i64) -> Client {
             id_token_signed_response_alg: None,
             built_in: false,
             metadata_document: false,
+            dynamically_registered: false,
         },
         created_at: UnixTime(created_at),
     }
@@ -221,6 +223,7 @@ fn service_client(id: &str, created_at: i64) -> Client {
             id_token_signed_response_alg: None,
             built_in: false,
             metadata_document: false,
+            dynamically_registered: false,
         },
         created_at: UnixTime(created_at),
     }

@@ -32,6 +32,9 @@ pub enum Command {
     /// Register and manage resource servers (RFC 8707): the APIs tokens are for.
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Dynamic client registration (RFC 7591): initial access tokens.
+    #[command(subcommand)]
+    Registration(RegistrationCommand),
     /// Manage the people who sign in.
     #[command(subcommand)]
     User(UserCommand),
@@ -251,6 +254,36 @@ pub struct ClientUpdate {
     pub default_allowed_origins: bool,
     #[command(flatten)]
     pub json: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationCommand {
+    /// Initial access tokens: what `registration = "token"` asks a registration for.
+    #[command(subcommand)]
+    Token(RegistrationTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Make an initial access token (printed once; only its hash is stored).
+    Create {
+        /// How long it works, in seconds (default 86400, a day; at most 31536000).
+        #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+        expires_in: u64,
+        /// How many clients it may register (default 1: single use).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        max_uses: u32,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List the initial access tokens (never the tokens themselves).
+    List(JsonFlag),
+    /// Revoke an initial access token by its id.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -51,7 +51,10 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
     let settings = &ctx.settings;
     let discovery = usher_http::endpoints::discovery::render(
         &settings.issuer,
-        settings.client_metadata_documents,
+        usher_http::endpoints::discovery::ClientIntake {
+            registration: settings.registration.mode.is_on(),
+            client_metadata_documents: settings.client_metadata_documents,
+        },
     )
     .map_err(anyhow::Error::msg)?;
     let mut http = usher_core::Settings::new(settings.issuer.clone());
@@ -67,6 +70,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
     http.mfa = settings.mfa;
     http.signup = settings.signup;
     http.client_metadata.enabled = settings.client_metadata_documents;
+    http.registration = settings.registration;
     http.access_token_alg = settings.access_token_alg;
     http.id_token_alg = settings.id_token_alg;
     http.backchannel = settings.backchannel.core();
@@ -171,7 +175,10 @@ pub fn run(ctx: Context, dev_mail: bool) -> anyhow::Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     actix_web::rt::System::new().block_on(async move {
-        actix_web::rt::spawn(purge_expired_forever(db));
+        actix_web::rt::spawn(purge_expired_forever(
+            db,
+            state.settings.registration.unused_after,
+        ));
         // Any node may deliver any queued logout: the queue is in the database
         // (docs/design/accounts.md).
         actix_web::rt::spawn(usher_core::backchannel::deliver_forever(
@@ -287,15 +294,19 @@ fn metrics_where(local: SocketAddr, separate: Option<SocketAddr>, on_main: bool)
 }
 
 /// Every ten minutes, deletes expired sessions, interactions, codes, revocations and
-/// throttle counters. Every node does it; the deletes are idempotent.
-async fn purge_expired_forever(db: usher_store::Database) {
+/// throttle counters, and the dynamically registered clients unused for
+/// `unused_after` seconds (`registration_unused_after`; 0: never). Every node does it;
+/// the deletes are idempotent.
+async fn purge_expired_forever(db: usher_store::Database, unused_after: i64) {
     let mut every = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
     loop {
         every.tick().await;
         let db = db.clone();
         let purge = move || {
             let now = crate::clock::now();
-            Ok(db.purge_expired(now)? + db.purge_expired_families(now)?)
+            Ok(db.purge_expired(now)?
+                + db.purge_expired_families(now)?
+                + db.purge_unused_clients(now, unused_after)?)
         };
         match actix_web::rt::task::spawn_blocking(
             move || -> Result<usize, usher_store::StoreError> { purge() },

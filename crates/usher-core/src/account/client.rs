@@ -75,6 +75,7 @@ pub fn built_in(settings: &Settings) -> Option<Client> {
             id_token_signed_response_alg: None,
             built_in: true,
             metadata_document: false,
+            dynamically_registered: false,
         },
         created_at: UnixTime(0),
     })

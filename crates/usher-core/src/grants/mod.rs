@@ -190,12 +190,22 @@ pub async fn token(
     client: Client,
     request: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
-    match request.grant_type {
+    // A dynamically registered client is removed when unused: a code exchanged or a
+    // refresh made is a use (recorded at most once an hour, `registration::note_use`).
+    let dynamic = client
+        .registration
+        .dynamically_registered
+        .then(|| client.id.clone());
+    let issued = match request.grant_type {
         GrantType::AuthorizationCode => authorization_code::exchange(core, client, request).await,
         GrantType::RefreshToken => refresh_token::refresh(core, client, request).await,
         GrantType::ClientCredentials => client_credentials::issue(core, client, request).await,
         GrantType::DeviceCode => device_code::poll(core, client, request).await,
+    };
+    if let (Some(id), Ok(_)) = (dynamic, &issued) {
+        crate::registration::note_use(core, id).await;
     }
+    issued
 }
 
 #[cfg(test)]

@@ -153,7 +153,18 @@ pub async fn authorize(core: &Core, raw: &RawParams, cookies: Cookies<'_>) -> Si
     };
     // From here on the redirect URI is trusted: errors go back to the client.
     let client_state = params.one("state").ok().flatten();
-    let fail = |r| SignInOutcome::error_to_client(&redirect_uri, client_state, r);
+    // Anyone can register a client with any redirect URI, so for a dynamically
+    // registered client an invalid request is Usher's page, not a redirect that would
+    // make /authorize an open redirector (RFC 9700 §4.11.2); the silent answers to
+    // prompt=none still go back, the client needs them.
+    let fail = |r: Rejection| {
+        if client.registration.dynamically_registered && !r.error.answers_prompt_none() {
+            tracing::info!(error = r.error.code(), description = %r.description, "authorization request of a dynamically registered client refused without redirect");
+            SignInOutcome::ErrorPage(ErrorPageKind::Invalid(r))
+        } else {
+            SignInOutcome::error_to_client(&redirect_uri, client_state, r)
+        }
+    };
     let mut request = match AuthorizationRequest::parse(
         &params,
         &client,
@@ -301,6 +312,19 @@ pub async fn first_page(
     }
 }
 
+/// Where a redirect URI sends the person: its host (with a port other than the
+/// scheme's), or its private-use scheme.
+fn redirect_host(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) if !h.is_empty() => format!("{h}:{p}"),
+            (Some(h), None) if !h.is_empty() => h.to_owned(),
+            _ => format!("{}:", u.scheme()),
+        },
+        Err(_) => uri.to_owned(),
+    }
+}
+
 /// The consent page for a request.
 pub fn consent_form(
     client: &Client,
@@ -320,7 +344,7 @@ pub fn consent_form(
         .map(|u| u.host().to_owned());
     let unverified = match &published_by {
         Some(_) => !request.redirect_uri.as_str().starts_with("https://"),
-        None => !client.may_skip_interaction(request.redirect_uri.as_str()),
+        None => !client.redirect_proves_identity(request.redirect_uri.as_str()),
     };
     ConsentForm {
         client_name: client.registration.name.as_str().to_owned(),
@@ -329,6 +353,10 @@ pub fn consent_form(
         resources,
         unverified,
         published_by,
+        self_registered_host: client
+            .registration
+            .dynamically_registered
+            .then(|| redirect_host(request.redirect_uri.as_str())),
         form,
         binding,
     }

@@ -210,6 +210,10 @@ pub struct ConsentForm {
     /// (its `client_id` URL's host), which the page shows beside the name the document
     /// claims, so that a look-alike host can be noticed.
     pub published_by: Option<String>,
+    /// For a dynamically registered client (RFC 7591): where the code will go (the
+    /// redirect URI's host, or its private-use scheme), shown because the client's name
+    /// is whatever its registration said.
+    pub self_registered_host: Option<String>,
     pub form: Form,
     /// As [`LoginForm::binding`].
     pub binding: Option<String>,
@@ -235,6 +239,7 @@ impl std::fmt::Debug for ConsentForm {
             .field("scopes", &self.scopes)
             .field("resources", &self.resources)
             .field("unverified", &self.unverified)
+            .field("self_registered_host", &self.self_registered_host)
             .field("form", &self.form)
             .field("binding", &redacted(&self.binding))
             .finish()
@@ -317,6 +322,9 @@ pub enum ErrorPageKind {
     Refused(FormRefusal),
     /// The server itself failed.
     Failure(Failure),
+    /// An invalid `/authorize` request of a dynamically registered client: shown, not
+    /// redirected, since anyone can register any redirect URI (RFC 9700 §4.11.2).
+    Invalid(Rejection),
 }
 
 /// Why a posted login or consent form was refused.

@@ -918,6 +918,7 @@ fn debug_output_of_cookies_forms_and_outcomes_never_shows_a_secret() {
         resources: vec![],
         unverified: false,
         published_by: None,
+        self_registered_host: None,
         form: stored.clone(),
         binding: Some("the-binding-cookie".to_owned()),
     };

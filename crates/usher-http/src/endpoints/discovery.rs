@@ -20,7 +20,7 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySetUrl,
-    ProviderMetadata, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+    ProviderMetadata, RegistrationUrl, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
 use usher_domain::scope::OIDC_SCOPES;
@@ -117,8 +117,22 @@ fn auth_methods() -> Vec<String> {
         .collect()
 }
 
+/// How clients that the operator did not create may come in, as discovery announces it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientIntake {
+    /// Dynamic client registration is on (then `registration_endpoint` is listed,
+    /// RFC 8414 §2).
+    pub registration: bool,
+    /// Client ID Metadata Documents are accepted.
+    pub client_metadata_documents: bool,
+}
+
 /// Renders the discovery document for an issuer.
-pub fn render(issuer: &Issuer, client_metadata_documents: bool) -> Result<Vec<u8>, String> {
+pub fn render(issuer: &Issuer, intake: ClientIntake) -> Result<Vec<u8>, String> {
+    let ClientIntake {
+        registration,
+        client_metadata_documents,
+    } = intake;
     let url_err = |e: url::ParseError| format!("the issuer does not form endpoint URLs: {e}");
     let metadata = UsherProviderMetadata::new(
         IssuerUrl::new(issuer.as_str().to_owned()).map_err(url_err)?,
@@ -196,7 +210,12 @@ pub fn render(issuer: &Issuer, client_metadata_documents: bool) -> Result<Vec<u8
     ))
     .set_claims_parameter_supported(Some(false))
     .set_request_parameter_supported(Some(false))
-    .set_request_uri_parameter_supported(Some(false));
+    .set_request_uri_parameter_supported(Some(false))
+    .set_registration_endpoint(if registration {
+        Some(RegistrationUrl::new(issuer.endpoint(routes::REGISTER)).map_err(url_err)?)
+    } else {
+        None
+    });
     serde_json::to_vec(&metadata).map_err(|e| format!("discovery does not serialise: {e}"))
 }
 
@@ -256,7 +275,11 @@ mod tests {
     #[test]
     fn one_document_carries_the_rfc_8414_members() {
         let doc: serde_json::Value = serde_json::from_slice(
-            &render(&Issuer::parse("https://auth.example/t").unwrap(), false).unwrap(),
+            &render(
+                &Issuer::parse("https://auth.example/t").unwrap(),
+                ClientIntake::default(),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(doc["issuer"], "https://auth.example/t");
@@ -270,9 +293,17 @@ mod tests {
         assert_eq!(doc["client_id_metadata_document_supported"], false);
         assert!(doc.get("registration_endpoint").is_none());
         let on: serde_json::Value = serde_json::from_slice(
-            &render(&Issuer::parse("https://auth.example/t").unwrap(), true).unwrap(),
+            &render(
+                &Issuer::parse("https://auth.example/t").unwrap(),
+                ClientIntake {
+                    registration: true,
+                    client_metadata_documents: true,
+                },
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(on["client_id_metadata_document_supported"], true);
+        assert_eq!(on["registration_endpoint"], "https://auth.example/t/register");
     }
 }

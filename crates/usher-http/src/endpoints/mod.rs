@@ -21,6 +21,7 @@ pub mod passkey_login;
 pub mod passkey_options;
 pub mod password;
 pub mod recovery_codes;
+pub mod register;
 pub mod revoke;
 pub mod second_factor;
 pub mod second_factor_passkey;

@@ -243,6 +243,9 @@ pub fn describe(c: &Client) -> Value {
         // (a client_credentials service) it does not apply, which `null` says.
         "pkce_required": pkce_applies(c).then_some(r.pkce_required),
         "first_party": r.first_party,
+        // Registered through POST /register (RFC 7591): always shown the consent page,
+        // removed when unused for registration_unused_after.
+        "dynamically_registered": r.dynamically_registered,
         "require_mfa": r.require_mfa,
         "backchannel_logout_uri": r.backchannel_logout.as_ref().map(|b| b.uri.as_str()),
         "backchannel_logout_session_required": r.backchannel_logout.as_ref().is_some_and(|b| b.session_required),
@@ -286,6 +289,9 @@ fn print_human(c: &Client, secret: Option<&str>) {
         }
     );
     println!("first party:   {}", r.first_party);
+    if r.dynamically_registered {
+        println!("registered:    by itself (POST /register); removed when unused");
+    }
     println!("require mfa:   {}", r.require_mfa);
     if let Some(alg) = r.id_token_signed_response_alg {
         println!("id token alg:  {alg}");

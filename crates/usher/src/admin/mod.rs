@@ -5,6 +5,7 @@ pub mod client;
 pub mod families;
 pub mod kek;
 pub mod keys;
+pub mod registration;
 pub mod resource;
 pub mod user;
 

@@ -15,6 +15,10 @@ pub(super) const CLIENT_METADATA_DOCUMENTS: bool = false;
 pub(super) const CACHE_TTL: i64 = 2;
 pub(super) const MFA: usher_domain::MfaPolicy = usher_domain::MfaPolicy::Optional;
 pub(super) const SIGNUP: usher_domain::SignupMode = usher_domain::SignupMode::Off;
+pub(super) const REGISTRATION: usher_domain::RegistrationMode = usher_domain::RegistrationMode::Off;
+pub(super) const REGISTRATION_RATE_LIMIT: u64 = 10;
+pub(super) const REGISTRATION_UNUSED_AFTER: u64 = 30 * DAY;
+pub(super) const REGISTRATION_MAX_CLIENTS: u64 = 10_000;
 pub(super) const KEY_BITS: u32 = 2048;
 pub(super) const ACCESS_TOKEN_ALG: usher_domain::SigningAlg = usher_domain::SigningAlg::Rs256;
 pub(super) const ID_TOKEN_ALG: usher_domain::SigningAlg = usher_domain::SigningAlg::Rs256;
@@ -62,6 +66,19 @@ mod tests {
             ("cache_ttl", CACHE_TTL.to_string()),
             ("mfa", MFA.as_str().to_owned()),
             ("signup", SIGNUP.as_str().to_owned()),
+            ("registration", REGISTRATION.as_str().to_owned()),
+            (
+                "registration_rate_limit",
+                REGISTRATION_RATE_LIMIT.to_string(),
+            ),
+            (
+                "registration_unused_after",
+                REGISTRATION_UNUSED_AFTER.to_string(),
+            ),
+            (
+                "registration_max_clients",
+                REGISTRATION_MAX_CLIENTS.to_string(),
+            ),
             ("access_token_alg", ACCESS_TOKEN_ALG.as_str().to_owned()),
             ("id_token_alg", ID_TOKEN_ALG.as_str().to_owned()),
             ("keys.bits", KEY_BITS.to_string()),

@@ -123,6 +123,9 @@ pub struct Settings {
     pub mfa: usher_domain::MfaPolicy,
     /// Who may create an account on the sign-up page (`signup`: off, open, invite).
     pub signup: usher_domain::SignupMode,
+    /// Dynamic client registration (`registration`, `registration_rate_limit`,
+    /// `registration_unused_after`).
+    pub registration: usher_core::RegistrationSettings,
     /// The algorithm of access tokens (`access_token_alg`: RS256, ES256 or EdDSA).
     pub access_token_alg: usher_domain::SigningAlg,
     /// The algorithm of ID tokens and logout tokens for clients that registered none
@@ -339,6 +342,60 @@ mod tests {
         assert_eq!(
             (s.access_token_alg, s.id_token_alg),
             (SigningAlg::EdDsa, SigningAlg::Es256)
+        );
+    }
+
+    #[test]
+    fn registration_is_off_unless_set_and_its_limits_are_checked() {
+        use usher_domain::RegistrationMode;
+        let d = load(&[]).unwrap().registration;
+        assert_eq!(
+            (d.mode, d.per_hour, d.unused_after, d.max_clients),
+            (RegistrationMode::Off, 10, 30 * 86_400, 10_000)
+        );
+        let s = load(&[
+            ("USHER_REGISTRATION", "open"),
+            ("USHER_REGISTRATION_RATE_LIMIT", "3"),
+            ("USHER_REGISTRATION_UNUSED_AFTER", "0"),
+        ])
+        .unwrap()
+        .registration;
+        assert_eq!(
+            (s.mode, s.per_hour, s.unused_after),
+            (RegistrationMode::Open, 3, 0)
+        );
+        assert_eq!(
+            load(&[("USHER_REGISTRATION", "token")])
+                .unwrap()
+                .registration
+                .mode,
+            RegistrationMode::Token
+        );
+        refused(
+            &[("USHER_REGISTRATION", "on")],
+            "registration",
+            "is not \"off\"",
+        );
+        refused(
+            &[("USHER_REGISTRATION_RATE_LIMIT", "0")],
+            "registration_rate_limit",
+            "is not between",
+        );
+        refused(
+            &[("USHER_REGISTRATION_UNUSED_AFTER", "60")],
+            "registration_unused_after",
+            "is not 0",
+        );
+        // At least a day (review finding 4).
+        refused(
+            &[("USHER_REGISTRATION_UNUSED_AFTER", "86399")],
+            "registration_unused_after",
+            "is not 0",
+        );
+        refused(
+            &[("USHER_REGISTRATION_MAX_CLIENTS", "0")],
+            "registration_max_clients",
+            "is not between",
         );
     }
 

@@ -53,6 +53,22 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "USHER_CLIENT_METADATA_DOCUMENTS",
         "false",
     ),
+    ("registration", "USHER_REGISTRATION", "off"),
+    (
+        "registration_rate_limit",
+        "USHER_REGISTRATION_RATE_LIMIT",
+        "10",
+    ),
+    (
+        "registration_unused_after",
+        "USHER_REGISTRATION_UNUSED_AFTER",
+        "2592000",
+    ),
+    (
+        "registration_max_clients",
+        "USHER_REGISTRATION_MAX_CLIENTS",
+        "10000",
+    ),
     ("access_token_alg", "USHER_ACCESS_TOKEN_ALG", "RS256"),
     ("id_token_alg", "USHER_ID_TOKEN_ALG", "RS256"),
     (
@@ -171,6 +187,16 @@ pub(super) fn overlay_env(
             "USHER_DEFAULT_AUDIENCE" => raw.default_audience = Some(value),
             "USHER_MFA" => raw.mfa = Some(value),
             "USHER_SIGNUP" => raw.signup = Some(value),
+            "USHER_REGISTRATION" => raw.registration = Some(value),
+            "USHER_REGISTRATION_RATE_LIMIT" => {
+                raw.registration_rate_limit = Some(number("registration_rate_limit")?)
+            }
+            "USHER_REGISTRATION_UNUSED_AFTER" => {
+                raw.registration_unused_after = Some(number("registration_unused_after")?)
+            }
+            "USHER_REGISTRATION_MAX_CLIENTS" => {
+                raw.registration_max_clients = Some(number("registration_max_clients")?)
+            }
             "USHER_ACCESS_TOKEN_ALG" => raw.access_token_alg = Some(value),
             "USHER_ID_TOKEN_ALG" => raw.id_token_alg = Some(value),
             "USHER_SMTP_URL" => raw.smtp_url = Some(value),

@@ -39,6 +39,10 @@ pub(super) struct RawSettings {
     pub(super) cache_ttl: Option<u64>,
     pub(super) mfa: Option<String>,
     pub(super) signup: Option<String>,
+    pub(super) registration: Option<String>,
+    pub(super) registration_rate_limit: Option<u64>,
+    pub(super) registration_unused_after: Option<u64>,
+    pub(super) registration_max_clients: Option<u64>,
     pub(super) access_token_alg: Option<String>,
     pub(super) id_token_alg: Option<String>,
     pub(super) smtp_url: Option<String>,
@@ -106,6 +110,7 @@ pub(super) struct RawKeys {
 
 /// Parses and checks the merged raw values (file, then environment) into [`Settings`].
 pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
+    let registration = registration_from_raw(&raw)?;
     let bind_raw = raw.bind.unwrap_or_else(|| defaults::BIND.to_owned());
     let bind: SocketAddr = bind_raw.parse().map_err(|_| {
         err(
@@ -427,9 +432,59 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
         default_audience,
         mfa,
         signup,
+        registration,
         access_token_alg,
         id_token_alg,
         backchannel,
+    })
+}
+
+fn registration_from_raw(
+    raw: &RawSettings,
+) -> Result<usher_core::RegistrationSettings, ConfigError> {
+    let mode = match raw.registration.as_deref().map(str::trim) {
+        None => defaults::REGISTRATION,
+        Some(v) => usher_domain::RegistrationMode::parse(v).ok_or_else(|| {
+            err(
+                &name_of("registration"),
+                format!("{v:?} is not \"off\", \"token\" or \"open\""),
+            )
+        })?,
+    };
+    let per_hour = raw
+        .registration_rate_limit
+        .unwrap_or(defaults::REGISTRATION_RATE_LIMIT);
+    if !(1..=100_000).contains(&per_hour) {
+        return Err(err(
+            &name_of("registration_rate_limit"),
+            format!("{per_hour} is not between 1 and 100000 registrations per hour"),
+        ));
+    }
+    let unused_after = raw
+        .registration_unused_after
+        .unwrap_or(defaults::REGISTRATION_UNUSED_AFTER);
+    if unused_after != 0 && !(86_400..=10 * 365 * 86_400).contains(&unused_after) {
+        return Err(err(
+            &name_of("registration_unused_after"),
+            format!(
+                "{unused_after} seconds is not 0 (never) or between 86400 (a day) and ten years"
+            ),
+        ));
+    }
+    let max_clients = raw
+        .registration_max_clients
+        .unwrap_or(defaults::REGISTRATION_MAX_CLIENTS);
+    if !(1..=10_000_000).contains(&max_clients) {
+        return Err(err(
+            &name_of("registration_max_clients"),
+            format!("{max_clients} is not between 1 and 10000000 clients"),
+        ));
+    }
+    Ok(usher_core::RegistrationSettings {
+        mode,
+        per_hour: u32::try_from(per_hour).unwrap_or(u32::MAX),
+        unused_after: i64::try_from(unused_after).unwrap_or(i64::MAX),
+        max_clients: u32::try_from(max_clients).unwrap_or(u32::MAX),
     })
 }
 

@@ -32,6 +32,7 @@ mod profile;
 mod readme;
 mod redis_keys;
 mod refresh;
+mod registration;
 mod resources;
 mod revoke;
 mod rotation;

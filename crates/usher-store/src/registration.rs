@@ -1,0 +1,258 @@
+//! Dynamic client registration (docs/design/registration.md): the
+//! `initial_access_tokens` table and the registration columns of `clients`
+//! (`dynamically_registered`, `registration_token_hash`, `last_used_at`), behind
+//! [`RegistrationStore`].
+//!
+//! A registration with an initial access token spends one use with one conditional
+//! `UPDATE` (PostgreSQL re-checks its `WHERE` after waiting on the row lock; SQLite
+//! serialises writers) in the transaction that stores the client: the client is stored
+//! only if the use was spent, and the use is spent only if the client is stored.
+
+use diesel::prelude::*;
+use usher_domain::{
+    Client, ClientId, InitialAccessToken, Registered, RegistrationStore, StoreError, UnixTime,
+};
+
+use crate::clients::{ClientRow, insert_rows, uri_rows};
+use crate::connection::AnyConnection;
+use crate::database::{Database, corrupt, unavailable, unique_violation};
+
+/// The PostgreSQL advisory lock that serialises registrations (the client cap).
+const REGISTRATION_LOCK_KEY: i64 = 0x5573_6865_7252_6567;
+use crate::schema::{client_redirect_uris, clients, initial_access_tokens};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = initial_access_tokens)]
+struct TokenRow {
+    id: String,
+    token_hash: String,
+    created_at: i64,
+    expires_at: i64,
+    max_uses: i32,
+    uses: i32,
+}
+
+impl TokenRow {
+    fn into_domain(self) -> Result<InitialAccessToken, StoreError> {
+        let count = |n: i32| {
+            u32::try_from(n).map_err(|_| corrupt(format!("initial access token {}", self.id)))
+        };
+        Ok(InitialAccessToken {
+            max_uses: count(self.max_uses)?,
+            uses: count(self.uses)?,
+            id: self.id,
+            token_hash: self.token_hash,
+            created_at: UnixTime(self.created_at),
+            expires_at: UnixTime(self.expires_at),
+        })
+    }
+}
+
+/// Why a registration transaction rolled back on purpose.
+enum Abort {
+    TokenRefused,
+    Full,
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(e: diesel::result::Error) -> Abort {
+        Abort::Db(e)
+    }
+}
+
+impl RegistrationStore for Database {
+    fn insert_initial_access_token(&self, token: &InitialAccessToken) -> Result<(), StoreError> {
+        let row = TokenRow {
+            id: token.id.clone(),
+            token_hash: token.token_hash.clone(),
+            created_at: token.created_at.seconds(),
+            expires_at: token.expires_at.seconds(),
+            max_uses: i32::try_from(token.max_uses).unwrap_or(i32::MAX),
+            uses: i32::try_from(token.uses).unwrap_or(i32::MAX),
+        };
+        let mut conn = self.conn()?;
+        diesel::insert_into(initial_access_tokens::table)
+            .values(&row)
+            .execute(&mut *conn)
+            .map(|_| ())
+            .map_err(|e| match unique_violation(&e) {
+                Some(_) => StoreError::Conflict("initial access token".into()),
+                None => unavailable(e),
+            })
+    }
+
+    fn list_initial_access_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError> {
+        let mut conn = self.conn()?;
+        initial_access_tokens::table
+            .order((
+                initial_access_tokens::created_at.desc(),
+                initial_access_tokens::id.asc(),
+            ))
+            .select(TokenRow::as_select())
+            .load(&mut *conn)
+            .map_err(unavailable)?
+            .into_iter()
+            .map(TokenRow::into_domain)
+            .collect()
+    }
+
+    fn delete_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(initial_access_tokens::table.filter(initial_access_tokens::id.eq(id)))
+            .execute(&mut *conn)
+            .map(|n| n == 1)
+            .map_err(unavailable)
+    }
+
+    fn initial_access_token_usable(&self, hash: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        initial_access_tokens::table
+            .filter(initial_access_tokens::token_hash.eq(hash))
+            .filter(initial_access_tokens::expires_at.gt(now.seconds()))
+            .filter(initial_access_tokens::uses.lt(initial_access_tokens::max_uses))
+            .count()
+            .get_result::<i64>(&mut *conn)
+            .map(|n| n > 0)
+            .map_err(unavailable)
+    }
+
+    fn register_client(
+        &self,
+        client: &Client,
+        registration_token_hash: &str,
+        initial_hash: Option<&str>,
+        now: UnixTime,
+        max_clients: u32,
+    ) -> Result<Registered, StoreError> {
+        let row = ClientRow::from_domain(client);
+        let uris = uri_rows(client)?;
+        let mut conn = self.conn()?;
+        let done = conn.transaction::<_, Abort, _>(|c| {
+            // The cap on dynamically registered clients: PostgreSQL serialises the
+            // registrations with a transaction-scoped advisory lock; SQLite with the write
+            // lock the first write takes. The count is made after this client's insert.
+            if let AnyConnection::Postgresql(pg) = &mut **c {
+                diesel::sql_query(format!(
+                    "SELECT pg_advisory_xact_lock({REGISTRATION_LOCK_KEY})"
+                ))
+                .execute(pg)?;
+            }
+            if let Some(hash) = initial_hash {
+                let spent = diesel::update(
+                    initial_access_tokens::table
+                        .filter(initial_access_tokens::token_hash.eq(hash))
+                        .filter(initial_access_tokens::expires_at.gt(now.seconds()))
+                        .filter(initial_access_tokens::uses.lt(initial_access_tokens::max_uses)),
+                )
+                .set(initial_access_tokens::uses.eq(initial_access_tokens::uses + 1))
+                .execute(c)?;
+                if spent != 1 {
+                    return Err(Abort::TokenRefused);
+                }
+            }
+            insert_rows(c, &row, &uris)?;
+            diesel::update(clients::table.filter(clients::id.eq(client.id.as_str())))
+                .set(clients::registration_token_hash.eq(Some(registration_token_hash)))
+                .execute(c)?;
+            let count: i64 = clients::table
+                .filter(clients::dynamically_registered.eq(true))
+                .count()
+                .get_result(c)?;
+            if count > i64::from(max_clients) {
+                return Err(Abort::Full);
+            }
+            Ok(())
+        });
+        match done {
+            Ok(()) => Ok(Registered::Stored),
+            Err(Abort::TokenRefused) => Ok(Registered::TokenRefused),
+            Err(Abort::Full) => Ok(Registered::Full),
+            Err(Abort::Db(e)) => Err(match unique_violation(&e) {
+                Some(_) => StoreError::Conflict(format!("client {} already exists", client.id)),
+                None => unavailable(e),
+            }),
+        }
+    }
+
+    fn registration_token_hash(&self, id: &ClientId) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn()?;
+        clients::table
+            .filter(clients::id.eq(id.as_str()))
+            .filter(clients::dynamically_registered.eq(true))
+            .select(clients::registration_token_hash)
+            .first::<Option<String>>(&mut *conn)
+            .optional()
+            .map(Option::flatten)
+            .map_err(unavailable)
+    }
+
+    fn replace_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let row = ClientRow::from_domain(client);
+        let uris = uri_rows(client)?;
+        let id = client.id.as_str();
+        let mut conn = self.conn()?;
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            let updated = diesel::update(
+                clients::table
+                    .filter(clients::id.eq(id))
+                    .filter(clients::dynamically_registered.eq(true)),
+            )
+            .set(&row)
+            .execute(c)?;
+            if updated != 1 {
+                return Ok(false);
+            }
+            diesel::delete(
+                client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(id)),
+            )
+            .execute(c)?;
+            for uri in &uris {
+                diesel::insert_into(client_redirect_uris::table)
+                    .values(uri)
+                    .execute(c)?;
+            }
+            Ok(true)
+        })
+        .map_err(unavailable)
+    }
+
+    fn touch_client(&self, id: &ClientId, now: UnixTime, interval: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let before = now.seconds().saturating_sub(interval);
+        diesel::update(
+            clients::table
+                .filter(clients::id.eq(id.as_str()))
+                .filter(clients::dynamically_registered.eq(true))
+                .filter(
+                    clients::last_used_at
+                        .is_null()
+                        .or(clients::last_used_at.le(before)),
+                ),
+        )
+        .set(clients::last_used_at.eq(Some(now.seconds())))
+        .execute(&mut *conn)
+        .map(|_| ())
+        .map_err(unavailable)
+    }
+
+    fn unused_clients(&self, cutoff: UnixTime) -> Result<Vec<ClientId>, StoreError> {
+        let mut conn = self.conn()?;
+        let cutoff = cutoff.seconds();
+        let ids: Vec<String> = clients::table
+            .filter(clients::dynamically_registered.eq(true))
+            .filter(
+                clients::last_used_at.le(cutoff).or(clients::last_used_at
+                    .is_null()
+                    .and(clients::created_at.le(cutoff))),
+            )
+            .select(clients::id)
+            .load(&mut *conn)
+            .map_err(unavailable)?;
+        ids.iter()
+            .map(|id| {
+                ClientId::parse(id).ok_or_else(|| corrupt(format!("client id {id:?} is not valid")))
+            })
+            .collect()
+    }
+}
