@@ -21,7 +21,7 @@ import { startUsher } from './lib/usher.js';
 
 const WAITING = {
   // RFC 7591 dynamic registration at POST /register, `registration = "open"`.
-  dcr: 'waits for dynamic registration (branch h-dcr)',
+  dcr: false,
   // Client ID Metadata Documents, `client_metadata_documents = true`.
   cimd: false,
 };
