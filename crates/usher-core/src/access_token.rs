@@ -70,7 +70,7 @@ pub enum Purpose<'a> {
     /// is a person, and the scope includes `openid`.
     Userinfo,
     /// `/introspect` (RFC 7662) by `caller`: its own token, or any token when the caller
-    /// is a confidential client (a resource server).
+    /// is a resource server ([`Client::may_introspect_others`]).
     Introspection { caller: &'a Client },
     /// `/revoke` (RFC 7009) by `caller`: only its own token.
     Revocation { caller: &'a Client },
@@ -168,7 +168,7 @@ pub async fn verify_access_token(
             }
         }
         Purpose::Introspection { caller } => {
-            if claims.client_id != caller.id && caller.is_public() {
+            if claims.client_id != caller.id && !caller.may_introspect_others() {
                 return Err(AccessTokenError::OtherClient);
             }
         }
@@ -621,7 +621,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn only_the_owner_revokes_and_only_confidential_clients_introspect_others_tokens() {
+    async fn only_owners_revoke_and_only_operators_resource_servers_introspect_others() {
         let token = good();
         let resource_server = client("rs", false);
         let other_public = client("spa", true);
@@ -654,6 +654,20 @@ mod tests {
                 &token,
                 Purpose::Introspection {
                     caller: &other_public
+                }
+            )
+            .await,
+            Err(AccessTokenError::OtherClient)
+        );
+        // A confidential client that registered itself (RFC 7591) is no resource server.
+        let mut self_registered = client("agent", false);
+        self_registered.registration.dynamically_registered = true;
+        assert_eq!(
+            verify(
+                &Node::new(),
+                &token,
+                Purpose::Introspection {
+                    caller: &self_registered
                 }
             )
             .await,

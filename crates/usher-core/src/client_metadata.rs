@@ -18,8 +18,10 @@
 //!   [`MetadataSettings::negative_ttl`]. Concurrent lookups of one URL that is not kept
 //!   wait for one fetch (single flight); the cache holds at most
 //!   [`MetadataSettings::max_entries`] URLs.
-//! - A document that validates writes the client's row (`upsert_metadata_client`), which
-//!   anchors its codes, consents and back-channel rows (foreign keys to `clients`).
+//! - The client's row (`upsert_metadata_client`), which anchors its codes, consents and
+//!   back-channel rows (foreign keys to `clients`), is written when a person approves
+//!   it on the consent page ([`Core::anchor_metadata_client`]), never when a document
+//!   is fetched: a URL nobody approved leaves no row.
 //!
 //! docs/design/registration.md, "Client ID Metadata Documents", has the reasons.
 
@@ -435,15 +437,24 @@ impl Core {
             registration: document.registration,
             created_at: UnixTime(self.now().seconds()),
         };
-        let store = self.stores.clients.clone();
-        let row = client.clone();
-        blocking(move || store.upsert_metadata_client(&row))
-            .await
-            .map_err(MetadataError::Failure)?;
         Ok((
             client,
             document_ttl(fetched.cache_control.as_deref(), &settings),
         ))
+    }
+
+    /// Writes the row of a metadata-document client a person is about to approve (its
+    /// name, scopes and redirect URIs as the document says now): the row anchors the
+    /// consent, the code and the back-channel records (foreign keys to `clients`). Only
+    /// here, never at fetch time, so that URLs nobody approved leave no row behind
+    /// (anyone can make Usher fetch any number of documents).
+    pub(crate) async fn anchor_metadata_client(&self, client: &Client) -> Result<(), Failure> {
+        if !client.registration.metadata_document {
+            return Ok(());
+        }
+        let store = self.stores.clients.clone();
+        let row = client.clone();
+        blocking(move || store.upsert_metadata_client(&row)).await
     }
 
     /// What a document without `scope` may ask for: `openid profile email` and every

@@ -89,7 +89,7 @@ async fn off_a_url_client_id_is_an_unknown_client_and_nothing_is_fetched() {
 }
 
 #[tokio::test]
-async fn a_document_becomes_a_public_client_kept_for_its_max_age_and_stored_as_an_anchor() {
+async fn a_document_becomes_a_public_client_kept_for_its_max_age_and_stored_when_approved() {
     let source = Arc::new(FakeSource::default());
     source.serve(
         URL,
@@ -104,7 +104,9 @@ async fn a_document_becomes_a_public_client_kept_for_its_max_age_and_stored_as_a
     assert!(!client.may_skip_interaction("https://app.example/cb"));
     assert_eq!(client.registration.name.as_str(), "Agent");
     assert!(client.allows_grant(usher_domain::GrantType::RefreshToken));
-    // The row anchors codes and consents.
+    // Fetching writes no row; the approval does (it anchors codes and consents).
+    assert!(node.db.get_client(&id(URL)).unwrap().is_none());
+    node.core.anchor_metadata_client(&client).await.unwrap();
     let row = node.db.get_client(&id(URL)).unwrap().unwrap();
     assert!(row.registration.metadata_document);
     assert_eq!(
@@ -128,6 +130,7 @@ async fn a_document_becomes_a_public_client_kept_for_its_max_age_and_stored_as_a
         "https://app.example/cb2"
     );
     assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    node.core.anchor_metadata_client(&client).await.unwrap();
     let row = node.db.get_client(&id(URL)).unwrap().unwrap();
     assert_eq!(
         row.registration.redirect_uris,

@@ -7,8 +7,8 @@
 //! client it was issued to: a refresh token is described only to its own client. An
 //! access token is active when [`verify_access_token`] accepts it for
 //! [`Purpose::Introspection`]: signed by Usher, `at+jwt`, this issuer, unexpired, not
-//! revoked, and the caller is its own client or any confidential client (a resource
-//! server). Everything else — garbage, another server's token, another client's token —
+//! revoked, and the caller is its own client or a resource server (a confidential client
+//! the operator created: `Client::may_introspect_others`). Everything else — garbage, another server's token, another client's token —
 //! is inactive, with nothing said about why. `token_type_hint` is not read: a token is
 //! recognised by its shape. Authenticating the client and the JSON are the HTTP
 //! adapter's.

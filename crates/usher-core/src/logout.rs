@@ -194,15 +194,7 @@ pub async fn logout<'a>(
                 .iter()
                 .any(|r| r.matches(uri)) =>
         {
-            // Anyone can register a client and its post-logout URI: such a client is
-            // redirected to only with an ID token it was issued (its audience was
-            // checked above), so /logout is no open redirect.
-            if c.registration.dynamically_registered && hint.is_none() {
-                tracing::info!(client_id = ?client_id, "post_logout_redirect_uri of a dynamically registered client without id_token_hint; no redirect");
-                None
-            } else {
-                Some(uri)
-            }
+            Some(uri)
         }
         (Some(_), _) => {
             tracing::info!(client_id = ?client_id, "post_logout_redirect_uri is not registered for the client; no redirect");
@@ -213,10 +205,21 @@ pub async fn logout<'a>(
 
     let session = core.session(request.session_cookie).await?;
     // Without a question only for a live hint of this person, issued to this client.
-    let ask = match (&session, &hint, &client) {
-        (None, _, _) => false,
-        (Some(s), Some(h), Some(c)) => !(h.subject == s.user_id.as_str() && h.is_live_for(&c.id)),
-        (Some(_), _, _) => true,
+    let vouched = matches!(
+        (&session, &hint, &client),
+        (Some(s), Some(h), Some(c)) if h.subject == s.user_id.as_str() && h.is_live_for(&c.id)
+    );
+    let ask = session.is_some() && !vouched;
+    // Anyone can register a client, or publish a metadata document, naming any
+    // post-logout URI: such a client is redirected to only for a live ID token of the
+    // signed-in person issued to it — never without a session, never for an old token
+    // of the attacker's own — so /logout is no open redirect.
+    let target = match (&client, target) {
+        (Some(c), Some(_)) if c.describes_itself() && !vouched => {
+            tracing::info!(client_id = %c.id, "post_logout_redirect_uri of a self-described client without a live id_token_hint of the session's person; no redirect");
+            None
+        }
+        (_, target) => target,
     };
     if let (true, Some(s)) = (ask, &session) {
         let confirmed = request.method == Method::Post

@@ -73,6 +73,18 @@ impl fmt::Display for RefusedAddress {
 
 impl StdError for RefusedAddress {}
 
+/// Every lookup permit is held ([`MAX_CONCURRENT_LOOKUPS`]).
+#[derive(Debug)]
+struct LookupsBusy;
+
+impl fmt::Display for LookupsBusy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("too many name lookups are under way; try again later")
+    }
+}
+
+impl StdError for LookupsBusy {}
+
 /// The guarded client. Cheap to clone.
 #[derive(Clone)]
 pub struct Outbound {
@@ -88,18 +100,40 @@ impl fmt::Debug for Outbound {
     }
 }
 
+/// The most name lookups one outgoing client runs at once. A lookup is the system
+/// resolver on a blocking thread, which nothing can cancel: a name server that never
+/// answers holds the thread until the resolver gives up, also after the request that
+/// asked was dropped or timed out. The permit goes with the lookup onto that thread and
+/// is released only when it returns, so at most this many threads are ever held, and a
+/// lookup that finds none free fails at once (the caller retries later).
+const MAX_CONCURRENT_LOOKUPS: usize = 16;
+
 /// The resolver step: the system's resolver, then only the addresses Usher may call.
 struct GuardedResolver {
     allow_loopback: bool,
+    lookups: Arc<tokio::sync::Semaphore>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow_loopback = self.allow_loopback;
+        let permit = self.lookups.clone().try_acquire_owned();
         Box::pin(async move {
-            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
-            let allowed: Vec<SocketAddr> =
-                found.filter(|a| may_call(a.ip(), allow_loopback)).collect();
+            let Ok(permit) = permit else {
+                return Err(Box::new(LookupsBusy) as Box<dyn StdError + Send + Sync>);
+            };
+            let host = name.as_str().to_owned();
+            let found = tokio::task::spawn_blocking(move || {
+                let _held = permit;
+                std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0))
+                    .map(Iterator::collect::<Vec<SocketAddr>>)
+            })
+            .await
+            .map_err(|e| Box::new(e) as Box<dyn StdError + Send + Sync>)??;
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| may_call(a.ip(), allow_loopback))
+                .collect();
             if allowed.is_empty() {
                 return Err(Box::new(RefusedAddress) as Box<dyn StdError + Send + Sync>);
             }
@@ -123,7 +157,10 @@ impl Outbound {
             .connect_timeout(Duration::from_secs(settings.connect_timeout.max(1)))
             .timeout(Duration::from_secs(settings.timeout.max(1)))
             .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver { allow_loopback }))
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow_loopback,
+                lookups: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_LOOKUPS)),
+            }))
             .build()
             .map_err(|e| format!("cannot build the outgoing HTTP client: {e}"))?;
         Ok(Outbound {
@@ -339,6 +376,31 @@ pub(crate) mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lookup_without_a_free_permit_fails_at_once_and_a_finished_one_gives_it_back() {
+        let lookups = Arc::new(tokio::sync::Semaphore::new(1));
+        let resolver = GuardedResolver {
+            allow_loopback: true,
+            lookups: lookups.clone(),
+        };
+        let name = |n: &str| n.parse::<Name>().unwrap();
+        // Every permit held (a lookup stuck on a silent name server): refused at once.
+        let held = lookups.clone().try_acquire_owned().unwrap();
+        let busy = resolver.resolve(name("localhost")).await.err().unwrap();
+        assert!(busy.is::<LookupsBusy>(), "{busy}");
+        drop(held);
+        // A lookup that returns gives its permit back, whatever it found.
+        let found: Vec<SocketAddr> = resolver.resolve(name("localhost")).await.unwrap().collect();
+        assert!(found.iter().all(|a| a.ip().is_loopback()) && !found.is_empty());
+        assert_eq!(lookups.available_permits(), 1);
+        let refused = GuardedResolver {
+            allow_loopback: false,
+            lookups: lookups.clone(),
+        };
+        assert!(refused.resolve(name("localhost")).await.is_err());
+        assert_eq!(lookups.available_permits(), 1);
     }
 
     #[test]

@@ -86,12 +86,23 @@ impl From<ClientId> for String {
 }
 
 /// A client's display name, shown to people on the consent page: 1–200 characters,
-/// no control characters, no leading or trailing whitespace.
+/// no control characters, no invisible or direction-changing characters
+/// ([`is_deceptive_format_char`]), no leading or trailing whitespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientName(String);
 
 impl ClientName {
     pub fn parse(raw: &str) -> Result<ClientName, RegistrationError> {
+        let name = ClientName::parse_stored(raw)?;
+        if name.0.chars().any(is_deceptive_format_char) {
+            return Err(RegistrationError::BadName);
+        }
+        Ok(name)
+    }
+
+    /// A name read back from the store: checked as [`ClientName::parse`] did before
+    /// it refused format characters, so a client stored earlier still loads.
+    pub fn parse_stored(raw: &str) -> Result<ClientName, RegistrationError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(RegistrationError::EmptyName);
@@ -105,6 +116,31 @@ impl ClientName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether `c` is a character a name could use to look like another on the consent page
+/// without being it: the bidirectional controls that reorder what follows
+/// (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069), the invisible ones (soft
+/// hyphen, zero-width space, word joiner and the invisible operators, the byte-order
+/// mark, the Mongolian vowel separator, the tag characters) and the line and paragraph
+/// separators. Zero-width joiner and non-joiner (U+200C, U+200D) stay: some scripts
+/// and emoji need them. One rule for every client name: the operator's, RFC 7591
+/// registrations' and metadata documents'.
+pub fn is_deceptive_format_char(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 /// How a client authenticates at the token endpoint (RFC 7591 §2 names).
@@ -342,7 +378,9 @@ pub enum RegistrationError {
     BadScope(#[from] crate::scope::ScopeError),
     #[error("the client name must not be empty")]
     EmptyName,
-    #[error("the client name must be at most 200 characters without control characters")]
+    #[error(
+        "the client name must be at most 200 characters without control, invisible or direction-changing characters"
+    )]
     BadName,
     #[error("redirect URI {uri:?} is refused: {why}")]
     BadRedirectUri { uri: String, why: &'static str },
@@ -647,9 +685,7 @@ impl Client {
     /// publish a document naming any redirect URI on its own host, and the person must
     /// see which host that is).
     pub fn may_skip_interaction(&self, redirect_uri: &str) -> bool {
-        !self.registration.dynamically_registered
-            && !self.registration.metadata_document
-            && self.redirect_proves_identity(redirect_uri)
+        !self.describes_itself() && self.redirect_proves_identity(redirect_uri)
     }
 
     /// Whether delivering a code to `redirect_uri` reaches this client and no other
@@ -669,15 +705,30 @@ impl Client {
             || Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https")
     }
 
+    /// Whether the client described itself, through RFC 7591 registration or a Client
+    /// ID Metadata Document, rather than being created by the operator: nobody vetted
+    /// its name or its redirect URIs, so it never skips a page, is never first-party,
+    /// is never sent an error redirect nobody asked for, and learns nothing about other
+    /// clients' tokens (docs/design/registration.md).
+    pub fn describes_itself(&self) -> bool {
+        self.registration.dynamically_registered || self.registration.metadata_document
+    }
+
+    /// Whether this client may introspect tokens issued to other clients (RFC 7662 §4:
+    /// a resource server asking about the tokens presented to it). Only a confidential
+    /// client the operator created: a public client has no secret to prove itself with,
+    /// and a client that registered itself (RFC 7591) or is described by a metadata
+    /// document was vetted by nobody, so it learns nothing about other clients' tokens.
+    pub fn may_introspect_others(&self) -> bool {
+        !self.is_public() && !self.describes_itself()
+    }
+
     /// Whether the consent page is skipped for this client. Never for a public client,
     /// even one stored as first-party before registration refused that — except Usher's
     /// own built-in account client.
     pub fn is_first_party(&self) -> bool {
         self.registration.built_in
-            || (self.registration.first_party
-                && !self.is_public()
-                && !self.registration.metadata_document
-                && !self.registration.dynamically_registered)
+            || (self.registration.first_party && !self.is_public() && !self.describes_itself())
     }
 }
 
@@ -738,6 +789,37 @@ mod tests {
             .unwrap_err(),
             RegistrationError::IdTokenAlgWithoutCode
         );
+    }
+
+    #[test]
+    fn a_name_cannot_hide_or_reorder_what_the_consent_page_shows() {
+        // "Photo App" written backwards with a right-to-left override, a name padded
+        // with zero-width spaces, a soft hyphen, a byte-order mark, a tag character.
+        for name in [
+            "\u{202E}ppA otohP",
+            "Photo\u{200B}App",
+            "Pho\u{00AD}to",
+            "\u{FEFF}Photo",
+            "Photo\u{2066}App\u{2069}",
+            "Photo\u{E0041}",
+            "Photo\u{2028}App",
+        ] {
+            assert_eq!(
+                ClientName::parse(name),
+                Err(RegistrationError::BadName),
+                "{name:?}"
+            );
+            // A row stored before this rule still loads.
+            assert!(ClientName::parse_stored(name).is_ok(), "{name:?}");
+        }
+        // Joiners stay: scripts and emoji need them.
+        for name in [
+            "می\u{200C}خواهم",
+            "Family \u{1F468}\u{200D}\u{1F469}",
+            "Café Ünïcode",
+        ] {
+            assert!(ClientName::parse(name).is_ok(), "{name:?}");
+        }
     }
 
     #[test]

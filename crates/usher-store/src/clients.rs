@@ -100,7 +100,7 @@ impl ClientRow {
             }
         }
         let registration = ClientRegistration {
-            name: ClientName::parse(&self.name).map_err(|e| bad(&e))?,
+            name: ClientName::parse_stored(&self.name).map_err(|e| bad(&e))?,
             auth_method: self
                 .auth_method
                 .parse::<AuthMethod>()

@@ -102,10 +102,13 @@ impl DeviceGrantRow {
     }
 }
 
-/// $1 device code hash, $2 now: records a poll that kept the interval.
+/// $1 device code hash, $2 now, $3 the clock-skew tolerance: records a poll that kept
+/// the interval. The tolerance is at most the interval less a second, so an interval of
+/// one second is still one poll a second.
 const POLL_SQL: &str = "UPDATE device_grants SET last_poll_at = $2 \
      WHERE device_code_hash = $1 AND status = 'pending' \
-       AND (last_poll_at IS NULL OR last_poll_at + poll_interval <= $2 + $3)";
+       AND (last_poll_at IS NULL OR last_poll_at + poll_interval <= $2 + \
+            CASE WHEN poll_interval > $3 THEN $3 ELSE poll_interval - 1 END)";
 
 /// $1 device code hash, $2 now, $3 the slow-down step: a poll that came too soon.
 const SLOW_DOWN_SQL: &str = "UPDATE device_grants \

@@ -3493,6 +3493,20 @@ mod device_cases {
             db.poll_device_grant("nope", UnixTime(200)),
             Ok(PollGate::NotPending)
         );
+        // An interval of one second gets no tolerance: twice in one second slows down.
+        db.insert_device_grant(&DeviceGrant {
+            interval: 1,
+            ..grant("d2", "u2")
+        })
+        .unwrap();
+        assert_eq!(
+            db.poll_device_grant("d2", UnixTime(300)),
+            Ok(PollGate::Pending)
+        );
+        assert_eq!(
+            db.poll_device_grant("d2", UnixTime(300)),
+            Ok(PollGate::SlowDown { interval: 6 })
+        );
     }
 
     pub fn twenty_racing_claims_and_polls_have_one_winner(_t: &TestDb, db: &Database) {

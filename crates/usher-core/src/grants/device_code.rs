@@ -55,6 +55,14 @@ pub const LOOKUP_LOCK_SECONDS: i64 = 60;
 /// The throttle key of every lookup together.
 pub const GLOBAL_KEY: &str = "device:global";
 
+/// Device authorizations started from one client address in [`AUTHORIZATIONS_WINDOW`]
+/// seconds; past it the address waits until the window is over (`429`, `Retry-After`).
+/// Each start stores a row until it expires, so this bounds what one address can make
+/// the database hold (docs/design/device-grant.md, "Limits").
+pub const AUTHORIZATIONS_PER_ADDRESS: u32 = 30;
+/// The window of [`AUTHORIZATIONS_PER_ADDRESS`], and the lock after it, in seconds.
+pub const AUTHORIZATIONS_WINDOW: i64 = 600;
+
 /// What the device authorization endpoint answers (RFC 8628 §3.2). `Debug` hides both
 /// codes.
 #[derive(Clone, PartialEq, Eq)]
@@ -120,6 +128,30 @@ fn asked_scopes(client: &Client, form: &RawParams) -> Result<ScopeSet, TokenErro
         ));
     }
     Ok(asked)
+}
+
+/// Counts one device authorization from `address` on the shared throttle (the key
+/// `device_authorization:<address>`, one key for every unknown address); `Some(wait)`,
+/// in seconds, when the address is over its budget. One atomic reservation per
+/// request, never given back, so concurrent requests cannot overshoot.
+pub async fn admit(core: &Core, address: &ClientAddress) -> Result<Option<i64>, Failure> {
+    let now = core.now();
+    let store = core.stores.throttle.clone();
+    let key = format!("device_authorization:{}", address.throttle_key_or_shared());
+    let rule = ThrottlePolicy {
+        max_failures: AUTHORIZATIONS_PER_ADDRESS,
+        first_lock: AUTHORIZATIONS_WINDOW,
+        window: AUTHORIZATIONS_WINDOW,
+        max_lock: AUTHORIZATIONS_WINDOW,
+    };
+    match blocking(move || store.reserve_attempt(&key, now, &rule)).await? {
+        Reservation::Granted(_) => Ok(None),
+        Reservation::Refused { until } => {
+            let wait = (until.seconds() - now.seconds()).max(1);
+            tracing::info!(event = "device_authorization_throttled", address = %address.throttle_key_or_shared(), wait, "a device authorization was refused: too many from this address");
+            Ok(Some(wait))
+        }
+    }
 }
 
 /// `POST /device_authorization` of an authenticated `client` (RFC 8628 §3.1–3.2).
@@ -953,6 +985,34 @@ mod tests {
                 .unwrap(),
             Lookup::NotFound
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn device_authorizations_are_limited_per_address_even_all_at_once() {
+        let node = TestNode::new();
+        let mut tasks = Vec::new();
+        for _ in 0..(AUTHORIZATIONS_PER_ADDRESS + 12) {
+            let core = node.core.clone();
+            tasks.push(tokio::spawn(async move {
+                admit(&core, &address(21)).await.unwrap()
+            }));
+        }
+        let (mut admitted, mut waiting) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                None => admitted += 1,
+                Some(wait) => {
+                    assert!(wait > 0 && wait <= AUTHORIZATIONS_WINDOW, "{wait}");
+                    waiting += 1;
+                }
+            }
+        }
+        assert_eq!(admitted, AUTHORIZATIONS_PER_ADDRESS);
+        assert_eq!(waiting, 12);
+        // Another address has its own budget; the window's end opens this one again.
+        assert_eq!(admit(&node.core, &address(22)).await.unwrap(), None);
+        node.advance(AUTHORIZATIONS_WINDOW + 1);
+        assert_eq!(admit(&node.core, &address(21)).await.unwrap(), None);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,10 @@ pub async fn consent(
             rejection(ProtocolError::AccessDenied, "the person denied the request"),
         );
     }
+    // A metadata-document client gets its row now, when a person approves it.
+    if let Err(f) = core.anchor_metadata_client(&p.client).await {
+        return SignInOutcome::failure(f);
+    }
     let consents = core.stores.consents.clone();
     let (user, client_id, now) = (session.user_id.clone(), p.client.id.clone(), core.now());
     let (scope, resources) = (request.scope.clone(), request.resources.clone());

@@ -153,18 +153,8 @@ pub async fn authorize(core: &Core, raw: &RawParams, cookies: Cookies<'_>) -> Si
     };
     // From here on the redirect URI is trusted: errors go back to the client.
     let client_state = params.one("state").ok().flatten();
-    // Anyone can register a client with any redirect URI, so for a dynamically
-    // registered client an invalid request is Usher's page, not a redirect that would
-    // make /authorize an open redirector (RFC 9700 §4.11.2); the silent answers to
-    // prompt=none still go back, the client needs them.
-    let fail = |r: Rejection| {
-        if client.registration.dynamically_registered && !r.error.answers_prompt_none() {
-            tracing::info!(error = r.error.code(), description = %r.description, "authorization request of a dynamically registered client refused without redirect");
-            SignInOutcome::ErrorPage(ErrorPageKind::Invalid(r))
-        } else {
-            SignInOutcome::error_to_client(&redirect_uri, client_state, r)
-        }
-    };
+    // A client that described itself gets Usher's page instead (`error_for`).
+    let fail = |r: Rejection| SignInOutcome::error_for(&client, &redirect_uri, client_state, r);
     let mut request = match AuthorizationRequest::parse(
         &params,
         &client,
@@ -271,7 +261,8 @@ pub async fn first_page(
         Err(f) => return SignInOutcome::failure(f),
     };
     if sealed.sealed.len() > MAX_SEALED_LEN {
-        return SignInOutcome::error_to_client(
+        return SignInOutcome::error_for(
+            client,
             &request.redirect_uri,
             request.state.as_deref(),
             rejection(

@@ -213,7 +213,8 @@ pub(super) async fn after_login(
             .is_ok_and(|s| s == session.user_id.as_str());
         if !matches {
             let _ = interaction::finish(core, &p.interaction.id, csrf_hash).await;
-            return SignInOutcome::error_to_client(
+            return SignInOutcome::error_for(
+                &p.client,
                 &request.redirect_uri,
                 request.state.as_deref(),
                 rejection(

@@ -148,6 +148,27 @@ impl SignInOutcome {
         }
     }
 
+    /// An error for `client`'s redirect URI, or Usher's own error page when the client
+    /// describes itself (`Client::describes_itself`): anyone can name any redirect URI
+    /// for such a client, so an error redirect nobody consented to would make
+    /// `/authorize` an open redirector (RFC 9700 §4.11.2). That includes the answers to
+    /// `prompt=none`: such a client never skips the consent page, so a silent request
+    /// can only fail, and its redirect would tell the attacker's page whether the
+    /// visitor is signed in. After the person acted on a page (denied consent), the
+    /// answer goes back to the client as usual.
+    pub fn error_for(
+        client: &usher_domain::Client,
+        redirect_uri: &RedirectUri,
+        state: Option<&str>,
+        rejection: Rejection,
+    ) -> SignInOutcome {
+        if client.describes_itself() {
+            tracing::info!(client_id = %client.id, error = rejection.error.code(), description = %rejection.description, "authorization request of a self-described client refused without redirect");
+            return SignInOutcome::ErrorPage(ErrorPageKind::Invalid(rejection));
+        }
+        SignInOutcome::error_to_client(redirect_uri, state, rejection)
+    }
+
     pub fn failure(f: Failure) -> SignInOutcome {
         SignInOutcome::ErrorPage(ErrorPageKind::Failure(f))
     }

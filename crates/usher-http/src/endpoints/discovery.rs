@@ -304,6 +304,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(on["client_id_metadata_document_supported"], true);
-        assert_eq!(on["registration_endpoint"], "https://auth.example/t/register");
+        assert_eq!(
+            on["registration_endpoint"],
+            "https://auth.example/t/register"
+        );
     }
 }
