@@ -170,7 +170,7 @@ pub async fn start_family(
         user_id: code.user_id.clone(),
         client_id: code.client_id.clone(),
         scopes: code.scopes.clone(),
-        resources: code.resources.clone(),
+        resources: crate::resources::still_granted(core, &code.resources, code.created_at).await?,
         auth_time: code.auth_time,
         amr: code.amr.clone(),
         lineage_hash: Some(code.lineage_hash.clone()),

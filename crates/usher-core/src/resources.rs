@@ -294,6 +294,28 @@ pub async fn token_target(
     })
 }
 
+/// The resources of a grant made at `granted_at` that are still the ones it was given
+/// for: registered, and not registered again since (an identifier deleted and
+/// registered again is a new resource). What a refresh-token family keeps of its code's
+/// (or device grant's) resources: the family is stamped when it starts, later than the
+/// grant, so without this a resource re-registered in between would be out of the
+/// first access token and within every refresh's reach.
+pub async fn still_granted(
+    core: &Core,
+    granted: &[ResourceUri],
+    granted_at: UnixTime,
+) -> Result<Vec<ResourceUri>, Failure> {
+    if granted.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(granted
+        .iter()
+        .zip(lookup(core, granted).await?)
+        .filter(|(_, found)| found.as_ref().is_some_and(|r| r.created_at <= granted_at))
+        .map(|(uri, _)| uri.clone())
+        .collect())
+}
+
 /// For `client_credentials`: the registered resource `uri`, if there is one that
 /// `client` may ask at least one scope of.
 pub async fn registered_for_service(
@@ -555,6 +577,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rest.resources, vec![uri(INVOICES)]);
+        // A family started now, for a code of `at`, keeps only what the code was for.
+        assert_eq!(
+            still_granted(&node.core, &granted, at).await,
+            Ok(vec![uri(INVOICES)])
+        );
+        assert_eq!(
+            still_granted(&node.core, &granted, node.now()).await,
+            Ok(granted.to_vec())
+        );
         // A grant made after the new registration gets it.
         let later = token_target(&node.core, &granted, node.now(), &[REPORTS.into()], &scope)
             .await

@@ -8,8 +8,9 @@ use usher_domain::{
     Resource, ResourceName, ResourceStore, ResourceUri, ScopeSet, StoreError, UnixTime,
 };
 
+use crate::connection::AnyConnection;
 use crate::database::{Database, corrupt, unavailable, unique_violation};
-use crate::schema::resources;
+use crate::schema::{consents, resources};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = resources)]
@@ -102,9 +103,52 @@ impl ResourceStore for Database {
 
     fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        let deleted = diesel::delete(resources::table.filter(resources::uri.eq(uri.as_str())))
-            .execute(&mut *conn)
-            .map_err(unavailable)?;
-        Ok(deleted == 1)
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            let deleted = diesel::delete(resources::table.filter(resources::uri.eq(uri.as_str())))
+                .execute(c)?;
+            if deleted == 1 {
+                forget_in_consents(c, uri)?;
+            }
+            Ok(deleted == 1)
+        })
+        .map_err(unavailable)
     }
+}
+
+/// Takes `uri` out of every remembered consent, in the transaction that deletes the
+/// resource: an identifier registered again later is a new resource, whose consent page
+/// a consent for the old one must not skip. Each row is rewritten only if it still
+/// holds what was read (a consent saved in between keeps its own value).
+fn forget_in_consents(conn: &mut AnyConnection, uri: &ResourceUri) -> QueryResult<()> {
+    let escaped = uri
+        .as_str()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let holding: Vec<(String, String, String)> = consents::table
+        .filter(
+            consents::resources
+                .like(format!("%{escaped}%"))
+                .escape('\\'),
+        )
+        .select((consents::user_id, consents::client_id, consents::resources))
+        .load(conn)?;
+    for (user_id, client_id, stored) in holding {
+        let kept: Vec<&str> = stored
+            .split(' ')
+            .filter(|s| !s.is_empty() && *s != uri.as_str())
+            .collect();
+        if kept.len() == stored.split(' ').filter(|s| !s.is_empty()).count() {
+            continue;
+        }
+        diesel::update(
+            consents::table
+                .filter(consents::user_id.eq(&user_id))
+                .filter(consents::client_id.eq(&client_id))
+                .filter(consents::resources.eq(&stored)),
+        )
+        .set(consents::resources.eq(kept.join(" ")))
+        .execute(conn)?;
+    }
+    Ok(())
 }

@@ -2777,6 +2777,46 @@ mod resource_cases {
         assert_eq!(db.list_resources(), Ok(vec![reports, invoices]));
     }
 
+    pub fn deleting_a_resource_takes_it_out_of_remembered_consents(_: &TestDb, db: &Database) {
+        use usher_domain::{ConsentGrant, ConsentStore};
+        super::seed(db);
+        let (alice, bob) = (super::uid("u-1"), super::uid("u-2"));
+        let shop = super::cid("c-shop");
+        // LIKE's wildcards in the identifier, and one identifier the prefix of another.
+        let gone = resource("https://api.example/v_1/a%20b", None, "a");
+        let longer = resource("https://api.example/v_1/a%20b/c", None, "a");
+        let other = resource("urn:example:other", None, "b");
+        for r in [&gone, &longer, &other] {
+            assert_eq!(db.insert_resource(r), Ok(true));
+        }
+        let grant = |resources: Vec<ResourceUri>| ConsentGrant {
+            scopes: ScopeSet::parse("a b").unwrap(),
+            resources,
+        };
+        let both = grant(vec![
+            other.uri.clone(),
+            gone.uri.clone(),
+            longer.uri.clone(),
+        ]);
+        db.save_consent(&alice, &shop, &both, UnixTime(1)).unwrap();
+        db.save_consent(&bob, &shop, &grant(vec![gone.uri.clone()]), UnixTime(1))
+            .unwrap();
+        assert_eq!(db.delete_resource(&gone.uri), Ok(true));
+        assert_eq!(
+            db.get_consent(&alice, &shop).unwrap().unwrap().resources,
+            vec![other.uri.clone(), longer.uri.clone()]
+        );
+        assert_eq!(
+            db.get_consent(&bob, &shop).unwrap().unwrap().resources,
+            Vec::<ResourceUri>::new()
+        );
+        // The scopes stay: they may belong to other resources or to OpenID Connect.
+        assert_eq!(
+            db.get_consent(&bob, &shop).unwrap().unwrap().scopes,
+            ScopeSet::parse("a b").unwrap()
+        );
+    }
+
     pub fn a_second_registration_of_one_identifier_changes_nothing(_: &TestDb, db: &Database) {
         let first = resource("https://invoices.example/api", Some("Invoices"), "a");
         assert_eq!(db.insert_resource(&first), Ok(true));
@@ -2853,6 +2893,7 @@ resource_contract!(
     a_resource_round_trips_and_is_listed_by_identifier,
     a_second_registration_of_one_identifier_changes_nothing,
     a_resource_is_updated_and_deleted_once,
+    deleting_a_resource_takes_it_out_of_remembered_consents,
     twenty_racing_registrations_of_one_identifier_have_one_winner,
     a_corrupt_resource_row_is_reported,
 );
