@@ -205,6 +205,14 @@ pub trait DeviceGrantStore: Send + Sync {
     /// caller however many race.
     fn claim_device_grant(&self, device_code_hash: &str, now: UnixTime)
     -> Result<bool, StoreError>;
+    /// Denies every authorization `user` approved for `client` that no poll claimed yet
+    /// (approved → denied, one statement): "Remove access" takes back approvals not yet
+    /// turned into tokens. How many were denied.
+    fn deny_unclaimed_device_grants(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+    ) -> Result<usize, StoreError>;
 }
 
 #[cfg(test)]

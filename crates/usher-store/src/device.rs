@@ -197,6 +197,23 @@ impl DeviceGrantStore for Database {
         Ok(changed == 1)
     }
 
+    fn deny_unclaimed_device_grants(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(
+            device_grants::table
+                .filter(device_grants::user_id.eq(user.as_str()))
+                .filter(device_grants::client_id.eq(client.as_str()))
+                .filter(device_grants::status.eq(DeviceGrantStatus::Approved.as_str())),
+        )
+        .set(device_grants::status.eq(DeviceGrantStatus::Denied.as_str()))
+        .execute(&mut *conn)
+        .map_err(unavailable)
+    }
+
     fn poll_device_grant(
         &self,
         device_code_hash: &str,

@@ -92,9 +92,15 @@ pub async fn remove(
     let consents = core.stores.consents.clone();
     let (owner, app) = (user.clone(), client.clone());
     let had_consent = blocking(move || consents.delete_consent(&owner, &app)).await?;
+    // Device approvals not yet claimed by a poll are taken back too: otherwise one
+    // approved before the removal could still be claimed once a later approval of the
+    // same app saved a consent again (grants/device_code.rs).
+    let devices = core.stores.devices.clone();
+    let (owner, app) = (user.clone(), client.clone());
+    let denied = blocking(move || devices.deny_unclaimed_device_grants(&owner, &app)).await?;
     let mut revoked = revoke_families(core, &user, &client).await?;
     revoked += revoke_families(core, &user, &client).await?;
-    if !had_consent && revoked == 0 {
+    if !had_consent && revoked == 0 && denied == 0 {
         return Ok(RemoveOutcome::NotConnected);
     }
     tracing::warn!(
@@ -102,6 +108,7 @@ pub async fn remove(
         sub = %user,
         client_id = %client,
         families = revoked,
+        device_approvals = denied,
         "the person removed an app's access"
     );
     Ok(RemoveOutcome::Removed { families: revoked })

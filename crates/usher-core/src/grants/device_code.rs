@@ -847,6 +847,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn remove_access_takes_back_approvals_a_later_approval_cannot_revive() {
+        let node = TestNode::new();
+        let tv = tv(&node);
+        let alice = node.person("alice");
+        let session = sign_in(&node, &alice);
+        // The attacker's code A, approved by the person; then "Remove access".
+        let a = start(&node, &tv, "openid").await;
+        approve(&node, &session, &a.user_code).await;
+        let removed = crate::account::apps::remove(&node.core, &session, tv.id.as_str())
+            .await
+            .unwrap();
+        assert!(matches!(
+            removed,
+            crate::account::apps::RemoveOutcome::Removed { .. }
+        ));
+        // The person approves their own device B of the same app: a consent again.
+        let b = start(&node, &tv, "openid").await;
+        approve(&node, &session, &b.user_code).await;
+        // A stays taken back; B works.
+        let r = refusal(poll(&node.core, tv.clone(), &poll_form(&a.device_code)).await);
+        assert_eq!(r.error, ProtocolError::AccessDenied);
+        assert!(
+            poll(&node.core, tv, &poll_form(&b.device_code))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
     async fn tokens_keep_to_the_client_s_current_scopes_and_the_asked_resources() {
         let node = TestNode::new();
         node.resource("https://api.example", Some("API"), "api:read");
