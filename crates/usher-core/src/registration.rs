@@ -429,6 +429,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn at_the_cap_the_oldest_never_used_client_makes_room_after_a_quarter_hour() {
+        let node = TestNode::with_settings(|s| {
+            s.registration.mode = RegistrationMode::Open;
+            s.registration.max_clients = 2;
+        });
+        let first = registered(&node, None).await;
+        node.advance(10);
+        let second = registered(&node, None).await;
+        // Full, and nobody is old enough to go.
+        let refused = register(&node.core, None, &address(), Ok(metadata(None)))
+            .await
+            .unwrap();
+        assert_eq!(refused.unwrap_err(), Refusal::Full);
+        // A quarter of an hour on, the first was used and stays; the second, never
+        // used, makes room.
+        node.advance(usher_store::EVICTABLE_AFTER);
+        note_use(&node.core, first.client.id.clone()).await;
+        let third = registered(&node, None).await;
+        let exists = |id: &ClientId| {
+            usher_domain::ClientStore::get_client(&node.db, id)
+                .unwrap()
+                .is_some()
+        };
+        assert!(exists(&first.client.id) && exists(&third.client.id));
+        assert!(!exists(&second.client.id));
+        // Full again: the two left were used or are too young.
+        let refused = register(&node.core, None, &address(), Ok(metadata(None)))
+            .await
+            .unwrap();
+        assert_eq!(refused.unwrap_err(), Refusal::Full);
+    }
+
+    #[tokio::test]
     async fn off_refuses_everything() {
         let node = node(RegistrationMode::Off);
         let got = register(&node.core, None, &address(), Ok(metadata(None)))

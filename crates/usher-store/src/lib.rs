@@ -50,4 +50,5 @@ mod users;
 pub use connection::SecretUrl;
 pub use database::Database;
 pub use purge::{CODE_REPLAY_GRACE_SECONDS, FAILURES_RETENTION_SECONDS};
+pub use registration::EVICTABLE_AFTER;
 pub use usher_domain::StoreError;

@@ -19,6 +19,11 @@ use crate::database::{Database, corrupt, unavailable, unique_violation};
 
 /// The PostgreSQL advisory lock that serialises registrations (the client cap).
 const REGISTRATION_LOCK_KEY: i64 = 0x5573_6865_7252_6567;
+
+/// Seconds after its registration from which a dynamically registered client that was
+/// never used may be removed to make room when `registration_max_clients` is reached:
+/// long enough for the person to finish the sign-in the client registered for.
+pub const EVICTABLE_AFTER: i64 = 900;
 use crate::schema::{client_redirect_uris, clients, initial_access_tokens};
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -160,7 +165,28 @@ impl RegistrationStore for Database {
                 .count()
                 .get_result(c)?;
             if count > i64::from(max_clients) {
-                return Err(Abort::Full);
+                // Full: room is made by removing the oldest client that never exchanged
+                // a code or refreshed and registered at least EVICTABLE_AFTER ago, so
+                // that never-used registrations from many addresses cannot keep every
+                // newcomer out until the purge's day has passed.
+                let evictable: Option<String> = clients::table
+                    .filter(clients::dynamically_registered.eq(true))
+                    .filter(clients::last_used_at.is_null())
+                    .filter(clients::created_at.le(now.seconds() - EVICTABLE_AFTER))
+                    .filter(clients::id.ne(client.id.as_str()))
+                    .order((clients::created_at.asc(), clients::id.asc()))
+                    .select(clients::id)
+                    .first(c)
+                    .optional()?;
+                let Some(evicted) = evictable else {
+                    return Err(Abort::Full);
+                };
+                diesel::delete(
+                    client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(&evicted)),
+                )
+                .execute(c)?;
+                diesel::delete(clients::table.filter(clients::id.eq(&evicted))).execute(c)?;
+                tracing::info!(event = "client_evicted", client_id = %evicted, "registration_max_clients reached: the oldest never-used dynamically registered client was removed");
             }
             Ok(())
         });
