@@ -344,9 +344,10 @@ pub fn consent_form(
         resources,
         unverified,
         published_by,
+        // Where the code goes, for every client that described itself: a metadata
+        // document's redirect URI may be on another host than the document.
         self_registered_host: client
-            .registration
-            .dynamically_registered
+            .describes_itself()
             .then(|| redirect_host(request.redirect_uri.as_str())),
         form,
         binding,

@@ -231,7 +231,8 @@ pub struct ConsentForm {
     /// (its `client_id` URL's host), which the page shows beside the name the document
     /// claims, so that a look-alike host can be noticed.
     pub published_by: Option<String>,
-    /// For a dynamically registered client (RFC 7591): where the code will go (the
+    /// For a client that described itself (RFC 7591 or a metadata document,
+    /// `Client::describes_itself`): where the code will go (the
     /// redirect URI's host, or its private-use scheme), shown because the client's name
     /// is whatever its registration said.
     pub self_registered_host: Option<String>,

@@ -251,6 +251,13 @@ async fn a_relying_party_whose_client_id_is_its_document_signs_in_and_refreshes(
         "the consent page names the document's host: {}",
         consent.body
     );
+    assert!(
+        consent
+            .body
+            .contains(r#"<strong class="redirect-host">127.0.0.1:9</strong>"#),
+        "and where the code goes: {}",
+        consent.body
+    );
     let back = browser
         .submit(
             &server.base,
