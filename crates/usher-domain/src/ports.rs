@@ -53,6 +53,11 @@ pub trait ClientStore: Send + Sync {
     /// none: registered ids are never URLs); a concurrent insert of the same id by
     /// another node is not an error.
     fn upsert_metadata_client(&self, client: &Client) -> Result<(), StoreError>;
+    /// Replaces an operator-created client's registration (its row, with the secret
+    /// hash and creation time given, and its redirect URIs) in one transaction, keeping
+    /// the rows that reference it (consents, codes, families); `false` when there is no
+    /// such client (a self-described one is never touched: `usher apply`).
+    fn replace_operator_client(&self, client: &Client) -> Result<bool, StoreError>;
 }
 
 /// People who sign in.

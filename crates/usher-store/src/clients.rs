@@ -201,6 +201,40 @@ pub(crate) fn insert_rows(
     Ok(())
 }
 
+/// Replaces the row and the redirect-URI rows of `client` (inside the caller's
+/// transaction) when a client with its id exists whose `dynamically_registered` is
+/// `dynamic` and that is no metadata-document client; whether one was replaced.
+pub(crate) fn replace_rows(
+    c: &mut crate::connection::AnyConnection,
+    client: &Client,
+    dynamic: bool,
+) -> Result<bool, diesel::result::Error> {
+    let row = ClientRow::from_domain(client);
+    let Ok(uris) = uri_rows(client) else {
+        return Err(diesel::result::Error::RollbackTransaction);
+    };
+    let id = client.id.as_str();
+    let updated = diesel::update(
+        clients::table
+            .filter(clients::id.eq(id))
+            .filter(clients::dynamically_registered.eq(dynamic))
+            .filter(clients::metadata_document.eq(false)),
+    )
+    .set(&row)
+    .execute(c)?;
+    if updated != 1 {
+        return Ok(false);
+    }
+    diesel::delete(client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(id)))
+        .execute(c)?;
+    for uri in &uris {
+        diesel::insert_into(client_redirect_uris::table)
+            .values(uri)
+            .execute(c)?;
+    }
+    Ok(true)
+}
+
 impl ClientStore for Database {
     fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         let row = ClientRow::from_domain(client);
@@ -302,6 +336,16 @@ impl ClientStore for Database {
             .set(clients::allowed_origins.eq(join(origins.iter().map(Origin::as_str))))
             .execute(&mut *conn)
             .map(|updated| updated == 1)
+            .map_err(unavailable)
+    }
+
+    fn replace_operator_client(&self, client: &Client) -> Result<bool, StoreError> {
+        if client.id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID || client.describes_itself() {
+            return Ok(false);
+        }
+        uri_rows(client)?;
+        let mut conn = self.conn()?;
+        conn.transaction(|c| replace_rows(c, client, false))
             .map_err(unavailable)
     }
 

@@ -13,7 +13,7 @@ use usher_domain::{
     Client, ClientId, InitialAccessToken, Registered, RegistrationStore, StoreError, UnixTime,
 };
 
-use crate::clients::{ClientRow, insert_rows, uri_rows};
+use crate::clients::{ClientRow, insert_rows, replace_rows, uri_rows};
 use crate::connection::AnyConnection;
 use crate::database::{Database, corrupt, unavailable, unique_violation};
 
@@ -214,33 +214,10 @@ impl RegistrationStore for Database {
     }
 
     fn replace_client(&self, client: &Client) -> Result<bool, StoreError> {
-        let row = ClientRow::from_domain(client);
-        let uris = uri_rows(client)?;
-        let id = client.id.as_str();
+        uri_rows(client)?;
         let mut conn = self.conn()?;
-        conn.transaction::<_, diesel::result::Error, _>(|c| {
-            let updated = diesel::update(
-                clients::table
-                    .filter(clients::id.eq(id))
-                    .filter(clients::dynamically_registered.eq(true)),
-            )
-            .set(&row)
-            .execute(c)?;
-            if updated != 1 {
-                return Ok(false);
-            }
-            diesel::delete(
-                client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(id)),
-            )
-            .execute(c)?;
-            for uri in &uris {
-                diesel::insert_into(client_redirect_uris::table)
-                    .values(uri)
-                    .execute(c)?;
-            }
-            Ok(true)
-        })
-        .map_err(unavailable)
+        conn.transaction(|c| replace_rows(c, client, true))
+            .map_err(unavailable)
     }
 
     fn touch_client(&self, id: &ClientId, now: UnixTime, interval: i64) -> Result<(), StoreError> {

@@ -1,4 +1,4 @@
-//! The command line: `usher serve | migrate | client … | resource … | user … | keys …`.
+//! The command line: `usher serve | migrate | client … | resource … | user … | keys … | apply …`.
 
 use std::path::PathBuf;
 
@@ -50,6 +50,26 @@ pub enum Command {
     /// Watch a flow work end to end against a running `usher serve`.
     #[command(subcommand)]
     Try(TryCommand),
+    /// Create or update the clients and resource servers a TOML file declares
+    /// (`[[client]]`, `[[resource]]`; docs/administration.md): idempotent.
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The file: `[[client]]` tables (`id` and the options of `client create`) and
+    /// `[[resource]]` tables (`uri`, `scope`, `name`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print what would change and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also delete the operator's clients and the resource servers the file does not
+    /// declare (never a client that registered itself, nor the built-in account client).
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Args)]

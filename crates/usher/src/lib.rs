@@ -73,6 +73,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Client(c) => admin::client::run(settings, c),
         Command::Resource(c) => admin::resource::run(settings, c),
+        Command::Apply(a) => admin::apply::run(settings, a.file, a.dry_run, a.prune, a.json.json),
         Command::Registration(c) => admin::registration::run(settings, c),
         Command::User(c) => admin::user::run(settings, c),
         Command::Keys(c) => admin::keys::run(settings, c),

@@ -1,6 +1,7 @@
 //! The admin commands. Each one parses and checks its input first, then opens the
 //! database; output is text for people, or one JSON document with `--json`.
 
+pub mod apply;
 pub mod client;
 pub mod families;
 pub mod kek;

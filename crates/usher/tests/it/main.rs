@@ -9,6 +9,7 @@
 
 mod account;
 mod algorithms;
+mod apply;
 mod authlib;
 mod backchannel;
 mod browser;
