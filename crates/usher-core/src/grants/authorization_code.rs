@@ -117,18 +117,8 @@ pub async fn exchange(
         }
         Err(StartRefused::Failure(f)) => return Err(f.into()),
     };
-    // "Remove access" deletes the consent, then revokes the app's families: a code
-    // issued just before it must not start a family after it. The consent is read after
-    // the family started, so either this sees it gone, or the removal's revocation that
-    // follows its delete sees the family.
-    if !client.is_first_party() && !consent_stands(core, &code).await? {
-        if let Some(family) = refresh_tokens::family_of_code(&code.code_hash) {
-            core.stores
-                .families
-                .revoke(&family, RevokeReason::AccessRemoved, now)
-                .await
-                .map_err(Failure::from)?;
-        }
+    // A code issued just before "Remove access" must not start a family after it.
+    if access_removed(core, &client, &code, now).await? {
         tracing::info!(client_id = %client.id, "a code was presented after the person removed the app's access; refused");
         return Err(TokenError::invalid_grant(
             "the person removed this app's access since the code was issued",
@@ -166,9 +156,33 @@ pub async fn exchange(
     )?)
 }
 
+/// Whether the person removed `client`'s access after `code` was issued ("Remove
+/// access" deleted the consent): then the family the code started is revoked here.
+/// Read after the family started, so either this sees the consent gone, or the
+/// removal's revocation, which follows its delete, sees the family. A first-party
+/// client has no consent to remove.
+pub(crate) async fn access_removed(
+    core: &Core,
+    client: &Client,
+    code: &AuthorizationCode,
+    now: UnixTime,
+) -> Result<bool, Failure> {
+    if client.is_first_party() || consent_stands(core, code).await? {
+        return Ok(false);
+    }
+    if let Some(family) = refresh_tokens::family_of_code(&code.code_hash) {
+        core.stores
+            .families
+            .revoke(&family, RevokeReason::AccessRemoved, now)
+            .await
+            .map_err(Failure::from)?;
+    }
+    Ok(true)
+}
+
 /// Whether the person's consent to the code's client still stands (every code of a
 /// client that is not first-party was preceded by a saved consent).
-pub(crate) async fn consent_stands(core: &Core, code: &AuthorizationCode) -> Result<bool, Failure> {
+async fn consent_stands(core: &Core, code: &AuthorizationCode) -> Result<bool, Failure> {
     let consents = core.stores.consents.clone();
     let (user, client) = (code.user_id.clone(), code.client_id.clone());
     Ok(blocking(move || consents.get_consent(&user, &client))

@@ -28,7 +28,7 @@ use usher_domain::scope::OFFLINE_ACCESS;
 use usher_domain::{
     AuthorizationCode, Client, CodeChallenge, DeviceApproval, DeviceGrant, DeviceGrantStatus,
     GrantType, LoginFailures, PollGate, ProtocolError, RedirectUri, Reservation, ResourceUri,
-    RevokeReason, ScopeSet, Session, ThrottlePolicy, UnixTime, UserCode,
+    ScopeSet, Session, ThrottlePolicy, UnixTime, UserCode,
 };
 
 use crate::Core;
@@ -39,7 +39,6 @@ use crate::grants::authorization_code;
 use crate::grants::person_tokens::{self, Grant};
 use crate::grants::{TokenError, TokenRequest, TokenResponse, require_grant};
 use crate::lineage::{self, StartRefused};
-use crate::refresh_tokens;
 
 /// The verification page (`verification_uri`); the router serves it at this path.
 pub const VERIFICATION_PATH: &str = "/device";
@@ -354,17 +353,8 @@ async fn issue(
         }
         Err(StartRefused::Failure(f)) => return Err(f.into()),
     };
-    // "Remove access" between the approval and this poll deletes the consent, then
-    // revokes the app's families: read after the family started, either this sees the
-    // consent gone, or the removal's revocation sees the family (authorization_code.rs).
-    if !client.is_first_party() && !authorization_code::consent_stands(core, &as_code).await? {
-        if let Some(family) = refresh_tokens::family_of_code(&as_code.code_hash) {
-            core.stores
-                .families
-                .revoke(&family, RevokeReason::AccessRemoved, now)
-                .await
-                .map_err(Failure::from)?;
-        }
+    // "Remove access" between the approval and this poll, as for a code.
+    if authorization_code::access_removed(core, &client, &as_code, now).await? {
         tracing::info!(client_id = %client.id, "an approved device code was polled after the person removed the app's access; refused");
         return Err(TokenError::invalid_grant(
             "the person removed this app's access since approving the device",
