@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod families;
+pub mod group;
 pub mod kek;
 pub mod keys;
 pub mod registration;
