@@ -99,6 +99,9 @@ pub async fn exchange(
     let Some(user) = core.user(&code.user_id).await? else {
         return Err(TokenError::invalid_grant("the person no longer exists"));
     };
+    // A client restricted to groups: the person must still be in one of them (they were
+    // at sign-in; the code is spent either way). Read before any family starts.
+    let groups = person_tokens::groups_claim(core, &client, &user, &target.scope).await?;
 
     // The client is recorded as having got tokens through this browser session before
     // the sign-in's liveness is checked (in `start_family`): a logout either takes the
@@ -144,6 +147,7 @@ pub async fn exchange(
         amr: &code.amr,
         nonce: code.nonce.as_deref(),
         sid: Some(&sid),
+        groups: groups.as_deref(),
         now,
     };
     let minted = person_tokens::access_token(core, &grant)?;

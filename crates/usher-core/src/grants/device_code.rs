@@ -324,6 +324,8 @@ async fn issue(
     let Some(user) = core.user(&approval.user_id).await? else {
         return Err(TokenError::invalid_grant("the person no longer exists"));
     };
+    // As at a code exchange: still in one of a restricted client's groups.
+    let groups = person_tokens::groups_claim(core, &client, &user, &target.scope).await?;
     // The approval as the code grant's machinery knows a grant: a code issued in the
     // approving browser session, with no redirect and no PKCE (the device code's own
     // hash names the refresh family, as a code's does).
@@ -379,6 +381,7 @@ async fn issue(
         amr: &approval.amr,
         nonce: None,
         sid: Some(&sid),
+        groups: groups.as_deref(),
         now,
     };
     let minted = person_tokens::access_token(core, &token_grant)?;
@@ -577,6 +580,9 @@ pub enum Decided {
     Gone,
     /// The app needs a sign-in with a second factor, and this one had none.
     NeedsSecondFactor,
+    /// The app is restricted to groups the person is in none of: the authorization is
+    /// denied (the device is told `access_denied`), and the page says why.
+    NoAccess { client_name: String },
 }
 
 /// The person approved (`approve`) or denied the authorization of `code` in `session`.
@@ -604,6 +610,18 @@ pub async fn decide(
         && session.amr.acr() < usher_domain::Acr::Mfa
     {
         return Ok(Decided::NeedsSecondFactor);
+    }
+    // A client restricted to groups: a person in none of them cannot approve it; their
+    // attempt denies the authorization, so the device stops polling.
+    if approve && !crate::groups::may_use(core, &client, &session.user_id).await? {
+        let store = core.stores.devices.clone();
+        let hash = grant.user_code_hash.clone();
+        let now = core.now();
+        blocking(move || store.decide_device_grant(&hash, None, now)).await?;
+        tracing::info!(client_id = %client.id, "device authorization denied: the person is in none of the client's allowed groups");
+        return Ok(Decided::NoAccess {
+            client_name: client.registration.name.as_str().to_owned(),
+        });
     }
     let approval = approve.then(|| DeviceApproval {
         user_id: session.user_id.clone(),
