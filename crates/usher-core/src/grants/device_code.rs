@@ -945,6 +945,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_non_member_s_approval_of_a_restricted_app_denies_it() {
+        use usher_domain::{Group, GroupName, GroupStore, RegistrationInput};
+        let node = TestNode::new();
+        node.db
+            .insert_group(&Group {
+                name: GroupName::parse("staff").unwrap(),
+                description: None,
+                created_at: node.now(),
+            })
+            .unwrap();
+        let tv = node.client(
+            "tv",
+            RegistrationInput {
+                public: true,
+                grant_types: vec![DEVICE.into(), "refresh_token".into()],
+                scope: Some("openid offline_access".into()),
+                allowed_groups: vec!["staff".into()],
+                ..RegistrationInput::default()
+            },
+        );
+        let bob = node.person("bob");
+        let session = sign_in(&node, &bob);
+        let a = start(&node, &tv, "openid").await;
+        let token = confirm_form(&node.core, &session, &a.user_code)
+            .await
+            .unwrap();
+        assert_eq!(
+            decide(&node.core, &session, &a.user_code, Some(&token), true)
+                .await
+                .unwrap(),
+            Decided::NoAccess {
+                client_name: "Test app".into()
+            }
+        );
+        let r = refusal(poll(&node.core, tv, &poll_form(&a.device_code)).await);
+        assert_eq!(r.error, ProtocolError::AccessDenied);
+    }
+
+    #[tokio::test]
     async fn a_confirmation_token_works_only_for_its_session_and_its_code() {
         let node = TestNode::new();
         let tv = tv(&node);
