@@ -327,6 +327,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_person_removed_from_the_allowed_groups_before_the_exchange_gets_no_tokens() {
+        use usher_domain::{Group, GroupName, GroupStore, RegistrationInput};
+        let node = TestNode::new();
+        let staff = GroupName::parse("staff").unwrap();
+        node.db
+            .insert_group(&Group {
+                name: staff.clone(),
+                description: None,
+                created_at: node.now(),
+            })
+            .unwrap();
+        let portal = node.client(
+            "portal",
+            RegistrationInput {
+                redirect_uris: vec![REDIRECT.to_owned()],
+                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                scope: Some("openid groups".into()),
+                allowed_groups: vec!["staff".into()],
+                ..RegistrationInput::default()
+            },
+        );
+        let alice = node.person("alice");
+        node.db
+            .add_member(&staff, &alice.username, node.now())
+            .unwrap();
+        let session = sign_in(&node, &alice);
+        let issued = code(
+            &node,
+            &portal,
+            &session,
+            CodeFor {
+                scope: "openid groups",
+                ..CodeFor::default()
+            },
+        );
+        node.db.remove_member(&staff, &alice.username).unwrap();
+        let r = refusal(exchange(&node.core, portal, &request(&exchange_form(&issued))).await);
+        assert_eq!(r, invalid_grant(person_tokens::NOT_A_MEMBER));
+    }
+
+    #[tokio::test]
     async fn a_client_not_registered_for_the_grant_is_unauthorized_client() {
         let node = TestNode::new();
         let service = client(&node, "svc", false, &["client_credentials"], "api:read");
