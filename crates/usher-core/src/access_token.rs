@@ -353,6 +353,7 @@ mod tests {
                 scope: &ScopeSet::parse(scope).unwrap(),
                 auth_time: Some(UnixTime(1_700_000_000)),
                 amr: Some(&AuthMethods::password_and_otp()),
+                groups: None,
                 issued_at: UnixTime(1_700_000_000),
                 expires_at: UnixTime(1_700_000_600),
             },
@@ -501,6 +502,7 @@ mod tests {
                 expires_at: UnixTime(1_700_000_600),
                 access_token: &good(),
                 sid: None,
+                groups: None,
             },
         )
         .unwrap();

@@ -219,6 +219,8 @@ pub struct Stores {
     pub devices: Arc<dyn DeviceGrantStore>,
     /// Initial access tokens and dynamically registered clients (`registration.rs`).
     pub registration: Arc<dyn usher_domain::RegistrationStore>,
+    /// Groups of people and their members (`groups.rs`).
+    pub groups: Arc<dyn usher_domain::GroupStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -247,6 +249,7 @@ impl Stores {
             + ResourceStore
             + DeviceGrantStore
             + usher_domain::RegistrationStore
+            + usher_domain::GroupStore
             + Ping
             + FamilyStore
             + 'static,
@@ -271,6 +274,7 @@ impl Stores {
             resources: db.clone(),
             devices: db.clone(),
             registration: db.clone(),
+            groups: db.clone(),
             families: db.clone(),
             database: db,
         }

@@ -25,6 +25,7 @@ pub mod counted;
 pub mod everywhere;
 pub mod failure;
 pub mod grants;
+pub mod groups;
 pub mod id_token_hint;
 pub mod introspection;
 pub mod keys;

@@ -70,11 +70,15 @@ pub fn client_uri(core: &Core, id: &ClientId) -> String {
 
 /// The scopes a dynamically registered client may hold: OpenID Connect's, and those of
 /// the registered resource servers (RFC 8707; an MCP server is one). Nothing else — in
-/// particular no scope of an operator-only API, which is never a registered resource's.
+/// particular no scope of an operator-only API, which is never a registered resource's,
+/// and not `groups`: which groups a person is in is for apps the operator registered
+/// (docs/design/groups.md).
 pub async fn allowed_scopes(core: &Core) -> Result<ScopeSet, Failure> {
     let resources = core.stores.resources.clone();
     let listed = blocking(move || resources.list_resources()).await?;
-    let mut allowed = ScopeSet::parse(&OIDC_SCOPES.join(" ")).map_err(|_| Failure::Internal)?;
+    let mut allowed = ScopeSet::parse(&OIDC_SCOPES.join(" "))
+        .map_err(|_| Failure::Internal)?
+        .without(&[usher_domain::scope::GROUPS]);
     for r in &listed {
         allowed = allowed.union(&r.scopes);
     }

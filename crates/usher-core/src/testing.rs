@@ -283,6 +283,7 @@ impl TestNode {
                 scope: &ScopeSet::parse(spec.scope).unwrap(),
                 auth_time: Some(now.plus(-spec.signed_in_ago)),
                 amr: Some(&usher_domain::AuthMethods::password()),
+                groups: None,
                 issued_at: now,
                 expires_at: now.plus(spec.lifetime),
             },
@@ -318,6 +319,7 @@ impl TestNode {
                 expires_at: self.now().plus(600),
                 access_token: "an-access-token",
                 sid: None,
+                groups: None,
             },
         )
         .unwrap()

@@ -37,6 +37,8 @@ pub struct AccessTokenInput<'a> {
     /// How the person signed in (`amr`, and `acr` from it; RFC 9068 §2.2.1), in tokens
     /// issued for a person's sign-in.
     pub amr: Option<&'a AuthMethods>,
+    /// The person's groups (the `groups` claim), when the grant has the `groups` scope.
+    pub groups: Option<&'a [String]>,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -73,6 +75,9 @@ pub fn access_token(
         map.insert("acr".into(), json!(amr.acr().as_str()));
         map.insert("amr".into(), json!(amr.wire()));
     }
+    if let Some(groups) = claims.groups {
+        map.insert("groups".into(), json!(groups));
+    }
     let token = ring
         .sign_jwt_with(claims.alg, ACCESS_TOKEN_TYP, &map)
         .map_err(|e| e.to_string())?;
@@ -93,11 +98,14 @@ pub fn sid_of(lineage_hash: &str) -> String {
     usher_keys::sha256_b64url(&format!("usher sid v1\n{lineage_hash}"))
 }
 
-/// The ID token's claims beyond OpenID Connect Core's: `sid`.
+/// The ID token's claims beyond OpenID Connect Core's: `sid`, and `groups` (the
+/// person's group names, sorted, with the `groups` scope; docs/design/groups.md).
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct IdTokenExtra {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 impl AdditionalClaims for IdTokenExtra {}
@@ -160,6 +168,8 @@ pub struct IdTokenInput<'a> {
     pub access_token: &'a str,
     /// The browser session's `sid` ([`sid_of`]), when the tokens come from one.
     pub sid: Option<&'a str>,
+    /// The person's groups (the `groups` claim), when the grant has the `groups` scope.
+    pub groups: Option<&'a [String]>,
 }
 
 fn chrono_time(t: UnixTime) -> Result<chrono::DateTime<Utc>, String> {
@@ -244,6 +254,7 @@ pub fn id_token(keys: &PublishedKeys, input: &IdTokenInput<'_>) -> Result<String
         standard_claims(input.user, input.scope),
         IdTokenExtra {
             sid: input.sid.map(str::to_owned),
+            groups: input.groups.map(<[String]>::to_vec),
         },
     )
     .set_auth_time(Some(chrono_time(input.auth_time)?))

@@ -5,7 +5,7 @@
 //! this issuer, the userinfo audience, unexpired, not revoked, a person as subject, the
 //! `openid` scope), and its person must still exist. The claims are those its scope
 //! allows ([`tokens::standard_claims`]: `profile` → `name`, `email` → `email` and
-//! `email_verified`), always with `sub`. Finding the token in the request (header or
+//! `email_verified`; `groups` → the person's groups, read now), always with `sub`. Finding the token in the request (header or
 //! form) and the RFC 6750 §3 challenges that carry a refusal are the HTTP adapter's.
 
 use openidconnect::StandardClaims;
@@ -17,8 +17,15 @@ use crate::access_token::{AccessTokenError, Purpose, verify_access_token};
 use crate::failure::Failure;
 use crate::tokens;
 
-/// The claims userinfo returns: `sub` and what the token's scope allows.
-pub type UserinfoClaims = StandardClaims<CoreGenderClaim>;
+/// The claims userinfo returns: `sub` and what the token's scope allows, with the
+/// person's groups (read now) for the `groups` scope.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UserinfoClaims {
+    #[serde(flatten)]
+    pub standard: StandardClaims<CoreGenderClaim>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+}
 
 /// Why userinfo answers no claims. The messages are fixed sentences, safe for an
 /// `error_description`.
@@ -87,7 +94,16 @@ pub async fn userinfo_from(
         Ok(None) => return Err(UserinfoError::PersonGone),
         Err(f) => return Err(UserinfoError::Failure(f)),
     };
-    Ok((tokens::standard_claims(&user, &claims.scope), allowed))
+    let groups = if claims.scope.contains(usher_domain::scope::GROUPS) {
+        match crate::groups::groups_of(core, &user.id).await {
+            Ok(groups) => Some(crate::groups::claim(&groups)),
+            Err(f) => return Err(UserinfoError::Failure(f)),
+        }
+    } else {
+        None
+    };
+    let standard = tokens::standard_claims(&user, &claims.scope);
+    Ok((UserinfoClaims { standard, groups }, allowed))
 }
 
 #[cfg(test)]
@@ -159,6 +175,41 @@ mod tests {
         userinfo(&node.core, token)
             .await
             .map(|c| serde_json::to_value(c).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_groups_scope_returns_the_person_s_groups_of_now() {
+        use usher_domain::{Group, GroupName, GroupStore};
+        let (node, alice) = node_with_alice();
+        let sub = alice.id.as_str();
+        let aud = for_userinfo(&node);
+        for name in ["sales", "eng"] {
+            let group = Group {
+                name: GroupName::parse(name).unwrap(),
+                description: None,
+                created_at: UnixTime(0),
+            };
+            node.db.insert_group(&group).unwrap();
+            node.db
+                .add_member(&group.name, &alice.username, UnixTime(0))
+                .unwrap();
+        }
+        let token = access_token(&node, sub, "openid groups", &aud).token;
+        assert_eq!(
+            claims_for(&node, &token).await,
+            Ok(json!({ "sub": sub, "groups": ["eng", "sales"] }))
+        );
+        // Without the scope: no claim, not an empty one.
+        let plain = access_token(&node, sub, "openid", &aud).token;
+        assert_eq!(claims_for(&node, &plain).await, Ok(json!({ "sub": sub })));
+        // A removal shows at the next call, with the same token.
+        node.db
+            .remove_member(&GroupName::parse("sales").unwrap(), &alice.username)
+            .unwrap();
+        assert_eq!(
+            claims_for(&node, &token).await,
+            Ok(json!({ "sub": sub, "groups": ["eng"] }))
+        );
     }
 
     #[tokio::test]
@@ -323,6 +374,7 @@ mod tests {
                 expires_at: node.now().plus(600),
                 access_token: &access.token,
                 sid: None,
+                groups: None,
             },
         )
         .unwrap();

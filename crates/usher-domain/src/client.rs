@@ -390,6 +390,8 @@ pub enum RegistrationError {
     SessionRequiredWithoutUri,
     #[error("allowed origin {origin:?} is refused: {why}")]
     BadAllowedOrigin { origin: String, why: OriginError },
+    #[error("--allowed-group: {0}")]
+    BadGroup(#[from] crate::group::GroupError),
     #[error("id_token_signed_response_alg {0:?} is not RS256, ES256 or EdDSA")]
     IdTokenAlg(String),
     #[error(
@@ -465,6 +467,10 @@ pub struct ClientRegistration {
     /// never skips the consent page ([`Client::may_skip_interaction`]), and it is removed
     /// when unused for `registration_unused_after` (docs/design/registration.md).
     pub dynamically_registered: bool,
+    /// `--allowed-group`: when not empty, only members of at least one of these groups
+    /// may use the client ([`Client::admits`]; docs/design/groups.md). Sorted, without
+    /// duplicates. A name whose group was deleted admits nobody.
+    pub allowed_groups: Vec<crate::group::GroupName>,
 }
 
 /// The loose input of a registration, as a CLI or API collects it.
@@ -490,6 +496,8 @@ pub struct RegistrationInput {
     pub allowed_origins: Vec<String>,
     /// `--id-token-signed-response-alg`.
     pub id_token_signed_response_alg: Option<String>,
+    /// `--allowed-group` (empty: anyone may use the client).
+    pub allowed_groups: Vec<String>,
 }
 
 /// The scopes a client may ask for when none are given at registration.
@@ -574,6 +582,7 @@ impl ClientRegistration {
             return Err(RegistrationError::IdTokenAlgWithoutCode);
         }
 
+        let allowed_groups = crate::group::parse_group_names(&input.allowed_groups)?;
         let scopes = match input.scope.as_deref() {
             Some(raw) => ScopeSet::parse(raw)?,
             None if person_grant => ScopeSet::parse(DEFAULT_SIGN_IN_SCOPES)?,
@@ -597,6 +606,7 @@ impl ClientRegistration {
             built_in: false,
             metadata_document: false,
             dynamically_registered: false,
+            allowed_groups,
         })
     }
 }
@@ -721,6 +731,19 @@ impl Client {
     /// document was vetted by nobody, so it learns nothing about other clients' tokens.
     pub fn may_introspect_others(&self) -> bool {
         !self.is_public() && !self.describes_itself()
+    }
+
+    /// Whether a person in `groups` may use this client: anyone when it is restricted to
+    /// no group, else a member of at least one of its `allowed_groups`
+    /// (docs/design/groups.md).
+    pub fn admits(&self, groups: &[crate::group::GroupName]) -> bool {
+        let allowed = &self.registration.allowed_groups;
+        allowed.is_empty() || allowed.iter().any(|g| groups.contains(g))
+    }
+
+    /// Whether the client is restricted to the members of some groups.
+    pub fn is_restricted(&self) -> bool {
+        !self.registration.allowed_groups.is_empty()
     }
 
     /// Whether the consent page is skipped for this client. Never for a public client,
@@ -890,6 +913,40 @@ mod tests {
         assert!(matches!(
             ClientRegistration::new(bad_scope),
             Err(RegistrationError::BadScope(_))
+        ));
+    }
+
+    #[test]
+    fn a_client_restricted_to_groups_admits_only_their_members() {
+        let g = |n: &str| crate::group::GroupName::parse(n).unwrap();
+        let client = |groups: &[&str]| Client {
+            id: ClientId::parse("c").unwrap(),
+            secret_hash: None,
+            registration: ClientRegistration::new(RegistrationInput {
+                allowed_groups: groups.iter().map(|s| (*s).to_owned()).collect(),
+                ..input()
+            })
+            .unwrap(),
+            created_at: UnixTime(0),
+        };
+        let open = client(&[]);
+        assert!(!open.is_restricted());
+        assert!(open.admits(&[]));
+        let restricted = client(&["sales", "ops", "sales"]);
+        assert!(restricted.is_restricted());
+        assert_eq!(
+            restricted.registration.allowed_groups,
+            vec![g("ops"), g("sales")]
+        );
+        assert!(!restricted.admits(&[]));
+        assert!(!restricted.admits(&[g("finance")]));
+        assert!(restricted.admits(&[g("finance"), g("ops")]));
+        assert!(matches!(
+            ClientRegistration::new(RegistrationInput {
+                allowed_groups: vec!["two words".into()],
+                ..input()
+            }),
+            Err(RegistrationError::BadGroup(_))
         ));
     }
 

@@ -286,6 +286,7 @@ impl MetadataDocument {
                 built_in: false,
                 metadata_document: true,
                 dynamically_registered: false,
+                allowed_groups: Vec::new(),
             },
         })
     }

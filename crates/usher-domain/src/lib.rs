@@ -18,6 +18,7 @@ pub mod client_metadata;
 pub mod device;
 pub mod error;
 pub mod families;
+pub mod group;
 pub mod issuer;
 pub mod keys;
 pub mod mail;
@@ -56,6 +57,10 @@ pub use error::ProtocolError;
 pub use families::{
     Family, FamilyFilter, FamilyFuture, FamilyId, FamilyState, FamilyStore, NewFamily, Revocation,
     RevokeOutcome, RevokeReason, RotateOutcome, Rotation, survives_logout,
+};
+pub use group::{
+    BUILT_IN_ADMINS_GROUP, Group, GroupDescription, GroupError, GroupName, GroupStore,
+    GroupSummary, Membership,
 };
 pub use issuer::{Issuer, IssuerError};
 pub use keys::{KeyState, SigningAlg, SigningKeyRecord};

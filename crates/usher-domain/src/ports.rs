@@ -46,6 +46,13 @@ pub trait ClientStore: Send + Sync {
         id: &ClientId,
         origins: &[crate::origin::Origin],
     ) -> Result<bool, StoreError>;
+    /// Replaces the `--allowed-group`s (empty: anyone may use the client); returns
+    /// whether the client exists.
+    fn set_client_allowed_groups(
+        &self,
+        id: &ClientId,
+        groups: &[crate::group::GroupName],
+    ) -> Result<bool, StoreError>;
     /// Writes the row of a metadata-document client (`registration.metadata_document`):
     /// inserted when absent, its name, grants, scopes and redirect URIs replaced when
     /// present, in one transaction, so that the rows that reference the client (codes,

@@ -231,6 +231,9 @@ impl ClientMetadata {
                 .unwrap_or(false),
             allowed_origins: Vec::new(),
             id_token_signed_response_alg: self.id_token_signed_response_alg,
+            // A self-registered client is never restricted by groups: only the operator
+            // restricts one, with `usher client update --allowed-group`.
+            allowed_groups: Vec::new(),
         };
         let mut registration = ClientRegistration::new(input).map_err(|e| match e {
             RegistrationError::BadRedirectUri { .. } => MetadataError::RedirectUri(e.to_string()),

@@ -16,9 +16,22 @@ pub const PHONE: &str = "phone";
 /// `address` (OIDC Core §5.4).
 pub const ADDRESS: &str = "address";
 pub const OFFLINE_ACCESS: &str = "offline_access";
+/// The person's groups as a flat `groups` claim (not OpenID Connect's, but the name
+/// Keycloak, Authelia and most apps read; docs/design/groups.md). Only a client
+/// registered with it may ask for it; a dynamically registered client never may.
+pub const GROUPS: &str = "groups";
 
-/// The OpenID Connect scopes Usher supports, in the order discovery lists them.
-pub const OIDC_SCOPES: [&str; 6] = [OPENID, PROFILE, EMAIL, PHONE, ADDRESS, OFFLINE_ACCESS];
+/// The scopes Usher itself gives meaning to (OpenID Connect's, and `groups`), which
+/// belong to no resource server, in the order discovery lists them.
+pub const OIDC_SCOPES: [&str; 7] = [
+    OPENID,
+    PROFILE,
+    EMAIL,
+    PHONE,
+    ADDRESS,
+    OFFLINE_ACCESS,
+    GROUPS,
+];
 
 const MAX_SCOPE_LEN: usize = 128;
 

@@ -20,7 +20,7 @@ use crate::pages::{
     self, ConsentPage, ErrorPage, FormState, LoginPage, ScopeLine, SecondFactorPage, SetupView,
     SignInRecoveryCodesPage,
 };
-use crate::respond::{Failure, error_redirect, redirect, with_query};
+use crate::respond::{Failure, error_location, error_redirect, redirect, with_query};
 
 /// An error page for when the server itself failed mid-flow.
 pub fn failure_page(f: Failure) -> HttpResponse {
@@ -170,6 +170,22 @@ pub fn render(state: &Core, outcome: SignInOutcome) -> HttpResponse {
         }
         SignInOutcome::ShowSecondFactor(form) => second_factor_page(&form),
         SignInOutcome::ShowRecoveryCodes(form) => recovery_codes_page(&form),
+        SignInOutcome::NoAccess(page) => {
+            let back = page.back.as_ref().map(|b| {
+                error_location(
+                    b.redirect_uri.as_str(),
+                    b.rejection.error,
+                    &b.rejection.description,
+                    b.state.as_deref(),
+                    state.settings.issuer.as_str(),
+                )
+            });
+            pages::no_access(pages::NoAccessPage {
+                client_name: &page.client_name,
+                username: &page.username,
+                back: back.as_deref(),
+            })
+        }
         SignInOutcome::ErrorToClient {
             redirect_uri,
             rejection,

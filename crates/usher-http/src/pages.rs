@@ -15,7 +15,7 @@ use actix_web::http::header::{
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use askama::Template;
-use usher_domain::scope::{ADDRESS, EMAIL, OFFLINE_ACCESS, OPENID, PHONE, PROFILE};
+use usher_domain::scope::{ADDRESS, EMAIL, GROUPS, OFFLINE_ACCESS, OPENID, PHONE, PROFILE};
 
 /// The pages' Content-Security-Policy. No scripts at all (`default-src 'none'`), styles
 /// and images only from Usher itself, never framed. There is deliberately no
@@ -152,6 +152,7 @@ pub fn describe_scope(scope: &str) -> String {
         PHONE => "See your phone number".to_owned(),
         ADDRESS => "See your postal address".to_owned(),
         OFFLINE_ACCESS => "Keep access when you are not using the app".to_owned(),
+        GROUPS => "See which groups you are in".to_owned(),
         other => format!("Access “{other}”"),
     }
 }
@@ -424,6 +425,22 @@ pub fn render_with_script(status: StatusCode, page: &impl Template) -> HttpRespo
 /// The consent page, `200`.
 pub fn consent(page: ConsentPage<'_>) -> HttpResponse {
     render(StatusCode::OK, &page)
+}
+
+/// "You do not have access to <app>": a person in none of the groups a client is
+/// restricted to (docs/design/groups.md), `403`. `back` is the link to the client's
+/// redirect URI with `access_denied`, when there is one.
+#[derive(Clone, Template)]
+#[template(path = "no_access.html")]
+pub struct NoAccessPage<'a> {
+    pub client_name: &'a str,
+    pub username: &'a str,
+    pub back: Option<&'a str>,
+}
+
+/// The no-access page, `403`.
+pub fn no_access(page: NoAccessPage<'_>) -> HttpResponse {
+    render(StatusCode::FORBIDDEN, &page)
 }
 
 /// An error page.

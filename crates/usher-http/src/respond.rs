@@ -81,6 +81,25 @@ pub fn error_redirect(
     client_state: Option<&str>,
     issuer: &str,
 ) -> HttpResponse {
+    redirect(&error_location(
+        redirect_uri,
+        error,
+        description,
+        client_state,
+        issuer,
+    ))
+}
+
+/// Where [`error_redirect`] sends the browser: the redirect URI with `error`,
+/// `error_description`, `state` and `iss` (RFC 6749 §4.1.2.1, RFC 9207); also the target
+/// of a page's link back to the client.
+pub fn error_location(
+    redirect_uri: &str,
+    error: ProtocolError,
+    description: &str,
+    client_state: Option<&str>,
+    issuer: &str,
+) -> String {
     let description = wire_description(description);
     let mut pairs = vec![
         ("error", error.code()),
@@ -90,7 +109,7 @@ pub fn error_redirect(
         pairs.push(("state", s));
     }
     pairs.push(("iss", issuer));
-    redirect(&with_query(redirect_uri, &pairs))
+    with_query(redirect_uri, &pairs)
 }
 
 /// A `303 See Other` to a client's redirect URI (never cached).

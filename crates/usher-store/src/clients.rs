@@ -1,7 +1,7 @@
 //! Registered clients: the `clients` table and the ordered `client_redirect_uris` that
 //! belong to each client, behind [`ClientStore`].
 //!
-//! Lists (grant types, scopes, audiences, allowed origins) are stored space-separated: none of their
+//! Lists (grant types, scopes, audiences, allowed origins, allowed groups) are stored space-separated: none of their
 //! elements may contain a space. Redirect URIs get their own rows because a URI may
 //! contain almost anything and their order is the registration order.
 
@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use usher_domain::{
     Audience, AuthMethod, BackchannelLogout, BackchannelLogoutUri, Client, ClientId, ClientName,
-    ClientRegistration, ClientStore, GrantType, Origin, RedirectUri, ScopeSet, SigningAlg,
-    StoreError, UnixTime,
+    ClientRegistration, ClientStore, GrantType, GroupName, Origin, RedirectUri, ScopeSet,
+    SigningAlg, StoreError, UnixTime,
 };
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
@@ -40,6 +40,7 @@ pub(crate) struct ClientRow {
     id_token_signed_response_alg: Option<String>,
     metadata_document: bool,
     dynamically_registered: bool,
+    allowed_groups: String,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -80,6 +81,7 @@ impl ClientRow {
                 .map(|a| a.as_str().to_owned()),
             metadata_document: reg.metadata_document,
             dynamically_registered: reg.dynamically_registered,
+            allowed_groups: join(reg.allowed_groups.iter().map(GroupName::as_str)),
         }
     }
 
@@ -138,6 +140,15 @@ impl ClientRow {
             built_in: false,
             metadata_document: self.metadata_document,
             dynamically_registered: self.dynamically_registered,
+            allowed_groups: {
+                let mut names = words(&self.allowed_groups)
+                    .map(GroupName::parse)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad(&e))?;
+                names.sort();
+                names.dedup();
+                names
+            },
         };
         Ok(Client {
             id,
@@ -346,6 +357,22 @@ impl ClientStore for Database {
         uri_rows(client)?;
         let mut conn = self.conn()?;
         conn.transaction(|c| replace_rows(c, client, false))
+            .map_err(unavailable)
+    }
+
+    fn set_client_allowed_groups(
+        &self,
+        id: &ClientId,
+        groups: &[GroupName],
+    ) -> Result<bool, StoreError> {
+        if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
+            return Ok(false);
+        }
+        let mut conn = self.conn()?;
+        diesel::update(clients::table.filter(clients::id.eq(id.as_str())))
+            .set(clients::allowed_groups.eq(join(groups.iter().map(GroupName::as_str))))
+            .execute(&mut *conn)
+            .map(|updated| updated == 1)
             .map_err(unavailable)
     }
 

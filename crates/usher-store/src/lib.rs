@@ -29,6 +29,7 @@ mod device;
 mod factors;
 mod families;
 mod forms;
+mod groups;
 mod interactions;
 mod invitations;
 mod keys;

@@ -24,6 +24,7 @@ diesel::table! {
         dynamically_registered -> Bool,
         registration_token_hash -> Nullable<Text>,
         last_used_at -> Nullable<BigInt>,
+        allowed_groups -> Text,
     }
 }
 
@@ -351,3 +352,23 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    groups (name) {
+        name -> Text,
+        description -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_members (group_name, user_id) {
+        group_name -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(group_members -> groups (group_name));
+diesel::joinable!(group_members -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(groups, group_members, users);

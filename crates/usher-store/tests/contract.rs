@@ -172,6 +172,7 @@ fn confidential_client(id: &str, created_at: i64) -> Client {
             built_in: false,
             metadata_document: false,
             dynamically_registered: false,
+            allowed_groups: Vec::new(),
         },
         created_at: UnixTime(created_at),
     }
@@ -198,6 +199,7 @@ fn public_client(id: &str, created_at: i64) -> Client {
             built_in: false,
             metadata_document: false,
             dynamically_registered: false,
+            allowed_groups: Vec::new(),
         },
         created_at: UnixTime(created_at),
     }
@@ -224,6 +226,7 @@ fn service_client(id: &str, created_at: i64) -> Client {
             built_in: false,
             metadata_document: false,
             dynamically_registered: false,
+            allowed_groups: Vec::new(),
         },
         created_at: UnixTime(created_at),
     }
@@ -2896,6 +2899,234 @@ resource_contract!(
     deleting_a_resource_takes_it_out_of_remembered_consents,
     twenty_racing_registrations_of_one_identifier_have_one_winner,
     a_corrupt_resource_row_is_reported,
+);
+
+mod group_cases {
+    use usher_domain::{
+        ClientStore, Group, GroupDescription, GroupName, GroupStore, Membership, UnixTime,
+        UserStore,
+    };
+    use usher_store::Database;
+    use usher_store::testing::TestDb;
+
+    fn g(name: &str) -> GroupName {
+        GroupName::parse(name).unwrap()
+    }
+
+    fn group(name: &str, description: Option<&str>) -> Group {
+        Group {
+            name: g(name),
+            description: description.map(|d| GroupDescription::parse(d).unwrap()),
+            created_at: UnixTime(100),
+        }
+    }
+
+    pub fn the_built_in_group_exists_and_cannot_be_deleted(_: &TestDb, db: &Database) {
+        let admins = db.get_group(&GroupName::admins()).unwrap().unwrap();
+        assert!(admins.name.is_built_in());
+        assert_eq!(db.delete_group(&GroupName::admins()), Ok(false));
+        assert!(db.get_group(&GroupName::admins()).unwrap().is_some());
+        let listed = db.list_groups().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].group.name, GroupName::admins());
+        assert_eq!(listed[0].members, 0);
+    }
+
+    pub fn a_group_round_trips_once_and_is_listed_by_name(_: &TestDb, db: &Database) {
+        let sales = group("sales", Some("Sales team"));
+        assert_eq!(db.insert_group(&sales), Ok(true));
+        assert_eq!(db.insert_group(&group("sales", None)), Ok(false));
+        assert_eq!(db.insert_group(&group("ops", None)), Ok(true));
+        assert_eq!(db.get_group(&g("sales")), Ok(Some(sales)));
+        assert_eq!(db.get_group(&g("nobody")), Ok(None));
+        let names: Vec<String> = db
+            .list_groups()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.group.name.to_string())
+            .collect();
+        assert_eq!(names, ["ops", "sales", "usher-admins"]);
+    }
+
+    pub fn members_are_added_and_removed_once(_: &TestDb, db: &Database) {
+        super::seed(db);
+        let (alice, bob) = (super::uname("alice"), super::uname("bob"));
+        db.insert_group(&group("sales", None)).unwrap();
+        db.insert_group(&group("ops", None)).unwrap();
+        let now = UnixTime(200);
+        assert_eq!(
+            db.add_member(&g("sales"), &alice, now),
+            Ok(Membership::Changed)
+        );
+        assert_eq!(
+            db.add_member(&g("sales"), &alice, now),
+            Ok(Membership::Unchanged)
+        );
+        assert_eq!(
+            db.add_member(&g("sales"), &bob, now),
+            Ok(Membership::Changed)
+        );
+        assert_eq!(
+            db.add_member(&g("ops"), &alice, now),
+            Ok(Membership::Changed)
+        );
+        assert_eq!(
+            db.add_member(&g("ghosts"), &alice, now),
+            Ok(Membership::NoGroup)
+        );
+        assert_eq!(
+            db.add_member(&g("sales"), &super::uname("carol"), now),
+            Ok(Membership::NoPerson)
+        );
+        assert_eq!(
+            db.group_members(&g("sales")),
+            Ok(vec![alice.clone(), bob.clone()])
+        );
+        assert_eq!(
+            db.groups_of(&super::uid("u-1")),
+            Ok(vec![g("ops"), g("sales")])
+        );
+        let counts: Vec<(String, usize)> = db
+            .list_groups()
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.group.name.to_string(), s.members))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("ops".into(), 1),
+                ("sales".into(), 2),
+                ("usher-admins".into(), 0)
+            ]
+        );
+        assert_eq!(
+            db.remove_member(&g("sales"), &alice),
+            Ok(Membership::Changed)
+        );
+        assert_eq!(
+            db.remove_member(&g("sales"), &alice),
+            Ok(Membership::Unchanged)
+        );
+        assert_eq!(
+            db.remove_member(&g("ghosts"), &alice),
+            Ok(Membership::NoGroup)
+        );
+        assert_eq!(db.groups_of(&super::uid("u-1")), Ok(vec![g("ops")]));
+        assert_eq!(db.group_members(&g("sales")), Ok(vec![bob]));
+    }
+
+    pub fn memberships_go_with_their_group_or_their_person(_: &TestDb, db: &Database) {
+        super::seed(db);
+        db.insert_group(&group("sales", None)).unwrap();
+        let now = UnixTime(200);
+        db.add_member(&g("sales"), &super::uname("alice"), now)
+            .unwrap();
+        db.add_member(&g("sales"), &super::uname("bob"), now)
+            .unwrap();
+        db.add_member(&GroupName::admins(), &super::uname("alice"), now)
+            .unwrap();
+        assert!(db.delete_user(&super::uname("bob")).unwrap());
+        assert_eq!(
+            db.group_members(&g("sales")),
+            Ok(vec![super::uname("alice")])
+        );
+        assert_eq!(db.delete_group(&g("sales")), Ok(true));
+        assert_eq!(db.delete_group(&g("sales")), Ok(false));
+        assert_eq!(
+            db.groups_of(&super::uid("u-1")),
+            Ok(vec![GroupName::admins()])
+        );
+        // A group of the same name made again starts empty.
+        db.insert_group(&group("sales", None)).unwrap();
+        assert_eq!(db.group_members(&g("sales")), Ok(vec![]));
+    }
+
+    pub fn twenty_racing_adds_of_one_member_make_one_membership(_: &TestDb, db: &Database) {
+        super::seed(db);
+        db.insert_group(&group("sales", None)).unwrap();
+        let db2 = db.clone();
+        let changed = super::race(20, move || {
+            match db2
+                .add_member(&g("sales"), &super::uname("alice"), UnixTime(300))
+                .unwrap()
+            {
+                Membership::Changed => true,
+                Membership::Unchanged => false,
+                other => panic!("unexpected {other:?}"),
+            }
+        });
+        assert_eq!(changed, 1);
+        assert_eq!(
+            db.group_members(&g("sales")),
+            Ok(vec![super::uname("alice")])
+        );
+        assert_eq!(db.list_groups().unwrap()[0].members, 1);
+    }
+
+    pub fn a_client_keeps_its_allowed_groups(_: &TestDb, db: &Database) {
+        let shop = super::confidential_client("c-shop", 1);
+        db.insert_client(&shop).unwrap();
+        assert!(
+            db.get_client(&shop.id)
+                .unwrap()
+                .unwrap()
+                .registration
+                .allowed_groups
+                .is_empty()
+        );
+        let groups = vec![g("ops"), g("sales")];
+        assert_eq!(db.set_client_allowed_groups(&shop.id, &groups), Ok(true));
+        let stored = db.get_client(&shop.id).unwrap().unwrap();
+        assert_eq!(stored.registration.allowed_groups, groups);
+        assert!(stored.is_restricted());
+        assert_eq!(db.set_client_allowed_groups(&shop.id, &[]), Ok(true));
+        assert!(!db.get_client(&shop.id).unwrap().unwrap().is_restricted());
+        assert_eq!(
+            db.set_client_allowed_groups(&super::cid("ghost"), &groups),
+            Ok(false)
+        );
+        // Registered restricted: kept from the insert on.
+        let mut restricted = super::confidential_client("c-hr", 2);
+        restricted.registration.allowed_groups = vec![g("hr")];
+        db.insert_client(&restricted).unwrap();
+        assert_eq!(db.get_client(&restricted.id).unwrap(), Some(restricted));
+    }
+
+    pub fn a_corrupt_group_row_is_reported(t: &TestDb, db: &Database) {
+        t.execute("INSERT INTO groups (name, description, created_at) VALUES ('a b', NULL, 1)");
+        assert!(matches!(
+            db.list_groups(),
+            Err(usher_domain::StoreError::Corrupt(_))
+        ));
+    }
+}
+
+macro_rules! group_contract {
+    ($($case:ident),* $(,)?) => {
+        mod groups {
+            mod sqlite {
+                $( #[test] fn $case() {
+                    super::super::run("sqlite", super::super::group_cases::$case);
+                } )*
+            }
+            mod postgres {
+                $( #[test] fn $case() {
+                    super::super::run("postgres", super::super::group_cases::$case);
+                } )*
+            }
+        }
+    };
+}
+
+group_contract!(
+    the_built_in_group_exists_and_cannot_be_deleted,
+    a_group_round_trips_once_and_is_listed_by_name,
+    members_are_added_and_removed_once,
+    memberships_go_with_their_group_or_their_person,
+    twenty_racing_adds_of_one_member_make_one_membership,
+    a_client_keeps_its_allowed_groups,
+    a_corrupt_group_row_is_reported,
 );
 
 // ---- Connecting: not per backend ------------------------------------------------------

@@ -1,4 +1,4 @@
-//! The command line: `usher serve | migrate | client … | resource … | user … | keys … | apply …`.
+//! The command line: `usher serve | migrate | client … | resource … | user … | group … | keys … | apply …`.
 
 use std::path::PathBuf;
 
@@ -38,6 +38,10 @@ pub enum Command {
     /// Manage the people who sign in.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage groups of people: their members get a `groups` claim, and clients can be
+    /// restricted to them (the built-in group usher-admins always exists).
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Inspect and rotate the signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -187,7 +191,8 @@ pub enum ClientCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// Change a registered client. Today: its allowed origins (CORS for browser apps).
+    /// Change a registered client: its allowed origins (CORS for browser apps) or the
+    /// groups whose members alone may use it.
     Update(ClientUpdate),
     /// Replace a confidential client's secret; prints the new one, once.
     RotateSecret {
@@ -253,6 +258,10 @@ pub struct ClientCreate {
     /// (default: the server's id_token_alg).
     #[arg(long, value_name = "ALG")]
     pub id_token_signed_response_alg: Option<String>,
+    /// Only members of this group may use the client (repeat for more: a member of any
+    /// one of them may). Default: anyone who can sign in.
+    #[arg(long = "allowed-group", value_name = "GROUP")]
+    pub allowed_groups: Vec<String>,
     #[command(flatten)]
     pub json: JsonFlag,
 }
@@ -272,6 +281,17 @@ pub struct ClientUpdate {
     /// loopback redirect URIs apply again.
     #[arg(long)]
     pub default_allowed_origins: bool,
+    /// Replace the groups whose members alone may use the client with these (repeat for
+    /// more): see `usher client create --allowed-group`.
+    #[arg(
+        long = "allowed-group",
+        value_name = "GROUP",
+        conflicts_with = "no_allowed_groups"
+    )]
+    pub allowed_groups: Vec<String>,
+    /// Lift the group restriction: anyone who can sign in may use the client again.
+    #[arg(long)]
+    pub no_allowed_groups: bool,
     #[command(flatten)]
     pub json: JsonFlag,
 }
@@ -345,6 +365,49 @@ pub enum ResourceCommand {
     Delete {
         /// The resource's identifier.
         uri: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group.
+    Create {
+        /// Its name: 1 to 64 letters, digits and - _ . : (the name apps see in `groups`).
+        name: String,
+        /// What the group is for (for operators; never in a token).
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List the groups, with how many members each has.
+    List(JsonFlag),
+    /// Show a group and its members.
+    Show {
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete a group (not usher-admins, and not one a client is restricted to).
+    Delete {
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Add a person to a group (adding a member again changes nothing).
+    AddMember {
+        group: String,
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Remove a person from a group. Their next refresh for a client restricted to the
+    /// group is refused, and their next tokens leave the group out.
+    RemoveMember {
+        group: String,
+        username: String,
         #[command(flatten)]
         json: JsonFlag,
     },

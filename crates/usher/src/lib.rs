@@ -76,6 +76,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Apply(a) => admin::apply::run(settings, a.file, a.dry_run, a.prune, a.json.json),
         Command::Registration(c) => admin::registration::run(settings, c),
         Command::User(c) => admin::user::run(settings, c),
+        Command::Group(c) => admin::group::run(settings, c),
         Command::Keys(c) => admin::keys::run(settings, c),
         Command::Families(c) => admin::families::run(settings, c),
         Command::Kek(c) => admin::kek::run(settings, c),

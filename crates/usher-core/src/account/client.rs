@@ -76,6 +76,7 @@ pub fn built_in(settings: &Settings) -> Option<Client> {
             built_in: true,
             metadata_document: false,
             dynamically_registered: false,
+            allowed_groups: Vec::new(),
         },
         created_at: UnixTime(0),
     })

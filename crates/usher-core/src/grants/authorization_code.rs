@@ -99,6 +99,9 @@ pub async fn exchange(
     let Some(user) = core.user(&code.user_id).await? else {
         return Err(TokenError::invalid_grant("the person no longer exists"));
     };
+    // A client restricted to groups: the person must still be in one of them (they were
+    // at sign-in; the code is spent either way). Read before any family starts.
+    let groups = person_tokens::groups_claim(core, &client, &user, &target.scope).await?;
 
     // The client is recorded as having got tokens through this browser session before
     // the sign-in's liveness is checked (in `start_family`): a logout either takes the
@@ -134,6 +137,7 @@ pub async fn exchange(
         amr: &code.amr,
         nonce: code.nonce.as_deref(),
         sid: Some(&sid),
+        groups: groups.as_deref(),
         now,
     };
     let minted = person_tokens::access_token(core, &grant)?;
@@ -334,6 +338,47 @@ mod tests {
         let access = claims(&issued.access_token);
         assert_eq!(access["sub"], "u-alice");
         assert_eq!(access["client_id"], "app");
+    }
+
+    #[tokio::test]
+    async fn a_person_removed_from_the_allowed_groups_before_the_exchange_gets_no_tokens() {
+        use usher_domain::{Group, GroupName, GroupStore, RegistrationInput};
+        let node = TestNode::new();
+        let staff = GroupName::parse("staff").unwrap();
+        node.db
+            .insert_group(&Group {
+                name: staff.clone(),
+                description: None,
+                created_at: node.now(),
+            })
+            .unwrap();
+        let portal = node.client(
+            "portal",
+            RegistrationInput {
+                redirect_uris: vec![REDIRECT.to_owned()],
+                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                scope: Some("openid groups".into()),
+                allowed_groups: vec!["staff".into()],
+                ..RegistrationInput::default()
+            },
+        );
+        let alice = node.person("alice");
+        node.db
+            .add_member(&staff, &alice.username, node.now())
+            .unwrap();
+        let session = sign_in(&node, &alice);
+        let issued = code(
+            &node,
+            &portal,
+            &session,
+            CodeFor {
+                scope: "openid groups",
+                ..CodeFor::default()
+            },
+        );
+        node.db.remove_member(&staff, &alice.username).unwrap();
+        let r = refusal(exchange(&node.core, portal, &request(&exchange_form(&issued))).await);
+        assert_eq!(r, invalid_grant(person_tokens::NOT_A_MEMBER));
     }
 
     #[tokio::test]

@@ -151,6 +151,7 @@ pub async fn issue(
             scope: &scope,
             auth_time: None,
             amr: None,
+            groups: None,
             issued_at: now,
             expires_at: now.plus(settings.access_token_ttl),
         },

@@ -323,6 +323,8 @@ async fn issue(
     let Some(user) = core.user(&approval.user_id).await? else {
         return Err(TokenError::invalid_grant("the person no longer exists"));
     };
+    // As at a code exchange: still in one of a restricted client's groups.
+    let groups = person_tokens::groups_claim(core, &client, &user, &target.scope).await?;
     // The approval as the code grant's machinery knows a grant: a code issued in the
     // approving browser session, with no redirect and no PKCE (the device code's own
     // hash names the refresh family, as a code's does).
@@ -369,6 +371,7 @@ async fn issue(
         amr: &approval.amr,
         nonce: None,
         sid: Some(&sid),
+        groups: groups.as_deref(),
         now,
     };
     let minted = person_tokens::access_token(core, &token_grant)?;
@@ -567,6 +570,9 @@ pub enum Decided {
     Gone,
     /// The app needs a sign-in with a second factor, and this one had none.
     NeedsSecondFactor,
+    /// The app is restricted to groups the person is in none of: the authorization is
+    /// denied (the device is told `access_denied`), and the page says why.
+    NoAccess { client_name: String },
 }
 
 /// The person approved (`approve`) or denied the authorization of `code` in `session`.
@@ -594,6 +600,18 @@ pub async fn decide(
         && session.amr.acr() < usher_domain::Acr::Mfa
     {
         return Ok(Decided::NeedsSecondFactor);
+    }
+    // A client restricted to groups: a person in none of them cannot approve it; their
+    // attempt denies the authorization, so the device stops polling.
+    if approve && !crate::groups::may_use(core, &client, &session.user_id).await? {
+        let store = core.stores.devices.clone();
+        let hash = grant.user_code_hash.clone();
+        let now = core.now();
+        blocking(move || store.decide_device_grant(&hash, None, now)).await?;
+        tracing::info!(client_id = %client.id, "device authorization denied: the person is in none of the client's allowed groups");
+        return Ok(Decided::NoAccess {
+            client_name: client.registration.name.as_str().to_owned(),
+        });
     }
     let approval = approve.then(|| DeviceApproval {
         user_id: session.user_id.clone(),
@@ -943,6 +961,45 @@ mod tests {
                 .unwrap(),
             Decided::Gone
         );
+    }
+
+    #[tokio::test]
+    async fn a_non_member_s_approval_of_a_restricted_app_denies_it() {
+        use usher_domain::{Group, GroupName, GroupStore, RegistrationInput};
+        let node = TestNode::new();
+        node.db
+            .insert_group(&Group {
+                name: GroupName::parse("staff").unwrap(),
+                description: None,
+                created_at: node.now(),
+            })
+            .unwrap();
+        let tv = node.client(
+            "tv",
+            RegistrationInput {
+                public: true,
+                grant_types: vec![DEVICE.into(), "refresh_token".into()],
+                scope: Some("openid offline_access".into()),
+                allowed_groups: vec!["staff".into()],
+                ..RegistrationInput::default()
+            },
+        );
+        let bob = node.person("bob");
+        let session = sign_in(&node, &bob);
+        let a = start(&node, &tv, "openid").await;
+        let token = confirm_form(&node.core, &session, &a.user_code)
+            .await
+            .unwrap();
+        assert_eq!(
+            decide(&node.core, &session, &a.user_code, Some(&token), true)
+                .await
+                .unwrap(),
+            Decided::NoAccess {
+                client_name: "Test app".into()
+            }
+        );
+        let r = refusal(poll(&node.core, tv, &poll_form(&a.device_code)).await);
+        assert_eq!(r.error, ProtocolError::AccessDenied);
     }
 
     #[tokio::test]

@@ -8,7 +8,8 @@ use usher_domain::{AuthMethods, Client, GrantType, ResourceUri, ScopeSet, UnixTi
 
 use crate::Core;
 use crate::failure::Failure;
-use crate::grants::TokenResponse;
+use crate::grants::{TokenError, TokenResponse};
+use crate::groups::{self, Admission};
 use crate::tokens::{self, AccessTokenInput, IdTokenInput, MintedAccessToken};
 
 /// Whose tokens, for what.
@@ -25,6 +26,10 @@ pub struct Grant<'a> {
     pub nonce: Option<&'a str>,
     /// The browser session's `sid` (`tokens::sid_of` its lineage), for the ID token.
     pub sid: Option<&'a str>,
+    /// The person's groups as the `groups` claim (`crate::groups::admit`), when the
+    /// grant has the `groups` scope: read at this issuance, so a membership change shows
+    /// in the next token.
+    pub groups: Option<&'a [String]>,
     pub now: UnixTime,
 }
 
@@ -34,6 +39,25 @@ impl Grant<'_> {
         self.now.plus(core.settings.access_token_ttl)
     }
 }
+
+/// The `groups` claim for a person grant, or the refusal when the client is restricted
+/// to groups the person is no longer in (`invalid_grant`: the grant itself no longer
+/// stands).
+pub async fn groups_claim(
+    core: &Core,
+    client: &Client,
+    user: &User,
+    scope: &ScopeSet,
+) -> Result<Option<Vec<String>>, TokenError> {
+    match groups::admit(core, client, &user.id, scope).await? {
+        Admission::Admitted { claim } => Ok(claim),
+        Admission::NotAMember => Err(TokenError::invalid_grant(NOT_A_MEMBER)),
+    }
+}
+
+/// The `error_description` of a person grant refused because the person is in none of
+/// the client's allowed groups.
+pub const NOT_A_MEMBER: &str = "the person is not in any group allowed to use this client";
 
 /// A signing failure: the cause goes to the log only; the client sees `server_error`.
 pub(crate) fn signing_failed(what: &str, cause: &str) -> Failure {
@@ -65,6 +89,7 @@ pub fn access_token(core: &Core, grant: &Grant<'_>) -> Result<MintedAccessToken,
             scope: grant.scope,
             auth_time: Some(grant.auth_time),
             amr: Some(grant.amr),
+            groups: grant.groups,
             issued_at: grant.now,
             expires_at: grant.expires_at(core),
         },
@@ -98,6 +123,7 @@ pub fn respond(
                 expires_at: grant.expires_at(core),
                 access_token: &access.token,
                 sid: grant.sid,
+                groups: grant.groups,
             },
         );
         Some(signed.map_err(|cause| signing_failed("cannot sign an ID token", &cause))?)

@@ -9,12 +9,13 @@
 //! (docs/design/refresh-families.md).
 
 use usher_domain::scope::OFFLINE_ACCESS;
-use usher_domain::{Client, GrantType, ProtocolError, RotateOutcome, Rotation};
+use usher_domain::{Client, GrantType, ProtocolError, RevokeReason, RotateOutcome, Rotation};
 
 use crate::Core;
 use crate::failure::Failure;
 use crate::grants::person_tokens::{self, Grant, signing_failed};
 use crate::grants::{TokenError, TokenRequest, TokenResponse, require_grant};
+use crate::groups::Admission;
 use crate::refresh_tokens::{mint, open, recognise, seal};
 
 /// Rotates the presented refresh token; `client` is already authenticated.
@@ -108,6 +109,21 @@ pub async fn refresh(
     )
     .await
     .map_err(TokenError::from)?;
+    // A client restricted to groups: a person no longer in any of them loses the whole
+    // grant (the family is revoked, as an administrator's revocation would), before
+    // the token is spent. Their groups are read afresh at every refresh: the `groups`
+    // claim follows the memberships of now.
+    let groups = match crate::groups::admit(core, &client, &family.user_id, &target.scope).await? {
+        Admission::Admitted { claim } => claim,
+        Admission::NotAMember => {
+            families
+                .revoke(&family.id, RevokeReason::Admin, now)
+                .await
+                .map_err(Failure::from)?;
+            tracing::info!(family_id = %family.id, client_id = %client.id, "a refresh was refused and its family revoked: the person is in none of the client's allowed groups");
+            return Err(TokenError::invalid_grant(person_tokens::NOT_A_MEMBER));
+        }
+    };
 
     let lifetimes = core.settings.refresh;
     let (next_token, _, next_hash) = mint(&core.secrets, &family.id)?;
@@ -195,6 +211,7 @@ pub async fn refresh(
         amr: &family.amr,
         nonce: None,
         sid: sid.as_deref(),
+        groups: groups.as_deref(),
         now,
     };
     let minted = person_tokens::access_token(core, &grant)?;
@@ -211,7 +228,9 @@ pub async fn refresh(
 #[cfg(test)]
 mod tests {
     use usher_domain::authorize::{RawParams, Rejection};
-    use usher_domain::{FamilyId, RevokeReason, ScopeSet, Session, SessionStore, UserStore};
+    use usher_domain::{
+        FamilyId, RevokeReason, ScopeSet, Session, SessionStore, UserStore, Username,
+    };
 
     use super::*;
     use crate::grants::authorization_code::exchange;
@@ -265,6 +284,103 @@ mod tests {
         let next = issued.refresh_token.unwrap();
         assert_ne!(next, first);
         assert_eq!(claims(&issued.id_token.unwrap())["sub"], "u-alice");
+    }
+
+    /// A restricted web app `hr` (group `staff`), alice in `staff` and `eng`, and the
+    /// first refresh token of an offline family with the `groups` scope.
+    async fn restricted_family(node: &TestNode) -> (Client, String, String) {
+        use usher_domain::{Group, GroupName, GroupStore};
+        let alice = node.person("alice");
+        for name in ["staff", "eng"] {
+            let group = Group {
+                name: GroupName::parse(name).unwrap(),
+                description: None,
+                created_at: node.now(),
+            };
+            node.db.insert_group(&group).unwrap();
+            node.db
+                .add_member(&group.name, &alice.username, node.now())
+                .unwrap();
+        }
+        let hr = node.client(
+            "hr",
+            usher_domain::RegistrationInput {
+                redirect_uris: vec![REDIRECT.to_owned()],
+                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                scope: Some("openid offline_access groups".into()),
+                allowed_groups: vec!["staff".into()],
+                ..Default::default()
+            },
+        );
+        let session = sign_in(node, &alice);
+        let code = code(
+            node,
+            &hr,
+            &session,
+            CodeFor {
+                scope: "openid offline_access groups",
+                ..CodeFor::default()
+            },
+        );
+        let issued = exchange(&node.core, hr.clone(), &request(&exchange_form(&code)))
+            .await
+            .unwrap();
+        assert_eq!(
+            claims(&issued.access_token)["groups"],
+            serde_json::json!(["eng", "staff"])
+        );
+        assert_eq!(
+            claims(&issued.id_token.unwrap())["groups"],
+            serde_json::json!(["eng", "staff"])
+        );
+        (
+            hr,
+            alice.username.as_str().to_owned(),
+            issued.refresh_token.unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn each_refresh_reads_the_groups_afresh() {
+        use usher_domain::{GroupName, GroupStore};
+        let node = TestNode::new();
+        let (hr, alice, token) = restricted_family(&node).await;
+        node.db
+            .remove_member(
+                &GroupName::parse("eng").unwrap(),
+                &Username::parse(&alice).unwrap(),
+            )
+            .unwrap();
+        let issued = refresh(&node.core, hr, &request(&refresh_form(&token, &[])))
+            .await
+            .unwrap();
+        assert_eq!(
+            claims(&issued.access_token)["groups"],
+            serde_json::json!(["staff"])
+        );
+        assert_eq!(
+            claims(&issued.id_token.unwrap())["groups"],
+            serde_json::json!(["staff"])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_person_removed_from_the_allowed_groups_is_refused_and_the_family_revoked() {
+        use usher_domain::{GroupName, GroupStore};
+        let node = TestNode::new();
+        let (hr, alice, token) = restricted_family(&node).await;
+        let (staff, alice) = (
+            GroupName::parse("staff").unwrap(),
+            Username::parse(&alice).unwrap(),
+        );
+        node.db.remove_member(&staff, &alice).unwrap();
+        let r =
+            refusal(refresh(&node.core, hr.clone(), &request(&refresh_form(&token, &[]))).await);
+        assert_eq!(r, invalid_grant(person_tokens::NOT_A_MEMBER));
+        // Put back, the person needs a new sign-in: the family is gone.
+        node.db.add_member(&staff, &alice, node.now()).unwrap();
+        let r = refusal(refresh(&node.core, hr, &request(&refresh_form(&token, &[]))).await);
+        assert_eq!(r, invalid_grant("the refresh token has been revoked"));
     }
 
     #[tokio::test]

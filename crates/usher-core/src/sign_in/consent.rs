@@ -67,6 +67,12 @@ pub async fn consent(
             rejection(ProtocolError::AccessDenied, "the person denied the request"),
         );
     }
+    // Membership may have changed while the consent page was open.
+    if let Some(refused) =
+        super::decision::group_gate(core, &p.client, request, &session.user_id).await
+    {
+        return refused;
+    }
     // A metadata-document client gets its row now, when a person approves it.
     if let Err(f) = core.anchor_metadata_client(&p.client).await {
         return SignInOutcome::failure(f);

@@ -13,7 +13,9 @@ use usher_domain::{
 };
 
 use super::interaction::{self, MAX_SEALED_LEN};
-use super::{ConsentForm, Cookies, ErrorPageKind, Form, LoginForm, SignInOutcome};
+use super::{
+    BackToClient, ConsentForm, Cookies, ErrorPageKind, Form, LoginForm, NoAccess, SignInOutcome,
+};
 use crate::id_token_hint::{HintError, IdTokenHint};
 use crate::resources::TargetError;
 use crate::{Core, Failure, blocking};
@@ -213,6 +215,10 @@ pub async fn authorize(core: &Core, raw: &RawParams, cookies: Cookies<'_>) -> Si
             .await;
         }
     };
+    // A client restricted to groups: checked before consent and before any code.
+    if let Some(refused) = group_gate(core, &client, &request, &session.user_id).await {
+        return refused;
+    }
     match consent_needed(core, &client, &session.user_id, &request).await {
         Ok(false) => super::code::issue_code(core, &request, &session).await,
         // OIDC Core §3.1.2.6: interaction_required, not consent_required, because no
@@ -242,6 +248,45 @@ pub async fn authorize(core: &Core, raw: &RawParams, cookies: Cookies<'_>) -> Si
             .await
         }
         Err(f) => SignInOutcome::failure(f),
+    }
+}
+
+/// The `error_description` of a sign-in refused because the person is in none of the
+/// client's allowed groups.
+pub const NOT_A_MEMBER: &str = "the person is not in any group allowed to use this client";
+
+/// The group restriction of a client (docs/design/groups.md): `None` when `user` may use
+/// it (or it is not restricted); else the "You do not have access" page — or, for
+/// `prompt=none`, which shows no page, `access_denied` to the client at once.
+pub async fn group_gate(
+    core: &Core,
+    client: &Client,
+    request: &AuthorizationRequest,
+    user: &UserId,
+) -> Option<SignInOutcome> {
+    match crate::groups::may_use(core, client, user).await {
+        Ok(true) => None,
+        Err(f) => Some(SignInOutcome::failure(f)),
+        Ok(false) => {
+            let denied = rejection(ProtocolError::AccessDenied, NOT_A_MEMBER);
+            if request.prompt.none {
+                return Some(SignInOutcome::error_for(
+                    client,
+                    &request.redirect_uri,
+                    request.state.as_deref(),
+                    denied,
+                ));
+            }
+            Some(SignInOutcome::NoAccess(NoAccess {
+                client_name: client.registration.name.as_str().to_owned(),
+                username: username_of(core, user).await,
+                back: (!client.describes_itself()).then(|| BackToClient {
+                    redirect_uri: request.redirect_uri.clone(),
+                    rejection: denied,
+                    state: request.state.clone(),
+                }),
+            }))
+        }
     }
 }
 

@@ -12,7 +12,8 @@ use usher_domain::{
 };
 
 use super::decision::{
-    consent_form, consent_needed, hint_subject, policy_requires_mfa, rejection, username_of,
+    consent_form, consent_needed, group_gate, hint_subject, policy_requires_mfa, rejection,
+    username_of,
 };
 use super::interaction::{self, FormError, Pending};
 use super::{Cookies, Form, FormFields, FormRefusal, LoginForm, SecondFactorForm, SignInOutcome};
@@ -223,6 +224,12 @@ pub(super) async fn after_login(
                 ),
             );
         }
+    }
+    // A client restricted to groups: the person who signed in must be in one of them,
+    // before consent and before any code. The interaction ends here.
+    if let Some(refused) = group_gate(core, &p.client, request, &session.user_id).await {
+        let _ = interaction::finish(core, &p.interaction.id, csrf_hash).await;
+        return refused;
     }
     match consent_needed(core, &p.client, &session.user_id, request).await {
         Ok(true) => {

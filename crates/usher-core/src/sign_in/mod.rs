@@ -122,6 +122,9 @@ pub enum SignInOutcome {
     ShowSecondFactor(SecondFactorForm),
     /// Show new recovery codes once, then continue.
     ShowRecoveryCodes(RecoveryCodesForm),
+    /// The person is in none of the groups the client is restricted to: show the "You
+    /// do not have access" page (docs/design/groups.md).
+    NoAccess(NoAccess),
     /// Send an error back to the client's redirect URI (RFC 6749 §4.1.2.1).
     ErrorToClient {
         redirect_uri: RedirectUri,
@@ -176,6 +179,29 @@ impl SignInOutcome {
     pub fn refused(r: FormRefusal) -> SignInOutcome {
         SignInOutcome::ErrorPage(ErrorPageKind::Refused(r))
     }
+}
+
+/// The page that tells a person they may not use a client restricted to groups they
+/// are in none of. Its one link takes them back to the app with `access_denied` (RFC
+/// 6749 §4.1.2.1), so the app learns the sign-in ended; nothing is sent to the app
+/// before the person follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoAccess {
+    pub client_name: String,
+    /// "Signed in as …"; empty if the person could not be read.
+    pub username: String,
+    /// Where the link goes: the client's redirect URI with `access_denied`. `None` for a
+    /// client that describes itself (no redirect nobody vetted).
+    pub back: Option<BackToClient>,
+}
+
+/// An error for a client's redirect URI, to be rendered as a link rather than a
+/// redirect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackToClient {
+    pub redirect_uri: RedirectUri,
+    pub rejection: Rejection,
+    pub state: Option<String>,
 }
 
 /// The redirect that delivers a code (with `iss`, RFC 9207, added by the renderer from

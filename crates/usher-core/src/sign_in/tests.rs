@@ -1003,3 +1003,112 @@ async fn debug_output_of_a_login_and_its_pending_forms_never_shows_a_secret() {
     assert!(!shown.contains(csrf.as_str()), "{shown}");
     assert!(!shown.contains(&renewed.csrf), "{shown}");
 }
+
+/// A client restricted to the group `staff` (first-party unless `consent`).
+fn staff_only(node: &TestNode, consent: bool) -> Client {
+    use usher_domain::{Group, GroupName, GroupStore};
+    node.db
+        .insert_group(&Group {
+            name: GroupName::parse("staff").unwrap(),
+            description: None,
+            created_at: node.now(),
+        })
+        .unwrap();
+    node.client(
+        "portal",
+        RegistrationInput {
+            name: "Portal".into(),
+            redirect_uris: vec![HTTPS_CB.to_owned()],
+            first_party: !consent,
+            allowed_groups: vec!["staff".into()],
+            ..RegistrationInput::default()
+        },
+    )
+}
+
+fn join_staff(node: &TestNode, user: &User) {
+    use usher_domain::{GroupName, GroupStore};
+    node.db
+        .add_member(
+            &GroupName::parse("staff").unwrap(),
+            &user.username,
+            node.now(),
+        )
+        .unwrap();
+}
+
+fn no_access(outcome: SignInOutcome) -> NoAccess {
+    match outcome {
+        SignInOutcome::NoAccess(page) => page,
+        other => panic!("not the no-access page: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_signed_in_non_member_gets_the_no_access_page_and_no_code() {
+    let node = TestNode::new();
+    let portal = staff_only(&node, false);
+    let bob = node.person("bob");
+    let cookie = signed_in(&node, &bob, 10);
+    let page =
+        no_access(authorize(&node.core, &request(&portal, &[]), cookies(Some(&cookie))).await);
+    assert_eq!(page.client_name, "Portal");
+    assert_eq!(page.username, "bob");
+    let back = page.back.unwrap();
+    assert_eq!(back.redirect_uri.as_str(), HTTPS_CB);
+    assert_eq!(back.rejection.error, ProtocolError::AccessDenied);
+    assert_eq!(back.state.as_deref(), Some("st"));
+    // prompt=none shows no page: access_denied goes to the client at once.
+    let silent = authorize(
+        &node.core,
+        &request(&portal, &[("prompt", "none")]),
+        cookies(Some(&cookie)),
+    )
+    .await;
+    assert_eq!(client_error(&silent), ProtocolError::AccessDenied);
+    // A member gets the code.
+    join_staff(&node, &bob);
+    let outcome = authorize(&node.core, &request(&portal, &[]), cookies(Some(&cookie))).await;
+    assert!(
+        matches!(outcome, SignInOutcome::IssueCode(_)),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_non_member_is_refused_after_the_password_before_consent() {
+    let node = TestNode::new();
+    let portal = staff_only(&node, true);
+    node.person("alice");
+    let (_, form) =
+        sealed_login(authorize(&node.core, &request(&portal, &[]), cookies(None)).await);
+    let outcome = login(&node.core, attempt(sealed(&form), PASSWORD), cookies(None)).await;
+    let (_, _, next) = signed_in_outcome(outcome);
+    assert_eq!(no_access(next).username, "alice");
+}
+
+#[tokio::test]
+async fn a_member_removed_while_the_consent_page_is_open_gets_no_code() {
+    use usher_domain::{GroupName, GroupStore};
+    let node = TestNode::new();
+    let portal = staff_only(&node, true);
+    let alice = node.person("alice");
+    join_staff(&node, &alice);
+    let (_, form) =
+        sealed_login(authorize(&node.core, &request(&portal, &[]), cookies(None)).await);
+    let outcome = login(&node.core, attempt(sealed(&form), PASSWORD), cookies(None)).await;
+    let (_, cookie, next) = signed_in_outcome(outcome);
+    let page = consent_page(next);
+    node.db
+        .remove_member(&GroupName::parse("staff").unwrap(), &alice.username)
+        .unwrap();
+    let outcome = consent(
+        &node.core,
+        stored(&page.form),
+        Some(Decision::Approve),
+        cookies(Some(&cookie)),
+    )
+    .await;
+    no_access(outcome);
+    assert_eq!(node.db.get_consent(&alice.id, &portal.id).unwrap(), None);
+}

@@ -78,15 +78,16 @@ pub type UsherProviderMetadata = ProviderMetadata<
 >;
 
 /// The scopes discovery lists: OIDC Core §5.4's `openid`, `profile`, `email`, `phone`,
-/// `address`, and `offline_access` (§11, refresh tokens).
-pub const SCOPES_SUPPORTED: [&str; 6] = OIDC_SCOPES;
+/// `address`, `offline_access` (§11, refresh tokens), and `groups` (the person's groups,
+/// docs/design/groups.md).
+pub const SCOPES_SUPPORTED: [&str; 7] = OIDC_SCOPES;
 
 /// The `acr` values a sign-in can reach today (docs/design/mfa.md): a password, and a
 /// password with a second factor. `phr` joins them with passkey sign-in.
 pub const ACR_VALUES_SUPPORTED: [Acr; 2] = [Acr::Password, Acr::Mfa];
 
 /// The claims Usher puts in ID tokens and userinfo responses.
-pub const CLAIMS_SUPPORTED: [&str; 19] = [
+pub const CLAIMS_SUPPORTED: [&str; 20] = [
     "sub",
     "iss",
     "aud",
@@ -106,6 +107,7 @@ pub const CLAIMS_SUPPORTED: [&str; 19] = [
     "phone_number_verified",
     "address",
     "sid",
+    "groups",
 ];
 
 /// The client authentication methods of the token, revocation and introspection

@@ -1,6 +1,6 @@
-//! `usher apply FILE.toml [--dry-run] [--prune] [--json]`: clients and resource servers
-//! declared in a file, so that teams keep them in version control (docs/administration.md,
-//! "Clients as configuration").
+//! `usher apply FILE.toml [--dry-run] [--prune] [--json]`: clients, resource servers and
+//! groups declared in a file, so that teams keep them in version control
+//! (docs/administration.md, "Clients as configuration").
 //!
 //! The whole file is parsed and checked before anything is written: every declaration
 //! goes through the same types and rules as `usher client create` and `usher resource
@@ -13,7 +13,11 @@
 //!
 //! Only what the operator manages is touched: a declared id that belongs to a client
 //! that registered itself (RFC 7591) or to a metadata document is refused, and `--prune`
-//! never deletes those, nor Usher's built-in account client. A confidential client's
+//! never deletes those, nor Usher's built-in account client, nor the built-in group
+//! `usher-admins`. A group is declared by its name and description; its members are
+//! people, managed with `usher group add-member`, never in the file. A client's allowed
+//! groups must exist once the file is applied, and a group a remaining client is
+//! restricted to is not pruned. A confidential client's
 //! secret is never in the file: a created one (or one that becomes confidential) gets a
 //! secret, printed once like `client create`'s; an updated one keeps its secret.
 //!
@@ -30,8 +34,9 @@ use usher_core::resource_registry;
 use usher_domain::client::RegistrationInput;
 use usher_domain::resource::parse_resource_scopes;
 use usher_domain::{
-    AuthMethod, Client, ClientId, ClientRegistration, ClientStore, GrantType, Resource,
-    ResourceName, ResourceStore, ResourceUri,
+    AuthMethod, Client, ClientId, ClientRegistration, ClientStore, GrantType, Group,
+    GroupDescription, GroupName, GroupStore, Resource, ResourceName, ResourceStore, ResourceUri,
+    UnixTime,
 };
 use usher_keys::SecretHasher;
 
@@ -48,6 +53,16 @@ struct File {
     clients: Vec<ClientDecl>,
     #[serde(default, rename = "resource")]
     resources: Vec<ResourceDecl>,
+    #[serde(default, rename = "group")]
+    groups: Vec<GroupDecl>,
+}
+
+/// A `[[group]]`: the options of `usher group create`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupDecl {
+    name: String,
+    description: Option<String>,
 }
 
 /// A `[[client]]`: `id` and the options of `usher client create`, by the same names.
@@ -80,6 +95,8 @@ struct ClientDecl {
     #[serde(default)]
     allowed_origins: Vec<String>,
     id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    allowed_groups: Vec<String>,
 }
 
 /// A `[[resource]]`: the options of `usher resource create`.
@@ -128,33 +145,48 @@ pub fn run(
     prune: bool,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| usage(format!("{}: cannot read it: {e}", file.display())))?;
-    let parsed: File = toml::from_str(&text)
-        .map_err(|e| usage(format!("{}: not an apply file: {e}", file.display())))?;
-    let clients =
-        parse_clients(parsed.clients).map_err(|e| usage(format!("{}: {e}", file.display())))?;
-    let resources =
-        parse_resources(parsed.resources).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+    let in_file = |e: String| usage(format!("{}: {e}", file.display()));
+    let text =
+        std::fs::read_to_string(&file).map_err(|e| in_file(format!("cannot read it: {e}")))?;
+    let parsed: File =
+        toml::from_str(&text).map_err(|e| in_file(format!("not an apply file: {e}")))?;
+    let clients = parse_clients(parsed.clients).map_err(in_file)?;
+    let resources = parse_resources(parsed.resources).map_err(in_file)?;
+    let groups = parse_groups(parsed.groups).map_err(in_file)?;
 
     let ctx = Context::open(settings)?;
     let stored_clients = ctx.db.list_clients()?;
     let stored_resources = ctx.db.list_resources()?;
-    let plan = plan(
-        &ctx,
-        &clients,
-        &resources,
-        &stored_clients,
-        &stored_resources,
-        prune,
-    )
-    .map_err(|e| usage(format!("{}: {e}", file.display())))?;
-
-    let mut steps = plan.steps;
+    let stored_groups: Vec<Group> = ctx.db.list_groups()?.into_iter().map(|s| s.group).collect();
+    let declared = Declared {
+        clients: &clients,
+        resources: &resources,
+        groups: &groups,
+    };
+    let stored = Stored {
+        clients: &stored_clients,
+        resources: &stored_resources,
+        groups: &stored_groups,
+    };
+    let mut steps = plan(&ctx, &declared, &stored, prune).map_err(in_file)?;
     if !dry_run {
-        write(&ctx, &mut steps, &plan.clients, &resources, &stored_clients)?;
+        write(&ctx, &mut steps, &declared, &stored)?;
     }
     report(&steps, dry_run, json_out)
+}
+
+/// What the file declares, parsed.
+struct Declared<'a> {
+    clients: &'a [(ClientId, ClientRegistration)],
+    resources: &'a [Resource],
+    groups: &'a [Group],
+}
+
+/// What is stored before applying.
+struct Stored<'a> {
+    clients: &'a [Client],
+    resources: &'a [Resource],
+    groups: &'a [Group],
 }
 
 /// The declared clients, parsed and checked; ids unique.
@@ -189,6 +221,7 @@ fn parse_clients(decls: Vec<ClientDecl>) -> Result<Vec<(ClientId, ClientRegistra
             backchannel_logout_session_required: d.backchannel_logout_session_required,
             allowed_origins: d.allowed_origins,
             id_token_signed_response_alg: d.id_token_signed_response_alg,
+            allowed_groups: d.allowed_groups,
         })
         .map_err(|e| format!("client {id}: {e}"))?;
         out.push((id, registration));
@@ -217,73 +250,125 @@ fn parse_resources(decls: Vec<ResourceDecl>) -> Result<Vec<Resource>, String> {
             uri,
             name,
             scopes,
-            created_at: usher_domain::UnixTime(0),
-            updated_at: usher_domain::UnixTime(0),
+            created_at: UnixTime(0),
+            updated_at: UnixTime(0),
         });
     }
     Ok(out)
 }
 
-/// The plan, and the clients as they will be stored (for the writes).
-struct Plan {
-    steps: Vec<Step>,
-    clients: Vec<(ClientId, ClientRegistration)>,
+/// The declared groups, parsed and checked; names unique.
+fn parse_groups(decls: Vec<GroupDecl>) -> Result<Vec<Group>, String> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(decls.len());
+    for d in decls {
+        let name = GroupName::parse(&d.name).map_err(|e| format!("group {:?}: {e}", d.name))?;
+        if !seen.insert(name.clone()) {
+            return Err(format!("group {name} is declared twice"));
+        }
+        let description = d
+            .description
+            .as_deref()
+            .map(GroupDescription::parse)
+            .transpose()
+            .map_err(|e| format!("group {name}: {e}"))?;
+        out.push(Group {
+            name,
+            description,
+            created_at: UnixTime(0),
+        });
+    }
+    Ok(out)
+}
+
+fn step(kind: &'static str, key: String, action: Action) -> Step {
+    Step {
+        kind,
+        key,
+        action,
+        secret: None,
+    }
 }
 
 fn plan(
     ctx: &Context,
-    clients: &[(ClientId, ClientRegistration)],
-    resources: &[Resource],
-    stored_clients: &[Client],
-    stored_resources: &[Resource],
+    declared: &Declared<'_>,
+    stored: &Stored<'_>,
     prune: bool,
-) -> Result<Plan, String> {
-    let by_id: HashMap<&ClientId, &Client> = stored_clients.iter().map(|c| (&c.id, c)).collect();
+) -> Result<Vec<Step>, String> {
+    let by_id: HashMap<&ClientId, &Client> = stored.clients.iter().map(|c| (&c.id, c)).collect();
     let by_uri: HashMap<&ResourceUri, &Resource> =
-        stored_resources.iter().map(|r| (&r.uri, r)).collect();
-    let declared_ids: HashSet<&ClientId> = clients.iter().map(|(id, _)| id).collect();
-    let declared_uris: HashSet<&ResourceUri> = resources.iter().map(|r| &r.uri).collect();
+        stored.resources.iter().map(|r| (&r.uri, r)).collect();
+    let by_name: HashMap<&GroupName, &Group> = stored.groups.iter().map(|g| (&g.name, g)).collect();
+    let declared_ids: HashSet<&ClientId> = declared.clients.iter().map(|(id, _)| id).collect();
+    let declared_uris: HashSet<&ResourceUri> = declared.resources.iter().map(|r| &r.uri).collect();
+    let declared_names: HashSet<&GroupName> = declared.groups.iter().map(|g| &g.name).collect();
     let managed = |c: &Client| !c.describes_itself() && !c.registration.built_in;
+    let pruned_client = |c: &Client| prune && managed(c) && !declared_ids.contains(&c.id);
+    let pruned_group =
+        |g: &Group| prune && !g.name.is_built_in() && !declared_names.contains(&g.name);
+
+    let mut steps = Vec::new();
+    // Groups first: clients name them.
+    for g in declared.groups {
+        let action = match by_name.get(&g.name) {
+            Some(s) if s.description == g.description => Action::Unchanged,
+            Some(_) => Action::Update(vec!["description"]),
+            None => Action::Create,
+        };
+        steps.push(step("group", g.name.to_string(), action));
+    }
+    let groups_after: HashSet<&GroupName> = stored
+        .groups
+        .iter()
+        .filter(|g| !pruned_group(g))
+        .map(|g| &g.name)
+        .chain(declared_names.iter().copied())
+        .collect();
 
     // The clients as they will be after applying: what the rules below check against.
-    let mut after: Vec<Client> = stored_clients
+    let mut after: Vec<Client> = stored
+        .clients
         .iter()
-        .filter(|c| !(prune && managed(c) && !declared_ids.contains(&c.id)))
-        .filter(|c| !declared_ids.contains(&c.id))
+        .filter(|c| !pruned_client(c) && !declared_ids.contains(&c.id))
         .cloned()
         .collect();
-    let mut steps = Vec::new();
-    for (id, registration) in clients {
+    for (id, registration) in declared.clients {
         let action = match by_id.get(id) {
-            Some(stored) if !managed(stored) => {
+            Some(s) if !managed(s) => {
                 return Err(format!(
                     "client {id} registered itself (or is a metadata document): `usher apply` manages only the clients the operator creates"
                 ));
             }
-            Some(stored) => match differences(&stored.registration, registration) {
+            Some(s) => match differences(&s.registration, registration) {
                 changed if changed.is_empty() => Action::Unchanged,
                 changed => Action::Update(changed),
             },
             None => Action::Create,
         };
+        if let Some(g) = registration
+            .allowed_groups
+            .iter()
+            .find(|g| !groups_after.contains(g))
+        {
+            return Err(format!(
+                "client {id}: allowed group {g} does not exist: declare it as a [[group]] or create it with `usher group create`"
+            ));
+        }
         after.push(Client {
             id: id.clone(),
             secret_hash: None,
             registration: registration.clone(),
-            created_at: usher_domain::UnixTime(0),
+            created_at: UnixTime(0),
         });
-        steps.push(Step {
-            kind: "client",
-            key: id.to_string(),
-            action,
-            secret: None,
-        });
+        steps.push(step("client", id.to_string(), action));
     }
-    let mut resources_after: Vec<&Resource> = stored_resources
+    let mut resources_after: Vec<&Resource> = stored
+        .resources
         .iter()
         .filter(|r| !declared_uris.contains(&r.uri) && !prune)
         .collect();
-    for r in resources {
+    for r in declared.resources {
         if let Some(why) = resource_registry::reserved(&r.uri, &ctx.settings.issuer, &after) {
             return Err(format!(
                 "resource {}: not a resource identifier: {why}",
@@ -291,12 +376,12 @@ fn plan(
             ));
         }
         let action = match by_uri.get(&r.uri) {
-            Some(stored) => {
+            Some(s) => {
                 let mut changed = Vec::new();
-                if stored.scopes != r.scopes {
+                if s.scopes != r.scopes {
                     changed.push("scope");
                 }
-                if stored.name != r.name {
+                if s.name != r.name {
                     changed.push("name");
                 }
                 if changed.is_empty() {
@@ -308,16 +393,11 @@ fn plan(
             None => Action::Create,
         };
         resources_after.push(r);
-        steps.push(Step {
-            kind: "resource",
-            key: r.uri.to_string(),
-            action,
-            secret: None,
-        });
+        steps.push(step("resource", r.uri.to_string(), action));
     }
     // A client_credentials client with no audience needs a resource whose scope it has
     // (or a default audience), as `usher client create` requires.
-    for (id, registration) in clients {
+    for (id, registration) in declared.clients {
         let reachable = !registration
             .grant_types
             .contains(&GrantType::ClientCredentials)
@@ -332,32 +412,34 @@ fn plan(
             ));
         }
     }
-    if prune {
-        for c in stored_clients {
-            if managed(c) && !declared_ids.contains(&c.id) {
-                steps.push(Step {
-                    kind: "client",
-                    key: c.id.to_string(),
-                    action: Action::Delete,
-                    secret: None,
-                });
-            }
-        }
-        for r in stored_resources {
-            if !declared_uris.contains(&r.uri) {
-                steps.push(Step {
-                    kind: "resource",
-                    key: r.uri.to_string(),
-                    action: Action::Delete,
-                    secret: None,
-                });
-            }
+    // A group still named by a client that stays cannot go.
+    for g in stored.groups.iter().filter(|g| pruned_group(g)) {
+        if let Some(c) = after
+            .iter()
+            .find(|c| c.registration.allowed_groups.contains(&g.name))
+        {
+            return Err(format!(
+                "group {} is not declared but client {} is restricted to it: declare the group or change the client",
+                g.name, c.id
+            ));
         }
     }
-    Ok(Plan {
-        steps,
-        clients: clients.to_vec(),
-    })
+    if prune {
+        for c in stored.clients.iter().filter(|c| pruned_client(c)) {
+            steps.push(step("client", c.id.to_string(), Action::Delete));
+        }
+        for r in stored
+            .resources
+            .iter()
+            .filter(|r| !declared_uris.contains(&r.uri))
+        {
+            steps.push(step("resource", r.uri.to_string(), Action::Delete));
+        }
+        for g in stored.groups.iter().filter(|g| pruned_group(g)) {
+            steps.push(step("group", g.name.to_string(), Action::Delete));
+        }
+    }
+    Ok(steps)
 }
 
 /// The names of the fields in which two registrations differ (the names of the file).
@@ -393,33 +475,47 @@ fn differences(old: &ClientRegistration, new: &ClientRegistration) -> Vec<&'stat
         old.id_token_signed_response_alg == new.id_token_signed_response_alg,
         "id_token_signed_response_alg",
     );
+    check(old.allowed_groups == new.allowed_groups, "allowed_groups");
     if out.is_empty() && old != new {
         out.push("other");
     }
     out
 }
 
-/// Writes the plan: resources first (clients' scopes may be theirs), then clients, then
-/// the deletions. A created confidential client's secret is put on its step.
+/// Writes the plan: groups and resources first (clients name them), then clients, then
+/// the deletions (clients before the groups they were restricted to). A created
+/// confidential client's secret is put on its step.
 fn write(
     ctx: &Context,
     steps: &mut [Step],
-    clients: &[(ClientId, ClientRegistration)],
-    resources: &[Resource],
-    stored_clients: &[Client],
+    declared: &Declared<'_>,
+    stored: &Stored<'_>,
 ) -> anyhow::Result<()> {
     let now = clock::now();
-    let registration_of: HashMap<String, &ClientRegistration> =
-        clients.iter().map(|(id, r)| (id.to_string(), r)).collect();
-    let resource_of: HashMap<String, &Resource> =
-        resources.iter().map(|r| (r.uri.to_string(), r)).collect();
-    let stored: HashMap<String, &Client> = stored_clients
+    let registration_of: HashMap<String, &ClientRegistration> = declared
+        .clients
+        .iter()
+        .map(|(id, r)| (id.to_string(), r))
+        .collect();
+    let resource_of: HashMap<String, &Resource> = declared
+        .resources
+        .iter()
+        .map(|r| (r.uri.to_string(), r))
+        .collect();
+    let group_of: HashMap<String, &Group> = declared
+        .groups
+        .iter()
+        .map(|g| (g.name.to_string(), g))
+        .collect();
+    let stored_client: HashMap<String, &Client> = stored
+        .clients
         .iter()
         .map(|c| (c.id.to_string(), c))
         .collect();
     let order = |s: &Step| match (s.kind, &s.action) {
-        (_, Action::Delete) => 2,
-        ("resource", _) => 0,
+        ("group", Action::Delete) => 4,
+        (_, Action::Delete) => 3,
+        ("client", _) => 2,
         _ => 1,
     };
     let mut indices: Vec<usize> = (0..steps.len()).collect();
@@ -428,16 +524,38 @@ fn write(
         let step = &mut steps[i];
         match (step.kind, &step.action) {
             (_, Action::Unchanged) => {}
+            ("group", Action::Delete) => {
+                let name = GroupName::parse(&step.key).map_err(|e| anyhow::anyhow!("{e}"))?;
+                ctx.db.delete_group(&name)?;
+                tracing::info!(group = %name, "group deleted by usher apply");
+            }
+            ("group", action) => {
+                let mut group = (*group_of
+                    .get(&step.key)
+                    .context("a planned group is not declared")?)
+                .clone();
+                group.created_at = now;
+                let written = if *action == Action::Create {
+                    ctx.db.insert_group(&group)?
+                } else {
+                    ctx.db
+                        .set_group_description(&group.name, group.description.as_ref())?
+                };
+                if !written {
+                    anyhow::bail!("group {} changed meanwhile: run the file again", group.name);
+                }
+                tracing::info!(group = %group.name, action = action.as_str(), "group written by usher apply");
+            }
             ("resource", Action::Delete) => {
                 let uri = ResourceUri::parse(&step.key).map_err(|e| anyhow::anyhow!("{e}"))?;
                 ctx.db.delete_resource(&uri)?;
                 tracing::info!(resource = %uri, "resource server deleted by usher apply");
             }
             ("resource", action) => {
-                let declared = resource_of
+                let mut resource = (*resource_of
                     .get(&step.key)
-                    .context("a planned resource is not declared")?;
-                let mut resource = (*declared).clone();
+                    .context("a planned resource is not declared")?)
+                .clone();
                 resource.updated_at = now;
                 if *action == Action::Create {
                     resource.created_at = now;
@@ -448,10 +566,10 @@ fn write(
                         );
                     }
                 } else {
-                    let stored = ctx.db.get_resource(&resource.uri)?.with_context(|| {
+                    let kept = ctx.db.get_resource(&resource.uri)?.with_context(|| {
                         format!("resource {} was deleted meanwhile", resource.uri)
                     })?;
-                    resource.created_at = stored.created_at;
+                    resource.created_at = kept.created_at;
                     ctx.db.update_resource(&resource)?;
                 }
                 tracing::info!(resource = %resource.uri, action = action.as_str(), "resource server written by usher apply");
@@ -468,7 +586,7 @@ fn write(
                     .context("a planned client is not declared")?)
                 .clone();
                 let public = registration.auth_method == AuthMethod::None;
-                let before = stored.get(&step.key).copied();
+                let before = stored_client.get(&step.key).copied();
                 // A secret is kept while the client stays confidential; a client that
                 // becomes confidential (or is new) gets one, shown once.
                 let (secret_hash, secret) = match before.and_then(|c| c.secret_hash.clone()) {

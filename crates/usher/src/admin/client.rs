@@ -120,6 +120,7 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
         backchannel_logout_session_required: args.backchannel_logout_session_required,
         allowed_origins: args.allowed_origins,
         id_token_signed_response_alg: args.id_token_signed_response_alg,
+        allowed_groups: args.allowed_groups,
     })
     .map_err(usage)?;
     // With neither an audience nor a default one, and no scope of a registered resource
@@ -132,6 +133,7 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
         && settings.default_audience.is_none();
 
     let ctx = Context::open(settings)?;
+    require_groups(&ctx, &registration.allowed_groups)?;
     if needs_a_resource {
         let resources = usher_domain::ResourceStore::list_resources(&ctx.db)?;
         let scopes = &registration.scopes;
@@ -182,20 +184,35 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
     }
 }
 
-/// `usher client update`: today only the allowed origins. Nodes see the change within
-/// `cache_ttl` seconds (their set of every client's origins is re-read then).
+/// `usher client update`: the allowed origins, the allowed groups, or both. Nodes see
+/// the change within `cache_ttl` seconds (their cached clients and their set of every
+/// client's origins are re-read then).
 fn update(settings: Settings, args: ClientUpdate) -> anyhow::Result<()> {
     let id = parse_id(&args.id)?;
-    if args.allowed_origins.is_empty() && !args.default_allowed_origins {
+    let origins_change = !args.allowed_origins.is_empty() || args.default_allowed_origins;
+    let groups_change = !args.allowed_groups.is_empty() || args.no_allowed_groups;
+    if !origins_change && !groups_change {
         return Err(usage(
-            "nothing to change: give --allowed-origin ORIGIN (repeat for more) or --default-allowed-origins",
+            "nothing to change: give --allowed-origin ORIGIN (repeat for more), --default-allowed-origins, --allowed-group GROUP (repeat for more) or --no-allowed-groups",
         ));
     }
     let origins =
         usher_domain::client::parse_allowed_origins(&args.allowed_origins).map_err(usage)?;
+    let groups = usher_domain::group::parse_group_names(&args.allowed_groups)
+        .map_err(|e| usage(format!("--allowed-group: {e}")))?;
     let ctx = Context::open(settings)?;
-    if !ctx.db.set_client_allowed_origins(&id, &origins)? {
+    if groups_change {
+        require_groups(&ctx, &groups)?;
+    }
+    let exists = ctx.db.get_client(&id)?.is_some();
+    if !exists
+        || (origins_change && !ctx.db.set_client_allowed_origins(&id, &origins)?)
+        || (groups_change && !ctx.db.set_client_allowed_groups(&id, &groups)?)
+    {
         anyhow::bail!("no client with id {id}");
+    }
+    if groups_change {
+        tracing::info!(client_id = %id, restricted = !groups.is_empty(), "client's allowed groups changed");
     }
     let client = ctx
         .db
@@ -207,6 +224,20 @@ fn update(settings: Settings, args: ClientUpdate) -> anyhow::Result<()> {
         print_human(&client, None);
         Ok(())
     }
+}
+
+/// Every `--allowed-group` must name an existing group: a typo would otherwise lock
+/// everyone out of the client.
+fn require_groups(ctx: &Context, groups: &[usher_domain::GroupName]) -> anyhow::Result<()> {
+    use usher_domain::GroupStore as _;
+    for g in groups {
+        if ctx.db.get_group(g)?.is_none() {
+            return Err(usage(format!(
+                "--allowed-group {g}: there is no such group; create it first with `usher group create {g}`"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn grant_list(c: &Client) -> String {
@@ -253,6 +284,8 @@ pub fn describe(c: &Client) -> Value {
         // whether they are the default.
         "allowed_origins": c.allowed_origins().iter().map(|o| o.as_str()).collect::<Vec<_>>(),
         "allowed_origins_default": r.allowed_origins.is_empty(),
+        // Empty: anyone who can sign in may use the client.
+        "allowed_groups": r.allowed_groups.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         // `null`: the server's id_token_alg.
         "id_token_signed_response_alg": r.id_token_signed_response_alg.map(|a| a.as_str()),
         "created_at": clock::rfc3339(c.created_at),
@@ -299,6 +332,9 @@ fn print_human(c: &Client, secret: Option<&str>) {
     if let Some(b) = &r.backchannel_logout {
         println!("back-channel:  {}", b.uri);
         println!("  sid needed:  {}", b.session_required);
+    }
+    for g in &r.allowed_groups {
+        println!("allowed group: {g}");
     }
     let default = if r.allowed_origins.is_empty() {
         " (default: from the redirect URIs)"

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod client;
 pub mod families;
+pub mod group;
 pub mod kek;
 pub mod keys;
 pub mod registration;

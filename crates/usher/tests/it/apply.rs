@@ -1,4 +1,4 @@
-//! `usher apply FILE.toml`: clients and resource servers declared in a file, created,
+//! `usher apply FILE.toml`: clients, resource servers and groups declared in a file, created,
 //! updated and (with `--prune`) deleted, idempotently, on both backends; a dry run
 //! writes nothing; a bad file writes nothing; an updated confidential client keeps its
 //! secret (a `client_credentials` token with the secret printed at creation).
@@ -13,6 +13,10 @@ use crate::on_both_backends;
 on_both_backends!(a_file_of_clients_and_resources_is_applied_idempotently_and_pruned,);
 
 const V1: &str = r#"
+[[group]]
+name = "staff"
+description = "Staff"
+
 [[resource]]
 uri = "https://invoices.example.com"
 name = "Invoices API"
@@ -30,11 +34,16 @@ name = "The Shop"
 redirect_uris = ["https://shop.example.com/callback"]
 grant_types = ["authorization_code", "refresh_token"]
 scope = "openid profile offline_access"
+allowed_groups = ["staff"]
 "#;
 
-/// `shop` renamed and given a second redirect URI; the resource gains a scope; `billing`
-/// is no longer declared.
+/// `shop` renamed and given a second redirect URI; the resource gains a scope; the group
+/// a new description; `billing` is no longer declared.
 const V2: &str = r#"
+[[group]]
+name = "staff"
+description = "Everyone on staff"
+
 [[resource]]
 uri = "https://invoices.example.com"
 name = "Invoices API"
@@ -46,6 +55,7 @@ name = "The New Shop"
 redirect_uris = ["https://shop.example.com/callback", "https://shop.example.com/cb2"]
 grant_types = ["authorization_code", "refresh_token"]
 scope = "openid profile offline_access"
+allowed_groups = ["staff"]
 "#;
 
 fn apply(sandbox: &Sandbox, file: &str, extra: &[&str]) -> Value {
@@ -104,6 +114,7 @@ fn a_file_of_clients_and_resources_is_applied_idempotently_and_pruned(backend: B
     assert_eq!(
         actions(&planned),
         vec![
+            triple("group", "staff", "create"),
             triple("client", "billing", "create"),
             triple("client", "shop", "create"),
             triple("resource", "https://invoices.example.com", "create"),
@@ -127,6 +138,7 @@ fn a_file_of_clients_and_resources_is_applied_idempotently_and_pruned(backend: B
         .json();
     assert_eq!(shop["name"], "The Shop");
     assert_eq!(shop["scope"], "offline_access openid profile");
+    assert_eq!(shop["allowed_groups"], json!(["staff"]), "{shop}");
 
     // Again: nothing changes, no secret is made.
     let again = apply(&sandbox, V1, &[]);
@@ -149,6 +161,7 @@ fn a_file_of_clients_and_resources_is_applied_idempotently_and_pruned(backend: B
         change(&changed, "https://invoices.example.com")["fields"],
         json!(["scope"])
     );
+    assert_eq!(change(&changed, "staff")["fields"], json!(["description"]));
     assert_eq!(ids(&sandbox, "client", "client_id"), ["billing", "shop"]);
     let shop = sandbox
         .usher(&["client", "show", "shop", "--json"], None)
@@ -178,13 +191,19 @@ fn a_file_of_clients_and_resources_is_applied_idempotently_and_pruned(backend: B
         assert_eq!(response.status(), 200, "{:?}", response.text());
     }
 
-    // --prune: the dry run names the deletion, then it happens.
+    // --prune: the dry run names the deletions, then they happen; the built-in group
+    // stays.
+    let temps = sandbox.usher(&["group", "create", "temps"], None);
+    assert!(temps.ok(), "{}", temps.stderr());
     let pruning = apply(&sandbox, V2, &["--prune", "--dry-run"]);
     assert_eq!(change(&pruning, "billing")["action"], "delete");
+    assert_eq!(change(&pruning, "temps")["action"], "delete");
+    assert!(pruning.to_string().find("usher-admins").is_none());
     assert_eq!(ids(&sandbox, "client", "client_id"), ["billing", "shop"]);
     let pruned = apply(&sandbox, V2, &["--prune"]);
     assert_eq!(change(&pruned, "billing")["action"], "delete");
     assert_eq!(ids(&sandbox, "client", "client_id"), ["shop"]);
+    assert_eq!(ids(&sandbox, "group", "name"), ["staff", "usher-admins"]);
 
     // A bad file writes nothing, however much of it is fine.
     let path = sandbox.path().join("bad.toml");
@@ -195,6 +214,11 @@ fn a_file_of_clients_and_resources_is_applied_idempotently_and_pruned(backend: B
         format!("{V2}\n[[client]]\nid = \"newcomer\"\nname = \"New\"\ncolour = \"blue\"\n"),
         format!("{V2}\n[[client]]\nid = \"shop\"\nname = \"Twice\"\n"),
         format!("{V2}\n[[resource]]\nuri = \"https://x.example\"\nscope = \"openid\"\n"),
+        V2.replace(
+            "allowed_groups = [\"staff\"]",
+            "allowed_groups = [\"nobody\"]",
+        ),
+        format!("{V2}\n[[group]]\nname = \"two words\"\n"),
     ] {
         std::fs::write(&path, &bad).unwrap();
         let run = sandbox.usher(&["apply", path.to_str().unwrap()], None);

@@ -21,6 +21,7 @@ mod cluster;
 mod config;
 mod cors;
 mod device;
+mod groups;
 mod helpers;
 mod kek;
 mod limits;
