@@ -429,8 +429,15 @@ impl Core {
             .metadata_default_scopes()
             .await
             .map_err(MetadataError::Failure)?;
-        let document =
+        let mut document =
             MetadataDocument::parse(url, &body, &scopes).map_err(MetadataError::Invalid)?;
+        // A document's own `scope` is kept to what a self-registered client may hold
+        // (OpenID Connect's and the registered resources', never `groups`): one rule
+        // for both kinds of self-described client.
+        let allowed = crate::registration::allowed_scopes(self)
+            .await
+            .map_err(MetadataError::Failure)?;
+        document.registration.scopes = document.registration.scopes.intersection(&allowed);
         let client = Client {
             id: id.clone(),
             secret_hash: None,

@@ -393,3 +393,20 @@ async fn a_lookup_dropped_mid_fetch_leaves_no_single_flight_entry() {
         MAX_CONCURRENT_FETCHES
     );
 }
+
+#[tokio::test]
+async fn a_document_s_scope_is_kept_to_what_a_self_registered_client_may_hold() {
+    let source = Arc::new(FakeSource::default());
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&document("https://app.example/cb")).unwrap();
+    doc["scope"] = "openid offline_access groups payroll:admin mcp:tools".into();
+    source.serve(URL, 200, None, &doc.to_string());
+    let node = node_with(source, true);
+    node.resource("https://mcp.example/mcp", None, "mcp:tools");
+    let client = node.core.client(&id(URL)).await.unwrap().unwrap();
+    // `groups` is for the operator's apps; `payroll:admin` is no registered resource's.
+    assert_eq!(
+        client.registration.scopes.to_string(),
+        "mcp:tools offline_access openid"
+    );
+}

@@ -336,10 +336,14 @@ pub async fn update(
         Err(e) => return Ok(Err(Refusal::Metadata(e))),
     };
     let allowed = allowed_scopes(core).await?;
-    let registration = match metadata.into_registration(&allowed) {
+    let mut registration = match metadata.into_registration(&allowed) {
         Ok(r) => r,
         Err(e) => return Ok(Err(Refusal::Metadata(e))),
     };
+    // What the operator set on the client (`usher client update --allowed-group`,
+    // `--allowed-origin`) is no metadata of the client's: an update keeps it.
+    registration.allowed_groups = current.registration.allowed_groups.clone();
+    registration.allowed_origins = current.registration.allowed_origins.clone();
     let public = registration.auth_method == usher_domain::AuthMethod::None;
     let (secret_hash, new_secret) = match (&current.secret_hash, public) {
         (_, true) => (None, None),
@@ -463,6 +467,52 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(refused.unwrap_err(), Refusal::Full);
+    }
+
+    #[tokio::test]
+    async fn an_update_keeps_the_operator_s_restriction_and_origins() {
+        use usher_domain::{ClientStore, Group, GroupName, GroupStore};
+        let node = node(RegistrationMode::Open);
+        let r = registered(&node, None).await;
+        let staff = GroupName::parse("staff").unwrap();
+        node.db
+            .insert_group(&Group {
+                name: staff.clone(),
+                description: None,
+                created_at: node.now(),
+            })
+            .unwrap();
+        assert!(
+            node.db
+                .set_client_allowed_groups(&r.client.id, std::slice::from_ref(&staff))
+                .unwrap()
+        );
+        let origin =
+            usher_domain::client::parse_allowed_origins(&["https://a.example".into()]).unwrap();
+        assert!(
+            node.db
+                .set_client_allowed_origins(&r.client.id, &origin)
+                .unwrap()
+        );
+        let updated = update(
+            &node.core,
+            r.client.id.as_str(),
+            Some(&r.registration_access_token),
+            &address(),
+            Ok(metadata(None)),
+            Some(r.client.id.as_str()),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            updated.client.registration.allowed_groups,
+            vec![staff.clone()]
+        );
+        let stored = node.db.get_client(&r.client.id).unwrap().unwrap();
+        assert_eq!(stored.registration.allowed_groups, vec![staff]);
+        assert_eq!(stored.registration.allowed_origins, origin);
     }
 
     #[tokio::test]

@@ -586,7 +586,13 @@ fn write(
                     .context("a planned client is not declared")?)
                 .clone();
                 let public = registration.auth_method == AuthMethod::None;
-                let before = stored_client.get(&step.key).copied();
+                // Read again just before writing: a secret rotated since the plan was
+                // made (`usher client rotate-secret` after a leak) must not come back.
+                let fresh = match action {
+                    Action::Create => None,
+                    _ => ctx.db.get_client(&id)?,
+                };
+                let before = fresh.as_ref().or(stored_client.get(&step.key).copied());
                 // A secret is kept while the client stays confidential; a client that
                 // becomes confidential (or is new) gets one, shown once.
                 let (secret_hash, secret) = match before.and_then(|c| c.secret_hash.clone()) {

@@ -204,7 +204,18 @@ fn update(settings: Settings, args: ClientUpdate) -> anyhow::Result<()> {
     if groups_change {
         require_groups(&ctx, &groups)?;
     }
-    let exists = ctx.db.get_client(&id)?.is_some();
+    let stored = ctx.db.get_client(&id)?;
+    // A metadata-document client is built from its document at each use, not from its
+    // row: a restriction written there would be shown and never enforced.
+    if stored
+        .as_ref()
+        .is_some_and(|c| c.registration.metadata_document)
+    {
+        return Err(usage(format!(
+            "{id} is a metadata-document client: it is described by its document, not registered here, and cannot be changed (turn client_metadata_documents off to stop all of them)"
+        )));
+    }
+    let exists = stored.is_some();
     if !exists
         || (origins_change && !ctx.db.set_client_allowed_origins(&id, &origins)?)
         || (groups_change && !ctx.db.set_client_allowed_groups(&id, &groups)?)
