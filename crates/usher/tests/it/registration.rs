@@ -1010,6 +1010,10 @@ async fn registered_redirect_uris_are_no_open_redirect_at_authorize_or_logout(ba
         .unwrap();
     assert_eq!(large.status().as_u16(), 400);
     assert!(large.headers().get("location").is_none());
+    // Refused where the sealed form is made, not earlier by the parser: the path the
+    // review found redirecting.
+    let body = large.text().await.unwrap();
+    assert!(body.contains("too large to continue"), "{body}");
 
     // /logout with client_id and the registered URI, no session, no hint: no redirect.
     let logout = |q: Vec<(&str, &str)>| {
