@@ -74,6 +74,9 @@ pub enum Purpose<'a> {
     Introspection { caller: &'a Client },
     /// `/revoke` (RFC 7009) by `caller`: only its own token.
     Revocation { caller: &'a Client },
+    /// The admin API: the audience includes `<issuer>/admin` (`admin::auth`, which
+    /// checks the scope and the caller).
+    Admin,
 }
 
 /// A verified access token's claims (RFC 9068 §2.2), typed.
@@ -125,6 +128,8 @@ pub enum AccessTokenError {
     BadClaims,
     #[error("the access token is not meant for the userinfo endpoint")]
     WrongAudience,
+    #[error("the access token is not meant for the admin API")]
+    NotForAdmin,
     #[error("the access token was issued to another client")]
     OtherClient,
     #[error("the access token has expired")]
@@ -175,6 +180,12 @@ pub async fn verify_access_token(
         Purpose::Revocation { caller } => {
             if claims.client_id != caller.id {
                 return Err(AccessTokenError::OtherClient);
+            }
+        }
+        Purpose::Admin => {
+            let audience = crate::admin::auth::admin_audience_of(ctx.issuer());
+            if !claims.aud.contains(&audience) {
+                return Err(AccessTokenError::NotForAdmin);
             }
         }
     }

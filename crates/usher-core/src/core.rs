@@ -60,6 +60,9 @@ pub struct Settings {
     /// Whether `GET /metrics` is also served on the main listener (off unless the
     /// operator says so: the main listener is public).
     pub metrics_on_main: bool,
+    /// Whether the admin API is served on the main listener (off when `admin_bind`
+    /// gives it one of its own).
+    pub admin_on_main: bool,
     /// Whether every sign-in needs a second factor (docs/design/mfa.md, "Policy").
     pub mfa: usher_domain::MfaPolicy,
     /// Back-channel logout delivery: retry delays, lease, batch, timeouts
@@ -142,6 +145,7 @@ impl Settings {
             default_audience: None,
             refresh: RefreshSettings::default(),
             metrics_on_main: false,
+            admin_on_main: true,
             backchannel: crate::backchannel::BackchannelSettings::default(),
             signup: usher_domain::SignupMode::Off,
             device_code_ttl: 600,
@@ -334,6 +338,12 @@ impl Core {
     /// Forgets this node's copy of a person (their password or address just changed).
     pub fn forget_user(&self, id: &UserId) {
         self.caches.users.remove(id);
+    }
+
+    /// Forgets this node's copy of a client (an administrator just changed or deleted
+    /// it; other nodes see the change within `cache_ttl`).
+    pub fn forget_client(&self, id: &ClientId) {
+        self.caches.clients.remove(id);
     }
 }
 

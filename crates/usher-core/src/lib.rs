@@ -13,6 +13,7 @@
 
 pub mod access_token;
 pub mod account;
+pub mod admin;
 pub mod backchannel;
 pub mod browsers;
 pub mod cache;

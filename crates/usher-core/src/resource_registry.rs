@@ -17,6 +17,12 @@ pub fn reserved(uri: &ResourceUri, issuer: &Issuer, clients: &[Client]) -> Optio
     if uri == issuer.endpoint(USERINFO_PATH) {
         return Some("it is the audience of Usher's own userinfo tokens".to_owned());
     }
+    // The admin API's audience, and anything under it: a resource server there would
+    // let a client that may ask for it (with a scope of its own) reach the admin API.
+    let admin = crate::admin::auth::admin_audience(issuer);
+    if uri.trim_end_matches('/') == admin || uri.starts_with(&format!("{admin}/")) {
+        return Some("it is the audience of Usher's admin API".to_owned());
+    }
     clients
         .iter()
         .find(|c| c.registration.audiences.iter().any(|a| a.as_str() == uri))

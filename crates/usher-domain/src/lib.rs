@@ -78,9 +78,9 @@ pub use passkey::{
 };
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use ports::{
-    ClientStore, CodeStore, Consent, ConsentGrant, ConsentStore, FactorStore, FormTokenStore,
-    InteractionStore, KeyStore, NonceStore, PasskeyInsert, PasskeyStore, Ping, RevocationStore,
-    SessionStore, StoreError, ThrottleStore, UserStore,
+    ClientAccess, ClientStore, CodeStore, Consent, ConsentGrant, ConsentStore, FactorStore,
+    FormTokenStore, InteractionStore, KeyStore, NonceStore, PasskeyInsert, PasskeyStore, Ping,
+    RevocationStore, SessionStore, StoreError, ThrottleStore, UserStore,
 };
 pub use registration::{
     ClientMetadata, InitialAccessToken, MetadataError, Registered, RegistrationMode,

@@ -30,6 +30,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Who may use a client, as `set_client_access_if` compares and writes it: its
+/// registered allowed origins (empty: the default) and its allowed groups.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAccess<'a> {
+    pub origins: &'a [crate::origin::Origin],
+    pub groups: &'a [crate::group::GroupName],
+}
+
 /// Registered clients.
 pub trait ClientStore: Send + Sync {
     fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
@@ -52,6 +60,16 @@ pub trait ClientStore: Send + Sync {
         &self,
         id: &ClientId,
         groups: &[crate::group::GroupName],
+    ) -> Result<bool, StoreError>;
+    /// Replaces the allowed origins and the allowed groups together, only while both are
+    /// still `expected` (a compare-and-set: the admin API's `If-Match`, so that two
+    /// administrators never overwrite each other silently); `false` when the client is
+    /// gone or either was changed meanwhile (nothing written).
+    fn set_client_access_if(
+        &self,
+        id: &ClientId,
+        expected: ClientAccess<'_>,
+        new: ClientAccess<'_>,
     ) -> Result<bool, StoreError>;
     /// Writes the row of a metadata-document client (`registration.metadata_document`):
     /// inserted when absent, its name, grants, scopes and redirect URIs replaced when

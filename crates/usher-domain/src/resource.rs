@@ -168,6 +168,14 @@ pub trait ResourceStore: Send + Sync {
     /// Replaces the name, scopes and `updated_at` of the resource `resource.uri`; `false`
     /// when there is none.
     fn update_resource(&self, resource: &Resource) -> Result<bool, StoreError>;
+    /// [`ResourceStore::update_resource`], only while its name and scopes are still those
+    /// of `expected` (a compare-and-set for the admin API's `If-Match`); `false` when it
+    /// is gone or was changed meanwhile (nothing written).
+    fn update_resource_if(
+        &self,
+        resource: &Resource,
+        expected: &Resource,
+    ) -> Result<bool, StoreError>;
     /// `false` when there was none.
     fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError>;
 }

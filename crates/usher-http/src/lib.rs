@@ -46,6 +46,10 @@ pub fn configure(state: web::Data<Core>) -> impl FnOnce(&mut web::ServiceConfig)
             state.settings.registration.mode,
         ));
         cfg.service(endpoints::discovery::routes(&state.settings.issuer));
+        // The admin API, unless it has a listener of its own (`admin_bind`).
+        if state.settings.admin_on_main {
+            cfg.service(endpoints::admin_api::routes());
+        }
         cfg.app_data(state)
             .service(endpoints::jwks::routes())
             .service(endpoints::health::routes())
@@ -108,6 +112,30 @@ pub fn serve(listener: TcpListener, state: Core, workers: usize) -> std::io::Res
     .keep_alive(KEEP_ALIVE)
     .max_connections(MAX_CONNECTIONS_PER_WORKER)
     .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Serves only the admin API (`/admin/api/…`) on its own listener (`USHER_ADMIN_BIND`),
+/// so that it can stay on an internal interface; the main listener then answers 404
+/// there. Stops with the process.
+pub fn serve_admin(listener: TcpListener, state: Core, workers: usize) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(
+                middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer")),
+            )
+            .wrap(middleware::from_fn(access::log))
+            .app_data(state.clone())
+            .service(endpoints::admin_api::routes())
+    })
+    .workers(workers.max(1))
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use usher_domain::{
-    Audience, AuthMethod, BackchannelLogout, BackchannelLogoutUri, Client, ClientId, ClientName,
-    ClientRegistration, ClientStore, GrantType, GroupName, Origin, RedirectUri, ScopeSet,
-    SigningAlg, StoreError, UnixTime,
+    Audience, AuthMethod, BackchannelLogout, BackchannelLogoutUri, Client, ClientAccess, ClientId,
+    ClientName, ClientRegistration, ClientStore, GrantType, GroupName, Origin, RedirectUri,
+    ScopeSet, SigningAlg, StoreError, UnixTime,
 };
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
@@ -374,6 +374,36 @@ impl ClientStore for Database {
             .execute(&mut *conn)
             .map(|updated| updated == 1)
             .map_err(unavailable)
+    }
+
+    fn set_client_access_if(
+        &self,
+        id: &ClientId,
+        expected: ClientAccess<'_>,
+        new: ClientAccess<'_>,
+    ) -> Result<bool, StoreError> {
+        if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
+            return Ok(false);
+        }
+        let mut conn = self.conn()?;
+        // One statement: the comparison and the write cannot be split by another writer.
+        diesel::update(
+            clients::table
+                .filter(clients::id.eq(id.as_str()))
+                .filter(
+                    clients::allowed_origins.eq(join(expected.origins.iter().map(Origin::as_str))),
+                )
+                .filter(
+                    clients::allowed_groups.eq(join(expected.groups.iter().map(GroupName::as_str))),
+                ),
+        )
+        .set((
+            clients::allowed_origins.eq(join(new.origins.iter().map(Origin::as_str))),
+            clients::allowed_groups.eq(join(new.groups.iter().map(GroupName::as_str))),
+        ))
+        .execute(&mut *conn)
+        .map(|updated| updated == 1)
+        .map_err(unavailable)
     }
 
     fn upsert_metadata_client(&self, client: &Client) -> Result<(), StoreError> {

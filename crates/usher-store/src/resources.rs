@@ -101,6 +101,33 @@ impl ResourceStore for Database {
         Ok(changed == 1)
     }
 
+    fn update_resource_if(
+        &self,
+        resource: &Resource,
+        expected: &Resource,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let target = resources::table
+            .filter(resources::uri.eq(resource.uri.as_str()))
+            .filter(resources::scopes.eq(expected.scopes.to_string()));
+        let change = (
+            resources::name.eq(resource.name.as_ref().map(|n| n.as_str())),
+            resources::scopes.eq(resource.scopes.to_string()),
+            resources::updated_at.eq(resource.updated_at.seconds()),
+        );
+        // One statement each: the comparison and the write cannot be split.
+        let changed = match &expected.name {
+            Some(name) => diesel::update(target.filter(resources::name.eq(name.as_str())))
+                .set(change)
+                .execute(&mut *conn),
+            None => diesel::update(target.filter(resources::name.is_null()))
+                .set(change)
+                .execute(&mut *conn),
+        }
+        .map_err(unavailable)?;
+        Ok(changed == 1)
+    }
+
     fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         conn.transaction::<_, diesel::result::Error, _>(|c| {

@@ -2848,6 +2848,37 @@ mod resource_cases {
         assert_eq!(db.list_resources(), Ok(vec![]));
     }
 
+    /// The admin API's `If-Match`: an update only while the name and scopes read hold.
+    pub fn twenty_racing_compare_and_set_updates_of_a_resource_have_one_winner(
+        _: &TestDb,
+        db: &Database,
+    ) {
+        let r = resource("urn:example:invoices", Some("Invoices"), "invoices:read");
+        assert_eq!(db.insert_resource(&r), Ok(true));
+        let stale = resource("urn:example:invoices", None, "invoices:read");
+        let renamed = Resource {
+            name: None,
+            ..r.clone()
+        };
+        assert_eq!(db.update_resource_if(&renamed, &stale), Ok(false));
+        assert_eq!(db.get_resource(&r.uri), Ok(Some(r.clone())));
+        let db2 = db.clone();
+        let before = r.clone();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let won = super::race(20, move || {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mine = Resource {
+                scopes: ScopeSet::parse(&format!("s{i}")).unwrap(),
+                ..before.clone()
+            };
+            db2.update_resource_if(&mine, &before).unwrap()
+        });
+        assert_eq!(won, 1);
+        assert_ne!(db.get_resource(&r.uri).unwrap().unwrap().scopes, r.scopes);
+        // A nameless resource compares its missing name too.
+        assert_eq!(db.update_resource_if(&renamed, &renamed), Ok(false));
+    }
+
     pub fn twenty_racing_registrations_of_one_identifier_have_one_winner(
         _: &TestDb,
         db: &Database,
@@ -2898,6 +2929,7 @@ resource_contract!(
     a_resource_is_updated_and_deleted_once,
     deleting_a_resource_takes_it_out_of_remembered_consents,
     twenty_racing_registrations_of_one_identifier_have_one_winner,
+    twenty_racing_compare_and_set_updates_of_a_resource_have_one_winner,
     a_corrupt_resource_row_is_reported,
 );
 
@@ -3093,6 +3125,78 @@ mod group_cases {
         assert_eq!(db.get_client(&restricted.id).unwrap(), Some(restricted));
     }
 
+    /// The admin API's `If-Match`: a compare-and-set of origins and groups. Twenty
+    /// writers that read the same state race; exactly one writes.
+    pub fn twenty_racing_compare_and_sets_of_a_clients_access_have_one_winner(
+        _: &TestDb,
+        db: &Database,
+    ) {
+        use usher_domain::ClientAccess;
+        let shop = super::confidential_client("c-shop", 1);
+        db.insert_client(&shop).unwrap();
+        let none: Vec<GroupName> = Vec::new();
+        let origins = shop.registration.allowed_origins.clone();
+        // A stale expectation writes nothing.
+        let stale = vec![g("ops")];
+        assert_eq!(
+            db.set_client_access_if(
+                &shop.id,
+                ClientAccess {
+                    origins: &origins,
+                    groups: &stale
+                },
+                ClientAccess {
+                    origins: &origins,
+                    groups: &none
+                },
+            ),
+            Ok(false)
+        );
+        assert_eq!(
+            db.set_client_access_if(
+                &super::cid("ghost"),
+                ClientAccess {
+                    origins: &origins,
+                    groups: &none
+                },
+                ClientAccess {
+                    origins: &origins,
+                    groups: &stale
+                },
+            ),
+            Ok(false)
+        );
+        let db2 = db.clone();
+        let id = shop.id.clone();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let won = super::race(20, move || {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mine = vec![g(&format!("g{i}"))];
+            db2.set_client_access_if(
+                &id,
+                ClientAccess {
+                    origins: &origins,
+                    groups: &[],
+                },
+                ClientAccess {
+                    origins: &origins,
+                    groups: &mine,
+                },
+            )
+            .unwrap()
+        });
+        assert_eq!(won, 1);
+        assert_eq!(
+            db.get_client(&shop.id)
+                .unwrap()
+                .unwrap()
+                .registration
+                .allowed_groups
+                .len(),
+            1
+        );
+    }
+
     pub fn a_corrupt_group_row_is_reported(t: &TestDb, db: &Database) {
         t.execute("INSERT INTO groups (name, description, created_at) VALUES ('a b', NULL, 1)");
         assert!(matches!(
@@ -3126,6 +3230,7 @@ group_contract!(
     memberships_go_with_their_group_or_their_person,
     twenty_racing_adds_of_one_member_make_one_membership,
     a_client_keeps_its_allowed_groups,
+    twenty_racing_compare_and_sets_of_a_clients_access_have_one_winner,
     a_corrupt_group_row_is_reported,
 );
 

@@ -37,6 +37,12 @@ pub struct Context {
 }
 
 impl Context {
+    /// The stores of the administrative operations (`usher_core::admin`), on this
+    /// database.
+    pub fn admin_stores(&self) -> usher_core::admin::AdminStores {
+        usher_core::admin::AdminStores::all_in(std::sync::Arc::new(self.db.clone()))
+    }
+
     /// For admin commands: the KEK must exist (it is read before the database is
     /// opened, so a missing one writes nothing at all) and must open what the database
     /// holds.

@@ -18,6 +18,7 @@ use crate::rotation::{self, Rotator, TickReport};
 struct Prepared {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
+    admin_listener: Option<TcpListener>,
     local: SocketAddr,
     issuer: String,
     state: Core,
@@ -40,6 +41,13 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
             format!("USHER_METRICS_BIND (metrics_bind): cannot listen on {addr}")
         })?),
     };
+    let admin_listener =
+        match ctx.settings.admin_bind {
+            None => None,
+            Some(addr) => Some(TcpListener::bind(addr).with_context(|| {
+                format!("USHER_ADMIN_BIND (admin_bind): cannot listen on {addr}")
+            })?),
+        };
     let metrics_local = match &metrics_listener {
         Some(l) => Some(l.local_addr()?),
         None => None,
@@ -67,6 +75,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
     http.default_audience = settings.default_audience.clone();
     http.trusted_proxies = settings.trusted_proxies.clone();
     http.metrics_on_main = settings.metrics_on_main_listener;
+    http.admin_on_main = admin_listener.is_none();
     http.mfa = settings.mfa;
     http.signup = settings.signup;
     http.client_metadata.enabled = settings.client_metadata_documents;
@@ -145,6 +154,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
     Ok(Prepared {
         listener,
         metrics_listener,
+        admin_listener,
         local,
         issuer: settings.issuer.as_str().to_owned(),
         state,
@@ -161,6 +171,7 @@ pub fn run(ctx: Context, dev_mail: bool) -> anyhow::Result<()> {
     let Prepared {
         listener,
         metrics_listener,
+        admin_listener,
         state,
         rotator,
         poll_interval,
@@ -192,6 +203,14 @@ pub fn run(ctx: Context, dev_mail: bool) -> anyhow::Result<()> {
             actix_web::rt::spawn(async move {
                 if let Err(e) = metrics.await {
                     tracing::error!(cause = %e, "the metrics listener failed");
+                }
+            });
+        }
+        if let Some(l) = admin_listener {
+            let admin = usher_http::serve_admin(l, state.clone(), 1)?;
+            actix_web::rt::spawn(async move {
+                if let Err(e) = admin.await {
+                    tracing::error!(cause = %e, "the admin listener failed");
                 }
             });
         }

@@ -5,11 +5,10 @@
 //! always exists and cannot be deleted.
 
 use serde_json::{Value, json};
-use usher_domain::{
-    ClientStore, Group, GroupDescription, GroupName, GroupStore, Membership, Username,
-};
+use usher_core::admin::groups;
+use usher_domain::{Group, GroupDescription, GroupName, GroupStore, Username};
 
-use super::{print_json, usage};
+use super::{print_json, refused};
 use crate::cli::GroupCommand;
 use crate::clock;
 use crate::config::Settings;
@@ -23,22 +22,10 @@ pub fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()> {
             json,
         } => {
             let name = parse_name(&name)?;
-            let description = description
-                .as_deref()
-                .map(GroupDescription::parse)
-                .transpose()
-                .map_err(usage)?
-                .filter(|d| !d.as_str().is_empty());
-            let group = Group {
-                name,
-                description,
-                created_at: clock::now(),
-            };
+            let description = groups::parse_description(description.as_deref()).map_err(refused)?;
             let ctx = Context::open(settings)?;
-            if !ctx.db.insert_group(&group)? {
-                return Err(usage(format!("a group {} already exists", group.name)));
-            }
-            tracing::info!(group = %group.name, "group created");
+            let group = groups::create(&ctx.admin_stores(), name, description, clock::now())
+                .map_err(refused)?;
             if json.json {
                 print_json(&describe(&group, &[]))
             } else {
@@ -83,10 +70,7 @@ pub fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()> {
         GroupCommand::Show { name, json } => {
             let name = parse_name(&name)?;
             let ctx = Context::open(settings)?;
-            let Some(group) = ctx.db.get_group(&name)? else {
-                anyhow::bail!("no group {name}");
-            };
-            let members = ctx.db.group_members(&name)?;
+            let (group, members) = groups::show(&ctx.admin_stores(), &name).map_err(refused)?;
             if json.json {
                 return print_json(&describe(&group, &members));
             }
@@ -107,32 +91,8 @@ pub fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()> {
         }
         GroupCommand::Delete { name, json } => {
             let name = parse_name(&name)?;
-            if name.is_built_in() {
-                return Err(usage(format!(
-                    "{name} is Usher's built-in group: it cannot be deleted (remove its members instead)"
-                )));
-            }
             let ctx = Context::open(settings)?;
-            // A client restricted to this group would admit nobody once it is gone (and
-            // anyone who later creates a group of that name): say which, and change
-            // nothing.
-            let restricted: Vec<String> = ctx
-                .db
-                .list_clients()?
-                .iter()
-                .filter(|c| c.registration.allowed_groups.contains(&name))
-                .map(|c| c.id.to_string())
-                .collect();
-            if !restricted.is_empty() {
-                return Err(usage(format!(
-                    "clients are restricted to group {name}: {}; change them first with `usher client update ID --allowed-group …` or `--no-allowed-groups`",
-                    restricted.join(", ")
-                )));
-            }
-            if !ctx.db.delete_group(&name)? {
-                anyhow::bail!("no group {name}");
-            }
-            tracing::info!(group = %name, "group deleted");
+            groups::delete(&ctx.admin_stores(), &name).map_err(refused)?;
             if json.json {
                 print_json(&json!({ "name": name.as_str(), "deleted": true }))
             } else {
@@ -147,8 +107,10 @@ pub fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()> {
         } => {
             let (group, username) = parse_pair(&group, &username)?;
             let ctx = Context::open(settings)?;
-            let done = ctx.db.add_member(&group, &username, clock::now())?;
-            membership(&group, &username, done, true, json.json)
+            let done =
+                groups::set_member(&ctx.admin_stores(), &group, &username, true, clock::now())
+                    .map_err(refused)?;
+            membership(&done, json.json)
         }
         GroupCommand::RemoveMember {
             group,
@@ -157,52 +119,31 @@ pub fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()> {
         } => {
             let (group, username) = parse_pair(&group, &username)?;
             let ctx = Context::open(settings)?;
-            let done = ctx.db.remove_member(&group, &username)?;
-            membership(&group, &username, done, false, json.json)
+            let done =
+                groups::set_member(&ctx.admin_stores(), &group, &username, false, clock::now())
+                    .map_err(refused)?;
+            membership(&done, json.json)
         }
     }
 }
 
 fn parse_name(raw: &str) -> anyhow::Result<GroupName> {
-    GroupName::parse(raw).map_err(usage)
+    groups::parse_name(raw).map_err(refused)
 }
 
 fn parse_pair(group: &str, username: &str) -> anyhow::Result<(GroupName, Username)> {
     let group = parse_name(group)?;
-    // A username stored under older rules is still found.
-    let username = Username::parse(username)
-        .or_else(|_| Username::from_stored(username))
-        .map_err(usage)?;
+    let username = groups::parse_username(username).map_err(refused)?;
     Ok((group, username))
 }
 
-/// Reports what adding (`add`) or removing a member did; an unknown group or person is
-/// an error.
-fn membership(
-    group: &GroupName,
-    username: &Username,
-    done: Membership,
-    add: bool,
-    json: bool,
-) -> anyhow::Result<()> {
-    let changed = match done {
-        Membership::NoGroup => anyhow::bail!("no group {group}"),
-        Membership::NoPerson => anyhow::bail!("no user {username}"),
-        Membership::Changed => true,
-        Membership::Unchanged => false,
-    };
-    if changed {
-        tracing::info!(group = %group, user = %username, added = add, "group membership changed");
-    }
+/// Reports what adding or removing a member did.
+fn membership(done: &groups::MembershipView, json: bool) -> anyhow::Result<()> {
     if json {
-        return print_json(&json!({
-            "group": group.as_str(),
-            "username": username.as_str(),
-            "member": add,
-            "changed": changed,
-        }));
+        return print_json(&serde_json::to_value(done)?);
     }
-    match (add, changed) {
+    let (username, group) = (&done.username, &done.group);
+    match (done.member, done.changed) {
         (true, true) => println!("added {username} to {group}"),
         (true, false) => println!("{username} is already a member of {group}"),
         (false, true) => println!("removed {username} from {group}"),
@@ -212,11 +153,5 @@ fn membership(
 }
 
 fn describe(group: &Group, members: &[Username]) -> Value {
-    json!({
-        "name": group.name.as_str(),
-        "description": group.description.as_ref().map(GroupDescription::as_str),
-        "built_in": group.name.is_built_in(),
-        "members": members.iter().map(Username::as_str).collect::<Vec<_>>(),
-        "created_at": clock::rfc3339(group.created_at),
-    })
+    serde_json::to_value(groups::GroupView::of(group, members)).unwrap_or(Value::Null)
 }

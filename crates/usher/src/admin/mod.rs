@@ -24,6 +24,16 @@ pub fn usage(message: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(UsageError(message.to_string()))
 }
 
+/// An administrative operation's refusal as the CLI reports it: bad input, a conflict
+/// or a stale precondition exit with 2 (nothing written), a missing thing with 1.
+pub fn refused(e: usher_core::admin::AdminError) -> anyhow::Error {
+    use usher_core::admin::AdminError;
+    match e {
+        AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::Stale => usage(e),
+        AdminError::NotFound(_) | AdminError::Failure(_) => anyhow::anyhow!("{e}"),
+    }
+}
+
 /// Prints one JSON document on stdout.
 pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

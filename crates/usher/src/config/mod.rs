@@ -83,6 +83,9 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// A separate address for `GET /metrics`.
     pub metrics_bind: Option<SocketAddr>,
+    /// A separate address for the admin API (`/admin/api/…`); when set, `bind` does not
+    /// serve it.
+    pub admin_bind: Option<SocketAddr>,
     /// Whether `GET /metrics` is also served on `bind` (off by default: it is public).
     pub metrics_on_main_listener: bool,
     /// Whether a `client_id` that is an https URL is looked up as a Client ID Metadata

@@ -17,6 +17,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "(unset: no metrics listener)",
     ),
     (
+        "admin_bind",
+        "USHER_ADMIN_BIND",
+        "(unset: the admin API is on bind)",
+    ),
+    (
         "metrics_on_main_listener",
         "USHER_METRICS_ON_MAIN_LISTENER",
         "false",
@@ -147,6 +152,7 @@ pub(super) fn overlay_env(
             "USHER_ISSUER" => raw.issuer = Some(value),
             "USHER_BIND" => raw.bind = Some(value),
             "USHER_METRICS_BIND" => raw.metrics_bind = Some(value),
+            "USHER_ADMIN_BIND" => raw.admin_bind = Some(value),
             "USHER_DATABASE_URL" => raw.database_url = Some(value),
             "USHER_REDIS_URL" => raw.redis_url = Some(value).filter(|v| !v.is_empty()),
             "USHER_REDIS_PREFIX" => raw.redis_prefix = Some(value),

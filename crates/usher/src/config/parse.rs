@@ -22,6 +22,7 @@ pub(super) struct RawSettings {
     pub(super) issuer: Option<String>,
     pub(super) bind: Option<String>,
     pub(super) metrics_bind: Option<String>,
+    pub(super) admin_bind: Option<String>,
     pub(super) database_url: Option<String>,
     pub(super) redis_url: Option<String>,
     pub(super) redis_prefix: Option<String>,
@@ -125,6 +126,16 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
             err(
                 &name_of("metrics_bind"),
                 format!("{m:?} is not an address:port such as 127.0.0.1:9090"),
+            )
+        })?),
+    };
+
+    let admin_bind = match raw.admin_bind.filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => Some(m.parse::<SocketAddr>().map_err(|_| {
+            err(
+                &name_of("admin_bind"),
+                format!("{m:?} is not an address:port such as 127.0.0.1:9091"),
             )
         })?),
     };
@@ -408,6 +419,7 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
         issuer_as_written,
         bind,
         metrics_bind,
+        admin_bind,
         metrics_on_main_listener: raw
             .metrics_on_main_listener
             .unwrap_or(defaults::METRICS_ON_MAIN_LISTENER),

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod account;
+mod admin_api;
 mod algorithms;
 mod apply;
 mod authlib;
