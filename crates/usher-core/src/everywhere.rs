@@ -20,6 +20,9 @@ pub enum Why {
     PasswordReset,
     /// The person chose "sign out everywhere".
     SignOutEverywhere,
+    /// An administrator ended them (the admin API: revoke sessions, a new password, the
+    /// second factors reset).
+    Administrator,
 }
 
 impl Why {
@@ -28,6 +31,7 @@ impl Why {
             Why::NewFactor => "new_factor",
             Why::PasswordReset => "password_reset",
             Why::SignOutEverywhere => "sign_out_everywhere",
+            Why::Administrator => "administrator",
         }
     }
 }
@@ -73,7 +77,10 @@ pub async fn end_person(core: &Core, user: &UserId, why: Why) -> Result<Ended, F
     // After a reset or "sign out everywhere" the person suspects someone else: every
     // browser is new again, so whoever signs in next, from wherever, is mailed about
     // (the intruder's browser included). Not for a new factor: nothing was suspected.
-    if matches!(why, Why::PasswordReset | Why::SignOutEverywhere) {
+    if matches!(
+        why,
+        Why::PasswordReset | Why::SignOutEverywhere | Why::Administrator
+    ) {
         let browsers = core.stores.known_browsers.clone();
         let owner = user.clone();
         blocking(move || browsers.forget_browsers(&owner)).await?;

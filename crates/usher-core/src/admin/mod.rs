@@ -12,11 +12,15 @@ pub mod auth;
 pub mod clients;
 pub mod groups;
 pub mod page;
+pub mod people;
 pub mod resources;
 
 use std::sync::Arc;
 
-use usher_domain::{ClientStore, GroupStore, ResourceStore, StoreError, UnixTime};
+use usher_domain::{
+    BackchannelStore, ClientStore, FactorStore, GroupStore, PasskeyStore, ResourceStore,
+    StoreError, UnixTime, UserStore,
+};
 
 use crate::failure::Failure;
 
@@ -54,18 +58,33 @@ pub struct AdminStores {
     pub clients: Arc<dyn ClientStore>,
     pub groups: Arc<dyn GroupStore>,
     pub resources: Arc<dyn ResourceStore>,
+    pub users: Arc<dyn UserStore>,
+    pub factors: Arc<dyn FactorStore>,
+    pub passkeys: Arc<dyn PasskeyStore>,
+    pub backchannel: Arc<dyn BackchannelStore>,
 }
 
 impl AdminStores {
     /// The stores of one value that implements every port (the CLI's database).
     pub fn all_in<T>(db: Arc<T>) -> AdminStores
     where
-        T: ClientStore + GroupStore + ResourceStore + 'static,
+        T: ClientStore
+            + GroupStore
+            + ResourceStore
+            + UserStore
+            + FactorStore
+            + PasskeyStore
+            + BackchannelStore
+            + 'static,
     {
         AdminStores {
             clients: db.clone(),
             groups: db.clone(),
-            resources: db,
+            resources: db.clone(),
+            users: db.clone(),
+            factors: db.clone(),
+            passkeys: db.clone(),
+            backchannel: db,
         }
     }
 
@@ -75,6 +94,10 @@ impl AdminStores {
             clients: core.stores.clients.clone(),
             groups: core.stores.groups.clone(),
             resources: core.stores.resources.clone(),
+            users: core.stores.users.clone(),
+            factors: core.stores.factors.clone(),
+            passkeys: core.stores.passkeys.clone(),
+            backchannel: core.stores.backchannel.clone(),
         }
     }
 }

@@ -11,13 +11,14 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::async_on_both_backends;
-use crate::helpers::{Backend, Sandbox, Server};
-use crate::refresh::{Rp, post_form};
+use crate::helpers::{Backend, Browser, Sandbox, Server};
+use crate::refresh::{PASSWORD, Rp, SCOPE, post_form, refresh, register, tokens};
 
 async_on_both_backends!(
     only_a_token_for_the_admin_audience_with_the_right_scope_opens_it,
     clients_groups_and_resources_through_the_api,
     of_concurrent_updates_with_one_etag_exactly_one_wins,
+    people_through_the_api,
     the_openapi_document_is_valid_and_every_operation_in_it_answers,
 );
 
@@ -628,7 +629,7 @@ async fn the_openapi_document_is_valid_and_every_operation_in_it_answers(backend
             }
         }
     }
-    assert!(operations >= 17, "{operations} operations");
+    assert!(operations >= 24, "{operations} operations");
     // With admin_bind, the API is on its own listener and not on the main one.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -651,4 +652,110 @@ async fn the_openapi_document_is_valid_and_every_operation_in_it_answers(backend
     )
     .await;
     assert_eq!(a.status, 401);
+}
+
+async fn people_through_the_api(backend: Backend) {
+    let sandbox = Sandbox::on(backend);
+    let server = sandbox.serve();
+    let (_, t) = admin_token(&sandbox, &server, "admin:write").await;
+    let t = Some(t.as_str());
+    let people = format!("{V1}/people");
+    // Created with a password nobody here signs in with; the same rules as the CLI.
+    let alice = json!({"username": "alice", "password": "a first password of hers", "name": "Alice", "email": "alice@example.com", "email_verified": true});
+    let a = call(&server, "POST", &people, t, None, Some(&alice)).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert!(a.body.get("password_hash").is_none() && a.body.get("password").is_none());
+    let a = call(&server, "POST", &people, t, None, Some(&alice)).await;
+    assert_eq!(
+        (a.status, a.body["error_description"].as_str()),
+        (409, Some("username alice is taken"))
+    );
+    let a = call(
+        &server,
+        "POST",
+        &people,
+        t,
+        None,
+        Some(&json!({"username": "bob", "password": "x", "email_verified": true})),
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    let run = sandbox.usher(&["user", "show", "bob"], None);
+    assert!(!run.ok(), "a refused create wrote nothing");
+    let a = call(&server, "GET", &format!("{people}/alice"), t, None, None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["second_factors"]["recovery_codes_left"], 0);
+    assert_eq!(a.body["groups"], json!([]));
+    let a = call(&server, "GET", &format!("{people}?limit=1"), t, None, None).await;
+    assert_eq!(a.body["items"][0]["username"], "alice");
+    // A new password: she signs in with it, and a second one (sessions ended by
+    // default) stops her refresh token.
+    let a = call(
+        &server,
+        "PUT",
+        &format!("{people}/alice/password"),
+        t,
+        None,
+        Some(&json!({"password": PASSWORD, "keep_sessions": true})),
+    )
+    .await;
+    assert_eq!(
+        (a.status, &a.body["sessions_ended"]),
+        (200, &Value::Null),
+        "{}",
+        a.body
+    );
+    let rp = register(&sandbox);
+    let browser = Browser::new();
+    let issued = tokens(&server.base, &browser, &rp, SCOPE).await;
+    let rt = issued["refresh_token"].as_str().unwrap().to_owned();
+    let a = call(
+        &server,
+        "DELETE",
+        &format!("{people}/alice/sessions"),
+        t,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        a.body["sessions_ended"].as_u64().unwrap() >= 1,
+        "{}",
+        a.body
+    );
+    let (status, body) = refresh(&server.base, &rp, &rt).await;
+    assert_eq!(status, 400, "the family ended with the sessions: {body}");
+    let a = call(
+        &server,
+        "DELETE",
+        &format!("{people}/alice/second-factors"),
+        t,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (a.status, &a.body["factors_removed"]),
+        (200, &json!(0)),
+        "{}",
+        a.body
+    );
+    let a = call(
+        &server,
+        "DELETE",
+        &format!("{people}/nobody/sessions"),
+        t,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["error_description"].as_str()),
+        (404, Some("no user nobody"))
+    );
+    let a = call(&server, "DELETE", &format!("{people}/alice"), t, None, None).await;
+    assert_eq!(a.status, 204);
+    let a = call(&server, "GET", &format!("{people}/alice"), t, None, None).await;
+    assert_eq!(a.status, 404);
 }

@@ -8,6 +8,7 @@
 pub mod clients;
 pub mod groups;
 pub mod openapi;
+pub mod people;
 pub mod resources;
 
 use actix_web::http::StatusCode;
@@ -36,6 +37,7 @@ pub fn routes() -> Vec<actix_web::Resource> {
     for r in clients::routes()
         .into_iter()
         .chain(groups::routes())
+        .chain(people::routes())
         .chain(resources::routes())
     {
         all.push(r.app_data(limit()));

@@ -9,7 +9,7 @@ use actix_web::http::header::CACHE_CONTROL;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{clients, groups, resources};
+use super::{clients, groups, people, resources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,12 +25,15 @@ use super::{clients, groups, resources};
         groups::remove_member,
         resources::list, resources::create, resources::show, resources::update,
         resources::delete,
+        people::list, people::create, people::show, people::delete, people::set_password,
+        people::reset_factors, people::revoke_sessions,
     ),
     modifiers(&Bearer),
     tags(
         (name = "clients", description = "OAuth clients registered by the operator"),
         (name = "groups", description = "Groups of people"),
         (name = "resources", description = "Resource servers (RFC 8707)"),
+        (name = "people", description = "People who sign in"),
     )
 )]
 pub struct AdminApi;

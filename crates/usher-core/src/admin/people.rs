@@ -1,0 +1,392 @@
+//! People: list, show (with their second factors, never a secret), create, delete, set a
+//! password, reset the second factors, end every session — `usher user …` and
+//! `/admin/api/v1/people`. Ending a person's sign-ins is [`crate::everywhere`]'s, the
+//! one place that does it for every reason.
+
+use usher_domain::{
+    Email, Password, PersonName, PhoneNumber, PreferredUsername, ProfileClaims, StoreError,
+    UnixTime, User, UserId, Username,
+};
+
+use super::page::{Page, PageRequest, paginate};
+use super::{AdminError, AdminStores, rfc3339};
+use crate::Core;
+use crate::failure::Failure;
+
+/// A person as shown: never the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PersonView {
+    pub id: String,
+    pub username: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub preferred_username: Option<String>,
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+    /// The postal address's members (OIDC Core §5.1.1), when there is one.
+    #[schema(value_type = Option<Object>)]
+    pub address: Option<serde_json::Value>,
+    pub created_at: String,
+}
+
+impl PersonView {
+    pub fn of(u: &User) -> PersonView {
+        PersonView {
+            id: u.id.as_str().to_owned(),
+            username: u.username.as_str().to_owned(),
+            name: u.name.as_ref().map(|n| n.as_str().to_owned()),
+            email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+            email_verified: u.email_verified,
+            preferred_username: u
+                .profile
+                .preferred_username
+                .as_ref()
+                .map(|p| p.as_str().to_owned()),
+            phone_number: u
+                .profile
+                .phone_number
+                .as_ref()
+                .map(|p| p.as_str().to_owned()),
+            phone_number_verified: u.profile.phone_number_verified,
+            address: u
+                .profile
+                .address
+                .as_ref()
+                .and_then(|a| serde_json::to_value(a.fields()).ok()),
+            created_at: rfc3339(u.created_at),
+        }
+    }
+}
+
+/// A person's authenticator app as an administrator may see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct AuthenticatorAppView {
+    pub confirmed: bool,
+    pub created_at: String,
+}
+
+/// A passkey as an administrator may see it: never its credential.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PasskeyView {
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    /// Refused since its signature counter went backwards (a cloned authenticator?).
+    pub suspect: bool,
+}
+
+/// A person's second factors: never a secret or a code hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct FactorsView {
+    pub authenticator_app: Option<AuthenticatorAppView>,
+    pub recovery_codes_left: usize,
+    pub passkeys: Vec<PasskeyView>,
+}
+
+/// A person with their second factors and groups.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PersonDetail {
+    #[serde(flatten)]
+    pub person: PersonView,
+    pub second_factors: FactorsView,
+    pub groups: Vec<String>,
+}
+
+/// A username as an operator types it.
+pub fn parse_username(raw: &str) -> Result<Username, AdminError> {
+    Username::parse(raw).map_err(|e| AdminError::Invalid(e.to_string()))
+}
+
+fn not_found(username: &Username) -> AdminError {
+    AdminError::NotFound(format!("no user {username}"))
+}
+
+/// The person `username`.
+pub fn find(stores: &AdminStores, username: &Username) -> Result<User, AdminError> {
+    stores
+        .users
+        .find_user(username)?
+        .ok_or_else(|| not_found(username))
+}
+
+/// One page of the people, by username.
+pub fn list(stores: &AdminStores, page: &PageRequest) -> Result<Page<PersonView>, AdminError> {
+    let views = stores
+        .users
+        .list_users()?
+        .iter()
+        .map(PersonView::of)
+        .collect();
+    Ok(paginate(views, |v: &PersonView| v.username.as_str(), page))
+}
+
+/// The person `username`, their second factors and their groups.
+pub fn show(stores: &AdminStores, username: &Username) -> Result<PersonDetail, AdminError> {
+    let user = find(stores, username)?;
+    let authenticator_app = stores
+        .factors
+        .get_totp(&user.id)?
+        .map(|f| AuthenticatorAppView {
+            confirmed: f.confirmed,
+            created_at: rfc3339(f.created_at),
+        });
+    let passkeys = stores
+        .passkeys
+        .list_passkeys(&user.id)?
+        .into_iter()
+        .map(|p| PasskeyView {
+            name: p.name.as_str().to_owned(),
+            created_at: rfc3339(p.created_at),
+            last_used_at: p.last_used_at.map(rfc3339),
+            suspect: p.suspect,
+        })
+        .collect();
+    let groups = stores
+        .groups
+        .groups_of(&user.id)?
+        .iter()
+        .map(|g| g.as_str().to_owned())
+        .collect();
+    Ok(PersonDetail {
+        second_factors: FactorsView {
+            authenticator_app,
+            recovery_codes_left: stores.factors.recovery_codes_left(&user.id)?,
+            passkeys,
+        },
+        person: PersonView::of(&user),
+        groups,
+    })
+}
+
+/// A new person: `usher user create`'s options, as text.
+#[derive(Debug, Clone, Default)]
+pub struct NewPerson {
+    pub username: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub preferred_username: Option<String>,
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+}
+
+/// A parsed [`NewPerson`], ready to be created once a password is hashed.
+#[derive(Debug, Clone)]
+pub struct CheckedPerson {
+    username: Username,
+    name: Option<PersonName>,
+    email: Option<Email>,
+    email_verified: bool,
+    profile: ProfileClaims,
+}
+
+fn invalid(e: impl std::fmt::Display) -> AdminError {
+    AdminError::Invalid(e.to_string())
+}
+
+impl NewPerson {
+    /// Parses every field and checks the rules between them (before anything is opened).
+    pub fn check(self) -> Result<CheckedPerson, AdminError> {
+        let username = parse_username(&self.username)?;
+        let email = self
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(invalid)?;
+        let name = self
+            .name
+            .as_deref()
+            .map(PersonName::parse)
+            .transpose()
+            .map_err(invalid)?;
+        if self.email_verified && email.is_none() {
+            return Err(invalid("--email-verified needs --email"));
+        }
+        let profile = ProfileClaims {
+            preferred_username: self
+                .preferred_username
+                .as_deref()
+                .map(PreferredUsername::parse)
+                .transpose()
+                .map_err(invalid)?,
+            phone_number: self
+                .phone_number
+                .as_deref()
+                .map(PhoneNumber::parse)
+                .transpose()
+                .map_err(invalid)?,
+            phone_number_verified: self.phone_number_verified,
+            address: None,
+        };
+        if self.phone_number_verified && profile.phone_number.is_none() {
+            return Err(invalid("--phone-number-verified needs --phone-number"));
+        }
+        Ok(CheckedPerson {
+            username,
+            name,
+            email,
+            email_verified: self.email_verified,
+            profile,
+        })
+    }
+}
+
+fn taken(username: &Username) -> AdminError {
+    AdminError::Conflict(format!("username {username} is taken"))
+}
+
+/// Creates the person `checked` with `password` (hashed here, on the calling thread:
+/// run it on the blocking pool).
+pub fn create(
+    stores: &AdminStores,
+    checked: CheckedPerson,
+    password: &Password,
+    now: UnixTime,
+) -> Result<User, AdminError> {
+    if stores.users.find_user(&checked.username)?.is_some() {
+        return Err(taken(&checked.username));
+    }
+    let password_hash =
+        usher_keys::hash_password(password).map_err(|_| AdminError::Failure(Failure::Internal))?;
+    let id = UserId::parse(&uuid::Uuid::new_v4().to_string())
+        .ok_or(AdminError::Failure(Failure::Internal))?;
+    let user = User {
+        id,
+        username: checked.username,
+        password_hash,
+        name: checked.name,
+        email: checked.email,
+        email_verified: checked.email_verified,
+        profile: checked.profile,
+        created_at: now,
+    };
+    match stores.users.insert_user(&user) {
+        Ok(()) => Ok(user),
+        Err(StoreError::Conflict(_)) => Err(taken(&user.username)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes the person `username`; the apps that got tokens through their sessions are
+/// told first (Back-Channel Logout: deleting the person deletes those records).
+pub fn delete(stores: &AdminStores, username: &Username, now: UnixTime) -> Result<(), AdminError> {
+    if let Some(user) = stores.users.find_user(username)? {
+        stores.backchannel.queue_user_logouts(&user.id, now)?;
+    }
+    if !stores.users.delete_user(username)? {
+        return Err(not_found(username));
+    }
+    tracing::info!(user = %username, "person deleted by an administrator");
+    Ok(())
+}
+
+/// What ending a person's sign-ins did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SessionsEnded {
+    pub username: String,
+    pub sessions_ended: usize,
+}
+
+/// Ends every browser session and refresh-token family of `username`.
+pub async fn revoke_sessions(
+    core: &Core,
+    username: &Username,
+) -> Result<SessionsEnded, AdminError> {
+    let stores = AdminStores::of(core);
+    let who = username.clone();
+    let user = super::run(move || find(&stores, &who)).await?;
+    let ended =
+        crate::everywhere::end_person(core, &user.id, crate::everywhere::Why::Administrator)
+            .await
+            .map_err(AdminError::Failure)?;
+    core.forget_user(&user.id);
+    Ok(SessionsEnded {
+        username: username.as_str().to_owned(),
+        sessions_ended: ended.sessions,
+    })
+}
+
+/// What resetting the second factors did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct FactorsReset {
+    pub username: String,
+    /// The authenticator app and recovery codes removed.
+    pub factors_removed: usize,
+    pub sessions_ended: usize,
+}
+
+/// Removes every second factor (authenticator app, recovery codes) of `username`, then
+/// ends their sessions: for a person who lost their authenticator app.
+pub async fn reset_factors(core: &Core, username: &Username) -> Result<FactorsReset, AdminError> {
+    let stores = AdminStores::of(core);
+    let who = username.clone();
+    let (user, removed) = super::run(move || {
+        let user = find(&stores, &who)?;
+        // The factors go first: once they are gone no sign-in can pass with them, and
+        // the sessions that did are ended next.
+        let removed = stores.factors.delete_factors(&user.id)?;
+        Ok((user, removed))
+    })
+    .await?;
+    tracing::warn!(event = "mfa_reset", sub = %user.id, removed, "every second factor of a person removed by an administrator");
+    let ended =
+        crate::everywhere::end_person(core, &user.id, crate::everywhere::Why::Administrator)
+            .await
+            .map_err(AdminError::Failure)?;
+    Ok(FactorsReset {
+        username: username.as_str().to_owned(),
+        factors_removed: removed,
+        sessions_ended: ended.sessions,
+    })
+}
+
+/// What setting a password did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PasswordSet {
+    pub username: String,
+    pub password_changed: bool,
+    /// `null` when the sessions were kept.
+    pub sessions_ended: Option<usize>,
+}
+
+/// Sets the password of `username`; unless `keep_sessions`, then ends their sessions (a
+/// new password usually means the old one may be known to someone else). The password
+/// changes first, so nobody signs in with the old one after the sessions ended.
+pub async fn set_password(
+    core: &Core,
+    username: &Username,
+    password: Password,
+    keep_sessions: bool,
+) -> Result<PasswordSet, AdminError> {
+    let stores = AdminStores::of(core);
+    let who = username.clone();
+    let user = super::run(move || {
+        let user = find(&stores, &who)?;
+        let hash = usher_keys::hash_password(&password)
+            .map_err(|_| AdminError::Failure(Failure::Internal))?;
+        if !stores.users.set_password_hash(&who, &hash)? {
+            return Err(not_found(&who));
+        }
+        Ok(user)
+    })
+    .await?;
+    core.forget_user(&user.id);
+    tracing::warn!(sub = %user.id, "password set by an administrator");
+    let sessions_ended = if keep_sessions {
+        None
+    } else {
+        Some(
+            crate::everywhere::end_person(core, &user.id, crate::everywhere::Why::Administrator)
+                .await
+                .map_err(AdminError::Failure)?
+                .sessions,
+        )
+    };
+    Ok(PasswordSet {
+        username: username.as_str().to_owned(),
+        password_changed: true,
+        sessions_ended,
+    })
+}
