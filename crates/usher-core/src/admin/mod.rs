@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod clients;
+pub mod families;
 pub mod groups;
 pub mod page;
 pub mod people;

@@ -619,7 +619,8 @@ async fn the_openapi_document_is_valid_and_every_operation_in_it_answers(backend
                 .replace("{client_id}", "00000000-0000-4000-8000-000000000000")
                 .replace("{name}", "staff")
                 .replace("{username}", "alice")
-                .replace("{uri}", "https%3A%2F%2Fapi.example");
+                .replace("{uri}", "https%3A%2F%2Fapi.example")
+                .replace("{id}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
             let a = call(&server, &method.to_uppercase(), &concrete, None, None, None).await;
             assert_eq!(a.status, 401, "{method} {path}: {}", a.body);
             operations += 1;
@@ -629,7 +630,7 @@ async fn the_openapi_document_is_valid_and_every_operation_in_it_answers(backend
             }
         }
     }
-    assert!(operations >= 24, "{operations} operations");
+    assert!(operations >= 26, "{operations} operations");
     // With admin_bind, the API is on its own listener and not on the main one.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -707,6 +708,47 @@ async fn people_through_the_api(backend: Backend) {
     );
     let rp = register(&sandbox);
     let browser = Browser::new();
+    let issued = tokens(&server.base, &browser, &rp, SCOPE).await;
+    let rt = issued["refresh_token"].as_str().unwrap().to_owned();
+    // Her family is listed (never a token) and revoked by id.
+    let a = call(
+        &server,
+        "GET",
+        &format!("{V1}/families?username=alice"),
+        t,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let items = a.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", a.body);
+    assert_eq!(items[0]["state"], "active");
+    assert!(!a.body.to_string().contains(&rt));
+    let family = items[0]["id"].as_str().unwrap().to_owned();
+    let a = call(
+        &server,
+        "DELETE",
+        &format!("{V1}/families/{family}"),
+        t,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    let (status, _) = refresh(&server.base, &rp, &rt).await;
+    assert_eq!(status, 400, "a revoked family's token is refused");
+    let a = call(
+        &server,
+        "GET",
+        &format!("{V1}/families?username=nobody"),
+        t,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 404);
+    // A second app sign-in in the same browser: ending her sessions ends its family.
     let issued = tokens(&server.base, &browser, &rp, SCOPE).await;
     let rt = issued["refresh_token"].as_str().unwrap().to_owned();
     let a = call(

@@ -6,6 +6,7 @@
 //! `Cache-Control: no-store` (docs/design/admin-api.md).
 
 pub mod clients;
+pub mod families;
 pub mod groups;
 pub mod openapi;
 pub mod people;
@@ -38,6 +39,7 @@ pub fn routes() -> Vec<actix_web::Resource> {
         .into_iter()
         .chain(groups::routes())
         .chain(people::routes())
+        .chain(families::routes())
         .chain(resources::routes())
     {
         all.push(r.app_data(limit()));

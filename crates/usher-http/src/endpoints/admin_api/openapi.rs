@@ -9,7 +9,7 @@ use actix_web::http::header::CACHE_CONTROL;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{clients, groups, people, resources};
+use super::{clients, families, groups, people, resources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,7 @@ use super::{clients, groups, people, resources};
         resources::delete,
         people::list, people::create, people::show, people::delete, people::set_password,
         people::reset_factors, people::revoke_sessions,
+        families::list, families::revoke,
     ),
     modifiers(&Bearer),
     tags(
@@ -34,6 +35,7 @@ use super::{clients, groups, people, resources};
         (name = "groups", description = "Groups of people"),
         (name = "resources", description = "Resource servers (RFC 8707)"),
         (name = "people", description = "People who sign in"),
+        (name = "families", description = "Refresh-token families"),
     )
 )]
 pub struct AdminApi;
