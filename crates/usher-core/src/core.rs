@@ -310,6 +310,9 @@ pub struct Core {
     /// (`client_metadata.rs`).
     pub metadata_documents: crate::client_metadata::MetadataDocuments,
     pub clock: Arc<dyn Clock>,
+    /// Signing-key transitions for the admin API (the binary holds the KEK and the
+    /// schedule); `None` where this node cannot make them (then the API answers 503).
+    pub key_admin: Option<Arc<dyn crate::admin::keys::KeyAdmin>>,
 }
 
 impl Core {

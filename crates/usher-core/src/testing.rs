@@ -195,6 +195,7 @@ impl TestNode {
             mail: crate::mail::Mailing::recording(),
             metadata_documents: crate::client_metadata::MetadataDocuments::none(),
             clock: clock.clone(),
+            key_admin: None,
         };
         TestNode {
             core,

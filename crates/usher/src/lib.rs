@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod key_admin;
 pub mod mail;
 pub mod rotation;
 pub mod serve;

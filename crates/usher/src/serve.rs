@@ -116,6 +116,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
             .map_err(anyhow::Error::msg)?,
         )),
         clock,
+        key_admin: Some(Arc::new(crate::key_admin::KeyOps::new(&ctx))),
     };
     // Access tokens and ID tokens share one lifetime: the longest any key signs for.
     let schedule = settings.keys.schedule(settings.access_token_ttl);

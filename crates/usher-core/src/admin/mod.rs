@@ -12,6 +12,7 @@ pub mod auth;
 pub mod clients;
 pub mod families;
 pub mod groups;
+pub mod keys;
 pub mod page;
 pub mod people;
 pub mod resources;

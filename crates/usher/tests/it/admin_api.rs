@@ -19,6 +19,7 @@ async_on_both_backends!(
     clients_groups_and_resources_through_the_api,
     of_concurrent_updates_with_one_etag_exactly_one_wins,
     people_through_the_api,
+    signing_keys_through_the_api,
     the_openapi_document_is_valid_and_every_operation_in_it_answers,
 );
 
@@ -620,7 +621,8 @@ async fn the_openapi_document_is_valid_and_every_operation_in_it_answers(backend
                 .replace("{name}", "staff")
                 .replace("{username}", "alice")
                 .replace("{uri}", "https%3A%2F%2Fapi.example")
-                .replace("{id}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+                .replace("{id}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+                .replace("{kid}", "no-such-kid");
             let a = call(&server, &method.to_uppercase(), &concrete, None, None, None).await;
             assert_eq!(a.status, 401, "{method} {path}: {}", a.body);
             operations += 1;
@@ -630,7 +632,7 @@ async fn the_openapi_document_is_valid_and_every_operation_in_it_answers(backend
             }
         }
     }
-    assert!(operations >= 26, "{operations} operations");
+    assert!(operations >= 29, "{operations} operations");
     // With admin_bind, the API is on its own listener and not on the main one.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -800,4 +802,150 @@ async fn people_through_the_api(backend: Backend) {
     assert_eq!(a.status, 204);
     let a = call(&server, "GET", &format!("{people}/alice"), t, None, None).await;
     assert_eq!(a.status, 404);
+}
+
+async fn signing_keys_through_the_api(backend: Backend) {
+    let sandbox = Sandbox::on(backend);
+    let server = sandbox.serve();
+    let (_, reader) = admin_token(&sandbox, &server, "admin:read").await;
+    let (_, t) = admin_token(&sandbox, &server, "admin:write").await;
+    let t = Some(t.as_str());
+    let keys = format!("{V1}/keys");
+    let listed = call(&server, "GET", &keys, Some(&reader), None, None).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let active: Vec<&Value> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["state"] == "active")
+        .collect();
+    assert_eq!(
+        active.len(),
+        3,
+        "one active key per algorithm: {}",
+        listed.body
+    );
+    assert!(
+        !listed.body.to_string().contains("private"),
+        "never a private half"
+    );
+    // The CLI lists the same.
+    let cli: Value = serde_json::from_str(&ok(&sandbox, &["keys", "list", "--json"])).unwrap();
+    assert_eq!(cli, listed.body);
+    let a = call(
+        &server,
+        "POST",
+        &format!("{keys}/rotate"),
+        Some(&reader),
+        None,
+        Some(&json!({})),
+    )
+    .await;
+    assert_eq!(a.status, 403, "a reader rotates nothing");
+    let a = call(
+        &server,
+        "POST",
+        &format!("{keys}/rotate"),
+        t,
+        None,
+        Some(&json!({"alg": "es256"})),
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    let a = call(
+        &server,
+        "POST",
+        &format!("{keys}/rotate"),
+        t,
+        None,
+        Some(&json!({"alg": "ES256"})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["published"][0]["created_now"], json!(true));
+    assert_eq!(a.body["published"][0]["key"]["state"], "next");
+    let next = a.body["published"][0]["key"]["kid"].clone();
+    let a = call(
+        &server,
+        "POST",
+        &format!("{keys}/rotate"),
+        t,
+        None,
+        Some(&json!({"alg": "ES256"})),
+    )
+    .await;
+    assert_eq!(
+        (
+            &a.body["published"][0]["created_now"],
+            &a.body["published"][0]["key"]["kid"]
+        ),
+        (&json!(false), &next)
+    );
+    // At once: the EdDSA next key (new) signs now, the old one retires.
+    let old_eddsa = active.iter().find(|k| k["alg"] == "EdDSA").unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = call(
+        &server,
+        "POST",
+        &format!("{keys}/rotate"),
+        t,
+        None,
+        Some(&json!({"alg": "EdDSA", "now": true})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let promoted = &a.body["promoted"][0];
+    assert_eq!(
+        (&promoted["previous"]["kid"], &promoted["previous"]["state"]),
+        (&json!(old_eddsa), &json!("retired"))
+    );
+    // The retired key, compromised after all: removed from the JWKS.
+    let a = call(
+        &server,
+        "POST",
+        &format!("{keys}/{old_eddsa}/retire"),
+        t,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (a.status, &a.body["removed"]),
+        (200, &json!(old_eddsa)),
+        "{}",
+        a.body
+    );
+    let a = call(
+        &server,
+        "POST",
+        &format!("{keys}/{old_eddsa}/retire"),
+        t,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 409, "already removed: {}", a.body);
+    let a = call(
+        &server,
+        "POST",
+        &format!("{keys}/no-such-kid/retire"),
+        t,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 404);
+    let a = call(
+        &server,
+        "POST",
+        &format!("{keys}/bad%20kid/retire"),
+        t,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 400);
 }

@@ -8,6 +8,7 @@
 pub mod clients;
 pub mod families;
 pub mod groups;
+pub mod keys;
 pub mod openapi;
 pub mod people;
 pub mod resources;
@@ -40,6 +41,7 @@ pub fn routes() -> Vec<actix_web::Resource> {
         .chain(groups::routes())
         .chain(people::routes())
         .chain(families::routes())
+        .chain(keys::routes())
         .chain(resources::routes())
     {
         all.push(r.app_data(limit()));

@@ -9,7 +9,7 @@ use actix_web::http::header::CACHE_CONTROL;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{clients, families, groups, people, resources};
+use super::{clients, families, groups, keys, people, resources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,7 @@ use super::{clients, families, groups, people, resources};
         people::list, people::create, people::show, people::delete, people::set_password,
         people::reset_factors, people::revoke_sessions,
         families::list, families::revoke,
+        keys::list, keys::rotate, keys::retire,
     ),
     modifiers(&Bearer),
     tags(
@@ -36,6 +37,7 @@ use super::{clients, families, groups, people, resources};
         (name = "resources", description = "Resource servers (RFC 8707)"),
         (name = "people", description = "People who sign in"),
         (name = "families", description = "Refresh-token families"),
+        (name = "keys", description = "Signing keys"),
     )
 )]
 pub struct AdminApi;
