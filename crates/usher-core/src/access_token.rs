@@ -74,8 +74,8 @@ pub enum Purpose<'a> {
     Introspection { caller: &'a Client },
     /// `/revoke` (RFC 7009) by `caller`: only its own token.
     Revocation { caller: &'a Client },
-    /// The admin API: the audience includes `<issuer>/admin` (`admin::auth`, which
-    /// checks the scope and the caller).
+    /// The admin API: the audience is `<issuer>/admin` and nothing else (`admin::auth`,
+    /// which checks the scope and the caller).
     Admin,
 }
 
@@ -183,8 +183,10 @@ pub async fn verify_access_token(
             }
         }
         Purpose::Admin => {
+            // The admin audience alone: a token also meant for another API could be
+            // replayed here by that API.
             let audience = crate::admin::auth::admin_audience_of(ctx.issuer());
-            if !claims.aud.contains(&audience) {
+            if claims.aud != [audience] {
                 return Err(AccessTokenError::NotForAdmin);
             }
         }

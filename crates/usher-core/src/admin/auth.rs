@@ -96,9 +96,6 @@ pub async fn authorize(
         Err(AccessTokenError::Failure(f)) => return Err(AdminAuthError::Failure(f)),
         Err(e) => return Err(AdminAuthError::InvalidToken(e.to_string())),
     };
-    if !need.allowed_by(&claims.scope) {
-        return Err(AdminAuthError::InsufficientScope(need.scope()));
-    }
     // The client must still exist and still be registered for the admin audience: a
     // deleted client's tokens, or a client whose audience was taken away, stop at once.
     let audience = admin_audience(&core.settings.issuer);
@@ -117,6 +114,12 @@ pub async fn authorize(
             .any(|a| a.as_str() == audience)
     {
         return Err(AdminAuthError::NotAnAdmin);
+    }
+    // What the token may do is what it says *and* what its client may still ask for: a
+    // client narrowed from admin:write to admin:read stops writing at once, not when its
+    // tokens expire.
+    if !need.allowed_by(&claims.scope) || !need.allowed_by(&client.registration.scopes) {
+        return Err(AdminAuthError::InsufficientScope(need.scope()));
     }
     // A client_credentials token: the client is its subject, and no person signed in.
     if claims.auth_time.is_none() && claims.sub == claims.client_id.as_str() {
@@ -139,7 +142,7 @@ pub async fn authorize(
 
 #[cfg(test)]
 mod tests {
-    use usher_domain::{GroupStore as _, ScopeSet};
+    use usher_domain::{ClientStore as _, GroupStore as _, ScopeSet};
 
     use super::*;
     use crate::testing::{AccessTokenSpec, TestNode, registration};
@@ -248,6 +251,16 @@ mod tests {
                 AccessTokenError::NotForAdmin.to_string()
             ))
         );
+        // The admin audience beside another: another API could replay it here.
+        let mut both = admin_aud(&node);
+        both.push("https://api.example".into());
+        let shared = service_token(&node, "console", &both, "admin:write");
+        assert_eq!(
+            authorize(core, Some(&shared), Need::Read).await,
+            Err(AdminAuthError::InvalidToken(
+                AccessTokenError::NotForAdmin.to_string()
+            ))
+        );
         // The right audience without an admin scope.
         let aud = admin_aud(&node);
         let plain = service_token(&node, "console", &aud, "openid");
@@ -279,8 +292,20 @@ mod tests {
             authorize(core, Some(&forged), Need::Read).await,
             Err(AdminAuthError::NotAnAdmin)
         );
+        // Narrowed to admin:read: its admin:write token reads, and writes no more.
+        let mut narrowed = node
+            .db
+            .get_client(&ClientId::parse("console").unwrap())
+            .unwrap()
+            .unwrap();
+        narrowed.registration.scopes = ScopeSet::parse("openid admin:read").unwrap();
+        assert!(node.db.replace_operator_client(&narrowed).unwrap());
+        assert!(authorize(core, Some(&token), Need::Read).await.is_ok());
+        assert_eq!(
+            authorize(core, Some(&token), Need::Write).await,
+            Err(AdminAuthError::InsufficientScope(ADMIN_WRITE))
+        );
         // Deleted: its unexpired token stops at once.
-        use usher_domain::ClientStore as _;
         node.db
             .delete_client(&ClientId::parse("console").unwrap())
             .unwrap();

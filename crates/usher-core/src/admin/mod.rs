@@ -43,6 +43,10 @@ pub enum AdminError {
     /// matches (HTTP 412). Nothing was written.
     #[error("it was changed by someone else since you read it: read it again, then retry")]
     Stale,
+    /// The change was made but what must follow it was not (HTTP 503): the text says
+    /// what to retry.
+    #[error("{0}")]
+    Incomplete(String),
     /// A store failed: neither done nor refused.
     #[error("a store could not be read or written")]
     Failure(Failure),

@@ -93,9 +93,9 @@ pub struct PersonDetail {
     pub groups: Vec<String>,
 }
 
-/// A username as an operator types it.
+/// A username as an operator types it (one stored under older rules is still found).
 pub fn parse_username(raw: &str) -> Result<Username, AdminError> {
-    Username::parse(raw).map_err(|e| AdminError::Invalid(e.to_string()))
+    super::groups::parse_username(raw)
 }
 
 fn not_found(username: &Username) -> AdminError {
@@ -185,6 +185,12 @@ fn invalid(e: impl std::fmt::Display) -> AdminError {
     AdminError::Invalid(e.to_string())
 }
 
+impl CheckedPerson {
+    pub fn username(&self) -> &Username {
+        &self.username
+    }
+}
+
 impl NewPerson {
     /// Parses every field and checks the rules between them (before anything is opened).
     pub fn check(self) -> Result<CheckedPerson, AdminError> {
@@ -237,19 +243,23 @@ fn taken(username: &Username) -> AdminError {
     AdminError::Conflict(format!("username {username} is taken"))
 }
 
-/// Creates the person `checked` with `password` (hashed here, on the calling thread:
-/// run it on the blocking pool).
+/// Whether `username` is free (a cheap check before a password is hashed).
+pub fn require_free(stores: &AdminStores, username: &Username) -> Result<(), AdminError> {
+    match stores.users.find_user(username)? {
+        Some(_) => Err(taken(username)),
+        None => Ok(()),
+    }
+}
+
+/// Creates the person `checked` with the argon2id `password_hash` (hashed by the caller:
+/// the node's bounded password pool, or the CLI's own thread).
 pub fn create(
     stores: &AdminStores,
     checked: CheckedPerson,
-    password: &Password,
+    password_hash: String,
     now: UnixTime,
 ) -> Result<User, AdminError> {
-    if stores.users.find_user(&checked.username)?.is_some() {
-        return Err(taken(&checked.username));
-    }
-    let password_hash =
-        usher_keys::hash_password(password).map_err(|_| AdminError::Failure(Failure::Internal))?;
+    require_free(stores, &checked.username)?;
     let id = UserId::parse(&uuid::Uuid::new_v4().to_string())
         .ok_or(AdminError::Failure(Failure::Internal))?;
     let user = User {
@@ -267,6 +277,24 @@ pub fn create(
         Err(StoreError::Conflict(_)) => Err(taken(&user.username)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Deletes the person `username` from a node: every session and refresh-token family
+/// ends first (a family in Redis would outlive the row, and other nodes' cached copy of
+/// the person would let it refresh for a moment), then the row goes.
+pub async fn delete_person(core: &Core, username: &Username) -> Result<(), AdminError> {
+    let stores = AdminStores::of(core);
+    let who = username.clone();
+    let user = super::run(move || find(&stores, &who)).await?;
+    crate::everywhere::end_person(core, &user.id, crate::everywhere::Why::Administrator)
+        .await
+        .map_err(AdminError::Failure)?;
+    let stores = AdminStores::of(core);
+    let who = username.clone();
+    let now = core.now();
+    super::run(move || delete(&stores, &who, now)).await?;
+    core.forget_user(&user.id);
+    Ok(())
 }
 
 /// Deletes the person `username`; the apps that got tokens through their sessions are
@@ -342,6 +370,14 @@ pub async fn reset_factors(core: &Core, username: &Username) -> Result<FactorsRe
     })
 }
 
+/// A change made whose sessions could not all be ended (the family store did not
+/// answer): the caller must know the change stands and what to retry.
+fn incomplete(what: &str, username: &Username) -> AdminError {
+    AdminError::Incomplete(format!(
+        "{what} of {username} changed, but their sessions were not all ended: end them with DELETE /admin/api/v1/people/{username}/sessions (or `usher user revoke-sessions {username}`) once the family store answers"
+    ))
+}
+
 /// What setting a password did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct PasswordSet {
@@ -362,14 +398,27 @@ pub async fn set_password(
 ) -> Result<PasswordSet, AdminError> {
     let stores = AdminStores::of(core);
     let who = username.clone();
-    let user = super::run(move || {
-        let user = find(&stores, &who)?;
-        let hash = usher_keys::hash_password(&password)
-            .map_err(|_| AdminError::Failure(Failure::Internal))?;
+    let user = super::run(move || find(&stores, &who)).await?;
+    // On the node's bounded password pool: argon2id takes memory, and many concurrent
+    // requests must queue or be refused, not grow the process.
+    let hash = core
+        .passwords
+        .hash_new(password)
+        .await
+        .map_err(AdminError::Failure)?;
+    let stores = AdminStores::of(core);
+    let who = username.clone();
+    let id = user.id.clone();
+    super::run(move || {
+        // The same person as found (not one created under the name meanwhile).
+        match stores.users.find_user(&who)? {
+            Some(now) if now.id == id => {}
+            _ => return Err(not_found(&who)),
+        }
         if !stores.users.set_password_hash(&who, &hash)? {
             return Err(not_found(&who));
         }
-        Ok(user)
+        Ok(())
     })
     .await?;
     core.forget_user(&user.id);
@@ -380,7 +429,7 @@ pub async fn set_password(
         Some(
             crate::everywhere::end_person(core, &user.id, crate::everywhere::Why::Administrator)
                 .await
-                .map_err(AdminError::Failure)?
+                .map_err(|_| incomplete("the password", username))?
                 .sessions,
         )
     };

@@ -92,6 +92,14 @@ async fn audiences(
         }
         out.push(value.clone());
     }
+    // A token for the admin API is for it alone: one that another API also accepts
+    // could be replayed to the admin API by that API (RFC 8725 §3.9).
+    let admin = crate::admin::auth::admin_audience(&core.settings.issuer);
+    if out.len() > 1 && out.contains(&admin) {
+        return refuse(
+            "the admin API's audience cannot be asked for together with another: ask for it alone",
+        );
+    }
     if !out.is_empty() {
         return Ok((out, defined));
     }
@@ -284,6 +292,20 @@ mod tests {
         );
         let issued = issue(&node.core, svc, &request(&cc(&[]))).await.unwrap();
         assert_eq!(issued.scope.to_string(), "api:read");
+    }
+
+    #[tokio::test]
+    async fn the_admin_audience_is_never_asked_for_beside_another() {
+        let node = TestNode::new();
+        let admin = crate::admin::auth::admin_audience(&node.core.settings.issuer);
+        let svc = service(&node, &[API, &admin]);
+        let both = request(&cc(&[("resource", &admin), ("resource", API)]));
+        let r = refusal(issue(&node.core, svc.clone(), &both).await);
+        assert_eq!(r.error, ProtocolError::InvalidTarget);
+        let alone = issue(&node.core, svc, &request(&cc(&[("resource", &admin)])))
+            .await
+            .unwrap();
+        assert_eq!(claims(&alone.access_token)["aud"], admin.as_str());
     }
 
     #[tokio::test]

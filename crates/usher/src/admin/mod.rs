@@ -30,7 +30,9 @@ pub fn refused(e: usher_core::admin::AdminError) -> anyhow::Error {
     use usher_core::admin::AdminError;
     match e {
         AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::Stale => usage(e),
-        AdminError::NotFound(_) | AdminError::Failure(_) => anyhow::anyhow!("{e}"),
+        AdminError::NotFound(_) | AdminError::Incomplete(_) | AdminError::Failure(_) => {
+            anyhow::anyhow!("{e}")
+        }
     }
 }
 

@@ -390,6 +390,8 @@ async fn clients_groups_and_resources_through_the_api(backend: Backend) {
     let change = json!({"allowed_groups": ["staff"]});
     let a = call(&server, "PATCH", &path, t, None, Some(&change)).await;
     assert_eq!(a.status, 428, "If-Match is required");
+    let a = call(&server, "PATCH", &path, t, Some("*"), Some(&change)).await;
+    assert_eq!(a.status, 428, "If-Match: * would match anything: refused");
     let a = call(&server, "PATCH", &path, t, Some("\"stale\""), Some(&change)).await;
     assert_eq!(a.status, 412);
     let a = call(

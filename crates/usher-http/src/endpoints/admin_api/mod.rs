@@ -88,6 +88,7 @@ pub fn refused(e: AdminError) -> HttpResponse {
             "precondition_failed",
             &text,
         ),
+        AdminError::Incomplete(_) => error(StatusCode::SERVICE_UNAVAILABLE, "incomplete", &text),
         AdminError::Failure(usher_core::Failure::Unavailable) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
@@ -226,13 +227,16 @@ pub fn body<T: serde::de::DeserializeOwned>(req: &HttpRequest, bytes: &[u8]) -> 
 /// `If-Match`, required for changes: without it an update could silently overwrite a
 /// change made since the caller read the representation (RFC 6585 §3: 428).
 pub fn required_if_match(req: &HttpRequest) -> Result<String, Refusal> {
-    optional_if_match(req)?.ok_or_else(|| {
-        refuse(
-            StatusCode::PRECONDITION_REQUIRED,
-            "precondition_required",
-            "send If-Match with the ETag of the representation you read (GET it first)",
-        )
-    })
+    // `*` matches anything: it would bring back the silent overwrite this prevents.
+    optional_if_match(req)?
+        .filter(|tag| tag.trim() != "*")
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::PRECONDITION_REQUIRED,
+                "precondition_required",
+                "send If-Match with the ETag of the representation you read (GET it first)",
+            )
+        })
 }
 
 /// `If-Match`, when sent.

@@ -111,8 +111,19 @@ pub async fn create(req: HttpRequest, bytes: web::Bytes, state: web::Data<Core>)
             .map_err(refusal)?;
             let password = password(request.password)?;
             let stores = AdminStores::of(&state);
+            let name = checked.username().clone();
+            run(move || people::require_free(&stores, &name))
+                .await
+                .map_err(refusal)?;
+            // On the node's bounded password pool (argon2id takes memory).
+            let hash = state
+                .passwords
+                .hash_new(password)
+                .await
+                .map_err(|f| refusal(AdminError::Failure(f)))?;
+            let stores = AdminStores::of(&state);
             let now = state.now();
-            let user = run(move || people::create(&stores, checked, &password, now))
+            let user = run(move || people::create(&stores, checked, hash, now))
                 .await
                 .map_err(refusal)?;
             super::note(&who, "person created", user.username.as_str());
@@ -160,17 +171,9 @@ pub async fn delete(
         async {
             let who = caller(&req, &state, Need::Write).await?;
             let username = username(&path)?;
-            let stores = AdminStores::of(&state);
-            let now = state.now();
-            let target = username.clone();
-            let user = run(move || {
-                let user = people::find(&stores, &target)?;
-                people::delete(&stores, &target, now)?;
-                Ok(user)
-            })
-            .await
-            .map_err(refusal)?;
-            state.forget_user(&user.id);
+            people::delete_person(&state, &username)
+                .await
+                .map_err(refusal)?;
             super::note(&who, "person deleted", username.as_str());
             Ok(HttpResponse::NoContent()
                 .insert_header((CACHE_CONTROL, "no-store"))
