@@ -13,6 +13,7 @@
 
 pub mod access_token;
 pub mod account;
+pub mod audit;
 pub mod backchannel;
 pub mod browsers;
 pub mod cache;
