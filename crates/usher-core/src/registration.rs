@@ -483,6 +483,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_registration_its_update_and_its_deletion_leave_events_without_secrets() {
+        use usher_domain::{AuditActor, AuditKind};
+        let node = node(RegistrationMode::Open);
+        let r = registered(&node, Some("openid")).await;
+        delete(
+            &node.core,
+            r.client.id.as_str(),
+            Some(&r.registration_access_token),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let events: Vec<_> = node.audit_events().into_iter().map(|e| e.event).collect();
+        let kinds: Vec<AuditKind> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                AuditKind::ClientRegistered,
+                AuditKind::ClientRegistrationDeleted
+            ]
+        );
+        let e = &events[0];
+        assert_eq!(e.actor, AuditActor::Client(r.client.id.clone()));
+        assert_eq!(e.client.as_ref(), Some(&r.client.id));
+        assert_eq!(e.address.as_deref(), Some("192.0.2.7"));
+        assert_eq!(
+            e.detail.as_map()["redirect_uris"],
+            serde_json::json!(["http://127.0.0.1/cb"])
+        );
+        assert_eq!(e.detail.as_map()["mode"], "open");
+        assert!(!format!("{events:?}").contains(&r.registration_access_token));
+    }
+
+    #[tokio::test]
     async fn at_the_cap_the_oldest_never_used_client_makes_room_after_a_quarter_hour() {
         let node = TestNode::with_settings(|s| {
             s.registration.mode = RegistrationMode::Open;

@@ -6,7 +6,9 @@
 
 use serde_json::{Value, json};
 use usher_domain::rotation;
-use usher_domain::{KeyState, KeyStore, SigningAlg, SigningKeyRecord, UnixTime};
+use usher_domain::{
+    AuditActor, AuditKind, KeyState, KeyStore, SigningAlg, SigningKeyRecord, UnixTime,
+};
 
 use super::{print_json, usage};
 use crate::cli::KeysCommand;
@@ -98,7 +100,14 @@ fn rotate(settings: Settings, algs: &[SigningAlg], as_json: bool) -> anyhow::Res
                     alg,
                     activate_after: now.plus(schedule.prepublish),
                 };
-                crate::rotation::perform(&ctx.db, &ctx.kek, ctx.settings.keys.bits, &planned, now)?;
+                crate::rotation::perform(
+                    &ctx.db,
+                    &cli_trail(&ctx),
+                    &ctx.kek,
+                    ctx.settings.keys.bits,
+                    &planned,
+                    now,
+                )?;
                 let records = ctx.db.list_keys()?;
                 let key = rotation::next_key(&records, alg, &schedule)
                     .cloned()
@@ -144,6 +153,7 @@ fn rotate_now(settings: Settings, algs: &[SigningAlg], as_json: bool) -> anyhow:
     for &alg in algs {
         let done =
             crate::rotation::promote_now(&ctx.db, &ctx.kek, alg, keys.bits, &schedule, now, false)?;
+        record_emergency(&ctx, &done, now);
         warn_caches(
             &done.active,
             done.was_published,
@@ -202,6 +212,7 @@ fn retire_compromised(settings: Settings, kid: &str, as_json: bool) -> anyhow::R
             let done = crate::rotation::promote_now(
                 &ctx.db, &ctx.kek, key.alg, keys.bits, &schedule, now, true,
             )?;
+            record_emergency(&ctx, &done, now);
             warn_caches(
                 &done.active,
                 done.was_published,
@@ -211,9 +222,11 @@ fn retire_compromised(settings: Settings, kid: &str, as_json: bool) -> anyhow::R
             replacement = Some(done.active);
         }
         state => {
-            if !ctx.db.update_key_if(&rotation::removed(key, now), state)? {
+            let removed = rotation::removed(key, now);
+            if !ctx.db.update_key_if(&removed, state)? {
                 anyhow::bail!("another node changed {kid} at the same time; run the command again");
             }
+            cli_trail(&ctx).record(AuditKind::KeyCompromised, &removed, now);
         }
     }
     tracing::warn!(kid, "a compromised signing key was removed from the JWKS");
@@ -233,6 +246,32 @@ fn retire_compromised(settings: Settings, kid: &str, as_json: bool) -> anyhow::R
         println!("{} signs from now on", active.kid);
     }
     Ok(())
+}
+
+/// Key transitions done here are written to the audit trail as done by the CLI.
+fn cli_trail(ctx: &Context) -> crate::rotation::Trail<'_> {
+    crate::rotation::Trail {
+        store: &ctx.db,
+        actor: AuditActor::Cli,
+    }
+}
+
+/// The events of an emergency promotion: the key created (if it was not published),
+/// the key activated, and the previous one retired, or removed as compromised.
+fn record_emergency(ctx: &Context, done: &crate::rotation::Emergency, now: UnixTime) {
+    let trail = cli_trail(ctx);
+    if !done.was_published {
+        trail.record(AuditKind::KeyCreated, &done.active, now);
+    }
+    trail.record(AuditKind::KeyActivated, &done.active, now);
+    if let Some(previous) = &done.previous {
+        let kind = if previous.state == KeyState::Removed {
+            AuditKind::KeyCompromised
+        } else {
+            AuditKind::KeyRetired
+        };
+        trail.record(kind, previous, now);
+    }
 }
 
 fn opt(t: Option<UnixTime>) -> String {

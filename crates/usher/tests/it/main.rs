@@ -10,6 +10,7 @@
 mod account;
 mod algorithms;
 mod apply;
+mod audit;
 mod authlib;
 mod backchannel;
 mod browser;
