@@ -225,6 +225,8 @@ pub struct Stores {
     pub registration: Arc<dyn usher_domain::RegistrationStore>,
     /// Groups of people and their members (`groups.rs`).
     pub groups: Arc<dyn usher_domain::GroupStore>,
+    /// The audit trail (`audit.rs`, docs/design/audit.md).
+    pub audit: Arc<dyn usher_domain::AuditStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -254,6 +256,7 @@ impl Stores {
             + DeviceGrantStore
             + usher_domain::RegistrationStore
             + usher_domain::GroupStore
+            + usher_domain::AuditStore
             + Ping
             + FamilyStore
             + 'static,
@@ -279,6 +282,7 @@ impl Stores {
             devices: db.clone(),
             registration: db.clone(),
             groups: db.clone(),
+            audit: db.clone(),
             families: db.clone(),
             database: db,
         }

@@ -447,6 +447,14 @@ pub async fn reset(
     })
     .await?;
     core.forget_user(&person.id);
+    let event = usher_domain::AuditEvent::new(
+        core.now(),
+        usher_domain::AuditKind::PasswordChanged,
+        usher_domain::AuditActor::Person(person.id.clone()),
+    )
+    .person(&person.id)
+    .detail(serde_json::json!({"how": "mailed_reset_link"}));
+    crate::audit::record(core, event).await;
     everywhere::end_person(core, &person.id, Why::PasswordReset).await?;
     alert(core, &person.id, SecurityAlert::PasswordChanged).await;
     tracing::info!(event = "password_reset", sub = %person.id, "a password was reset through a mailed link");

@@ -55,10 +55,12 @@ pub enum Counter {
     /// Back-channel logout deliveries, by `outcome` (`delivered`, `retried`, `dropped`,
     /// `refused`).
     BackchannelLogouts,
+    /// Security events that could not be written to the audit trail (`audit.rs`).
+    AuditWriteFailures,
 }
 
 impl Counter {
-    const ALL: [Counter; 14] = [
+    const ALL: [Counter; 15] = [
         Counter::TokensIssued,
         Counter::RefreshRotations,
         Counter::RefreshReuse,
@@ -73,6 +75,7 @@ impl Counter {
         Counter::FactorsChanged,
         Counter::SecondFactorEvents,
         Counter::BackchannelLogouts,
+        Counter::AuditWriteFailures,
     ];
 
     /// Name, help text, label name, and the label values shown (at 0) before any event.
@@ -180,6 +183,12 @@ impl Counter {
                 "Back-channel logout deliveries, by outcome.",
                 Some("outcome"),
                 &["delivered", "dropped", "refused", "retried"],
+            ),
+            Counter::AuditWriteFailures => (
+                "usher_audit_write_failures_total",
+                "Security events that could not be written to the audit trail.",
+                None,
+                &[],
             ),
         }
     }

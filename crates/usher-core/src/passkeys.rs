@@ -271,6 +271,15 @@ pub async fn remove_passkey(core: &Core, user: &UserId, id: &str) -> Result<bool
     if removed {
         metrics::inc(Counter::PasskeyEvents, "removed");
         tracing::warn!(event = "passkey_removed", sub = %user, passkey = id, "a passkey was removed");
+        let event = usher_domain::AuditEvent::new(
+            core.now(),
+            usher_domain::AuditKind::MfaRemoved,
+            usher_domain::AuditActor::Person(user.clone()),
+        )
+        .person(user)
+        .target(id)
+        .detail(serde_json::json!({"factor": "passkey"}));
+        crate::audit::record(core, event).await;
     }
     Ok(removed)
 }

@@ -193,6 +193,15 @@ pub async fn register(
         address = %address.throttle_key_or_shared(),
         "a client registered itself (RFC 7591)"
     );
+    let event = usher_domain::AuditEvent::new(
+        now,
+        usher_domain::AuditKind::ClientRegistered,
+        usher_domain::AuditActor::Client(client.id.clone()),
+    )
+    .client(&client.id)
+    .address(crate::audit::address_text(Some(address)))
+    .detail(registration_detail(&client, Some(mode.as_str())));
+    crate::audit::record(core, event).await;
     Ok(Ok(Registration {
         registration_client_uri: client_uri(core, &client.id),
         client,
@@ -222,6 +231,23 @@ fn refused(address: &ClientAddress, e: MetadataError) -> Refusal {
 }
 
 /// The hosts (or private-use schemes) of a client's redirect URIs, for the audit log.
+/// What the trail keeps of a registration: never its secret or token (their hashes
+/// included), only what an operator reads to know the client.
+fn registration_detail(client: &Client, mode: Option<&str>) -> serde_json::Value {
+    let r = &client.registration;
+    let mut detail = serde_json::json!({
+        "name": r.name.as_str(),
+        "auth_method": r.auth_method.as_str(),
+        "redirect_uris": r.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        "grant_types": r.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scope": r.scopes.to_string(),
+    });
+    if let (Some(mode), Some(map)) = (mode, detail.as_object_mut()) {
+        map.insert("mode".to_owned(), mode.into());
+    }
+    detail
+}
+
 fn redirect_hosts(client: &Client) -> String {
     client
         .registration
@@ -366,6 +392,18 @@ pub async fn update(
     }
     core.caches.clients.remove(&client.id);
     tracing::info!(event = "client_registration_updated", client_id = %client.id, redirect_hosts = %redirect_hosts(&client), "a dynamically registered client changed its metadata (RFC 7592)");
+    let event = usher_domain::AuditEvent::new(
+        core.now(),
+        usher_domain::AuditKind::ClientRegistrationUpdated,
+        usher_domain::AuditActor::Client(client.id.clone()),
+    )
+    .client(&client.id)
+    .address(crate::audit::address_text(Some(address)))
+    .detail(serde_json::json!({
+        "before": registration_detail(&current, None),
+        "after": registration_detail(&client, None),
+    }));
+    crate::audit::record(core, event).await;
     let mut answer = managed(core, client, token);
     answer.client_secret = new_secret;
     Ok(Ok(answer))
@@ -390,6 +428,14 @@ pub async fn delete(
     blocking(move || clients.delete_client(&id)).await?;
     core.caches.clients.remove(&client.id);
     tracing::info!(event = "client_registration_deleted", client_id = %client.id, "a dynamically registered client deleted itself (RFC 7592)");
+    let event = usher_domain::AuditEvent::new(
+        core.now(),
+        usher_domain::AuditKind::ClientRegistrationDeleted,
+        usher_domain::AuditActor::Client(client.id.clone()),
+    )
+    .client(&client.id)
+    .detail(registration_detail(&client, None));
+    crate::audit::record(core, event).await;
     Ok(Ok(()))
 }
 
@@ -434,6 +480,40 @@ mod tests {
             .await
             .unwrap()
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_registration_its_update_and_its_deletion_leave_events_without_secrets() {
+        use usher_domain::{AuditActor, AuditKind};
+        let node = node(RegistrationMode::Open);
+        let r = registered(&node, Some("openid")).await;
+        delete(
+            &node.core,
+            r.client.id.as_str(),
+            Some(&r.registration_access_token),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let events: Vec<_> = node.audit_events().into_iter().map(|e| e.event).collect();
+        let kinds: Vec<AuditKind> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                AuditKind::ClientRegistered,
+                AuditKind::ClientRegistrationDeleted
+            ]
+        );
+        let e = &events[0];
+        assert_eq!(e.actor, AuditActor::Client(r.client.id.clone()));
+        assert_eq!(e.client.as_ref(), Some(&r.client.id));
+        assert_eq!(e.address.as_deref(), Some("192.0.2.7"));
+        assert_eq!(
+            e.detail.as_map()["redirect_uris"],
+            serde_json::json!(["http://127.0.0.1/cb"])
+        );
+        assert_eq!(e.detail.as_map()["mode"], "open");
+        assert!(!format!("{events:?}").contains(&r.registration_access_token));
     }
 
     #[tokio::test]

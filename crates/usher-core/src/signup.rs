@@ -477,6 +477,14 @@ where
     match redeemed {
         Redemption::Created(person) => {
             tracing::info!(event = "signed_up", by = "invitation", sub = %person.id, "a person accepted an invitation");
+            let event = usher_domain::AuditEvent::new(
+                now,
+                usher_domain::AuditKind::PersonCreated,
+                usher_domain::AuditActor::Person(person.id.clone()),
+            )
+            .person(&person.id)
+            .detail(serde_json::json!({"how": "invitation", "username": person.username.as_str()}));
+            crate::audit::record(core, event).await;
             Ok(SignupOutcome::Created {
                 username: person.username.as_str().to_owned(),
             })
@@ -518,6 +526,14 @@ where
         return again(Problem::UsernameTaken).await;
     }
     tracing::info!(event = "signed_up", by = "open", sub = %person.id, "a person created an account");
+    let event = usher_domain::AuditEvent::new(
+        core.now(),
+        usher_domain::AuditKind::PersonCreated,
+        usher_domain::AuditActor::Person(person.id.clone()),
+    )
+    .person(&person.id)
+    .detail(serde_json::json!({"how": "sign_up", "username": person.username.as_str()}));
+    crate::audit::record(core, event).await;
     if mail::verified_elsewhere(core, &email, &person.id).await? {
         // Counted exactly as `send_verification` counts (the account's budget, then the
         // mailbox's), so that the new account's budget, which its owner can probe from

@@ -186,7 +186,7 @@ impl TestNode {
             settings: Arc::new(settings),
             keys: Arc::new(RwLock::new(Arc::new(PublishedKeys::new(ring)))),
             discovery: Arc::from(&b"{}"[..]),
-            stores: Stores::all_in(Arc::new(db.clone())),
+            stores: audited(Stores::all_in(Arc::new(db.clone()))),
             secrets: SecretHasher::from_kek(kek),
             sealer: FormSealer::from_kek(kek),
             factor_sealer: FactorSealer::from_kek(kek),
@@ -217,6 +217,33 @@ impl TestNode {
         };
         assert!(usher_domain::ResourceStore::insert_resource(&self.db, &resource).unwrap());
         resource
+    }
+
+    /// The audit events recorded so far, oldest first (at most 500).
+    pub fn audit_events(&self) -> Vec<usher_domain::RecordedAuditEvent> {
+        usher_domain::AuditStore::list_events(
+            &self.db,
+            &usher_domain::AuditFilter {
+                order: usher_domain::AuditOrder::OldestFirst,
+                limit: Some(usher_domain::MAX_AUDIT_PAGE),
+                ..usher_domain::AuditFilter::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// Makes every audit write fail from now on (the table is gone), as a database that
+    /// refuses that one insert would.
+    pub fn break_audit_trail(&self) {
+        self.file.execute("DROP TABLE audit_events");
+    }
+
+    /// The kinds of [`Self::audit_events`], oldest first.
+    pub fn audit_kinds(&self) -> Vec<usher_domain::AuditKind> {
+        self.audit_events()
+            .into_iter()
+            .map(|e| e.event.kind)
+            .collect()
     }
 
     /// The node's time now.
@@ -382,6 +409,17 @@ impl TestNode {
         self.db.insert_session(&session).unwrap();
         session
     }
+}
+
+/// The stores with the families wrapped as the server wraps them
+/// ([`crate::audit::audited_families`]), so tests see the family events.
+fn audited(mut stores: Stores) -> Stores {
+    stores.families = crate::audit::audited_families(
+        stores.families.clone(),
+        stores.audit.clone(),
+        usher_domain::AuditActor::System,
+    );
+    stores
 }
 
 #[cfg(test)]

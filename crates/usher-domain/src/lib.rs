@@ -10,6 +10,7 @@
 //! [`UnixTime`] parameter and generated values arrive already generated. It must never
 //! depend on actix-web, diesel, redis or askama (CI checks this with `cargo tree`).
 
+pub mod audit;
 pub mod authorize;
 pub mod backchannel;
 pub mod browser;
@@ -37,6 +38,10 @@ pub mod throttle;
 pub mod time;
 pub mod user;
 
+pub use audit::{
+    AuditActor, AuditDetail, AuditError, AuditEvent, AuditFilter, AuditKind, AuditOrder,
+    AuditStore, DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE, RecordedAuditEvent,
+};
 pub use backchannel::{
     BackchannelLogout, BackchannelLogoutUri, BackchannelStore, ClaimedLogout, NewLogout,
     SessionClient,

@@ -247,18 +247,25 @@ impl FactorStore for Database {
 
     fn delete_factors(&self, user: &UserId) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
-        conn.transaction::<_, DieselError, _>(|c| {
-            let totp =
-                diesel::delete(totp_factors::table.filter(totp_factors::user_id.eq(user.as_str())))
-                    .execute(c)?;
-            let codes = diesel::delete(
-                recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str())),
-            )
-            .execute(c)?;
-            let keys = diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user.as_str())))
-                .execute(c)?;
-            Ok(totp + codes + keys)
-        })
-        .map_err(unavailable)
+        delete_factors_on(&mut conn, user)
     }
+}
+
+/// [`FactorStore::delete_factors`] on `conn` (also in an [`crate::audit::Audited`] transaction).
+pub(crate) fn delete_factors_on(
+    conn: &mut AnyConnection,
+    user: &UserId,
+) -> Result<usize, StoreError> {
+    conn.transaction::<_, DieselError, _>(|c| {
+        let totp =
+            diesel::delete(totp_factors::table.filter(totp_factors::user_id.eq(user.as_str())))
+                .execute(c)?;
+        let codes =
+            diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str())))
+                .execute(c)?;
+        let keys = diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user.as_str())))
+            .execute(c)?;
+        Ok(totp + codes + keys)
+    })
+    .map_err(unavailable)
 }

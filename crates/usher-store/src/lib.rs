@@ -19,6 +19,7 @@
 //! With the `testing` feature, [`testing`] provides throw-away SQLite and PostgreSQL
 //! databases for tests of this crate and the crates above it.
 
+mod audit;
 mod backchannel;
 mod clients;
 mod codes;
@@ -48,6 +49,7 @@ pub mod testing;
 mod throttle;
 mod users;
 
+pub use audit::Audited;
 pub use connection::SecretUrl;
 pub use database::Database;
 pub use purge::{CODE_REPLAY_GRACE_SECONDS, FAILURES_RETENTION_SECONDS};

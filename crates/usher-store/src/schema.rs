@@ -372,3 +372,17 @@ diesel::table! {
 diesel::joinable!(group_members -> groups (group_name));
 diesel::joinable!(group_members -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(groups, group_members, users);
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        kind -> Text,
+        actor -> Text,
+        person_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        target -> Nullable<Text>,
+        address -> Nullable<Text>,
+        detail -> Text,
+    }
+}

@@ -14,6 +14,7 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use usher_domain::{AuthMethods, Session, SessionStore, StoreError, UnixTime, UserAgent, UserId};
 
+use crate::connection::AnyConnection;
 use crate::database::{Database, corrupt, unavailable, unique_violation};
 use crate::schema::sessions;
 
@@ -205,8 +206,17 @@ impl SessionStore for Database {
 
     fn delete_user_sessions(&self, user: &UserId) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
-        diesel::delete(sessions::table.filter(sessions::user_id.eq(user.as_str())))
-            .execute(&mut *conn)
-            .map_err(unavailable)
+        delete_user_sessions_on(&mut conn, user)
     }
+}
+
+/// [`SessionStore::delete_user_sessions`] on `conn` (also in an [`crate::audit::Audited`]
+/// transaction).
+pub(crate) fn delete_user_sessions_on(
+    conn: &mut AnyConnection,
+    user: &UserId,
+) -> Result<usize, StoreError> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user.as_str())))
+        .execute(conn)
+        .map_err(unavailable)
 }

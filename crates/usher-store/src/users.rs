@@ -11,6 +11,7 @@ use usher_domain::{
     UnixTime, User, UserId, UserStore, Username,
 };
 
+use crate::connection::AnyConnection;
 use crate::database::{Database, corrupt, unavailable, unique_violation, violation_mentions};
 use crate::schema::users;
 
@@ -112,19 +113,8 @@ impl UserRow {
 
 impl UserStore for Database {
     fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        let row = UserRow::from_domain(user)?;
         let mut conn = self.conn()?;
-        diesel::insert_into(users::table)
-            .values(&row)
-            .execute(&mut *conn)
-            .map(|_| ())
-            .map_err(|e| match unique_violation(&e) {
-                Some(info) if violation_mentions(info, "username") => {
-                    StoreError::Conflict(format!("username {} is taken", user.username))
-                }
-                Some(_) => StoreError::Conflict(format!("user id {} already exists", user.id)),
-                None => unavailable(e),
-            })
+        insert_user_on(&mut conn, user)
     }
 
     fn get_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -165,10 +155,7 @@ impl UserStore for Database {
 
     fn delete_user(&self, username: &Username) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        diesel::delete(users::table.filter(users::username.eq(username.as_str())))
-            .execute(&mut *conn)
-            .map(|deleted| deleted == 1)
-            .map_err(unavailable)
+        delete_user_on(&mut conn, username)
     }
 
     fn update_profile(
@@ -197,10 +184,46 @@ impl UserStore for Database {
 
     fn set_password_hash(&self, username: &Username, hash: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        diesel::update(users::table.filter(users::username.eq(username.as_str())))
-            .set(users::password_hash.eq(hash))
-            .execute(&mut *conn)
-            .map(|updated| updated == 1)
-            .map_err(unavailable)
+        set_password_hash_on(&mut conn, username, hash)
     }
+}
+
+/// [`UserStore::insert_user`] on `conn` (also in an [`crate::audit::Audited`] transaction).
+pub(crate) fn insert_user_on(conn: &mut AnyConnection, user: &User) -> Result<(), StoreError> {
+    let row = UserRow::from_domain(user)?;
+    diesel::insert_into(users::table)
+        .values(&row)
+        .execute(conn)
+        .map(|_| ())
+        .map_err(|e| match unique_violation(&e) {
+            Some(info) if violation_mentions(info, "username") => {
+                StoreError::Conflict(format!("username {} is taken", user.username))
+            }
+            Some(_) => StoreError::Conflict(format!("user id {} already exists", user.id)),
+            None => unavailable(e),
+        })
+}
+
+/// [`UserStore::delete_user`] on `conn`.
+pub(crate) fn delete_user_on(
+    conn: &mut AnyConnection,
+    username: &Username,
+) -> Result<bool, StoreError> {
+    diesel::delete(users::table.filter(users::username.eq(username.as_str())))
+        .execute(conn)
+        .map(|deleted| deleted == 1)
+        .map_err(unavailable)
+}
+
+/// [`UserStore::set_password_hash`] on `conn`.
+pub(crate) fn set_password_hash_on(
+    conn: &mut AnyConnection,
+    username: &Username,
+    hash: &str,
+) -> Result<bool, StoreError> {
+    diesel::update(users::table.filter(users::username.eq(username.as_str())))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)
+        .map(|updated| updated == 1)
+        .map_err(unavailable)
 }

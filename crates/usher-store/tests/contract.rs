@@ -3929,3 +3929,357 @@ device_contract!(
     polls_keep_the_interval_or_slow_down_and_it_is_remembered,
     twenty_racing_claims_and_polls_have_one_winner,
 );
+
+// ---- The audit trail (docs/design/audit.md) -------------------------------------------
+
+mod audit_cases {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Barrier};
+
+    use serde_json::json;
+    use usher_domain::{
+        AuditActor, AuditEvent, AuditFilter, AuditKind, AuditOrder, AuditStore, FactorStore,
+        MAX_AUDIT_PAGE, RecordedAuditEvent, SessionStore, StoreError, UnixTime, UserStore,
+    };
+    use usher_store::Database;
+    use usher_store::testing::TestDb;
+
+    use super::{bare_user, cid, session, uid, uname};
+
+    fn event(at: i64, kind: AuditKind) -> AuditEvent {
+        AuditEvent::new(UnixTime(at), kind, AuditActor::System)
+    }
+
+    /// 60 events over 6 persons (one in six has none), 4 clients (one in four has
+    /// none), 3 kinds and 30 seconds.
+    fn varied(db: &Database) -> Vec<RecordedAuditEvent> {
+        let kinds = [
+            AuditKind::SignInFailed,
+            AuditKind::SignInSucceeded,
+            AuditKind::ClientCreated,
+        ];
+        (0..60_i64)
+            .map(|i| {
+                let mut e = event(1_000 + i / 2, kinds[(i % 3) as usize]);
+                if i % 6 != 5 {
+                    e = e.person(&uid(&format!("p-{}", i % 6)));
+                }
+                if i % 4 != 3 {
+                    e = e.client(&cid(&format!("c-{}", i % 4)));
+                }
+                let id = db.record_event(&e).unwrap();
+                RecordedAuditEvent { id, event: e }
+            })
+            .collect()
+    }
+
+    /// Every event of `filter`, page by page in its order.
+    fn all_pages(db: &Database, filter: &AuditFilter, page: usize) -> Vec<RecordedAuditEvent> {
+        let mut out = Vec::new();
+        let mut f = AuditFilter {
+            limit: Some(page),
+            ..filter.clone()
+        };
+        loop {
+            let got = db.list_events(&f).unwrap();
+            assert!(got.len() <= page);
+            let Some(last) = got.last() else { break };
+            match f.order {
+                AuditOrder::NewestFirst => f.before_id = Some(last.id),
+                AuditOrder::OldestFirst => f.after_id = Some(last.id),
+            }
+            out.extend(got);
+        }
+        out
+    }
+
+    fn ids(events: &[RecordedAuditEvent]) -> Vec<i64> {
+        events.iter().map(|e| e.id).collect()
+    }
+
+    pub fn an_event_round_trips_with_every_field(_: &TestDb, db: &Database) {
+        let e = AuditEvent::new(
+            UnixTime(1_700_000_000),
+            AuditKind::GroupMemberAdded,
+            AuditActor::Person(uid("u-admin")),
+        )
+        .person(&uid("u-1"))
+        .client(&cid("c-shop"))
+        .target("sales")
+        .address(Some("2001:db8::1"))
+        .detail(json!({"group": "sales", "before": {"members": 1}, "after": {"members": 2}}));
+        let id = db.record_event(&e).unwrap();
+        let bare = event(5, AuditKind::KeyRetired);
+        let bare_id = db.record_event(&bare).unwrap();
+        assert!(bare_id > id);
+        let listed = db.list_events(&AuditFilter::default()).unwrap();
+        assert_eq!(
+            listed,
+            vec![
+                RecordedAuditEvent {
+                    id: bare_id,
+                    event: bare
+                },
+                RecordedAuditEvent { id, event: e },
+            ]
+        );
+    }
+
+    pub fn filters_and_pages_return_exactly_the_matching_events_in_order(
+        _: &TestDb,
+        db: &Database,
+    ) {
+        let all = varied(db);
+        let filters = [
+            AuditFilter::default(),
+            AuditFilter {
+                person: Some(uid("p-2")),
+                ..AuditFilter::default()
+            },
+            AuditFilter {
+                client: Some(cid("c-1")),
+                kind: Some(AuditKind::SignInSucceeded),
+                ..AuditFilter::default()
+            },
+            AuditFilter {
+                kind: Some(AuditKind::ClientCreated),
+                since: Some(UnixTime(1_005)),
+                until: Some(UnixTime(1_020)),
+                ..AuditFilter::default()
+            },
+            AuditFilter {
+                person: Some(uid("p-nobody")),
+                ..AuditFilter::default()
+            },
+            AuditFilter {
+                since: Some(UnixTime(1_029)),
+                ..AuditFilter::default()
+            },
+        ];
+        for filter in filters {
+            for order in [AuditOrder::NewestFirst, AuditOrder::OldestFirst] {
+                let filter = AuditFilter {
+                    order,
+                    ..filter.clone()
+                };
+                let mut expected: Vec<RecordedAuditEvent> = all
+                    .iter()
+                    .filter(|e| filter.admits(e.id, &e.event))
+                    .cloned()
+                    .collect();
+                if order == AuditOrder::NewestFirst {
+                    expected.reverse();
+                }
+                // One page, then pages of 7 and of 1: the same events in the same order.
+                let one = db
+                    .list_events(&AuditFilter {
+                        limit: Some(MAX_AUDIT_PAGE),
+                        ..filter.clone()
+                    })
+                    .unwrap();
+                assert_eq!(one, expected, "{filter:?}");
+                assert_eq!(
+                    ids(&all_pages(db, &filter, 7)),
+                    ids(&expected),
+                    "{filter:?}"
+                );
+                assert_eq!(
+                    ids(&all_pages(db, &filter, 1)),
+                    ids(&expected),
+                    "{filter:?}"
+                );
+            }
+        }
+        // The default page is the newest 100 at most; a limit cuts it.
+        let newest = db
+            .list_events(&AuditFilter {
+                limit: Some(3),
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        let last3: Vec<i64> = ids(&all).into_iter().rev().take(3).collect();
+        assert_eq!(ids(&newest), last3);
+    }
+
+    pub fn a_listing_never_returns_more_than_the_cap(_: &TestDb, db: &Database) {
+        for i in 0..(MAX_AUDIT_PAGE + 10) {
+            db.record_event(&event(i as i64, AuditKind::SignInFailed))
+                .unwrap();
+        }
+        let got = db
+            .list_events(&AuditFilter {
+                limit: Some(100_000),
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(got.len(), MAX_AUDIT_PAGE);
+    }
+
+    pub fn twenty_threads_recording_at_once_keep_every_event_with_unique_ids(
+        _: &TestDb,
+        db: &Database,
+    ) {
+        const THREADS: usize = 20;
+        const EACH: usize = 15;
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    (0..EACH)
+                        .map(|n| {
+                            let e = event(7, AuditKind::SignInSucceeded).target(format!("{t}/{n}"));
+                            db.record_event(&e).unwrap()
+                        })
+                        .collect::<Vec<i64>>()
+                })
+            })
+            .collect();
+        let returned: Vec<i64> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        let unique: HashSet<i64> = returned.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            THREADS * EACH,
+            "every recording got its own id"
+        );
+        let stored = all_pages(
+            db,
+            &AuditFilter {
+                order: AuditOrder::OldestFirst,
+                ..AuditFilter::default()
+            },
+            MAX_AUDIT_PAGE,
+        );
+        assert_eq!(stored.len(), THREADS * EACH);
+        let stored_ids: HashSet<i64> = stored.iter().map(|e| e.id).collect();
+        assert_eq!(stored_ids, unique, "the ids returned are the ids stored");
+        let targets: HashSet<String> = stored
+            .iter()
+            .map(|e| e.event.target.clone().unwrap())
+            .collect();
+        assert_eq!(targets.len(), THREADS * EACH, "no event lost or doubled");
+    }
+
+    pub fn purge_removes_only_events_before_the_cutoff_and_ids_are_not_reused(
+        _: &TestDb,
+        db: &Database,
+    ) {
+        let all = varied(db);
+        assert_eq!(db.purge_events_before(UnixTime(1_010)), Ok(20));
+        assert_eq!(db.purge_events_before(UnixTime(1_010)), Ok(0));
+        let left = all_pages(
+            db,
+            &AuditFilter {
+                order: AuditOrder::OldestFirst,
+                ..AuditFilter::default()
+            },
+            MAX_AUDIT_PAGE,
+        );
+        assert_eq!(ids(&left), ids(&all[20..]));
+        // Purging the newest events does not let their ids come back.
+        let newest = all.last().unwrap().id;
+        assert_eq!(db.purge_events_before(UnixTime(i64::MAX)), Ok(40));
+        let next = db.record_event(&event(1, AuditKind::KeyCreated)).unwrap();
+        assert!(next > newest, "{next} > {newest}");
+    }
+
+    pub fn a_change_and_its_event_commit_together_or_not_at_all(t: &TestDb, db: &Database) {
+        let created = |at| {
+            AuditEvent::new(UnixTime(at), AuditKind::PersonCreated, AuditActor::Cli)
+                .person(&uid("u-1"))
+        };
+        // The change fails after both writes: neither stays.
+        let failed = db.audited(|tx| {
+            tx.insert_user(&bare_user("u-1", "alice", 1))?;
+            tx.record(&created(1))?;
+            Err::<(), _>(StoreError::Unavailable("the caller gave up".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(db.find_user(&uname("alice")), Ok(None));
+        assert_eq!(t.count("audit_events"), 0);
+        // It succeeds: both are there.
+        db.audited(|tx| {
+            tx.insert_user(&bare_user("u-1", "alice", 1))?;
+            tx.record(&created(2)).map(|_| ())
+        })
+        .unwrap();
+        assert!(db.find_user(&uname("alice")).unwrap().is_some());
+        assert_eq!(t.count("audit_events WHERE kind = 'person.created'"), 1);
+        // A duplicate is refused by the store: the event recorded before it goes too.
+        let duplicate = db.audited(|tx| {
+            tx.record(&created(3))?;
+            tx.insert_user(&bare_user("u-9", "alice", 3))
+        });
+        assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+        assert_eq!(t.count("audit_events"), 1);
+        // The other changes of the helper.
+        db.insert_session(&session("s-1", "u-1", 10_000)).unwrap();
+        let done = db
+            .audited(|tx| {
+                let changed = tx.set_password_hash(&uname("alice"), "$argon2id$new")?;
+                let sessions = tx.delete_user_sessions(&uid("u-1"))?;
+                let factors = tx.delete_factors(&uid("u-1"))?;
+                let deleted = tx.delete_user(&uname("alice"))?;
+                let missing = tx.delete_user(&uname("nobody"))?;
+                tx.record(&event(4, AuditKind::PersonDeleted))?;
+                Ok((changed, sessions, factors, deleted, missing))
+            })
+            .unwrap();
+        assert_eq!(done, (true, 1, 0, true, false));
+        assert_eq!(db.find_user(&uname("alice")), Ok(None));
+        assert_eq!(db.recovery_codes_left(&uid("u-1")), Ok(0));
+        assert_eq!(t.count("audit_events"), 2);
+    }
+
+    pub fn a_corrupt_audit_row_is_reported(t: &TestDb, db: &Database) {
+        t.execute(
+            "INSERT INTO audit_events (at, kind, actor, detail) \
+             VALUES (1, 'person.exploded', 'cli', '{}')",
+        );
+        assert!(matches!(
+            db.list_events(&AuditFilter::default()),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    pub fn a_stored_detail_is_read_back_without_secret_members(t: &TestDb, db: &Database) {
+        t.execute(
+            "INSERT INTO audit_events (at, kind, actor, detail) \
+             VALUES (1, 'person.created', 'cli', '{\"username\":\"a\",\"password\":\"x\"}')",
+        );
+        let got = db.list_events(&AuditFilter::default()).unwrap();
+        assert_eq!(got[0].event.detail.to_value(), json!({"username": "a"}));
+    }
+}
+
+macro_rules! audit_contract {
+    ($($case:ident),* $(,)?) => {
+        mod audit {
+            mod sqlite {
+                $( #[test] fn $case() {
+                    super::super::run("sqlite", super::super::audit_cases::$case);
+                } )*
+            }
+            mod postgres {
+                $( #[test] fn $case() {
+                    super::super::run("postgres", super::super::audit_cases::$case);
+                } )*
+            }
+        }
+    };
+}
+
+audit_contract!(
+    an_event_round_trips_with_every_field,
+    filters_and_pages_return_exactly_the_matching_events_in_order,
+    a_listing_never_returns_more_than_the_cap,
+    twenty_threads_recording_at_once_keep_every_event_with_unique_ids,
+    purge_removes_only_events_before_the_cutoff_and_ids_are_not_reused,
+    a_change_and_its_event_commit_together_or_not_at_all,
+    a_corrupt_audit_row_is_reported,
+    a_stored_detail_is_read_back_without_secret_members,
+);

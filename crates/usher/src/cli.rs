@@ -48,6 +48,10 @@ pub enum Command {
     /// Inspect and revoke refresh-token families.
     #[command(subcommand)]
     Families(FamiliesCommand),
+    /// Read the audit trail: administrative changes and security events
+    /// (docs/design/audit.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Change the key-encryption key (KEK).
     #[command(subcommand)]
     Kek(KekCommand),
@@ -154,6 +158,58 @@ pub enum FamiliesCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List events, newest first (at most --limit; the last line says how to see the
+    /// next page).
+    List(AuditListArgs),
+    /// Print every event, oldest first, as JSON lines (one event per line) for a SIEM.
+    Export(AuditExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditRange {
+    /// Only events at or after this time: RFC 3339 (2026-12-03T14:00:00Z) or unix seconds.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only events before this time: RFC 3339 or unix seconds.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditListArgs {
+    /// Only events about this person (a person id, as `usher user list` shows).
+    #[arg(long, value_name = "ID")]
+    pub person: Option<String>,
+    /// Only events about this client (a client id).
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub client: Option<String>,
+    /// Only events of this kind (e.g. sign_in.failed, person.created).
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[command(flatten)]
+    pub range: AuditRange,
+    /// At most this many events (default 100, at most 500).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Only events older than the event with this id: the next page.
+    #[arg(long, value_name = "ID")]
+    pub before: Option<i64>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    #[command(flatten)]
+    pub range: AuditRange,
+    /// Only events newer than the event with this id: to resume an export where the
+    /// last one ended.
+    #[arg(long, value_name = "ID")]
+    pub after: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,10 +3,10 @@
 //! and for the admin API (`Core::key_admin`). The scheduled rotation itself is
 //! `rotation.rs`; these are the operator's own moves (docs/design/key-rotation.md).
 
-use usher_core::admin::AdminError;
 use usher_core::admin::keys::{KeyAdmin, KeyView, NextKey, Promoted, Retired};
+use usher_core::admin::{AdminError, By};
 use usher_domain::rotation::{self, RotationSchedule, Transition};
-use usher_domain::{KeyState, KeyStore, SigningAlg, SigningKeyRecord, UnixTime};
+use usher_domain::{AuditKind, KeyState, KeyStore, SigningAlg, SigningKeyRecord};
 use usher_keys::Kek;
 use usher_store::Database;
 
@@ -56,12 +56,15 @@ impl KeyOps {
         )
     }
 
-    fn promote(
-        &self,
-        alg: SigningAlg,
-        now: UnixTime,
-        compromised: bool,
-    ) -> Result<Promoted, AdminError> {
+    fn trail(&self, by: &By) -> crate::rotation::Trail<'_> {
+        crate::rotation::Trail {
+            store: &self.db,
+            actor: by.actor.clone(),
+        }
+    }
+
+    fn promote(&self, alg: SigningAlg, by: &By, compromised: bool) -> Result<Promoted, AdminError> {
+        let now = by.at;
         let done = crate::rotation::promote_now(
             &self.db,
             &self.kek,
@@ -72,6 +75,19 @@ impl KeyOps {
             compromised,
         )
         .map_err(failed)?;
+        let trail = self.trail(by);
+        if !done.was_published {
+            trail.record(AuditKind::KeyCreated, &done.active, now);
+        }
+        trail.record(AuditKind::KeyActivated, &done.active, now);
+        if let Some(previous) = &done.previous {
+            let kind = if previous.state == KeyState::Removed {
+                AuditKind::KeyCompromised
+            } else {
+                AuditKind::KeyRetired
+            };
+            trail.record(kind, previous, now);
+        }
         let promoted = Promoted {
             alg: alg.as_str().to_owned(),
             active: KeyView::of(&done.active),
@@ -93,7 +109,8 @@ impl KeyAdmin for KeyOps {
         Ok(self.db.list_keys()?)
     }
 
-    fn publish_next(&self, alg: SigningAlg, now: UnixTime) -> Result<NextKey, AdminError> {
+    fn publish_next(&self, alg: SigningAlg, by: &By) -> Result<NextKey, AdminError> {
+        let now = by.at;
         let records = self.db.list_keys()?;
         let (key, created_now) = match rotation::next_key(&records, alg, &self.schedule) {
             Some(existing) => (existing.clone(), false),
@@ -102,8 +119,15 @@ impl KeyAdmin for KeyOps {
                     alg,
                     activate_after: now.plus(self.schedule.prepublish),
                 };
-                crate::rotation::perform(&self.db, &self.kek, self.keys.bits, &planned, now)
-                    .map_err(failed)?;
+                crate::rotation::perform(
+                    &self.db,
+                    &self.trail(by),
+                    &self.kek,
+                    self.keys.bits,
+                    &planned,
+                    now,
+                )
+                .map_err(failed)?;
                 let records = self.db.list_keys()?;
                 let key = rotation::next_key(&records, alg, &self.schedule)
                     .cloned()
@@ -122,11 +146,12 @@ impl KeyAdmin for KeyOps {
         })
     }
 
-    fn promote_now(&self, alg: SigningAlg, now: UnixTime) -> Result<Promoted, AdminError> {
-        self.promote(alg, now, false)
+    fn promote_now(&self, alg: SigningAlg, by: &By) -> Result<Promoted, AdminError> {
+        self.promote(alg, by, false)
     }
 
-    fn retire(&self, kid: &str, now: UnixTime) -> Result<Retired, AdminError> {
+    fn retire(&self, kid: &str, by: &By) -> Result<Retired, AdminError> {
+        let now = by.at;
         usher_core::admin::keys::check_kid(kid)?;
         let records = self.db.list_keys()?;
         let Some(key) = records.iter().find(|k| k.kid == kid) else {
@@ -141,13 +166,16 @@ impl KeyAdmin for KeyOps {
                     "{kid} is already removed from the JWKS"
                 )));
             }
-            KeyState::Active => replacement = Some(self.promote(key.alg, now, true)?.active),
+            KeyState::Active => replacement = Some(self.promote(key.alg, by, true)?.active),
             state => {
-                if !self.db.update_key_if(&rotation::removed(key, now), state)? {
+                let removed = rotation::removed(key, now);
+                if !self.db.update_key_if(&removed, state)? {
                     return Err(AdminError::Conflict(format!(
                         "another node changed {kid} at the same time; run the command again"
                     )));
                 }
+                self.trail(by)
+                    .record(AuditKind::KeyCompromised, &removed, now);
             }
         }
         tracing::warn!(kid, "a compromised signing key was removed from the JWKS");

@@ -80,6 +80,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Group(c) => admin::group::run(settings, c),
         Command::Keys(c) => admin::keys::run(settings, c),
         Command::Families(c) => admin::families::run(settings, c),
+        Command::Audit(c) => admin::audit::run(settings, c),
         Command::Kek(c) => admin::kek::run(settings, c),
         Command::Try(cli::TryCommand::SignIn {
             client_id,

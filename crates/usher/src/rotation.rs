@@ -16,7 +16,10 @@ use anyhow::Context as _;
 use usher_core::metrics::{self, Counter};
 use usher_core::{Clock, Core, PublishedKeys};
 use usher_domain::rotation::{self, RotationSchedule, Transition};
-use usher_domain::{KeyState, KeyStore, SigningAlg, SigningKeyRecord, UnixTime};
+use usher_domain::{
+    AuditActor, AuditEvent, AuditKind, AuditStore, KeyState, KeyStore, SigningAlg,
+    SigningKeyRecord, UnixTime,
+};
 use usher_keys::{Kek, KeyRing};
 
 /// What a node serves: the published keys by `kid` and state, sorted.
@@ -88,7 +91,13 @@ impl Rotator {
             .context("cannot read the signing keys")?;
         let mut report = TickReport::default();
         for transition in rotation::plan(&records, &self.schedule, now) {
-            if let Some(done) = perform(&*self.store, &self.kek, self.bits, &transition, now)? {
+            let trail = Trail {
+                store: &*self.state.stores.audit,
+                actor: AuditActor::System,
+            };
+            if let Some(done) =
+                perform(&*self.store, &trail, &self.kek, self.bits, &transition, now)?
+            {
                 report.performed.push(done);
             }
         }
@@ -120,10 +129,34 @@ impl Rotator {
     }
 }
 
+/// Where key transitions are written in the audit trail, and by whom they are done
+/// (`system` for the rotation task, `cli` for `usher keys`).
+pub struct Trail<'a> {
+    pub store: &'a dyn AuditStore,
+    pub actor: AuditActor,
+}
+
+impl Trail<'_> {
+    /// Writes the event of `key`'s transition (`target`: its kid). It follows the
+    /// compare-and-set that performed the transition (docs/design/audit.md): a failure
+    /// is logged and the transition stands.
+    pub fn record(&self, kind: AuditKind, key: &SigningKeyRecord, now: UnixTime) {
+        let event = AuditEvent::new(now, kind, self.actor.clone())
+            .target(&key.kid)
+            .detail(serde_json::json!({"alg": key.alg.to_string(), "state": key.state.as_str()}));
+        if let Err(e) = self.store.record_event(&event) {
+            metrics::inc(Counter::AuditWriteFailures, "");
+            tracing::warn!(event = "audit_write_failed", kind = kind.as_str(), kid = %key.kid, cause = %e, "a key transition could not be written to the audit trail; the transition stands");
+        }
+    }
+}
+
 /// Performs one planned transition; returns a description if this caller performed it,
-/// `None` if another node (or an earlier call) got there first.
+/// `None` if another node (or an earlier call) got there first. The caller that performs
+/// it writes its events to `trail`.
 pub fn perform(
     store: &dyn KeyStore,
+    trail: &Trail<'_>,
     kek: &Kek,
     bits: u32,
     transition: &Transition,
@@ -140,6 +173,7 @@ pub fn perform(
             if store.insert_next_key(&key)? {
                 metrics::inc(Counter::KeyTransitions, "next");
                 tracing::info!(kid = %key.kid, alg = %alg, activate_after = activate_after.seconds(), "published a next signing key");
+                trail.record(AuditKind::KeyCreated, &key, now);
                 return Ok(Some(format!("published {} as next", key.kid)));
             }
             Ok(None)
@@ -161,9 +195,11 @@ pub fn perform(
             if store.promote_key(next, retiring.as_ref())? {
                 metrics::inc(Counter::KeyTransitions, "active");
                 tracing::info!(event = "key_activated", kid = %next.kid, alg = %next.alg, "a new signing key is active");
+                trail.record(AuditKind::KeyActivated, next, now);
                 if let Some(r) = retiring {
                     metrics::inc(Counter::KeyTransitions, "retired");
                     tracing::warn!(event = "key_retired", kid = %r.kid, "a signing key is retired: it no longer signs");
+                    trail.record(AuditKind::KeyRetired, r, now);
                 }
                 return Ok(Some(format!("activated {}", next.kid)));
             }
@@ -173,6 +209,7 @@ pub fn perform(
             if store.update_key_if(key, KeyState::Retired)? {
                 metrics::inc(Counter::KeyTransitions, "removed");
                 tracing::info!(kid = %key.kid, "removed a retired signing key from the JWKS");
+                trail.record(AuditKind::KeyRemoved, key, now);
                 return Ok(Some(format!("removed {}", key.kid)));
             }
             Ok(None)
@@ -301,7 +338,14 @@ mod tests {
             .iter()
             .find(|t| matches!(t, Transition::Promote { .. }))
             .expect("a promotion is due");
-        assert_eq!(perform(&db, &kek, 2048, promote, later).unwrap(), None);
+        let trail = Trail {
+            store: &db,
+            actor: AuditActor::System,
+        };
+        assert_eq!(
+            perform(&db, &trail, &kek, 2048, promote, later).unwrap(),
+            None
+        );
         let after = db.list_keys().unwrap();
         let state = |kid: &str| after.iter().find(|k| k.kid == kid).unwrap().state;
         assert_eq!(state(&stray.kid), KeyState::Next);

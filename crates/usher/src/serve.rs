@@ -27,6 +27,7 @@ struct Prepared {
     workers: usize,
     db: usher_store::Database,
     backchannel_poll: Duration,
+    audit_retention_days: Option<u32>,
 }
 
 fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::Result<Prepared> {
@@ -89,8 +90,11 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
         grace: settings.families.grace,
     };
     let mut stores = Stores::all_in(Arc::new(ctx.db.clone()));
-    stores.families =
-        usher_core::counted::counted(crate::admin::families::open_store(settings, &ctx.db)?);
+    stores.families = usher_core::audit::audited_families(
+        usher_core::counted::counted(crate::admin::families::open_store(settings, &ctx.db)?),
+        Arc::new(ctx.db.clone()),
+        usher_domain::AuditActor::System,
+    );
     let state = Core {
         settings: Arc::new(http),
         keys: Arc::new(RwLock::new(Arc::new(PublishedKeys::new(ring)))),
@@ -164,6 +168,7 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
         workers: settings.workers,
         db: ctx.db.clone(),
         backchannel_poll: Duration::from_secs(settings.backchannel.poll_interval),
+        audit_retention_days: settings.audit_retention_days,
     })
 }
 
@@ -179,6 +184,7 @@ pub fn run(ctx: Context, dev_mail: bool) -> anyhow::Result<()> {
         workers,
         db,
         backchannel_poll,
+        audit_retention_days,
         ..
     } = p;
     let outbound = usher_core::outbound::Outbound::new(
@@ -190,6 +196,7 @@ pub fn run(ctx: Context, dev_mail: bool) -> anyhow::Result<()> {
         actix_web::rt::spawn(purge_expired_forever(
             db,
             state.settings.registration.unused_after,
+            audit_retention_days,
         ));
         // Any node may deliver any queued logout: the queue is in the database
         // (docs/design/accounts.md).
@@ -315,18 +322,31 @@ fn metrics_where(local: SocketAddr, separate: Option<SocketAddr>, on_main: bool)
 
 /// Every ten minutes, deletes expired sessions, interactions, codes, revocations and
 /// throttle counters, and the dynamically registered clients unused for
-/// `unused_after` seconds (`registration_unused_after`; 0: never). Every node does it;
-/// the deletes are idempotent.
-async fn purge_expired_forever(db: usher_store::Database, unused_after: i64) {
+/// `unused_after` seconds (`registration_unused_after`; 0: never), and the audit events
+/// older than `audit_retention_days` (`None`: kept forever). Every node does it; the
+/// deletes are idempotent.
+async fn purge_expired_forever(
+    db: usher_store::Database,
+    unused_after: i64,
+    audit_retention_days: Option<u32>,
+) {
     let mut every = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
     loop {
         every.tick().await;
         let db = db.clone();
         let purge = move || {
             let now = crate::clock::now();
+            let audit = match audit_retention_days {
+                Some(days) => usher_domain::AuditStore::purge_events_before(
+                    &db,
+                    now.plus(-i64::from(days) * 86_400),
+                )?,
+                None => 0,
+            };
             Ok(db.purge_expired(now)?
                 + db.purge_expired_families(now)?
-                + db.purge_unused_clients(now, unused_after)?)
+                + db.purge_unused_clients(now, unused_after)?
+                + audit)
         };
         match actix_web::rt::task::spawn_blocking(
             move || -> Result<usize, usher_store::StoreError> { purge() },

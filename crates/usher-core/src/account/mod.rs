@@ -222,9 +222,25 @@ impl FactorChange {
 }
 
 /// The security event of a change (`factor_added`, `factor_removed`,
-/// `recovery_codes_regenerated`), with the person's `sub` only, and its count.
-pub(crate) fn event(user: &UserId, change: FactorChange) {
+/// `recovery_codes_regenerated`), with the person's `sub` only, and its count; and its
+/// audit event (`mfa.added`, `mfa.removed`: done by the person).
+pub(crate) async fn event(core: &Core, user: &UserId, change: FactorChange) {
     metrics::inc(Counter::FactorsChanged, change.label());
+    let (kind, factor) = match change {
+        FactorChange::TotpAdded => (usher_domain::AuditKind::MfaAdded, "totp"),
+        FactorChange::TotpRemoved => (usher_domain::AuditKind::MfaRemoved, "totp"),
+        FactorChange::RecoveryCodesRegenerated => {
+            (usher_domain::AuditKind::MfaAdded, "recovery_codes")
+        }
+    };
+    let audit = usher_domain::AuditEvent::new(
+        core.now(),
+        kind,
+        usher_domain::AuditActor::Person(user.clone()),
+    )
+    .person(user)
+    .detail(serde_json::json!({"factor": factor, "change": change.label()}));
+    crate::audit::record(core, audit).await;
     match change {
         FactorChange::TotpAdded => {
             tracing::warn!(event = "factor_added", sub = %user, kind = "totp", "an authenticator app was added");

@@ -99,6 +99,15 @@ pub async fn change(
     })
     .await?;
     core.forget_user(&person.id);
+    let event = usher_domain::AuditEvent::new(
+        core.now(),
+        usher_domain::AuditKind::PasswordChanged,
+        usher_domain::AuditActor::Person(person.id.clone()),
+    )
+    .person(&person.id)
+    .address(crate::audit::address_text(Some(address)))
+    .detail(serde_json::json!({"how": "account_page"}));
+    crate::audit::record(core, event).await;
     // Every other browser, as a logout of each.
     let sessions = core.stores.sessions.clone();
     let (owner, now) = (person.id.clone(), core.now());

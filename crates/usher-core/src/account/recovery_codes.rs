@@ -27,7 +27,7 @@ pub async fn regenerate(core: &Core, session: &Session) -> Result<RegenerateOutc
         return Ok(RegenerateOutcome::NoSecondFactor);
     }
     let codes = mfa::enroll::new_recovery_codes(core, user).await?.0;
-    event(user, FactorChange::RecoveryCodesRegenerated);
+    event(core, user, FactorChange::RecoveryCodesRegenerated).await;
     Ok(RegenerateOutcome::Generated(codes))
 }
 

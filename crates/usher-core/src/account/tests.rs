@@ -415,6 +415,31 @@ async fn removing_the_last_factor_removes_the_recovery_codes_and_a_new_app_bring
     };
     assert_eq!(new.len(), 10);
     assert!(new.iter().all(|c| !old.contains(c)));
+    // The trail: added, removed, added again — by alice, about alice, naming the factor
+    // and no secret.
+    use usher_domain::{AuditActor, AuditKind};
+    let trail: Vec<_> = node
+        .audit_events()
+        .into_iter()
+        .map(|e| e.event)
+        .filter(|e| matches!(e.kind, AuditKind::MfaAdded | AuditKind::MfaRemoved))
+        .collect();
+    let kinds: Vec<AuditKind> = trail.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            AuditKind::MfaAdded,
+            AuditKind::MfaRemoved,
+            AuditKind::MfaAdded
+        ]
+    );
+    for e in &trail {
+        assert_eq!(e.actor, AuditActor::Person(alice.id.clone()));
+        assert_eq!(e.person.as_ref(), Some(&alice.id));
+        assert_eq!(e.detail.as_map()["factor"], "totp");
+    }
+    let text = format!("{:?}", node.audit_events());
+    assert!(!text.contains(&page.secret) && !text.contains(&new[0].to_string()));
 }
 
 #[tokio::test]

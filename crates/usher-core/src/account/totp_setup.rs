@@ -180,7 +180,7 @@ pub async fn remove(core: &Core, session: &Session) -> Result<RemoveOutcome, Fai
         recovery_codes_removed = true;
     }
     if was_confirmed {
-        event(user, FactorChange::TotpRemoved);
+        event(core, user, FactorChange::TotpRemoved).await;
         crate::mail::alert(core, user, usher_domain::SecurityAlert::FactorRemoved).await;
     }
     Ok(RemoveOutcome::Removed {

@@ -4,13 +4,13 @@
 use usher_domain::client::{BUILT_IN_ACCOUNT_CLIENT_ID, RegistrationInput};
 use usher_domain::{
     AuthMethod, Client, ClientAccess, ClientId, ClientRegistration, GrantType, GroupName, Origin,
-    UnixTime,
 };
 use usher_keys::SecretHasher;
 
 use super::page::{Page, PageRequest, paginate};
-use super::{AdminError, AdminStores, rfc3339};
+use super::{AdminError, AdminStores, By, rfc3339};
 use crate::failure::Failure;
+use usher_domain::AuditKind;
 
 /// A client as the CLI's `--json` and the API show it: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -150,8 +150,9 @@ pub fn create(
     hasher: &SecretHasher,
     default_audience: Option<&str>,
     input: RegistrationInput,
-    now: UnixTime,
+    by: &By,
 ) -> Result<Created, AdminError> {
+    let now = by.at;
     let registration =
         ClientRegistration::new(input).map_err(|e| AdminError::Invalid(e.to_string()))?;
     require_groups(stores, &registration.allowed_groups)?;
@@ -193,6 +194,11 @@ pub fn create(
     if !client.registration.pkce_required {
         tracing::warn!(client_id = %client.id, "client registered with PKCE optional");
     }
+    stores.note(
+        by.event(AuditKind::ClientCreated)
+            .client(&client.id)
+            .detail(serde_json::json!({ "after": ClientView::of(&client) })),
+    );
     Ok(Created { client, secret })
 }
 
@@ -214,6 +220,7 @@ pub fn update_access(
     id: &ClientId,
     change: &AccessChange,
     if_match: Option<&str>,
+    by: &By,
 ) -> Result<Client, AdminError> {
     if change.origins.is_none() && change.groups.is_none() {
         return Err(AdminError::Invalid(
@@ -251,7 +258,12 @@ pub fn update_access(
     if let Some(groups) = &change.groups {
         tracing::info!(client_id = %id, restricted = !groups.is_empty(), "client's allowed groups changed");
     }
-    get(stores, id)
+    let after = get(stores, id)?;
+    stores.note(by.event(AuditKind::ClientUpdated).client(id).detail(serde_json::json!({
+        "before": { "allowed_origins": ClientView::of(&client).allowed_origins, "allowed_groups": ClientView::of(&client).allowed_groups },
+        "after": { "allowed_origins": ClientView::of(&after).allowed_origins, "allowed_groups": ClientView::of(&after).allowed_groups },
+    })));
+    Ok(after)
 }
 
 /// A new secret for confidential client `id` (the old one stops working at once).
@@ -259,6 +271,7 @@ pub fn rotate_secret(
     stores: &AdminStores,
     hasher: &SecretHasher,
     id: &ClientId,
+    by: &By,
 ) -> Result<String, AdminError> {
     let client = get(stores, id)?;
     if client.is_public() {
@@ -275,6 +288,7 @@ pub fn rotate_secret(
         return Err(not_found(id));
     }
     tracing::warn!(client_id = %id, "client secret rotated; the old secret no longer works");
+    stores.note(by.event(AuditKind::ClientSecretRotated).client(id));
     Ok(secret)
 }
 
@@ -283,14 +297,19 @@ pub fn delete(
     stores: &AdminStores,
     id: &ClientId,
     if_match: Option<&str>,
+    by: &By,
 ) -> Result<(), AdminError> {
-    if if_match.is_some() {
-        super::check_if_match(if_match, &ClientView::of(&get(stores, id)?))?;
-    }
+    let before = get(stores, id)?;
+    super::check_if_match(if_match, &ClientView::of(&before))?;
     if !stores.clients.delete_client(id)? {
         return Err(not_found(id));
     }
     tracing::info!(client_id = %id, "client deleted");
+    stores.note(
+        by.event(AuditKind::ClientDeleted)
+            .client(id)
+            .detail(serde_json::json!({ "before": ClientView::of(&before) })),
+    );
     Ok(())
 }
 

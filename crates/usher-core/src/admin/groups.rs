@@ -1,10 +1,11 @@
 //! Groups of people: create, show, list, delete, add and remove members — `usher group …`
 //! and `/admin/api/v1/groups` (docs/design/groups.md).
 
-use usher_domain::{Group, GroupDescription, GroupName, Membership, UnixTime, Username};
+use usher_domain::{Group, GroupDescription, GroupName, Membership, Username};
 
 use super::page::{Page, PageRequest, paginate};
-use super::{AdminError, AdminStores, rfc3339};
+use super::{AdminError, AdminStores, By, rfc3339};
+use usher_domain::AuditKind;
 
 /// A group as listed: its members counted.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -78,12 +79,12 @@ pub fn create(
     stores: &AdminStores,
     name: GroupName,
     description: Option<GroupDescription>,
-    now: UnixTime,
+    by: &By,
 ) -> Result<Group, AdminError> {
     let group = Group {
         name,
         description,
-        created_at: now,
+        created_at: by.at,
     };
     if !stores.groups.insert_group(&group)? {
         return Err(AdminError::Conflict(format!(
@@ -92,6 +93,11 @@ pub fn create(
         )));
     }
     tracing::info!(group = %group.name, "group created");
+    stores.note(
+        by.event(AuditKind::GroupCreated)
+            .target(&group.name)
+            .detail(serde_json::json!({ "after": GroupView::of(&group, &[]) })),
+    );
     Ok(group)
 }
 
@@ -129,7 +135,7 @@ pub fn show(stores: &AdminStores, name: &GroupName) -> Result<(Group, Vec<Userna
 }
 
 /// Deletes group `name`: never the built-in one, nor one a client is restricted to.
-pub fn delete(stores: &AdminStores, name: &GroupName) -> Result<(), AdminError> {
+pub fn delete(stores: &AdminStores, name: &GroupName, by: &By) -> Result<(), AdminError> {
     if name.is_built_in() {
         return Err(AdminError::Invalid(format!(
             "{name} is Usher's built-in group: it cannot be deleted (remove its members instead)"
@@ -152,6 +158,7 @@ pub fn delete(stores: &AdminStores, name: &GroupName) -> Result<(), AdminError> 
         return Err(not_found(name));
     }
     tracing::info!(group = %name, "group deleted");
+    stores.note(by.event(AuditKind::GroupDeleted).target(name));
     Ok(())
 }
 
@@ -161,10 +168,10 @@ pub fn set_member(
     group: &GroupName,
     username: &Username,
     add: bool,
-    now: UnixTime,
+    by: &By,
 ) -> Result<MembershipView, AdminError> {
     let done = if add {
-        stores.groups.add_member(group, username, now)?
+        stores.groups.add_member(group, username, by.at)?
     } else {
         stores.groups.remove_member(group, username)?
     };
@@ -176,6 +183,19 @@ pub fn set_member(
     };
     if changed {
         tracing::info!(group = %group, user = %username, added = add, "group membership changed");
+        let kind = if add {
+            AuditKind::GroupMemberAdded
+        } else {
+            AuditKind::GroupMemberRemoved
+        };
+        let mut event = by
+            .event(kind)
+            .target(group)
+            .detail(serde_json::json!({ "username": username.as_str() }));
+        if let Ok(Some(person)) = stores.users.find_user(username) {
+            event = event.person(&person.id);
+        }
+        stores.note(event);
     }
     Ok(MembershipView {
         group: group.as_str().to_owned(),

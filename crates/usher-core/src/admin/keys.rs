@@ -7,7 +7,7 @@
 
 use usher_domain::{SigningAlg, SigningKeyRecord, UnixTime};
 
-use super::{AdminError, rfc3339};
+use super::{AdminError, By, rfc3339};
 
 /// A signing key as shown: never its private half.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -75,17 +75,18 @@ pub struct Retired {
     pub active: Option<KeyView>,
 }
 
-/// The key transitions an administrator may ask for.
+/// The key transitions an administrator may ask for; each writes its events (`key.*`)
+/// to the audit trail as done by `by`.
 pub trait KeyAdmin: Send + Sync {
     /// Every key, by creation.
     fn list(&self) -> Result<Vec<SigningKeyRecord>, AdminError>;
     /// Publishes the next key of `alg` (it signs after the pre-publication period).
-    fn publish_next(&self, alg: SigningAlg, now: UnixTime) -> Result<NextKey, AdminError>;
+    fn publish_next(&self, alg: SigningAlg, by: &By) -> Result<NextKey, AdminError>;
     /// Makes the next key of `alg` (or a new one) active at once; the old one retires.
-    fn promote_now(&self, alg: SigningAlg, now: UnixTime) -> Result<Promoted, AdminError>;
+    fn promote_now(&self, alg: SigningAlg, by: &By) -> Result<Promoted, AdminError>;
     /// Removes the key `kid` from the JWKS at once (compromised); when it is the active
     /// key, another becomes active first.
-    fn retire(&self, kid: &str, now: UnixTime) -> Result<Retired, AdminError>;
+    fn retire(&self, kid: &str, by: &By) -> Result<Retired, AdminError>;
 }
 
 /// The algorithms `--alg` names (all of them when absent).

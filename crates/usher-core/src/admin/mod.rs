@@ -20,8 +20,8 @@ pub mod resources;
 use std::sync::Arc;
 
 use usher_domain::{
-    BackchannelStore, ClientStore, FactorStore, GroupStore, PasskeyStore, ResourceStore,
-    StoreError, UnixTime, UserStore,
+    AuditActor, AuditEvent, AuditKind, AuditStore, BackchannelStore, ClientStore, FactorStore,
+    GroupStore, PasskeyStore, ResourceStore, StoreError, UnixTime, UserStore,
 };
 
 use crate::failure::Failure;
@@ -68,6 +68,8 @@ pub struct AdminStores {
     pub factors: Arc<dyn FactorStore>,
     pub passkeys: Arc<dyn PasskeyStore>,
     pub backchannel: Arc<dyn BackchannelStore>,
+    /// Where every change is written (docs/design/audit.md).
+    pub audit: Arc<dyn AuditStore>,
 }
 
 impl AdminStores {
@@ -81,6 +83,7 @@ impl AdminStores {
             + FactorStore
             + PasskeyStore
             + BackchannelStore
+            + AuditStore
             + 'static,
     {
         AdminStores {
@@ -90,7 +93,8 @@ impl AdminStores {
             users: db.clone(),
             factors: db.clone(),
             passkeys: db.clone(),
-            backchannel: db,
+            backchannel: db.clone(),
+            audit: db,
         }
     }
 
@@ -104,6 +108,45 @@ impl AdminStores {
             factors: core.stores.factors.clone(),
             passkeys: core.stores.passkeys.clone(),
             backchannel: core.stores.backchannel.clone(),
+            audit: core.stores.audit.clone(),
+        }
+    }
+}
+
+/// Who makes a change, from where, and when: what its audit event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct By {
+    pub actor: AuditActor,
+    /// The client address of the request (the API), when known.
+    pub address: Option<String>,
+    pub at: UnixTime,
+}
+
+impl By {
+    /// The operator at a shell (`usher …`).
+    pub fn cli(at: UnixTime) -> By {
+        By {
+            actor: AuditActor::Cli,
+            address: None,
+            at,
+        }
+    }
+
+    /// An event of `kind` by this actor, at this time, from this address.
+    pub fn event(&self, kind: AuditKind) -> AuditEvent {
+        AuditEvent::new(self.at, kind, self.actor.clone()).address(self.address.as_deref())
+    }
+}
+
+impl AdminStores {
+    /// Writes the event of a change just made. The change stands if the write fails (it
+    /// is logged and counted): the event follows its change, in its own statement, since
+    /// the operations reach the database through the ports (docs/design/audit.md).
+    pub fn note(&self, event: AuditEvent) {
+        let kind = event.kind;
+        if let Err(e) = self.audit.record_event(&event) {
+            crate::metrics::inc(crate::metrics::Counter::AuditWriteFailures, "");
+            tracing::warn!(event = "audit_write_failed", kind = kind.as_str(), cause = %e, "an administrative change could not be written to the audit trail; the change stands");
         }
     }
 }

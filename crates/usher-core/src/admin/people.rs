@@ -4,14 +4,15 @@
 //! one place that does it for every reason.
 
 use usher_domain::{
-    Email, Password, PersonName, PhoneNumber, PreferredUsername, ProfileClaims, StoreError,
-    UnixTime, User, UserId, Username,
+    Email, Password, PersonName, PhoneNumber, PreferredUsername, ProfileClaims, StoreError, User,
+    UserId, Username,
 };
 
 use super::page::{Page, PageRequest, paginate};
-use super::{AdminError, AdminStores, rfc3339};
+use super::{AdminError, AdminStores, By, rfc3339};
 use crate::Core;
 use crate::failure::Failure;
+use usher_domain::AuditKind;
 
 /// A person as shown: never the password hash.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -257,8 +258,9 @@ pub fn create(
     stores: &AdminStores,
     checked: CheckedPerson,
     password_hash: String,
-    now: UnixTime,
+    by: &By,
 ) -> Result<User, AdminError> {
+    let now = by.at;
     require_free(stores, &checked.username)?;
     let id = UserId::parse(&uuid::Uuid::new_v4().to_string())
         .ok_or(AdminError::Failure(Failure::Internal))?;
@@ -273,7 +275,14 @@ pub fn create(
         created_at: now,
     };
     match stores.users.insert_user(&user) {
-        Ok(()) => Ok(user),
+        Ok(()) => {
+            stores.note(
+                by.event(AuditKind::PersonCreated)
+                    .person(&user.id)
+                    .detail(serde_json::json!({ "after": PersonView::of(&user) })),
+            );
+            Ok(user)
+        }
         Err(StoreError::Conflict(_)) => Err(taken(&user.username)),
         Err(e) => Err(e.into()),
     }
@@ -282,7 +291,7 @@ pub fn create(
 /// Deletes the person `username` from a node: every session and refresh-token family
 /// ends first (a family in Redis would outlive the row, and other nodes' cached copy of
 /// the person would let it refresh for a moment), then the row goes.
-pub async fn delete_person(core: &Core, username: &Username) -> Result<(), AdminError> {
+pub async fn delete_person(core: &Core, username: &Username, by: &By) -> Result<(), AdminError> {
     let stores = AdminStores::of(core);
     let who = username.clone();
     let user = super::run(move || find(&stores, &who)).await?;
@@ -291,23 +300,42 @@ pub async fn delete_person(core: &Core, username: &Username) -> Result<(), Admin
         .map_err(AdminError::Failure)?;
     let stores = AdminStores::of(core);
     let who = username.clone();
-    let now = core.now();
-    super::run(move || delete(&stores, &who, now)).await?;
+    let by = by.clone();
+    super::run(move || delete(&stores, &who, &by)).await?;
     core.forget_user(&user.id);
     Ok(())
 }
 
 /// Deletes the person `username`; the apps that got tokens through their sessions are
 /// told first (Back-Channel Logout: deleting the person deletes those records).
-pub fn delete(stores: &AdminStores, username: &Username, now: UnixTime) -> Result<(), AdminError> {
-    if let Some(user) = stores.users.find_user(username)? {
-        stores.backchannel.queue_user_logouts(&user.id, now)?;
+pub fn delete(stores: &AdminStores, username: &Username, by: &By) -> Result<(), AdminError> {
+    let found = stores.users.find_user(username)?;
+    if let Some(user) = &found {
+        stores.backchannel.queue_user_logouts(&user.id, by.at)?;
     }
     if !stores.users.delete_user(username)? {
         return Err(not_found(username));
     }
+    if let Some(user) = &found {
+        stores.note(
+            by.event(AuditKind::PersonDeleted)
+                .person(&user.id)
+                .detail(serde_json::json!({ "before": PersonView::of(user) })),
+        );
+    }
     tracing::info!(user = %username, "person deleted by an administrator");
     Ok(())
+}
+
+/// Writes `event` from an async operation (on the blocking pool; see
+/// [`AdminStores::note`]).
+async fn note(core: &Core, event: usher_domain::AuditEvent) {
+    let stores = AdminStores::of(core);
+    let _ = super::run(move || {
+        stores.note(event);
+        Ok(())
+    })
+    .await;
 }
 
 /// What ending a person's sign-ins did.
@@ -321,6 +349,7 @@ pub struct SessionsEnded {
 pub async fn revoke_sessions(
     core: &Core,
     username: &Username,
+    by: &By,
 ) -> Result<SessionsEnded, AdminError> {
     let stores = AdminStores::of(core);
     let who = username.clone();
@@ -330,6 +359,13 @@ pub async fn revoke_sessions(
             .await
             .map_err(AdminError::Failure)?;
     core.forget_user(&user.id);
+    note(
+        core,
+        by.event(AuditKind::SessionsRevoked)
+            .person(&user.id)
+            .detail(serde_json::json!({ "sessions_ended": ended.sessions })),
+    )
+    .await;
     Ok(SessionsEnded {
         username: username.as_str().to_owned(),
         sessions_ended: ended.sessions,
@@ -347,7 +383,11 @@ pub struct FactorsReset {
 
 /// Removes every second factor (authenticator app, recovery codes) of `username`, then
 /// ends their sessions: for a person who lost their authenticator app.
-pub async fn reset_factors(core: &Core, username: &Username) -> Result<FactorsReset, AdminError> {
+pub async fn reset_factors(
+    core: &Core,
+    username: &Username,
+    by: &By,
+) -> Result<FactorsReset, AdminError> {
     let stores = AdminStores::of(core);
     let who = username.clone();
     let (user, removed) = super::run(move || {
@@ -359,6 +399,13 @@ pub async fn reset_factors(core: &Core, username: &Username) -> Result<FactorsRe
     })
     .await?;
     tracing::warn!(event = "mfa_reset", sub = %user.id, removed, "every second factor of a person removed by an administrator");
+    note(
+        core,
+        by.event(AuditKind::MfaReset)
+            .person(&user.id)
+            .detail(serde_json::json!({ "factors_removed": removed })),
+    )
+    .await;
     let ended =
         crate::everywhere::end_person(core, &user.id, crate::everywhere::Why::Administrator)
             .await
@@ -395,6 +442,7 @@ pub async fn set_password(
     username: &Username,
     password: Password,
     keep_sessions: bool,
+    by: &By,
 ) -> Result<PasswordSet, AdminError> {
     let stores = AdminStores::of(core);
     let who = username.clone();
@@ -423,6 +471,15 @@ pub async fn set_password(
     .await?;
     core.forget_user(&user.id);
     tracing::warn!(sub = %user.id, "password set by an administrator");
+    note(
+        core,
+        by.event(AuditKind::PasswordChanged)
+            .person(&user.id)
+            .detail(
+                serde_json::json!({ "by_administrator": true, "sessions_kept": keep_sessions }),
+            ),
+    )
+    .await;
     let sessions_ended = if keep_sessions {
         None
     } else {

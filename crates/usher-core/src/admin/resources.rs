@@ -2,11 +2,12 @@
 //! `/admin/api/v1/resources` (docs/design/resources.md).
 
 use usher_domain::resource::parse_resource_scopes;
-use usher_domain::{Issuer, Resource, ResourceName, ResourceUri, ScopeSet, UnixTime};
+use usher_domain::{Issuer, Resource, ResourceName, ResourceUri, ScopeSet};
 
 use super::page::{Page, PageRequest, paginate};
-use super::{AdminError, AdminStores, rfc3339};
+use super::{AdminError, AdminStores, By, rfc3339};
 use crate::resource_registry;
+use usher_domain::AuditKind;
 
 /// A resource server as shown.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -74,8 +75,9 @@ pub fn create(
     uri: ResourceUri,
     name: Option<ResourceName>,
     scopes: ScopeSet,
-    now: UnixTime,
+    by: &By,
 ) -> Result<Resource, AdminError> {
+    let now = by.at;
     let resource = Resource {
         uri,
         name,
@@ -97,6 +99,11 @@ pub fn create(
         )));
     }
     tracing::info!(resource = %resource.uri, "resource server registered");
+    stores.note(
+        by.event(AuditKind::ResourceCreated)
+            .target(&resource.uri)
+            .detail(serde_json::json!({ "after": ResourceView::of(&resource) })),
+    );
     Ok(resource)
 }
 
@@ -132,8 +139,9 @@ pub fn update(
     uri: &ResourceUri,
     change: ResourceChange,
     if_match: Option<&str>,
-    now: UnixTime,
+    by: &By,
 ) -> Result<Resource, AdminError> {
+    let now = by.at;
     if change.scopes.is_none() && change.name.is_none() {
         return Err(AdminError::Invalid(
             "nothing to change: give --scope \"...\", --name NAME or --no-name".to_owned(),
@@ -156,6 +164,14 @@ pub fn update(
         };
     }
     tracing::info!(resource = %uri, "resource server changed");
+    stores.note(
+        by.event(AuditKind::ResourceUpdated)
+            .target(uri)
+            .detail(serde_json::json!({
+                "before": ResourceView::of(&before),
+                "after": ResourceView::of(&after),
+            })),
+    );
     Ok(after)
 }
 
@@ -165,6 +181,7 @@ pub fn delete(
     stores: &AdminStores,
     uri: &ResourceUri,
     if_match: Option<&str>,
+    by: &By,
 ) -> Result<(), AdminError> {
     if if_match.is_some() {
         super::check_if_match(if_match, &ResourceView::of(&get(stores, uri)?))?;
@@ -173,5 +190,6 @@ pub fn delete(
         return Err(not_found(uri));
     }
     tracing::info!(resource = %uri, "resource server deleted");
+    stores.note(by.event(AuditKind::ResourceDeleted).target(uri));
     Ok(())
 }

@@ -665,6 +665,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reused_refresh_token_leaves_a_reuse_event_naming_the_family() {
+        use usher_domain::{AuditActor, AuditKind};
+        let node = TestNode::new();
+        let (app, session, first) = family(&node, OFFLINE).await;
+        refresh(
+            &node.core,
+            app.clone(),
+            &request(&refresh_form(&first, &[])),
+        )
+        .await
+        .unwrap();
+        assert!(
+            !node
+                .audit_kinds()
+                .contains(&AuditKind::RefreshReuseDetected),
+            "a rotation is no reuse"
+        );
+        refusal(
+            refresh(
+                &node.core,
+                app.clone(),
+                &request(&refresh_form(&first, &[])),
+            )
+            .await,
+        );
+        let reuse: Vec<_> = node
+            .audit_events()
+            .into_iter()
+            .map(|e| e.event)
+            .filter(|e| e.kind == AuditKind::RefreshReuseDetected)
+            .collect();
+        assert_eq!(reuse.len(), 1);
+        let e = &reuse[0];
+        assert_eq!(e.actor, AuditActor::System);
+        assert_eq!(e.person.as_ref(), Some(&session.user_id));
+        assert_eq!(e.client.as_ref(), Some(&app.id));
+        let family_id = first.split('.').next().unwrap();
+        assert_eq!(e.target.as_deref(), Some(family_id));
+        // The secret part of the token is nowhere in the trail.
+        let secret = first.split('.').nth(1).unwrap();
+        assert!(!format!("{:?}", node.audit_events()).contains(secret));
+        // Presenting it again finds the family revoked: no second reuse event.
+        refusal(refresh(&node.core, app, &request(&refresh_form(&first, &[]))).await);
+        let count = node
+            .audit_kinds()
+            .into_iter()
+            .filter(|k| *k == AuditKind::RefreshReuseDetected)
+            .count();
+        assert_eq!(count, 1);
+    }
+
+    #[tokio::test]
     async fn a_revoked_or_expired_family_is_refused() {
         let node = TestNode::new();
         let (app, _, token) = family(&node, OFFLINE).await;

@@ -196,7 +196,7 @@ pub async fn confirm_totp(
         });
     }
     succeeded(core, user).await?;
-    crate::account::event(user, crate::account::FactorChange::TotpAdded);
+    crate::account::event(core, user, crate::account::FactorChange::TotpAdded).await;
     crate::mail::alert(core, user, usher_domain::SecurityAlert::FactorAdded).await;
     end_sessions_and_families(core, user).await?;
     let recovery_codes = if recovery_codes_left(core, user).await? == 0 {

@@ -189,6 +189,15 @@ pub async fn finish_registration(
         passkey = %passkey.id,
         "a passkey was added"
     );
+    let event = usher_domain::AuditEvent::new(
+        core.now(),
+        usher_domain::AuditKind::MfaAdded,
+        usher_domain::AuditActor::Person(user.id.clone()),
+    )
+    .person(&user.id)
+    .target(&passkey.id)
+    .detail(serde_json::json!({"factor": "passkey", "name": passkey.name.as_str()}));
+    crate::audit::record(core, event).await;
     Ok(RegistrationOutcome::Added(passkey))
 }
 

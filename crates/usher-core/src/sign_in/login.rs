@@ -7,8 +7,10 @@
 //! unless a second factor is asked ([`super::second_factor`]): then no session exists
 //! until that step passes.
 
+use serde_json::json;
 use usher_domain::{
-    AuthMethods, Interaction, InteractionStep, Password, ProtocolError, Session, User, Username,
+    AuditActor, AuditEvent, AuditKind, AuthMethods, Interaction, InteractionStep, Password,
+    ProtocolError, Session, User, UserId, Username,
 };
 
 use super::decision::{
@@ -133,6 +135,19 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
                 event = "login_throttled",
                 "login attempt refused: too many failures"
             );
+            let person = person_named(core, &typed).await;
+            let mut event = AuditEvent::new(
+                core.now(),
+                AuditKind::SignInThrottled,
+                AuditActor::Anonymous,
+            )
+            .client(&p.client.id)
+            .address(crate::audit::address_text(Some(attempt.address)))
+            .detail(json!({"method": "password", "wait_seconds": wait}));
+            if let Some(person) = &person {
+                event = event.person(person);
+            }
+            crate::audit::record(core, event).await;
             return LoginOutcome::Throttled {
                 wait,
                 form: page(p.unspent_form()),
@@ -162,13 +177,32 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
             return failed(f);
         }
     };
-    let Some(user) = user else {
-        metrics::inc(Counter::LoginFailures, "");
-        tracing::info!(event = "login_failed", "login failed");
-        return LoginOutcome::WrongPassword(page(Form::Stored {
-            interaction: p.interaction.id.clone(),
-            csrf: next.csrf,
-        }));
+    let user = match user {
+        Ok(user) => user,
+        Err(known) => {
+            metrics::inc(Counter::LoginFailures, "");
+            tracing::info!(event = "login_failed", "login failed");
+            // The person when the username is theirs; the text typed never (it may be a
+            // password typed into the wrong field): docs/design/audit.md.
+            let reason = if known.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_username"
+            };
+            let mut event =
+                AuditEvent::new(core.now(), AuditKind::SignInFailed, AuditActor::Anonymous)
+                    .client(&p.client.id)
+                    .address(crate::audit::address_text(Some(attempt.address)))
+                    .detail(json!({"method": "password", "reason": reason}));
+            if let Some(person) = &known {
+                event = event.person(person);
+            }
+            crate::audit::record(core, event).await;
+            return LoginOutcome::WrongPassword(page(Form::Stored {
+                interaction: p.interaction.id.clone(),
+                csrf: next.csrf,
+            }));
+        }
     };
     if let Err(f) = throttle::succeeded(core, reserved).await {
         return failed(f);
@@ -268,13 +302,25 @@ pub(super) async fn after_login(
     }
 }
 
-/// The user, if the username exists and the password matches. Both failure kinds cost
-/// one argon2id verification and return `None`.
+/// The id of the person with the username typed, if there is one (for the trail).
+async fn person_named(core: &Core, typed: &str) -> Option<UserId> {
+    let username = Username::parse(typed).ok()?;
+    let users = core.stores.users.clone();
+    blocking(move || users.find_user(&username))
+        .await
+        .ok()
+        .flatten()
+        .map(|u| u.id)
+}
+
+/// The user, if the username exists and the password matches; otherwise the id of the
+/// person the username is (`None`: no such person). Both failure kinds cost one argon2id
+/// verification.
 async fn check_password(
     core: &Core,
     username: &str,
     password: String,
-) -> Result<Option<User>, Failure> {
+) -> Result<Result<User, Option<UserId>>, Failure> {
     let users = core.stores.users.clone();
     let username = Username::parse(username).ok();
     let user = match username {
@@ -290,14 +336,14 @@ async fn check_password(
                 if let Some(f) = filler {
                     usher_keys::verify_password_dummy(&f);
                 }
-                return None;
+                return Err(user.map(|u| u.id));
             };
             match user {
-                Some(u) if usher_keys::verify_password(&password, &u.password_hash) => Some(u),
-                Some(_) => None,
+                Some(u) if usher_keys::verify_password(&password, &u.password_hash) => Ok(u),
+                Some(u) => Err(Some(u.id)),
                 None => {
                     usher_keys::verify_password_dummy(&password);
-                    None
+                    Err(None)
                 }
             }
         })
@@ -353,6 +399,15 @@ pub(super) async fn new_session(
         blocking(move || sessions.replace_session(previous.as_deref(), &session, &other_lineage))
             .await?;
     tracing::info!(event = "login", "person signed in");
+    let event = AuditEvent::new(
+        now,
+        AuditKind::SignInSucceeded,
+        AuditActor::Person(user.id.clone()),
+    )
+    .person(&user.id)
+    .address(crate::audit::address_text(cookies.address.as_ref()))
+    .detail(json!({"amr": session.amr.wire()}));
+    crate::audit::record(core, event).await;
     let device = crate::browsers::signed_in(core, &session, cookies.device).await;
     Ok(NewSession {
         session,

@@ -72,6 +72,15 @@ pub async fn login(core: &Core, attempt: PasskeyAttempt<'_>, cookies: Cookies<'_
         Err(f) => return LoginOutcome::Refused(SignInOutcome::failure(f)),
     };
     let AuthenticationOutcome::Accepted { user_id, amr, .. } = outcome else {
+        let event = usher_domain::AuditEvent::new(
+            core.now(),
+            usher_domain::AuditKind::SignInFailed,
+            usher_domain::AuditActor::Anonymous,
+        )
+        .client(&p.client.id)
+        .address(crate::audit::address_text(cookies.address.as_ref()))
+        .detail(serde_json::json!({"method": "passkey", "reason": "not_accepted"}));
+        crate::audit::record(core, event).await;
         return LoginOutcome::PasskeyNotAccepted(page);
     };
     let user = match core.user(&user_id).await {

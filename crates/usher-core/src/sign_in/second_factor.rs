@@ -18,7 +18,8 @@
 //! [`needed_acr`]: super::decision::needed_acr
 
 use usher_domain::{
-    AuthMethods, Interaction, InteractionStep, RecoveryCode, Session, TotpCode, User,
+    AuditActor, AuditEvent, AuditKind, AuthMethods, Interaction, InteractionStep, RecoveryCode,
+    Session, TotpCode, User,
 };
 
 use super::interaction::{self, FormError, NextForm, Pending};
@@ -214,6 +215,7 @@ pub async fn submit(
     let codes = match checked {
         Checked::Passed(codes) => codes,
         Checked::Refused(problem, setup) => {
+            second_step_refused(core, &user.id, &p, cookies.address.as_ref(), &problem).await;
             let csrf = next.csrf.clone();
             return match page(core, &p, &user, csrf, setup, Some(problem)).await {
                 Ok(form) => SecondFactorOutcome::Again(form),
@@ -328,14 +330,42 @@ pub async fn submit_passkey(
     };
     let Some(amr) = amr else {
         mfa::refused(&user.id, "passkey", "not_accepted");
+        let refusal = SecondFactorProblem::PasskeyNotAccepted;
+        second_step_refused(core, &user.id, &p, cookies.address.as_ref(), &refusal).await;
         let csrf = next.csrf.clone();
-        let problem = Some(SecondFactorProblem::PasskeyNotAccepted);
+        let problem = Some(refusal);
         return match page(core, &p, &user, csrf, None, problem).await {
             Ok(form) => SecondFactorOutcome::Again(form),
             Err(f) => f.into(),
         };
     };
     passed(core, cookies, &p, &next, &user, amr, None).await
+}
+
+/// The audit event of a refused second step: `sign_in.throttled` when nothing was
+/// checked, `sign_in.failed` otherwise (never the code typed).
+async fn second_step_refused(
+    core: &Core,
+    user: &usher_domain::UserId,
+    p: &Pending,
+    address: Option<&crate::client_address::ClientAddress>,
+    problem: &SecondFactorProblem,
+) {
+    let (kind, reason) = match problem {
+        SecondFactorProblem::Throttled { .. } => (AuditKind::SignInThrottled, "throttled"),
+        SecondFactorProblem::DailyCap { .. } => (AuditKind::SignInThrottled, "daily_cap"),
+        SecondFactorProblem::Wrong => (AuditKind::SignInFailed, "wrong_code"),
+        SecondFactorProblem::Replayed => (AuditKind::SignInFailed, "replayed_code"),
+        SecondFactorProblem::PasskeyNotAccepted => {
+            (AuditKind::SignInFailed, "passkey_not_accepted")
+        }
+    };
+    let event = AuditEvent::new(core.now(), kind, AuditActor::Anonymous)
+        .person(user)
+        .client(&p.client.id)
+        .address(crate::audit::address_text(address))
+        .detail(serde_json::json!({"method": "second_factor", "reason": reason}));
+    crate::audit::record(core, event).await;
 }
 
 /// Checks the typed code: against the person's app and recovery codes, or — when they

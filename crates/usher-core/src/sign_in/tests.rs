@@ -1112,3 +1112,123 @@ async fn a_member_removed_while_the_consent_page_is_open_gets_no_code() {
     no_access(outcome);
     assert_eq!(node.db.get_consent(&alice.id, &portal.id).unwrap(), None);
 }
+
+// ---- the audit trail (docs/design/audit.md) -----------------------------------------
+
+fn events_of(node: &TestNode, kind: usher_domain::AuditKind) -> Vec<usher_domain::AuditEvent> {
+    node.audit_events()
+        .into_iter()
+        .map(|e| e.event)
+        .filter(|e| e.kind == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failed_and_a_successful_sign_in_each_leave_their_event_without_the_password() {
+    use usher_domain::{AuditActor, AuditKind};
+    let node = TestNode::new();
+    let app = third_party(&node);
+    let alice = node.person("alice");
+    let (_, form) = sealed_login(authorize(&node.core, &request(&app, &[]), cookies(None)).await);
+    let outcome = login(
+        &node.core,
+        attempt(sealed(&form), "my-Secret-guess"),
+        cookies(None),
+    )
+    .await;
+    let LoginOutcome::WrongPassword(page) = outcome else {
+        panic!("{outcome:?}");
+    };
+    let failed = events_of(&node, AuditKind::SignInFailed);
+    assert_eq!(failed.len(), 1);
+    let e = &failed[0];
+    assert_eq!(e.person.as_ref(), Some(&alice.id));
+    assert_eq!(e.client.as_ref(), Some(&app.id));
+    assert_eq!(e.actor, AuditActor::Anonymous);
+    assert_eq!(e.address.as_deref(), Some("192.0.2.1"));
+    assert_eq!(e.detail.as_map()["reason"], "wrong_password");
+    assert!(!e.detail.to_stored().contains("my-Secret-guess"));
+    assert_eq!(e.at, node.now());
+
+    // An unknown username: no person, and the text typed is not kept.
+    let outcome = login(
+        &node.core,
+        LoginAttempt {
+            username: "password-typed-as-a-name",
+            ..attempt(stored(&page.form), "x")
+        },
+        cookies(None),
+    )
+    .await;
+    let LoginOutcome::WrongPassword(page) = outcome else {
+        panic!("{outcome:?}");
+    };
+    let failed = events_of(&node, AuditKind::SignInFailed);
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed[1].person, None);
+    assert_eq!(failed[1].detail.as_map()["reason"], "unknown_username");
+    let stored_text = format!("{:?}", node.audit_events());
+    assert!(!stored_text.contains("password-typed-as-a-name"));
+
+    // The right password: a success, done by alice.
+    let outcome = login(
+        &node.core,
+        attempt(stored(&page.form), PASSWORD),
+        cookies(None),
+    )
+    .await;
+    signed_in_outcome(outcome);
+    let succeeded = events_of(&node, AuditKind::SignInSucceeded);
+    assert_eq!(succeeded.len(), 1);
+    assert_eq!(succeeded[0].person.as_ref(), Some(&alice.id));
+    assert_eq!(succeeded[0].actor, AuditActor::Person(alice.id.clone()));
+    assert_eq!(
+        succeeded[0].detail.to_value()["amr"],
+        serde_json::json!(["pwd"])
+    );
+    assert!(!format!("{:?}", node.audit_events()).contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn a_throttle_refusal_leaves_its_event_naming_the_person() {
+    use usher_domain::AuditKind;
+    let node = TestNode::with_settings(|s| s.login_max_failures = 2);
+    let app = third_party(&node);
+    let alice = node.person("alice");
+    let mut form = {
+        let (_, f) = sealed_login(authorize(&node.core, &request(&app, &[]), cookies(None)).await);
+        Form::Sealed(f)
+    };
+    let mut wait = None;
+    for _ in 0..10 {
+        match login(&node.core, attempt(stored(&form), "wrong"), cookies(None)).await {
+            LoginOutcome::WrongPassword(page) => form = page.form,
+            LoginOutcome::Throttled { wait: w, .. } => {
+                wait = Some(w);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let wait = wait.expect("the throttle never refused");
+    let throttled = events_of(&node, AuditKind::SignInThrottled);
+    assert_eq!(throttled.len(), 1);
+    assert_eq!(throttled[0].person.as_ref(), Some(&alice.id));
+    assert_eq!(throttled[0].client.as_ref(), Some(&app.id));
+    assert_eq!(throttled[0].detail.as_map()["wait_seconds"], wait);
+    // Every checked failure before it left its own event.
+    assert!(!events_of(&node, AuditKind::SignInFailed).is_empty());
+}
+
+#[tokio::test]
+async fn a_sign_in_goes_on_when_the_audit_trail_cannot_be_written() {
+    let node = TestNode::new();
+    let app = first_party(&node);
+    let alice = node.person("alice");
+    node.break_audit_trail();
+    let (_, form) = sealed_login(authorize(&node.core, &request(&app, &[]), cookies(None)).await);
+    let outcome = login(&node.core, attempt(sealed(&form), PASSWORD), cookies(None)).await;
+    let (session, _, next) = signed_in_outcome(outcome);
+    assert_eq!(session.user_id, alice.id);
+    assert!(matches!(next, SignInOutcome::IssueCode(_)), "{next:?}");
+}

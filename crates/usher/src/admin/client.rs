@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use usher_domain::client::RegistrationInput;
 use usher_domain::{Client, ClientId, ClientRegistration, ClientStore};
 
-use usher_core::admin::clients;
+use usher_core::admin::{By, clients};
 
 use super::{print_json, refused, usage};
 use crate::cli::{ClientCommand, ClientCreate, ClientUpdate};
@@ -51,7 +51,8 @@ pub fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Delete { id, json } => {
             let id = parse_id(&id)?;
             let ctx = Context::open(settings)?;
-            clients::delete(&ctx.admin_stores(), &id, None).map_err(refused)?;
+            clients::delete(&ctx.admin_stores(), &id, None, &By::cli(clock::now()))
+                .map_err(refused)?;
             if json.json {
                 print_json(&json!({ "client_id": id.as_str(), "deleted": true }))
             } else {
@@ -62,8 +63,13 @@ pub fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::RotateSecret { id, json } => {
             let id = parse_id(&id)?;
             let ctx = Context::open(settings)?;
-            let secret =
-                clients::rotate_secret(&ctx.admin_stores(), &ctx.secrets, &id).map_err(refused)?;
+            let secret = clients::rotate_secret(
+                &ctx.admin_stores(),
+                &ctx.secrets,
+                &id,
+                &By::cli(clock::now()),
+            )
+            .map_err(refused)?;
             if json.json {
                 print_json(&json!({ "client_id": id.as_str(), "client_secret": secret }))
             } else {
@@ -107,7 +113,7 @@ fn create(settings: Settings, args: ClientCreate) -> anyhow::Result<()> {
         &ctx.secrets,
         ctx.settings.default_audience.as_deref(),
         input,
-        clock::now(),
+        &By::cli(clock::now()),
     )
     .map_err(refused)?;
     let (client, secret) = (created.client, created.secret);
@@ -144,8 +150,14 @@ fn update(settings: Settings, args: ClientUpdate) -> anyhow::Result<()> {
         groups: groups_change.then_some(groups),
     };
     let ctx = Context::open(settings)?;
-    let client =
-        clients::update_access(&ctx.admin_stores(), &id, &change, None).map_err(refused)?;
+    let client = clients::update_access(
+        &ctx.admin_stores(),
+        &id,
+        &change,
+        None,
+        &By::cli(clock::now()),
+    )
+    .map_err(refused)?;
     if args.json.json {
         print_json(&describe(&client))
     } else {

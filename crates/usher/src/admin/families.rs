@@ -29,6 +29,16 @@ pub fn open_store(settings: &Settings, db: &Database) -> anyhow::Result<Arc<dyn 
     })
 }
 
+/// [`open_store`] for a command that changes families: its revocations are written to
+/// the audit trail as done by the CLI (`usher_core::audit::audited_families`).
+pub fn open_audited_store(ctx: &Context) -> anyhow::Result<Arc<dyn FamilyStore>> {
+    Ok(usher_core::audit::audited_families(
+        open_store(&ctx.settings, &ctx.db)?,
+        Arc::new(ctx.db.clone()),
+        usher_domain::AuditActor::Cli,
+    ))
+}
+
 /// Runs a family-store call from synchronous admin code.
 pub fn block_on<T>(
     future: impl std::future::Future<Output = Result<T, usher_domain::StoreError>>,
@@ -97,7 +107,7 @@ pub fn run(settings: Settings, command: FamiliesCommand) -> anyhow::Result<()> {
             let id = FamilyId::parse(&id)
                 .ok_or_else(|| usage(format!("{id:?} is not a refresh-token family id")))?;
             let ctx = Context::open(settings)?;
-            let store = open_store(&ctx.settings, &ctx.db)?;
+            let store = open_audited_store(&ctx)?;
             if !block_on(store.revoke(&id, RevokeReason::Admin, clock::now()))?.exists() {
                 anyhow::bail!("no refresh-token family {id}");
             }

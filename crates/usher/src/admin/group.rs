@@ -5,7 +5,7 @@
 //! always exists and cannot be deleted.
 
 use serde_json::{Value, json};
-use usher_core::admin::groups;
+use usher_core::admin::{By, groups};
 use usher_domain::{Group, GroupDescription, GroupName, GroupStore, Username};
 
 use super::{print_json, refused};
@@ -24,8 +24,13 @@ pub fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()> {
             let name = parse_name(&name)?;
             let description = groups::parse_description(description.as_deref()).map_err(refused)?;
             let ctx = Context::open(settings)?;
-            let group = groups::create(&ctx.admin_stores(), name, description, clock::now())
-                .map_err(refused)?;
+            let group = groups::create(
+                &ctx.admin_stores(),
+                name,
+                description,
+                &By::cli(clock::now()),
+            )
+            .map_err(refused)?;
             if json.json {
                 print_json(&describe(&group, &[]))
             } else {
@@ -92,7 +97,7 @@ pub fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()> {
         GroupCommand::Delete { name, json } => {
             let name = parse_name(&name)?;
             let ctx = Context::open(settings)?;
-            groups::delete(&ctx.admin_stores(), &name).map_err(refused)?;
+            groups::delete(&ctx.admin_stores(), &name, &By::cli(clock::now())).map_err(refused)?;
             if json.json {
                 print_json(&json!({ "name": name.as_str(), "deleted": true }))
             } else {
@@ -107,9 +112,14 @@ pub fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()> {
         } => {
             let (group, username) = parse_pair(&group, &username)?;
             let ctx = Context::open(settings)?;
-            let done =
-                groups::set_member(&ctx.admin_stores(), &group, &username, true, clock::now())
-                    .map_err(refused)?;
+            let done = groups::set_member(
+                &ctx.admin_stores(),
+                &group,
+                &username,
+                true,
+                &By::cli(clock::now()),
+            )
+            .map_err(refused)?;
             membership(&done, json.json)
         }
         GroupCommand::RemoveMember {
@@ -119,9 +129,14 @@ pub fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()> {
         } => {
             let (group, username) = parse_pair(&group, &username)?;
             let ctx = Context::open(settings)?;
-            let done =
-                groups::set_member(&ctx.admin_stores(), &group, &username, false, clock::now())
-                    .map_err(refused)?;
+            let done = groups::set_member(
+                &ctx.admin_stores(),
+                &group,
+                &username,
+                false,
+                &By::cli(clock::now()),
+            )
+            .map_err(refused)?;
             membership(&done, json.json)
         }
     }

@@ -2,6 +2,7 @@
 //! (`key_admin.rs`, shared with the admin API).
 
 use serde_json::{Value, json};
+use usher_core::admin::By;
 use usher_core::admin::keys::{self, KeyAdmin, KeyView};
 use usher_domain::UnixTime;
 
@@ -70,7 +71,7 @@ fn rotate(ops: &KeyOps, algs: &[usher_domain::SigningAlg], as_json: bool) -> any
     let now = clock::now();
     let mut out = Vec::new();
     for &alg in algs {
-        let next = ops.publish_next(alg, now).map_err(refused)?;
+        let next = ops.publish_next(alg, &By::cli(now)).map_err(refused)?;
         if as_json {
             let mut v = serde_json::to_value(&next.key)?;
             v["created_now"] = json!(next.created_now);
@@ -101,7 +102,7 @@ fn rotate_now(
     let now = clock::now();
     let mut out = Vec::new();
     for &alg in algs {
-        let done = ops.promote_now(alg, now).map_err(refused)?;
+        let done = ops.promote_now(alg, &By::cli(now)).map_err(refused)?;
         eprintln!("warning: {}", ops.cache_warning(&done));
         if as_json {
             out.push(json!({
@@ -127,7 +128,7 @@ fn rotate_now(
 }
 
 fn retire_compromised(ops: &KeyOps, kid: &str, as_json: bool) -> anyhow::Result<()> {
-    let done = ops.retire(kid, clock::now()).map_err(refused)?;
+    let done = ops.retire(kid, &By::cli(clock::now())).map_err(refused)?;
     eprintln!("warning: {}", ops.removal_warning(kid));
     if as_json {
         return print_json(&json!({

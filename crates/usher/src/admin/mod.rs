@@ -2,6 +2,7 @@
 //! database; output is text for people, or one JSON document with `--json`.
 
 pub mod apply;
+pub mod audit;
 pub mod client;
 pub mod families;
 pub mod group;
@@ -33,6 +34,20 @@ pub fn refused(e: usher_core::admin::AdminError) -> anyhow::Error {
         AdminError::NotFound(_) | AdminError::Incomplete(_) | AdminError::Failure(_) => {
             anyhow::anyhow!("{e}")
         }
+    }
+}
+
+/// Writes an event of a change that has no transaction to share (a change made through
+/// another store, or several): it follows the change. A failure does not undo the
+/// change; it is said on stderr and logged (docs/design/audit.md).
+pub fn record(db: &usher_store::Database, event: usher_domain::AuditEvent) {
+    use usher_domain::AuditStore as _;
+    let kind = event.kind;
+    if let Err(e) = db.record_event(&event) {
+        tracing::warn!(event = "audit_write_failed", kind = kind.as_str(), cause = %e, "a change could not be written to the audit trail");
+        eprintln!(
+            "warning: the change was made, but it could not be written to the audit trail ({kind}): {e}"
+        );
     }
 }
 

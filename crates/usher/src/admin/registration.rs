@@ -4,7 +4,7 @@
 //! token is printed once; only its keyed hash is stored.
 
 use serde_json::{Value, json};
-use usher_domain::{InitialAccessToken, RegistrationStore};
+use usher_domain::{AuditActor, AuditEvent, AuditKind, InitialAccessToken, RegistrationStore};
 use usher_keys::SecretHasher;
 
 use super::{print_json, usage};
@@ -48,6 +48,14 @@ pub fn run(settings: Settings, command: RegistrationCommand) -> anyhow::Result<(
             };
             ctx.db.insert_initial_access_token(&record)?;
             tracing::info!(event = "initial_access_token_created", id = %record.id, max_uses, expires_at = record.expires_at.seconds(), "initial access token created");
+            super::record(
+                &ctx.db,
+                AuditEvent::new(now, AuditKind::RegistrationTokenIssued, AuditActor::Cli)
+                    .target(&record.id)
+                    .detail(
+                        json!({"max_uses": max_uses, "expires_at": record.expires_at.seconds()}),
+                    ),
+            );
             if mode != usher_domain::RegistrationMode::Token {
                 eprintln!(
                     "note: registration is {:?}, so this token is not asked for until registration = \"token\"",
@@ -100,6 +108,15 @@ pub fn run(settings: Settings, command: RegistrationCommand) -> anyhow::Result<(
                 anyhow::bail!("no initial access token with id {id}");
             }
             tracing::info!(event = "initial_access_token_revoked", id = %id, "initial access token revoked");
+            super::record(
+                &ctx.db,
+                AuditEvent::new(
+                    clock::now(),
+                    AuditKind::RegistrationTokenRevoked,
+                    AuditActor::Cli,
+                )
+                .target(&id),
+            );
             if json.json {
                 print_json(&json!({ "id": id, "revoked": true }))
             } else {

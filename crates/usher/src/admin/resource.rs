@@ -2,7 +2,7 @@
 //! that clients may ask tokens for (docs/design/resources.md).
 
 use serde_json::{Value, json};
-use usher_core::admin::{AdminStores, resources};
+use usher_core::admin::{AdminStores, By, resources};
 use usher_domain::{Resource, ResourceName, ResourceStore, ResourceUri};
 
 use super::{print_json, refused};
@@ -30,7 +30,7 @@ pub fn run(settings: Settings, command: ResourceCommand) -> anyhow::Result<()> {
                 uri,
                 name,
                 scopes,
-                clock::now(),
+                &By::cli(clock::now()),
             )
             .map_err(refused)?;
             report(&stores, &resource, json.json)
@@ -76,14 +76,15 @@ pub fn run(settings: Settings, command: ResourceCommand) -> anyhow::Result<()> {
             };
             let ctx = Context::open(settings)?;
             let stores = ctx.admin_stores();
-            let resource =
-                resources::update(&stores, &uri, change, None, clock::now()).map_err(refused)?;
+            let resource = resources::update(&stores, &uri, change, None, &By::cli(clock::now()))
+                .map_err(refused)?;
             report(&stores, &resource, json.json)
         }
         ResourceCommand::Delete { uri, json } => {
             let uri = parse_uri(&uri)?;
             let ctx = Context::open(settings)?;
-            resources::delete(&ctx.admin_stores(), &uri, None).map_err(refused)?;
+            resources::delete(&ctx.admin_stores(), &uri, None, &By::cli(clock::now()))
+                .map_err(refused)?;
             if json.json {
                 print_json(&json!({ "uri": uri.as_str(), "deleted": true }))
             } else {

@@ -5,9 +5,9 @@
 
 use serde_json::{Value, json};
 use usher_domain::{
-    BackchannelStore, Email, FactorStore, InteractionStore, InvitationStore, KnownBrowserStore,
-    MailTokenStore, PersonName, PhoneNumber, PreferredUsername, ProfileClaims, RevokeReason,
-    SessionStore, StoreError, User, UserId, UserStore, Username,
+    AuditActor, AuditEvent, AuditKind, BackchannelStore, Email, FactorStore, InteractionStore,
+    InvitationStore, KnownBrowserStore, MailTokenStore, PersonName, PhoneNumber, PreferredUsername,
+    ProfileClaims, RevokeReason, StoreError, User, UserId, UserStore, Username,
 };
 
 use super::{print_json, read_password_stdin, usage};
@@ -109,7 +109,14 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             let (username, ctx, user) = open_person(settings, &username)?;
             // The factors go first: once they are gone no sign-in can pass with them,
             // and the sessions that did are ended next.
-            let removed = ctx.db.delete_factors(&user.id)?;
+            let removed =
+                ctx.db.audited(|tx| {
+                    let removed = tx.delete_factors(&user.id)?;
+                    tx.record(&cli_event(AuditKind::MfaReset).person(&user.id).detail(
+                        json!({"username": username.as_str(), "factors_removed": removed}),
+                    ))?;
+                    Ok(removed)
+                })?;
             tracing::warn!(
                 event = "mfa_reset",
                 sub = %user.id,
@@ -145,10 +152,23 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             let ctx = Context::open(settings)?;
             // The apps that got tokens through the person's sessions are told first
             // (Back-Channel Logout): deleting the person deletes those records.
-            if let Some(user) = ctx.db.find_user(&username)? {
+            let found = ctx.db.find_user(&username)?;
+            if let Some(user) = &found {
                 ctx.db.queue_user_logouts(&user.id, clock::now())?;
             }
-            if !ctx.db.delete_user(&username)? {
+            let deleted = ctx.db.audited(|tx| {
+                let deleted = tx.delete_user(&username)?;
+                if deleted {
+                    let mut event = cli_event(AuditKind::PersonDeleted)
+                        .detail(json!({"before": found.as_ref().map(audit_view)}));
+                    if let Some(user) = &found {
+                        event = event.person(&user.id);
+                    }
+                    tx.record(&event)?;
+                }
+                Ok(deleted)
+            })?;
+            if !deleted {
                 anyhow::bail!("no user {username}");
             }
             if json.json {
@@ -193,7 +213,16 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             // in with the old one after their sessions were ended; then the sessions and
             // families end (revoke, delete, revoke: no code exchange racing it keeps a
             // family). If the family store is down, the error says what is left to do.
-            if !ctx.db.set_password_hash(&username, &hash)? {
+            let changed = ctx.db.audited(|tx| {
+                let changed = tx.set_password_hash(&username, &hash)?;
+                if changed {
+                    tx.record(&cli_event(AuditKind::PasswordChanged).person(&user.id).detail(
+                        json!({"how": "cli", "username": username.as_str(), "keep_sessions": keep_sessions}),
+                    ))?;
+                }
+                Ok(changed)
+            })?;
+            if !changed {
                 anyhow::bail!("no user {username}");
             }
             let ended = if keep_sessions {
@@ -232,7 +261,7 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
 /// what `user revoke-sessions` does, and `user set-password` unless `--keep-sessions`.
 /// Returns (sessions ended, families revoked).
 fn revoke_sessions(ctx: &Context, user: &User) -> anyhow::Result<(usize, usize)> {
-    let store = super::families::open_store(&ctx.settings, &ctx.db)?;
+    let store = super::families::open_audited_store(ctx)?;
     // Families first: if the family store is down, nothing is half-done. Then the
     // sessions, then the families again: a code exchange that saw a session before it
     // was deleted started its family before this second pass, and one that did not see
@@ -245,7 +274,15 @@ fn revoke_sessions(ctx: &Context, user: &User) -> anyhow::Result<(usize, usize)>
         ))
     };
     let first = revoke()?;
-    let sessions = ctx.db.delete_user_sessions(&user.id)?;
+    let sessions = ctx.db.audited(|tx| {
+        let sessions = tx.delete_user_sessions(&user.id)?;
+        tx.record(
+            &cli_event(AuditKind::SessionsRevoked)
+                .person(&user.id)
+                .detail(json!({"username": user.username.as_str(), "sessions_ended": sessions})),
+        )?;
+        Ok(sessions)
+    })?;
     let families = first + revoke()?;
     // A reset link or a pending address change asked for by whoever is being thrown out
     // would let them back in; so would a sign-in of theirs waiting at its second step or
@@ -320,7 +357,15 @@ fn create(settings: Settings, args: UserCreate) -> anyhow::Result<()> {
         profile,
         created_at: clock::now(),
     };
-    match ctx.db.insert_user(&user) {
+    let inserted = ctx.db.audited(|tx| {
+        tx.insert_user(&user)?;
+        tx.record(
+            &cli_event(AuditKind::PersonCreated)
+                .person(&user.id)
+                .detail(json!({"how": "cli", "after": audit_view(&user)})),
+        )
+    });
+    match inserted.map(|_| ()) {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(usage(format!("username {} is taken", user.username)));
@@ -333,6 +378,21 @@ fn create(settings: Settings, args: UserCreate) -> anyhow::Result<()> {
         print_human(&user);
         Ok(())
     }
+}
+
+/// An event done by the CLI now.
+fn cli_event(kind: AuditKind) -> AuditEvent {
+    AuditEvent::new(clock::now(), kind, AuditActor::Cli)
+}
+
+/// What the audit trail keeps of a person: who they are, never their password hash.
+fn audit_view(u: &User) -> Value {
+    json!({
+        "username": u.username.as_str(),
+        "name": u.name.as_ref().map(|n| n.as_str()),
+        "email": u.email.as_ref().map(|e| e.as_str()),
+        "email_verified": u.email_verified,
+    })
 }
 
 /// `--expires-in`: seconds, or a number with `s`, `m`, `h` or `d`.

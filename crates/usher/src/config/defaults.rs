@@ -13,6 +13,8 @@ pub(super) const METRICS_ON_MAIN_LISTENER: bool = false;
 /// Client ID Metadata Documents are off unless the operator turns them on.
 pub(super) const CLIENT_METADATA_DOCUMENTS: bool = false;
 pub(super) const CACHE_TTL: i64 = 2;
+/// Days audit events are kept (docs/design/audit.md).
+pub(super) const AUDIT_RETENTION_DAYS: u32 = 90;
 pub(super) const MFA: usher_domain::MfaPolicy = usher_domain::MfaPolicy::Optional;
 pub(super) const SIGNUP: usher_domain::SignupMode = usher_domain::SignupMode::Off;
 pub(super) const REGISTRATION: usher_domain::RegistrationMode = usher_domain::RegistrationMode::Off;
@@ -64,6 +66,7 @@ mod tests {
                 METRICS_ON_MAIN_LISTENER.to_string(),
             ),
             ("cache_ttl", CACHE_TTL.to_string()),
+            ("audit_retention_days", AUDIT_RETENTION_DAYS.to_string()),
             ("mfa", MFA.as_str().to_owned()),
             ("signup", SIGNUP.as_str().to_owned()),
             ("registration", REGISTRATION.as_str().to_owned()),

@@ -111,6 +111,9 @@ pub struct Settings {
     /// How long a node uses a client, person or the revoked-token set it read, in
     /// seconds (0 = always read the store). See docs/design/caching.md.
     pub cache_ttl: i64,
+    /// `audit_retention_days`: audit events older than this many days are purged; `None`
+    /// (0 in the configuration) keeps them forever. docs/design/audit.md.
+    pub audit_retention_days: Option<u32>,
     /// Lifetime of a browser session, in seconds.
     pub session_ttl: i64,
     /// `[device] code_ttl`: how long a device authorization waits for the person (s).
@@ -307,6 +310,13 @@ mod tests {
         assert_eq!(s.keys.bits, 2048);
         assert_eq!(s.cache_ttl, 2);
         assert_eq!(load(&[("USHER_CACHE_TTL", "0")]).unwrap().cache_ttl, 0);
+        assert_eq!(s.audit_retention_days, Some(90));
+        let days =
+            |v: &str| load(&[("USHER_AUDIT_RETENTION_DAYS", v)]).map(|s| s.audit_retention_days);
+        assert_eq!(days("0").unwrap(), None, "0 keeps audit events forever");
+        assert_eq!(days("7").unwrap(), Some(7));
+        assert!(days("36501").is_err());
+        assert!(days("-1").is_err());
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "(unset: client_credentials needs resource)",
     ),
     ("cache_ttl", "USHER_CACHE_TTL", "2"),
+    ("audit_retention_days", "USHER_AUDIT_RETENTION_DAYS", "90"),
     ("mfa", "USHER_MFA", "optional"),
     ("signup", "USHER_SIGNUP", "off"),
     (
@@ -208,6 +209,9 @@ pub(super) fn overlay_env(
             "USHER_SMTP_URL" => raw.smtp_url = Some(value),
             "USHER_MAIL_FROM" => raw.mail_from = Some(value),
             "USHER_CACHE_TTL" => raw.cache_ttl = Some(number("cache_ttl")?),
+            "USHER_AUDIT_RETENTION_DAYS" => {
+                raw.audit_retention_days = Some(number("audit_retention_days")?)
+            }
             "USHER_KEYS__BITS" => raw.keys.bits = Some(number("keys.bits")?),
             "USHER_KEYS__JWKS_MAX_AGE" => {
                 raw.keys.jwks_max_age = Some(number("keys.jwks_max_age")?)

@@ -38,6 +38,7 @@ pub(super) struct RawSettings {
     pub(super) trusted_proxies: Option<Vec<String>>,
     pub(super) default_audience: Option<String>,
     pub(super) cache_ttl: Option<u64>,
+    pub(super) audit_retention_days: Option<u64>,
     pub(super) mfa: Option<String>,
     pub(super) signup: Option<String>,
     pub(super) registration: Option<String>,
@@ -403,11 +404,24 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, ConfigError> {
         ));
     }
 
+    let audit_retention_days = match raw.audit_retention_days {
+        None => Some(defaults::AUDIT_RETENTION_DAYS),
+        Some(0) => None,
+        Some(d @ 1..=36_500) => Some(d as u32),
+        Some(d) => {
+            return Err(err(
+                &name_of("audit_retention_days"),
+                format!("{d} days is not between 1 and 36500 (or 0: keep audit events forever)"),
+            ));
+        }
+    };
+
     let mail = mail_from_raw(raw.smtp_url, raw.mail_from)?;
 
     Ok(Settings {
         mail,
         cache_ttl,
+        audit_retention_days,
         families,
         redis_prefix,
         access_token_ttl,

@@ -11,6 +11,7 @@ mod account;
 mod admin_api;
 mod algorithms;
 mod apply;
+mod audit;
 mod authlib;
 mod backchannel;
 mod browser;

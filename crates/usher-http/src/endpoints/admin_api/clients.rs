@@ -145,25 +145,25 @@ pub async fn list(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
 pub async fn create(req: HttpRequest, bytes: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let request: ClientCreateRequest = body(&req, &bytes)?;
             let stores = AdminStores::of(&state);
             let hasher = state.secrets.clone();
             let default_audience = state.settings.default_audience.clone();
-            let now = state.now();
             let created = run(move || {
                 clients::create(
                     &stores,
                     &hasher,
                     default_audience.as_deref(),
                     request.input(),
-                    now,
+                    &acting,
                 )
             })
             .await;
             Ok(match created {
                 Ok(created) => {
-                    super::note(&who, "client created", created.client.id.as_str());
+                    super::note(&by, "client created", created.client.id.as_str());
                     let view = ClientView::of(&created.client);
                     let location = format!("{PREFIX}/clients/{}", view.client_id);
                     let tag = usher_core::admin::etag(&view);
@@ -221,7 +221,8 @@ pub async fn update(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let id = clients::parse_id(&path).map_err(refusal)?;
             let if_match = super::required_if_match(&req)?;
             let request: ClientUpdateRequest = body(&req, &bytes)?;
@@ -248,12 +249,12 @@ pub async fn update(
             let target = id.clone();
             Ok(
                 match run(move || {
-                    clients::update_access(&stores, &target, &change, Some(&if_match))
+                    clients::update_access(&stores, &target, &change, Some(&if_match), &acting)
                 })
                 .await
                 {
                     Ok(client) => {
-                        super::note(&who, "client access changed", id.as_str());
+                        super::note(&by, "client access changed", id.as_str());
                         state.forget_client(&id);
                         tagged(StatusCode::OK, &ClientView::of(&client))
                     }
@@ -277,15 +278,18 @@ pub async fn delete(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let id = clients::parse_id(&path).map_err(refusal)?;
             let if_match = super::optional_if_match(&req)?;
             let stores = AdminStores::of(&state);
             let target = id.clone();
             Ok(
-                match run(move || clients::delete(&stores, &target, if_match.as_deref())).await {
+                match run(move || clients::delete(&stores, &target, if_match.as_deref(), &acting))
+                    .await
+                {
                     Ok(()) => {
-                        super::note(&who, "client deleted", id.as_str());
+                        super::note(&by, "client deleted", id.as_str());
                         state.forget_client(&id);
                         HttpResponse::NoContent()
                             .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
@@ -311,15 +315,17 @@ pub async fn rotate_secret(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let id = clients::parse_id(&path).map_err(refusal)?;
             let stores = AdminStores::of(&state);
             let hasher = state.secrets.clone();
             let target = id.clone();
             Ok(
-                match run(move || clients::rotate_secret(&stores, &hasher, &target)).await {
+                match run(move || clients::rotate_secret(&stores, &hasher, &target, &acting)).await
+                {
                     Ok(secret) => {
-                        super::note(&who, "client secret rotated", id.as_str());
+                        super::note(&by, "client secret rotated", id.as_str());
                         state.forget_client(&id);
                         plain(
                             StatusCode::OK,

@@ -87,12 +87,12 @@ pub async fn revoke(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
             let id = families::parse_id(&path).map_err(refusal)?;
             families::revoke(state.stores.families.as_ref(), &id, state.now())
                 .await
                 .map_err(refusal)?;
-            super::note(&who, "refresh-token family revoked", id.as_str());
+            super::note(&by, "refresh-token family revoked", id.as_str());
             Ok(HttpResponse::NoContent()
                 .insert_header((CACHE_CONTROL, "no-store"))
                 .finish())

@@ -62,18 +62,18 @@ pub async fn list(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
 pub async fn create(req: HttpRequest, bytes: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let request: GroupCreateRequest = body(&req, &bytes)?;
             let parsed = groups::parse_name(&request.name).and_then(|name| {
                 groups::parse_description(request.description.as_deref()).map(|d| (name, d))
             });
             let (name, description) = parsed.map_err(refusal)?;
             let stores = AdminStores::of(&state);
-            let now = state.now();
             Ok(
-                match run(move || groups::create(&stores, name, description, now)).await {
+                match run(move || groups::create(&stores, name, description, &acting)).await {
                     Ok(group) => {
-                        super::note(&who, "group created", group.name.as_str());
+                        super::note(&by, "group created", group.name.as_str());
                         let view = GroupView::of(&group, &[]);
                         let mut response = tagged(StatusCode::CREATED, &view);
                         if let Ok(v) = format!("{PREFIX}/groups/{}", view.name).parse() {
@@ -125,19 +125,22 @@ pub async fn delete(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let name = groups::parse_name(&path).map_err(refusal)?;
             let stores = AdminStores::of(&state);
             let target = name.clone();
-            Ok(match run(move || groups::delete(&stores, &target)).await {
-                Ok(()) => {
-                    super::note(&who, "group deleted", name.as_str());
-                    HttpResponse::NoContent()
-                        .insert_header((CACHE_CONTROL, "no-store"))
-                        .finish()
-                }
-                Err(e) => refused(e),
-            })
+            Ok(
+                match run(move || groups::delete(&stores, &target, &acting)).await {
+                    Ok(()) => {
+                        super::note(&by, "group deleted", name.as_str());
+                        HttpResponse::NoContent()
+                            .insert_header((CACHE_CONTROL, "no-store"))
+                            .finish()
+                    }
+                    Err(e) => refused(e),
+                },
+            )
         }
         .await,
     )
@@ -151,15 +154,17 @@ async fn membership(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let (group, username) = path.into_inner();
             let parsed = groups::parse_name(&group)
                 .and_then(|g| groups::parse_username(&username).map(|u| (g, u)));
             let (group, username) = parsed.map_err(refusal)?;
             let stores = AdminStores::of(&state);
-            let now = state.now();
             Ok(
-                match run(move || groups::set_member(&stores, &group, &username, add, now)).await {
+                match run(move || groups::set_member(&stores, &group, &username, add, &acting))
+                    .await
+                {
                     Ok(view) => {
                         if view.changed {
                             let what = if add {
@@ -167,7 +172,7 @@ async fn membership(
                             } else {
                                 "member removed"
                             };
-                            super::note(&who, what, &format!("{}:{}", view.group, view.username));
+                            super::note(&by, what, &format!("{}:{}", view.group, view.username));
                         }
                         plain(StatusCode::OK, &view)
                     }

@@ -80,11 +80,11 @@ pub async fn list(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
 pub async fn rotate(req: HttpRequest, bytes: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let request: RotateRequest = body(&req, &bytes)?;
             let algs = keys::parse_algs(request.alg.as_deref()).map_err(refusal)?;
             let ops = ops(&state)?;
-            let now = state.now();
             let at_once = request.now;
             let rotation = run(move || {
                 let mut rotation = Rotation {
@@ -93,9 +93,9 @@ pub async fn rotate(req: HttpRequest, bytes: web::Bytes, state: web::Data<Core>)
                 };
                 for alg in algs {
                     if at_once {
-                        rotation.promoted.push(ops.promote_now(alg, now)?);
+                        rotation.promoted.push(ops.promote_now(alg, &acting)?);
                     } else {
-                        rotation.published.push(ops.publish_next(alg, now)?);
+                        rotation.published.push(ops.publish_next(alg, &acting)?);
                     }
                 }
                 Ok(rotation)
@@ -103,7 +103,7 @@ pub async fn rotate(req: HttpRequest, bytes: web::Bytes, state: web::Data<Core>)
             .await
             .map_err(refusal)?;
             super::note(
-                &who,
+                &by,
                 if at_once {
                     "keys promoted now"
                 } else {
@@ -130,16 +130,16 @@ pub async fn retire(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let kid = path.into_inner();
             keys::check_kid(&kid).map_err(refusal)?;
             let ops = ops(&state)?;
-            let now = state.now();
             let target = kid.clone();
-            let done = run(move || ops.retire(&target, now))
+            let done = run(move || ops.retire(&target, &acting))
                 .await
                 .map_err(refusal)?;
-            super::note(&who, "signing key removed", &kid);
+            super::note(&by, "signing key removed", &kid);
             Ok(plain(StatusCode::OK, &done))
         }
         .await,

@@ -22,7 +22,8 @@ use serde_json::json;
 use usher_core::Core;
 use usher_core::admin::auth::{self, AdminAuthError, AdminCaller, Need};
 use usher_core::admin::page::PageRequest;
-use usher_core::admin::{AdminError, etag};
+use usher_core::admin::{AdminError, By, etag};
+use usher_domain::AuditActor;
 use usher_domain::error::wire_description;
 
 /// The prefix of every admin API route.
@@ -160,8 +161,24 @@ fn challenge(
     Box::new(response)
 }
 
-/// Who calls, if they may do what `need` says; otherwise the refusal to send.
-pub async fn caller(req: &HttpRequest, core: &Core, need: Need) -> Result<AdminCaller, Refusal> {
+/// Who calls, as the audit trail names them, if they may do what `need` says: the
+/// actor, the request's client address and the time; otherwise the refusal to send.
+pub async fn caller(req: &HttpRequest, core: &Core, need: Need) -> Result<By, Refusal> {
+    let who = authorized(req, core, need).await?;
+    let actor = match who {
+        AdminCaller::Person { id, .. } => AuditActor::Person(id),
+        AdminCaller::Client(id) => AuditActor::Client(id),
+    };
+    let address = crate::client_address::of(req, &core.settings.trusted_proxies);
+    Ok(By {
+        actor,
+        address: usher_core::audit::address_text(Some(&address)),
+        at: core.now(),
+    })
+}
+
+/// The decision of [`auth::authorize`] for the request's bearer token.
+async fn authorized(req: &HttpRequest, core: &Core, need: Need) -> Result<AdminCaller, Refusal> {
     let token = bearer(req).map_err(|()| {
         challenge(
             StatusCode::UNAUTHORIZED,
@@ -284,14 +301,8 @@ pub struct ErrorBody {
     pub error_description: String,
 }
 
-/// Logs who changed what (never a secret).
-pub fn note(caller: &AdminCaller, what: &str, target: &str) {
-    match caller {
-        AdminCaller::Person { id, client } => {
-            tracing::info!(person = %id, client_id = %client, target, "admin API: {what}");
-        }
-        AdminCaller::Client(client) => {
-            tracing::info!(client_id = %client, target, "admin API: {what}");
-        }
-    }
+/// Logs who changed what (never a secret); the audit trail has the event.
+pub fn note(by: &By, what: &str, target: &str) {
+    let actor = by.actor.to_stored();
+    tracing::info!(actor, target, "admin API: {what}");
 }

@@ -96,7 +96,8 @@ pub async fn list(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
 pub async fn create(req: HttpRequest, bytes: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let request: PersonCreateRequest = body(&req, &bytes)?;
             let checked = NewPerson {
                 username: request.username,
@@ -122,11 +123,10 @@ pub async fn create(req: HttpRequest, bytes: web::Bytes, state: web::Data<Core>)
                 .await
                 .map_err(|f| refusal(AdminError::Failure(f)))?;
             let stores = AdminStores::of(&state);
-            let now = state.now();
-            let user = run(move || people::create(&stores, checked, hash, now))
+            let user = run(move || people::create(&stores, checked, hash, &acting))
                 .await
                 .map_err(refusal)?;
-            super::note(&who, "person created", user.username.as_str());
+            super::note(&by, "person created", user.username.as_str());
             Ok(tagged(StatusCode::CREATED, &PersonView::of(&user)))
         }
         .await,
@@ -169,12 +169,12 @@ pub async fn delete(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
             let username = username(&path)?;
-            people::delete_person(&state, &username)
+            people::delete_person(&state, &username, &by)
                 .await
                 .map_err(refusal)?;
-            super::note(&who, "person deleted", username.as_str());
+            super::note(&by, "person deleted", username.as_str());
             Ok(HttpResponse::NoContent()
                 .insert_header((CACHE_CONTROL, "no-store"))
                 .finish())
@@ -197,14 +197,15 @@ pub async fn set_password(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
             let username = username(&path)?;
             let request: PasswordRequest = body(&req, &bytes)?;
             let password = password(request.password)?;
-            let done = people::set_password(&state, &username, password, request.keep_sessions)
-                .await
-                .map_err(refusal)?;
-            super::note(&who, "password set", username.as_str());
+            let done =
+                people::set_password(&state, &username, password, request.keep_sessions, &by)
+                    .await
+                    .map_err(refusal)?;
+            super::note(&by, "password set", username.as_str());
             Ok(plain(StatusCode::OK, &done))
         }
         .await,
@@ -224,12 +225,12 @@ pub async fn reset_factors(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
             let username = username(&path)?;
-            let done = people::reset_factors(&state, &username)
+            let done = people::reset_factors(&state, &username, &by)
                 .await
                 .map_err(refusal)?;
-            super::note(&who, "second factors reset", username.as_str());
+            super::note(&by, "second factors reset", username.as_str());
             Ok(plain(StatusCode::OK, &done))
         }
         .await,
@@ -248,12 +249,12 @@ pub async fn revoke_sessions(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
             let username = username(&path)?;
-            let done = people::revoke_sessions(&state, &username)
+            let done = people::revoke_sessions(&state, &username, &by)
                 .await
                 .map_err(refusal)?;
-            super::note(&who, "sessions revoked", username.as_str());
+            super::note(&by, "sessions revoked", username.as_str());
             Ok(plain(StatusCode::OK, &done))
         }
         .await,

@@ -80,7 +80,8 @@ pub async fn list(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
 pub async fn create(req: HttpRequest, bytes: web::Bytes, state: web::Data<Core>) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let request: ResourceCreateRequest = body(&req, &bytes)?;
             let parsed = resources::parse_uri(&request.uri).and_then(|uri| {
                 let scopes = resources::parse_scopes(&request.scope)?;
@@ -90,12 +91,12 @@ pub async fn create(req: HttpRequest, bytes: web::Bytes, state: web::Data<Core>)
             let (uri, scopes, name) = parsed.map_err(refusal)?;
             let stores = AdminStores::of(&state);
             let issuer = state.settings.issuer.clone();
-            let now = state.now();
             Ok(
-                match run(move || resources::create(&stores, &issuer, uri, name, scopes, now)).await
+                match run(move || resources::create(&stores, &issuer, uri, name, scopes, &acting))
+                    .await
                 {
                     Ok(resource) => {
-                        super::note(&who, "resource created", resource.uri.as_str());
+                        super::note(&by, "resource created", resource.uri.as_str());
                         tagged(StatusCode::CREATED, &ResourceView::of(&resource))
                     }
                     Err(e) => refused(e),
@@ -144,7 +145,8 @@ pub async fn update(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let uri = resources::parse_uri(&path).map_err(refusal)?;
             let if_match = super::required_if_match(&req)?;
             let request: ResourceUpdateRequest = body(&req, &bytes)?;
@@ -163,14 +165,15 @@ pub async fn update(
             })();
             let change = change.map_err(refusal)?;
             let stores = AdminStores::of(&state);
-            let now = state.now();
             let target = uri.clone();
             Ok(
-                match run(move || resources::update(&stores, &target, change, Some(&if_match), now))
-                    .await
+                match run(move || {
+                    resources::update(&stores, &target, change, Some(&if_match), &acting)
+                })
+                .await
                 {
                     Ok(resource) => {
-                        super::note(&who, "resource changed", uri.as_str());
+                        super::note(&by, "resource changed", uri.as_str());
                         tagged(StatusCode::OK, &ResourceView::of(&resource))
                     }
                     Err(e) => refused(e),
@@ -193,15 +196,18 @@ pub async fn delete(
 ) -> HttpResponse {
     respond(
         async {
-            let who = caller(&req, &state, Need::Write).await?;
+            let by = caller(&req, &state, Need::Write).await?;
+            let acting = by.clone();
             let uri = resources::parse_uri(&path).map_err(refusal)?;
             let if_match = super::optional_if_match(&req)?;
             let stores = AdminStores::of(&state);
             let target = uri.clone();
             Ok(
-                match run(move || resources::delete(&stores, &target, if_match.as_deref())).await {
+                match run(move || resources::delete(&stores, &target, if_match.as_deref(), &acting))
+                    .await
+                {
                     Ok(()) => {
-                        super::note(&who, "resource deleted", uri.as_str());
+                        super::note(&by, "resource deleted", uri.as_str());
                         HttpResponse::NoContent()
                             .insert_header((CACHE_CONTROL, "no-store"))
                             .finish()

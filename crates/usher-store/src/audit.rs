@@ -1,0 +1,238 @@
+//! The audit trail: the `audit_events` table behind [`AuditStore`] (migration 000030,
+//! docs/design/audit.md), and [`Database::audited`], the transaction in which a change
+//! and the event that tells of it are written together — both or neither.
+//!
+//! Rows are only inserted and, past the retention, deleted. Ids come from the database
+//! (SQLite `AUTOINCREMENT`, a PostgreSQL identity column), so concurrent writers on any
+//! node each get their own, and listings page by id.
+
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use usher_domain::{
+    AuditActor, AuditDetail, AuditEvent, AuditFilter, AuditKind, AuditOrder, AuditStore, ClientId,
+    RecordedAuditEvent, StoreError, UnixTime, User, UserId, Username,
+};
+
+use crate::connection::AnyConnection;
+use crate::database::{Database, corrupt, unavailable};
+use crate::schema::audit_events;
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_events)]
+struct NewRow<'a> {
+    at: i64,
+    kind: &'a str,
+    actor: String,
+    person_id: Option<&'a str>,
+    client_id: Option<&'a str>,
+    target: Option<&'a str>,
+    address: Option<&'a str>,
+    detail: String,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+struct Row {
+    id: i64,
+    at: i64,
+    kind: String,
+    actor: String,
+    person_id: Option<String>,
+    client_id: Option<String>,
+    target: Option<String>,
+    address: Option<String>,
+    detail: String,
+}
+
+impl Row {
+    fn into_domain(self) -> Result<RecordedAuditEvent, StoreError> {
+        let id = self.id;
+        let bad = |what: &str| corrupt(format!("audit event {id}: {what}"));
+        Ok(RecordedAuditEvent {
+            id,
+            event: AuditEvent {
+                at: UnixTime(self.at),
+                kind: AuditKind::parse(&self.kind).map_err(|e| bad(&e.to_string()))?,
+                actor: AuditActor::parse(&self.actor).map_err(|e| bad(&e.to_string()))?,
+                person: self
+                    .person_id
+                    .map(|p| UserId::parse(&p).ok_or_else(|| bad("the person id is not valid")))
+                    .transpose()?,
+                client: self
+                    .client_id
+                    .map(|c| ClientId::parse(&c).ok_or_else(|| bad("the client id is not valid")))
+                    .transpose()?,
+                target: self.target,
+                address: self.address,
+                detail: AuditDetail::from_stored(&self.detail)
+                    .ok_or_else(|| bad("the detail is not a JSON object"))?,
+            },
+        })
+    }
+}
+
+/// Inserts `event` on `conn`; returns its id.
+pub(crate) fn record_on(conn: &mut AnyConnection, event: &AuditEvent) -> Result<i64, StoreError> {
+    let row = NewRow {
+        at: event.at.seconds(),
+        kind: event.kind.as_str(),
+        actor: event.actor.to_stored(),
+        person_id: event.person.as_ref().map(UserId::as_str),
+        client_id: event.client.as_ref().map(ClientId::as_str),
+        target: event.target.as_deref(),
+        address: event.address.as_deref(),
+        detail: event.detail.to_stored(),
+    };
+    diesel::insert_into(audit_events::table)
+        .values(&row)
+        .returning(audit_events::id)
+        .get_result::<i64>(conn)
+        .map_err(unavailable)
+}
+
+impl AuditStore for Database {
+    fn record_event(&self, event: &AuditEvent) -> Result<i64, StoreError> {
+        let mut conn = self.conn()?;
+        record_on(&mut conn, event)
+    }
+
+    fn list_events(&self, filter: &AuditFilter) -> Result<Vec<RecordedAuditEvent>, StoreError> {
+        let mut query = audit_events::table.into_boxed();
+        if let Some(person) = &filter.person {
+            query = query.filter(audit_events::person_id.eq(person.as_str().to_owned()));
+        }
+        if let Some(client) = &filter.client {
+            query = query.filter(audit_events::client_id.eq(client.as_str().to_owned()));
+        }
+        if let Some(kind) = filter.kind {
+            query = query.filter(audit_events::kind.eq(kind.as_str()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(audit_events::at.ge(since.seconds()));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(audit_events::at.lt(until.seconds()));
+        }
+        if let Some(after) = filter.after_id {
+            query = query.filter(audit_events::id.gt(after));
+        }
+        if let Some(before) = filter.before_id {
+            query = query.filter(audit_events::id.lt(before));
+        }
+        query = match filter.order {
+            AuditOrder::NewestFirst => query.order(audit_events::id.desc()),
+            AuditOrder::OldestFirst => query.order(audit_events::id.asc()),
+        };
+        let limit = i64::try_from(filter.page_size()).unwrap_or(i64::MAX);
+        let mut conn = self.conn()?;
+        query
+            .limit(limit)
+            .select(Row::as_select())
+            .load(&mut *conn)
+            .map_err(unavailable)?
+            .into_iter()
+            .map(Row::into_domain)
+            .collect()
+    }
+
+    fn purge_events_before(&self, cutoff: UnixTime) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(audit_events::table.filter(audit_events::at.lt(cutoff.seconds())))
+            .execute(&mut *conn)
+            .map_err(unavailable)
+    }
+}
+
+/// A failure inside [`Database::audited`]: ours, or the driver's (from `COMMIT`).
+enum TxFailure {
+    Store(StoreError),
+    Driver(DieselError),
+}
+
+impl From<DieselError> for TxFailure {
+    fn from(e: DieselError) -> TxFailure {
+        TxFailure::Driver(e)
+    }
+}
+
+/// The changes that can be made in one transaction with the audit events that tell of
+/// them ([`Database::audited`]). Each method is the store method of the same name, run
+/// on the transaction's connection; add one here for every change whose event must not
+/// be lost (docs/design/audit.md, "Transactions").
+pub struct Audited<'c> {
+    conn: &'c mut AnyConnection,
+}
+
+impl std::fmt::Debug for Audited<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Audited")
+    }
+}
+
+impl Audited<'_> {
+    /// Records `event` in this transaction; returns its id.
+    pub fn record(&mut self, event: &AuditEvent) -> Result<i64, StoreError> {
+        record_on(self.conn, event)
+    }
+
+    /// [`usher_domain::UserStore::insert_user`].
+    pub fn insert_user(&mut self, user: &User) -> Result<(), StoreError> {
+        crate::users::insert_user_on(self.conn, user)
+    }
+
+    /// [`usher_domain::UserStore::delete_user`].
+    pub fn delete_user(&mut self, username: &Username) -> Result<bool, StoreError> {
+        crate::users::delete_user_on(self.conn, username)
+    }
+
+    /// [`usher_domain::UserStore::set_password_hash`].
+    pub fn set_password_hash(
+        &mut self,
+        username: &Username,
+        hash: &str,
+    ) -> Result<bool, StoreError> {
+        crate::users::set_password_hash_on(self.conn, username, hash)
+    }
+
+    /// [`usher_domain::FactorStore::delete_factors`].
+    pub fn delete_factors(&mut self, user: &UserId) -> Result<usize, StoreError> {
+        crate::factors::delete_factors_on(self.conn, user)
+    }
+
+    /// [`usher_domain::SessionStore::delete_user_sessions`].
+    pub fn delete_user_sessions(&mut self, user: &UserId) -> Result<usize, StoreError> {
+        crate::sessions::delete_user_sessions_on(self.conn, user)
+    }
+}
+
+impl Database {
+    /// Runs `change` in one transaction: the changes it makes through [`Audited`] and the
+    /// events it records there are committed together, or (when it returns an error, or
+    /// the commit fails) none of them. The change decides which events to record, so an
+    /// event can depend on what the change found (`delete_user` returning `false`
+    /// records nothing).
+    ///
+    /// ```ignore
+    /// db.audited(|tx| {
+    ///     let deleted = tx.delete_user(&username)?;
+    ///     if deleted {
+    ///         tx.record(&AuditEvent::new(now, AuditKind::PersonDeleted, AuditActor::Cli))?;
+    ///     }
+    ///     Ok(deleted)
+    /// })
+    /// ```
+    pub fn audited<T>(
+        &self,
+        change: impl FnOnce(&mut Audited<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction::<T, TxFailure, _>(|c| {
+            let mut tx = Audited { conn: c };
+            change(&mut tx).map_err(TxFailure::Store)
+        })
+        .map_err(|e| match e {
+            TxFailure::Store(e) => e,
+            TxFailure::Driver(e) => unavailable(e),
+        })
+    }
+}
