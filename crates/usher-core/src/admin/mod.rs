@@ -8,6 +8,7 @@
 //! pool with [`run`]. Who may call them over HTTP is [`auth`]'s decision
 //! (docs/design/admin-api.md).
 
+pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod families;

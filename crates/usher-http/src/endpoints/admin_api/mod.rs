@@ -5,6 +5,7 @@
 //! and error texts as the CLI); here the outcome is rendered. Every answer is
 //! `Cache-Control: no-store` (docs/design/admin-api.md).
 
+pub mod audit;
 pub mod clients;
 pub mod families;
 pub mod groups;
@@ -43,6 +44,7 @@ pub fn routes() -> Vec<actix_web::Resource> {
         .chain(people::routes())
         .chain(families::routes())
         .chain(keys::routes())
+        .chain(audit::routes())
         .chain(resources::routes())
     {
         all.push(r.app_data(limit()));

@@ -9,7 +9,7 @@ use actix_web::http::header::CACHE_CONTROL;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{clients, families, groups, keys, people, resources};
+use super::{audit, clients, families, groups, keys, people, resources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,7 @@ use super::{clients, families, groups, keys, people, resources};
         people::reset_factors, people::revoke_sessions,
         families::list, families::revoke,
         keys::list, keys::rotate, keys::retire,
+        audit::list, audit::export,
     ),
     modifiers(&Bearer),
     tags(
@@ -38,6 +39,7 @@ use super::{clients, families, groups, keys, people, resources};
         (name = "people", description = "People who sign in"),
         (name = "families", description = "Refresh-token families"),
         (name = "keys", description = "Signing keys"),
+        (name = "audit", description = "The audit trail"),
     )
 )]
 pub struct AdminApi;
