@@ -73,7 +73,7 @@ pub enum Access {
     /// Signed in, but not a member of `usher-admins` (now): 403.
     NotAnAdmin { username: String },
     /// A member of `usher-admins`.
-    Admin(Admin),
+    Admin(Box<Admin>),
 }
 
 /// What a posted console form may do.
@@ -86,7 +86,7 @@ pub enum Post {
     /// Signed in, but not a member of `usher-admins` (now): 403, nothing done.
     NotAnAdmin { username: String },
     /// Go ahead: the token is spent and the operator is an admin.
-    Admin(Admin),
+    Admin(Box<Admin>),
 }
 
 /// Who the session cookie names, and whether they may use the console.
@@ -132,7 +132,7 @@ async fn admit(core: &Core, session: Session) -> Result<Access, Failure> {
             username: person.username.as_str().to_owned(),
         });
     }
-    Ok(Access::Admin(Admin { session, person }))
+    Ok(Access::Admin(Box::new(Admin { session, person })))
 }
 
 /// Starts the console's sign-in: `/authorize` as the built-in client, back to

@@ -23,7 +23,7 @@ fn make_admin(node: &TestNode, person: &User) {
 
 async fn admin_of(node: &TestNode, cookie: &str) -> Admin {
     match access(&node.core, Some(cookie)).await.unwrap() {
-        Access::Admin(admin) => admin,
+        Access::Admin(admin) => *admin,
         other => panic!("{other:?}"),
     }
 }
@@ -91,7 +91,7 @@ async fn a_member_of_usher_admins_is_admitted() {
     let token = form_token(&node.core, &admin).await.unwrap();
     assert_eq!(
         post(&node.core, Some(&cookie), Some(&token)).await,
-        Ok(Post::Admin(admin))
+        Ok(Post::Admin(Box::new(admin)))
     );
 }
 
