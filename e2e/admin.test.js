@@ -124,9 +124,9 @@ test('an admin creates a client, sees its secret once, and restricts it to a gro
   await check(page, 'admin clients (empty)');
   await page.getByRole('link', { name: 'Register a new client' }).click();
   await check(page, 'admin new client');
-  await page.getByLabel('Name').fill('Staff wiki');
-  await page.getByLabel('Redirect URIs').fill('http://127.0.0.1/callback');
-  await page.getByLabel('Scope').fill('openid profile email');
+  await page.getByLabel('Name', { exact: true }).fill('Staff wiki');
+  await page.getByLabel('Redirect URIs', { exact: true }).fill('http://127.0.0.1/callback');
+  await page.getByLabel('Scope', { exact: true }).fill('openid profile email');
   await page.getByRole('button', { name: 'Register the client' }).click();
   await page.locator('#client-secret').waitFor();
   assert.equal(page.usherStatus, 201);
@@ -152,11 +152,11 @@ test('an admin creates a client, sees its secret once, and restricts it to a gro
   // A group, and alice in it.
   await page.goto(`${usher.issuer}/admin/groups`);
   await check(page, 'admin groups');
-  await page.getByLabel('Name').fill('staff');
-  await page.getByLabel('Description').fill('People who may use the wiki');
+  await page.getByLabel('Name', { exact: true }).fill('staff');
+  await page.getByLabel('Description', { exact: true }).fill('People who may use the wiki');
   await page.getByRole('button', { name: 'Create the group' }).click();
   await page.getByRole('heading', { name: 'Group staff' }).waitFor();
-  await page.getByLabel('Username').fill('alice');
+  await page.getByLabel('Username', { exact: true }).fill('alice');
   await page.getByRole('button', { name: 'Add the member' }).click();
   await page.locator('#member-list').waitFor();
   assert.match(await page.locator('#member-list').innerText(), /alice/);
@@ -168,14 +168,14 @@ test('an admin creates a client, sees its secret once, and restricts it to a gro
   await stale.goto(clientUrl);
 
   await page.goto(clientUrl);
-  await page.getByLabel('staff').check();
+  await page.getByLabel('staff', { exact: true }).check();
   await page.getByRole('button', { name: 'Save who may use it' }).click();
   await page.getByRole('status').waitFor();
   assert.equal(await page.locator('#client-groups').innerText(), 'members of staff');
   await check(page, 'admin client saved');
 
   // The second tab's form was rendered before the save: refused, nothing written.
-  await stale.getByLabel('Allowed origins').fill('https://other.example');
+  await stale.getByLabel('Allowed origins', { exact: true }).fill('https://other.example');
   await stale.getByRole('button', { name: 'Save who may use it' }).click();
   await stale.locator('#admin-error').waitFor();
   assert.equal(stale.usherStatus, 412);
@@ -240,16 +240,16 @@ test('rotating a secret and deleting a client are confirmed first; resource serv
   // A resource server: registered, changed.
   await page.goto(`${usher.issuer}/admin/resources`);
   await check(page, 'admin resources');
-  await page.getByLabel('Identifier (URI)').fill('https://api.example.com');
-  await page.getByLabel('Name').fill('Orders');
-  await page.getByLabel('Scopes').fill('orders:read');
+  await page.getByLabel('Identifier (URI)', { exact: true }).fill('https://api.example.com');
+  await page.getByLabel('Name', { exact: true }).fill('Orders');
+  await page.getByLabel('Scopes', { exact: true }).fill('orders:read');
   await page.getByRole('button', { name: 'Register the resource server' }).click();
   await page.getByRole('status').waitFor();
   await check(page, 'admin resource');
-  await page.getByLabel('Scopes').fill('orders:read orders:write');
+  await page.getByLabel('Scopes', { exact: true }).fill('orders:read orders:write');
   await page.getByRole('button', { name: 'Save' }).click();
   await page.getByRole('status').waitFor();
-  assert.equal(await page.getByLabel('Scopes').inputValue(), 'orders:read orders:write');
+  assert.equal(await page.getByLabel('Scopes', { exact: true }).inputValue(), 'orders:read orders:write');
   await page.getByRole('link', { name: 'Delete the resource server' }).click();
   await check(page, 'admin resource delete confirm');
   await page.getByRole('button', { name: 'Delete the resource server' }).click();
