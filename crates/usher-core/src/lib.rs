@@ -14,6 +14,7 @@
 pub mod access_token;
 pub mod account;
 pub mod admin;
+pub mod admin_console;
 pub mod audit;
 pub mod backchannel;
 pub mod browsers;

@@ -80,6 +80,38 @@ pub const DEVICE_DECIDE: &str = "/device/decide";
 /// Dynamic client registration (RFC 7591, POST); `/register/{client_id}` is a client's
 /// configuration URI (RFC 7592). Answers 404 unless `registration` is `token` or `open`.
 pub const REGISTER: &str = usher_core::registration::REGISTRATION_PATH;
+/// The admin console (issue 17, docs/design/admin-console.md): its home page.
+pub const ADMIN: &str = usher_core::admin_console::CONSOLE_PATH;
+/// GET the clients (`?q=` searches, `?after=` pages).
+pub const ADMIN_CLIENTS: &str = "/admin/clients";
+/// GET the new-client form, POST it.
+pub const ADMIN_CLIENT_NEW: &str = "/admin/clients/new";
+/// GET one client (`?id=`).
+pub const ADMIN_CLIENT: &str = "/admin/clients/show";
+/// POST who may use a client (allowed groups and origins), with the view's tag.
+pub const ADMIN_CLIENT_ACCESS: &str = "/admin/clients/access";
+/// GET the confirmation (`?id=`), POST: a new secret, shown once.
+pub const ADMIN_CLIENT_ROTATE: &str = "/admin/clients/rotate-secret";
+/// GET the confirmation (`?id=`), POST: delete.
+pub const ADMIN_CLIENT_DELETE: &str = "/admin/clients/delete";
+/// GET the groups (`?after=`), POST a new group.
+pub const ADMIN_GROUPS: &str = "/admin/groups";
+/// GET one group and its members (`?name=`).
+pub const ADMIN_GROUP: &str = "/admin/groups/show";
+/// POST: add a member.
+pub const ADMIN_GROUP_ADD_MEMBER: &str = "/admin/groups/add-member";
+/// GET the confirmation (`?name=&username=`), POST: remove a member.
+pub const ADMIN_GROUP_REMOVE_MEMBER: &str = "/admin/groups/remove-member";
+/// GET the confirmation (`?name=`), POST: delete a group.
+pub const ADMIN_GROUP_DELETE: &str = "/admin/groups/delete";
+/// GET the resource servers (`?after=`), POST a new one.
+pub const ADMIN_RESOURCES: &str = "/admin/resources";
+/// GET one resource server (`?uri=`).
+pub const ADMIN_RESOURCE: &str = "/admin/resources/show";
+/// POST: change a resource server's name and scopes, with the view's tag.
+pub const ADMIN_RESOURCE_UPDATE: &str = "/admin/resources/update";
+/// GET the confirmation (`?uri=`), POST: delete a resource server.
+pub const ADMIN_RESOURCE_DELETE: &str = "/admin/resources/delete";
 
 #[cfg(test)]
 mod tests {

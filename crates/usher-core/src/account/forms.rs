@@ -29,6 +29,8 @@ pub enum FormPurpose {
     DeviceEntry,
     /// The device confirmation's Approve / Deny (bound to the session and the code).
     DeviceConfirm,
+    /// The admin console's forms (one token per rendered page, bound to the session).
+    Admin,
 }
 
 /// The binding of a form shown to nobody in particular (no session).
@@ -44,6 +46,7 @@ impl FormPurpose {
             FormPurpose::SignUp => "sign_up",
             FormPurpose::DeviceEntry => "device_entry",
             FormPurpose::DeviceConfirm => "device_confirm",
+            FormPurpose::Admin => "admin",
         }
     }
 }

@@ -31,6 +31,9 @@ pub enum ReturnTo {
     /// sign-in, if any (it is the person's own: it travels as `verification_uri_complete`
     /// does).
     Device(Option<UserCode>),
+    /// The admin console (`/admin`, docs/design/admin-console.md): it signs in through
+    /// this same built-in client and then checks membership of `usher-admins` itself.
+    Admin,
 }
 
 impl ReturnTo {
@@ -43,6 +46,7 @@ impl ReturnTo {
             ReturnTo::Device(Some(code)) => {
                 format!("{VERIFICATION_PATH}?user_code={}", code.display())
             }
+            ReturnTo::Admin => crate::admin_console::CONSOLE_PATH.to_owned(),
         }
     }
 
@@ -52,6 +56,7 @@ impl ReturnTo {
             ReturnTo::Security => "security".to_owned(),
             ReturnTo::Device(None) => "device".to_owned(),
             ReturnTo::Device(Some(code)) => format!("device-{}", code.as_str()),
+            ReturnTo::Admin => "admin".to_owned(),
         }
     }
 
@@ -60,6 +65,7 @@ impl ReturnTo {
             "account" => Some(ReturnTo::Account),
             "security" => Some(ReturnTo::Security),
             "device" => Some(ReturnTo::Device(None)),
+            "admin" => Some(ReturnTo::Admin),
             _ => {
                 let code = word.strip_prefix("device-")?;
                 Some(ReturnTo::Device(Some(UserCode::parse(code)?)))

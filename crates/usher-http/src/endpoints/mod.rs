@@ -6,6 +6,7 @@ pub mod account_password;
 pub mod account_profile;
 pub mod account_sessions;
 pub mod admin_api;
+pub mod admin_console;
 pub mod assets;
 pub mod authorize;
 pub mod consent;

@@ -1,0 +1,480 @@
+//! The admin console (`/admin`, issue 17, docs/design/admin-console.md): who may use it
+//! and what its forms may do, as typed outcomes; the pages themselves are
+//! `usher-http`'s (`endpoints/admin_console/`).
+//!
+//! - **Signing in.** The console signs the operator in through Usher's own
+//!   `/authorize`, with PKCE, as the built-in first-party client `usher-account`
+//!   (`account/client.rs`), returning to [`CONSOLE_PATH`] ([`ReturnTo::Admin`]); it then
+//!   knows the operator by the Usher session cookie alone ([`Core::session`]).
+//! - **Who may use it.** [`access`] (a page) and [`post`] (a form) answer
+//!   [`Access::NotSignedIn`] (sign in first), [`Access::NotAnAdmin`] (403) or
+//!   [`Access::Admin`]: the session's person is a member of the built-in group
+//!   `usher-admins`, read from the store at every request (never cached), so removing
+//!   a member shuts the console at their next click, not at the session's end.
+//! - **Forms.** Every page with a form carries one single-use CSRF token bound to the
+//!   session ([`FormPurpose::Admin`], `account/forms.rs`); [`post`] takes it before
+//!   anything else is decided, so of any number of posts of one form exactly one
+//!   proceeds.
+//! - **Operations.** The functions below take an [`Admin`] (which only [`access`] and
+//!   [`post`] make: holding one proves the gate was passed) and call the same
+//!   operations as the CLI and the admin API ([`crate::admin`]), so the rules and the
+//!   error texts are theirs. Updates and deletes carry the entity tag of the view the
+//!   form was rendered from: a change by someone else meanwhile is
+//!   [`AdminError::Stale`], and nothing is written.
+
+use usher_domain::client::RegistrationInput;
+use usher_domain::{
+    ClientId, GroupDescription, GroupName, ResourceName, ResourceUri, ScopeSet, Session, User,
+    Username,
+};
+
+use crate::Core;
+use crate::account::forms::{self, FormPurpose, FormRefusal};
+use crate::account::login::{self, ReturnTo, SignInStart};
+use crate::admin::clients::{self, AccessChange, ClientView, Created};
+use crate::admin::groups::{self, GroupSummaryView, GroupView, MembershipView};
+use crate::admin::page::{Page, PageRequest, paginate};
+use crate::admin::resources::{self, ReachView, ResourceChange, ResourceView};
+use crate::admin::{AdminError, AdminStores, By, etag, run};
+use crate::failure::{Failure, blocking};
+
+/// The console's own path (the sign-in returns here).
+pub const CONSOLE_PATH: &str = "/admin";
+
+/// A signed-in member of `usher-admins`, as of this request. Only [`access`] and
+/// [`post`] make one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    session: Session,
+    person: User,
+    /// The request's client address, for the audit trail (set by the HTTP layer).
+    address: Option<String>,
+}
+
+impl Admin {
+    /// Notes where the request came from (the audit trail's "from where").
+    pub fn from_address(&mut self, address: Option<String>) {
+        self.address = address;
+    }
+
+    /// The audit trail's "who, from where, when" of a change made now.
+    pub fn by(&self, core: &Core) -> By {
+        By {
+            actor: usher_domain::AuditActor::Person(self.person.id.clone()),
+            address: self.address.clone(),
+            at: core.now(),
+        }
+    }
+
+    /// The operator.
+    pub fn person(&self) -> &User {
+        &self.person
+    }
+
+    pub fn username(&self) -> &str {
+        self.person.username.as_str()
+    }
+
+    /// The browser session the console's forms are bound to.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+}
+
+/// Who is asking for a console page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// No live session (or its person is gone): sign in through `/authorize`.
+    NotSignedIn,
+    /// Signed in, but not a member of `usher-admins` (now): 403.
+    NotAnAdmin { username: String },
+    /// A member of `usher-admins`.
+    Admin(Box<Admin>),
+}
+
+/// What a posted console form may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Post {
+    /// No live session: sign in (nothing was done).
+    NotSignedIn,
+    /// The form's token was refused (sent before, another session's, too old …).
+    Refused(FormRefusal),
+    /// Signed in, but not a member of `usher-admins` (now): 403, nothing done.
+    NotAnAdmin { username: String },
+    /// Go ahead: the token is spent and the operator is an admin.
+    Admin(Box<Admin>),
+}
+
+/// Who the session cookie names, and whether they may use the console.
+pub async fn access(core: &Core, session_cookie: Option<&str>) -> Result<Access, Failure> {
+    let Some(session) = core.session(session_cookie).await? else {
+        return Ok(Access::NotSignedIn);
+    };
+    admit(core, session).await
+}
+
+/// The gate of every console form: the session, then the form's token (taken once,
+/// before anything else), then membership of `usher-admins`.
+pub async fn post(
+    core: &Core,
+    session_cookie: Option<&str>,
+    form_token: Option<&str>,
+) -> Result<Post, Failure> {
+    let Some(session) = core.session(session_cookie).await? else {
+        return Ok(Post::NotSignedIn);
+    };
+    if let Err(refusal) = forms::take(core, &session, form_token, FormPurpose::Admin).await? {
+        tracing::warn!(event = "admin_form_refused", sub = %session.user_id, reason = ?refusal, "an admin console form was refused");
+        return Ok(Post::Refused(refusal));
+    }
+    Ok(match admit(core, session).await? {
+        Access::NotSignedIn => Post::NotSignedIn,
+        Access::NotAnAdmin { username } => Post::NotAnAdmin { username },
+        Access::Admin(admin) => Post::Admin(admin),
+    })
+}
+
+/// Membership of `usher-admins`, read from the store now.
+async fn admit(core: &Core, session: Session) -> Result<Access, Failure> {
+    let Some(person) = core.user(&session.user_id).await? else {
+        return Ok(Access::NotSignedIn);
+    };
+    let groups = core.stores.groups.clone();
+    let who = session.user_id.clone();
+    let memberships = blocking(move || groups.groups_of(&who)).await?;
+    if !memberships.contains(&GroupName::admins()) {
+        tracing::info!(event = "admin_console_refused", sub = %session.user_id, "a person outside usher-admins opened the admin console");
+        return Ok(Access::NotAnAdmin {
+            username: person.username.as_str().to_owned(),
+        });
+    }
+    Ok(Access::Admin(Box::new(Admin {
+        session,
+        person,
+        address: None,
+    })))
+}
+
+/// Starts the console's sign-in: `/authorize` as the built-in client, back to
+/// [`CONSOLE_PATH`].
+pub fn sign_in(core: &Core) -> Result<SignInStart, Failure> {
+    login::start(core, ReturnTo::Admin, None)
+}
+
+/// A new single-use token for the forms of a page rendered for `admin`.
+pub async fn form_token(core: &Core, admin: &Admin) -> Result<String, Failure> {
+    forms::issue(core, &admin.session, FormPurpose::Admin).await
+}
+
+/// Logs a change by the console, with the operator's `sub` only.
+fn note(admin: &Admin, what: &str, target: &str) {
+    tracing::info!(sub = %admin.person.id, target, "admin console: {what}");
+}
+
+/// A view and the entity tag the page's forms carry back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged<T> {
+    pub view: T,
+    pub etag: String,
+}
+
+impl<T: serde::Serialize> Tagged<T> {
+    fn of(view: T) -> Tagged<T> {
+        let etag = etag(&view);
+        Tagged { view, etag }
+    }
+}
+
+// ---- Clients ----
+
+/// Whether `view` matches the search `query` (a case-insensitive substring of its name
+/// or id; an empty query matches all).
+fn client_matches(view: &ClientView, query: &str) -> bool {
+    let query = query.trim().to_lowercase();
+    query.is_empty()
+        || view.name.to_lowercase().contains(&query)
+        || view.client_id.to_lowercase().contains(&query)
+}
+
+/// One page of the clients whose name or id contains `query`, by id.
+pub async fn clients(
+    core: &Core,
+    _admin: &Admin,
+    query: String,
+    page: PageRequest,
+) -> Result<Page<ClientView>, AdminError> {
+    let stores = AdminStores::of(core);
+    run(move || {
+        let views = stores
+            .clients
+            .list_clients()?
+            .iter()
+            .map(ClientView::of)
+            .filter(|v| client_matches(v, &query))
+            .collect();
+        Ok(paginate(
+            views,
+            |v: &ClientView| v.client_id.as_str(),
+            &page,
+        ))
+    })
+    .await
+}
+
+/// The client `id` (as the operator typed or followed it).
+pub async fn client(
+    core: &Core,
+    _admin: &Admin,
+    id: &str,
+) -> Result<Tagged<ClientView>, AdminError> {
+    let id = clients::parse_id(id)?;
+    let stores = AdminStores::of(core);
+    let client = run(move || clients::get(&stores, &id)).await?;
+    Ok(Tagged::of(ClientView::of(&client)))
+}
+
+/// Registers a client; a confidential one's secret is in the answer, only there.
+pub async fn create_client(
+    core: &Core,
+    admin: &Admin,
+    input: RegistrationInput,
+) -> Result<Created, AdminError> {
+    let stores = AdminStores::of(core);
+    let hasher = core.secrets.clone();
+    let default_audience = core.settings.default_audience.clone();
+    let by = admin.by(core);
+    let created =
+        run(move || clients::create(&stores, &hasher, default_audience.as_deref(), input, &by))
+            .await?;
+    note(admin, "client created", created.client.id.as_str());
+    Ok(created)
+}
+
+/// Sets who may use client `id`, only while its view still has the tag `if_match` (the
+/// one the form was rendered with).
+pub async fn update_client_access(
+    core: &Core,
+    admin: &Admin,
+    id: &str,
+    change: AccessChange,
+    if_match: &str,
+) -> Result<Tagged<ClientView>, AdminError> {
+    let id = clients::parse_id(id)?;
+    let stores = AdminStores::of(core);
+    let tag = if_match.to_owned();
+    let target = id.clone();
+    let by = admin.by(core);
+    let client =
+        run(move || clients::update_access(&stores, &target, &change, Some(&tag), &by)).await?;
+    note(admin, "client access changed", id.as_str());
+    Ok(Tagged::of(ClientView::of(&client)))
+}
+
+/// A new secret for client `id` (the old one stops working at once).
+pub async fn rotate_secret(core: &Core, admin: &Admin, id: &str) -> Result<String, AdminError> {
+    let id: ClientId = clients::parse_id(id)?;
+    let stores = AdminStores::of(core);
+    let hasher = core.secrets.clone();
+    let target = id.clone();
+    let by = admin.by(core);
+    let secret = run(move || clients::rotate_secret(&stores, &hasher, &target, &by)).await?;
+    note(admin, "client secret rotated", id.as_str());
+    Ok(secret)
+}
+
+/// Deletes client `id`, only while its view still has the tag `if_match`.
+pub async fn delete_client(
+    core: &Core,
+    admin: &Admin,
+    id: &str,
+    if_match: &str,
+) -> Result<(), AdminError> {
+    let id = clients::parse_id(id)?;
+    let stores = AdminStores::of(core);
+    let tag = if_match.to_owned();
+    let target = id.clone();
+    let by = admin.by(core);
+    run(move || clients::delete(&stores, &target, Some(&tag), &by)).await?;
+    note(admin, "client deleted", id.as_str());
+    Ok(())
+}
+
+// ---- Groups ----
+
+/// Every group's name (for the allowed-groups choices), sorted.
+pub async fn group_names(core: &Core, _admin: &Admin) -> Result<Vec<String>, AdminError> {
+    let stores = AdminStores::of(core);
+    run(move || {
+        let mut names: Vec<String> = stores
+            .groups
+            .list_groups()?
+            .into_iter()
+            .map(|g| g.group.name.as_str().to_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    })
+    .await
+}
+
+pub async fn groups(
+    core: &Core,
+    _admin: &Admin,
+    page: PageRequest,
+) -> Result<Page<GroupSummaryView>, AdminError> {
+    let stores = AdminStores::of(core);
+    run(move || groups::list(&stores, &page)).await
+}
+
+pub async fn group(core: &Core, _admin: &Admin, name: &str) -> Result<GroupView, AdminError> {
+    let name = groups::parse_name(name)?;
+    let stores = AdminStores::of(core);
+    let (group, members) = run(move || groups::show(&stores, &name)).await?;
+    Ok(GroupView::of(&group, &members))
+}
+
+pub async fn create_group(
+    core: &Core,
+    admin: &Admin,
+    name: &str,
+    description: Option<&str>,
+) -> Result<GroupView, AdminError> {
+    let name = groups::parse_name(name)?;
+    let description: Option<GroupDescription> = groups::parse_description(description)?;
+    let stores = AdminStores::of(core);
+    let by = admin.by(core);
+    let group = run(move || groups::create(&stores, name, description, &by)).await?;
+    note(admin, "group created", group.name.as_str());
+    Ok(GroupView::of(&group, &[]))
+}
+
+pub async fn delete_group(core: &Core, admin: &Admin, name: &str) -> Result<(), AdminError> {
+    let name = groups::parse_name(name)?;
+    let stores = AdminStores::of(core);
+    let target = name.clone();
+    let by = admin.by(core);
+    run(move || groups::delete(&stores, &target, &by)).await?;
+    note(admin, "group deleted", name.as_str());
+    Ok(())
+}
+
+/// Adds (`add`) or removes `username` to or from group `name`.
+pub async fn set_member(
+    core: &Core,
+    admin: &Admin,
+    name: &str,
+    username: &str,
+    add: bool,
+) -> Result<MembershipView, AdminError> {
+    let name = groups::parse_name(name)?;
+    let username: Username = groups::parse_username(username.trim())?;
+    let stores = AdminStores::of(core);
+    let by = admin.by(core);
+    let done = run(move || groups::set_member(&stores, &name, &username, add, &by)).await?;
+    if done.changed {
+        note(
+            admin,
+            if add {
+                "group member added"
+            } else {
+                "group member removed"
+            },
+            &format!("{}/{}", done.group, done.username),
+        );
+    }
+    Ok(done)
+}
+
+// ---- Resource servers ----
+
+pub async fn resources(
+    core: &Core,
+    _admin: &Admin,
+    page: PageRequest,
+) -> Result<Page<ResourceView>, AdminError> {
+    let stores = AdminStores::of(core);
+    run(move || resources::list(&stores, &page)).await
+}
+
+/// A resource server, tagged, and which clients its scopes reach.
+pub async fn resource(
+    core: &Core,
+    _admin: &Admin,
+    uri: &str,
+) -> Result<(Tagged<ResourceView>, ReachView), AdminError> {
+    let uri = resources::parse_uri(uri)?;
+    let stores = AdminStores::of(core);
+    let (resource, reach) = run(move || {
+        let resource = resources::get(&stores, &uri)?;
+        let reach = resources::reach(&stores, &resource)?;
+        Ok((resource, reach))
+    })
+    .await?;
+    Ok((Tagged::of(ResourceView::of(&resource)), reach))
+}
+
+pub async fn create_resource(
+    core: &Core,
+    admin: &Admin,
+    uri: &str,
+    name: Option<&str>,
+    scopes: &str,
+) -> Result<ResourceView, AdminError> {
+    let uri: ResourceUri = resources::parse_uri(uri.trim())?;
+    let name: Option<ResourceName> = resources::parse_name(name.filter(|n| !n.is_empty()))?;
+    let scopes: ScopeSet = resources::parse_scopes(scopes)?;
+    let stores = AdminStores::of(core);
+    let issuer = core.settings.issuer.clone();
+    let by = admin.by(core);
+    let resource = run(move || resources::create(&stores, &issuer, uri, name, scopes, &by)).await?;
+    note(admin, "resource server registered", resource.uri.as_str());
+    Ok(ResourceView::of(&resource))
+}
+
+/// Sets a resource server's name (empty: none) and scopes, only while its view still
+/// has the tag `if_match`.
+pub async fn update_resource(
+    core: &Core,
+    admin: &Admin,
+    uri: &str,
+    name: &str,
+    scopes: &str,
+    if_match: &str,
+) -> Result<Tagged<ResourceView>, AdminError> {
+    let uri = resources::parse_uri(uri)?;
+    let name = resources::parse_name(Some(name).filter(|n| !n.is_empty()))?;
+    let scopes = resources::parse_scopes(scopes)?;
+    let change = ResourceChange {
+        scopes: Some(scopes),
+        name: Some(name),
+    };
+    let stores = AdminStores::of(core);
+    let tag = if_match.to_owned();
+    let target = uri.clone();
+    let by = admin.by(core);
+    let resource =
+        run(move || resources::update(&stores, &target, change, Some(&tag), &by)).await?;
+    note(admin, "resource server changed", uri.as_str());
+    Ok(Tagged::of(ResourceView::of(&resource)))
+}
+
+/// Deletes resource server `uri`, only while its view still has the tag `if_match`.
+pub async fn delete_resource(
+    core: &Core,
+    admin: &Admin,
+    uri: &str,
+    if_match: &str,
+) -> Result<(), AdminError> {
+    let uri = resources::parse_uri(uri)?;
+    let stores = AdminStores::of(core);
+    let tag = if_match.to_owned();
+    let target = uri.clone();
+    let by = admin.by(core);
+    run(move || resources::delete(&stores, &target, Some(&tag), &by)).await?;
+    note(admin, "resource server deleted", uri.as_str());
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "admin_console_tests.rs"]
+mod tests;

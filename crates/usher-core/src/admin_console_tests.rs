@@ -1,0 +1,309 @@
+//! The console's gate on a whole node (`TestNode`): who may use it (not signed in, not a
+//! member, a member, a member removed mid-session), its single-use form tokens (reuse
+//! and racing posts), and that its operations are the admin operations (the stale tag).
+
+use usher_domain::{GroupName, GroupStore as _, User};
+
+use super::*;
+use crate::testing::{TestNode, registration};
+
+/// A session of `person`, signed in just now; its cookie.
+fn signed_in(node: &TestNode, person: &User) -> String {
+    let (cookie, _) = crate::secret_pair().unwrap();
+    let (_, lineage) = crate::secret_pair().unwrap();
+    node.session(person, &cookie, &lineage, 0);
+    cookie
+}
+
+fn make_admin(node: &TestNode, person: &User) {
+    node.db
+        .add_member(&GroupName::admins(), &person.username, node.now())
+        .unwrap();
+}
+
+async fn admin_of(node: &TestNode, cookie: &str) -> Admin {
+    match access(&node.core, Some(cookie)).await.unwrap() {
+        Access::Admin(admin) => *admin,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn without_a_live_session_the_console_asks_for_a_sign_in() {
+    let node = TestNode::new();
+    assert_eq!(access(&node.core, None).await, Ok(Access::NotSignedIn));
+    assert_eq!(
+        access(&node.core, Some("no-such-session")).await,
+        Ok(Access::NotSignedIn)
+    );
+    assert_eq!(post(&node.core, None, None).await, Ok(Post::NotSignedIn));
+    // The sign-in is the built-in client's, with PKCE, and returns to the console.
+    let start = sign_in(&node.core).unwrap();
+    assert!(
+        start
+            .location
+            .starts_with("https://usher.example/authorize?")
+    );
+    assert!(start.location.contains("client_id=usher-account"));
+    assert!(start.location.contains("code_challenge_method=S256"));
+    assert!(start.cookie_value.ends_with(".admin"));
+    assert_eq!(ReturnTo::Admin.path(), CONSOLE_PATH);
+}
+
+#[tokio::test]
+async fn a_person_outside_usher_admins_is_refused() {
+    let node = TestNode::new();
+    let bob = node.person("bob");
+    let cookie = signed_in(&node, &bob);
+    assert_eq!(
+        access(&node.core, Some(&cookie)).await,
+        Ok(Access::NotAnAdmin {
+            username: "bob".into()
+        })
+    );
+    // Membership of another group is not enough.
+    let staff = GroupName::parse("staff").unwrap();
+    crate::admin::groups::create(
+        &AdminStores::of(&node.core),
+        staff.clone(),
+        None,
+        &crate::admin::By::cli(node.now()),
+    )
+    .unwrap();
+    node.db
+        .add_member(&staff, &bob.username, node.now())
+        .unwrap();
+    assert!(matches!(
+        access(&node.core, Some(&cookie)).await,
+        Ok(Access::NotAnAdmin { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_member_of_usher_admins_is_admitted() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    assert_eq!(admin.username(), "alice");
+    assert_eq!(admin.person().id, alice.id);
+    let token = form_token(&node.core, &admin).await.unwrap();
+    assert_eq!(
+        post(&node.core, Some(&cookie), Some(&token)).await,
+        Ok(Post::Admin(Box::new(admin)))
+    );
+}
+
+#[tokio::test]
+async fn a_member_removed_mid_session_is_refused_at_the_next_request() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    let token = form_token(&node.core, &admin).await.unwrap();
+    node.db
+        .remove_member(&GroupName::admins(), &alice.username)
+        .unwrap();
+    // The same session, a page and a form rendered while a member: both refused now.
+    assert_eq!(
+        access(&node.core, Some(&cookie)).await,
+        Ok(Access::NotAnAdmin {
+            username: "alice".into()
+        })
+    );
+    assert_eq!(
+        post(&node.core, Some(&cookie), Some(&token)).await,
+        Ok(Post::NotAnAdmin {
+            username: "alice".into()
+        })
+    );
+    // Added back: admitted again, with no new sign-in.
+    make_admin(&node, &alice);
+    assert!(matches!(
+        access(&node.core, Some(&cookie)).await,
+        Ok(Access::Admin(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_form_token_works_once_for_its_own_session_and_the_console_only() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let other = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    let token = form_token(&node.core, &admin).await.unwrap();
+    assert!(matches!(
+        post(&node.core, Some(&cookie), Some(&token)).await,
+        Ok(Post::Admin(_))
+    ));
+    assert_eq!(
+        post(&node.core, Some(&cookie), Some(&token)).await,
+        Ok(Post::Refused(FormRefusal::Unknown))
+    );
+    assert_eq!(
+        post(&node.core, Some(&cookie), None).await,
+        Ok(Post::Refused(FormRefusal::Unknown))
+    );
+    // Another browser of the same person cannot post this page's token.
+    let token = form_token(&node.core, &admin).await.unwrap();
+    assert_eq!(
+        post(&node.core, Some(&other), Some(&token)).await,
+        Ok(Post::Refused(FormRefusal::OtherSession))
+    );
+    // An account page's token is not a console token.
+    let account = forms::issue(&node.core, admin.session(), FormPurpose::Account)
+        .await
+        .unwrap();
+    assert_eq!(
+        post(&node.core, Some(&cookie), Some(&account)).await,
+        Ok(Post::Refused(FormRefusal::WrongPurpose))
+    );
+    // Too old.
+    let late = form_token(&node.core, &admin).await.unwrap();
+    node.advance(node.core.settings.interaction_ttl);
+    assert_eq!(
+        post(&node.core, Some(&cookie), Some(&late)).await,
+        Ok(Post::Refused(FormRefusal::Expired))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_concurrent_posts_of_one_form_exactly_one_proceeds() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    for racers in [2, 16] {
+        let token = form_token(&node.core, &admin).await.unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..racers {
+            let (core, cookie, token) = (node.core.clone(), cookie.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                post(&core, Some(&cookie), Some(&token)).await
+            }));
+        }
+        let mut admitted = 0;
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                Post::Admin(_) => admitted += 1,
+                Post::Refused(FormRefusal::Unknown) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(admitted, 1, "{racers} racing posts");
+    }
+}
+
+#[tokio::test]
+async fn the_console_changes_a_client_only_from_the_view_it_showed() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    let mut input = registration();
+    input.name = "Shop".to_owned();
+    let created = create_client(&node.core, &admin, input).await.unwrap();
+    assert!(
+        created.secret.is_some(),
+        "a confidential client's secret, once"
+    );
+    let id = created.client.id.to_string();
+    let shown = client(&node.core, &admin, &id).await.unwrap();
+    let staff = create_group(&node.core, &admin, "staff", None)
+        .await
+        .unwrap();
+    let restrict = AccessChange {
+        origins: None,
+        groups: Some(vec![GroupName::parse(&staff.name).unwrap()]),
+    };
+    let changed = update_client_access(&node.core, &admin, &id, restrict.clone(), &shown.etag)
+        .await
+        .unwrap();
+    assert_eq!(changed.view.allowed_groups, vec!["staff".to_owned()]);
+    // A second operator's form, rendered from the earlier view: refused, nothing written.
+    let open = AccessChange {
+        origins: None,
+        groups: Some(Vec::new()),
+    };
+    assert_eq!(
+        update_client_access(&node.core, &admin, &id, open, &shown.etag).await,
+        Err(AdminError::Stale)
+    );
+    assert_eq!(
+        delete_client(&node.core, &admin, &id, &shown.etag).await,
+        Err(AdminError::Stale)
+    );
+    let now = client(&node.core, &admin, &id).await.unwrap();
+    assert_eq!(now.view.allowed_groups, vec!["staff".to_owned()]);
+    // The same rules and texts as the CLI and the API.
+    assert_eq!(
+        delete_group(&node.core, &admin, "staff").await,
+        Err(AdminError::Conflict(format!(
+            "clients are restricted to group staff: {id}; change them first with `usher client update ID --allowed-group …` or `--no-allowed-groups`"
+        )))
+    );
+    assert!(matches!(
+        client(&node.core, &admin, "usher-account").await,
+        Err(AdminError::Invalid(_))
+    ));
+    delete_client(&node.core, &admin, &id, &now.etag)
+        .await
+        .unwrap();
+    assert!(matches!(
+        client(&node.core, &admin, &id).await,
+        Err(AdminError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_clients_list_searches_names_and_ids() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    for name in ["Shop", "Blog", "Shop admin"] {
+        let mut input = registration();
+        input.name = name.to_owned();
+        create_client(&node.core, &admin, input).await.unwrap();
+    }
+    let found = clients(&node.core, &admin, "shop".into(), PageRequest::default())
+        .await
+        .unwrap();
+    let mut names: Vec<_> = found.items.iter().map(|c| c.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["Shop", "Shop admin"]);
+    let all = clients(&node.core, &admin, String::new(), PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 3);
+    let id = &all.items[1].client_id;
+    let by_id = clients(
+        &node.core,
+        &admin,
+        id[..13].to_owned(),
+        PageRequest::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_id.items.len(), 1);
+    let first = clients(
+        &node.core,
+        &admin,
+        String::new(),
+        PageRequest {
+            after: None,
+            limit: Some(2),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.items.len(), 2);
+    assert!(first.next.is_some());
+}

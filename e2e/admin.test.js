@@ -1,0 +1,275 @@
+// The admin console (/admin, issue 17) in a real browser (headless Chromium,
+// playwright-core), under Usher's real CSP. alice is in usher-admins (`usher group
+// add-member usher-admins alice`), bob is not.
+//
+// - bob signs in at /admin and gets 403, "You do not have access to the admin console";
+// - alice signs in through /authorize (the built-in client), registers a client in the
+//   console, sees its secret once (and not on the client's page), creates a group, joins
+//   it, and restricts the client to it; a second tab's form, rendered before that save,
+//   is refused as changed by someone else;
+// - a relying party with that client: bob is refused at sign-in ("You do not have access
+//   to …"), alice gets in;
+// - a console form works once: the same token posted again is refused;
+// - rotating the secret and deleting the client go through confirmation pages; a
+//   resource server is registered and changed.
+//
+// Every console page visited is audited with axe-core (WCAG 2.1 A and AA) and checked
+// for its CSP (no script at all, nothing blocked, no inline script or handler).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { PASSWORD, audit, landAtRp, launchBrowser, login } from './lib/browser.js';
+import { startRelyingParty } from './lib/rp.js';
+import { startUsher } from './lib/usher.js';
+
+let usher;
+let ui;
+let alice; // alice's browser: { context, page }
+let created; // { clientId, secret }
+let rp;
+
+before(async () => {
+  usher = await startUsher();
+  for (const name of ['alice', 'bob']) {
+    usher.cli(['user', 'create', '--json', '--username', name, '--email', `${name}@example.com`,
+      '--email-verified', '--password-stdin'], `${PASSWORD}\n`);
+  }
+  usher.cli(['group', 'add-member', 'usher-admins', 'alice', '--json']);
+  ui = await launchBrowser('admin-blank');
+});
+
+after(async () => {
+  await ui?.close();
+  rp?.close();
+  usher?.stop();
+});
+
+/** A new browser (its own cookies) that records CSP violations and the policy and status
+ *  of every Usher page it loads. */
+async function newBrowser() {
+  const context = await ui.browser.newContext();
+  await context.addInitScript(() => {
+    globalThis.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      globalThis.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  const page = await context.newPage();
+  watch(page);
+  return { context, page };
+}
+
+function watch(page) {
+  page.on('response', (r) => {
+    if (r.request().isNavigationRequest() && r.url().startsWith(usher.issuer)) {
+      page.usherPolicy = r.headers()['content-security-policy'] ?? '';
+      page.usherStatus = r.status();
+    }
+  });
+}
+
+/** The CSP (no script at all on the console), nothing blocked, no inline script or
+ *  handler, and axe-core. */
+async function check(page, name) {
+  const csp = page.usherPolicy;
+  assert.match(csp, /(^|;)\s*default-src 'none'/, `${name}: ${csp}`);
+  assert.doesNotMatch(csp, /script-src|unsafe-inline|unsafe-eval/, `${name}: ${csp}`);
+  const seen = await page.evaluate(() => ({
+    violations: globalThis.cspViolations ?? [],
+    scripts: [...document.scripts].map((s) => s.outerHTML.slice(0, 80)),
+    handlers: [...document.querySelectorAll('*')].flatMap((e) => [...e.attributes]
+      .filter((a) => /^on/i.test(a.name)).map((a) => `${e.tagName.toLowerCase()} ${a.name}`)),
+  }));
+  assert.deepEqual(seen.violations, [], `${name}: CSP violations`);
+  assert.deepEqual(seen.scripts, [], `${name}: scripts`);
+  assert.deepEqual(seen.handlers, [], `${name}: event-handler attributes`);
+  await audit(page, name);
+}
+
+/** Opens /admin and signs `username` in (the console sends the browser to /authorize). */
+async function signInToConsole(page, username) {
+  await page.goto(`${usher.issuer}/admin`);
+  await login(page, username);
+  await page.waitForURL(`${usher.issuer}/admin`);
+}
+
+test('a person outside usher-admins gets 403 at the console', async () => {
+  const { context, page } = await newBrowser();
+  try {
+    await signInToConsole(page, 'bob');
+    assert.equal(page.usherStatus, 403);
+    assert.equal(await page.locator('h1').innerText(), 'You do not have access to the admin console');
+    await check(page, 'admin forbidden');
+    // Every console page and form answers the same, never a list.
+    const res = await page.request.get(`${usher.issuer}/admin/clients`, { maxRedirects: 0 });
+    assert.equal(res.status(), 403);
+    const post = await page.request.post(`${usher.issuer}/admin/groups`, {
+      form: { csrf: 'x'.repeat(43), name: 'sneaky' }, maxRedirects: 0,
+    });
+    assert.notEqual(post.status(), 200);
+    assert.doesNotMatch(await (await page.request.get(`${usher.issuer}/admin/groups`)).text(), /sneaky/);
+  } finally {
+    await context.close();
+  }
+});
+
+test('an admin creates a client, sees its secret once, and restricts it to a group', async () => {
+  alice = await newBrowser();
+  const { page } = alice;
+  await signInToConsole(page, 'alice');
+  assert.equal(page.usherStatus, 200);
+  await check(page, 'admin home');
+
+  await page.getByRole('link', { name: 'Clients', exact: true }).first().click();
+  await check(page, 'admin clients (empty)');
+  await page.getByRole('link', { name: 'Register a new client' }).click();
+  await check(page, 'admin new client');
+  await page.getByLabel('Name', { exact: true }).fill('Staff wiki');
+  await page.getByLabel('Redirect URIs', { exact: true }).fill('http://127.0.0.1/callback');
+  await page.getByLabel('Scope', { exact: true }).fill('openid profile email');
+  await page.getByRole('button', { name: 'Register the client' }).click();
+  await page.locator('#client-secret').waitFor();
+  assert.equal(page.usherStatus, 201);
+  await check(page, 'admin client created');
+  created = {
+    clientId: await page.locator('#client-id').innerText(),
+    secret: await page.locator('#client-secret').innerText(),
+  };
+  assert.ok(created.secret.length >= 43, 'a secret of at least 256 bits');
+
+  await page.getByRole('link', { name: 'Continue to the client' }).click();
+  await page.locator('#client-fields').waitFor();
+  await check(page, 'admin client');
+  assert.ok(!(await page.content()).includes(created.secret), 'the secret is never shown again');
+  assert.equal(await page.locator('#client-groups').innerText(), 'everyone who can sign in');
+  const clientUrl = page.url();
+
+  // The list finds it by a piece of its name.
+  await page.goto(`${usher.issuer}/admin/clients?q=wiki`);
+  await check(page, 'admin clients (search)');
+  assert.equal(await page.locator('tbody tr').count(), 1);
+
+  // A group, and alice in it.
+  await page.goto(`${usher.issuer}/admin/groups`);
+  await check(page, 'admin groups');
+  await page.getByLabel('Name', { exact: true }).fill('staff');
+  await page.getByLabel('Description', { exact: true }).fill('People who may use the wiki');
+  await page.getByRole('button', { name: 'Create the group' }).click();
+  await page.getByRole('heading', { name: 'Group staff' }).waitFor();
+  await page.getByLabel('Username', { exact: true }).fill('alice');
+  await page.getByRole('button', { name: 'Add the member' }).click();
+  await page.locator('#member-list').waitFor();
+  assert.match(await page.locator('#member-list').innerText(), /alice/);
+  await check(page, 'admin group');
+
+  // A second tab shows the client now: its form carries the view's tag.
+  const stale = await alice.context.newPage();
+  watch(stale);
+  await stale.goto(clientUrl);
+
+  await page.goto(clientUrl);
+  await page.getByLabel('staff', { exact: true }).check();
+  await page.getByRole('button', { name: 'Save who may use it' }).click();
+  await page.getByRole('status').waitFor();
+  assert.equal(await page.locator('#client-groups').innerText(), 'members of staff');
+  await check(page, 'admin client saved');
+
+  // The second tab's form was rendered before the save: refused, nothing written.
+  await stale.getByLabel('Allowed origins', { exact: true }).fill('https://other.example');
+  await stale.getByRole('button', { name: 'Save who may use it' }).click();
+  await stale.locator('#admin-error').waitFor();
+  assert.equal(stale.usherStatus, 412);
+  assert.match(await stale.locator('#admin-error').innerText(), /changed by someone else/);
+  assert.equal(await stale.locator('#client-groups').innerText(), 'members of staff');
+  await check(stale, 'admin client stale');
+  await stale.close();
+});
+
+test('a person outside the group is refused at sign-in to the restricted client', async () => {
+  assert.ok(created, 'the client was created');
+  rp = await startRelyingParty({
+    issuer: usher.issuer, clientId: created.clientId, clientSecret: created.secret, scope: 'openid profile email',
+  });
+  const bob = await newBrowser();
+  try {
+    await bob.page.goto(`${rp.base}/login`);
+    await login(bob.page, 'bob');
+    await bob.page.locator('#no-access').waitFor();
+    assert.match(await bob.page.locator('#no-access').innerText(), /You do not have access to Staff wiki/);
+    assert.equal(bob.page.usherStatus, 403);
+  } finally {
+    await bob.context.close();
+  }
+  // alice, a member, gets in with the secret the console showed.
+  const { page } = alice;
+  await page.goto(`${rp.base}/login`);
+  const claims = await landAtRp(page, rp);
+  assert.ok(claims.sub);
+});
+
+test('a console form works once', async () => {
+  const { page } = alice;
+  await page.goto(`${usher.issuer}/admin/groups`);
+  const csrf = await page.locator('input[name="csrf"]').first().getAttribute('value');
+  const first = await page.request.post(`${usher.issuer}/admin/groups`, {
+    form: { csrf, name: 'once', description: '' }, maxRedirects: 0,
+  });
+  assert.equal(first.status(), 201);
+  const again = await page.request.post(`${usher.issuer}/admin/groups`, {
+    form: { csrf, name: 'twice', description: '' }, maxRedirects: 0,
+  });
+  assert.equal(again.status(), 400);
+  assert.match(await again.text(), /This form cannot be used/);
+  await page.goto(`${usher.issuer}/admin/groups`);
+  const names = await page.locator('tbody').innerText();
+  assert.match(names, /once/);
+  assert.doesNotMatch(names, /twice/);
+});
+
+test('rotating a secret and deleting a client are confirmed first; resource servers', async () => {
+  const { page } = alice;
+  await page.goto(`${usher.issuer}/admin/clients/show?id=${encodeURIComponent(created.clientId)}`);
+  await page.getByRole('link', { name: 'Rotate the client secret' }).click();
+  await check(page, 'admin rotate confirm');
+  await page.getByRole('button', { name: 'Rotate the secret' }).click();
+  await page.locator('#client-secret').waitFor();
+  await check(page, 'admin secret rotated');
+  const rotated = await page.locator('#client-secret').innerText();
+  assert.notEqual(rotated, created.secret);
+
+  // A resource server: registered, changed.
+  await page.goto(`${usher.issuer}/admin/resources`);
+  await check(page, 'admin resources');
+  await page.getByLabel('Identifier (URI)', { exact: true }).fill('https://api.example.com');
+  await page.getByLabel('Name', { exact: true }).fill('Orders');
+  await page.getByLabel('Scopes', { exact: true }).fill('orders:read');
+  await page.getByRole('button', { name: 'Register the resource server' }).click();
+  await page.getByRole('status').waitFor();
+  await check(page, 'admin resource');
+  await page.getByLabel('Scopes', { exact: true }).fill('orders:read orders:write');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('status').waitFor();
+  assert.equal(await page.getByLabel('Scopes', { exact: true }).inputValue(), 'orders:read orders:write');
+  await page.getByRole('link', { name: 'Delete the resource server' }).click();
+  await check(page, 'admin resource delete confirm');
+  await page.getByRole('button', { name: 'Delete the resource server' }).click();
+  await page.locator('#admin-message').waitFor();
+
+  // A group with a client restricted to it cannot be deleted: the CLI's message.
+  await page.goto(`${usher.issuer}/admin/groups/show?name=staff`);
+  await page.getByRole('link', { name: 'Delete the group' }).click();
+  await check(page, 'admin group delete confirm');
+  await page.getByRole('button', { name: 'Delete the group' }).click();
+  await page.locator('#admin-message').waitFor();
+  assert.equal(page.usherStatus, 409);
+  assert.match(await page.locator('#admin-message').innerText(), /clients are restricted to group staff/);
+  await check(page, 'admin refused');
+
+  await page.goto(`${usher.issuer}/admin/clients/show?id=${encodeURIComponent(created.clientId)}`);
+  await page.getByRole('link', { name: 'Delete the client' }).click();
+  await check(page, 'admin delete confirm');
+  await page.getByRole('button', { name: 'Delete the client' }).click();
+  await page.locator('#admin-message').waitFor();
+  const res = await page.request.get(`${usher.issuer}/admin/clients/show?id=${encodeURIComponent(created.clientId)}`);
+  assert.equal(res.status(), 404);
+});
