@@ -21,7 +21,7 @@ use usher_domain::{
 
 use crate::Core;
 use crate::client_address::ClientAddress;
-use crate::failure::blocking;
+use crate::failure::{Failure, blocking};
 use crate::metrics::{self, Counter};
 
 /// Records `event`; a failure is logged (`warn`, `event = "audit_write_failed"`) and
@@ -30,10 +30,19 @@ pub async fn record(core: &Core, event: AuditEvent) {
     record_in(core.stores.audit.clone(), event).await;
 }
 
+/// How long a decision waits for its audit event to be written.
+pub const WRITE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// [`record`] with the store given (for the family wrapper and the binary's tasks).
 pub async fn record_in(store: Arc<dyn AuditStore>, event: AuditEvent) {
     let kind = event.kind;
-    if let Err(f) = blocking(move || store.record_event(&event)).await {
+    // A locked or slow table delays a sign-in by at most this much: the decision does
+    // not wait for its trail any longer (the write goes on, or fails, by itself).
+    let written =
+        tokio::time::timeout(WRITE_PATIENCE, blocking(move || store.record_event(&event)))
+            .await
+            .unwrap_or(Err(Failure::Unavailable));
+    if let Err(f) = written {
         metrics::inc(Counter::AuditWriteFailures, "");
         tracing::warn!(
             event = "audit_write_failed",

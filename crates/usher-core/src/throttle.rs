@@ -61,6 +61,20 @@ pub struct Reserved {
     account: LoginFailures,
 }
 
+impl Reserved {
+    /// When this attempt, failed, locks its address or account: the lockout's length in
+    /// seconds from `now` (the reservation that fills a budget carries its lock).
+    pub fn locks(&self, now: usher_domain::UnixTime) -> Option<i64> {
+        [Some(&self.account), self.address.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.locked_until)
+            .filter(|until| *until > now)
+            .map(|until| until.seconds() - now.seconds())
+            .max()
+    }
+}
+
 fn policy(state: &Core) -> ThrottlePolicy {
     ThrottlePolicy::new(
         state.settings.login_max_failures,

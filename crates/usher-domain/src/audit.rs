@@ -273,9 +273,17 @@ impl AuditDetail {
     }
 }
 
+/// Names that hold one of the words but never a secret (a client's registered
+/// settings, as its views show them): kept, or a client's change would lose them.
+const NOT_SECRETS: &[&str] = &[
+    "token_endpoint_auth_method",
+    "id_token_signed_response_alg",
+    "access_token_alg",
+];
+
 fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|w| key.contains(w))
+    !NOT_SECRETS.contains(&key.as_str()) && SECRET_WORDS.iter().any(|w| key.contains(w))
 }
 
 fn scrub(value: Value) -> Value {

@@ -136,10 +136,29 @@ impl AuditStore for Database {
     }
 
     fn purge_events_before(&self, cutoff: UnixTime) -> Result<usize, StoreError> {
+        // In batches, each its own statement: a large purge never holds the database's
+        // write lock (SQLite has one) for long, so sign-ins go on between batches.
+        const BATCH: i64 = 5_000;
         let mut conn = self.conn()?;
-        diesel::delete(audit_events::table.filter(audit_events::at.lt(cutoff.seconds())))
-            .execute(&mut *conn)
-            .map_err(unavailable)
+        let mut deleted = 0;
+        loop {
+            let ids: Vec<i64> = audit_events::table
+                .filter(audit_events::at.lt(cutoff.seconds()))
+                .select(audit_events::id)
+                .order(audit_events::id.asc())
+                .limit(BATCH)
+                .load(&mut *conn)
+                .map_err(unavailable)?;
+            if ids.is_empty() {
+                return Ok(deleted);
+            }
+            deleted += diesel::delete(audit_events::table.filter(audit_events::id.eq_any(&ids)))
+                .execute(&mut *conn)
+                .map_err(unavailable)?;
+            if ids.len() < BATCH as usize {
+                return Ok(deleted);
+            }
+        }
     }
 }
 

@@ -186,14 +186,12 @@ pub fn etag<T: serde::Serialize>(view: &T) -> String {
     )
 }
 
-/// Whether an `If-Match` header value admits the current `etag` (RFC 9110 §13.1.1): `*`,
-/// or a list of strong tags one of which is it. Weak tags never match (strong
-/// comparison).
+/// Whether an `If-Match` header value admits the current `etag`: a list of strong tags
+/// one of which is it. Weak tags never match (strong comparison, RFC 9110 §13.1.1), and
+/// neither does `*`: it would match whatever is there now, bringing back the silent
+/// overwrite the tag exists to prevent.
 pub fn if_match_admits(header: &str, current: &str) -> bool {
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag == current)
+    header.split(',').map(str::trim).any(|tag| tag == current)
 }
 
 /// `Stale` unless `if_match` (when given) admits the entity tag of `view`, the current
@@ -216,7 +214,8 @@ mod tests {
     fn if_match_compares_strongly() {
         let tag = etag(&serde_json::json!({"a": 1}));
         assert!(if_match_admits(&tag, &tag));
-        assert!(if_match_admits("*", &tag));
+        assert!(!if_match_admits("*", &tag));
+        assert!(!if_match_admits("\"x\", *", &tag));
         assert!(if_match_admits(&format!("\"x\", {tag}"), &tag));
         assert!(!if_match_admits(&format!("W/{tag}"), &tag));
         assert!(!if_match_admits("\"other\"", &tag));

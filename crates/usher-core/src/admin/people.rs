@@ -317,10 +317,12 @@ pub fn delete(stores: &AdminStores, username: &Username, by: &By) -> Result<(), 
         return Err(not_found(username));
     }
     if let Some(user) = &found {
+        // Only who it was: the trail outlives the person, and their address, phone and
+        // postal address must not (the trail is personal data: docs/design/audit.md).
         stores.note(
             by.event(AuditKind::PersonDeleted)
                 .person(&user.id)
-                .detail(serde_json::json!({ "before": PersonView::of(user) })),
+                .detail(serde_json::json!({ "username": user.username.as_str() })),
         );
     }
     tracing::info!(user = %username, "person deleted by an administrator");

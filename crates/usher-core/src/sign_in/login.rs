@@ -135,19 +135,9 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
                 event = "login_throttled",
                 "login attempt refused: too many failures"
             );
-            let person = person_named(core, &typed).await;
-            let mut event = AuditEvent::new(
-                core.now(),
-                AuditKind::SignInThrottled,
-                AuditActor::Anonymous,
-            )
-            .client(&p.client.id)
-            .address(crate::audit::address_text(Some(attempt.address)))
-            .detail(json!({"method": "password", "wait_seconds": wait}));
-            if let Some(person) = &person {
-                event = event.person(person);
-            }
-            crate::audit::record(core, event).await;
+            // No audit row per refused attempt: refusals cost an attacker nothing, so a
+            // row each would let anyone grow the trail without bound. The lockout is
+            // written once, by the failure that began it (below).
             return LoginOutcome::Throttled {
                 wait,
                 form: page(p.unspent_form()),
@@ -198,6 +188,23 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
                 event = event.person(person);
             }
             crate::audit::record(core, event).await;
+            // This failure filled a budget: the lockout begins, written once (every
+            // refusal during it writes nothing). One reservation fills it, however many
+            // attempts race (throttle.rs).
+            if let Some(wait) = reserved.locks(core.now()) {
+                let mut event = AuditEvent::new(
+                    core.now(),
+                    AuditKind::SignInThrottled,
+                    AuditActor::Anonymous,
+                )
+                .client(&p.client.id)
+                .address(crate::audit::address_text(Some(attempt.address)))
+                .detail(json!({"method": "password", "wait_seconds": wait}));
+                if let Some(person) = &known {
+                    event = event.person(person);
+                }
+                crate::audit::record(core, event).await;
+            }
             return LoginOutcome::WrongPassword(page(Form::Stored {
                 interaction: p.interaction.id.clone(),
                 csrf: next.csrf,
@@ -300,17 +307,6 @@ pub(super) async fn after_login(
         },
         Err(f) => SignInOutcome::failure(f),
     }
-}
-
-/// The id of the person with the username typed, if there is one (for the trail).
-async fn person_named(core: &Core, typed: &str) -> Option<UserId> {
-    let username = Username::parse(typed).ok()?;
-    let users = core.stores.users.clone();
-    blocking(move || users.find_user(&username))
-        .await
-        .ok()
-        .flatten()
-        .map(|u| u.id)
 }
 
 /// The user, if the username exists and the password matches; otherwise the id of the

@@ -352,8 +352,9 @@ async fn second_step_refused(
     problem: &SecondFactorProblem,
 ) {
     let (kind, reason) = match problem {
-        SecondFactorProblem::Throttled { .. } => (AuditKind::SignInThrottled, "throttled"),
-        SecondFactorProblem::DailyCap { .. } => (AuditKind::SignInThrottled, "daily_cap"),
+        // A refusal during a lockout writes nothing (it costs the sender nothing: a row
+        // each would grow the trail without bound); the failures before it were written.
+        SecondFactorProblem::Throttled { .. } | SecondFactorProblem::DailyCap { .. } => return,
         SecondFactorProblem::Wrong => (AuditKind::SignInFailed, "wrong_code"),
         SecondFactorProblem::Replayed => (AuditKind::SignInFailed, "replayed_code"),
         SecondFactorProblem::PasskeyNotAccepted => {

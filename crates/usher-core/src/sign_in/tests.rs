@@ -1189,8 +1189,8 @@ async fn a_failed_and_a_successful_sign_in_each_leave_their_event_without_the_pa
     assert!(!format!("{:?}", node.audit_events()).contains(PASSWORD));
 }
 
-#[tokio::test]
-async fn a_throttle_refusal_leaves_its_event_naming_the_person() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lockout_leaves_one_event_naming_the_person_however_many_refusals_follow() {
     use usher_domain::AuditKind;
     let node = TestNode::with_settings(|s| s.login_max_failures = 2);
     let app = third_party(&node);
@@ -1211,6 +1211,18 @@ async fn a_throttle_refusal_leaves_its_event_naming_the_person() {
         }
     }
     let wait = wait.expect("the throttle never refused");
+    // Refusals during the lockout cost the sender nothing: they write nothing, however
+    // many arrive at once (one row each would let anyone grow the trail without bound).
+    let mut racing = Vec::new();
+    for _ in 0..40 {
+        let (core, form) = (node.core.clone(), form.clone());
+        racing.push(tokio::spawn(async move {
+            login(&core, attempt(stored(&form), "wrong"), cookies(None)).await
+        }));
+    }
+    for r in racing {
+        assert!(matches!(r.await.unwrap(), LoginOutcome::Throttled { .. }));
+    }
     let throttled = events_of(&node, AuditKind::SignInThrottled);
     assert_eq!(throttled.len(), 1);
     assert_eq!(throttled[0].person.as_ref(), Some(&alice.id));
