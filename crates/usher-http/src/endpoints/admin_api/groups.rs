@@ -40,18 +40,7 @@ pub struct GroupCreateRequest {
     responses((status = 200, description = "OK", body = Page<GroupSummaryView>), (status = 401, description = "No valid bearer token for the admin API", body = ErrorBody), (status = 403, description = "The token may not do this", body = ErrorBody)),
     security(("bearer" = ["admin:read"])))]
 pub async fn list(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
-    respond(
-        async {
-            caller(&req, &state, Need::Read).await?;
-            let page = super::query::<PageQuery>(&req).and_then(PageQuery::parse)?;
-            let stores = AdminStores::of(&state);
-            Ok(match run(move || groups::list(&stores, &page)).await {
-                Ok(page) => plain(StatusCode::OK, &page),
-                Err(e) => refused(e),
-            })
-        }
-        .await,
-    )
+    super::paged(&req, &state, groups::list).await
 }
 
 /// Creates a group.

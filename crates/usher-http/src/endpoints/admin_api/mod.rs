@@ -23,7 +23,7 @@ use serde_json::json;
 use usher_core::Core;
 use usher_core::admin::auth::{self, AdminAuthError, AdminCaller, Need};
 use usher_core::admin::page::PageRequest;
-use usher_core::admin::{AdminError, By, etag};
+use usher_core::admin::{AdminError, AdminStores, By, etag, run};
 use usher_domain::AuditActor;
 use usher_domain::error::wire_description;
 
@@ -294,6 +294,25 @@ pub fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, Ref
     web::Query::<T>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()))
+}
+
+/// A paged list: a reader's token, `after` and `limit` from the query, `list` run on the
+/// blocking pool with the node's stores, its page as JSON.
+pub async fn paged<T, F>(req: &HttpRequest, core: &Core, list: F) -> HttpResponse
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(&AdminStores, &PageRequest) -> Result<T, AdminError> + Send + 'static,
+{
+    respond(
+        async {
+            caller(req, core, Need::Read).await?;
+            let page = query::<PageQuery>(req)?.parse()?;
+            let stores = AdminStores::of(core);
+            let listed = run(move || list(&stores, &page)).await.map_err(refusal)?;
+            Ok(plain(StatusCode::OK, &listed))
+        }
+        .await,
+    )
 }
 
 /// The JSON error body, for the OpenAPI document.

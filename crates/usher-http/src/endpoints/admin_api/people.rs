@@ -74,18 +74,7 @@ fn password(raw: String) -> Result<Password, super::Refusal> {
     responses((status = 200, description = "OK", body = Page<PersonView>), (status = 401, description = "No valid bearer token for the admin API", body = ErrorBody), (status = 403, description = "The token may not do this", body = ErrorBody)),
     security(("bearer" = ["admin:read"])))]
 pub async fn list(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
-    respond(
-        async {
-            caller(&req, &state, Need::Read).await?;
-            let page = super::query::<PageQuery>(&req)?.parse()?;
-            let stores = AdminStores::of(&state);
-            let page = run(move || people::list(&stores, &page))
-                .await
-                .map_err(refusal)?;
-            Ok(plain(StatusCode::OK, &page))
-        }
-        .await,
-    )
+    super::paged(&req, &state, people::list).await
 }
 
 /// Creates a person with a password.

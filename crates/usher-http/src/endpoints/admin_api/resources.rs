@@ -11,7 +11,7 @@ use usher_core::admin::page::Page;
 use usher_core::admin::resources::{self, ResourceChange, ResourceView};
 use usher_core::admin::{AdminStores, run};
 
-use super::{ErrorBody, PREFIX, PageQuery, body, caller, plain, refusal, refused, respond, tagged};
+use super::{ErrorBody, PREFIX, PageQuery, body, caller, refusal, refused, respond, tagged};
 
 pub fn routes() -> Vec<actix_web::Resource> {
     vec![
@@ -58,18 +58,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     responses((status = 200, description = "OK", body = Page<ResourceView>), (status = 401, description = "No valid bearer token for the admin API", body = ErrorBody), (status = 403, description = "The token may not do this", body = ErrorBody)),
     security(("bearer" = ["admin:read"])))]
 pub async fn list(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
-    respond(
-        async {
-            caller(&req, &state, Need::Read).await?;
-            let page = super::query::<PageQuery>(&req).and_then(PageQuery::parse)?;
-            let stores = AdminStores::of(&state);
-            Ok(match run(move || resources::list(&stores, &page)).await {
-                Ok(page) => plain(StatusCode::OK, &page),
-                Err(e) => refused(e),
-            })
-        }
-        .await,
-    )
+    super::paged(&req, &state, resources::list).await
 }
 
 /// Registers a resource server.
