@@ -11,7 +11,9 @@
 //   to …"), alice gets in;
 // - a console form works once: the same token posted again is refused;
 // - rotating the secret and deleting the client go through confirmation pages; a
-//   resource server is registered and changed.
+//   resource server is registered and changed;
+// - the audit trail (/admin/audit) shows each of those console changes, newest first,
+//   with alice (person:<her id>) as the actor, and filters by kind.
 //
 // Every console page visited is audited with axe-core (WCAG 2.1 A and AA) and checked
 // for its CSP (no script at all, nothing blocked, no inline script or handler).
@@ -27,12 +29,14 @@ let ui;
 let alice; // alice's browser: { context, page }
 let created; // { clientId, secret }
 let rp;
+let aliceId; // person:<this> is the actor of alice's console changes
 
 before(async () => {
   usher = await startUsher();
   for (const name of ['alice', 'bob']) {
-    usher.cli(['user', 'create', '--json', '--username', name, '--email', `${name}@example.com`,
+    const made = usher.cli(['user', 'create', '--json', '--username', name, '--email', `${name}@example.com`,
       '--email-verified', '--password-stdin'], `${PASSWORD}\n`);
+    if (name === 'alice') aliceId = made.id;
   }
   usher.cli(['group', 'add-member', 'usher-admins', 'alice', '--json']);
   ui = await launchBrowser('admin-blank');
@@ -272,4 +276,45 @@ test('rotating a secret and deleting a client are confirmed first; resource serv
   await page.locator('#admin-message').waitFor();
   const res = await page.request.get(`${usher.issuer}/admin/clients/show?id=${encodeURIComponent(created.clientId)}`);
   assert.equal(res.status(), 404);
+});
+
+test('the audit trail shows each console change with alice as the actor', async () => {
+  const { page } = alice;
+  assert.ok(aliceId, 'alice\'s id from usher user create');
+  await page.goto(`${usher.issuer}/admin`);
+  await page.getByRole('link', { name: 'Audit trail', exact: true }).first().click();
+  await page.locator('#audit-events').waitFor();
+  assert.equal(page.usherStatus, 200);
+  await check(page, 'admin audit');
+  const rows = await page.locator('#audit-events tbody tr').evaluateAll((trs) => trs.map((tr) =>
+    [...tr.querySelectorAll('td')].map((td) => td.innerText.trim())));
+  const byAlice = rows.filter((r) => r[2] === `person:${aliceId}`).map((r) => r[1]);
+  for (const kind of ['client.created', 'group.created', 'group.member_added', 'client.updated',
+    'client.secret_rotated', 'resource.created', 'resource.updated', 'resource.deleted',
+    'client.deleted']) {
+    assert.ok(byAlice.includes(kind), `${kind} by person:${aliceId} in ${JSON.stringify(rows)}`);
+  }
+  // Newest first: the client's deletion (the last step) before its creation.
+  assert.ok(byAlice.indexOf('client.deleted') < byAlice.indexOf('client.created'));
+  // Times are RFC 3339; the detail is JSON text.
+  for (const r of rows) {
+    assert.match(r[0], /^\d{4}-\d\d-\d\dT/);
+    JSON.parse(r[7]);
+  }
+
+  // The kind filter: only group creations (staff, once).
+  await page.getByLabel('Kind', { exact: true }).selectOption('group.created');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.locator('#audit-events').waitFor();
+  await check(page, 'admin audit (filtered)');
+  const kinds = await page.locator('#audit-events tbody tr td:nth-child(2)').allInnerTexts();
+  assert.ok(kinds.length >= 2, JSON.stringify(kinds));
+  assert.deepEqual([...new Set(kinds)], ['group.created']);
+  assert.equal(await page.getByLabel('Kind', { exact: true }).inputValue(), 'group.created');
+
+  // A time that is not one: the API's refusal, on the page.
+  await page.goto(`${usher.issuer}/admin/audit?since=yesterday`);
+  assert.equal(page.usherStatus, 400);
+  assert.match(await page.locator('#admin-error').innerText(), /neither RFC 3339/);
+  await check(page, 'admin audit (refused)');
 });

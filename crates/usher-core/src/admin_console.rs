@@ -31,6 +31,7 @@ use usher_domain::{
 use crate::Core;
 use crate::account::forms::{self, FormPurpose, FormRefusal};
 use crate::account::login::{self, ReturnTo, SignInStart};
+use crate::admin::audit::{self, AuditPage, AuditQuery};
 use crate::admin::clients::{self, AccessChange, ClientView, Created};
 use crate::admin::groups::{self, GroupSummaryView, GroupView, MembershipView};
 use crate::admin::page::{Page, PageRequest, paginate};
@@ -473,6 +474,64 @@ pub async fn delete_resource(
     run(move || resources::delete(&stores, &target, Some(&tag), &by)).await?;
     note(admin, "resource server deleted", uri.as_str());
     Ok(())
+}
+
+// ---- The audit trail ----
+
+/// The audit page's filters as the operator typed them (a query string's values).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilters {
+    pub person: Option<String>,
+    pub client: Option<String>,
+    pub kind: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// The `next_before` of the previous page.
+    pub before: Option<String>,
+}
+
+impl AuditFilters {
+    /// The admin API's query for these filters: a blank field filters nothing (the
+    /// form sends every field); `before` must be an event id.
+    pub fn query(&self) -> Result<AuditQuery, AdminError> {
+        fn given(v: &Option<String>) -> Option<String> {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        }
+        let before = given(&self.before)
+            .map(|b| {
+                b.parse::<i64>()
+                    .ok()
+                    .filter(|b| *b > 0)
+                    .ok_or_else(|| AdminError::Invalid(format!("{b:?} is not an event id")))
+            })
+            .transpose()?;
+        Ok(AuditQuery {
+            person: given(&self.person),
+            client: given(&self.client),
+            kind: given(&self.kind),
+            since: given(&self.since),
+            until: given(&self.until),
+            before,
+            after: None,
+            limit: None,
+        })
+    }
+}
+
+/// A page of the audit trail, newest first: the admin API's filters, view and paging.
+pub async fn audit(
+    core: &Core,
+    _admin: &Admin,
+    filters: &AuditFilters,
+) -> Result<AuditPage, AdminError> {
+    let filter = filters
+        .query()?
+        .filter(usher_domain::AuditOrder::NewestFirst)?;
+    let stores = AdminStores::of(core);
+    run(move || audit::list(&stores, &filter)).await
 }
 
 #[cfg(test)]

@@ -112,6 +112,8 @@ pub const ADMIN_RESOURCE: &str = "/admin/resources/show";
 pub const ADMIN_RESOURCE_UPDATE: &str = "/admin/resources/update";
 /// GET the confirmation (`?uri=`), POST: delete a resource server.
 pub const ADMIN_RESOURCE_DELETE: &str = "/admin/resources/delete";
+/// GET the audit trail, newest first (`?person=&client=&kind=&since=&until=&before=`).
+pub const ADMIN_AUDIT: &str = "/admin/audit";
 
 #[cfg(test)]
 mod tests {

@@ -4,10 +4,11 @@
 //! admin API); this module reads the cookies, queries and forms, and renders pages (all
 //! `Cache-Control: no-store`, under the sign-in pages' CSP: no script).
 //!
-//! One module per page group: [`clients`], [`groups`], [`resources`]. Every change is a
+//! One module per page group: [`clients`], [`groups`], [`resources`], [`audit`]. Every change is a
 //! POST with the page's `csrf` token; every destructive one has a confirmation page
 //! first (a GET that changes nothing).
 
+mod audit;
 mod clients;
 mod groups;
 mod resources;
@@ -35,6 +36,7 @@ pub fn routes() -> Vec<actix_web::Resource> {
     all.extend(clients::routes());
     all.extend(groups::routes());
     all.extend(resources::routes());
+    all.extend(audit::routes());
     all.into_iter()
         .map(|r| r.app_data(web::PayloadConfig::new(params::MAX_FORM_BYTES)))
         .collect()
