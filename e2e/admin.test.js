@@ -13,7 +13,9 @@
 // - rotating the secret and deleting the client go through confirmation pages; a
 //   resource server is registered and changed;
 // - the audit trail (/admin/audit) shows each of those console changes, newest first,
-//   with alice (person:<her id>) as the actor, and filters by kind.
+//   with alice (person:<her id>) as the actor, and filters by kind;
+// - people: alice creates carol, finds her by a search, sets her password (carol's
+//   session ends), ends her sessions (confirmed first); the trail has each step.
 //
 // Every console page visited is audited with axe-core (WCAG 2.1 A and AA) and checked
 // for its CSP (no script at all, nothing blocked, no inline script or handler).
@@ -317,4 +319,60 @@ test('the audit trail shows each console change with alice as the actor', async 
   assert.equal(page.usherStatus, 400);
   assert.match(await page.locator('#admin-error').innerText(), /neither RFC 3339/);
   await check(page, 'admin audit (refused)');
+});
+
+test('people: create a person, set a password, end their sessions (confirmed first)', async () => {
+  const { page } = alice;
+  await page.goto(`${usher.issuer}/admin`);
+  await page.getByRole('link', { name: 'People', exact: true }).first().click();
+  await page.locator('#people-list').waitFor();
+  await check(page, 'admin people');
+  await page.getByLabel('Username', { exact: true }).fill('carol');
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Name', { exact: true }).fill('Carol <b>Smith</b>');
+  await page.getByLabel('E-mail', { exact: true }).fill('carol@example.com');
+  await page.getByRole('button', { name: 'Create the person' }).click();
+  await page.getByRole('heading', { name: 'Person carol' }).waitFor();
+  assert.equal(page.usherStatus, 201);
+  await check(page, 'admin person');
+  const carolId = await page.locator('#person-id').innerText();
+  assert.match(await page.locator('#person-fields').innerText(), /Carol <b>Smith<\/b>/, 'escaped, shown as typed');
+
+  // The list finds carol by a piece of her e-mail address.
+  await page.goto(`${usher.issuer}/admin/people?q=CAROL@`);
+  await check(page, 'admin people (search)');
+  assert.deepEqual(await page.locator('#people-list tbody tr td:first-child').allInnerTexts(), ['carol']);
+
+  // carol signs in (a session), then an admin sets her password: her sessions end.
+  const carol = await newBrowser();
+  try {
+    await signInToConsole(carol.page, 'carol');
+    assert.equal(carol.page.usherStatus, 403, 'signed in, not an admin');
+    await page.goto(`${usher.issuer}/admin/people/show?username=carol`);
+    await page.getByLabel('New password', { exact: true }).fill(`${PASSWORD}-2`);
+    await page.getByRole('button', { name: 'Set the password' }).click();
+    await page.getByRole('status').waitFor();
+    assert.match(await page.getByRole('status').innerText(), /The password was set; 1 session\(s\) ended/);
+    await check(page, 'admin password set');
+  } finally {
+    await carol.context.close();
+  }
+
+  // Ending her sessions is confirmed first.
+  await page.getByRole('link', { name: 'End every session' }).click();
+  await check(page, 'admin end sessions confirm');
+  await page.getByRole('button', { name: 'End every session' }).click();
+  await page.locator('#admin-message').waitFor();
+  assert.match(await page.locator('#admin-message').innerText(), /session\(s\) of carol ended/);
+  await check(page, 'admin sessions ended');
+
+  // The audit trail has each step, by alice, about carol.
+  await page.goto(`${usher.issuer}/admin/audit?person=${encodeURIComponent(carolId)}`);
+  await check(page, 'admin audit (person)');
+  const rows = await page.locator('#audit-events tbody tr').evaluateAll((trs) => trs.map((tr) =>
+    [...tr.querySelectorAll('td')].map((td) => td.innerText.trim())));
+  const byAlice = rows.filter((r) => r[2] === `person:${aliceId}`).map((r) => r[1]);
+  for (const kind of ['person.created', 'person.password_changed', 'person.sessions_revoked']) {
+    assert.ok(byAlice.includes(kind), `${kind} in ${JSON.stringify(rows)}`);
+  }
 });

@@ -24,8 +24,8 @@
 
 use usher_domain::client::RegistrationInput;
 use usher_domain::{
-    ClientId, GroupDescription, GroupName, ResourceName, ResourceUri, ScopeSet, Session, User,
-    Username,
+    ClientId, GroupDescription, GroupName, Password, ResourceName, ResourceUri, ScopeSet, Session,
+    User, Username,
 };
 
 use crate::Core;
@@ -35,6 +35,9 @@ use crate::admin::audit::{self, AuditPage, AuditQuery};
 use crate::admin::clients::{self, AccessChange, ClientView, Created};
 use crate::admin::groups::{self, GroupSummaryView, GroupView, MembershipView};
 use crate::admin::page::{Page, PageRequest, paginate};
+use crate::admin::people::{
+    self, FactorsReset, NewPerson, PasswordSet, PersonDetail, PersonView, SessionsEnded,
+};
 use crate::admin::resources::{self, ReachView, ResourceChange, ResourceView};
 use crate::admin::{AdminError, AdminStores, By, etag, run};
 use crate::failure::{Failure, blocking};
@@ -473,6 +476,148 @@ pub async fn delete_resource(
     let by = admin.by(core);
     run(move || resources::delete(&stores, &target, Some(&tag), &by)).await?;
     note(admin, "resource server deleted", uri.as_str());
+    Ok(())
+}
+
+// ---- People ----
+
+/// Whether `view` matches the search `query` (a case-insensitive substring of its
+/// username, name or e-mail address; an empty query matches all).
+fn person_matches(view: &PersonView, query: &str) -> bool {
+    let query = query.trim().to_lowercase();
+    let has = |v: Option<&str>| v.is_some_and(|v| v.to_lowercase().contains(&query));
+    query.is_empty()
+        || has(Some(&view.username))
+        || has(view.name.as_deref())
+        || has(view.email.as_deref())
+}
+
+/// One page of the people whose username, name or e-mail contains `query`, by username.
+pub async fn people(
+    core: &Core,
+    _admin: &Admin,
+    query: String,
+    page: PageRequest,
+) -> Result<Page<PersonView>, AdminError> {
+    let stores = AdminStores::of(core);
+    run(move || {
+        let views = stores
+            .users
+            .list_users()?
+            .iter()
+            .map(PersonView::of)
+            .filter(|v| person_matches(v, &query))
+            .collect();
+        Ok(paginate(views, |v: &PersonView| v.username.as_str(), &page))
+    })
+    .await
+}
+
+/// The person `username`, their second factors and their groups.
+pub async fn person(
+    core: &Core,
+    _admin: &Admin,
+    username: &str,
+) -> Result<PersonDetail, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let stores = AdminStores::of(core);
+    run(move || people::show(&stores, &username)).await
+}
+
+/// A text field of a form: blank is absent.
+fn given(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+fn password(raw: &str) -> Result<Password, AdminError> {
+    Password::parse(raw.to_owned()).map_err(|e| AdminError::Invalid(e.to_string()))
+}
+
+/// Creates a person with a password (the new-person form: blank name or e-mail is none).
+pub async fn create_person(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+    new_password: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+) -> Result<PersonView, AdminError> {
+    let checked = NewPerson {
+        username: username.trim().to_owned(),
+        name: given(name),
+        email: given(email),
+        ..NewPerson::default()
+    }
+    .check()?;
+    let new_password = password(new_password)?;
+    let stores = AdminStores::of(core);
+    let name = checked.username().clone();
+    run(move || people::require_free(&stores, &name)).await?;
+    let hash = core
+        .passwords
+        .hash_new(new_password)
+        .await
+        .map_err(AdminError::Failure)?;
+    let stores = AdminStores::of(core);
+    let by = admin.by(core);
+    let user = run(move || people::create(&stores, checked, hash, &by)).await?;
+    note(admin, "person created", user.username.as_str());
+    Ok(PersonView::of(&user))
+}
+
+/// Sets the password of `username`; ends their sessions unless `keep_sessions`.
+pub async fn set_password(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+    new_password: &str,
+    keep_sessions: bool,
+) -> Result<PasswordSet, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let new_password = password(new_password)?;
+    let done = people::set_password(
+        core,
+        &username,
+        new_password,
+        keep_sessions,
+        &admin.by(core),
+    )
+    .await?;
+    note(admin, "password set", username.as_str());
+    Ok(done)
+}
+
+/// Removes every second factor of `username` and ends their sessions.
+pub async fn reset_factors(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+) -> Result<FactorsReset, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let done = people::reset_factors(core, &username, &admin.by(core)).await?;
+    note(admin, "second factors reset", username.as_str());
+    Ok(done)
+}
+
+/// Ends every browser session and refresh-token family of `username`.
+pub async fn end_sessions(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+) -> Result<SessionsEnded, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let done = people::revoke_sessions(core, &username, &admin.by(core)).await?;
+    note(admin, "sessions revoked", username.as_str());
+    Ok(done)
+}
+
+/// Deletes the person `username` (their sessions end first).
+pub async fn delete_person(core: &Core, admin: &Admin, username: &str) -> Result<(), AdminError> {
+    let username = people::parse_username(username.trim())?;
+    people::delete_person(core, &username, &admin.by(core)).await?;
+    note(admin, "person deleted", username.as_str());
     Ok(())
 }
 

@@ -393,3 +393,81 @@ async fn the_audit_page_shows_the_consoles_changes_as_the_operator_newest_first(
         Err(AdminError::Invalid(_))
     ));
 }
+
+#[tokio::test]
+async fn the_console_creates_a_person_from_its_form_and_finds_them_by_a_search() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    // The form sends every field: blank name and e-mail are none, not refused.
+    let carol = create_person(
+        &node.core,
+        &admin,
+        " carol ",
+        "a long enough password",
+        Some(" "),
+        Some(""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(carol.username, "carol");
+    assert_eq!((carol.name, carol.email), (None, None));
+    let dave = create_person(
+        &node.core,
+        &admin,
+        "dave",
+        "a long enough password",
+        Some("Dave Jones"),
+        Some("dave@example.com"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(dave.email.as_deref(), Some("dave@example.com"));
+    assert!(matches!(
+        create_person(
+            &node.core,
+            &admin,
+            "dave",
+            "a long enough password",
+            None,
+            None
+        )
+        .await,
+        Err(AdminError::Conflict(_))
+    ));
+    assert!(matches!(
+        create_person(&node.core, &admin, "erin", "", None, None).await,
+        Err(AdminError::Invalid(_))
+    ));
+    let found = |q: &str| {
+        let q = q.to_owned();
+        let core = &node.core;
+        let admin = &admin;
+        async move {
+            people(core, admin, q, PageRequest::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|p| p.username)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("JONES").await, vec!["dave".to_owned()]);
+    assert_eq!(found("@example.com").await, vec!["dave".to_owned()]);
+    assert_eq!(found("").await, vec!["alice", "carol", "dave"]);
+    // Created by alice, in the trail.
+    let created = AuditFilters {
+        kind: Some("person.created".to_owned()),
+        ..AuditFilters::default()
+    };
+    let page = audit(&node.core, &admin, &created).await.unwrap();
+    assert_eq!(page.events.len(), 2);
+    assert!(
+        page.events
+            .iter()
+            .all(|e| e.actor == format!("person:{}", alice.id.as_str()))
+    );
+}
