@@ -376,3 +376,28 @@ test('people: create a person, set a password, end their sessions (confirmed fir
     assert.ok(byAlice.includes(kind), `${kind} in ${JSON.stringify(rows)}`);
   }
 });
+
+test('signing keys: publish the next key, rotate at once (confirmed first)', async () => {
+  const { page } = alice;
+  await page.goto(`${usher.issuer}/admin`);
+  await page.getByRole('link', { name: 'Signing keys', exact: true }).first().click();
+  await page.locator('#key-list').waitFor();
+  await check(page, 'admin keys');
+  await page.getByLabel('Algorithm', { exact: true }).selectOption('ES256');
+  await page.getByRole('button', { name: 'Publish the next keys' }).click();
+  await page.locator('#admin-message').waitFor();
+  assert.match(await page.locator('#admin-message').innerText(), /ES256: /);
+  await check(page, 'admin keys published');
+
+  await page.goto(`${usher.issuer}/admin/keys`);
+  await page.getByLabel('Algorithm to rotate at once', { exact: true }).selectOption('EdDSA');
+  await page.getByRole('button', { name: 'Rotate at once…' }).click();
+  await check(page, 'admin keys rotate confirm');
+  await page.getByRole('button', { name: 'Rotate at once' }).click();
+  await page.locator('#admin-message').waitFor();
+  assert.match(await page.locator('#admin-message').innerText(), /These keys sign now: EdDSA: /);
+
+  await page.goto(`${usher.issuer}/admin/audit?kind=key.activated`);
+  const actors = await page.locator('#audit-events tbody tr td:nth-child(3)').allInnerTexts();
+  assert.ok(actors.includes(`person:${aliceId}`), JSON.stringify(actors));
+});

@@ -34,6 +34,7 @@ use crate::account::login::{self, ReturnTo, SignInStart};
 use crate::admin::audit::{self, AuditPage, AuditQuery};
 use crate::admin::clients::{self, AccessChange, ClientView, Created};
 use crate::admin::groups::{self, GroupSummaryView, GroupView, MembershipView};
+use crate::admin::keys::{self, KeyAdmin, KeyView, Retired};
 use crate::admin::page::{Page, PageRequest, paginate};
 use crate::admin::people::{
     self, FactorsReset, NewPerson, PasswordSet, PersonDetail, PersonView, SessionsEnded,
@@ -619,6 +620,81 @@ pub async fn delete_person(core: &Core, admin: &Admin, username: &str) -> Result
     people::delete_person(core, &username, &admin.by(core)).await?;
     note(admin, "person deleted", username.as_str());
     Ok(())
+}
+
+// ---- Signing keys ----
+
+/// The key operations of this node, or the refusal when it cannot make them.
+fn key_ops(core: &Core) -> Result<std::sync::Arc<dyn KeyAdmin>, AdminError> {
+    core.key_admin
+        .clone()
+        .ok_or_else(|| AdminError::Conflict("this node cannot change signing keys".to_owned()))
+}
+
+/// Every signing key, by creation; `None` when this node cannot manage them.
+pub async fn signing_keys(core: &Core, _admin: &Admin) -> Result<Option<Vec<KeyView>>, AdminError> {
+    let Some(ops) = core.key_admin.clone() else {
+        return Ok(None);
+    };
+    let listed = run(move || ops.list()).await?;
+    Ok(Some(listed.iter().map(KeyView::of).collect()))
+}
+
+/// The algorithms of the rotate form: blank or `all` is every one.
+pub fn key_algs(raw: Option<&str>) -> Result<Vec<usher_domain::SigningAlg>, AdminError> {
+    match raw.map(str::trim) {
+        None | Some("") | Some("all") => keys::parse_algs(None),
+        Some(alg) => keys::parse_algs(Some(alg)),
+    }
+}
+
+/// What a rotation did: the key ids that now wait to sign (on schedule) or sign (at
+/// once), per algorithm.
+pub async fn rotate_keys(
+    core: &Core,
+    admin: &Admin,
+    alg: Option<&str>,
+    at_once: bool,
+) -> Result<Vec<(String, String)>, AdminError> {
+    let algs = key_algs(alg)?;
+    let ops = key_ops(core)?;
+    let by = admin.by(core);
+    let done = run(move || {
+        let mut done = Vec::new();
+        for alg in algs {
+            if at_once {
+                let p = ops.promote_now(alg, &by)?;
+                done.push((p.alg, p.active.kid));
+            } else {
+                let n = ops.publish_next(alg, &by)?;
+                done.push((n.key.alg, n.key.kid));
+            }
+        }
+        Ok(done)
+    })
+    .await?;
+    note(
+        admin,
+        if at_once {
+            "keys promoted now"
+        } else {
+            "next keys published"
+        },
+        "keys",
+    );
+    Ok(done)
+}
+
+/// Removes the compromised key `kid` from the JWKS at once.
+pub async fn remove_key(core: &Core, admin: &Admin, kid: &str) -> Result<Retired, AdminError> {
+    let kid = kid.trim().to_owned();
+    keys::check_kid(&kid)?;
+    let ops = key_ops(core)?;
+    let by = admin.by(core);
+    let target = kid.clone();
+    let done = run(move || ops.retire(&target, &by)).await?;
+    note(admin, "signing key removed", &kid);
+    Ok(done)
 }
 
 // ---- The audit trail ----

@@ -471,3 +471,30 @@ async fn the_console_creates_a_person_from_its_form_and_finds_them_by_a_search()
             .all(|e| e.actor == format!("person:{}", alice.id.as_str()))
     );
 }
+
+#[tokio::test]
+async fn without_key_operations_the_keys_page_says_so_and_changes_nothing() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    assert_eq!(signing_keys(&node.core, &admin).await, Ok(None));
+    assert!(matches!(
+        rotate_keys(&node.core, &admin, None, false).await,
+        Err(AdminError::Conflict(_))
+    ));
+    assert!(matches!(
+        remove_key(&node.core, &admin, "k1").await,
+        Err(AdminError::Conflict(_))
+    ));
+    // The form's algorithm: blank or "all" is every one; a wrong name is refused.
+    assert_eq!(key_algs(Some("")).unwrap().len(), 3);
+    assert_eq!(key_algs(Some("all")).unwrap().len(), 3);
+    assert_eq!(key_algs(Some("ES256")).unwrap().len(), 1);
+    assert!(key_algs(Some("es256")).is_err());
+    assert!(matches!(
+        remove_key(&node.core, &admin, "not a kid").await,
+        Err(AdminError::Invalid(_))
+    ));
+}

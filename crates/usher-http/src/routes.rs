@@ -124,6 +124,13 @@ pub const ADMIN_PERSON_RESET_FACTORS: &str = "/admin/people/reset-second-factors
 pub const ADMIN_PERSON_END_SESSIONS: &str = "/admin/people/end-sessions";
 /// GET the confirmation (`?username=`), POST: delete the person.
 pub const ADMIN_PERSON_DELETE: &str = "/admin/people/delete";
+/// GET the signing keys.
+pub const ADMIN_KEYS: &str = "/admin/keys";
+/// POST: rotate on schedule (`when=schedule`) or at once (`when=now`, from the GET
+/// confirmation `?alg=`).
+pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";
+/// GET the confirmation (`?kid=`), POST: remove a compromised key from the JWKS.
+pub const ADMIN_KEY_REMOVE: &str = "/admin/keys/remove";
 /// GET the audit trail, newest first (`?person=&client=&kind=&since=&until=&before=`).
 pub const ADMIN_AUDIT: &str = "/admin/audit";
 

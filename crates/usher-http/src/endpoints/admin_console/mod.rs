@@ -4,13 +4,14 @@
 //! admin API); this module reads the cookies, queries and forms, and renders pages (all
 //! `Cache-Control: no-store`, under the sign-in pages' CSP: no script).
 //!
-//! One module per page group: [`clients`], [`groups`], [`resources`], [`people`], [`audit`]. Every change is a
+//! One module per page group: [`clients`], [`groups`], [`resources`], [`people`], [`keys`], [`audit`]. Every change is a
 //! POST with the page's `csrf` token; every destructive one has a confirmation page
 //! first (a GET that changes nothing).
 
 mod audit;
 mod clients;
 mod groups;
+mod keys;
 mod people;
 mod resources;
 
@@ -38,6 +39,7 @@ pub fn routes() -> Vec<actix_web::Resource> {
     all.extend(groups::routes());
     all.extend(resources::routes());
     all.extend(people::routes());
+    all.extend(keys::routes());
     all.extend(audit::routes());
     all.into_iter()
         .map(|r| r.app_data(web::PayloadConfig::new(params::MAX_FORM_BYTES)))
