@@ -401,3 +401,17 @@ test('signing keys: publish the next key, rotate at once (confirmed first)', asy
   const actors = await page.locator('#audit-events tbody tr td:nth-child(3)').allInnerTexts();
   assert.ok(actors.includes(`person:${aliceId}`), JSON.stringify(actors));
 });
+
+test('refresh tokens: a person\'s families by username', async () => {
+  const { page } = alice;
+  await page.goto(`${usher.issuer}/admin`);
+  await page.getByRole('link', { name: 'Refresh tokens', exact: true }).first().click();
+  await check(page, 'admin refresh tokens');
+  await page.getByLabel('Username', { exact: true }).fill('alice');
+  await page.getByRole('button', { name: 'Show their refresh tokens' }).click();
+  await page.locator('#families-none, #family-list').first().waitFor();
+  await check(page, 'admin refresh tokens (alice)');
+  await page.goto(`${usher.issuer}/admin/families?username=nobody`);
+  assert.equal(page.usherStatus, 404);
+  assert.match(await page.locator('#admin-message').innerText(), /no user nobody/);
+});

@@ -33,6 +33,7 @@ use crate::account::forms::{self, FormPurpose, FormRefusal};
 use crate::account::login::{self, ReturnTo, SignInStart};
 use crate::admin::audit::{self, AuditPage, AuditQuery};
 use crate::admin::clients::{self, AccessChange, ClientView, Created};
+use crate::admin::families::{self, FamilyView};
 use crate::admin::groups::{self, GroupSummaryView, GroupView, MembershipView};
 use crate::admin::keys::{self, KeyAdmin, KeyView, Retired};
 use crate::admin::page::{Page, PageRequest, paginate};
@@ -695,6 +696,37 @@ pub async fn remove_key(core: &Core, admin: &Admin, kid: &str) -> Result<Retired
     let done = run(move || ops.retire(&target, &by)).await?;
     note(admin, "signing key removed", &kid);
     Ok(done)
+}
+
+// ---- Refresh-token families ----
+
+/// One page of the refresh-token families of the person `username`.
+pub async fn families_of(
+    core: &Core,
+    _admin: &Admin,
+    username: &str,
+    page: PageRequest,
+) -> Result<Page<FamilyView>, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let stores = AdminStores::of(core);
+    families::list(
+        &stores,
+        core.stores.families.as_ref(),
+        Some(username),
+        None,
+        &page,
+        core.now(),
+    )
+    .await
+}
+
+/// Revokes the family `id`: its refresh token stops working at once. The trail's
+/// `family.revoked` event is the family store's (reason `admin`), as for the API.
+pub async fn revoke_family(core: &Core, admin: &Admin, id: &str) -> Result<(), AdminError> {
+    let id = families::parse_id(id.trim())?;
+    families::revoke(core.stores.families.as_ref(), &id, core.now()).await?;
+    note(admin, "refresh-token family revoked", id.as_str());
+    Ok(())
 }
 
 // ---- The audit trail ----

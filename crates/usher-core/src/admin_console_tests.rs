@@ -498,3 +498,24 @@ async fn without_key_operations_the_keys_page_says_so_and_changes_nothing() {
         Err(AdminError::Invalid(_))
     ));
 }
+
+#[tokio::test]
+async fn families_are_listed_by_username_and_an_unknown_one_is_not_found() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    let page = families_of(&node.core, &admin, "alice", PageRequest::default())
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    assert!(matches!(
+        families_of(&node.core, &admin, "nobody", PageRequest::default()).await,
+        Err(AdminError::NotFound(_))
+    ));
+    assert!(matches!(
+        revoke_family(&node.core, &admin, "not a family").await,
+        Err(AdminError::Invalid(_))
+    ));
+}

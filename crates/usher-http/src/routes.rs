@@ -131,6 +131,10 @@ pub const ADMIN_KEYS: &str = "/admin/keys";
 pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";
 /// GET the confirmation (`?kid=`), POST: remove a compromised key from the JWKS.
 pub const ADMIN_KEY_REMOVE: &str = "/admin/keys/remove";
+/// GET a person's refresh-token families (`?username=&after=`).
+pub const ADMIN_FAMILIES: &str = "/admin/families";
+/// GET the confirmation (`?id=&username=`), POST: revoke a family.
+pub const ADMIN_FAMILY_REVOKE: &str = "/admin/families/revoke";
 /// GET the audit trail, newest first (`?person=&client=&kind=&since=&until=&before=`).
 pub const ADMIN_AUDIT: &str = "/admin/audit";
 
