@@ -11,7 +11,11 @@
 //   to …"), alice gets in;
 // - a console form works once: the same token posted again is refused;
 // - rotating the secret and deleting the client go through confirmation pages; a
-//   resource server is registered and changed.
+//   resource server is registered and changed;
+// - the audit trail (/admin/audit) shows each of those console changes, newest first,
+//   with alice (person:<her id>) as the actor, and filters by kind;
+// - people: alice creates carol, finds her by a search, sets her password (carol's
+//   session ends), ends her sessions (confirmed first); the trail has each step.
 //
 // Every console page visited is audited with axe-core (WCAG 2.1 A and AA) and checked
 // for its CSP (no script at all, nothing blocked, no inline script or handler).
@@ -27,12 +31,14 @@ let ui;
 let alice; // alice's browser: { context, page }
 let created; // { clientId, secret }
 let rp;
+let aliceId; // person:<this> is the actor of alice's console changes
 
 before(async () => {
   usher = await startUsher();
   for (const name of ['alice', 'bob']) {
-    usher.cli(['user', 'create', '--json', '--username', name, '--email', `${name}@example.com`,
+    const made = usher.cli(['user', 'create', '--json', '--username', name, '--email', `${name}@example.com`,
       '--email-verified', '--password-stdin'], `${PASSWORD}\n`);
+    if (name === 'alice') aliceId = made.id;
   }
   usher.cli(['group', 'add-member', 'usher-admins', 'alice', '--json']);
   ui = await launchBrowser('admin-blank');
@@ -272,4 +278,140 @@ test('rotating a secret and deleting a client are confirmed first; resource serv
   await page.locator('#admin-message').waitFor();
   const res = await page.request.get(`${usher.issuer}/admin/clients/show?id=${encodeURIComponent(created.clientId)}`);
   assert.equal(res.status(), 404);
+});
+
+test('the audit trail shows each console change with alice as the actor', async () => {
+  const { page } = alice;
+  assert.ok(aliceId, 'alice\'s id from usher user create');
+  await page.goto(`${usher.issuer}/admin`);
+  await page.getByRole('link', { name: 'Audit trail', exact: true }).first().click();
+  await page.locator('#audit-events').waitFor();
+  assert.equal(page.usherStatus, 200);
+  await check(page, 'admin audit');
+  const rows = await page.locator('#audit-events tbody tr').evaluateAll((trs) => trs.map((tr) =>
+    [...tr.querySelectorAll('td')].map((td) => td.innerText.trim())));
+  const byAlice = rows.filter((r) => r[2] === `person:${aliceId}`).map((r) => r[1]);
+  for (const kind of ['client.created', 'group.created', 'group.member_added', 'client.updated',
+    'client.secret_rotated', 'resource.created', 'resource.updated', 'resource.deleted',
+    'client.deleted']) {
+    assert.ok(byAlice.includes(kind), `${kind} by person:${aliceId} in ${JSON.stringify(rows)}`);
+  }
+  // Newest first: the client's deletion (the last step) before its creation.
+  assert.ok(byAlice.indexOf('client.deleted') < byAlice.indexOf('client.created'));
+  // Times are RFC 3339; the detail is JSON text.
+  for (const r of rows) {
+    assert.match(r[0], /^\d{4}-\d\d-\d\dT/);
+    JSON.parse(r[7]);
+  }
+
+  // The kind filter: only group creations (staff, once).
+  await page.getByLabel('Kind', { exact: true }).selectOption('group.created');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.locator('#audit-events').waitFor();
+  await check(page, 'admin audit (filtered)');
+  const kinds = await page.locator('#audit-events tbody tr td:nth-child(2)').allInnerTexts();
+  assert.ok(kinds.length >= 2, JSON.stringify(kinds));
+  assert.deepEqual([...new Set(kinds)], ['group.created']);
+  assert.equal(await page.getByLabel('Kind', { exact: true }).inputValue(), 'group.created');
+
+  // A time that is not one: the API's refusal, on the page.
+  await page.goto(`${usher.issuer}/admin/audit?since=yesterday`);
+  assert.equal(page.usherStatus, 400);
+  assert.match(await page.locator('#admin-error').innerText(), /neither RFC 3339/);
+  await check(page, 'admin audit (refused)');
+});
+
+test('people: create a person, set a password, end their sessions (confirmed first)', async () => {
+  const { page } = alice;
+  await page.goto(`${usher.issuer}/admin`);
+  await page.getByRole('link', { name: 'People', exact: true }).first().click();
+  await page.locator('#people-list').waitFor();
+  await check(page, 'admin people');
+  await page.getByLabel('Username', { exact: true }).fill('carol');
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Name', { exact: true }).fill('Carol <b>Smith</b>');
+  await page.getByLabel('E-mail', { exact: true }).fill('carol@example.com');
+  await page.getByRole('button', { name: 'Create the person' }).click();
+  await page.getByRole('heading', { name: 'Person carol' }).waitFor();
+  assert.equal(page.usherStatus, 201);
+  await check(page, 'admin person');
+  const carolId = await page.locator('#person-id').innerText();
+  assert.match(await page.locator('#person-fields').innerText(), /Carol <b>Smith<\/b>/, 'escaped, shown as typed');
+
+  // The list finds carol by a piece of her e-mail address.
+  await page.goto(`${usher.issuer}/admin/people?q=CAROL@`);
+  await check(page, 'admin people (search)');
+  assert.deepEqual(await page.locator('#people-list tbody tr td:first-child').allInnerTexts(), ['carol']);
+
+  // carol signs in (a session), then an admin sets her password: her sessions end.
+  const carol = await newBrowser();
+  try {
+    await signInToConsole(carol.page, 'carol');
+    assert.equal(carol.page.usherStatus, 403, 'signed in, not an admin');
+    await page.goto(`${usher.issuer}/admin/people/show?username=carol`);
+    await page.getByLabel('New password', { exact: true }).fill(`${PASSWORD}-2`);
+    await page.getByRole('button', { name: 'Set the password' }).click();
+    await page.getByRole('status').waitFor();
+    assert.match(await page.getByRole('status').innerText(), /The password was set; 1 session\(s\) ended/);
+    await check(page, 'admin password set');
+  } finally {
+    await carol.context.close();
+  }
+
+  // Ending her sessions is confirmed first.
+  await page.getByRole('link', { name: 'End every session' }).click();
+  await check(page, 'admin end sessions confirm');
+  await page.getByRole('button', { name: 'End every session' }).click();
+  await page.locator('#admin-message').waitFor();
+  assert.match(await page.locator('#admin-message').innerText(), /session\(s\) of carol ended/);
+  await check(page, 'admin sessions ended');
+
+  // The audit trail has each step, by alice, about carol.
+  await page.goto(`${usher.issuer}/admin/audit?person=${encodeURIComponent(carolId)}`);
+  await check(page, 'admin audit (person)');
+  const rows = await page.locator('#audit-events tbody tr').evaluateAll((trs) => trs.map((tr) =>
+    [...tr.querySelectorAll('td')].map((td) => td.innerText.trim())));
+  const byAlice = rows.filter((r) => r[2] === `person:${aliceId}`).map((r) => r[1]);
+  for (const kind of ['person.created', 'person.password_changed', 'person.sessions_revoked']) {
+    assert.ok(byAlice.includes(kind), `${kind} in ${JSON.stringify(rows)}`);
+  }
+});
+
+test('signing keys: publish the next key, rotate at once (confirmed first)', async () => {
+  const { page } = alice;
+  await page.goto(`${usher.issuer}/admin`);
+  await page.getByRole('link', { name: 'Signing keys', exact: true }).first().click();
+  await page.locator('#key-list').waitFor();
+  await check(page, 'admin keys');
+  await page.getByLabel('Algorithm', { exact: true }).selectOption('ES256');
+  await page.getByRole('button', { name: 'Publish the next keys' }).click();
+  await page.locator('#admin-message').waitFor();
+  assert.match(await page.locator('#admin-message').innerText(), /ES256: /);
+  await check(page, 'admin keys published');
+
+  await page.goto(`${usher.issuer}/admin/keys`);
+  await page.getByLabel('Algorithm to rotate at once', { exact: true }).selectOption('EdDSA');
+  await page.getByRole('button', { name: 'Rotate at once…' }).click();
+  await check(page, 'admin keys rotate confirm');
+  await page.getByRole('button', { name: 'Rotate at once' }).click();
+  await page.locator('#admin-message').waitFor();
+  assert.match(await page.locator('#admin-message').innerText(), /These keys sign now: EdDSA: /);
+
+  await page.goto(`${usher.issuer}/admin/audit?kind=key.activated`);
+  const actors = await page.locator('#audit-events tbody tr td:nth-child(3)').allInnerTexts();
+  assert.ok(actors.includes(`person:${aliceId}`), JSON.stringify(actors));
+});
+
+test('refresh tokens: a person\'s families by username', async () => {
+  const { page } = alice;
+  await page.goto(`${usher.issuer}/admin`);
+  await page.getByRole('link', { name: 'Refresh tokens', exact: true }).first().click();
+  await check(page, 'admin refresh tokens');
+  await page.getByLabel('Username', { exact: true }).fill('alice');
+  await page.getByRole('button', { name: 'Show their refresh tokens' }).click();
+  await page.locator('#families-none, #family-list').first().waitFor();
+  await check(page, 'admin refresh tokens (alice)');
+  await page.goto(`${usher.issuer}/admin/families?username=nobody`);
+  assert.equal(page.usherStatus, 404);
+  assert.match(await page.locator('#admin-message').innerText(), /no user nobody/);
 });

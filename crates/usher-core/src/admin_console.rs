@@ -24,16 +24,22 @@
 
 use usher_domain::client::RegistrationInput;
 use usher_domain::{
-    ClientId, GroupDescription, GroupName, ResourceName, ResourceUri, ScopeSet, Session, User,
-    Username,
+    ClientId, GroupDescription, GroupName, Password, ResourceName, ResourceUri, ScopeSet, Session,
+    User, Username,
 };
 
 use crate::Core;
 use crate::account::forms::{self, FormPurpose, FormRefusal};
 use crate::account::login::{self, ReturnTo, SignInStart};
+use crate::admin::audit::{self, AuditPage, AuditQuery};
 use crate::admin::clients::{self, AccessChange, ClientView, Created};
+use crate::admin::families::{self, FamilyView};
 use crate::admin::groups::{self, GroupSummaryView, GroupView, MembershipView};
+use crate::admin::keys::{self, KeyAdmin, KeyView, Retired};
 use crate::admin::page::{Page, PageRequest, paginate};
+use crate::admin::people::{
+    self, FactorsReset, NewPerson, PasswordSet, PersonDetail, PersonView, SessionsEnded,
+};
 use crate::admin::resources::{self, ReachView, ResourceChange, ResourceView};
 use crate::admin::{AdminError, AdminStores, By, etag, run};
 use crate::failure::{Failure, blocking};
@@ -473,6 +479,312 @@ pub async fn delete_resource(
     run(move || resources::delete(&stores, &target, Some(&tag), &by)).await?;
     note(admin, "resource server deleted", uri.as_str());
     Ok(())
+}
+
+// ---- People ----
+
+/// Whether `view` matches the search `query` (a case-insensitive substring of its
+/// username, name or e-mail address; an empty query matches all).
+fn person_matches(view: &PersonView, query: &str) -> bool {
+    let query = query.trim().to_lowercase();
+    let has = |v: Option<&str>| v.is_some_and(|v| v.to_lowercase().contains(&query));
+    query.is_empty()
+        || has(Some(&view.username))
+        || has(view.name.as_deref())
+        || has(view.email.as_deref())
+}
+
+/// One page of the people whose username, name or e-mail contains `query`, by username.
+pub async fn people(
+    core: &Core,
+    _admin: &Admin,
+    query: String,
+    page: PageRequest,
+) -> Result<Page<PersonView>, AdminError> {
+    let stores = AdminStores::of(core);
+    run(move || {
+        let views = stores
+            .users
+            .list_users()?
+            .iter()
+            .map(PersonView::of)
+            .filter(|v| person_matches(v, &query))
+            .collect();
+        Ok(paginate(views, |v: &PersonView| v.username.as_str(), &page))
+    })
+    .await
+}
+
+/// The person `username`, their second factors and their groups.
+pub async fn person(
+    core: &Core,
+    _admin: &Admin,
+    username: &str,
+) -> Result<PersonDetail, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let stores = AdminStores::of(core);
+    run(move || people::show(&stores, &username)).await
+}
+
+/// A text field of a form: blank is absent.
+fn given(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+fn password(raw: &str) -> Result<Password, AdminError> {
+    Password::parse(raw.to_owned()).map_err(|e| AdminError::Invalid(e.to_string()))
+}
+
+/// Creates a person with a password (the new-person form: blank name or e-mail is none).
+pub async fn create_person(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+    new_password: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+) -> Result<PersonView, AdminError> {
+    let checked = NewPerson {
+        username: username.trim().to_owned(),
+        name: given(name),
+        email: given(email),
+        ..NewPerson::default()
+    }
+    .check()?;
+    let new_password = password(new_password)?;
+    let stores = AdminStores::of(core);
+    let name = checked.username().clone();
+    run(move || people::require_free(&stores, &name)).await?;
+    let hash = core
+        .passwords
+        .hash_new(new_password)
+        .await
+        .map_err(AdminError::Failure)?;
+    let stores = AdminStores::of(core);
+    let by = admin.by(core);
+    let user = run(move || people::create(&stores, checked, hash, &by)).await?;
+    note(admin, "person created", user.username.as_str());
+    Ok(PersonView::of(&user))
+}
+
+/// Sets the password of `username`; ends their sessions unless `keep_sessions`.
+pub async fn set_password(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+    new_password: &str,
+    keep_sessions: bool,
+) -> Result<PasswordSet, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let new_password = password(new_password)?;
+    let done = people::set_password(
+        core,
+        &username,
+        new_password,
+        keep_sessions,
+        &admin.by(core),
+    )
+    .await?;
+    note(admin, "password set", username.as_str());
+    Ok(done)
+}
+
+/// Removes every second factor of `username` and ends their sessions.
+pub async fn reset_factors(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+) -> Result<FactorsReset, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let done = people::reset_factors(core, &username, &admin.by(core)).await?;
+    note(admin, "second factors reset", username.as_str());
+    Ok(done)
+}
+
+/// Ends every browser session and refresh-token family of `username`.
+pub async fn end_sessions(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+) -> Result<SessionsEnded, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let done = people::revoke_sessions(core, &username, &admin.by(core)).await?;
+    note(admin, "sessions revoked", username.as_str());
+    Ok(done)
+}
+
+/// Deletes the person `username` (their sessions end first).
+pub async fn delete_person(core: &Core, admin: &Admin, username: &str) -> Result<(), AdminError> {
+    let username = people::parse_username(username.trim())?;
+    people::delete_person(core, &username, &admin.by(core)).await?;
+    note(admin, "person deleted", username.as_str());
+    Ok(())
+}
+
+// ---- Signing keys ----
+
+/// The key operations of this node, or the refusal when it cannot make them.
+fn key_ops(core: &Core) -> Result<std::sync::Arc<dyn KeyAdmin>, AdminError> {
+    core.key_admin
+        .clone()
+        .ok_or_else(|| AdminError::Conflict("this node cannot change signing keys".to_owned()))
+}
+
+/// Every signing key, by creation; `None` when this node cannot manage them.
+pub async fn signing_keys(core: &Core, _admin: &Admin) -> Result<Option<Vec<KeyView>>, AdminError> {
+    let Some(ops) = core.key_admin.clone() else {
+        return Ok(None);
+    };
+    let listed = run(move || ops.list()).await?;
+    Ok(Some(listed.iter().map(KeyView::of).collect()))
+}
+
+/// The algorithms of the rotate form: blank or `all` is every one.
+pub fn key_algs(raw: Option<&str>) -> Result<Vec<usher_domain::SigningAlg>, AdminError> {
+    match raw.map(str::trim) {
+        None | Some("") | Some("all") => keys::parse_algs(None),
+        Some(alg) => keys::parse_algs(Some(alg)),
+    }
+}
+
+/// What a rotation did: the key ids that now wait to sign (on schedule) or sign (at
+/// once), per algorithm.
+pub async fn rotate_keys(
+    core: &Core,
+    admin: &Admin,
+    alg: Option<&str>,
+    at_once: bool,
+) -> Result<Vec<(String, String)>, AdminError> {
+    let algs = key_algs(alg)?;
+    let ops = key_ops(core)?;
+    let by = admin.by(core);
+    let done = run(move || {
+        let mut done = Vec::new();
+        for alg in algs {
+            if at_once {
+                let p = ops.promote_now(alg, &by)?;
+                done.push((p.alg, p.active.kid));
+            } else {
+                let n = ops.publish_next(alg, &by)?;
+                done.push((n.key.alg, n.key.kid));
+            }
+        }
+        Ok(done)
+    })
+    .await?;
+    note(
+        admin,
+        if at_once {
+            "keys promoted now"
+        } else {
+            "next keys published"
+        },
+        "keys",
+    );
+    Ok(done)
+}
+
+/// Removes the compromised key `kid` from the JWKS at once.
+pub async fn remove_key(core: &Core, admin: &Admin, kid: &str) -> Result<Retired, AdminError> {
+    let kid = kid.trim().to_owned();
+    keys::check_kid(&kid)?;
+    let ops = key_ops(core)?;
+    let by = admin.by(core);
+    let target = kid.clone();
+    let done = run(move || ops.retire(&target, &by)).await?;
+    note(admin, "signing key removed", &kid);
+    Ok(done)
+}
+
+// ---- Refresh-token families ----
+
+/// One page of the refresh-token families of the person `username`.
+pub async fn families_of(
+    core: &Core,
+    _admin: &Admin,
+    username: &str,
+    page: PageRequest,
+) -> Result<Page<FamilyView>, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let stores = AdminStores::of(core);
+    families::list(
+        &stores,
+        core.stores.families.as_ref(),
+        Some(username),
+        None,
+        &page,
+        core.now(),
+    )
+    .await
+}
+
+/// Revokes the family `id`: its refresh token stops working at once. The trail's
+/// `family.revoked` event is the family store's (reason `admin`), as for the API.
+pub async fn revoke_family(core: &Core, admin: &Admin, id: &str) -> Result<(), AdminError> {
+    let id = families::parse_id(id.trim())?;
+    families::revoke(core.stores.families.as_ref(), &id, core.now()).await?;
+    note(admin, "refresh-token family revoked", id.as_str());
+    Ok(())
+}
+
+// ---- The audit trail ----
+
+/// The audit page's filters as the operator typed them (a query string's values).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilters {
+    pub person: Option<String>,
+    pub client: Option<String>,
+    pub kind: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// The `next_before` of the previous page.
+    pub before: Option<String>,
+}
+
+impl AuditFilters {
+    /// The admin API's query for these filters: a blank field filters nothing (the
+    /// form sends every field); `before` must be an event id.
+    pub fn query(&self) -> Result<AuditQuery, AdminError> {
+        fn given(v: &Option<String>) -> Option<String> {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        }
+        let before = given(&self.before)
+            .map(|b| {
+                b.parse::<i64>()
+                    .ok()
+                    .filter(|b| *b > 0)
+                    .ok_or_else(|| AdminError::Invalid(format!("{b:?} is not an event id")))
+            })
+            .transpose()?;
+        Ok(AuditQuery {
+            person: given(&self.person),
+            client: given(&self.client),
+            kind: given(&self.kind),
+            since: given(&self.since),
+            until: given(&self.until),
+            before,
+            after: None,
+            limit: None,
+        })
+    }
+}
+
+/// A page of the audit trail, newest first: the admin API's filters, view and paging.
+pub async fn audit(
+    core: &Core,
+    _admin: &Admin,
+    filters: &AuditFilters,
+) -> Result<AuditPage, AdminError> {
+    let filter = filters
+        .query()?
+        .filter(usher_domain::AuditOrder::NewestFirst)?;
+    let stores = AdminStores::of(core);
+    run(move || audit::list(&stores, &filter)).await
 }
 
 #[cfg(test)]

@@ -307,3 +307,215 @@ async fn the_clients_list_searches_names_and_ids() {
     assert_eq!(first.items.len(), 2);
     assert!(first.next.is_some());
 }
+
+#[test]
+fn blank_audit_filters_filter_nothing_and_before_is_an_event_id() {
+    let blank = AuditFilters {
+        person: Some("  ".to_owned()),
+        client: Some(String::new()),
+        kind: Some(String::new()),
+        since: Some(" ".to_owned()),
+        until: None,
+        before: Some(String::new()),
+    };
+    let query = blank.query().unwrap();
+    assert_eq!(
+        (
+            query.person,
+            query.client,
+            query.kind,
+            query.since,
+            query.until,
+            query.before
+        ),
+        (None, None, None, None, None, None)
+    );
+    let paged = AuditFilters {
+        kind: Some(" group.created ".to_owned()),
+        before: Some("42".to_owned()),
+        ..AuditFilters::default()
+    };
+    let query = paged.query().unwrap();
+    assert_eq!(query.kind.as_deref(), Some("group.created"));
+    assert_eq!(query.before, Some(42));
+    for bad in ["x", "-1", "0", "1.5"] {
+        let f = AuditFilters {
+            before: Some(bad.to_owned()),
+            ..AuditFilters::default()
+        };
+        assert!(matches!(f.query(), Err(AdminError::Invalid(_))), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn the_audit_page_shows_the_consoles_changes_as_the_operator_newest_first() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let mut admin = admin_of(&node, &cookie).await;
+    admin.from_address(Some("192.0.2.7".to_owned()));
+    create_group(&node.core, &admin, "staff", None)
+        .await
+        .unwrap();
+    create_group(&node.core, &admin, "ops", None).await.unwrap();
+    let created = AuditFilters {
+        kind: Some("group.created".to_owned()),
+        ..AuditFilters::default()
+    };
+    let page = audit(&node.core, &admin, &created).await.unwrap();
+    let targets: Vec<_> = page.events.iter().map(|e| e.target.clone()).collect();
+    assert_eq!(
+        targets,
+        vec![Some("ops".to_owned()), Some("staff".to_owned())],
+        "newest first"
+    );
+    for e in &page.events {
+        assert_eq!(e.actor, format!("person:{}", alice.id.as_str()));
+        assert_eq!(e.address.as_deref(), Some("192.0.2.7"));
+    }
+    assert_eq!(page.next_before, None, "not a full page");
+    // Paging on from the newest: only the older one.
+    let before = AuditFilters {
+        before: Some(page.events[0].id.to_string()),
+        ..created.clone()
+    };
+    let older = audit(&node.core, &admin, &before).await.unwrap();
+    assert_eq!(older.events.len(), 1);
+    assert_eq!(older.events[0].target.as_deref(), Some("staff"));
+    // A kind that is not one is refused with the API's words.
+    let unknown = AuditFilters {
+        kind: Some("no.such".to_owned()),
+        ..AuditFilters::default()
+    };
+    assert!(matches!(
+        audit(&node.core, &admin, &unknown).await,
+        Err(AdminError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_console_creates_a_person_from_its_form_and_finds_them_by_a_search() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    // The form sends every field: blank name and e-mail are none, not refused.
+    let carol = create_person(
+        &node.core,
+        &admin,
+        " carol ",
+        "a long enough password",
+        Some(" "),
+        Some(""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(carol.username, "carol");
+    assert_eq!((carol.name, carol.email), (None, None));
+    let dave = create_person(
+        &node.core,
+        &admin,
+        "dave",
+        "a long enough password",
+        Some("Dave Jones"),
+        Some("dave@example.com"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(dave.email.as_deref(), Some("dave@example.com"));
+    assert!(matches!(
+        create_person(
+            &node.core,
+            &admin,
+            "dave",
+            "a long enough password",
+            None,
+            None
+        )
+        .await,
+        Err(AdminError::Conflict(_))
+    ));
+    assert!(matches!(
+        create_person(&node.core, &admin, "erin", "", None, None).await,
+        Err(AdminError::Invalid(_))
+    ));
+    let found = |q: &str| {
+        let q = q.to_owned();
+        let core = &node.core;
+        let admin = &admin;
+        async move {
+            people(core, admin, q, PageRequest::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|p| p.username)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("JONES").await, vec!["dave".to_owned()]);
+    assert_eq!(found("@example.com").await, vec!["dave".to_owned()]);
+    assert_eq!(found("").await, vec!["alice", "carol", "dave"]);
+    // Created by alice, in the trail.
+    let created = AuditFilters {
+        kind: Some("person.created".to_owned()),
+        ..AuditFilters::default()
+    };
+    let page = audit(&node.core, &admin, &created).await.unwrap();
+    assert_eq!(page.events.len(), 2);
+    assert!(
+        page.events
+            .iter()
+            .all(|e| e.actor == format!("person:{}", alice.id.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn without_key_operations_the_keys_page_says_so_and_changes_nothing() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    assert_eq!(signing_keys(&node.core, &admin).await, Ok(None));
+    assert!(matches!(
+        rotate_keys(&node.core, &admin, None, false).await,
+        Err(AdminError::Conflict(_))
+    ));
+    assert!(matches!(
+        remove_key(&node.core, &admin, "k1").await,
+        Err(AdminError::Conflict(_))
+    ));
+    // The form's algorithm: blank or "all" is every one; a wrong name is refused.
+    assert_eq!(key_algs(Some("")).unwrap().len(), 3);
+    assert_eq!(key_algs(Some("all")).unwrap().len(), 3);
+    assert_eq!(key_algs(Some("ES256")).unwrap().len(), 1);
+    assert!(key_algs(Some("es256")).is_err());
+    assert!(matches!(
+        remove_key(&node.core, &admin, "not a kid").await,
+        Err(AdminError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn families_are_listed_by_username_and_an_unknown_one_is_not_found() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    let page = families_of(&node.core, &admin, "alice", PageRequest::default())
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    assert!(matches!(
+        families_of(&node.core, &admin, "nobody", PageRequest::default()).await,
+        Err(AdminError::NotFound(_))
+    ));
+    assert!(matches!(
+        revoke_family(&node.core, &admin, "not a family").await,
+        Err(AdminError::Invalid(_))
+    ));
+}

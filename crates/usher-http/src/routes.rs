@@ -112,6 +112,31 @@ pub const ADMIN_RESOURCE: &str = "/admin/resources/show";
 pub const ADMIN_RESOURCE_UPDATE: &str = "/admin/resources/update";
 /// GET the confirmation (`?uri=`), POST: delete a resource server.
 pub const ADMIN_RESOURCE_DELETE: &str = "/admin/resources/delete";
+/// GET the people (`?q=` searches, `?after=` pages), POST a new person.
+pub const ADMIN_PEOPLE: &str = "/admin/people";
+/// GET one person, their second factors and groups (`?username=`).
+pub const ADMIN_PERSON: &str = "/admin/people/show";
+/// POST: a new password (ends the sessions unless `keep_sessions`).
+pub const ADMIN_PERSON_PASSWORD: &str = "/admin/people/password";
+/// GET the confirmation (`?username=`), POST: remove every second factor.
+pub const ADMIN_PERSON_RESET_FACTORS: &str = "/admin/people/reset-second-factors";
+/// GET the confirmation (`?username=`), POST: end every session.
+pub const ADMIN_PERSON_END_SESSIONS: &str = "/admin/people/end-sessions";
+/// GET the confirmation (`?username=`), POST: delete the person.
+pub const ADMIN_PERSON_DELETE: &str = "/admin/people/delete";
+/// GET the signing keys.
+pub const ADMIN_KEYS: &str = "/admin/keys";
+/// POST: rotate on schedule (`when=schedule`) or at once (`when=now`, from the GET
+/// confirmation `?alg=`).
+pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";
+/// GET the confirmation (`?kid=`), POST: remove a compromised key from the JWKS.
+pub const ADMIN_KEY_REMOVE: &str = "/admin/keys/remove";
+/// GET a person's refresh-token families (`?username=&after=`).
+pub const ADMIN_FAMILIES: &str = "/admin/families";
+/// GET the confirmation (`?id=&username=`), POST: revoke a family.
+pub const ADMIN_FAMILY_REVOKE: &str = "/admin/families/revoke";
+/// GET the audit trail, newest first (`?person=&client=&kind=&since=&until=&before=`).
+pub const ADMIN_AUDIT: &str = "/admin/audit";
 
 #[cfg(test)]
 mod tests {

@@ -4,12 +4,16 @@
 //! admin API); this module reads the cookies, queries and forms, and renders pages (all
 //! `Cache-Control: no-store`, under the sign-in pages' CSP: no script).
 //!
-//! One module per page group: [`clients`], [`groups`], [`resources`]. Every change is a
+//! One module per page group: [`clients`], [`groups`], [`resources`], [`people`], [`keys`], [`families`], [`audit`]. Every change is a
 //! POST with the page's `csrf` token; every destructive one has a confirmation page
 //! first (a GET that changes nothing).
 
+mod audit;
 mod clients;
+mod families;
 mod groups;
+mod keys;
+mod people;
 mod resources;
 
 use actix_web::http::StatusCode;
@@ -35,6 +39,10 @@ pub fn routes() -> Vec<actix_web::Resource> {
     all.extend(clients::routes());
     all.extend(groups::routes());
     all.extend(resources::routes());
+    all.extend(people::routes());
+    all.extend(keys::routes());
+    all.extend(families::routes());
+    all.extend(audit::routes());
     all.into_iter()
         .map(|r| r.app_data(web::PayloadConfig::new(params::MAX_FORM_BYTES)))
         .collect()
