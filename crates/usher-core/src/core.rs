@@ -227,6 +227,8 @@ pub struct Stores {
     pub groups: Arc<dyn usher_domain::GroupStore>,
     /// The audit trail (`audit.rs`, docs/design/audit.md).
     pub audit: Arc<dyn usher_domain::AuditStore>,
+    /// Changes written in one transaction with their audit events (`admin`).
+    pub audited: Arc<dyn usher_domain::AuditedStore>,
     pub database: Arc<dyn Ping>,
     /// Refresh-token families: the embedded store (the database) or Redis.
     pub families: Arc<dyn FamilyStore>,
@@ -257,6 +259,7 @@ impl Stores {
             + usher_domain::RegistrationStore
             + usher_domain::GroupStore
             + usher_domain::AuditStore
+            + usher_domain::AuditedStore
             + Ping
             + FamilyStore
             + 'static,
@@ -283,6 +286,7 @@ impl Stores {
             registration: db.clone(),
             groups: db.clone(),
             audit: db.clone(),
+            audited: db.clone(),
             families: db.clone(),
             database: db,
         }

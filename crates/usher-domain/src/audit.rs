@@ -447,6 +447,104 @@ pub trait AuditStore: Send + Sync {
     fn purge_events_before(&self, cutoff: UnixTime) -> Result<usize, StoreError>;
 }
 
+/// The changes an administrative operation can write in one transaction with the audit
+/// events that tell of them ([`AuditedStore::audited`]). Each method is the store
+/// method of the same name (same arguments, same answers), run on the transaction; add
+/// one here for every change whose event must not be lost or written without it
+/// (docs/design/audit.md, "Transactions").
+pub trait AuditedChanges {
+    /// Records `event` in this transaction; returns its id.
+    fn record(&mut self, event: &AuditEvent) -> Result<i64, StoreError>;
+
+    /// [`crate::ClientStore::insert_client`].
+    fn insert_client(&mut self, client: &crate::Client) -> Result<(), StoreError>;
+    /// [`crate::ClientStore::set_client_access_if`].
+    fn set_client_access_if(
+        &mut self,
+        id: &ClientId,
+        expected: crate::ClientAccess<'_>,
+        new: crate::ClientAccess<'_>,
+    ) -> Result<bool, StoreError>;
+    /// [`crate::ClientStore::set_client_secret_hash`].
+    fn set_client_secret_hash(&mut self, id: &ClientId, hash: &str) -> Result<bool, StoreError>;
+    /// [`crate::ClientStore::delete_client`].
+    fn delete_client(&mut self, id: &ClientId) -> Result<bool, StoreError>;
+
+    /// [`crate::GroupStore::insert_group`].
+    fn insert_group(&mut self, group: &crate::Group) -> Result<bool, StoreError>;
+    /// [`crate::GroupStore::delete_group`].
+    fn delete_group(&mut self, name: &crate::GroupName) -> Result<bool, StoreError>;
+    /// [`crate::GroupStore::add_member`].
+    fn add_member(
+        &mut self,
+        group: &crate::GroupName,
+        user: &crate::Username,
+        now: UnixTime,
+    ) -> Result<crate::Membership, StoreError>;
+    /// [`crate::GroupStore::remove_member`].
+    fn remove_member(
+        &mut self,
+        group: &crate::GroupName,
+        user: &crate::Username,
+    ) -> Result<crate::Membership, StoreError>;
+
+    /// [`crate::ResourceStore::insert_resource`].
+    fn insert_resource(&mut self, resource: &crate::Resource) -> Result<bool, StoreError>;
+    /// [`crate::ResourceStore::update_resource_if`].
+    fn update_resource_if(
+        &mut self,
+        resource: &crate::Resource,
+        expected: &crate::Resource,
+    ) -> Result<bool, StoreError>;
+    /// [`crate::ResourceStore::delete_resource`].
+    fn delete_resource(&mut self, uri: &crate::ResourceUri) -> Result<bool, StoreError>;
+
+    /// [`crate::UserStore::insert_user`].
+    fn insert_user(&mut self, user: &crate::User) -> Result<(), StoreError>;
+    /// [`crate::UserStore::delete_user`].
+    fn delete_user(&mut self, username: &crate::Username) -> Result<bool, StoreError>;
+    /// [`crate::UserStore::set_password_hash`].
+    fn set_password_hash(
+        &mut self,
+        username: &crate::Username,
+        hash: &str,
+    ) -> Result<bool, StoreError>;
+    /// [`crate::FactorStore::delete_factors`].
+    fn delete_factors(&mut self, user: &UserId) -> Result<usize, StoreError>;
+    /// [`crate::SessionStore::delete_user_sessions`].
+    fn delete_user_sessions(&mut self, user: &UserId) -> Result<usize, StoreError>;
+}
+
+/// Runs changes and their audit events in one transaction: a database.
+pub trait AuditedStore: Send + Sync {
+    /// Runs `change` once, in one transaction: what it wrote and recorded through
+    /// [`AuditedChanges`] is committed together when it returns `Ok` (and the commit
+    /// succeeds), and none of it otherwise. Use [`audited`], which returns a value.
+    fn run_audited(
+        &self,
+        change: &mut dyn FnMut(&mut dyn AuditedChanges) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Runs `change` in one transaction with the events it records ([`AuditedStore`]),
+/// returning its value. The change decides which events to record, so an event can
+/// depend on what the change found (`delete_client` answering `false` records nothing).
+pub fn audited<T>(
+    store: &dyn AuditedStore,
+    change: impl FnOnce(&mut dyn AuditedChanges) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut change = Some(change);
+    let mut out = None;
+    store.run_audited(&mut |tx| {
+        let change = change
+            .take()
+            .ok_or_else(|| StoreError::Unavailable("a transaction ran its change twice".into()))?;
+        out = Some(change(tx)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| StoreError::Unavailable("a transaction did not run its change".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

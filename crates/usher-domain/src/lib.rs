@@ -40,7 +40,8 @@ pub mod user;
 
 pub use audit::{
     AuditActor, AuditDetail, AuditError, AuditEvent, AuditFilter, AuditKind, AuditOrder,
-    AuditStore, DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE, RecordedAuditEvent,
+    AuditStore, AuditedChanges, AuditedStore, DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE,
+    RecordedAuditEvent, audited,
 };
 pub use backchannel::{
     BackchannelLogout, BackchannelLogoutUri, BackchannelStore, ClaimedLogout, NewLogout,

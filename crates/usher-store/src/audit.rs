@@ -9,8 +9,9 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use usher_domain::{
-    AuditActor, AuditDetail, AuditEvent, AuditFilter, AuditKind, AuditOrder, AuditStore, ClientId,
-    RecordedAuditEvent, StoreError, UnixTime, User, UserId, Username,
+    AuditActor, AuditDetail, AuditEvent, AuditFilter, AuditKind, AuditOrder, AuditStore,
+    AuditedChanges, AuditedStore, Client, ClientAccess, ClientId, Group, GroupName, Membership,
+    RecordedAuditEvent, Resource, ResourceUri, StoreError, UnixTime, User, UserId, Username,
 };
 
 use crate::connection::AnyConnection;
@@ -175,9 +176,8 @@ impl From<DieselError> for TxFailure {
 }
 
 /// The changes that can be made in one transaction with the audit events that tell of
-/// them ([`Database::audited`]). Each method is the store method of the same name, run
-/// on the transaction's connection; add one here for every change whose event must not
-/// be lost (docs/design/audit.md, "Transactions").
+/// them ([`Database::audited`]): the database's [`AuditedChanges`], each method the
+/// store method of the same name run on the transaction's connection.
 pub struct Audited<'c> {
     conn: &'c mut AnyConnection,
 }
@@ -188,39 +188,100 @@ impl std::fmt::Debug for Audited<'_> {
     }
 }
 
-impl Audited<'_> {
-    /// Records `event` in this transaction; returns its id.
-    pub fn record(&mut self, event: &AuditEvent) -> Result<i64, StoreError> {
+impl AuditedChanges for Audited<'_> {
+    fn record(&mut self, event: &AuditEvent) -> Result<i64, StoreError> {
         record_on(self.conn, event)
     }
 
-    /// [`usher_domain::UserStore::insert_user`].
-    pub fn insert_user(&mut self, user: &User) -> Result<(), StoreError> {
+    fn insert_client(&mut self, client: &Client) -> Result<(), StoreError> {
+        crate::clients::insert_client_on(self.conn, client)
+    }
+
+    fn set_client_access_if(
+        &mut self,
+        id: &ClientId,
+        expected: ClientAccess<'_>,
+        new: ClientAccess<'_>,
+    ) -> Result<bool, StoreError> {
+        crate::clients::set_client_access_if_on(self.conn, id, expected, new)
+    }
+
+    fn set_client_secret_hash(&mut self, id: &ClientId, hash: &str) -> Result<bool, StoreError> {
+        crate::clients::set_client_secret_hash_on(self.conn, id, hash)
+    }
+
+    fn delete_client(&mut self, id: &ClientId) -> Result<bool, StoreError> {
+        crate::clients::delete_client_on(self.conn, id)
+    }
+
+    fn insert_group(&mut self, group: &Group) -> Result<bool, StoreError> {
+        crate::groups::insert_group_on(self.conn, group)
+    }
+
+    fn delete_group(&mut self, name: &GroupName) -> Result<bool, StoreError> {
+        crate::groups::delete_group_on(self.conn, name)
+    }
+
+    fn add_member(
+        &mut self,
+        group: &GroupName,
+        user: &Username,
+        now: UnixTime,
+    ) -> Result<Membership, StoreError> {
+        crate::groups::add_member_on(self.conn, group, user, now)
+    }
+
+    fn remove_member(
+        &mut self,
+        group: &GroupName,
+        user: &Username,
+    ) -> Result<Membership, StoreError> {
+        crate::groups::remove_member_on(self.conn, group, user)
+    }
+
+    fn insert_resource(&mut self, resource: &Resource) -> Result<bool, StoreError> {
+        crate::resources::insert_resource_on(self.conn, resource)
+    }
+
+    fn update_resource_if(
+        &mut self,
+        resource: &Resource,
+        expected: &Resource,
+    ) -> Result<bool, StoreError> {
+        crate::resources::update_resource_if_on(self.conn, resource, expected)
+    }
+
+    fn delete_resource(&mut self, uri: &ResourceUri) -> Result<bool, StoreError> {
+        crate::resources::delete_resource_on(self.conn, uri)
+    }
+
+    fn insert_user(&mut self, user: &User) -> Result<(), StoreError> {
         crate::users::insert_user_on(self.conn, user)
     }
 
-    /// [`usher_domain::UserStore::delete_user`].
-    pub fn delete_user(&mut self, username: &Username) -> Result<bool, StoreError> {
+    fn delete_user(&mut self, username: &Username) -> Result<bool, StoreError> {
         crate::users::delete_user_on(self.conn, username)
     }
 
-    /// [`usher_domain::UserStore::set_password_hash`].
-    pub fn set_password_hash(
-        &mut self,
-        username: &Username,
-        hash: &str,
-    ) -> Result<bool, StoreError> {
+    fn set_password_hash(&mut self, username: &Username, hash: &str) -> Result<bool, StoreError> {
         crate::users::set_password_hash_on(self.conn, username, hash)
     }
 
-    /// [`usher_domain::FactorStore::delete_factors`].
-    pub fn delete_factors(&mut self, user: &UserId) -> Result<usize, StoreError> {
+    fn delete_factors(&mut self, user: &UserId) -> Result<usize, StoreError> {
         crate::factors::delete_factors_on(self.conn, user)
     }
 
-    /// [`usher_domain::SessionStore::delete_user_sessions`].
-    pub fn delete_user_sessions(&mut self, user: &UserId) -> Result<usize, StoreError> {
+    fn delete_user_sessions(&mut self, user: &UserId) -> Result<usize, StoreError> {
         crate::sessions::delete_user_sessions_on(self.conn, user)
+    }
+}
+
+impl AuditedStore for Database {
+    fn run_audited(
+        &self,
+        change: &mut dyn FnMut(&mut dyn AuditedChanges) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.audited(|tx| change(tx))
     }
 }
 
@@ -242,12 +303,12 @@ impl Database {
     /// ```
     pub fn audited<T>(
         &self,
-        change: impl FnOnce(&mut Audited<'_>) -> Result<T, StoreError>,
+        change: impl FnOnce(&mut dyn AuditedChanges) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         conn.transaction::<T, TxFailure, _>(|c| {
             let mut tx = Audited { conn: c };
-            change(&mut tx).map_err(TxFailure::Store)
+            change(&mut tx as &mut dyn AuditedChanges).map_err(TxFailure::Store)
         })
         .map_err(|e| match e {
             TxFailure::Store(e) => e,

@@ -14,6 +14,7 @@ use usher_domain::{
     ScopeSet, SigningAlg, StoreError, UnixTime,
 };
 
+use crate::connection::AnyConnection;
 use crate::database::{Database, corrupt, unavailable, unique_violation};
 use crate::schema::{client_redirect_uris, clients};
 
@@ -248,14 +249,7 @@ pub(crate) fn replace_rows(
 
 impl ClientStore for Database {
     fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
-        let row = ClientRow::from_domain(client);
-        let uris = uri_rows(client)?;
-        let mut conn = self.conn()?;
-        conn.transaction::<_, diesel::result::Error, _>(|c| insert_rows(c, &row, &uris))
-            .map_err(|e| match unique_violation(&e) {
-                Some(_) => StoreError::Conflict(format!("client {} already exists", client.id)),
-                None => unavailable(e),
-            })
+        insert_client_on(&mut *self.conn()?, client)
     }
 
     fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
@@ -317,21 +311,7 @@ impl ClientStore for Database {
     }
 
     fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
-        if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
-            return Ok(false);
-        }
-        let mut conn = self.conn()?;
-        conn.transaction::<_, diesel::result::Error, _>(|c| {
-            // The foreign key cascades too; deleting explicitly keeps this correct on a
-            // connection where SQLite's foreign keys were somehow left off.
-            diesel::delete(
-                client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(id.as_str())),
-            )
-            .execute(c)?;
-            diesel::delete(clients::table.filter(clients::id.eq(id.as_str()))).execute(c)
-        })
-        .map(|deleted| deleted == 1)
-        .map_err(unavailable)
+        delete_client_on(&mut *self.conn()?, id)
     }
 
     fn set_client_allowed_origins(
@@ -382,28 +362,7 @@ impl ClientStore for Database {
         expected: ClientAccess<'_>,
         new: ClientAccess<'_>,
     ) -> Result<bool, StoreError> {
-        if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
-            return Ok(false);
-        }
-        let mut conn = self.conn()?;
-        // One statement: the comparison and the write cannot be split by another writer.
-        diesel::update(
-            clients::table
-                .filter(clients::id.eq(id.as_str()))
-                .filter(
-                    clients::allowed_origins.eq(join(expected.origins.iter().map(Origin::as_str))),
-                )
-                .filter(
-                    clients::allowed_groups.eq(join(expected.groups.iter().map(GroupName::as_str))),
-                ),
-        )
-        .set((
-            clients::allowed_origins.eq(join(new.origins.iter().map(Origin::as_str))),
-            clients::allowed_groups.eq(join(new.groups.iter().map(GroupName::as_str))),
-        ))
-        .execute(&mut *conn)
-        .map(|updated| updated == 1)
-        .map_err(unavailable)
+        set_client_access_if_on(&mut *self.conn()?, id, expected, new)
     }
 
     fn upsert_metadata_client(&self, client: &Client) -> Result<(), StoreError> {
@@ -455,14 +414,86 @@ impl ClientStore for Database {
     }
 
     fn set_client_secret_hash(&self, id: &ClientId, hash: &str) -> Result<bool, StoreError> {
-        if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
-            return Ok(false);
-        }
-        let mut conn = self.conn()?;
-        diesel::update(clients::table.filter(clients::id.eq(id.as_str())))
-            .set(clients::secret_hash.eq(Some(hash)))
-            .execute(&mut *conn)
-            .map(|updated| updated == 1)
-            .map_err(unavailable)
+        set_client_secret_hash_on(&mut *self.conn()?, id, hash)
     }
+}
+
+/// [`ClientStore::insert_client`] on `conn` (also in an [`crate::audit::Audited`]
+/// transaction, where its own transaction is a savepoint).
+pub(crate) fn insert_client_on(
+    conn: &mut AnyConnection,
+    client: &Client,
+) -> Result<(), StoreError> {
+    let row = ClientRow::from_domain(client);
+    let uris = uri_rows(client)?;
+    conn.transaction::<_, diesel::result::Error, _>(|c| insert_rows(c, &row, &uris))
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => StoreError::Conflict(format!("client {} already exists", client.id)),
+            None => unavailable(e),
+        })
+}
+
+/// [`ClientStore::delete_client`] on `conn`.
+pub(crate) fn delete_client_on(
+    conn: &mut AnyConnection,
+    id: &ClientId,
+) -> Result<bool, StoreError> {
+    if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
+        return Ok(false);
+    }
+    conn.transaction::<_, diesel::result::Error, _>(|c| {
+        // The foreign key cascades too; deleting explicitly keeps this correct on a
+        // connection where SQLite's foreign keys were somehow left off.
+        diesel::delete(
+            client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(id.as_str())),
+        )
+        .execute(c)?;
+        diesel::delete(clients::table.filter(clients::id.eq(id.as_str()))).execute(c)
+    })
+    .map(|deleted| deleted == 1)
+    .map_err(unavailable)
+}
+
+/// [`ClientStore::set_client_access_if`] on `conn`.
+pub(crate) fn set_client_access_if_on(
+    conn: &mut AnyConnection,
+    id: &ClientId,
+    expected: ClientAccess<'_>,
+    new: ClientAccess<'_>,
+) -> Result<bool, StoreError> {
+    if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
+        return Ok(false);
+    }
+    // One statement: the comparison and the write cannot be split by another writer.
+    diesel::update(
+        clients::table
+            .filter(clients::id.eq(id.as_str()))
+            .filter(clients::allowed_origins.eq(join(expected.origins.iter().map(Origin::as_str))))
+            .filter(
+                clients::allowed_groups.eq(join(expected.groups.iter().map(GroupName::as_str))),
+            ),
+    )
+    .set((
+        clients::allowed_origins.eq(join(new.origins.iter().map(Origin::as_str))),
+        clients::allowed_groups.eq(join(new.groups.iter().map(GroupName::as_str))),
+    ))
+    .execute(conn)
+    .map(|updated| updated == 1)
+    .map_err(unavailable)
+}
+
+/// [`ClientStore::set_client_secret_hash`] on `conn`.
+pub(crate) fn set_client_secret_hash_on(
+    conn: &mut AnyConnection,
+    id: &ClientId,
+    hash: &str,
+) -> Result<bool, StoreError> {
+    if id.as_str() == BUILT_IN_ACCOUNT_CLIENT_ID {
+        return Ok(false);
+    }
+    diesel::update(clients::table.filter(clients::id.eq(id.as_str())))
+        .set(clients::secret_hash.eq(Some(hash)))
+        .execute(conn)
+        .map(|updated| updated == 1)
+        .map_err(unavailable)
 }

@@ -13,6 +13,7 @@ use usher_domain::{
     UserId, Username,
 };
 
+use crate::connection::AnyConnection;
 use crate::database::{Database, corrupt, unavailable, unique_violation};
 use crate::schema::{group_members, groups, users};
 
@@ -88,20 +89,7 @@ impl Database {
 
 impl GroupStore for Database {
     fn insert_group(&self, group: &Group) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
-        let row = GroupRow {
-            name: group.name.as_str().to_owned(),
-            description: group.description.as_ref().map(|d| d.as_str().to_owned()),
-            created_at: group.created_at.seconds(),
-        };
-        match diesel::insert_into(groups::table)
-            .values(&row)
-            .execute(&mut *conn)
-        {
-            Ok(_) => Ok(true),
-            Err(e) if unique_violation(&e).is_some() => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        insert_group_on(&mut *self.conn()?, group)
     }
 
     fn get_group(&self, name: &GroupName) -> Result<Option<Group>, StoreError> {
@@ -156,21 +144,7 @@ impl GroupStore for Database {
     }
 
     fn delete_group(&self, name: &GroupName) -> Result<bool, StoreError> {
-        if name.is_built_in() {
-            return Ok(false);
-        }
-        let mut conn = self.conn()?;
-        conn.transaction::<_, DieselError, _>(|c| {
-            // The foreign key cascades too; deleting explicitly keeps this correct on a
-            // connection where SQLite's foreign keys were somehow left off.
-            diesel::delete(
-                group_members::table.filter(group_members::group_name.eq(name.as_str())),
-            )
-            .execute(c)?;
-            diesel::delete(groups::table.filter(groups::name.eq(name.as_str()))).execute(c)
-        })
-        .map(|deleted| deleted == 1)
-        .map_err(unavailable)
+        delete_group_on(&mut *self.conn()?, name)
     }
 
     fn add_member(
@@ -179,57 +153,11 @@ impl GroupStore for Database {
         user: &Username,
         now: UnixTime,
     ) -> Result<Membership, StoreError> {
-        let mut conn = self.conn()?;
-        let (user_id, group_exists) = Database::member_parts(&mut conn, group, user)?;
-        let Some(user_id) = user_id else {
-            return Ok(Membership::NoPerson);
-        };
-        if !group_exists {
-            return Ok(Membership::NoGroup);
-        }
-        let inserted = diesel::insert_into(group_members::table)
-            .values(MemberRow {
-                group_name: group.as_str(),
-                user_id: &user_id,
-                created_at: now.seconds(),
-            })
-            .execute(&mut *conn);
-        match inserted {
-            Ok(_) => Ok(Membership::Changed),
-            // A concurrent add of the same member won.
-            Err(e) if unique_violation(&e).is_some() => Ok(Membership::Unchanged),
-            // The group or the person was deleted in between.
-            Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
-                match Database::member_parts(&mut conn, group, user)? {
-                    (None, _) => Ok(Membership::NoPerson),
-                    _ => Ok(Membership::NoGroup),
-                }
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        add_member_on(&mut *self.conn()?, group, user, now)
     }
 
     fn remove_member(&self, group: &GroupName, user: &Username) -> Result<Membership, StoreError> {
-        let mut conn = self.conn()?;
-        let (user_id, group_exists) = Database::member_parts(&mut conn, group, user)?;
-        let Some(user_id) = user_id else {
-            return Ok(Membership::NoPerson);
-        };
-        if !group_exists {
-            return Ok(Membership::NoGroup);
-        }
-        let deleted = diesel::delete(
-            group_members::table
-                .filter(group_members::group_name.eq(group.as_str()))
-                .filter(group_members::user_id.eq(&user_id)),
-        )
-        .execute(&mut *conn)
-        .map_err(unavailable)?;
-        Ok(if deleted == 1 {
-            Membership::Changed
-        } else {
-            Membership::Unchanged
-        })
+        remove_member_on(&mut *self.conn()?, group, user)
     }
 
     fn group_members(&self, group: &GroupName) -> Result<Vec<Username>, StoreError> {
@@ -264,4 +192,107 @@ impl GroupStore for Database {
             .collect::<Result<Vec<_>, _>>()
             .map(sorted)
     }
+}
+
+/// [`GroupStore::insert_group`] on `conn` (also in an [`crate::audit::Audited`]
+/// transaction: the insert runs in a savepoint, so a name taken leaves the transaction
+/// usable on PostgreSQL).
+pub(crate) fn insert_group_on(conn: &mut AnyConnection, group: &Group) -> Result<bool, StoreError> {
+    let row = GroupRow {
+        name: group.name.as_str().to_owned(),
+        description: group.description.as_ref().map(|d| d.as_str().to_owned()),
+        created_at: group.created_at.seconds(),
+    };
+    match conn.transaction::<_, DieselError, _>(|c| {
+        diesel::insert_into(groups::table).values(&row).execute(c)
+    }) {
+        Ok(_) => Ok(true),
+        Err(e) if unique_violation(&e).is_some() => Ok(false),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// [`GroupStore::delete_group`] on `conn`.
+pub(crate) fn delete_group_on(
+    conn: &mut AnyConnection,
+    name: &GroupName,
+) -> Result<bool, StoreError> {
+    if name.is_built_in() {
+        return Ok(false);
+    }
+    conn.transaction::<_, DieselError, _>(|c| {
+        // The foreign key cascades too; deleting explicitly keeps this correct on a
+        // connection where SQLite's foreign keys were somehow left off.
+        diesel::delete(group_members::table.filter(group_members::group_name.eq(name.as_str())))
+            .execute(c)?;
+        diesel::delete(groups::table.filter(groups::name.eq(name.as_str()))).execute(c)
+    })
+    .map(|deleted| deleted == 1)
+    .map_err(unavailable)
+}
+
+/// [`GroupStore::add_member`] on `conn` (the insert in a savepoint, as for
+/// [`insert_group_on`]).
+pub(crate) fn add_member_on(
+    conn: &mut AnyConnection,
+    group: &GroupName,
+    user: &Username,
+    now: UnixTime,
+) -> Result<Membership, StoreError> {
+    let (user_id, group_exists) = Database::member_parts(conn, group, user)?;
+    let Some(user_id) = user_id else {
+        return Ok(Membership::NoPerson);
+    };
+    if !group_exists {
+        return Ok(Membership::NoGroup);
+    }
+    let inserted = conn.transaction::<_, DieselError, _>(|c| {
+        diesel::insert_into(group_members::table)
+            .values(MemberRow {
+                group_name: group.as_str(),
+                user_id: &user_id,
+                created_at: now.seconds(),
+            })
+            .execute(c)
+    });
+    match inserted {
+        Ok(_) => Ok(Membership::Changed),
+        // A concurrent add of the same member won.
+        Err(e) if unique_violation(&e).is_some() => Ok(Membership::Unchanged),
+        // The group or the person was deleted in between.
+        Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
+            match Database::member_parts(conn, group, user)? {
+                (None, _) => Ok(Membership::NoPerson),
+                _ => Ok(Membership::NoGroup),
+            }
+        }
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// [`GroupStore::remove_member`] on `conn`.
+pub(crate) fn remove_member_on(
+    conn: &mut AnyConnection,
+    group: &GroupName,
+    user: &Username,
+) -> Result<Membership, StoreError> {
+    let (user_id, group_exists) = Database::member_parts(conn, group, user)?;
+    let Some(user_id) = user_id else {
+        return Ok(Membership::NoPerson);
+    };
+    if !group_exists {
+        return Ok(Membership::NoGroup);
+    }
+    let deleted = diesel::delete(
+        group_members::table
+            .filter(group_members::group_name.eq(group.as_str()))
+            .filter(group_members::user_id.eq(&user_id)),
+    )
+    .execute(conn)
+    .map_err(unavailable)?;
+    Ok(if deleted == 1 {
+        Membership::Changed
+    } else {
+        Membership::Unchanged
+    })
 }

@@ -52,15 +52,7 @@ impl ResourceRow {
 
 impl ResourceStore for Database {
     fn insert_resource(&self, resource: &Resource) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
-        match diesel::insert_into(resources::table)
-            .values(ResourceRow::from_domain(resource))
-            .execute(&mut *conn)
-        {
-            Ok(_) => Ok(true),
-            Err(e) if unique_violation(&e).is_some() => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        insert_resource_on(&mut *self.conn()?, resource)
     }
 
     fn get_resource(&self, uri: &ResourceUri) -> Result<Option<Resource>, StoreError> {
@@ -106,40 +98,74 @@ impl ResourceStore for Database {
         resource: &Resource,
         expected: &Resource,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
-        let target = resources::table
-            .filter(resources::uri.eq(resource.uri.as_str()))
-            .filter(resources::scopes.eq(expected.scopes.to_string()));
-        let change = (
-            resources::name.eq(resource.name.as_ref().map(|n| n.as_str())),
-            resources::scopes.eq(resource.scopes.to_string()),
-            resources::updated_at.eq(resource.updated_at.seconds()),
-        );
-        // One statement each: the comparison and the write cannot be split.
-        let changed = match &expected.name {
-            Some(name) => diesel::update(target.filter(resources::name.eq(name.as_str())))
-                .set(change)
-                .execute(&mut *conn),
-            None => diesel::update(target.filter(resources::name.is_null()))
-                .set(change)
-                .execute(&mut *conn),
-        }
-        .map_err(unavailable)?;
-        Ok(changed == 1)
+        update_resource_if_on(&mut *self.conn()?, resource, expected)
     }
 
     fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
-        conn.transaction::<_, diesel::result::Error, _>(|c| {
-            let deleted = diesel::delete(resources::table.filter(resources::uri.eq(uri.as_str())))
-                .execute(c)?;
-            if deleted == 1 {
-                forget_in_consents(c, uri)?;
-            }
-            Ok(deleted == 1)
-        })
-        .map_err(unavailable)
+        delete_resource_on(&mut *self.conn()?, uri)
     }
+}
+
+/// [`ResourceStore::insert_resource`] on `conn` (also in an [`crate::audit::Audited`]
+/// transaction: the insert runs in a savepoint, so an identifier taken leaves the
+/// transaction usable on PostgreSQL).
+pub(crate) fn insert_resource_on(
+    conn: &mut AnyConnection,
+    resource: &Resource,
+) -> Result<bool, StoreError> {
+    let row = ResourceRow::from_domain(resource);
+    match conn.transaction::<_, diesel::result::Error, _>(|c| {
+        diesel::insert_into(resources::table)
+            .values(&row)
+            .execute(c)
+    }) {
+        Ok(_) => Ok(true),
+        Err(e) if unique_violation(&e).is_some() => Ok(false),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// [`ResourceStore::update_resource_if`] on `conn`.
+pub(crate) fn update_resource_if_on(
+    conn: &mut AnyConnection,
+    resource: &Resource,
+    expected: &Resource,
+) -> Result<bool, StoreError> {
+    let target = resources::table
+        .filter(resources::uri.eq(resource.uri.as_str()))
+        .filter(resources::scopes.eq(expected.scopes.to_string()));
+    let change = (
+        resources::name.eq(resource.name.as_ref().map(|n| n.as_str())),
+        resources::scopes.eq(resource.scopes.to_string()),
+        resources::updated_at.eq(resource.updated_at.seconds()),
+    );
+    // One statement each: the comparison and the write cannot be split.
+    let changed = match &expected.name {
+        Some(name) => diesel::update(target.filter(resources::name.eq(name.as_str())))
+            .set(change)
+            .execute(conn),
+        None => diesel::update(target.filter(resources::name.is_null()))
+            .set(change)
+            .execute(conn),
+    }
+    .map_err(unavailable)?;
+    Ok(changed == 1)
+}
+
+/// [`ResourceStore::delete_resource`] on `conn`.
+pub(crate) fn delete_resource_on(
+    conn: &mut AnyConnection,
+    uri: &ResourceUri,
+) -> Result<bool, StoreError> {
+    conn.transaction::<_, diesel::result::Error, _>(|c| {
+        let deleted =
+            diesel::delete(resources::table.filter(resources::uri.eq(uri.as_str()))).execute(c)?;
+        if deleted == 1 {
+            forget_in_consents(c, uri)?;
+        }
+        Ok(deleted == 1)
+    })
+    .map_err(unavailable)
 }
 
 /// Takes `uri` out of every remembered consent, in the transaction that deletes the

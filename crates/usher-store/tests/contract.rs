@@ -4235,6 +4235,159 @@ mod audit_cases {
         assert_eq!(t.count("audit_events"), 2);
     }
 
+    /// The administrative changes of [`usher_domain::AuditedChanges`]: each commits with
+    /// its event or not at all, and a refusal inside the transaction (a name taken, a
+    /// stale compare-and-set) leaves it usable — on PostgreSQL a failed statement would
+    /// otherwise abort every later one.
+    pub fn admin_changes_commit_with_their_events_or_not_at_all(t: &TestDb, db: &Database) {
+        use usher_domain::{
+            ClientAccess, ClientStore, Group, GroupName, GroupStore, Membership, Resource,
+            ResourceStore, ResourceUri, ScopeSet,
+        };
+        let group = |name: &str| Group {
+            name: GroupName::parse(name).unwrap(),
+            description: None,
+            created_at: UnixTime(1),
+        };
+        let res = Resource {
+            uri: ResourceUri::parse("https://api.example.com").unwrap(),
+            name: None,
+            scopes: ScopeSet::parse("read").unwrap(),
+            created_at: UnixTime(1),
+            updated_at: UnixTime(1),
+        };
+        db.insert_user(&bare_user("u-1", "alice", 1)).unwrap();
+        // Every change, then a failure: none stays, nor any event.
+        let failed = db.audited(|tx| {
+            tx.insert_client(&super::confidential_client("c-1", 1))?;
+            tx.set_client_secret_hash(&cid("c-1"), "$new")?;
+            tx.insert_group(&group("ops"))?;
+            tx.add_member(
+                &GroupName::parse("ops").unwrap(),
+                &uname("alice"),
+                UnixTime(2),
+            )?;
+            tx.insert_resource(&res)?;
+            tx.record(&event(1, AuditKind::ClientCreated))?;
+            Err::<(), _>(StoreError::Unavailable("the caller gave up".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(db.get_client(&cid("c-1")), Ok(None));
+        assert_eq!(db.get_group(&GroupName::parse("ops").unwrap()), Ok(None));
+        assert_eq!(db.get_resource(&res.uri), Ok(None));
+        assert_eq!(t.count("audit_events"), 0);
+        // They succeed: all are there with their events.
+        let done = db
+            .audited(|tx| {
+                tx.insert_client(&super::confidential_client("c-1", 1))?;
+                let rotated = tx.set_client_secret_hash(&cid("c-1"), "$new")?;
+                let created = tx.insert_group(&group("ops"))?;
+                let added = tx.add_member(
+                    &GroupName::parse("ops").unwrap(),
+                    &uname("alice"),
+                    UnixTime(2),
+                )?;
+                let registered = tx.insert_resource(&res)?;
+                tx.record(&event(2, AuditKind::ClientCreated))?;
+                Ok((rotated, created, added, registered))
+            })
+            .unwrap();
+        assert_eq!(done, (true, true, Membership::Changed, true));
+        assert_eq!(t.count("audit_events"), 1);
+        // Refusals inside one transaction, then an event: the event commits.
+        let ops = GroupName::parse("ops").unwrap();
+        let origins = db
+            .get_client(&cid("c-1"))
+            .unwrap()
+            .unwrap()
+            .registration
+            .allowed_origins;
+        let groups = vec![ops.clone()];
+        let refused = db
+            .audited(|tx| {
+                let group_again = tx.insert_group(&group("ops"))?;
+                let resource_again = tx.insert_resource(&res)?;
+                let member_again = tx.add_member(&ops, &uname("alice"), UnixTime(3))?;
+                let stale = tx.set_client_access_if(
+                    &cid("c-1"),
+                    ClientAccess {
+                        origins: &origins,
+                        groups: &groups,
+                    },
+                    ClientAccess {
+                        origins: &origins,
+                        groups: &[],
+                    },
+                )?;
+                let mut renamed = res.clone();
+                renamed.scopes = ScopeSet::parse("read write").unwrap();
+                let mut wrong = res.clone();
+                wrong.scopes = ScopeSet::parse("admin").unwrap();
+                let stale_resource = tx.update_resource_if(&renamed, &wrong)?;
+                tx.record(&event(3, AuditKind::GroupCreated))?;
+                Ok((
+                    group_again,
+                    resource_again,
+                    member_again,
+                    stale,
+                    stale_resource,
+                ))
+            })
+            .unwrap();
+        assert_eq!(refused, (false, false, Membership::Unchanged, false, false));
+        assert_eq!(t.count("audit_events"), 2);
+        // The duplicate client is a conflict: the whole transaction goes, event too.
+        let duplicate = db.audited(|tx| {
+            tx.record(&event(4, AuditKind::ClientCreated))?;
+            tx.insert_client(&super::confidential_client("c-1", 1))
+        });
+        assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+        assert_eq!(t.count("audit_events"), 2);
+        // The compare-and-sets and the deletions that match.
+        let changed = db
+            .audited(|tx| {
+                let access = tx.set_client_access_if(
+                    &cid("c-1"),
+                    ClientAccess {
+                        origins: &origins,
+                        groups: &[],
+                    },
+                    ClientAccess {
+                        origins: &origins,
+                        groups: &groups,
+                    },
+                )?;
+                let mut renamed = res.clone();
+                renamed.scopes = ScopeSet::parse("read write").unwrap();
+                let resource = tx.update_resource_if(&renamed, &res)?;
+                let removed = tx.remove_member(&ops, &uname("alice"))?;
+                let client_gone = tx.delete_client(&cid("c-1"))?;
+                let group_gone = tx.delete_group(&ops)?;
+                let resource_gone = tx.delete_resource(&res.uri)?;
+                tx.record(&event(5, AuditKind::ClientDeleted))?;
+                Ok((
+                    access,
+                    resource,
+                    removed,
+                    client_gone,
+                    group_gone,
+                    resource_gone,
+                ))
+            })
+            .unwrap();
+        assert_eq!(changed, (true, true, Membership::Changed, true, true, true));
+        assert_eq!(db.get_client(&cid("c-1")), Ok(None));
+        assert_eq!(
+            db.list_groups()
+                .unwrap()
+                .iter()
+                .filter(|g| g.group.name == ops)
+                .count(),
+            0
+        );
+        assert_eq!(t.count("audit_events"), 3);
+    }
+
     pub fn a_corrupt_audit_row_is_reported(t: &TestDb, db: &Database) {
         t.execute(
             "INSERT INTO audit_events (at, kind, actor, detail) \
@@ -4280,6 +4433,7 @@ audit_contract!(
     twenty_threads_recording_at_once_keep_every_event_with_unique_ids,
     purge_removes_only_events_before_the_cutoff_and_ids_are_not_reused,
     a_change_and_its_event_commit_together_or_not_at_all,
+    admin_changes_commit_with_their_events_or_not_at_all,
     a_corrupt_audit_row_is_reported,
     a_stored_detail_is_read_back_without_secret_members,
 );

@@ -190,15 +190,17 @@ pub fn create(
         registration,
         created_at: now,
     };
-    stores.clients.insert_client(&client)?;
+    stores.audited(|tx| {
+        tx.insert_client(&client)?;
+        tx.record(
+            &by.event(AuditKind::ClientCreated)
+                .client(&client.id)
+                .detail(serde_json::json!({ "after": ClientView::of(&client) })),
+        )
+    })?;
     if !client.registration.pkce_required {
         tracing::warn!(client_id = %client.id, "client registered with PKCE optional");
     }
-    stores.note(
-        by.event(AuditKind::ClientCreated)
-            .client(&client.id)
-            .detail(serde_json::json!({ "after": ClientView::of(&client) })),
-    );
     Ok(Created { client, secret })
 }
 
@@ -248,7 +250,24 @@ pub fn update_access(
         origins: change.origins.as_deref().unwrap_or(&r.allowed_origins),
         groups: change.groups.as_deref().unwrap_or(&r.allowed_groups),
     };
-    if !stores.clients.set_client_access_if(id, expected, new)? {
+    // What the row becomes when the compare-and-set writes: the event tells of it in
+    // the same transaction.
+    let mut after = client.clone();
+    after.registration.allowed_origins = new.origins.to_vec();
+    after.registration.allowed_groups = new.groups.to_vec();
+    let (before_view, after_view) = (ClientView::of(&client), ClientView::of(&after));
+    let event = by.event(AuditKind::ClientUpdated).client(id).detail(serde_json::json!({
+        "before": { "allowed_origins": before_view.allowed_origins, "allowed_groups": before_view.allowed_groups },
+        "after": { "allowed_origins": after_view.allowed_origins, "allowed_groups": after_view.allowed_groups },
+    }));
+    let wrote = stores.audited(|tx| {
+        let wrote = tx.set_client_access_if(id, expected, new)?;
+        if wrote {
+            tx.record(&event)?;
+        }
+        Ok(wrote)
+    })?;
+    if !wrote {
         // Gone, or changed between the read and the write.
         return match stores.clients.get_client(id)? {
             None => Err(not_found(id)),
@@ -258,12 +277,7 @@ pub fn update_access(
     if let Some(groups) = &change.groups {
         tracing::info!(client_id = %id, restricted = !groups.is_empty(), "client's allowed groups changed");
     }
-    let after = get(stores, id)?;
-    stores.note(by.event(AuditKind::ClientUpdated).client(id).detail(serde_json::json!({
-        "before": { "allowed_origins": ClientView::of(&client).allowed_origins, "allowed_groups": ClientView::of(&client).allowed_groups },
-        "after": { "allowed_origins": ClientView::of(&after).allowed_origins, "allowed_groups": ClientView::of(&after).allowed_groups },
-    })));
-    Ok(after)
+    get(stores, id)
 }
 
 /// A new secret for confidential client `id` (the old one stops working at once).
@@ -281,14 +295,18 @@ pub fn rotate_secret(
     }
     let secret =
         SecretHasher::generate_secret().map_err(|_| AdminError::Failure(Failure::Internal))?;
-    if !stores
-        .clients
-        .set_client_secret_hash(id, &hasher.hash(&secret))?
-    {
+    let hash = hasher.hash(&secret);
+    let rotated = stores.audited(|tx| {
+        let rotated = tx.set_client_secret_hash(id, &hash)?;
+        if rotated {
+            tx.record(&by.event(AuditKind::ClientSecretRotated).client(id))?;
+        }
+        Ok(rotated)
+    })?;
+    if !rotated {
         return Err(not_found(id));
     }
     tracing::warn!(client_id = %id, "client secret rotated; the old secret no longer works");
-    stores.note(by.event(AuditKind::ClientSecretRotated).client(id));
     Ok(secret)
 }
 
@@ -301,15 +319,21 @@ pub fn delete(
 ) -> Result<(), AdminError> {
     let before = get(stores, id)?;
     super::check_if_match(if_match, &ClientView::of(&before))?;
-    if !stores.clients.delete_client(id)? {
+    let deleted = stores.audited(|tx| {
+        let deleted = tx.delete_client(id)?;
+        if deleted {
+            tx.record(
+                &by.event(AuditKind::ClientDeleted)
+                    .client(id)
+                    .detail(serde_json::json!({ "before": ClientView::of(&before) })),
+            )?;
+        }
+        Ok(deleted)
+    })?;
+    if !deleted {
         return Err(not_found(id));
     }
     tracing::info!(client_id = %id, "client deleted");
-    stores.note(
-        by.event(AuditKind::ClientDeleted)
-            .client(id)
-            .detail(serde_json::json!({ "before": ClientView::of(&before) })),
-    );
     Ok(())
 }
 

@@ -86,18 +86,24 @@ pub fn create(
         description,
         created_at: by.at,
     };
-    if !stores.groups.insert_group(&group)? {
+    let inserted = stores.audited(|tx| {
+        let inserted = tx.insert_group(&group)?;
+        if inserted {
+            tx.record(
+                &by.event(AuditKind::GroupCreated)
+                    .target(&group.name)
+                    .detail(serde_json::json!({ "after": GroupView::of(&group, &[]) })),
+            )?;
+        }
+        Ok(inserted)
+    })?;
+    if !inserted {
         return Err(AdminError::Conflict(format!(
             "a group {} already exists",
             group.name
         )));
     }
     tracing::info!(group = %group.name, "group created");
-    stores.note(
-        by.event(AuditKind::GroupCreated)
-            .target(&group.name)
-            .detail(serde_json::json!({ "after": GroupView::of(&group, &[]) })),
-    );
     Ok(group)
 }
 
@@ -154,11 +160,17 @@ pub fn delete(stores: &AdminStores, name: &GroupName, by: &By) -> Result<(), Adm
             restricted.join(", ")
         )));
     }
-    if !stores.groups.delete_group(name)? {
+    let deleted = stores.audited(|tx| {
+        let deleted = tx.delete_group(name)?;
+        if deleted {
+            tx.record(&by.event(AuditKind::GroupDeleted).target(name))?;
+        }
+        Ok(deleted)
+    })?;
+    if !deleted {
         return Err(not_found(name));
     }
     tracing::info!(group = %name, "group deleted");
-    stores.note(by.event(AuditKind::GroupDeleted).target(name));
     Ok(())
 }
 
@@ -170,11 +182,29 @@ pub fn set_member(
     add: bool,
     by: &By,
 ) -> Result<MembershipView, AdminError> {
-    let done = if add {
-        stores.groups.add_member(group, username, by.at)?
+    let kind = if add {
+        AuditKind::GroupMemberAdded
     } else {
-        stores.groups.remove_member(group, username)?
+        AuditKind::GroupMemberRemoved
     };
+    let mut event = by
+        .event(kind)
+        .target(group)
+        .detail(serde_json::json!({ "username": username.as_str() }));
+    if let Some(person) = stores.users.find_user(username)? {
+        event = event.person(&person.id);
+    }
+    let done = stores.audited(|tx| {
+        let done = if add {
+            tx.add_member(group, username, by.at)?
+        } else {
+            tx.remove_member(group, username)?
+        };
+        if done == Membership::Changed {
+            tx.record(&event)?;
+        }
+        Ok(done)
+    })?;
     let changed = match done {
         Membership::NoGroup => return Err(not_found(group)),
         Membership::NoPerson => return Err(AdminError::NotFound(format!("no user {username}"))),
@@ -183,19 +213,6 @@ pub fn set_member(
     };
     if changed {
         tracing::info!(group = %group, user = %username, added = add, "group membership changed");
-        let kind = if add {
-            AuditKind::GroupMemberAdded
-        } else {
-            AuditKind::GroupMemberRemoved
-        };
-        let mut event = by
-            .event(kind)
-            .target(group)
-            .detail(serde_json::json!({ "username": username.as_str() }));
-        if let Ok(Some(person)) = stores.users.find_user(username) {
-            event = event.person(&person.id);
-        }
-        stores.note(event);
     }
     Ok(MembershipView {
         group: group.as_str().to_owned(),

@@ -21,8 +21,9 @@ pub mod resources;
 use std::sync::Arc;
 
 use usher_domain::{
-    AuditActor, AuditEvent, AuditKind, AuditStore, BackchannelStore, ClientStore, FactorStore,
-    GroupStore, PasskeyStore, ResourceStore, StoreError, UnixTime, UserStore,
+    AuditActor, AuditEvent, AuditKind, AuditStore, AuditedChanges, AuditedStore, BackchannelStore,
+    ClientStore, FactorStore, GroupStore, PasskeyStore, ResourceStore, StoreError, UnixTime,
+    UserStore,
 };
 
 use crate::failure::Failure;
@@ -71,6 +72,8 @@ pub struct AdminStores {
     pub backchannel: Arc<dyn BackchannelStore>,
     /// Where every change is written (docs/design/audit.md).
     pub audit: Arc<dyn AuditStore>,
+    /// Where a change and its event are written in one transaction.
+    pub audited: Arc<dyn AuditedStore>,
 }
 
 impl AdminStores {
@@ -85,6 +88,7 @@ impl AdminStores {
             + PasskeyStore
             + BackchannelStore
             + AuditStore
+            + AuditedStore
             + 'static,
     {
         AdminStores {
@@ -95,7 +99,8 @@ impl AdminStores {
             factors: db.clone(),
             passkeys: db.clone(),
             backchannel: db.clone(),
-            audit: db,
+            audit: db.clone(),
+            audited: db,
         }
     }
 
@@ -110,6 +115,7 @@ impl AdminStores {
             passkeys: core.stores.passkeys.clone(),
             backchannel: core.stores.backchannel.clone(),
             audit: core.stores.audit.clone(),
+            audited: core.stores.audited.clone(),
         }
     }
 }
@@ -140,9 +146,19 @@ impl By {
 }
 
 impl AdminStores {
-    /// Writes the event of a change just made. The change stands if the write fails (it
-    /// is logged and counted): the event follows its change, in its own statement, since
-    /// the operations reach the database through the ports (docs/design/audit.md).
+    /// Runs `change` in one transaction with the events it records: a change and its
+    /// audit event are written together or not at all (docs/design/audit.md).
+    pub fn audited<T>(
+        &self,
+        change: impl FnOnce(&mut dyn AuditedChanges) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        usher_domain::audited(self.audited.as_ref(), change)
+    }
+
+    /// Writes the event of a change just made outside the database's transaction (a
+    /// signing-key transition, a change in Redis). The change stands if the write fails
+    /// (it is logged and counted); a change in the database uses [`AdminStores::audited`]
+    /// instead (docs/design/audit.md).
     pub fn note(&self, event: AuditEvent) {
         let kind = event.kind;
         if let Err(e) = self.audit.record_event(&event) {

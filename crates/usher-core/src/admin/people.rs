@@ -274,15 +274,16 @@ pub fn create(
         profile: checked.profile,
         created_at: now,
     };
-    match stores.users.insert_user(&user) {
-        Ok(()) => {
-            stores.note(
-                by.event(AuditKind::PersonCreated)
-                    .person(&user.id)
-                    .detail(serde_json::json!({ "after": PersonView::of(&user) })),
-            );
-            Ok(user)
-        }
+    let inserted = stores.audited(|tx| {
+        tx.insert_user(&user)?;
+        tx.record(
+            &by.event(AuditKind::PersonCreated)
+                .person(&user.id)
+                .detail(serde_json::json!({ "after": PersonView::of(&user) })),
+        )
+    });
+    match inserted {
+        Ok(_) => Ok(user),
         Err(StoreError::Conflict(_)) => Err(taken(&user.username)),
         Err(e) => Err(e.into()),
     }
@@ -313,17 +314,22 @@ pub fn delete(stores: &AdminStores, username: &Username, by: &By) -> Result<(), 
     if let Some(user) = &found {
         stores.backchannel.queue_user_logouts(&user.id, by.at)?;
     }
-    if !stores.users.delete_user(username)? {
+    let deleted = stores.audited(|tx| {
+        let deleted = tx.delete_user(username)?;
+        if let (true, Some(user)) = (deleted, &found) {
+            // Only who it was: the trail outlives the person, and their address, phone
+            // and postal address must not (the trail is personal data:
+            // docs/design/audit.md).
+            tx.record(
+                &by.event(AuditKind::PersonDeleted)
+                    .person(&user.id)
+                    .detail(serde_json::json!({ "username": user.username.as_str() })),
+            )?;
+        }
+        Ok(deleted)
+    })?;
+    if !deleted {
         return Err(not_found(username));
-    }
-    if let Some(user) = &found {
-        // Only who it was: the trail outlives the person, and their address, phone and
-        // postal address must not (the trail is personal data: docs/design/audit.md).
-        stores.note(
-            by.event(AuditKind::PersonDeleted)
-                .person(&user.id)
-                .detail(serde_json::json!({ "username": user.username.as_str() })),
-        );
     }
     tracing::info!(user = %username, "person deleted by an administrator");
     Ok(())
@@ -392,22 +398,25 @@ pub async fn reset_factors(
 ) -> Result<FactorsReset, AdminError> {
     let stores = AdminStores::of(core);
     let who = username.clone();
+    let by_now = by.clone();
     let (user, removed) = super::run(move || {
         let user = find(&stores, &who)?;
         // The factors go first: once they are gone no sign-in can pass with them, and
         // the sessions that did are ended next.
-        let removed = stores.factors.delete_factors(&user.id)?;
+        let removed = stores.audited(|tx| {
+            let removed = tx.delete_factors(&user.id)?;
+            tx.record(
+                &by_now
+                    .event(AuditKind::MfaReset)
+                    .person(&user.id)
+                    .detail(serde_json::json!({ "factors_removed": removed })),
+            )?;
+            Ok(removed)
+        })?;
         Ok((user, removed))
     })
     .await?;
     tracing::warn!(event = "mfa_reset", sub = %user.id, removed, "every second factor of a person removed by an administrator");
-    note(
-        core,
-        by.event(AuditKind::MfaReset)
-            .person(&user.id)
-            .detail(serde_json::json!({ "factors_removed": removed })),
-    )
-    .await;
     let ended =
         crate::everywhere::end_person(core, &user.id, crate::everywhere::Why::Administrator)
             .await
@@ -459,13 +468,24 @@ pub async fn set_password(
     let stores = AdminStores::of(core);
     let who = username.clone();
     let id = user.id.clone();
+    let event = by
+        .event(AuditKind::PasswordChanged)
+        .person(&user.id)
+        .detail(serde_json::json!({ "by_administrator": true, "sessions_kept": keep_sessions }));
     super::run(move || {
         // The same person as found (not one created under the name meanwhile).
         match stores.users.find_user(&who)? {
             Some(now) if now.id == id => {}
             _ => return Err(not_found(&who)),
         }
-        if !stores.users.set_password_hash(&who, &hash)? {
+        let set = stores.audited(|tx| {
+            let set = tx.set_password_hash(&who, &hash)?;
+            if set {
+                tx.record(&event)?;
+            }
+            Ok(set)
+        })?;
+        if !set {
             return Err(not_found(&who));
         }
         Ok(())
@@ -473,15 +493,6 @@ pub async fn set_password(
     .await?;
     core.forget_user(&user.id);
     tracing::warn!(sub = %user.id, "password set by an administrator");
-    note(
-        core,
-        by.event(AuditKind::PasswordChanged)
-            .person(&user.id)
-            .detail(
-                serde_json::json!({ "by_administrator": true, "sessions_kept": keep_sessions }),
-            ),
-    )
-    .await;
     let sessions_ended = if keep_sessions {
         None
     } else {

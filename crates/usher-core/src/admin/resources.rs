@@ -92,18 +92,24 @@ pub fn create(
             resource.uri
         )));
     }
-    if !stores.resources.insert_resource(&resource)? {
+    let inserted = stores.audited(|tx| {
+        let inserted = tx.insert_resource(&resource)?;
+        if inserted {
+            tx.record(
+                &by.event(AuditKind::ResourceCreated)
+                    .target(&resource.uri)
+                    .detail(serde_json::json!({ "after": ResourceView::of(&resource) })),
+            )?;
+        }
+        Ok(inserted)
+    })?;
+    if !inserted {
         return Err(AdminError::Conflict(format!(
             "a resource {} is already registered: change it with `usher resource update`",
             resource.uri
         )));
     }
     tracing::info!(resource = %resource.uri, "resource server registered");
-    stores.note(
-        by.event(AuditKind::ResourceCreated)
-            .target(&resource.uri)
-            .detail(serde_json::json!({ "after": ResourceView::of(&resource) })),
-    );
     Ok(resource)
 }
 
@@ -157,21 +163,25 @@ pub fn update(
         after.name = name;
     }
     after.updated_at = now;
-    if !stores.resources.update_resource_if(&after, &before)? {
+    let wrote = stores.audited(|tx| {
+        let wrote = tx.update_resource_if(&after, &before)?;
+        if wrote {
+            tx.record(&by.event(AuditKind::ResourceUpdated).target(uri).detail(
+                serde_json::json!({
+                    "before": ResourceView::of(&before),
+                    "after": ResourceView::of(&after),
+                }),
+            ))?;
+        }
+        Ok(wrote)
+    })?;
+    if !wrote {
         return match stores.resources.get_resource(uri)? {
             None => Err(not_found(uri)),
             Some(_) => Err(AdminError::Stale),
         };
     }
     tracing::info!(resource = %uri, "resource server changed");
-    stores.note(
-        by.event(AuditKind::ResourceUpdated)
-            .target(uri)
-            .detail(serde_json::json!({
-                "before": ResourceView::of(&before),
-                "after": ResourceView::of(&after),
-            })),
-    );
     Ok(after)
 }
 
@@ -186,10 +196,16 @@ pub fn delete(
     if if_match.is_some() {
         super::check_if_match(if_match, &ResourceView::of(&get(stores, uri)?))?;
     }
-    if !stores.resources.delete_resource(uri)? {
+    let deleted = stores.audited(|tx| {
+        let deleted = tx.delete_resource(uri)?;
+        if deleted {
+            tx.record(&by.event(AuditKind::ResourceDeleted).target(uri))?;
+        }
+        Ok(deleted)
+    })?;
+    if !deleted {
         return Err(not_found(uri));
     }
     tracing::info!(resource = %uri, "resource server deleted");
-    stores.note(by.event(AuditKind::ResourceDeleted).target(uri));
     Ok(())
 }
