@@ -431,6 +431,8 @@ test('sessions one by one, and an admin API token for oneself', async () => {
     await signInToConsole(bob.page, 'bob');
     await page.goto(`${usher.issuer}/admin/people/bob/sessions`);
     await page.locator('#session-list').waitFor();
+    // bob signed in in earlier tests' browsers too: one line each, this one first.
+    const before = await page.locator('#session-list tbody tr').count();
     await page.getByRole('link', { name: /^End this session/ }).first().click();
     await check(page, 'admin end session confirm');
     await page.getByRole('button', { name: 'End the session' }).click();
@@ -438,7 +440,8 @@ test('sessions one by one, and an admin API token for oneself', async () => {
     assert.match(await page.locator('#admin-message').innerText(), /bob is signed out of that browser/);
     await check(page, 'admin session ended');
     await page.goto(`${usher.issuer}/admin/people/bob/sessions`);
-    await page.locator('#sessions-none').waitFor();
+    await page.locator('#sessions-none, #session-list').first().waitFor();
+    assert.equal(await page.locator('#session-list tbody tr').count(), before - 1);
   } finally {
     await bob.context.close();
   }
