@@ -61,14 +61,24 @@ impl TokenAccess {
     }
 }
 
-/// A person's admin token, to show once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A person's admin token, to show once (`Debug` leaves the token out).
+#[derive(Clone, PartialEq, Eq)]
 pub struct PersonToken {
     pub access_token: String,
     pub scope: String,
     /// RFC 3339.
     pub expires_at: String,
     pub expires_in: i64,
+}
+
+impl std::fmt::Debug for PersonToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonToken")
+            .field("access_token", &"[redacted]")
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// Mints an admin API token for `person`, signed in with `session`, if they are a
