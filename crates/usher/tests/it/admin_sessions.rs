@@ -51,11 +51,11 @@ async fn a_persons_sessions_are_listed_and_one_is_ended_through_the_api(backend:
     assert_eq!(a.status, 200, "{}", a.body);
     let sessions = a.body["sessions"].as_array().unwrap().clone();
     assert_eq!(sessions.len(), 2, "{}", a.body);
-    // The phone signed in last: first.
-    assert_eq!(
-        sessions[0]["user_agent"],
-        "Mozilla/5.0 (Android 15) Chrome/131.0 Mobile"
-    );
+    // Both signed in within a second or so: find the phone by its browser.
+    let phone_line = sessions
+        .iter()
+        .find(|s| s["user_agent"] == "Mozilla/5.0 (Android 15) Chrome/131.0 Mobile")
+        .unwrap_or_else(|| panic!("the phone's browser is listed: {}", a.body));
     for s in &sessions {
         for field in ["handle", "created_at", "auth_time", "expires_at"] {
             assert!(s[field].is_string(), "{field}: {s}");
@@ -64,7 +64,7 @@ async fn a_persons_sessions_are_listed_and_one_is_ended_through_the_api(backend:
         assert_eq!(s["clients"], json!([rp.id]));
         assert!(s.get("id").is_none() && s.get("id_hash").is_none());
     }
-    let phone_handle = sessions[0]["handle"].as_str().unwrap().to_owned();
+    let phone_handle = phone_line["handle"].as_str().unwrap().to_owned();
     // The handle is the ID tokens' sid: what the apps know the session by.
     let a = call(
         &server,
@@ -144,6 +144,57 @@ async fn a_persons_sessions_are_listed_and_one_is_ended_through_the_api(backend:
         events[0]
     );
     assert_eq!(events[0]["target"], phone_handle.as_str());
+    // An administrator's revocation of the laptop's family: one family.revoked, naming
+    // the automation client (not system).
+    let a = call(
+        &server,
+        "GET",
+        &format!("{V1}/families?username=alice"),
+        Some(&reader),
+        None,
+        None,
+    )
+    .await;
+    let live: Vec<&Value> = a.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["state"] == "active")
+        .collect();
+    assert_eq!(live.len(), 1, "{}", a.body);
+    let family = live[0]["id"].as_str().unwrap().to_owned();
+    let a = call(
+        &server,
+        "DELETE",
+        &format!("{V1}/families/{family}"),
+        Some(&writer),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    let a = call(
+        &server,
+        "GET",
+        &format!("{V1}/audit?kind=family.revoked"),
+        Some(&reader),
+        None,
+        None,
+    )
+    .await;
+    let about: Vec<&Value> = a.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == family.as_str())
+        .collect();
+    assert_eq!(about.len(), 1, "{}", a.body);
+    assert!(
+        about[0]["actor"].as_str().unwrap().starts_with("client:"),
+        "{}",
+        about[0]
+    );
+    assert_eq!(about[0]["detail"]["reason"], "admin");
     // The CLI lists the same.
     let run = sandbox.usher(&["user", "sessions", "alice", "--json"], None);
     assert!(run.ok(), "{}", run.stderr());
