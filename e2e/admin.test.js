@@ -16,6 +16,8 @@
 //   with alice (person:<her id>) as the actor, and filters by kind;
 // - people: alice creates carol, finds her by a search, sets her password (carol's
 //   session ends), ends her sessions (confirmed first); the trail has each step.
+// - a person's sessions one by one: bob's browser ended from his sessions page
+//   (confirmed first); an admin API token for alice herself, which the API accepts.
 //
 // Every console page visited is audited with axe-core (WCAG 2.1 A and AA) and checked
 // for its CSP (no script at all, nothing blocked, no inline script or handler).
@@ -414,4 +416,51 @@ test('refresh tokens: a person\'s families by username', async () => {
   await page.goto(`${usher.issuer}/admin/families?username=nobody`);
   assert.equal(page.usherStatus, 404);
   assert.match(await page.locator('#admin-message').innerText(), /no user nobody/);
+});
+
+test('sessions one by one, and an admin API token for oneself', async () => {
+  const { page } = alice;
+  await page.goto(`${usher.issuer}/admin/people/show?username=alice`);
+  await page.getByRole('link', { name: 'Their sessions, one by one' }).click();
+  await page.locator('#session-list').waitFor();
+  await check(page, 'admin sessions');
+
+  // bob signs in (403 at the console, but signed in); alice ends that browser's session.
+  const bob = await newBrowser();
+  try {
+    await signInToConsole(bob.page, 'bob');
+    await page.goto(`${usher.issuer}/admin/people/bob/sessions`);
+    await page.locator('#session-list').waitFor();
+    // bob signed in in earlier tests' browsers too: one line each, this one first.
+    const before = await page.locator('#session-list tbody tr').count();
+    await page.getByRole('link', { name: /^End this session/ }).first().click();
+    await check(page, 'admin end session confirm');
+    await page.getByRole('button', { name: 'End the session' }).click();
+    await page.locator('#admin-message').waitFor();
+    assert.match(await page.locator('#admin-message').innerText(), /bob is signed out of that browser/);
+    await check(page, 'admin session ended');
+    await page.goto(`${usher.issuer}/admin/people/bob/sessions`);
+    await page.locator('#sessions-none, #session-list').first().waitFor();
+    assert.equal(await page.locator('#session-list tbody tr').count(), before - 1);
+  } finally {
+    await bob.context.close();
+  }
+
+  // A read-only token for alice, shown once; the admin API takes it.
+  await page.goto(`${usher.issuer}/admin/token`);
+  await check(page, 'admin token');
+  await page.getByLabel('Read only (admin:read)').check();
+  await page.getByRole('button', { name: 'Issue a token' }).click();
+  await page.locator('#admin-token').waitFor();
+  await check(page, 'admin token issued');
+  const token = await page.locator('#admin-token').innerText();
+  assert.equal(await page.locator('#admin-token-scope').innerText(), 'admin:read');
+  const read = await fetch(`${usher.issuer}/admin/api/v1/clients`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(read.status, 200);
+  const write = await fetch(`${usher.issuer}/admin/api/v1/groups`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'nope' }),
+  });
+  assert.equal(write.status, 403);
 });

@@ -41,6 +41,8 @@ use crate::admin::people::{
     self, FactorsReset, NewPerson, PasswordSet, PersonDetail, PersonView, SessionsEnded,
 };
 use crate::admin::resources::{self, ReachView, ResourceChange, ResourceView};
+use crate::admin::sessions::{self, SessionEnded, SessionsView};
+use crate::admin::token::{self, PersonToken, TokenAccess};
 use crate::admin::{AdminError, AdminStores, By, etag, run};
 use crate::failure::{Failure, blocking};
 
@@ -720,13 +722,51 @@ pub async fn families_of(
     .await
 }
 
-/// Revokes the family `id`: its refresh token stops working at once. The trail's
-/// `family.revoked` event is the family store's (reason `admin`), as for the API.
+/// Revokes the family `id`: its refresh token stops working at once. The trail's one
+/// `family.revoked` event (reason `admin`) names the operator, as for the API.
 pub async fn revoke_family(core: &Core, admin: &Admin, id: &str) -> Result<(), AdminError> {
     let id = families::parse_id(id.trim())?;
-    families::revoke(core.stores.families.as_ref(), &id, core.now()).await?;
+    families::revoke(core.stores.families.as_ref(), &id, &admin.by(core)).await?;
     note(admin, "refresh-token family revoked", id.as_str());
     Ok(())
+}
+
+// ---- A person's browser sessions ----
+
+/// The live browser sessions of `username` (one per browser, newest sign-in first).
+pub async fn sessions_of(
+    core: &Core,
+    _admin: &Admin,
+    username: &str,
+) -> Result<SessionsView, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    sessions::list_on(core, &username).await
+}
+
+/// Ends the browser session `handle` of `username`, as the account page's "sign out"
+/// of that browser does.
+pub async fn end_session(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+    handle: &str,
+) -> Result<SessionEnded, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let done = sessions::end(core, &username, handle, &admin.by(core)).await?;
+    note(admin, "session ended", username.as_str());
+    Ok(done)
+}
+
+// ---- The operator's own admin API token ----
+
+/// An admin API token for the operator themselves (`read` or `write`), shown once.
+pub async fn admin_token(
+    core: &Core,
+    admin: &Admin,
+    access: &str,
+) -> Result<PersonToken, AdminError> {
+    let access = TokenAccess::parse(access)?;
+    token::mint(core, &admin.person, &admin.session, access, &admin.by(core)).await
 }
 
 // ---- The audit trail ----

@@ -70,6 +70,9 @@ pub fn address_text(address: Option<&ClientAddress>) -> Option<String> {
 /// (reuse, `/revoke`, logout, the account page, `usher user revoke-sessions`, `usher
 /// families revoke`) in one place. The family store is not the SQL database (Redis, in a
 /// cluster), so these events can never share its transaction: each follows the change.
+/// An administrator's revocation through the admin API or the console comes through
+/// [`FamilyStore::revoke_as`], whose one event names that administrator instead of the
+/// wrapper's actor.
 pub struct AuditedFamilies {
     inner: Arc<dyn FamilyStore>,
     audit: Arc<dyn AuditStore>,
@@ -91,8 +94,10 @@ pub fn audited_families(
 }
 
 impl AuditedFamilies {
+    #[allow(clippy::too_many_arguments)]
     async fn revoked(
         &self,
+        actor: &AuditActor,
         now: UnixTime,
         reason: RevokeReason,
         count: usize,
@@ -100,7 +105,7 @@ impl AuditedFamilies {
         person: Option<&UserId>,
         target: Option<&FamilyId>,
     ) {
-        let mut event = AuditEvent::new(now, AuditKind::FamilyRevoked, self.actor.clone())
+        let mut event = AuditEvent::new(now, AuditKind::FamilyRevoked, actor.clone())
             .detail(json!({"reason": reason.as_str(), "families": count}));
         if let Some(f) = family {
             event = event.person(&f.user_id).client(&f.client_id);
@@ -153,12 +158,24 @@ impl FamilyStore for AuditedFamilies {
         reason: RevokeReason,
         now: UnixTime,
     ) -> FamilyFuture<'a, RevokeOutcome> {
+        self.revoke_as(id, reason, now, &self.actor)
+    }
+
+    /// The one `family.revoked` event names `actor` (an administrator through the API
+    /// or the console) instead of this store's own.
+    fn revoke_as<'a>(
+        &'a self,
+        id: &'a FamilyId,
+        reason: RevokeReason,
+        now: UnixTime,
+        actor: &'a AuditActor,
+    ) -> FamilyFuture<'a, RevokeOutcome> {
         Box::pin(async move {
             let r = self.inner.revoke(id, reason, now).await;
             if let Ok(RevokeOutcome::Revoked) = r {
                 // Whose family it was, for the filters; the event is written either way.
                 let family = self.inner.get(id).await.ok().flatten();
-                self.revoked(now, reason, 1, family.as_ref(), None, Some(id))
+                self.revoked(actor, now, reason, 1, family.as_ref(), None, Some(id))
                     .await;
             }
             r
@@ -176,7 +193,8 @@ impl FamilyStore for AuditedFamilies {
             if let Ok(n) = r
                 && n > 0
             {
-                self.revoked(now, reason, n, None, None, None).await;
+                self.revoked(&self.actor, now, reason, n, None, None, None)
+                    .await;
             }
             r
         })
@@ -193,7 +211,8 @@ impl FamilyStore for AuditedFamilies {
             if let Ok(n) = r
                 && n > 0
             {
-                self.revoked(now, reason, n, None, Some(user), None).await;
+                self.revoked(&self.actor, now, reason, n, None, Some(user), None)
+                    .await;
             }
             r
         })

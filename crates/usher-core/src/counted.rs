@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use usher_domain::{
-    Family, FamilyFilter, FamilyFuture, FamilyId, FamilyStore, NewFamily, RevokeOutcome,
-    RevokeReason, RotateOutcome, Rotation, StoreError, UnixTime, UserId,
+    AuditActor, Family, FamilyFilter, FamilyFuture, FamilyId, FamilyStore, NewFamily,
+    RevokeOutcome, RevokeReason, RotateOutcome, Rotation, StoreError, UnixTime, UserId,
 };
 
 use crate::metrics::{Counter, global, inc};
@@ -76,6 +76,24 @@ impl FamilyStore for CountedFamilies {
     ) -> FamilyFuture<'a, RevokeOutcome> {
         Box::pin(async move {
             let r = errors(self.inner.revoke(id, reason, now).await);
+            if let Ok(RevokeOutcome::Revoked) = r {
+                revoked(reason, 1);
+            }
+            r
+        })
+    }
+
+    /// Counted as [`FamilyStore::revoke`]; the actor goes on to the store inside (an
+    /// audited one, wherever the wrappers are stacked, names them).
+    fn revoke_as<'a>(
+        &'a self,
+        id: &'a FamilyId,
+        reason: RevokeReason,
+        now: UnixTime,
+        actor: &'a AuditActor,
+    ) -> FamilyFuture<'a, RevokeOutcome> {
+        Box::pin(async move {
+            let r = errors(self.inner.revoke_as(id, reason, now, actor).await);
             if let Ok(RevokeOutcome::Revoked) = r {
                 revoked(reason, 1);
             }

@@ -55,6 +55,22 @@ fn fresh() -> Result<String, Failure> {
 /// of the lineage, then revokes again for families whose code exchange raced the
 /// deletion. Returns how many families were revoked.
 pub async fn end(state: &Core, session: &Session) -> Result<usize, Failure> {
+    Ok(end_lineage(state, session).await?.families)
+}
+
+/// What ending a lineage did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineageEnded {
+    /// Online families revoked by this call.
+    pub families: usize,
+    /// Sessions deleted by this call: of concurrent ends of one lineage, only one
+    /// deletes any (the store's `DELETE` decides), which an administrator's "end this
+    /// session" uses to answer exactly one of them.
+    pub sessions: usize,
+}
+
+/// [`end`], saying how many sessions this call deleted too.
+pub async fn end_lineage(state: &Core, session: &Session) -> Result<LineageEnded, Failure> {
     let families = &state.stores.families;
     let lineage = session.lineage_hash.clone();
     let now = state.now();
@@ -63,14 +79,17 @@ pub async fn end(state: &Core, session: &Session) -> Result<usize, Failure> {
         .await?;
     let sessions = state.stores.sessions.clone();
     let hash = lineage.clone();
-    blocking(move || sessions.delete_lineage_sessions(&hash)).await?;
+    let deleted = blocking(move || sessions.delete_lineage_sessions(&hash)).await?;
     let late = families
         .revoke_online(&lineage, RevokeReason::Logout, now)
         .await?;
     // After the sessions are gone: a code exchange records its client before it checks
     // that the sign-in is live, so every client that got tokens here is taken now.
     crate::backchannel::queue_lineage(state, &lineage).await?;
-    Ok(first + late)
+    Ok(LineageEnded {
+        families: first + late,
+        sessions: deleted,
+    })
 }
 
 /// Whether a refresh of `family` may go on: an *online* family (no `offline_access`)

@@ -73,6 +73,12 @@ audit_kinds! {
     MfaReset = "person.mfa_reset",
     /// A person's sessions and refresh-token families were revoked.
     SessionsRevoked = "person.sessions_revoked",
+    /// One browser session of a person (its lineage) was ended by an administrator
+    /// (`target`: the session's handle, the `sid`; families: `family.revoked`).
+    SessionEnded = "person.session_ended",
+    /// An administrator took an admin API access token for themselves in the console
+    /// (`detail`: scope and expiry; never the token).
+    AdminTokenIssued = "admin.token_issued",
     // Security events of sign-in.
     /// A sign-in succeeded (`detail.method`: password, passkey, second factor…).
     SignInSucceeded = "sign_in.succeeded",

@@ -17,6 +17,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::audit::AuditActor;
 use crate::client::ClientId;
 use crate::mfa::AuthMethods;
 use crate::ports::StoreError;
@@ -284,6 +285,21 @@ pub trait FamilyStore: Send + Sync {
         reason: RevokeReason,
         now: UnixTime,
     ) -> FamilyFuture<'a, RevokeOutcome>;
+
+    /// [`FamilyStore::revoke`] on behalf of `actor` (an administrator): a store that
+    /// writes the audit trail (`usher-core`'s `AuditedFamilies`) names them in its one
+    /// `family.revoked` event instead of its own actor; a store that writes no trail
+    /// ignores `actor`.
+    fn revoke_as<'a>(
+        &'a self,
+        id: &'a FamilyId,
+        reason: RevokeReason,
+        now: UnixTime,
+        actor: &'a AuditActor,
+    ) -> FamilyFuture<'a, RevokeOutcome> {
+        let _ = actor;
+        self.revoke(id, reason, now)
+    }
 
     /// Revokes the *online* families issued in one browser-session lineage (those
     /// that do not [`survives_logout`]); offline ones are left alone. Returns how many

@@ -135,6 +135,13 @@ pub const ADMIN_KEY_REMOVE: &str = "/admin/keys/remove";
 pub const ADMIN_FAMILIES: &str = "/admin/families";
 /// GET the confirmation (`?id=&username=`), POST: revoke a family.
 pub const ADMIN_FAMILY_REVOKE: &str = "/admin/families/revoke";
+/// GET a person's browser sessions, one per browser (the username percent-encoded as
+/// a path segment: `endpoints::admin_console::sessions::path`).
+pub const ADMIN_PERSON_SESSIONS: &str = "/admin/people/{username}/sessions";
+/// GET the confirmation (`?handle=`), POST (`handle`): end one browser session.
+pub const ADMIN_PERSON_SESSION_END: &str = "/admin/people/{username}/sessions/end";
+/// GET the form, POST: an admin API access token for the operator, shown once.
+pub const ADMIN_TOKEN: &str = "/admin/token";
 /// GET the audit trail, newest first (`?person=&client=&kind=&since=&until=&before=`).
 pub const ADMIN_AUDIT: &str = "/admin/audit";
 

@@ -494,6 +494,13 @@ pub enum UserCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// List a person's live browser sessions, one per browser, with the handle that
+    /// ends one through the admin API or the console (never a session id).
+    Sessions {
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Remove all of a person's second factors (authenticator app and recovery codes),
     /// end their sessions and revoke their refresh-token families, as revoke-sessions
     /// does: for a person who lost their authenticator app.

@@ -6,7 +6,7 @@ use usher_domain::{
 };
 
 use super::page::{Page, PageRequest, paginate};
-use super::{AdminError, AdminStores, rfc3339};
+use super::{AdminError, AdminStores, By, rfc3339};
 
 /// A family as shown: never a token or its hash.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -79,14 +79,12 @@ pub async fn list(
     Ok(paginate(views, |v: &FamilyView| v.id.as_str(), page))
 }
 
-/// Revokes family `id`: its refresh token stops working at once.
-pub async fn revoke(
-    families: &dyn FamilyStore,
-    id: &FamilyId,
-    now: UnixTime,
-) -> Result<(), AdminError> {
+/// Revokes family `id`: its refresh token stops working at once. The one
+/// `family.revoked` event (reason `admin`) names `by`'s actor: the audited family store
+/// writes it ([`FamilyStore::revoke_as`]), so it is written once, whoever asks.
+pub async fn revoke(families: &dyn FamilyStore, id: &FamilyId, by: &By) -> Result<(), AdminError> {
     if !families
-        .revoke(id, RevokeReason::Admin, now)
+        .revoke_as(id, RevokeReason::Admin, by.at, &by.actor)
         .await?
         .exists()
     {
@@ -96,4 +94,50 @@ pub async fn revoke(
     }
     tracing::info!(family_id = %id, "refresh-token family revoked by an administrator");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use usher_domain::{AuditActor, AuditKind, FamilyState};
+
+    use super::*;
+    use crate::testing::{FamilySpec, TestNode};
+
+    #[tokio::test]
+    async fn an_administrators_revocation_is_written_once_naming_them() {
+        let node = TestNode::new();
+        let root = node.person("root");
+        let (id, _) = node.family(FamilySpec::default()).await;
+        let by = By {
+            actor: AuditActor::Person(root.id.clone()),
+            address: None,
+            at: node.now(),
+        };
+        revoke(node.core.stores.families.as_ref(), &id, &by)
+            .await
+            .unwrap();
+        assert_eq!(node.family_state(&id).await, FamilyState::Revoked);
+        // Again: nothing more revoked, nothing more written.
+        revoke(node.core.stores.families.as_ref(), &id, &by)
+            .await
+            .unwrap();
+        let revoked: Vec<_> = node
+            .audit_events()
+            .into_iter()
+            .filter(|e| e.event.kind == AuditKind::FamilyRevoked)
+            .collect();
+        assert_eq!(revoked.len(), 1);
+        let event = &revoked[0].event;
+        assert_eq!(event.actor, AuditActor::Person(root.id.clone()));
+        assert_eq!(event.target.as_deref(), Some(id.as_str()));
+        assert_eq!(
+            event.detail.as_map().get("reason"),
+            Some(&serde_json::json!("admin"))
+        );
+        let unknown = FamilyId::parse("fam-unknown-000000000000").unwrap();
+        assert!(matches!(
+            revoke(node.core.stores.families.as_ref(), &unknown, &by).await,
+            Err(AdminError::NotFound(_))
+        ));
+    }
 }

@@ -17,6 +17,8 @@ pub mod keys;
 pub mod page;
 pub mod people;
 pub mod resources;
+pub mod sessions;
+pub mod token;
 
 use std::sync::Arc;
 

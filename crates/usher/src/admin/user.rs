@@ -1,4 +1,4 @@
-//! `usher user create | list | show | delete | set-password | revoke-sessions |
+//! `usher user create | list | show | delete | set-password | revoke-sessions | sessions |
 //! mfa-reset | invite | invitations | uninvite`. `show` also lists the person's second factors (docs/design/mfa.md)
 //! without their secrets; `mfa-reset` removes them all and ends the person's sessions
 //! and refresh-token families, as `revoke-sessions` does.
@@ -194,6 +194,7 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         }
+        UserCommand::Sessions { username, json } => sessions(settings, &username, json.json),
         UserCommand::SetPassword {
             username,
             keep_sessions,
@@ -647,6 +648,34 @@ impl Factors {
 
 /// The person a command names: the username parsed before the database opens (refused
 /// input writes nothing), then looked up; an unknown username is an error.
+/// `usher user sessions U`: the person's browsers, as the admin API lists them.
+fn sessions(settings: Settings, raw: &str, json: bool) -> anyhow::Result<()> {
+    let username = Username::parse(raw).map_err(usage)?;
+    let ctx = Context::open(settings)?;
+    let db = std::sync::Arc::new(ctx.db.clone());
+    let stores = usher_core::admin::AdminStores::all_in(db.clone());
+    let listed = usher_core::admin::sessions::list(&stores, db.as_ref(), &username, clock::now())?;
+    if json {
+        return print_json(&serde_json::to_value(&listed)?);
+    }
+    if listed.sessions.is_empty() {
+        println!("{} is not signed in anywhere", listed.username);
+    }
+    for s in &listed.sessions {
+        println!(
+            "{}  signed in {}  last {}  ends {}  from {}  {}  amr {}",
+            s.handle,
+            s.created_at,
+            s.auth_time,
+            s.expires_at,
+            s.address.as_deref().unwrap_or("unknown"),
+            s.user_agent.as_deref().unwrap_or("unknown browser"),
+            s.amr.join(",")
+        );
+    }
+    Ok(())
+}
+
 fn open_person(settings: Settings, raw: &str) -> anyhow::Result<(Username, Context, User)> {
     let username = Username::parse(raw).map_err(usage)?;
     let ctx = Context::open(settings)?;

@@ -34,7 +34,7 @@ fn ok(sandbox: &Sandbox, args: &[&str]) -> String {
 }
 
 /// A `client_credentials` client for the admin audience with `scope`; its token.
-async fn admin_token(sandbox: &Sandbox, server: &Server, scope: &str) -> (Rp, String) {
+pub(crate) async fn admin_token(sandbox: &Sandbox, server: &Server, scope: &str) -> (Rp, String) {
     let audience = format!("{}/admin", server.issuer);
     let c = sandbox.client(&[
         "--name",
@@ -67,14 +67,14 @@ async fn token(server: &Server, rp: &Rp) -> String {
 }
 
 /// One answer: status, headers we read, JSON body (or `Null`).
-struct Answer {
-    status: u16,
-    etag: Option<String>,
-    challenge: Option<String>,
-    body: Value,
+pub(crate) struct Answer {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub challenge: Option<String>,
+    pub body: Value,
 }
 
-async fn call(
+pub(crate) async fn call(
     server: &Server,
     method: &str,
     path: &str,
@@ -625,7 +625,8 @@ async fn the_openapi_document_is_valid_and_every_operation_in_it_answers(backend
                 .replace("{username}", "alice")
                 .replace("{uri}", "https%3A%2F%2Fapi.example")
                 .replace("{id}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-                .replace("{kid}", "no-such-kid");
+                .replace("{kid}", "no-such-kid")
+                .replace("{handle}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
             let a = call(&server, &method.to_uppercase(), &concrete, None, None, None).await;
             assert_eq!(a.status, 401, "{method} {path}: {}", a.body);
             operations += 1;

@@ -89,7 +89,7 @@ pub async fn revoke(
         async {
             let by = caller(&req, &state, Need::Write).await?;
             let id = families::parse_id(&path).map_err(refusal)?;
-            families::revoke(state.stores.families.as_ref(), &id, state.now())
+            families::revoke(state.stores.families.as_ref(), &id, &by)
                 .await
                 .map_err(refusal)?;
             super::note(&by, "refresh-token family revoked", id.as_str());

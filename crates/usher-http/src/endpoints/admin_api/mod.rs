@@ -13,6 +13,7 @@ pub mod keys;
 pub mod openapi;
 pub mod people;
 pub mod resources;
+pub mod sessions;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{
@@ -41,6 +42,8 @@ pub fn routes() -> Vec<actix_web::Resource> {
     for r in clients::routes()
         .into_iter()
         .chain(groups::routes())
+        // Before people's: its GET shares a path with people's DELETE.
+        .chain(sessions::routes())
         .chain(people::routes())
         .chain(families::routes())
         .chain(keys::routes())

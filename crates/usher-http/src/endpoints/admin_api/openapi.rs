@@ -9,7 +9,7 @@ use actix_web::http::header::CACHE_CONTROL;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, clients, families, groups, keys, people, resources};
+use super::{audit, clients, families, groups, keys, people, resources, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,7 @@ use super::{audit, clients, families, groups, keys, people, resources};
         resources::delete,
         people::list, people::create, people::show, people::delete, people::set_password,
         people::reset_factors, people::revoke_sessions,
+        sessions::list, sessions::end,
         families::list, families::revoke,
         keys::list, keys::rotate, keys::retire,
         audit::list, audit::export,

@@ -4,7 +4,7 @@
 //! admin API); this module reads the cookies, queries and forms, and renders pages (all
 //! `Cache-Control: no-store`, under the sign-in pages' CSP: no script).
 //!
-//! One module per page group: [`clients`], [`groups`], [`resources`], [`people`], [`keys`], [`families`], [`audit`]. Every change is a
+//! One module per page group: [`clients`], [`groups`], [`resources`], [`people`], [`keys`], [`families`], [`audit`], [`sessions`] (a person's browser sessions), [`token`] (the operator's own admin API token). Every change is a
 //! POST with the page's `csrf` token; every destructive one has a confirmation page
 //! first (a GET that changes nothing).
 
@@ -15,6 +15,8 @@ mod groups;
 mod keys;
 mod people;
 mod resources;
+mod sessions;
+mod token;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -43,6 +45,8 @@ pub fn routes() -> Vec<actix_web::Resource> {
     all.extend(keys::routes());
     all.extend(families::routes());
     all.extend(audit::routes());
+    all.extend(sessions::routes());
+    all.extend(token::routes());
     all.into_iter()
         .map(|r| r.app_data(web::PayloadConfig::new(params::MAX_FORM_BYTES)))
         .collect()
