@@ -156,12 +156,11 @@ pub async fn mint(
             "scope": scope.to_string(),
             "expires_at": rfc3339(expires_at),
         }));
+    // Recorded before the token is handed over: a write credential never leaves without
+    // its trace (if the trail cannot be written, the token is never shown, so it is
+    // harmless).
     let stores = AdminStores::of(core);
-    let _ = super::run(move || {
-        stores.note(event);
-        Ok(())
-    })
-    .await;
+    super::run(move || Ok(stores.audit.record_event(&event)?)).await?;
     Ok(PersonToken {
         access_token: minted.token,
         scope: scope.to_string(),
@@ -291,6 +290,60 @@ mod tests {
         assert!(matches!(
             authorize(core, Some(&write.access_token), Need::Read).await,
             Err(AdminAuthError::InvalidToken(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_token_ends_with_the_console_sign_in_it_was_taken_from() {
+        let node = TestNode::new();
+        let alice = node.person("alice");
+        node.db
+            .add_member(&GroupName::admins(), &alice.username, node.now())
+            .unwrap();
+        let session = node.session(&alice, "cookie-a", "lineage-a", 0);
+        let core = &node.core;
+        let token = mint(
+            core,
+            &alice,
+            &session,
+            TokenAccess::ReadWrite,
+            &by(&node, &alice),
+        )
+        .await
+        .unwrap()
+        .access_token;
+        assert!(authorize(core, Some(&token), Need::Write).await.is_ok());
+        // Another session of hers, signed in at another time, does not keep it alive.
+        node.advance(5);
+        node.session(&alice, "cookie-b", "lineage-b", 0);
+        // The console session ends (signed out, or ended by an administrator).
+        use usher_domain::SessionStore as _;
+        assert!(node.db.delete_session(&session.id_hash).unwrap());
+        assert!(matches!(
+            authorize(core, Some(&token), Need::Read).await,
+            Err(AdminAuthError::InvalidToken(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn no_token_is_handed_over_when_its_trace_cannot_be_written() {
+        let node = TestNode::new();
+        let alice = node.person("alice");
+        node.db
+            .add_member(&GroupName::admins(), &alice.username, node.now())
+            .unwrap();
+        let session = node.session(&alice, "cookie-a", "lineage-a", 0);
+        node.break_audit_trail();
+        assert!(matches!(
+            mint(
+                &node.core,
+                &alice,
+                &session,
+                TokenAccess::Read,
+                &by(&node, &alice)
+            )
+            .await,
+            Err(AdminError::Failure(_))
         ));
     }
 
