@@ -142,7 +142,8 @@ pub async fn post(
 
 /// Membership of `usher-admins`, read from the store now.
 async fn admit(core: &Core, session: Session) -> Result<Access, Failure> {
-    let Some(person) = core.user(&session.user_id).await? else {
+    // A disabled person is signed in nowhere (their sessions ended when disabled).
+    let Ok(person) = core.active_user(&session.user_id).await? else {
         return Ok(Access::NotSignedIn);
     };
     let groups = core.stores.groups.clone();

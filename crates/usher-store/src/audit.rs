@@ -213,6 +213,16 @@ impl Audited<'_> {
         crate::users::set_password_hash_on(self.conn, username, hash)
     }
 
+    /// [`usher_domain::UserStore::update_person_if`].
+    pub fn update_person_if(&mut self, expected: &User, new: &User) -> Result<bool, StoreError> {
+        crate::users::update_person_if_on(self.conn, expected, new)
+    }
+
+    /// [`usher_domain::UserStore::set_disabled`].
+    pub fn set_disabled(&mut self, user: &UserId, at: Option<UnixTime>) -> Result<bool, StoreError> {
+        crate::users::set_disabled_on(self.conn, user, at)
+    }
+
     /// [`usher_domain::FactorStore::delete_factors`].
     pub fn delete_factors(&mut self, user: &UserId) -> Result<usize, StoreError> {
         crate::factors::delete_factors_on(self.conn, user)

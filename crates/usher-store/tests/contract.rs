@@ -246,6 +246,7 @@ fn user(id: &str, username: &str, created_at: i64) -> User {
         email_verified: true,
         profile: full_profile(),
         created_at: UnixTime(created_at),
+        disabled_at: None,
     }
 }
 

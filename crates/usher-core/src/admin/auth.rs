@@ -126,6 +126,16 @@ pub async fn authorize(
         return Ok(AdminCaller::Client(claims.client_id));
     }
     let person = claims.person().ok_or(AdminAuthError::NotAnAdmin)?;
+    // Read afresh, as the membership is: a person disabled (or deleted) on any node
+    // stops administering at once.
+    let users = core.stores.users.clone();
+    let who = person.clone();
+    let found = blocking(move || users.get_user(&who))
+        .await
+        .map_err(AdminAuthError::Failure)?;
+    if crate::standing(found).is_err() {
+        return Err(AdminAuthError::NotAnAdmin);
+    }
     let groups = core.stores.groups.clone();
     let who = person.clone();
     let memberships = blocking(move || groups.groups_of(&who))

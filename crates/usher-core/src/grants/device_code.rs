@@ -313,6 +313,11 @@ async fn issue(
     {
         return Err(Failure::from(e).into());
     }
+    // The person who approved must still be there and not disabled, before the claim.
+    let user = match core.active_user(&approval.user_id).await? {
+        Ok(user) => user,
+        Err(why) => return Err(TokenError::invalid_grant(why.to_string())),
+    };
     let store = core.stores.devices.clone();
     let hash = grant.device_code_hash.clone();
     if !blocking(move || store.claim_device_grant(&hash, now)).await? {
@@ -320,9 +325,6 @@ async fn issue(
             "the device code was already used",
         ));
     }
-    let Some(user) = core.user(&approval.user_id).await? else {
-        return Err(TokenError::invalid_grant("the person no longer exists"));
-    };
     // As at a code exchange: still in one of a restricted client's groups.
     let groups = person_tokens::groups_claim(core, &client, &user, &target.scope).await?;
     // The approval as the code grant's machinery knows a grant: a code issued in the
@@ -570,6 +572,8 @@ pub enum Decided {
     Gone,
     /// The app needs a sign-in with a second factor, and this one had none.
     NeedsSecondFactor,
+    /// The signed-in person was disabled (or deleted) since: nothing was decided.
+    AccountDisabled,
     /// The app is restricted to groups the person is in none of: the authorization is
     /// denied (the device is told `access_denied`), and the page says why.
     NoAccess { client_name: String },
@@ -595,6 +599,10 @@ pub async fn decide(
     let Some(client) = core.client(&grant.client_id).await? else {
         return Ok(Decided::Gone);
     };
+    // A person disabled since they signed in approves nothing (nothing is written).
+    if approve && core.active_user(&session.user_id).await?.is_err() {
+        return Ok(Decided::AccountDisabled);
+    }
     if approve
         && crate::sign_in::decision::policy_requires_mfa(core, &client)
         && session.amr.acr() < usher_domain::Acr::Mfa

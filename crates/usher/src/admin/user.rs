@@ -356,6 +356,7 @@ fn create(settings: Settings, args: UserCreate) -> anyhow::Result<()> {
         email_verified: args.email_verified,
         profile,
         created_at: clock::now(),
+        disabled_at: None,
     };
     let inserted = ctx.db.audited(|tx| {
         tx.insert_user(&user)?;
