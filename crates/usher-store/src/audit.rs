@@ -219,7 +219,11 @@ impl Audited<'_> {
     }
 
     /// [`usher_domain::UserStore::set_disabled`].
-    pub fn set_disabled(&mut self, user: &UserId, at: Option<UnixTime>) -> Result<bool, StoreError> {
+    pub fn set_disabled(
+        &mut self,
+        user: &UserId,
+        at: Option<UnixTime>,
+    ) -> Result<bool, StoreError> {
         crate::users::set_disabled_on(self.conn, user, at)
     }
 

@@ -669,7 +669,8 @@ pub async fn update_person(
         let who = who.clone();
         super::run(move || find(&stores, &who)).await?
     };
-    let after = super::run(move || update(&stores, &who, &change, if_match.as_deref(), &by)).await?;
+    let after =
+        super::run(move || update(&stores, &who, &change, if_match.as_deref(), &by)).await?;
     core.forget_user(&before.id);
     if email_changed && after.person.email != PersonView::of(&before).email {
         let mail = core.stores.mail.clone();
@@ -739,7 +740,8 @@ pub async fn disable(
     let who = username.clone();
     let acting = by.clone();
     let at = by.at;
-    let (user, changed) = super::run(move || set_disabled(&stores, &who, Some(at), &acting)).await?;
+    let (user, changed) =
+        super::run(move || set_disabled(&stores, &who, Some(at), &acting)).await?;
     core.forget_user(&user.id);
     if changed {
         tracing::warn!(event = "person_disabled", sub = %user.id, "person disabled by an administrator");
@@ -758,11 +760,7 @@ pub async fn disable(
 
 /// Enables the person `username` again: they may sign in (with what they had; nothing
 /// ended by disabling them comes back). Enabling one who is not disabled changes nothing.
-pub async fn enable(
-    core: &Core,
-    username: &Username,
-    by: &By,
-) -> Result<PersonDetail, AdminError> {
+pub async fn enable(core: &Core, username: &Username, by: &By) -> Result<PersonDetail, AdminError> {
     let stores = AdminStores::of(core);
     let who = username.clone();
     let acting = by.clone();
@@ -775,3 +773,7 @@ pub async fn enable(
     let who = username.clone();
     super::run(move || show(&stores, &who)).await
 }
+
+#[cfg(test)]
+#[path = "people_tests.rs"]
+mod tests;

@@ -689,6 +689,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_code_of_a_person_disabled_since_is_refused_without_being_spent() {
+        use usher_domain::UserStore as _;
+        let (node, app, session, code) = arranged(CodeFor::default());
+        assert!(
+            node.db
+                .set_disabled(&session.user_id, Some(node.now()))
+                .unwrap()
+        );
+        node.core.forget_user(&session.user_id);
+        let r = refusal(exchange(&node.core, app.clone(), &request(&exchange_form(&code))).await);
+        assert_eq!(r, invalid_grant("the person's account is disabled"));
+        // Nothing was spent: enabled again (within the code's minute), it is redeemed.
+        assert!(node.db.set_disabled(&session.user_id, None).unwrap());
+        node.core.forget_user(&session.user_id);
+        assert!(
+            exchange(&node.core, app, &request(&exchange_form(&code)))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
     async fn a_code_whose_sign_in_has_ended_is_refused() {
         let (node, app, session, code) = arranged(CodeFor::default());
         node.db

@@ -281,6 +281,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_disabled_person_cannot_refresh_and_the_token_is_not_spent() {
+        let node = TestNode::new();
+        let (app, session, first) = family(&node, OFFLINE).await;
+        assert!(
+            node.db
+                .set_disabled(&session.user_id, Some(node.now()))
+                .unwrap()
+        );
+        node.core.forget_user(&session.user_id);
+        let r = refusal(
+            refresh(
+                &node.core,
+                app.clone(),
+                &request(&refresh_form(&first, &[])),
+            )
+            .await,
+        );
+        assert_eq!(r, invalid_grant("the person's account is disabled"));
+        // The refusal changed nothing: enabled again, the same token rotates.
+        assert!(node.db.set_disabled(&session.user_id, None).unwrap());
+        node.core.forget_user(&session.user_id);
+        assert!(
+            refresh(&node.core, app, &request(&refresh_form(&first, &[])))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
     async fn a_refresh_rotates_the_token_and_keeps_the_family_s_scope_and_id_token() {
         let node = TestNode::new();
         let (app, _, first) = family(&node, OFFLINE).await;

@@ -267,9 +267,7 @@ pub(super) async fn disabled(
         .address(crate::audit::address_text(address))
         .detail(json!({"method": method, "reason": "disabled"}));
     crate::audit::record(core, event).await;
-    LoginOutcome::Refused(SignInOutcome::refused(
-        super::FormRefusal::AccountDisabled,
-    ))
+    LoginOutcome::Refused(SignInOutcome::refused(super::FormRefusal::AccountDisabled))
 }
 
 /// What follows a login: the `id_token_hint` must name the person who signed in; then

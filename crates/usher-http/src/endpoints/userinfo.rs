@@ -141,9 +141,7 @@ fn refusal(e: UserinfoError) -> HttpResponse {
         ),
         e @ (UserinfoError::InvalidToken(_)
         | UserinfoError::PersonGone
-        | UserinfoError::PersonDisabled) => {
-            invalid_token(&e.to_string())
-        }
+        | UserinfoError::PersonDisabled) => invalid_token(&e.to_string()),
         e @ UserinfoError::OriginRefused => invalid_request(&e.to_string()),
     }
 }

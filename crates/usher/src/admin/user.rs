@@ -74,7 +74,11 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             } else {
                 println!(
                     "{username} may sign in{}",
-                    if changed { " again" } else { " (it was not disabled)" }
+                    if changed {
+                        " again"
+                    } else {
+                        " (it was not disabled)"
+                    }
                 );
                 Ok(())
             }

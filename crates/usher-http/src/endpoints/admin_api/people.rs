@@ -27,8 +27,7 @@ pub fn routes() -> Vec<actix_web::Resource> {
             .route(web::delete().to(delete)),
         web::resource(format!("{PREFIX}/people/{{username}}/disable"))
             .route(web::post().to(disable)),
-        web::resource(format!("{PREFIX}/people/{{username}}/enable"))
-            .route(web::post().to(enable)),
+        web::resource(format!("{PREFIX}/people/{{username}}/enable")).route(web::post().to(enable)),
         web::resource(format!("{PREFIX}/people/{{username}}/password"))
             .route(web::put().to(set_password)),
         web::resource(format!("{PREFIX}/people/{{username}}/second-factors"))
