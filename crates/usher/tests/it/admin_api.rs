@@ -24,17 +24,17 @@ async_on_both_backends!(
     the_openapi_document_is_valid_and_every_operation_in_it_answers,
 );
 
-const V1: &str = "/admin/api/v1";
+pub(crate) const V1: &str = "/admin/api/v1";
 
 /// Runs `usher` in the sandbox and insists on success.
-fn ok(sandbox: &Sandbox, args: &[&str]) -> String {
+pub(crate) fn ok(sandbox: &Sandbox, args: &[&str]) -> String {
     let run = sandbox.usher(args, None);
     assert!(run.ok(), "usher {args:?}: {}", run.stderr());
     run.stdout()
 }
 
 /// A `client_credentials` client for the admin audience with `scope`; its token.
-async fn admin_token(sandbox: &Sandbox, server: &Server, scope: &str) -> (Rp, String) {
+pub(crate) async fn admin_token(sandbox: &Sandbox, server: &Server, scope: &str) -> (Rp, String) {
     let audience = format!("{}/admin", server.issuer);
     let c = sandbox.client(&[
         "--name",
@@ -67,14 +67,14 @@ async fn token(server: &Server, rp: &Rp) -> String {
 }
 
 /// One answer: status, headers we read, JSON body (or `Null`).
-struct Answer {
-    status: u16,
-    etag: Option<String>,
-    challenge: Option<String>,
-    body: Value,
+pub(crate) struct Answer {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub challenge: Option<String>,
+    pub body: Value,
 }
 
-async fn call(
+pub(crate) async fn call(
     server: &Server,
     method: &str,
     path: &str,
@@ -85,7 +85,7 @@ async fn call(
     call_at(&server.base, method, path, token, if_match, body).await
 }
 
-async fn call_at(
+pub(crate) async fn call_at(
     base: &str,
     method: &str,
     path: &str,

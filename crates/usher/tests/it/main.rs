@@ -9,6 +9,7 @@
 
 mod account;
 mod admin_api;
+mod admin_people;
 mod algorithms;
 mod apply;
 mod audit;
