@@ -198,6 +198,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_disabled_person_s_tokens_are_inactive_until_they_are_enabled() {
+        use usher_domain::UserStore as _;
+        let (node, app, _, _, alice) = node();
+        let access = access_token(&node, &app);
+        let (_, refresh) = family(&node, &app).await;
+        assert!(node.db.set_disabled(&alice.id, Some(node.now())).unwrap());
+        node.core.forget_user(&alice.id);
+        for token in [&access.token, &refresh] {
+            assert_eq!(
+                introspect(&node.core, &app, token).await,
+                Ok(Introspection::Inactive)
+            );
+        }
+        assert!(node.db.set_disabled(&alice.id, None).unwrap());
+        node.core.forget_user(&alice.id);
+        for token in [&access.token, &refresh] {
+            assert!(matches!(
+                introspect(&node.core, &app, token).await,
+                Ok(Introspection::Active(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
     async fn another_clients_access_token_is_described_to_a_confidential_client_only() {
         let (node, app, rs, spa, _) = node();
         let apps = access_token(&node, &app);

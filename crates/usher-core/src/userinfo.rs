@@ -404,6 +404,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_token_of_a_disabled_person_is_an_invalid_token() {
+        let (node, alice) = node_with_alice();
+        let token = access_token(&node, alice.id.as_str(), "openid", &for_userinfo(&node));
+        assert!(node.db.set_disabled(&alice.id, Some(node.now())).unwrap());
+        node.core.forget_user(&alice.id);
+        let refused = claims_for(&node, &token.token).await;
+        assert_eq!(refused, Err(UserinfoError::PersonDisabled));
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "the person's account is disabled"
+        );
+    }
+
+    #[tokio::test]
     async fn a_token_of_a_deleted_person_is_an_invalid_token() {
         let (node, alice) = node_with_alice();
         let token = access_token(&node, alice.id.as_str(), "openid", &for_userinfo(&node));
