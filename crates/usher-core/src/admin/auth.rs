@@ -235,6 +235,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_disabled_admin_is_refused_at_once() {
+        use usher_domain::UserStore as _;
+        let node = TestNode::new();
+        console(&node);
+        let alice = node.person("alice");
+        node.db
+            .add_member(&GroupName::admins(), &alice.username, node.now())
+            .unwrap();
+        let aud = admin_aud(&node);
+        let token = node
+            .access_token(AccessTokenSpec {
+                client: "console",
+                audience: Some(&aud),
+                scope: "openid admin:read",
+                ..Default::default()
+            })
+            .token;
+        // The node's cached copy says nothing: the person is read afresh.
+        assert!(node.core.active_user(&alice.id).await.unwrap().is_ok());
+        assert!(node.db.set_disabled(&alice.id, Some(node.now())).unwrap());
+        assert_eq!(
+            authorize(&node.core, Some(&token), Need::Read).await,
+            Err(AdminAuthError::NotAnAdmin)
+        );
+    }
+
+    #[tokio::test]
     async fn only_tokens_for_the_admin_audience_open_it() {
         let node = TestNode::new();
         console(&node);
