@@ -793,6 +793,46 @@ mod tests {
         assert_eq!(r.error, ProtocolError::InvalidRequest);
     }
 
+    #[tokio::test]
+    async fn a_disabled_person_neither_approves_nor_gets_the_tokens_of_an_approval() {
+        use usher_domain::UserStore as _;
+        let node = TestNode::new();
+        let tv = tv(&node);
+        let alice = node.person("alice");
+        let session = sign_in(&node, &alice);
+        let a = start(&node, &tv, "openid profile").await;
+        let disable = |on: bool| {
+            let at = on.then(|| node.now());
+            assert!(node.db.set_disabled(&alice.id, at).unwrap());
+            node.core.forget_user(&alice.id);
+        };
+        disable(true);
+        let token = confirm_form(&node.core, &session, &a.user_code)
+            .await
+            .unwrap();
+        let done = decide(&node.core, &session, &a.user_code, Some(&token), true)
+            .await
+            .unwrap();
+        assert_eq!(done, Decided::AccountDisabled);
+        // Approved while enabled, polled once disabled: refused before the claim.
+        disable(false);
+        approve(&node, &session, &a.user_code).await;
+        disable(true);
+        let Err(TokenError::Refused(r)) =
+            poll(&node.core, tv.clone(), &poll_form(&a.device_code)).await
+        else {
+            panic!("a disabled person's device got tokens");
+        };
+        assert_eq!(r.error, ProtocolError::InvalidGrant);
+        assert_eq!(r.description, "the person's account is disabled");
+        disable(false);
+        assert!(
+            poll(&node.core, tv, &poll_form(&a.device_code))
+                .await
+                .is_ok()
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn after_approval_exactly_one_of_many_parallel_polls_gets_tokens() {
         let node = TestNode::new();
