@@ -681,7 +681,11 @@ pub async fn update_person(
                 .try_for_each(|purpose| mail.delete_mail_tokens(&owner, purpose).map(|_| ()))
         })
         .await
-        .map_err(AdminError::Failure)?;
+        .map_err(|_| {
+            AdminError::Incomplete(format!(
+                "the e-mail address of {username} changed, but the links mailed to the old one were not all voided: end their sessions (DELETE /admin/api/v1/people/{username}/sessions or `usher user revoke-sessions {username}`), which voids them, once the store answers"
+            ))
+        })?;
     }
     Ok(after)
 }

@@ -675,7 +675,13 @@ fn update(settings: Settings, args: UserUpdate) -> anyhow::Result<()> {
         // Links mailed to (or asked for from) the old address go with it.
         if after.email != before.email {
             for purpose in usher_domain::MailPurpose::TAKEOVER {
-                ctx.db.delete_mail_tokens(&before.id, purpose)?;
+                ctx.db
+                    .delete_mail_tokens(&before.id, purpose)
+                    .map_err(|e| {
+                        anyhow::Error::from(e).context(format!(
+                            "the e-mail address of {username} changed, but the links mailed to the old one were not all voided: run `usher user revoke-sessions {username}` once the database answers"
+                        ))
+                    })?;
             }
         }
         tracing::info!(sub = %before.id, "person updated by an administrator");
