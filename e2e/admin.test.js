@@ -323,7 +323,7 @@ test('the audit trail shows each console change with alice as the actor', async 
   await check(page, 'admin audit (refused)');
 });
 
-test('people: create a person, set a password, end their sessions (confirmed first)', async () => {
+test('people: create a person, set a password, end their sessions, edit and disable them (confirmed first)', async () => {
   const { page } = alice;
   await page.goto(`${usher.issuer}/admin`);
   await page.getByRole('link', { name: 'People', exact: true }).first().click();
@@ -368,13 +368,31 @@ test('people: create a person, set a password, end their sessions (confirmed fir
   assert.match(await page.locator('#admin-message').innerText(), /session\(s\) of carol ended/);
   await check(page, 'admin sessions ended');
 
+  // Her profile is edited on her page (the form carries the page's tag), and disabling
+  // her is confirmed first; then the page says since when and offers to enable her.
+  await page.goto(`${usher.issuer}/admin/people/show?username=carol`);
+  await page.getByLabel('Name', { exact: true }).fill('Carol Smith');
+  await page.getByRole('button', { name: 'Save the profile' }).click();
+  await page.getByRole('status').waitFor();
+  assert.match(await page.getByRole('status').innerText(), /profile was saved/);
+  assert.match(await page.locator('#person-fields').innerText(), /Carol Smith/);
+  await page.getByRole('link', { name: 'Disable the person' }).click();
+  await check(page, 'admin disable confirm');
+  await page.getByRole('button', { name: 'Disable the person' }).click();
+  await page.locator('#admin-message').waitFor();
+  assert.match(await page.locator('#admin-message').innerText(), /carol can no longer sign in/);
+  await page.goto(`${usher.issuer}/admin/people/show?username=carol`);
+  assert.match(await page.locator('#person-status').innerText(), /disabled since/);
+  await page.getByRole('link', { name: 'Enable the person again' }).waitFor();
+  await check(page, 'admin person disabled');
+
   // The audit trail has each step, by alice, about carol.
   await page.goto(`${usher.issuer}/admin/audit?person=${encodeURIComponent(carolId)}`);
   await check(page, 'admin audit (person)');
   const rows = await page.locator('#audit-events tbody tr').evaluateAll((trs) => trs.map((tr) =>
     [...tr.querySelectorAll('td')].map((td) => td.innerText.trim())));
   const byAlice = rows.filter((r) => r[2] === `person:${aliceId}`).map((r) => r[1]);
-  for (const kind of ['person.created', 'person.password_changed', 'person.sessions_revoked']) {
+  for (const kind of ['person.created', 'person.password_changed', 'person.sessions_revoked', 'person.updated', 'person.disabled']) {
     assert.ok(byAlice.includes(kind), `${kind} in ${JSON.stringify(rows)}`);
   }
 });

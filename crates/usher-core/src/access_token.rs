@@ -499,6 +499,7 @@ mod tests {
             email_verified: false,
             profile: usher_domain::ProfileClaims::default(),
             created_at: UnixTime(0),
+            disabled_at: None,
         };
         let id_token = tokens::id_token(
             &rings().0,

@@ -144,7 +144,8 @@ pub async fn post(
 
 /// Membership of `usher-admins`, read from the store now.
 async fn admit(core: &Core, session: Session) -> Result<Access, Failure> {
-    let Some(person) = core.user(&session.user_id).await? else {
+    // A disabled person is signed in nowhere (their sessions ended when disabled).
+    let Ok(person) = core.active_user(&session.user_id).await? else {
         return Ok(Access::NotSignedIn);
     };
     let groups = core.stores.groups.clone();
@@ -614,6 +615,87 @@ pub async fn end_sessions(
     let username = people::parse_username(username.trim())?;
     let done = people::revoke_sessions(core, &username, &admin.by(core)).await?;
     note(admin, "sessions revoked", username.as_str());
+    Ok(done)
+}
+
+/// The person `username` and the entity tag their edit form carries back.
+pub async fn person_tagged(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+) -> Result<Tagged<PersonDetail>, AdminError> {
+    person(core, admin, username).await.map(Tagged::of)
+}
+
+/// What the edit form of a person sends: every field, as typed (a blank one removes the
+/// value), and the two boxes.
+#[derive(Debug, Clone, Default)]
+pub struct PersonForm<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub email_verified: bool,
+    pub preferred_username: &'a str,
+    pub phone_number: &'a str,
+    pub phone_number_verified: bool,
+}
+
+/// Changes the person `username` as the edit form says, only while their view still has
+/// the tag `if_match` (the one the form was rendered with).
+pub async fn update_person(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+    form: PersonForm<'_>,
+    if_match: &str,
+) -> Result<Tagged<PersonDetail>, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let change = people::PersonChange {
+        name: Some(given(Some(form.name))),
+        email: Some(given(Some(form.email))),
+        email_verified: Some(form.email_verified),
+        preferred_username: Some(given(Some(form.preferred_username))),
+        phone_number: Some(given(Some(form.phone_number))),
+        phone_number_verified: Some(form.phone_number_verified),
+    }
+    .check()?;
+    let detail = people::update_person(
+        core,
+        &username,
+        change,
+        Some(if_match.to_owned()),
+        &admin.by(core),
+    )
+    .await?;
+    note(admin, "person updated", username.as_str());
+    Ok(Tagged::of(detail))
+}
+
+/// Disables the person `username` and ends their sessions.
+pub async fn disable_person(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+) -> Result<PersonDetail, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    if username == admin.person.username {
+        return Err(AdminError::Conflict(
+            "you cannot disable yourself: ask another administrator".to_owned(),
+        ));
+    }
+    let done = people::disable(core, &username, &admin.by(core)).await?;
+    note(admin, "person disabled", username.as_str());
+    Ok(done)
+}
+
+/// Enables the person `username` again.
+pub async fn enable_person(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+) -> Result<PersonDetail, AdminError> {
+    let username = people::parse_username(username.trim())?;
+    let done = people::enable(core, &username, &admin.by(core)).await?;
+    note(admin, "person enabled", username.as_str());
     Ok(done)
 }
 

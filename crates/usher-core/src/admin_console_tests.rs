@@ -519,3 +519,88 @@ async fn families_are_listed_by_username_and_an_unknown_one_is_not_found() {
         Err(AdminError::Invalid(_))
     ));
 }
+
+#[tokio::test]
+async fn the_console_edits_a_profile_with_its_tag_and_disables_anyone_but_its_operator() {
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    node.person("bob");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    let admin = admin_of(&node, &cookie).await;
+    let read = person_tagged(&node.core, &admin, "bob").await.unwrap();
+    let form = PersonForm {
+        name: " Bob Builder ",
+        email: "bob@example.org",
+        email_verified: true,
+        ..PersonForm::default()
+    };
+    let saved = update_person(&node.core, &admin, "bob", form.clone(), &read.etag)
+        .await
+        .unwrap();
+    assert_eq!(saved.view.person.name.as_deref(), Some("Bob Builder"));
+    assert!(saved.view.person.email_verified);
+    // The page's tag is spent by the change: the same form again is stale.
+    assert_eq!(
+        update_person(&node.core, &admin, "bob", form, &read.etag)
+            .await
+            .unwrap_err(),
+        AdminError::Stale
+    );
+    // Blank fields remove, with create's texts for a bad value.
+    let bad = PersonForm {
+        phone_number: "call me",
+        ..PersonForm::default()
+    };
+    assert_eq!(
+        update_person(&node.core, &admin, "bob", bad, &saved.etag)
+            .await
+            .unwrap_err(),
+        AdminError::Invalid(usher_domain::UserError::BadPhoneNumber.to_string())
+    );
+    let cleared = update_person(
+        &node.core,
+        &admin,
+        "bob",
+        PersonForm::default(),
+        &saved.etag,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cleared.view.person.name, None);
+    assert_eq!(cleared.view.person.email, None);
+
+    let done = disable_person(&node.core, &admin, "bob").await.unwrap();
+    assert!(done.person.disabled);
+    assert!(matches!(
+        disable_person(&node.core, &admin, "alice").await,
+        Err(AdminError::Conflict(_))
+    ));
+    let done = enable_person(&node.core, &admin, "bob").await.unwrap();
+    assert!(!done.person.disabled);
+    let events = node.audit_events();
+    let by_alice = format!("person:{}", alice.id.as_str());
+    for kind in [
+        usher_domain::AuditKind::PersonUpdated,
+        usher_domain::AuditKind::PersonDisabled,
+        usher_domain::AuditKind::PersonEnabled,
+    ] {
+        let e = events.iter().find(|e| e.event.kind == kind).unwrap();
+        assert_eq!(e.event.actor.to_stored(), by_alice);
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_operator_is_signed_out_of_the_console() {
+    use usher_domain::UserStore as _;
+    let node = TestNode::new();
+    let alice = node.person("alice");
+    make_admin(&node, &alice);
+    let cookie = signed_in(&node, &alice);
+    assert!(node.db.set_disabled(&alice.id, Some(node.now())).unwrap());
+    node.core.forget_user(&alice.id);
+    assert_eq!(
+        access(&node.core, Some(&cookie)).await.unwrap(),
+        Access::NotSignedIn
+    );
+}

@@ -433,6 +433,13 @@ impl Core {
             .await
     }
 
+    /// The person with this id while they may sign in: [`standing`] of [`Core::user`].
+    /// Every step that lets a person in or hands out their tokens asks this, not
+    /// [`Core::user`] (docs/design/accounts.md, "Disabled people").
+    pub async fn active_user(&self, id: &UserId) -> Result<Result<User, Inactive>, Failure> {
+        Ok(standing(self.user(id).await?))
+    }
+
     /// Runs the store read `read` off the executor and records its answer in `map`
     /// (stamped with the time the read began; an id that is gone is forgotten).
     async fn read_and_remember<K, V, F>(
@@ -535,4 +542,28 @@ pub fn secret_pair() -> Result<(String, String), Failure> {
     })?;
     let hash = usher_keys::sha256_b64url(&secret);
     Ok((secret, hash))
+}
+
+/// Why there is no person who may sign in ([`standing`]); the texts are what the token
+/// endpoint's `error_description` and the logs say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Inactive {
+    /// No such person (deleted since).
+    #[error("the person no longer exists")]
+    Gone,
+    /// An administrator disabled the person.
+    #[error("the person's account is disabled")]
+    Disabled,
+}
+
+/// The one check of whether a person found may sign in and use what they signed in with
+/// ([`User::may_sign_in`]): the password step, the passkey and second-factor steps, the
+/// code, refresh and device grants, userinfo, introspection and the admin gates all go
+/// through it (directly or through [`Core::active_user`]).
+pub fn standing(found: Option<User>) -> Result<User, Inactive> {
+    match found {
+        Some(user) if user.may_sign_in() => Ok(user),
+        Some(_) => Err(Inactive::Disabled),
+        None => Err(Inactive::Gone),
+    }
 }

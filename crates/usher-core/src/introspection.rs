@@ -10,7 +10,8 @@
 //! revoked, and the caller is its own client or a resource server (a confidential client
 //! the operator created: `Client::may_introspect_others`). Everything else — garbage, another server's token, another client's token —
 //! is inactive, with nothing said about why. `token_type_hint` is not read: a token is
-//! recognised by its shape. Authenticating the client and the JSON are the HTTP
+//! recognised by its shape. A token of a person who was disabled or deleted is inactive
+//! ([`Core::active_user`]). Authenticating the client and the JSON are the HTTP
 //! adapter's.
 
 use usher_domain::{AuthMethods, Client, ClientId, FamilyState, ScopeSet, UnixTime};
@@ -77,6 +78,10 @@ pub async fn introspect(
         if family.client_id != client.id || !current || family.state(now) != FamilyState::Active {
             return Ok(Introspection::Inactive);
         }
+        // A disabled (or deleted) person's tokens are inactive, whatever the token.
+        if core.active_user(&family.user_id).await?.is_err() {
+            return Ok(Introspection::Inactive);
+        }
         let short: String = presented.hash.chars().take(16).collect();
         return Ok(Introspection::Active(Box::new(ActiveToken {
             kind: TokenKind::Refresh,
@@ -98,6 +103,11 @@ pub async fn introspect(
             Err(AccessTokenError::Failure(f)) => return Err(f),
             Err(_) => return Ok(Introspection::Inactive),
         };
+    if let Some(person) = claims.person()
+        && core.active_user(&person).await?.is_err()
+    {
+        return Ok(Introspection::Inactive);
+    }
     Ok(Introspection::Active(Box::new(ActiveToken {
         kind: TokenKind::Access,
         scope: claims.scope,
@@ -185,6 +195,30 @@ mod tests {
                 jti: t.jti,
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_disabled_person_s_tokens_are_inactive_until_they_are_enabled() {
+        use usher_domain::UserStore as _;
+        let (node, app, _, _, alice) = node();
+        let access = access_token(&node, &app);
+        let (_, refresh) = family(&node, &app).await;
+        assert!(node.db.set_disabled(&alice.id, Some(node.now())).unwrap());
+        node.core.forget_user(&alice.id);
+        for token in [&access.token, &refresh] {
+            assert_eq!(
+                introspect(&node.core, &app, token).await,
+                Ok(Introspection::Inactive)
+            );
+        }
+        assert!(node.db.set_disabled(&alice.id, None).unwrap());
+        node.core.forget_user(&alice.id);
+        for token in [&access.token, &refresh] {
+            assert!(matches!(
+                introspect(&node.core, &app, token).await,
+                Ok(Introspection::Active(_))
+            ));
+        }
     }
 
     #[tokio::test]

@@ -56,8 +56,8 @@ pub mod userinfo;
 pub mod testing;
 
 pub use crate::core::{
-    Clock, Core, RefreshSettings, RegistrationSettings, Settings, Stores, SystemClock,
-    USERINFO_PATH, secret_pair,
+    Clock, Core, Inactive, RefreshSettings, RegistrationSettings, Settings, Stores, SystemClock,
+    USERINFO_PATH, secret_pair, standing,
 };
 pub use failure::{Failure, blocking};
 pub use keys::PublishedKeys;

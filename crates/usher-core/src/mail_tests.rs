@@ -414,3 +414,26 @@ async fn security_alerts_go_to_a_verified_address_only_and_carry_no_link_to_reda
         .collect();
     assert_eq!(reused.len(), 1, "{sent:?}");
 }
+
+#[tokio::test]
+async fn a_reset_never_enables_a_disabled_person() {
+    let (node, recorder) = node();
+    let alice = person(&node, "alice", true);
+    let core = &node.core;
+    assert!(node.db.set_disabled(&alice.id, Some(node.now())).unwrap());
+    send_reset_links(core, &email("alice@example.org"))
+        .await
+        .unwrap();
+    let token = token_of(&mails(&recorder)[0]);
+    let ResetForm::Show { form_token, .. } = reset_form(core, &token).await.unwrap() else {
+        panic!("the link should open the form");
+    };
+    let new = "a new and long password";
+    assert!(matches!(
+        reset(core, &token, Some(&form_token), new.into(), new).await,
+        Ok(ResetOutcome::Done { .. })
+    ));
+    let stored = node.db.get_user(&alice.id).unwrap().unwrap();
+    assert_eq!(stored.disabled_at, Some(node.now()));
+    assert!(!stored.may_sign_in());
+}

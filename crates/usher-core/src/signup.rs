@@ -451,6 +451,7 @@ pub async fn sign_up(core: &Core, req: SignupRequest<'_>) -> Result<SignupOutcom
         email_verified: false,
         profile: usher_domain::ProfileClaims::default(),
         created_at: core.now(),
+        disabled_at: None,
     };
     match (invite, email) {
         (Some(token), _) => accept_invitation(core, token, person, &again).await,

@@ -290,6 +290,7 @@ impl TestNode {
             email_verified: false,
             profile: usher_domain::ProfileClaims::default(),
             created_at: self.now(),
+            disabled_at: None,
         };
         self.db.insert_user(&user).unwrap();
         user

@@ -39,6 +39,9 @@ pub enum UserinfoError {
     /// `invalid_token` too: the token is valid but its person has been deleted.
     #[error("the person no longer exists")]
     PersonGone,
+    /// `invalid_token` too: the token is valid but an administrator disabled its person.
+    #[error("the person's account is disabled")]
+    PersonDisabled,
     /// RFC 6750 §3.1 `insufficient_scope`: a valid token without `openid`.
     #[error("the userinfo endpoint needs the openid scope")]
     InsufficientScope,
@@ -89,9 +92,10 @@ pub async fn userinfo_from(
     let Some(user_id) = claims.person() else {
         return Err(UserinfoError::InvalidToken(AccessTokenError::NotAPerson));
     };
-    let user = match core.user(&user_id).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return Err(UserinfoError::PersonGone),
+    let user = match core.active_user(&user_id).await {
+        Ok(Ok(user)) => user,
+        Ok(Err(crate::Inactive::Gone)) => return Err(UserinfoError::PersonGone),
+        Ok(Err(crate::Inactive::Disabled)) => return Err(UserinfoError::PersonDisabled),
         Err(f) => return Err(UserinfoError::Failure(f)),
     };
     let groups = if claims.scope.contains(usher_domain::scope::GROUPS) {
@@ -166,6 +170,7 @@ mod tests {
                 .unwrap(),
             },
             created_at: UnixTime(0),
+            disabled_at: None,
         };
         node.db.insert_user(&alice).unwrap();
         (node, alice)
@@ -396,6 +401,20 @@ mod tests {
                 "{garbage}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_token_of_a_disabled_person_is_an_invalid_token() {
+        let (node, alice) = node_with_alice();
+        let token = access_token(&node, alice.id.as_str(), "openid", &for_userinfo(&node));
+        assert!(node.db.set_disabled(&alice.id, Some(node.now())).unwrap());
+        node.core.forget_user(&alice.id);
+        let refused = claims_for(&node, &token.token).await;
+        assert_eq!(refused, Err(UserinfoError::PersonDisabled));
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "the person's account is disabled"
+        );
     }
 
     #[tokio::test]

@@ -515,6 +515,14 @@ pub trait AuditedChanges {
         username: &crate::Username,
         hash: &str,
     ) -> Result<bool, StoreError>;
+    /// [`crate::UserStore::update_person_if`].
+    fn update_person_if(
+        &mut self,
+        expected: &crate::User,
+        new: &crate::User,
+    ) -> Result<bool, StoreError>;
+    /// [`crate::UserStore::set_disabled`].
+    fn set_disabled(&mut self, user: &UserId, at: Option<UnixTime>) -> Result<bool, StoreError>;
     /// [`crate::FactorStore::delete_factors`].
     fn delete_factors(&mut self, user: &UserId) -> Result<usize, StoreError>;
     /// [`crate::SessionStore::delete_user_sessions`].

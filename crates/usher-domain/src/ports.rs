@@ -102,6 +102,15 @@ pub trait UserStore: Send + Sync {
         name: Option<&PersonName>,
         claims: &ProfileClaims,
     ) -> Result<bool, StoreError>;
+    /// Compare-and-set of a person's profile: writes `new`'s name, e-mail address (and
+    /// whether it is verified) and profile claims only while the stored row of
+    /// `expected.id` still has exactly `expected`'s. Returns whether it wrote (`false`:
+    /// gone, or changed meanwhile). One statement, so of two administrators who read the
+    /// same person exactly one wins.
+    fn update_person_if(&self, expected: &User, new: &User) -> Result<bool, StoreError>;
+    /// Disables the person (`Some(at)`: only if they are not disabled already) or enables
+    /// them (`None`: only if they are disabled). Returns whether it changed the row.
+    fn set_disabled(&self, user: &UserId, at: Option<UnixTime>) -> Result<bool, StoreError>;
 }
 
 /// Signing keys.

@@ -459,9 +459,19 @@ pub struct User {
     /// `preferred_username`, `phone_number`, `address` (the account page's Profile).
     pub profile: ProfileClaims,
     pub created_at: UnixTime,
+    /// When an administrator disabled the person (`usher user disable`); `None` while
+    /// they may sign in. See [`User::may_sign_in`].
+    pub disabled_at: Option<UnixTime>,
 }
 
 impl User {
+    /// Whether the person may sign in and use what they signed in with: not disabled by
+    /// an administrator. The one check every sign-in step and token grant makes
+    /// (docs/design/accounts.md, "Disabled people").
+    pub fn may_sign_in(&self) -> bool {
+        self.disabled_at.is_none()
+    }
+
     /// The `preferred_username` claim: the person's own choice, or else their login
     /// username (what Keycloak emits, and what apps that show a handle expect). A person
     /// who would rather not show apps their login name sets another one.
@@ -671,8 +681,10 @@ mod tests {
             email_verified: false,
             profile: ProfileClaims::default(),
             created_at: UnixTime(0),
+            disabled_at: None,
         };
         assert_eq!(user.preferred_username_claim(), "alice");
+        assert!(user.may_sign_in());
         user.profile.preferred_username = Some(PreferredUsername::parse("Al").unwrap());
         assert_eq!(user.preferred_username_claim(), "Al");
     }

@@ -48,9 +48,22 @@ pub fn bad_request_page(title: &str, message: &str) -> HttpResponse {
     pages::error(StatusCode::BAD_REQUEST, ErrorPage { title, message })
 }
 
+/// The page for a person an administrator disabled (403): after their password or
+/// passkey was accepted only.
+pub fn account_disabled_page() -> HttpResponse {
+    pages::error(
+        StatusCode::FORBIDDEN,
+        ErrorPage {
+            title: "This account is disabled",
+            message: "An administrator has disabled this account, so it cannot sign in. Contact your administrator to have it enabled again.",
+        },
+    )
+}
+
 /// The page for a refused login or consent form.
 pub fn refusal_page(r: FormRefusal) -> HttpResponse {
     let (title, message) = match r {
+        FormRefusal::AccountDisabled => return account_disabled_page(),
         FormRefusal::Expired => (
             "This page has expired",
             "The sign-in took too long or was already completed. Go back to the application and start again.",

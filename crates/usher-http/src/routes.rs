@@ -124,6 +124,13 @@ pub const ADMIN_PERSON_RESET_FACTORS: &str = "/admin/people/reset-second-factors
 pub const ADMIN_PERSON_END_SESSIONS: &str = "/admin/people/end-sessions";
 /// GET the confirmation (`?username=`), POST: delete the person.
 pub const ADMIN_PERSON_DELETE: &str = "/admin/people/delete";
+/// POST: change a person's name, e-mail address, preferred username and phone number,
+/// with the view's tag.
+pub const ADMIN_PERSON_UPDATE: &str = "/admin/people/update";
+/// GET the confirmation (`?username=`), POST: disable the person.
+pub const ADMIN_PERSON_DISABLE: &str = "/admin/people/disable";
+/// GET the confirmation (`?username=`), POST: enable the person again.
+pub const ADMIN_PERSON_ENABLE: &str = "/admin/people/enable";
 /// GET the signing keys.
 pub const ADMIN_KEYS: &str = "/admin/keys";
 /// POST: rotate on schedule (`when=schedule`) or at once (`when=now`, from the GET

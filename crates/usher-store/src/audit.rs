@@ -267,6 +267,14 @@ impl AuditedChanges for Audited<'_> {
         crate::users::set_password_hash_on(self.conn, username, hash)
     }
 
+    fn update_person_if(&mut self, expected: &User, new: &User) -> Result<bool, StoreError> {
+        crate::users::update_person_if_on(self.conn, expected, new)
+    }
+
+    fn set_disabled(&mut self, user: &UserId, at: Option<UnixTime>) -> Result<bool, StoreError> {
+        crate::users::set_disabled_on(self.conn, user, at)
+    }
+
     fn delete_factors(&mut self, user: &UserId) -> Result<usize, StoreError> {
         crate::factors::delete_factors_on(self.conn, user)
     }

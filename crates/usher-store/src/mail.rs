@@ -24,7 +24,7 @@ const TAKE_SQL: &str = "DELETE FROM mail_tokens WHERE token_hash = $1 \
 
 /// $1 the address in lower case.
 const BY_EMAIL_SQL: &str = "SELECT id, username, password_hash, name, email, email_verified, \
-     created_at, preferred_username, phone_number, phone_number_verified, address \
+     created_at, preferred_username, phone_number, phone_number_verified, address, disabled_at \
      FROM users WHERE lower(email) = $1 ORDER BY created_at, id";
 
 #[derive(Queryable, QueryableByName)]

@@ -61,6 +61,7 @@ diesel::table! {
         phone_number -> Nullable<Text>,
         phone_number_verified -> Bool,
         address -> Nullable<Text>,
+        disabled_at -> Nullable<BigInt>,
     }
 }
 

@@ -29,6 +29,7 @@ pub(crate) struct UserRow {
     phone_number: Option<String>,
     phone_number_verified: bool,
     address: Option<String>,
+    disabled_at: Option<i64>,
 }
 
 /// The `address` column of an address.
@@ -61,6 +62,7 @@ impl UserRow {
                 .map(|p| p.as_str().to_owned()),
             phone_number_verified: user.profile.phone_number_verified,
             address: address_json(user.profile.address.as_ref())?,
+            disabled_at: user.disabled_at.map(UnixTime::seconds),
         })
     }
 
@@ -107,6 +109,7 @@ impl UserRow {
             },
             created_at: UnixTime(self.created_at),
             id,
+            disabled_at: self.disabled_at.map(UnixTime),
         })
     }
 }
@@ -186,6 +189,85 @@ impl UserStore for Database {
         let mut conn = self.conn()?;
         set_password_hash_on(&mut conn, username, hash)
     }
+
+    fn update_person_if(&self, expected: &User, new: &User) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        update_person_if_on(&mut conn, expected, new)
+    }
+
+    fn set_disabled(&self, user: &UserId, at: Option<UnixTime>) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        set_disabled_on(&mut conn, user, at)
+    }
+}
+
+/// [`UserStore::update_person_if`] on `conn` (also in an [`crate::audit::Audited`]
+/// transaction). One `UPDATE … WHERE` every profile column still holds what `expected`
+/// has (a NULL compared as `IS NULL`): the comparison and the write cannot be split.
+pub(crate) fn update_person_if_on(
+    conn: &mut AnyConnection,
+    expected: &User,
+    new: &User,
+) -> Result<bool, StoreError> {
+    let was = UserRow::from_domain(expected)?;
+    let row = UserRow::from_domain(new)?;
+    let mut query = diesel::update(users::table)
+        .filter(users::id.eq(was.id))
+        .filter(users::email_verified.eq(was.email_verified))
+        .filter(users::phone_number_verified.eq(was.phone_number_verified))
+        .into_boxed();
+    query = match was.name {
+        Some(v) => query.filter(users::name.eq(v)),
+        None => query.filter(users::name.is_null()),
+    };
+    query = match was.email {
+        Some(v) => query.filter(users::email.eq(v)),
+        None => query.filter(users::email.is_null()),
+    };
+    query = match was.preferred_username {
+        Some(v) => query.filter(users::preferred_username.eq(v)),
+        None => query.filter(users::preferred_username.is_null()),
+    };
+    query = match was.phone_number {
+        Some(v) => query.filter(users::phone_number.eq(v)),
+        None => query.filter(users::phone_number.is_null()),
+    };
+    query = match was.address {
+        Some(v) => query.filter(users::address.eq(v)),
+        None => query.filter(users::address.is_null()),
+    };
+    query
+        .set((
+            users::name.eq(row.name),
+            users::email.eq(row.email),
+            users::email_verified.eq(row.email_verified),
+            users::preferred_username.eq(row.preferred_username),
+            users::phone_number.eq(row.phone_number),
+            users::phone_number_verified.eq(row.phone_number_verified),
+            users::address.eq(row.address),
+        ))
+        .execute(conn)
+        .map(|updated| updated == 1)
+        .map_err(unavailable)
+}
+
+/// [`UserStore::set_disabled`] on `conn`.
+pub(crate) fn set_disabled_on(
+    conn: &mut AnyConnection,
+    user: &UserId,
+    at: Option<UnixTime>,
+) -> Result<bool, StoreError> {
+    let of_user = users::table.filter(users::id.eq(user.as_str()));
+    match at {
+        Some(at) => diesel::update(of_user.filter(users::disabled_at.is_null()))
+            .set(users::disabled_at.eq(Some(at.seconds())))
+            .execute(conn),
+        None => diesel::update(of_user.filter(users::disabled_at.is_not_null()))
+            .set(users::disabled_at.eq(None::<i64>))
+            .execute(conn),
+    }
+    .map(|updated| updated == 1)
+    .map_err(unavailable)
 }
 
 /// [`UserStore::insert_user`] on `conn` (also in an [`crate::audit::Audited`] transaction).

@@ -63,6 +63,8 @@ contract!(
     duplicate_username_is_a_conflict_and_keeps_the_first_user,
     find_user_by_username,
     delete_user_by_username,
+    a_person_is_updated_only_while_they_are_as_read,
+    a_person_is_disabled_and_enabled_once_each,
     set_password_hash_replaces_the_hash,
     keys_are_listed_newest_first,
     update_key_if_writes_only_from_the_expected_state,
@@ -246,6 +248,7 @@ fn user(id: &str, username: &str, created_at: i64) -> User {
         email_verified: true,
         profile: full_profile(),
         created_at: UnixTime(created_at),
+        disabled_at: None,
     }
 }
 
@@ -640,6 +643,74 @@ mod cases {
         assert_eq!(db.list_users().unwrap(), vec![bob]);
         // The name is free again.
         db.insert_user(&user("u-3", "alice", 3)).unwrap();
+    }
+
+    pub fn a_person_is_updated_only_while_they_are_as_read(_: &TestDb, db: &Database) {
+        // One with every field set, one with none (NULLs compared as NULL).
+        for read in [user("u-1", "alice", 1), bare_user("u-2", "bob", 2)] {
+            db.insert_user(&read).unwrap();
+            let mut one = read.clone();
+            one.name = Some(usher_domain::PersonName::parse("One").unwrap());
+            one.email = Some(usher_domain::Email::parse("one@example.org").unwrap());
+            one.email_verified = false;
+            one.profile.phone_number = None;
+            one.profile.phone_number_verified = false;
+            let mut two = read.clone();
+            two.name = Some(usher_domain::PersonName::parse("Two").unwrap());
+            // Of two writers who read the same person, exactly one writes.
+            assert_eq!(db.update_person_if(&read, &one), Ok(true));
+            assert_eq!(db.update_person_if(&read, &two), Ok(false));
+            assert_eq!(db.get_user(&read.id).unwrap(), Some(one.clone()));
+            // From what is stored now, the next one does.
+            assert_eq!(db.update_person_if(&one, &two), Ok(true));
+            assert_eq!(db.get_user(&read.id).unwrap(), Some(two.clone()));
+        }
+        // Nobody to update.
+        let ghost = bare_user("u-9", "ghost", 9);
+        assert_eq!(db.update_person_if(&ghost, &ghost), Ok(false));
+    }
+
+    pub fn a_person_is_disabled_and_enabled_once_each(_: &TestDb, db: &Database) {
+        let alice = user("u-1", "alice", 1);
+        db.insert_user(&alice).unwrap();
+        assert_eq!(db.set_disabled(&alice.id, Some(UnixTime(50))), Ok(true));
+        assert_eq!(db.set_disabled(&alice.id, Some(UnixTime(60))), Ok(false));
+        let stored = db.get_user(&alice.id).unwrap().unwrap();
+        assert_eq!(stored.disabled_at, Some(UnixTime(50)));
+        assert!(!stored.may_sign_in());
+        // A new password or profile does not enable them.
+        assert_eq!(
+            db.set_password_hash(&uname("alice"), "$argon2id$x"),
+            Ok(true)
+        );
+        let mut renamed = stored.clone();
+        renamed.name = None;
+        assert_eq!(db.update_person_if(&stored, &renamed), Ok(true));
+        assert_eq!(
+            db.get_user(&alice.id).unwrap().unwrap().disabled_at,
+            Some(UnixTime(50))
+        );
+        assert_eq!(db.set_disabled(&alice.id, None), Ok(true));
+        assert_eq!(db.set_disabled(&alice.id, None), Ok(false));
+        assert!(db.get_user(&alice.id).unwrap().unwrap().may_sign_in());
+        assert_eq!(db.set_disabled(&uid("u-9"), Some(UnixTime(1))), Ok(false));
+        // In an audited transaction, with its event.
+        let changed = db
+            .audited(|tx| {
+                let changed = tx.set_disabled(&alice.id, Some(UnixTime(70)))?;
+                tx.record(&usher_domain::AuditEvent::new(
+                    UnixTime(70),
+                    usher_domain::AuditKind::PersonDisabled,
+                    usher_domain::AuditActor::Cli,
+                ))?;
+                Ok(changed)
+            })
+            .unwrap();
+        assert!(changed);
+        assert_eq!(
+            db.get_user(&alice.id).unwrap().unwrap().disabled_at,
+            Some(UnixTime(70))
+        );
     }
 
     pub fn set_password_hash_replaces_the_hash(_: &TestDb, db: &Database) {

@@ -481,6 +481,24 @@ pub enum UserCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Change a person's name, e-mail address, preferred username or phone number (the
+    /// options not given stay as they are; --no-… removes a value). A new address or
+    /// number is not verified unless --email-verified true / --phone-number-verified true.
+    Update(UserUpdate),
+    /// Disable a person: every sign-in and token grant refuses them from now on, and
+    /// their sessions and refresh-token families end (as revoke-sessions). Nothing is
+    /// deleted; `user enable` lets them sign in again.
+    Disable {
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Enable a disabled person again.
+    Enable {
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Delete a person.
     Delete {
         username: String,
@@ -566,6 +584,42 @@ pub struct UserCreate {
     /// Read the password from standard input (required: it never goes on a command line).
     #[arg(long, required = true)]
     pub password_stdin: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct UserUpdate {
+    pub username: String,
+    /// The person's display name (the `name` claim).
+    #[arg(long, conflicts_with = "no_name")]
+    pub name: Option<String>,
+    /// Remove the name.
+    #[arg(long)]
+    pub no_name: bool,
+    #[arg(long, conflicts_with = "no_email")]
+    pub email: Option<String>,
+    /// Remove the e-mail address.
+    #[arg(long)]
+    pub no_email: bool,
+    /// Whether the e-mail address is verified.
+    #[arg(long, value_name = "true|false")]
+    pub email_verified: Option<bool>,
+    /// The `preferred_username` claim.
+    #[arg(long, conflicts_with = "no_preferred_username")]
+    pub preferred_username: Option<String>,
+    /// Remove the preferred username (apps get the username).
+    #[arg(long)]
+    pub no_preferred_username: bool,
+    /// The `phone_number` claim: + and the country code, then the number.
+    #[arg(long, conflicts_with = "no_phone_number")]
+    pub phone_number: Option<String>,
+    /// Remove the phone number.
+    #[arg(long)]
+    pub no_phone_number: bool,
+    /// Whether the phone number is verified.
+    #[arg(long, value_name = "true|false")]
+    pub phone_number_verified: Option<bool>,
     #[command(flatten)]
     pub json: JsonFlag,
 }

@@ -138,6 +138,16 @@ pub async fn authorize(
         return Err(AdminAuthError::NotAnAdmin);
     }
     let person = claims.person().ok_or(AdminAuthError::NotAnAdmin)?;
+    // Read afresh, as the membership is: a person disabled (or deleted) on any node
+    // stops administering at once.
+    let users = core.stores.users.clone();
+    let who = person.clone();
+    let found = blocking(move || users.get_user(&who))
+        .await
+        .map_err(AdminAuthError::Failure)?;
+    if crate::standing(found).is_err() {
+        return Err(AdminAuthError::NotAnAdmin);
+    }
     // The console's token lives only as long as the sign-in it was taken from: some live
     // session of the person must still have its `auth_time`. Ending that session (the
     // person signing out, an administrator ending one or all of their sessions, a new
@@ -249,6 +259,33 @@ mod tests {
             .unwrap();
         assert_eq!(
             authorize(core, Some(&token), Need::Read).await,
+            Err(AdminAuthError::NotAnAdmin)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_disabled_admin_is_refused_at_once() {
+        use usher_domain::UserStore as _;
+        let node = TestNode::new();
+        console(&node);
+        let alice = node.person("alice");
+        node.db
+            .add_member(&GroupName::admins(), &alice.username, node.now())
+            .unwrap();
+        let aud = admin_aud(&node);
+        let token = node
+            .access_token(AccessTokenSpec {
+                client: "console",
+                audience: Some(&aud),
+                scope: "openid admin:read",
+                ..Default::default()
+            })
+            .token;
+        // The node's cached copy says nothing: the person is read afresh.
+        assert!(node.core.active_user(&alice.id).await.unwrap().is_ok());
+        assert!(node.db.set_disabled(&alice.id, Some(node.now())).unwrap());
+        assert_eq!(
+            authorize(&node.core, Some(&token), Need::Read).await,
             Err(AdminAuthError::NotAnAdmin)
         );
     }

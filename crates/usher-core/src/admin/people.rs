@@ -1,6 +1,6 @@
-//! People: list, show (with their second factors, never a secret), create, delete, set a
-//! password, reset the second factors, end every session — `usher user …` and
-//! `/admin/api/v1/people`. Ending a person's sign-ins is [`crate::everywhere`]'s, the
+//! People: list, show (with their second factors, never a secret), create, update,
+//! disable and enable, delete, set a password, reset the second factors, end every
+//! session — `usher user …`, `/admin/api/v1/people` and the console. Ending a person's sign-ins is [`crate::everywhere`]'s, the
 //! one place that does it for every reason.
 
 use usher_domain::{
@@ -29,6 +29,10 @@ pub struct PersonView {
     #[schema(value_type = Option<Object>)]
     pub address: Option<serde_json::Value>,
     pub created_at: String,
+    /// Disabled by an administrator: refused at every sign-in and token grant.
+    pub disabled: bool,
+    /// When it was disabled (RFC 3339), while it is.
+    pub disabled_at: Option<String>,
 }
 
 impl PersonView {
@@ -56,6 +60,8 @@ impl PersonView {
                 .as_ref()
                 .and_then(|a| serde_json::to_value(a.fields()).ok()),
             created_at: rfc3339(u.created_at),
+            disabled: !u.may_sign_in(),
+            disabled_at: u.disabled_at.map(rfc3339),
         }
     }
 }
@@ -124,7 +130,12 @@ pub fn list(stores: &AdminStores, page: &PageRequest) -> Result<Page<PersonView>
 
 /// The person `username`, their second factors and their groups.
 pub fn show(stores: &AdminStores, username: &Username) -> Result<PersonDetail, AdminError> {
-    let user = find(stores, username)?;
+    detail_of(stores, &find(stores, username)?)
+}
+
+/// `user` with their second factors and groups (the representation whose entity tag
+/// `If-Match` names).
+fn detail_of(stores: &AdminStores, user: &User) -> Result<PersonDetail, AdminError> {
     let authenticator_app = stores
         .factors
         .get_totp(&user.id)?
@@ -155,7 +166,7 @@ pub fn show(stores: &AdminStores, username: &Username) -> Result<PersonDetail, A
             recovery_codes_left: stores.factors.recovery_codes_left(&user.id)?,
             passkeys,
         },
-        person: PersonView::of(&user),
+        person: PersonView::of(user),
         groups,
     })
 }
@@ -273,6 +284,7 @@ pub fn create(
         email_verified: checked.email_verified,
         profile: checked.profile,
         created_at: now,
+        disabled_at: None,
     };
     let inserted = stores.audited(|tx| {
         tx.insert_user(&user)?;
@@ -509,3 +521,286 @@ pub async fn set_password(
         sessions_ended,
     })
 }
+
+// ---- Update ----
+
+/// A change to a person: `usher user update`'s options and the API's `PATCH`, as text.
+/// `None` leaves a field as it is; `Some(None)` removes it (the API's `null`, the CLI's
+/// `--no-…`); the username and the password are changed elsewhere (never here).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonChange {
+    pub name: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+    pub preferred_username: Option<Option<String>>,
+    pub phone_number: Option<Option<String>>,
+    pub phone_number_verified: Option<bool>,
+}
+
+/// A parsed [`PersonChange`] (every value through the parsers `create` uses).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckedChange {
+    name: Option<Option<PersonName>>,
+    email: Option<Option<Email>>,
+    email_verified: Option<bool>,
+    preferred_username: Option<Option<PreferredUsername>>,
+    phone_number: Option<Option<PhoneNumber>>,
+    phone_number_verified: Option<bool>,
+}
+
+/// `Some(Some(raw))` parsed by `parse`; `None` and `Some(None)` kept.
+fn parse_field<T, E: std::fmt::Display>(
+    raw: Option<Option<String>>,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Option<Option<T>>, AdminError> {
+    match raw {
+        None => Ok(None),
+        Some(None) => Ok(Some(None)),
+        Some(Some(v)) => parse(&v).map(|t| Some(Some(t))).map_err(invalid),
+    }
+}
+
+impl PersonChange {
+    /// Parses every given field (before anything is opened). Nothing given is refused.
+    pub fn check(self) -> Result<CheckedChange, AdminError> {
+        if self == PersonChange::default() {
+            return Err(invalid(
+                "nothing to change: give --name, --email, --email-verified, --preferred-username, --phone-number or --phone-number-verified (or --no-name, --no-email, --no-preferred-username, --no-phone-number)",
+            ));
+        }
+        Ok(CheckedChange {
+            name: parse_field(self.name, PersonName::parse)?,
+            email: parse_field(self.email, Email::parse)?,
+            email_verified: self.email_verified,
+            preferred_username: parse_field(self.preferred_username, PreferredUsername::parse)?,
+            phone_number: parse_field(self.phone_number, PhoneNumber::parse)?,
+            phone_number_verified: self.phone_number_verified,
+        })
+    }
+}
+
+impl CheckedChange {
+    /// `current` as the change leaves it, under `create`'s rules between the fields (and
+    /// its texts): an address or number marked verified must be there. A new or removed
+    /// address or number is not verified unless the change says so.
+    pub fn apply(&self, current: &User) -> Result<User, AdminError> {
+        let mut after = current.clone();
+        if let Some(name) = &self.name {
+            after.name = name.clone();
+        }
+        if let Some(email) = &self.email {
+            if *email != after.email {
+                after.email_verified = false;
+            }
+            after.email = email.clone();
+        }
+        if let Some(verified) = self.email_verified {
+            after.email_verified = verified;
+        }
+        if after.email_verified && after.email.is_none() {
+            return Err(invalid("--email-verified needs --email"));
+        }
+        let profile = &mut after.profile;
+        if let Some(preferred) = &self.preferred_username {
+            profile.preferred_username = preferred.clone();
+        }
+        if let Some(number) = &self.phone_number {
+            if *number != profile.phone_number {
+                profile.phone_number_verified = false;
+            }
+            profile.phone_number = number.clone();
+        }
+        if let Some(verified) = self.phone_number_verified {
+            profile.phone_number_verified = verified;
+        }
+        if profile.phone_number_verified && profile.phone_number.is_none() {
+            return Err(invalid("--phone-number-verified needs --phone-number"));
+        }
+        Ok(after)
+    }
+}
+
+/// The audit event of a change from `before` to `after` (their views: never a secret).
+pub fn updated_event(by: &By, before: &User, after: &User) -> usher_domain::AuditEvent {
+    by.event(AuditKind::PersonUpdated)
+        .person(&after.id)
+        .detail(serde_json::json!({
+            "before": PersonView::of(before),
+            "after": PersonView::of(after),
+        }))
+}
+
+/// Changes the person `username` as `change` says. With `if_match`, only while their
+/// representation (the [`PersonDetail`] `show` gives) still has that entity tag; either
+/// way the write is a compare-and-set of the profile the change started from, so two
+/// administrators never overwrite each other silently ([`AdminError::Stale`]). Returns
+/// the person as now stored. A change that changes nothing writes nothing.
+pub fn update(
+    stores: &AdminStores,
+    username: &Username,
+    change: &CheckedChange,
+    if_match: Option<&str>,
+    by: &By,
+) -> Result<PersonDetail, AdminError> {
+    let before = find(stores, username)?;
+    super::check_if_match(if_match, &detail_of(stores, &before)?)?;
+    let after = change.apply(&before)?;
+    if after == before {
+        return detail_of(stores, &before);
+    }
+    let event = updated_event(by, &before, &after);
+    let wrote = stores.audited(|tx| {
+        let wrote = tx.update_person_if(&before, &after)?;
+        if wrote {
+            tx.record(&event)?;
+        }
+        Ok(wrote)
+    })?;
+    if !wrote {
+        // Gone, or changed between the read and the write.
+        return match stores.users.get_user(&before.id)? {
+            None => Err(not_found(username)),
+            Some(_) => Err(AdminError::Stale),
+        };
+    }
+    tracing::info!(sub = %before.id, "person updated by an administrator");
+    show(stores, username)
+}
+
+/// [`update`] on a node: this node's copy of the person is forgotten, and a changed
+/// e-mail address takes the person's unused reset and address-change links with it (they
+/// were mailed to, or asked for from, the old one). Other nodes see the change within
+/// `cache_ttl`.
+pub async fn update_person(
+    core: &Core,
+    username: &Username,
+    change: CheckedChange,
+    if_match: Option<String>,
+    by: &By,
+) -> Result<PersonDetail, AdminError> {
+    let stores = AdminStores::of(core);
+    let who = username.clone();
+    let by = by.clone();
+    let email_changed = change.email.is_some();
+    let before = {
+        let stores = stores.clone();
+        let who = who.clone();
+        super::run(move || find(&stores, &who)).await?
+    };
+    let after =
+        super::run(move || update(&stores, &who, &change, if_match.as_deref(), &by)).await?;
+    core.forget_user(&before.id);
+    if email_changed && after.person.email != PersonView::of(&before).email {
+        let mail = core.stores.mail.clone();
+        let owner = before.id.clone();
+        crate::failure::blocking(move || {
+            usher_domain::MailPurpose::TAKEOVER
+                .into_iter()
+                .try_for_each(|purpose| mail.delete_mail_tokens(&owner, purpose).map(|_| ()))
+        })
+        .await
+        .map_err(|_| {
+            AdminError::Incomplete(format!(
+                "the e-mail address of {username} changed, but the links mailed to the old one were not all voided: end their sessions (DELETE /admin/api/v1/people/{username}/sessions or `usher user revoke-sessions {username}`), which voids them, once the store answers"
+            ))
+        })?;
+    }
+    Ok(after)
+}
+
+// ---- Disable and enable ----
+
+/// The audit event of disabling `user`.
+pub fn disabled_event(by: &By, user: &User) -> usher_domain::AuditEvent {
+    by.event(AuditKind::PersonDisabled)
+        .person(&user.id)
+        .detail(serde_json::json!({ "username": user.username.as_str() }))
+}
+
+/// The audit event of enabling `user` again.
+pub fn enabled_event(by: &By, user: &User) -> usher_domain::AuditEvent {
+    by.event(AuditKind::PersonEnabled)
+        .person(&user.id)
+        .detail(serde_json::json!({ "username": user.username.as_str() }))
+}
+
+/// Sets whether `username` is disabled (`Some(at)`) or not (`None`), writing the event
+/// when it changed. Returns the person as found and whether it changed.
+fn set_disabled(
+    stores: &AdminStores,
+    username: &Username,
+    at: Option<usher_domain::UnixTime>,
+    by: &By,
+) -> Result<(User, bool), AdminError> {
+    let user = find(stores, username)?;
+    let event = match at {
+        Some(_) => disabled_event(by, &user),
+        None => enabled_event(by, &user),
+    };
+    let changed = stores.audited(|tx| {
+        let changed = tx.set_disabled(&user.id, at)?;
+        if changed {
+            tx.record(&event)?;
+        }
+        Ok(changed)
+    })?;
+    if !changed && stores.users.get_user(&user.id)?.is_none() {
+        // Deleted between the read and the write.
+        return Err(not_found(username));
+    }
+    Ok((user, changed))
+}
+
+/// Disables the person `username`: from now on every sign-in (after the password, so
+/// it enumerates nothing), second step, code exchange, refresh, device approval,
+/// userinfo and introspection refuses them (`crate::standing`); then every session and
+/// refresh-token family of theirs ends. Disabling a disabled person changes nothing but
+/// ends their sessions again (the retry when the family store did not answer). Their
+/// access tokens already issued stay valid at resource servers that verify them
+/// offline until they expire (at most the access-token lifetime).
+pub async fn disable(
+    core: &Core,
+    username: &Username,
+    by: &By,
+) -> Result<PersonDetail, AdminError> {
+    let stores = AdminStores::of(core);
+    let who = username.clone();
+    let acting = by.clone();
+    let at = by.at;
+    let (user, changed) =
+        super::run(move || set_disabled(&stores, &who, Some(at), &acting)).await?;
+    core.forget_user(&user.id);
+    if changed {
+        tracing::warn!(event = "person_disabled", sub = %user.id, "person disabled by an administrator");
+    }
+    crate::everywhere::end_person(core, &user.id, crate::everywhere::Why::Administrator)
+        .await
+        .map_err(|_| {
+            AdminError::Incomplete(format!(
+                "{username} is disabled, but their sessions were not all ended: disable them again (POST /admin/api/v1/people/{username}/disable, or `usher user disable {username}`) once the family store answers"
+            ))
+        })?;
+    let stores = AdminStores::of(core);
+    let who = username.clone();
+    super::run(move || show(&stores, &who)).await
+}
+
+/// Enables the person `username` again: they may sign in (with what they had; nothing
+/// ended by disabling them comes back). Enabling one who is not disabled changes nothing.
+pub async fn enable(core: &Core, username: &Username, by: &By) -> Result<PersonDetail, AdminError> {
+    let stores = AdminStores::of(core);
+    let who = username.clone();
+    let acting = by.clone();
+    let (user, changed) = super::run(move || set_disabled(&stores, &who, None, &acting)).await?;
+    core.forget_user(&user.id);
+    if changed {
+        tracing::info!(event = "person_enabled", sub = %user.id, "person enabled by an administrator");
+    }
+    let stores = AdminStores::of(core);
+    let who = username.clone();
+    super::run(move || show(&stores, &who)).await
+}
+
+#[cfg(test)]
+#[path = "people_tests.rs"]
+mod tests;

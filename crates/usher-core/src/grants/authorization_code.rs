@@ -79,6 +79,11 @@ pub async fn exchange(
     {
         return Err(Failure::from(e).into());
     }
+    // The person must still be there and not disabled, before the code is spent.
+    let user = match core.active_user(&found.user_id).await? {
+        Ok(user) => user,
+        Err(why) => return Err(TokenError::invalid_grant(why.to_string())),
+    };
     let codes = core.stores.codes.clone();
     let hash = code_hash.clone();
     let code = match blocking(move || codes.redeem_code(&hash, now)).await? {
@@ -96,9 +101,6 @@ pub async fn exchange(
         return Err(TokenError::invalid_grant("the code has expired"));
     }
 
-    let Some(user) = core.user(&code.user_id).await? else {
-        return Err(TokenError::invalid_grant("the person no longer exists"));
-    };
     // A client restricted to groups: the person must still be in one of them (they were
     // at sign-in; the code is spent either way). Read before any family starts.
     let groups = person_tokens::groups_claim(core, &client, &user, &target.scope).await?;
@@ -684,6 +686,28 @@ mod tests {
         forget_people(&mut node);
         let r = refusal(exchange(&node.core, app, &request(&exchange_form(&code))).await);
         assert_eq!(r, invalid_grant("the person no longer exists"));
+    }
+
+    #[tokio::test]
+    async fn a_code_of_a_person_disabled_since_is_refused_without_being_spent() {
+        use usher_domain::UserStore as _;
+        let (node, app, session, code) = arranged(CodeFor::default());
+        assert!(
+            node.db
+                .set_disabled(&session.user_id, Some(node.now()))
+                .unwrap()
+        );
+        node.core.forget_user(&session.user_id);
+        let r = refusal(exchange(&node.core, app.clone(), &request(&exchange_form(&code))).await);
+        assert_eq!(r, invalid_grant("the person's account is disabled"));
+        // Nothing was spent: enabled again (within the code's minute), it is redeemed.
+        assert!(node.db.set_disabled(&session.user_id, None).unwrap());
+        node.core.forget_user(&session.user_id);
+        assert!(
+            exchange(&node.core, app, &request(&exchange_form(&code)))
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]

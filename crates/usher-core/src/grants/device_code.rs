@@ -313,6 +313,11 @@ async fn issue(
     {
         return Err(Failure::from(e).into());
     }
+    // The person who approved must still be there and not disabled, before the claim.
+    let user = match core.active_user(&approval.user_id).await? {
+        Ok(user) => user,
+        Err(why) => return Err(TokenError::invalid_grant(why.to_string())),
+    };
     let store = core.stores.devices.clone();
     let hash = grant.device_code_hash.clone();
     if !blocking(move || store.claim_device_grant(&hash, now)).await? {
@@ -320,9 +325,6 @@ async fn issue(
             "the device code was already used",
         ));
     }
-    let Some(user) = core.user(&approval.user_id).await? else {
-        return Err(TokenError::invalid_grant("the person no longer exists"));
-    };
     // As at a code exchange: still in one of a restricted client's groups.
     let groups = person_tokens::groups_claim(core, &client, &user, &target.scope).await?;
     // The approval as the code grant's machinery knows a grant: a code issued in the
@@ -570,6 +572,8 @@ pub enum Decided {
     Gone,
     /// The app needs a sign-in with a second factor, and this one had none.
     NeedsSecondFactor,
+    /// The signed-in person was disabled (or deleted) since: nothing was decided.
+    AccountDisabled,
     /// The app is restricted to groups the person is in none of: the authorization is
     /// denied (the device is told `access_denied`), and the page says why.
     NoAccess { client_name: String },
@@ -595,6 +599,10 @@ pub async fn decide(
     let Some(client) = core.client(&grant.client_id).await? else {
         return Ok(Decided::Gone);
     };
+    // A person disabled since they signed in approves nothing (nothing is written).
+    if approve && core.active_user(&session.user_id).await?.is_err() {
+        return Ok(Decided::AccountDisabled);
+    }
     if approve
         && crate::sign_in::decision::policy_requires_mfa(core, &client)
         && session.amr.acr() < usher_domain::Acr::Mfa
@@ -783,6 +791,46 @@ mod tests {
         assert_eq!(r.error, ProtocolError::InvalidGrant);
         let r = refusal(poll(&node.core, tv, &request(&form(&[("grant_type", DEVICE)]))).await);
         assert_eq!(r.error, ProtocolError::InvalidRequest);
+    }
+
+    #[tokio::test]
+    async fn a_disabled_person_neither_approves_nor_gets_the_tokens_of_an_approval() {
+        use usher_domain::UserStore as _;
+        let node = TestNode::new();
+        let tv = tv(&node);
+        let alice = node.person("alice");
+        let session = sign_in(&node, &alice);
+        let a = start(&node, &tv, "openid profile").await;
+        let disable = |on: bool| {
+            let at = on.then(|| node.now());
+            assert!(node.db.set_disabled(&alice.id, at).unwrap());
+            node.core.forget_user(&alice.id);
+        };
+        disable(true);
+        let token = confirm_form(&node.core, &session, &a.user_code)
+            .await
+            .unwrap();
+        let done = decide(&node.core, &session, &a.user_code, Some(&token), true)
+            .await
+            .unwrap();
+        assert_eq!(done, Decided::AccountDisabled);
+        // Approved while enabled, polled once disabled: refused before the claim.
+        disable(false);
+        approve(&node, &session, &a.user_code).await;
+        disable(true);
+        let Err(TokenError::Refused(r)) =
+            poll(&node.core, tv.clone(), &poll_form(&a.device_code)).await
+        else {
+            panic!("a disabled person's device got tokens");
+        };
+        assert_eq!(r.error, ProtocolError::InvalidGrant);
+        assert_eq!(r.description, "the person's account is disabled");
+        disable(false);
+        assert!(
+            poll(&node.core, tv, &poll_form(&a.device_code))
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

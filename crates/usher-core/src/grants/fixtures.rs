@@ -177,6 +177,16 @@ impl usher_domain::UserStore for NoPeople {
     ) -> Result<bool, StoreError> {
         Ok(false)
     }
+    fn update_person_if(&self, _: &User, _: &User) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    fn set_disabled(
+        &self,
+        _: &UserId,
+        _: Option<usher_domain::UnixTime>,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 /// Makes the node's people store forget everyone (see [`NoPeople`]).

@@ -125,6 +125,17 @@ pub async fn refresh(
         }
     };
 
+    // The person must still be there and not disabled: checked before the token is
+    // spent, so a refusal changes nothing (a disabled person's families were revoked
+    // when they were disabled; this holds even if that revocation failed).
+    let user = match core.active_user(&family.user_id).await? {
+        Ok(user) => user,
+        Err(why) => {
+            tracing::info!(family_id = %family.id, client_id = %client.id, reason = ?why, "a refresh was refused: the person may not sign in");
+            return Err(TokenError::invalid_grant(why.to_string()));
+        }
+    };
+
     let lifetimes = core.settings.refresh;
     let (next_token, _, next_hash) = mint(&core.secrets, &family.id)?;
     let sealed_next = if lifetimes.grace > 0 {
@@ -196,9 +207,6 @@ pub async fn refresh(
         }
     };
 
-    let Some(user) = core.user(&family.user_id).await? else {
-        return Err(TokenError::invalid_grant("the person no longer exists"));
-    };
     // A new access token, the refresh token, and (for `openid`) a new ID token with the
     // family's `sub` and `auth_time`.
     let sid = family.lineage_hash.as_deref().map(crate::tokens::sid_of);
@@ -270,6 +278,35 @@ mod tests {
             error: ProtocolError::InvalidGrant,
             description: description.to_owned(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_disabled_person_cannot_refresh_and_the_token_is_not_spent() {
+        let node = TestNode::new();
+        let (app, session, first) = family(&node, OFFLINE).await;
+        assert!(
+            node.db
+                .set_disabled(&session.user_id, Some(node.now()))
+                .unwrap()
+        );
+        node.core.forget_user(&session.user_id);
+        let r = refusal(
+            refresh(
+                &node.core,
+                app.clone(),
+                &request(&refresh_form(&first, &[])),
+            )
+            .await,
+        );
+        assert_eq!(r, invalid_grant("the person's account is disabled"));
+        // The refusal changed nothing: enabled again, the same token rotates.
+        assert!(node.db.set_disabled(&session.user_id, None).unwrap());
+        node.core.forget_user(&session.user_id);
+        assert!(
+            refresh(&node.core, app, &request(&refresh_form(&first, &[])))
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]

@@ -211,6 +211,15 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
             }));
         }
     };
+    // The password was right: only now may the page say the account is disabled (it
+    // tells nobody who lacks the password whether the username exists). Nothing starts:
+    // no session, no second step; the attempt counts nowhere.
+    if let Err(why) = crate::standing(Some(user.clone())) {
+        if let Err(f) = throttle::give_back(core, reserved).await {
+            return failed(f);
+        }
+        return disabled(core, &p, &user.id, "password", Some(attempt.address), why).await;
+    }
     if let Err(f) = throttle::succeeded(core, reserved).await {
         return failed(f);
     }
@@ -238,6 +247,27 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
         device_cookie_value,
         next,
     }
+}
+
+/// The refusal of a sign-in whose person may not sign in ([`crate::standing`]), after
+/// their password or passkey was accepted: written to the audit trail, and the page
+/// that says the account is disabled.
+pub(super) async fn disabled(
+    core: &Core,
+    p: &Pending,
+    user: &UserId,
+    method: &str,
+    address: Option<&ClientAddress>,
+    why: crate::Inactive,
+) -> LoginOutcome {
+    tracing::info!(event = "login_refused", reason = ?why, "a sign-in was refused: the person may not sign in");
+    let event = AuditEvent::new(core.now(), AuditKind::SignInFailed, AuditActor::Anonymous)
+        .client(&p.client.id)
+        .person(user)
+        .address(crate::audit::address_text(address))
+        .detail(json!({"method": method, "reason": "disabled"}));
+    crate::audit::record(core, event).await;
+    LoginOutcome::Refused(SignInOutcome::refused(super::FormRefusal::AccountDisabled))
 }
 
 /// What follows a login: the `id_token_hint` must name the person who signed in; then

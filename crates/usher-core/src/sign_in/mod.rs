@@ -390,4 +390,7 @@ pub enum FormRefusal {
     NoDecision,
     /// The person who would consent is no longer the one signed in in this browser.
     NoLongerSignedIn,
+    /// An administrator disabled the person (said only after their password or passkey
+    /// was accepted, so it tells a stranger nothing): docs/design/accounts.md.
+    AccountDisabled,
 }

@@ -83,9 +83,13 @@ pub async fn login(core: &Core, attempt: PasskeyAttempt<'_>, cookies: Cookies<'_
         crate::audit::record(core, event).await;
         return LoginOutcome::PasskeyNotAccepted(page);
     };
-    let user = match core.user(&user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return LoginOutcome::PasskeyNotAccepted(page),
+    let user = match core.active_user(&user_id).await {
+        Ok(Ok(u)) => u,
+        Ok(Err(crate::Inactive::Gone)) => return LoginOutcome::PasskeyNotAccepted(page),
+        Ok(Err(why)) => {
+            let address = cookies.address.as_ref();
+            return super::login::disabled(core, &p, &user_id, "passkey", address, why).await;
+        }
         Err(f) => return LoginOutcome::Refused(SignInOutcome::failure(f)),
     };
     let Some(amr) = AuthMethods::new(amr) else {

@@ -197,10 +197,14 @@ pub async fn submit(
     let Some(user_id) = p.interaction.user_id.clone() else {
         return FormError::Refused(FormRefusal::Expired).into();
     };
-    let user = match core.user(&user_id).await {
-        Ok(Some(u)) => u,
+    let user = match core.active_user(&user_id).await {
+        Ok(Ok(u)) => u,
         // Deleted since the password was typed.
-        Ok(None) => return FormError::Refused(FormRefusal::Expired).into(),
+        Ok(Err(crate::Inactive::Gone)) => return FormError::Refused(FormRefusal::Expired).into(),
+        // Disabled since: refused before the form or a code is spent.
+        Ok(Err(crate::Inactive::Disabled)) => {
+            return FormError::Refused(FormRefusal::AccountDisabled).into();
+        }
         Err(f) => return f.into(),
     };
     // Spend the form: one checked code per form.
@@ -307,9 +311,13 @@ pub async fn submit_passkey(
     let Some(user_id) = p.interaction.user_id.clone() else {
         return FormError::Refused(FormRefusal::Expired).into();
     };
-    let user = match core.user(&user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return FormError::Refused(FormRefusal::Expired).into(),
+    let user = match core.active_user(&user_id).await {
+        Ok(Ok(u)) => u,
+        Ok(Err(crate::Inactive::Gone)) => return FormError::Refused(FormRefusal::Expired).into(),
+        // Disabled since: refused before the form or a code is spent.
+        Ok(Err(crate::Inactive::Disabled)) => {
+            return FormError::Refused(FormRefusal::AccountDisabled).into();
+        }
         Err(f) => return f.into(),
     };
     let next = match interaction::renew(core, &p).await {

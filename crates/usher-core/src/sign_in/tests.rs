@@ -1244,3 +1244,49 @@ async fn a_sign_in_goes_on_when_the_audit_trail_cannot_be_written() {
     assert_eq!(session.user_id, alice.id);
     assert!(matches!(next, SignInOutcome::IssueCode(_)), "{next:?}");
 }
+
+#[tokio::test]
+async fn a_disabled_person_is_told_so_after_the_right_password_only_and_signs_in_once_enabled() {
+    use usher_domain::{SessionStore, UserStore};
+    let node = TestNode::new();
+    let app = first_party(&node);
+    let alice = node.person("alice");
+    assert!(node.db.set_disabled(&alice.id, Some(node.now())).unwrap());
+    node.core.forget_user(&alice.id);
+
+    // A wrong password gets the answer anyone gets: nothing says the account is disabled.
+    let (_, form) = sealed_login(authorize(&node.core, &request(&app, &[]), cookies(None)).await);
+    let outcome = login(&node.core, attempt(sealed(&form), "wrong"), cookies(None)).await;
+    let LoginOutcome::WrongPassword(page) = outcome else {
+        panic!("{outcome:?}");
+    };
+    // The right one: refused, and nothing starts (no session, no code).
+    let outcome = login(
+        &node.core,
+        attempt(stored(&page.form), PASSWORD),
+        cookies(None),
+    )
+    .await;
+    let LoginOutcome::Refused(r) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(refusal(&r), FormRefusal::AccountDisabled);
+    assert!(
+        node.db
+            .list_user_sessions(&alice.id, node.now())
+            .unwrap()
+            .is_empty()
+    );
+    let refused = events_of(&node, usher_domain::AuditKind::SignInFailed);
+    let last = refused.last().unwrap();
+    assert_eq!(last.person.as_ref(), Some(&alice.id));
+    assert_eq!(last.detail.as_map()["reason"], "disabled");
+
+    // Enabled again, the same password signs in.
+    assert!(node.db.set_disabled(&alice.id, None).unwrap());
+    node.core.forget_user(&alice.id);
+    let (_, form) = sealed_login(authorize(&node.core, &request(&app, &[]), cookies(None)).await);
+    let outcome = login(&node.core, attempt(sealed(&form), PASSWORD), cookies(None)).await;
+    let (_, _, next) = signed_in_outcome(outcome);
+    assert!(matches!(next, SignInOutcome::IssueCode(_)), "{next:?}");
+}

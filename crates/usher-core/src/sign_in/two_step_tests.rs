@@ -462,3 +462,29 @@ async fn a_sign_in_waiting_at_its_second_step_cannot_finish_after_a_password_cha
     // Only Alice's own session remains.
     assert_eq!(sessions_of(&node, &alice), 1);
 }
+
+#[tokio::test]
+async fn a_person_disabled_while_at_the_second_step_is_refused_and_nothing_is_spent() {
+    use usher_domain::UserStore as _;
+    let node = TestNode::new();
+    let app = first_party(&node);
+    let alice = node.person("alice");
+    let secret = with_app(&node, &alice);
+    let page = password_step(&node, &app).await;
+    // Disabled (only the flag: the waiting sign-in is not ended here).
+    assert!(node.db.set_disabled(&alice.id, Some(node.now())).unwrap());
+    node.core.forget_user(&alice.id);
+    let code = code_now(&node, &secret);
+    let SecondFactorOutcome::Refused(refused) = post(&node, &page, &code).await else {
+        panic!("not refused");
+    };
+    assert_eq!(
+        super::tests::refusal(&refused),
+        FormRefusal::AccountDisabled
+    );
+    assert_eq!(sessions_of(&node, &alice), 0);
+    // Nothing was spent: enabled again, the same form and code pass.
+    assert!(node.db.set_disabled(&alice.id, None).unwrap());
+    node.core.forget_user(&alice.id);
+    signed(post(&node, &page, &code).await);
+}

@@ -229,6 +229,7 @@ async fn decide_post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>)
             "This app needs a second factor",
             "Set up an authenticator app or a passkey on your account page, sign in with it, then type the code again.",
         ),
+        Ok(Decided::AccountDisabled) => crate::flow::account_disabled_page(),
         Ok(Decided::NoAccess { client_name }) => pages::no_access(pages::NoAccessPage {
             client_name: &client_name,
             username: "",

@@ -139,9 +139,9 @@ fn refusal(e: UserinfoError) -> HttpResponse {
             StatusCode::FORBIDDEN,
             Some(("insufficient_scope", &e.to_string())),
         ),
-        e @ (UserinfoError::InvalidToken(_) | UserinfoError::PersonGone) => {
-            invalid_token(&e.to_string())
-        }
+        e @ (UserinfoError::InvalidToken(_)
+        | UserinfoError::PersonGone
+        | UserinfoError::PersonDisabled) => invalid_token(&e.to_string()),
         e @ UserinfoError::OriginRefused => invalid_request(&e.to_string()),
     }
 }

@@ -1,5 +1,7 @@
-//! `usher user create | list | show | delete | set-password | revoke-sessions | sessions |
-//! mfa-reset | invite | invitations | uninvite`. `show` also lists the person's second factors (docs/design/mfa.md)
+//! `usher user create | list | show | update | disable | enable | delete | set-password |
+//! revoke-sessions | sessions | mfa-reset | invite | invitations | uninvite`. `update`,
+//! `disable` and `enable` are the shared operations' rules (`usher_core::admin::people`),
+//! written with their audit events in one transaction. `show` also lists the person's second factors (docs/design/mfa.md)
 //! without their secrets; `mfa-reset` removes them all and ends the person's sessions
 //! and refresh-token families, as `revoke-sessions` does.
 
@@ -10,8 +12,11 @@ use usher_domain::{
     ProfileClaims, RevokeReason, StoreError, User, UserId, UserStore, Username,
 };
 
-use super::{print_json, read_password_stdin, usage};
-use crate::cli::{UserCommand, UserCreate, UserInvite};
+use usher_core::admin::people::{self, PersonChange};
+use usher_core::admin::{AdminError, By};
+
+use super::{print_json, read_password_stdin, refused, usage};
+use crate::cli::{UserCommand, UserCreate, UserInvite, UserUpdate};
 use crate::clock;
 use crate::config::Settings;
 use crate::context::Context;
@@ -19,6 +24,65 @@ use crate::context::Context;
 pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Create(args) => create(settings, args),
+        UserCommand::Update(args) => update(settings, args),
+        UserCommand::Disable { username, json } => {
+            let (username, ctx, user) = open_person(settings, &username)?;
+            let by = By::cli(clock::now());
+            // Disabled first, so that no sign-in passes from now on; then every session
+            // and family ends. Disabling a disabled person ends them again (the retry).
+            let changed = ctx.db.audited(|tx| {
+                let changed = tx.set_disabled(&user.id, Some(by.at))?;
+                if changed {
+                    tx.record(&people::disabled_event(&by, &user))?;
+                }
+                Ok(changed)
+            })?;
+            if changed {
+                tracing::warn!(event = "person_disabled", sub = %user.id, "person disabled by an administrator");
+            }
+            let (sessions, families) = revoke_sessions(&ctx, &user).map_err(|e| {
+                e.context(format!(
+                    "{username} is disabled, but their sessions were not all ended: run \
+                     `usher user disable {username}` again once the family store answers"
+                ))
+            })?;
+            if json.json {
+                let mut out = describe(&reload(&ctx, &username)?);
+                out["sessions_ended"] = json!(sessions);
+                out["families_revoked"] = json!(families);
+                print_json(&out)
+            } else {
+                println!(
+                    "{username} is disabled{}; ended {sessions} session(s) and revoked {families} refresh-token family(ies)",
+                    if changed { "" } else { " (it already was)" }
+                );
+                Ok(())
+            }
+        }
+        UserCommand::Enable { username, json } => {
+            let (username, ctx, user) = open_person(settings, &username)?;
+            let by = By::cli(clock::now());
+            let changed = ctx.db.audited(|tx| {
+                let changed = tx.set_disabled(&user.id, None)?;
+                if changed {
+                    tx.record(&people::enabled_event(&by, &user))?;
+                }
+                Ok(changed)
+            })?;
+            if json.json {
+                print_json(&describe(&reload(&ctx, &username)?))
+            } else {
+                println!(
+                    "{username} may sign in{}",
+                    if changed {
+                        " again"
+                    } else {
+                        " (it was not disabled)"
+                    }
+                );
+                Ok(())
+            }
+        }
         UserCommand::Invite(args) => invite(settings, args),
         UserCommand::Invitations(flag) => {
             let ctx = Context::open(settings)?;
@@ -83,10 +147,11 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
                 }
                 for u in &users {
                     println!(
-                        "{}  {}  {}",
+                        "{}  {}  {}{}",
                         u.id,
                         u.username,
-                        u.email.as_ref().map_or("", |e| e.as_str())
+                        u.email.as_ref().map_or("", |e| e.as_str()),
+                        if u.may_sign_in() { "" } else { "  (disabled)" }
                     );
                 }
                 Ok(())
@@ -357,6 +422,7 @@ fn create(settings: Settings, args: UserCreate) -> anyhow::Result<()> {
         email_verified: args.email_verified,
         profile,
         created_at: clock::now(),
+        disabled_at: None,
     };
     let inserted = ctx.db.audited(|tx| {
         tx.insert_user(&user)?;
@@ -507,6 +573,8 @@ fn describe(u: &User) -> Value {
         "phone_number_verified": u.profile.phone_number_verified,
         "address": u.profile.address.as_ref().map(|a| a.fields()),
         "created_at": clock::rfc3339(u.created_at),
+        "disabled": !u.may_sign_in(),
+        "disabled_at": u.disabled_at.map(clock::rfc3339),
     })
 }
 
@@ -559,6 +627,76 @@ fn print_human(u: &User) {
         println!("address:        {}", line.join("; "));
     }
     println!("created:        {}", clock::rfc3339(u.created_at));
+    if let Some(at) = u.disabled_at {
+        println!("disabled:       since {}", clock::rfc3339(at));
+    }
+}
+
+/// The person `username` as stored now.
+fn reload(ctx: &Context, username: &Username) -> anyhow::Result<User> {
+    ctx.db
+        .find_user(username)?
+        .ok_or_else(|| anyhow::anyhow!("no user {username}"))
+}
+
+/// `usher user update`: the change parsed and checked by the shared operation's rules
+/// before the database opens, then written as a compare-and-set of the person as read,
+/// with its audit event, in one transaction.
+fn update(settings: Settings, args: UserUpdate) -> anyhow::Result<()> {
+    let value = |set: Option<String>, remove: bool| match (set, remove) {
+        (Some(v), _) => Some(Some(v)),
+        (None, true) => Some(None),
+        (None, false) => None,
+    };
+    let change = PersonChange {
+        name: value(args.name, args.no_name),
+        email: value(args.email, args.no_email),
+        email_verified: args.email_verified,
+        preferred_username: value(args.preferred_username, args.no_preferred_username),
+        phone_number: value(args.phone_number, args.no_phone_number),
+        phone_number_verified: args.phone_number_verified,
+    }
+    .check()
+    .map_err(refused)?;
+    let (username, ctx, before) = open_person(settings, &args.username)?;
+    let after = change.apply(&before).map_err(refused)?;
+    if after != before {
+        let by = By::cli(clock::now());
+        let written = ctx.db.audited(|tx| {
+            if !tx.update_person_if(&before, &after)? {
+                return Err(StoreError::Conflict("changed meanwhile".to_owned()));
+            }
+            tx.record(&people::updated_event(&by, &before, &after))
+        });
+        match written {
+            Ok(_) => {}
+            Err(StoreError::Conflict(_)) => return Err(refused(AdminError::Stale)),
+            Err(e) => return Err(e.into()),
+        }
+        // Links mailed to (or asked for from) the old address go with it.
+        if after.email != before.email {
+            for purpose in usher_domain::MailPurpose::TAKEOVER {
+                ctx.db
+                    .delete_mail_tokens(&before.id, purpose)
+                    .map_err(|e| {
+                        anyhow::Error::from(e).context(format!(
+                            "the e-mail address of {username} changed, but the links mailed to the old one were not all voided: run `usher user revoke-sessions {username}` once the database answers"
+                        ))
+                    })?;
+            }
+        }
+        tracing::info!(sub = %before.id, "person updated by an administrator");
+    }
+    let now = reload(&ctx, &username)?;
+    if args.json.json {
+        print_json(&describe(&now))
+    } else {
+        if after == before {
+            println!("nothing changed");
+        }
+        print_human(&now);
+        Ok(())
+    }
 }
 
 /// A person's second factors as an administrator may see them: whether they have an

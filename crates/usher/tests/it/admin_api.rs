@@ -24,10 +24,10 @@ async_on_both_backends!(
     the_openapi_document_is_valid_and_every_operation_in_it_answers,
 );
 
-const V1: &str = "/admin/api/v1";
+pub(crate) const V1: &str = "/admin/api/v1";
 
 /// Runs `usher` in the sandbox and insists on success.
-fn ok(sandbox: &Sandbox, args: &[&str]) -> String {
+pub(crate) fn ok(sandbox: &Sandbox, args: &[&str]) -> String {
     let run = sandbox.usher(args, None);
     assert!(run.ok(), "usher {args:?}: {}", run.stderr());
     run.stdout()
@@ -85,7 +85,7 @@ pub(crate) async fn call(
     call_at(&server.base, method, path, token, if_match, body).await
 }
 
-async fn call_at(
+pub(crate) async fn call_at(
     base: &str,
     method: &str,
     path: &str,

@@ -1,5 +1,5 @@
-//! `/admin/api/v1/people`: list, create, show, delete; set a password, reset the second
-//! factors, end every session.
+//! `/admin/api/v1/people`: list, create, show, update (`If-Match` required), disable,
+//! enable, delete; set a password, reset the second factors, end every session.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::CACHE_CONTROL;
@@ -8,7 +8,8 @@ use usher_core::Core;
 use usher_core::admin::auth::Need;
 use usher_core::admin::page::Page;
 use usher_core::admin::people::{
-    self, FactorsReset, NewPerson, PasswordSet, PersonDetail, PersonView, SessionsEnded,
+    self, FactorsReset, NewPerson, PasswordSet, PersonChange, PersonDetail, PersonView,
+    SessionsEnded,
 };
 use usher_core::admin::{AdminError, AdminStores, run};
 use usher_domain::Password;
@@ -22,7 +23,11 @@ pub fn routes() -> Vec<actix_web::Resource> {
             .route(web::post().to(create)),
         web::resource(format!("{PREFIX}/people/{{username}}"))
             .route(web::get().to(show))
+            .route(web::patch().to(update))
             .route(web::delete().to(delete)),
+        web::resource(format!("{PREFIX}/people/{{username}}/disable"))
+            .route(web::post().to(disable)),
+        web::resource(format!("{PREFIX}/people/{{username}}/enable")).route(web::post().to(enable)),
         web::resource(format!("{PREFIX}/people/{{username}}/password"))
             .route(web::put().to(set_password)),
         web::resource(format!("{PREFIX}/people/{{username}}/second-factors"))
@@ -47,6 +52,38 @@ pub struct PersonCreateRequest {
     pub phone_number: Option<String>,
     #[serde(default)]
     pub phone_number_verified: bool,
+}
+
+/// A change to a person: only the members sent change; `null` removes a value. The
+/// username and the password are not changed here.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonUpdateRequest {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    /// Whether the address is verified (a new address is not, unless this says so).
+    pub email_verified: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub preferred_username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub phone_number: Option<Option<String>>,
+    /// Whether the number is verified (a new number is not, unless this says so).
+    pub phone_number_verified: Option<bool>,
+}
+
+/// A member that was sent: `Some(None)` for `null`, `Some(Some(v))` for a value (an
+/// absent member stays `None` through `#[serde(default)]`).
+fn present<'de, D>(d: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <Option<String> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 /// A new password.
@@ -245,6 +282,94 @@ pub async fn revoke_sessions(
                 .map_err(refusal)?;
             super::note(&by, "sessions revoked", username.as_str());
             Ok(plain(StatusCode::OK, &done))
+        }
+        .await,
+    )
+}
+
+/// Changes a person's name, e-mail address, preferred username or phone number;
+/// `If-Match` is required (the `ETag` of `GET /people/{username}`).
+#[utoipa::path(patch, path = "/admin/api/v1/people/{username}", tag = "people", operation_id = "people_update",
+    params(("username" = String, Path), ("If-Match" = String, Header, description = "the ETag read")),
+    request_body = PersonUpdateRequest,
+    responses((status = 200, description = "OK", body = PersonDetail, headers(("ETag" = String))), (status = 400, description = "The input breaks a rule (error_description says which)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 412, description = "Changed since read: If-Match does not match", body = ErrorBody), (status = 428, description = "If-Match is required", body = ErrorBody), (status = 401, description = "No valid bearer token for the admin API", body = ErrorBody), (status = 403, description = "The token may not do this", body = ErrorBody)),
+    security(("bearer" = ["admin:write"])))]
+pub async fn update(
+    req: HttpRequest,
+    path: web::Path<String>,
+    bytes: web::Bytes,
+    state: web::Data<Core>,
+) -> HttpResponse {
+    respond(
+        async {
+            let by = caller(&req, &state, Need::Write).await?;
+            let username = username(&path)?;
+            let if_match = super::required_if_match(&req)?;
+            let request: PersonUpdateRequest = body(&req, &bytes)?;
+            let change = PersonChange {
+                name: request.name,
+                email: request.email,
+                email_verified: request.email_verified,
+                preferred_username: request.preferred_username,
+                phone_number: request.phone_number,
+                phone_number_verified: request.phone_number_verified,
+            }
+            .check()
+            .map_err(refusal)?;
+            let detail = people::update_person(&state, &username, change, Some(if_match), &by)
+                .await
+                .map_err(refusal)?;
+            super::note(&by, "person updated", username.as_str());
+            Ok(tagged(StatusCode::OK, &detail))
+        }
+        .await,
+    )
+}
+
+/// Disables a person: every sign-in and token grant refuses them from now on, and their
+/// sessions and refresh tokens end. Disabling a disabled person ends their sessions again.
+#[utoipa::path(post, path = "/admin/api/v1/people/{username}/disable", tag = "people", operation_id = "people_disable",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "OK", body = PersonDetail, headers(("ETag" = String))), (status = 404, description = "Not found", body = ErrorBody), (status = 503, description = "Disabled, but the sessions were not all ended: retry", body = ErrorBody), (status = 401, description = "No valid bearer token for the admin API", body = ErrorBody), (status = 403, description = "The token may not do this", body = ErrorBody)),
+    security(("bearer" = ["admin:write"])))]
+pub async fn disable(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<Core>,
+) -> HttpResponse {
+    respond(
+        async {
+            let by = caller(&req, &state, Need::Write).await?;
+            let username = username(&path)?;
+            let detail = people::disable(&state, &username, &by)
+                .await
+                .map_err(refusal)?;
+            super::note(&by, "person disabled", username.as_str());
+            Ok(tagged(StatusCode::OK, &detail))
+        }
+        .await,
+    )
+}
+
+/// Enables a disabled person again.
+#[utoipa::path(post, path = "/admin/api/v1/people/{username}/enable", tag = "people", operation_id = "people_enable",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "OK", body = PersonDetail, headers(("ETag" = String))), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No valid bearer token for the admin API", body = ErrorBody), (status = 403, description = "The token may not do this", body = ErrorBody)),
+    security(("bearer" = ["admin:write"])))]
+pub async fn enable(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<Core>,
+) -> HttpResponse {
+    respond(
+        async {
+            let by = caller(&req, &state, Need::Write).await?;
+            let username = username(&path)?;
+            let detail = people::enable(&state, &username, &by)
+                .await
+                .map_err(refusal)?;
+            super::note(&by, "person enabled", username.as_str());
+            Ok(tagged(StatusCode::OK, &detail))
         }
         .await,
     )

@@ -1,6 +1,7 @@
 //! The console's people: the list (search, pages) with the new-person form, one person
-//! with their second factors and groups, setting a password, and resetting the second
-//! factors, ending the sessions or deleting the person (each confirmed first).
+//! with their second factors and groups, changing their profile (with the view's tag),
+//! setting a password, and disabling or enabling, resetting the second factors, ending
+//! the sessions or deleting the person (each confirmed first).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -34,6 +35,13 @@ pub fn routes() -> Vec<actix_web::Resource> {
         web::resource(routes::ADMIN_PERSON_DELETE)
             .route(web::get().to(delete_confirm))
             .route(web::post().to(delete)),
+        web::resource(routes::ADMIN_PERSON_UPDATE).route(web::post().to(update)),
+        web::resource(routes::ADMIN_PERSON_DISABLE)
+            .route(web::get().to(disable_confirm))
+            .route(web::post().to(disable)),
+        web::resource(routes::ADMIN_PERSON_ENABLE)
+            .route(web::get().to(enable_confirm))
+            .route(web::post().to(enable)),
     ]
 }
 
@@ -182,6 +190,11 @@ struct ShowPage<'a> {
     reset_href: String,
     end_href: String,
     delete_href: String,
+    /// The entity tag the edit form carries back.
+    etag: &'a str,
+    /// The confirmation of disabling (or, when disabled, of enabling) the person.
+    disable_href: String,
+    enable_href: String,
 }
 
 async fn show(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
@@ -205,7 +218,7 @@ async fn show_page(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> HttpResponse {
-    let person = match admin_console::person(state, admin, name).await {
+    let tagged = match admin_console::person_tagged(state, admin, name).await {
         Ok(p) => p,
         Err(e) => return refused(admin, &e, routes::ADMIN_PEOPLE, "All people"),
     };
@@ -213,6 +226,7 @@ async fn show_page(
         Ok(t) => t,
         Err(r) => return r,
     };
+    let person = &tagged.view;
     let who = person.person.username.as_str();
     pages::render(
         status,
@@ -227,11 +241,136 @@ async fn show_page(
             reset_href: link(routes::ADMIN_PERSON_RESET_FACTORS, "username", who),
             end_href: link(routes::ADMIN_PERSON_END_SESSIONS, "username", who),
             delete_href: link(routes::ADMIN_PERSON_DELETE, "username", who),
-            person: &person,
+            disable_href: link(routes::ADMIN_PERSON_DISABLE, "username", who),
+            enable_href: link(routes::ADMIN_PERSON_ENABLE, "username", who),
+            etag: &tagged.etag,
+            person,
             notice,
             error,
         },
     )
+}
+
+async fn update(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
+    let (admin, form) = match form_admin(&req, &body, &state).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let (name, etag) = match (required(&form, "username"), required(&form, "etag")) {
+        (Ok(n), Ok(e)) => (n, e),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let field = |key| params::single(&form, key).unwrap_or("");
+    let fields = admin_console::PersonForm {
+        name: field("name"),
+        email: field("email"),
+        email_verified: field("email_verified") == "yes",
+        preferred_username: field("preferred_username"),
+        phone_number: field("phone_number"),
+        phone_number_verified: field("phone_number_verified") == "yes",
+    };
+    match admin_console::update_person(&state, &admin, name, fields, etag).await {
+        Ok(_) => {
+            show_page(
+                &state,
+                &admin,
+                name,
+                StatusCode::OK,
+                Some("The person's profile was saved."),
+                None,
+            )
+            .await
+        }
+        Err(AdminError::Failure(f)) => crate::flow::failure_page(f),
+        Err(AdminError::NotFound(text)) => message(
+            StatusCode::NOT_FOUND,
+            &admin,
+            "Not found",
+            &text,
+            routes::ADMIN_PEOPLE,
+            "All people",
+        ),
+        Err(e) => {
+            // Invalid or stale: the page shows what is stored now, and says why nothing
+            // was saved.
+            let (status, _) = refusal_status(&e);
+            let text = e.to_string();
+            show_page(&state, &admin, name, status, None, Some(&text)).await
+        }
+    }
+}
+
+async fn disable_confirm(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
+    confirm_for(
+        req,
+        &state,
+        "Disable this person?",
+        |who| format!("{who} can no longer sign in, and every session and refresh token of theirs ends. Nothing is deleted: enable them again to let them sign in."),
+        routes::ADMIN_PERSON_DISABLE,
+        "Disable the person",
+    )
+    .await
+}
+
+async fn enable_confirm(req: HttpRequest, state: web::Data<Core>) -> HttpResponse {
+    confirm_for(
+        req,
+        &state,
+        "Enable this person again?",
+        |who| format!("{who} may sign in again with their password, passkeys and second factors."),
+        routes::ADMIN_PERSON_ENABLE,
+        "Enable the person",
+    )
+    .await
+}
+
+async fn disable(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
+    let (admin, form) = match form_admin(&req, &body, &state).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let name = match required(&form, "username") {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let back = link(routes::ADMIN_PERSON, "username", name);
+    match admin_console::disable_person(&state, &admin, name).await {
+        Ok(done) => message(
+            StatusCode::OK,
+            &admin,
+            "Person disabled",
+            &format!(
+                "{} can no longer sign in; their sessions and refresh tokens ended.",
+                done.person.username
+            ),
+            &back,
+            "Back to the person",
+        ),
+        Err(e) => refused(&admin, &e, &back, "Back to the person"),
+    }
+}
+
+async fn enable(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
+    let (admin, form) = match form_admin(&req, &body, &state).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let name = match required(&form, "username") {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let back = link(routes::ADMIN_PERSON, "username", name);
+    match admin_console::enable_person(&state, &admin, name).await {
+        Ok(done) => message(
+            StatusCode::OK,
+            &admin,
+            "Person enabled",
+            &format!("{} may sign in again.", done.person.username),
+            &back,
+            "Back to the person",
+        ),
+        Err(e) => refused(&admin, &e, &back, "Back to the person"),
+    }
 }
 
 async fn set_password(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> HttpResponse {
