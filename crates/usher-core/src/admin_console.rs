@@ -649,13 +649,33 @@ pub async fn update_person(
     if_match: &str,
 ) -> Result<Tagged<PersonDetail>, AdminError> {
     let username = people::parse_username(username.trim())?;
+    // The boxes were rendered ticked when the stored address (number) is verified: a
+    // box left as it was says nothing about a *new* address, which must not become
+    // verified because nobody unticked it (a reset link would then be mailed to it). A
+    // changed address is unverified unless its box was ticked now, where it was not.
+    let current = person(core, admin, username.as_str()).await?.person;
+    let email = given(Some(form.email));
+    let phone_number = given(Some(form.phone_number));
+    let email_changed = email.as_deref() != current.email.as_deref();
+    let phone_changed = phone_number.as_deref() != current.phone_number.as_deref();
+    let said = |changed: bool, ticked: bool, was: bool| {
+        if changed && ticked == was {
+            None
+        } else {
+            Some(ticked)
+        }
+    };
     let change = people::PersonChange {
         name: Some(given(Some(form.name))),
-        email: Some(given(Some(form.email))),
-        email_verified: Some(form.email_verified),
+        email_verified: said(email_changed, form.email_verified, current.email_verified),
+        email: Some(email),
         preferred_username: Some(given(Some(form.preferred_username))),
-        phone_number: Some(given(Some(form.phone_number))),
-        phone_number_verified: Some(form.phone_number_verified),
+        phone_number_verified: said(
+            phone_changed,
+            form.phone_number_verified,
+            current.phone_number_verified,
+        ),
+        phone_number: Some(phone_number),
     }
     .check()?;
     let detail = people::update_person(

@@ -540,6 +540,30 @@ async fn the_console_edits_a_profile_with_its_tag_and_disables_anyone_but_its_op
         .unwrap();
     assert_eq!(saved.view.person.name.as_deref(), Some("Bob Builder"));
     assert!(saved.view.person.email_verified);
+    // A new address with the box left ticked as it was rendered: not verified (a reset
+    // link must not go to an address nobody proved); ticking it anew would be needed.
+    let moved = update_person(
+        &node.core,
+        &admin,
+        "bob",
+        PersonForm {
+            email: "bob@attacker.example",
+            ..form.clone()
+        },
+        &saved.etag,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        moved.view.person.email.as_deref(),
+        Some("bob@attacker.example")
+    );
+    assert!(!moved.view.person.email_verified);
+    // Back to the first address, box ticked where it was unticked: verified as said.
+    let saved = update_person(&node.core, &admin, "bob", form.clone(), &moved.etag)
+        .await
+        .unwrap();
+    assert!(saved.view.person.email_verified);
     // The page's tag is spent by the change: the same form again is stale.
     assert_eq!(
         update_person(&node.core, &admin, "bob", form, &read.etag)

@@ -521,7 +521,10 @@ impl Core {
     }
 
     /// The live session a browser's session cookie names, if any (`cookie` is the
-    /// cookie's value; only its hash is stored).
+    /// cookie's value; only its hash is stored). A session whose person is disabled (or
+    /// gone) is none: disabling ends a person's sessions, but one that outlived it — the
+    /// ending failed, or a sign-in finished just after it — opens nothing (the account
+    /// page, `/authorize`, consent, the device page, the console: docs/design/accounts.md).
     pub async fn session(&self, cookie: Option<&str>) -> Result<Option<Session>, Failure> {
         let Some(id) = cookie else {
             return Ok(None);
@@ -529,7 +532,13 @@ impl Core {
         let hash = usher_keys::sha256_b64url(id);
         let sessions = self.stores.sessions.clone();
         let now = self.now();
-        blocking(move || sessions.get_session(&hash, now)).await
+        let Some(session) = blocking(move || sessions.get_session(&hash, now)).await? else {
+            return Ok(None);
+        };
+        match self.active_user(&session.user_id).await? {
+            Ok(_) => Ok(Some(session)),
+            Err(_) => Ok(None),
+        }
     }
 }
 

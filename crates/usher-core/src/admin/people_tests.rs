@@ -227,3 +227,29 @@ async fn disabling_ends_every_sign_in_and_enabling_lets_the_person_back() {
         AdminError::NotFound("no user nobody".to_owned())
     );
 }
+
+#[tokio::test]
+async fn a_session_that_outlived_the_disabling_opens_nothing() {
+    let node = TestNode::new();
+    let alice_user = node.person("alice");
+    node.session(&alice_user, "cookie", "lineage", 0);
+    assert!(node.core.session(Some("cookie")).await.unwrap().is_some());
+    // Disabled in the store only (the ending of their sessions failed, or a sign-in
+    // inserted this one just after it): the session is still there, and opens nothing.
+    node.db
+        .set_disabled(&alice_user.id, Some(node.now()))
+        .unwrap();
+    node.core.forget_user(&alice_user.id);
+    assert_eq!(
+        node.db
+            .list_user_sessions(&alice_user.id, node.now())
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(node.core.session(Some("cookie")).await.unwrap(), None);
+    // Enabled again: the session works (nothing ended it).
+    node.db.set_disabled(&alice_user.id, None).unwrap();
+    node.core.forget_user(&alice_user.id);
+    assert!(node.core.session(Some("cookie")).await.unwrap().is_some());
+}
