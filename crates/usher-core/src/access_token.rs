@@ -100,8 +100,13 @@ pub struct AccessTokenClaims {
 }
 
 impl AccessTokenClaims {
-    /// The person the token speaks for, when its subject is one.
+    /// The person the token speaks for, when its subject is one: not a
+    /// `client_credentials` token, whose subject is its client and which carries no
+    /// `auth_time` (no person signed in).
     pub fn person(&self) -> Option<UserId> {
+        if self.auth_time.is_none() && self.sub == self.client_id.as_str() {
+            return None;
+        }
         UserId::parse(&self.sub)
     }
 
@@ -413,6 +418,21 @@ mod tests {
         assert_eq!(claims.exp, UnixTime(1_700_000_600));
         assert_eq!(claims.iat, UnixTime(1_700_000_000));
         assert_eq!(claims.auth_time, Some(UnixTime(1_700_000_000)));
+        // A client_credentials token (its client the subject, no sign-in) speaks for no
+        // person: introspection must not look for one (it would find none and say
+        // inactive).
+        let service = AccessTokenClaims {
+            sub: "app".to_owned(),
+            auth_time: None,
+            amr: None,
+            ..claims.clone()
+        };
+        assert_eq!(service.person(), None);
+        let signed_in_as_app = AccessTokenClaims {
+            sub: "app".to_owned(),
+            ..claims.clone()
+        };
+        assert_eq!(signed_in_as_app.person(), UserId::parse("app"));
         assert_eq!(claims.jti, t.jti);
         let one = verify(&Node::new(), &good(), Purpose::Userinfo)
             .await
