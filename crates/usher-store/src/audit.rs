@@ -11,8 +11,8 @@ use diesel::result::Error as DieselError;
 use usher_domain::{
     AuditActor, AuditDetail, AuditEvent, AuditFilter, AuditKind, AuditOrder, AuditStore,
     AuditedChanges, AuditedStore, Client, ClientAccess, ClientId, Email, Group, GroupName,
-    InitialAccessToken, Invitation, Membership,
-    RecordedAuditEvent, Resource, ResourceUri, StoreError, UnixTime, User, UserId, Username,
+    InitialAccessToken, Invitation, Membership, RecordedAuditEvent, Resource, ResourceUri,
+    StoreError, UnixTime, User, UserId, Username,
 };
 
 use crate::connection::AnyConnection;
@@ -276,7 +276,10 @@ impl AuditedChanges for Audited<'_> {
         crate::sessions::delete_user_sessions_on(self.conn, user)
     }
 
-    fn insert_initial_access_token(&mut self, token: &InitialAccessToken) -> Result<(), StoreError> {
+    fn insert_initial_access_token(
+        &mut self,
+        token: &InitialAccessToken,
+    ) -> Result<(), StoreError> {
         crate::registration::insert_initial_access_token_on(self.conn, token)
     }
 

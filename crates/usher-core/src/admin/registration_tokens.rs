@@ -98,7 +98,8 @@ pub fn create(
     input: TokenInput,
     by: &By,
 ) -> Result<Created, AdminError> {
-    let token = SecretHasher::generate_secret().map_err(|_| AdminError::Failure(Failure::Internal))?;
+    let token =
+        SecretHasher::generate_secret().map_err(|_| AdminError::Failure(Failure::Internal))?;
     let record = InitialAccessToken {
         id: uuid::Uuid::new_v4().to_string(),
         token_hash: hasher.hash(&token),

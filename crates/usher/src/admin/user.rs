@@ -6,8 +6,8 @@
 use serde_json::{Value, json};
 use usher_domain::{
     AuditActor, AuditEvent, AuditKind, BackchannelStore, Email, FactorStore, InteractionStore,
-    KnownBrowserStore, MailTokenStore, PersonName, PhoneNumber, PreferredUsername,
-    ProfileClaims, RevokeReason, StoreError, User, UserId, UserStore, Username,
+    KnownBrowserStore, MailTokenStore, PersonName, PhoneNumber, PreferredUsername, ProfileClaims,
+    RevokeReason, StoreError, User, UserId, UserStore, Username,
 };
 
 use super::{print_json, read_password_stdin, usage};

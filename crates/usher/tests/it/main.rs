@@ -9,6 +9,7 @@
 
 mod account;
 mod admin_api;
+mod admin_registration;
 mod admin_sessions;
 mod algorithms;
 mod apply;
