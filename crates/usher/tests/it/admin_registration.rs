@@ -9,12 +9,15 @@
 use serde_json::{Value, json};
 
 use crate::admin_api::{admin_token, call};
+use crate::admin_sessions::open_console;
 use crate::async_on_both_backends;
-use crate::helpers::{Backend, Browser, Sandbox};
+use crate::helpers::{Backend, Browser, Page, Sandbox};
+use crate::refresh::PASSWORD;
 
 async_on_both_backends!(
     registration_tokens_through_the_api,
     invitations_through_the_api,
+    invitations_and_registration_tokens_in_the_console,
 );
 
 const V1: &str = "/admin/api/v1";
@@ -320,5 +323,176 @@ async fn invitations_through_the_api(backend: Backend) {
         sandbox.count("audit_events WHERE kind LIKE 'invitation.%' AND actor = 'cli'"),
         2
     );
+    server.stop();
+}
+
+/// The text of the element with `id` on `page` (a `<code id=…>` the page shows once).
+fn shown(page: &Page, id: &str) -> String {
+    let marker = format!("id=\"{id}\"");
+    let at = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {id} on the page: {}", page.body));
+    let start = page.body[at..].find('>').unwrap() + at + 1;
+    let end = page.body[start..].find("</code>").unwrap() + start;
+    page.body[start..end].to_owned()
+}
+
+/// The first link on `page` that starts with `prefix`.
+fn href(page: &Page, prefix: &str) -> String {
+    let start = page
+        .body
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} link: {}", page.body));
+    let end = page.body[start..].find('"').unwrap() + start;
+    page.body[start..end].replace("&amp;", "&")
+}
+
+async fn invitations_and_registration_tokens_in_the_console(backend: Backend) {
+    let sandbox = Sandbox::with_test_db(backend)
+        .env("USHER_REGISTRATION", "token")
+        .env("USHER_SIGNUP", "invite");
+    let server = sandbox.serve();
+    sandbox.user("root", PASSWORD, &[]);
+    let run = sandbox.usher(&["group", "add-member", "usher-admins", "root"], None);
+    assert!(run.ok(), "{}", run.stderr());
+    let base = &server.base;
+    let console = Browser::new();
+    let home = open_console(&console, base, "root").await;
+    assert!(home.body.contains("/admin/invitations"), "{}", home.body);
+    assert!(
+        home.body.contains("/admin/registration-tokens"),
+        "{}",
+        home.body
+    );
+
+    // A registration token, shown once; it registers a client; revoked (confirmed first).
+    let page = console.get(&server.url("/admin/registration-tokens")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let refused = console
+        .submit(
+            base,
+            &page,
+            "/admin/registration-tokens",
+            &[("expires_in", "5")],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("--expires-in 5 is not between 60 and 31536000 seconds"),
+        "{}",
+        refused.body
+    );
+    let made = console
+        .submit(
+            base,
+            &refused,
+            "/admin/registration-tokens",
+            &[("expires_in", "600"), ("max_uses", "2")],
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let token = shown(&made, "registration-token");
+    let id = shown(&made, "registration-token-id");
+    assert_eq!(register(base, &token).await, 201);
+    let listed = console.get(&server.url("/admin/registration-tokens")).await;
+    assert!(listed.body.contains(&id), "{}", listed.body);
+    assert!(!listed.body.contains(&token), "shown once");
+    let confirm = console
+        .get(&server.url(&href(&listed, "/admin/registration-tokens/revoke?id=")))
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert_eq!(
+        sandbox.count("initial_access_tokens"),
+        1,
+        "a GET changes nothing"
+    );
+    let done = console
+        .submit(base, &confirm, "/admin/registration-tokens/revoke", &[])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(register(base, &token).await, 401, "revoked");
+    let again = console
+        .submit(base, &confirm, "/admin/registration-tokens/revoke", &[])
+        .await;
+    assert_eq!(
+        again.status, 400,
+        "a console form works once: {}",
+        again.body
+    );
+
+    // An invitation with its link shown once; revoked (confirmed first), the link fails.
+    let page = console.get(&server.url("/admin/invitations")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let refused = console
+        .submit(
+            base,
+            &page,
+            "/admin/invitations",
+            &[("email", "guest@example.org")],
+        )
+        .await;
+    assert_eq!(
+        refused.status, 400,
+        "no mail server, no link: {}",
+        refused.body
+    );
+    assert!(refused.body.contains("no smtp_url"), "{}", refused.body);
+    let made = console
+        .submit(
+            base,
+            &refused,
+            "/admin/invitations",
+            &[("email", "guest@example.org"), ("show_link", "yes")],
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let link = shown(&made, "invitation-link").replace("&amp;", "&");
+    let local = server.url(&link[link.find(usher_http::routes::SIGNUP).unwrap()..]);
+    let guest = Browser::new();
+    assert_eq!(guest.get(&local).await.status, 200, "live");
+    let listed = console.get(&server.url("/admin/invitations")).await;
+    assert!(listed.body.contains("guest@example.org"), "{}", listed.body);
+    let token = link.split("invite=").nth(1).unwrap();
+    assert!(!listed.body.contains(token), "shown once");
+    let revoke = href(&listed, "/admin/invitations/revoke?id=");
+    assert!(!revoke.contains('@'), "no address in a URL: {revoke}");
+    let confirm = console.get(&server.url(&revoke)).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(
+        confirm.body.contains("guest@example.org"),
+        "{}",
+        confirm.body
+    );
+    let done = console
+        .submit(base, &confirm, "/admin/invitations/revoke", &[])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.body
+            .contains("1 invitation to guest@example.org revoked."),
+        "{}",
+        done.body
+    );
+    assert_eq!(guest.get(&local).await.status, 400, "revoked");
+
+    // Each change is one event by root, never with the secret.
+    for kind in [
+        "registration.token_issued",
+        "registration.token_revoked",
+        "invitation.created",
+        "invitation.revoked",
+    ] {
+        assert_eq!(
+            sandbox.count(&format!(
+                "audit_events WHERE kind = '{kind}' AND actor LIKE 'person:%'"
+            )),
+            1,
+            "{kind}"
+        );
+    }
     server.stop();
 }
