@@ -274,7 +274,104 @@ pub fn revoke(stores: &AdminStores, email: &Email, by: &By) -> Result<RevokedVie
 
 #[cfg(test)]
 mod tests {
+    use usher_domain::{AuditActor, AuditKind};
+
     use super::*;
+    use crate::testing::TestNode;
+
+    fn by(node: &TestNode) -> By {
+        By {
+            actor: AuditActor::Cli,
+            address: None,
+            at: node.now(),
+        }
+    }
+
+    fn input(email: &str) -> InvitationInput {
+        InvitationInput::parse(email, Some("Guest"), Some("2d")).unwrap()
+    }
+
+    #[test]
+    fn mailed_with_its_event_the_link_only_when_asked_and_revoked_with_its_event() {
+        let node = TestNode::with_settings(|s| s.signup = SignupMode::Invite);
+        let stores = AdminStores::of(&node.core);
+        let settings = node.core.settings.clone();
+        let mailing = node.core.mail.clone();
+        let off = Sending {
+            mode: SignupMode::Off,
+            issuer: &settings.issuer,
+            mailing: Some(&mailing),
+        };
+        assert!(matches!(
+            create(&stores, &off, input("a@example.org"), true, &by(&node)),
+            Err(AdminError::Invalid(t)) if t.starts_with("sign-up is off")
+        ));
+        let unmailed = Sending {
+            mode: SignupMode::Invite,
+            issuer: &settings.issuer,
+            mailing: None,
+        };
+        assert!(matches!(
+            create(&stores, &unmailed, input("a@example.org"), false, &by(&node)),
+            Err(AdminError::Invalid(t)) if t.starts_with("no smtp_url")
+        ));
+        assert!(node.audit_events().is_empty(), "refused: nothing written");
+
+        let sending = Sending {
+            mode: SignupMode::Invite,
+            issuer: &settings.issuer,
+            mailing: Some(&mailing),
+        };
+        let made = create(&stores, &sending, input("a@example.org"), false, &by(&node)).unwrap();
+        assert!(made.mailed);
+        assert_eq!(made.link, None, "not asked for");
+        let asked = create(&stores, &sending, input("A@example.org"), true, &by(&node)).unwrap();
+        let link = asked.link.clone().unwrap();
+        assert!(link.contains("/signup?invite="));
+        assert!(!format!("{asked:?}").contains(&link));
+        let token = link.split("invite=").nth(1).unwrap();
+        for e in node.audit_events() {
+            assert_eq!(e.event.kind, AuditKind::InvitationCreated);
+            assert!(
+                !e.event.detail.to_stored().contains(token),
+                "never the link"
+            );
+        }
+        let listed = list(&stores, node.now(), &PageRequest::default()).unwrap();
+        assert_eq!(listed.items.len(), 2);
+        assert!(!serde_json::to_string(&listed).unwrap().contains(token));
+
+        let email = parse_email("a@EXAMPLE.org").unwrap();
+        assert_eq!(revoke(&stores, &email, &by(&node)).unwrap().revoked, 2);
+        assert_eq!(revoke(&stores, &email, &by(&node)).unwrap().revoked, 0);
+        assert_eq!(
+            node.audit_kinds(),
+            [
+                AuditKind::InvitationCreated,
+                AuditKind::InvitationCreated,
+                AuditKind::InvitationRevoked
+            ]
+        );
+    }
+
+    #[test]
+    fn without_its_event_no_invitation_is_made() {
+        let node = TestNode::with_settings(|s| s.signup = SignupMode::Invite);
+        let stores = AdminStores::of(&node.core);
+        let settings = node.core.settings.clone();
+        let mailing = node.core.mail.clone();
+        let sending = Sending {
+            mode: SignupMode::Invite,
+            issuer: &settings.issuer,
+            mailing: Some(&mailing),
+        };
+        node.break_audit_trail();
+        assert!(matches!(
+            create(&stores, &sending, input("a@example.org"), true, &by(&node)),
+            Err(AdminError::Failure(_))
+        ));
+        assert!(live(&stores, node.now()).unwrap().is_empty());
+    }
 
     #[test]
     fn lifetimes_take_units_and_refuse_the_rest() {

@@ -154,3 +154,105 @@ pub fn revoke(stores: &AdminStores, id: &str, by: &By) -> Result<(), AdminError>
     tracing::info!(event = "initial_access_token_revoked", id = %id, "initial access token revoked");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use usher_domain::{AuditActor, AuditKind};
+
+    use super::*;
+    use crate::testing::TestNode;
+
+    fn by(node: &TestNode) -> By {
+        By {
+            actor: AuditActor::Cli,
+            address: None,
+            at: node.now(),
+        }
+    }
+
+    #[test]
+    fn the_cli_rules_and_texts() {
+        assert_eq!(
+            TokenInput::parse(59, 1).unwrap_err().to_string(),
+            "--expires-in 59 is not between 60 and 31536000 seconds"
+        );
+        assert_eq!(
+            TokenInput::parse(60, 0).unwrap_err().to_string(),
+            "--max-uses 0 is not between 1 and 1000000"
+        );
+        assert!(TokenInput::parse(MAX_EXPIRES_IN, MAX_USES).is_ok());
+        assert_eq!(
+            parse_id("x").unwrap_err().to_string(),
+            "\"x\" is not an initial access token id"
+        );
+    }
+
+    #[test]
+    fn a_token_is_stored_hashed_with_its_event_and_revoked_once_of_sixteen() {
+        let node = TestNode::new();
+        let stores = AdminStores::of(&node.core);
+        let input = TokenInput::parse(600, 2).unwrap();
+        let created = create(&stores, &node.core.secrets, input, &by(&node)).unwrap();
+        let hash = node.core.secrets.hash(&created.token);
+        assert!(
+            node.core
+                .stores
+                .registration
+                .initial_access_token_usable(&hash, node.now())
+                .unwrap()
+        );
+        let listed = list(&stores, &PageRequest::default()).unwrap();
+        assert_eq!(listed.items, vec![TokenView::of(&created.record)]);
+        assert!(!format!("{created:?}").contains(&created.token));
+        let events = node.audit_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.kind, AuditKind::RegistrationTokenIssued);
+        assert!(!events[0].event.detail.to_stored().contains(&created.token));
+
+        let id = created.record.id.clone();
+        let outcomes: Vec<Result<(), AdminError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    let (stores, id, by) = (stores.clone(), id.clone(), by(&node));
+                    s.spawn(move || revoke(&stores, &id, &by))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+        assert!(
+            outcomes
+                .iter()
+                .filter_map(|o| o.as_ref().err())
+                .all(|e| matches!(e, AdminError::NotFound(_)))
+        );
+        assert_eq!(
+            node.audit_kinds(),
+            [
+                AuditKind::RegistrationTokenIssued,
+                AuditKind::RegistrationTokenRevoked
+            ]
+        );
+        assert!(
+            !node
+                .core
+                .stores
+                .registration
+                .initial_access_token_usable(&hash, node.now())
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn without_its_event_no_token_is_made() {
+        let node = TestNode::new();
+        let stores = AdminStores::of(&node.core);
+        node.break_audit_trail();
+        let input = TokenInput::parse(600, 1).unwrap();
+        assert!(matches!(
+            create(&stores, &node.core.secrets, input, &by(&node)),
+            Err(AdminError::Failure(_))
+        ));
+        assert!(all(&stores).unwrap().is_empty());
+    }
+}
