@@ -18,6 +18,8 @@
 //   session ends), ends her sessions (confirmed first); the trail has each step.
 // - a person's sessions one by one: bob's browser ended from his sessions page
 //   (confirmed first); an admin API token for alice herself, which the API accepts.
+// - invitations and registration tokens: the link (when asked for) and the token shown
+//   once; the token registers an app; each revoked after a confirmation page.
 //
 // Every console page visited is audited with axe-core (WCAG 2.1 A and AA) and checked
 // for its CSP (no script at all, nothing blocked, no inline script or handler).
@@ -36,7 +38,7 @@ let rp;
 let aliceId; // person:<this> is the actor of alice's console changes
 
 before(async () => {
-  usher = await startUsher();
+  usher = await startUsher({ USHER_SIGNUP: 'invite', USHER_REGISTRATION: 'token' });
   for (const name of ['alice', 'bob']) {
     const made = usher.cli(['user', 'create', '--json', '--username', name, '--email', `${name}@example.com`,
       '--email-verified', '--password-stdin'], `${PASSWORD}\n`);
@@ -481,4 +483,58 @@ test('sessions one by one, and an admin API token for oneself', async () => {
     body: JSON.stringify({ name: 'nope' }),
   });
   assert.equal(write.status, 403);
+});
+
+test('invitations and registration tokens: shown once, revoked after confirmation', async () => {
+  const { page } = alice;
+  await page.goto(`${usher.issuer}/admin`);
+  await page.getByRole('link', { name: 'Registration tokens', exact: true }).first().click();
+  await check(page, 'admin registration tokens');
+  await page.getByLabel('Registrations it allows', { exact: true }).fill('2');
+  await page.getByRole('button', { name: 'Create a token' }).click();
+  await page.locator('#registration-token').waitFor();
+  assert.equal(page.usherStatus, 201);
+  await check(page, 'admin registration token created');
+  const token = await page.locator('#registration-token').innerText();
+  const id = await page.locator('#registration-token-id').innerText();
+  const register = () => fetch(`${usher.issuer}/register`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ client_name: 'Agent', redirect_uris: ['http://127.0.0.1:9/callback'], token_endpoint_auth_method: 'none' }),
+  });
+  assert.equal((await register()).status, 201);
+  await page.goto(`${usher.issuer}/admin/registration-tokens`);
+  assert.ok(!(await page.content()).includes(token), 'shown once');
+  await page.goto(`${usher.issuer}/admin/registration-tokens/revoke?id=${id}`);
+  await check(page, 'admin registration token revoke confirm');
+  await page.getByRole('button', { name: 'Revoke the token' }).click();
+  await page.locator('#admin-message').waitFor();
+  assert.match(await page.locator('#admin-message').innerText(), /was revoked/);
+  assert.equal((await register()).status, 401);
+
+  await page.getByRole('link', { name: 'Invitations', exact: true }).first().click();
+  await check(page, 'admin invitations');
+  await page.getByLabel('Email address', { exact: true }).fill('dave@example.com');
+  await page.getByLabel('Name (optional)', { exact: true }).fill('Dave');
+  await page.getByRole('button', { name: 'Invite' }).click();
+  await page.locator('#admin-error').waitFor();
+  assert.match(await page.locator('#admin-error').innerText(), /no smtp_url/);
+  await check(page, 'admin invitations refused');
+  await page.getByLabel(/^Show me the link/).check();
+  await page.getByRole('button', { name: 'Invite' }).click();
+  await page.locator('#invitation-link').waitFor();
+  await check(page, 'admin invitation link');
+  const link = await page.locator('#invitation-link').innerText();
+  assert.match(link, /\/signup\?invite=/);
+  await page.getByRole('link', { name: 'Revoke the invitations to dave@example.com' }).click();
+  await check(page, 'admin invitations revoke confirm');
+  await page.getByRole('button', { name: 'Revoke the invitations' }).click();
+  await page.locator('#admin-message').waitFor();
+  assert.match(await page.locator('#admin-message').innerText(), /1 invitation to dave@example.com revoked/);
+  const opened = await fetch(link);
+  assert.equal(opened.status, 400, 'the link stops working');
+
+  await page.goto(`${usher.issuer}/admin/audit?kind=invitation.revoked`);
+  const actors = await page.locator('#audit-events tbody tr td:nth-child(3)').allInnerTexts();
+  assert.ok(actors.includes(`person:${aliceId}`), JSON.stringify(actors));
 });

@@ -46,6 +46,10 @@ use crate::admin::token::{self, PersonToken, TokenAccess};
 use crate::admin::{AdminError, AdminStores, By, etag, run};
 use crate::failure::{Failure, blocking};
 
+#[path = "admin_console_invitations.rs"]
+mod invitations_and_tokens;
+pub use invitations_and_tokens::*;
+
 /// The console's own path (the sign-in returns here).
 pub const CONSOLE_PATH: &str = "/admin";
 

@@ -3,8 +3,8 @@
 //! ([`SignupMode`]); off, every answer here is [`SignupForm::NotFound`] /
 //! [`SignupOutcome::NotFound`].
 //!
-//! - **Invitations** ([`invite`], called by `usher user invite`, in `open` and `invite`
-//!   mode): a 256-bit token mailed as `ISSUER/signup?invite=T`; only SHA-256(T) is
+//! - **Invitations** ([`crate::admin::invitations`], called by `usher user invite`, the
+//!   admin API and the console, in `open` and `invite` mode): a 256-bit token mailed as `ISSUER/signup?invite=T`; only SHA-256(T) is
 //!   stored, with the address, an optional name and an expiry. Opening the link shows the
 //!   form with the address fixed and spends nothing (mail scanners open links); posting
 //!   it spends the invitation and creates the person in one transaction
@@ -36,150 +36,44 @@ use crate::mail::{self, FORGOT_PATH};
 /// The sign-up page (the router serves it at the same constant).
 pub const SIGNUP_PATH: &str = "/signup";
 
-/// A new invitation, made by [`make_invitation`]: the link (to print with `--print-link`) and when
-/// it stops working. `Debug` does not show the link.
-pub struct NewInvitation {
-    pub link: String,
-    pub email: Email,
-    pub expires_at: usher_domain::UnixTime,
-    /// Whether the mail was queued.
-    pub mailed: bool,
-}
-
-impl std::fmt::Debug for NewInvitation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewInvitation")
-            .field("email", &self.email)
-            .field("expires_at", &self.expires_at)
-            .field("mailed", &self.mailed)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Why an invitation was not made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InviteError {
-    #[error("sign-up is off (signup = \"off\"): set signup to \"invite\" or \"open\" first")]
-    SignupOff,
-    #[error("an invitation may work for 1 second to 90 days")]
-    BadLifetime,
-    #[error("{0} already has an account (username {1})")]
-    HasAccount(String, String),
-    #[error("{0}")]
-    Failure(String),
-}
-
-impl From<Failure> for InviteError {
-    fn from(f: Failure) -> InviteError {
-        InviteError::Failure(match f {
-            Failure::Unavailable => "the database could not be reached; try again".to_owned(),
-            Failure::Internal => "an internal error; see the log".to_owned(),
-        })
-    }
-}
-
-/// What making an invitation needs: it runs where there is no node (`usher user
-/// invite`), on blocking calls.
-pub struct Inviter<'a> {
-    pub mode: SignupMode,
-    pub issuer: &'a usher_domain::Issuer,
-    pub mail_store: &'a dyn usher_domain::MailTokenStore,
-    pub invitations: &'a dyn usher_domain::InvitationStore,
-    pub mailing: &'a crate::mail::Mailing,
-    pub now: usher_domain::UnixTime,
-}
-
-/// Makes an invitation for `email` (and `name`) that works for `ttl` seconds (default
-/// [`INVITATION_TTL`]) and, if `mail`, mails it. Refused when sign-up is off, and when a
-/// person already has the address (the operator may read that; nobody else is told).
-/// Blocking (store calls): the CLI calls it directly, a node through [`invite`].
-pub fn make_invitation(
-    inviter: &Inviter<'_>,
-    email: Email,
-    name: Option<PersonName>,
-    ttl: Option<i64>,
-    mail: bool,
-) -> Result<NewInvitation, InviteError> {
-    if !inviter.mode.invitations() {
-        return Err(InviteError::SignupOff);
-    }
-    let ttl = ttl.unwrap_or(INVITATION_TTL);
-    if !(1..=MAX_INVITATION_TTL).contains(&ttl) {
-        return Err(InviteError::BadLifetime);
-    }
-    let failed = |e: StoreError| InviteError::from(Failure::from(e));
-    let owners = inviter
-        .mail_store
-        .find_users_by_email(&email)
-        .map_err(failed)?;
-    // Only a verified holder: someone who typed the address into an open sign-up
-    // without proving it must not keep the operator from inviting its owner.
-    if let Some(owner) = owners.iter().find(|o| o.email_verified) {
-        return Err(InviteError::HasAccount(
-            email.as_str().to_owned(),
-            owner.username.as_str().to_owned(),
-        ));
-    }
-    let (token, token_hash) = crate::secret_pair()?;
-    let row = Invitation {
-        token_hash,
-        email: email.clone(),
-        name: name.clone(),
-        created_at: inviter.now,
-        expires_at: inviter.now.plus(ttl),
-    };
-    inviter
-        .invitations
-        .insert_invitation(&row)
-        .map_err(failed)?;
-    let link = format!("{}?invite={token}", inviter.issuer.endpoint(SIGNUP_PATH));
-    let mailed = mail && {
-        let letter = Letter::Invitation {
-            name: name.map(|n| n.as_str().to_owned()),
-            link: link.clone(),
-            days: (ttl + 86_399) / 86_400,
-        };
-        inviter.mailing.post(&email, &letter)
-    };
-    tracing::info!(
-        event = "invitation_created",
-        mailed,
-        "an invitation to sign up was made"
-    );
-    Ok(NewInvitation {
-        link,
-        email,
-        expires_at: row.expires_at,
-        mailed,
-    })
-}
-
-/// [`make_invitation`] on a node (tests; an admin API later), mailing it.
+/// An invitation made on a node (tests): [`crate::admin::invitations::create`], the
+/// operation of `usher user invite`, the admin API and the console, by `system`, mailed,
+/// its link in the answer.
 pub async fn invite(
     core: &Core,
     email: Email,
     name: Option<PersonName>,
     ttl: Option<i64>,
-) -> Result<NewInvitation, InviteError> {
-    let (settings, stores, mailing, now) = (
+) -> Result<crate::admin::invitations::Created, crate::admin::AdminError> {
+    use crate::admin::invitations::{self, InvitationInput, Sending};
+    use crate::admin::{AdminError, AdminStores, By};
+
+    let ttl = ttl.unwrap_or(INVITATION_TTL);
+    if !(1..=MAX_INVITATION_TTL).contains(&ttl) {
+        return Err(AdminError::Invalid(
+            "an invitation may work for 1 second to 90 days".to_owned(),
+        ));
+    }
+    let input = InvitationInput { email, name, ttl };
+    let (settings, stores, mailing) = (
         core.settings.clone(),
-        core.stores.clone(),
+        AdminStores::of(core),
         core.mail.clone(),
-        core.now(),
     );
-    tokio::task::spawn_blocking(move || {
-        let inviter = Inviter {
+    let by = By {
+        actor: usher_domain::AuditActor::System,
+        address: None,
+        at: core.now(),
+    };
+    crate::admin::run(move || {
+        let sending = Sending {
             mode: settings.signup,
             issuer: &settings.issuer,
-            mail_store: stores.mail.as_ref(),
-            invitations: stores.invitations.as_ref(),
-            mailing: &mailing,
-            now,
+            mailing: Some(&mailing),
         };
-        make_invitation(&inviter, email, name, ttl, true)
+        invitations::create(&stores, &sending, input, true, &by)
     })
     .await
-    .map_err(|_| InviteError::from(Failure::Internal))?
 }
 
 /// Whether the sign-in page offers "Create an account": only in `open` mode (in

@@ -114,6 +114,11 @@ audit_kinds! {
     RegistrationTokenIssued = "registration.token_issued",
     /// Initial access tokens were revoked.
     RegistrationTokenRevoked = "registration.token_revoked",
+    // Invitations to sign up (docs/design/accounts.md).
+    /// An operator invited an address to sign up (never the link).
+    InvitationCreated = "invitation.created",
+    /// An operator revoked the invitations to an address.
+    InvitationRevoked = "invitation.revoked",
     // Groups.
     GroupCreated = "group.created",
     GroupUpdated = "group.updated",
@@ -527,6 +532,18 @@ pub trait AuditedChanges {
     fn delete_factors(&mut self, user: &UserId) -> Result<usize, StoreError>;
     /// [`crate::SessionStore::delete_user_sessions`].
     fn delete_user_sessions(&mut self, user: &UserId) -> Result<usize, StoreError>;
+
+    /// [`crate::RegistrationStore::insert_initial_access_token`].
+    fn insert_initial_access_token(
+        &mut self,
+        token: &crate::InitialAccessToken,
+    ) -> Result<(), StoreError>;
+    /// [`crate::RegistrationStore::delete_initial_access_token`].
+    fn delete_initial_access_token(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// [`crate::InvitationStore::insert_invitation`].
+    fn insert_invitation(&mut self, invitation: &crate::Invitation) -> Result<(), StoreError>;
+    /// [`crate::InvitationStore::revoke_invitations`].
+    fn revoke_invitations(&mut self, email: &crate::Email) -> Result<usize, StoreError>;
 }
 
 /// Runs changes and their audit events in one transaction: a database.

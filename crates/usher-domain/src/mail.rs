@@ -262,6 +262,12 @@ pub trait Compose: Send + Sync {
 /// and delivers it from its own thread.
 pub trait Outbox: Send + Sync {
     fn send(&self, mail: Mail) -> Result<(), MailError>;
+
+    /// Whether a sent mail reaches its addressee (false: it only goes to the log, links
+    /// redacted, so a mailed link would reach nobody).
+    fn delivers(&self) -> bool {
+        true
+    }
 }
 
 /// A single-use mailed link, as stored: only the token's hash, whose it is, what it may

@@ -149,6 +149,14 @@ pub const ADMIN_PERSON_SESSIONS: &str = "/admin/people/{username}/sessions";
 pub const ADMIN_PERSON_SESSION_END: &str = "/admin/people/{username}/sessions/end";
 /// GET the form, POST: an admin API access token for the operator, shown once.
 pub const ADMIN_TOKEN: &str = "/admin/token";
+/// GET the live invitations (`?after=`), POST a new invitation.
+pub const ADMIN_INVITATIONS: &str = "/admin/invitations";
+/// GET the confirmation (`?email=`), POST: revoke the invitations to an address.
+pub const ADMIN_INVITATIONS_REVOKE: &str = "/admin/invitations/revoke";
+/// GET the initial access tokens (`?after=`), POST a new one (shown once).
+pub const ADMIN_REGISTRATION_TOKENS: &str = "/admin/registration-tokens";
+/// GET the confirmation (`?id=`), POST: revoke an initial access token.
+pub const ADMIN_REGISTRATION_TOKEN_REVOKE: &str = "/admin/registration-tokens/revoke";
 /// GET the audit trail, newest first (`?person=&client=&kind=&since=&until=&before=`).
 pub const ADMIN_AUDIT: &str = "/admin/audit";
 

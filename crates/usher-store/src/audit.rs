@@ -10,8 +10,9 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use usher_domain::{
     AuditActor, AuditDetail, AuditEvent, AuditFilter, AuditKind, AuditOrder, AuditStore,
-    AuditedChanges, AuditedStore, Client, ClientAccess, ClientId, Group, GroupName, Membership,
-    RecordedAuditEvent, Resource, ResourceUri, StoreError, UnixTime, User, UserId, Username,
+    AuditedChanges, AuditedStore, Client, ClientAccess, ClientId, Email, Group, GroupName,
+    InitialAccessToken, Invitation, Membership, RecordedAuditEvent, Resource, ResourceUri,
+    StoreError, UnixTime, User, UserId, Username,
 };
 
 use crate::connection::AnyConnection;
@@ -281,6 +282,25 @@ impl AuditedChanges for Audited<'_> {
 
     fn delete_user_sessions(&mut self, user: &UserId) -> Result<usize, StoreError> {
         crate::sessions::delete_user_sessions_on(self.conn, user)
+    }
+
+    fn insert_initial_access_token(
+        &mut self,
+        token: &InitialAccessToken,
+    ) -> Result<(), StoreError> {
+        crate::registration::insert_initial_access_token_on(self.conn, token)
+    }
+
+    fn delete_initial_access_token(&mut self, id: &str) -> Result<bool, StoreError> {
+        crate::registration::delete_initial_access_token_on(self.conn, id)
+    }
+
+    fn insert_invitation(&mut self, invitation: &Invitation) -> Result<(), StoreError> {
+        crate::invitations::insert_invitation_on(self.conn, invitation)
+    }
+
+    fn revoke_invitations(&mut self, email: &Email) -> Result<usize, StoreError> {
+        crate::invitations::revoke_invitations_on(self.conn, email)
     }
 }
 

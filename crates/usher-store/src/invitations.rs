@@ -81,23 +81,49 @@ impl From<DieselError> for Abort {
     }
 }
 
+/// Inserts `invitation` on `conn` (the store's method, and the same change in an audited
+/// transaction).
+pub(crate) fn insert_invitation_on(
+    conn: &mut AnyConnection,
+    invitation: &Invitation,
+) -> Result<(), StoreError> {
+    diesel::insert_into(invitations::table)
+        .values((
+            invitations::token_hash.eq(&invitation.token_hash),
+            invitations::email.eq(invitation.email.as_str()),
+            invitations::name.eq(invitation.name.as_ref().map(|n| n.as_str())),
+            invitations::created_at.eq(invitation.created_at.seconds()),
+            invitations::expires_at.eq(invitation.expires_at.seconds()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => StoreError::Conflict("an invitation token was drawn twice".into()),
+            None => unavailable(e),
+        })
+}
+
+/// Deletes every invitation to `email` (in any case) on `conn`; how many there were.
+pub(crate) fn revoke_invitations_on(
+    conn: &mut AnyConnection,
+    email: &Email,
+) -> Result<usize, StoreError> {
+    let wanted = email.as_str().to_ascii_lowercase();
+    match conn {
+        AnyConnection::Sqlite(c) => diesel::sql_query(REVOKE_SQL.replace('$', "?"))
+            .bind::<Text, _>(&wanted)
+            .execute(c),
+        AnyConnection::Postgresql(c) => diesel::sql_query(REVOKE_SQL)
+            .bind::<Text, _>(&wanted)
+            .execute(c),
+    }
+    .map_err(unavailable)
+}
+
 impl InvitationStore for Database {
     fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        diesel::insert_into(invitations::table)
-            .values((
-                invitations::token_hash.eq(&invitation.token_hash),
-                invitations::email.eq(invitation.email.as_str()),
-                invitations::name.eq(invitation.name.as_ref().map(|n| n.as_str())),
-                invitations::created_at.eq(invitation.created_at.seconds()),
-                invitations::expires_at.eq(invitation.expires_at.seconds()),
-            ))
-            .execute(&mut *conn)
-            .map(|_| ())
-            .map_err(|e| match unique_violation(&e) {
-                Some(_) => StoreError::Conflict("an invitation token was drawn twice".into()),
-                None => unavailable(e),
-            })
+        insert_invitation_on(&mut conn, invitation)
     }
 
     fn find_invitation(&self, token_hash: &str) -> Result<Option<Invitation>, StoreError> {
@@ -136,16 +162,7 @@ impl InvitationStore for Database {
 
     fn revoke_invitations(&self, email: &Email) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
-        let wanted = email.as_str().to_ascii_lowercase();
-        match &mut *conn {
-            AnyConnection::Sqlite(c) => diesel::sql_query(REVOKE_SQL.replace('$', "?"))
-                .bind::<Text, _>(&wanted)
-                .execute(c),
-            AnyConnection::Postgresql(c) => diesel::sql_query(REVOKE_SQL)
-                .bind::<Text, _>(&wanted)
-                .execute(c),
-        }
-        .map_err(unavailable)
+        revoke_invitations_on(&mut conn, email)
     }
 
     fn redeem(

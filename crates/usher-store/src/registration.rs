@@ -66,25 +66,45 @@ impl From<diesel::result::Error> for Abort {
     }
 }
 
+/// Inserts the initial access token `token` on `conn` (the store's method, and the same
+/// change in an audited transaction).
+pub(crate) fn insert_initial_access_token_on(
+    conn: &mut AnyConnection,
+    token: &InitialAccessToken,
+) -> Result<(), StoreError> {
+    let row = TokenRow {
+        id: token.id.clone(),
+        token_hash: token.token_hash.clone(),
+        created_at: token.created_at.seconds(),
+        expires_at: token.expires_at.seconds(),
+        max_uses: i32::try_from(token.max_uses).unwrap_or(i32::MAX),
+        uses: i32::try_from(token.uses).unwrap_or(i32::MAX),
+    };
+    diesel::insert_into(initial_access_tokens::table)
+        .values(&row)
+        .execute(conn)
+        .map(|_| ())
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => StoreError::Conflict("initial access token".into()),
+            None => unavailable(e),
+        })
+}
+
+/// Deletes the initial access token `id` on `conn`; whether there was one.
+pub(crate) fn delete_initial_access_token_on(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<bool, StoreError> {
+    diesel::delete(initial_access_tokens::table.filter(initial_access_tokens::id.eq(id)))
+        .execute(conn)
+        .map(|n| n == 1)
+        .map_err(unavailable)
+}
+
 impl RegistrationStore for Database {
     fn insert_initial_access_token(&self, token: &InitialAccessToken) -> Result<(), StoreError> {
-        let row = TokenRow {
-            id: token.id.clone(),
-            token_hash: token.token_hash.clone(),
-            created_at: token.created_at.seconds(),
-            expires_at: token.expires_at.seconds(),
-            max_uses: i32::try_from(token.max_uses).unwrap_or(i32::MAX),
-            uses: i32::try_from(token.uses).unwrap_or(i32::MAX),
-        };
         let mut conn = self.conn()?;
-        diesel::insert_into(initial_access_tokens::table)
-            .values(&row)
-            .execute(&mut *conn)
-            .map(|_| ())
-            .map_err(|e| match unique_violation(&e) {
-                Some(_) => StoreError::Conflict("initial access token".into()),
-                None => unavailable(e),
-            })
+        insert_initial_access_token_on(&mut conn, token)
     }
 
     fn list_initial_access_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError> {
@@ -104,10 +124,7 @@ impl RegistrationStore for Database {
 
     fn delete_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        diesel::delete(initial_access_tokens::table.filter(initial_access_tokens::id.eq(id)))
-            .execute(&mut *conn)
-            .map(|n| n == 1)
-            .map_err(unavailable)
+        delete_initial_access_token_on(&mut conn, id)
     }
 
     fn initial_access_token_usable(&self, hash: &str, now: UnixTime) -> Result<bool, StoreError> {

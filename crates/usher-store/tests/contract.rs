@@ -4459,6 +4459,85 @@ mod audit_cases {
         assert_eq!(t.count("audit_events"), 3);
     }
 
+    /// Initial access tokens and invitations, as the admin operations write them: with
+    /// their events, or (on a failure after them, or a conflict) not at all.
+    pub fn registration_tokens_and_invitations_commit_with_their_events_or_not_at_all(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        use usher_domain::{
+            Email, InitialAccessToken, Invitation, InvitationStore, PersonName, RegistrationStore,
+        };
+        let token = InitialAccessToken {
+            id: "00000000-0000-4000-8000-000000000001".to_owned(),
+            token_hash: "$iat".to_owned(),
+            created_at: UnixTime(1),
+            expires_at: UnixTime(i64::from(u32::MAX)),
+            max_uses: 1,
+            uses: 0,
+        };
+        let email = Email::parse("Guest@example.org").unwrap();
+        let invitation = Invitation {
+            token_hash: "inv-hash".to_owned(),
+            email: email.clone(),
+            name: Some(PersonName::parse("Guest").unwrap()),
+            created_at: UnixTime(1),
+            expires_at: UnixTime(i64::from(u32::MAX)),
+        };
+        let failed = db.audited(|tx| {
+            tx.insert_initial_access_token(&token)?;
+            tx.insert_invitation(&invitation)?;
+            tx.record(&event(1, AuditKind::InvitationCreated))?;
+            Err::<(), _>(StoreError::Unavailable("the caller gave up".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(db.list_initial_access_tokens().unwrap().len(), 0);
+        assert_eq!(db.list_invitations(UnixTime(2)).unwrap().len(), 0);
+        assert_eq!(t.count("audit_events"), 0);
+        db.audited(|tx| {
+            tx.insert_initial_access_token(&token)?;
+            tx.record(&event(2, AuditKind::RegistrationTokenIssued))?;
+            tx.insert_invitation(&invitation)?;
+            tx.record(&event(2, AuditKind::InvitationCreated))
+        })
+        .unwrap();
+        assert_eq!(
+            db.list_initial_access_tokens().unwrap(),
+            vec![token.clone()]
+        );
+        assert_eq!(db.list_invitations(UnixTime(2)).unwrap().len(), 1);
+        assert_eq!(t.count("audit_events"), 2);
+        // The same token again is a conflict: the event before it goes too.
+        let duplicate = db.audited(|tx| {
+            tx.record(&event(3, AuditKind::RegistrationTokenIssued))?;
+            tx.insert_initial_access_token(&token)
+        });
+        assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+        assert_eq!(t.count("audit_events"), 2);
+        // Revocations: what they found, with their events; found again, nothing.
+        let done = db
+            .audited(|tx| {
+                let gone = tx.delete_initial_access_token(&token.id)?;
+                let revoked = tx.revoke_invitations(&Email::parse("guest@EXAMPLE.org").unwrap())?;
+                tx.record(&event(4, AuditKind::InvitationRevoked))?;
+                Ok((gone, revoked))
+            })
+            .unwrap();
+        assert_eq!(done, (true, 1));
+        let again = db
+            .audited(|tx| {
+                Ok((
+                    tx.delete_initial_access_token(&token.id)?,
+                    tx.revoke_invitations(&email)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(again, (false, 0));
+        assert_eq!(db.list_initial_access_tokens().unwrap().len(), 0);
+        assert_eq!(db.list_invitations(UnixTime(2)).unwrap().len(), 0);
+        assert_eq!(t.count("audit_events"), 3);
+    }
+
     pub fn a_corrupt_audit_row_is_reported(t: &TestDb, db: &Database) {
         t.execute(
             "INSERT INTO audit_events (at, kind, actor, detail) \
@@ -4505,6 +4584,7 @@ audit_contract!(
     purge_removes_only_events_before_the_cutoff_and_ids_are_not_reused,
     a_change_and_its_event_commit_together_or_not_at_all,
     admin_changes_commit_with_their_events_or_not_at_all,
+    registration_tokens_and_invitations_commit_with_their_events_or_not_at_all,
     a_corrupt_audit_row_is_reported,
     a_stored_detail_is_read_back_without_secret_members,
 );

@@ -184,6 +184,10 @@ impl Outbox for LogOutbox {
         );
         Ok(())
     }
+
+    fn delivers(&self) -> bool {
+        false
+    }
 }
 
 /// Prints mail whole to standard error (`usher serve --dev-mail`).

@@ -13,9 +13,11 @@ pub mod auth;
 pub mod clients;
 pub mod families;
 pub mod groups;
+pub mod invitations;
 pub mod keys;
 pub mod page;
 pub mod people;
+pub mod registration_tokens;
 pub mod resources;
 pub mod sessions;
 pub mod token;
@@ -24,8 +26,8 @@ use std::sync::Arc;
 
 use usher_domain::{
     AuditActor, AuditEvent, AuditKind, AuditStore, AuditedChanges, AuditedStore, BackchannelStore,
-    ClientStore, FactorStore, GroupStore, PasskeyStore, ResourceStore, StoreError, UnixTime,
-    UserStore,
+    ClientStore, FactorStore, GroupStore, InvitationStore, MailTokenStore, PasskeyStore,
+    RegistrationStore, ResourceStore, StoreError, UnixTime, UserStore,
 };
 
 use crate::failure::Failure;
@@ -72,6 +74,12 @@ pub struct AdminStores {
     pub factors: Arc<dyn FactorStore>,
     pub passkeys: Arc<dyn PasskeyStore>,
     pub backchannel: Arc<dyn BackchannelStore>,
+    /// Initial access tokens for dynamic registration.
+    pub registration: Arc<dyn RegistrationStore>,
+    /// Invitations to sign up.
+    pub invitations: Arc<dyn InvitationStore>,
+    /// The people of an address (an invitation's check).
+    pub mail: Arc<dyn MailTokenStore>,
     /// Where every change is written (docs/design/audit.md).
     pub audit: Arc<dyn AuditStore>,
     /// Where a change and its event are written in one transaction.
@@ -89,6 +97,9 @@ impl AdminStores {
             + FactorStore
             + PasskeyStore
             + BackchannelStore
+            + RegistrationStore
+            + InvitationStore
+            + MailTokenStore
             + AuditStore
             + AuditedStore
             + 'static,
@@ -101,6 +112,9 @@ impl AdminStores {
             factors: db.clone(),
             passkeys: db.clone(),
             backchannel: db.clone(),
+            registration: db.clone(),
+            invitations: db.clone(),
+            mail: db.clone(),
             audit: db.clone(),
             audited: db,
         }
@@ -116,6 +130,9 @@ impl AdminStores {
             factors: core.stores.factors.clone(),
             passkeys: core.stores.passkeys.clone(),
             backchannel: core.stores.backchannel.clone(),
+            registration: core.stores.registration.clone(),
+            invitations: core.stores.invitations.clone(),
+            mail: core.stores.mail.clone(),
             audit: core.stores.audit.clone(),
             audited: core.stores.audited.clone(),
         }

@@ -4,17 +4,15 @@
 //! token is printed once; only its keyed hash is stored.
 
 use serde_json::{Value, json};
-use usher_domain::{AuditActor, AuditEvent, AuditKind, InitialAccessToken, RegistrationStore};
-use usher_keys::SecretHasher;
+use usher_core::admin::By;
+use usher_core::admin::registration_tokens::{self, Created, TokenInput};
+use usher_domain::InitialAccessToken;
 
-use super::{print_json, usage};
+use super::{print_json, refused};
 use crate::cli::{RegistrationCommand, RegistrationTokenCommand};
 use crate::clock;
 use crate::config::Settings;
 use crate::context::Context;
-
-/// The longest an initial access token may work: a year.
-const MAX_EXPIRES_IN: u64 = 365 * 24 * 3600;
 
 pub fn run(settings: Settings, command: RegistrationCommand) -> anyhow::Result<()> {
     let RegistrationCommand::Token(command) = command;
@@ -24,38 +22,16 @@ pub fn run(settings: Settings, command: RegistrationCommand) -> anyhow::Result<(
             max_uses,
             json,
         } => {
-            if !(60..=MAX_EXPIRES_IN).contains(&expires_in) {
-                return Err(usage(format!(
-                    "--expires-in {expires_in} is not between 60 and {MAX_EXPIRES_IN} seconds"
-                )));
-            }
-            if !(1..=1_000_000).contains(&max_uses) {
-                return Err(usage(format!(
-                    "--max-uses {max_uses} is not between 1 and 1000000"
-                )));
-            }
+            let input = TokenInput::parse(expires_in, max_uses).map_err(refused)?;
             let mode = settings.registration.mode;
             let ctx = Context::open(settings)?;
-            let token = SecretHasher::generate_secret()?;
-            let now = clock::now();
-            let record = InitialAccessToken {
-                id: uuid::Uuid::new_v4().to_string(),
-                token_hash: ctx.secrets.hash(&token),
-                created_at: now,
-                expires_at: now.plus(i64::try_from(expires_in).unwrap_or(i64::MAX)),
-                max_uses,
-                uses: 0,
-            };
-            ctx.db.insert_initial_access_token(&record)?;
-            tracing::info!(event = "initial_access_token_created", id = %record.id, max_uses, expires_at = record.expires_at.seconds(), "initial access token created");
-            super::record(
-                &ctx.db,
-                AuditEvent::new(now, AuditKind::RegistrationTokenIssued, AuditActor::Cli)
-                    .target(&record.id)
-                    .detail(
-                        json!({"max_uses": max_uses, "expires_at": record.expires_at.seconds()}),
-                    ),
-            );
+            let Created { record, token } = registration_tokens::create(
+                &ctx.admin_stores(),
+                &ctx.secrets,
+                input,
+                &By::cli(clock::now()),
+            )
+            .map_err(refused)?;
             if mode != usher_domain::RegistrationMode::Token {
                 eprintln!(
                     "note: registration is {:?}, so this token is not asked for until registration = \"token\"",
@@ -72,7 +48,7 @@ pub fn run(settings: Settings, command: RegistrationCommand) -> anyhow::Result<(
                 println!("id:         {}", record.id);
                 println!("token:      {token}");
                 println!("expires_at: {}", record.expires_at.seconds());
-                println!("max_uses:   {max_uses}");
+                println!("max_uses:   {}", record.max_uses);
                 println!(
                     "(the token is shown only now; send it as Authorization: Bearer to POST /register)"
                 );
@@ -81,7 +57,7 @@ pub fn run(settings: Settings, command: RegistrationCommand) -> anyhow::Result<(
         }
         RegistrationTokenCommand::List(flag) => {
             let ctx = Context::open(settings)?;
-            let tokens = ctx.db.list_initial_access_tokens()?;
+            let tokens = registration_tokens::all(&ctx.admin_stores()).map_err(refused)?;
             if flag.json {
                 return print_json(&Value::Array(tokens.iter().map(describe).collect()));
             }
@@ -100,23 +76,10 @@ pub fn run(settings: Settings, command: RegistrationCommand) -> anyhow::Result<(
             Ok(())
         }
         RegistrationTokenCommand::Revoke { id, json } => {
-            if uuid::Uuid::parse_str(&id).is_err() {
-                return Err(usage(format!("{id:?} is not an initial access token id")));
-            }
+            let id = registration_tokens::parse_id(&id).map_err(refused)?;
             let ctx = Context::open(settings)?;
-            if !ctx.db.delete_initial_access_token(&id)? {
-                anyhow::bail!("no initial access token with id {id}");
-            }
-            tracing::info!(event = "initial_access_token_revoked", id = %id, "initial access token revoked");
-            super::record(
-                &ctx.db,
-                AuditEvent::new(
-                    clock::now(),
-                    AuditKind::RegistrationTokenRevoked,
-                    AuditActor::Cli,
-                )
-                .target(&id),
-            );
+            registration_tokens::revoke(&ctx.admin_stores(), &id, &By::cli(clock::now()))
+                .map_err(refused)?;
             if json.json {
                 print_json(&json!({ "id": id, "revoked": true }))
             } else {

@@ -8,8 +8,8 @@
 use serde_json::{Value, json};
 use usher_domain::{
     AuditActor, AuditEvent, AuditKind, BackchannelStore, Email, FactorStore, InteractionStore,
-    InvitationStore, KnownBrowserStore, MailTokenStore, PersonName, PhoneNumber, PreferredUsername,
-    ProfileClaims, RevokeReason, StoreError, User, UserId, UserStore, Username,
+    KnownBrowserStore, MailTokenStore, PersonName, PhoneNumber, PreferredUsername, ProfileClaims,
+    RevokeReason, StoreError, User, UserId, UserStore, Username,
 };
 
 use usher_core::admin::people::{self, PersonChange};
@@ -86,7 +86,8 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Invite(args) => invite(settings, args),
         UserCommand::Invitations(flag) => {
             let ctx = Context::open(settings)?;
-            let live = ctx.db.list_invitations(clock::now())?;
+            let live = usher_core::admin::invitations::live(&ctx.admin_stores(), clock::now())
+                .map_err(super::refused)?;
             if flag.json {
                 print_json(&Value::Array(
                     live.iter()
@@ -117,14 +118,16 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Uninvite { email, json } => {
-            let email = Email::parse(email.trim()).map_err(usage)?;
+            use usher_core::admin::invitations;
+            let email = invitations::parse_email(&email).map_err(super::refused)?;
             let ctx = Context::open(settings)?;
-            let revoked = ctx.db.revoke_invitations(&email)?;
-            tracing::warn!(
-                event = "invitations_revoked",
-                revoked,
-                "invitations to an address were revoked"
-            );
+            let revoked = invitations::revoke(
+                &ctx.admin_stores(),
+                &email,
+                &usher_core::admin::By::cli(clock::now()),
+            )
+            .map_err(super::refused)?
+            .revoked;
             if json.json {
                 print_json(&json!({ "email": email.as_str(), "revoked": revoked }))
             } else {
@@ -462,99 +465,68 @@ fn audit_view(u: &User) -> Value {
     })
 }
 
-/// `--expires-in`: seconds, or a number with `s`, `m`, `h` or `d`.
-fn lifetime(raw: &str) -> Option<i64> {
-    let raw = raw.trim();
-    let (digits, unit) = match raw.char_indices().last()? {
-        (i, c) if c.is_ascii_alphabetic() => (&raw[..i], c),
-        _ => (raw, 's'),
-    };
-    let n: i64 = digits.parse().ok().filter(|n| *n > 0)?;
-    let unit = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        _ => return None,
-    };
-    n.checked_mul(unit)
-}
-
 /// `usher user invite`: an invitation, mailed through `smtp_url` (sent before the
 /// command ends, so a refusal is reported), and with `--print-link` printed. Without
 /// `smtp_url`, `--print-link` is required: an invitation nobody receives would be
-/// useless.
+/// useless. The rules are `usher_core::admin::invitations::create`'s.
 fn invite(settings: Settings, args: UserInvite) -> anyhow::Result<()> {
-    use usher_core::signup::{Inviter, make_invitation};
+    use usher_core::admin::invitations::{self, InvitationInput, Sending};
 
-    let email = Email::parse(args.email.trim()).map_err(usage)?;
-    let name = args
-        .name
-        .as_deref()
-        .map(PersonName::parse)
-        .transpose()
-        .map_err(usage)?;
-    let ttl = lifetime(&args.expires_in)
-        .filter(|t| *t <= usher_domain::MAX_INVITATION_TTL)
-        .ok_or_else(|| usage("--expires-in: a duration such as 3600, 12h or 7d, at most 90d"))?;
-    if !settings.signup.invitations() {
-        return Err(usage(
-            "sign-up is off: set signup = \"invite\" (or \"open\") in the configuration, or USHER_SIGNUP, first",
-        ));
-    }
-    let outbox = crate::mail::direct_outbox(&settings.mail, &settings.issuer)?;
-    if outbox.is_none() && !args.print_link {
-        return Err(usage(
-            "no smtp_url: the invitation cannot be mailed; configure smtp_url and mail_from, or pass --print-link and hand the link over yourself",
-        ));
-    }
-    let ctx = Context::open(settings)?;
-    let mail = outbox.is_some();
-    let mailing = usher_core::mail::Mailing {
-        compose: std::sync::Arc::new(usher_http::mail::Templates),
-        outbox: outbox.unwrap_or_else(|| std::sync::Arc::new(crate::mail::LogOutbox)),
+    let input = InvitationInput::parse(
+        &args.email,
+        args.name.as_deref(),
+        Some(args.expires_in.as_str()),
+    )
+    .map_err(super::refused)?;
+    // The mail server is only looked at once sign-up is on (the first refusal wins).
+    let outbox = if settings.signup.invitations() {
+        crate::mail::direct_outbox(&settings.mail, &settings.issuer)?
+    } else {
+        None
     };
-    let inviter = Inviter {
+    let ctx = Context::open(settings)?;
+    let mailing = outbox.map(|outbox| usher_core::mail::Mailing {
+        compose: std::sync::Arc::new(usher_http::mail::Templates),
+        outbox,
+    });
+    let sending = Sending {
         mode: ctx.settings.signup,
         issuer: &ctx.settings.issuer,
-        mail_store: &ctx.db,
-        invitations: &ctx.db,
-        mailing: &mailing,
-        now: clock::now(),
+        mailing: mailing.as_ref(),
     };
-    let made = make_invitation(&inviter, email, name, Some(ttl), mail).map_err(usage)?;
-    if mail && !made.mailed && !args.print_link {
-        anyhow::bail!(
-            "the mail server did not take the invitation to {} (see the log above); nobody has its link, so it is harmless: run the command again, or add --print-link",
-            made.email.as_str()
-        );
-    }
+    let made = invitations::create(
+        &ctx.admin_stores(),
+        &sending,
+        input,
+        args.print_link,
+        &usher_core::admin::By::cli(clock::now()),
+    )
+    .map_err(super::refused)?;
+    let expires_at = clock::rfc3339(made.expires_at);
     if args.json.json {
         let mut out = json!({
             "email": made.email.as_str(),
-            "expires_at": clock::rfc3339(made.expires_at),
+            "expires_at": expires_at,
             "mailed": made.mailed,
         });
-        if args.print_link {
-            out["link"] = Value::String(made.link.clone());
+        if let Some(link) = &made.link {
+            out["link"] = Value::String(link.clone());
         }
         print_json(&out)
     } else {
         if made.mailed {
             println!(
-                "invitation mailed to {}; it works once, until {}",
-                made.email.as_str(),
-                clock::rfc3339(made.expires_at)
+                "invitation mailed to {}; it works once, until {expires_at}",
+                made.email.as_str()
             );
         } else {
             println!(
-                "invitation for {} made, not mailed; it works once, until {}",
-                made.email.as_str(),
-                clock::rfc3339(made.expires_at)
+                "invitation for {} made, not mailed; it works once, until {expires_at}",
+                made.email.as_str()
             );
         }
-        if args.print_link {
-            println!("{}", made.link);
+        if let Some(link) = &made.link {
+            println!("{link}");
         }
         Ok(())
     }

@@ -202,7 +202,7 @@ async fn a_persons_sessions_are_listed_and_one_is_ended_through_the_api(backend:
 }
 
 /// Signs `browser` in to the console as `username`; returns the console's home page.
-async fn open_console(browser: &Browser, base: &str, username: &str) -> Page {
+pub(crate) async fn open_console(browser: &Browser, base: &str, username: &str) -> Page {
     let first = browser.get(&format!("{base}/admin")).await;
     assert_eq!(first.status, 303, "{}", first.body);
     let back = sign_in(

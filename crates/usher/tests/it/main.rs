@@ -10,6 +10,7 @@
 mod account;
 mod admin_api;
 mod admin_people;
+mod admin_registration;
 mod admin_sessions;
 mod algorithms;
 mod apply;

@@ -9,9 +9,11 @@ pub mod audit;
 pub mod clients;
 pub mod families;
 pub mod groups;
+pub mod invitations;
 pub mod keys;
 pub mod openapi;
 pub mod people;
+pub mod registration_tokens;
 pub mod resources;
 pub mod sessions;
 
@@ -49,6 +51,8 @@ pub fn routes() -> Vec<actix_web::Resource> {
         .chain(keys::routes())
         .chain(audit::routes())
         .chain(resources::routes())
+        .chain(invitations::routes())
+        .chain(registration_tokens::routes())
     {
         all.push(r.app_data(limit()));
     }

@@ -9,7 +9,10 @@ use actix_web::http::header::CACHE_CONTROL;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, clients, families, groups, keys, people, resources, sessions};
+use super::{
+    audit, clients, families, groups, invitations, keys, people, registration_tokens, resources,
+    sessions,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +35,8 @@ use super::{audit, clients, families, groups, keys, people, resources, sessions}
         families::list, families::revoke,
         keys::list, keys::rotate, keys::retire,
         audit::list, audit::export,
+        invitations::list, invitations::create, invitations::revoke,
+        registration_tokens::list, registration_tokens::create, registration_tokens::revoke,
     ),
     modifiers(&Bearer),
     tags(
@@ -42,6 +47,8 @@ use super::{audit, clients, families, groups, keys, people, resources, sessions}
         (name = "families", description = "Refresh-token families"),
         (name = "keys", description = "Signing keys"),
         (name = "audit", description = "The audit trail"),
+        (name = "invitations", description = "Invitations to sign up"),
+        (name = "registration", description = "Initial access tokens for dynamic client registration"),
     )
 )]
 pub struct AdminApi;

@@ -4,7 +4,7 @@
 //! admin API); this module reads the cookies, queries and forms, and renders pages (all
 //! `Cache-Control: no-store`, under the sign-in pages' CSP: no script).
 //!
-//! One module per page group: [`clients`], [`groups`], [`resources`], [`people`], [`keys`], [`families`], [`audit`], [`sessions`] (a person's browser sessions), [`token`] (the operator's own admin API token). Every change is a
+//! One module per page group: [`clients`], [`groups`], [`resources`], [`people`], [`keys`], [`families`], [`audit`], [`sessions`] (a person's browser sessions), [`token`] (the operator's own admin API token), [`invitations`], [`registration_tokens`]. Every change is a
 //! POST with the page's `csrf` token; every destructive one has a confirmation page
 //! first (a GET that changes nothing).
 
@@ -12,8 +12,10 @@ mod audit;
 mod clients;
 mod families;
 mod groups;
+mod invitations;
 mod keys;
 mod people;
+mod registration_tokens;
 mod resources;
 mod sessions;
 mod token;
@@ -47,6 +49,8 @@ pub fn routes() -> Vec<actix_web::Resource> {
     all.extend(audit::routes());
     all.extend(sessions::routes());
     all.extend(token::routes());
+    all.extend(invitations::routes());
+    all.extend(registration_tokens::routes());
     all.into_iter()
         .map(|r| r.app_data(web::PayloadConfig::new(params::MAX_FORM_BYTES)))
         .collect()
