@@ -151,7 +151,8 @@ pub const ADMIN_PERSON_SESSION_END: &str = "/admin/people/{username}/sessions/en
 pub const ADMIN_TOKEN: &str = "/admin/token";
 /// GET the live invitations (`?after=`), POST a new invitation.
 pub const ADMIN_INVITATIONS: &str = "/admin/invitations";
-/// GET the confirmation (`?email=`), POST: revoke the invitations to an address.
+/// GET the confirmation (`?id=`, the invitation's handle: an address never goes in a
+/// URL), POST: revoke the invitations to its address.
 pub const ADMIN_INVITATIONS_REVOKE: &str = "/admin/invitations/revoke";
 /// GET the initial access tokens (`?after=`), POST a new one (shown once).
 pub const ADMIN_REGISTRATION_TOKENS: &str = "/admin/registration-tokens";

@@ -22,13 +22,15 @@ use crate::users::UserRow;
 const TAKE_SQL: &str = "DELETE FROM invitations WHERE token_hash = $1 \
      RETURNING token_hash, email, name, created_at, expires_at";
 
-/// $1 the address in ASCII lower case: SQLite's `lower()` folds ASCII only, as
-/// `find_users_by_email` does.
-const REVOKE_SQL: &str = "DELETE FROM invitations WHERE lower(email) = $1";
+/// $1 the address as given: both sides go through the database's `lower()`, so they are
+/// folded alike (SQLite folds ASCII only, PostgreSQL by its locale), as
+/// `find_users_by_email` does. Folding one side in Rust would miss `É` on PostgreSQL.
+const REVOKE_SQL: &str = "DELETE FROM invitations WHERE lower(email) = lower($1)";
 
-/// $1 an address in ASCII lower case: how many people have it, verified.
+/// $1 an address as given (folded by the database, as [`REVOKE_SQL`]): how many people
+/// have it, verified.
 const VERIFIED_OWNERS_SQL: &str =
-    "SELECT COUNT(*) AS n FROM users WHERE lower(email) = $1 AND email_verified";
+    "SELECT COUNT(*) AS n FROM users WHERE lower(email) = lower($1) AND email_verified";
 
 #[derive(QueryableByName)]
 struct Counted {
@@ -108,7 +110,7 @@ pub(crate) fn revoke_invitations_on(
     conn: &mut AnyConnection,
     email: &Email,
 ) -> Result<usize, StoreError> {
-    let wanted = email.as_str().to_ascii_lowercase();
+    let wanted = email.as_str().to_owned();
     match conn {
         AnyConnection::Sqlite(c) => diesel::sql_query(REVOKE_SQL.replace('$', "?"))
             .bind::<Text, _>(&wanted)
@@ -196,7 +198,7 @@ impl InvitationStore for Database {
             // An account got the address, verified, since the invitation was made (the
             // CLI refuses to invite such an address): spent, and nobody created, so
             // that no two people hold one verified address.
-            let lower = address.as_str().to_ascii_lowercase();
+            let lower = address.as_str().to_owned();
             let owners: Vec<Counted> = match &mut **c {
                 AnyConnection::Sqlite(c) => {
                     diesel::sql_query(VERIFIED_OWNERS_SQL.replace('$', "?"))

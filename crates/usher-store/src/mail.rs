@@ -22,10 +22,10 @@ use crate::users::UserRow;
 const TAKE_SQL: &str = "DELETE FROM mail_tokens WHERE token_hash = $1 \
      RETURNING token_hash, user_id, purpose, email, expires_at";
 
-/// $1 the address in lower case.
+/// $1 the address as given (folded by the database on both sides).
 const BY_EMAIL_SQL: &str = "SELECT id, username, password_hash, name, email, email_verified, \
      created_at, preferred_username, phone_number, phone_number_verified, address, disabled_at \
-     FROM users WHERE lower(email) = $1 ORDER BY created_at, id";
+     FROM users WHERE lower(email) = lower($1) ORDER BY created_at, id";
 
 #[derive(Queryable, QueryableByName)]
 struct TokenRow {
@@ -122,9 +122,10 @@ impl MailTokenStore for Database {
 
     fn find_users_by_email(&self, email: &Email) -> Result<Vec<User>, StoreError> {
         let mut conn = self.conn()?;
-        // ASCII lower case on both sides: SQLite's lower() folds ASCII only, so an
-        // address with other capitals matches only as written (it then gets no mail).
-        let wanted = email.as_str().to_ascii_lowercase();
+        // Both sides through the database's lower(), so they are folded alike: SQLite
+        // folds ASCII only (an address with other capitals matches only as written),
+        // PostgreSQL by its locale. Folding one side here would miss `É` there.
+        let wanted = email.as_str().to_owned();
         let rows: Vec<UserRow> = match &mut *conn {
             AnyConnection::Sqlite(c) => diesel::sql_query(BY_EMAIL_SQL.replace('$', "?"))
                 .bind::<Text, _>(&wanted)

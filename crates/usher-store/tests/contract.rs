@@ -2775,6 +2775,16 @@ mod invitation_cases {
             db.revoke_invitations(&Email::parse("nobody@example.org").unwrap()),
             Ok(0)
         );
+        // An address with a capital outside ASCII is revoked as written (ASCII case
+        // aside): both sides are folded by the database alike (PostgreSQL's lower()
+        // folds `É` where Rust's ASCII folding would not, so one-sided folding missed).
+        db.insert_invitation(&other("inv-e", "ÉLISE@example.org", 60))
+            .unwrap();
+        assert_eq!(
+            db.revoke_invitations(&Email::parse("ÉLISE@EXAMPLE.ORG").unwrap()),
+            Ok(1)
+        );
+        assert_eq!(db.find_invitation("inv-e"), Ok(None));
     }
 
     pub fn twenty_racing_redeemers_of_one_invitation_create_one_person(t: &TestDb, db: &Database) {

@@ -42,8 +42,8 @@ pub struct InvitationCreateRequest {
     pub return_link: bool,
 }
 
-/// A new invitation.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+/// A new invitation. `Debug` hides the link.
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct InvitationCreated {
     pub email: String,
     pub name: Option<String>,
@@ -54,6 +54,15 @@ pub struct InvitationCreated {
     /// account.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+}
+
+impl std::fmt::Debug for InvitationCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvitationCreated")
+            .field("expires_at", &self.expires_at)
+            .field("mailed", &self.mailed)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which address's invitations to revoke.

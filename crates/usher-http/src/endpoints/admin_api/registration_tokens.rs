@@ -32,13 +32,21 @@ pub struct TokenCreateRequest {
     pub max_uses: Option<u32>,
 }
 
-/// A new token: the only answer that holds it.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+/// A new token: the only answer that holds it. `Debug` hides the token.
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct TokenCreated {
     #[serde(flatten)]
     pub view: TokenView,
     /// Shown only now: send it as `Authorization: Bearer` to `POST /register`.
     pub token: String,
+}
+
+impl std::fmt::Debug for TokenCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCreated")
+            .field("view", &self.view)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Lists the initial access tokens (never the tokens themselves), by id.
