@@ -263,6 +263,23 @@ pub fn require_free(stores: &AdminStores, username: &Username) -> Result<(), Adm
     }
 }
 
+/// A person marked verified at an address another person has verified is refused: reset
+/// links for both would go to one mailbox (self-service verification refuses the same,
+/// `mail::verified_elsewhere`).
+fn require_unverified_elsewhere(stores: &AdminStores, user: &User) -> Result<(), AdminError> {
+    let (true, Some(email)) = (user.email_verified, &user.email) else {
+        return Ok(());
+    };
+    let owners = stores.mail.find_users_by_email(email)?;
+    if owners.iter().any(|o| o.email_verified && o.id != user.id) {
+        return Err(AdminError::Conflict(format!(
+            "another person has verified {}: an address can be verified for one person only (leave it unverified, or change the other person first)",
+            email.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// Creates the person `checked` with the argon2id `password_hash` (hashed by the caller:
 /// the node's bounded password pool, or the CLI's own thread).
 pub fn create(
@@ -286,6 +303,7 @@ pub fn create(
         created_at: now,
         disabled_at: None,
     };
+    require_unverified_elsewhere(stores, &user)?;
     let inserted = stores.audited(|tx| {
         tx.insert_user(&user)?;
         tx.record(
@@ -647,6 +665,9 @@ pub fn update(
     let after = change.apply(&before)?;
     if after == before {
         return detail_of(stores, &before);
+    }
+    if after.email_verified && (after.email != before.email || !before.email_verified) {
+        require_unverified_elsewhere(stores, &after)?;
     }
     let event = updated_event(by, &before, &after);
     let wrote = stores.audited(|tx| {

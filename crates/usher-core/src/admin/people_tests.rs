@@ -76,6 +76,33 @@ async fn an_update_follows_create_s_rules_and_writes_its_event() {
     assert_eq!(e.detail.as_map()["after"]["name"], "Alice L.");
     assert!(!e.detail.to_stored().contains("argon2"));
 
+    // Another person cannot be marked verified at alice's verified address (reset links
+    // for both would go to one mailbox); unverified, they may share it.
+    node.person("bob");
+    let bob = Username::parse("bob").unwrap();
+    let refused = update(
+        &stores,
+        &bob,
+        &change(|c| {
+            c.email = Some(Some("ALICE@example.org".to_owned()));
+            c.email_verified = Some(true);
+        }),
+        None,
+        &by(&node),
+    );
+    assert!(
+        matches!(&refused, Err(AdminError::Conflict(m)) if m.contains("another person has verified")),
+        "{refused:?}"
+    );
+    update(
+        &stores,
+        &bob,
+        &change(|c| c.email = Some(Some("alice@example.org".to_owned()))),
+        None,
+        &by(&node),
+    )
+    .unwrap();
+
     // A new address is not verified unless the change says so; a removed one neither.
     let detail = update(
         &stores,
