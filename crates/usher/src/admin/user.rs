@@ -7,9 +7,8 @@
 
 use serde_json::{Value, json};
 use usher_domain::{
-    AuditActor, AuditEvent, AuditKind, BackchannelStore, Email, FactorStore, InteractionStore,
-    KnownBrowserStore, MailTokenStore, PersonName, PhoneNumber, PreferredUsername, ProfileClaims,
-    RevokeReason, StoreError, User, UserId, UserStore, Username,
+    AuditActor, AuditEvent, AuditKind, BackchannelStore, FactorStore, InteractionStore,
+    KnownBrowserStore, MailTokenStore, RevokeReason, StoreError, User, UserStore, Username,
 };
 
 use usher_core::admin::people::{self, PersonChange};
@@ -216,29 +215,19 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Delete { username, json } => {
-            let username = Username::parse(&username).map_err(usage)?;
+            let username =
+                usher_core::admin::people::parse_username(&username).map_err(super::refused)?;
             let ctx = Context::open(settings)?;
-            // The apps that got tokens through the person's sessions are told first
-            // (Back-Channel Logout): deleting the person deletes those records.
-            let found = ctx.db.find_user(&username)?;
-            if let Some(user) = &found {
-                ctx.db.queue_user_logouts(&user.id, clock::now())?;
-            }
-            let deleted = ctx.db.audited(|tx| {
-                let deleted = tx.delete_user(&username)?;
-                if deleted {
-                    let mut event = cli_event(AuditKind::PersonDeleted)
-                        .detail(json!({"before": found.as_ref().map(audit_view)}));
-                    if let Some(user) = &found {
-                        event = event.person(&user.id);
-                    }
-                    tx.record(&event)?;
-                }
-                Ok(deleted)
-            })?;
-            if !deleted {
-                anyhow::bail!("no user {username}");
-            }
+            // The shared operation (as the API's, without ending families in Redis: the
+            // CLI has no node; a deleted person's families are refused at their next
+            // refresh): the apps are told first (Back-Channel Logout), then the row and
+            // its event go in one transaction.
+            usher_core::admin::people::delete(
+                &ctx.admin_stores(),
+                &username,
+                &usher_core::admin::By::cli(clock::now()),
+            )
+            .map_err(super::refused)?;
             if json.json {
                 print_json(&json!({ "username": username.as_str(), "deleted": true }))
             } else {
@@ -372,76 +361,30 @@ fn revoke_sessions(ctx: &Context, user: &User) -> anyhow::Result<(usize, usize)>
 }
 
 fn create(settings: Settings, args: UserCreate) -> anyhow::Result<()> {
-    let username = Username::parse(&args.username).map_err(usage)?;
-    let email = args
-        .email
-        .as_deref()
-        .map(Email::parse)
-        .transpose()
-        .map_err(usage)?;
-    let name = args
-        .name
-        .as_deref()
-        .map(PersonName::parse)
-        .transpose()
-        .map_err(usage)?;
-    if args.email_verified && email.is_none() {
-        return Err(usage("--email-verified needs --email"));
-    }
-    let profile = ProfileClaims {
-        preferred_username: args
-            .preferred_username
-            .as_deref()
-            .map(PreferredUsername::parse)
-            .transpose()
-            .map_err(usage)?,
-        phone_number: args
-            .phone_number
-            .as_deref()
-            .map(PhoneNumber::parse)
-            .transpose()
-            .map_err(usage)?,
+    use usher_core::admin::{By, people};
+    // The shared operation's rules and texts (as the API's), checked before anything
+    // is opened.
+    let checked = people::NewPerson {
+        username: args.username,
+        name: args.name,
+        email: args.email,
+        email_verified: args.email_verified,
+        preferred_username: args.preferred_username,
+        phone_number: args.phone_number,
         phone_number_verified: args.phone_number_verified,
-        address: None,
-    };
-    if args.phone_number_verified && profile.phone_number.is_none() {
-        return Err(usage("--phone-number-verified needs --phone-number"));
     }
+    .check()
+    .map_err(super::refused)?;
     let password = read_password_stdin()?;
 
     let ctx = Context::open(settings)?;
-    if ctx.db.find_user(&username)?.is_some() {
-        return Err(usage(format!("username {username} is taken")));
-    }
+    let stores = ctx.admin_stores();
+    // Cheap before the (slow) hash; `create` checks again and the store refuses a taken
+    // name whoever races it.
+    people::require_free(&stores, checked.username()).map_err(super::refused)?;
     let password_hash = usher_keys::hash_password(&password)?;
-    let id = UserId::parse(&uuid::Uuid::new_v4().to_string())
-        .ok_or_else(|| anyhow::anyhow!("a generated user id did not parse"))?;
-    let user = User {
-        id,
-        username,
-        password_hash,
-        name,
-        email,
-        email_verified: args.email_verified,
-        profile,
-        created_at: clock::now(),
-        disabled_at: None,
-    };
-    let inserted = ctx.db.audited(|tx| {
-        tx.insert_user(&user)?;
-        tx.record(
-            &cli_event(AuditKind::PersonCreated)
-                .person(&user.id)
-                .detail(json!({"how": "cli", "after": audit_view(&user)})),
-        )
-    });
-    match inserted.map(|_| ()) {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(usage(format!("username {} is taken", user.username)));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let user = people::create(&stores, checked, password_hash, &By::cli(clock::now()))
+        .map_err(super::refused)?;
     if args.json.json {
         print_json(&describe(&user))
     } else {
@@ -453,16 +396,6 @@ fn create(settings: Settings, args: UserCreate) -> anyhow::Result<()> {
 /// An event done by the CLI now.
 fn cli_event(kind: AuditKind) -> AuditEvent {
     AuditEvent::new(clock::now(), kind, AuditActor::Cli)
-}
-
-/// What the audit trail keeps of a person: who they are, never their password hash.
-fn audit_view(u: &User) -> Value {
-    json!({
-        "username": u.username.as_str(),
-        "name": u.name.as_ref().map(|n| n.as_str()),
-        "email": u.email.as_ref().map(|e| e.as_str()),
-        "email_verified": u.email_verified,
-    })
 }
 
 /// `usher user invite`: an invitation, mailed through `smtp_url` (sent before the
