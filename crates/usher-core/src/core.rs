@@ -225,6 +225,9 @@ pub struct Stores {
     pub registration: Arc<dyn usher_domain::RegistrationStore>,
     /// Groups of people and their members (`groups.rs`).
     pub groups: Arc<dyn usher_domain::GroupStore>,
+    /// Upstream identity providers and the identities linked through them
+    /// (`upstream`, docs/design/upstream.md).
+    pub upstreams: Arc<dyn usher_domain::UpstreamStore>,
     /// The audit trail (`audit.rs`, docs/design/audit.md).
     pub audit: Arc<dyn usher_domain::AuditStore>,
     /// Changes written in one transaction with their audit events (`admin`).
@@ -260,6 +263,7 @@ impl Stores {
             + usher_domain::GroupStore
             + usher_domain::AuditStore
             + usher_domain::AuditedStore
+            + usher_domain::UpstreamStore
             + Ping
             + FamilyStore
             + 'static,
@@ -287,6 +291,7 @@ impl Stores {
             groups: db.clone(),
             audit: db.clone(),
             audited: db.clone(),
+            upstreams: db.clone(),
             families: db.clone(),
             database: db,
         }

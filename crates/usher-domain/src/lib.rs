@@ -36,6 +36,7 @@ pub mod session;
 pub mod signup;
 pub mod throttle;
 pub mod time;
+pub mod upstream;
 pub mod user;
 
 pub use audit::{
@@ -105,6 +106,10 @@ pub use signup::{
 };
 pub use throttle::{Reservation, ThrottlePolicy};
 pub use time::UnixTime;
+pub use upstream::{
+    ClaimMapping, JitInsert, ManualEndpoints, Upstream, UpstreamError, UpstreamId,
+    UpstreamIdentity, UpstreamStore,
+};
 pub use user::{
     Address, AddressFields, Email, NewUser, Password, PersonName, PhoneNumber, PreferredUsername,
     ProfileClaims, User, UserError, UserId, Username, is_invisible_format,

@@ -218,11 +218,15 @@ pub enum Amr {
     Vbm,
     /// Windows integrated authentication.
     Wia,
+    /// Federated: the person signed in at an upstream identity provider Usher trusts
+    /// (docs/design/upstream.md). Not among RFC 8176's values; the one Microsoft Entra
+    /// and others emit for a brokered sign-in, and what the upstream issue asks for.
+    Fed,
 }
 
 impl Amr {
     /// Every registered value, in the order of RFC 8176 §2.
-    pub const ALL: [Amr; 20] = [
+    pub const ALL: [Amr; 21] = [
         Amr::Face,
         Amr::Fpt,
         Amr::Geo,
@@ -243,6 +247,7 @@ impl Amr {
         Amr::User,
         Amr::Vbm,
         Amr::Wia,
+        Amr::Fed,
     ];
 
     /// The registered value (RFC 8176 §2).
@@ -268,6 +273,7 @@ impl Amr {
             Amr::User => "user",
             Amr::Vbm => "vbm",
             Amr::Wia => "wia",
+            Amr::Fed => "fed",
         }
     }
 

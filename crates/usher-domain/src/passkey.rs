@@ -112,6 +112,13 @@ pub enum CeremonyKind {
     Register,
     /// Signing in with a passkey (`navigator.credentials.get`).
     Authenticate,
+    /// A sign-in at an upstream provider in flight: the id is the hash of the `state`
+    /// sent there; the sealed state holds the nonce, the PKCE verifier and the pending
+    /// interaction (docs/design/upstream.md).
+    Upstream,
+    /// An upstream identity waiting to be linked once the person proves the Usher
+    /// account it matched (their password or passkey); keyed by the interaction.
+    UpstreamLink,
 }
 
 impl CeremonyKind {
@@ -120,6 +127,8 @@ impl CeremonyKind {
         match self {
             CeremonyKind::Register => "register",
             CeremonyKind::Authenticate => "authenticate",
+            CeremonyKind::Upstream => "upstream",
+            CeremonyKind::UpstreamLink => "upstream_link",
         }
     }
 
@@ -127,6 +136,8 @@ impl CeremonyKind {
         match raw {
             "register" => Some(CeremonyKind::Register),
             "authenticate" => Some(CeremonyKind::Authenticate),
+            "upstream" => Some(CeremonyKind::Upstream),
+            "upstream_link" => Some(CeremonyKind::UpstreamLink),
             _ => None,
         }
     }

@@ -21,6 +21,7 @@ use crate::totp::TotpSecret;
 const SUBKEY_LABEL: &[u8] = b"usher factor secret seal v1";
 const TOTP_AAD_PREFIX: &str = "usher totp secret v1:";
 const CEREMONY_AAD_PREFIX: &str = "usher webauthn ceremony v1:";
+const UPSTREAM_AAD_PREFIX: &str = "usher upstream client secret v1:";
 
 /// Seals and opens second-factor secrets. `Debug` never shows the key.
 #[derive(Clone)]
@@ -77,6 +78,25 @@ impl FactorSealer {
     ) -> Result<Vec<u8>, KeyError> {
         self.key.decrypt(sealed, &ceremony_aad(ceremony_id, kind))
     }
+}
+
+impl FactorSealer {
+    /// An upstream provider's client secret, sealed for the database with the
+    /// upstream's id in the associated data (docs/design/upstream.md).
+    pub fn seal_upstream_secret(&self, upstream: &str, secret: &str) -> Result<String, KeyError> {
+        self.key.encrypt(secret.as_bytes(), &upstream_aad(upstream))
+    }
+
+    /// Opens what [`FactorSealer::seal_upstream_secret`] sealed for the same upstream;
+    /// anything else is [`KeyError::Unseal`].
+    pub fn open_upstream_secret(&self, upstream: &str, sealed: &str) -> Result<String, KeyError> {
+        let bytes = self.key.decrypt(sealed, &upstream_aad(upstream))?;
+        String::from_utf8(bytes).map_err(|_| KeyError::Unseal)
+    }
+}
+
+fn upstream_aad(upstream: &str) -> Vec<u8> {
+    format!("{UPSTREAM_AAD_PREFIX}{upstream}").into_bytes()
 }
 
 fn ceremony_aad(ceremony_id: &str, kind: &str) -> Vec<u8> {
