@@ -313,6 +313,9 @@ pub struct Core {
     /// Seals and opens second-factor secrets at rest (`mfa.rs`) and WebAuthn ceremony
     /// states (`passkeys.rs`).
     pub factor_sealer: FactorSealer,
+    /// The upstream providers' discovery documents and keys, and the guarded client
+    /// that fetches them (docs/design/upstream.md).
+    pub upstream_providers: crate::upstream::Providers,
     /// Where argon2id checks run (bounded threads, bounded memory).
     pub passwords: crate::passwords::PasswordPool,
     /// Short-lived copies of clients, people and revoked token ids (`cache.rs`).

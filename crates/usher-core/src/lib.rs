@@ -50,6 +50,7 @@ pub mod sign_in;
 pub mod signup;
 pub mod throttle;
 pub mod tokens;
+pub mod upstream;
 pub mod userinfo;
 
 #[cfg(test)]

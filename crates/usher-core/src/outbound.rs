@@ -52,6 +52,8 @@ pub enum OutboundError {
     Failed(String),
 }
 
+impl StdError for OutboundError {}
+
 impl fmt::Display for OutboundError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -150,7 +152,7 @@ impl Outbound {
         Outbound::with_loopback(settings, issuer.is_loopback())
     }
 
-    fn with_loopback(settings: OutboundSettings, allow_loopback: bool) -> Result<Outbound, String> {
+    pub(crate) fn with_loopback(settings: OutboundSettings, allow_loopback: bool) -> Result<Outbound, String> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -277,6 +279,46 @@ impl Outbound {
             cache_control,
             body: (!announced_too_large).then_some(body),
         })
+    }
+}
+
+impl Outbound {
+    /// Sends one request as the `openidconnect` crate builds it (the relying party of an
+    /// upstream provider, `crate::upstream`), under the same rules: the URL checked, no
+    /// redirect followed, the timeouts; the body read up to `max_bytes` (a longer one is
+    /// an error, and the rest is never read).
+    pub async fn exchange(
+        &self,
+        request: openidconnect::HttpRequest,
+        max_bytes: usize,
+    ) -> Result<openidconnect::HttpResponse, OutboundError> {
+        let (parts, body) = request.into_parts();
+        let url = self.check_url(&parts.uri.to_string())?;
+        let mut outgoing = self.client.request(parts.method, url).body(body);
+        for (name, value) in &parts.headers {
+            outgoing = outgoing.header(name, value);
+        }
+        let mut response = outgoing.send().await.map_err(classify)?;
+        if response
+            .content_length()
+            .is_some_and(|n| n > max_bytes as u64)
+        {
+            return Err(OutboundError::Failed("the answer is too large".to_owned()));
+        }
+        let mut answer = openidconnect::http::Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            answer = answer.header(name, value);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(OutboundError::Failed("the answer is too large".to_owned()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        answer
+            .body(body)
+            .map_err(|_| OutboundError::Failed("the answer could not be read".to_owned()))
     }
 }
 

@@ -190,6 +190,7 @@ impl TestNode {
             secrets: SecretHasher::from_kek(kek),
             sealer: FormSealer::from_kek(kek),
             factor_sealer: FactorSealer::from_kek(kek),
+            upstream_providers: crate::upstream::Providers::none(),
             passwords: PasswordPool::new(1),
             caches: Arc::new(Caches::new(0)),
             mail: crate::mail::Mailing::recording(),

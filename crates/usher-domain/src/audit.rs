@@ -86,6 +86,11 @@ audit_kinds! {
     SignInFailed = "sign_in.failed",
     /// A sign-in was refused by the throttle before the password was checked.
     SignInThrottled = "sign_in.throttled",
+    /// An upstream identity was linked to a person after they proved their account
+    /// (`detail.upstream`; never the upstream's tokens).
+    UpstreamLinked = "upstream.identity_linked",
+    /// A person removed a linked upstream identity (`detail.upstream`).
+    UpstreamUnlinked = "upstream.identity_unlinked",
     /// A second factor was added (`detail.factor`: totp, passkey, recovery_codes).
     MfaAdded = "mfa.added",
     /// A second factor was removed (`detail.factor`).

@@ -114,6 +114,9 @@ pub struct Interaction {
     pub auth_time: Option<UnixTime>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The methods of the first step when it was not a password (an upstream sign-in),
+    /// kept while Usher's second factor is asked; `None`: a password (or nothing yet).
+    pub first_amr: Option<crate::AuthMethods>,
 }
 
 impl Interaction {

@@ -199,6 +199,45 @@ pub fn render(state: &Core, outcome: SignInOutcome) -> HttpResponse {
                 back: back.as_deref(),
             })
         }
+        SignInOutcome::UpstreamProblem(page) => {
+            use usher_core::sign_in::upstream::UpstreamProblemKind as K;
+            let back = page.back.as_ref().map(|b| {
+                error_location(
+                    b.redirect_uri.as_str(),
+                    b.rejection.error,
+                    &b.rejection.description,
+                    b.state.as_deref(),
+                    state.settings.issuer.as_str(),
+                )
+            });
+            let (status, why) = match page.kind {
+                K::Unavailable => (
+                    StatusCode::BAD_GATEWAY,
+                    "It could not be reached, or it answered with an error. Try again in a few minutes.",
+                ),
+                K::Denied => (
+                    StatusCode::FORBIDDEN,
+                    "The sign-in was cancelled or refused there.",
+                ),
+                K::Invalid => (
+                    StatusCode::FORBIDDEN,
+                    "Its answer could not be verified, so it was not accepted.",
+                ),
+                K::NoAccount => (
+                    StatusCode::FORBIDDEN,
+                    "No account here is linked to that account, and new accounts are not created from it. Sign in another way, or ask your administrator.",
+                ),
+            };
+            pages::upstream_problem(
+                status,
+                pages::UpstreamProblemPage {
+                    upstream_name: &page.upstream_name,
+                    client_name: &page.client_name,
+                    why,
+                    back: back.as_deref(),
+                },
+            )
+        }
         SignInOutcome::ErrorToClient {
             redirect_uri,
             rejection,
@@ -243,6 +282,8 @@ pub fn login_page(status: StatusCode, form: &LoginForm, error: Option<&str>) -> 
             error,
             passkeys: form.passkeys,
             signup: form.signup,
+            upstreams: &form.upstreams,
+            link: form.link.as_deref(),
         },
     )
 }

@@ -65,6 +65,10 @@ pub struct LoginPage<'a> {
     pub passkeys: bool,
     /// Offer "Create an account" (`signup = "open"`).
     pub signup: bool,
+    /// The "Sign in with …" buttons (docs/design/upstream.md).
+    pub upstreams: &'a [usher_core::sign_in::upstream::UpstreamButton],
+    /// The upstream whose identity waits to be linked once the person signs in here.
+    pub link: Option<&'a str>,
 }
 
 /// Second-factor form: POST to [`crate::routes::SECOND_FACTOR`] with the [`FormState`]
@@ -441,6 +445,24 @@ pub struct NoAccessPage<'a> {
 /// The no-access page, `403`.
 pub fn no_access(page: NoAccessPage<'_>) -> HttpResponse {
     render(StatusCode::FORBIDDEN, &page)
+}
+
+/// "Signing in with <upstream> did not work": a sign-in at an upstream provider failed
+/// (docs/design/upstream.md). `back` is the link to the client's redirect URI with
+/// `access_denied` or `temporarily_unavailable`, when there is one.
+#[derive(Clone, Template)]
+#[template(path = "upstream_problem.html")]
+pub struct UpstreamProblemPage<'a> {
+    pub upstream_name: &'a str,
+    pub client_name: &'a str,
+    pub why: &'a str,
+    pub back: Option<&'a str>,
+}
+
+/// The upstream-problem page: `502` when the upstream could not be reached or failed,
+/// `403` otherwise.
+pub fn upstream_problem(status: StatusCode, page: UpstreamProblemPage<'_>) -> HttpResponse {
+    render(status, &page)
 }
 
 /// An error page.

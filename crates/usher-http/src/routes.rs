@@ -23,6 +23,10 @@ pub const ASSETS_PASSKEY_JS: &str = "/assets/passkey.js";
 pub const PASSKEY_OPTIONS: &str = "/authorize/passkey/options";
 /// A passkey sign-in's answer, posted with the login form's fields.
 pub const PASSKEY_LOGIN: &str = "/authorize/passkey";
+/// The login page's "Sign in with …" buttons post here (docs/design/upstream.md).
+pub const UPSTREAM_START: &str = "/authorize/upstream";
+/// Where an upstream provider sends the browser back: `/upstream/{id}/callback`.
+pub const UPSTREAM_CALLBACK: &str = "/upstream/{upstream}/callback";
 /// RFC 7009 token revocation.
 pub const REVOKE: &str = "/revoke";
 /// RFC 7662 token introspection.

@@ -14,7 +14,7 @@
 //! that fails on an existing id — keeps refusing the sealed first form that created it.
 
 use diesel::prelude::*;
-use usher_domain::{Interaction, InteractionStep, InteractionStore, StoreError, UnixTime, UserId};
+use usher_domain::{AuthMethods, Interaction, InteractionStep, InteractionStore, StoreError, UnixTime, UserId};
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
 use crate::schema::interactions;
@@ -31,6 +31,7 @@ struct InteractionRow {
     created_at: i64,
     expires_at: i64,
     browser_hash: String,
+    first_amr: Option<String>,
 }
 
 impl InteractionRow {
@@ -45,6 +46,7 @@ impl InteractionRow {
             created_at: interaction.created_at.seconds(),
             expires_at: interaction.expires_at.seconds(),
             browser_hash: interaction.browser_hash.clone(),
+            first_amr: interaction.first_amr.as_ref().map(AuthMethods::to_stored),
         }
     }
 
@@ -63,6 +65,13 @@ impl InteractionRow {
                 })
             })
             .transpose()?;
+        let first_amr = self
+            .first_amr
+            .map(|raw| {
+                AuthMethods::parse_stored(&raw)
+                    .ok_or_else(|| corrupt("an interaction has an invalid first_amr".to_owned()))
+            })
+            .transpose()?;
         Ok(Interaction {
             id: self.id,
             csrf_hash: self.csrf_hash,
@@ -73,6 +82,7 @@ impl InteractionRow {
             browser_hash: self.browser_hash,
             created_at: UnixTime(self.created_at),
             expires_at: UnixTime(self.expires_at),
+            first_amr,
         })
     }
 }
@@ -127,6 +137,7 @@ impl InteractionStore for Database {
             interactions::step.eq(next.step.as_str()),
             interactions::user_id.eq(next.user_id.as_ref().map(UserId::as_str)),
             interactions::auth_time.eq(next.auth_time.map(UnixTime::seconds)),
+            interactions::first_amr.eq(next.first_amr.as_ref().map(AuthMethods::to_stored)),
         ))
         .execute(&mut *conn)
         .map(|updated| updated == 1)

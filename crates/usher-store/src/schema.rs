@@ -108,6 +108,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         browser_hash -> Text,
+        first_amr -> Nullable<Text>,
     }
 }
 

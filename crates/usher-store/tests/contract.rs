@@ -354,6 +354,7 @@ fn interaction(id: &str, csrf_hash: &str, expires_at: i64) -> Interaction {
         browser_hash: "browser-hash".into(),
         created_at: UnixTime(expires_at - 600),
         expires_at: UnixTime(expires_at),
+        first_amr: None,
     }
 }
 

@@ -103,6 +103,15 @@ fn prepare(mut ctx: Context, clock: Arc<dyn Clock>, dev_mail: bool) -> anyhow::R
         secrets: ctx.secrets.clone(),
         sealer: FormSealer::from_kek(&ctx.kek),
         factor_sealer: usher_keys::FactorSealer::from_kek(&ctx.kek),
+        // Upstream providers are called through the same guarded client: no redirect
+        // followed, no private address (loopback only for a loopback issuer), timeouts.
+        upstream_providers: usher_core::upstream::Providers::new(
+            usher_core::outbound::Outbound::new(
+                settings.backchannel.core().outbound,
+                &settings.issuer,
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
         passwords: usher_core::passwords::PasswordPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         ),

@@ -325,6 +325,8 @@ pub async fn first_page(
             binding: Some(sealed.binding),
             passkeys: crate::passkeys::available(&core.settings),
             signup: crate::signup::offered(&core.settings),
+            upstreams: super::upstream::buttons(core).await,
+            link: None,
         }),
         // The later steps are never a first page: they follow a posted login form.
         InteractionStep::SecondFactor | InteractionStep::RecoveryCodes => {

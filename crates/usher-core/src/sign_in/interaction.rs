@@ -261,6 +261,7 @@ fn unseal(
         auth_time: s.auth_time.map(UnixTime),
         created_at: UnixTime(s.created_at),
         expires_at: UnixTime(s.expires_at),
+        first_amr: None,
     })
 }
 

@@ -47,6 +47,9 @@ pub enum LoginOutcome {
     /// A passkey sign-in was refused (not recognised, expired, another browser, invalid):
     /// the login page again, with a new form (401).
     PasskeyNotAccepted(LoginForm),
+    /// An upstream identity matched a person's verified address: the login page again,
+    /// asking that person to sign in here to link it (200).
+    LinkAsked(LoginForm),
     /// Refused unchecked: wait `wait` seconds; the same form again, unspent (429).
     Throttled { wait: i64, form: LoginForm },
     /// The form was refused or the server failed.
@@ -69,6 +72,7 @@ impl std::fmt::Debug for LoginOutcome {
             LoginOutcome::WrongPassword(form) => {
                 f.debug_tuple("WrongPassword").field(form).finish()
             }
+            LoginOutcome::LinkAsked(form) => f.debug_tuple("LinkAsked").field(form).finish(),
             LoginOutcome::Throttled { wait, form } => f
                 .debug_struct("Throttled")
                 .field("wait", wait)
@@ -115,6 +119,7 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
         Err(e) => return e.into(),
     };
     let typed = attempt.username.trim().to_owned();
+    let upstreams = super::upstream::buttons(core).await;
     let page = |form: Form| LoginForm {
         client_name: p.client.registration.name.as_str().to_owned(),
         form,
@@ -122,6 +127,8 @@ pub async fn login(core: &Core, attempt: LoginAttempt<'_>, cookies: Cookies<'_>)
         binding: None,
         passkeys: crate::passkeys::available(&core.settings),
         signup: crate::signup::offered(&core.settings),
+        upstreams: upstreams.clone(),
+        link: None,
     };
     // Reserved before the form is spent and the password checked: a locked key refuses
     // the attempt unchecked, however many arrive at once (throttle.rs), and writes
@@ -279,6 +286,7 @@ pub(super) async fn after_login(
     session: &Session,
 ) -> SignInOutcome {
     let request = &p.request;
+    super::upstream::link_after_proof(core, p, &session.user_id).await;
     if let Some(hint) = &request.id_token_hint {
         let matches = hint_subject(core, hint)
             .await

@@ -31,6 +31,7 @@ pub mod interaction;
 pub mod login;
 pub mod passkey;
 pub mod second_factor;
+pub mod upstream;
 
 #[cfg(test)]
 mod tests;
@@ -125,6 +126,9 @@ pub enum SignInOutcome {
     /// The person is in none of the groups the client is restricted to: show the "You
     /// do not have access" page (docs/design/groups.md).
     NoAccess(NoAccess),
+    /// A sign-in at an upstream provider failed: the page that says why, with a link
+    /// back to the app (docs/design/upstream.md).
+    UpstreamProblem(upstream::UpstreamProblem),
     /// Send an error back to the client's redirect URI (RFC 6749 §4.1.2.1).
     ErrorToClient {
         redirect_uri: RedirectUri,
@@ -238,6 +242,11 @@ pub struct LoginForm {
     pub passkeys: bool,
     /// Offer "Create an account" (`signup = "open"`: [`crate::signup::offered`]).
     pub signup: bool,
+    /// The "Sign in with …" buttons: the enabled upstream providers.
+    pub upstreams: Vec<upstream::UpstreamButton>,
+    /// An upstream identity (this upstream's name) matched the verified address of a
+    /// person, who must sign in here to link it.
+    pub link: Option<String>,
 }
 
 /// The consent page to show. `Debug` shows neither the form's secrets nor the cookie.

@@ -64,6 +64,8 @@ pub async fn login(core: &Core, attempt: PasskeyAttempt<'_>, cookies: Cookies<'_
         binding: None,
         passkeys: passkeys::available(&core.settings),
         signup: crate::signup::offered(&core.settings),
+        upstreams: super::upstream::buttons(core).await,
+        link: None,
     };
     let answered =
         passkeys::answer(core, attempt.ceremony, cookies.binding, attempt.credential).await;

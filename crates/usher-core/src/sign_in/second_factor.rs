@@ -45,6 +45,42 @@ pub(super) async fn begin(
     user: &User,
     forced: bool,
 ) -> Result<Option<SecondFactorForm>, FormError> {
+    begin_with(core, p, next, user, forced, None).await
+}
+
+/// [`begin`] after a first step that was not a password (an upstream sign-in,
+/// `first`): kept in the interaction, so the session that follows the second step says
+/// what was really used.
+pub(super) async fn begin_after(
+    core: &Core,
+    p: &Pending,
+    next: &NextForm,
+    user: &User,
+    forced: bool,
+    first: AuthMethods,
+) -> Result<Option<SecondFactorForm>, FormError> {
+    begin_with(core, p, next, user, forced, Some(first)).await
+}
+
+/// The methods of a passed second step: the first step's (a password unless the
+/// interaction says otherwise), then `then`.
+fn after_first(p: &Pending, then: impl IntoIterator<Item = usher_domain::Amr>) -> Option<AuthMethods> {
+    let first: Vec<usher_domain::Amr> = p
+        .interaction
+        .first_amr
+        .as_ref()
+        .map_or_else(|| vec![usher_domain::Amr::Pwd], |m| m.as_slice().to_vec());
+    AuthMethods::new(first.into_iter().chain(then))
+}
+
+async fn begin_with(
+    core: &Core,
+    p: &Pending,
+    next: &NextForm,
+    user: &User,
+    forced: bool,
+    first: Option<AuthMethods>,
+) -> Result<Option<SecondFactorForm>, FormError> {
     let has = mfa::has_second_factor(core, &user.id).await?;
     if !has && !forced {
         return Ok(None);
@@ -61,6 +97,7 @@ pub(super) async fn begin(
         step: InteractionStep::SecondFactor,
         user_id: Some(user.id.clone()),
         auth_time: Some(core.now()),
+        first_amr: first,
         ..p.interaction.clone()
     };
     if !interaction::advance(core, &next.csrf_hash, &moved).await? {
@@ -233,7 +270,8 @@ pub async fn submit(
         &p,
         &next,
         &user,
-        AuthMethods::password_and_otp(),
+        after_first(&p, [usher_domain::Amr::Otp, usher_domain::Amr::Mfa])
+            .unwrap_or_else(AuthMethods::password_and_otp),
         codes,
     )
     .await
@@ -332,7 +370,7 @@ pub async fn submit_passkey(
     };
     let amr = match outcome {
         AuthenticationOutcome::Accepted { user_id, amr, .. } if user_id == user.id => {
-            AuthMethods::new(std::iter::once(usher_domain::Amr::Pwd).chain(amr))
+            after_first(&p, amr)
         }
         _ => None,
     };

@@ -910,6 +910,8 @@ fn debug_output_of_cookies_forms_and_outcomes_never_shows_a_secret() {
         binding: Some("the-binding-cookie".to_owned()),
         passkeys: true,
         signup: false,
+        upstreams: vec![],
+        link: None,
     };
     let consent_form = ConsentForm {
         client_name: "App".to_owned(),

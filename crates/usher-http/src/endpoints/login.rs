@@ -34,6 +34,7 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
             ..
         } => flow::signed_in(&state, session_cookie_value, device_cookie_value, next),
         LoginOutcome::SecondFactor(form) => flow::second_factor_page(&form),
+        LoginOutcome::LinkAsked(page) => flow::login_page(StatusCode::OK, &page, None),
         LoginOutcome::PasskeyNotAccepted(page) => flow::login_page(
             StatusCode::UNAUTHORIZED,
             &page,

@@ -20,6 +20,7 @@ pub mod login;
 pub mod logout;
 pub mod metrics;
 pub mod passkey_login;
+pub mod upstream;
 pub mod passkey_options;
 pub mod password;
 pub mod recovery_codes;

@@ -42,6 +42,7 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<Core>) -> Htt
             flow::login_page(StatusCode::TOO_MANY_REQUESTS, &form, None)
         }
         LoginOutcome::SecondFactor(page) => flow::second_factor_page(&page),
+        LoginOutcome::LinkAsked(page) => flow::login_page(StatusCode::OK, &page, None),
         LoginOutcome::Refused(outcome) => flow::render(&state, outcome),
     }
 }
