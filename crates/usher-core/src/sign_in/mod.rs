@@ -37,6 +37,8 @@ pub mod upstream;
 mod tests;
 #[cfg(test)]
 mod two_step_tests;
+#[cfg(test)]
+mod upstream_tests;
 
 /// The browser's cookies that the sign-in reads, as values, and what a new session
 /// records of the request (its client address and user agent). `Debug` shows no cookie.
