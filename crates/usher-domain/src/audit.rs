@@ -134,6 +134,10 @@ audit_kinds! {
     ResourceCreated = "resource.created",
     ResourceUpdated = "resource.updated",
     ResourceDeleted = "resource.deleted",
+    // Upstream identity providers (`target`: the upstream's id; never the secret).
+    UpstreamCreated = "upstream.created",
+    UpstreamUpdated = "upstream.updated",
+    UpstreamDeleted = "upstream.deleted",
     // Signing keys (`target`: the kid).
     /// A new key was generated (state `next`: published, not signing yet).
     KeyCreated = "key.created",
@@ -549,6 +553,13 @@ pub trait AuditedChanges {
     fn insert_invitation(&mut self, invitation: &crate::Invitation) -> Result<(), StoreError>;
     /// [`crate::InvitationStore::revoke_invitations`].
     fn revoke_invitations(&mut self, email: &crate::Email) -> Result<usize, StoreError>;
+
+    /// [`crate::UpstreamStore::insert_upstream`].
+    fn insert_upstream(&mut self, upstream: &crate::Upstream) -> Result<bool, StoreError>;
+    /// [`crate::UpstreamStore::update_upstream`].
+    fn update_upstream(&mut self, upstream: &crate::Upstream) -> Result<bool, StoreError>;
+    /// [`crate::UpstreamStore::delete_upstream`].
+    fn delete_upstream(&mut self, id: &crate::UpstreamId) -> Result<bool, StoreError>;
 }
 
 /// Runs changes and their audit events in one transaction: a database.

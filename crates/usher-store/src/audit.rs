@@ -12,7 +12,7 @@ use usher_domain::{
     AuditActor, AuditDetail, AuditEvent, AuditFilter, AuditKind, AuditOrder, AuditStore,
     AuditedChanges, AuditedStore, Client, ClientAccess, ClientId, Email, Group, GroupName,
     InitialAccessToken, Invitation, Membership, RecordedAuditEvent, Resource, ResourceUri,
-    StoreError, UnixTime, User, UserId, Username,
+    StoreError, UnixTime, Upstream, UpstreamId, User, UserId, Username,
 };
 
 use crate::connection::AnyConnection;
@@ -301,6 +301,18 @@ impl AuditedChanges for Audited<'_> {
 
     fn revoke_invitations(&mut self, email: &Email) -> Result<usize, StoreError> {
         crate::invitations::revoke_invitations_on(self.conn, email)
+    }
+
+    fn insert_upstream(&mut self, upstream: &Upstream) -> Result<bool, StoreError> {
+        crate::upstreams::insert_upstream_on(self.conn, upstream)
+    }
+
+    fn update_upstream(&mut self, upstream: &Upstream) -> Result<bool, StoreError> {
+        crate::upstreams::update_upstream_on(self.conn, upstream)
+    }
+
+    fn delete_upstream(&mut self, id: &UpstreamId) -> Result<bool, StoreError> {
+        crate::upstreams::delete_upstream_on(self.conn, id)
     }
 }
 

@@ -14,7 +14,8 @@
 //! ones. A person's second factors (`factors.rs`) are a sealed TOTP secret and keyed
 //! hashes of recovery codes, each used once by one atomic statement; their passkeys
 //! (`passkeys.rs`) are WebAuthn credentials, and a WebAuthn ceremony in flight is a row
-//! that finishing it deletes (`DELETE … RETURNING`).
+//! that finishing it deletes (`DELETE … RETURNING`). Upstream identity providers and the
+//! identities linked through them are in `upstreams.rs`.
 //!
 //! With the `testing` feature, [`testing`] provides throw-away SQLite and PostgreSQL
 //! databases for tests of this crate and the crates above it.
@@ -47,6 +48,7 @@ mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
+mod upstreams;
 mod users;
 
 pub use audit::Audited;

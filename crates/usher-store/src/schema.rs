@@ -388,3 +388,29 @@ diesel::table! {
         detail -> Text,
     }
 }
+
+diesel::table! {
+    upstreams (id) {
+        id -> Text,
+        name -> Text,
+        issuer -> Text,
+        client_id -> Text,
+        client_secret_sealed -> Nullable<Text>,
+        scope -> Text,
+        claim_mapping -> Text,
+        endpoints -> Nullable<Text>,
+        enabled -> Bool,
+        trusted_for_mfa -> Bool,
+        create_people -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    upstream_identities (upstream_id, subject) {
+        upstream_id -> Text,
+        subject -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+    }
+}

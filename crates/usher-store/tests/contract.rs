@@ -4599,3 +4599,373 @@ audit_contract!(
     a_corrupt_audit_row_is_reported,
     a_stored_detail_is_read_back_without_secret_members,
 );
+
+// ---- Upstream identity providers (issue 18) -------------------------------------------
+
+mod upstream_cases {
+    use usher_domain::{
+        AuditActor, AuditEvent, AuditKind, AuditStore, CeremonyKind, ClaimMapping, JitInsert,
+        ManualEndpoints, PasskeyStore, StoreError, UnixTime, Upstream, UpstreamId,
+        UpstreamIdentity, UpstreamStore, UserId, UserStore,
+    };
+    use usher_store::Database;
+    use usher_store::testing::TestDb;
+
+    use super::{bare_user, ceremony, race, uid};
+
+    fn up(id: &str) -> UpstreamId {
+        UpstreamId::parse(id).unwrap()
+    }
+
+    fn upstream(id: &str) -> Upstream {
+        Upstream {
+            id: up(id),
+            name: "Google Workspace".into(),
+            issuer: "https://accounts.google.com".into(),
+            client_id: "client-123".into(),
+            client_secret_sealed: Some("v1.sealed-secret".into()),
+            scope: "openid email profile".into(),
+            claim_mapping: ClaimMapping::default(),
+            endpoints: None,
+            enabled: true,
+            trusted_for_mfa: false,
+            create_people: true,
+            created_at: UnixTime(100),
+        }
+    }
+
+    fn github() -> Upstream {
+        Upstream {
+            name: "GitHub".into(),
+            issuer: "https://github.com".into(),
+            client_secret_sealed: None,
+            scope: "read:user user:email".into(),
+            claim_mapping: ClaimMapping::parse("sub=id,username=login,email_verified=").unwrap(),
+            endpoints: Some(ManualEndpoints {
+                authorization_endpoint: "https://github.com/login/oauth/authorize".into(),
+                token_endpoint: "https://github.com/login/oauth/access_token".into(),
+                userinfo_endpoint: "https://api.github.com/user".into(),
+            }),
+            enabled: false,
+            trusted_for_mfa: true,
+            create_people: false,
+            ..upstream("github")
+        }
+    }
+
+    fn identity(upstream: &str, subject: &str, user: &str, at: i64) -> UpstreamIdentity {
+        UpstreamIdentity {
+            upstream: up(upstream),
+            subject: subject.into(),
+            user_id: uid(user),
+            created_at: UnixTime(at),
+        }
+    }
+
+    pub fn an_upstream_round_trips_with_its_mapping_and_endpoints(_: &TestDb, db: &Database) {
+        let google = upstream("google");
+        assert_eq!(db.insert_upstream(&google), Ok(true));
+        assert_eq!(db.insert_upstream(&upstream("google")), Ok(false));
+        assert_eq!(db.insert_upstream(&github()), Ok(true));
+        assert_eq!(db.get_upstream(&up("google")), Ok(Some(google.clone())));
+        assert_eq!(db.get_upstream(&up("github")), Ok(Some(github())));
+        assert_eq!(db.get_upstream(&up("nobody")), Ok(None));
+        let ids: Vec<String> = db
+            .list_upstreams()
+            .unwrap()
+            .into_iter()
+            .map(|u| u.id.to_string())
+            .collect();
+        assert_eq!(ids, ["github", "google"]);
+
+        // Every field but the id and the creation time is replaced.
+        let changed = Upstream {
+            id: up("google"),
+            created_at: UnixTime(999),
+            ..github()
+        };
+        assert_eq!(db.update_upstream(&changed), Ok(true));
+        assert_eq!(
+            db.get_upstream(&up("google")),
+            Ok(Some(Upstream {
+                created_at: UnixTime(100),
+                ..changed
+            }))
+        );
+        assert_eq!(db.update_upstream(&upstream("nobody")), Ok(false));
+        assert_eq!(db.delete_upstream(&up("google")), Ok(true));
+        assert_eq!(db.delete_upstream(&up("google")), Ok(false));
+        assert_eq!(db.get_upstream(&up("google")), Ok(None));
+    }
+
+    pub fn identities_are_linked_once_listed_and_unlinked(t: &TestDb, db: &Database) {
+        db.insert_upstream(&upstream("google")).unwrap();
+        db.insert_upstream(&github()).unwrap();
+        db.insert_user(&bare_user("u-1", "alice", 1)).unwrap();
+        db.insert_user(&bare_user("u-2", "bob", 2)).unwrap();
+        let alice_g = identity("google", "g-alice", "u-1", 20);
+        let alice_h = identity("github", "42", "u-1", 10);
+        assert_eq!(db.link_identity(&alice_g), Ok(true));
+        assert_eq!(db.link_identity(&alice_h), Ok(true));
+        // The pair is linked already: to anyone else neither.
+        assert_eq!(db.link_identity(&alice_g), Ok(false));
+        assert_eq!(
+            db.link_identity(&identity("google", "g-alice", "u-2", 30)),
+            Ok(false)
+        );
+        // The same subject at another upstream is another identity.
+        assert_eq!(
+            db.link_identity(&identity("github", "g-alice", "u-2", 30)),
+            Ok(true)
+        );
+        assert_eq!(
+            db.find_identity(&up("google"), "g-alice"),
+            Ok(Some(alice_g.clone()))
+        );
+        assert_eq!(db.find_identity(&up("google"), "G-ALICE"), Ok(None));
+        assert_eq!(
+            db.list_identities(&uid("u-1")),
+            Ok(vec![alice_h.clone(), alice_g.clone()])
+        );
+        // Only its holder unlinks it.
+        assert_eq!(
+            db.unlink_identity(&uid("u-2"), &up("google"), "g-alice"),
+            Ok(false)
+        );
+        assert_eq!(
+            db.unlink_identity(&uid("u-1"), &up("google"), "g-alice"),
+            Ok(true)
+        );
+        assert_eq!(
+            db.unlink_identity(&uid("u-1"), &up("google"), "g-alice"),
+            Ok(false)
+        );
+        assert_eq!(db.list_identities(&uid("u-1")), Ok(vec![alice_h]));
+        // No such upstream: refused, nothing written.
+        assert!(matches!(
+            db.link_identity(&identity("nobody", "x", "u-1", 1)),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(t.count("upstream_identities"), 2);
+    }
+
+    pub fn identities_go_with_their_upstream_or_their_person(t: &TestDb, db: &Database) {
+        db.insert_upstream(&upstream("google")).unwrap();
+        db.insert_upstream(&github()).unwrap();
+        db.insert_user(&bare_user("u-1", "alice", 1)).unwrap();
+        db.insert_user(&bare_user("u-2", "bob", 2)).unwrap();
+        db.link_identity(&identity("google", "a", "u-1", 1)).unwrap();
+        db.link_identity(&identity("google", "b", "u-2", 1)).unwrap();
+        db.link_identity(&identity("github", "c", "u-2", 1)).unwrap();
+        assert_eq!(db.delete_upstream(&up("google")), Ok(true));
+        assert_eq!(t.count("upstream_identities"), 1);
+        assert_eq!(db.find_identity(&up("google"), "a"), Ok(None));
+        assert_eq!(db.delete_user(&super::uname("bob")), Ok(true));
+        assert_eq!(t.count("upstream_identities"), 0);
+        assert_eq!(db.list_identities(&uid("u-1")), Ok(vec![]));
+    }
+
+    pub fn a_first_sign_in_creates_the_person_and_the_link_or_nothing(t: &TestDb, db: &Database) {
+        db.insert_upstream(&upstream("google")).unwrap();
+        db.insert_user(&bare_user("u-1", "alice", 1)).unwrap();
+        // The username is taken: nothing written.
+        assert_eq!(
+            db.create_person_with_identity(
+                &bare_user("u-2", "alice", 2),
+                &identity("google", "s-1", "u-2", 2)
+            ),
+            Ok(JitInsert::UsernameTaken)
+        );
+        assert_eq!(t.count("users"), 1);
+        assert_eq!(t.count("upstream_identities"), 0);
+        let created = bare_user("u-2", "bob", 2);
+        assert_eq!(
+            db.create_person_with_identity(&created, &identity("google", "s-1", "u-2", 2)),
+            Ok(JitInsert::Created)
+        );
+        assert_eq!(db.get_user(&uid("u-2")), Ok(Some(created)));
+        assert_eq!(
+            db.find_identity(&up("google"), "s-1").unwrap().unwrap().user_id,
+            uid("u-2")
+        );
+        // Linked already (whatever the username): nothing written, the holder named.
+        for name in ["carol", "alice"] {
+            assert_eq!(
+                db.create_person_with_identity(
+                    &bare_user("u-3", name, 3),
+                    &identity("google", "s-1", "u-3", 3)
+                ),
+                Ok(JitInsert::AlreadyLinked(uid("u-2")))
+            );
+        }
+        assert_eq!(t.count("users"), 2);
+        assert_eq!(t.count("upstream_identities"), 1);
+        // No such upstream: refused, the person not created either.
+        assert!(matches!(
+            db.create_person_with_identity(
+                &bare_user("u-4", "dave", 4),
+                &identity("nobody", "s-1", "u-4", 4)
+            ),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(t.count("users"), 2);
+        // The connection is still usable after each refusal.
+        assert!(db.find_user(&super::uname("bob")).unwrap().is_some());
+    }
+
+    pub fn eight_racing_first_sign_ins_of_one_identity_create_one_person(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        db.insert_upstream(&upstream("google")).unwrap();
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let answers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (db2, answers2) = (db.clone(), answers.clone());
+        let created = race(8, move || {
+            let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let id = format!("u-{n}");
+            let answer = db2
+                .create_person_with_identity(
+                    &bare_user(&id, &format!("person{n}"), 1),
+                    &identity("google", "same-sub", &id, 1),
+                )
+                .unwrap();
+            let won = answer == JitInsert::Created;
+            answers2.lock().unwrap().push((id, answer));
+            won
+        });
+        assert_eq!(created, 1);
+        assert_eq!(t.count("users"), 1);
+        assert_eq!(t.count("upstream_identities"), 1);
+        let holder: UserId = db
+            .find_identity(&up("google"), "same-sub")
+            .unwrap()
+            .unwrap()
+            .user_id;
+        assert!(db.get_user(&holder).unwrap().is_some());
+        for (id, answer) in answers.lock().unwrap().iter() {
+            if *id == holder.as_str() {
+                assert_eq!(*answer, JitInsert::Created);
+            } else {
+                assert_eq!(*answer, JitInsert::AlreadyLinked(holder.clone()));
+            }
+        }
+    }
+
+    pub fn eight_racing_links_of_one_identity_have_one_winner(t: &TestDb, db: &Database) {
+        db.insert_upstream(&upstream("google")).unwrap();
+        for n in 0..8 {
+            db.insert_user(&bare_user(&format!("u-{n}"), &format!("person{n}"), 1))
+                .unwrap();
+        }
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let db2 = db.clone();
+        let won = race(8, move || {
+            let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            db2.link_identity(&identity("google", "same-sub", &format!("u-{n}"), 1))
+                .unwrap()
+        });
+        assert_eq!(won, 1);
+        assert_eq!(t.count("upstream_identities"), 1);
+    }
+
+    pub fn the_ceremony_table_holds_upstream_sign_ins_and_pending_links(
+        t: &TestDb,
+        db: &Database,
+    ) {
+        db.insert_user(&bare_user("u-1", "alice", 1)).unwrap();
+        let signing_in = ceremony("c-up", CeremonyKind::Upstream, None, 1000);
+        let linking = ceremony("c-link", CeremonyKind::UpstreamLink, Some("u-1"), 1000);
+        db.insert_ceremony(&signing_in).unwrap();
+        db.insert_ceremony(&linking).unwrap();
+        assert_eq!(db.take_ceremony("c-up"), Ok(Some(signing_in)));
+        assert_eq!(db.take_ceremony("c-up"), Ok(None));
+        // The rebuilt table keeps its foreign key: a pending link goes with the person.
+        assert_eq!(db.delete_user(&super::uname("alice")), Ok(true));
+        assert_eq!(t.count("webauthn_ceremonies"), 0);
+        assert_eq!(db.take_ceremony("c-link"), Ok(None));
+    }
+
+    pub fn upstream_changes_commit_with_their_events_or_not_at_all(t: &TestDb, db: &Database) {
+        let event = |kind| AuditEvent::new(UnixTime(5), kind, AuditActor::Cli).target("google");
+        db.audited(|tx| {
+            assert!(tx.insert_upstream(&upstream("google"))?);
+            assert!(!tx.insert_upstream(&upstream("google"))?);
+            tx.record(&event(AuditKind::UpstreamCreated))?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(t.count("upstreams"), 1);
+        let failed: Result<(), StoreError> = db.audited(|tx| {
+            assert!(tx.update_upstream(&github_as_google())?);
+            tx.record(&event(AuditKind::UpstreamUpdated))?;
+            Err(StoreError::Conflict("changed my mind".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(db.get_upstream(&up("google")), Ok(Some(upstream("google"))));
+        db.audited(|tx| {
+            assert!(tx.delete_upstream(&up("google"))?);
+            tx.record(&event(AuditKind::UpstreamDeleted))?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(t.count("upstreams"), 0);
+        let kinds: Vec<AuditKind> = db
+            .list_events(&Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.kind)
+            .collect();
+        assert_eq!(kinds, [AuditKind::UpstreamDeleted, AuditKind::UpstreamCreated]);
+    }
+
+    fn github_as_google() -> Upstream {
+        Upstream {
+            id: up("google"),
+            ..github()
+        }
+    }
+
+    pub fn a_corrupt_upstream_row_is_reported(t: &TestDb, db: &Database) {
+        t.execute(
+            "INSERT INTO upstreams (id, name, issuer, client_id, client_secret_sealed, scope, \
+             claim_mapping, endpoints, enabled, trusted_for_mfa, create_people, created_at) \
+             VALUES ('ok', 'Ok', 'https://x', 'c', NULL, 'openid', 'not json', NULL, \
+             TRUE, FALSE, TRUE, 1)",
+        );
+        assert!(matches!(db.list_upstreams(), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            db.get_upstream(&up("ok")),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}
+
+macro_rules! upstream_contract {
+    ($($case:ident),* $(,)?) => {
+        mod upstreams {
+            mod sqlite {
+                $( #[test] fn $case() {
+                    super::super::run("sqlite", super::super::upstream_cases::$case);
+                } )*
+            }
+            mod postgres {
+                $( #[test] fn $case() {
+                    super::super::run("postgres", super::super::upstream_cases::$case);
+                } )*
+            }
+        }
+    };
+}
+
+upstream_contract!(
+    an_upstream_round_trips_with_its_mapping_and_endpoints,
+    identities_are_linked_once_listed_and_unlinked,
+    identities_go_with_their_upstream_or_their_person,
+    a_first_sign_in_creates_the_person_and_the_link_or_nothing,
+    eight_racing_first_sign_ins_of_one_identity_create_one_person,
+    eight_racing_links_of_one_identity_have_one_winner,
+    the_ceremony_table_holds_upstream_sign_ins_and_pending_links,
+    upstream_changes_commit_with_their_events_or_not_at_all,
+    a_corrupt_upstream_row_is_reported,
+);

@@ -21,13 +21,14 @@ pub mod registration_tokens;
 pub mod resources;
 pub mod sessions;
 pub mod token;
+pub mod upstreams;
 
 use std::sync::Arc;
 
 use usher_domain::{
     AuditActor, AuditEvent, AuditKind, AuditStore, AuditedChanges, AuditedStore, BackchannelStore,
     ClientStore, FactorStore, GroupStore, InvitationStore, MailTokenStore, PasskeyStore,
-    RegistrationStore, ResourceStore, StoreError, UnixTime, UserStore,
+    RegistrationStore, ResourceStore, StoreError, UnixTime, UpstreamStore, UserStore,
 };
 
 use crate::failure::Failure;
@@ -84,6 +85,8 @@ pub struct AdminStores {
     pub audit: Arc<dyn AuditStore>,
     /// Where a change and its event are written in one transaction.
     pub audited: Arc<dyn AuditedStore>,
+    /// Upstream identity providers (`upstreams`).
+    pub upstreams: Arc<dyn UpstreamStore>,
 }
 
 impl AdminStores {
@@ -102,6 +105,7 @@ impl AdminStores {
             + MailTokenStore
             + AuditStore
             + AuditedStore
+            + UpstreamStore
             + 'static,
     {
         AdminStores {
@@ -116,6 +120,7 @@ impl AdminStores {
             invitations: db.clone(),
             mail: db.clone(),
             audit: db.clone(),
+            upstreams: db.clone(),
             audited: db,
         }
     }
@@ -135,6 +140,7 @@ impl AdminStores {
             mail: core.stores.mail.clone(),
             audit: core.stores.audit.clone(),
             audited: core.stores.audited.clone(),
+            upstreams: core.stores.upstreams.clone(),
         }
     }
 }
