@@ -152,7 +152,10 @@ impl Outbound {
         Outbound::with_loopback(settings, issuer.is_loopback())
     }
 
-    pub(crate) fn with_loopback(settings: OutboundSettings, allow_loopback: bool) -> Result<Outbound, String> {
+    pub(crate) fn with_loopback(
+        settings: OutboundSettings,
+        allow_loopback: bool,
+    ) -> Result<Outbound, String> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

@@ -14,7 +14,9 @@
 //! that fails on an existing id — keeps refusing the sealed first form that created it.
 
 use diesel::prelude::*;
-use usher_domain::{AuthMethods, Interaction, InteractionStep, InteractionStore, StoreError, UnixTime, UserId};
+use usher_domain::{
+    AuthMethods, Interaction, InteractionStep, InteractionStore, StoreError, UnixTime, UserId,
+};
 
 use crate::database::{Database, corrupt, unavailable, unique_violation};
 use crate::schema::interactions;

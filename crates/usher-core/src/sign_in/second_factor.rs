@@ -64,7 +64,10 @@ pub(super) async fn begin_after(
 
 /// The methods of a passed second step: the first step's (a password unless the
 /// interaction says otherwise), then `then`.
-fn after_first(p: &Pending, then: impl IntoIterator<Item = usher_domain::Amr>) -> Option<AuthMethods> {
+fn after_first(
+    p: &Pending,
+    then: impl IntoIterator<Item = usher_domain::Amr>,
+) -> Option<AuthMethods> {
     let first: Vec<usher_domain::Amr> = p
         .interaction
         .first_amr

@@ -258,7 +258,9 @@ async fn take<T: for<'de> Deserialize<'de>>(
         .factor_sealer
         .open_ceremony(id_hash, kind.as_str(), &row.state)
         .map_err(sealing_failed)?;
-    serde_json::from_slice(&json).map(Some).map_err(sealing_failed)
+    serde_json::from_slice(&json)
+        .map(Some)
+        .map_err(sealing_failed)
 }
 
 /// What the upstream sent back to the callback. `Debug` shows no code.
@@ -305,7 +307,10 @@ pub async fn callback(
     // The callback of another upstream than the one this sign-in went to: refused
     // (a mix-up: one upstream's answer presented as another's).
     if flight.upstream.as_str() != upstream {
-        tracing::warn!(event = "upstream_mixup", "an upstream callback arrived at another upstream's address");
+        tracing::warn!(
+            event = "upstream_mixup",
+            "an upstream callback arrived at another upstream's address"
+        );
         return refused(FormRefusal::Expired);
     }
     let fields = FormFields {
@@ -326,11 +331,9 @@ pub async fn callback(
         Ok(n) => n,
         Err(e) => return e.into(),
     };
-    let end = |e: UpstreamFailure| async move { e };
     let person = match redeem(core, &upstream, &params, &flight).await {
         Ok(person) => person,
         Err(e) => {
-            let e = end(e).await;
             return LoginOutcome::Refused(problem(core, &p, &next.csrf_hash, &upstream, &e).await);
         }
     };
@@ -361,9 +364,7 @@ pub async fn callback(
     let strong = upstream.trusted_for_mfa && amr.acr() != usher_domain::Acr::Password;
     if !strong {
         let forced = policy_requires_mfa(core, &p.client);
-        match super::second_factor::begin_after(core, &p, &next, &user, forced, amr.clone())
-            .await
-        {
+        match super::second_factor::begin_after(core, &p, &next, &user, forced, amr.clone()).await {
             Ok(Some(form)) => return LoginOutcome::SecondFactor(form),
             Ok(None) => {}
             Err(e) => return e.into(),
@@ -396,9 +397,8 @@ pub fn methods(upstream: &Upstream, from_upstream: &[Amr]) -> AuthMethods {
         .copied()
         .filter(|m| upstream.trusted_for_mfa || !strong(m))
         .filter(|m| *m != Amr::Fed);
-    AuthMethods::new(kept.chain(std::iter::once(Amr::Fed))).unwrap_or_else(|| {
-        AuthMethods::new([Amr::Fed]).unwrap_or_else(AuthMethods::password)
-    })
+    AuthMethods::new(kept.chain(std::iter::once(Amr::Fed)))
+        .unwrap_or_else(|| AuthMethods::new([Amr::Fed]).unwrap_or_else(AuthMethods::password))
 }
 
 async fn redeem(
@@ -419,7 +419,9 @@ async fn redeem(
     if let Some(iss) = params.iss
         && iss != upstream.issuer
     {
-        return Err(UpstreamFailure::Invalid("the callback names another issuer"));
+        return Err(UpstreamFailure::Invalid(
+            "the callback names another issuer",
+        ));
     }
     let code = params
         .code
@@ -503,16 +505,24 @@ async fn first_sign_in(
         })));
     }
     if !upstream.create_people {
-        let outcome = problem_of(core, p, &next.csrf_hash, upstream, UpstreamProblemKind::NoAccount)
-            .await;
+        let outcome = problem_of(
+            core,
+            p,
+            &next.csrf_hash,
+            upstream,
+            UpstreamProblemKind::NoAccount,
+        )
+        .await;
         return Ok(FirstSignIn::Page(LoginOutcome::Refused(outcome)));
     }
-    create_person(core, upstream, person).await.map(|r| match r {
-        Ok(id) => FirstSignIn::Created(id),
-        Err(kind) => FirstSignIn::Page(LoginOutcome::Refused(SignInOutcome::ErrorPage(
-            super::ErrorPageKind::Failure(kind),
-        ))),
-    })
+    create_person(core, upstream, person)
+        .await
+        .map(|r| match r {
+            Ok(id) => FirstSignIn::Created(id),
+            Err(kind) => FirstSignIn::Page(LoginOutcome::Refused(SignInOutcome::ErrorPage(
+                super::ErrorPageKind::Failure(kind),
+            ))),
+        })
 }
 
 /// The one person whose verified address `email` is, if any.
@@ -522,10 +532,7 @@ async fn verified_holder(core: &Core, email: &str) -> Result<Option<UserId>, Fai
     };
     let store = core.stores.mail.clone();
     let people = blocking(move || store.find_users_by_email(&email)).await?;
-    Ok(people
-        .into_iter()
-        .find(|u| u.email_verified)
-        .map(|u| u.id))
+    Ok(people.into_iter().find(|u| u.email_verified).map(|u| u.id))
 }
 
 /// A new person for an identity (just in time): the wished-for username (or the
@@ -554,7 +561,11 @@ async fn create_person(
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         .take(48)
         .collect();
-    let base = if base.is_empty() { "user".to_owned() } else { base };
+    let base = if base.is_empty() {
+        "user".to_owned()
+    } else {
+        base
+    };
     let email = person
         .email
         .as_deref()
@@ -616,14 +627,23 @@ async fn create_person(
 /// lookup.
 pub(super) async fn link_after_proof(core: &Core, p: &Pending, user: &UserId) {
     let key = link_key(&p.interaction.id);
-    let link: PendingLink =
-        match take(core, &key, CeremonyKind::UpstreamLink, &p.interaction.browser_hash).await {
-            Ok(Some(l)) => l,
-            Ok(None) => return,
-            Err(_) => return,
-        };
+    let link: PendingLink = match take(
+        core,
+        &key,
+        CeremonyKind::UpstreamLink,
+        &p.interaction.browser_hash,
+    )
+    .await
+    {
+        Ok(Some(l)) => l,
+        Ok(None) => return,
+        Err(_) => return,
+    };
     if link.person != user.as_str() {
-        tracing::info!(event = "upstream_link_skipped", "another person signed in than the one the upstream identity matched; nothing linked");
+        tracing::info!(
+            event = "upstream_link_skipped",
+            "another person signed in than the one the upstream identity matched; nothing linked"
+        );
         return;
     }
     let identity = UpstreamIdentity {
@@ -646,7 +666,10 @@ pub(super) async fn link_after_proof(core: &Core, p: &Pending, user: &UserId) {
             tracing::info!(event = "upstream_linked", upstream = %link.upstream, "an upstream identity was linked after the person proved their account");
         }
         Ok(false) => {
-            tracing::info!(event = "upstream_link_taken", "the upstream identity was linked meanwhile; nothing changed");
+            tracing::info!(
+                event = "upstream_link_taken",
+                "the upstream identity was linked meanwhile; nothing changed"
+            );
         }
         Err(_) => {}
     }

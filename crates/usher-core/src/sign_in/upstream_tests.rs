@@ -14,7 +14,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::sign::Signer;
 use serde_json::{Value, json};
-use usher_domain::{ClaimMapping, Upstream, UpstreamId, UpstreamStore};
+use usher_domain::{ClaimMapping, Upstream, UpstreamId, UpstreamStore, UserStore};
 
 use super::decision::authorize;
 use super::login::{LoginOutcome, login};
@@ -210,11 +210,11 @@ fn serve_fake(now: i64) -> Arc<Mutex<Fake>> {
             }
             let mut body = vec![0u8; length];
             let _ = reader.read_exact(&mut body);
-            let (status, answer) = shared.lock().unwrap().answer(
-                &method,
-                &path,
-                &String::from_utf8_lossy(&body),
-            );
+            let (status, answer) =
+                shared
+                    .lock()
+                    .unwrap()
+                    .answer(&method, &path, &String::from_utf8_lossy(&body));
             let _ = write!(
                 stream,
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
@@ -327,9 +327,7 @@ fn alice_at(node: &TestNode, verified: bool) -> usher_domain::User {
     let before = alice.clone();
     alice.email = Some(usher_domain::Email::parse("alice@example.com").unwrap());
     alice.email_verified = verified;
-    assert!(
-        usher_domain::UserStore::update_person_if(&node.db, &before, &alice).unwrap()
-    );
+    assert!(usher_domain::UserStore::update_person_if(&node.db, &before, &alice).unwrap());
     alice
 }
 
@@ -421,7 +419,13 @@ async fn a_callback_from_another_browser_or_at_another_upstream_is_refused() {
     assert!(matches!(outcome, LoginOutcome::Refused(_)), "{outcome:?}");
 
     let state = go_upstream(&s, &app, "code-m").await;
-    let outcome = callback(&s.node.core, "other", params_for(&state, "code-m"), cookies(None)).await;
+    let outcome = callback(
+        &s.node.core,
+        "other",
+        params_for(&state, "code-m"),
+        cookies(None),
+    )
+    .await;
     assert!(matches!(outcome, LoginOutcome::Refused(_)), "{outcome:?}");
     assert!(s.node.db.list_users().unwrap().is_empty());
 }
@@ -448,13 +452,20 @@ async fn an_id_token_with_the_wrong_audience_nonce_signature_or_expiry_creates_n
         let app = third_party(&s.node);
         let state = go_upstream(&s, &app, "code-x").await;
         let outcome = come_back(&s, &state, "code-x").await;
-        assert_eq!(problem_kind(&outcome), UpstreamProblemKind::Invalid, "{bend:?}");
+        assert_eq!(
+            problem_kind(&outcome),
+            UpstreamProblemKind::Invalid,
+            "{bend:?}"
+        );
         // The app is told access_denied through the page's link.
         let LoginOutcome::Refused(SignInOutcome::UpstreamProblem(p)) = outcome else {
             unreachable!()
         };
         let back = p.back.expect("a link back to the app");
-        assert_eq!(back.rejection.error, usher_domain::ProtocolError::AccessDenied);
+        assert_eq!(
+            back.rejection.error,
+            usher_domain::ProtocolError::AccessDenied
+        );
         assert!(s.node.db.list_users().unwrap().is_empty(), "{bend:?}");
     }
 }
@@ -469,7 +480,10 @@ async fn a_key_the_jwks_lacks_fetches_the_set_once_more() {
     s.node.advance(crate::upstream::JWKS_REFRESH_GAP + 1);
     s.fake.lock().unwrap().now = s.node.now().seconds();
     let outcome = come_back(&s, &state, "code-k").await;
-    assert!(matches!(outcome, LoginOutcome::SignedIn { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, LoginOutcome::SignedIn { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(s.fake.lock().unwrap().jwks_fetches, 2);
 }
 
@@ -526,7 +540,12 @@ async fn a_verified_address_of_a_person_links_only_after_their_password() {
     assert_eq!(s.node.db.list_users().unwrap().len(), 1);
 
     // Alice signs in with her password on that page: the identity is linked to her.
-    let outcome = login(&s.node.core, attempt(stored(&page.form), PASSWORD), cookies(None)).await;
+    let outcome = login(
+        &s.node.core,
+        attempt(stored(&page.form), PASSWORD),
+        cookies(None),
+    )
+    .await;
     let (session, _, _) = super::tests::signed_in_outcome(outcome);
     assert_eq!(session.user_id, alice.id);
     let linked = s.node.db.list_identities(&alice.id).unwrap();

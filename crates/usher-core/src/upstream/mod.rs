@@ -16,8 +16,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
 use openidconnect::IssuerUrl;
+use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
 use usher_domain::{Upstream, UpstreamId};
 
 use crate::outbound::Outbound;
@@ -53,6 +53,26 @@ impl std::fmt::Display for UpstreamFailure {
             UpstreamFailure::Denied => f.write_str("the upstream denied the sign-in"),
             UpstreamFailure::Invalid(why) => write!(f, "the upstream's answer was refused: {why}"),
         }
+    }
+}
+
+/// The guarded client as the `openidconnect` crate's HTTP client (a named type rather
+/// than a closure: the futures it returns are `Send` for any lifetime, as spawned tasks
+/// need).
+pub(crate) struct Http<'a>(pub(crate) &'a Outbound);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for Http<'_> {
+    type Error = crate::outbound::OutboundError;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, Self::Error>>
+                + Send
+                + 'c,
+        >,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(self.0.exchange(request, MAX_ANSWER_BYTES))
     }
 }
 
@@ -119,7 +139,7 @@ impl Providers {
         let outbound = self.outbound()?;
         let issuer = IssuerUrl::new(upstream.issuer.clone())
             .map_err(|_| UpstreamFailure::Invalid("the upstream's issuer is not a URL"))?;
-        let http = |request| outbound.exchange(request, MAX_ANSWER_BYTES);
+        let http = Http(outbound);
         let metadata = CoreProviderMetadata::discover_async(issuer, &http)
             .await
             .map_err(|e| UpstreamFailure::Unavailable(format!("discovery failed: {e}")))?;
@@ -153,7 +173,7 @@ impl Providers {
             k.jwks_fetched_at = now;
         }
         let outbound = self.outbound()?;
-        let http = |request| outbound.exchange(request, MAX_ANSWER_BYTES);
+        let http = Http(outbound);
         let jwks = CoreJsonWebKeySet::fetch_async(kept.metadata.jwks_uri(), &http)
             .await
             .map_err(|e| UpstreamFailure::Unavailable(format!("the key set failed: {e}")))?;

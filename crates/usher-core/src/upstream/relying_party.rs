@@ -15,7 +15,7 @@ use openidconnect::{
 use serde_json::Value;
 use usher_domain::{Amr, Upstream, UpstreamId};
 
-use super::{MAX_ANSWER_BYTES, Providers, UpstreamFailure};
+use super::{Providers, UpstreamFailure};
 
 /// The secrets of one sign-in at an upstream: `state` (sent, and the key of the sign-in
 /// in flight), `nonce` (sent, and found again in the ID token), and the PKCE verifier
@@ -102,8 +102,9 @@ pub fn authorization_url(
     for scope in upstream.scope.split_whitespace().filter(|s| *s != "openid") {
         request = request.add_scope(Scope::new(scope.to_owned()));
     }
-    let challenge =
-        PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(flight.verifier.clone()));
+    let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
+        flight.verifier.clone(),
+    ));
     let (url, _, _) = request.set_pkce_challenge(challenge).url();
     Ok(url)
 }
@@ -132,7 +133,7 @@ pub async fn redeem(
     .set_redirect_uri(redirect_url(callback)?)
     .set_auth_type(auth_type);
     let outbound = providers.outbound()?;
-    let http = |request| outbound.exchange(request, MAX_ANSWER_BYTES);
+    let http = super::Http(outbound);
     let token: CoreTokenResponse = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .map_err(|_| UpstreamFailure::Invalid("the upstream names no token endpoint"))?
@@ -158,7 +159,9 @@ pub async fn redeem(
         Err(Unverified::UnknownKey) => match providers.refresh_jwks(upstream, now).await? {
             Some(fresh) => verify(&fresh, upstream, &token, &flight.nonce, now)
                 .map_err(Unverified::into_failure),
-            None => Err(UpstreamFailure::Invalid("the ID token names an unknown key")),
+            None => Err(UpstreamFailure::Invalid(
+                "the ID token names an unknown key",
+            )),
         },
         other => other.map_err(Unverified::into_failure),
     }
