@@ -550,6 +550,8 @@ mod tests {
             error,
             passkeys: false,
             signup: false,
+            upstreams: &[],
+            link: None,
         }
     }
 
@@ -647,6 +649,10 @@ mod tests {
     #[actix_web::test]
     async fn everything_printed_is_escaped() {
         let evil = r#"<script>alert("x")</script>"#;
+        let buttons = vec![usher_core::sign_in::upstream::UpstreamButton {
+            id: "up".to_owned(),
+            name: evil.to_owned(),
+        }];
         let page = LoginPage {
             client_name: evil,
             form: FormState::Stored {
@@ -657,6 +663,8 @@ mod tests {
             error: Some(evil),
             passkeys: false,
             signup: false,
+            upstreams: &buttons,
+            link: Some(evil),
         };
         let body = check_page(login(StatusCode::OK, page), StatusCode::OK).await;
         assert!(!body.contains("<script"), "{body}");
