@@ -42,6 +42,10 @@ pub enum Command {
     /// restricted to them (the built-in group usher-admins always exists).
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Register and manage upstream identity providers: other OpenID Connect (or plain
+    /// OAuth 2.0) providers whose people may sign in to Usher.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
     /// Inspect and rotate the signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -424,6 +428,101 @@ pub enum ResourceCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Register an upstream provider; prints its id and the callback URL to register at
+    /// the provider. The client secret is read from standard input
+    /// (--client-secret-stdin), never from the command line.
+    Create(UpstreamCreate),
+    /// List the upstream providers.
+    List(JsonFlag),
+    /// Change an upstream provider (the options not given stay as they are).
+    Update(UpstreamUpdate),
+    /// Delete an upstream provider and every identity linked through it (the people
+    /// stay; they sign in another way).
+    Delete {
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// The settings of an upstream both `create` and `update` take.
+#[derive(Debug, Args)]
+pub struct UpstreamSettingsArgs {
+    /// The provider's issuer: an https URL (http only for 127.0.0.1, [::1] or localhost).
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// The client id Usher has at the provider.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Read the client secret from the first line of standard input.
+    #[arg(long)]
+    pub client_secret_stdin: bool,
+    /// The scopes asked for, space-separated (default "openid email profile"; must
+    /// include openid unless the endpoints are given).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Which upstream claim fills which field: `sub=id,username=login,name=name,
+    /// email=email,email_verified=email_verified`, any subset (the rest keep defaults).
+    #[arg(long)]
+    pub claim_mapping: Option<String>,
+    /// For a plain OAuth 2.0 provider (no discovery): its authorization endpoint (with
+    /// --token-endpoint and --userinfo-endpoint).
+    #[arg(long, requires_all = ["token_endpoint", "userinfo_endpoint"])]
+    pub authorization_endpoint: Option<String>,
+    #[arg(long, requires_all = ["authorization_endpoint", "userinfo_endpoint"])]
+    pub token_endpoint: Option<String>,
+    #[arg(long, requires_all = ["authorization_endpoint", "token_endpoint"])]
+    pub userinfo_endpoint: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpstreamCreate {
+    /// Shown on the login page: "Sign in with NAME".
+    #[arg(long)]
+    pub name: String,
+    /// Its id, the path segment of its callback (default: made from the name).
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub settings: UpstreamSettingsArgs,
+    /// Accept a second factor done at the provider (its amr) where one is required.
+    #[arg(long)]
+    pub trusted_for_mfa: bool,
+    /// Do not create a person at a first sign-in with no linked person.
+    #[arg(long)]
+    pub no_create_people: bool,
+    /// Register it without offering it on the login page yet.
+    #[arg(long)]
+    pub disabled: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct UpstreamUpdate {
+    pub id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub settings: UpstreamSettingsArgs,
+    /// Offer it on the login page.
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    /// Stop offering it on the login page.
+    #[arg(long)]
+    pub disable: bool,
+    /// Accept (true) or not (false) a second factor done at the provider.
+    #[arg(long, value_name = "BOOL")]
+    pub trusted_for_mfa: Option<bool>,
+    /// Whether a first sign-in with no linked person creates one.
+    #[arg(long, value_name = "BOOL")]
+    pub create_people: Option<bool>,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Subcommand)]

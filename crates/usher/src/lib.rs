@@ -78,6 +78,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Registration(c) => admin::registration::run(settings, c),
         Command::User(c) => admin::user::run(settings, c),
         Command::Group(c) => admin::group::run(settings, c),
+        Command::Upstream(c) => admin::upstream::run(settings, c),
         Command::Keys(c) => admin::keys::run(settings, c),
         Command::Families(c) => admin::families::run(settings, c),
         Command::Audit(c) => admin::audit::run(settings, c),

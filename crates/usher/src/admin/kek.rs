@@ -1,12 +1,15 @@
-//! `usher kek rotate`: re-seal every signing key, the client-secret hashing key and every
-//! authenticator-app secret under the configured KEK, opening them with the previous one.
+//! `usher kek rotate`: re-seal every signing key, the client-secret hashing key, every
+//! authenticator-app secret and every upstream provider's client secret under the
+//! configured KEK, opening them with the previous one.
 //!
 //! The command reads both keys from the configuration every node reads: the new KEK is
 //! `kek_file` / `USHER_KEK_FILE` (or `USHER_KEK`), the old one `kek_previous_file` /
 //! `USHER_KEK_PREVIOUS_FILE` (or `USHER_KEK_PREVIOUS`); never from the command line,
 //! which every local user can read in the process list. The hashing key is re-sealed,
 //! not changed, so client secrets and refresh tokens keep verifying. Each row is swapped
-//! with a compare-and-set, so the command can run while nodes serve and can be repeated.
+//! with a compare-and-set, so the command can run while nodes serve and can be repeated
+//! (an upstream's secret is written back with the rest of its row: do not change an
+//! upstream while the command runs).
 //! The procedure for a cluster is in docs/operations.md.
 //!
 //! The KEK must be the target the database recorded for this change (opening the
@@ -17,7 +20,7 @@
 
 use anyhow::Context as _;
 use serde_json::json;
-use usher_domain::{FactorStore, KeyStore};
+use usher_domain::{FactorStore, KeyStore, Upstream, UpstreamStore};
 use usher_keys::{FactorSealer, SecretHasher};
 
 use super::{print_json, usage};
@@ -125,6 +128,35 @@ fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
         totp_resealed += 1;
     }
 
+    // Upstream providers' client secrets, sealed under the same sub-key with the
+    // upstream's id as associated data (docs/administration.md "Upstream providers").
+    let (mut upstream_resealed, mut upstream_already) = (0usize, 0usize);
+    for upstream in ctx.db.list_upstreams()? {
+        let Some(sealed) = &upstream.client_secret_sealed else {
+            continue;
+        };
+        let id = upstream.id.as_str();
+        if new_sealer.open_upstream_secret(id, sealed).is_ok() {
+            upstream_already += 1;
+            continue;
+        }
+        let secret = factor_sealer.open_upstream_secret(id, sealed).map_err(|_| {
+            anyhow::anyhow!(
+                "the client secret of upstream {id} opens under neither the KEK nor the previous KEK; what was re-sealed so far stays re-sealed"
+            )
+        })?;
+        let resealed = Upstream {
+            client_secret_sealed: Some(new_sealer.seal_upstream_secret(id, &secret)?),
+            ..upstream.clone()
+        };
+        if !ctx.db.update_upstream(&resealed)? {
+            anyhow::bail!(
+                "upstream {id} was deleted while it was being re-sealed; run the command again (it is safe to repeat)"
+            );
+        }
+        upstream_resealed += 1;
+    }
+
     // What a node with only the new KEK will see: everything must open.
     for key in ctx.db.list_keys()? {
         new.decrypt(&key.private_key_encrypted, key.kid.as_bytes())
@@ -156,6 +188,19 @@ fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
             })?;
     }
 
+    for upstream in ctx.db.list_upstreams()? {
+        if let Some(sealed) = &upstream.client_secret_sealed {
+            new_sealer
+                .open_upstream_secret(upstream.id.as_str(), sealed)
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "the client secret of upstream {} does not open under the new KEK; run the command again",
+                        upstream.id
+                    )
+                })?;
+        }
+    }
+
     // Everything opens under the target alone: the change is over.
     ctx.db.remove_kek_marker(KEK_TARGET, &fingerprint)?;
 
@@ -170,8 +215,9 @@ fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
         resealed,
         hashing_resealed,
         totp_resealed,
+        upstream_resealed,
         kek_fingerprint = %fingerprint,
-        "every signing key, the client-secret hashing key and every authenticator-app secret are sealed under the new KEK"
+        "every signing key, the client-secret hashing key and every authenticator-app and upstream client secret are sealed under the new KEK"
     );
     if as_json {
         return print_json(&json!({
@@ -180,6 +226,8 @@ fn rotate(settings: Settings, as_json: bool) -> anyhow::Result<()> {
             "hashing_key_resealed": hashing_resealed,
             "totp_secrets_resealed": totp_resealed,
             "totp_secrets_already_sealed": totp_already,
+            "upstream_secrets_resealed": upstream_resealed,
+            "upstream_secrets_already_sealed": upstream_already,
             "kek_fingerprint": fingerprint,
         }));
     }

@@ -10,6 +10,7 @@ pub mod kek;
 pub mod keys;
 pub mod registration;
 pub mod resource;
+pub mod upstream;
 pub mod user;
 
 use std::io::{BufRead, Write};

@@ -50,3 +50,4 @@ mod signin_errors;
 mod signup;
 mod token_edges;
 mod tryout;
+mod upstream_cli;
