@@ -51,3 +51,4 @@ mod signup;
 mod token_edges;
 mod tryout;
 mod upstream_cli;
+mod upstream_signin;

@@ -12,8 +12,10 @@ use usher_http::routes;
 
 use crate::async_on_both_backends;
 use crate::helpers::{
-    Backend, Browser, PASSWORD, Sandbox, authorize_url, b64_standard, jwt_parts, pkce, sign_in,
+    Backend, Browser, Sandbox, authorize_url, b64_standard, jwt_parts, pkce, sign_in,
 };
+
+const PASSWORD: &str = "correct horse battery staple";
 
 const APP_CALLBACK: &str = "https://app.example/cb";
 
@@ -25,7 +27,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn token(base: &str, id: &str, secret: &str, code: &str, verifier: &str) -> serde_json::Value {
+async fn token(
+    base: &str,
+    id: &str,
+    secret: &str,
+    code: &str,
+    verifier: &str,
+) -> serde_json::Value {
     let basic = b64_standard(format!("{id}:{secret}").as_bytes());
     let response = reqwest::Client::new()
         .post(format!("{base}{}", routes::TOKEN))
@@ -67,9 +75,18 @@ async fn sign_in_through_upstream(
     );
     let login = browser.get(&url).await;
     assert_eq!(login.status, 200, "{}", login.body);
-    assert!(login.body.contains("Sign in with Usher A"), "{}", login.body);
+    assert!(
+        login.body.contains("Sign in with Usher A"),
+        "{}",
+        login.body
+    );
     let away = browser
-        .submit(&down.base, &login, routes::UPSTREAM_START, &[("upstream", "usher-a")])
+        .submit(
+            &down.base,
+            &login,
+            routes::UPSTREAM_START,
+            &[("upstream", "usher-a")],
+        )
         .await;
     assert_eq!(away.status, 303, "{}", away.body);
     let at_upstream = away.location.clone().unwrap();
@@ -181,8 +198,18 @@ async fn an_usher_signs_in_through_another_usher(backend: Backend) {
     // the app `temporarily_unavailable`; nothing is created.
     let gone = format!("http://127.0.0.1:{}", free_port());
     let made = b.usher(
-        &["upstream", "create", "--id", "gone", "--name", "Gone", "--issuer", &gone,
-          "--client-id", "x"],
+        &[
+            "upstream",
+            "create",
+            "--id",
+            "gone",
+            "--name",
+            "Gone",
+            "--issuer",
+            &gone,
+            "--client-id",
+            "x",
+        ],
         None,
     );
     assert!(made.ok(), "{}", made.stderr());
@@ -202,11 +229,24 @@ async fn an_usher_signs_in_through_another_usher(backend: Backend) {
     );
     let login = browser.get(&url).await;
     let page = browser
-        .submit(&down.base, &login, routes::UPSTREAM_START, &[("upstream", "gone")])
+        .submit(
+            &down.base,
+            &login,
+            routes::UPSTREAM_START,
+            &[("upstream", "gone")],
+        )
         .await;
     assert_eq!(page.status, 502, "{}", page.body);
-    assert!(page.body.contains("Signing in with Gone did not work"), "{}", page.body);
-    assert!(page.body.contains("temporarily_unavailable"), "{}", page.body);
+    assert!(
+        page.body.contains("Signing in with Gone did not work"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("temporarily_unavailable"),
+        "{}",
+        page.body
+    );
     assert_eq!(b.count("users"), 1);
 }
 
