@@ -144,7 +144,9 @@ pub(crate) fn insert_upstream_on(
 ) -> Result<bool, StoreError> {
     let row = UpstreamRow::from_domain(upstream)?;
     match conn.transaction::<_, DieselError, _>(|c| {
-        diesel::insert_into(upstreams::table).values(&row).execute(c)
+        diesel::insert_into(upstreams::table)
+            .values(&row)
+            .execute(c)
     }) {
         Ok(_) => Ok(true),
         Err(e) if unique_violation(&e).is_some() => Ok(false),
@@ -282,9 +284,12 @@ impl UpstreamStore for Database {
             Ok(_) => Ok(true),
             // Linked already, to this person or another (a racing link won).
             Err(e) if unique_violation(&e).is_some() => Ok(false),
-            Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => Err(
-                StoreError::Conflict(format!("no upstream {} or no such person", identity.upstream)),
-            ),
+            Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
+                Err(StoreError::Conflict(format!(
+                    "no upstream {} or no such person",
+                    identity.upstream
+                )))
+            }
             Err(e) => Err(unavailable(e)),
         }
     }

@@ -4753,9 +4753,12 @@ mod upstream_cases {
         db.insert_upstream(&github()).unwrap();
         db.insert_user(&bare_user("u-1", "alice", 1)).unwrap();
         db.insert_user(&bare_user("u-2", "bob", 2)).unwrap();
-        db.link_identity(&identity("google", "a", "u-1", 1)).unwrap();
-        db.link_identity(&identity("google", "b", "u-2", 1)).unwrap();
-        db.link_identity(&identity("github", "c", "u-2", 1)).unwrap();
+        db.link_identity(&identity("google", "a", "u-1", 1))
+            .unwrap();
+        db.link_identity(&identity("google", "b", "u-2", 1))
+            .unwrap();
+        db.link_identity(&identity("github", "c", "u-2", 1))
+            .unwrap();
         assert_eq!(db.delete_upstream(&up("google")), Ok(true));
         assert_eq!(t.count("upstream_identities"), 1);
         assert_eq!(db.find_identity(&up("google"), "a"), Ok(None));
@@ -4784,7 +4787,10 @@ mod upstream_cases {
         );
         assert_eq!(db.get_user(&uid("u-2")), Ok(Some(created)));
         assert_eq!(
-            db.find_identity(&up("google"), "s-1").unwrap().unwrap().user_id,
+            db.find_identity(&up("google"), "s-1")
+                .unwrap()
+                .unwrap()
+                .user_id,
             uid("u-2")
         );
         // Linked already (whatever the username): nothing written, the holder named.
@@ -4868,10 +4874,7 @@ mod upstream_cases {
         assert_eq!(t.count("upstream_identities"), 1);
     }
 
-    pub fn the_ceremony_table_holds_upstream_sign_ins_and_pending_links(
-        t: &TestDb,
-        db: &Database,
-    ) {
+    pub fn the_ceremony_table_holds_upstream_sign_ins_and_pending_links(t: &TestDb, db: &Database) {
         db.insert_user(&bare_user("u-1", "alice", 1)).unwrap();
         let signing_in = ceremony("c-up", CeremonyKind::Upstream, None, 1000);
         let linking = ceremony("c-link", CeremonyKind::UpstreamLink, Some("u-1"), 1000);
@@ -4915,7 +4918,10 @@ mod upstream_cases {
             .into_iter()
             .map(|e| e.event.kind)
             .collect();
-        assert_eq!(kinds, [AuditKind::UpstreamDeleted, AuditKind::UpstreamCreated]);
+        assert_eq!(
+            kinds,
+            [AuditKind::UpstreamDeleted, AuditKind::UpstreamCreated]
+        );
     }
 
     fn github_as_google() -> Upstream {

@@ -83,13 +83,9 @@ pub fn run(settings: Settings, command: UpstreamCommand) -> anyhow::Result<()> {
             };
             let ctx = Context::open(settings)?;
             let sealer = FactorSealer::from_kek(&ctx.kek);
-            let upstream = upstreams::create(
-                &ctx.admin_stores(),
-                &sealer,
-                input,
-                &By::cli(clock::now()),
-            )
-            .map_err(refused)?;
+            let upstream =
+                upstreams::create(&ctx.admin_stores(), &sealer, input, &By::cli(clock::now()))
+                    .map_err(refused)?;
             if args.json.json {
                 return print_json(&describe(&ctx.settings, &upstream));
             }
@@ -164,8 +160,7 @@ pub fn run(settings: Settings, command: UpstreamCommand) -> anyhow::Result<()> {
         UpstreamCommand::Delete { id, json } => {
             let id = parse_id(&id).map_err(refused)?;
             let ctx = Context::open(settings)?;
-            upstreams::delete(&ctx.admin_stores(), &id, &By::cli(clock::now()))
-                .map_err(refused)?;
+            upstreams::delete(&ctx.admin_stores(), &id, &By::cli(clock::now())).map_err(refused)?;
             if json.json {
                 print_json(&json!({ "id": id.as_str(), "deleted": true }))
             } else {

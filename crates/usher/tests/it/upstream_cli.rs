@@ -65,7 +65,10 @@ fn the_cli_manages_upstream_providers(backend: Backend) {
     assert!(!sealed.contains(SECRET));
     assert_eq!(stored.scope, "openid email profile");
     assert!(stored.enabled && stored.create_people && !stored.trusted_for_mfa);
-    assert_eq!(sandbox.count("audit_events WHERE kind = 'upstream.created'"), 1);
+    assert_eq!(
+        sandbox.count("audit_events WHERE kind = 'upstream.created'"),
+        1
+    );
     assert_eq!(
         sandbox.count(&format!("audit_events WHERE detail LIKE '%{SECRET}%'")),
         0
@@ -102,14 +105,28 @@ fn the_cli_manages_upstream_providers(backend: Backend) {
         None,
     );
     let list = ok(&sandbox, &["upstream", "list"], None);
-    assert!(list.contains("google-workspace  Google Workspace  https://accounts.google.com  yes  no  yes"), "{list}");
-    assert!(list.contains("gh  GitHub  https://github.com  no  yes  no"), "{list}");
+    assert!(
+        list.contains(
+            "google-workspace  Google Workspace  https://accounts.google.com  yes  no  yes"
+        ),
+        "{list}"
+    );
+    assert!(
+        list.contains("gh  GitHub  https://github.com  no  yes  no"),
+        "{list}"
+    );
     let json = sandbox.usher(&["upstream", "list", "--json"], None).json();
     assert_eq!(json[0]["id"], "gh");
-    assert_eq!(json[0]["claim_mapping"], "sub=id,username=login,name=name,email=email,email_verified=email_verified");
+    assert_eq!(
+        json[0]["claim_mapping"],
+        "sub=id,username=login,name=name,email=email,email_verified=email_verified"
+    );
     assert_eq!(json[0]["has_client_secret"], false);
     assert_eq!(json[1]["has_client_secret"], true);
-    assert_eq!(json[1]["callback_url"], "https://id.example.test/upstream/google-workspace/callback");
+    assert_eq!(
+        json[1]["callback_url"],
+        "https://id.example.test/upstream/google-workspace/callback"
+    );
     assert!(!json.to_string().contains(SECRET));
     assert!(!json.to_string().contains(&sealed));
 
@@ -139,7 +156,10 @@ fn the_cli_manages_upstream_providers(backend: Backend) {
     assert_ne!(resealed, sealed);
     assert!(!resealed.contains("a-new-secret"));
     assert_eq!(updated.created_at, stored.created_at);
-    assert_eq!(sandbox.count("audit_events WHERE kind = 'upstream.updated'"), 1);
+    assert_eq!(
+        sandbox.count("audit_events WHERE kind = 'upstream.updated'"),
+        1
+    );
 
     // Bad input: refused, nothing written.
     let before = sandbox.count("upstreams");
@@ -150,26 +170,54 @@ fn the_cli_manages_upstream_providers(backend: Backend) {
         v.extend_from_slice(extra);
         v
     };
-    let e = refused(&sandbox, &with(&["--issuer", "https://x.example", "--id", "Not An Id"]), None);
+    let e = refused(
+        &sandbox,
+        &with(&["--issuer", "https://x.example", "--id", "Not An Id"]),
+        None,
+    );
     assert!(e.contains("upstream id"), "{e}");
     let e = refused(&sandbox, &with(&["--issuer", "http://idp.example"]), None);
     assert!(e.contains("https"), "{e}");
     let e = refused(
         &sandbox,
-        &with(&["--issuer", "https://idp.example", "--scope", "email profile"]),
+        &with(&[
+            "--issuer",
+            "https://idp.example",
+            "--scope",
+            "email profile",
+        ]),
         None,
     );
     assert!(e.contains("openid"), "{e}");
     let e = refused(
         &sandbox,
-        &with(&["--issuer", "https://idp.example", "--claim-mapping", "colour=red"]),
+        &with(&[
+            "--issuer",
+            "https://idp.example",
+            "--claim-mapping",
+            "colour=red",
+        ]),
         None,
     );
     assert!(e.contains("claim mapping"), "{e}");
-    let e = refused(&sandbox, &with(&["--issuer", "https://idp.example", "--id", "gh"]), None);
+    let e = refused(
+        &sandbox,
+        &with(&["--issuer", "https://idp.example", "--id", "gh"]),
+        None,
+    );
     assert!(e.contains("already exists"), "{e}");
-    refused(&sandbox, &["upstream", "update", "gh", "--scope", "email"], None);
-    refused(&sandbox, &["upstream", "update", "gh", "--issuer", "http://idp.example"], None);
+    // An OpenID Connect upstream keeps openid; a plain OAuth 2.0 one needs none.
+    let e = refused(
+        &sandbox,
+        &["upstream", "update", "google-workspace", "--scope", "email"],
+        None,
+    );
+    assert!(e.contains("openid"), "{e}");
+    refused(
+        &sandbox,
+        &["upstream", "update", "gh", "--issuer", "http://idp.example"],
+        None,
+    );
     assert_eq!(sandbox.count("upstreams"), before);
     assert_eq!(sandbox.count("audit_events"), events);
     let missing = sandbox.usher(&["upstream", "delete", "nobody"], None);
@@ -192,5 +240,8 @@ fn the_cli_manages_upstream_providers(backend: Backend) {
     assert_eq!(db.get_upstream(&google).unwrap(), None);
     assert_eq!(sandbox.count("upstream_identities"), 0);
     assert_eq!(sandbox.count("users WHERE username = 'alice'"), 1);
-    assert_eq!(sandbox.count("audit_events WHERE kind = 'upstream.deleted'"), 1);
+    assert_eq!(
+        sandbox.count("audit_events WHERE kind = 'upstream.deleted'"),
+        1
+    );
 }
