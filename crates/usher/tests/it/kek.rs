@@ -274,6 +274,65 @@ fn kek_rotate_reseals_authenticator_app_secrets() {
     assert_eq!(stored.last_used_step, Some(7));
 }
 
+/// An upstream provider's client secret is re-sealed under the new KEK with the rest of
+/// its row unchanged; a second run finds it already sealed.
+#[test]
+fn kek_rotate_reseals_upstream_client_secrets() {
+    use usher_domain::{UpstreamId, UpstreamStore as _};
+    let sandbox = Sandbox::with_test_db(Backend::Sqlite);
+    let old_kek = read_kek(&sandbox, "keys/kek");
+    service(&sandbox);
+    let run = sandbox.usher(
+        &[
+            "upstream",
+            "create",
+            "--name",
+            "Corp",
+            "--issuer",
+            "https://idp.example",
+            "--client-id",
+            "usher",
+            "--client-secret-stdin",
+        ],
+        Some("the upstream secret\n"),
+    );
+    assert!(run.ok(), "{}", run.stderr());
+    let db = sandbox_db(&sandbox);
+    let id = UpstreamId::parse("corp").unwrap();
+    let before = db.get_upstream(&id).unwrap().unwrap();
+
+    let new_kek = Kek::generate().unwrap();
+    sandbox.write_kek("keys/kek.new", &new_kek);
+    sandbox.write_kek("keys/kek.old", &old_kek);
+    let rolling = node(&sandbox, "keys/kek.new", Some("keys/kek.old"));
+    let out = rolling.usher(&["kek", "rotate", "--json"], None).json();
+    assert_eq!(out["upstream_secrets_resealed"], 1, "{out}");
+    let again = rolling.usher(&["kek", "rotate", "--json"], None).json();
+    assert_eq!(again["upstream_secrets_resealed"], 0, "{again}");
+    assert_eq!(again["upstream_secrets_already_sealed"], 1, "{again}");
+
+    let after = db.get_upstream(&id).unwrap().unwrap();
+    let sealed = after.client_secret_sealed.clone().unwrap();
+    assert_eq!(
+        FactorSealer::from_kek(&new_kek)
+            .open_upstream_secret("corp", &sealed)
+            .unwrap(),
+        "the upstream secret"
+    );
+    assert!(
+        FactorSealer::from_kek(&old_kek)
+            .open_upstream_secret("corp", &sealed)
+            .is_err()
+    );
+    assert_eq!(
+        usher_domain::Upstream {
+            client_secret_sealed: before.client_secret_sealed.clone(),
+            ..after
+        },
+        before
+    );
+}
+
 fn sandbox_db(sandbox: &Sandbox) -> usher_store::Database {
     usher_store::Database::connect(&sandbox.env_value("USHER_DATABASE_URL").unwrap()).unwrap()
 }

@@ -206,11 +206,13 @@ fn the_cli_manages_upstream_providers(backend: Backend) {
         None,
     );
     assert!(e.contains("already exists"), "{e}");
-    refused(
+    // An OpenID Connect upstream keeps openid; a plain OAuth 2.0 one needs none.
+    let e = refused(
         &sandbox,
-        &["upstream", "update", "gh", "--scope", "email"],
+        &["upstream", "update", "google-workspace", "--scope", "email"],
         None,
     );
+    assert!(e.contains("openid"), "{e}");
     refused(
         &sandbox,
         &["upstream", "update", "gh", "--issuer", "http://idp.example"],
