@@ -92,8 +92,11 @@ async fn sign_in_through_upstream(
     let at_upstream = away.location.clone().unwrap();
     assert!(at_upstream.starts_with(&up.issuer), "{at_upstream}");
     // The person signs in at the upstream's own pages (and consents there).
-    let back = sign_in(&browser, &up.base, &at_upstream, "ann", PASSWORD).await;
-    let callback = back.location.clone().expect("back to the downstream");
+    let back = sign_in(&browser, &up.issuer, &at_upstream, "ann", PASSWORD).await;
+    let callback = back
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("not back to the downstream: {} {}", back.status, back.body));
     assert!(
         callback.starts_with(&format!("{}/upstream/usher-a/callback?", down.issuer)),
         "{callback}"
