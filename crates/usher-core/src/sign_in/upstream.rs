@@ -168,13 +168,18 @@ pub async fn start(
         Ok(n) => n,
         Err(e) => return page(form_error(e)),
     };
-    let metadata = match core
-        .upstream_providers
-        .metadata(&upstream, core.now().seconds())
-        .await
-    {
-        Ok(m) => m,
-        Err(e) => return page(problem(core, &p, &next.csrf_hash, &upstream, &e).await),
+    // An OpenID provider's discovery is read (or kept) before anything is stored: one
+    // that cannot be reached ends here.
+    let metadata = match &upstream.endpoints {
+        Some(_) => None,
+        None => match core
+            .upstream_providers
+            .metadata(&upstream, core.now().seconds())
+            .await
+        {
+            Ok(m) => Some(m),
+            Err(e) => return page(problem(core, &p, &next.csrf_hash, &upstream, &e).await),
+        },
     };
     let Some(binding) = cookies.binding else {
         return page(SignInOutcome::refused(FormRefusal::OtherBrowser));
@@ -215,7 +220,16 @@ pub async fn start(
         return page(SignInOutcome::failure(f));
     }
     let callback = callback_url(core, &upstream.id);
-    match relying_party::authorization_url(metadata, &upstream, &callback, &flight) {
+    let url = match (metadata, &upstream.endpoints) {
+        (Some(metadata), _) => {
+            relying_party::authorization_url(metadata, &upstream, &callback, &flight)
+        }
+        (None, Some(endpoints)) => {
+            relying_party::manual_authorization_url(&upstream, endpoints, &callback, &flight)
+        }
+        (None, None) => Err(UpstreamFailure::Invalid("the upstream has no endpoints")),
+    };
+    match url {
         Ok(url) => {
             tracing::info!(event = "upstream_started", upstream = %upstream.id, "sign-in at an upstream started");
             StartOutcome::Redirect(url.to_string())
@@ -440,16 +454,33 @@ async fn redeem(
         nonce: flight.nonce.clone(),
         verifier: flight.verifier.clone(),
     };
-    relying_party::redeem(
-        &core.upstream_providers,
-        upstream,
-        secret,
-        &callback_url(core, &upstream.id),
-        code,
-        &flight,
-        core.now().seconds(),
-    )
-    .await
+    let callback = callback_url(core, &upstream.id);
+    match &upstream.endpoints {
+        Some(endpoints) => {
+            relying_party::redeem_manual(
+                &core.upstream_providers,
+                upstream,
+                endpoints,
+                secret,
+                &callback,
+                code,
+                &flight,
+            )
+            .await
+        }
+        None => {
+            relying_party::redeem(
+                &core.upstream_providers,
+                upstream,
+                secret,
+                &callback,
+                code,
+                &flight,
+                core.now().seconds(),
+            )
+            .await
+        }
+    }
 }
 
 // Built once per first sign-in and moved once: boxing the page would buy nothing.

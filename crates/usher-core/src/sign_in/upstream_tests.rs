@@ -160,6 +160,35 @@ impl Fake {
                     .to_string(),
                 )
             }
+            // A plain OAuth 2.0 provider (GitHub's shape): the secret in the body, an
+            // opaque token, the person from a user-info endpoint.
+            ("POST", "/login/oauth/access_token") => {
+                let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+                    .into_owned()
+                    .collect();
+                let get = |k: &str| {
+                    form.iter()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                let code = get("code");
+                let Some(pos) = self.codes.iter().position(|(c, _, _)| *c == code) else {
+                    return (200, json!({"error": "bad_verification_code"}).to_string());
+                };
+                let (_, challenge, _) = self.codes.remove(pos);
+                if s256(&get("code_verifier")) != challenge
+                    || get("client_secret") != "the-upstream-secret"
+                {
+                    return (200, json!({"error": "bad_verification_code"}).to_string());
+                }
+                (200, json!({"access_token": "gho_opaque", "token_type": "bearer"}).to_string())
+            }
+            ("GET", "/user") => (
+                200,
+                json!({"id": 12345, "login": "octo", "name": "Octo Cat", "email": "octo@example.com"})
+                    .to_string(),
+            ),
             _ => (404, "{}".to_owned()),
         }
     }
@@ -579,4 +608,47 @@ async fn a_trusted_upstream_s_second_factor_counts_and_an_untrusted_one_does_not
     let (session, _, _) = super::tests::signed_in_outcome(come_back(&s, &state, "code-t").await);
     assert_eq!(session.amr.wire(), vec!["pwd", "mfa", "fed"]);
     assert_eq!(session.amr.acr(), usher_domain::Acr::Mfa);
+}
+
+#[tokio::test]
+async fn a_plain_oauth_provider_is_read_through_its_user_info_endpoint() {
+    let s = setup(|u| {
+        let issuer = u.issuer.clone();
+        u.scope = "read:user".to_owned();
+        u.claim_mapping = ClaimMapping::parse("sub=id,username=login").unwrap();
+        u.endpoints = Some(usher_domain::ManualEndpoints {
+            authorization_endpoint: format!("{issuer}/login/oauth/authorize"),
+            token_endpoint: format!("{issuer}/login/oauth/access_token"),
+            userinfo_endpoint: format!("{issuer}/user"),
+        });
+    });
+    let app = first_party(&s.node);
+    let (_, form) = sealed_login(authorize(&s.node.core, &request(&app, &[]), cookies(None)).await);
+    let url = match start(&s.node.core, sealed(&form), "up", cookies(None)).await {
+        StartOutcome::Redirect(url) => url,
+        StartOutcome::Page(p) => panic!("not sent upstream: {p:?}"),
+    };
+    let issuer = s.fake.lock().unwrap().issuer.clone();
+    assert!(
+        url.starts_with(&format!("{issuer}/login/oauth/authorize?")),
+        "{url}"
+    );
+    let q = query_of(&url);
+    assert_eq!(param(&q, "scope"), "read:user");
+    assert!(!q.iter().any(|(n, _)| n == "nonce"));
+    let state = param(&q, "state");
+    s.fake.lock().unwrap().codes.push((
+        "gh-code".to_owned(),
+        param(&q, "code_challenge"),
+        String::new(),
+    ));
+    let (session, _, _) = super::tests::signed_in_outcome(come_back(&s, &state, "gh-code").await);
+    assert_eq!(session.amr.wire(), vec!["fed"]);
+    let person = s.node.db.get_user(&session.user_id).unwrap().unwrap();
+    assert_eq!(person.username.as_str(), "octo");
+    // The address is kept, never as verified: the provider said nothing about it.
+    assert_eq!(person.email.as_ref().unwrap().as_str(), "octo@example.com");
+    assert!(!person.email_verified);
+    let linked = s.node.db.list_identities(&session.user_id).unwrap();
+    assert_eq!(linked[0].subject, "12345");
 }

@@ -316,3 +316,106 @@ pub fn map_claims(
         amr,
     })
 }
+
+// ---- Plain OAuth 2.0 providers (no discovery, no ID token: GitHub) -------------------
+
+/// The authorization URL of a provider given by its endpoints: code, PKCE S256 and
+/// `state`; no `nonce` (there is no ID token to carry it back).
+pub fn manual_authorization_url(
+    upstream: &Upstream,
+    endpoints: &usher_domain::ManualEndpoints,
+    callback: &str,
+    flight: &Flight,
+) -> Result<url::Url, UpstreamFailure> {
+    let mut url = url::Url::parse(&endpoints.authorization_endpoint)
+        .map_err(|_| UpstreamFailure::Invalid("the authorization endpoint is not a URL"))?;
+    let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
+        flight.verifier.clone(),
+    ));
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &upstream.client_id)
+        .append_pair("redirect_uri", callback)
+        .append_pair("scope", &upstream.scope)
+        .append_pair("state", &flight.state)
+        .append_pair("code_challenge", challenge.as_str())
+        .append_pair("code_challenge_method", "S256");
+    Ok(url)
+}
+
+/// Exchanges `code` at a plain OAuth 2.0 provider's token endpoint (the client secret in
+/// the body, as such providers expect) and reads the person from its user-info endpoint
+/// with the access token; the claims are mapped as an ID token's would be. No `amr`: the
+/// provider says nothing about how the person signed in.
+pub async fn redeem_manual(
+    providers: &Providers,
+    upstream: &Upstream,
+    endpoints: &usher_domain::ManualEndpoints,
+    secret: Option<String>,
+    callback: &str,
+    code: &str,
+    flight: &Flight,
+) -> Result<UpstreamPerson, UpstreamFailure> {
+    use openidconnect::http::{Method, Request, header};
+    let outbound = providers.outbound()?;
+    // Built in a block: the serializer is not Send and must not live across an await.
+    let body = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "authorization_code")
+            .append_pair("code", code)
+            .append_pair("redirect_uri", callback)
+            .append_pair("code_verifier", &flight.verifier)
+            .append_pair("client_id", &upstream.client_id);
+        if let Some(secret) = &secret {
+            form.append_pair("client_secret", secret);
+        }
+        form.finish()
+    };
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(&endpoints.token_endpoint)
+        .header(header::ACCEPT, "application/json")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body.into_bytes())
+        .map_err(|_| UpstreamFailure::Invalid("the token endpoint is not a URL"))?;
+    let answer = outbound
+        .exchange(request, super::MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| UpstreamFailure::Unavailable(format!("the token endpoint failed: {e}")))?;
+    if answer.status().is_server_error() {
+        return Err(UpstreamFailure::Unavailable(
+            "the token endpoint answered with a server error".to_owned(),
+        ));
+    }
+    let tokens: Value = serde_json::from_slice(answer.body())
+        .map_err(|_| UpstreamFailure::Invalid("the token endpoint's answer is not JSON"))?;
+    let Some(access_token) = tokens.get("access_token").and_then(Value::as_str) else {
+        return Err(UpstreamFailure::Invalid(
+            "the upstream's token endpoint refused the code",
+        ));
+    };
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(&endpoints.userinfo_endpoint)
+        .header(header::ACCEPT, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {access_token}"))
+        .body(Vec::new())
+        .map_err(|_| UpstreamFailure::Invalid("the user-info endpoint is not a URL"))?;
+    let answer = outbound
+        .exchange(request, super::MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| UpstreamFailure::Unavailable(format!("the user-info endpoint failed: {e}")))?;
+    if !answer.status().is_success() {
+        return Err(UpstreamFailure::Unavailable(
+            "the user-info endpoint refused the access token".to_owned(),
+        ));
+    }
+    match serde_json::from_slice(answer.body()) {
+        Ok(Value::Object(claims)) => {
+            map_claims(upstream, &claims, Vec::new()).map_err(UpstreamFailure::Invalid)
+        }
+        _ => Err(UpstreamFailure::Invalid(
+            "the user-info answer is not a JSON object",
+        )),
+    }
+}
