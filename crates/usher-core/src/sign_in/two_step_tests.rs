@@ -20,7 +20,7 @@ use super::*;
 use crate::testing::{PASSWORD, TestNode};
 
 /// Gives `user` a confirmed authenticator app; returns its secret.
-fn with_app(node: &TestNode, user: &User) -> TotpSecret {
+pub(super) fn with_app(node: &TestNode, user: &User) -> TotpSecret {
     let secret = TotpSecret::generate().unwrap();
     let sealed = node
         .core
@@ -40,7 +40,7 @@ fn with_app(node: &TestNode, user: &User) -> TotpSecret {
     secret
 }
 
-fn code_now(node: &TestNode, secret: &TotpSecret) -> String {
+pub(super) fn code_now(node: &TestNode, secret: &TotpSecret) -> String {
     secret.code_at_step(totp_step(node.now())).unwrap()
 }
 
@@ -63,7 +63,11 @@ async fn password_step_with(
     }
 }
 
-async fn post(node: &TestNode, page: &SecondFactorForm, code: &str) -> SecondFactorOutcome {
+pub(super) async fn post(
+    node: &TestNode,
+    page: &SecondFactorForm,
+    code: &str,
+) -> SecondFactorOutcome {
     submit(
         &node.core,
         SecondFactorAttempt {
@@ -83,7 +87,9 @@ fn again(outcome: SecondFactorOutcome) -> SecondFactorForm {
     }
 }
 
-fn signed(outcome: SecondFactorOutcome) -> (usher_domain::Session, String, SignInOutcome) {
+pub(super) fn signed(
+    outcome: SecondFactorOutcome,
+) -> (usher_domain::Session, String, SignInOutcome) {
     match outcome {
         SecondFactorOutcome::SignedIn {
             session,

@@ -652,3 +652,24 @@ async fn a_plain_oauth_provider_is_read_through_its_user_info_endpoint() {
     let linked = s.node.db.list_identities(&session.user_id).unwrap();
     assert_eq!(linked[0].subject, "12345");
 }
+
+#[tokio::test]
+async fn an_untrusted_upstream_still_gets_usher_s_second_factor_and_the_session_says_both() {
+    use super::two_step_tests::{code_now, post, signed, with_app};
+    let s = setup(|_| {});
+    let app = first_party(&s.node);
+    let state = go_upstream(&s, &app, "code-f1").await;
+    let (first, _, _) = super::tests::signed_in_outcome(come_back(&s, &state, "code-f1").await);
+    let person = s.node.db.get_user(&first.user_id).unwrap().unwrap();
+    let secret = with_app(&s.node, &person);
+
+    let state = go_upstream(&s, &app, "code-f2").await;
+    let page = match come_back(&s, &state, "code-f2").await {
+        LoginOutcome::SecondFactor(page) => page,
+        other => panic!("no second factor asked: {other:?}"),
+    };
+    let (session, _, _) = signed(post(&s.node, &page, &code_now(&s.node, &secret)).await);
+    assert_eq!(session.user_id, person.id);
+    // The first step was the upstream's (its pwd, then fed), never a password here.
+    assert_eq!(session.amr.wire(), vec!["pwd", "fed", "otp", "mfa"]);
+}
