@@ -373,6 +373,12 @@ async fn check_password(
                 return Err(user.map(|u| u.id));
             };
             match user {
+                // A person without a password (created at an upstream sign-in): no hash
+                // to check, the same time spent, the same answer as a wrong password.
+                Some(u) if u.password_hash.is_empty() => {
+                    usher_keys::verify_password_dummy(&password);
+                    Err(Some(u.id))
+                }
                 Some(u) if usher_keys::verify_password(&password, &u.password_hash) => Ok(u),
                 Some(u) => Err(Some(u.id)),
                 None => {

@@ -511,6 +511,9 @@ async fn first_sign_in(
             person: holder.as_str().to_owned(),
         };
         let key = link_key(&p.interaction.id);
+        // A second identity waiting in this interaction (the person went to the
+        // upstream again) replaces the first.
+        let _ = take::<PendingLink>(core, &key, CeremonyKind::UpstreamLink, browser_hash).await?;
         let stored = seal(core, &key, CeremonyKind::UpstreamLink, &link)?;
         let ceremony = WebauthnCeremony {
             id_hash: key,
@@ -677,6 +680,13 @@ pub(super) async fn link_after_proof(core: &Core, p: &Pending, user: &UserId) {
             event = "upstream_link_skipped",
             "another person signed in than the one the upstream identity matched; nothing linked"
         );
+        return;
+    }
+    // An upstream disabled (or deleted) while the person signed in links nothing.
+    if !matches!(
+        enabled_upstream(core, link.upstream.as_str()).await,
+        Ok(Some(_))
+    ) {
         return;
     }
     let identity = UpstreamIdentity {

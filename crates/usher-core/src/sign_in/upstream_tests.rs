@@ -673,3 +673,30 @@ async fn an_untrusted_upstream_still_gets_usher_s_second_factor_and_the_session_
     // The first step was the upstream's (its pwd, then fed), never a password here.
     assert_eq!(session.amr.wire(), vec!["pwd", "fed", "otp", "mfa"]);
 }
+
+#[tokio::test]
+async fn a_person_created_by_an_upstream_has_no_password_that_works() {
+    let s = setup(|_| {});
+    let app = first_party(&s.node);
+    let state = go_upstream(&s, &app, "code-p").await;
+    let (session, _, _) = super::tests::signed_in_outcome(come_back(&s, &state, "code-p").await);
+    let person = s.node.db.get_user(&session.user_id).unwrap().unwrap();
+    for typed in ["", "x", PASSWORD] {
+        let (_, form) =
+            sealed_login(authorize(&s.node.core, &request(&app, &[]), cookies(None)).await);
+        let address = crate::client_address::ClientAddress::Ip(std::net::IpAddr::V4(
+            std::net::Ipv4Addr::new(192, 0, 2, 9),
+        ));
+        let attempt = super::login::LoginAttempt {
+            fields: sealed(&form),
+            username: person.username.as_str(),
+            password: typed.to_owned(),
+            address: &address,
+        };
+        let outcome = login(&s.node.core, attempt, cookies(None)).await;
+        assert!(
+            matches!(outcome, LoginOutcome::WrongPassword(_)),
+            "{typed:?}: {outcome:?}"
+        );
+    }
+}

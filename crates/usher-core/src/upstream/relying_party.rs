@@ -405,9 +405,14 @@ pub async fn redeem_manual(
         .exchange(request, super::MAX_ANSWER_BYTES)
         .await
         .map_err(|e| UpstreamFailure::Unavailable(format!("the user-info endpoint failed: {e}")))?;
-    if !answer.status().is_success() {
+    if answer.status().is_server_error() {
         return Err(UpstreamFailure::Unavailable(
-            "the user-info endpoint refused the access token".to_owned(),
+            "the user-info endpoint answered with a server error".to_owned(),
+        ));
+    }
+    if !answer.status().is_success() {
+        return Err(UpstreamFailure::Invalid(
+            "the user-info endpoint refused the access token",
         ));
     }
     match serde_json::from_slice(answer.body()) {
