@@ -198,3 +198,28 @@ async fn racing_removals_of_one_identity_report_one_removal() {
     assert_eq!(removed, 1);
     assert_eq!(unlinked_events(&node).len(), 1);
 }
+
+#[tokio::test]
+async fn with_a_passkey_a_passwordless_persons_only_identity_can_be_removed() {
+    let node = TestNode::new();
+    let dana = passwordless(&node, "dana");
+    let corp = upstream(&node, "corp", "Corp");
+    link(&node, &dana, &corp, "d-1");
+    let passkey = usher_domain::Passkey {
+        id: "pk-1".to_owned(),
+        user_id: dana.id.clone(),
+        credential_id: "cred-1".to_owned(),
+        name: usher_domain::PasskeyName::parse("Laptop").unwrap(),
+        credential: "{}".to_owned(),
+        created_at: node.now(),
+        last_used_at: None,
+        suspect: false,
+    };
+    usher_domain::PasskeyStore::insert_passkey(&node.db, &passkey, crate::passkeys::MAX_PASSKEYS)
+        .unwrap();
+    let session = node.session(&dana, "cookie", "lineage", 0);
+    assert_eq!(
+        remove(&node.core, &session, "corp", "d-1").await,
+        Ok(RemoveOutcome::Removed)
+    );
+}
