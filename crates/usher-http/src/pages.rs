@@ -217,6 +217,20 @@ pub struct AccountPage<'a> {
     pub apps: Vec<AppLine>,
     /// The browsers the person is signed in to ("Where you are signed in").
     pub browsers: Vec<BrowserView>,
+    /// The person's linked upstream identities ("Linked sign-in providers"); the
+    /// section is shown only when there is one.
+    pub upstreams: Vec<UpstreamLine>,
+}
+
+/// One linked upstream identity on the account page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamLine {
+    /// Posted back with `subject` to name the identity to remove.
+    pub upstream: String,
+    /// The upstream's display name (the operator's text: escaped).
+    pub name: String,
+    pub subject: String,
+    pub linked: String,
 }
 
 /// One browser on the account page.
@@ -895,6 +909,7 @@ mod tests {
                 user_agent: Some("<script>Firefox/1 on Linux".to_owned()),
                 apps: vec!["<b>Shop</b>".to_owned()],
             }],
+            upstreams: Vec::new(),
         }
     }
 
@@ -949,6 +964,44 @@ mod tests {
             r#"<form method="post" action="{}">"#,
             routes::ACCOUNT_RECOVERY_CODES
         )));
+    }
+
+    #[actix_web::test]
+    async fn linked_providers_are_listed_escaped_with_a_remove_form_each_and_only_when_some() {
+        let body = check_page(
+            render(StatusCode::OK, &account_page("none")),
+            StatusCode::OK,
+        )
+        .await;
+        assert!(!body.contains("Linked sign-in providers"), "{body}");
+        assert!(!body.contains(routes::ACCOUNT_UPSTREAM_REMOVE), "{body}");
+
+        let mut page = account_page("none");
+        page.upstreams = vec![UpstreamLine {
+            upstream: "corp".to_owned(),
+            name: r#"Corp "><script>x</script>"#.to_owned(),
+            subject: r#"s"><b>1"#.to_owned(),
+            linked: "2026-12-02 17:00 UTC".to_owned(),
+        }];
+        page.error = Some("This provider is your only way to sign in, so it was not removed.");
+        let body = check_page(render(StatusCode::CONFLICT, &page), StatusCode::CONFLICT).await;
+        assert!(
+            body.contains(r#"<section id="upstreams" aria-labelledby="upstreams-heading">"#),
+            "{body}"
+        );
+        assert!(
+            body.contains(r#"<h2 id="upstreams-heading">Linked sign-in providers</h2>"#),
+            "{body}"
+        );
+        assert!(body.contains(&format!(
+            r#"<form method="post" action="{}">"#,
+            routes::ACCOUNT_UPSTREAM_REMOVE
+        )));
+        assert!(body.contains(r#"<input type="hidden" name="upstream" value="corp">"#));
+        assert!(!body.contains("<script>x"), "{body}");
+        assert!(!body.contains("<b>1"), "{body}");
+        assert!(body.contains("Remove Corp &"), "{body}");
+        assert!(body.contains("your only way to sign in"), "{body}");
     }
 
     #[actix_web::test]

@@ -53,6 +53,8 @@ pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/account/passkeys/options";
 pub const ACCOUNT_PASSKEY_ADD: &str = "/account/passkeys/add";
 /// Removes one passkey (`id`).
 pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
+/// Removes one linked upstream identity (`upstream`, `subject`; issue 18).
+pub const ACCOUNT_UPSTREAM_REMOVE: &str = "/account/upstreams/remove";
 /// "Remove access" of a connected app (issue 15).
 pub const ACCOUNT_APPS_REMOVE: &str = "/account/apps/remove";
 /// Sets the person's profile: name, preferred username, phone number, address.

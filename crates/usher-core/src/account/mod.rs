@@ -11,7 +11,9 @@
 //! - `totp_setup.rs`: setting up, confirming and removing the authenticator app;
 //! - `sessions.rs`: "Where you are signed in": the person's browsers, signing one out,
 //!   signing out everywhere (issue 15);
-//! - `recovery_codes.rs`: new codes with the first factor, "Generate new codes".
+//! - `recovery_codes.rs`: new codes with the first factor, "Generate new codes";
+//! - `upstreams.rs`: "Linked sign-in providers": the person's upstream identities,
+//!   and removing one unless it is their last way to sign in (issue 18).
 //!
 //! The page identifies the person by the session cookie alone ([`Core::session`]).
 //! Every change goes through [`begin_change`]: a live session, the form's token taken
@@ -30,6 +32,7 @@ pub mod profile;
 pub mod recovery_codes;
 pub mod sessions;
 pub mod totp_setup;
+pub mod upstreams;
 
 use usher_domain::mfa::TOTP_STEP_SECONDS;
 use usher_domain::{Session, UnixTime, UserId};
@@ -156,6 +159,8 @@ pub struct Overview {
     pub apps: Vec<apps::ConnectedApp>,
     /// The browsers the person is signed in to, this one first.
     pub browsers: Vec<sessions::BrowserLine>,
+    /// The person's linked upstream identities, oldest first.
+    pub upstreams: Vec<upstreams::LinkedIdentity>,
     /// Whether a change now would be allowed without signing in again.
     pub recent: bool,
     /// The single-use token of the page's forms.
@@ -176,6 +181,7 @@ pub async fn overview(core: &Core, session: &Session) -> Result<Option<Overview>
         passkeys_available: crate::passkeys::available(&core.settings),
         apps: apps::list(core, &session.user_id).await?,
         browsers: sessions::list(core, session).await?,
+        upstreams: upstreams::list(core, &session.user_id).await?,
         recent: recency(core, session) == Recency::Recent,
         form_token: forms::issue(core, session, FormPurpose::Account).await?,
     }))

@@ -30,6 +30,7 @@ use crate::cookies;
 use crate::flow::{bad_request_page, failure_page};
 use crate::pages::{
     self, AccountPage, AppLine, BrowserView, PasskeyLine, RecoveryCodesPage, ScopeLine,
+    UpstreamLine,
 };
 use crate::params;
 use crate::qr;
@@ -134,6 +135,16 @@ pub(crate) fn account_page(
             apps: b.apps.clone(),
         })
         .collect();
+    let upstreams = overview
+        .upstreams
+        .iter()
+        .map(|u| UpstreamLine {
+            upstream: u.upstream.as_str().to_owned(),
+            name: u.name.clone(),
+            subject: u.subject.clone(),
+            linked: when(u.linked_at),
+        })
+        .collect();
     let page = AccountPage {
         username: &overview.username,
         profile: &overview.profile,
@@ -149,6 +160,7 @@ pub(crate) fn account_page(
         passkeys_available: overview.passkeys_available,
         apps,
         browsers,
+        upstreams,
     };
     if overview.passkeys_available {
         pages::render_with_script(status, &page)

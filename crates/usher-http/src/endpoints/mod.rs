@@ -5,6 +5,7 @@ pub mod account_apps;
 pub mod account_password;
 pub mod account_profile;
 pub mod account_sessions;
+pub mod account_upstreams;
 pub mod admin_api;
 pub mod admin_console;
 pub mod assets;
